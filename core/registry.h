@@ -1,0 +1,164 @@
+/*
+ * registry.h - the deployment's configuration: who the units, communities,
+ * coordinators and operators are, their public keys and endpoints, the
+ * deadlines, the limits and the units' routing policy.
+ *
+ * One INI file (deploy/mediation.conf.example documents every key) describes
+ * the whole deployment and holds only public keys, so the same file is given
+ * to every process; each process reads its own private key from keys_dir.
+ * Nothing here is a code constant: units, communities and rules are data.
+ *
+ * Sections:
+ *   [subdistrict]           name, case_prefix, utc_offset_minutes, keys_dir
+ *   [router]                endpoint, data_dir, map_mib, contexts, idempotency_hours, ...
+ *   [deadlines]             intake_hours, transfer_hours, mediation_days, feedback_days, litigation_days
+ *   [limits]                max_message_bytes, max_text_bytes, max_name_bytes, max_parties,
+ *                           max_money_yuan, page_size_default, page_size_max, ...
+ *   [policy]                refer_marriage, refer_community, counsellor_kinds, lawyer_kinds,
+ *                           lawyer_above_yuan, followup_days
+ *   [community <id>]        name, station, grid (repeatable)
+ *   [unit <id>]             name, kind (police|marriage|community), community, endpoint,
+ *                           data_dir, public_key, member = "<role> <person>" (repeatable)
+ *   [coordinator <id>]      name, public_key
+ *   [operator <id>]         unit, public_key
+ */
+#ifndef MC_REGISTRY_H
+#define MC_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+#include "mv1.h"
+
+#define MC_KEY_BYTES 32 /* an Ed25519 public key */
+#define MC_STATE_COUNT 8 /* mediation.v1.CaseState values, UNSPECIFIED included */
+#define MC_KIND_COUNT 10 /* mediation.v1.DisputeKind values, UNSPECIFIED included */
+
+typedef enum mc_unit_kind {
+  MC_UNIT_POLICE = 1,    /* 大石头调解工作室 */
+  MC_UNIT_MARRIAGE = 2,  /* 宋大姐调解工作室 */
+  MC_UNIT_COMMUNITY = 3, /* a community's workstation (社区工作站) */
+} mc_unit_kind;
+
+typedef struct mc_roster_entry {
+  char *person;
+  Mediation__V1__TeamRole role;
+} mc_roster_entry;
+
+typedef struct mc_unit {
+  char *id;          /* "police-studio" */
+  char *name;        /* "大石头调解工作室" */
+  mc_unit_kind kind;
+  char *community;   /* for a community station: its community's id */
+  char *endpoint;    /* where its Desk service listens */
+  char *data_dir;    /* its outbox and local copies */
+  uint8_t public_key[MC_KEY_BYTES];
+  bool has_key;
+  mc_roster_entry *roster; /* its team (人才库 for a community) */
+  size_t n_roster;
+} mc_unit;
+
+typedef struct mc_community {
+  char *id;      /* "wangai" */
+  char *name;    /* "王隘社区" */
+  char *station; /* the unit id of its workstation */
+  char **grids;
+  size_t n_grids;
+} mc_community;
+
+typedef enum mc_principal_kind {
+  MC_PRINCIPAL_UNIT = 1,
+  MC_PRINCIPAL_COORDINATOR = 2,
+  MC_PRINCIPAL_OPERATOR = 3, /* a unit's operators, calling their unit's Desk */
+} mc_principal_kind;
+
+/* Anyone who signs requests: units (to the router), coordinators (to the
+ * router), operators (to their unit's Desk). Ids are unique across kinds. */
+typedef struct mc_principal {
+  char *id;
+  char *name;
+  mc_principal_kind kind;
+  char *unit; /* for an operator: the unit it works for */
+  uint8_t public_key[MC_KEY_BYTES];
+} mc_principal;
+
+typedef struct mc_limits {
+  size_t max_message_bytes; /* one RPC message, either way */
+  size_t max_text_bytes;    /* summaries, notes, reasons */
+  size_t max_name_bytes;    /* names, ids, refs */
+  size_t max_parties;
+  size_t max_team;          /* team entries on one case */
+  size_t max_sessions;      /* sessions on one case */
+  size_t max_events;        /* events in one case file */
+  int64_t max_money_fen;
+  uint32_t page_size_default;
+  uint32_t page_size_max;
+  int64_t max_deadline_ahead_ms; /* a request's deadline may not lie further ahead */
+} mc_limits;
+
+typedef struct mc_policy {
+  uint32_t refer_marriage;   /* bit k: the police studio refers kind k to the marriage studio */
+  uint32_t refer_community;  /* bit k: ... to the station of the parties' community */
+  uint32_t counsellor_kinds; /* bit k: the marriage studio adds a counsellor */
+  uint32_t lawyer_kinds;     /* bit k: the marriage studio adds a lawyer */
+  int64_t lawyer_above_fen;  /* ... or when the money involved exceeds this */
+  int64_t followup_after_ms; /* the follow-up visit is due this long after an agreement */
+} mc_policy;
+
+typedef struct mc_router_conf {
+  char *endpoint;           /* where units and coordinators reach the router */
+  char *data_dir;
+  size_t map_bytes;         /* initial LMDB map size; it grows by itself */
+  unsigned contexts;        /* requests served at once (long polls included) */
+  int64_t idempotency_ms;   /* how long a reply is kept for retries */
+  unsigned batch_max;       /* writes per group commit */
+  char *tls_cert;           /* for tls+tcp:// endpoints (PEM cert + key), optional */
+  char *tls_key;
+  char *tls_ca;             /* CA that signed the router's certificate, for clients */
+  char *tls_server_name;
+} mc_router_conf;
+
+typedef struct mc_registry {
+  char *subdistrict;        /* "白鹤街道" */
+  char *case_prefix;        /* "BH" */
+  int utc_offset_minutes;   /* 480: China Standard Time */
+  char *keys_dir;           /* private keys: <keys_dir>/<principal>.key */
+  mc_router_conf router;
+  int64_t deadline_ms[MC_STATE_COUNT]; /* per CaseState; 0: no deadline */
+  mc_limits limits;
+  mc_policy policy;
+  mc_unit *units;
+  size_t n_units;
+  mc_community *communities;
+  size_t n_communities;
+  mc_principal *principals; /* units, coordinators and operators, with keys */
+  size_t n_principals;
+} mc_registry;
+
+/* Loads and checks a configuration file. On success *out is a new registry
+ * (free with mc_registry_free). Errors name the file, section and key. */
+mc_code mc_registry_load(const char *path, mc_registry **out, mc_err *err);
+
+/* The same from text in memory (tests). `origin` names it in errors. */
+mc_code mc_registry_parse(const char *text, const char *origin, mc_registry **out, mc_err *err);
+
+void mc_registry_free(mc_registry *reg);
+
+/* Lookups by id; NULL when absent. Linear: registries hold tens of entries. */
+const mc_unit *mc_registry_unit(const mc_registry *reg, const char *id);
+const mc_community *mc_registry_community(const mc_registry *reg, const char *id);
+const mc_principal *mc_registry_principal(const mc_registry *reg, const char *id);
+
+/* The workstation unit of a community, or NULL. */
+const mc_unit *mc_registry_station(const mc_registry *reg, const char *community_id);
+
+/* The first unit of a kind (the marriage studio, the police studio), or NULL. */
+const mc_unit *mc_registry_first_of_kind(const mc_registry *reg, mc_unit_kind kind);
+
+/* Resolves a unit or community given by id or by its Chinese name. */
+const mc_unit *mc_registry_find_unit(const mc_registry *reg, const char *id_or_name);
+const mc_community *mc_registry_find_community(const mc_registry *reg, const char *id_or_name);
+
+#endif /* MC_REGISTRY_H */

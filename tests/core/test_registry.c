@@ -1,0 +1,182 @@
+/*
+ * test_registry.c - the deployment's configuration is read as documented,
+ * and every mistake in it is named with its section and key.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "core/registry.h"
+
+static char key_b64[64];
+
+static void make_key(void) {
+  uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+  assert_int_equal(sodium_init() >= 0, 1);
+  crypto_sign_keypair(pk, sk);
+  sodium_bin2base64(key_b64, sizeof(key_b64), pk, sizeof(pk), sodium_base64_VARIANT_ORIGINAL);
+}
+
+/* A small but whole deployment: the three kinds of unit, two communities. */
+static char *sample(const char *extra) {
+  static char buf[8192];
+  snprintf(buf, sizeof(buf),
+           "[subdistrict]\n"
+           "name = 白鹤街道\n"
+           "case_prefix = BH\n"
+           "[router]\n"
+           "endpoint = ipc:///tmp/x/router.ipc\n"
+           "data_dir = /tmp/x/router\n"
+           "idempotency_hours = 48\n"
+           "[deadlines]\n"
+           "transfer_hours = 12\n"
+           "mediation_days = 20\n"
+           "[policy]\n"
+           "refer_marriage = divorce custody, elder_support inheritance relationship family_trivia\n"
+           "refer_community = neighbour\n"
+           "lawyer_above_yuan = 80000\n"
+           "[community wangai]\n"
+           "name = 王隘社区\n"
+           "station = station-wangai\n"
+           "grid = 第一网格\n"
+           "grid = 第二网格\n"
+           "[community kongque]\n"
+           "name = 孔雀社区\n"
+           "[unit police-studio]\n"
+           "name = 大石头调解工作室\n"
+           "kind = police\n"
+           "public_key = %s\n"
+           "member = mediator 老支书\n"
+           "[unit marriage-studio]\n"
+           "name = 宋大姐调解工作室\n"
+           "kind = marriage\n"
+           "public_key = %s\n"
+           "member = mediator 宋大姐\n"
+           "member = counsellor 林咨询师\n"
+           "member = lawyer 周律师\n"
+           "[unit station-wangai]\n"
+           "name = 王隘社区工作站\n"
+           "kind = community\n"
+           "community = wangai\n"
+           "public_key = %s\n"
+           "[unit station-kongque]\n"
+           "kind = community\n"
+           "community = kongque\n"
+           "public_key = %s\n"
+           "[coordinator zhang]\n"
+           "name = 综治办\n"
+           "public_key = %s\n"
+           "[operator police-desk]\n"
+           "unit = police-studio\n"
+           "public_key = %s\n"
+           "%s",
+           key_b64, key_b64, key_b64, key_b64, key_b64, key_b64, extra);
+  return buf;
+}
+
+static void test_sample_loads(void **state) {
+  (void)state;
+  make_key();
+  mc_registry *reg = NULL;
+  mc_err err;
+  if (mc_registry_parse(sample(""), "sample.conf", &reg, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  assert_string_equal(reg->subdistrict, "白鹤街道");
+  assert_string_equal(reg->case_prefix, "BH");
+  assert_int_equal(reg->utc_offset_minutes, 480);
+  assert_int_equal(reg->n_units, 4);
+  assert_int_equal(reg->n_communities, 2);
+  assert_int_equal(reg->router.idempotency_ms, 48LL * 3600 * 1000);
+  assert_int_equal(reg->deadline_ms[MV_STATE(TRANSFER)], 12LL * 3600 * 1000);
+  assert_int_equal(reg->deadline_ms[MV_STATE(MEDIATION)], 20LL * 24 * 3600 * 1000);
+  /* untouched keys keep their defaults */
+  assert_int_equal(reg->deadline_ms[MV_STATE(INTAKE)], 72LL * 3600 * 1000);
+  assert_int_equal(reg->policy.lawyer_above_fen, 8000000);
+  assert_true(reg->policy.refer_marriage & (1u << MV_KIND(ELDER_SUPPORT)));
+  assert_false(reg->policy.refer_marriage & (1u << MV_KIND(NEIGHBOUR)));
+  assert_true(reg->policy.refer_community & (1u << MV_KIND(NEIGHBOUR)));
+
+  const mc_unit *m = mc_registry_unit(reg, "marriage-studio");
+  assert_non_null(m);
+  assert_int_equal(m->kind, MC_UNIT_MARRIAGE);
+  assert_int_equal(m->n_roster, 3);
+  assert_string_equal(m->roster[1].person, "林咨询师");
+  assert_int_equal(m->roster[1].role, MV_ROLE(COUNSELLOR));
+  assert_ptr_equal(mc_registry_find_unit(reg, "宋大姐调解工作室"), m);
+  assert_ptr_equal(mc_registry_first_of_kind(reg, MC_UNIT_MARRIAGE), m);
+
+  const mc_community *c = mc_registry_find_community(reg, "王隘社区");
+  assert_non_null(c);
+  assert_string_equal(c->id, "wangai");
+  assert_int_equal(c->n_grids, 2);
+  assert_string_equal(mc_registry_station(reg, "wangai")->id, "station-wangai");
+  /* a community without station= finds its station through the unit */
+  assert_string_equal(mc_registry_station(reg, "kongque")->id, "station-kongque");
+
+  /* units, the coordinator and the operator are all principals */
+  assert_int_equal(reg->n_principals, 6);
+  assert_int_equal(mc_registry_principal(reg, "zhang")->kind, MC_PRINCIPAL_COORDINATOR);
+  assert_int_equal(mc_registry_principal(reg, "police-desk")->kind, MC_PRINCIPAL_OPERATOR);
+  assert_string_equal(mc_registry_principal(reg, "police-desk")->unit, "police-studio");
+  assert_int_equal(mc_registry_principal(reg, "station-kongque")->kind, MC_PRINCIPAL_UNIT);
+  assert_null(mc_registry_principal(reg, "nobody"));
+  mc_registry_free(reg);
+}
+
+static void expect_error(const char *extra, const char *needle) {
+  mc_registry *reg = NULL;
+  mc_err err;
+  assert_int_equal(mc_registry_parse(sample(extra), "sample.conf", &reg, &err),
+                   MC_INVALID_ARGUMENT);
+  assert_null(reg);
+  if (strstr(err.msg, needle) == NULL)
+    fail_msg("expected \"%s\" in \"%s\"", needle, err.msg);
+}
+
+static void test_mistakes_are_named(void **state) {
+  (void)state;
+  make_key();
+  expect_error("[router]\ncolour = blue\n", "[router] colour: unknown key");
+  expect_error("[bogus]\nx = 1\n", "[bogus] x: unknown section");
+  expect_error("[deadlines]\ntransfer_hours = soon\n",
+               "[deadlines] transfer_hours: expected a whole number");
+  expect_error("[unit x]\nkind = court\n", "[unit x] kind: expected police, marriage or community");
+  expect_error("[unit s]\nkind = community\ncommunity = nowhere\npublic_key = AAAA\n",
+               "public_key: expected a base64 Ed25519 public key");
+  expect_error("[unit Bad Id]\nkind = police\n", "section id \"Bad Id\" must be");
+  expect_error("[policy]\nrefer_marriage = divorce quarrel\n",
+               "unknown dispute kind \"quarrel\"");
+  expect_error("[subdistrict]\ncase_prefix = bh\n", "case_prefix: expected 1-8 capital");
+  expect_error("[operator desk2]\nunit = nowhere\npublic_key = AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
+               "[operator desk2] unit \"nowhere\" is not a [unit] section");
+  expect_error("[unit lone]\nkind = police\n", "[unit lone] has no public_key");
+  expect_error("[community kongque]\nstation = police-studio\n",
+               "[community kongque] station \"police-studio\" is not a community unit");
+  expect_error("[unit m2]\nkind = marriage\nmember = judge 某人\n", "unknown role \"judge\"");
+  expect_error("[limits]\npage_size_default = 900\n",
+               "page_size_default exceeds page_size_max");
+}
+
+static void test_missing_file(void **state) {
+  (void)state;
+  mc_registry *reg = NULL;
+  mc_err err;
+  assert_int_equal(mc_registry_load("/nonexistent/mediation.conf", &reg, &err), MC_NOT_FOUND);
+  assert_non_null(strstr(err.msg, "/nonexistent/mediation.conf: cannot open"));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_sample_loads),
+      cmocka_unit_test(test_mistakes_are_named),
+      cmocka_unit_test(test_missing_file),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
