@@ -277,25 +277,45 @@ static bool handle_router(parse_state *st, const char *sec, const char *name, co
   return fail(st, sec, name, "unknown key"), false;
 }
 
+/* "90s", "45m", "24h", "30d" or "0" (no deadline). */
+static bool parse_duration(const char *value, int64_t *out_ms) {
+  char *end;
+  errno = 0;
+  long long v = strtoll(value, &end, 10);
+  if (errno != 0 || end == value || v < 0 || v > 3660LL * 24 * 3600)
+    return false;
+  int64_t unit;
+  switch (*end) {
+  case 's': unit = 1000; break;
+  case 'm': unit = 60 * 1000; break;
+  case 'h': unit = HOUR_MS; break;
+  case 'd': unit = DAY_MS; break;
+  case '\0': unit = v == 0 ? 1 : 0; break; /* a bare number only for 0 */
+  default: return false;
+  }
+  if (unit == 0 || (*end != '\0' && end[1] != '\0'))
+    return false;
+  *out_ms = v * unit;
+  return *out_ms <= 3660LL * DAY_MS;
+}
+
 static bool handle_deadlines(parse_state *st, const char *sec, const char *name,
                              const char *value) {
   static const struct {
     const char *key;
     int state;
-    int64_t unit_ms;
   } keys[] = {
-      {"intake_hours", MV_STATE(INTAKE), HOUR_MS},
-      {"transfer_hours", MV_STATE(TRANSFER), HOUR_MS},
-      {"mediation_days", MV_STATE(MEDIATION), DAY_MS},
-      {"feedback_days", MV_STATE(FEEDBACK), DAY_MS},
-      {"litigation_days", MV_STATE(LITIGATION), DAY_MS},
+      {"intake", MV_STATE(INTAKE)},         {"transfer", MV_STATE(TRANSFER)},
+      {"mediation", MV_STATE(MEDIATION)},   {"feedback", MV_STATE(FEEDBACK)},
+      {"litigation", MV_STATE(LITIGATION)},
   };
   for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
     if (strcmp(name, keys[i].key) == 0) {
-      int64_t v;
-      if (!number(st, sec, name, value, 0, 3660, &v))
-        return false;
-      st->reg->deadline_ms[keys[i].state] = v * keys[i].unit_ms;
+      if (!parse_duration(value, &st->reg->deadline_ms[keys[i].state]))
+        return fail(st, sec, name,
+                    "expected a duration such as 90s, 45m, 24h or 30d (0: none), got \"%s\"",
+                    value),
+               false;
       return true;
     }
   }

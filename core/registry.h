@@ -11,7 +11,8 @@
  * Sections:
  *   [subdistrict]           name, case_prefix, utc_offset_minutes, keys_dir
  *   [router]                endpoint, data_dir, map_mib, contexts, idempotency_hours, ...
- *   [deadlines]             intake_hours, transfer_hours, mediation_days, feedback_days, litigation_days
+ *   [deadlines]             intake, transfer, mediation, feedback, litigation: durations
+ *                           such as 72h, 24h, 30d, 90s; 0 for none
  *   [limits]                max_message_bytes, max_text_bytes, max_name_bytes, max_parties,
  *                           max_money_yuan, page_size_default, page_size_max, ...
  *   [policy]                refer_marriage, refer_community, counsellor_kinds, lawyer_kinds,

@@ -36,8 +36,10 @@ static char *sample(const char *extra) {
            "data_dir = /tmp/x/router\n"
            "idempotency_hours = 48\n"
            "[deadlines]\n"
-           "transfer_hours = 12\n"
-           "mediation_days = 20\n"
+           "transfer = 12h\n"
+           "mediation = 20d\n"
+           "litigation = 0\n"
+           "feedback = 90s\n"
            "[policy]\n"
            "refer_marriage = divorce custody, elder_support inheritance relationship family_trivia\n"
            "refer_community = neighbour\n"
@@ -98,6 +100,8 @@ static void test_sample_loads(void **state) {
   assert_int_equal(reg->deadline_ms[MV_STATE(MEDIATION)], 20LL * 24 * 3600 * 1000);
   /* untouched keys keep their defaults */
   assert_int_equal(reg->deadline_ms[MV_STATE(INTAKE)], 72LL * 3600 * 1000);
+  assert_int_equal(reg->deadline_ms[MV_STATE(LITIGATION)], 0);
+  assert_int_equal(reg->deadline_ms[MV_STATE(FEEDBACK)], 90 * 1000);
   assert_int_equal(reg->policy.lawyer_above_fen, 8000000);
   assert_true(reg->policy.refer_marriage & (1u << MV_KIND(ELDER_SUPPORT)));
   assert_false(reg->policy.refer_marriage & (1u << MV_KIND(NEIGHBOUR)));
@@ -145,8 +149,10 @@ static void test_mistakes_are_named(void **state) {
   make_key();
   expect_error("[router]\ncolour = blue\n", "[router] colour: unknown key");
   expect_error("[bogus]\nx = 1\n", "[bogus] x: unknown section");
-  expect_error("[deadlines]\ntransfer_hours = soon\n",
-               "[deadlines] transfer_hours: expected a whole number");
+  expect_error("[deadlines]\ntransfer = soon\n",
+               "[deadlines] transfer: expected a duration such as 90s");
+  expect_error("[deadlines]\ntransfer = 24\n", "[deadlines] transfer: expected a duration");
+  expect_error("[deadlines]\ntransfer = 24hours\n", "[deadlines] transfer: expected a duration");
   expect_error("[unit x]\nkind = court\n", "[unit x] kind: expected police, marriage or community");
   expect_error("[unit s]\nkind = community\ncommunity = nowhere\npublic_key = AAAA\n",
                "public_key: expected a base64 Ed25519 public key");
