@@ -38,6 +38,7 @@ static void set_defaults(mc_registry *reg) {
   reg->router.contexts = 64;
   reg->router.idempotency_ms = 7 * DAY_MS;
   reg->router.batch_max = 256;
+  reg->router.backups_kept = 7;
   reg->deadline_ms[MV_STATE(INTAKE)] = 72 * HOUR_MS;
   reg->deadline_ms[MV_STATE(TRANSFER)] = 24 * HOUR_MS;
   reg->deadline_ms[MV_STATE(MEDIATION)] = 30 * DAY_MS;
@@ -250,6 +251,14 @@ static bool handle_router(parse_state *st, const char *sec, const char *name, co
     return replace_text(st, &r->tls_ca, sec, name, value);
   if (strcmp(name, "tls_server_name") == 0)
     return replace_text(st, &r->tls_server_name, sec, name, value);
+  if (strcmp(name, "backup_dir") == 0)
+    return replace_text(st, &r->backup_dir, sec, name, value);
+  if (strcmp(name, "backups_kept") == 0) {
+    if (!number(st, sec, name, value, 1, 1000, &v))
+      return false;
+    r->backups_kept = (unsigned)v;
+    return true;
+  }
   if (strcmp(name, "map_mib") == 0) {
     if (!number(st, sec, name, value, 1, 1 << 20, &v))
       return false;
@@ -680,6 +689,7 @@ void mc_registry_free(mc_registry *reg) {
   free(reg->router.tls_key);
   free(reg->router.tls_ca);
   free(reg->router.tls_server_name);
+  free(reg->router.backup_dir);
   for (size_t i = 0; i < reg->n_units; i++) {
     mc_unit *u = &reg->units[i];
     free(u->id);

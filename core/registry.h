@@ -119,6 +119,8 @@ typedef struct mc_router_conf {
   char *tls_key;
   char *tls_ca;             /* CA that signed the router's certificate, for clients */
   char *tls_server_name;
+  char *backup_dir;         /* where RouterAdmin/Backup writes copies; NULL: no backups */
+  unsigned backups_kept;    /* newest copies kept */
 } mc_router_conf;
 
 typedef struct mc_registry {
