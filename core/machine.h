@@ -54,6 +54,10 @@ typedef struct mc_transition {
   bool to_return_state; /* back to the pending transfer's return_state */
   unsigned roles;       /* mc_actor_role bits */
   const char *guard;    /* the extra condition, for people ("feedback recorded"), or NULL */
+  /* ACCEPT only: a case offered from FEEDBACK goes back to FEEDBACK at its
+   * new holder instead of to `to`, because such an offer delegates the
+   * follow-up visit (回访), not the mediation. */
+  bool resume_feedback;
 } mc_transition;
 
 /* The whole table, in the order the docs print it. */
@@ -79,7 +83,11 @@ typedef struct mc_step {
  * On MC_OK, *next_out is the case after the step and *event_out the event to
  * append: seq = current->event_count + 1, prev_hash = current's
  * last_event_hash, the action as applied (normalised: an assigned member's
- * unit and time are filled in), from and to states, holder and deadline;
+ * unit and time are filled in; case_ref is the case id; the applied ACCEPT,
+ * REFUSE, RECALL and WITHDRAW-from-TRANSFER name in to_unit the other unit
+ * of the handoff, the one mc_deliveries_for tells - clients send them
+ * without arguments), from and to states, holder and deadline (the case's
+ * deadline after the step);
  * next's event_count and last_event_hash already account for the event.
  * Both are new messages owned by the caller, freed with
  * protobuf_c_message_free_unpacked(msg, NULL).

@@ -1,0 +1,239 @@
+/*
+ * gen_docs.c - mediation-gen-docs: prints docs/state-machine.md from the
+ * transition table.
+ *
+ * The idea: the docs are an output of the code, not a second copy of it.
+ * Every row, label, guard and delivery printed here is read from the table
+ * (mc_transitions), the name tables (names.h) or the functions themselves
+ * (mc_deliveries_for on a sample event), and the test
+ * docs_state_machine_current fails when the committed file differs from
+ * what this prints. Regenerate with
+ *   cmake --build build --target state-machine-docs
+ * Usage: mediation-gen-docs [output-file]   (standard output by default)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/machine.h"
+#include "core/names.h"
+
+static const mv_state all_states[] = {
+    MV_STATE(INTAKE),     MV_STATE(TRANSFER), MV_STATE(MEDIATION), MV_STATE(FEEDBACK),
+    MV_STATE(LITIGATION), MV_STATE(CLOSED),   MV_STATE(WITHDRAWN),
+};
+#define N_STATES (sizeof(all_states) / sizeof(all_states[0]))
+
+static const char *state_cell(mv_state s, char *buf, size_t cap) {
+  if (s == MV_STATE(UNSPECIFIED))
+    snprintf(buf, cap, "— (new case)");
+  else
+    snprintf(buf, cap, "%s %s", mc_label_of(mc_state_names, (int)s),
+             mc_name_of(mc_state_names, (int)s));
+  return buf;
+}
+
+static const char *action_cell(mv_action_kind a, char *buf, size_t cap) {
+  snprintf(buf, cap, "%s %s", mc_label_of(mc_action_names, (int)a),
+           mc_name_of(mc_action_names, (int)a));
+  return buf;
+}
+
+static const struct {
+  unsigned bit;
+  const char *text;
+} role_words[] = {
+    {MC_BY_ANY_UNIT, "任一单位 any registered unit"},
+    {MC_BY_HOLDER, "承办单位 holder"},
+    {MC_BY_TARGET, "接收单位 offered unit"},
+    {MC_BY_COORDINATOR, "协调员 coordinator"},
+    {MC_BY_SYSTEM, "系统 router"},
+};
+
+static void print_roles(FILE *out, unsigned roles) {
+  bool first = true;
+  for (size_t i = 0; i < sizeof(role_words) / sizeof(role_words[0]); i++) {
+    if (roles & role_words[i].bit) {
+      fprintf(out, "%s%s", first ? "" : ", ", role_words[i].text);
+      first = false;
+    }
+  }
+}
+
+/* The states a pending transfer can return to: those an offer starts from. */
+static void print_offer_states(FILE *out, const mc_transition *t, size_t n) {
+  bool first = true;
+  char buf[64];
+  for (size_t i = 0; i < n; i++) {
+    if (t[i].action == MV_ACTION(TRANSFER)) {
+      fprintf(out, "%s%s", first ? "" : ", ", state_cell(t[i].from, buf, sizeof(buf)));
+      first = false;
+    }
+  }
+}
+
+static void print_table(FILE *out, const mc_transition *t, size_t n) {
+  char a[64], b[64], c[64];
+  fprintf(out, "| from | action | to | who | guard |\n");
+  fprintf(out, "|---|---|---|---|---|\n");
+  for (size_t i = 0; i < n; i++) {
+    fprintf(out, "| %s | %s | ", state_cell(t[i].from, a, sizeof(a)),
+            action_cell(t[i].action, b, sizeof(b)));
+    if (t[i].to_return_state) {
+      fprintf(out, "back to the state it was offered from (");
+      print_offer_states(out, t, n);
+      fprintf(out, ")");
+    } else {
+      fprintf(out, "%s", state_cell(t[i].to, c, sizeof(c)));
+      if (t[i].resume_feedback)
+        fprintf(out, "; %s if offered from %s", state_cell(MV_STATE(FEEDBACK), a, sizeof(a)),
+                mc_label_of(mc_state_names, MV_STATE(FEEDBACK)));
+    }
+    fprintf(out, " | ");
+    print_roles(out, t[i].roles);
+    fprintf(out, " | %s |\n", t[i].guard ? t[i].guard : "");
+  }
+}
+
+/* One diagram edge per (from, to), labelled with every action taking it. */
+typedef struct edge {
+  mv_state from, to;
+  char label[160];
+} edge;
+
+static void add_edge(edge *edges, size_t *n, size_t cap, mv_state from, mv_state to,
+                     mv_action_kind action) {
+  const char *name = mc_name_of(mc_action_names, (int)action);
+  for (size_t i = 0; i < *n; i++) {
+    if (edges[i].from == from && edges[i].to == to) {
+      size_t used = strlen(edges[i].label);
+      snprintf(edges[i].label + used, sizeof(edges[i].label) - used, ", %s", name);
+      return;
+    }
+  }
+  if (*n == cap) {
+    /* a table grown past the diagram's room must not print a partial one */
+    fprintf(stderr, "mediation-gen-docs: more than %zu diagram edges\n", cap);
+    exit(1);
+  }
+  edges[*n].from = from;
+  edges[*n].to = to;
+  snprintf(edges[*n].label, sizeof(edges[*n].label), "%s", name);
+  (*n)++;
+}
+
+static const char *node(mv_state s) {
+  return s == MV_STATE(UNSPECIFIED) ? "[*]" : mc_name_of(mc_state_names, (int)s);
+}
+
+static void print_diagram(FILE *out, const mc_transition *t, size_t n) {
+  edge edges[64];
+  size_t n_edges = 0, cap = sizeof(edges) / sizeof(edges[0]);
+  for (size_t i = 0; i < n; i++) {
+    if (t[i].to_return_state) {
+      for (size_t k = 0; k < n; k++) {
+        if (t[k].action == MV_ACTION(TRANSFER))
+          add_edge(edges, &n_edges, cap, t[i].from, t[k].from, t[i].action);
+      }
+      continue;
+    }
+    add_edge(edges, &n_edges, cap, t[i].from, t[i].to, t[i].action);
+    if (t[i].resume_feedback)
+      add_edge(edges, &n_edges, cap, t[i].from, MV_STATE(FEEDBACK), t[i].action);
+  }
+  fprintf(out, "```mermaid\nstateDiagram-v2\n");
+  for (size_t i = 0; i < N_STATES; i++)
+    fprintf(out, "    state \"%s %s\" as %s\n", mc_label_of(mc_state_names, (int)all_states[i]),
+            mc_name_of(mc_state_names, (int)all_states[i]), node(all_states[i]));
+  for (size_t i = 0; i < n_edges; i++)
+    fprintf(out, "    %s --> %s : %s\n", node(edges[i].from), node(edges[i].to),
+            edges[i].label);
+  for (size_t i = 0; i < N_STATES; i++) {
+    if (mc_state_is_final(all_states[i]))
+      fprintf(out, "    %s --> [*]\n", node(all_states[i]));
+  }
+  fprintf(out, "```\n");
+}
+
+/* Asks mc_deliveries_for what each handoff step sends, on a sample event. */
+static void print_deliveries(FILE *out) {
+  static const struct {
+    mv_action_kind action;
+    mv_state from;
+    const char *other;
+  } samples[] = {
+      {MV_ACTION(TRANSFER), MV_STATE(INTAKE), "the offered unit"},
+      {MV_ACTION(ACCEPT), MV_STATE(TRANSFER), "the sender"},
+      {MV_ACTION(REFUSE), MV_STATE(TRANSFER), "the sender"},
+      {MV_ACTION(RECALL), MV_STATE(TRANSFER), "the offered unit"},
+      {MV_ACTION(WITHDRAW), MV_STATE(TRANSFER), "the offered unit"},
+  };
+  char buf[64];
+  fprintf(out, "| step | delivery | to |\n|---|---|---|\n");
+  for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
+    mv_action act = MEDIATION__V1__CASE_ACTION__INIT;
+    mv_event ev = MEDIATION__V1__CASE_EVENT__INIT;
+    act.kind = samples[i].action;
+    act.args_case = MV_ARGS(TO_UNIT);
+    act.to_unit = (char *)samples[i].other;
+    ev.action = &act;
+    ev.from_state = samples[i].from;
+    mc_delivery_target d[2];
+    size_t k = mc_deliveries_for(&ev, d);
+    for (size_t j = 0; j < k; j++)
+      fprintf(out, "| %s%s | %s %s | %s |\n", action_cell(samples[i].action, buf, sizeof(buf)),
+              samples[i].action == MV_ACTION(WITHDRAW) ? " (from 流转 transfer)" : "",
+              mc_label_of(mc_delivery_names, (int)d[j].kind),
+              mc_name_of(mc_delivery_names, (int)d[j].kind), d[j].unit);
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc > 2 || (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0))) {
+    fprintf(stderr, "usage: %s [output-file]\n"
+                    "Prints docs/state-machine.md, generated from the transition table.\n",
+            argv[0]);
+    return argc == 2 ? 0 : 2;
+  }
+  FILE *out = stdout;
+  if (argc == 2 && (out = fopen(argv[1], "w")) == NULL) {
+    perror(argv[1]);
+    return 1;
+  }
+  size_t n;
+  const mc_transition *t = mc_transitions(&n);
+  fprintf(out,
+          "# The case state machine\n\n"
+          "<!-- Generated by mediation-gen-docs from the transition table in core/machine.c.\n"
+          "     Do not edit: run `cmake --build build --target state-machine-docs`.\n"
+          "     The test docs_state_machine_current fails when this file is out of date. -->\n\n"
+          "Every step of a case is one row below: the state it is taken in, the action, where\n"
+          "it leads, who may take it, and any further condition (guard). A step the state does\n"
+          "not allow is refused with FAILED_PRECONDITION; one the state allows but not for this\n"
+          "actor, with PERMISSION_DENIED; bad fields, with INVALID_ARGUMENT; a guard that does\n"
+          "not hold, with FAILED_PRECONDITION; a full case file, with RESOURCE_EXHAUSTED.\n\n"
+          "Who: the holder (承办单位) is the unit responsible for the case now; the offered unit\n"
+          "(接收单位) is the one a pending transfer is offered to; during a transfer the holder\n"
+          "is still the sender.\n\n"
+          "## Transitions\n\n");
+  print_table(out, t, n);
+  fprintf(out,
+          "\nDeadlines: entering a state sets the case's deadline to now plus the configured\n"
+          "limit for that state (`[deadlines]` in the configuration; none for the endings);\n"
+          "a step that keeps the state keeps the deadline. An outcome with a follow-up date\n"
+          "(`followup_due_ms`) sets the deadline of feedback to that date.\n\n"
+          "## Diagram\n\n");
+  print_diagram(out, t, n);
+  fprintf(out,
+          "\n## Deliveries\n\n"
+          "The handoff steps queue a delivery for the other unit of the handoff, which the\n"
+          "applied action names in `to_unit`:\n\n");
+  print_deliveries(out);
+  if (out != stdout && fclose(out) != 0) {
+    perror(argv[1]);
+    return 1;
+  }
+  if (out == stdout && fflush(stdout) != 0)
+    return 1;
+  return 0;
+}
