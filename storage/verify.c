@@ -274,8 +274,13 @@ static mc_code check_case(vctx *v, const MDB_val *key, const MDB_val *val, mc_er
   if (mc_wire_check(&mediation__v1__case__descriptor, val->mv_data, val->mv_size, &disk_limits,
                     &e) != MC_OK)
     problem(v, id, 0, MC_DATA_LOSS, "the stored record is malformed (%s)", e.msg);
-  else if (sti_case_decode(val, id, &rec, &e) != MC_OK)
-    problem(v, id, 0, MC_DATA_LOSS, "%s", e.msg);
+  else if ((rec = mediation__v1__case__unpack(NULL, val->mv_size, val->mv_data)) == NULL)
+    problem(v, id, 0, MC_DATA_LOSS, "the stored record does not decode");
+  else if (strcmp(rec->id, id) != 0) {
+    problem(v, id, 0, MC_DATA_LOSS, "the stored record names another case (%s)", rec->id);
+    protobuf_c_message_free_unpacked(&rec->base, NULL);
+    rec = NULL;
+  }
 
   mc_code fatal = MC_OK;
   mv_case *replayed = walk_case_file(v, id, rec, err, &fatal);
