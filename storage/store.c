@@ -140,12 +140,18 @@ mc_code st_info_get(st_store *store, st_info *out, mc_err *err) {
   mc_code code = st_read_begin(store, &t, err);
   if (code != MC_OK)
     return code;
-  MDB_stat cs, es, ds;
+  MDB_stat cs, es, ds, is;
   rc = mdb_stat(t->txn, store->db[SDB_CASES], &cs);
   if (rc == 0)
     rc = mdb_stat(t->txn, store->db[SDB_EVENTS], &es);
   if (rc == 0)
     rc = mdb_stat(t->txn, store->db[SDB_DELIVERIES], &ds);
+  unsigned index_depth = 0;
+  for (int db = SDB_ALIASES; db <= SDB_IX_DEADLINE && rc == 0; db++) {
+    rc = mdb_stat(t->txn, store->db[db], &is);
+    if (rc == 0 && is.ms_depth > index_depth)
+      index_depth = is.ms_depth;
+  }
   st_read_end(t);
   if (rc != 0)
     return sti_lmdb_err(err, rc, "store", "mdb_stat");
@@ -157,6 +163,8 @@ mc_code st_info_get(st_store *store, st_info *out, mc_err *err) {
       .deliveries_pending = ds.ms_entries,
       .readers_max = info.me_maxreaders,
       .readers_used = info.me_numreaders,
+      .cases_depth = cs.ms_depth,
+      .index_depth = index_depth,
   };
   return MC_OK;
 }

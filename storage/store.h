@@ -109,6 +109,8 @@ typedef struct st_info {
   uint64_t events;   /* case-file events */
   uint64_t deliveries_pending;
   unsigned readers_max, readers_used;
+  unsigned cases_depth; /* B-tree depth of the cases database */
+  unsigned index_depth; /* the deepest index B-tree */
 } st_info;
 
 mc_code st_info_get(st_store *store, st_info *out, mc_err *err);
@@ -192,7 +194,8 @@ typedef struct st_hit {
  * case changed state) may be seen twice or not at all.
  *
  * Errors: INVALID_ARGUMENT (a query field or the cursor), DATA_LOSS (an
- * index key of the wrong shape). */
+ * index key of the wrong shape). On an error, *n_out and next_cursor are
+ * untouched and the contents of hits[] are unspecified. */
 mc_code st_index_query(st_txn *txn, const st_query *q, st_hit *hits, size_t *n_out,
                        char next_cursor[ST_CURSOR_MAX], mc_err *err);
 
@@ -303,7 +306,9 @@ mc_code st_delivery_put(st_txn *txn, const mv_delivery *d, uint64_t *seq_out, mc
 
 /* Acknowledges (removes) a unit's delivery. Acknowledging one that is no
  * longer pending is harmless: *already (may be NULL) says so. NOT_FOUND for
- * a seq that was never assigned. */
+ * a seq that was never assigned. A seq queued for another unit reads as
+ * "already" and removes nothing: the caller checks that the receipt's unit
+ * is the caller (its signature says who signed it). */
 mc_code st_delivery_ack(st_txn *txn, const char *unit, uint64_t seq, bool *already,
                         mc_err *err);
 
