@@ -3,8 +3,9 @@
  * the indexes coordinators query, idempotency, deliveries, figures and the
  * access log, in one LMDB environment.
  *
- * Records in, records out: every value at rest is a mediation.v1 protobuf
- * message, every function returns an mc_code and writes a message for people
+ * Records in, records out: every record at rest is a mediation.v1 protobuf
+ * message (index entries are keys with empty values, meta holds 8-byte
+ * counters), every function returns an mc_code and writes a message for people
  * into its mc_err (case ids and field names, never personal data). Out-
  * parameters are written on success only. See txn.h for transactions,
  * batches, map growth and the thread rules, which apply to everything here.
@@ -41,6 +42,24 @@
  * Durability: durable by default (every commit is synced). unsafe_nosync
  * exists for benchmarks only; a store opened with it can lose acknowledged
  * commits in a power cut.
+ *
+ * How the router applies a request (the callback of one batch op; it may
+ * run more than once, see txn.h):
+ *
+ *   st_idem_get(txn, rid)            -> found: hand back the stored reply
+ *   TAKE_IN: st_case_resolve(txn, "<unit>:<unit_ref>") -> found: that case
+ *            (TAKE_IN is idempotent per unit_ref), else
+ *            st_case_next_id(txn, year, id)
+ *   else:    st_case_get_by_ref(txn, ref, &cur)
+ *   mc_apply(reg, {cur, action, actor, now, rid}, &next, &event)
+ *   st_case_put(txn, cur, next, event)
+ *   st_delivery_put(txn, d) for each of mc_deliveries_for(event)
+ *   st_idem_put(txn, reply)
+ *   return MC_OK (or the refusal: everything of this op is rolled back)
+ *
+ * A refusal that retries must get again (the state machine's answer) is
+ * remembered by storing it as the IdempotentReply, with its code, in an op
+ * that returns MC_OK.
  */
 #ifndef ST_STORE_H
 #define ST_STORE_H
@@ -72,7 +91,10 @@ typedef struct st_options {
   size_t max_map_size;       /* the map never grows past this; 0: ST_DEFAULT_MAX_MAP_SIZE */
   unsigned max_readers;      /* read transactions open at once; 0: ST_DEFAULT_MAX_READERS */
   const char *case_prefix;   /* case ids are "<prefix>-<year>-<serial>"; NULL: "BH" */
-  int utc_offset_minutes;    /* the subdistrict's offset, for figure months (registry's) */
+  /* The subdistrict's offset (the registry's utc_offset_minutes): figures
+   * are bucketed by month at it, and verify recomputes them with it, so it
+   * must not change over the life of a store. */
+  int utc_offset_minutes;
   int64_t idem_retention_ms; /* replies are kept at least this long; 0: 48 h */
   /* Benchmarks only: MDB_NOSYNC. Commits are not flushed: a crash of the
    * machine can lose acknowledged batches. Never for a real router. */
