@@ -482,6 +482,88 @@ static void test_take_in_once_per_unit_ref(void **state) {
   sf_verify_clean(e->s);
 }
 
+/* ---- Idempotent replay --------------------------------------------------------------------- */
+
+/* The router's shape: a request id seen before gets the stored reply and
+ * applies nothing; a new one applies the step and stores its reply in the
+ * same op. */
+typedef struct replay_arg {
+  const mc_registry *reg;
+  const char *id, *rid;
+  char reply[MC_CASE_ID_MAX + 16]; /* replaced on every run */
+  bool replayed;
+} replay_arg;
+
+static mc_code replay_op(st_txn *t, void *arg, mc_err *err) {
+  replay_arg *a = arg;
+  a->replayed = false;
+  st_idem_reply *r = NULL;
+  mc_code rc = st_idem_get(t, (const uint8_t *)a->rid, strlen(a->rid), &r, err);
+  if (rc == MC_OK) {
+    snprintf(a->reply, sizeof(a->reply), "%.*s", (int)r->payload.len, (const char *)r->payload.data);
+    a->replayed = true;
+    protobuf_c_message_free_unpacked(&r->base, NULL);
+    return MC_OK;
+  }
+  if (rc != MC_NOT_FOUND)
+    return rc;
+  sf_action act;
+  sf_action_init(&act, MV_ACTION(RECORD_SESSION));
+  act.a.case_ref = (char *)a->id;
+  mv_case *c;
+  if ((rc = st_case_get(t, a->id, &c, err)) != MC_OK)
+    return rc;
+  char holder[ST_NAME_MAX + 1];
+  snprintf(holder, sizeof(holder), "%s", c->holder);
+  protobuf_c_message_free_unpacked(&c->base, NULL);
+  mv_actor who = sf_unit(holder);
+  if ((rc = sf_apply(t, a->reg, &act.a, &who, SF_T0 + SF_DAY, a->rid, NULL, err)) != MC_OK)
+    return rc;
+  if ((rc = st_case_get(t, a->id, &c, err)) != MC_OK)
+    return rc;
+  snprintf(a->reply, sizeof(a->reply), "%s#%u", c->id, c->event_count);
+  protobuf_c_message_free_unpacked(&c->base, NULL);
+  st_idem_reply put = MEDIATION__V1__IDEMPOTENT_REPLY__INIT;
+  put.request_id.data = (uint8_t *)a->rid;
+  put.request_id.len = strlen(a->rid);
+  put.stored_ms = SF_T0 + SF_DAY;
+  put.caller = who.id;
+  put.method = "Apply";
+  put.payload.data = (uint8_t *)a->reply;
+  put.payload.len = strlen(a->reply);
+  return st_idem_put(t, &put, err);
+}
+
+static void test_idempotent_replay(void **state) {
+  env *e = *state;
+  const char *id = e->ids[3]; /* in mediation */
+  mv_case *c = get(e->s, id);
+  uint32_t count = c->event_count;
+  protobuf_c_message_free_unpacked(&c->base, NULL);
+  mc_err err = {0};
+  replay_arg first = {.reg = e->reg, .id = id, .rid = "req-42"};
+  assert_int_equal(st_write(e->s, replay_op, &first, &err), MC_OK);
+  assert_false(first.replayed);
+  /* A retry, and two more copies of it arriving in one batch. */
+  replay_arg again = {.reg = e->reg, .id = id, .rid = "req-42"};
+  assert_int_equal(st_write(e->s, replay_op, &again, &err), MC_OK);
+  assert_true(again.replayed);
+  assert_string_equal(again.reply, first.reply);
+  replay_arg b1 = again, b2 = again, fresh = {.reg = e->reg, .id = id, .rid = "req-43"},
+             fresh_again = fresh;
+  st_op ops[4] = {{.apply = replay_op, .arg = &b1}, {.apply = replay_op, .arg = &fresh},
+                  {.apply = replay_op, .arg = &fresh_again}, {.apply = replay_op, .arg = &b2}};
+  assert_int_equal(st_write_batch(e->s, ops, 4, &err), MC_OK);
+  for (int i = 0; i < 4; i++)
+    assert_int_equal(ops[i].code, MC_OK);
+  assert_true(b1.replayed && b2.replayed && !fresh.replayed && fresh_again.replayed);
+  assert_string_equal(fresh_again.reply, fresh.reply);
+  c = get(e->s, id);
+  assert_int_equal(c->event_count, count + 2); /* one step per request id */
+  protobuf_c_message_free_unpacked(&c->base, NULL);
+  sf_verify_clean(e->s);
+}
+
 /* ---- The case file only grows by its next link ------------------------------------------------ */
 
 typedef enum mangle {
@@ -701,6 +783,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_cursor_checks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_take_in_once_per_unit_ref, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_idempotent_replay, setup, teardown),
       cmocka_unit_test_setup_teardown(test_chain_is_enforced, setup, teardown),
       cmocka_unit_test_setup_teardown(test_case_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_figures, setup, teardown),
