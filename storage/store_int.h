@@ -1,0 +1,77 @@
+/*
+ * store_int.h - the case store's insides, shared by its files (store.c,
+ * case_put.c, index.c, records.c, verify.c) and nothing else.
+ */
+#ifndef ST_STORE_INT_H
+#define ST_STORE_INT_H
+
+#include "storage/internal.h"
+#include "storage/store.h"
+
+#define STI_SCHEMA 1 /* the layout described in store.h */
+
+/* The named databases, in the order of sti_store_db_names. */
+enum {
+  SDB_META,
+  SDB_CASES,
+  SDB_EVENTS,
+  SDB_ALIASES,
+  SDB_IX_STATE,
+  SDB_IX_HOLDER,
+  SDB_IX_COMMUNITY,
+  SDB_IX_KIND,
+  SDB_IX_OFFERED,
+  SDB_IX_INVOLVED,
+  SDB_IX_DEADLINE,
+  SDB_IDEM,
+  SDB_IDEM_EXP,
+  SDB_DELIVERIES,
+  SDB_FIGURES,
+  SDB_ACCESS,
+  SDB_COUNT
+};
+
+extern const char *const sti_store_db_names[SDB_COUNT];
+
+struct st_store {
+  sti_env env;
+  MDB_dbi db[SDB_COUNT];
+  char prefix[16];
+  int utc_offset_minutes;
+  int64_t idem_retention_ms;
+};
+
+/* The store of a transaction, after checking its kind (NULL if it is not a
+ * store transaction; err is set). */
+st_store *sti_store_of(st_txn *t, mc_err *err);
+
+/* One key a case record implies: the database and the key. */
+typedef struct sti_ixent {
+  int db;
+  sti_key key;
+} sti_ixent;
+
+/* Every index and alias key the record implies (no duplicates). *out is a
+ * new array of *n entries (free with free). INVALID_ARGUMENT naming the case
+ * if a field cannot be part of a key (too long, out of range). */
+mc_code sti_case_keys(const mv_case *c, sti_ixent **out, size_t *n, mc_err *err);
+
+/* Splits an index key of database db (an SDB_IX_* or SDB_ALIASES) into the
+ * case id (NUL-terminated) it points to, its order time and state (where
+ * the key holds them; else 0). False if the key does not have the shape of
+ * that index. */
+bool sti_ix_parse(int db, const uint8_t *key, size_t n, char id[MC_CASE_ID_MAX], int64_t *at,
+                  mv_state *state);
+
+/* Keys of the other databases. */
+void sti_event_key(sti_key *k, const char *case_id, uint32_t seq);
+void sti_figure_key(sti_key *k, const mv_bucket *b);
+bool sti_figure_key_parse(const uint8_t *key, size_t n, mv_bucket *b, char *unit, size_t ucap,
+                          char *community, size_t ccap);
+void sti_delivery_key(sti_key *k, const char *unit, uint64_t seq);
+void sti_state_counter_name(char *buf, size_t cap, int state);
+
+/* A case record's bytes -> owned message, checked against its key. */
+mc_code sti_case_decode(const MDB_val *v, const char *key_id, mv_case **out, mc_err *err);
+
+#endif /* ST_STORE_INT_H */

@@ -1,0 +1,687 @@
+/*
+ * verify.c - st_verify: check the whole store against itself.
+ *
+ * The idea: the case files are the truth, everything else is derived from
+ * them, so verify re-derives it. For each case it walks the case file
+ * (decoding every event, checking the hash chain), replays it through the
+ * state machine (mc_replay_event) and demands the stored record back byte
+ * for byte, recomputes the index keys the record implies and looks each up,
+ * and adds the figures each step contributes (mc_figures_delta). Then it
+ * compares the other direction: an index with more entries than the records
+ * imply, or one whose expected entries went missing, is scanned entry by
+ * entry for the strays; the stored figures are compared bucket by bucket
+ * with the recomputed ones. Records that do not decode are reported with
+ * where they were found; nothing undecodable is trusted.
+ *
+ * One read snapshot for the whole walk, so concurrent writers do not cause
+ * false reports (map growth waits for it; see txn.h).
+ */
+#include "storage/store_int.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/figures.h"
+#include "core/machine.h"
+#include "core/text.h"
+
+/* Recomputed figures: a sorted array of bucket keys and their counters. */
+typedef struct fig {
+  sti_key key;
+  mv_counters c;
+  bool seen; /* a stored bucket matched it */
+} fig;
+
+typedef struct vctx {
+  st_store *s;
+  st_txn *t;
+  st_report_fn report;
+  void *arg;
+  uint64_t problems;
+  fig *figs;
+  size_t nfig, capfig;
+  uint64_t expected[SDB_COUNT]; /* index entries the records imply */
+  bool missing[SDB_COUNT];      /* some implied entry was not there */
+  uint64_t events_seen;         /* events found under stored cases */
+  uint64_t states[MC_STATE_COUNT];
+  uint64_t *max_serial; /* per year - 1000 */
+  uint64_t unreplayed;  /* cases whose file did not replay: not in the figures */
+} vctx;
+
+__attribute__((format(printf, 5, 6))) static void problem(vctx *v, const char *case_id,
+                                                          uint32_t seq, mc_code code,
+                                                          const char *fmt, ...) {
+  char body[320], msg[400];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(body, sizeof(body), fmt, ap);
+  va_end(ap);
+  if (case_id != NULL && seq != 0)
+    snprintf(msg, sizeof(msg), "case %s seq %u: %s", case_id, seq, body);
+  else if (case_id != NULL)
+    snprintf(msg, sizeof(msg), "case %s: %s", case_id, body);
+  else
+    snprintf(msg, sizeof(msg), "%s", body);
+  v->problems++;
+  if (v->report != NULL)
+    v->report(v->arg, case_id, seq, code, msg);
+}
+
+/* Finds a bucket's slot: its index if present (*found), else where it goes. */
+static size_t fig_find(const vctx *v, const sti_key *k, bool *found) {
+  size_t lo = 0, hi = v->nfig;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    const sti_key *m = &v->figs[mid].key;
+    size_t n = m->n < k->n ? m->n : k->n;
+    int c = memcmp(m->b, k->b, n);
+    if (c == 0)
+      c = m->n < k->n ? -1 : m->n > k->n ? 1 : 0;
+    if (c == 0) {
+      *found = true;
+      return mid;
+    }
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  *found = false;
+  return lo;
+}
+
+static mc_code fig_add(vctx *v, const mv_bucket *b, const mv_counters *d, mc_err *err) {
+  sti_key k;
+  sti_figure_key(&k, b);
+  if (!sti_key_ok(&k))
+    return MC_OK; /* st_case_put refuses such a bucket; the stored side reports it */
+  bool found;
+  size_t i = fig_find(v, &k, &found);
+  if (!found) {
+    if (v->nfig == v->capfig) {
+      size_t ncap = v->capfig ? v->capfig * 2 : 64;
+      fig *nf = realloc(v->figs, ncap * sizeof(*nf));
+      if (nf == NULL)
+        return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "verify: out of memory");
+      v->figs = nf;
+      v->capfig = ncap;
+    }
+    memmove(&v->figs[i + 1], &v->figs[i], (v->nfig - i) * sizeof(*v->figs));
+    v->nfig++;
+    v->figs[i].key = k;
+    mediation__v1__figure_counters__init(&v->figs[i].c);
+    v->figs[i].seen = false;
+  }
+  mc_counters_add(&v->figs[i].c, d);
+  return MC_OK;
+}
+
+static bool same_packed(const ProtobufCMessage *m, const MDB_val *stored) {
+  uint8_t *p;
+  size_t n;
+  if (sti_pack(m, &p, &n, NULL) != MC_OK)
+    return false;
+  bool same = n == stored->mv_size && memcmp(p, stored->mv_data, n) == 0;
+  free(p);
+  return same;
+}
+
+/* Stored text must pass the checks network input passes. */
+static const mc_message_limits disk_limits = {
+    .max_string_bytes = 1 << 20,
+    .max_bytes_field = 1 << 20,
+    .max_repeated = 1 << 20,
+    .max_depth = 16,
+};
+
+/* ---- One case ------------------------------------------------------------------ */
+
+/* Walks the case file of `id`: decoding, chain, replay, figures. Returns the
+ * replayed record (owned) when the whole file replayed, else NULL. */
+static mv_case *walk_case_file(vctx *v, const char *id, const mv_case *rec, mc_err *err,
+                               mc_code *fatal) {
+  sti_key prefix;
+  sti_key_init(&prefix);
+  sti_key_strz(&prefix, id);
+  MDB_cursor *c;
+  if ((*fatal = sti_cursor(v->t, v->s->db[SDB_EVENTS], &c, err)) != MC_OK)
+    return NULL;
+  mv_case *cur = NULL;
+  bool replay_ok = true;
+  uint8_t prev_hash[MC_HASH_BYTES];
+  uint32_t expect = 1, n = 0;
+  MDB_val key = {.mv_size = prefix.n, .mv_data = prefix.b}, val;
+  int lrc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+  for (; lrc == 0 && sti_has_prefix(&key, prefix.b, prefix.n);
+       lrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+    v->events_seen++;
+    n++;
+    if (key.mv_size != prefix.n + 4) {
+      problem(v, id, 0, MC_DATA_LOSS, "malformed case-file key");
+      replay_ok = false;
+      continue;
+    }
+    uint32_t seq = sti_get_u32((const uint8_t *)key.mv_data + prefix.n);
+    if (seq != expect) {
+      if (seq > expect)
+        problem(v, id, expect, MC_DATA_LOSS, "missing from the case file (next is seq %u)", seq);
+      else
+        problem(v, id, seq, MC_DATA_LOSS, "out of order in the case file");
+      replay_ok = false;
+    }
+    expect = seq + 1;
+    mc_err e;
+    mc_err_clear(&e);
+    if (mc_wire_check(&mediation__v1__case_event__descriptor, val.mv_data, val.mv_size,
+                      &disk_limits, &e) != MC_OK) {
+      problem(v, id, seq, MC_DATA_LOSS, "the stored event is malformed (%s)", e.msg);
+      replay_ok = false;
+      continue;
+    }
+    mv_event *ev = (mv_event *)protobuf_c_message_unpack(&mediation__v1__case_event__descriptor,
+                                                         NULL, val.mv_size, val.mv_data);
+    if (ev == NULL) {
+      problem(v, id, seq, MC_DATA_LOSS, "the stored event does not decode");
+      replay_ok = false;
+      continue;
+    }
+    if (strcmp(ev->case_id, id) != 0 || ev->seq != seq)
+      problem(v, id, seq, MC_DATA_LOSS, "the stored event names case %s seq %u", ev->case_id,
+              ev->seq);
+    if (!same_packed(&ev->base, &val))
+      problem(v, id, seq, MC_DATA_LOSS,
+              "the stored event is not in canonical form (bytes were added or altered)");
+    if (seq == 1) {
+      if (ev->prev_hash.len != 0)
+        problem(v, id, seq, MC_DATA_LOSS, "the first event has a prev_hash");
+    } else if (n > 1 && (ev->prev_hash.len != MC_HASH_BYTES ||
+                         memcmp(ev->prev_hash.data, prev_hash, MC_HASH_BYTES) != 0)) {
+      problem(v, id, seq, MC_DATA_LOSS, "prev_hash does not match seq %u", seq - 1);
+    }
+    mc_event_hash(ev, prev_hash);
+    if (replay_ok) {
+      mv_case *next = NULL;
+      mc_err_clear(&e);
+      if (mc_replay_event(v->s->utc_offset_minutes, cur, ev, &next, &e) != MC_OK) {
+        problem(v, id, seq, MC_DATA_LOSS, "does not replay: %s", e.msg);
+        replay_ok = false;
+      } else {
+        mv_bucket b;
+        mv_counters d;
+        if (mc_figures_delta(cur, next, ev, v->s->utc_offset_minutes, &b, &d) &&
+            (*fatal = fig_add(v, &b, &d, err)) != MC_OK) {
+          protobuf_c_message_free_unpacked(&next->base, NULL);
+          protobuf_c_message_free_unpacked(&ev->base, NULL);
+          break;
+        }
+        if (cur != NULL)
+          protobuf_c_message_free_unpacked(&cur->base, NULL);
+        cur = next;
+      }
+    }
+    protobuf_c_message_free_unpacked(&ev->base, NULL);
+  }
+  mdb_cursor_close(c);
+  if (*fatal == MC_OK && lrc != 0 && lrc != MDB_NOTFOUND)
+    *fatal = sti_lmdb_err(err, lrc, "verify", "reading a case file");
+  if (*fatal != MC_OK) {
+    if (cur != NULL)
+      protobuf_c_message_free_unpacked(&cur->base, NULL);
+    return NULL;
+  }
+  if (n == 0)
+    problem(v, id, 0, MC_DATA_LOSS, "the case file is empty");
+  if (rec != NULL) {
+    if (rec->event_count != expect - 1 || rec->event_count != n)
+      problem(v, id, 0, MC_DATA_LOSS, "the record counts %u events, the case file holds %u",
+              rec->event_count, n);
+    else if (n > 0 && (rec->last_event_hash.len != MC_HASH_BYTES ||
+                       memcmp(rec->last_event_hash.data, prev_hash, MC_HASH_BYTES) != 0))
+      problem(v, id, n, MC_DATA_LOSS, "its hash does not match the record's last_event_hash");
+  }
+  if (!replay_ok || n == 0) {
+    v->unreplayed++;
+    if (cur != NULL)
+      protobuf_c_message_free_unpacked(&cur->base, NULL);
+    return NULL;
+  }
+  return cur;
+}
+
+static mc_code check_case(vctx *v, const MDB_val *key, const MDB_val *val, mc_err *err) {
+  char id[MC_CASE_ID_MAX];
+  if (key->mv_size == 0 || key->mv_size >= MC_CASE_ID_MAX ||
+      memchr(key->mv_data, 0, key->mv_size) != NULL) {
+    problem(v, NULL, 0, MC_DATA_LOSS, "cases: a key is not a case id");
+    return MC_OK;
+  }
+  memcpy(id, key->mv_data, key->mv_size);
+  id[key->mv_size] = '\0';
+  int year;
+  uint64_t serial;
+  if (!mc_case_id_parse(id, &year, &serial)) {
+    problem(v, NULL, 0, MC_DATA_LOSS, "cases: a key is not a case id");
+    return MC_OK;
+  }
+  if (year >= 1000 && year <= 9999 && serial > v->max_serial[year - 1000])
+    v->max_serial[year - 1000] = serial;
+
+  mv_case *rec = NULL;
+  mc_err e;
+  mc_err_clear(&e);
+  if (mc_wire_check(&mediation__v1__case__descriptor, val->mv_data, val->mv_size, &disk_limits,
+                    &e) != MC_OK)
+    problem(v, id, 0, MC_DATA_LOSS, "the stored record is malformed (%s)", e.msg);
+  else if ((rec = mediation__v1__case__unpack(NULL, val->mv_size, val->mv_data)) == NULL)
+    problem(v, id, 0, MC_DATA_LOSS, "the stored record does not decode");
+  else if (strcmp(rec->id, id) != 0) {
+    problem(v, id, 0, MC_DATA_LOSS, "the stored record names another case (%s)", rec->id);
+    protobuf_c_message_free_unpacked(&rec->base, NULL);
+    rec = NULL;
+  }
+
+  mc_code fatal = MC_OK;
+  mv_case *replayed = walk_case_file(v, id, rec, err, &fatal);
+  if (fatal != MC_OK) {
+    if (rec != NULL)
+      protobuf_c_message_free_unpacked(&rec->base, NULL);
+    return fatal;
+  }
+  if (replayed != NULL) {
+    if (rec != NULL && !same_packed(&replayed->base, val))
+      problem(v, id, 0, MC_DATA_LOSS,
+              "replaying the case file does not give the stored record");
+    protobuf_c_message_free_unpacked(&replayed->base, NULL);
+  }
+  if (rec == NULL)
+    return MC_OK;
+
+  if (rec->state > 0 && rec->state < MC_STATE_COUNT)
+    v->states[rec->state]++;
+  sti_ixent *keys;
+  size_t nk;
+  if (sti_case_keys(rec, &keys, &nk, &e) != MC_OK) {
+    problem(v, id, 0, MC_DATA_LOSS, "its record cannot be indexed: %s", e.msg);
+  } else {
+    for (size_t i = 0; i < nk; i++) {
+      v->expected[keys[i].db]++;
+      MDB_val got;
+      mc_code rc = sti_get(v->t, v->s->db[keys[i].db], keys[i].key.b, keys[i].key.n, &got, err);
+      if (rc == MC_NOT_FOUND) {
+        v->missing[keys[i].db] = true;
+        problem(v, id, 0, MC_INTERNAL, "%s: the entry its record implies is missing",
+                sti_store_db_names[keys[i].db]);
+      } else if (rc != MC_OK) {
+        free(keys);
+        protobuf_c_message_free_unpacked(&rec->base, NULL);
+        return rc;
+      }
+    }
+    free(keys);
+  }
+  protobuf_c_message_free_unpacked(&rec->base, NULL);
+  return MC_OK;
+}
+
+/* ---- Indexes, the other way round ----------------------------------------------------- */
+
+/* Every entry of one index must be implied by the record it names. */
+static mc_code scan_index(vctx *v, int db, mc_err *err) {
+  MDB_cursor *c;
+  mc_code rc = sti_cursor(v->t, v->s->db[db], &c, err);
+  if (rc != MC_OK)
+    return rc;
+  MDB_val key, val;
+  int lrc;
+  for (lrc = mdb_cursor_get(c, &key, &val, MDB_FIRST); lrc == 0;
+       lrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+    char id[MC_CASE_ID_MAX];
+    if (!sti_ix_parse(db, key.mv_data, key.mv_size, id, NULL, NULL)) {
+      problem(v, NULL, 0, MC_DATA_LOSS, "%s: an entry is malformed", sti_store_db_names[db]);
+      continue;
+    }
+    MDB_val cv;
+    rc = sti_get(v->t, v->s->db[SDB_CASES], id, strlen(id), &cv, err);
+    if (rc == MC_NOT_FOUND) {
+      problem(v, id, 0, MC_INTERNAL, "%s: an entry points to a case that is not stored",
+              sti_store_db_names[db]);
+      continue;
+    }
+    if (rc != MC_OK)
+      break;
+    mv_case *rec;
+    if (sti_case_decode(&cv, id, &rec, NULL) != MC_OK)
+      continue; /* reported by the case walk */
+    sti_ixent *keys;
+    size_t nk;
+    bool implied = false;
+    if (sti_case_keys(rec, &keys, &nk, NULL) == MC_OK) {
+      for (size_t i = 0; i < nk && !implied; i++)
+        implied = keys[i].db == db && keys[i].key.n == key.mv_size &&
+                  memcmp(keys[i].key.b, key.mv_data, key.mv_size) == 0;
+      free(keys);
+    }
+    protobuf_c_message_free_unpacked(&rec->base, NULL);
+    if (!implied)
+      problem(v, id, 0, MC_INTERNAL, "%s: an entry disagrees with the case record",
+              sti_store_db_names[db]);
+  }
+  mdb_cursor_close(c);
+  if (rc == MC_OK && lrc != MDB_NOTFOUND)
+    rc = sti_lmdb_err(err, lrc, "verify", "scanning an index");
+  return rc;
+}
+
+static mc_code check_indexes(vctx *v, mc_err *err) {
+  static const int dbs[] = {SDB_ALIASES,     SDB_IX_STATE,   SDB_IX_HOLDER,
+                            SDB_IX_COMMUNITY, SDB_IX_KIND,    SDB_IX_OFFERED,
+                            SDB_IX_INVOLVED,  SDB_IX_DEADLINE};
+  for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+    int db = dbs[i];
+    MDB_stat st;
+    int lrc = mdb_stat(v->t->txn, v->s->db[db], &st);
+    if (lrc != 0)
+      return sti_lmdb_err(err, lrc, "verify", "mdb_stat");
+    /* Every implied entry was found: if the counts agree there is no
+     * stray either, and the entry-by-entry scan is not needed. */
+    if (st.ms_entries == v->expected[db] && !v->missing[db])
+      continue;
+    mc_code rc = scan_index(v, db, err);
+    if (rc != MC_OK)
+      return rc;
+  }
+  return MC_OK;
+}
+
+/* Case-file events under an id that has no record. */
+static mc_code check_orphan_events(vctx *v, mc_err *err) {
+  MDB_stat st;
+  int lrc = mdb_stat(v->t->txn, v->s->db[SDB_EVENTS], &st);
+  if (lrc != 0)
+    return sti_lmdb_err(err, lrc, "verify", "mdb_stat");
+  if (st.ms_entries == v->events_seen)
+    return MC_OK;
+  MDB_cursor *c;
+  mc_code rc = sti_cursor(v->t, v->s->db[SDB_EVENTS], &c, err);
+  if (rc != MC_OK)
+    return rc;
+  char last[MC_CASE_ID_MAX] = "";
+  MDB_val key, val;
+  for (lrc = mdb_cursor_get(c, &key, &val, MDB_FIRST); lrc == 0;
+       lrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+    const uint8_t *z = memchr(key.mv_data, 0, key.mv_size);
+    size_t len = z ? (size_t)(z - (const uint8_t *)key.mv_data) : key.mv_size;
+    if (z == NULL || len >= MC_CASE_ID_MAX) {
+      problem(v, NULL, 0, MC_DATA_LOSS, "events: a key is malformed");
+      continue;
+    }
+    char id[MC_CASE_ID_MAX];
+    memcpy(id, key.mv_data, len);
+    id[len] = '\0';
+    if (strcmp(id, last) == 0)
+      continue;
+    memcpy(last, id, sizeof(last));
+    MDB_val cv;
+    rc = sti_get(v->t, v->s->db[SDB_CASES], id, len, &cv, err);
+    if (rc == MC_NOT_FOUND) {
+      problem(v, mc_case_id_parse(id, NULL, NULL) ? id : NULL, 0, MC_DATA_LOSS,
+              "a case file exists without a case record");
+      rc = MC_OK;
+    } else if (rc != MC_OK) {
+      break;
+    }
+  }
+  mdb_cursor_close(c);
+  if (rc == MC_OK && lrc != MDB_NOTFOUND)
+    rc = sti_lmdb_err(err, lrc, "verify", "scanning events");
+  return rc;
+}
+
+/* ---- Figures, counters, other records ---------------------------------------------- */
+
+static mc_code check_figures(vctx *v, mc_err *err) {
+  MDB_cursor *c;
+  mc_code rc = sti_cursor(v->t, v->s->db[SDB_FIGURES], &c, err);
+  if (rc != MC_OK)
+    return rc;
+  const char *caveat =
+      v->unreplayed ? " (case files that did not replay are not counted in the recomputation)"
+                    : "";
+  MDB_val key, val;
+  int lrc;
+  for (lrc = mdb_cursor_get(c, &key, &val, MDB_FIRST); lrc == 0;
+       lrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+    mv_bucket b;
+    char unit[ST_NAME_MAX + 1], community[ST_NAME_MAX + 1];
+    if (!sti_figure_key_parse(key.mv_data, key.mv_size, &b, unit, sizeof(unit), community,
+                              sizeof(community))) {
+      problem(v, NULL, 0, MC_DATA_LOSS, "figures: a bucket key is malformed");
+      continue;
+    }
+    ProtobufCMessage *m = protobuf_c_message_unpack(
+        &mediation__v1__figure_counters__descriptor, NULL, val.mv_size, val.mv_data);
+    if (m == NULL) {
+      problem(v, NULL, 0, MC_DATA_LOSS, "figures %d-%02d %s/%s/kind %d: does not decode",
+              b.year, b.month, unit, community, (int)b.kind);
+      continue;
+    }
+    sti_key k;
+    sti_key_init(&k);
+    sti_key_raw(&k, key.mv_data, key.mv_size);
+    bool found;
+    size_t i = fig_find(v, &k, &found);
+    mv_counters zero;
+    mediation__v1__figure_counters__init(&zero);
+    const mv_counters *want = found ? &v->figs[i].c : &zero;
+    if (found)
+      v->figs[i].seen = true;
+    if (!same_packed(&want->base, &val) ||
+        !same_packed(m, &val))
+      problem(v, NULL, 0, MC_INTERNAL,
+              "figures %d-%02d %s/%s/kind %d: stored counters differ from the case files%s",
+              b.year, b.month, unit, community, (int)b.kind, caveat);
+    protobuf_c_message_free_unpacked(m, NULL);
+  }
+  mdb_cursor_close(c);
+  if (lrc != MDB_NOTFOUND)
+    return sti_lmdb_err(err, lrc, "verify", "scanning figures");
+  for (size_t i = 0; i < v->nfig; i++) {
+    if (v->figs[i].seen || mc_counters_zero(&v->figs[i].c))
+      continue;
+    mv_bucket b;
+    char unit[ST_NAME_MAX + 1], community[ST_NAME_MAX + 1];
+    if (sti_figure_key_parse(v->figs[i].key.b, v->figs[i].key.n, &b, unit, sizeof(unit),
+                             community, sizeof(community)))
+      problem(v, NULL, 0, MC_INTERNAL,
+              "figures %d-%02d %s/%s/kind %d: counted by the case files but not stored%s",
+              b.year, b.month, unit, community, (int)b.kind, caveat);
+  }
+  return MC_OK;
+}
+
+static mc_code check_meta(vctx *v, mc_err *err) {
+  for (int s = 0; s < MC_STATE_COUNT; s++) {
+    char name[32];
+    uint64_t n;
+    sti_state_counter_name(name, sizeof(name), s);
+    mc_err e;
+    if (sti_counter_get(v->t, v->s->db[SDB_META], name, &n, &e) != MC_OK) {
+      problem(v, NULL, 0, MC_DATA_LOSS, "%s", e.msg);
+      continue;
+    }
+    if (n != v->states[s])
+      problem(v, NULL, 0, MC_INTERNAL, "meta: %llu cases counted in state %d, %llu stored",
+              (unsigned long long)n, s, (unsigned long long)v->states[s]);
+  }
+  for (int y = 0; y < 9000; y++) {
+    if (v->max_serial[y] == 0)
+      continue;
+    char name[32];
+    uint64_t n;
+    snprintf(name, sizeof(name), "serial/%d", y + 1000);
+    mc_err e;
+    if (sti_counter_get(v->t, v->s->db[SDB_META], name, &n, &e) != MC_OK)
+      problem(v, NULL, 0, MC_DATA_LOSS, "%s", e.msg);
+    else if (n < v->max_serial[y])
+      problem(v, NULL, 0, MC_INTERNAL,
+              "meta: the %d serial counter (%llu) is behind a stored case (%llu)", y + 1000,
+              (unsigned long long)n, (unsigned long long)v->max_serial[y]);
+  }
+  (void)err;
+  return MC_OK;
+}
+
+static mc_code check_deliveries(vctx *v, mc_err *err) {
+  uint64_t last = 0;
+  mc_err e;
+  if (sti_counter_get(v->t, v->s->db[SDB_META], "delivery_seq", &last, &e) != MC_OK)
+    problem(v, NULL, 0, MC_DATA_LOSS, "%s", e.msg);
+  MDB_cursor *c;
+  mc_code rc = sti_cursor(v->t, v->s->db[SDB_DELIVERIES], &c, err);
+  if (rc != MC_OK)
+    return rc;
+  MDB_val key, val;
+  int lrc;
+  for (lrc = mdb_cursor_get(c, &key, &val, MDB_FIRST); lrc == 0;
+       lrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+    const uint8_t *z = memchr(key.mv_data, 0, key.mv_size);
+    size_t ul = z ? (size_t)(z - (const uint8_t *)key.mv_data) : 0;
+    if (z == NULL || key.mv_size != ul + 1 + 8 || ul == 0 || ul > ST_NAME_MAX) {
+      problem(v, NULL, 0, MC_DATA_LOSS, "deliveries: a key is malformed");
+      continue;
+    }
+    char unit[ST_NAME_MAX + 1];
+    memcpy(unit, key.mv_data, ul);
+    unit[ul] = '\0';
+    uint64_t seq = sti_get_u64(z + 1);
+    ProtobufCMessage *m = protobuf_c_message_unpack(&mediation__v1__delivery__descriptor, NULL,
+                                                    val.mv_size, val.mv_data);
+    if (m == NULL) {
+      problem(v, NULL, 0, MC_DATA_LOSS, "delivery %llu to %s: does not decode",
+              (unsigned long long)seq, unit);
+      continue;
+    }
+    const mv_delivery *d = (const mv_delivery *)m;
+    if (d->seq != seq || strcmp(d->unit, unit) != 0)
+      problem(v, NULL, 0, MC_DATA_LOSS, "delivery %llu to %s: the record names another seq or unit",
+              (unsigned long long)seq, unit);
+    if (seq > last)
+      problem(v, NULL, 0, MC_INTERNAL, "delivery %llu to %s: beyond the last seq assigned (%llu)",
+              (unsigned long long)seq, unit, (unsigned long long)last);
+    protobuf_c_message_free_unpacked(m, NULL);
+  }
+  mdb_cursor_close(c);
+  if (lrc != MDB_NOTFOUND)
+    return sti_lmdb_err(err, lrc, "verify", "scanning deliveries");
+  return MC_OK;
+}
+
+static mc_code check_idem_and_access(vctx *v, mc_err *err) {
+  MDB_cursor *c;
+  mc_code rc = sti_cursor(v->t, v->s->db[SDB_IDEM], &c, err);
+  if (rc != MC_OK)
+    return rc;
+  MDB_val key, val;
+  int lrc;
+  uint64_t n_idem = 0;
+  for (lrc = mdb_cursor_get(c, &key, &val, MDB_FIRST); lrc == 0;
+       lrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+    n_idem++;
+    ProtobufCMessage *m = protobuf_c_message_unpack(
+        &mediation__v1__idempotent_reply__descriptor, NULL, val.mv_size, val.mv_data);
+    if (m == NULL) {
+      problem(v, NULL, 0, MC_DATA_LOSS, "idempotency: a stored reply does not decode");
+      continue;
+    }
+    const st_idem_reply *r = (const st_idem_reply *)m;
+    if (r->request_id.len != key.mv_size ||
+        memcmp(r->request_id.data, key.mv_data, key.mv_size) != 0) {
+      problem(v, NULL, 0, MC_DATA_LOSS, "idempotency: a reply is stored under another request id");
+    } else {
+      sti_key ek;
+      sti_key_init(&ek);
+      sti_key_time(&ek, r->stored_ms);
+      sti_key_raw(&ek, key.mv_data, key.mv_size);
+      MDB_val got;
+      if (sti_get(v->t, v->s->db[SDB_IDEM_EXP], ek.b, ek.n, &got, NULL) != MC_OK)
+        problem(v, NULL, 0, MC_INTERNAL, "idempotency: a reply has no expiry entry");
+    }
+    protobuf_c_message_free_unpacked(m, NULL);
+  }
+  mdb_cursor_close(c);
+  if (lrc != MDB_NOTFOUND)
+    return sti_lmdb_err(err, lrc, "verify", "scanning idempotency");
+  MDB_stat st;
+  lrc = mdb_stat(v->t->txn, v->s->db[SDB_IDEM_EXP], &st);
+  if (lrc != 0)
+    return sti_lmdb_err(err, lrc, "verify", "mdb_stat");
+  if (st.ms_entries != n_idem)
+    problem(v, NULL, 0, MC_INTERNAL, "idempotency: %llu expiry entries for %llu replies",
+            (unsigned long long)st.ms_entries, (unsigned long long)n_idem);
+
+  if ((rc = sti_cursor(v->t, v->s->db[SDB_ACCESS], &c, err)) != MC_OK)
+    return rc;
+  for (lrc = mdb_cursor_get(c, &key, &val, MDB_FIRST); lrc == 0;
+       lrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+    ProtobufCMessage *m = protobuf_c_message_unpack(&mediation__v1__access_record__descriptor,
+                                                    NULL, val.mv_size, val.mv_data);
+    if (key.mv_size != 16 || m == NULL ||
+        ((const st_access_record *)m)->at_ms != sti_get_time(key.mv_data))
+      problem(v, NULL, 0, MC_DATA_LOSS, "access log: a record is malformed");
+    if (m != NULL)
+      protobuf_c_message_free_unpacked(m, NULL);
+  }
+  mdb_cursor_close(c);
+  if (lrc != MDB_NOTFOUND)
+    return sti_lmdb_err(err, lrc, "verify", "scanning the access log");
+  return MC_OK;
+}
+
+/* ---- The walk ------------------------------------------------------------------------- */
+
+mc_code st_verify(st_store *store, st_report_fn report, void *arg, uint64_t *problems,
+                  mc_err *err) {
+  vctx v = {.s = store, .report = report, .arg = arg};
+  v.max_serial = calloc(9000, sizeof(*v.max_serial));
+  if (v.max_serial == NULL)
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "verify: out of memory");
+  mc_code rc = st_read_begin(store, &v.t, err);
+  if (rc != MC_OK) {
+    free(v.max_serial);
+    return rc;
+  }
+  MDB_cursor *c;
+  rc = sti_cursor(v.t, store->db[SDB_CASES], &c, err);
+  if (rc == MC_OK) {
+    MDB_val key, val;
+    int lrc;
+    for (lrc = mdb_cursor_get(c, &key, &val, MDB_FIRST); lrc == 0 && rc == MC_OK;
+         lrc = mdb_cursor_get(c, &key, &val, MDB_NEXT))
+      rc = check_case(&v, &key, &val, err);
+    mdb_cursor_close(c);
+    if (rc == MC_OK && lrc != MDB_NOTFOUND)
+      rc = sti_lmdb_err(err, lrc, "verify", "scanning cases");
+  }
+  if (rc == MC_OK)
+    rc = check_indexes(&v, err);
+  if (rc == MC_OK)
+    rc = check_orphan_events(&v, err);
+  if (rc == MC_OK)
+    rc = check_figures(&v, err);
+  if (rc == MC_OK)
+    rc = check_meta(&v, err);
+  if (rc == MC_OK)
+    rc = check_deliveries(&v, err);
+  if (rc == MC_OK)
+    rc = check_idem_and_access(&v, err);
+  st_read_end(v.t);
+  free(v.figs);
+  free(v.max_serial);
+  if (rc != MC_OK)
+    return rc;
+  if (problems != NULL)
+    *problems = v.problems;
+  return MC_OK;
+}
