@@ -58,6 +58,7 @@ struct rpc_client {
 
   nng_socket sock;
   bool sock_open;
+  nng_dialer dialer;
   slot *slots;
   unsigned n_slots;
   atomic_int pipes; /* connections up now (pipe notifications) */
@@ -245,6 +246,38 @@ static void decode_reply(slot *s, nng_msg *msg) {
   finish(s, code, text, out);
 }
 
+/* Why no connection came up, from the dialer's statistics: nng 1.5.2 reports
+ * failed connects and TLS handshakes nowhere else. Writes "" if unknown. */
+static void dial_diagnosis(rpc_client *c, char *buf, size_t cap) {
+  static const struct {
+    const char *stat, *what;
+  } counters[] = {
+      {"refused", "refused"},
+      {"auth", "failed authentication (TLS: check tls_ca and tls_server_name)"},
+      {"proto", "protocol errors (TLS or not TLS on both sides?)"},
+      {"timeout", "timed out"},
+      {"reject", "rejected"},
+      {"disconnect", "dropped"},
+      {"other", "failed otherwise (TLS handshake?)"},
+  };
+  buf[0] = '\0';
+  nng_stat *all;
+  if (nng_stats_get(&all) != 0)
+    return;
+  nng_stat *ds = nng_stat_find_dialer(all, c->dialer);
+  size_t used = 0;
+  for (size_t i = 0; ds != NULL && i < sizeof(counters) / sizeof(counters[0]); i++) {
+    nng_stat *st = nng_stat_find(ds, counters[i].stat);
+    uint64_t n = st != NULL ? nng_stat_value(st) : 0;
+    if (n == 0 || used >= cap)
+      continue;
+    int w = snprintf(buf + used, cap - used, "%s%llu %s", used ? ", " : "; connects: ",
+                     (unsigned long long)n, counters[i].what);
+    used += w > 0 ? (size_t)w : 0;
+  }
+  nng_stats_free(all);
+}
+
 static void slot_cb(void *arg) {
   slot *s = arg;
   rpc_client *c = s->c;
@@ -266,10 +299,11 @@ static void slot_cb(void *arg) {
                  c->url);
         finish(s, MC_DEADLINE_EXCEEDED, text, NULL);
       } else if (rv == NNG_ETIMEDOUT) {
-        snprintf(text, sizeof(text),
-                 "could not reach %s before the deadline: no connection (nothing listening, "
-                 "refused, or for tls+tcp:// a failed handshake: check the CA and server name)",
-                 c->url);
+        char why[160];
+        dial_diagnosis(c, why, sizeof(why));
+        snprintf(text, sizeof(text), "could not reach %.100s before the deadline: no connection%s",
+                 c->url, why[0] ? why : " (nothing listening, or a failed TLS handshake)");
+        mc_log(MC_LOG_WARNING, NULL, "rpc: %s", text);
         finish(s, MC_UNAVAILABLE, text, NULL);
       } else {
         snprintf(text, sizeof(text), "cannot send to %s: %s", c->url, nng_strerror(rv));
@@ -463,6 +497,7 @@ mc_code rpc_client_create(const char *url, const rpc_key *key, const mc_limits *
   }
   nng_dialer d;
   rv = nng_dialer_create(&d, c->sock, url);
+  c->dialer = d;
   if (rv == 0 && tls != NULL)
     rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tls); /* before the dialer starts */
   if (tls != NULL)

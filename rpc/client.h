@@ -33,15 +33,20 @@
  *                       nowait and every slot busy
  *   UNAVAILABLE         the request was never handed to a connection: none
  *                       could be made before the deadline (nothing
- *                       listening, refused, or a failed TLS handshake)
+ *                       listening, refused, or a failed TLS handshake). The
+ *                       message adds the dialer's counts of refused and
+ *                       failed-authentication connects (nng 1.5.2 reports
+ *                       handshake failures nowhere else), and is logged.
  *   DEADLINE_EXCEEDED   the request went out (at least once) but no reply
  *                       came before the deadline (slow server, or the
  *                       connection was lost and not re-established)
  *   INTERNAL / UNKNOWN  the reply did not decode, did not match the request,
  *                       or carried a status number outside the list
  *   CANCELLED           the client was freed with the call outstanding
- * So UNAVAILABLE means "never delivered: safe to retry at will", and
- * DEADLINE_EXCEEDED "outcome unknown: retry with the same request id".
+ * So a client-made UNAVAILABLE means "never delivered: safe to retry at
+ * will", and DEADLINE_EXCEEDED "outcome unknown: retry with the same request
+ * id". (A server's own UNAVAILABLE - stopping, or stopped before its handler
+ * replied - also says: retry with the same request id.)
  *
  * Retries. Each call has a request id: 16 fresh random bytes, or the caller's
  * (a unit's outbox stores its ids so a retry after a crash reuses them). An

@@ -188,6 +188,26 @@ static bool accepted(rpc_server *srv, const mc_principal *p, const char *service
   return true;
 }
 
+/* Refusals of unauthenticated requests are worth a warning, but a hostile
+ * peer must not be able to flood the log: at most 10 a second, then one
+ * line saying how many were left out. Races only blur the count. */
+static bool warn_allowed(void) {
+  static atomic_llong window;
+  static atomic_int count, suppressed;
+  long long sec = (long long)(mc_mono_ms() / 1000);
+  if (atomic_exchange(&window, sec) != sec) {
+    int left_out = atomic_exchange(&suppressed, 0);
+    atomic_store(&count, 0);
+    if (left_out > 0)
+      mc_log(MC_LOG_WARNING, NULL, "rpc: %d more unauthenticated requests refused, not logged",
+             left_out);
+  }
+  if (atomic_fetch_add(&count, 1) < 10)
+    return true;
+  atomic_fetch_add(&suppressed, 1);
+  return false;
+}
+
 static const char *kind_name(mc_principal_kind k) {
   switch (k) {
   case MC_PRINCIPAL_UNIT: return "unit";
@@ -282,8 +302,11 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
     }
   }
   if (code != MC_OK) {
-    mc_log(code == MC_UNAUTHENTICATED ? MC_LOG_WARNING : MC_LOG_DEBUG, NULL,
-           "rpc: refused %.64s/%.64s: %s", env->service, env->method, why);
+    if (code != MC_UNAUTHENTICATED)
+      mc_log(MC_LOG_DEBUG, NULL, "rpc: refused %.64s/%.64s: %s", env->service, env->method, why);
+    else if (warn_allowed())
+      mc_log(MC_LOG_WARNING, NULL, "rpc: refused %.64s/%.64s: %s", env->service, env->method,
+             why);
     rpc__reply_status(srv, sink, &env->request_id, code, why);
     mediation__v1__request_envelope__free_unpacked(env, NULL);
     return;

@@ -111,6 +111,7 @@ struct rpc_server {
 
   /* nng (server.c) */
   atomic_bool closing; /* workers stop re-arming */
+  atomic_llong last_reply_mono; /* when a reply last went to nng (linger at stop) */
   bool sock_open;
   nng_socket sock;
   nng_listener listeners[RPC_MAX_LISTENERS];

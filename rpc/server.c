@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -93,6 +94,7 @@ mc_code rpc_server_create(const mc_registry *reg, const rpc_server_opts *opts, r
   pthread_cond_init(&srv->cond, &ca);
   pthread_condattr_destroy(&ca);
   atomic_init(&srv->closing, false);
+  atomic_init(&srv->last_reply_mono, 0);
   mc_code rc = failed ? mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory") : MC_OK;
   if (rc == MC_OK)
     rc = rpc__register_builtins(srv, err);
@@ -176,6 +178,7 @@ static void worker_sink(void *arg, const Mediation__V1__ReplyEnvelope *reply) {
   /* Packed straight into the message body: appended by construction, never
    * inserted (nng_msg_insert corrupts the heap in 1.5.2). */
   mediation__v1__reply_envelope__pack(reply, nng_msg_body(msg));
+  atomic_store(&w->srv->last_reply_mono, (long long)mc_mono_ms());
   nng_aio_set_msg(w->aio, msg);
   w->state = W_SEND;
   nng_ctx_send(w->ctx, w->aio);
@@ -355,18 +358,27 @@ void rpc_server_stop(rpc_server *srv, int64_t grace_ms) {
   }
   srv->stopping = true;
   pthread_mutex_unlock(&srv->mtx);
-  /* No new connections; requests on existing ones are answered UNAVAILABLE
-   * by dispatch from now on. */
-  for (size_t i = 0; i < srv->n_listeners; i++)
-    nng_listener_close(srv->listeners[i]);
-  srv->n_listeners = 0;
+  /* From here dispatch answers new requests UNAVAILABLE. The listeners stay
+   * open until the end: closing one in nng also closes the connections it
+   * accepted, and with them the replies still to be sent. */
   if (!rpc__wait_idle(srv, mc_mono_ms() + (grace_ms > 0 ? grace_ms : 0))) {
     rpc__abandon_pending(srv);
     /* Let the UNAVAILABLE replies (and sends already under way) go out. */
     if (!rpc__wait_idle(srv, mc_mono_ms() + 2000))
       mc_log(MC_LOG_WARNING, NULL, "rpc: replies still going out at stop; closing anyway");
   }
+  /* nng 1.5.2 has no linger: a reply still queued on a connection when the
+   * socket closes is dropped. Give the last replies a moment to reach the
+   * wire. */
+  int64_t linger = (int64_t)atomic_load(&srv->last_reply_mono) + 100 - mc_mono_ms();
+  if (linger > 0 && srv->sock_open) {
+    struct timespec ts = {0, (long)linger * 1000000L};
+    nanosleep(&ts, NULL);
+  }
   atomic_store(&srv->closing, true);
+  for (size_t i = 0; i < srv->n_listeners; i++)
+    nng_listener_close(srv->listeners[i]);
+  srv->n_listeners = 0;
   free_workers(srv);
   pthread_mutex_lock(&srv->mtx);
   srv->stopped = true;

@@ -156,12 +156,15 @@ void rpc_server_set_serving(rpc_server *srv, bool serving, const char *detail);
 mc_code rpc_server_handle(rpc_server *srv, const uint8_t *request, size_t len, uint8_t **reply,
                           size_t *reply_len, mc_err *err);
 
-/* Stops cleanly: closes the listeners; from now on new requests are answered
- * UNAVAILABLE (Health still answers, NOT_SERVING); waits up to grace_ms for
- * calls in progress to be completed by their handlers; answers those still
- * pending UNAVAILABLE ("server stopped before the handler replied: retry");
- * then closes the socket. A handler that completes an abandoned call later
- * is harmless: its reply is dropped and the call freed then. Idempotent. */
+/* Stops cleanly: from now on new requests are answered UNAVAILABLE (Health
+ * still answers, NOT_SERVING); waits up to grace_ms for calls in progress to
+ * be completed by their handlers; answers those still pending UNAVAILABLE
+ * ("the server stopped before the handler replied; retry with the same
+ * request id": the handler may yet apply it, so the router's idempotency
+ * record must answer the retry); lets the last replies reach the wire (nng
+ * 1.5.2 has no linger: 100 ms after the last reply); then closes listeners
+ * and socket. A handler that completes an abandoned call later is harmless:
+ * its reply is dropped and the call freed then. Idempotent. */
 void rpc_server_stop(rpc_server *srv, int64_t grace_ms);
 
 /* Stops (with no grace) if not stopped, and frees. NULL is allowed. */

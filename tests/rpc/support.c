@@ -112,12 +112,14 @@ static struct {
 static size_t n_seen;
 static unsigned runs;
 static unsigned active; /* async replies not yet sent */
+static unsigned peak;   /* most async replies pending at once since reset */
 
 void rt_echo_reset(void) {
   rt_echo_wait_idle();
   pthread_mutex_lock(&echo_mtx);
   n_seen = 0;
   runs = 0;
+  peak = 0;
   pthread_mutex_unlock(&echo_mtx);
 }
 
@@ -141,6 +143,13 @@ static unsigned seen_locked(const uint8_t *rid, bool add) {
   memcpy(seen[n_seen].rid, rid, RPC_REQUEST_ID_BYTES);
   seen[n_seen].count = 1;
   return seen[n_seen++].count;
+}
+
+unsigned rt_echo_peak(void) {
+  pthread_mutex_lock(&echo_mtx);
+  unsigned n = peak;
+  pthread_mutex_unlock(&echo_mtx);
+  return n;
 }
 
 unsigned rt_echo_seen(const uint8_t *rid) {
@@ -233,7 +242,8 @@ static void rt_echo_echo(Mediation__V1__Echo_Service *svc, const Mediation__V1__
   assert_non_null(j);
   *j = (job){call, in, count, slow};
   pthread_mutex_lock(&echo_mtx);
-  active++;
+  if (++active > peak)
+    peak = active;
   pthread_mutex_unlock(&echo_mtx);
   pthread_t t;
   pthread_attr_t attr;
