@@ -301,7 +301,7 @@ static void slot_cb(void *arg) {
       } else if (rv == NNG_ETIMEDOUT) {
         char why[160];
         dial_diagnosis(c, why, sizeof(why));
-        snprintf(text, sizeof(text), "could not reach %.100s before the deadline: no connection%s",
+        snprintf(text, sizeof(text), "could not reach %.100s before the deadline: no connection%.100s",
                  c->url, why[0] ? why : " (nothing listening, or a failed TLS handshake)");
         mc_log(MC_LOG_WARNING, NULL, "rpc: %s", text);
         finish(s, MC_UNAVAILABLE, text, NULL);

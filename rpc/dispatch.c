@@ -261,8 +261,9 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
     snprintf(why, sizeof(why), "caller \"%.64s\": %.170s", env->caller, err.msg);
   } else if (env->deadline_ms <= now) {
     code = MC_DEADLINE_EXCEEDED;
-    snprintf(why, sizeof(why), "the deadline passed %lld ms ago; the request was not run",
-             (long long)(now - env->deadline_ms));
+    /* Unsigned: a hostile deadline (INT64_MIN) must not overflow. */
+    snprintf(why, sizeof(why), "the deadline passed %llu ms ago; the request was not run",
+             (unsigned long long)((uint64_t)now - (uint64_t)env->deadline_ms));
   } else if (env->deadline_ms - now > srv->max_deadline_ahead_ms) {
     code = MC_INVALID_ARGUMENT;
     snprintf(why, sizeof(why),
