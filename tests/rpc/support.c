@@ -113,6 +113,8 @@ static size_t n_seen;
 static unsigned runs;
 static unsigned active; /* async replies not yet sent */
 static unsigned peak;   /* most async replies pending at once since reset */
+static unsigned hold;   /* rt_echo_hold: slow async replies wait for this many */
+static bool hold_open;
 
 void rt_echo_reset(void) {
   rt_echo_wait_idle();
@@ -120,6 +122,8 @@ void rt_echo_reset(void) {
   n_seen = 0;
   runs = 0;
   peak = 0;
+  hold = 0;
+  hold_open = false;
   pthread_mutex_unlock(&echo_mtx);
 }
 
@@ -143,6 +147,13 @@ static unsigned seen_locked(const uint8_t *rid, bool add) {
   memcpy(seen[n_seen].rid, rid, RPC_REQUEST_ID_BYTES);
   seen[n_seen].count = 1;
   return seen[n_seen++].count;
+}
+
+void rt_echo_hold(unsigned n) {
+  pthread_mutex_lock(&echo_mtx);
+  hold = n;
+  hold_open = false;
+  pthread_mutex_unlock(&echo_mtx);
 }
 
 unsigned rt_echo_peak(void) {
@@ -211,7 +222,24 @@ typedef struct job {
 
 static void *echo_thread(void *arg) {
   job *j = arg;
-  if (j->slow)
+  pthread_mutex_lock(&echo_mtx);
+  bool held = j->slow && hold > 0;
+  if (held) {
+    /* Wait for the gate (or sleep_ms at most), not the clock: a slow
+     * machine (valgrind) still gets `hold` calls pending at once. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += j->in->sleep_ms / 1000;
+    until.tv_nsec += (long)(j->in->sleep_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+      until.tv_sec++;
+      until.tv_nsec -= 1000000000L;
+    }
+    while (!hold_open && pthread_cond_timedwait(&echo_cond, &echo_mtx, &until) == 0) {
+    }
+  }
+  pthread_mutex_unlock(&echo_mtx);
+  if (j->slow && !held)
     sleep_ms(j->in->sleep_ms);
   echo_complete(j->call, j->in, j->count);
   free(j);
@@ -244,6 +272,10 @@ static void rt_echo_echo(Mediation__V1__Echo_Service *svc, const Mediation__V1__
   pthread_mutex_lock(&echo_mtx);
   if (++active > peak)
     peak = active;
+  if (hold > 0 && active >= hold) {
+    hold_open = true;
+    pthread_cond_broadcast(&echo_cond);
+  }
   pthread_mutex_unlock(&echo_mtx);
   pthread_t t;
   pthread_attr_t attr;

@@ -40,6 +40,9 @@ unsigned rt_echo_runs(void);                    /* handler entries since reset *
 unsigned rt_echo_seen(const uint8_t *rid);      /* times this request id was seen */
 void rt_echo_wait_idle(void);                   /* async replies all sent */
 unsigned rt_echo_peak(void);                    /* most async handlers pending at once */
+/* From now on, slow async requests wait (up to their sleep_ms) until n
+ * handlers are pending at once, then all go; reset by rt_echo_reset. */
+void rt_echo_hold(unsigned n);
 
 /* Calls Echo/Echo with req on c; returns the code; *out gets the reply (free
  * with protobuf_c_message_free_unpacked) when OK; msg (if not NULL, 256 bytes)
