@@ -69,8 +69,8 @@
  * rpc_client_call blocks its thread; never call it from an nng callback or
  * from a `done` callback. rpc_client_call_async returns at once (unless it
  * waits for a slot: pass nowait from callbacks) and calls done once, on an
- * nng thread, when it was started (MC_OK returned). rpc_client_free from a
- * thread that is not a callback.
+ * nng thread, when it was started (MC_OK returned; see below for the one
+ * exception). rpc_client_free from a thread that is not a callback.
  */
 #ifndef RPC_CLIENT_H
 #define RPC_CLIENT_H
@@ -143,8 +143,9 @@ mc_code rpc_client_call(rpc_client *c, const ProtobufCServiceDescriptor *service
                         const rpc_call_opts *copts, ProtobufCMessage **reply, mc_err *err);
 
 /* The same, returning at once. Returns MC_OK if the call was started: done
- * (arg, ...) will then be called exactly once, on an nng thread, with the
- * outcome. Otherwise returns the failure (err says why) and done is never
+ * (arg, ...) will then be called exactly once with the outcome, on an nng
+ * thread (or, if the call ends before anything is sent - out of memory -
+ * on the calling thread, before this returns). Otherwise returns the failure (err says why) and done is never
  * called. The request is packed and signed before this returns; the caller
  * may free it then. */
 mc_code rpc_client_call_async(rpc_client *c, const ProtobufCServiceDescriptor *service,

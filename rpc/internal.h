@@ -29,6 +29,10 @@
 /* Service, method and caller names in an envelope are at most this long. */
 #define RPC_NAME_MAX 256
 
+/* How long a reply may wait for a connection that does not drain (a peer
+ * that never reads) before it is dropped and the context serves again. */
+#define RPC_REPLY_SEND_MS 5000
+
 #define RPC_MAX_SERVICES 32
 #define RPC_MAX_LISTENERS 8
 

@@ -155,6 +155,7 @@ static void worker_rearm(rpc_worker *w) {
     w->state = W_IDLE;
   } else {
     w->state = W_RECV;
+    nng_aio_set_timeout(w->aio, NNG_DURATION_INFINITE); /* idle until a request */
     nng_ctx_recv(w->ctx, w->aio);
   }
   /* Last: once inflight drops, stop() may proceed (it still waits for this
@@ -181,6 +182,9 @@ static void worker_sink(void *arg, const Mediation__V1__ReplyEnvelope *reply) {
   atomic_store(&w->srv->last_reply_mono, (long long)mc_mono_ms());
   nng_aio_set_msg(w->aio, msg);
   w->state = W_SEND;
+  /* A peer that sends requests but never reads its replies must not hold
+   * this context for ever: after RPC_REPLY_SEND_MS the reply is dropped. */
+  nng_aio_set_timeout(w->aio, RPC_REPLY_SEND_MS);
   nng_ctx_send(w->ctx, w->aio);
 }
 
@@ -214,7 +218,9 @@ static void worker_cb(void *arg) {
       /* A failed send leaves the message with us. */
       nng_msg_free(nng_aio_get_msg(w->aio));
       nng_aio_set_msg(w->aio, NULL);
-      mc_log(MC_LOG_DEBUG, NULL, "rpc: reply not sent: %s", nng_strerror(rv));
+      mc_log(rv == NNG_ETIMEDOUT ? MC_LOG_NOTICE : MC_LOG_DEBUG, NULL,
+             "rpc: reply not sent: %s%s", nng_strerror(rv),
+             rv == NNG_ETIMEDOUT ? " (the caller does not read its replies)" : "");
     }
     worker_rearm(w);
     return;
@@ -269,6 +275,7 @@ static mc_code open_socket(rpc_server *srv, mc_err *err) {
   }
   for (unsigned i = 0; i < srv->n_workers; i++) {
     srv->workers[i].state = W_RECV;
+    nng_aio_set_timeout(srv->workers[i].aio, NNG_DURATION_INFINITE);
     nng_ctx_recv(srv->workers[i].ctx, srv->workers[i].aio);
   }
   return MC_OK;

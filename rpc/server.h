@@ -55,7 +55,9 @@
  *   8. the service and method exist                         else UNIMPLEMENTED
  *   9. the payload passes mc_wire_check with the method's
  *      input type and unpacks; the message names the field  else INVALID_ARGUMENT
- * And after it: a reply larger than max_message_bytes becomes
+ * And after it: a reply that the caller's connection does not take within
+ * 5 s (a peer that never reads) is dropped, freeing its context; a reply
+ * larger than max_message_bytes becomes
  * RESOURCE_EXHAUSTED; a reply of the wrong type or missing required fields
  * becomes INTERNAL (a bug in the handler).
  *

@@ -16,6 +16,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
 #include <cmocka.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -556,6 +561,66 @@ static void test_client_free_cancels(void **state) {
   pthread_mutex_destroy(&t.mtx);
 }
 
+/* A peer that sends requests for big replies and never reads them (raw SP
+ * over TCP: nng's own REQ would read for it). The server drops the replies
+ * it cannot send after 5 s and goes on serving others. TCP only: the SP
+ * framing below is the TCP transport's. */
+static void test_peer_that_never_reads(void **state) {
+  (void)state;
+  if (strcmp(transport, "tcp") != 0)
+    skip();
+  char bound[256];
+  rpc_server *s = NULL;
+  mc_err err = {0};
+  if (rpc_server_create(F.env.reg, &(rpc_server_opts){.contexts = 4}, &s, &err) != MC_OK ||
+      rpc_server_register(s, &rt_echo.base, &err) != MC_OK ||
+      rpc_server_listen(s, "tcp://127.0.0.1:0", bound, sizeof(bound), &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  int port = atoi(strrchr(bound, ':') + 1);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  struct timeval tv = {1, 0}; /* our writes stall once the server stops reading us */
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  static const uint8_t hello[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0}; /* REQ v0 */
+  assert_int_equal(write(fd, hello, 8), 8);
+  uint8_t peer[8];
+  assert_int_equal(read(fd, peer, 8), 8);
+
+  Mediation__V1__EchoRequest big = MEDIATION__V1__ECHO_REQUEST__INIT;
+  big.reply_bytes = 60000;
+  uint8_t *b;
+  size_t n;
+  encode(F.env.police, "mediation.v1.Echo", "Echo", &big.base, mc_now_ms() + 50000, &b, &n);
+  for (uint32_t i = 0; i < 400; i++) {
+    uint8_t head[12];
+    uint64_t len = n + 4;
+    for (int k = 0; k < 8; k++)
+      head[k] = (uint8_t)(len >> (56 - 8 * k));
+    uint32_t id = 0x80000001u + i;
+    for (int k = 0; k < 4; k++)
+      head[8 + k] = (uint8_t)(id >> (24 - 8 * k));
+    if (write(fd, head, sizeof(head)) != (ssize_t)sizeof(head) || write(fd, b, n) != (ssize_t)n)
+      break; /* the server stopped reading us: fine */
+  }
+  free(b);
+  usleep(300 * 1000);
+
+  rpc_client *c = client_for(bound, F.env.marriage, NULL);
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  char msg[256];
+  int64_t t0 = mc_mono_ms();
+  expect_code(rt_echo_call(c, &req, &(rpc_call_opts){.timeout_ms = 20000}, NULL, msg), MC_OK, msg,
+              NULL);
+  assert_true(mc_mono_ms() - t0 < 15000);
+  rpc_client_free(c);
+  close(fd);
+  rpc_server_free(s);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void) {
@@ -574,6 +639,7 @@ int main(void) {
       T(test_unreachable_then_up),
       T(test_stop_in_flight),
       T(test_client_free_cancels),
+      T(test_peer_that_never_reads),
   };
   const char *filter = getenv("RPC_TEST_FILTER");
   if (filter != NULL)
