@@ -1,0 +1,170 @@
+/*
+ * client.h - calling a method on a server: one generic call for every
+ * service, by service descriptor and method name.
+ *
+ *     Mediation__V1__ApplyRequest req = MEDIATION__V1__APPLY_REQUEST__INIT;
+ *     ...
+ *     ProtobufCMessage *out = NULL;
+ *     mc_err err;
+ *     mc_code rc = rpc_client_call(c, &mediation__v1__router__descriptor, "Apply",
+ *                                  &req.base, &(rpc_call_opts){.timeout_ms = 5000},
+ *                                  &out, &err);
+ *     if (rc == MC_OK) {
+ *       Mediation__V1__ApplyReply *reply = (Mediation__V1__ApplyReply *)out;
+ *       ...
+ *       protobuf_c_message_free_unpacked(out, NULL);
+ *     }
+ *
+ * A call builds a RequestEnvelope (service, method, request id, deadline,
+ * caller = the key's principal, payload = the packed request), signs it with
+ * the client's key (identity.h) and sends it on one nng REQ context. The
+ * reply's status code is returned; for OK, the reply message, unpacked with
+ * the method's output descriptor, is the caller's (free with
+ * protobuf_c_message_free_unpacked(msg, NULL)).
+ *
+ * Statuses the client itself produces (the server's own are passed through):
+ *   INVALID_ARGUMENT    the request is not of the method's input type, lacks
+ *                       required fields, the method is not in the
+ *                       descriptor, or the deadline lies further ahead than
+ *                       limits.max_deadline_ahead_ms (the server would refuse it)
+ *   RESOURCE_EXHAUSTED  the packed envelope exceeds limits.max_message_bytes
+ *                       (never sent: nng 1.5.2's receiver would drop the
+ *                       connection and REQ would resend it in a loop); or
+ *                       nowait and every slot busy
+ *   UNAVAILABLE         the request was never handed to a connection: none
+ *                       could be made before the deadline (nothing
+ *                       listening, refused, or a failed TLS handshake). The
+ *                       message adds the dialer's counts of refused and
+ *                       failed-authentication connects (nng 1.5.2 reports
+ *                       handshake failures nowhere else), and is logged.
+ *   DEADLINE_EXCEEDED   the request went out (at least once) but no reply
+ *                       came: the deadline passed (slow server, or the
+ *                       connection was lost and not re-established), or
+ *                       the attempts ran out on dropped connections
+ *   INTERNAL / UNKNOWN  the reply did not decode, did not match the request,
+ *                       or carried a status number outside the list
+ *   CANCELLED           the client was freed with the call outstanding
+ * So a client-made UNAVAILABLE means "never delivered: safe to retry at
+ * will", and DEADLINE_EXCEEDED "outcome unknown: retry with the same request
+ * id". (A server's own UNAVAILABLE - stopping, or stopped before its handler
+ * replied - also says: retry with the same request id.)
+ *
+ * Retries. Each call has a request id: 16 fresh random bytes, or the caller's
+ * (a unit's outbox stores its ids so a retry after a crash reuses them). An
+ * attempt that gets no reply within attempt_timeout_ms is sent again - the
+ * very same signed bytes, so the same id - while the deadline allows, at most
+ * max_attempts times in all. nng's own REQ timer resend is switched off
+ * (NNG_OPT_REQ_RESENDTIME infinite) so that attempts are ours and counted;
+ * nng 1.5.2 still resends a request by itself when the connection drops and
+ * comes back. A request may thus reach the server more than once: the server
+ * deduplicates by request id where it matters (the router's idempotency
+ * store). By default attempt_timeout_ms is the whole deadline, so a slow
+ * handler (a long poll) is not hammered.
+ *
+ * In flight. At most max_in_flight calls are outstanding on one client
+ * (nng 1.5.2's REQ resend timers cost O(n^2) in outstanding contexts). A call
+ * beyond that waits for a slot until its deadline (or, with nowait, fails
+ * with RESOURCE_EXHAUSTED at once).
+ *
+ * Threads: a client may be used by any number of threads at once.
+ * rpc_client_call blocks its thread; never call it from an nng callback or
+ * from a `done` callback. rpc_client_call_async returns at once (unless it
+ * waits for a slot: pass nowait from callbacks) and calls done once, on an
+ * nng thread, when it was started (MC_OK returned; see below for the one
+ * exception). rpc_client_free from a thread that is not a callback.
+ */
+#ifndef RPC_CLIENT_H
+#define RPC_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "core/registry.h"
+#include "core/status.h"
+#include "rpc/identity.h"
+
+#define RPC_REQUEST_ID_BYTES 16
+
+typedef struct rpc_client rpc_client;
+
+typedef struct rpc_client_opts {
+  unsigned max_in_flight;     /* calls outstanding at once; 0: 32 */
+  int64_t default_timeout_ms; /* when a call gives neither deadline nor timeout; 0: 10 s */
+  int64_t attempt_timeout_ms; /* default per-attempt wait; 0: the whole deadline */
+  unsigned max_attempts;      /* default attempts per call; 0: 3 */
+  /* For tls+tcp:// URLs: the CA (PEM file) that signed the server's
+   * certificate, required; and the name the certificate must carry
+   * (default: the URL's host; set it when dialing by IP address). The
+   * server's certificate is always verified (NNG_TLS_AUTH_MODE_REQUIRED). */
+  const char *tls_ca_file;
+  const char *tls_server_name;
+} rpc_client_opts;
+
+typedef struct rpc_call_opts {
+  int64_t deadline_ms;        /* absolute Unix ms; 0: now + timeout_ms */
+  int64_t timeout_ms;         /* if deadline_ms is 0; 0: the client's default */
+  const uint8_t *request_id;  /* RPC_REQUEST_ID_BYTES bytes to reuse, or NULL: fresh */
+  int64_t attempt_timeout_ms; /* 0: the client's default */
+  unsigned max_attempts;      /* 0: the client's default */
+  bool nowait;                /* no free slot: RESOURCE_EXHAUSTED at once */
+} rpc_call_opts;
+
+/* Called once when an async call completes. code and message are the status
+ * (message is "" for OK, valid only during the callback); reply is the
+ * unpacked reply for OK (the callee owns it: free with
+ * protobuf_c_message_free_unpacked), NULL otherwise. Runs on an nng thread:
+ * must not block, must not call rpc_client_call (the sync form), may call
+ * rpc_client_call_async with nowait. */
+typedef void (*rpc_done_fn)(void *arg, mc_code code, const char *message,
+                            ProtobufCMessage *reply);
+
+/* Creates a client for url (ipc://, inproc://, tcp://, tls+tcp://). Does not
+ * wait for a connection: nng connects (and reconnects) in the background,
+ * so a client may be made before its server is up. key (borrowed; must
+ * outlive the client) signs every request; limits (copied) are the
+ * registry's. opts may be NULL. Errors: INVALID_ARGUMENT (unsupported URL
+ * scheme, tls+tcp:// without tls_ca_file, unreadable CA file),
+ * RESOURCE_EXHAUSTED. */
+mc_code rpc_client_create(const char *url, const rpc_key *key, const mc_limits *limits,
+                          const rpc_client_opts *opts, rpc_client **out, mc_err *err);
+
+/* Cancels outstanding calls (their done gets CANCELLED), closes, frees.
+ * No other thread may be inside an rpc_client_call on it. NULL is allowed. */
+void rpc_client_free(rpc_client *c);
+
+/* Calls service/method with request (borrowed; packed before this returns).
+ * copts may be NULL. On MC_OK, *reply is the unpacked reply (caller frees
+ * with protobuf_c_message_free_unpacked); otherwise err holds the status and
+ * message (see above) and *reply is untouched. */
+mc_code rpc_client_call(rpc_client *c, const ProtobufCServiceDescriptor *service,
+                        const char *method, const ProtobufCMessage *request,
+                        const rpc_call_opts *copts, ProtobufCMessage **reply, mc_err *err);
+
+/* The same, returning at once. Returns MC_OK if the call was started: done
+ * (arg, ...) will then be called exactly once with the outcome, on an nng
+ * thread (or, if the call ends before anything is sent - out of memory -
+ * on the calling thread, before this returns). Otherwise returns the failure (err says why) and done is never
+ * called. The request is packed and signed before this returns; the caller
+ * may free it then. */
+mc_code rpc_client_call_async(rpc_client *c, const ProtobufCServiceDescriptor *service,
+                              const char *method, const ProtobufCMessage *request,
+                              const rpc_call_opts *copts, rpc_done_fn done, void *arg,
+                              mc_err *err);
+
+/* The URL the client dials. */
+const char *rpc_client_url(const rpc_client *c);
+
+/* Builds and signs a request envelope, packed: what a call sends. On success
+ * *out (malloc'd; free with free()) holds *out_len bytes. request_id may be
+ * NULL (fresh random). max_bytes 0: no size check; otherwise a bigger
+ * envelope is RESOURCE_EXHAUSTED. For tests, tools and the fuzz corpus; calls
+ * use it internally. */
+mc_code rpc_request_encode(const rpc_key *key, const char *service, const char *method,
+                           const ProtobufCMessage *request, int64_t deadline_ms,
+                           const uint8_t *request_id, size_t max_bytes, uint8_t **out,
+                           size_t *out_len, mc_err *err);
+
+#endif /* RPC_CLIENT_H */

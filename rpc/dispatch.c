@@ -1,0 +1,547 @@
+/*
+ * dispatch.c - from request bytes to a handler, and from the handler's
+ * answer to reply bytes; no sockets here.
+ *
+ * The idea: one function, rpc__dispatch, owns every check a request passes
+ * (server.h lists them in order) and the life of a call, and writes its
+ * reply to a sink. The nng server's sink sends on a REP context; the sink of
+ * rpc_server_handle hands bytes back to its caller, which is how the fuzzer
+ * and the unit tests drive exactly the code the network does.
+ *
+ * A call may be completed by its handler at once, later from another thread,
+ * or - when the server stops first - be abandoned. Which of these happens
+ * first is decided by one compare-and-swap on call->state; whoever moves it
+ * off PENDING owns the reply, and an abandoned call is freed by the handler's
+ * late completion without touching the (possibly freed) server.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "rpc/internal.h"
+
+/* --- Replies --- */
+
+void rpc__reply_status(rpc_server *srv, rpc_sink sink, const ProtobufCBinaryData *request_id,
+                       mc_code code, const char *message) {
+  (void)srv;
+  Mediation__V1__ReplyEnvelope reply = MEDIATION__V1__REPLY_ENVELOPE__INIT;
+  if (request_id != NULL)
+    reply.request_id = *request_id;
+  reply.code = (Mediation__V1__StatusCode)code;
+  reply.message = (char *)(message ? message : "");
+  sink.fn(sink.arg, &reply);
+}
+
+static void call_free(rpc_call *call) {
+  if (call->input != NULL)
+    protobuf_c_message_free_unpacked(call->input, NULL);
+  if (call->env != NULL)
+    mediation__v1__request_envelope__free_unpacked(call->env, NULL);
+  free(call);
+}
+
+static void pending_unlink(rpc_server *srv, rpc_call *call) {
+  pthread_mutex_lock(&srv->mtx);
+  call->prev->next = call->next;
+  call->next->prev = call->prev;
+  call->prev = call->next = call;
+  pthread_mutex_unlock(&srv->mtx);
+}
+
+/* Completes a call: OK with out, or code with text. Exactly one completion
+ * wins the state; an abandoned call is only freed. */
+static void call_complete(rpc_call *call, mc_code code, const char *text,
+                          const ProtobufCMessage *out) {
+  int expected = RPC_CALL_PENDING;
+  if (!atomic_compare_exchange_strong(&call->state, &expected, RPC_CALL_DONE)) {
+    if (expected == RPC_CALL_ABANDONED)
+      call_free(call); /* the server answered UNAVAILABLE already */
+    else
+      mc_log(MC_LOG_ERR, NULL, "rpc: a handler completed a call twice; the second reply "
+             "is dropped (the call pointer is invalid after the first)");
+    return;
+  }
+  rpc_server *srv = call->srv;
+  /* Unlinked before the reply goes out: once it has, stop() may finish and
+   * free the server. */
+  pending_unlink(srv, call);
+
+  Mediation__V1__ReplyEnvelope reply = MEDIATION__V1__REPLY_ENVELOPE__INIT;
+  reply.request_id = call->env->request_id;
+  uint8_t *payload = NULL;
+  char why[256];
+  if (code == MC_OK) {
+    const ProtobufCMessageDescriptor *want = call->method->output;
+    if (out == NULL) {
+      code = MC_INTERNAL;
+      snprintf(why, sizeof(why), "%.120s: the handler replied without a message", call->full_method);
+    } else if (out->descriptor != want) {
+      code = MC_INTERNAL;
+      snprintf(why, sizeof(why), "%.100s: the handler replied with %.60s, not %.60s", call->full_method,
+               out->descriptor->name, want->name);
+    } else if (!protobuf_c_message_check(out)) {
+      code = MC_INTERNAL;
+      snprintf(why, sizeof(why), "%.120s: the handler's reply lacks a required field",
+               call->full_method);
+    } else {
+      size_t n = protobuf_c_message_get_packed_size(out);
+      /* Refuse before packing what could never be sent. */
+      if (n > srv->max_message_bytes) {
+        code = MC_RESOURCE_EXHAUSTED;
+        snprintf(why, sizeof(why),
+                 "%.100s: the reply would be %zu bytes, over max_message_bytes %zu; ask for less "
+                 "(a smaller page)",
+                 call->full_method, n, srv->max_message_bytes);
+      } else if ((payload = malloc(n ? n : 1)) == NULL) {
+        code = MC_RESOURCE_EXHAUSTED;
+        snprintf(why, sizeof(why), "%.120s: out of memory for the reply", call->full_method);
+      } else {
+        protobuf_c_message_pack(out, payload);
+        reply.payload.data = payload;
+        reply.payload.len = n;
+        if (mediation__v1__reply_envelope__get_packed_size(&reply) > srv->max_message_bytes) {
+          code = MC_RESOURCE_EXHAUSTED;
+          snprintf(why, sizeof(why),
+                   "%.100s: the reply is over max_message_bytes %zu; ask for less (a smaller page)",
+                   call->full_method, srv->max_message_bytes);
+          reply.payload.data = NULL;
+          reply.payload.len = 0;
+        }
+      }
+    }
+    if (code == MC_INTERNAL)
+      mc_log(MC_LOG_ERR, NULL, "rpc: %s", why);
+  } else {
+    snprintf(why, sizeof(why), "%s", text ? text : "");
+  }
+  reply.code = (Mediation__V1__StatusCode)code;
+  reply.message = code == MC_OK ? "" : why;
+  rpc_sink sink = call->sink;
+  sink.fn(sink.arg, &reply);
+  free(payload);
+  call_free(call);
+}
+
+static void call_closure(const ProtobufCMessage *msg, void *closure_data) {
+  call_complete(closure_data, MC_OK, NULL, msg);
+}
+
+void rpc_call_reply(rpc_call *call, const ProtobufCMessage *msg) {
+  call_complete(call, MC_OK, NULL, msg);
+}
+
+void rpc_call_fail(rpc_call *call, mc_code code, const char *fmt, ...) {
+  char text[256];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, sizeof(text), fmt, ap);
+  va_end(ap);
+  if (code == MC_OK || (unsigned)code >= MC_CODE_COUNT) {
+    mc_log(MC_LOG_ERR, NULL, "rpc: %s failed with code %d, which is not a refusal",
+           call->full_method, (int)code);
+    code = MC_INTERNAL;
+  }
+  call_complete(call, code, text, NULL);
+}
+
+void rpc_call_fail_err(rpc_call *call, const mc_err *err) {
+  if (err == NULL)
+    rpc_call_fail(call, MC_INTERNAL, "failed without an error");
+  else
+    rpc_call_fail(call, err->code, "%s", err->msg);
+}
+
+const mc_principal *rpc_call_caller(const rpc_call *call) { return call->caller; }
+
+const uint8_t *rpc_call_request_id(const rpc_call *call) { return call->env->request_id.data; }
+
+int64_t rpc_call_deadline_ms(const rpc_call *call) { return call->env->deadline_ms; }
+
+const char *rpc_call_method(const rpc_call *call) { return call->full_method; }
+
+const ProtobufCMethodDescriptor *rpc_call_method_descriptor(const rpc_call *call) {
+  return call->method;
+}
+
+/* --- Dispatch --- */
+
+static ProtobufCService *find_service(rpc_server *srv, const char *name) {
+  for (size_t i = 0; i < srv->n_services; i++)
+    if (strcmp(srv->services[i]->descriptor->name, name) == 0)
+      return srv->services[i];
+  return NULL;
+}
+
+static bool accepted(rpc_server *srv, const mc_principal *p, const char *service,
+                     const char *method) {
+  if (srv->accept_kinds != 0 && !(srv->accept_kinds & RPC_ACCEPT_KIND(p->kind)))
+    return false;
+  if (srv->accept_unit != NULL && (p->unit == NULL || strcmp(p->unit, srv->accept_unit) != 0))
+    return false;
+  if (srv->accept != NULL && !srv->accept(srv->accept_arg, p, service, method))
+    return false;
+  return true;
+}
+
+/* Refusals of unauthenticated requests are worth a warning, but a hostile
+ * peer must not be able to flood the log: at most 10 a second, then one
+ * line saying how many were left out. Races only blur the count. */
+static bool warn_allowed(void) {
+  static atomic_llong window;
+  static atomic_int count, suppressed;
+  long long sec = (long long)(mc_mono_ms() / 1000);
+  if (atomic_exchange(&window, sec) != sec) {
+    int left_out = atomic_exchange(&suppressed, 0);
+    atomic_store(&count, 0);
+    if (left_out > 0)
+      mc_log(MC_LOG_WARNING, NULL, "rpc: %d more unauthenticated requests refused, not logged",
+             left_out);
+  }
+  if (atomic_fetch_add(&count, 1) < 10)
+    return true;
+  atomic_fetch_add(&suppressed, 1);
+  return false;
+}
+
+static const char *kind_name(mc_principal_kind k) {
+  switch (k) {
+  case MC_PRINCIPAL_UNIT: return "unit";
+  case MC_PRINCIPAL_COORDINATOR: return "coordinator";
+  case MC_PRINCIPAL_OPERATOR: return "operator";
+  }
+  return "principal";
+}
+
+void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink sink) {
+  char why[256];
+  mc_err err = {0};
+  if (len > srv->max_message_bytes) {
+    snprintf(why, sizeof(why), "request of %zu bytes is over max_message_bytes %zu", len,
+             srv->max_message_bytes);
+    rpc__reply_status(srv, sink, NULL, MC_RESOURCE_EXHAUSTED, why);
+    return;
+  }
+  /* The envelope is hostile until checked: wire check first (UTF-8, NUL,
+   * lengths, framing), then unpack. */
+  if (mc_wire_check(&mediation__v1__request_envelope__descriptor, data, len, &srv->env_limits,
+                    &err) != MC_OK) {
+    snprintf(why, sizeof(why), "envelope: %.240s", err.msg);
+    mc_log(MC_LOG_DEBUG, NULL, "rpc: refused a request: %s", why);
+    rpc__reply_status(srv, sink, NULL, MC_INVALID_ARGUMENT, why);
+    return;
+  }
+  Mediation__V1__RequestEnvelope *env = mediation__v1__request_envelope__unpack(NULL, len, data);
+  if (env == NULL) {
+    rpc__reply_status(srv, sink, NULL, MC_INVALID_ARGUMENT,
+                      "envelope: does not decode as mediation.v1.RequestEnvelope");
+    return;
+  }
+  mc_code code = MC_OK;
+  const mc_principal *caller = NULL;
+  ProtobufCService *service = NULL;
+  const ProtobufCMethodDescriptor *method = NULL;
+  ProtobufCMessage *input = NULL;
+  int64_t now = mc_now_ms();
+
+  if (env->request_id.len != RPC_REQUEST_ID_BYTES) {
+    code = MC_INVALID_ARGUMENT;
+    snprintf(why, sizeof(why), "envelope: request_id must be %d bytes, not %zu",
+             RPC_REQUEST_ID_BYTES, env->request_id.len);
+  } else if ((caller = mc_registry_principal(srv->reg, env->caller)) == NULL) {
+    code = MC_UNAUTHENTICATED;
+    snprintf(why, sizeof(why), "unknown caller \"%.64s\": not a principal in the registry",
+             env->caller);
+  } else if (rpc_request_verify(caller->public_key, env, &err) != MC_OK) {
+    code = MC_UNAUTHENTICATED;
+    snprintf(why, sizeof(why), "caller \"%.64s\": %.170s", env->caller, err.msg);
+  } else if (env->deadline_ms <= now) {
+    code = MC_DEADLINE_EXCEEDED;
+    /* Unsigned: a hostile deadline (INT64_MIN) must not overflow. */
+    snprintf(why, sizeof(why), "the deadline passed %llu ms ago; the request was not run",
+             (unsigned long long)((uint64_t)now - (uint64_t)env->deadline_ms));
+  } else if (env->deadline_ms - now > srv->max_deadline_ahead_ms) {
+    code = MC_INVALID_ARGUMENT;
+    snprintf(why, sizeof(why),
+             "deadline_ms is %lld ms ahead; at most %lld is allowed "
+             "([limits] max_deadline_ahead_seconds): use a shorter timeout",
+             (long long)(env->deadline_ms - now), (long long)srv->max_deadline_ahead_ms);
+  } else if (!accepted(srv, caller, env->service, env->method)) {
+    code = MC_PERMISSION_DENIED;
+    snprintf(why, sizeof(why), "%s \"%.64s\" may not call %.64s/%.64s on this server",
+             kind_name(caller->kind), caller->id, env->service, env->method);
+  } else if ((service = find_service(srv, env->service)) == NULL) {
+    code = MC_UNIMPLEMENTED;
+    snprintf(why, sizeof(why), "no service \"%.100s\" here (Reflection/ListServices lists them)",
+             env->service);
+  } else if ((method = protobuf_c_service_descriptor_get_method_by_name(service->descriptor,
+                                                                        env->method)) == NULL) {
+    code = MC_UNIMPLEMENTED;
+    snprintf(why, sizeof(why), "service %.100s has no method \"%.100s\"", env->service,
+             env->method);
+  } else {
+    pthread_mutex_lock(&srv->mtx);
+    bool stopping = srv->stopping;
+    pthread_mutex_unlock(&srv->mtx);
+    if (stopping && service != &srv->health.base) {
+      code = MC_UNAVAILABLE;
+      snprintf(why, sizeof(why), "the server is stopping; retry later or elsewhere");
+    } else if (mc_wire_check(method->input, env->payload.data, env->payload.len,
+                             &srv->payload_limits, &err) != MC_OK) {
+      code = MC_INVALID_ARGUMENT;
+      snprintf(why, sizeof(why), "payload (%.60s): %.180s", method->input->name, err.msg);
+    } else if ((input = protobuf_c_message_unpack(method->input, NULL, env->payload.len,
+                                                  env->payload.data)) == NULL) {
+      code = MC_INVALID_ARGUMENT;
+      snprintf(why, sizeof(why),
+               "payload: does not decode as %s (a required field missing or a wrong type)",
+               method->input->name);
+    }
+  }
+  if (code != MC_OK) {
+    if (code != MC_UNAUTHENTICATED)
+      mc_log(MC_LOG_DEBUG, NULL, "rpc: refused %.64s/%.64s: %s", env->service, env->method, why);
+    else if (warn_allowed())
+      mc_log(MC_LOG_WARNING, NULL, "rpc: refused %.64s/%.64s: %s", env->service, env->method,
+             why);
+    rpc__reply_status(srv, sink, &env->request_id, code, why);
+    mediation__v1__request_envelope__free_unpacked(env, NULL);
+    return;
+  }
+
+  rpc_call *call = calloc(1, sizeof(*call));
+  if (call == NULL) {
+    rpc__reply_status(srv, sink, &env->request_id, MC_RESOURCE_EXHAUSTED,
+                      "the server is out of memory");
+    protobuf_c_message_free_unpacked(input, NULL);
+    mediation__v1__request_envelope__free_unpacked(env, NULL);
+    return;
+  }
+  call->srv = srv;
+  call->env = env;
+  call->input = input;
+  call->service = service;
+  call->method = method;
+  call->caller = caller;
+  call->sink = sink;
+  atomic_init(&call->state, RPC_CALL_PENDING);
+  snprintf(call->full_method, sizeof(call->full_method), "%s/%s", service->descriptor->name,
+           method->name);
+  pthread_mutex_lock(&srv->mtx);
+  call->next = &srv->pending;
+  call->prev = srv->pending.prev;
+  srv->pending.prev->next = call;
+  srv->pending.prev = call;
+  pthread_mutex_unlock(&srv->mtx);
+
+  unsigned index = (unsigned)(method - service->descriptor->methods);
+  /* From here the call belongs to the handler until it completes it. */
+  service->invoke(service, index, input, call_closure, call);
+}
+
+void rpc__abandon_pending(rpc_server *srv) {
+  typedef struct {
+    rpc_sink sink;
+    uint8_t rid[RPC_REQUEST_ID_BYTES];
+  } orphan;
+  pthread_mutex_lock(&srv->mtx);
+  size_t n = 0;
+  for (rpc_call *c = srv->pending.next; c != &srv->pending; c = c->next)
+    n++;
+  orphan *list = n ? calloc(n, sizeof(*list)) : NULL;
+  size_t k = 0;
+  rpc_call *c = srv->pending.next;
+  while (c != &srv->pending && list != NULL) {
+    rpc_call *next = c->next;
+    /* Copy what the reply needs before the CAS: from the moment it
+     * succeeds, the handler may free the call. */
+    list[k].sink = c->sink;
+    memcpy(list[k].rid, c->env->request_id.data, RPC_REQUEST_ID_BYTES);
+    int expected = RPC_CALL_PENDING;
+    if (atomic_compare_exchange_strong(&c->state, &expected, RPC_CALL_ABANDONED)) {
+      c->prev->next = c->next;
+      c->next->prev = c->prev;
+      k++;
+    }
+    c = next;
+  }
+  pthread_mutex_unlock(&srv->mtx);
+  if (n > 0 && list == NULL) {
+    mc_log(MC_LOG_ERR, NULL, "rpc: out of memory abandoning %zu calls at stop", n);
+    return;
+  }
+  for (size_t i = 0; i < k; i++) {
+    ProtobufCBinaryData rid = {RPC_REQUEST_ID_BYTES, list[i].rid};
+    rpc__reply_status(srv, list[i].sink, &rid, MC_UNAVAILABLE,
+                      "the server stopped before the handler replied; retry with the same "
+                      "request id");
+  }
+  if (k > 0)
+    mc_log(MC_LOG_NOTICE, NULL, "rpc: answered %zu unfinished calls UNAVAILABLE at stop", k);
+  free(list);
+}
+
+/* --- In-flight accounting --- */
+
+void rpc__inflight_add(rpc_server *srv) {
+  pthread_mutex_lock(&srv->mtx);
+  srv->inflight++;
+  pthread_mutex_unlock(&srv->mtx);
+}
+
+void rpc__inflight_done(rpc_server *srv) {
+  pthread_mutex_lock(&srv->mtx);
+  srv->inflight--;
+  if (srv->inflight == 0)
+    pthread_cond_broadcast(&srv->cond);
+  pthread_mutex_unlock(&srv->mtx);
+}
+
+bool rpc__wait_idle(rpc_server *srv, int64_t until_mono_ms) {
+  pthread_mutex_lock(&srv->mtx);
+  while (srv->inflight > 0) {
+    int64_t left = until_mono_ms - mc_mono_ms();
+    if (left <= 0)
+      break;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    int64_t ns = (int64_t)ts.tv_nsec + (left % 1000) * 1000000;
+    ts.tv_sec += (time_t)(left / 1000 + ns / 1000000000);
+    ts.tv_nsec = (long)(ns % 1000000000);
+    pthread_cond_timedwait(&srv->cond, &srv->mtx, &ts);
+  }
+  bool idle = srv->inflight == 0;
+  pthread_mutex_unlock(&srv->mtx);
+  return idle;
+}
+
+/* --- Socket-free entry point --- */
+
+typedef struct waiter {
+  pthread_mutex_t mtx;
+  pthread_cond_t cond;
+  bool done;
+  uint8_t *bytes;
+  size_t len;
+} waiter;
+
+static void waiter_sink(void *arg, const Mediation__V1__ReplyEnvelope *reply) {
+  waiter *w = arg;
+  size_t n = mediation__v1__reply_envelope__get_packed_size(reply);
+  uint8_t *bytes = malloc(n ? n : 1);
+  if (bytes != NULL)
+    mediation__v1__reply_envelope__pack(reply, bytes);
+  pthread_mutex_lock(&w->mtx);
+  w->bytes = bytes;
+  w->len = n;
+  w->done = true;
+  pthread_cond_signal(&w->cond);
+  pthread_mutex_unlock(&w->mtx);
+}
+
+mc_code rpc_server_handle(rpc_server *srv, const uint8_t *request, size_t len, uint8_t **reply,
+                          size_t *reply_len, mc_err *err) {
+  waiter w = {.done = false};
+  pthread_mutex_init(&w.mtx, NULL);
+  pthread_cond_init(&w.cond, NULL);
+  rpc__inflight_add(srv);
+  rpc__dispatch(srv, request, len, (rpc_sink){waiter_sink, &w});
+  pthread_mutex_lock(&w.mtx);
+  while (!w.done)
+    pthread_cond_wait(&w.cond, &w.mtx);
+  pthread_mutex_unlock(&w.mtx);
+  rpc__inflight_done(srv);
+  pthread_cond_destroy(&w.cond);
+  pthread_mutex_destroy(&w.mtx);
+  if (w.bytes == NULL)
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory for a reply");
+  *reply = w.bytes;
+  *reply_len = w.len;
+  return MC_OK;
+}
+
+/* --- Built-in services --- */
+
+#define SERVER_OF(ptr, member) ((rpc_server *)((char *)(ptr) - offsetof(rpc_server, member)))
+
+static void builtin_check(Mediation__V1__Health_Service *svc,
+                          const Mediation__V1__HealthCheckRequest *in,
+                          Mediation__V1__HealthCheckReply_Closure done, void *call) {
+  rpc_server *srv = SERVER_OF(svc, health);
+  Mediation__V1__HealthCheckReply out = MEDIATION__V1__HEALTH_CHECK_REPLY__INIT;
+  char detail[sizeof(srv->detail)];
+  pthread_mutex_lock(&srv->mtx);
+  bool serving = srv->serving && !srv->stopping;
+  snprintf(detail, sizeof(detail), "%s", srv->stopping ? "stopping" : srv->detail);
+  pthread_mutex_unlock(&srv->mtx);
+  if (in->service != NULL && in->service[0] != '\0' && find_service(srv, in->service) == NULL)
+    out.status = MV_SERVING(SERVICE_UNKNOWN);
+  else
+    out.status = serving ? MV_SERVING(SERVING) : MV_SERVING(NOT_SERVING);
+  out.server = srv->program;
+  out.version = srv->version;
+  out.started_ms = srv->started_ms;
+  out.detail = serving ? "" : detail;
+  done(&out, call);
+}
+
+static void builtin_list_services(Mediation__V1__Reflection_Service *svc,
+                                  const Mediation__V1__ListServicesRequest *in,
+                                  Mediation__V1__ListServicesReply_Closure done, void *call) {
+  (void)in;
+  rpc_server *srv = SERVER_OF(svc, reflection);
+  size_t n_methods = 0;
+  for (size_t i = 0; i < srv->n_services; i++)
+    n_methods += srv->services[i]->descriptor->n_methods;
+  /* Everything borrows from the descriptors; only the arrays are ours. */
+  Mediation__V1__ServiceInfo *infos = calloc(srv->n_services + 1, sizeof(*infos));
+  Mediation__V1__ServiceInfo **info_ptrs = calloc(srv->n_services + 1, sizeof(*info_ptrs));
+  Mediation__V1__MethodInfo *methods = calloc(n_methods + 1, sizeof(*methods));
+  Mediation__V1__MethodInfo **method_ptrs = calloc(n_methods + 1, sizeof(*method_ptrs));
+  if (infos == NULL || info_ptrs == NULL || methods == NULL || method_ptrs == NULL) {
+    free(infos);
+    free(info_ptrs);
+    free(methods);
+    free(method_ptrs);
+    rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory listing services");
+    return;
+  }
+  size_t m = 0;
+  for (size_t i = 0; i < srv->n_services; i++) {
+    const ProtobufCServiceDescriptor *d = srv->services[i]->descriptor;
+    mediation__v1__service_info__init(&infos[i]);
+    infos[i].name = (char *)d->name;
+    infos[i].n_methods = d->n_methods;
+    infos[i].methods = &method_ptrs[m];
+    for (unsigned k = 0; k < d->n_methods; k++, m++) {
+      mediation__v1__method_info__init(&methods[m]);
+      methods[m].name = (char *)d->methods[k].name;
+      methods[m].input_type = (char *)d->methods[k].input->name;
+      methods[m].output_type = (char *)d->methods[k].output->name;
+      method_ptrs[m] = &methods[m];
+    }
+    info_ptrs[i] = &infos[i];
+  }
+  Mediation__V1__ListServicesReply out = MEDIATION__V1__LIST_SERVICES_REPLY__INIT;
+  out.n_services = srv->n_services;
+  out.services = info_ptrs;
+  done(&out, call);
+  free(infos);
+  free(info_ptrs);
+  free(methods);
+  free(method_ptrs);
+}
+
+mc_code rpc__register_builtins(rpc_server *srv, mc_err *err) {
+  srv->health = (Mediation__V1__Health_Service)MEDIATION__V1__HEALTH__INIT(builtin_);
+  srv->reflection =
+      (Mediation__V1__Reflection_Service)MEDIATION__V1__REFLECTION__INIT(builtin_);
+  mc_code rc = rpc_server_register(srv, &srv->health.base, err);
+  if (rc == MC_OK)
+    rc = rpc_server_register(srv, &srv->reflection.base, err);
+  return rc;
+}

@@ -1,0 +1,149 @@
+/*
+ * internal.h - what the rpc/ sources share and nobody else may use: the
+ * server's state, the call, and transport helpers (URL schemes, TLS files).
+ * Not installed, not included outside rpc/.
+ */
+#ifndef RPC_INTERNAL_H
+#define RPC_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
+
+#include "core/registry.h"
+#include "core/status.h"
+#include "core/text.h"
+#include "mv1.h"
+#include "rpc/client.h"
+#include "rpc/server.h"
+
+/* Bytes nng adds around our envelope on the wire (REQ's request id, and a
+ * device hop's backtrace): NNG_OPT_RECVMAXSZ is the envelope limit plus this. */
+#define RPC_SP_HEADER_SLACK 64
+
+/* Service, method and caller names in an envelope are at most this long. */
+#define RPC_NAME_MAX 256
+
+/* How long a reply may wait for a connection that does not drain (a peer
+ * that never reads) before it is dropped and the context serves again. */
+#define RPC_REPLY_SEND_MS 5000
+
+#define RPC_MAX_SERVICES 32
+#define RPC_MAX_LISTENERS 8
+
+typedef enum rpc_scheme {
+  RPC_SCHEME_IPC,
+  RPC_SCHEME_INPROC,
+  RPC_SCHEME_TCP,
+  RPC_SCHEME_TLS,
+} rpc_scheme;
+
+/* Checks that url is one of ours. Errors: INVALID_ARGUMENT naming the schemes. */
+mc_code rpc__url_scheme(const char *url, rpc_scheme *out, mc_err *err);
+
+/* The checks an envelope passes before unpacking (either way). */
+mc_message_limits rpc__envelope_limits(size_t max_message_bytes);
+
+/* A TLS configuration for a listener from PEM files, or for a dialer from a
+ * CA file and a server name. *out is released with nng_tls_config_free. */
+mc_code rpc__tls_server_config(const char *cert_file, const char *key_file,
+                               const char *password, nng_tls_config **out, mc_err *err);
+mc_code rpc__tls_client_config(const char *ca_file, const char *server_name,
+                               nng_tls_config **out, mc_err *err);
+
+/* The host part of "scheme://host:port" into buf; "" if there is none. */
+void rpc__url_host(const char *url, char *buf, size_t cap);
+
+/* --- Server --- */
+
+/* Where a reply goes: an nng context (server.c) or a waiting
+ * rpc_server_handle (dispatch.c). fn is called exactly once per request,
+ * from whatever thread completes it, and must not keep `reply`. */
+typedef struct rpc_sink {
+  void (*fn)(void *arg, const Mediation__V1__ReplyEnvelope *reply);
+  void *arg;
+} rpc_sink;
+
+enum { RPC_CALL_PENDING = 0, RPC_CALL_DONE = 1, RPC_CALL_ABANDONED = 2 };
+
+struct rpc_call {
+  rpc_server *srv;                         /* NULL once abandoned: may be gone */
+  Mediation__V1__RequestEnvelope *env;     /* owned: unpacked */
+  ProtobufCMessage *input;                 /* owned: unpacked */
+  ProtobufCService *service;               /* borrowed from the registration */
+  const ProtobufCMethodDescriptor *method; /* borrowed from the descriptor */
+  const mc_principal *caller;              /* borrowed from the registry */
+  rpc_sink sink;
+  atomic_int state; /* RPC_CALL_*: the one who moves it off PENDING owns completion */
+  rpc_call *prev, *next; /* srv->pending, under srv->mtx */
+  char full_method[2 * RPC_NAME_MAX + 2];
+};
+
+typedef struct rpc_worker rpc_worker;
+
+struct rpc_server {
+  const mc_registry *reg;
+  char *program, *version, *accept_unit, *tls_cert, *tls_key, *tls_pass; /* owned copies */
+  uint32_t accept_kinds;
+  rpc_accept_fn accept;
+  void *accept_arg;
+  unsigned contexts;
+  size_t max_message_bytes;
+  int64_t max_deadline_ahead_ms;
+  mc_message_limits env_limits, payload_limits;
+
+  ProtobufCService *services[RPC_MAX_SERVICES]; /* borrowed */
+  size_t n_services;
+  Mediation__V1__Health_Service health;         /* built in */
+  Mediation__V1__Reflection_Service reflection; /* built in */
+  int64_t started_ms;
+
+  pthread_mutex_t mtx; /* guards what follows */
+  pthread_cond_t cond; /* inflight dropped */
+  bool serving;
+  char detail[256];
+  bool listening; /* registration closed */
+  bool stopping;  /* new requests: UNAVAILABLE */
+  bool stopped;
+  rpc_call pending; /* list head: calls handed to a handler, not completed */
+  size_t inflight;  /* requests taken in whose reply is not yet out */
+
+  /* nng (server.c) */
+  atomic_bool closing; /* workers stop re-arming */
+  atomic_llong last_reply_mono; /* when a reply last went to nng (linger at stop) */
+  bool sock_open;
+  nng_socket sock;
+  nng_listener listeners[RPC_MAX_LISTENERS];
+  size_t n_listeners;
+  rpc_worker *workers;
+  unsigned n_workers;
+};
+
+/* Runs every check on one request and hands it to its handler; the reply
+ * (now or later, from any thread) goes to sink. Never fails to reply. */
+void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink sink);
+
+/* Replies with a status and no call (a request refused before dispatch, or
+ * abandoned at stop). request_id may be NULL. */
+void rpc__reply_status(rpc_server *srv, rpc_sink sink, const ProtobufCBinaryData *request_id,
+                       mc_code code, const char *message);
+
+/* Registers Health and Reflection (dispatch.c, from rpc_server_create). */
+mc_code rpc__register_builtins(rpc_server *srv, mc_err *err);
+
+/* Counts a request in / its reply out (srv->inflight), waking rpc_server_stop. */
+void rpc__inflight_add(rpc_server *srv);
+void rpc__inflight_done(rpc_server *srv);
+
+/* Answers calls still pending UNAVAILABLE and forgets them (stop). */
+void rpc__abandon_pending(rpc_server *srv);
+
+/* Waits until inflight is 0 or deadline (monotonic ms) passes. True if 0. */
+bool rpc__wait_idle(rpc_server *srv, int64_t until_mono_ms);
+
+#endif /* RPC_INTERNAL_H */

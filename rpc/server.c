@@ -1,0 +1,408 @@
+/*
+ * server.c - the nng side of the server: one REP socket, N contexts, each a
+ * small state machine on its own aio (the shape of nng 1.5.2's
+ * demo/async/server.c), and the server's life from create to free.
+ *
+ * The idea: a context waits for a request (RECV), hands its bytes to
+ * rpc__dispatch (BUSY) and, when the reply arrives at its sink - at once, or
+ * later from a handler's thread - sends it (SEND) and waits again. So N
+ * contexts serve N requests at once, and a handler that answers after a
+ * group commit or holds a long poll occupies one context, not one thread.
+ *
+ * Rules kept here (PITFALLS.md): no nng_aio_wait in a callback; nng_aio_stop
+ * before nng_aio_free; a message whose send failed is still ours to free;
+ * NNG_OPT_RECVMAXSZ set so a peer cannot make us buffer more than the limit.
+ * After rpc__dispatch the receive path touches nothing of the context: the
+ * reply may already be going out on another thread.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "rpc/internal.h"
+
+enum { W_IDLE, W_RECV, W_BUSY, W_SEND };
+
+struct rpc_worker {
+  rpc_server *srv;
+  nng_aio *aio;
+  nng_ctx ctx;
+  int state; /* W_*: handed from thread to thread along with the aio */
+};
+
+static char *dup_or_null(const char *s, bool *failed) {
+  if (s == NULL)
+    return NULL;
+  char *d = strdup(s);
+  if (d == NULL)
+    *failed = true;
+  return d;
+}
+
+mc_code rpc_server_create(const mc_registry *reg, const rpc_server_opts *opts, rpc_server **out,
+                          mc_err *err) {
+  static const rpc_server_opts none;
+  if (opts == NULL)
+    opts = &none;
+  if (reg == NULL)
+    return mc_err_set(err, MC_INVALID_ARGUMENT, "rpc_server_create: no registry");
+  rpc_server *srv = calloc(1, sizeof(*srv));
+  if (srv == NULL)
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
+  bool failed = false;
+  srv->reg = reg;
+  srv->program = dup_or_null(opts->program ? opts->program : "", &failed);
+  srv->version = dup_or_null(opts->version ? opts->version : "", &failed);
+  srv->accept_unit = dup_or_null(opts->accept_unit, &failed);
+  srv->tls_cert = dup_or_null(opts->tls_cert_file, &failed);
+  srv->tls_key = dup_or_null(opts->tls_key_file, &failed);
+  srv->tls_pass = dup_or_null(opts->tls_key_password, &failed);
+  srv->accept_kinds = opts->accept_kinds;
+  srv->accept = opts->accept;
+  srv->accept_arg = opts->accept_arg;
+  srv->contexts = opts->contexts ? opts->contexts : reg->router.contexts ? reg->router.contexts : 64;
+  if (srv->contexts > 4096)
+    srv->contexts = 4096;
+  srv->max_message_bytes = reg->limits.max_message_bytes ? reg->limits.max_message_bytes : 1u << 20;
+  srv->max_deadline_ahead_ms =
+      reg->limits.max_deadline_ahead_ms > 0 ? reg->limits.max_deadline_ahead_ms : 600000;
+  srv->env_limits = rpc__envelope_limits(srv->max_message_bytes);
+  mc_message_limits pl = opts->payload_limits;
+  if (pl.max_string_bytes == 0)
+    pl.max_string_bytes = reg->limits.max_text_bytes ? reg->limits.max_text_bytes : 4096;
+  if (pl.max_bytes_field == 0)
+    pl.max_bytes_field = srv->max_message_bytes;
+  if (pl.max_repeated == 0)
+    pl.max_repeated = srv->max_message_bytes; /* bounded by the size anyway */
+  if (pl.max_depth == 0)
+    pl.max_depth = 16;
+  srv->payload_limits = pl;
+  srv->pending.prev = srv->pending.next = &srv->pending;
+  srv->serving = true;
+  srv->started_ms = mc_now_ms();
+  pthread_mutex_init(&srv->mtx, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* rpc__wait_idle waits on it */
+  pthread_cond_init(&srv->cond, &ca);
+  pthread_condattr_destroy(&ca);
+  atomic_init(&srv->closing, false);
+  atomic_init(&srv->last_reply_mono, 0);
+  mc_code rc = failed ? mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory") : MC_OK;
+  if (rc == MC_OK)
+    rc = rpc__register_builtins(srv, err);
+  if (rc != MC_OK) {
+    srv->stopped = true;
+    rpc_server_free(srv);
+    return rc;
+  }
+  *out = srv;
+  return MC_OK;
+}
+
+mc_code rpc_server_register(rpc_server *srv, ProtobufCService *service, mc_err *err) {
+  if (service == NULL || service->descriptor == NULL || service->invoke == NULL)
+    return mc_err_set(err, MC_INVALID_ARGUMENT,
+                      "rpc_server_register: not an initialised service (use the generated "
+                      "..._INIT(prefix_) macro)");
+  const ProtobufCServiceDescriptor *d = service->descriptor;
+  pthread_mutex_lock(&srv->mtx);
+  bool listening = srv->listening;
+  pthread_mutex_unlock(&srv->mtx);
+  if (listening)
+    return mc_err_set(err, MC_FAILED_PRECONDITION,
+                      "register %s before the server listens", d->name);
+  if (srv->n_services == RPC_MAX_SERVICES)
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "more than %d services", RPC_MAX_SERVICES);
+  for (size_t i = 0; i < srv->n_services; i++)
+    if (strcmp(srv->services[i]->descriptor->name, d->name) == 0)
+      return mc_err_set(err, MC_ALREADY_EXISTS, "service %s is registered already", d->name);
+  /* The generated invoke calls the handler slots that follow the base
+   * without a check: a NULL slot would crash on the first request. */
+  if (service->invoke == protobuf_c_service_invoke_internal) {
+    typedef void (*handler_slot)(void);
+    const handler_slot *slots = (const handler_slot *)(service + 1);
+    for (unsigned i = 0; i < d->n_methods; i++)
+      if (slots[i] == NULL)
+        return mc_err_set(err, MC_INVALID_ARGUMENT,
+                          "service %s has no handler for %s: fill it with the generated "
+                          "..._INIT(prefix_) macro",
+                          d->name, d->methods[i].name);
+  }
+  srv->services[srv->n_services++] = service;
+  return MC_OK;
+}
+
+void rpc_server_set_serving(rpc_server *srv, bool serving, const char *detail) {
+  pthread_mutex_lock(&srv->mtx);
+  srv->serving = serving;
+  snprintf(srv->detail, sizeof(srv->detail), "%s", detail ? detail : "");
+  pthread_mutex_unlock(&srv->mtx);
+}
+
+/* --- Contexts --- */
+
+static void worker_rearm(rpc_worker *w) {
+  rpc_server *srv = w->srv;
+  if (atomic_load(&srv->closing)) {
+    w->state = W_IDLE;
+  } else {
+    w->state = W_RECV;
+    nng_aio_set_timeout(w->aio, NNG_DURATION_INFINITE); /* idle until a request */
+    nng_ctx_recv(w->ctx, w->aio);
+  }
+  /* Last: once inflight drops, stop() may proceed (it still waits for this
+   * callback in nng_aio_stop before freeing anything). */
+  rpc__inflight_done(srv);
+}
+
+/* The sink: called once per request, from the receive callback (a sync
+ * handler or a refusal) or from a handler's thread. */
+static void worker_sink(void *arg, const Mediation__V1__ReplyEnvelope *reply) {
+  rpc_worker *w = arg;
+  size_t n = mediation__v1__reply_envelope__get_packed_size(reply);
+  nng_msg *msg;
+  int rv = nng_msg_alloc(&msg, n);
+  if (rv != 0) {
+    mc_log(MC_LOG_ERR, NULL, "rpc: no memory for a %zu-byte reply: %s; the caller will time out",
+           n, nng_strerror(rv));
+    worker_rearm(w);
+    return;
+  }
+  /* Packed straight into the message body: appended by construction, never
+   * inserted (nng_msg_insert corrupts the heap in 1.5.2). */
+  mediation__v1__reply_envelope__pack(reply, nng_msg_body(msg));
+  atomic_store(&w->srv->last_reply_mono, (long long)mc_mono_ms());
+  nng_aio_set_msg(w->aio, msg);
+  w->state = W_SEND;
+  /* A peer that sends requests but never reads its replies must not hold
+   * this context for ever: after RPC_REPLY_SEND_MS the reply is dropped. */
+  nng_aio_set_timeout(w->aio, RPC_REPLY_SEND_MS);
+  nng_ctx_send(w->ctx, w->aio);
+}
+
+static void worker_cb(void *arg) {
+  rpc_worker *w = arg;
+  rpc_server *srv = w->srv;
+  int rv = nng_aio_result(w->aio);
+  switch (w->state) {
+  case W_RECV: {
+    if (rv != 0) {
+      if (rv == NNG_ECLOSED || rv == NNG_ECANCELED || atomic_load(&srv->closing)) {
+        w->state = W_IDLE;
+        return;
+      }
+      mc_log(MC_LOG_WARNING, NULL, "rpc: receive failed: %s", nng_strerror(rv));
+      nng_ctx_recv(w->ctx, w->aio);
+      return;
+    }
+    nng_msg *msg = nng_aio_get_msg(w->aio);
+    nng_aio_set_msg(w->aio, NULL);
+    w->state = W_BUSY;
+    rpc__inflight_add(srv);
+    rpc__dispatch(srv, nng_msg_body(msg), nng_msg_len(msg), (rpc_sink){worker_sink, w});
+    /* w may be sending its reply on another thread by now: only our own
+     * local is touched from here. */
+    nng_msg_free(msg);
+    return;
+  }
+  case W_SEND:
+    if (rv != 0) {
+      /* A failed send leaves the message with us. */
+      nng_msg_free(nng_aio_get_msg(w->aio));
+      nng_aio_set_msg(w->aio, NULL);
+      mc_log(rv == NNG_ETIMEDOUT ? MC_LOG_NOTICE : MC_LOG_DEBUG, NULL,
+             "rpc: reply not sent: %s%s", nng_strerror(rv),
+             rv == NNG_ETIMEDOUT ? " (the caller does not read its replies)" : "");
+    }
+    worker_rearm(w);
+    return;
+  default:
+    return;
+  }
+}
+
+static void free_workers(rpc_server *srv) {
+  for (unsigned i = 0; i < srv->n_workers; i++)
+    if (srv->workers[i].aio != NULL)
+      nng_aio_stop(srv->workers[i].aio);
+  if (srv->sock_open) {
+    nng_close(srv->sock);
+    srv->sock_open = false;
+  }
+  for (unsigned i = 0; i < srv->n_workers; i++)
+    if (srv->workers[i].aio != NULL)
+      nng_aio_free(srv->workers[i].aio);
+  free(srv->workers);
+  srv->workers = NULL;
+  srv->n_workers = 0;
+}
+
+static mc_code open_socket(rpc_server *srv, mc_err *err) {
+  int rv = nng_rep0_open(&srv->sock);
+  if (rv != 0)
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "cannot open a REP socket: %s",
+                      nng_strerror(rv));
+  srv->sock_open = true;
+  /* Unlimited by default in 1.5.2: a peer could make us buffer anything. */
+  rv = nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ,
+                           srv->max_message_bytes + RPC_SP_HEADER_SLACK);
+  if (rv == 0 && (srv->workers = calloc(srv->contexts, sizeof(*srv->workers))) == NULL)
+    rv = NNG_ENOMEM;
+  for (unsigned i = 0; rv == 0 && i < srv->contexts; i++) {
+    rpc_worker *w = &srv->workers[i];
+    w->srv = srv;
+    w->state = W_IDLE;
+    if ((rv = nng_aio_alloc(&w->aio, worker_cb, w)) == 0 &&
+        (rv = nng_ctx_open(&w->ctx, srv->sock)) != 0) {
+      nng_aio_free(w->aio);
+      w->aio = NULL;
+    }
+    if (rv == 0)
+      srv->n_workers++;
+  }
+  if (rv != 0) {
+    free_workers(srv);
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "cannot set up %u contexts: %s",
+                      srv->contexts, nng_strerror(rv));
+  }
+  for (unsigned i = 0; i < srv->n_workers; i++) {
+    srv->workers[i].state = W_RECV;
+    nng_aio_set_timeout(srv->workers[i].aio, NNG_DURATION_INFINITE);
+    nng_ctx_recv(srv->workers[i].ctx, srv->workers[i].aio);
+  }
+  return MC_OK;
+}
+
+static void bound_url(nng_listener l, const char *url, rpc_scheme scheme, char *buf, size_t cap) {
+  nng_sockaddr sa;
+  if ((scheme == RPC_SCHEME_TCP || scheme == RPC_SCHEME_TLS) &&
+      nng_listener_get_addr(l, NNG_OPT_LOCADDR, &sa) == 0) {
+    const char *prefix = scheme == RPC_SCHEME_TLS ? "tls+tcp" : "tcp";
+    char ip[64];
+    if (sa.s_family == NNG_AF_INET && inet_ntop(AF_INET, &sa.s_in.sa_addr, ip, sizeof(ip))) {
+      snprintf(buf, cap, "%s://%s:%u", prefix, ip, (unsigned)ntohs(sa.s_in.sa_port));
+      return;
+    }
+    if (sa.s_family == NNG_AF_INET6 && inet_ntop(AF_INET6, sa.s_in6.sa_addr, ip, sizeof(ip))) {
+      snprintf(buf, cap, "%s://[%s]:%u", prefix, ip, (unsigned)ntohs(sa.s_in6.sa_port));
+      return;
+    }
+  }
+  snprintf(buf, cap, "%s", url);
+}
+
+mc_code rpc_server_listen(rpc_server *srv, const char *url, char *bound, size_t cap,
+                          mc_err *err) {
+  rpc_scheme scheme;
+  mc_code rc = rpc__url_scheme(url, &scheme, err);
+  if (rc != MC_OK)
+    return rc;
+  pthread_mutex_lock(&srv->mtx);
+  bool stopping = srv->stopping;
+  srv->listening = true;
+  pthread_mutex_unlock(&srv->mtx);
+  if (stopping)
+    return mc_err_set(err, MC_FAILED_PRECONDITION, "the server is stopped");
+  if (srv->n_listeners == RPC_MAX_LISTENERS)
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "more than %d endpoints", RPC_MAX_LISTENERS);
+  nng_tls_config *tls = NULL;
+  if (scheme == RPC_SCHEME_TLS &&
+      (rc = rpc__tls_server_config(srv->tls_cert, srv->tls_key, srv->tls_pass, &tls, err)) !=
+          MC_OK)
+    return mc_err_prefix(err, url);
+  if (!srv->sock_open && (rc = open_socket(srv, err)) != MC_OK) {
+    if (tls != NULL)
+      nng_tls_config_free(tls);
+    return rc;
+  }
+  nng_listener l;
+  int rv = nng_listener_create(&l, srv->sock, url);
+  if (rv != 0) {
+    if (tls != NULL)
+      nng_tls_config_free(tls);
+    return mc_err_set(err, MC_INVALID_ARGUMENT, "cannot listen on %s: %s", url,
+                      nng_strerror(rv));
+  }
+  /* The TLS configuration must be on the listener before it starts. */
+  if (tls != NULL) {
+    rv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, tls);
+    nng_tls_config_free(tls); /* the listener holds its own reference */
+    if (rv != 0) {
+      nng_listener_close(l);
+      return mc_err_set(err, MC_INTERNAL, "%s: cannot set TLS: %s", url, nng_strerror(rv));
+    }
+  }
+  if ((rv = nng_listener_start(l, 0)) != 0) {
+    nng_listener_close(l);
+    if (rv == NNG_EADDRINUSE)
+      return mc_err_set(err, MC_UNAVAILABLE,
+                        "cannot listen on %s: address in use (is another server running?)", url);
+    return mc_err_set(err, MC_UNAVAILABLE, "cannot listen on %s: %s", url, nng_strerror(rv));
+  }
+  srv->listeners[srv->n_listeners++] = l;
+  char where[256];
+  bound_url(l, url, scheme, where, sizeof(where));
+  if (bound != NULL && cap > 0)
+    snprintf(bound, cap, "%s", where);
+  mc_log(MC_LOG_INFO, NULL, "rpc: listening on %s with %u contexts%s", where, srv->n_workers,
+         scheme == RPC_SCHEME_TLS ? " (TLS; nng 1.5.2 reports no handshake failures)" : "");
+  return MC_OK;
+}
+
+void rpc_server_stop(rpc_server *srv, int64_t grace_ms) {
+  pthread_mutex_lock(&srv->mtx);
+  if (srv->stopped) {
+    pthread_mutex_unlock(&srv->mtx);
+    return;
+  }
+  srv->stopping = true;
+  pthread_mutex_unlock(&srv->mtx);
+  /* From here dispatch answers new requests UNAVAILABLE. The listeners stay
+   * open until the end: closing one in nng also closes the connections it
+   * accepted, and with them the replies still to be sent. */
+  if (!rpc__wait_idle(srv, mc_mono_ms() + (grace_ms > 0 ? grace_ms : 0))) {
+    rpc__abandon_pending(srv);
+    /* Let the UNAVAILABLE replies (and sends already under way) go out. */
+    if (!rpc__wait_idle(srv, mc_mono_ms() + 2000))
+      mc_log(MC_LOG_WARNING, NULL, "rpc: replies still going out at stop; closing anyway");
+  }
+  /* nng 1.5.2 has no linger: a reply still queued on a connection when the
+   * socket closes is dropped. Give the last replies a moment to reach the
+   * wire. */
+  int64_t linger = (int64_t)atomic_load(&srv->last_reply_mono) + 100 - mc_mono_ms();
+  if (linger > 0 && srv->sock_open) {
+    struct timespec ts = {0, (long)linger * 1000000L};
+    nanosleep(&ts, NULL);
+  }
+  atomic_store(&srv->closing, true);
+  for (size_t i = 0; i < srv->n_listeners; i++)
+    nng_listener_close(srv->listeners[i]);
+  srv->n_listeners = 0;
+  free_workers(srv);
+  pthread_mutex_lock(&srv->mtx);
+  srv->stopped = true;
+  pthread_mutex_unlock(&srv->mtx);
+}
+
+void rpc_server_free(rpc_server *srv) {
+  if (srv == NULL)
+    return;
+  rpc_server_stop(srv, 0);
+  pthread_cond_destroy(&srv->cond);
+  pthread_mutex_destroy(&srv->mtx);
+  free(srv->program);
+  free(srv->version);
+  free(srv->accept_unit);
+  free(srv->tls_cert);
+  free(srv->tls_key);
+  free(srv->tls_pass);
+  free(srv);
+}

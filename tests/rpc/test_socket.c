@@ -1,0 +1,663 @@
+/*
+ * test_socket.c - the server and client over real sockets, the whole suite
+ * once over ipc:// and once over tcp://127.0.0.1 (port 0: the system picks).
+ * Statuses, deadlines on both sides, retries seen by the server with one
+ * request id, hostile bytes on a raw REQ socket, many calls in flight, and
+ * clean stop. RPC_TEST_GARBAGE sets how many garbage messages are sent
+ * (default 4000; fewer under valgrind).
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <cmocka.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include "core/clock.h"
+#include "support.h"
+
+#define LIMITS "max_message_bytes = 65536\nmax_deadline_ahead_seconds = 60\n"
+
+static const char *transport; /* "ipc" or "tcp", set per group */
+
+static struct {
+  rt_env env;
+  rpc_server *srv;
+  rpc_client *cli;
+  char url[256];
+} F;
+
+static rpc_client *client_for(const char *url, const rpc_key *key, const rpc_client_opts *opts) {
+  rpc_client *c = NULL;
+  mc_err err = {0};
+  if (rpc_client_create(url, key, &F.env.reg->limits, opts, &c, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  return c;
+}
+
+static rpc_server *server_at(const char *url, char *bound, size_t cap) {
+  rpc_server *s = NULL;
+  mc_err err = {0};
+  if (rpc_server_create(F.env.reg, &(rpc_server_opts){.program = "test", .contexts = 100}, &s,
+                        &err) != MC_OK ||
+      rpc_server_register(s, &rt_echo.base, &err) != MC_OK ||
+      rpc_server_listen(s, url, bound, cap, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  return s;
+}
+
+static void fresh_url(char *buf, size_t cap, const char *name) {
+  if (strcmp(transport, "ipc") == 0)
+    snprintf(buf, cap, "ipc://%s/%s.ipc", F.env.dir, name);
+  else
+    snprintf(buf, cap, "tcp://127.0.0.1:0");
+}
+
+static int setup(void **state) {
+  (void)state;
+  rt_env_init(&F.env, LIMITS);
+  rt_echo_reset();
+  char url[300];
+  fresh_url(url, sizeof(url), "rpc");
+  F.srv = server_at(url, F.url, sizeof(F.url));
+  F.cli = client_for(F.url, F.env.police, &(rpc_client_opts){.max_in_flight = 100});
+  /* Every test starts connected. (Also: nng 1.5.2 leaks a pipe and its
+   * dialer when both sockets close while their connection is still being
+   * set up; a test that ends at once would trip over that.) */
+  Mediation__V1__HealthCheckRequest h = MEDIATION__V1__HEALTH_CHECK_REQUEST__INIT;
+  ProtobufCMessage *reply = NULL;
+  mc_err err = {0};
+  if (rpc_client_call(F.cli, &mediation__v1__health__descriptor, "Check", &h.base,
+                      &(rpc_call_opts){.timeout_ms = 5000}, &reply, &err) != MC_OK)
+    fail_msg("setup: %s", err.msg);
+  protobuf_c_message_free_unpacked(reply, NULL);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  rpc_client_free(F.cli);
+  rt_echo_wait_idle();
+  rpc_server_free(F.srv);
+  rt_env_free(&F.env);
+  memset(&F, 0, sizeof(F));
+  return 0;
+}
+
+static void expect_code(mc_code got, mc_code want, const char *msg, const char *needle) {
+  if (got != want || (needle != NULL && strstr(msg, needle) == NULL))
+    fail_msg("expected %s \"%s\", got %s \"%s\"", mc_code_name(want), needle ? needle : "",
+             mc_code_name(got), msg);
+}
+
+/* --- A raw REQ socket: bytes in, bytes out, no client library --- */
+
+static nng_socket raw_open(int timeout_ms) {
+  nng_socket s;
+  assert_int_equal(nng_req0_open(&s), 0);
+  nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, timeout_ms);
+  nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, timeout_ms);
+  assert_int_equal(nng_dial(s, F.url, NULL, 0), 0);
+  return s;
+}
+
+/* NULL if no reply came in time. */
+static Mediation__V1__ReplyEnvelope *raw_call(nng_socket s, const uint8_t *b, size_t n) {
+  if (nng_send(s, (void *)b, n, 0) != 0)
+    return NULL;
+  char *buf = NULL;
+  size_t len = 0;
+  if (nng_recv(s, &buf, &len, NNG_FLAG_ALLOC) != 0)
+    return NULL;
+  Mediation__V1__ReplyEnvelope *r =
+      mediation__v1__reply_envelope__unpack(NULL, len, (uint8_t *)buf);
+  nng_free(buf, len);
+  assert_non_null(r);
+  return r;
+}
+
+static void raw_expect(nng_socket s, const uint8_t *b, size_t n, mc_code want, const char *needle) {
+  Mediation__V1__ReplyEnvelope *r = raw_call(s, b, n);
+  assert_non_null(r);
+  expect_code((mc_code)r->code, want, r->message, needle);
+  mediation__v1__reply_envelope__free_unpacked(r, NULL);
+}
+
+static void encode(const rpc_key *key, const char *service, const char *method,
+                   const ProtobufCMessage *msg, int64_t deadline, uint8_t **b, size_t *n) {
+  mc_err err = {0};
+  if (rpc_request_encode(key, service, method, msg, deadline, NULL, 0, b, n, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+}
+
+/* --- Tests --- */
+
+static void test_roundtrip(void **state) {
+  (void)state;
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  req.text = "王隘社区 → 宋大姐调解工作室";
+  Mediation__V1__EchoReply *out = NULL;
+  char msg[256];
+  expect_code(rt_echo_call(F.cli, &req, NULL, &out, msg), MC_OK, msg, NULL);
+  assert_string_equal(out->text, req.text);
+  assert_string_equal(out->caller, "police-studio");
+  assert_string_equal(out->method, "mediation.v1.Echo/Echo");
+  assert_int_equal(out->seen, 1);
+  protobuf_c_message_free_unpacked(&out->base, NULL);
+
+  /* Health and Reflection are ordinary methods. */
+  Mediation__V1__HealthCheckRequest h = MEDIATION__V1__HEALTH_CHECK_REQUEST__INIT;
+  ProtobufCMessage *reply = NULL;
+  mc_err err = {0};
+  assert_int_equal(rpc_client_call(F.cli, &mediation__v1__health__descriptor, "Check", &h.base,
+                                   NULL, &reply, &err),
+                   MC_OK);
+  assert_int_equal(((Mediation__V1__HealthCheckReply *)reply)->status, MV_SERVING(SERVING));
+  assert_string_equal(((Mediation__V1__HealthCheckReply *)reply)->server, "test");
+  protobuf_c_message_free_unpacked(reply, NULL);
+  Mediation__V1__ListServicesRequest l = MEDIATION__V1__LIST_SERVICES_REQUEST__INIT;
+  assert_int_equal(rpc_client_call(F.cli, &mediation__v1__reflection__descriptor, "ListServices",
+                                   &l.base, NULL, &reply, &err),
+                   MC_OK);
+  Mediation__V1__ListServicesReply *ls = (Mediation__V1__ListServicesReply *)reply;
+  assert_int_equal(ls->n_services, 3);
+  assert_string_equal(ls->services[2]->name, "mediation.v1.Echo");
+  assert_string_equal(ls->services[2]->methods[1]->output_type, "mediation.v1.EchoEmpty");
+  protobuf_c_message_free_unpacked(reply, NULL);
+
+  /* The client checks what it can before sending. */
+  assert_int_equal(rpc_client_call(F.cli, &mediation__v1__echo__descriptor, "Nope", &req.base,
+                                   NULL, &reply, &err),
+                   MC_INVALID_ARGUMENT);
+  assert_int_equal(rpc_client_call(F.cli, &mediation__v1__echo__descriptor, "Ping", &req.base,
+                                   NULL, &reply, &err),
+                   MC_INVALID_ARGUMENT);
+  assert_non_null(strstr(err.msg, "takes mediation.v1.EchoEmpty"));
+}
+
+static void test_every_status(void **state) {
+  (void)state;
+  char msg[256];
+  for (int code = 1; code < MC_CODE_COUNT; code++) {
+    Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+    req.fail_code = (Mediation__V1__StatusCode)code;
+    req.async = code % 2;
+    expect_code(rt_echo_call(F.cli, &req, NULL, NULL, msg), (mc_code)code, msg,
+                "echo: failing with");
+  }
+}
+
+static void test_async_from_another_thread(void **state) {
+  (void)state;
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  req.async = true;
+  req.sleep_ms = 30;
+  req.text = "after the commit";
+  Mediation__V1__EchoReply *out = NULL;
+  char msg[256];
+  expect_code(rt_echo_call(F.cli, &req, NULL, &out, msg), MC_OK, msg, NULL);
+  assert_string_equal(out->text, "after the commit");
+  protobuf_c_message_free_unpacked(&out->base, NULL);
+}
+
+/* A request past its deadline is not run; a captured request replayed after
+ * its deadline is refused. */
+static void test_expired_and_replayed(void **state) {
+  (void)state;
+  nng_socket s = raw_open(3000);
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  uint8_t *b;
+  size_t n;
+  encode(F.env.police, "mediation.v1.Echo", "Echo", &req.base, mc_now_ms() - 10, &b, &n);
+  raw_expect(s, b, n, MC_DEADLINE_EXCEEDED, "not run");
+  free(b);
+  assert_int_equal(rt_echo_runs(), 0);
+
+  encode(F.env.police, "mediation.v1.Echo", "Echo", &req.base, mc_now_ms() + 300, &b, &n);
+  raw_expect(s, b, n, MC_OK, NULL);
+  usleep(400 * 1000);
+  raw_expect(s, b, n, MC_DEADLINE_EXCEEDED, NULL); /* the capture, replayed */
+  free(b);
+  assert_int_equal(rt_echo_runs(), 1);
+
+  encode(F.env.police, "mediation.v1.Echo", "Echo", &req.base, mc_now_ms() + 120 * 1000, &b, &n);
+  raw_expect(s, b, n, MC_INVALID_ARGUMENT, "max_deadline_ahead_seconds");
+  free(b);
+  encode(F.env.police, "mediation.v1.Echo", "Nope", &req.base, mc_now_ms() + 5000, &b, &n);
+  raw_expect(s, b, n, MC_UNIMPLEMENTED, "no method");
+  free(b);
+  nng_close(s);
+}
+
+/* The client enforces the deadline itself: a slow handler costs the caller
+ * its timeout, not the handler's time. */
+static void test_slow_handler_deadline(void **state) {
+  (void)state;
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  req.async = true;
+  req.sleep_ms = 2500;
+  char msg[256];
+  int64_t t0 = mc_mono_ms();
+  expect_code(rt_echo_call(F.cli, &req, &(rpc_call_opts){.timeout_ms = 200}, NULL, msg),
+              MC_DEADLINE_EXCEEDED, msg, "retry with the same request id");
+  int64_t took = mc_mono_ms() - t0;
+  assert_true(took >= 150 && took < 2000); /* well before the handler's reply */
+  /* Too far ahead is refused before sending. */
+  expect_code(rt_echo_call(F.cli, &req, &(rpc_call_opts){.timeout_ms = 120 * 1000}, NULL, msg),
+              MC_INVALID_ARGUMENT, msg, "max_deadline_ahead_seconds");
+  expect_code(rt_echo_call(F.cli, &req, &(rpc_call_opts){.deadline_ms = mc_now_ms() - 1}, NULL,
+                           msg),
+              MC_DEADLINE_EXCEEDED, msg, "passed already");
+}
+
+/* An attempt that gets no reply is sent again with the same id: the server
+ * sees that id twice, and the caller gets the second attempt's answer. */
+static void test_retry_same_id(void **state) {
+  (void)state;
+  uint8_t rid[RPC_REQUEST_ID_BYTES];
+  for (int i = 0; i < RPC_REQUEST_ID_BYTES; i++)
+    rid[i] = (uint8_t)(0xA0 + i);
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  req.async = true;
+  req.sleep_ms = 3000;
+  req.tag = RT_TAG_SLOW_ONCE;
+  Mediation__V1__EchoReply *out = NULL;
+  char msg[256];
+  int64_t t0 = mc_mono_ms();
+  expect_code(rt_echo_call(F.cli, &req,
+                           &(rpc_call_opts){.timeout_ms = 5000,
+                                            .attempt_timeout_ms = 200,
+                                            .max_attempts = 3,
+                                            .request_id = rid},
+                           &out, msg),
+              MC_OK, msg, NULL);
+  assert_true(mc_mono_ms() - t0 < 2500); /* the retry's answer, not the first one's */
+  assert_int_equal(out->seen, 2);
+  assert_memory_equal(out->request_id.data, rid, sizeof(rid));
+  protobuf_c_message_free_unpacked(&out->base, NULL);
+  assert_int_equal(rt_echo_seen(rid), 2);
+
+  /* A caller's own id (an outbox's stored id) is reused as given. */
+  req = (Mediation__V1__EchoRequest)MEDIATION__V1__ECHO_REQUEST__INIT;
+  expect_code(rt_echo_call(F.cli, &req, &(rpc_call_opts){.request_id = rid}, &out, msg), MC_OK,
+              msg, NULL);
+  assert_int_equal(out->seen, 3);
+  protobuf_c_message_free_unpacked(&out->base, NULL);
+
+  /* Attempts are bounded: three slow attempts, then DEADLINE_EXCEEDED
+   * (attempt timeouts 100 + 100, then the rest of the deadline). */
+  req.async = true;
+  req.sleep_ms = 2000;
+  req.tag = 0;
+  uint8_t rid2[RPC_REQUEST_ID_BYTES] = {9};
+  expect_code(rt_echo_call(F.cli, &req,
+                           &(rpc_call_opts){.timeout_ms = 600,
+                                            .attempt_timeout_ms = 100,
+                                            .max_attempts = 3,
+                                            .request_id = rid2},
+                           NULL, msg),
+              MC_DEADLINE_EXCEEDED, msg, "3 attempts");
+  assert_int_equal(rt_echo_seen(rid2), 3);
+}
+
+static void test_unimplemented_and_unauthenticated(void **state) {
+  (void)state;
+  char msg[256];
+  Mediation__V1__ApplyRequest apply = MEDIATION__V1__APPLY_REQUEST__INIT;
+  ProtobufCMessage *reply = NULL;
+  mc_err err = {0};
+  expect_code(rpc_client_call(F.cli, &mediation__v1__router__descriptor, "Apply", &apply.base,
+                              NULL, &reply, &err),
+              MC_UNIMPLEMENTED, err.msg, "no service \"mediation.v1.Router\"");
+
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  rpc_client *intruder = client_for(F.url, F.env.intruder, NULL);
+  expect_code(rt_echo_call(intruder, &req, NULL, NULL, msg), MC_UNAUTHENTICATED, msg,
+              "unknown caller");
+  rpc_client_free(intruder);
+  rpc_key *fake = NULL;
+  assert_int_equal(rpc_key_generate("police-studio", &fake, &err), MC_OK);
+  rpc_client *impostor = client_for(F.url, fake, NULL);
+  expect_code(rt_echo_call(impostor, &req, NULL, NULL, msg), MC_UNAUTHENTICATED, msg,
+              "does not verify");
+  rpc_client_free(impostor);
+  rpc_key_free(fake);
+  assert_int_equal(rt_echo_runs(), 0);
+}
+
+/* Oversize: refused by the client before sending, with a clear message; a
+ * raw oversize message is dropped by nng (RECVMAXSZ) and the server goes on. */
+static void test_oversize(void **state) {
+  (void)state;
+  uint8_t *blob = calloc(1, 70000);
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  req.blob = (ProtobufCBinaryData){70000, blob};
+  char msg[256];
+  expect_code(rt_echo_call(F.cli, &req, NULL, NULL, msg), MC_RESOURCE_EXHAUSTED, msg,
+              "max_message_bytes 65536");
+  req.blob.len = 65536 - 100; /* the payload fits, the envelope does not */
+  expect_code(rt_echo_call(F.cli, &req, NULL, NULL, msg), MC_RESOURCE_EXHAUSTED, msg,
+              "max_message_bytes");
+  assert_int_equal(rt_echo_runs(), 0);
+
+  nng_socket s = raw_open(300);
+  assert_null(raw_call(s, blob, 70000));
+  nng_close(s);
+  free(blob);
+
+  req.blob.len = 0;
+  expect_code(rt_echo_call(F.cli, &req, NULL, NULL, msg), MC_OK, msg, NULL);
+}
+
+/* Thousands of hostile messages on a raw REQ socket: random bytes, and valid
+ * envelopes with random bytes flipped. Each gets a refusal; the server
+ * answers a good request afterwards. */
+static void test_garbage(void **state) {
+  (void)state;
+  int count = 4000;
+  const char *env_count = getenv("RPC_TEST_GARBAGE");
+  if (env_count != NULL)
+    count = atoi(env_count);
+  nng_socket s = raw_open(3000);
+  Mediation__V1__EchoRequest good = MEDIATION__V1__ECHO_REQUEST__INIT;
+  good.text = "a valid request to mutate";
+  good.tag = 77;
+  uint8_t *valid;
+  size_t valid_len;
+  encode(F.env.police, "mediation.v1.Echo", "Echo", &good.base, mc_now_ms() + 55000, &valid,
+         &valid_len);
+  srand(4242);
+  uint8_t buf[512];
+  int refused = 0;
+  for (int i = 0; i < count; i++) {
+    size_t n;
+    if (i % 2 == 0) {
+      n = (size_t)(rand() % (int)sizeof(buf));
+      for (size_t k = 0; k < n; k++)
+        buf[k] = (uint8_t)rand();
+    } else {
+      n = valid_len < sizeof(buf) ? valid_len : sizeof(buf);
+      memcpy(buf, valid, n);
+      for (int flips = 1 + rand() % 4; flips > 0; flips--)
+        buf[rand() % (int)n] ^= (uint8_t)(1u << (rand() % 8));
+    }
+    Mediation__V1__ReplyEnvelope *r = raw_call(s, buf, n);
+    if (r == NULL)
+      fail_msg("no reply to garbage message %d (%zu bytes)", i, n);
+    if (r->code != MV_STATUS(OK))
+      refused++;
+    mediation__v1__reply_envelope__free_unpacked(r, NULL);
+  }
+  free(valid);
+  nng_close(s);
+  /* Only a flip outside every signed byte could pass; there is none. */
+  assert_int_equal(refused, count);
+  char msg[256];
+  expect_code(rt_echo_call(F.cli, &good, NULL, NULL, msg), MC_OK, msg, NULL);
+}
+
+typedef struct tally {
+  pthread_mutex_t mtx;
+  pthread_cond_t cond;
+  int done, ok;
+  mc_code last;
+  char last_msg[256];
+} tally;
+
+static void count_done(void *arg, mc_code code, const char *message, ProtobufCMessage *reply) {
+  tally *t = arg;
+  if (reply != NULL)
+    protobuf_c_message_free_unpacked(reply, NULL);
+  pthread_mutex_lock(&t->mtx);
+  t->done++;
+  t->ok += code == MC_OK;
+  t->last = code;
+  snprintf(t->last_msg, sizeof(t->last_msg), "%s", message);
+  pthread_cond_broadcast(&t->cond);
+  pthread_mutex_unlock(&t->mtx);
+}
+
+static void tally_wait(tally *t, int n) {
+  pthread_mutex_lock(&t->mtx);
+  while (t->done < n)
+    pthread_cond_wait(&t->cond, &t->mtx);
+  pthread_mutex_unlock(&t->mtx);
+}
+
+/* 96 calls at once, held by async handlers until 64 are pending together:
+ * they are served side by side, not one by one. */
+static void test_many_in_flight(void **state) {
+  (void)state;
+  tally t = {.done = 0};
+  pthread_mutex_init(&t.mtx, NULL);
+  pthread_cond_init(&t.cond, NULL);
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  req.async = true;
+  req.sleep_ms = 5000; /* at most: the gate opens at 64 */
+  rt_echo_hold(64);
+  mc_err err;
+  for (int i = 0; i < 96; i++) {
+    req.tag = (uint32_t)i;
+    assert_int_equal(rpc_client_call_async(F.cli, &mediation__v1__echo__descriptor, "Echo",
+                                           &req.base, NULL, count_done, &t, &err),
+                     MC_OK);
+  }
+  tally_wait(&t, 96);
+  assert_int_equal(t.ok, 96);
+  assert_true(rt_echo_peak() >= 64);
+  pthread_cond_destroy(&t.cond);
+  pthread_mutex_destroy(&t.mtx);
+}
+
+/* The in-flight bound: with 2 slots busy, nowait fails at once and a
+ * waiting call gives up at its deadline. */
+static void test_in_flight_bound(void **state) {
+  (void)state;
+  rpc_client *c = client_for(F.url, F.env.police, &(rpc_client_opts){.max_in_flight = 2});
+  tally t = {.done = 0};
+  pthread_mutex_init(&t.mtx, NULL);
+  pthread_cond_init(&t.cond, NULL);
+  Mediation__V1__EchoRequest slow = MEDIATION__V1__ECHO_REQUEST__INIT;
+  slow.async = true;
+  slow.sleep_ms = 400;
+  mc_err err;
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(rpc_client_call_async(c, &mediation__v1__echo__descriptor, "Echo",
+                                           &slow.base, NULL, count_done, &t, &err),
+                     MC_OK);
+  assert_int_equal(rpc_client_call_async(c, &mediation__v1__echo__descriptor, "Echo", &slow.base,
+                                         &(rpc_call_opts){.nowait = true}, count_done, &t, &err),
+                   MC_RESOURCE_EXHAUSTED);
+  assert_non_null(strstr(err.msg, "2 calls already in flight"));
+  char msg[256];
+  expect_code(rt_echo_call(c, &slow, &(rpc_call_opts){.timeout_ms = 100}, NULL, msg),
+              MC_DEADLINE_EXCEEDED, msg, "no free slot");
+  /* A waiting call gets the first free slot. */
+  Mediation__V1__EchoRequest fast = MEDIATION__V1__ECHO_REQUEST__INIT;
+  expect_code(rt_echo_call(c, &fast, &(rpc_call_opts){.timeout_ms = 3000}, NULL, msg), MC_OK,
+              msg, NULL);
+  tally_wait(&t, 2);
+  assert_int_equal(t.ok, 2);
+  rpc_client_free(c);
+  pthread_cond_destroy(&t.cond);
+  pthread_mutex_destroy(&t.mtx);
+}
+
+/* Nobody there: UNAVAILABLE (never delivered), at the deadline. Then the
+ * server comes up and the same client reaches it. */
+static void test_unreachable_then_up(void **state) {
+  (void)state;
+  char url[300], bound[256];
+  fresh_url(url, sizeof(url), "late");
+  if (strcmp(transport, "tcp") == 0) {
+    /* A port that was just free: bind it, note it, close it. */
+    rpc_server *tmp = server_at(url, bound, sizeof(bound));
+    rpc_server_free(tmp);
+    snprintf(url, sizeof(url), "%s", bound);
+  }
+  rpc_client *c = client_for(url, F.env.police, NULL);
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  char msg[256];
+  int64_t t0 = mc_mono_ms();
+  expect_code(rt_echo_call(c, &req, &(rpc_call_opts){.timeout_ms = 300}, NULL, msg),
+              MC_UNAVAILABLE, msg, "could not reach");
+  int64_t took = mc_mono_ms() - t0;
+  assert_true(took >= 250 && took < 3000);
+  rpc_server *late = server_at(url, bound, sizeof(bound));
+  expect_code(rt_echo_call(c, &req, &(rpc_call_opts){.timeout_ms = 5000}, NULL, msg), MC_OK, msg,
+              NULL);
+  rpc_client_free(c);
+  rpc_server_free(late);
+}
+
+/* Stop with a call in progress: the handler does not reply within the
+ * grace, so the caller hears UNAVAILABLE at once, not at its deadline. */
+static void test_stop_in_flight(void **state) {
+  (void)state;
+  tally t = {.done = 0};
+  pthread_mutex_init(&t.mtx, NULL);
+  pthread_cond_init(&t.cond, NULL);
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  req.async = true;
+  req.sleep_ms = 3000;
+  mc_err err;
+  assert_int_equal(rpc_client_call_async(F.cli, &mediation__v1__echo__descriptor, "Echo",
+                                         &req.base, &(rpc_call_opts){.timeout_ms = 8000},
+                                         count_done, &t, &err),
+                   MC_OK);
+  while (rt_echo_runs() == 0)
+    usleep(1000);
+  int64_t t0 = mc_mono_ms();
+  rpc_server_stop(F.srv, 100);
+  tally_wait(&t, 1);
+  assert_true(mc_mono_ms() - t0 < 2500); /* not when the handler finishes (3 s) */
+  expect_code(t.last, MC_UNAVAILABLE, t.last_msg, "stopped before the handler replied");
+  pthread_cond_destroy(&t.cond);
+  pthread_mutex_destroy(&t.mtx);
+}
+
+/* Freeing a client with a call outstanding reports CANCELLED. */
+static void test_client_free_cancels(void **state) {
+  (void)state;
+  rpc_client *c = client_for(F.url, F.env.police, NULL);
+  tally t = {.done = 0};
+  pthread_mutex_init(&t.mtx, NULL);
+  pthread_cond_init(&t.cond, NULL);
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  req.async = true;
+  req.sleep_ms = 500;
+  mc_err err;
+  assert_int_equal(rpc_client_call_async(c, &mediation__v1__echo__descriptor, "Echo", &req.base,
+                                         NULL, count_done, &t, &err),
+                   MC_OK);
+  while (rt_echo_runs() == 0)
+    usleep(1000);
+  rpc_client_free(c);
+  assert_int_equal(t.done, 1);
+  expect_code(t.last, MC_CANCELLED, t.last_msg, "closed");
+  pthread_cond_destroy(&t.cond);
+  pthread_mutex_destroy(&t.mtx);
+}
+
+/* A peer that sends requests for big replies and never reads them (raw SP
+ * over TCP: nng's own REQ would read for it). The server drops the replies
+ * it cannot send after 5 s and goes on serving others. TCP only: the SP
+ * framing below is the TCP transport's. */
+static void test_peer_that_never_reads(void **state) {
+  (void)state;
+  if (strcmp(transport, "tcp") != 0)
+    skip();
+  char bound[256];
+  rpc_server *s = NULL;
+  mc_err err = {0};
+  if (rpc_server_create(F.env.reg, &(rpc_server_opts){.contexts = 4}, &s, &err) != MC_OK ||
+      rpc_server_register(s, &rt_echo.base, &err) != MC_OK ||
+      rpc_server_listen(s, "tcp://127.0.0.1:0", bound, sizeof(bound), &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  int port = atoi(strrchr(bound, ':') + 1);
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int small = 4096;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  struct timeval tv = {1, 0}; /* our writes stall once the server stops reading us */
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  static const uint8_t hello[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0}; /* REQ v0 */
+  assert_int_equal(write(fd, hello, 8), 8);
+  uint8_t peer[8];
+  assert_int_equal(read(fd, peer, 8), 8);
+
+  Mediation__V1__EchoRequest big = MEDIATION__V1__ECHO_REQUEST__INIT;
+  big.reply_bytes = 60000;
+  uint8_t *b;
+  size_t n;
+  encode(F.env.police, "mediation.v1.Echo", "Echo", &big.base, mc_now_ms() + 50000, &b, &n);
+  for (uint32_t i = 0; i < 400; i++) {
+    uint8_t head[12];
+    uint64_t len = n + 4;
+    for (int k = 0; k < 8; k++)
+      head[k] = (uint8_t)(len >> (56 - 8 * k));
+    uint32_t id = 0x80000001u + i;
+    for (int k = 0; k < 4; k++)
+      head[8 + k] = (uint8_t)(id >> (24 - 8 * k));
+    if (write(fd, head, sizeof(head)) != (ssize_t)sizeof(head) || write(fd, b, n) != (ssize_t)n)
+      break; /* the server stopped reading us: fine */
+  }
+  free(b);
+  usleep(300 * 1000);
+
+  rpc_client *c = client_for(bound, F.env.marriage, NULL);
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  char msg[256];
+  int64_t t0 = mc_mono_ms();
+  expect_code(rt_echo_call(c, &req, &(rpc_call_opts){.timeout_ms = 20000}, NULL, msg), MC_OK, msg,
+              NULL);
+  assert_true(mc_mono_ms() - t0 < 15000);
+  rpc_client_free(c);
+  close(fd);
+  rpc_server_free(s);
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      T(test_roundtrip),
+      T(test_every_status),
+      T(test_async_from_another_thread),
+      T(test_expired_and_replayed),
+      T(test_slow_handler_deadline),
+      T(test_retry_same_id),
+      T(test_unimplemented_and_unauthenticated),
+      T(test_oversize),
+      T(test_garbage),
+      T(test_many_in_flight),
+      T(test_in_flight_bound),
+      T(test_unreachable_then_up),
+      T(test_stop_in_flight),
+      T(test_client_free_cancels),
+      T(test_peer_that_never_reads),
+  };
+  const char *filter = getenv("RPC_TEST_FILTER");
+  if (filter != NULL)
+    cmocka_set_test_filter(filter);
+  int failed = 0;
+  transport = "ipc";
+  failed += cmocka_run_group_tests_name("ipc", tests, NULL, NULL);
+  transport = "tcp";
+  failed += cmocka_run_group_tests_name("tcp", tests, NULL, NULL);
+  return failed;
+}

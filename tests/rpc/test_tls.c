@@ -1,0 +1,187 @@
+/*
+ * test_tls.c - tls+tcp:// through the same code as every transport: a round
+ * trip with a server certificate checked against a CA and a server name, and
+ * clients with the wrong CA, the wrong name, or no TLS at all failing
+ * cleanly (UNAVAILABLE at their deadline) while the server goes on serving.
+ * Certificates are made by the openssl command at test time, before any nng
+ * call (nng is not fork-safe; posix_spawn execs a fresh program).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/clock.h"
+#include "support.h"
+
+static rt_env env;
+static rpc_server *srv;
+static char url[256], ca[512], other_ca[512], cert[512], key[512];
+
+static void openssl(const char *args) {
+  char cmd[2048];
+  snprintf(cmd, sizeof(cmd), "%s", args);
+  char *argv[32];
+  int n = 0;
+  argv[n++] = "/usr/bin/openssl";
+  for (char *tok = strtok(cmd, " "); tok != NULL && n < 31; tok = strtok(NULL, " "))
+    argv[n++] = tok;
+  argv[n] = NULL;
+  char out[600];
+  if (rt_run(argv, rt_path(&env, "openssl.out", out, sizeof(out))) != 0)
+    fail_msg("openssl %s failed", args);
+}
+
+static int group_setup(void **state) {
+  (void)state;
+  rt_env_init(&env, "");
+  char a[2048], ext[512];
+  const char *d = env.dir;
+  const char *ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+  snprintf(a, sizeof(a), "req -x509 %s -keyout %s/ca.key -out %s/ca.pem -days 2 -subj /CN=test-ca",
+           ec, d, d);
+  openssl(a);
+  snprintf(a, sizeof(a),
+           "req -x509 %s -keyout %s/other-ca.key -out %s/other-ca.pem -days 2 -subj /CN=other-ca",
+           ec, d, d);
+  openssl(a);
+  snprintf(a, sizeof(a), "req %s -keyout %s/server.key -out %s/server.csr -subj /CN=router.test",
+           ec, d, d);
+  openssl(a);
+  FILE *f = fopen(rt_path(&env, "ext.cnf", ext, sizeof(ext)), "w");
+  fputs("subjectAltName=DNS:router.test\nbasicConstraints=CA:FALSE\n", f);
+  fclose(f);
+  snprintf(a, sizeof(a),
+           "x509 -req -in %s/server.csr -CA %s/ca.pem -CAkey %s/ca.key -CAcreateserial "
+           "-out %s/server.pem -days 2 -extfile %s",
+           d, d, d, d, ext);
+  openssl(a);
+  rt_path(&env, "ca.pem", ca, sizeof(ca));
+  rt_path(&env, "other-ca.pem", other_ca, sizeof(other_ca));
+  rt_path(&env, "server.pem", cert, sizeof(cert));
+  rt_path(&env, "server.key", key, sizeof(key));
+
+  mc_err err = {0};
+  if (rpc_server_create(env.reg,
+                        &(rpc_server_opts){.program = "tls-test",
+                                           .tls_cert_file = cert,
+                                           .tls_key_file = key},
+                        &srv, &err) != MC_OK ||
+      rpc_server_register(srv, &rt_echo.base, &err) != MC_OK ||
+      rpc_server_listen(srv, "tls+tcp://127.0.0.1:0", url, sizeof(url), &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  assert_true(strncmp(url, "tls+tcp://127.0.0.1:", 20) == 0);
+  return 0;
+}
+
+static int group_teardown(void **state) {
+  (void)state;
+  rt_echo_wait_idle();
+  rpc_server_free(srv);
+  rt_env_free(&env);
+  return 0;
+}
+
+static mc_code call_with(const char *to, const char *ca_file, const char *name, int timeout_ms,
+                         char *msg) {
+  rpc_client *c = NULL;
+  mc_err err = {0};
+  if (rpc_client_create(to, env.police, &env.reg->limits,
+                        &(rpc_client_opts){.tls_ca_file = ca_file, .tls_server_name = name}, &c,
+                        &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  req.text = "over TLS";
+  Mediation__V1__EchoReply *out = NULL;
+  mc_code rc = rt_echo_call(c, &req, &(rpc_call_opts){.timeout_ms = timeout_ms}, &out, msg);
+  if (rc == MC_OK) {
+    assert_string_equal(out->text, "over TLS");
+    assert_string_equal(out->caller, "police-studio");
+    protobuf_c_message_free_unpacked(&out->base, NULL);
+  }
+  rpc_client_free(c);
+  return rc;
+}
+
+static void test_round_trip(void **state) {
+  (void)state;
+  char msg[256];
+  assert_int_equal(call_with(url, ca, "router.test", 5000, msg), MC_OK);
+}
+
+static void test_wrong_ca(void **state) {
+  (void)state;
+  char msg[256];
+  int64_t t0 = mc_mono_ms();
+  assert_int_equal(call_with(url, other_ca, "router.test", 500, msg), MC_UNAVAILABLE);
+  assert_non_null(strstr(msg, "failed authentication (TLS: check tls_ca"));
+  assert_true(mc_mono_ms() - t0 < 4000);
+  assert_int_equal(call_with(url, ca, "router.test", 5000, msg), MC_OK);
+}
+
+static void test_wrong_server_name(void **state) {
+  (void)state;
+  char msg[256];
+  assert_int_equal(call_with(url, ca, "someone-else.test", 500, msg), MC_UNAVAILABLE);
+  assert_non_null(strstr(msg, "failed authentication"));
+  /* By default the name is the URL's host, 127.0.0.1, which the certificate
+   * does not carry either. */
+  assert_int_equal(call_with(url, ca, NULL, 500, msg), MC_UNAVAILABLE);
+  assert_int_equal(call_with(url, ca, "router.test", 5000, msg), MC_OK);
+}
+
+static void test_plain_client_to_tls_server(void **state) {
+  (void)state;
+  char plain[256], msg[256];
+  snprintf(plain, sizeof(plain), "tcp://%s", url + strlen("tls+tcp://"));
+  assert_int_equal(call_with(plain, NULL, NULL, 500, msg), MC_UNAVAILABLE);
+  assert_non_null(strstr(msg, "could not reach"));
+  assert_int_equal(call_with(url, ca, "router.test", 5000, msg), MC_OK);
+}
+
+static void test_config_errors(void **state) {
+  (void)state;
+  rpc_client *c = NULL;
+  mc_err err = {0};
+  assert_int_equal(rpc_client_create(url, env.police, &env.reg->limits, NULL, &c, &err),
+                   MC_INVALID_ARGUMENT);
+  assert_non_null(strstr(err.msg, "tls_ca"));
+  char missing[600];
+  assert_int_equal(rpc_client_create(url, env.police, &env.reg->limits,
+                                     &(rpc_client_opts){
+                                         .tls_ca_file = rt_path(&env, "nope.pem", missing,
+                                                                sizeof(missing)),
+                                         .tls_server_name = "router.test"},
+                                     &c, &err),
+                   MC_INVALID_ARGUMENT);
+  assert_non_null(strstr(err.msg, "cannot open"));
+  char ext[600];
+  rpc_server *s = NULL;
+  assert_int_equal(rpc_server_create(env.reg,
+                                     &(rpc_server_opts){
+                                         .tls_cert_file = rt_path(&env, "ext.cnf", ext,
+                                                                  sizeof(ext)),
+                                         .tls_key_file = key},
+                                     &s, &err),
+                   MC_OK);
+  assert_int_equal(rpc_server_listen(s, "tls+tcp://127.0.0.1:0", NULL, 0, &err),
+                   MC_INVALID_ARGUMENT);
+  assert_non_null(strstr(err.msg, "not a PEM file"));
+  rpc_server_free(s);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_round_trip),
+      cmocka_unit_test(test_wrong_ca),
+      cmocka_unit_test(test_wrong_server_name),
+      cmocka_unit_test(test_plain_client_to_tls_server),
+      cmocka_unit_test(test_config_errors),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
