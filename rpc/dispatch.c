@@ -53,28 +53,61 @@ static void pending_unlink(rpc_server *srv, rpc_call *call) {
   pthread_mutex_unlock(&srv->mtx);
 }
 
-/* Completes a call: OK with out, or code with text. Exactly one completion
- * wins the state; an abandoned call is only freed. */
-static void call_complete(rpc_call *call, mc_code code, const char *text,
-                          const ProtobufCMessage *out) {
+/* Claims a call for completion: exactly one completion wins. An abandoned
+ * call (the server already answered UNAVAILABLE) is only freed. */
+static bool call_claim(rpc_call *call) {
   int expected = RPC_CALL_PENDING;
   if (!atomic_compare_exchange_strong(&call->state, &expected, RPC_CALL_DONE)) {
     if (expected == RPC_CALL_ABANDONED)
-      call_free(call); /* the server answered UNAVAILABLE already */
+      call_free(call);
     else
       mc_log(MC_LOG_ERR, NULL, "rpc: a handler completed a call twice; the second reply "
              "is dropped (the call pointer is invalid after the first)");
-    return;
+    return false;
   }
-  rpc_server *srv = call->srv;
   /* Unlinked before the reply goes out: once it has, stop() may finish and
    * free the server. */
-  pending_unlink(srv, call);
+  pending_unlink(call->srv, call);
+  return true;
+}
 
+/* Sends a claimed call's reply: code with why, or OK with payload (packed
+ * output message, len bytes), and frees the call. */
+static void call_send(rpc_call *call, mc_code code, const char *why, const uint8_t *payload,
+                      size_t len) {
+  rpc_server *srv = call->srv;
   Mediation__V1__ReplyEnvelope reply = MEDIATION__V1__REPLY_ENVELOPE__INIT;
   reply.request_id = call->env->request_id;
+  char text[256];
+  snprintf(text, sizeof(text), "%s", why ? why : "");
+  if (code == MC_OK) {
+    reply.payload.data = (uint8_t *)payload;
+    reply.payload.len = len;
+    if (mediation__v1__reply_envelope__get_packed_size(&reply) > srv->max_message_bytes) {
+      code = MC_RESOURCE_EXHAUSTED;
+      snprintf(text, sizeof(text),
+               "%.100s: the reply is over max_message_bytes %zu; ask for less (a smaller page)",
+               call->full_method, srv->max_message_bytes);
+      reply.payload.data = NULL;
+      reply.payload.len = 0;
+    }
+  }
+  reply.code = (Mediation__V1__StatusCode)code;
+  reply.message = code == MC_OK ? "" : text;
+  rpc_sink sink = call->sink;
+  sink.fn(sink.arg, &reply);
+  call_free(call);
+}
+
+/* Completes a call: OK with out (packed here), or code with text. */
+static void call_complete(rpc_call *call, mc_code code, const char *text,
+                          const ProtobufCMessage *out) {
+  if (!call_claim(call))
+    return;
+  rpc_server *srv = call->srv;
   uint8_t *payload = NULL;
-  char why[256];
+  size_t n = 0;
+  char why[256] = "";
   if (code == MC_OK) {
     const ProtobufCMessageDescriptor *want = call->method->output;
     if (out == NULL) {
@@ -88,43 +121,32 @@ static void call_complete(rpc_call *call, mc_code code, const char *text,
       code = MC_INTERNAL;
       snprintf(why, sizeof(why), "%.120s: the handler's reply lacks a required field",
                call->full_method);
-    } else {
-      size_t n = protobuf_c_message_get_packed_size(out);
+    } else if ((n = protobuf_c_message_get_packed_size(out)) > srv->max_message_bytes) {
       /* Refuse before packing what could never be sent. */
-      if (n > srv->max_message_bytes) {
-        code = MC_RESOURCE_EXHAUSTED;
-        snprintf(why, sizeof(why),
-                 "%.100s: the reply would be %zu bytes, over max_message_bytes %zu; ask for less "
-                 "(a smaller page)",
-                 call->full_method, n, srv->max_message_bytes);
-      } else if ((payload = malloc(n ? n : 1)) == NULL) {
-        code = MC_RESOURCE_EXHAUSTED;
-        snprintf(why, sizeof(why), "%.120s: out of memory for the reply", call->full_method);
-      } else {
-        protobuf_c_message_pack(out, payload);
-        reply.payload.data = payload;
-        reply.payload.len = n;
-        if (mediation__v1__reply_envelope__get_packed_size(&reply) > srv->max_message_bytes) {
-          code = MC_RESOURCE_EXHAUSTED;
-          snprintf(why, sizeof(why),
-                   "%.100s: the reply is over max_message_bytes %zu; ask for less (a smaller page)",
-                   call->full_method, srv->max_message_bytes);
-          reply.payload.data = NULL;
-          reply.payload.len = 0;
-        }
-      }
+      code = MC_RESOURCE_EXHAUSTED;
+      snprintf(why, sizeof(why),
+               "%.100s: the reply would be %zu bytes, over max_message_bytes %zu; ask for less "
+               "(a smaller page)",
+               call->full_method, n, srv->max_message_bytes);
+    } else if ((payload = malloc(n ? n : 1)) == NULL) {
+      code = MC_RESOURCE_EXHAUSTED;
+      snprintf(why, sizeof(why), "%.120s: out of memory for the reply", call->full_method);
+    } else {
+      protobuf_c_message_pack(out, payload);
     }
     if (code == MC_INTERNAL)
       mc_log(MC_LOG_ERR, NULL, "rpc: %s", why);
   } else {
     snprintf(why, sizeof(why), "%s", text ? text : "");
   }
-  reply.code = (Mediation__V1__StatusCode)code;
-  reply.message = code == MC_OK ? "" : why;
-  rpc_sink sink = call->sink;
-  sink.fn(sink.arg, &reply);
+  call_send(call, code, why, payload, n);
   free(payload);
-  call_free(call);
+}
+
+void rpc_call_reply_packed(rpc_call *call, const uint8_t *payload, size_t len) {
+  if (!call_claim(call))
+    return;
+  call_send(call, MC_OK, NULL, payload, len);
 }
 
 static void call_closure(const ProtobufCMessage *msg, void *closure_data) {

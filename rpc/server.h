@@ -178,6 +178,13 @@ void rpc_server_free(rpc_server *srv);
  * before this returns; it stays the caller's. Same as calling the closure. */
 void rpc_call_reply(rpc_call *call, const ProtobufCMessage *msg);
 
+/* Completes the call OK with a reply already packed (payload, len bytes of
+ * the method's output type): for answers kept as bytes, such as the
+ * router's idempotency records, so they go out without being unpacked and
+ * packed again. The bytes are the caller's; they are copied before this
+ * returns. The server does not check them against the output type. */
+void rpc_call_reply_packed(rpc_call *call, const uint8_t *payload, size_t len);
+
 /* Completes the call with a refusal: code (not MC_OK) and a message for
  * people, printf-style, cut at 255 bytes. Never personal data. */
 void rpc_call_fail(rpc_call *call, mc_code code, const char *fmt, ...)

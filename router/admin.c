@@ -1,0 +1,219 @@
+/*
+ * admin.c - the RouterAdmin service: hot backups and whole-store checks,
+ * for coordinators (a systemd timer calls `mediactl backup`).
+ *
+ * A backup is a new directory under [router] backup_dir named by the UTC
+ * time (20261127T223431Z), made by storage's st_backup (LMDB's compacting
+ * copy from one read snapshot while writes go on); the oldest beyond
+ * backups_kept are removed afterwards, never before the new one exists.
+ */
+#define _GNU_SOURCE /* nftw's FTW_DEPTH and FTW_PHYS */
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "router/internal.h"
+
+#define ADMIN_OF(service)                                                                     \
+  ((rt_router *)((char *)(service)-offsetof(rt_router, admin)))
+#define STAMP_LEN 16 /* 20261127T223431Z */
+
+static bool is_coordinator(rpc_call *call) {
+  if (rpc_call_caller(call)->kind == MC_PRINCIPAL_COORDINATOR)
+    return true;
+  rpc_call_fail(call, MC_PERMISSION_DENIED, "backups and checks are for coordinators");
+  return false;
+}
+
+static bool is_stamp(const char *name) {
+  if (strlen(name) != STAMP_LEN || name[8] != 'T' || name[15] != 'Z')
+    return false;
+  for (int i = 0; i < 15; i++) {
+    if (i != 8 && (name[i] < '0' || name[i] > '9'))
+      return false;
+  }
+  return true;
+}
+
+static int compare_names(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  return remove(path);
+}
+
+/* Removes the oldest backups beyond `kept`; their names go into removed[]
+ * (malloc'd strings). Returns how many. */
+static size_t prune(const char *dir, unsigned kept, char ***removed) {
+  DIR *d = opendir(dir);
+  *removed = NULL;
+  if (d == NULL)
+    return 0;
+  char **names = NULL;
+  size_t n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (!is_stamp(e->d_name))
+      continue;
+    char **grown = realloc(names, (n + 1) * sizeof(*names));
+    if (grown == NULL)
+      break;
+    names = grown;
+    if ((names[n] = strdup(e->d_name)) != NULL)
+      n++;
+  }
+  closedir(d);
+  qsort(names, n, sizeof(*names), compare_names);
+  size_t excess = n > kept ? n - kept : 0, gone = 0;
+  char **out = excess ? calloc(excess, sizeof(*out)) : NULL;
+  for (size_t i = 0; i < n; i++) {
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+    if (i < excess && out != NULL && nftw(path, remove_entry, 8, FTW_DEPTH | FTW_PHYS) == 0) {
+      out[gone++] = names[i];
+      continue;
+    }
+    if (i < excess)
+      mc_log(MC_LOG_WARNING, NULL, "backup: cannot remove %s: %s", path, strerror(errno));
+    free(names[i]);
+  }
+  free(names);
+  *removed = out;
+  return gone;
+}
+
+static void admin_backup(Mediation__V1__RouterAdmin_Service *service,
+                         const Mediation__V1__BackupRequest *input,
+                         Mediation__V1__BackupReply_Closure closure, void *closure_data) {
+  (void)input;
+  (void)closure;
+  rt_router *rt = ADMIN_OF(service);
+  rpc_call *call = closure_data;
+  if (!is_coordinator(call))
+    return;
+  const char *dir = rt->reg->router.backup_dir;
+  if (dir == NULL) {
+    rpc_call_fail(call, MC_FAILED_PRECONDITION,
+                  "no backup_dir in [router]: set one where backups may be written");
+    return;
+  }
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+    rpc_call_fail(call, MC_UNAVAILABLE, "backup_dir %s: %s", dir, strerror(errno));
+    return;
+  }
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  char stamp[STAMP_LEN + 1], path[4096];
+  strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+  snprintf(path, sizeof(path), "%s/%s", dir, stamp);
+  int64_t started = mc_mono_ms();
+  mc_err err;
+  if (st_backup(rt->store, path, &err) != MC_OK) {
+    mc_log(MC_LOG_ERR, NULL, "backup to %s failed: %s", path, err.msg);
+    rpc_call_fail_err(call, &err);
+    return;
+  }
+  char file[4160];
+  struct stat st;
+  snprintf(file, sizeof(file), "%s/data.mdb", path);
+  int64_t bytes = stat(file, &st) == 0 ? (int64_t)st.st_size : 0;
+  char **removed = NULL;
+  size_t n_removed = prune(dir, rt->reg->router.backups_kept, &removed);
+  Mediation__V1__BackupReply reply = MEDIATION__V1__BACKUP_REPLY__INIT;
+  reply.path = path;
+  reply.bytes = bytes;
+  reply.took_ms = mc_mono_ms() - started;
+  reply.removed = removed;
+  reply.n_removed = n_removed;
+  mc_log(MC_LOG_NOTICE, NULL, "backup %s: %lld bytes in %lld ms, %zu old removed", path,
+         (long long)bytes, (long long)reply.took_ms, n_removed);
+  rpc_call_reply(call, &reply.base);
+  for (size_t i = 0; i < n_removed; i++)
+    free(removed[i]);
+  free(removed);
+}
+
+typedef struct problems {
+  Mediation__V1__VerifyProblem *items;
+  size_t n, max;
+} problems;
+
+static void collect(void *arg, const char *case_id, uint32_t seq, mc_code code, const char *msg) {
+  problems *p = arg;
+  mc_log(MC_LOG_ERR, case_id, "verify: seq %u: %s: %s", seq, mc_code_name(code), msg);
+  if (p->n >= p->max)
+    return;
+  Mediation__V1__VerifyProblem *v = &p->items[p->n];
+  mediation__v1__verify_problem__init(v);
+  v->case_id = strdup(case_id ? case_id : "");
+  v->message = strdup(msg);
+  v->seq = seq;
+  v->code = (Mediation__V1__StatusCode)code;
+  if (v->case_id == NULL || v->message == NULL) {
+    free(v->case_id);
+    free(v->message);
+    return;
+  }
+  p->n++;
+}
+
+static void admin_verify(Mediation__V1__RouterAdmin_Service *service,
+                         const Mediation__V1__VerifyRequest *input,
+                         Mediation__V1__VerifyReply_Closure closure, void *closure_data) {
+  (void)closure;
+  rt_router *rt = ADMIN_OF(service);
+  rpc_call *call = closure_data;
+  if (!is_coordinator(call))
+    return;
+  problems p = {.max = input->max_problems ? input->max_problems : 100};
+  if (p.max > 1000)
+    p.max = 1000;
+  p.items = calloc(p.max, sizeof(*p.items));
+  Mediation__V1__VerifyProblem **ptrs = calloc(p.max, sizeof(*ptrs));
+  if (p.items == NULL || ptrs == NULL) {
+    free(p.items);
+    free(ptrs);
+    rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  int64_t started = mc_mono_ms();
+  uint64_t found = 0;
+  mc_err err;
+  if (st_verify(rt->store, collect, &p, &found, &err) != MC_OK) {
+    rpc_call_fail_err(call, &err);
+  } else {
+    for (size_t i = 0; i < p.n; i++)
+      ptrs[i] = &p.items[i];
+    Mediation__V1__VerifyReply reply = MEDIATION__V1__VERIFY_REPLY__INIT;
+    reply.problems = found;
+    reply.details = ptrs;
+    reply.n_details = p.n;
+    reply.took_ms = mc_mono_ms() - started;
+    mc_log(found ? MC_LOG_ERR : MC_LOG_NOTICE, NULL, "verify: %llu problems in %lld ms",
+           (unsigned long long)found, (long long)reply.took_ms);
+    rpc_call_reply(call, &reply.base);
+  }
+  for (size_t i = 0; i < p.n; i++) {
+    free(p.items[i].case_id);
+    free(p.items[i].message);
+  }
+  free(p.items);
+  free(ptrs);
+}
+
+void rt_admin_init(rt_router *rt) {
+  Mediation__V1__RouterAdmin_Service init = MEDIATION__V1__ROUTER_ADMIN__INIT(admin_);
+  rt->admin = init;
+}

@@ -1,0 +1,377 @@
+/*
+ * apply.c - what each write does inside the group-commit transaction.
+ *
+ * Apply, in order: the idempotency record (a retry gets the first answer,
+ * from the same transaction that applied it, so a request can never apply
+ * twice); the case (a new id for an intake, else resolve the reference and
+ * check the caller may see it); the state machine (pure: nothing is written
+ * if it refuses); the store (record, case file, indexes, figures); the
+ * deliveries the step causes; the reply, masked for the caller, packed and
+ * kept as the idempotency record. A refusal is an answer too and is kept the
+ * same way, so that a retry after the case moved on still gets it. Only
+ * failures of the store itself roll the job back and are not kept.
+ *
+ * Every result goes into the job (rt_job) and is rewritten from scratch on
+ * each run: the writer may run a batch again after growing the map.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/ids.h"
+#include "core/log.h"
+#include "core/access.h"
+#include "core/machine.h"
+#include "core/names.h"
+#include "core/pb.h"
+#include "router/internal.h"
+
+void rt_job_free(rt_job *job) {
+  if (job == NULL)
+    return;
+  free(job->payload);
+  if (job->access != NULL)
+    protobuf_c_message_free_unpacked(&job->access->base, NULL);
+  free(job);
+}
+
+static void reset_results(rt_job *job) {
+  free(job->payload);
+  job->payload = NULL;
+  job->payload_len = 0;
+  job->code = MC_OK;
+  job->message[0] = '\0';
+  job->n_wake = 0;
+}
+
+/* Keeps the job's answer for retries of the same request. */
+static mc_code remember(st_txn *txn, rt_job *job, const char *method, mc_err *err) {
+  Mediation__V1__IdempotentReply rec = MEDIATION__V1__IDEMPOTENT_REPLY__INIT;
+  rec.request_id.data = (uint8_t *)rpc_call_request_id(job->call);
+  rec.request_id.len = RPC_REQUEST_ID_BYTES;
+  rec.stored_ms = job->now_ms;
+  rec.caller = job->caller->id;
+  rec.method = (char *)method;
+  rec.code = (Mediation__V1__StatusCode)job->code;
+  rec.message = job->message;
+  rec.payload.data = job->payload;
+  rec.payload.len = job->payload_len;
+  return st_idem_put(txn, &rec, err);
+}
+
+/* Looks for an earlier answer to this request. Returns true (with the job's
+ * results set) if there is one. */
+static bool replay_earlier(st_txn *txn, rt_job *job, mc_code *rc, mc_err *err) {
+  st_idem_reply *prev = NULL;
+  *rc = st_idem_get(txn, rpc_call_request_id(job->call), RPC_REQUEST_ID_BYTES, &prev, err);
+  if (*rc == MC_NOT_FOUND) {
+    *rc = MC_OK;
+    return false;
+  }
+  if (*rc != MC_OK)
+    return true;
+  if (strcmp(prev->caller, job->caller->id) != 0) {
+    /* Ids are random: a collision with another principal's id is an attack
+     * or a bug; never hand one principal another's answer. */
+    job->code = MC_PERMISSION_DENIED;
+    snprintf(job->message, sizeof(job->message),
+             "request id already used by another caller; use a fresh request id");
+  } else {
+    job->code = (mc_code)prev->code;
+    snprintf(job->message, sizeof(job->message), "%s", prev->message);
+    if (prev->payload.len > 0) {
+      job->payload = malloc(prev->payload.len);
+      if (job->payload == NULL) {
+        protobuf_c_message_free_unpacked(&prev->base, NULL);
+        *rc = mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
+        return true;
+      }
+      memcpy(job->payload, prev->payload.data, prev->payload.len);
+      job->payload_len = prev->payload.len;
+    }
+  }
+  protobuf_c_message_free_unpacked(&prev->base, NULL);
+  return true;
+}
+
+/* Queues the deliveries an event causes, each masked for its receiver. */
+static mc_code queue_deliveries(st_txn *txn, rt_job *job, const mc_registry *reg,
+                                const mv_case *next, const mv_event *event, mc_err *err) {
+  mc_delivery_target targets[2];
+  size_t n = mc_deliveries_for(event, targets);
+  for (size_t i = 0; i < n; i++) {
+    const mc_principal *to = mc_registry_principal(reg, targets[i].unit);
+    if (to == NULL || to->kind != MC_PRINCIPAL_UNIT)
+      continue; /* the state machine checked the unit at transfer time; it left the registry since */
+    mv_case *snapshot = NULL;
+    mv_event *ev = NULL;
+    mc_code rc = mc_pb_clone(&next->base, (ProtobufCMessage **)&snapshot, err);
+    if (rc == MC_OK)
+      rc = mc_pb_clone(&event->base, (ProtobufCMessage **)&ev, err);
+    if (rc == MC_OK) {
+      rt_mask_case_for(snapshot, next->holder, to);
+      rt_mask_event_for(ev, next->holder, to);
+      mv_delivery d = MEDIATION__V1__DELIVERY__INIT;
+      d.unit = (char *)targets[i].unit;
+      d.kind = targets[i].kind;
+      d.snapshot = snapshot;
+      d.event = ev;
+      d.queued_ms = job->now_ms;
+      rc = st_delivery_put(txn, &d, NULL, err);
+    }
+    if (snapshot)
+      protobuf_c_message_free_unpacked(&snapshot->base, NULL);
+    if (ev)
+      protobuf_c_message_free_unpacked(&ev->base, NULL);
+    if (rc != MC_OK)
+      return rc;
+    if (job->n_wake < 2)
+      snprintf(job->wake[job->n_wake++], ST_NAME_MAX, "%s", targets[i].unit);
+  }
+  return MC_OK;
+}
+
+/* The ApplyReply for the caller: the case and event, masked as it may see
+ * them, packed into the job's payload. */
+static mc_code pack_apply_reply(rt_job *job, const mv_case *next, const mv_event *event,
+                                mc_err *err) {
+  mv_case *c = NULL;
+  mv_event *ev = NULL;
+  mc_code rc = mc_pb_clone(&next->base, (ProtobufCMessage **)&c, err);
+  if (rc == MC_OK)
+    rc = mc_pb_clone(&event->base, (ProtobufCMessage **)&ev, err);
+  if (rc == MC_OK) {
+    rt_mask_case_for(c, next->holder, job->caller);
+    rt_mask_event_for(ev, next->holder, job->caller);
+    Mediation__V1__ApplyReply reply = MEDIATION__V1__APPLY_REPLY__INIT;
+    reply.case_record = c;
+    reply.event = ev;
+    rc = mc_pb_pack(&reply.base, &job->payload, &job->payload_len, err);
+  }
+  if (c)
+    protobuf_c_message_free_unpacked(&c->base, NULL);
+  if (ev)
+    protobuf_c_message_free_unpacked(&ev->base, NULL);
+  return rc;
+}
+
+/* Sets the job's answer to a refusal and returns MC_OK: the answer stands
+ * (and is remembered for retries). */
+static mc_code answer_refusal(rt_job *job, mc_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static mc_code answer_refusal(rt_job *job, mc_code code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(job->message, sizeof(job->message), fmt, ap);
+  va_end(ap);
+  job->code = code;
+  return MC_OK;
+}
+
+/* A case id for an intake. A refused intake must not use up a serial (case
+ * ids are counted by people), so intake refusals roll the job back: they are
+ * returned as errors, not remembered. That is safe because an intake creates
+ * nothing when refused, so a retry is decided the same way. */
+static mc_code new_case_id(st_txn *txn, rt_job *job, const mc_registry *reg, const mv_action *in,
+                           char case_id[MC_CASE_ID_MAX], mc_err *err) {
+  if (in->args_case == MV_ARGS(INTAKE) && in->intake != NULL && in->intake->unit_ref[0] != '\0') {
+    char alias[2 * ST_NAME_MAX + 2], existing[MC_CASE_ID_MAX];
+    mc_err why;
+    snprintf(alias, sizeof(alias), "%s:%s", job->caller->id, in->intake->unit_ref);
+    mc_code found = st_case_resolve(txn, alias, existing, &why);
+    if (found == MC_OK)
+      return mc_err_set(err, MC_ALREADY_EXISTS, "unit_ref %s already names case %s",
+                        in->intake->unit_ref, existing);
+    if (found != MC_NOT_FOUND && found != MC_INVALID_ARGUMENT)
+      return mc_err_set(err, found, "%s", why.msg);
+  }
+  int year = mc_date_of(job->now_ms, reg->utc_offset_minutes).year;
+  return st_case_next_id(txn, year, case_id, err);
+}
+
+/* Loads the case a step is about, if the caller may see it. */
+static mc_code load_visible_case(st_txn *txn, rt_job *job, const mc_registry *reg,
+                                 const char *ref, mv_case **out, mc_err *err) {
+  mc_err why;
+  mc_code got = st_case_get_by_ref(txn, ref, out, &why);
+  if (got == MC_NOT_FOUND || got == MC_INVALID_ARGUMENT)
+    return answer_refusal(job, got, "%s", why.msg);
+  if (got != MC_OK)
+    return mc_err_set(err, got, "%s", why.msg);
+  mv_actor who;
+  rt_actor_of(job->caller, NULL, &who);
+  if (!mc_may_read(reg, *out, &who))
+    return answer_refusal(job, MC_PERMISSION_DENIED, "%s may not see or act on case %s",
+                          job->caller->id, (*out)->id);
+  return MC_OK;
+}
+
+/* Decides an Apply: finds (or creates) the case, runs the state machine and
+ * stores the step. A refusal of the step is the job's answer (MC_OK
+ * returned); a failure of the store is returned (the job rolls back). */
+static mc_code decide(st_txn *txn, rt_job *job, const mc_registry *reg, mv_case **current,
+                      mv_case **next, mv_event **event, mc_err *err) {
+  const Mediation__V1__ApplyRequest *req = (const Mediation__V1__ApplyRequest *)job->request;
+  const mv_action *in = req->action;
+  if (in == NULL)
+    return answer_refusal(job, MC_INVALID_ARGUMENT, "action: missing");
+  mv_action action = *in; /* shallow; an intake gets the id allocated here */
+  char case_id[MC_CASE_ID_MAX];
+  mc_code rc;
+  bool intake = in->kind == MV_ACTION(TAKE_IN);
+  if (intake) {
+    if ((rc = new_case_id(txn, job, reg, in, case_id, err)) != MC_OK)
+      return rc;
+    action.case_ref = case_id;
+  } else {
+    rc = load_visible_case(txn, job, reg, in->case_ref, current, err);
+    if (rc != MC_OK || job->code != MC_OK)
+      return rc;
+  }
+  mv_actor actor;
+  rt_actor_of(job->caller, in->person, &actor);
+  mc_step step = {
+      .current = *current,
+      .action = &action,
+      .actor = &actor,
+      .now_ms = job->now_ms,
+      .request_id = {RPC_REQUEST_ID_BYTES, (uint8_t *)rpc_call_request_id(job->call)},
+  };
+  mc_err why;
+  rc = mc_apply(reg, &step, next, event, &why);
+  if (rc != MC_OK) {
+    if (intake) /* see new_case_id: roll back, do not remember */
+      return mc_err_set(err, rc, "%s", why.msg);
+    return answer_refusal(job, rc, "%s", why.msg);
+  }
+  rc = st_case_put(txn, *current, *next, *event, err);
+  if (rc == MC_OK)
+    mc_log(MC_LOG_INFO, (*next)->id, "%s by %s: %s -> %s", mc_name_of(mc_action_names, in->kind),
+           job->caller->id, mc_name_of(mc_state_names, (*event)->from_state),
+           mc_name_of(mc_state_names, (*event)->to_state));
+  return rc;
+}
+
+static mc_code run_apply(st_txn *txn, rt_job *job, const mc_registry *reg, mc_err *err) {
+  mc_code rc;
+  if (replay_earlier(txn, job, &rc, err))
+    return rc;
+  mv_case *current = NULL, *next = NULL;
+  mv_event *event = NULL;
+  rc = decide(txn, job, reg, &current, &next, &event, err);
+  if (rc == MC_OK && job->code == MC_OK) {
+    rc = queue_deliveries(txn, job, reg, next, event, err);
+    if (rc == MC_OK)
+      rc = pack_apply_reply(job, next, event, err);
+  }
+  if (rc == MC_OK)
+    rc = remember(txn, job, "Apply", err);
+  if (current)
+    protobuf_c_message_free_unpacked(&current->base, NULL);
+  if (next)
+    protobuf_c_message_free_unpacked(&next->base, NULL);
+  if (event)
+    protobuf_c_message_free_unpacked(&event->base, NULL);
+  return rc;
+}
+
+/* Records one receipt: the delivery is acknowledged and the case file gets
+ * "received by X at T" with the unit's signature as proof. */
+static mc_code record_receipt(st_txn *txn, rt_job *job, const mc_registry *reg,
+                              const mv_receipt *r, uint32_t *recorded, uint32_t *already,
+                              mc_err *err) {
+  mv_delivery *d = NULL;
+  mc_code rc = st_delivery_get(txn, job->caller->id, r->delivery_seq, &d, err);
+  if (rc == MC_NOT_FOUND) {
+    bool was;
+    rc = st_delivery_ack(txn, job->caller->id, r->delivery_seq, &was, err);
+    if (rc == MC_NOT_FOUND)
+      return mc_err_set(err, MC_INVALID_ARGUMENT, "delivery %llu was never sent to %s",
+                        (unsigned long long)r->delivery_seq, job->caller->id);
+    if (rc == MC_OK)
+      (*already)++;
+    return rc;
+  }
+  if (rc != MC_OK)
+    return rc;
+  if (d->snapshot == NULL || d->event == NULL || strcmp(d->snapshot->id, r->case_id) != 0 ||
+      d->event->seq != r->event_seq) {
+    protobuf_c_message_free_unpacked(&d->base, NULL);
+    return mc_err_set(err, MC_INVALID_ARGUMENT,
+                      "receipt for delivery %llu names another case or event than it carried",
+                      (unsigned long long)r->delivery_seq);
+  }
+  protobuf_c_message_free_unpacked(&d->base, NULL);
+  bool was = false;
+  if ((rc = st_delivery_ack(txn, job->caller->id, r->delivery_seq, &was, err)) != MC_OK)
+    return rc;
+  mv_case *current = NULL, *next = NULL;
+  mv_event *event = NULL;
+  if ((rc = st_case_get(txn, r->case_id, &current, err)) != MC_OK)
+    return rc;
+  mv_action action = MEDIATION__V1__CASE_ACTION__INIT;
+  action.kind = MV_ACTION(RECORD_RECEIPT);
+  action.case_ref = current->id;
+  action.args_case = MV_ARGS(RECEIPT);
+  action.receipt = (mv_receipt *)r;
+  mv_actor router = MEDIATION__V1__ACTOR__INIT;
+  router.kind = MV_PRINCIPAL(SYSTEM);
+  router.id = "router";
+  mc_step step = {
+      .current = current,
+      .action = &action,
+      .actor = &router,
+      .now_ms = job->now_ms,
+      .request_id = {RPC_REQUEST_ID_BYTES, (uint8_t *)rpc_call_request_id(job->call)},
+  };
+  rc = mc_apply(reg, &step, &next, &event, err);
+  if (rc == MC_OK)
+    rc = st_case_put(txn, current, next, event, err);
+  if (rc == MC_OK) {
+    (*recorded)++;
+    mc_log(MC_LOG_INFO, current->id, "received by %s (delivery %llu)", job->caller->id,
+           (unsigned long long)r->delivery_seq);
+  }
+  protobuf_c_message_free_unpacked(&current->base, NULL);
+  if (next)
+    protobuf_c_message_free_unpacked(&next->base, NULL);
+  if (event)
+    protobuf_c_message_free_unpacked(&event->base, NULL);
+  return rc;
+}
+
+/* Acknowledgements are idempotent by nature (acknowledging twice counts as
+ * "already"), so they are not kept in the idempotency store; a bad receipt
+ * refuses the whole request, so a unit never half-acknowledges. */
+static mc_code run_ack(st_txn *txn, rt_job *job, const mc_registry *reg, mc_err *err) {
+  const Mediation__V1__AckDeliveriesRequest *req =
+      (const Mediation__V1__AckDeliveriesRequest *)job->request;
+  uint32_t recorded = 0, already = 0;
+  for (size_t i = 0; i < req->n_receipts; i++) {
+    mc_code rc = record_receipt(txn, job, reg, req->receipts[i], &recorded, &already, err);
+    if (rc != MC_OK)
+      return rc;
+  }
+  Mediation__V1__AckDeliveriesReply reply = MEDIATION__V1__ACK_DELIVERIES_REPLY__INIT;
+  reply.recorded = recorded;
+  reply.already = already;
+  return mc_pb_pack(&reply.base, &job->payload, &job->payload_len, err);
+}
+
+mc_code rt_job_run(st_txn *txn, void *arg, mc_err *err) {
+  rt_job *job = arg;
+  const mc_registry *reg = job->reg;
+  reset_results(job);
+  switch (job->kind) {
+  case RT_JOB_APPLY:
+    return run_apply(txn, job, reg, err);
+  case RT_JOB_ACK:
+    return run_ack(txn, job, reg, err);
+  case RT_JOB_ACCESS:
+    return st_access_append(txn, job->access, err);
+  }
+  return mc_err_set(err, MC_INTERNAL, "unknown job kind %d", (int)job->kind);
+}

@@ -1,0 +1,129 @@
+/*
+ * internal.h - the router's parts and how they meet.
+ *
+ *   service.c     the Router service: one handler per rpc of router.proto.
+ *                 Reads run on nng's threads in their own read
+ *                 transactions; writes become jobs for the writer.
+ *   writer.c      the one writer thread: takes every job queued while the
+ *                 previous commit ran and applies them in one LMDB
+ *                 transaction (group commit), then answers each.
+ *   apply.c       what a job does inside the write transaction: Apply
+ *                 (idempotency, access, state machine, store, deliveries),
+ *                 AckDeliveries (receipts into the case file), access log.
+ *   deliveries.c  long polls: calls waiting for a unit's next delivery,
+ *                 woken by the writer after a commit or by their timeout.
+ *   queries.c     ListCases, Stuck, GetFigures.
+ *   view.c        what a caller may see: access checks, masking, summaries.
+ */
+#ifndef RT_INTERNAL_H
+#define RT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/registry.h"
+#include "mv1.h"
+#include "router/router.h"
+#include "rpc/rpc.h"
+#include "storage/store.h"
+
+typedef enum rt_job_kind {
+  RT_JOB_APPLY = 1, /* Router/Apply */
+  RT_JOB_ACK,       /* Router/AckDeliveries */
+  RT_JOB_ACCESS,    /* an access-log record (no call waits for it) */
+} rt_job_kind;
+
+/* One write, queued for the writer. The results are rewritten on every run
+ * of the batch (a batch runs again after the map grows). */
+typedef struct rt_job {
+  struct rt_job *next;
+  rt_job_kind kind;
+  const mc_registry *reg;
+  rpc_call *call;                  /* NULL for RT_JOB_ACCESS; completed by the writer */
+  const mc_principal *caller;      /* borrowed from the registry */
+  int64_t now_ms;                  /* the router's clock when the job was queued */
+  const ProtobufCMessage *request; /* borrowed from the call until it completes */
+  Mediation__V1__AccessRecord *access; /* RT_JOB_ACCESS: owned */
+  /* results */
+  mc_code code;
+  char message[256];
+  uint8_t *payload; /* the packed reply for OK (malloc'd) */
+  size_t payload_len;
+  char wake[2][ST_NAME_MAX]; /* units that got a delivery */
+  int n_wake;
+} rt_job;
+
+typedef struct rt_waiter rt_waiter;
+
+struct rt_router {
+  const mc_registry *reg;
+  st_store *store;
+  rpc_server *server;
+  Mediation__V1__Router_Service service; /* handlers find the router from it */
+  Mediation__V1__RouterAdmin_Service admin;
+  unsigned batch_max;
+
+  /* writer */
+  pthread_mutex_t queue_lock;
+  pthread_cond_t queue_cond;
+  rt_job *queue_head, *queue_tail;
+  size_t queued;
+  bool writer_stop;
+  pthread_t writer_thread;
+  bool writer_started;
+
+  /* long polls */
+  pthread_mutex_t wait_lock;
+  pthread_cond_t wait_cond;
+  rt_waiter *waiters;
+  uint64_t delivery_epoch; /* bumped after each commit that queued deliveries */
+  bool timer_stop;
+  pthread_t timer_thread;
+  bool timer_started;
+
+  atomic_bool stopping;
+  bool shut_down;
+};
+
+/* service.c, admin.c */
+void rt_service_init(rt_router *rt);
+void rt_admin_init(rt_router *rt);
+
+/* writer.c */
+mc_code rt_writer_start(rt_router *rt, mc_err *err);
+void rt_writer_submit(rt_router *rt, rt_job *job);
+void rt_writer_stop(rt_router *rt); /* drains the queue first */
+
+/* apply.c: the st_apply_fn of every job */
+mc_code rt_job_run(st_txn *txn, void *job, mc_err *err);
+void rt_job_free(rt_job *job);
+
+/* deliveries.c */
+mc_code rt_timer_start(rt_router *rt, mc_err *err);
+void rt_timer_stop(rt_router *rt);
+void rt_pull(rt_router *rt, rpc_call *call, const mc_principal *caller,
+             const Mediation__V1__PullDeliveriesRequest *req);
+void rt_wake_units(rt_router *rt, char (*units)[ST_NAME_MAX], size_t n);
+void rt_flush_waiters(rt_router *rt); /* answer every waiting poll now (shutdown) */
+
+/* queries.c */
+void rt_list_cases(rt_router *rt, rpc_call *call, const mc_principal *caller,
+                   const Mediation__V1__ListCasesRequest *req);
+void rt_stuck(rt_router *rt, rpc_call *call, const mc_principal *caller,
+              const Mediation__V1__StuckRequest *req);
+void rt_figures(rt_router *rt, rpc_call *call, const mc_principal *caller,
+                const Mediation__V1__GetFiguresRequest *req);
+
+/* view.c */
+void rt_actor_of(const mc_principal *p, const char *person, mv_actor *out);
+bool rt_may_read(const rt_router *rt, const mv_case *c, const mc_principal *who);
+/* Masks in place what `who` may not see of an owned case/event (one that
+ * came from the store or mc_apply). */
+void rt_mask_case_for(mv_case *c, const char *holder, const mc_principal *who);
+void rt_mask_event_for(mv_event *ev, const char *holder, const mc_principal *who);
+/* Fills a summary borrowing c's strings. */
+void rt_summary_of(const mv_case *c, int64_t now_ms, Mediation__V1__CaseSummary *s);
+
+#endif /* RT_INTERNAL_H */

@@ -1,0 +1,122 @@
+/*
+ * main.c - the mediation-router daemon: flags, configuration, signals.
+ * Everything else is in the router library (router.h).
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/daemon.h"
+#include "core/log.h"
+#include "core/registry.h"
+#include "router/router.h"
+
+static const char usage[] =
+    "Usage: mediation-router [options]\n"
+    "\n"
+    "The one authority on where every case is: applies each step through the\n"
+    "case state machine, commits it to its LMDB store before answering, and\n"
+    "queues handoffs for their receiving units until they sign a receipt.\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config PATH     the deployment's mediation.conf\n"
+    "                        (default /etc/mediation/mediation.conf)\n"
+    "      --endpoint URL    listen here instead of [router] endpoint\n"
+    "      --data-dir DIR    keep the store here instead of [router] data_dir\n"
+    "      --batch-max N     writes per group commit (1 turns grouping off)\n"
+    "      --contexts N      requests served at once, long polls included\n"
+    "      --log-level L     error, warning, notice, info (default) or debug\n"
+    "      --unsafe-nosync   do not sync commits: for benchmarks only; an\n"
+    "                        acknowledged step can be lost in a power cut\n"
+    "  -h, --help            this text\n"
+    "      --version         the version\n"
+    "\n"
+    "Stops cleanly on SIGTERM or SIGINT: requests in flight are finished, none\n"
+    "is left half-applied. Reports readiness to systemd (sd_notify) once it serves.\n";
+
+enum { OPT_ENDPOINT = 256, OPT_DATA_DIR, OPT_BATCH, OPT_CONTEXTS, OPT_LOG, OPT_NOSYNC, OPT_VERSION };
+
+static bool parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *out) {
+  char *end;
+  unsigned long v = strtoul(s, &end, 10);
+  if (*s == '\0' || *end != '\0' || v < min || v > max)
+    return false;
+  *out = (unsigned)v;
+  return true;
+}
+
+int main(int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"config", required_argument, NULL, 'c'},
+      {"endpoint", required_argument, NULL, OPT_ENDPOINT},
+      {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+      {"batch-max", required_argument, NULL, OPT_BATCH},
+      {"contexts", required_argument, NULL, OPT_CONTEXTS},
+      {"log-level", required_argument, NULL, OPT_LOG},
+      {"unsafe-nosync", no_argument, NULL, OPT_NOSYNC},
+      {"help", no_argument, NULL, 'h'},
+      {"version", no_argument, NULL, OPT_VERSION},
+      {NULL, 0, NULL, 0},
+  };
+  const char *config = "/etc/mediation/mediation.conf";
+  rt_options opts = {0};
+  mc_log_level level = MC_LOG_INFO;
+  int ch;
+  while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+    switch (ch) {
+    case 'c': config = optarg; break;
+    case OPT_ENDPOINT: opts.endpoint = optarg; break;
+    case OPT_DATA_DIR: opts.data_dir = optarg; break;
+    case OPT_BATCH:
+      if (!parse_unsigned(optarg, 1, 4096, &opts.batch_max)) {
+        fprintf(stderr, "mediation-router: --batch-max: expected 1..4096, got \"%s\"\n", optarg);
+        return 2;
+      }
+      break;
+    case OPT_CONTEXTS:
+      if (!parse_unsigned(optarg, 4, 4096, &opts.contexts)) {
+        fprintf(stderr, "mediation-router: --contexts: expected 4..4096, got \"%s\"\n", optarg);
+        return 2;
+      }
+      break;
+    case OPT_LOG:
+      if (mc_log_level_parse(optarg, &level) != 0) {
+        fprintf(stderr, "mediation-router: --log-level: unknown level \"%s\"\n", optarg);
+        return 2;
+      }
+      break;
+    case OPT_NOSYNC: opts.unsafe_nosync = true; break;
+    case 'h': fputs(usage, stdout); return 0;
+    case OPT_VERSION: printf("mediation-router %s\n", MEDIATION_VERSION); return 0;
+    default: fputs(usage, stderr); return 2;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "mediation-router: unexpected argument \"%s\"\n%s", argv[optind], usage);
+    return 2;
+  }
+  /* Before any thread exists, nng's included: every thread inherits it. */
+  mc_daemon_block_signals();
+  mc_log_init("mediation-router", level);
+
+  mc_registry *reg = NULL;
+  mc_err err;
+  if (mc_registry_load(config, &reg, &err) != MC_OK) {
+    mc_log(MC_LOG_ERR, NULL, "configuration: %s", err.msg);
+    return 1;
+  }
+  rt_router *rt = NULL;
+  if (rt_router_open(reg, &opts, &rt, &err) != MC_OK) {
+    mc_log(MC_LOG_ERR, NULL, "cannot start: %s: %s", mc_code_name(err.code), err.msg);
+    mc_registry_free(reg);
+    return 1;
+  }
+  mc_daemon_ready("serving");
+  int sig = mc_daemon_wait_for_stop();
+  mc_log(MC_LOG_NOTICE, NULL, "signal %d: stopping", sig);
+  mc_daemon_stopping();
+  rt_router_free(rt);
+  mc_registry_free(reg);
+  return 0;
+}

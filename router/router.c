@@ -1,0 +1,115 @@
+/*
+ * router.c - assembling the router: store, writer, timer, server; and
+ * taking it apart in an order that leaves nothing half-applied.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "router/internal.h"
+
+#define STOP_GRACE_MS 10000
+
+mc_code rt_router_open(const mc_registry *reg, const rt_options *opts, rt_router **out,
+                       mc_err *err) {
+  static const rt_options none;
+  if (opts == NULL)
+    opts = &none;
+  const char *endpoint = opts->endpoint ? opts->endpoint : reg->router.endpoint;
+  const char *data_dir = opts->data_dir ? opts->data_dir : reg->router.data_dir;
+  if (endpoint == NULL || data_dir == NULL)
+    return mc_err_set(err, MC_INVALID_ARGUMENT,
+                      "[router] endpoint and data_dir are required (or --endpoint, --data-dir)");
+  rt_router *rt = calloc(1, sizeof(*rt));
+  if (rt == NULL)
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
+  rt->reg = reg;
+  rt->batch_max = opts->batch_max ? opts->batch_max : reg->router.batch_max;
+  pthread_mutex_init(&rt->queue_lock, NULL);
+  pthread_cond_init(&rt->queue_cond, NULL);
+  pthread_mutex_init(&rt->wait_lock, NULL);
+  pthread_cond_init(&rt->wait_cond, NULL);
+  atomic_init(&rt->stopping, false);
+  rt_service_init(rt);
+  rt_admin_init(rt);
+
+  st_options so = {
+      .dir = data_dir,
+      .map_size = reg->router.map_bytes,
+      .case_prefix = reg->case_prefix,
+      .utc_offset_minutes = reg->utc_offset_minutes,
+      .idem_retention_ms = reg->router.idempotency_ms,
+      .unsafe_nosync = opts->unsafe_nosync,
+  };
+  mc_code rc = st_open(&so, &rt->store, err);
+  if (rc == MC_OK)
+    rc = rt_writer_start(rt, err);
+  if (rc == MC_OK)
+    rc = rt_timer_start(rt, err);
+  if (rc == MC_OK) {
+    rpc_server_opts ro = {
+        .program = "mediation-router",
+        .version = MEDIATION_VERSION,
+        .contexts = opts->contexts ? opts->contexts : reg->router.contexts,
+        .accept_kinds = RPC_ACCEPT_KIND(MC_PRINCIPAL_UNIT) | RPC_ACCEPT_KIND(MC_PRINCIPAL_COORDINATOR),
+        .tls_cert_file = reg->router.tls_cert,
+        .tls_key_file = reg->router.tls_key,
+    };
+    rc = rpc_server_create(reg, &ro, &rt->server, err);
+  }
+  if (rc == MC_OK)
+    rc = rpc_server_register(rt->server, &rt->service.base, err);
+  if (rc == MC_OK)
+    rc = rpc_server_register(rt->server, &rt->admin.base, err);
+  if (rc == MC_OK)
+    rc = rpc_server_listen(rt->server, endpoint, NULL, 0, err);
+  if (rc != MC_OK) {
+    rt_router_free(rt);
+    return rc;
+  }
+  if (opts->unsafe_nosync)
+    mc_log(MC_LOG_WARNING, NULL, "commits are NOT synced (--unsafe-nosync): benchmarks only");
+  mc_log(MC_LOG_NOTICE, NULL, "serving on %s, store %s, group commit up to %u", endpoint,
+         data_dir, rt->batch_max);
+  *out = rt;
+  return MC_OK;
+}
+
+void rt_router_shutdown(rt_router *rt) {
+  if (rt == NULL || rt->shut_down)
+    return;
+  rt->shut_down = true;
+  atomic_store(&rt->stopping, true);
+  if (rt->server != NULL) {
+    rpc_server_set_serving(rt->server, false, "shutting down");
+    rt_flush_waiters(rt);
+    /* New requests are refused from here; those in flight finish: their
+     * jobs are still taken by the writer, committed and answered. */
+    rpc_server_stop(rt->server, STOP_GRACE_MS);
+  }
+  rt_timer_stop(rt);
+  rt_flush_waiters(rt);
+  rt_writer_stop(rt);
+  st_close(rt->store);
+  rt->store = NULL;
+  mc_log(MC_LOG_NOTICE, NULL, "stopped");
+}
+
+void rt_router_free(rt_router *rt) {
+  if (rt == NULL)
+    return;
+  rt_router_shutdown(rt);
+  rpc_server_free(rt->server);
+  /* Jobs never taken (the writer did not start) are answered by the
+   * server's stop; free what is left. */
+  for (rt_job *j = rt->queue_head; j != NULL;) {
+    rt_job *next = j->next;
+    rt_job_free(j);
+    j = next;
+  }
+  pthread_mutex_destroy(&rt->queue_lock);
+  pthread_cond_destroy(&rt->queue_cond);
+  pthread_mutex_destroy(&rt->wait_lock);
+  pthread_cond_destroy(&rt->wait_cond);
+  free(rt);
+}

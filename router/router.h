@@ -1,0 +1,43 @@
+/*
+ * router.h - mediation-router as a library: open it on a registry, it
+ * serves; shut it down, nothing is left half-applied.
+ *
+ * main.c is a thin wrapper (flags, config, signals); tests and benchmarks
+ * run the real daemon binary, not this API, so what they measure is what
+ * runs in production.
+ */
+#ifndef RT_ROUTER_H
+#define RT_ROUTER_H
+
+#include <stdbool.h>
+
+#include "core/registry.h"
+#include "core/status.h"
+
+typedef struct rt_options {
+  const char *endpoint;  /* overrides [router] endpoint; NULL: the registry's */
+  const char *data_dir;  /* overrides [router] data_dir */
+  unsigned batch_max;    /* writes per group commit; 0: the registry's; 1: no grouping */
+  unsigned contexts;     /* requests served at once; 0: the registry's */
+  /* Benchmarks only: commits are not synced (MDB_NOSYNC), so an
+   * acknowledged step can be lost in a power cut. */
+  bool unsafe_nosync;
+} rt_options;
+
+typedef struct rt_router rt_router;
+
+/* Opens the store, starts the writer and housekeeping threads and listens.
+ * When it returns MC_OK the router serves. reg is borrowed and must outlive
+ * the router. Free with rt_router_free. */
+mc_code rt_router_open(const mc_registry *reg, const rt_options *opts, rt_router **out,
+                       mc_err *err);
+
+/* Stops serving: Health says NOT_SERVING, long polls are answered at once,
+ * new requests are refused UNAVAILABLE, requests in flight are finished
+ * (their writes committed and answered), then the store is closed. */
+void rt_router_shutdown(rt_router *rt);
+
+/* Shuts down if needed and frees. NULL is allowed. */
+void rt_router_free(rt_router *rt);
+
+#endif /* RT_ROUTER_H */

@@ -1,0 +1,194 @@
+/*
+ * service.c - the Router service (proto/mediation/v1/router.proto): one
+ * handler per rpc, wired by the generated MEDIATION__V1__ROUTER__INIT so a
+ * missing handler does not compile.
+ *
+ * Handlers run on nng's threads. Writes (Apply, AckDeliveries) are checked
+ * for what can be checked without the store, then handed to the writer and
+ * answered after the commit; reads are answered here from their own read
+ * transaction.
+ */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "router/internal.h"
+
+#define ROUTER_OF(service)                                                                    \
+  ((rt_router *)((char *)(service)-offsetof(rt_router, service)))
+
+static rt_job *new_job(rt_router *rt, rt_job_kind kind, rpc_call *call,
+                       const ProtobufCMessage *request) {
+  rt_job *job = calloc(1, sizeof(*job));
+  if (job == NULL) {
+    rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory");
+    return NULL;
+  }
+  job->kind = kind;
+  job->reg = rt->reg;
+  job->call = call;
+  job->caller = call ? rpc_call_caller(call) : NULL;
+  job->now_ms = mc_now_ms();
+  job->request = request;
+  return job;
+}
+
+static void router_apply(Mediation__V1__Router_Service *service,
+                         const Mediation__V1__ApplyRequest *input,
+                         Mediation__V1__ApplyReply_Closure closure, void *closure_data) {
+  (void)closure;
+  rt_router *rt = ROUTER_OF(service);
+  rpc_call *call = closure_data;
+  rt_job *job = new_job(rt, RT_JOB_APPLY, call, &input->base);
+  if (job != NULL)
+    rt_writer_submit(rt, job);
+}
+
+/* Logs a read of a case file (who looked at whose case): written by the
+ * writer with the next batch; the read itself does not wait for it. */
+static void log_access(rt_router *rt, const mc_principal *who, const char *case_id,
+                       bool timeline) {
+  Mediation__V1__AccessRecord *rec = malloc(sizeof(*rec));
+  Mediation__V1__Actor *actor = malloc(sizeof(*actor));
+  rt_job *job = new_job(rt, RT_JOB_ACCESS, NULL, NULL);
+  if (rec == NULL || actor == NULL || job == NULL) {
+    free(rec);
+    free(actor);
+    free(job);
+    mc_log(MC_LOG_ERR, case_id, "out of memory: read by %s not logged", who->id);
+    return;
+  }
+  mediation__v1__access_record__init(rec);
+  rt_actor_of(who, NULL, actor);
+  actor->id = strdup(who->id);
+  actor->person = (char *)protobuf_c_empty_string;
+  rec->who = actor;
+  rec->at_ms = job->now_ms;
+  rec->case_id = strdup(case_id);
+  rec->method = strdup("GetCase");
+  rec->timeline = timeline;
+  job->access = rec; /* freed with free_unpacked: every part is malloc'd */
+  if (actor->id == NULL || rec->case_id == NULL || rec->method == NULL) {
+    rt_job_free(job);
+    mc_log(MC_LOG_ERR, case_id, "out of memory: read by %s not logged", who->id);
+    return;
+  }
+  rt_writer_submit(rt, job);
+}
+
+static void router_get_case(Mediation__V1__Router_Service *service,
+                            const Mediation__V1__GetCaseRequest *input,
+                            Mediation__V1__GetCaseReply_Closure closure, void *closure_data) {
+  (void)closure;
+  rt_router *rt = ROUTER_OF(service);
+  rpc_call *call = closure_data;
+  const mc_principal *caller = rpc_call_caller(call);
+  st_txn *txn = NULL;
+  mv_case *c = NULL;
+  mv_event **events = NULL;
+  size_t n = 0;
+  mc_err err;
+  mc_code rc = st_read_begin(rt->store, &txn, &err);
+  if (rc == MC_OK)
+    rc = st_case_get_by_ref(txn, input->case_ref, &c, &err);
+  if (rc == MC_OK && !rt_may_read(rt, c, caller))
+    rc = mc_err_set(&err, MC_PERMISSION_DENIED, "%s may not see case %s", caller->id, c->id);
+  if (rc == MC_OK && input->with_timeline)
+    rc = st_events_get(txn, c->id, &events, &n, &err);
+  st_read_end(txn);
+  if (rc != MC_OK) {
+    rpc_call_fail_err(call, &err);
+  } else {
+    const char *holder = c->holder;
+    bool masked = !(caller->kind == MC_PRINCIPAL_UNIT && strcmp(caller->id, holder) == 0);
+    for (size_t i = 0; i < n; i++)
+      rt_mask_event_for(events[i], holder, caller);
+    rt_mask_case_for(c, holder, caller); /* last: it may overwrite holder-independent fields */
+    Mediation__V1__GetCaseReply reply = MEDIATION__V1__GET_CASE_REPLY__INIT;
+    reply.case_record = c;
+    reply.events = events;
+    reply.n_events = n;
+    reply.masked = masked;
+    bool timeline = input->with_timeline; /* input is freed with the call */
+    rpc_call_reply(call, &reply.base);
+    log_access(rt, caller, c->id, timeline);
+  }
+  st_messages_free(events, n);
+  if (c)
+    protobuf_c_message_free_unpacked(&c->base, NULL);
+}
+
+static void router_list_cases(Mediation__V1__Router_Service *service,
+                              const Mediation__V1__ListCasesRequest *input,
+                              Mediation__V1__ListCasesReply_Closure closure, void *closure_data) {
+  (void)closure;
+  rt_list_cases(ROUTER_OF(service), closure_data, rpc_call_caller(closure_data), input);
+}
+
+static void router_stuck(Mediation__V1__Router_Service *service,
+                         const Mediation__V1__StuckRequest *input,
+                         Mediation__V1__StuckReply_Closure closure, void *closure_data) {
+  (void)closure;
+  rt_stuck(ROUTER_OF(service), closure_data, rpc_call_caller(closure_data), input);
+}
+
+static void router_get_figures(Mediation__V1__Router_Service *service,
+                               const Mediation__V1__GetFiguresRequest *input,
+                               Mediation__V1__GetFiguresReply_Closure closure,
+                               void *closure_data) {
+  (void)closure;
+  rt_figures(ROUTER_OF(service), closure_data, rpc_call_caller(closure_data), input);
+}
+
+static void router_pull_deliveries(Mediation__V1__Router_Service *service,
+                                   const Mediation__V1__PullDeliveriesRequest *input,
+                                   Mediation__V1__PullDeliveriesReply_Closure closure,
+                                   void *closure_data) {
+  (void)closure;
+  rt_pull(ROUTER_OF(service), closure_data, rpc_call_caller(closure_data), input);
+}
+
+/* Receipts are checked here, off the writer: each must be the caller's own,
+ * signed with its key. */
+static void router_ack_deliveries(Mediation__V1__Router_Service *service,
+                                  const Mediation__V1__AckDeliveriesRequest *input,
+                                  Mediation__V1__AckDeliveriesReply_Closure closure,
+                                  void *closure_data) {
+  (void)closure;
+  rt_router *rt = ROUTER_OF(service);
+  rpc_call *call = closure_data;
+  const mc_principal *caller = rpc_call_caller(call);
+  if (caller->kind != MC_PRINCIPAL_UNIT) {
+    rpc_call_fail(call, MC_PERMISSION_DENIED, "only units acknowledge deliveries");
+    return;
+  }
+  if (input->n_receipts == 0 || input->n_receipts > rt->reg->limits.page_size_max) {
+    rpc_call_fail(call, MC_INVALID_ARGUMENT, "receipts: give 1 to %u receipts",
+                  rt->reg->limits.page_size_max);
+    return;
+  }
+  for (size_t i = 0; i < input->n_receipts; i++) {
+    const mv_receipt *r = input->receipts[i];
+    if (strcmp(r->unit, caller->id) != 0) {
+      rpc_call_fail(call, MC_PERMISSION_DENIED,
+                    "receipts[%zu]: signed for unit %s, but the caller is %s", i, r->unit,
+                    caller->id);
+      return;
+    }
+    mc_err err;
+    if (rpc_verify_message(caller->public_key, &r->base, &err) != MC_OK) {
+      rpc_call_fail(call, MC_UNAUTHENTICATED, "receipts[%zu]: %s", i, err.msg);
+      return;
+    }
+  }
+  rt_job *job = new_job(rt, RT_JOB_ACK, call, &input->base);
+  if (job != NULL)
+    rt_writer_submit(rt, job);
+}
+
+void rt_service_init(rt_router *rt) {
+  Mediation__V1__Router_Service init = MEDIATION__V1__ROUTER__INIT(router_);
+  rt->service = init;
+}

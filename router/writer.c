@@ -1,0 +1,134 @@
+/*
+ * writer.c - the router's one writer: group commit.
+ *
+ * LMDB allows one write transaction at a time, and a durable commit costs a
+ * disk flush (milliseconds on these machines) whatever it carries. So every
+ * write - an Apply, an acknowledgement, an access record - becomes a job on
+ * a queue, and one thread takes everything queued while the previous commit
+ * ran and applies it in ONE transaction, each job in a nested transaction of
+ * its own (storage/txn.h): one job refused does not spoil the others. Only
+ * when mdb_txn_commit has returned are the jobs answered, from this thread,
+ * and the long polls of units that got a delivery woken. Under load the
+ * batch grows by itself and the flush is shared; at rest a lone job is
+ * committed at once, with no timer to wait for.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "router/internal.h"
+
+void rt_writer_submit(rt_router *rt, rt_job *job) {
+  job->next = NULL;
+  pthread_mutex_lock(&rt->queue_lock);
+  if (rt->queue_tail != NULL)
+    rt->queue_tail->next = job;
+  else
+    rt->queue_head = job;
+  rt->queue_tail = job;
+  rt->queued++;
+  pthread_cond_signal(&rt->queue_cond);
+  pthread_mutex_unlock(&rt->queue_lock);
+}
+
+/* Takes up to max jobs off the queue, waiting for one if it is empty.
+ * Returns NULL when stopping with an empty queue. */
+static rt_job *take_batch(rt_router *rt, size_t max, size_t *n_out) {
+  pthread_mutex_lock(&rt->queue_lock);
+  while (rt->queue_head == NULL && !rt->writer_stop)
+    pthread_cond_wait(&rt->queue_cond, &rt->queue_lock);
+  rt_job *head = rt->queue_head, *last = NULL;
+  size_t n = 0;
+  for (rt_job *j = head; j != NULL && n < max; j = j->next) {
+    last = j;
+    n++;
+  }
+  if (last != NULL) {
+    rt->queue_head = last->next;
+    if (rt->queue_head == NULL)
+      rt->queue_tail = NULL;
+    last->next = NULL;
+    rt->queued -= n;
+  }
+  pthread_mutex_unlock(&rt->queue_lock);
+  *n_out = n;
+  return head;
+}
+
+/* Answers a job's call with its result. */
+static void complete(rt_job *job) {
+  if (job->call == NULL)
+    return;
+  if (job->code == MC_OK)
+    rpc_call_reply_packed(job->call, job->payload, job->payload_len);
+  else
+    rpc_call_fail(job->call, job->code, "%s", job->message);
+  job->call = NULL;
+}
+
+static void *writer_main(void *arg) {
+  rt_router *rt = arg;
+  st_op *ops = calloc(rt->batch_max, sizeof(*ops));
+  rt_job **jobs = calloc(rt->batch_max, sizeof(*jobs));
+  char(*wake)[ST_NAME_MAX] = calloc((size_t)rt->batch_max * 2, ST_NAME_MAX);
+  if (ops == NULL || jobs == NULL || wake == NULL) {
+    mc_log(MC_LOG_ERR, NULL, "writer: out of memory; the router cannot write");
+    abort(); /* a router that cannot write must not pretend to serve */
+  }
+  for (;;) {
+    size_t n;
+    rt_job *batch = take_batch(rt, rt->batch_max, &n);
+    if (batch == NULL)
+      break;
+    size_t i = 0;
+    for (rt_job *j = batch; j != NULL; j = j->next, i++) {
+      jobs[i] = j;
+      ops[i] = (st_op){.apply = rt_job_run, .arg = j};
+    }
+    mc_err err;
+    mc_code rc = st_write_batch(rt->store, ops, n, &err);
+    if (rc != MC_OK)
+      mc_log(MC_LOG_ERR, NULL, "group commit of %zu writes failed: %s: %s", n, mc_code_name(rc),
+             err.msg);
+    size_t n_wake = 0;
+    for (i = 0; i < n; i++) {
+      rt_job *j = jobs[i];
+      if (ops[i].code != MC_OK) {
+        /* Rolled back (or the whole batch failed): whatever the callback
+         * prepared as an answer does not stand. */
+        j->code = ops[i].code;
+        snprintf(j->message, sizeof(j->message), "%s", ops[i].err.msg);
+        j->n_wake = 0;
+      }
+      for (int w = 0; w < j->n_wake; w++)
+        memcpy(wake[n_wake++], j->wake[w], ST_NAME_MAX);
+      complete(j);
+      rt_job_free(j);
+    }
+    if (n_wake > 0)
+      rt_wake_units(rt, wake, n_wake);
+  }
+  free(ops);
+  free(jobs);
+  free(wake);
+  return NULL;
+}
+
+mc_code rt_writer_start(rt_router *rt, mc_err *err) {
+  if (pthread_create(&rt->writer_thread, NULL, writer_main, rt) != 0)
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "cannot start the writer thread");
+  rt->writer_started = true;
+  return MC_OK;
+}
+
+void rt_writer_stop(rt_router *rt) {
+  if (!rt->writer_started)
+    return;
+  pthread_mutex_lock(&rt->queue_lock);
+  rt->writer_stop = true;
+  pthread_cond_signal(&rt->queue_cond);
+  pthread_mutex_unlock(&rt->queue_lock);
+  pthread_join(rt->writer_thread, NULL);
+  rt->writer_started = false;
+}
