@@ -76,10 +76,23 @@ static int setup(void **state) {
   return 0;
 }
 
+/* Every daemon stops cleanly (under valgrind, without errors or leaks). */
 static int teardown(void **state) {
   (void)state;
+  static const char *const units[] = {"police-studio", "marriage-studio", "station-wangai",
+                                      "station-baihe", "station-kongque"};
+  int bad = 0;
+  for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+    int rc = tw_stop_unit(&world, units[i]);
+    if (rc != 0) {
+      fprintf(stderr, "%s exited with %d\n", units[i], rc);
+      bad++;
+    }
+  }
+  if (tw_stop_router(&world) != 0)
+    bad++;
   tw_destroy(&world);
-  return 0;
+  return bad == 0 ? 0 : -1;
 }
 
 /* Scenario 4: Big Stone hands a noise dispute to Sister Song, who refuses
