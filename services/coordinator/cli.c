@@ -334,6 +334,12 @@ int ctl_connect(ctl_ctx *ctx, bool desk) {
       return ctl_fail(CTL_EXIT_FAILED, "configuration: [unit %s] has no endpoint",
                       ctx->unit->id);
   } else {
+    /* Asking the router as the coordinator: a --unit that is not a filter
+     * here would be silently ignored, so it is refused instead. */
+    if (ctx->unit != NULL && ctx->cmd->target == CTL_ROUTER && !ctx->cmd->unit_filter)
+      return ctl_usage_error(ctx, "--unit does not apply: %s asks the router as the "
+                                  "coordinator (to sign as the unit itself, use --as UNIT)",
+                             ctx->cmd->name);
     url = ctx->reg->router.endpoint;
     snprintf(principal, sizeof(principal), "%s", default_coordinator(ctx->reg));
     server_name = ctx->reg->router.tls_server_name;

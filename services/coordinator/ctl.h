@@ -103,6 +103,7 @@ struct ctl_command {
   ctl_group group;
   const char *summary; /* one line for `mediactl --help` */
   const char *usage;   /* synopsis, description and options for `<command> --help` */
+  bool unit_filter;    /* CTL_ROUTER only: --unit narrows what the router returns */
   /* Step commands only (run = ctl_cmd_step): */
   mv_action_kind action;
   unsigned step_opts;     /* CTL_SO_* the command takes */

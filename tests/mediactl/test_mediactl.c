@@ -295,6 +295,8 @@ static void test_usage_errors(void **state) {
       {{"recall", "BH-2026-000001"}, "--reason is required", "Usage: mediactl [--unit UNIT] recall"},
       {{"accept", "BH-2026-000001"}, "--unit UNIT is required", "Usage: mediactl --unit UNIT accept"},
       {{"accept", "BH-2026-000001", "--reason", "x"}, "unknown option --reason", "accept CASE"},
+      {{"--unit", "police-studio", "list"}, "--unit does not apply: list asks the router",
+       "Usage: mediactl list"},
       {{"--unit", "nowhere", "inbox"}, "--unit: no unit \"nowhere\"", "Usage: mediactl --unit UNIT inbox"},
       {{"--unit", "police-studio", "transfer", "X", "--to", "court", "--reason", "r"},
        "--to: no unit \"court\"", "transfer CASE"},
