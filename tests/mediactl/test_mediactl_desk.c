@@ -639,6 +639,16 @@ static void test_queued_refused_and_policy_steps(void **state) {
   CONTAINS(r.out, "本地副本");
   mctl_free(&r);
 
+  r = MCTL(conf, "--unit", "police-studio", "--json", "start", "BH-2026-000042");
+  mctl_expect(&r, 0, "queued --json");
+  json_object *q = mctl_json(&r);
+  assert_string_equal(jstr(q, "steps[0].action.kind"), "start_mediation");
+  assert_string_equal(jstr(q, "steps[0].disposition"), "queued");
+  assert_int_equal(jint(q, "steps[0].outbox_seq"), 17);
+  assert_true(jbool(q, "stale"));
+  json_object_put(q);
+  mctl_free(&r);
+
   set_mode(MODE_REFUSED);
   r = MCTL(conf, "--unit", "police-studio", "accept", "BH-2026-000042");
   mctl_expect(&r, 3, "refused");
@@ -666,6 +676,17 @@ static void test_queued_refused_and_policy_steps(void **state) {
   mctl_expect(&r, 0, "policy");
   CONTAINS(r.out, "  接收（accept）：已生效\n");
   CONTAINS(r.out, "  单位规则 指派（assign） 人民调解员 周晓梅：已生效\n");
+  mctl_free(&r);
+  r = MCTL(conf, "--unit", "police-studio", "--json", "accept", "BH-2026-000042");
+  mctl_expect(&r, 0, "policy --json");
+  j = mctl_json(&r);
+  assert_int_equal(jlen(j, "steps"), 2);
+  assert_string_equal(jstr(j, "steps[0].action.kind"), "accept");
+  assert_string_equal(jstr(j, "steps[0].disposition"), "applied");
+  assert_string_equal(jstr(j, "steps[1].action.member.role"), "mediator");
+  assert_string_equal(jstr(j, "steps[1].action.member.person"), "周晓梅");
+  assert_string_equal(jstr(j, "case_record.state"), "intake");
+  json_object_put(j);
   mctl_free(&r);
   set_mode(MODE_APPLIED);
 }
@@ -706,6 +727,20 @@ static void test_unit_lists(void **state) {
       "ListCases", &mediation__v1__desk_list_request__descriptor);
   assert_int_equal(lr->state, MV_STATE(TRANSFER));
   protobuf_c_message_free_unpacked(&lr->base, NULL);
+  r = MCTL(conf, "--unit", "police-studio", "cases", "--json");
+  mctl_expect(&r, 0, "cases --json");
+  j = mctl_json(&r);
+  assert_int_equal(jlen(j, "cases"), 2);
+  assert_string_equal(jstr(j, "cases[1].case_record.id"), "");
+  assert_string_equal(jstr(j, "cases[1].case_record.intake.unit_ref"), "PS-2026-0009");
+  assert_true(jbool(j, "cases[1].stale"));
+  assert_int_equal(jint(j, "cases[1].queued_steps"), 2);
+  json_object_put(j);
+  mctl_free(&r);
+  lr = (Mediation__V1__DeskListRequest *)last("ListCases",
+                                              &mediation__v1__desk_list_request__descriptor);
+  assert_int_equal(lr->state, MV_STATE(UNSPECIFIED)); /* no --state: all */
+  protobuf_c_message_free_unpacked(&lr->base, NULL);
 
   r = MCTL(conf, "--unit", "police-studio", "conflicts");
   mctl_expect(&r, 0, "conflicts");
@@ -734,6 +769,12 @@ static void test_unit_lists(void **state) {
       "DismissConflict", &mediation__v1__desk_dismiss_request__descriptor);
   assert_int_equal(dr->outbox_seq, 7);
   protobuf_c_message_free_unpacked(&dr->base, NULL);
+  r = MCTL(conf, "--unit", "police-studio", "--json", "dismiss", "8");
+  mctl_expect(&r, 0, "dismiss --json");
+  j = mctl_json(&r);
+  assert_int_equal(json_object_object_length(j), 0); /* DeskDismissReply has no fields */
+  json_object_put(j);
+  mctl_free(&r);
   r = MCTL(conf, "--unit", "police-studio", "dismiss", "99");
   mctl_expect(&r, 3, "dismiss unknown");
   assert_string_equal(r.err, "mediactl: refused: NOT_FOUND: no conflict 99 (dismissed already?)\n");
@@ -795,6 +836,25 @@ static void test_health_and_methods_of_a_unit(void **state) {
   mctl_expect(&r, 0, "unit methods");
   CONTAINS(r.out, "mediation.v1.Desk");
   CONTAINS(r.out, "mediation.v1.DeskTakeInRequest");
+  mctl_free(&r);
+  r = MCTL(conf, "--unit", "police-studio", "--json", "health");
+  mctl_expect(&r, 0, "unit health --json");
+  json_object *j = mctl_json(&r);
+  assert_string_equal(jstr(j, "status"), "serving");
+  assert_string_equal(jstr(j, "server"), "fake-desk");
+  json_object_put(j);
+  mctl_free(&r);
+  r = MCTL(conf, "--unit", "police-studio", "--json", "methods");
+  mctl_expect(&r, 0, "unit methods --json");
+  j = mctl_json(&r);
+  bool desk_found = false;
+  for (size_t i = 0; i < jlen(j, "services"); i++) {
+    char path[64];
+    snprintf(path, sizeof(path), "services[%zu].name", i);
+    desk_found |= strcmp(jstr(j, path), "mediation.v1.Desk") == 0;
+  }
+  assert_true(desk_found);
+  json_object_put(j);
   mctl_free(&r);
   /* Not serving: exit 4 after printing what it said. */
   rpc_server_set_serving(desk_server, false, "outbox store unavailable");
