@@ -172,9 +172,9 @@ static void test_roundtrip(void **state) {
                                    &l.base, NULL, &reply, &err),
                    MC_OK);
   Mediation__V1__ListServicesReply *ls = (Mediation__V1__ListServicesReply *)reply;
-  assert_int_equal(ls->n_services, 3);
-  assert_string_equal(ls->services[2]->name, "mediation.v1.Echo");
-  assert_string_equal(ls->services[2]->methods[1]->output_type, "mediation.v1.EchoEmpty");
+  assert_int_equal(ls->n_services, 4);
+  assert_string_equal(ls->services[3]->name, "mediation.v1.Echo");
+  assert_string_equal(ls->services[3]->methods[1]->output_type, "mediation.v1.EchoEmpty");
   protobuf_c_message_free_unpacked(reply, NULL);
 
   /* The client checks what it can before sending. */
