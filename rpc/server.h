@@ -144,6 +144,7 @@ typedef struct rpc_session_stats {
   uint64_t evicted;      /* dropped early: their principal opened one over its cap */
   uint64_t expired;      /* dropped at or after their expiry */
   uint64_t refused_full; /* Opens refused: the table was full of live sessions */
+  uint64_t unknown;      /* requests refused for an unknown or expired session */
   uint64_t by_mac;       /* requests authenticated by a session MAC */
   uint64_t by_signature; /* requests authenticated by an Ed25519 signature */
 } rpc_session_stats;

@@ -240,9 +240,11 @@ rpc_session_found rpc__sessions_key(rpc_sessions *t, const uint8_t id[RPC_SESSIO
   uint32_t i = find(t, id);
   if (i == NIL) {
     found = RPC_SESSION_UNKNOWN;
+    t->stats.unknown++;
   } else if (t->entries[i].expires_mono <= now) {
     drop(t, i);
     t->stats.expired++;
+    t->stats.unknown++;
     found = RPC_SESSION_UNKNOWN;
   } else if (t->entries[i].principal != p) {
     found = RPC_SESSION_NOT_CALLERS;

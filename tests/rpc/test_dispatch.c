@@ -793,6 +793,7 @@ static void test_session_expiry(void **state) {
   rpc_session_stats st;
   rpc_server_session_stats(s, &st);
   assert_int_equal(st.expired, 1);
+  assert_int_equal(st.unknown, 1);
   assert_int_equal(st.live, 0);
   /* A new Open gives a working session again. */
   must_open(s, env.police, &ss);
