@@ -44,10 +44,9 @@ typedef struct entry {
   uint8_t key[RPC_SESSION_KEY_BYTES];
   int64_t expires_mono;
   uint32_t principal;    /* index into reg->principals */
-  uint32_t hnext;        /* bucket chain; or the free list when not live */
+  uint32_t hnext;        /* bucket chain; or the free list when unused */
   uint32_t prev, next;   /* the age list: every live session, oldest first */
   uint32_t pprev, pnext; /* this principal's sessions, oldest first */
-  bool live;
 } entry;
 
 typedef struct plist {
@@ -204,7 +203,6 @@ static mc_code insert(rpc_sessions *t, uint32_t p, const uint8_t id[RPC_SESSION_
   e->expires_mono = now + t->lifetime_ms;
   *expires_mono = e->expires_mono;
   e->principal = p;
-  e->live = true;
   uint32_t b = bucket_of(t, id);
   e->hnext = t->buckets[b];
   t->buckets[b] = i;
