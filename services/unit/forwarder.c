@@ -42,10 +42,12 @@ typedef struct answer_arg {
   int64_t now_ms;
 } answer_arg;
 
-/* The name the local copy of the entry's case goes by. */
+/* The name the local copy of the entry's case goes by ("" if none). */
 static void entry_ref(const un_unit *u, const st_outbox_entry *e, char *buf, size_t cap) {
   const mv_action *a = e->action;
-  if (a->kind == MV_ACTION(TAKE_IN) && a->intake != NULL)
+  if (a == NULL)
+    snprintf(buf, cap, "%s", "");
+  else if (a->kind == MV_ACTION(TAKE_IN) && a->intake != NULL)
     snprintf(buf, cap, "%s:%s", u->self->id, a->intake->unit_ref);
   else
     snprintf(buf, cap, "%s", a->case_ref);
@@ -70,6 +72,8 @@ static mc_code answer_op(st_txn *txn, void *arg, mc_err *err) {
   }
   char ref[256];
   entry_ref(a->u, a->e, ref, sizeof(ref));
+  if (a->record == NULL && ref[0] == '\0')
+    return MC_OK; /* a damaged entry: no case to refresh */
   return un_local_refresh(a->u, txn, a->record, ref, NULL, a->now_ms, err);
 }
 
@@ -101,11 +105,10 @@ static outcome forward_one(un_unit *u, const st_outbox_entry *e, bool *quiet) {
     answer_arg a = {.u = u, .e = e, .code = MC_DATA_LOSS,
                     .message = "the queued step is damaged and cannot be sent",
                     .now_ms = mc_now_ms()};
-    if (act != NULL && st_outbox_write(u->ob, answer_op, &a, &err) == MC_OK)
-      return SENT;
-    mc_log(MC_LOG_ERR, NULL, "outbox %llu is damaged: %s", (unsigned long long)e->seq,
-           act == NULL ? "no action" : err.msg);
-    return RETRY;
+    mc_code rc = st_outbox_write(u->ob, answer_op, &a, &err);
+    mc_log(MC_LOG_ERR, NULL, "outbox %llu is damaged%s%s", (unsigned long long)e->seq,
+           rc == MC_OK ? ": kept as a conflict" : ": ", rc == MC_OK ? "" : err.msg);
+    return rc == MC_OK ? SENT : RETRY;
   }
   Mediation__V1__ApplyRequest req = MEDIATION__V1__APPLY_REQUEST__INIT;
   req.action = (mv_action *)act;

@@ -167,11 +167,18 @@ static mc_code take_in_step(un_plan *p, st_txn *txn, un_step **out, mc_err *err)
              "case id; or leave it empty and the unit allocates one");
     return MC_INVALID_ARGUMENT;
   }
-  char alias[160];
-  snprintf(alias, sizeof(alias), "%s:%s", u->self->id, ref);
+  size_t alias_len = strlen(u->self->id) + strlen(ref) + 2;
+  char *alias = malloc(alias_len);
+  if (alias == NULL)
+    return oom(err);
+  snprintf(alias, alias_len, "%s:%s", u->self->id, ref);
+  p->case_ref = un_plan_str(p, alias);
+  free(alias);
+  if (p->case_ref == NULL)
+    return oom(err);
   if (ref != made) {
     st_local_case *lc = NULL;
-    rc = st_ob_local_get(txn, alias, &lc, err);
+    rc = st_ob_local_get(txn, p->case_ref, &lc, err);
     if (rc == MC_OK) {
       protobuf_c_message_free_unpacked(&lc->base, NULL);
       p->refused = true;
@@ -184,9 +191,8 @@ static mc_code take_in_step(un_plan *p, st_txn *txn, un_step **out, mc_err *err)
       return rc;
   }
   const char *ref_kept = un_plan_str(p, ref);
-  p->case_ref = un_plan_str(p, alias);
   p->local_ref = p->case_ref;
-  if (ref_kept == NULL || p->case_ref == NULL)
+  if (ref_kept == NULL)
     return oom(err);
   un_step *s = add_step(p, MV_ACTION(TAKE_IN), err);
   if (s == NULL)

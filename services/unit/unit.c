@@ -120,6 +120,11 @@ void un_wait_locked(un_unit *u, const bool *flag, int64_t until_mono, bool serve
       if (expired != NULL) {
         /* The router did not answer in time: the steps stay queued, and
          * later calls are told so at once until it answers again. */
+        if (!u->offline)
+          mc_log(MC_LOG_WARNING, NULL,
+                 "the router did not answer within %d ms: operators' steps are queued "
+                 "until it does",
+                 UN_DESK_WAIT_MS);
         u->offline = true;
         pthread_mutex_unlock(&u->mu);
         while (expired != NULL) {

@@ -40,6 +40,23 @@ int ts_start(const char *tag, const char *extra_conf, const ts_daemon *daemons, 
     if (u == NULL || tw_client(&ts_world, op, u->endpoint) == NULL)
       return -1;
   }
+  /* Let every connection finish setting up before a test stops anything:
+   * nng 1.5.2 can hang closing a listener while a connection to it is being
+   * set up (nanomsg/nng#1498, fixed in 1.6). A Desk round trip per unit
+   * settles the operators' connections; the units' own connections to the
+   * router are up within a few milliseconds of their start. */
+  for (size_t i = 0; i < n; i++) {
+    Mediation__V1__DeskConflictsRequest req = MEDIATION__V1__DESK_CONFLICTS_REQUEST__INIT;
+    ProtobufCMessage *reply = NULL;
+    mc_err err;
+    if (ts_desk_call(daemons[i].unit, "Conflicts", &req.base, &reply, &err) != MC_OK) {
+      fprintf(stderr, "%s does not answer: %s\n", daemons[i].unit, err.msg);
+      return -1;
+    }
+    protobuf_c_message_free_unpacked(reply, NULL);
+  }
+  struct timespec settle = {0, 200 * 1000000L};
+  nanosleep(&settle, NULL);
   return 0;
 }
 
