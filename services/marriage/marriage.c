@@ -10,9 +10,10 @@
  * involved is above lawyer_above_yuan. Each role goes to the member of the
  * roster ([unit] member lines) with the fewest cases on hand, so the work
  * spreads. A role already filled by the studio on the case is not filled
- * twice. A TRANSFER without a target delegates to the workstation of the
- * parties' community (纵向联社区); an agreement gets its follow-up visit
- * (回访) scheduled ([policy] followup_days). Sending to the shared court is
+ * twice; legal aid granted later brings a lawyer too. A TRANSFER without a
+ * target delegates to the workstation of the parties' community (纵向联社区);
+ * an agreement gets its follow-up visit (回访) scheduled ([policy]
+ * followup_days). Sending to the shared court is
  * the operator's step, when a party asks.
  */
 #include "services/marriage/marriage.h"
@@ -51,6 +52,8 @@ static mc_code staff(un_ctx *ctx, const mv_case *c, Mediation__V1__TeamRole role
 
 static mc_code marriage_follow(un_ctx *ctx, const mv_action *done, const mv_case *after,
                                un_plan *plan, mc_err *err) {
+  if (done->kind == MV_ACTION(GRANT_LEGAL_AID))
+    return staff(ctx, after, MV_ROLE(LAWYER), plan, err); /* legal aid brings a lawyer */
   if ((done->kind != MV_ACTION(TAKE_IN) && done->kind != MV_ACTION(ACCEPT)) ||
       after->intake == NULL)
     return MC_OK;

@@ -229,7 +229,13 @@ static void test_marriage_team_by_load(void **state) {
     assert_string_equal(ts_member(r->case_record, MARRIAGE, MV_ROLE(LAWYER)), lawyers[i]);
     free_msg(r);
   }
-  roster_expect(MARRIAGE, marriage_team, (uint32_t[]){2, 1, 2, 1, 1, 1}, 6);
+  /* legal aid for the third brings it a lawyer: tie, the first in the roster */
+  Mediation__V1__DeskReply *la = ts_act_simple(MARRIAGE, ids[2], MV_ACTION(GRANT_LEGAL_AID), NULL);
+  ts_expect_steps(la, (ts_step[]){{A(GRANT_LEGAL_AID), APPLIED}, {A(ASSIGN), APPLIED}}, 2);
+  assert_true(la->case_record->legal_aid);
+  assert_string_equal(ts_member(la->case_record, MARRIAGE, MV_ROLE(LAWYER)), "郑浩");
+  free_msg(la);
+  roster_expect(MARRIAGE, marriage_team, (uint32_t[]){2, 1, 2, 1, 2, 1}, 6);
   /* the parties withdraw: nobody is busy with those cases any more */
   for (int i = 0; i < 3; i++) {
     Mediation__V1__DeskReply *r = ts_act_simple(MARRIAGE, ids[i], MV_ACTION(WITHDRAW), "当事人撤回申请");
