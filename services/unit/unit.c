@@ -120,7 +120,7 @@ void un_wait_locked(un_unit *u, const bool *flag, int64_t until_mono, bool serve
       if (expired != NULL) {
         /* The router did not answer in time: the steps stay queued, and
          * later calls are told so at once until it answers again. */
-        if (!u->offline)
+        if (!u->offline && !u->stopping)
           mc_log(MC_LOG_WARNING, NULL,
                  "the router did not answer within %d ms: operators' steps are queued "
                  "until it does",
