@@ -3,8 +3,12 @@
  */
 #include "core/daemon.h"
 
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <time.h>
+#include <unistd.h>
 #include <systemd/sd-daemon.h>
 
 #include "core/log.h"
@@ -45,4 +49,24 @@ int mc_daemon_wait_for_stop(void) {
     }
     return sig;
   }
+}
+
+static void *watchdog_main(void *arg) {
+  int64_t ms = *(int64_t *)arg;
+  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+  while (nanosleep(&ts, &ts) != 0) {
+  }
+  mc_log(MC_LOG_WARNING, NULL,
+         "closing the network sockets took over %lld ms (nng 1.5.2's close race); "
+         "exiting without them: every call was answered and every write committed",
+         (long long)ms);
+  _exit(0);
+}
+
+void mc_daemon_exit_watchdog(int64_t ms) {
+  static int64_t delay;
+  delay = ms;
+  pthread_t t;
+  if (pthread_create(&t, NULL, watchdog_main, &delay) == 0)
+    pthread_detach(t);
 }

@@ -13,6 +13,8 @@
 #ifndef MC_DAEMON_H
 #define MC_DAEMON_H
 
+#include <stdint.h>
+
 /* Blocks SIGTERM, SIGINT and SIGHUP, and ignores SIGPIPE, for this thread and
  * every thread it creates afterwards. */
 void mc_daemon_block_signals(void);
@@ -26,5 +28,12 @@ void mc_daemon_stopping(void);
 /* Waits for SIGTERM or SIGINT (SIGHUP is taken and ignored: configuration is
  * read at start only). Returns the signal number. */
 int mc_daemon_wait_for_stop(void);
+
+/* Ends the process with status 0 if it is still running ms from now, after
+ * logging why. For the very end of a clean stop, once every call has been
+ * answered and every write committed: closing nng sockets can hang in nng
+ * 1.5.2 (a close race fixed upstream in 1.6), and nothing is lost by not
+ * waiting for it. */
+void mc_daemon_exit_watchdog(int64_t ms);
 
 #endif /* MC_DAEMON_H */

@@ -24,6 +24,13 @@
 #include "router/internal.h"
 
 #define DEFAULT_MAX 100
+/* Long polls one unit may hold at once. A unit needs one; a unit that was
+ * killed and restarted leaves its old poll behind (nng 1.5.2 does not say
+ * that the requester is gone), and each held poll holds a server context:
+ * without a bound, a unit restarting in a loop would take them all. A new
+ * poll beyond the bound answers the unit's oldest at once (an empty list:
+ * a live poller simply polls again). */
+#define POLLS_PER_UNIT 2
 #define DEADLINE_MARGIN_MS 250 /* answer a poll this long before its deadline */
 #define HOUSEKEEPING_MS 60000
 
@@ -61,6 +68,26 @@ static void answer(rt_router *rt, rpc_call *call, const mc_principal *unit, uint
   st_messages_free(list, n);
   if (n_out)
     *n_out = n;
+}
+
+static void answer_all(rt_router *rt, rt_waiter *list);
+
+/* With wait_lock held: unlinks and returns the unit's polls beyond
+ * POLLS_PER_UNIT, the oldest ones (the list is newest first). */
+static rt_waiter *take_surplus(rt_router *rt, const mc_principal *unit) {
+  rt_waiter *surplus = NULL, **link = &rt->waiters;
+  int seen = 0;
+  while (*link != NULL) {
+    rt_waiter *w = *link;
+    if (w->unit == unit && ++seen > POLLS_PER_UNIT) {
+      *link = w->next;
+      w->next = surplus;
+      surplus = w;
+    } else {
+      link = &w->next;
+    }
+  }
+  return surplus;
 }
 
 void rt_pull(rt_router *rt, rpc_call *call, const mc_principal *caller,
@@ -124,8 +151,10 @@ void rt_pull(rt_router *rt, rpc_call *call, const mc_principal *caller,
     }
     w->next = rt->waiters;
     rt->waiters = w;
+    rt_waiter *displaced = take_surplus(rt, caller);
     pthread_cond_signal(&rt->wait_cond); /* the timer may need to wake earlier */
     pthread_mutex_unlock(&rt->wait_lock);
+    answer_all(rt, displaced);
     return;
   }
 }

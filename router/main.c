@@ -116,6 +116,8 @@ int main(int argc, char **argv) {
   int sig = mc_daemon_wait_for_stop();
   mc_log(MC_LOG_NOTICE, NULL, "signal %d: stopping", sig);
   mc_daemon_stopping();
+  rt_router_shutdown(rt); /* every call answered, every write committed, store closed */
+  mc_daemon_exit_watchdog(5000);
   rt_router_free(rt);
   mc_registry_free(reg);
   return 0;

@@ -396,20 +396,30 @@ void rpc_server_stop(rpc_server *srv, int64_t grace_ms) {
     struct timespec ts = {0, (long)linger * 1000000L};
     nanosleep(&ts, NULL);
   }
+  pthread_mutex_lock(&srv->mtx);
+  srv->stopped = true;
+  pthread_mutex_unlock(&srv->mtx);
+}
+
+/* Closes listeners and socket. Kept out of rpc_server_stop: in nng 1.5.2
+ * nng_close can wait forever on a connection that was being set up when it
+ * was called (a close race fixed upstream in 1.6), and a daemon must have
+ * finished everything that matters - answered every call, committed every
+ * write - before it takes that risk. Until then the workers keep answering
+ * new requests UNAVAILABLE. */
+static void close_socket(rpc_server *srv) {
   atomic_store(&srv->closing, true);
   for (size_t i = 0; i < srv->n_listeners; i++)
     nng_listener_close(srv->listeners[i]);
   srv->n_listeners = 0;
   free_workers(srv);
-  pthread_mutex_lock(&srv->mtx);
-  srv->stopped = true;
-  pthread_mutex_unlock(&srv->mtx);
 }
 
 void rpc_server_free(rpc_server *srv) {
   if (srv == NULL)
     return;
   rpc_server_stop(srv, 0);
+  close_socket(srv);
   pthread_cond_destroy(&srv->cond);
   pthread_mutex_destroy(&srv->mtx);
   free(srv->program);

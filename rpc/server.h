@@ -196,15 +196,22 @@ mc_code rpc_server_handle(rpc_server *srv, const uint8_t *request, size_t len, u
  * ("the server stopped before the handler replied; retry with the same
  * request id": the handler may yet apply it, so the router's idempotency
  * record must answer the retry); lets the last replies reach the wire (nng
- * 1.5.2 has no linger: 100 ms after the last reply); then closes listeners
- * and socket. A handler that completes an abandoned call later is harmless:
- * its reply is dropped and the call freed then. Idempotent. */
+ * 1.5.2 has no linger: 100 ms after the last reply). Listeners and socket
+ * stay open, answering UNAVAILABLE, until rpc_server_free: closing them can
+ * hang in nng 1.5.2 (see rpc_server_free), so a daemon stops its server,
+ * finishes its own work, and only then frees it. A handler that completes
+ * an abandoned call later is harmless: its reply is dropped and the call
+ * freed then. Idempotent. */
 void rpc_server_stop(rpc_server *srv, int64_t grace_ms);
 
 /* The session table's figures. Any thread. */
 void rpc_server_session_stats(rpc_server *srv, rpc_session_stats *out);
 
-/* Stops (with no grace) if not stopped, and frees. NULL is allowed. */
+/* Stops (with no grace) if not stopped, closes listeners and socket, and
+ * frees. NULL is allowed. nng 1.5.2's nng_close can wait forever on a
+ * connection that was being set up at that moment (a race fixed in nng
+ * 1.6): a daemon calls this last and guards it with
+ * mc_daemon_exit_watchdog (core/daemon.h). */
 void rpc_server_free(rpc_server *srv);
 
 /* --- Inside a handler (any thread, until the call is completed) --- */

@@ -126,6 +126,10 @@ int un_main(int argc, char **argv, const un_policy *policy) {
       int sig = mc_daemon_wait_for_stop();
       mc_log(MC_LOG_NOTICE, NULL, "signal %d: stopping", sig);
       mc_daemon_stopping();
+      /* The outbox is durable step by step: whatever the stop does not
+       * finish is forwarded at the next start. Bounded, because closing
+       * nng sockets can hang in nng 1.5.2. */
+      mc_daemon_exit_watchdog(15000);
       un_unit_free(u);
       status = 0;
     }

@@ -540,6 +540,62 @@ static void test_long_poll_wakes_on_handoff(void **state) {
   drain("station-kongque");
 }
 
+/* A unit holds at most two long polls: a third (say, from the unit after a
+ * restart, its old polls still waiting) answers the oldest at once, so dead
+ * pollers cannot take every server context. */
+static void test_long_polls_bounded_per_unit(void **state) {
+  (void)state;
+  drain("station-wangai");
+  poll_result pr[3];
+  Mediation__V1__PullDeliveriesRequest req = MEDIATION__V1__PULL_DELIVERIES_REQUEST__INIT;
+  req.wait_ms = 30000;
+  rpc_call_opts opts = {.timeout_ms = 40000};
+  mc_err err;
+  rpc_client *wa = tw_client(&world, "station-wangai", NULL);
+  for (int i = 0; i < 3; i++) {
+    pr[i] = (poll_result){.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    assert_int_equal(rpc_client_call_async(wa, &mediation__v1__router__descriptor, "PullDeliveries",
+                                           &req.base, &opts, poll_done, &pr[i], &err),
+                     MC_OK);
+    usleep(300 * 1000); /* in this order at the router */
+  }
+  /* the oldest was answered at once, empty; the two newest still wait */
+  int64_t until = mc_mono_ms() + 10000;
+  bool first_done = false;
+  while (!first_done && mc_mono_ms() < until) {
+    pthread_mutex_lock(&pr[0].lock);
+    first_done = pr[0].done;
+    pthread_mutex_unlock(&pr[0].lock);
+    usleep(20 * 1000);
+  }
+  assert_true(first_done);
+  assert_int_equal(pr[0].code, MC_OK);
+  assert_int_equal(pr[0].n, 0);
+  assert_false(pr[1].done);
+  assert_false(pr[2].done);
+  /* a handoff answers both */
+  char id[32];
+  take_in("police-studio", MV_KIND(ELDER_SUPPORT), "wangai", id);
+  must("police-studio", id, MV_ACTION(TRANSFER), "赡养纠纷转社区", "station-wangai");
+  for (int i = 1; i < 3; i++) {
+    pthread_mutex_lock(&pr[i].lock);
+    while (!pr[i].done) {
+      struct timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      ts.tv_sec += 20;
+      if (pthread_cond_timedwait(&pr[i].cond, &pr[i].lock, &ts) != 0)
+        break;
+    }
+    pthread_mutex_unlock(&pr[i].lock);
+    assert_true(pr[i].done);
+    assert_int_equal(pr[i].n, 1);
+    assert_string_equal(pr[i].first_case, id);
+  }
+  drain("station-wangai");
+  must("station-wangai", id, MV_ACTION(ACCEPT), NULL, NULL);
+  drain("police-studio");
+}
+
 /* A delivery not acknowledged is delivered again, also to a new connection
  * of the unit; once acknowledged it is not. */
 static void test_redelivery_until_receipt(void **state) {
@@ -791,6 +847,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_refusals),
       cmocka_unit_test(test_retry_applies_once),
       cmocka_unit_test(test_long_poll_wakes_on_handoff),
+      cmocka_unit_test(test_long_polls_bounded_per_unit),
       cmocka_unit_test(test_redelivery_until_receipt),
       cmocka_unit_test(test_lists_and_paging),
       cmocka_unit_test(test_stuck_transfer),

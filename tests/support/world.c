@@ -132,11 +132,11 @@ int tw_stop_unit(tw_world *w, const char *unit_id) {
 }
 
 rpc_key *tw_key(tw_world *w, const char *principal) {
-  for (int i = 0; i < w->n_clients; i++) {
-    if (w->keys[i] && strcmp(rpc_key_principal(w->keys[i]), principal) == 0)
+  for (int i = 0; i < w->n_keys; i++) {
+    if (strcmp(rpc_key_principal(w->keys[i]), principal) == 0)
       return w->keys[i];
   }
-  if (w->n_clients == TW_MAX_CLIENTS)
+  if (w->n_keys == TW_MAX_CLIENTS)
     return NULL;
   mc_err e;
   rpc_key *key = NULL;
@@ -144,7 +144,7 @@ rpc_key *tw_key(tw_world *w, const char *principal) {
     fprintf(stderr, "tw_key %s: %s\n", principal, e.msg);
     return NULL;
   }
-  w->keys[w->n_clients++] = key;
+  w->keys[w->n_keys++] = key;
   return key;
 }
 
@@ -152,30 +152,26 @@ rpc_client *tw_client(tw_world *w, const char *principal, const char *url) {
   rpc_key *key = tw_key(w, principal);
   if (key == NULL)
     return NULL;
-  int slot = -1;
-  for (int i = 0; i < w->n_clients; i++) {
-    if (w->keys[i] == key)
-      slot = i;
-  }
   if (url == NULL)
     url = w->reg->router.endpoint;
-  /* One client per key; a second client for another url takes a new slot
-   * sharing the key. */
-  if (w->clients[slot] != NULL) {
-    if (strcmp(rpc_client_url(w->clients[slot]), url) == 0)
-      return w->clients[slot];
-    if (w->n_clients == TW_MAX_CLIENTS)
-      return NULL;
-    slot = w->n_clients++;
-    w->keys[slot] = NULL; /* the key is owned by its first slot */
+  for (int i = 0; i < w->n_clients; i++) {
+    if (w->client_keys[i] == key && strcmp(rpc_client_url(w->clients[i]), url) == 0)
+      return w->clients[i];
+  }
+  if (w->n_clients == TW_MAX_CLIENTS) {
+    fprintf(stderr, "tw_client: more than %d clients\n", TW_MAX_CLIENTS);
+    return NULL;
   }
   mc_err e;
   rpc_client_opts opts = {.default_timeout_ms = 10000};
-  if (rpc_client_create(url, key, &w->reg->limits, &opts, &w->clients[slot], &e) != MC_OK) {
+  rpc_client *c = NULL;
+  if (rpc_client_create(url, key, &w->reg->limits, &opts, &c, &e) != MC_OK) {
     fprintf(stderr, "tw_client %s: %s\n", principal, e.msg);
     return NULL;
   }
-  return w->clients[slot];
+  w->client_keys[w->n_clients] = key;
+  w->clients[w->n_clients++] = c;
+  return c;
 }
 
 void tw_destroy(tw_world *w) {
@@ -186,11 +182,12 @@ void tw_destroy(tw_world *w) {
   for (int i = 0; i < w->n_units; i++)
     th_stop(&w->units[i], 20000);
   th_stop(&w->router, 20000);
-  for (int i = 0; i < w->n_clients; i++) {
+  w->n_clients = 0;
+  for (int i = 0; i < w->n_keys; i++) {
     rpc_key_free(w->keys[i]);
     w->keys[i] = NULL;
   }
-  w->n_clients = 0;
+  w->n_keys = 0;
   mc_registry_free(w->reg);
   w->reg = NULL;
   if (getenv("MEDIATION_KEEP_TEST_DIRS") == NULL)

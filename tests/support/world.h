@@ -25,8 +25,10 @@ typedef struct tw_world {
   th_proc units[TW_MAX_UNITS];
   char unit_ids[TW_MAX_UNITS][64];
   int n_units;
-  rpc_key *keys[TW_MAX_CLIENTS];
-  rpc_client *clients[TW_MAX_CLIENTS];
+  rpc_key *keys[TW_MAX_CLIENTS]; /* one per principal */
+  int n_keys;
+  rpc_client *clients[TW_MAX_CLIENTS]; /* one per (principal, url) */
+  const rpc_key *client_keys[TW_MAX_CLIENTS];
   int n_clients;
 } tw_world;
 
