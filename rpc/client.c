@@ -852,6 +852,37 @@ static void close_all(rpc_client *c) {
     nng_close(c->sock);
     c->sock_open = false;
   }
+  /* Every aio is stopped and no callback runs any more. A callback that ran
+   * during the loop above may have started an attempt (or a session wait)
+   * on an aio stopped before it: nng 1.5.2 then fails the operation without
+   * calling back, leaving the request on the aio and the call unanswered.
+   * Those calls end here, CANCELLED like the others. */
+  for (unsigned i = 0; i < n; i++) {
+    slot *s = &c->slots[i];
+    if (s->aio == NULL || s->state == S_FREE)
+      continue;
+    nng_msg *left = nng_aio_get_msg(s->aio);
+    if (left != NULL) {
+      nng_aio_set_msg(s->aio, NULL);
+      nng_msg_free(left);
+    }
+    if (s == c->open_slot) {
+      slot_release(s); /* the Open is internal: nobody waits on its callback */
+      continue;
+    }
+    pthread_mutex_lock(&c->sess_mtx);
+    if (s->waiting) {
+      slot **link = &c->waiters;
+      while (*link != NULL && *link != s)
+        link = &(*link)->next_wait;
+      if (*link == s)
+        *link = s->next_wait;
+      s->next_wait = NULL;
+      s->waiting = false;
+    }
+    pthread_mutex_unlock(&c->sess_mtx);
+    finish(s, MC_CANCELLED, "the client was closed", NULL);
+  }
   for (unsigned i = 0; i < n; i++) {
     if (c->slots[i].timer != NULL)
       nng_aio_free(c->slots[i].timer);

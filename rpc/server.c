@@ -251,9 +251,20 @@ static void free_workers(rpc_server *srv) {
     nng_close(srv->sock);
     srv->sock_open = false;
   }
-  for (unsigned i = 0; i < srv->n_workers; i++)
-    if (srv->workers[i].aio != NULL)
-      nng_aio_free(srv->workers[i].aio);
+  for (unsigned i = 0; i < srv->n_workers; i++) {
+    nng_aio *aio = srv->workers[i].aio;
+    if (aio == NULL)
+      continue;
+    /* A worker's callback that ran while the loop above stopped the aios
+     * may have started a send on its own aio after it was stopped: nng
+     * 1.5.2 fails that without calling back, so the reply is still ours. */
+    nng_msg *left = nng_aio_get_msg(aio);
+    if (left != NULL) {
+      nng_aio_set_msg(aio, NULL);
+      nng_msg_free(left);
+    }
+    nng_aio_free(aio);
+  }
   free(srv->workers);
   srv->workers = NULL;
   srv->n_workers = 0;
