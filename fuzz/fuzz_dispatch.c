@@ -13,6 +13,12 @@
  * ReplyEnvelope with a known status. A crash, hang, leak, sanitizer report
  * or a broken invariant is a finding.
  *
+ * Besides Echo (flat messages), the real Router and Desk descriptors are
+ * served by a stub invoke, so payload checks and unpacking meet the deep,
+ * string-heavy types of the contract (CaseAction, Intake, Party...). The
+ * stub checks the decoded input with mc_message_check, as a handler would,
+ * and answers with an empty message of the method's output type.
+ *
  * Build: CC=clang cmake -S . -B build-fuzz -DMEDIATION_FUZZ=ON
  *        cmake --build build-fuzz --target fuzz_dispatch
  * Run:   build-fuzz/fuzz/fuzz_dispatch -max_total_time=60 NEW_DIR fuzz/corpus/dispatch
@@ -23,6 +29,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "fuzz_common.h"
 #include "mediation/v1/testing.pb-c.h"
 
@@ -63,6 +70,31 @@ static void fz_ping(Mediation__V1__Echo_Service *svc, const Mediation__V1__EchoE
 
 static Mediation__V1__Echo_Service echo = MEDIATION__V1__ECHO__INIT(fz_);
 
+/* A service for any descriptor: what a handler does first (validate the
+ * decoded input), then an empty reply of the right type. */
+static void stub_invoke(ProtobufCService *svc, unsigned index, const ProtobufCMessage *input,
+                        ProtobufCClosure closure, void *call) {
+  static const mc_message_limits limits = {
+      .max_string_bytes = 4096, .max_bytes_field = 65536, .max_repeated = 64, .max_depth = 8};
+  mc_err err = {0};
+  if (mc_message_check(input, &limits, &err) != MC_OK) {
+    rpc_call_fail_err(call, &err);
+    return;
+  }
+  const ProtobufCMessageDescriptor *out_desc = svc->descriptor->methods[index].output;
+  ProtobufCMessage *out = calloc(1, out_desc->sizeof_message);
+  if (out == NULL) {
+    rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "fuzz: out of memory");
+    return;
+  }
+  protobuf_c_message_init(out_desc, out);
+  closure(out, call);
+  free(out);
+}
+
+static ProtobufCService router_stub = {&mediation__v1__router__descriptor, stub_invoke, NULL};
+static ProtobufCService desk_stub = {&mediation__v1__desk__descriptor, stub_invoke, NULL};
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -82,7 +114,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   fuzz_registry_text(key, text, sizeof(text));
   if (mc_registry_parse(text, "fuzz.conf", &reg, &err) != MC_OK ||
       rpc_server_create(reg, &(rpc_server_opts){.program = "fuzz"}, &srv, &err) != MC_OK ||
-      rpc_server_register(srv, &echo.base, &err) != MC_OK)
+      rpc_server_register(srv, &echo.base, &err) != MC_OK ||
+      rpc_server_register(srv, &router_stub, &err) != MC_OK ||
+      rpc_server_register(srv, &desk_stub, &err) != MC_OK)
     abort();
   return 0;
 }

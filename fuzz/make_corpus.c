@@ -13,6 +13,7 @@
 #include "core/clock.h"
 #include "fuzz_common.h"
 #include "mediation/v1/testing.pb-c.h"
+#include "mv1.h"
 
 static int write_one(const char *dir, const char *name, const rpc_key *key, const char *service,
                      const char *method, const ProtobufCMessage *msg) {
@@ -72,6 +73,34 @@ int main(int argc, char **argv) {
   bad |= write_one(argv[1], "reflection", key, "mediation.v1.Reflection", "ListServices",
                    &list.base);
   bad |= write_one(argv[1], "unknown-method", key, "mediation.v1.Echo", "Nope", &ping.base);
+
+  /* The real contract's deep types, served by the fuzzer's stubs. */
+  Mediation__V1__Party party = MEDIATION__V1__PARTY__INIT;
+  party.name = "张三";
+  party.role = MV_PARTY(APPLICANT);
+  party.phone = "13800000000";
+  Mediation__V1__Party *parties[] = {&party, &party};
+  Mediation__V1__Intake intake = MEDIATION__V1__INTAKE__INIT;
+  intake.kind = MV_KIND(NEIGHBOUR);
+  intake.community = "wangai";
+  intake.grid = "第一网格";
+  intake.n_parties = 2;
+  intake.parties = parties;
+  intake.money_fen = 1234500;
+  intake.summary = "邻里纠纷 summary";
+  intake.unit_ref = "PS-2026-0007";
+  Mediation__V1__CaseAction action = MEDIATION__V1__CASE_ACTION__INIT;
+  action.kind = MV_ACTION(TAKE_IN);
+  action.person = "老支书";
+  action.args_case = MV_ARGS(INTAKE);
+  action.intake = &intake;
+  Mediation__V1__ApplyRequest apply = MEDIATION__V1__APPLY_REQUEST__INIT;
+  apply.action = &action;
+  bad |= write_one(argv[1], "router-apply", key, "mediation.v1.Router", "Apply", &apply.base);
+  Mediation__V1__DeskTakeInRequest take = MEDIATION__V1__DESK_TAKE_IN_REQUEST__INIT;
+  take.intake = &intake;
+  take.person = "王";
+  bad |= write_one(argv[1], "desk-take-in", key, "mediation.v1.Desk", "TakeIn", &take.base);
   rpc_key_free(key);
   return bad;
 }

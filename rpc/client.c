@@ -353,9 +353,13 @@ static void slot_cb(void *arg) {
                atomic_load(&c->pipes) == 0 ? ", connection lost" : "");
       finish(s, MC_DEADLINE_EXCEEDED, text, NULL);
     } else {
-      snprintf(text, sizeof(text), "%s: %s after sending; retry with the same request id", c->url,
-               nng_strerror(rv));
-      finish(s, MC_UNAVAILABLE, text, NULL);
+      /* Sent, then lost: the outcome is unknown, which is what
+       * DEADLINE_EXCEEDED means here (UNAVAILABLE promises "never sent"). */
+      snprintf(text, sizeof(text),
+               "%s: %s after sending (%u attempts); the request may have been applied: retry "
+               "with the same request id",
+               c->url, nng_strerror(rv), s->attempts);
+      finish(s, MC_DEADLINE_EXCEEDED, text, NULL);
     }
     return;
   default:

@@ -38,8 +38,9 @@
  *                       failed-authentication connects (nng 1.5.2 reports
  *                       handshake failures nowhere else), and is logged.
  *   DEADLINE_EXCEEDED   the request went out (at least once) but no reply
- *                       came before the deadline (slow server, or the
- *                       connection was lost and not re-established)
+ *                       came: the deadline passed (slow server, or the
+ *                       connection was lost and not re-established), or
+ *                       the attempts ran out on dropped connections
  *   INTERNAL / UNKNOWN  the reply did not decode, did not match the request,
  *                       or carried a status number outside the list
  *   CANCELLED           the client was freed with the call outstanding

@@ -51,15 +51,15 @@
  *      record answers a replay)                             else INVALID_ARGUMENT
  *   6. the server accepts this caller (accept_kinds,
  *      accept_unit, accept callback)                        else PERMISSION_DENIED
- *   7. the server is not stopping (Health excepted)         else UNAVAILABLE
- *   8. the service and method exist                         else UNIMPLEMENTED
+ *   7. the service and method exist                         else UNIMPLEMENTED
+ *   8. the server is not stopping (Health excepted)         else UNAVAILABLE
  *   9. the payload passes mc_wire_check with the method's
  *      input type and unpacks; the message names the field  else INVALID_ARGUMENT
- * And after it: a reply that the caller's connection does not take within
- * 5 s (a peer that never reads) is dropped, freeing its context; a reply
- * larger than max_message_bytes becomes
- * RESOURCE_EXHAUSTED; a reply of the wrong type or missing required fields
- * becomes INTERNAL (a bug in the handler).
+ * Then service->invoke(service, method index, input, closure, call). After
+ * it: a reply larger than max_message_bytes becomes RESOURCE_EXHAUSTED; a
+ * reply of the wrong type or missing required fields becomes INTERNAL (a bug
+ * in the handler); a reply that the caller's connection does not take within
+ * 5 s (a peer that never reads) is dropped, freeing its context.
  *
  * Built in: mediation.v1.Health/Check (serving status, settable with
  * rpc_server_set_serving) and mediation.v1.Reflection/ListServices (every

@@ -73,6 +73,16 @@ static int setup(void **state) {
   fresh_url(url, sizeof(url), "rpc");
   F.srv = server_at(url, F.url, sizeof(F.url));
   F.cli = client_for(F.url, F.env.police, &(rpc_client_opts){.max_in_flight = 100});
+  /* Every test starts connected. (Also: nng 1.5.2 leaks a pipe and its
+   * dialer when both sockets close while their connection is still being
+   * set up; a test that ends at once would trip over that.) */
+  Mediation__V1__HealthCheckRequest h = MEDIATION__V1__HEALTH_CHECK_REQUEST__INIT;
+  ProtobufCMessage *reply = NULL;
+  mc_err err = {0};
+  if (rpc_client_call(F.cli, &mediation__v1__health__descriptor, "Check", &h.base,
+                      &(rpc_call_opts){.timeout_ms = 5000}, &reply, &err) != MC_OK)
+    fail_msg("setup: %s", err.msg);
+  protobuf_c_message_free_unpacked(reply, NULL);
   return 0;
 }
 
@@ -237,13 +247,13 @@ static void test_slow_handler_deadline(void **state) {
   (void)state;
   Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
   req.async = true;
-  req.sleep_ms = 800;
+  req.sleep_ms = 2500;
   char msg[256];
   int64_t t0 = mc_mono_ms();
   expect_code(rt_echo_call(F.cli, &req, &(rpc_call_opts){.timeout_ms = 200}, NULL, msg),
               MC_DEADLINE_EXCEEDED, msg, "retry with the same request id");
   int64_t took = mc_mono_ms() - t0;
-  assert_true(took >= 150 && took < 700);
+  assert_true(took >= 150 && took < 2000); /* well before the handler's reply */
   /* Too far ahead is refused before sending. */
   expect_code(rt_echo_call(F.cli, &req, &(rpc_call_opts){.timeout_ms = 120 * 1000}, NULL, msg),
               MC_INVALID_ARGUMENT, msg, "max_deadline_ahead_seconds");
@@ -261,7 +271,7 @@ static void test_retry_same_id(void **state) {
     rid[i] = (uint8_t)(0xA0 + i);
   Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
   req.async = true;
-  req.sleep_ms = 1500;
+  req.sleep_ms = 3000;
   req.tag = RT_TAG_SLOW_ONCE;
   Mediation__V1__EchoReply *out = NULL;
   char msg[256];
@@ -273,7 +283,7 @@ static void test_retry_same_id(void **state) {
                                             .request_id = rid},
                            &out, msg),
               MC_OK, msg, NULL);
-  assert_true(mc_mono_ms() - t0 < 1200);
+  assert_true(mc_mono_ms() - t0 < 2500); /* the retry's answer, not the first one's */
   assert_int_equal(out->seen, 2);
   assert_memory_equal(out->request_id.data, rid, sizeof(rid));
   protobuf_c_message_free_unpacked(&out->base, NULL);
@@ -504,7 +514,7 @@ static void test_unreachable_then_up(void **state) {
   expect_code(rt_echo_call(c, &req, &(rpc_call_opts){.timeout_ms = 300}, NULL, msg),
               MC_UNAVAILABLE, msg, "could not reach");
   int64_t took = mc_mono_ms() - t0;
-  assert_true(took >= 250 && took < 1500);
+  assert_true(took >= 250 && took < 3000);
   rpc_server *late = server_at(url, bound, sizeof(bound));
   expect_code(rt_echo_call(c, &req, &(rpc_call_opts){.timeout_ms = 5000}, NULL, msg), MC_OK, msg,
               NULL);
@@ -521,10 +531,10 @@ static void test_stop_in_flight(void **state) {
   pthread_cond_init(&t.cond, NULL);
   Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
   req.async = true;
-  req.sleep_ms = 1000;
+  req.sleep_ms = 3000;
   mc_err err;
   assert_int_equal(rpc_client_call_async(F.cli, &mediation__v1__echo__descriptor, "Echo",
-                                         &req.base, &(rpc_call_opts){.timeout_ms = 5000},
+                                         &req.base, &(rpc_call_opts){.timeout_ms = 8000},
                                          count_done, &t, &err),
                    MC_OK);
   while (rt_echo_runs() == 0)
@@ -532,7 +542,7 @@ static void test_stop_in_flight(void **state) {
   int64_t t0 = mc_mono_ms();
   rpc_server_stop(F.srv, 100);
   tally_wait(&t, 1);
-  assert_true(mc_mono_ms() - t0 < 900);
+  assert_true(mc_mono_ms() - t0 < 2500); /* not when the handler finishes (3 s) */
   expect_code(t.last, MC_UNAVAILABLE, t.last_msg, "stopped before the handler replied");
   pthread_cond_destroy(&t.cond);
   pthread_mutex_destroy(&t.mtx);
