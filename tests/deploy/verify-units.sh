@@ -96,7 +96,7 @@ for u in $units; do
   file=$(echo "$u" | sed 's/@[^.]*\./@./')
   [ -f "$unit_dir/$file" ] || fail "$file is not installed"
 done
-for t in "$unit_dir"/*.timer; do
+for t in "$unit_dir"/mediation-*.timer; do
   target=$(sed -n 's/^Unit=//p' "$t")
   [ -n "$target" ] || target=$(basename "$t" .timer).service
   if [ -f "$unit_dir/$target" ] && is_in "$target" "$(echo $units)"; then
