@@ -111,8 +111,9 @@ static void router_get_case(Mediation__V1__Router_Service *service,
     reply.events = events;
     reply.n_events = n;
     reply.masked = masked;
+    bool timeline = input->with_timeline; /* input is freed with the call */
     rpc_call_reply(call, &reply.base);
-    log_access(rt, caller, c->id, input->with_timeline);
+    log_access(rt, caller, c->id, timeline);
   }
   st_messages_free(events, n);
   if (c)

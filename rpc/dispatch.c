@@ -107,7 +107,7 @@ static void call_complete(rpc_call *call, mc_code code, const char *text,
   rpc_server *srv = call->srv;
   uint8_t *payload = NULL;
   size_t n = 0;
-  char why[256];
+  char why[256] = "";
   if (code == MC_OK) {
     const ProtobufCMessageDescriptor *want = call->method->output;
     if (out == NULL) {

@@ -220,6 +220,38 @@ static int reap(th_proc *p, int wait_ms) {
   }
 }
 
+int th_spawn(th_proc *p, const char *name, const char *const argv[], const char *log_path) {
+  memset(p, 0, sizeof(*p));
+  p->notify_fd = -1;
+  snprintf(p->name, sizeof(p->name), "%s", name);
+  snprintf(p->log_path, sizeof(p->log_path), "%s", log_path);
+  int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log_fd < 0) {
+    fprintf(stderr, "harness: cannot open %s: %s\n", log_path, strerror(errno));
+    return -1;
+  }
+  /* Load generators are clients: never under the daemons' wrapper. */
+  const char *saved = getenv("MEDIATION_TEST_WRAPPER");
+  char saved_copy[512] = "";
+  if (saved)
+    snprintf(saved_copy, sizeof(saved_copy), "%s", saved);
+  unsetenv("MEDIATION_TEST_WRAPPER");
+  p->pid = spawn(argv, log_fd, log_fd, NULL);
+  if (saved)
+    setenv("MEDIATION_TEST_WRAPPER", saved_copy, 1);
+  close(log_fd);
+  if (p->pid < 0)
+    return -1;
+  track(p);
+  return 0;
+}
+
+int th_wait(th_proc *p, int wait_ms) {
+  if (p->pid <= 0)
+    return -1;
+  return reap(p, wait_ms);
+}
+
 int th_stop(th_proc *p, int wait_ms) {
   if (p->pid <= 0)
     return -1;

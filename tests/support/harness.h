@@ -47,6 +47,14 @@ typedef struct th_proc {
 int th_start(th_proc *p, const char *name, const char *const argv[], const char *log_path,
              int ready_ms);
 
+/* Starts a program that does not report readiness (a load generator): no
+ * waiting. Same logging and cleanup as th_start. 0 or -1. */
+int th_spawn(th_proc *p, const char *name, const char *const argv[], const char *log_path);
+
+/* Waits up to wait_ms for it to exit by itself. Returns its exit status,
+ * 128+signal, or -2 if it is still running. */
+int th_wait(th_proc *p, int wait_ms);
+
 /* SIGTERM, then wait up to wait_ms, then SIGKILL. Returns the exit status
  * (0..255), 128+signal if it died of a signal, or -1 if it was not running. */
 int th_stop(th_proc *p, int wait_ms);
