@@ -67,7 +67,11 @@ int tw_make(tw_world *w, const char *tag, const char *extra_conf, bool tcp) {
   }
   free(out);
   free(err);
-  snprintf(w->conf, sizeof(w->conf), "%s/mediation.conf", w->dir.path);
+  if (snprintf(w->conf, sizeof(w->conf), "%s/mediation.conf", w->dir.path) >=
+      (int)sizeof(w->conf)) {
+    fprintf(stderr, "tw_make: path too long: %s\n", w->dir.path);
+    return -1;
+  }
   if (extra_conf != NULL) {
     FILE *f = fopen(w->conf, "a");
     if (f == NULL || fprintf(f, "\n%s\n", extra_conf) < 0 || fclose(f) != 0) {
