@@ -96,64 +96,73 @@ static bool replay_earlier(st_txn *txn, rt_job *job, mc_code *rc, mc_err *err) {
   return true;
 }
 
-/* Queues the deliveries an event causes, each masked for its receiver. */
-static mc_code queue_deliveries(st_txn *txn, rt_job *job, const mc_registry *reg,
-                                const mv_case *next, const mv_event *event, mc_err *err) {
+/* Who gets the step as it was just stored: the caller's reply and each
+ * delivery, and whether each may see personal data (only the holder may).
+ *
+ * Masking is done in place, once, on the router's own copy of the case and
+ * event, after it is stored: everything that may see personal data is packed
+ * first, then the copy is masked and the rest is packed. Masking is the only
+ * change and it only hides, so no copy of the case is ever needed. */
+typedef struct outgoing {
+  const char *unit;       /* delivery receiver; NULL for the caller's reply */
+  Mediation__V1__DeliveryKind kind;
+  bool sees_personal;
+} outgoing;
+
+static mc_code send_one(st_txn *txn, rt_job *job, const outgoing *o, mv_case *next,
+                        mv_event *event, mc_err *err) {
+  if (o->unit == NULL) {
+    Mediation__V1__ApplyReply reply = MEDIATION__V1__APPLY_REPLY__INIT;
+    reply.case_record = next;
+    reply.event = event;
+    return mc_pb_pack(&reply.base, &job->payload, &job->payload_len, err);
+  }
+  mv_delivery d = MEDIATION__V1__DELIVERY__INIT;
+  d.unit = (char *)o->unit;
+  d.kind = o->kind;
+  d.snapshot = next;
+  d.event = event;
+  d.queued_ms = job->now_ms;
+  mc_code rc = st_delivery_put(txn, &d, NULL, err);
+  if (rc == MC_OK && job->n_wake < 2)
+    snprintf(job->wake[job->n_wake++], ST_NAME_MAX, "%s", o->unit);
+  return rc;
+}
+
+/* Queues the deliveries the step causes and packs the caller's reply, each
+ * masked as its receiver may see it. next and event are the job's own
+ * (owned) copies; they are masked in place if anyone may not see them whole. */
+static mc_code send_step(st_txn *txn, rt_job *job, const mc_registry *reg, mv_case *next,
+                         mv_event *event, mc_err *err) {
+  outgoing out[3];
+  size_t n = 0;
   mc_delivery_target targets[2];
-  size_t n = mc_deliveries_for(event, targets);
-  for (size_t i = 0; i < n; i++) {
+  size_t nt = mc_deliveries_for(event, targets);
+  for (size_t i = 0; i < nt; i++) {
     const mc_principal *to = mc_registry_principal(reg, targets[i].unit);
     if (to == NULL || to->kind != MC_PRINCIPAL_UNIT)
       continue; /* the state machine checked the unit at transfer time; it left the registry since */
-    mv_case *snapshot = NULL;
-    mv_event *ev = NULL;
-    mc_code rc = mc_pb_clone(&next->base, (ProtobufCMessage **)&snapshot, err);
-    if (rc == MC_OK)
-      rc = mc_pb_clone(&event->base, (ProtobufCMessage **)&ev, err);
-    if (rc == MC_OK) {
-      rt_mask_case_for(snapshot, next->holder, to);
-      rt_mask_event_for(ev, next->holder, to);
-      mv_delivery d = MEDIATION__V1__DELIVERY__INIT;
-      d.unit = (char *)targets[i].unit;
-      d.kind = targets[i].kind;
-      d.snapshot = snapshot;
-      d.event = ev;
-      d.queued_ms = job->now_ms;
-      rc = st_delivery_put(txn, &d, NULL, err);
+    out[n++] = (outgoing){to->id, targets[i].kind, strcmp(to->id, next->holder) == 0};
+  }
+  out[n++] = (outgoing){NULL, 0,
+                        job->caller->kind == MC_PRINCIPAL_UNIT &&
+                            strcmp(job->caller->id, next->holder) == 0};
+  mc_code rc = MC_OK;
+  for (size_t i = 0; i < n && rc == MC_OK; i++) {
+    if (out[i].sees_personal)
+      rc = send_one(txn, job, &out[i], next, event, err);
+  }
+  bool masked = false;
+  for (size_t i = 0; i < n && rc == MC_OK; i++) {
+    if (out[i].sees_personal)
+      continue;
+    if (!masked) {
+      mc_mask_case(next);
+      mc_mask_event(event);
+      masked = true;
     }
-    if (snapshot)
-      protobuf_c_message_free_unpacked(&snapshot->base, NULL);
-    if (ev)
-      protobuf_c_message_free_unpacked(&ev->base, NULL);
-    if (rc != MC_OK)
-      return rc;
-    if (job->n_wake < 2)
-      snprintf(job->wake[job->n_wake++], ST_NAME_MAX, "%s", targets[i].unit);
+    rc = send_one(txn, job, &out[i], next, event, err);
   }
-  return MC_OK;
-}
-
-/* The ApplyReply for the caller: the case and event, masked as it may see
- * them, packed into the job's payload. */
-static mc_code pack_apply_reply(rt_job *job, const mv_case *next, const mv_event *event,
-                                mc_err *err) {
-  mv_case *c = NULL;
-  mv_event *ev = NULL;
-  mc_code rc = mc_pb_clone(&next->base, (ProtobufCMessage **)&c, err);
-  if (rc == MC_OK)
-    rc = mc_pb_clone(&event->base, (ProtobufCMessage **)&ev, err);
-  if (rc == MC_OK) {
-    rt_mask_case_for(c, next->holder, job->caller);
-    rt_mask_event_for(ev, next->holder, job->caller);
-    Mediation__V1__ApplyReply reply = MEDIATION__V1__APPLY_REPLY__INIT;
-    reply.case_record = c;
-    reply.event = ev;
-    rc = mc_pb_pack(&reply.base, &job->payload, &job->payload_len, err);
-  }
-  if (c)
-    protobuf_c_message_free_unpacked(&c->base, NULL);
-  if (ev)
-    protobuf_c_message_free_unpacked(&ev->base, NULL);
   return rc;
 }
 
@@ -172,9 +181,10 @@ static mc_code answer_refusal(rt_job *job, mc_code code, const char *fmt, ...) {
 }
 
 /* A case id for an intake. A refused intake must not use up a serial (case
- * ids are counted by people), so intake refusals roll the job back: they are
- * returned as errors, not remembered. That is safe because an intake creates
- * nothing when refused, so a retry is decided the same way. */
+ * ids are counted by people): the id is only peeked here, and taken when the
+ * case is stored. Intake refusals are returned as errors, not remembered:
+ * an intake creates nothing when refused, so a retry is decided the same
+ * way. */
 static mc_code new_case_id(st_txn *txn, rt_job *job, const mc_registry *reg, const mv_action *in,
                            char case_id[MC_CASE_ID_MAX], mc_err *err) {
   if (in->args_case == MV_ARGS(INTAKE) && in->intake != NULL && in->intake->unit_ref[0] != '\0') {
@@ -188,8 +198,9 @@ static mc_code new_case_id(st_txn *txn, rt_job *job, const mc_registry *reg, con
     if (found != MC_NOT_FOUND && found != MC_INVALID_ARGUMENT)
       return mc_err_set(err, found, "%s", why.msg);
   }
+  /* Peeked, not taken: the serial is used only if the case is stored. */
   int year = mc_date_of(job->now_ms, reg->utc_offset_minutes).year;
-  return st_case_next_id(txn, year, case_id, err);
+  return st_case_peek_id(txn, year, case_id, err);
 }
 
 /* Loads the case a step is about, if the caller may see it. */
@@ -262,11 +273,8 @@ static mc_code run_apply(st_txn *txn, rt_job *job, const mc_registry *reg, mc_er
   mv_case *current = NULL, *next = NULL;
   mv_event *event = NULL;
   rc = decide(txn, job, reg, &current, &next, &event, err);
-  if (rc == MC_OK && job->code == MC_OK) {
-    rc = queue_deliveries(txn, job, reg, next, event, err);
-    if (rc == MC_OK)
-      rc = pack_apply_reply(job, next, event, err);
-  }
+  if (rc == MC_OK && job->code == MC_OK)
+    rc = send_step(txn, job, reg, next, event, err);
   if (rc == MC_OK)
     rc = remember(txn, job, "Apply", err);
   if (current)
@@ -360,6 +368,12 @@ static mc_code run_ack(st_txn *txn, rt_job *job, const mc_registry *reg, mc_err 
   reply.already = already;
   return mc_pb_pack(&reply.base, &job->payload, &job->payload_len, err);
 }
+
+/* Apply and access jobs decide before they write (every refusal comes from
+ * reads and the pure state machine), so they run as direct batch ops, in
+ * the batch's own transaction; an acknowledgement may refuse its second
+ * receipt after recording the first, so it keeps a nested transaction. */
+bool rt_job_is_direct(const rt_job *job) { return job->kind != RT_JOB_ACK; }
 
 mc_code rt_job_run(st_txn *txn, void *arg, mc_err *err) {
   rt_job *job = arg;

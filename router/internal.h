@@ -98,6 +98,7 @@ void rt_writer_stop(rt_router *rt); /* drains the queue first */
 
 /* apply.c: the st_apply_fn of every job */
 mc_code rt_job_run(st_txn *txn, void *job, mc_err *err);
+bool rt_job_is_direct(const rt_job *job);
 void rt_job_free(rt_job *job);
 
 /* deliveries.c */

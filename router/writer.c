@@ -84,7 +84,7 @@ static void *writer_main(void *arg) {
     size_t i = 0;
     for (rt_job *j = batch; j != NULL; j = j->next, i++) {
       jobs[i] = j;
-      ops[i] = (st_op){.apply = rt_job_run, .arg = j};
+      ops[i] = (st_op){.apply = rt_job_run, .arg = j, .direct = rt_job_is_direct(j)};
     }
     mc_err err;
     mc_code rc = st_write_batch(rt->store, ops, n, &err);

@@ -20,22 +20,18 @@
 #include "core/figures.h"
 #include "core/machine.h"
 
-mc_code st_case_next_id(st_txn *txn, int year, char id_out[MC_CASE_ID_MAX], mc_err *err) {
-  mc_code rc = sti_check_write(txn, STI_STORE, err);
-  if (rc != MC_OK)
-    return rc;
+/* The id after the year's serial counter, if it is free. */
+static mc_code following_id(st_txn *txn, int year, char name[32], uint64_t *serial,
+                            char id[MC_CASE_ID_MAX], mc_err *err) {
   st_store *s = txn->owner;
   if (year < 1000 || year > 9999)
     return mc_err_set(err, MC_OUT_OF_RANGE, "case id: year %d out of range", year);
-  char name[32];
-  snprintf(name, sizeof(name), "serial/%d", year);
-  uint64_t serial;
-  rc = sti_counter_get(txn, s->db[SDB_META], name, &serial, err);
+  snprintf(name, 32, "serial/%d", year);
+  mc_code rc = sti_counter_get(txn, s->db[SDB_META], name, serial, err);
   if (rc != MC_OK)
     return rc;
-  serial++;
-  char id[MC_CASE_ID_MAX];
-  rc = mc_case_id_format(s->prefix, year, serial, id, sizeof(id), err);
+  ++*serial;
+  rc = mc_case_id_format(s->prefix, year, *serial, id, MC_CASE_ID_MAX, err);
   if (rc != MC_OK)
     return rc;
   MDB_val v;
@@ -43,13 +39,31 @@ mc_code st_case_next_id(st_txn *txn, int year, char id_out[MC_CASE_ID_MAX], mc_e
   if (rc == MC_OK)
     return mc_err_set(err, MC_INTERNAL,
                       "case id %s is taken although the serial counter is behind it", id);
-  if (rc != MC_NOT_FOUND)
-    return rc;
-  rc = sti_counter_set(txn, s->db[SDB_META], name, serial, err);
-  if (rc != MC_OK)
-    return rc;
-  memcpy(id_out, id, MC_CASE_ID_MAX);
-  return MC_OK;
+  return rc == MC_NOT_FOUND ? MC_OK : rc;
+}
+
+mc_code st_case_peek_id(st_txn *txn, int year, char id_out[MC_CASE_ID_MAX], mc_err *err) {
+  mc_code rc = sti_check_write(txn, STI_STORE, err);
+  char name[32], id[MC_CASE_ID_MAX];
+  uint64_t serial;
+  if (rc == MC_OK)
+    rc = following_id(txn, year, name, &serial, id, err);
+  if (rc == MC_OK)
+    memcpy(id_out, id, MC_CASE_ID_MAX);
+  return rc;
+}
+
+mc_code st_case_next_id(st_txn *txn, int year, char id_out[MC_CASE_ID_MAX], mc_err *err) {
+  mc_code rc = sti_check_write(txn, STI_STORE, err);
+  char name[32], id[MC_CASE_ID_MAX];
+  uint64_t serial;
+  if (rc == MC_OK)
+    rc = following_id(txn, year, name, &serial, id, err);
+  if (rc == MC_OK)
+    rc = sti_counter_set(txn, ((st_store *)txn->owner)->db[SDB_META], name, serial, err);
+  if (rc == MC_OK)
+    memcpy(id_out, id, MC_CASE_ID_MAX);
+  return rc;
 }
 
 static bool same_bytes(const ProtobufCBinaryData *a, const uint8_t *b, size_t n) {
@@ -215,6 +229,17 @@ mc_code st_case_put(st_txn *txn, const mv_case *before, const mv_case *after,
     stored = (mv_counters *)m;
   }
 
+  /* A new case's serial: the year's counter must not fall behind an id in
+   * use (an id from st_case_peek_id is only taken when the case is stored). */
+  char serial_name[32] = "";
+  uint64_t serial = 0, serial_counter = 0;
+  int serial_year = 0;
+  if (before == NULL && mc_case_id_parse(id, &serial_year, &serial)) {
+    snprintf(serial_name, sizeof(serial_name), "serial/%d", serial_year);
+    if ((rc = sti_counter_get(txn, s->db[SDB_META], serial_name, &serial_counter, err)) != MC_OK)
+      goto out;
+  }
+
   /* The per-state counts, read now so that the writes below cannot fail
    * for any reason but LMDB's. */
   bool moves = before == NULL || before->state != after->state;
@@ -238,6 +263,9 @@ mc_code st_case_put(st_txn *txn, const mv_case *before, const mv_case *after,
 
   /* Writes. From here on a failure is LMDB's, and kills the transaction. */
   if ((rc = sti_put_msg(txn, s->db[SDB_CASES], id, strlen(id), &after->base, 0, err)) != MC_OK)
+    goto out;
+  if (serial > serial_counter &&
+      (rc = sti_counter_set(txn, s->db[SDB_META], serial_name, serial, err)) != MC_OK)
     goto out;
   sti_key ek;
   sti_event_key(&ek, id, event->seq);

@@ -392,8 +392,13 @@ static void fail_all(st_op *ops, size_t n, const mc_err *why) {
   }
 }
 
+/* run_once's result when a direct op broke its promise (st_op.direct): not
+ * an LMDB error, a request to run the batch again with that op nested. */
+#define RERUN_NESTED (-1)
+
 /* One attempt: runs every op, commits. Returns 0 when committed, else the
- * LMDB error that killed the transaction (nothing of it remains). */
+ * LMDB error that killed the transaction (nothing of it remains), or
+ * RERUN_NESTED. */
 static int run_once(sti_env *e, sti_kind kind, void *owner, st_op *ops, size_t n) {
   MDB_txn *parent;
   int rc = mdb_txn_begin(e->env, NULL, 0, &parent);
@@ -406,13 +411,16 @@ static int run_once(sti_env *e, sti_kind kind, void *owner, st_op *ops, size_t n
       op->code = mc_err_set(&op->err, MC_INVALID_ARGUMENT, "batch op %zu has no callback", i);
       continue;
     }
-    MDB_txn *child;
-    rc = mdb_txn_begin(e->env, parent, 0, &child);
-    if (rc != 0) {
-      mdb_txn_abort(parent);
-      return rc;
+    MDB_txn *child = NULL;
+    if (!op->direct) {
+      rc = mdb_txn_begin(e->env, parent, 0, &child);
+      if (rc != 0) {
+        mdb_txn_abort(parent);
+        return rc;
+      }
     }
-    st_txn t = {.env = e, .txn = child, .kind = kind, .owner = owner, .write = true};
+    st_txn t = {.env = e, .txn = child ? child : parent, .kind = kind, .owner = owner,
+                .write = true};
     mc_err operr;
     mc_err_clear(&operr);
     mc_code code = op->apply(&t, op->arg, &operr);
@@ -420,12 +428,21 @@ static int run_once(sti_env *e, sti_kind kind, void *owner, st_op *ops, size_t n
       /* LMDB failed under the callback: the transaction is dead whatever
        * the callback made of it. */
       rc = t.failed;
-      mdb_txn_abort(child);
+      if (child)
+        mdb_txn_abort(child);
       mdb_txn_abort(parent);
       return rc;
     }
+    if (code != MC_OK && child == NULL && t.wrote) {
+      /* A direct op refused after writing: its writes cannot be taken back
+       * alone. Start over with it nested. */
+      mdb_txn_abort(parent);
+      op->direct = false;
+      return RERUN_NESTED;
+    }
     if (code != MC_OK) {
-      mdb_txn_abort(child);
+      if (child)
+        mdb_txn_abort(child);
       op->code = code;
       op->err = operr;
       op->err.code = code;
@@ -433,8 +450,7 @@ static int run_once(sti_env *e, sti_kind kind, void *owner, st_op *ops, size_t n
         snprintf(op->err.msg, sizeof(op->err.msg), "%s", mc_code_text(code));
       continue;
     }
-    rc = mdb_txn_commit(child);
-    if (rc != 0) {
+    if (child != NULL && (rc = mdb_txn_commit(child)) != 0) {
       mdb_txn_abort(parent);
       return rc;
     }
@@ -458,6 +474,8 @@ mc_code sti_write(sti_env *e, sti_kind kind, void *owner, st_op *ops, size_t n, 
     gate_leave_shared(&e->gate);
     if (rc == 0)
       break;
+    if (rc == RERUN_NESTED)
+      continue;
     if (rc == MDB_MAP_FULL) {
       code = env_grow(e, &why);
       if (code == MC_OK)

@@ -85,6 +85,7 @@ struct st_txn {
   bool write;
   bool heap;    /* allocated by sti_read_begin, freed by st_read_end */
   int failed;   /* the LMDB error that killed this write transaction; 0 while alive */
+  bool wrote;   /* a put or delete went through it (checks st_op.direct's promise) */
 };
 
 mc_code sti_read_begin(sti_env *e, sti_kind kind, void *owner, st_txn **out, mc_err *err);

@@ -146,6 +146,7 @@ mc_code sti_put(st_txn *t, MDB_dbi dbi, const void *key, size_t klen, const void
                       t->env->what);
   MDB_val k = {.mv_size = klen, .mv_data = (void *)key};
   MDB_val v = {.mv_size = len, .mv_data = (void *)data};
+  t->wrote = true;
   int rc = mdb_put(t->txn, dbi, &k, &v, flags);
   if (rc == MDB_KEYEXIST)
     return mc_err_set(err, MC_ALREADY_EXISTS, "%s: key exists", t->env->what);
@@ -163,6 +164,7 @@ mc_code sti_put_msg(st_txn *t, MDB_dbi dbi, const void *key, size_t klen,
   MDB_val k = {.mv_size = klen, .mv_data = (void *)key};
   MDB_val v = {.mv_size = len, .mv_data = NULL};
   /* An empty message packs to zero bytes; MDB_RESERVE of 0 is fine. */
+  t->wrote = true;
   int rc = mdb_put(t->txn, dbi, &k, &v, flags | MDB_RESERVE);
   if (rc == MDB_KEYEXIST)
     return mc_err_set(err, MC_ALREADY_EXISTS, "%s: key exists", t->env->what);
@@ -183,6 +185,7 @@ mc_code sti_del(st_txn *t, MDB_dbi dbi, const void *key, size_t klen, bool *exis
     return mc_err_set(err, sti_code(t->failed), "%s: the write transaction already failed",
                       t->env->what);
   MDB_val k = {.mv_size = klen, .mv_data = (void *)key};
+  t->wrote = true;
   int rc = mdb_del(t->txn, dbi, &k, NULL);
   if (rc == MDB_NOTFOUND) {
     if (existed)

@@ -300,6 +300,13 @@ mc_code st_write(st_store *store, st_apply_fn fn, void *arg, mc_err *err);
  * 1000..9999. */
 mc_code st_case_next_id(st_txn *txn, int year, char id_out[MC_CASE_ID_MAX], mc_err *err);
 
+/* The id st_case_next_id would allocate, without allocating it: nothing is
+ * written. The serial is taken when a case is stored under that id
+ * (st_case_put advances the year's counter past every new case's serial), so
+ * a caller that decides before it writes (st_op.direct) can name a new case
+ * and still leave no trace if it then refuses it. */
+mc_code st_case_peek_id(st_txn *txn, int year, char id_out[MC_CASE_ID_MAX], mc_err *err);
+
 /* Stores one step of a case: the new record `after` and the event that led
  * to it, and keeps everything derived from them in step, in the same
  * transaction: the indexes (by difference from `before`), the alias, the

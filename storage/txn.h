@@ -65,6 +65,14 @@ typedef mc_code (*st_apply_fn)(st_txn *txn, void *arg, mc_err *err);
 typedef struct st_op {
   st_apply_fn apply; /* required */
   void *arg;         /* handed to apply; owned by the caller */
+  /* A promise that apply decides before it writes: when it refuses, it has
+   * written nothing. Such an op runs in the batch's transaction itself, not
+   * in a nested one, which spares LMDB copying (and zeroing) every page the
+   * op touches into a child transaction and merging it back - the largest
+   * cost of a nested transaction. The promise is checked, not trusted: a
+   * direct op that refuses after writing makes the batch run again from the
+   * start with that op nested (and its `direct` cleared). */
+  bool direct;
   /* Results, written by the batch function. code is the callback's result
    * when the batch committed, or the batch's failure for every op when
    * nothing committed. err.msg says why, for a non-OK code. */

@@ -193,6 +193,55 @@ static void test_batch_one_refused(void **state) {
   assert_int_equal(st_write_batch(e->s, NULL, 0, &err), MC_OK);
 }
 
+/* Direct ops (st_op.direct) run without a nested transaction of their
+ * own. One that refuses without writing leaves the others untouched; one
+ * that breaks the promise (refuses after writing) makes the batch run again
+ * with it nested, so its writes still vanish and the others stand. */
+typedef struct refuse_arg {
+  int runs;
+} refuse_arg;
+
+static mc_code refuse_op(st_txn *t, void *arg, mc_err *err) {
+  (void)t;
+  ((refuse_arg *)arg)->runs++;
+  return mc_err_set(err, MC_FAILED_PRECONDITION, "refused before writing");
+}
+
+static void test_direct_ops(void **state) {
+  env *e = *state;
+  put_arg a[3] = {
+      {.unit = SF_WANGAI, .case_id = "BH-2026-000011", .pad = 10},
+      {.unit = SF_WANGAI, .case_id = "BH-2026-000012", .pad = 10, .then = MC_FAILED_PRECONDITION},
+      {.unit = SF_WANGAI, .case_id = "BH-2026-000013", .pad = 10},
+  };
+  refuse_arg r = {0};
+  st_op ops[4] = {
+      {.apply = put_op, .arg = &a[0], .direct = true},
+      {.apply = refuse_op, .arg = &r, .direct = true},
+      {.apply = put_op, .arg = &a[1], .direct = true}, /* breaks the promise */
+      {.apply = put_op, .arg = &a[2], .direct = true},
+  };
+  mc_err err = {0};
+  assert_int_equal(st_write_batch(e->s, ops, 4, &err), MC_OK);
+  assert_int_equal(ops[0].code, MC_OK);
+  assert_int_equal(ops[1].code, MC_FAILED_PRECONDITION);
+  assert_string_equal(ops[1].err.msg, "refused before writing");
+  assert_int_equal(ops[2].code, MC_FAILED_PRECONDITION);
+  assert_int_equal(ops[3].code, MC_OK);
+  /* the batch ran twice: the second time with the promise-breaker nested */
+  assert_false(ops[2].direct);
+  assert_true(ops[0].direct && ops[1].direct && ops[3].direct);
+  assert_int_equal(a[0].runs, 2);
+  assert_int_equal(a[1].runs, 2);
+  assert_int_equal(a[2].runs, 1); /* the first run stopped at op 2 */
+  char ids[8][MC_CASE_ID_MAX];
+  uint64_t seqs[8];
+  assert_int_equal(pending(e->s, SF_WANGAI, 0, seqs, ids), 2);
+  assert_string_equal(ids[0], "BH-2026-000011");
+  assert_string_equal(ids[1], "BH-2026-000013");
+  assert_int_equal(seqs[1], seqs[0] + 1); /* the refused op's seq was rolled back */
+}
+
 /* A reader on another thread, started while the batch is inside its
  * callback, and a reader that began before the batch, see nothing of it. */
 typedef struct peek {
@@ -620,6 +669,7 @@ int main(void) {
       cmocka_unit_test(test_open_options),
       cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
       cmocka_unit_test_setup_teardown(test_batch_one_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_direct_ops, setup, teardown),
       cmocka_unit_test_setup_teardown(test_nothing_visible_before_commit, setup, teardown),
       cmocka_unit_test(test_failed_commit_applies_nothing),
       cmocka_unit_test_setup_teardown(test_read_txn_cannot_write, setup, teardown),

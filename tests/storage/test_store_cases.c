@@ -776,6 +776,52 @@ static void test_verify_clean_and_reopen(void **state) {
   assert_int_equal(info.cases, N_CASES);
 }
 
+/* A peeked id is not taken: peeking twice names the same id, and the
+ * serial moves only when a case is stored under it; a batch that peeks and
+ * then refuses leaves nothing behind. */
+typedef struct peek_arg {
+  char first[MC_CASE_ID_MAX], second[MC_CASE_ID_MAX];
+} peek_arg;
+
+static mc_code peek_op(st_txn *t, void *arg, mc_err *err) {
+  peek_arg *p = arg;
+  mc_code rc = st_case_peek_id(t, 2026, p->first, err);
+  if (rc == MC_OK)
+    rc = st_case_peek_id(t, 2026, p->second, err);
+  return rc;
+}
+
+static mc_code peek_then_refuse_op(st_txn *t, void *arg, mc_err *err) {
+  char id[MC_CASE_ID_MAX];
+  (void)arg;
+  mc_code rc = st_case_peek_id(t, 2026, id, err);
+  return rc == MC_OK ? mc_err_set(err, MC_FAILED_PRECONDITION, "refused") : rc;
+}
+
+static void test_peek_id_takes_nothing(void **state) {
+  env *e = *state;
+  peek_arg p;
+  mc_err err;
+  st_op ops[2] = {{.apply = peek_then_refuse_op, .direct = true},
+                  {.apply = peek_op, .arg = &p, .direct = true}};
+  assert_int_equal(st_write_batch(e->s, ops, 2, &err), MC_OK);
+  assert_int_equal(ops[0].code, MC_FAILED_PRECONDITION);
+  assert_true(ops[0].direct); /* it wrote nothing: no rerun was needed */
+  assert_int_equal(ops[1].code, MC_OK);
+  assert_string_equal(p.first, p.second);
+  int year;
+  uint64_t serial;
+  assert_true(mc_case_id_parse(p.first, &year, &serial));
+  char id[MC_CASE_ID_MAX];
+  sf_take_in(e->s, e->reg, SF_POLICE, "wangai", MV_KIND(OTHER), NULL, SF_T0, id);
+  assert_string_equal(id, p.first); /* stored under the peeked id */
+  assert_int_equal(st_write(e->s, peek_op, &p, &err), MC_OK);
+  uint64_t after;
+  assert_true(mc_case_id_parse(p.first, &year, &after));
+  assert_int_equal(after, serial + 1);
+  sf_verify_clean(e->s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_every_index, setup, teardown),
@@ -783,6 +829,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_cursor_checks, setup, teardown),
       cmocka_unit_test_setup_teardown(test_refs, setup, teardown),
       cmocka_unit_test_setup_teardown(test_take_in_once_per_unit_ref, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_peek_id_takes_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_idempotent_replay, setup, teardown),
       cmocka_unit_test_setup_teardown(test_chain_is_enforced, setup, teardown),
       cmocka_unit_test_setup_teardown(test_case_file, setup, teardown),

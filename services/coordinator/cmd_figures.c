@@ -1,0 +1,472 @@
+/*
+ * cmd_figures.c - the year's figures: `figures` prints the counters the
+ * router keeps (whole subdistrict, or by unit, community, kind or month),
+ * `report` states them as the subdistrict's report does, with the community
+ * scorecard.
+ *
+ * Both read GetFigures and nothing else: the counters are updated in the
+ * same transaction as the steps they count, so the report cannot disagree
+ * with the case files (the report that gave 1000 and 839 for one fact is
+ * what this prevents). The report asks twice, by community (its scorecard,
+ * and the total) and by kind (the labour disputes); both replies come from
+ * the same counters.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "services/coordinator/ctl.h"
+
+/* What each counter is called in tables; a counter added to figures.proto
+ * and not yet here is shown under its field name. */
+static const struct {
+  const char *field;
+  const char *label;
+} counter_labels[] = {
+    {"taken_in", "受理"},
+    {"mediated", "调处矛盾纠纷"},
+    {"resolved", "调解成功"},
+    {"money_involved_fen", "涉及金额"},
+    {"agreed_amount_fen", "协议金额"},
+    {"difficult_or_complex", "疑难复杂以上纠纷"},
+    {"litigated", "转诉讼（共享法庭）"},
+    {"closed", "结案"},
+    {"withdrawn", "撤回"},
+    {"reopened", "重新调处"},
+    {"transferred_out", "移交（流转）"},
+    {"accepted", "接收"},
+    {"refused", "退回"},
+    {"satisfied", "满意"},
+    {"basically_satisfied", "基本满意"},
+    {"dissatisfied", "不满意"},
+    {"complete_files", "案卷完整"},
+    {"legal_aid", "法律援助"},
+    {"petition_led", "信访积案（主办）"},
+    {"petition_assisted", "信访积案（协办）"},
+    {"resolved_in_fact", "事实化解"},
+    {"resolved_in_substance", "实体化解"},
+    {"from_police_call", "来源：110报警"},
+    {"from_walk_in", "来源：现场接访"},
+    {"from_letter_or_call", "来源：网电信件"},
+    {"from_referral", "来源：转介"},
+    {"from_consultation", "来源：法律咨询"},
+    {"workers_involved", "涉及劳动者（人）"},
+};
+
+static const char *counter_label(const char *field) {
+  for (size_t i = 0; i < sizeof(counter_labels) / sizeof(counter_labels[0]); i++) {
+    if (strcmp(counter_labels[i].field, field) == 0)
+      return counter_labels[i].label;
+  }
+  return field;
+}
+
+static const struct {
+  const char *name;
+  Mediation__V1__FigureGrouping grouping;
+  const char *label;
+} groupings[] = {
+    {"total", MV_GROUPING(TOTAL), "全街道"},
+    {"unit", MV_GROUPING(UNIT), "按单位"},
+    {"community", MV_GROUPING(COMMUNITY), "按社区"},
+    {"kind", MV_GROUPING(KIND), "按纠纷类型"},
+    {"month", MV_GROUPING(MONTH), "按月份"},
+};
+
+typedef struct period_args {
+  const char *year, *from_month, *to_month;
+} period_args;
+
+/* Fills year and months of req; the year defaults to the current one at the
+ * subdistrict's offset. Needs the configuration loaded. */
+static int period_of(ctl_ctx *ctx, const period_args *p, Mediation__V1__GetFiguresRequest *req) {
+  long v;
+  if (p->year != NULL) {
+    if (ctl_parse_long(p->year, 1000, 9999, &v) != 0)
+      return ctl_usage_error(ctx, "--year: expected a year such as 2026");
+    req->year = (int32_t)v;
+  } else {
+    req->year = mc_date_of(mc_now_ms(), ctx->reg->utc_offset_minutes).year;
+  }
+  req->from_month = 1;
+  req->to_month = 12;
+  if (p->from_month != NULL) {
+    if (ctl_parse_long(p->from_month, 1, 12, &v) != 0)
+      return ctl_usage_error(ctx, "--from-month: expected 1 to 12");
+    req->from_month = (int32_t)v;
+  }
+  if (p->to_month != NULL) {
+    if (ctl_parse_long(p->to_month, 1, 12, &v) != 0)
+      return ctl_usage_error(ctx, "--to-month: expected 1 to 12");
+    req->to_month = (int32_t)v;
+  }
+  if (req->from_month > req->to_month)
+    return ctl_usage_error(ctx, "--from-month is after --to-month");
+  return CTL_EXIT_OK;
+}
+
+static void period_text(const Mediation__V1__GetFiguresRequest *req, char *buf, size_t cap) {
+  if (req->from_month == 1 && req->to_month == 12)
+    snprintf(buf, cap, "%d年", req->year);
+  else if (req->from_month == req->to_month)
+    snprintf(buf, cap, "%d年%d月", req->year, req->from_month);
+  else
+    snprintf(buf, cap, "%d年%d—%d月", req->year, req->from_month, req->to_month);
+}
+
+static int get_figures(ctl_ctx *ctx, const Mediation__V1__GetFiguresRequest *req,
+                       Mediation__V1__GetFiguresReply **out) {
+  ProtobufCMessage *reply = NULL;
+  int rc = ctl_call(ctx, &mediation__v1__router__descriptor, "GetFigures", &req->base, &reply);
+  if (rc == CTL_EXIT_OK)
+    *out = (Mediation__V1__GetFiguresReply *)reply;
+  return rc;
+}
+
+/* ---- figures ---- */
+
+static void print_totals(const ctl_ctx *ctx, const mv_counters *c) {
+  (void)ctx;
+  const ProtobufCMessageDescriptor *desc = &mediation__v1__figure_counters__descriptor;
+  static const char *const headers[] = {"项目", "数值"};
+  ctl_table *t = ctl_table_new(2, headers, "lr");
+  for (unsigned i = 0; i < desc->n_fields; i++) {
+    const ProtobufCFieldDescriptor *f = &desc->fields[i];
+    if (f->type != PROTOBUF_C_TYPE_INT64)
+      continue;
+    int64_t v = *(const int64_t *)((const char *)c + f->offset);
+    char value[CTL_FMT_MAX * 3];
+    size_t len = strlen(f->name);
+    if (len > 4 && strcmp(f->name + len - 4, "_fen") == 0) {
+      char wan[CTL_FMT_MAX], yuan[CTL_FMT_MAX];
+      ctl_fmt_wan(v, wan);
+      ctl_fmt_yuan(v, yuan);
+      snprintf(value, sizeof(value), "%s万元（%s元）", wan, yuan);
+    } else {
+      ctl_fmt_int(v, value);
+    }
+    const char *cells[] = {counter_label(f->name), value};
+    ctl_table_add(t, cells);
+  }
+  ctl_table_print(t, stdout);
+  ctl_table_free(t);
+}
+
+static void row_key(const ctl_ctx *ctx, Mediation__V1__FigureGrouping by, const mv_bucket *b,
+                    char *buf, size_t cap) {
+  switch (by) {
+  case MV_GROUPING(UNIT): snprintf(buf, cap, "%s", ctl_unit_label(ctx, b->unit)); break;
+  case MV_GROUPING(COMMUNITY): snprintf(buf, cap, "%s", ctl_community_label(ctx, b->community)); break;
+  case MV_GROUPING(KIND): snprintf(buf, cap, "%s", mc_label_of(mc_kind_names, b->kind)); break;
+  case MV_GROUPING(MONTH): snprintf(buf, cap, "%d月", b->month); break;
+  default: snprintf(buf, cap, "全部"); break;
+  }
+}
+
+static void grouped_row(ctl_table *t, const char *key, const mv_counters *c) {
+  char v[11][CTL_FMT_MAX];
+  ctl_fmt_int(c->taken_in, v[0]);
+  ctl_fmt_int(c->mediated, v[1]);
+  ctl_fmt_int(c->resolved, v[2]);
+  ctl_fmt_percent(c->resolved, c->mediated, v[3]);
+  ctl_fmt_wan(c->money_involved_fen, v[4]);
+  ctl_fmt_int(c->difficult_or_complex, v[5]);
+  ctl_fmt_int(c->litigated, v[6]);
+  ctl_fmt_int(c->closed, v[7]);
+  ctl_fmt_int(c->withdrawn, v[8]);
+  ctl_fmt_int(c->legal_aid, v[9]);
+  ctl_fmt_percent(c->satisfied + c->basically_satisfied,
+                  c->satisfied + c->basically_satisfied + c->dissatisfied, v[10]);
+  const char *cells[] = {key, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10]};
+  ctl_table_add(t, cells);
+}
+
+static void print_grouped(const ctl_ctx *ctx, Mediation__V1__FigureGrouping by,
+                          const char *key_header, const Mediation__V1__GetFiguresReply *r) {
+  const char *headers[] = {key_header, "受理",     "调处",   "调解成功", "化解率", "涉及金额(万元)",
+                           "疑难复杂", "转诉讼", "结案", "撤回",     "法律援助", "满意度"};
+  ctl_table *t = ctl_table_new(12, headers, "lrrrrrrrrrrr");
+  for (size_t i = 0; i < r->n_rows; i++) {
+    char key[200];
+    row_key(ctx, by, r->rows[i]->bucket, key, sizeof(key));
+    grouped_row(t, key, r->rows[i]->counters);
+  }
+  if (r->total != NULL)
+    grouped_row(t, "合计", r->total->counters);
+  ctl_table_print(t, stdout);
+  ctl_table_free(t);
+}
+
+int ctl_cmd_figures(ctl_ctx *ctx, int argc, char **argv) {
+  static const struct option opts[] = {
+      {"year", required_argument, NULL, 'y'},
+      {"by", required_argument, NULL, 'b'},
+      {"from-month", required_argument, NULL, 'f'},
+      {"to-month", required_argument, NULL, 't'},
+      {"community", required_argument, NULL, 'm'},
+      {NULL, 0, NULL, 0},
+  };
+  period_args p = {0};
+  const char *by = "total", *community = NULL;
+  int c;
+  while ((c = ctl_getopt(ctx, argc, argv, opts)) != -1) {
+    switch (c) {
+    case CTL_OPT_HELP: return CTL_EXIT_OK;
+    case CTL_OPT_ERROR: return CTL_EXIT_USAGE;
+    case 'y': p.year = optarg; break;
+    case 'b': by = optarg; break;
+    case 'f': p.from_month = optarg; break;
+    case 't': p.to_month = optarg; break;
+    case 'm': community = optarg; break;
+    default: return ctl_usage_error(ctx, "unexpected option");
+    }
+  }
+  int rc = ctl_positionals(ctx, argc, argv, 0, NULL, "no arguments");
+  if (rc != CTL_EXIT_OK)
+    return rc;
+  size_t g = 0;
+  while (g < sizeof(groupings) / sizeof(groupings[0]) && strcmp(groupings[g].name, by) != 0)
+    g++;
+  if (g == sizeof(groupings) / sizeof(groupings[0]))
+    return ctl_usage_error(ctx, "--by: expected total, unit, community, kind or month");
+  if ((rc = ctl_load(ctx)) != CTL_EXIT_OK)
+    return rc;
+  Mediation__V1__GetFiguresRequest req = MEDIATION__V1__GET_FIGURES_REQUEST__INIT;
+  if ((rc = period_of(ctx, &p, &req)) != CTL_EXIT_OK)
+    return rc;
+  req.group_by = groupings[g].grouping;
+  const mc_community *com = NULL;
+  if (community != NULL &&
+      (rc = ctl_find_community(ctx, community, "--community", &com)) != CTL_EXIT_OK)
+    return rc;
+  req.community = (char *)(com ? com->id : "");
+  req.unit = (char *)(ctx->unit ? ctx->unit->id : "");
+  if ((rc = ctl_connect(ctx, false)) != CTL_EXIT_OK)
+    return rc;
+  Mediation__V1__GetFiguresReply *r = NULL;
+  if ((rc = get_figures(ctx, &req, &r)) != CTL_EXIT_OK)
+    return rc;
+  if (ctx->json) {
+    rc = ctl_json_print_message(&r->base);
+  } else {
+    char period[64];
+    period_text(&req, period, sizeof(period));
+    printf("%s%s数据，%s", ctx->reg->subdistrict ? ctx->reg->subdistrict : "", period,
+           groupings[g].label);
+    if (ctx->unit)
+      printf("，仅%s", ctx->unit->name);
+    if (com)
+      printf("，仅%s", com->name);
+    printf("\n\n");
+    if (req.group_by == MV_GROUPING(TOTAL)) {
+      if (r->total != NULL)
+        print_totals(ctx, r->total->counters);
+    } else {
+      static const char *const key_headers[] = {"", "单位", "社区", "纠纷类型", "月份"};
+      print_grouped(ctx, req.group_by, key_headers[req.group_by], r);
+    }
+    printf("\n目前在办案件%lld件，其中逾期%lld件。\n", (long long)r->open_cases,
+           (long long)r->overdue_cases);
+  }
+  protobuf_c_message_free_unpacked(&r->base, NULL);
+  return rc;
+}
+
+/* ---- report ---- */
+
+typedef struct card_row {
+  const char *id;   /* community id */
+  const char *name; /* 王隘社区 */
+  ctl_scorecard card;
+} card_row;
+
+/* One scorecard row per community of the registry (a community without
+ * cases still appears, with zeros), then any community the figures name
+ * that the registry no longer has. *out is malloc'd (caller frees). */
+static int scorecard_rows(const ctl_ctx *ctx, const Mediation__V1__GetFiguresReply *r,
+                          card_row **out, size_t *n_out) {
+  size_t cap = ctx->reg->n_communities + r->n_rows;
+  card_row *rows = calloc(cap ? cap : 1, sizeof(*rows));
+  if (rows == NULL)
+    return -1;
+  size_t n = 0;
+  for (size_t i = 0; i < ctx->reg->n_communities; i++) {
+    rows[n].id = ctx->reg->communities[i].id;
+    rows[n].name = ctx->reg->communities[i].name;
+    n++;
+  }
+  for (size_t k = 0; k < r->n_rows; k++) {
+    const mv_bucket *b = r->rows[k]->bucket;
+    size_t i = 0;
+    while (i < n && strcmp(rows[i].id, b->community) != 0)
+      i++;
+    if (i == n) {
+      rows[n].id = b->community;
+      rows[n].name = b->community[0] ? b->community : "（未填社区）";
+      n++;
+    }
+    ctl_scorecard_of(r->rows[k]->counters, &rows[i].card);
+  }
+  *out = rows;
+  *n_out = n;
+  return 0;
+}
+
+static void ratio_cell(int64_t num, int64_t den, char *buf, size_t cap) {
+  char pct[CTL_FMT_MAX];
+  ctl_fmt_percent(num, den, pct);
+  if (den > 0)
+    snprintf(buf, cap, "%s（%lld/%lld）", pct, (long long)num, (long long)den);
+  else
+    snprintf(buf, cap, "—");
+}
+
+static void scorecard_table_row(ctl_table *t, const char *name, const ctl_scorecard *s) {
+  char cases[CTL_FMT_MAX], mediated[CTL_FMT_MAX], rate[CTL_FMT_MAX], quality[96], sat[96];
+  ctl_fmt_int(s->cases, cases);
+  ctl_fmt_int(s->mediated, mediated);
+  ctl_fmt_percent(s->resolved, s->mediated, rate);
+  ratio_cell(s->complete_files, s->closed, quality, sizeof(quality));
+  ratio_cell(s->satisfied_or_basically, s->feedback, sat, sizeof(sat));
+  const char *cells[] = {name, cases, mediated, rate, quality, sat};
+  ctl_table_add(t, cells);
+}
+
+static json_object *ratio_json(int64_t num, int64_t den) {
+  return den > 0 ? json_object_new_double((double)num / (double)den) : NULL;
+}
+
+static json_object *report_json(const ctl_ctx *ctx, const Mediation__V1__GetFiguresRequest *req,
+                                char *const *sentences, int n_sentences,
+                                const Mediation__V1__GetFiguresReply *by_community,
+                                const mv_counters *labour, const card_row *rows, size_t n_rows) {
+  json_object *o = json_object_new_object();
+  json_object *lines = json_object_new_array();
+  json_object *cards = json_object_new_array();
+  if (o == NULL || lines == NULL || cards == NULL) {
+    json_object_put(o);
+    json_object_put(lines);
+    json_object_put(cards);
+    return NULL;
+  }
+  json_object_object_add(o, "subdistrict", json_object_new_string(ctx->reg->subdistrict ? ctx->reg->subdistrict : ""));
+  json_object_object_add(o, "year", json_object_new_int(req->year));
+  json_object_object_add(o, "from_month", json_object_new_int(req->from_month));
+  json_object_object_add(o, "to_month", json_object_new_int(req->to_month));
+  json_object_object_add(o, "title", json_object_new_string(sentences[0]));
+  for (int i = 1; i < n_sentences; i++)
+    json_object_array_add(lines, json_object_new_string(sentences[i]));
+  json_object_object_add(o, "sentences", lines);
+  json_object_object_add(o, "total",
+                         by_community->total ? ctl_json_message(&by_community->total->counters->base)
+                                             : NULL);
+  json_object_object_add(o, "labour", labour ? ctl_json_message(&labour->base) : NULL);
+  json_object_object_add(o, "open_cases", json_object_new_int64(by_community->open_cases));
+  json_object_object_add(o, "overdue_cases", json_object_new_int64(by_community->overdue_cases));
+  for (size_t i = 0; i < n_rows; i++) {
+    const ctl_scorecard *s = &rows[i].card;
+    json_object *c = json_object_new_object();
+    if (c == NULL)
+      continue;
+    json_object_object_add(c, "community", json_object_new_string(rows[i].id));
+    json_object_object_add(c, "name", json_object_new_string(rows[i].name));
+    json_object_object_add(c, "cases", json_object_new_int64(s->cases));
+    json_object_object_add(c, "mediated", json_object_new_int64(s->mediated));
+    json_object_object_add(c, "resolved", json_object_new_int64(s->resolved));
+    json_object_object_add(c, "closed", json_object_new_int64(s->closed));
+    json_object_object_add(c, "complete_files", json_object_new_int64(s->complete_files));
+    json_object_object_add(c, "feedback", json_object_new_int64(s->feedback));
+    json_object_object_add(c, "satisfied_or_basically",
+                           json_object_new_int64(s->satisfied_or_basically));
+    json_object_object_add(c, "file_quality", ratio_json(s->complete_files, s->closed));
+    json_object_object_add(c, "satisfaction", ratio_json(s->satisfied_or_basically, s->feedback));
+    json_object_array_add(cards, c);
+  }
+  json_object_object_add(o, "scorecard", cards);
+  return o;
+}
+
+int ctl_cmd_report(ctl_ctx *ctx, int argc, char **argv) {
+  static const struct option opts[] = {
+      {"year", required_argument, NULL, 'y'},
+      {"from-month", required_argument, NULL, 'f'},
+      {"to-month", required_argument, NULL, 't'},
+      {NULL, 0, NULL, 0},
+  };
+  period_args p = {0};
+  int c;
+  while ((c = ctl_getopt(ctx, argc, argv, opts)) != -1) {
+    switch (c) {
+    case CTL_OPT_HELP: return CTL_EXIT_OK;
+    case CTL_OPT_ERROR: return CTL_EXIT_USAGE;
+    case 'y': p.year = optarg; break;
+    case 'f': p.from_month = optarg; break;
+    case 't': p.to_month = optarg; break;
+    default: return ctl_usage_error(ctx, "unexpected option");
+    }
+  }
+  int rc = ctl_positionals(ctx, argc, argv, 0, NULL, "no arguments");
+  if (rc != CTL_EXIT_OK)
+    return rc;
+  if ((rc = ctl_load(ctx)) != CTL_EXIT_OK)
+    return rc;
+  Mediation__V1__GetFiguresRequest req = MEDIATION__V1__GET_FIGURES_REQUEST__INIT;
+  if ((rc = period_of(ctx, &p, &req)) != CTL_EXIT_OK)
+    return rc;
+  if ((rc = ctl_connect(ctx, false)) != CTL_EXIT_OK)
+    return rc;
+  Mediation__V1__GetFiguresReply *by_community = NULL, *by_kind = NULL;
+  req.group_by = MV_GROUPING(COMMUNITY);
+  if ((rc = get_figures(ctx, &req, &by_community)) != CTL_EXIT_OK)
+    return rc;
+  req.group_by = MV_GROUPING(KIND);
+  if ((rc = get_figures(ctx, &req, &by_kind)) != CTL_EXIT_OK) {
+    protobuf_c_message_free_unpacked(&by_community->base, NULL);
+    return rc;
+  }
+  const mv_counters *labour = NULL;
+  for (size_t i = 0; i < by_kind->n_rows; i++) {
+    if (by_kind->rows[i]->bucket->kind == MV_KIND(LABOUR))
+      labour = by_kind->rows[i]->counters;
+  }
+  ctl_report_input in = {
+      .subdistrict = ctx->reg->subdistrict,
+      .year = req.year,
+      .from_month = req.from_month,
+      .to_month = req.to_month,
+      .total = by_community->total ? by_community->total->counters : NULL,
+      .labour = labour,
+      .open_cases = by_community->open_cases,
+      .overdue_cases = by_community->overdue_cases,
+  };
+  char *sentences[CTL_REPORT_MAX] = {0};
+  int n = ctl_report_sentences(&in, sentences);
+  card_row *rows = NULL;
+  size_t n_rows = 0;
+  if (n < 0 || scorecard_rows(ctx, by_community, &rows, &n_rows) != 0) {
+    rc = ctl_fail(CTL_EXIT_FAILED, "out of memory");
+  } else if (ctx->json) {
+    rc = ctl_json_print(report_json(ctx, &req, sentences, n, by_community, labour, rows, n_rows));
+  } else {
+    printf("%s\n\n", sentences[0]);
+    for (int i = 1; i < n; i++)
+      printf("%s\n", sentences[i]);
+    printf("\n社区考评（案件数量：受理；案卷质量：案卷完整/结案；当事人满意度：满意与基本满意/回访）\n");
+    static const char *const headers[] = {"社区", "案件数量", "调处", "化解率", "案卷质量",
+                                          "当事人满意度"};
+    ctl_table *t = ctl_table_new(6, headers, "lrrrrr");
+    for (size_t i = 0; i < n_rows; i++)
+      scorecard_table_row(t, rows[i].name, &rows[i].card);
+    ctl_scorecard total;
+    ctl_scorecard_of(in.total, &total);
+    scorecard_table_row(t, "合计", &total);
+    if (ctl_table_print(t, stdout) != 0)
+      rc = ctl_fail(CTL_EXIT_FAILED, "out of memory");
+    ctl_table_free(t);
+  }
+  free(rows);
+  for (int i = 0; i < n; i++)
+    free(sentences[i]);
+  protobuf_c_message_free_unpacked(&by_community->base, NULL);
+  protobuf_c_message_free_unpacked(&by_kind->base, NULL);
+  return rc;
+}

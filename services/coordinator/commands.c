@@ -1,0 +1,516 @@
+/*
+ * commands.c - the one list of mediactl's commands: name, handler, what it
+ * talks to, who it is for, its summary and its usage. `mediactl --help`,
+ * `mediactl <command> --help`, usage errors and dispatch all read this
+ * table, so what is listed is what runs (after Redis's command table).
+ *
+ * The step commands share one handler (ctl_cmd_step); their entries say
+ * which action they take and which options they take (step_opts) and need
+ * (step_required).
+ */
+#include "services/coordinator/ctl.h"
+
+#define CASE_ARG                                                                                  \
+  "CASE is a case id (BH-2026-000123) or the unit's own reference for it.\n"
+#define PERSON_OPT "  --person NAME     who at the unit takes the step (kept in the case file)\n"
+#define TIME_HELP                                                                                 \
+  "TIME is now, YYYY-MM-DD or \"YYYY-MM-DD HH:MM\", at the subdistrict's UTC offset.\n"
+
+const ctl_command ctl_commands[] = {
+    /* ---- operators: through their unit's Desk ---- */
+    {
+        .name = "intake",
+        .run = ctl_cmd_intake,
+        .target = CTL_DESK,
+        .group = CTL_FOR_OPERATORS,
+        .summary = "take a new case in at the unit (受理)",
+        .usage =
+            "Usage: mediactl --unit UNIT intake --kind KIND --community COMMUNITY --source SOURCE\n"
+            "                --party ROLE:NAME[:ID_NUMBER[:PHONE]]... [options]\n"
+            "\n"
+            "Takes a new case in at UNIT. The unit's policy may act at once (the police\n"
+            "studio refers family disputes to the marriage studio; --refer-to overrides it).\n"
+            "\n"
+            "  --kind KIND          divorce, custody, elder_support, inheritance, relationship,\n"
+            "                       family_trivia, neighbour, labour, other (or 离婚, 抚养, ...)\n"
+            "  --community C        the parties' community: an id or its name (王隘社区)\n"
+            "  --grid GRID          the grid (网格) within the community\n"
+            "  --party P            repeat for each party: role:name[:id_number[:phone]],\n"
+            "                       role applicant, respondent or other (申请人, 被申请人, 其他当事人)\n"
+            "  --source SOURCE      police_call, walk_in, letter_or_call, referral, consultation\n"
+            "                       (110报警, 现场接访, 网电信件, 转介, 法律咨询)\n"
+            "  --difficulty D       ordinary (default), difficult, complex (一般, 疑难, 复杂)\n"
+            "  --money-yuan N       money involved (涉及金额), e.g. 86000 or 86000.50\n"
+            "  --summary TEXT       what happened\n"
+            "  --petition ROLE      a backlog petition case (信访积案): led or assisted (主办, 协办)\n"
+            "  --needs-lawyer       the unit judges that a lawyer is needed\n"
+            "  --workers N          labour disputes: how many workers are involved\n"
+            "  --refer-to UNIT      refer it at once to this unit instead of the policy's choice\n"
+            "  --reason TEXT        why, with --refer-to\n"
+            "  --ref REF            the unit's own reference (the service makes one if not given)\n"
+            "  --person NAME        the operator taking it in\n",
+    },
+    {
+        .name = "accept",
+        .run = ctl_cmd_step,
+        .target = CTL_DESK,
+        .group = CTL_FOR_OPERATORS,
+        .summary = "accept a case offered to the unit (接收)",
+        .usage = "Usage: mediactl --unit UNIT accept CASE [--person NAME]\n"
+                 "\n"
+                 "Accepts a case offered to UNIT; UNIT becomes its holder. Accepting runs the\n"
+                 "unit's policy (the marriage studio assigns its team).\n" CASE_ARG
+                 "\n" PERSON_OPT,
+        .action = MV_ACTION(ACCEPT),
+        .step_opts = CTL_SO_PERSON,
+    },
+    {
+        .name = "refuse",
+        .run = ctl_cmd_step,
+        .target = CTL_DESK,
+        .group = CTL_FOR_OPERATORS,
+        .summary = "refuse a case offered to the unit, with the reason (退回)",
+        .usage = "Usage: mediactl --unit UNIT refuse CASE --reason TEXT [--person NAME]\n"
+                 "\n"
+                 "Refuses a case offered to UNIT; it goes back to its sender with the reason.\n" CASE_ARG
+                 "\n"
+                 "  --reason TEXT     why (required)\n" PERSON_OPT,
+        .action = MV_ACTION(REFUSE),
+        .step_opts = CTL_SO_REASON | CTL_SO_PERSON,
+        .step_required = CTL_SO_REASON,
+    },
+    {
+        .name = "transfer",
+        .run = ctl_cmd_step,
+        .target = CTL_DESK,
+        .group = CTL_FOR_OPERATORS,
+        .summary = "offer a case the unit holds to another unit (流转)",
+        .usage = "Usage: mediactl --unit UNIT transfer CASE [--to UNIT] --reason TEXT [--person NAME]\n"
+                 "\n"
+                 "Offers a case UNIT holds to another unit, which accepts or refuses it.\n"
+                 "Without --to, the unit's policy chooses the receiving unit.\n" CASE_ARG
+                 "\n"
+                 "  --to UNIT         the receiving unit: an id or its name\n"
+                 "  --reason TEXT     why (required)\n" PERSON_OPT,
+        .action = MV_ACTION(TRANSFER),
+        .step_opts = CTL_SO_TO | CTL_SO_REASON | CTL_SO_PERSON,
+        .step_required = CTL_SO_REASON,
+    },
+    {
+        .name = "recall",
+        .run = ctl_cmd_step,
+        .target = CTL_EITHER,
+        .group = CTL_FOR_OPERATORS,
+        .summary = "take back an unanswered offer (撤回流转); coordinators too",
+        .usage = "Usage: mediactl [--unit UNIT] recall CASE --reason TEXT [--person NAME]\n"
+                 "\n"
+                 "Takes back an offer not yet accepted or refused. With --unit, as the sending\n"
+                 "unit through its service; without, as the coordinator through the router.\n" CASE_ARG
+                 "\n"
+                 "  --reason TEXT     why (required)\n" PERSON_OPT,
+        .action = MV_ACTION(RECALL),
+        .step_opts = CTL_SO_REASON | CTL_SO_PERSON,
+        .step_required = CTL_SO_REASON,
+    },
+    {
+        .name = "start",
+        .run = ctl_cmd_step,
+        .target = CTL_DESK,
+        .group = CTL_FOR_OPERATORS,
+        .summary = "begin mediation of a case (开始调处)",
+        .usage = "Usage: mediactl --unit UNIT start CASE [--person NAME]\n"
+                 "\n"
+                 "Begins mediation of a case UNIT holds.\n" CASE_ARG "\n" PERSON_OPT,
+        .action = MV_ACTION(START_MEDIATION),
+        .step_opts = CTL_SO_PERSON,
+    },
+    {
+        .name = "assign",
+        .run = ctl_cmd_step,
+        .target = CTL_DESK,
+        .group = CTL_FOR_OPERATORS,
+        .summary = "put a team member on a case (指派)",
+        .usage = "Usage: mediactl --unit UNIT assign CASE --role ROLE [--person NAME]\n"
+                 "\n"
+                 "Puts a member of the unit's team on the case in a role. Without --person,\n"
+                 "the unit's policy chooses the member with the fewest cases.\n" CASE_ARG
+                 "\n"
+                 "  --role ROLE       mediator, counsellor or lawyer (人民调解员, 心理咨询师, 专业律师)\n"
+                 "  --person NAME     the team member\n",
+        .action = MV_ACTION(ASSIGN),
+        .step_opts = CTL_SO_ROLE | CTL_SO_PERSON,
+        .step_required = CTL_SO_ROLE,
+    },
+    {
+        .name = "release",
+        .run = ctl_cmd_step,
+        .target = CTL_DESK,
+        .group = CTL_FOR_OPERATORS,
+        .summary = "take a team member off a case (解除指派)",
+        .usage = "Usage: mediactl --unit UNIT release CASE --role ROLE --person NAME\n"
+                 "\n"
+                 "Takes a team member off the case (the case file keeps that they were on it).\n" CASE_ARG
+                 "\n"
+                 "  --role ROLE       mediator, counsellor or lawyer\n"
+                 "  --person NAME     the team member (required)\n",
+        .action = MV_ACTION(RELEASE),
+        .step_opts = CTL_SO_ROLE | CTL_SO_PERSON,
+        .step_required = CTL_SO_ROLE | CTL_SO_PERSON,
+    },
+    {
+        .name = "session",
+        .run = ctl_cmd_step,
+        .target = CTL_DESK,
+        .group = CTL_FOR_OPERATORS,
+        .summary = "record a mediation session (调解记录)",
+        .usage = "Usage: mediactl --unit UNIT session CASE --note TEXT [--at TIME] [--person NAME]\n"
+                 "\n"
+                 "Records a mediation session held on a case in mediation.\n" CASE_ARG TIME_HELP
+                 "\n"
+                 "  --note TEXT       what was done (required)\n"
+                 "  --at TIME         when it was held (default: now)\n" PERSON_OPT,
+        .action = MV_ACTION(RECORD_SESSION),
+        .step_opts = CTL_SO_NOTE | CTL_SO_AT | CTL_SO_PERSON,
+        .step_required = CTL_SO_NOTE,
+    },
+    {
+        .name = "outcome",
+        .run = ctl_cmd_step,
+        .target = CTL_DESK,
+        .group = CTL_FOR_OPERATORS,
+        .summary = "record what mediation produced (调解结果)",
+        .usage =
+            "Usage: mediactl --unit UNIT outcome CASE (--agreement [--amount-yuan N] | --no-agreement)\n"
+            "                [--resolution in_fact|in_substance] [--summary TEXT]\n"
+            "                [--followup-due TIME] [--person NAME]\n"
+            "\n"
+            "Records the outcome of mediation; the case moves on to feedback (反馈).\n" CASE_ARG
+                TIME_HELP
+            "\n"
+            "  --agreement         an agreement was reached (达成协议)\n"
+            "  --no-agreement      mediation failed (调解不成)\n"
+            "  --amount-yuan N     the amount agreed, e.g. 20000 or 20000.50\n"
+            "  --resolution R      petition cases: in_fact or in_substance (事实化解, 实体化解)\n"
+            "  --summary TEXT      the agreement in brief\n"
+            "  --followup-due TIME when the follow-up visit (回访) is due\n"
+            "  --person NAME       who at the unit takes the step (kept in the case file)\n",
+        .action = MV_ACTION(RECORD_OUTCOME),
+        .step_opts = CTL_SO_AGREEMENT | CTL_SO_AMOUNT | CTL_SO_RESOLUTION | CTL_SO_SUMMARY |
+                     CTL_SO_FOLLOWUP | CTL_SO_PERSON,
+        .step_required = CTL_SO_AGREEMENT,
+    },
+    {
+        .name = "litigate",
+        .run = ctl_cmd_step,
+        .target = CTL_DESK,
+        .group = CTL_FOR_OPERATORS,
+        .summary = "send a failed mediation to the shared court (转诉讼)",
+        .usage = "Usage: mediactl --unit UNIT litigate CASE --reason TEXT [--person NAME]\n"
+                 "\n"
+                 "Sends the case to the shared court (共享法庭) for litigation.\n" CASE_ARG
+                 "\n"
+                 "  --reason TEXT     why (required)\n" PERSON_OPT,
+        .action = MV_ACTION(SEND_TO_LITIGATION),
+        .step_opts = CTL_SO_REASON | CTL_SO_PERSON,
+        .step_required = CTL_SO_REASON,
+    },
+    {
+        .name = "court-result",
+        .run = ctl_cmd_step,
+        .target = CTL_DESK,
+        .group = CTL_FOR_OPERATORS,
+        .summary = "record the court's result (法院结果)",
+        .usage = "Usage: mediactl --unit UNIT court-result CASE --result RESULT [--amount-yuan N]\n"
+                 "                [--summary TEXT] [--person NAME]\n"
+                 "\n"
+                 "Records what the shared court decided; the case moves on to feedback.\n" CASE_ARG
+                 "\n"
+                 "  --result RESULT   judgment, court_mediation, dismissed, suit_withdrawn\n"
+                 "                    (判决, 法院调解, 驳回, 撤诉)\n"
+                 "  --amount-yuan N   the amount awarded or agreed\n"
+                 "  --summary TEXT    the decision in brief\n" PERSON_OPT,
+        .action = MV_ACTION(RECORD_COURT_RESULT),
+        .step_opts = CTL_SO_RESULT | CTL_SO_AMOUNT | CTL_SO_SUMMARY | CTL_SO_PERSON,
+        .step_required = CTL_SO_RESULT,
+    },
+    {
+        .name = "feedback",
+        .run = ctl_cmd_step,
+        .target = CTL_DESK,
+        .group = CTL_FOR_OPERATORS,
+        .summary = "record the follow-up visit and the parties' satisfaction (回访反馈)",
+        .usage = "Usage: mediactl --unit UNIT feedback CASE --satisfaction S [--visited TIME]\n"
+                 "                [--note TEXT] [--person NAME]\n"
+                 "\n"
+                 "Records the follow-up visit (回访) and the parties' satisfaction.\n" CASE_ARG
+                     TIME_HELP
+                 "\n"
+                 "  --satisfaction S  satisfied, basically_satisfied, dissatisfied\n"
+                 "                    (满意, 基本满意, 不满意)\n"
+                 "  --visited TIME    when the visit took place (default: now)\n"
+                 "  --note TEXT       what the parties said\n" PERSON_OPT,
+        .action = MV_ACTION(RECORD_FEEDBACK),
+        .step_opts = CTL_SO_SATISFACTION | CTL_SO_VISITED | CTL_SO_NOTE | CTL_SO_PERSON,
+        .step_required = CTL_SO_SATISFACTION,
+    },
+    {
+        .name = "close",
+        .run = ctl_cmd_step,
+        .target = CTL_DESK,
+        .group = CTL_FOR_OPERATORS,
+        .summary = "close a case after feedback (结案)",
+        .usage = "Usage: mediactl --unit UNIT close CASE [--person NAME]\n"
+                 "\n"
+                 "Closes a case whose follow-up visit and satisfaction are recorded.\n" CASE_ARG
+                 "\n" PERSON_OPT,
+        .action = MV_ACTION(CLOSE),
+        .step_opts = CTL_SO_PERSON,
+    },
+    {
+        .name = "reopen",
+        .run = ctl_cmd_step,
+        .target = CTL_EITHER,
+        .group = CTL_FOR_OPERATORS,
+        .summary = "reopen a closed case whose agreement was not honoured; coordinators too",
+        .usage = "Usage: mediactl [--unit UNIT] reopen CASE --reason TEXT [--person NAME]\n"
+                 "\n"
+                 "Reopens a closed case for a new round of mediation. With --unit, as the\n"
+                 "holding unit through its service; without, as the coordinator.\n" CASE_ARG
+                 "\n"
+                 "  --reason TEXT     why (required)\n" PERSON_OPT,
+        .action = MV_ACTION(REOPEN),
+        .step_opts = CTL_SO_REASON | CTL_SO_PERSON,
+        .step_required = CTL_SO_REASON,
+    },
+    {
+        .name = "withdraw",
+        .run = ctl_cmd_step,
+        .target = CTL_DESK,
+        .group = CTL_FOR_OPERATORS,
+        .summary = "record that the parties withdrew (撤回)",
+        .usage = "Usage: mediactl --unit UNIT withdraw CASE --reason TEXT [--person NAME]\n"
+                 "\n"
+                 "Ends the case: the parties withdrew.\n" CASE_ARG
+                 "\n"
+                 "  --reason TEXT     why (required)\n" PERSON_OPT,
+        .action = MV_ACTION(WITHDRAW),
+        .step_opts = CTL_SO_REASON | CTL_SO_PERSON,
+        .step_required = CTL_SO_REASON,
+    },
+    {
+        .name = "legal-aid",
+        .run = ctl_cmd_step,
+        .target = CTL_DESK,
+        .group = CTL_FOR_OPERATORS,
+        .summary = "record that legal aid was granted (法律援助)",
+        .usage = "Usage: mediactl --unit UNIT legal-aid CASE [--person NAME]\n"
+                 "\n"
+                 "Records that legal aid was granted for the case.\n" CASE_ARG "\n" PERSON_OPT,
+        .action = MV_ACTION(GRANT_LEGAL_AID),
+        .step_opts = CTL_SO_PERSON,
+    },
+    {
+        .name = "inbox",
+        .run = ctl_cmd_inbox,
+        .target = CTL_DESK,
+        .group = CTL_FOR_OPERATORS,
+        .summary = "cases offered to the unit, waiting for accept or refuse",
+        .usage = "Usage: mediactl --unit UNIT inbox\n"
+                 "\n"
+                 "Lists the cases offered to UNIT that it has not yet accepted or refused.\n",
+    },
+    {
+        .name = "cases",
+        .run = ctl_cmd_cases,
+        .target = CTL_DESK,
+        .group = CTL_FOR_OPERATORS,
+        .summary = "the cases the unit holds",
+        .usage = "Usage: mediactl --unit UNIT cases [--state STATE]\n"
+                 "\n"
+                 "Lists the cases UNIT holds, from its service's local copy (steps not yet\n"
+                 "forwarded to the router are shown as such).\n"
+                 "\n"
+                 "  --state STATE     intake, transfer, mediation, feedback, litigation, closed,\n"
+                 "                    withdrawn (受理, 流转, 调处, 反馈, 诉讼, 结案, 撤回)\n",
+    },
+    {
+        .name = "conflicts",
+        .run = ctl_cmd_conflicts,
+        .target = CTL_DESK,
+        .group = CTL_FOR_OPERATORS,
+        .summary = "steps queued offline that the router refused",
+        .usage = "Usage: mediactl --unit UNIT conflicts\n"
+                 "\n"
+                 "Lists steps taken while the router was unreachable and refused when they\n"
+                 "were forwarded, and how many steps still wait to be forwarded.\n",
+    },
+    {
+        .name = "dismiss",
+        .run = ctl_cmd_dismiss,
+        .target = CTL_DESK,
+        .group = CTL_FOR_OPERATORS,
+        .summary = "clear a conflict once dealt with",
+        .usage = "Usage: mediactl --unit UNIT dismiss SEQ\n"
+                 "\n"
+                 "Clears the conflict numbered SEQ (as `conflicts` shows it).\n",
+    },
+    {
+        .name = "roster",
+        .run = ctl_cmd_roster,
+        .target = CTL_DESK,
+        .group = CTL_FOR_OPERATORS,
+        .summary = "the unit's team and how many cases each holds",
+        .usage = "Usage: mediactl --unit UNIT roster\n"
+                 "\n"
+                 "Lists the unit's mediators, counsellors and lawyers with their active cases.\n",
+    },
+
+    /* ---- coordinators: the router ---- */
+    {
+        .name = "show",
+        .run = ctl_cmd_show,
+        .target = CTL_EITHER,
+        .group = CTL_FOR_COORDINATORS,
+        .summary = "one case: where it is, who holds it, and its case file",
+        .usage = "Usage: mediactl [--unit UNIT] show CASE [--timeline]\n"
+                 "\n"
+                 "Shows a case: state, holder, parties (ID numbers and phones masked except\n"
+                 "for the holding unit), team, outcome, feedback. CASE is a case id or\n"
+                 "UNIT:REF. With --unit, asks that unit's service (its operators' view).\n"
+                 "\n"
+                 "  --timeline        also every step of the case file: when, who, what, why\n",
+    },
+    {
+        .name = "list",
+        .run = ctl_cmd_list,
+        .target = CTL_ROUTER,
+        .group = CTL_FOR_COORDINATORS,
+        .summary = "cases by state, holder, community, kind, deadline, date",
+        .usage = "Usage: mediactl list [filters] [--limit N] [--cursor C]\n"
+                 "\n"
+                 "Lists cases, oldest first, a page at a time; filters combine. When more\n"
+                 "cases follow, the cursor for the next page is printed to stderr (and is\n"
+                 "next_cursor in --json).\n"
+                 "\n"
+                 "  --state STATE     intake, transfer, mediation, feedback, litigation, closed,\n"
+                 "                    withdrawn (or 受理, 流转, ...)\n"
+                 "  --holder UNIT     held by this unit (id or name)\n"
+                 "  --offered-to UNIT offered to this unit, not yet answered\n"
+                 "  --community C     of this community (id or name)\n"
+                 "  --kind KIND       divorce, custody, ... (or 离婚, 抚养, ...)\n"
+                 "  --difficulty D    ordinary, difficult, complex\n"
+                 "  --overdue         only cases past their state's deadline\n"
+                 "  --from DATE       taken in on or after DATE (YYYY-MM-DD)\n"
+                 "  --to DATE         taken in on or before DATE\n"
+                 "  --limit N         cases per page (default: the router's, 50)\n"
+                 "  --cursor C        the next page, as the previous page gave it\n",
+    },
+    {
+        .name = "stuck",
+        .run = ctl_cmd_stuck,
+        .target = CTL_ROUTER,
+        .unit_filter = true,
+        .group = CTL_FOR_COORDINATORS,
+        .summary = "cases past their deadline, by state and unit",
+        .usage = "Usage: mediactl stuck [--unit UNIT] [--per-group N]\n"
+                 "\n"
+                 "Lists what is overdue, grouped by state and unit (the offered unit for an\n"
+                 "unanswered transfer), most overdue first.\n"
+                 "\n"
+                 "  --unit UNIT       only cases held by or offered to this unit\n"
+                 "  --per-group N     cases listed per group (default: the router's, 10)\n",
+    },
+    {
+        .name = "figures",
+        .run = ctl_cmd_figures,
+        .target = CTL_ROUTER,
+        .unit_filter = true,
+        .group = CTL_FOR_COORDINATORS,
+        .summary = "the year's counters, by unit, community, kind or month",
+        .usage = "Usage: mediactl figures [--year Y] [--by GROUPING] [--from-month M] [--to-month M]\n"
+                 "                        [--unit UNIT] [--community C]\n"
+                 "\n"
+                 "Prints the counters the router keeps with every step (figures.proto says\n"
+                 "what each counts).\n"
+                 "\n"
+                 "  --year Y          the year (default: this year)\n"
+                 "  --by GROUPING     total (default: every counter), unit, community, kind, month\n"
+                 "  --from-month M    first month, 1-12 (default 1)\n"
+                 "  --to-month M      last month, 1-12 (default 12)\n"
+                 "  --unit UNIT       only steps taken by this unit\n"
+                 "  --community C     only cases of this community\n",
+    },
+    {
+        .name = "report",
+        .run = ctl_cmd_report,
+        .target = CTL_ROUTER,
+        .group = CTL_FOR_COORDINATORS,
+        .summary = "the year's figures as the subdistrict's report states them",
+        .usage = "Usage: mediactl report [--year Y] [--from-month M] [--to-month M]\n"
+                 "\n"
+                 "States the year's figures in the report's words (共调处矛盾纠纷…起，涉及金额…万元，\n"
+                 "其中疑难复杂以上纠纷…起), from the router's counters alone, with the community\n"
+                 "scorecard: case count (受理), case-file quality (complete files / closed) and\n"
+                 "party satisfaction ((satisfied + basically satisfied) / follow-up visits).\n"
+                 "\n"
+                 "  --year Y          the year (default: this year)\n"
+                 "  --from-month M    first month, 1-12 (default 1)\n"
+                 "  --to-month M      last month, 1-12 (default 12)\n",
+    },
+    {
+        .name = "backup",
+        .run = ctl_cmd_backup,
+        .target = CTL_ROUTER,
+        .group = CTL_FOR_COORDINATORS,
+        .summary = "a hot, compacted copy of the router's store",
+        .usage = "Usage: mediactl backup\n"
+                 "\n"
+                 "Has the router copy its store into [router] backup_dir while it goes on\n"
+                 "serving, keeping the newest backups_kept copies.\n",
+    },
+    {
+        .name = "verify",
+        .run = ctl_cmd_verify,
+        .target = CTL_ROUTER,
+        .group = CTL_FOR_COORDINATORS,
+        .summary = "check the whole store (exit 1 if anything is wrong)",
+        .usage = "Usage: mediactl verify [--max-problems N]\n"
+                 "\n"
+                 "Has the router check every record, case-file hash chain, index and counter\n"
+                 "of its store. Exits 1 if it found problems.\n"
+                 "\n"
+                 "  --max-problems N  how many problems to describe (default 100)\n",
+    },
+
+    /* ---- everyone ---- */
+    {
+        .name = "health",
+        .run = ctl_cmd_health,
+        .target = CTL_EITHER,
+        .group = CTL_FOR_EVERYONE,
+        .summary = "is the router (or --unit's service) serving? (exit 4 if not)",
+        .usage = "Usage: mediactl [--unit UNIT] health\n"
+                 "\n"
+                 "Asks the router, or with --unit that unit's service, whether it is serving.\n"
+                 "Exits 4 if it cannot be reached or is not serving.\n",
+    },
+    {
+        .name = "methods",
+        .run = ctl_cmd_methods,
+        .target = CTL_EITHER,
+        .group = CTL_FOR_EVERYONE,
+        .summary = "the services and methods the router (or --unit's service) offers",
+        .usage = "Usage: mediactl [--unit UNIT] methods\n"
+                 "\n"
+                 "Lists the services and methods the server offers (reflection).\n",
+    },
+    {
+        .name = "help",
+        .run = ctl_cmd_help,
+        .target = CTL_LOCAL,
+        .group = CTL_FOR_EVERYONE,
+        .summary = "this list, or one command's usage",
+        .usage = "Usage: mediactl help [COMMAND]\n",
+    },
+    {.name = NULL},
+};

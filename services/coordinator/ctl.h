@@ -1,0 +1,326 @@
+/*
+ * ctl.h - the insides of mediactl, the one command-line client: the command
+ * table, the context a command runs in, and what every command shares
+ * (options, configuration, connections, calls, output).
+ *
+ * The idea (after redis-cli and git): one table lists every command with its
+ * handler, what it talks to, a one-line summary and its usage text. That
+ * table drives `mediactl --help`, `mediactl <command> --help`, usage errors
+ * and dispatch, so a command cannot be dispatched without being documented.
+ * main.c only calls ctl_main; the tests link this library.
+ *
+ * Exit codes (documented in --help and docs/mediactl.md) say what went wrong
+ * without parsing text: 0 done; 1 failed locally (configuration, key, I/O) or
+ * inside the service (INTERNAL, DATA_LOSS), or verify found problems; 2 the
+ * command line is wrong (usage printed); 3 the service refused the step
+ * (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, ...); 4 the service
+ * could not be reached or did not answer in time (UNAVAILABLE,
+ * DEADLINE_EXCEEDED) or reports it is not serving; 5 who you are is the
+ * problem (UNAUTHENTICATED, PERMISSION_DENIED): the fix is another key or
+ * another unit, not another step, so scripts get their own code for it.
+ *
+ * Ownership: the context owns its registry, key and client (ctl_ctx_close
+ * frees them). Replies returned by ctl_call are the caller's
+ * (protobuf_c_message_free_unpacked). Requests are built with ..._INIT on
+ * the stack, borrowing the command line's strings, and never freed.
+ */
+#ifndef CTL_CTL_H
+#define CTL_CTL_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <json-c/json.h>
+
+#include "core/clock.h"
+#include "core/names.h"
+#include "core/registry.h"
+#include "core/status.h"
+#include "mv1.h"
+#include "rpc/client.h"
+#include "rpc/identity.h"
+
+enum {
+  CTL_EXIT_OK = 0,
+  CTL_EXIT_FAILED = 1,
+  CTL_EXIT_USAGE = 2,
+  CTL_EXIT_REFUSED = 3,
+  CTL_EXIT_UNREACHABLE = 4,
+  CTL_EXIT_DENIED = 5,
+};
+
+#define CTL_DEFAULT_CONFIG "/etc/mediation/mediation.conf"
+#define CTL_DEFAULT_TIMEOUT_MS 10000
+#define CTL_DEFAULT_COORDINATOR "coordinator"
+
+/* What a command talks to. */
+typedef enum ctl_target {
+  CTL_LOCAL = 0, /* nothing (help) */
+  CTL_DESK,      /* the Desk of the unit named by --unit (required) */
+  CTL_ROUTER,    /* the router; --unit, if the command takes it, is a filter */
+  CTL_EITHER,    /* the unit's service with --unit, else the router */
+} ctl_target;
+
+/* Who a command is for, as `mediactl --help` groups them. */
+typedef enum ctl_group {
+  CTL_FOR_OPERATORS = 1,
+  CTL_FOR_COORDINATORS,
+  CTL_FOR_EVERYONE,
+} ctl_group;
+
+/* Options of the step commands (accept, refuse, ...): one parser serves them
+ * all, and each command's table entry says which it takes and which it needs. */
+enum {
+  CTL_SO_REASON = 1u << 0,       /* --reason TEXT */
+  CTL_SO_PERSON = 1u << 1,       /* --person NAME: who acts (assign/release: the member) */
+  CTL_SO_TO = 1u << 2,           /* --to UNIT */
+  CTL_SO_ROLE = 1u << 3,         /* --role mediator|counsellor|lawyer */
+  CTL_SO_NOTE = 1u << 4,         /* --note TEXT */
+  CTL_SO_AT = 1u << 5,           /* --at TIME */
+  CTL_SO_AGREEMENT = 1u << 6,    /* --agreement | --no-agreement */
+  CTL_SO_AMOUNT = 1u << 7,       /* --amount-yuan N */
+  CTL_SO_RESOLUTION = 1u << 8,   /* --resolution in_fact|in_substance */
+  CTL_SO_SUMMARY = 1u << 9,      /* --summary TEXT */
+  CTL_SO_FOLLOWUP = 1u << 10,    /* --followup-due TIME */
+  CTL_SO_RESULT = 1u << 11,      /* --result judgment|... */
+  CTL_SO_SATISFACTION = 1u << 12,/* --satisfaction satisfied|... */
+  CTL_SO_VISITED = 1u << 13,     /* --visited TIME */
+};
+
+typedef struct ctl_ctx ctl_ctx;
+typedef struct ctl_command ctl_command;
+
+/* A command: argv[0] is its name; returns an exit code. */
+typedef int (*ctl_handler)(ctl_ctx *ctx, int argc, char **argv);
+
+struct ctl_command {
+  const char *name;
+  ctl_handler run;
+  ctl_target target;
+  ctl_group group;
+  const char *summary; /* one line for `mediactl --help` */
+  const char *usage;   /* synopsis, description and options for `<command> --help` */
+  bool unit_filter;    /* CTL_ROUTER only: --unit narrows what the router returns */
+  /* Step commands only (run = ctl_cmd_step): */
+  mv_action_kind action;
+  unsigned step_opts;     /* CTL_SO_* the command takes */
+  unsigned step_required; /* CTL_SO_* it needs */
+};
+
+/* The table (commands.c), ending with an entry whose name is NULL. */
+extern const ctl_command ctl_commands[];
+const ctl_command *ctl_command_find(const char *name);
+
+struct ctl_ctx {
+  /* Global options, as given. */
+  const char *config_path;
+  const char *unit_arg; /* --unit: a unit id or its Chinese name */
+  const char *as;       /* --as: the principal whose key signs */
+  bool json;
+  int64_t timeout_ms;
+  const ctl_command *cmd;
+  /* Made on demand by ctl_load and ctl_connect; freed by ctl_ctx_close. */
+  mc_registry *reg;
+  const mc_unit *unit; /* --unit resolved (borrowed from reg) */
+  rpc_key *key;
+  rpc_client *client;
+  bool desk;           /* client dials a unit's Desk, not the router */
+  /* getopt_long's merged option list for the running command. */
+  struct option merged[64];
+  const struct option *merged_from;
+};
+
+/* The whole program: parses global options, finds the command, runs it. */
+int ctl_main(int argc, char **argv);
+
+void ctl_ctx_close(ctl_ctx *ctx);
+
+/* ---- options (cli.c) ---- */
+
+/* getopt_long over the command's own long options and the global ones (a
+ * global option may come before or after the command). Returns an option's
+ * val, -1 at the end, or one of these, after printing what is needed: */
+#define CTL_OPT_HELP (-100)  /* --help: usage printed on stdout; exit 0 */
+#define CTL_OPT_ERROR (-101) /* bad option: message and usage on stderr; exit 2 */
+int ctl_getopt(ctl_ctx *ctx, int argc, char **argv, const struct option *opts);
+
+/* Checks that exactly n positional arguments follow the options and points
+ * out[0..n) at them. 0, or a usage error printed and CTL_EXIT_USAGE. */
+int ctl_positionals(ctl_ctx *ctx, int argc, char **argv, int n, const char **out,
+                    const char *what);
+
+/* Prints "mediactl <command>: <message>", a blank line and the command's
+ * usage to stderr. Returns CTL_EXIT_USAGE. Never give it personal data. */
+int ctl_usage_error(ctl_ctx *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints "mediactl: <message>" to stderr and returns code. */
+int ctl_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- configuration and connections (cli.c) ---- */
+
+/* Loads the configuration (once) and resolves --unit. Exit code. */
+int ctl_load(ctl_ctx *ctx);
+
+/* A unit or community given by id or Chinese name; a usage error (naming
+ * the option) if there is none. */
+int ctl_find_unit(ctl_ctx *ctx, const char *text, const char *option, const mc_unit **out);
+int ctl_find_community(ctl_ctx *ctx, const char *text, const char *option,
+                       const mc_community **out);
+
+/* Connects to the command's service: desk = the Desk of --unit (key
+ * <unit>-operator unless --as), else the router (key --as, default the
+ * coordinator). Loads the configuration first. Exit code. */
+int ctl_connect(ctl_ctx *ctx, bool desk);
+
+/* Calls a method on the connected service. On CTL_EXIT_OK *reply is the
+ * caller's; otherwise the status is printed ("mediactl: refused:
+ * FAILED_PRECONDITION: <the service's message>") and its exit code returned. */
+int ctl_call(ctl_ctx *ctx, const ProtobufCServiceDescriptor *svc, const char *method,
+             const ProtobufCMessage *request, ProtobufCMessage **reply);
+
+/* The exit code for a status, and printing a status the way ctl_call does. */
+int ctl_exit_for(mc_code code);
+int ctl_status_fail(mc_code code, const char *message);
+
+/* ---- names shown to people (format.c) ---- */
+
+const char *ctl_unit_label(const ctl_ctx *ctx, const char *id);      /* 宋大姐调解工作室, or the id */
+const char *ctl_community_label(const ctl_ctx *ctx, const char *id); /* 王隘社区, or the id */
+/* Who an actor is: "大石头调解工作室 马德顺", "街道综治办协调员", "系统". */
+void ctl_actor_label(const ctl_ctx *ctx, const mv_actor *a, char *buf, size_t cap);
+/* A state's label, "—" for none. */
+const char *ctl_state_label(int state);
+
+/* ---- formatting and parsing (format.c) ---- */
+
+#define CTL_FMT_MAX 48
+
+void ctl_fmt_yuan(int64_t fen, char buf[CTL_FMT_MAX]);  /* "1234.56" */
+void ctl_fmt_wan(int64_t fen, char buf[CTL_FMT_MAX]);   /* "403.64": 万元, two decimals, rounded */
+void ctl_fmt_time(const ctl_ctx *ctx, int64_t ms, char buf[CTL_FMT_MAX]); /* "2026-03-05 10:00", "—" */
+void ctl_fmt_duration(int64_t ms, char buf[CTL_FMT_MAX]); /* "3天4小时", "25分钟" */
+void ctl_fmt_percent(int64_t num, int64_t den, char buf[CTL_FMT_MAX]); /* "66.7%", "100%", "—" */
+void ctl_fmt_int(int64_t v, char buf[CTL_FMT_MAX]);
+
+/* "12", "12.5", "12.50" yuan to fen; no sign, at most two decimals, at most
+ * max_fen. 0 or -1. */
+int ctl_parse_yuan(const char *s, int64_t max_fen, int64_t *fen);
+/* A whole number in [min, max]. 0 or -1. */
+int ctl_parse_long(const char *s, long min, long max, long *out);
+/* "YYYY-MM-DD" at the subdistrict's offset: midnight starting that day. */
+int ctl_parse_date(const ctl_ctx *ctx, const char *s, mc_date *out);
+/* "now", "YYYY-MM-DD", "YYYY-MM-DD HH:MM[:SS]" or "YYYY-MM-DDTHH:MM[:SS]",
+ * local at the subdistrict's offset, to Unix ms. 0 or -1. */
+int ctl_parse_time(const ctl_ctx *ctx, const char *s, int64_t *ms);
+/* A short name or a Chinese label of table; -1 if neither. */
+int ctl_parse_name(const mc_name *table, const char *s, int *out);
+/* "divorce, custody, ..." for messages. */
+void ctl_names_list(const mc_name *table, char *buf, size_t cap);
+
+/* ---- tables (table.c) ---- */
+
+/* Columns on a terminal: CJK ideographs and full-width forms take two, combining
+ * marks none, everything else one. Decodes UTF-8 itself and does not depend on
+ * the locale, so output is the same under LANG=C and in tests. Invalid bytes
+ * count one each. */
+size_t ctl_text_width(const char *s);
+
+typedef struct ctl_table ctl_table;
+
+/* A table of ncols columns; align is a string of 'l' and 'r', one per column. */
+ctl_table *ctl_table_new(size_t ncols, const char *const *headers, const char *align);
+/* Adds a row of ncols strings (copied; NULL prints as empty; control
+ * characters become spaces). 0, or -1 out of memory (the table remembers). */
+int ctl_table_add(ctl_table *t, const char *const *cells);
+/* Prints with columns padded to their widest cell, two spaces apart; the last
+ * column is not padded. 0, or -1 if a row could not be added before. */
+int ctl_table_print(const ctl_table *t, FILE *out);
+void ctl_table_free(ctl_table *t);
+
+/* Prints "label  value" lines with the labels padded to one width. */
+typedef struct ctl_kv {
+  const char *label;
+  const char *value;
+} ctl_kv;
+void ctl_kv_print(const ctl_kv *rows, size_t n, FILE *out);
+
+/* ---- JSON (json.c) ---- */
+
+/* A protobuf-c message as JSON, through its descriptor: keys are the .proto
+ * field names; enums are their short names (names.h, e.g. "intake"; status
+ * codes "FAILED_PRECONDITION"); int64 and uint64 are numbers; bytes are
+ * lowercase hex; an absent sub-message is null; every field is present, 0 or
+ * "" meaning unset as in the .proto. NULL only when out of memory. */
+json_object *ctl_json_message(const ProtobufCMessage *msg);
+/* The short name of an enum value as ctl_json_message writes it. */
+const char *ctl_json_enum_name(const ProtobufCEnumDescriptor *desc, int value, char *buf,
+                               size_t cap);
+/* Prints o (pretty, UTF-8 as is) and a newline to stdout, and frees it.
+ * CTL_EXIT_OK, or CTL_EXIT_FAILED if o is NULL (out of memory). */
+int ctl_json_print(json_object *o);
+/* Prints a reply message as JSON (the usual --json output). */
+int ctl_json_print_message(const ProtobufCMessage *msg);
+
+/* ---- cases for people (view.c) ---- */
+
+/* The case record as labelled lines: state, holder, kind, community, money,
+ * parties, team, sessions, outcome, court result, feedback... */
+void ctl_print_case(const ctl_ctx *ctx, const mv_case *c, FILE *out);
+/* The timeline: time, who, what (action and states), why (reason and details). */
+int ctl_print_timeline(const ctl_ctx *ctx, mv_event *const *events, size_t n, FILE *out);
+/* What an event did, in words, for the timeline's last column. */
+void ctl_event_detail(const ctl_ctx *ctx, const mv_event *ev, char *buf, size_t cap);
+/* "BH-2026-000003 (PS-0007)  流转 → 宋大姐调解工作室  承办 大石头调解工作室" */
+void ctl_print_case_line(const ctl_ctx *ctx, const mv_case *c, FILE *out);
+
+/* ---- the year's report (report.c): pure, so tests can check the words ---- */
+
+typedef struct ctl_report_input {
+  const char *subdistrict; /* may be empty */
+  int year, from_month, to_month;
+  const mv_counters *total;
+  const mv_counters *labour; /* the labour-dispute row of a by-kind reply, or NULL */
+  int64_t open_cases, overdue_cases;
+} ctl_report_input;
+
+/* The report's sentences, each a malloc'd string in out[] (caller frees
+ * each); returns how many (at most CTL_REPORT_MAX), or -1 out of memory. */
+#define CTL_REPORT_MAX 12
+int ctl_report_sentences(const ctl_report_input *in, char *out[CTL_REPORT_MAX]);
+
+/* One community's scorecard line from its counters. */
+typedef struct ctl_scorecard {
+  int64_t cases;        /* 案件数量: cases taken in */
+  int64_t mediated;     /* 调处 */
+  int64_t resolved;
+  int64_t closed;       /* 案卷质量: complete_files / closed */
+  int64_t complete_files;
+  int64_t feedback;     /* 当事人满意度: (satisfied + basically) / feedback */
+  int64_t satisfied_or_basically;
+} ctl_scorecard;
+void ctl_scorecard_of(const mv_counters *c, ctl_scorecard *out);
+
+/* ---- command handlers ---- */
+
+int ctl_cmd_help(ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_intake(ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_step(ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_inbox(ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_cases(ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_conflicts(ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_dismiss(ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_roster(ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_show(ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_list(ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_stuck(ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_figures(ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_report(ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_backup(ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_verify(ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_health(ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_methods(ctl_ctx *ctx, int argc, char **argv);
+
+#endif /* CTL_CTL_H */

@@ -1,0 +1,302 @@
+/*
+ * view.c - a case and its case file (案卷) as people read them: Chinese
+ * labels for every enum, units and communities by name, money in 元, times
+ * at the subdistrict's offset, and for each step of the timeline who took
+ * it, what it did and why.
+ *
+ * Shared by `show` (the router's record, for coordinators; the Desk's, for
+ * operators) and by the step commands, which print the case as it is after
+ * their step.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "services/coordinator/ctl.h"
+
+/* Appends printf output to buf at *used, never past cap. */
+static void add(char *buf, size_t cap, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void add(char *buf, size_t cap, size_t *used, const char *fmt, ...) {
+  if (*used >= cap)
+    return;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf + *used, cap - *used, fmt, ap);
+  va_end(ap);
+  if (n < 0)
+    return;
+  *used = (size_t)n >= cap - *used ? cap - 1 : *used + (size_t)n;
+}
+
+void ctl_print_case_line(const ctl_ctx *ctx, const mv_case *c, FILE *out) {
+  const char *ref = c->intake && c->intake->unit_ref[0] ? c->intake->unit_ref : NULL;
+  fprintf(out, "%s", c->id[0] ? c->id : "(待分配编号)");
+  if (ref)
+    fprintf(out, " (%s)", ref);
+  fprintf(out, "  %s", ctl_state_label(c->state));
+  if (c->state == MV_STATE(TRANSFER) && c->transfer)
+    fprintf(out, " → %s", ctl_unit_label(ctx, c->transfer->to_unit));
+  fprintf(out, "  承办 %s\n", ctl_unit_label(ctx, c->holder));
+}
+
+static void party_text(const mv_party *p, char *buf, size_t cap) {
+  size_t used = 0;
+  buf[0] = '\0';
+  add(buf, cap, &used, "%s %s", mc_label_of(mc_party_role_names, p->role), p->name);
+  if (p->id_number[0])
+    add(buf, cap, &used, "  身份证 %s", p->id_number);
+  if (p->phone[0])
+    add(buf, cap, &used, "  电话 %s", p->phone);
+}
+
+void ctl_print_case(const ctl_ctx *ctx, const mv_case *c, FILE *out) {
+  /* Every value is formatted into its own buffer first: kv rows borrow them. */
+  char state[160], holder[200], kind[160], community[240], money[160], created[64],
+      deadline[120], petition[64], legal[16], transfer[600], outcome[600], court[600],
+      feedback[600], src[64], ref[160];
+  char t1[CTL_FMT_MAX], t2[CTL_FMT_MAX], y[CTL_FMT_MAX];
+  const mv_intake *in = c->intake;
+  ctl_kv rows[40];
+  size_t n = 0;
+
+  snprintf(state, sizeof(state), "%s (%s)", ctl_state_label(c->state),
+           mc_name_of(mc_state_names, c->state));
+  snprintf(holder, sizeof(holder), "%s (%s)", ctl_unit_label(ctx, c->holder), c->holder);
+  rows[n++] = (ctl_kv){"案件编号", c->id};
+  if (in && in->unit_ref[0]) {
+    snprintf(ref, sizeof(ref), "%s", in->unit_ref);
+    rows[n++] = (ctl_kv){"单位编号", ref};
+  }
+  rows[n++] = (ctl_kv){"状态", state};
+  rows[n++] = (ctl_kv){"承办单位", holder};
+  if (c->transfer) {
+    ctl_fmt_time(ctx, c->transfer->offered_ms, t1);
+    snprintf(transfer, sizeof(transfer), "%s → %s，%s，原因：%s",
+             ctl_unit_label(ctx, c->transfer->from_unit), ctl_unit_label(ctx, c->transfer->to_unit),
+             t1, c->transfer->reason);
+    rows[n++] = (ctl_kv){"待接收", transfer};
+  }
+  if (in) {
+    snprintf(kind, sizeof(kind), "%s，%s", mc_label_of(mc_kind_names, in->kind),
+             mc_label_of(mc_difficulty_names, in->difficulty));
+    rows[n++] = (ctl_kv){"纠纷类型", kind};
+    snprintf(src, sizeof(src), "%s", mc_label_of(mc_source_names, in->source));
+    rows[n++] = (ctl_kv){"来源", src};
+    if (in->grid[0])
+      snprintf(community, sizeof(community), "%s %s网格", ctl_community_label(ctx, in->community),
+               in->grid);
+    else
+      snprintf(community, sizeof(community), "%s", ctl_community_label(ctx, in->community));
+    rows[n++] = (ctl_kv){"社区", community};
+    ctl_fmt_yuan(in->money_fen, y);
+    if (in->kind == MV_KIND(LABOUR) && in->workers > 0)
+      snprintf(money, sizeof(money), "%s元，劳动者%u人", y, in->workers);
+    else
+      snprintf(money, sizeof(money), "%s元", y);
+    rows[n++] = (ctl_kv){"涉及金额", money};
+    if (in->petition != MV_PETITION(NONE)) {
+      snprintf(petition, sizeof(petition), "信访积案（%s）",
+               mc_label_of(mc_petition_names, in->petition));
+      rows[n++] = (ctl_kv){"信访", petition};
+    }
+    if (in->needs_lawyer)
+      rows[n++] = (ctl_kv){"需要律师", "是"};
+    if (in->summary[0])
+      rows[n++] = (ctl_kv){"案情", in->summary};
+  }
+  ctl_fmt_time(ctx, c->created_ms, created);
+  rows[n++] = (ctl_kv){"受理时间", created};
+  if (c->deadline_ms > 0) {
+    ctl_fmt_time(ctx, c->deadline_ms, t2);
+    bool overdue = mc_now_ms() > c->deadline_ms;
+    snprintf(deadline, sizeof(deadline), "%s%s", t2, overdue ? "（已逾期）" : "");
+    rows[n++] = (ctl_kv){"本阶段期限", deadline};
+  }
+  if (c->outcome) {
+    const Mediation__V1__Outcome *o = c->outcome;
+    size_t used = 0;
+    outcome[0] = '\0';
+    add(outcome, sizeof(outcome), &used, "%s", mc_label_of(mc_outcome_names, o->kind));
+    if (o->kind == MV_OUTCOME(AGREEMENT)) {
+      ctl_fmt_yuan(o->agreed_amount_fen, y);
+      add(outcome, sizeof(outcome), &used, "，协议金额%s元", y);
+    }
+    if (o->resolution)
+      add(outcome, sizeof(outcome), &used, "，%s", mc_label_of(mc_resolution_names, o->resolution));
+    if (o->followup_due_ms) {
+      ctl_fmt_time(ctx, o->followup_due_ms, t1);
+      add(outcome, sizeof(outcome), &used, "，回访期限 %s", t1);
+    }
+    if (o->summary[0])
+      add(outcome, sizeof(outcome), &used, "：%s", o->summary);
+    rows[n++] = (ctl_kv){"调解结果", outcome};
+  }
+  if (c->court_result) {
+    const Mediation__V1__CourtResult *r = c->court_result;
+    ctl_fmt_yuan(r->amount_fen, y);
+    snprintf(court, sizeof(court), "%s，金额%s元%s%s",
+             mc_label_of(mc_court_result_names, r->kind), y, r->summary[0] ? "：" : "", r->summary);
+    rows[n++] = (ctl_kv){"法院结果", court};
+  }
+  if (c->feedback) {
+    const Mediation__V1__Feedback *f = c->feedback;
+    ctl_fmt_time(ctx, f->visited_ms, t1);
+    snprintf(feedback, sizeof(feedback), "%s，回访 %s%s%s",
+             mc_label_of(mc_satisfaction_names, f->satisfaction), t1, f->note[0] ? "：" : "",
+             f->note);
+    rows[n++] = (ctl_kv){"回访反馈", feedback};
+  }
+  snprintf(legal, sizeof(legal), "%s", c->legal_aid ? "已给予" : "无");
+  rows[n++] = (ctl_kv){"法律援助", legal};
+  ctl_kv_print(rows, n, out);
+
+  if (in && in->n_parties > 0) {
+    fputs("\n当事人\n", out);
+    for (size_t i = 0; i < in->n_parties; i++) {
+      char p[400];
+      party_text(in->parties[i], p, sizeof(p));
+      fprintf(out, "  %s\n", p);
+    }
+  }
+  if (c->n_team > 0) {
+    fputs("\n调解团队\n", out);
+    static const char *const headers[] = {"角色", "人员", "单位", "指派", "解除"};
+    ctl_table *t = ctl_table_new(5, headers, "lllll");
+    for (size_t i = 0; i < c->n_team; i++) {
+      const mv_member *m = c->team[i];
+      ctl_fmt_time(ctx, m->assigned_ms, t1);
+      ctl_fmt_time(ctx, m->released_ms, t2);
+      const char *cells[] = {mc_label_of(mc_team_role_names, m->role), m->person,
+                             ctl_unit_label(ctx, m->unit), t1, m->released_ms ? t2 : ""};
+      ctl_table_add(t, cells);
+    }
+    ctl_table_print(t, out);
+    ctl_table_free(t);
+  }
+  if (c->n_sessions > 0) {
+    fputs("\n调解记录\n", out);
+    for (size_t i = 0; i < c->n_sessions; i++) {
+      ctl_fmt_time(ctx, c->sessions[i]->held_ms, t1);
+      fprintf(out, "  %s  %s\n", t1, c->sessions[i]->note);
+    }
+  }
+  if (c->units_involved && c->n_units_involved > 1) {
+    fputs("\n经手单位  ", out);
+    for (size_t i = 0; i < c->n_units_involved; i++)
+      fprintf(out, "%s%s", i ? " → " : "", ctl_unit_label(ctx, c->units_involved[i]));
+    fputc('\n', out);
+  }
+}
+
+void ctl_event_detail(const ctl_ctx *ctx, const mv_event *ev, char *buf, size_t cap) {
+  const mv_action *a = ev->action;
+  size_t used = 0;
+  char y[CTL_FMT_MAX], t[CTL_FMT_MAX];
+  buf[0] = '\0';
+  if (a == NULL)
+    return;
+  switch (a->kind) {
+  case MV_ACTION(TAKE_IN):
+    if (a->intake) {
+      ctl_fmt_yuan(a->intake->money_fen, y);
+      add(buf, cap, &used, "%s，%s，%s，涉及金额%s元", mc_label_of(mc_kind_names, a->intake->kind),
+          ctl_community_label(ctx, a->intake->community),
+          mc_label_of(mc_source_names, a->intake->source), y);
+    }
+    break;
+  case MV_ACTION(TRANSFER):
+    add(buf, cap, &used, "移交%s", ctl_unit_label(ctx, a->to_unit));
+    break;
+  case MV_ACTION(ACCEPT):
+    if (a->args_case == MV_ARGS(TO_UNIT))
+      add(buf, cap, &used, "接收%s的移交", ctl_unit_label(ctx, a->to_unit));
+    break;
+  case MV_ACTION(REFUSE):
+    if (a->args_case == MV_ARGS(TO_UNIT))
+      add(buf, cap, &used, "退回%s", ctl_unit_label(ctx, a->to_unit));
+    break;
+  case MV_ACTION(RECALL):
+    if (a->args_case == MV_ARGS(TO_UNIT))
+      add(buf, cap, &used, "收回对%s的移交", ctl_unit_label(ctx, a->to_unit));
+    break;
+  case MV_ACTION(ASSIGN):
+  case MV_ACTION(RELEASE):
+    if (a->member)
+      add(buf, cap, &used, "%s %s", mc_label_of(mc_team_role_names, a->member->role),
+          a->member->person);
+    break;
+  case MV_ACTION(RECORD_SESSION):
+    if (a->session) {
+      ctl_fmt_time(ctx, a->session->held_ms, t);
+      add(buf, cap, &used, "%s %s", t, a->session->note);
+    }
+    break;
+  case MV_ACTION(RECORD_OUTCOME):
+    if (a->outcome) {
+      add(buf, cap, &used, "%s", mc_label_of(mc_outcome_names, a->outcome->kind));
+      if (a->outcome->kind == MV_OUTCOME(AGREEMENT)) {
+        ctl_fmt_yuan(a->outcome->agreed_amount_fen, y);
+        add(buf, cap, &used, "，协议金额%s元", y);
+      }
+      if (a->outcome->resolution)
+        add(buf, cap, &used, "，%s", mc_label_of(mc_resolution_names, a->outcome->resolution));
+      if (a->outcome->summary[0])
+        add(buf, cap, &used, "：%s", a->outcome->summary);
+    }
+    break;
+  case MV_ACTION(RECORD_COURT_RESULT):
+    if (a->court_result) {
+      ctl_fmt_yuan(a->court_result->amount_fen, y);
+      add(buf, cap, &used, "%s，金额%s元", mc_label_of(mc_court_result_names, a->court_result->kind),
+          y);
+      if (a->court_result->summary[0])
+        add(buf, cap, &used, "：%s", a->court_result->summary);
+    }
+    break;
+  case MV_ACTION(RECORD_FEEDBACK):
+    if (a->feedback) {
+      ctl_fmt_time(ctx, a->feedback->visited_ms, t);
+      add(buf, cap, &used, "%s，回访 %s", mc_label_of(mc_satisfaction_names, a->feedback->satisfaction),
+          t);
+      if (a->feedback->note[0])
+        add(buf, cap, &used, "：%s", a->feedback->note);
+    }
+    break;
+  case MV_ACTION(RECORD_RECEIPT):
+    if (a->receipt)
+      add(buf, cap, &used, "%s签收", ctl_unit_label(ctx, a->receipt->unit));
+    break;
+  default:
+    break;
+  }
+  if (a->reason[0])
+    add(buf, cap, &used, "%s原因：%s", used ? "；" : "", a->reason);
+}
+
+int ctl_print_timeline(const ctl_ctx *ctx, mv_event *const *events, size_t n, FILE *out) {
+  static const char *const headers[] = {"#", "时间", "经办", "操作", "状态", "说明"};
+  ctl_table *t = ctl_table_new(6, headers, "rlllll");
+  if (t == NULL)
+    return -1;
+  for (size_t i = 0; i < n; i++) {
+    const mv_event *ev = events[i];
+    char seq[16], when[CTL_FMT_MAX], who[256], states[96], detail[1200];
+    snprintf(seq, sizeof(seq), "%u", ev->seq);
+    ctl_fmt_time(ctx, ev->at_ms, when);
+    ctl_actor_label(ctx, ev->actor, who, sizeof(who));
+    if (ev->from_state == ev->to_state)
+      snprintf(states, sizeof(states), "%s", ctl_state_label(ev->to_state));
+    else
+      snprintf(states, sizeof(states), "%s → %s", ctl_state_label(ev->from_state),
+               ctl_state_label(ev->to_state));
+    ctl_event_detail(ctx, ev, detail, sizeof(detail));
+    const char *what = ev->action ? mc_label_of(mc_action_names, ev->action->kind) : "?";
+    const char *cells[] = {seq, when, who, what, states, detail};
+    ctl_table_add(t, cells);
+  }
+  int rc = ctl_table_print(t, out);
+  ctl_table_free(t);
+  return rc;
+}
