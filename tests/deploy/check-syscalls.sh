@@ -35,6 +35,7 @@ fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 # 1. The workloads, every daemon traced.
 mkdir "$tmp/traces"
 for t in "$@"; do
+  [ -n "$t" ] || continue # a test this tree does not have
   if MEDIATION_TEST_WRAPPER="sh $here/strace-wrap.sh" MEDIATION_TRACE_DIR="$tmp/traces" \
        "$t" >"$tmp/test.log" 2>&1; then
     echo "ok: $(basename "$t") passed with its daemons traced"
