@@ -3,7 +3,8 @@
  * for coordinators (a systemd timer calls `mediactl backup`).
  *
  * A backup is a new directory under [router] backup_dir named by the UTC
- * time (20261127T223431Z), made by storage's st_backup (LMDB's compacting
+ * time to the millisecond (20261127T223431.123Z, so two backups in one
+ * second do not collide and names sort in time order), made by storage's st_backup (LMDB's compacting
  * copy from one read snapshot while writes go on); the oldest beyond
  * backups_kept are removed afterwards, never before the new one exists.
  */
@@ -23,7 +24,7 @@
 
 #define ADMIN_OF(service)                                                                     \
   ((rt_router *)((char *)(service)-offsetof(rt_router, admin)))
-#define STAMP_LEN 16 /* 20261127T223431Z */
+#define STAMP_LEN 20 /* 20261127T223431.123Z */
 
 static bool is_coordinator(rpc_call *call) {
   if (rpc_call_caller(call)->kind == MC_PRINCIPAL_COORDINATOR)
@@ -33,10 +34,10 @@ static bool is_coordinator(rpc_call *call) {
 }
 
 static bool is_stamp(const char *name) {
-  if (strlen(name) != STAMP_LEN || name[8] != 'T' || name[15] != 'Z')
+  if (strlen(name) != STAMP_LEN || name[8] != 'T' || name[15] != '.' || name[19] != 'Z')
     return false;
-  for (int i = 0; i < 15; i++) {
-    if (i != 8 && (name[i] < '0' || name[i] > '9'))
+  for (int i = 0; i < 19; i++) {
+    if (i != 8 && i != 15 && (name[i] < '0' || name[i] > '9'))
       return false;
   }
   return true;
@@ -112,11 +113,13 @@ static void admin_backup(Mediation__V1__RouterAdmin_Service *service,
     rpc_call_fail(call, MC_UNAVAILABLE, "backup_dir %s: %s", dir, strerror(errno));
     return;
   }
-  time_t now = time(NULL);
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
   struct tm tm;
-  gmtime_r(&now, &tm);
+  gmtime_r(&ts.tv_sec, &tm);
   char stamp[STAMP_LEN + 1], path[4096];
-  strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+  size_t n = strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
+  snprintf(stamp + n, sizeof(stamp) - n, ".%03ldZ", ts.tv_nsec / 1000000);
   snprintf(path, sizeof(path), "%s/%s", dir, stamp);
   int64_t started = mc_mono_ms();
   mc_err err;

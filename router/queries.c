@@ -457,7 +457,8 @@ void rt_figures(rt_router *rt, rpc_call *call, const mc_principal *caller,
   if (rc != MC_OK) {
     rpc_call_fail_err(call, &err);
   } else {
-    qsort(acc.rows, acc.n_rows, sizeof(*acc.rows), compare_rows);
+    if (acc.n_rows > 1) /* qsort must not be given a NULL array, even empty */
+      qsort(acc.rows, acc.n_rows, sizeof(*acc.rows), compare_rows);
     Mediation__V1__FigureRow **ptrs = calloc(acc.n_rows ? acc.n_rows : 1, sizeof(*ptrs));
     if (ptrs == NULL) {
       rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory");

@@ -20,6 +20,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -145,8 +146,22 @@ static void test_kill_loop(void **state) {
       _exit(127);
     }
     close(fds[1]);
-    /* Mostly in the middle of the work; sometimes during start-up. */
-    unsigned delay = rand() % 8 == 0 ? (unsigned)(rand() % 4) : 5 + (unsigned)(rand() % 60);
+    /* Mostly in the middle of the work: once the child has reported its
+     * first batch (so every such kill interrupts work, however slowly a
+     * loaded or sanitized machine starts the child), after a random delay;
+     * sometimes during start-up. */
+    char buf[1 << 16];
+    size_t len = 0;
+    ssize_t r;
+    unsigned delay;
+    if (rand() % 8 == 0) {
+      delay = (unsigned)(rand() % 4);
+    } else {
+      struct pollfd pfd = {.fd = fds[0], .events = POLLIN};
+      if (poll(&pfd, 1, 10000) > 0 && (r = read(fds[0], buf, sizeof(buf) - 1)) > 0)
+        len = (size_t)r;
+      delay = (unsigned)(rand() % 40);
+    }
     sleep_ms(delay);
     kill(pid, SIGKILL);
     int status;
@@ -155,9 +170,6 @@ static void test_kill_loop(void **state) {
       fail_msg("the child ended by itself (status %d): see its stderr", status);
 
     /* What it reported, in order from `next`. */
-    char buf[1 << 16];
-    size_t len = 0;
-    ssize_t r;
     while ((r = read(fds[0], buf + len, sizeof(buf) - 1 - len)) > 0)
       len += (size_t)r;
     close(fds[0]);
