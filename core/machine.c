@@ -46,7 +46,11 @@
  *   - a resolution (事实化解 / 实体化解) may be recorded only for a petition
  *     case (Intake.petition), and workers only for a labour dispute;
  *   - the event's deadline_ms is the case's deadline after the step (a step
- *     that keeps the state keeps the deadline, and replay checks that).
+ *     that keeps the state keeps the deadline, and replay checks that);
+ *   - a TAKE_IN may name its case "<unit>:<intake.unit_ref>" instead of an
+ *     allocated id when the acting unit checks its own intake before the
+ *     router has it (a unit's outbox validates offline work with this same
+ *     table): the record is provisional, its id that alias.
  */
 #include "core/machine.h"
 
@@ -683,6 +687,20 @@ static mc_code check_receipt(const step_ctx *x, const mv_receipt *r, mc_err *err
   return MC_OK;
 }
 
+/* A unit checking an intake of its own before the router has seen it (its
+ * outbox forwards it later) names the case by the reference the router will
+ * also accept: "<unit>:<intake.unit_ref>", the unit being the actor. The
+ * router never applies one: it always allocates an id first. */
+static bool is_provisional_ref(const char *case_ref, const mv_actor *actor,
+                               const mv_intake *in) {
+  if (str_empty(case_ref) || actor->kind != MV_PRINCIPAL(UNIT) || str_empty(actor->id) ||
+      in == NULL || str_empty(in->unit_ref))
+    return false;
+  size_t n = strlen(actor->id);
+  return strncmp(case_ref, actor->id, n) == 0 && case_ref[n] == ':' &&
+         strcmp(case_ref + n + 1, in->unit_ref) == 0;
+}
+
 static bool is_petition(const mv_case *c) {
   return c != NULL && c->intake != NULL && c->intake->petition != MV_PETITION(NONE);
 }
@@ -701,11 +719,14 @@ static mc_code check_fields(const step_ctx *x, mc_err *err) {
   switch (a->kind) {
   case MV_ACTION(TAKE_IN): {
     size_t plen = strlen(x->reg->case_prefix);
-    if (str_empty(a->case_ref) || !mc_case_id_parse(a->case_ref, NULL, NULL) ||
-        strncmp(a->case_ref, x->reg->case_prefix, plen) != 0 || a->case_ref[plen] != '-')
+    bool allocated = !str_empty(a->case_ref) && mc_case_id_parse(a->case_ref, NULL, NULL) &&
+                     strncmp(a->case_ref, x->reg->case_prefix, plen) == 0 &&
+                     a->case_ref[plen] == '-';
+    if (!allocated && !is_provisional_ref(a->case_ref, x->actor, a->intake))
       return mc_err_set(err, MC_INVALID_ARGUMENT,
                         "action.case_ref: take_in needs the case id the router allocated "
-                        "(%s-<year>-<serial>)",
+                        "(%s-<year>-<serial>), or, checked by the unit itself, its own "
+                        "<unit>:<intake.unit_ref>",
                         x->reg->case_prefix);
     return check_intake(x->reg, a->intake, err);
   }

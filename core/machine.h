@@ -71,7 +71,12 @@ unsigned mc_roles_of(const mv_case *current, const mv_actor *actor);
 /* The inputs of one step. */
 typedef struct mc_step {
   const mv_case *current;         /* NULL for TAKE_IN */
-  const mv_action *action;        /* for TAKE_IN, case_ref is the id the router allocated */
+  /* For TAKE_IN, case_ref is the id the router allocated; or, when a unit
+   * checks an intake of its own before forwarding it (its outbox, while the
+   * router may be unreachable), "<unit>:<intake.unit_ref>" with the acting
+   * unit: the result is then a provisional record whose id is that alias,
+   * never stored by the router. */
+  const mv_action *action;
   const mv_actor *actor;          /* authenticated by the caller */
   int64_t now_ms;                 /* becomes the event's at_ms */
   ProtobufCBinaryData request_id; /* kept in the event */

@@ -4,14 +4,19 @@
  * deadline and admission checks, method lookup by descriptor, payload check
  * and unpacking, the handler, and reply packing (rpc_server_handle).
  *
- * The idea: random bytes rarely carry a valid Ed25519 signature, so each
- * input is run twice. First as is, which exercises everything up to and
- * including verification. Then, if it decodes as an envelope, re-signed by
- * the fuzz principal with a fresh deadline, so that the fuzzer's choice of
- * service, method and payload reaches dispatch and the handlers. Invariant
- * checked on every input: the server answers, and its answer decodes as a
- * ReplyEnvelope with a known status. A crash, hang, leak, sanitizer report
- * or a broken invariant is a finding.
+ * The idea: random bytes rarely carry a valid Ed25519 signature or session
+ * MAC, so each input is run three times. First as is, which exercises
+ * everything up to and including authentication: the fuzzer's own
+ * signature, session_id and mac fields (wrong lengths, both proofs, unknown
+ * sessions). Then, if it decodes as an envelope, re-signed by the fuzz
+ * principal with a fresh deadline, and once more MAC'd under a session the
+ * fuzzer opened at start (re-opened when the fuzzer's own RpcSession/Open
+ * calls push it out of the table), so that the fuzzer's choice of service,
+ * method and payload reaches dispatch and the handlers - RpcSession/Open
+ * included - by both proofs. Invariant checked on every input: the server
+ * answers, and its answer decodes as a ReplyEnvelope with a known status;
+ * session_unknown only ever comes with UNAUTHENTICATED. A crash, hang, leak,
+ * sanitizer report or a broken invariant is a finding.
  *
  * Besides Echo (flat messages), the real Router and Desk descriptors are
  * served by a stub invoke, so payload checks and unpacking meet the deep,
@@ -36,6 +41,7 @@
 static rpc_server *srv;
 static rpc_key *key;
 static mc_registry *reg;
+static uint8_t session_id[RPC_SESSION_ID_BYTES], session_key[RPC_SESSION_KEY_BYTES];
 
 /* Echo, synchronous only (a fuzz run must not start threads). */
 static void fz_echo(Mediation__V1__Echo_Service *svc, const Mediation__V1__EchoRequest *in,
@@ -95,6 +101,39 @@ static void stub_invoke(ProtobufCService *svc, unsigned index, const ProtobufCMe
 static ProtobufCService router_stub = {&mediation__v1__router__descriptor, stub_invoke, NULL};
 static ProtobufCService desk_stub = {&mediation__v1__desk__descriptor, stub_invoke, NULL};
 
+/* Opens the fuzz principal's session through the server's own path, as a
+ * client would. */
+static void open_session(void) {
+  uint8_t pk[RPC_KX_KEY_BYTES], sk[RPC_KX_KEY_BYTES];
+  mc_err err = {0};
+  if (rpc_session_keypair(pk, sk, &err) != MC_OK)
+    abort();
+  Mediation__V1__SessionOpenRequest req = MEDIATION__V1__SESSION_OPEN_REQUEST__INIT;
+  req.client_public_key = (ProtobufCBinaryData){sizeof(pk), pk};
+  uint8_t *bytes, *reply;
+  size_t n, len;
+  if (rpc_request_encode(key, "mediation.v1.RpcSession", "Open", &req.base, mc_now_ms() + 10000,
+                         NULL, 0, &bytes, &n, &err) != MC_OK ||
+      rpc_server_handle(srv, bytes, n, &reply, &len, &err) != MC_OK)
+    abort();
+  free(bytes);
+  Mediation__V1__ReplyEnvelope *r = mediation__v1__reply_envelope__unpack(NULL, len, reply);
+  free(reply);
+  if (r == NULL || r->code != MV_STATUS(OK))
+    abort();
+  Mediation__V1__SessionOpenReply *o =
+      mediation__v1__session_open_reply__unpack(NULL, r->payload.len, r->payload.data);
+  if (o == NULL || o->session_id.len != RPC_SESSION_ID_BYTES ||
+      o->server_public_key.len != RPC_KX_KEY_BYTES)
+    abort();
+  memcpy(session_id, o->session_id.data, RPC_SESSION_ID_BYTES);
+  if (rpc_session_derive(sk, true, pk, o->server_public_key.data, FUZZ_PRINCIPAL, session_id,
+                         session_key, &err) != MC_OK)
+    abort();
+  mediation__v1__session_open_reply__free_unpacked(o, NULL);
+  mediation__v1__reply_envelope__free_unpacked(r, NULL);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -118,11 +157,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
       rpc_server_register(srv, &router_stub, &err) != MC_OK ||
       rpc_server_register(srv, &desk_stub, &err) != MC_OK)
     abort();
+  open_session();
   return 0;
 }
 
-/* The invariant: every request gets a reply that decodes, with a known code. */
-static void handle_and_check(const uint8_t *data, size_t size) {
+/* The invariant: every request gets a reply that decodes, with a known code.
+ * Returns whether the reply said session_unknown. */
+static bool handle_and_check(const uint8_t *data, size_t size) {
   uint8_t *reply = NULL;
   size_t len = 0;
   mc_err err = {0};
@@ -133,42 +174,68 @@ static void handle_and_check(const uint8_t *data, size_t size) {
     abort();
   if (r->code != MV_STATUS(OK) && r->payload.len != 0)
     abort(); /* a refusal never carries a payload */
+  if (r->session_unknown && r->code != MV_STATUS(UNAUTHENTICATED))
+    abort(); /* the marker only ever explains an UNAUTHENTICATED */
+  bool unknown = r->session_unknown;
   mediation__v1__reply_envelope__free_unpacked(r, NULL);
   free(reply);
+  return unknown;
+}
+
+/* env packed and handled; false if it could not be packed. */
+static bool pack_and_handle(const Mediation__V1__RequestEnvelope *env, bool *unknown) {
+  size_t n = mediation__v1__request_envelope__get_packed_size(env);
+  uint8_t *buf = malloc(n ? n : 1);
+  if (buf == NULL)
+    return false;
+  mediation__v1__request_envelope__pack(env, buf);
+  *unknown = handle_and_check(buf, n);
+  free(buf);
+  return true;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   handle_and_check(data, size);
 
-  /* Second pass: the same envelope, made authentic. */
+  /* Then the same envelope, made authentic: signed, then MAC'd. */
   Mediation__V1__RequestEnvelope *env = mediation__v1__request_envelope__unpack(NULL, size, data);
   if (env == NULL)
     return 0;
   static uint8_t fixed_id[RPC_REQUEST_ID_BYTES] = "fuzz-request-id";
-  uint8_t sig[RPC_SIGNATURE_BYTES];
+  uint8_t sig[RPC_SIGNATURE_BYTES], mac[RPC_MAC_BYTES];
   mc_err err = {0};
-  char *caller = env->caller;
-  ProtobufCBinaryData rid = env->request_id, old_sig = env->signature;
-  int64_t deadline = env->deadline_ms;
+  bool unknown = false;
+  /* What the unpacked message owns, put back before freeing it. */
+  Mediation__V1__RequestEnvelope saved = *env;
   env->caller = FUZZ_PRINCIPAL;
-  if (rid.len != RPC_REQUEST_ID_BYTES)
+  if (env->request_id.len != RPC_REQUEST_ID_BYTES)
     env->request_id = (ProtobufCBinaryData){RPC_REQUEST_ID_BYTES, fixed_id};
   env->deadline_ms = mc_now_ms() + 10000;
+  env->session_id = (ProtobufCBinaryData){0, NULL};
+  env->mac = (ProtobufCBinaryData){0, NULL};
+  /* Second pass: signed. */
   if (rpc_request_sign(key, env, sig, &err) == MC_OK) {
     env->signature = (ProtobufCBinaryData){RPC_SIGNATURE_BYTES, sig};
-    size_t n = mediation__v1__request_envelope__get_packed_size(env);
-    uint8_t *buf = malloc(n ? n : 1);
-    if (buf != NULL) {
-      mediation__v1__request_envelope__pack(env, buf);
-      handle_and_check(buf, n);
-      free(buf);
-    }
+    pack_and_handle(env, &unknown);
   }
-  /* Put back what the unpacked message owns before freeing it. */
-  env->caller = caller;
-  env->request_id = rid;
-  env->signature = old_sig;
-  env->deadline_ms = deadline;
+  /* Third pass: MAC'd under the fuzz session (opened again if the fuzzer's
+   * own Opens pushed it out of the table). */
+  env->signature = (ProtobufCBinaryData){0, NULL};
+  env->session_id = (ProtobufCBinaryData){RPC_SESSION_ID_BYTES, session_id};
+  for (int tries = 0; tries < 2; tries++) {
+    if (rpc_request_mac(session_key, env, mac, &err) != MC_OK)
+      break;
+    env->mac = (ProtobufCBinaryData){RPC_MAC_BYTES, mac};
+    if (!pack_and_handle(env, &unknown) || !unknown)
+      break;
+    open_session();
+  }
+  env->caller = saved.caller;
+  env->request_id = saved.request_id;
+  env->signature = saved.signature;
+  env->session_id = saved.session_id;
+  env->mac = saved.mac;
+  env->deadline_ms = saved.deadline_ms;
   mediation__v1__request_envelope__free_unpacked(env, NULL);
   return 0;
 }

@@ -2,8 +2,10 @@
  * make_corpus.c - writes the dispatch fuzzer's seed corpus: a few valid
  * request envelopes signed by the fuzz principal's fixed key, one per path
  * worth starting from (Echo with text, a refusal, an oversize reply, Ping,
- * Health, Reflection). Their deadlines will have passed by the time they
- * are used; the fuzzer re-signs each input with a fresh one.
+ * Health, Reflection, RpcSession/Open), and one MAC'd under a made-up
+ * session. Their deadlines will have passed by the time they are used, and
+ * the session is unknown to the fuzzer's server; the fuzzer re-signs and
+ * re-MACs each input with a fresh deadline and its own session.
  *
  * usage: make_corpus DIR
  */
@@ -15,14 +17,24 @@
 #include "mediation/v1/testing.pb-c.h"
 #include "mv1.h"
 
+/* A made-up session, for the MAC'd seed: only the fields' shapes matter. */
+static const uint8_t seed_session_id[RPC_SESSION_ID_BYTES] = "seed-session-id";
+static const uint8_t seed_session_key[RPC_SESSION_KEY_BYTES] = "seed-session-key, not a secret";
+
 static int write_one(const char *dir, const char *name, const rpc_key *key, const char *service,
                      const char *method, const ProtobufCMessage *msg) {
   uint8_t *buf;
   size_t len;
   mc_err err = {0};
   uint8_t rid[RPC_REQUEST_ID_BYTES] = "seed-request-id";
-  if (rpc_request_encode(key, service, method, msg, mc_now_ms() + 60000, rid, FUZZ_MAX_MESSAGE,
-                         &buf, &len, &err) != MC_OK) {
+  mc_code rc =
+      key != NULL
+          ? rpc_request_encode(key, service, method, msg, mc_now_ms() + 60000, rid,
+                               FUZZ_MAX_MESSAGE, &buf, &len, &err)
+          : rpc_request_encode_mac(FUZZ_PRINCIPAL, seed_session_id, seed_session_key, service,
+                                   method, msg, mc_now_ms() + 60000, rid, FUZZ_MAX_MESSAGE, &buf,
+                                   &len, &err);
+  if (rc != MC_OK) {
     fprintf(stderr, "make_corpus: %s: %s\n", name, err.msg);
     return 1;
   }
@@ -73,6 +85,13 @@ int main(int argc, char **argv) {
   bad |= write_one(argv[1], "reflection", key, "mediation.v1.Reflection", "ListServices",
                    &list.base);
   bad |= write_one(argv[1], "unknown-method", key, "mediation.v1.Echo", "Nope", &ping.base);
+  Mediation__V1__SessionOpenRequest open = MEDIATION__V1__SESSION_OPEN_REQUEST__INIT;
+  uint8_t client_pk[RPC_KX_KEY_BYTES];
+  for (int i = 0; i < RPC_KX_KEY_BYTES; i++)
+    client_pk[i] = (uint8_t)(9 + i); /* any 32 bytes: X25519 takes every string as a key */
+  open.client_public_key = (ProtobufCBinaryData){sizeof(client_pk), client_pk};
+  bad |= write_one(argv[1], "session-open", key, "mediation.v1.RpcSession", "Open", &open.base);
+  bad |= write_one(argv[1], "echo-mac", NULL, "mediation.v1.Echo", "Echo", &echo.base);
 
   /* The real contract's deep types, served by the fuzzer's stubs. */
   Mediation__V1__Party party = MEDIATION__V1__PARTY__INIT;

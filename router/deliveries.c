@@ -14,6 +14,7 @@
  * housekeeping that must happen now and then: expiring idempotency records
  * past their retention and clearing reader slots left by dead processes.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -211,6 +212,7 @@ static void housekeeping(rt_router *rt) {
 
 static void *timer_main(void *arg) {
   rt_router *rt = arg;
+  pthread_setname_np(pthread_self(), "rt:timer");
   int64_t next_housekeeping = mc_now_ms() + HOUSEKEEPING_MS;
   pthread_mutex_lock(&rt->wait_lock);
   while (!rt->timer_stop) {

@@ -73,6 +73,7 @@ struct rt_router {
   bool writer_stop;
   pthread_t writer_thread;
   bool writer_started;
+  uint64_t batches, jobs_written, batch_peak; /* the writer's own: read after it stopped */
 
   /* long polls */
   pthread_mutex_t wait_lock;

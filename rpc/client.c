@@ -1,13 +1,40 @@
 /*
- * client.c - the generic call: pack, sign, send on a REQ context, retry,
- * decode the reply (see client.h).
+ * client.c - the generic call: pack, authenticate, send on a REQ context,
+ * retry, decode the reply (see client.h).
  *
  * The idea: a client owns a fixed pool of slots, one nng context and aio
  * each; taking a slot is the in-flight bound, and a slot runs one call as a
- * small state machine (SEND: waiting to hand the request to a connection;
- * RECV: waiting for the reply). The envelope is built and signed once; every
- * attempt sends a copy of the same bytes, so a retry carries the same
- * request id and signature and the server can deduplicate it.
+ * small state machine (WAIT: waiting for a session, on a timer aio of its
+ * own; SEND: waiting to hand the request to a connection; RECV: waiting for
+ * the reply). The request message
+ * is packed once; the envelope is built and authenticated once per session,
+ * and every attempt sends a copy of the same bytes, so a retry carries the
+ * same request id and proof and the server can deduplicate it.
+ *
+ * Sessions (identity.h). By default a client signs one RpcSession/Open and
+ * MACs its requests under the session key: Ed25519 costs ~24 us to sign and
+ * ~62 us to verify per request, a MAC about one. The session is the
+ * client's, shared by every slot:
+ *
+ *   none ──(a call needs one)──► opening ──(Open OK)──► ready
+ *     ▲                             │                    │ 3/4 of its life: one
+ *     │                             │ refused            │ background Open renews
+ *     │                             ▼                    │ it while it is still used
+ *     │                      signing for a while         │
+ *     └──── session_unknown (server restarted, expired, evicted) ◄┘
+ *
+ * One Open at a time, on a slot of its own (so it never waits behind the
+ * calls that wait for it), signed like any request. Calls that need a
+ * session while none is ready wait on a list, each with an nng sleep on its
+ * slot's timer aio that ends at its deadline; the Open's completion takes the list
+ * under the session lock and cancels those sleeps, and each call goes on
+ * from its own callback. Whoever takes a call off the list owns it, so a
+ * deadline and a wake-up never both move it. If the server refuses Open
+ * (an older server without sessions, a full table, an admission rule),
+ * calls sign instead, and Open is asked again a minute later. A reply with
+ * session_unknown means the request was not run: the session is dropped, a
+ * new one opened, and the same request (same id, same deadline) sent again
+ * under it; a second such answer for one call makes it sign.
  *
  * Which status a failure becomes follows from that machine: if the request
  * never reached a connection before the deadline it was never delivered
@@ -27,25 +54,50 @@
 #include "core/log.h"
 #include "rpc/internal.h"
 
-enum { S_FREE, S_SEND, S_RECV };
+enum { S_FREE, S_SEND, S_RECV, S_WAIT };
+
+/* How a waiting call goes on once the Open it waited for has ended. */
+enum { WAKE_RETRY, WAKE_SIGN };
+
+/* After the server refused RpcSession/Open: sign for this long, then ask
+ * again. After a failed renewal: do not retry it sooner than this. */
+#define SESSION_SIGN_MS 60000
+#define RENEW_RETRY_MS 1000
 
 typedef struct slot slot;
 struct slot {
   rpc_client *c;
   nng_aio *aio;
+  nng_aio *timer; /* only ever sleeps: the wait for a session (see slot_go) */
   nng_ctx ctx;
   int state;    /* S_*: handed from thread to thread along with the aio */
-  nng_msg *req; /* the signed envelope; each attempt sends a copy; owned */
+  nng_msg *req; /* the envelope as authenticated last; each attempt sends a copy; owned */
+  uint8_t *payload; /* the packed request message, for each (re)authentication; owned */
+  size_t payload_len;
+  const ProtobufCServiceDescriptor *service;
   const ProtobufCMethodDescriptor *method;
   uint8_t rid[RPC_REQUEST_ID_BYTES];
   int64_t deadline_ms; /* absolute Unix ms, as in the envelope */
   int64_t attempt_timeout_ms;
   unsigned attempts, max_attempts;
-  bool sent; /* some attempt was handed to a connection */
+  bool sent;      /* some attempt was handed to a connection */
+  bool replied;   /* the server answered (the Open slot: a refusal, not a lost request) */
+  bool sign;      /* always sign this call: sessions off, the Open itself, or given up on */
+  uint64_t sess_gen; /* the session the envelope was MAC'd under; 0: signed */
+  unsigned renewals; /* times sent again because its session was unknown */
+  bool waiting;      /* on c->waiters; under c->sess_mtx */
+  int wake;          /* WAKE_*, set with waiting cleared; under c->sess_mtx */
+  slot *next_wait;
   rpc_done_fn done;
   void *done_arg;
   slot *next_free;
 };
+
+/* Secrets live apart, in memory libsodium guards and wipes. */
+typedef struct client_secrets {
+  uint8_t key[RPC_SESSION_KEY_BYTES]; /* the session key */
+  uint8_t eph_sk[RPC_KX_KEY_BYTES];   /* the pending Open's X25519 secret */
+} client_secrets;
 
 struct rpc_client {
   char *url;
@@ -59,24 +111,50 @@ struct rpc_client {
   nng_socket sock;
   bool sock_open;
   nng_dialer dialer;
-  slot *slots;
+  slot *slots; /* n_slots for calls, then the Open's own */
   unsigned n_slots;
+  slot *open_slot;
   atomic_int pipes; /* connections up now (pipe notifications) */
 
   pthread_mutex_t mtx; /* guards the free list and closing */
   pthread_cond_t cond; /* a slot was freed, or closing */
   slot *free_list;
   bool closing;
+
+  /* The session. */
+  bool sessions; /* false: every request signed (rpc_client_opts.sign_each_request) */
+  pthread_mutex_t sess_mtx; /* guards what follows, and every slot's waiting/wake */
+  bool sess_closing;
+  bool opening;  /* an Open is in flight on open_slot */
+  bool have;     /* a session: sid, secrets->key, gen, renew_at_ms, stale_at_ms */
+  uint64_t gen;  /* counts sessions made; a call remembers which one MAC'd it */
+  uint8_t sid[RPC_SESSION_ID_BYTES];
+  int64_t renew_at_ms, stale_at_ms; /* Unix ms: open the next one / stop using this one */
+  int64_t sign_until_mono;          /* the server refused Open: sign until then */
+  int64_t renew_not_before_mono;    /* a renewal failed: not again before then */
+  uint8_t open_pk[RPC_KX_KEY_BYTES]; /* the pending Open's X25519 public key */
+  client_secrets *secrets;
+  slot *waiters; /* calls waiting for the session, in arrival order */
+  uint64_t opens; /* Opens started (rpc_client_session_opens) */
 };
 
 /* --- Envelopes --- */
 
-static mc_code encode(const rpc_key *key, const char *service, const char *method,
-                      const ProtobufCMessage *request, int64_t deadline_ms,
-                      const uint8_t *request_id, size_t max_bytes, uint8_t rid[RPC_REQUEST_ID_BYTES],
-                      uint8_t **out, size_t *out_len, mc_err *err) {
-  if (sodium_init() < 0)
-    return mc_err_set(err, MC_INTERNAL, "libsodium failed to initialise");
+/* How an envelope proves its caller: a signature by key, or a MAC under a
+ * session key. */
+typedef struct proof {
+  const rpc_key *key;       /* sign with it, or NULL: MAC */
+  const char *caller;       /* the principal, when MAC'd */
+  const uint8_t *session_id;
+  const uint8_t *session_key;
+} proof;
+
+/* The request packed into *out (malloc'd, caller frees). Errors:
+ * INVALID_ARGUMENT (required field missing), RESOURCE_EXHAUSTED (bigger than
+ * max_bytes, when not 0; out of memory). */
+static mc_code pack_request(const char *service, const char *method,
+                            const ProtobufCMessage *request, size_t max_bytes, uint8_t **out,
+                            size_t *out_len, mc_err *err) {
   if (!protobuf_c_message_check(request))
     return mc_err_set(err, MC_INVALID_ARGUMENT, "%s: a required field is missing",
                       request->descriptor->name);
@@ -91,51 +169,115 @@ static mc_code encode(const rpc_key *key, const char *service, const char *metho
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory for a %zu-byte request",
                       payload_len);
   protobuf_c_message_pack(request, payload);
-  if (request_id != NULL)
-    memcpy(rid, request_id, RPC_REQUEST_ID_BYTES);
-  else
-    randombytes_buf(rid, RPC_REQUEST_ID_BYTES);
+  *out = payload;
+  *out_len = payload_len;
+  return MC_OK;
+}
+
+static void envelope_fields(Mediation__V1__RequestEnvelope *env, const char *service,
+                            const char *method, const uint8_t *rid, int64_t deadline_ms,
+                            const char *caller, const uint8_t *payload, size_t payload_len) {
+  env->service = (char *)service;
+  env->method = (char *)method;
+  env->request_id = (ProtobufCBinaryData){RPC_REQUEST_ID_BYTES, (uint8_t *)rid};
+  env->deadline_ms = deadline_ms;
+  env->caller = (char *)caller;
+  env->payload = (ProtobufCBinaryData){payload_len, (uint8_t *)payload};
+}
+
+/* The packed envelope's size if signed: the larger of the two proofs (a
+ * signature is 64 bytes, session id and MAC 48), so a request that passes
+ * this check fits either way. No crypto: the signature is a placeholder. */
+static size_t envelope_size(const char *service, const char *method, const uint8_t *rid,
+                            int64_t deadline_ms, const char *caller, size_t payload_len) {
+  static const uint8_t zeros[RPC_SIGNATURE_BYTES];
   Mediation__V1__RequestEnvelope env = MEDIATION__V1__REQUEST_ENVELOPE__INIT;
-  env.service = (char *)service;
-  env.method = (char *)method;
-  env.request_id = (ProtobufCBinaryData){RPC_REQUEST_ID_BYTES, rid};
-  env.deadline_ms = deadline_ms;
-  env.caller = (char *)rpc_key_principal(key);
-  env.payload = (ProtobufCBinaryData){payload_len, payload};
-  uint8_t sig[RPC_SIGNATURE_BYTES];
-  mc_code rc = rpc_request_sign(key, &env, sig, err);
-  if (rc != MC_OK) {
-    free(payload);
-    return rc;
+  envelope_fields(&env, service, method, rid, deadline_ms, caller, NULL, payload_len);
+  env.payload.data = (uint8_t *)zeros; /* get_packed_size reads only the length */
+  env.signature = (ProtobufCBinaryData){sizeof(zeros), (uint8_t *)zeros};
+  return mediation__v1__request_envelope__get_packed_size(&env);
+}
+
+/* Builds, authenticates and packs an envelope into *out (malloc'd). */
+static mc_code build_envelope(const char *service, const char *method, const uint8_t *rid,
+                              int64_t deadline_ms, const uint8_t *payload, size_t payload_len,
+                              const proof *pf, size_t max_bytes, uint8_t **out, size_t *out_len,
+                              mc_err *err) {
+  if (sodium_init() < 0)
+    return mc_err_set(err, MC_INTERNAL, "libsodium failed to initialise");
+  Mediation__V1__RequestEnvelope env = MEDIATION__V1__REQUEST_ENVELOPE__INIT;
+  envelope_fields(&env, service, method, rid, deadline_ms,
+                  pf->key != NULL ? rpc_key_principal(pf->key) : pf->caller, payload,
+                  payload_len);
+  uint8_t sig[RPC_SIGNATURE_BYTES], mac[RPC_MAC_BYTES];
+  mc_code rc;
+  if (pf->key != NULL) {
+    rc = rpc_request_sign(pf->key, &env, sig, err);
+    env.signature = (ProtobufCBinaryData){sizeof(sig), sig};
+  } else {
+    rc = rpc_request_mac(pf->session_key, &env, mac, err);
+    env.session_id = (ProtobufCBinaryData){RPC_SESSION_ID_BYTES, (uint8_t *)pf->session_id};
+    env.mac = (ProtobufCBinaryData){sizeof(mac), mac};
   }
-  env.signature = (ProtobufCBinaryData){sizeof(sig), sig};
+  if (rc != MC_OK)
+    return rc;
   size_t n = mediation__v1__request_envelope__get_packed_size(&env);
-  if (max_bytes != 0 && n > max_bytes) {
-    free(payload);
+  if (max_bytes != 0 && n > max_bytes)
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED,
                       "request %s/%s is %zu bytes packed, over max_message_bytes %zu ([limits]); "
                       "send less per request",
                       service, method, n, max_bytes);
-  }
   uint8_t *buf = malloc(n);
-  if (buf == NULL) {
-    free(payload);
+  if (buf == NULL)
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory for a %zu-byte request", n);
-  }
   mediation__v1__request_envelope__pack(&env, buf);
-  free(payload);
   *out = buf;
   *out_len = n;
   return MC_OK;
+}
+
+static mc_code encode(const proof *pf, const char *service, const char *method,
+                      const ProtobufCMessage *request, int64_t deadline_ms,
+                      const uint8_t *request_id, size_t max_bytes, uint8_t **out, size_t *out_len,
+                      mc_err *err) {
+  if (sodium_init() < 0)
+    return mc_err_set(err, MC_INTERNAL, "libsodium failed to initialise");
+  uint8_t rid[RPC_REQUEST_ID_BYTES];
+  if (request_id != NULL)
+    memcpy(rid, request_id, RPC_REQUEST_ID_BYTES);
+  else
+    randombytes_buf(rid, RPC_REQUEST_ID_BYTES);
+  uint8_t *payload;
+  size_t payload_len;
+  mc_code rc = pack_request(service, method, request, max_bytes, &payload, &payload_len, err);
+  if (rc != MC_OK)
+    return rc;
+  rc = build_envelope(service, method, rid, deadline_ms, payload, payload_len, pf, max_bytes, out,
+                      out_len, err);
+  free(payload);
+  return rc;
 }
 
 mc_code rpc_request_encode(const rpc_key *key, const char *service, const char *method,
                            const ProtobufCMessage *request, int64_t deadline_ms,
                            const uint8_t *request_id, size_t max_bytes, uint8_t **out,
                            size_t *out_len, mc_err *err) {
-  uint8_t rid[RPC_REQUEST_ID_BYTES];
-  return encode(key, service, method, request, deadline_ms, request_id, max_bytes, rid, out,
-                out_len, err);
+  proof pf = {.key = key};
+  return encode(&pf, service, method, request, deadline_ms, request_id, max_bytes, out, out_len,
+                err);
+}
+
+mc_code rpc_request_encode_mac(const char *caller, const uint8_t session_id[RPC_SESSION_ID_BYTES],
+                               const uint8_t session_key[RPC_SESSION_KEY_BYTES],
+                               const char *service, const char *method,
+                               const ProtobufCMessage *request, int64_t deadline_ms,
+                               const uint8_t *request_id, size_t max_bytes, uint8_t **out,
+                               size_t *out_len, mc_err *err) {
+  if (caller == NULL || session_id == NULL || session_key == NULL)
+    return mc_err_set(err, MC_INVALID_ARGUMENT, "a caller, session id and key are needed");
+  proof pf = {.caller = caller, .session_id = session_id, .session_key = session_key};
+  return encode(&pf, service, method, request, deadline_ms, request_id, max_bytes, out, out_len,
+                err);
 }
 
 /* --- Slots --- */
@@ -146,8 +288,13 @@ static void slot_release(slot *s) {
     nng_msg_free(s->req);
     s->req = NULL;
   }
+  free(s->payload);
+  s->payload = NULL;
+  s->payload_len = 0;
   s->state = S_FREE;
   s->done = NULL;
+  if (s == c->open_slot)
+    return; /* the Open's own slot is never on the free list */
   pthread_mutex_lock(&c->mtx);
   s->next_free = c->free_list;
   c->free_list = s;
@@ -198,54 +345,6 @@ static void start_attempt(slot *s) {
   nng_ctx_send(s->ctx, s->aio);
 }
 
-static void decode_reply(slot *s, nng_msg *msg) {
-  rpc_client *c = s->c;
-  char text[320];
-  mc_err err = {0};
-  const uint8_t *body = nng_msg_body(msg);
-  size_t len = nng_msg_len(msg);
-  if (mc_wire_check(&mediation__v1__reply_envelope__descriptor, body, len, &c->env_limits, &err) !=
-      MC_OK) {
-    snprintf(text, sizeof(text), "%s sent a malformed reply: %s", c->url, err.msg);
-    finish(s, MC_INTERNAL, text, NULL);
-    return;
-  }
-  Mediation__V1__ReplyEnvelope *env = mediation__v1__reply_envelope__unpack(NULL, len, body);
-  if (env == NULL) {
-    snprintf(text, sizeof(text), "%s sent a reply that does not decode", c->url);
-    finish(s, MC_INTERNAL, text, NULL);
-    return;
-  }
-  mc_code code = (mc_code)env->code;
-  ProtobufCMessage *out = NULL;
-  if (env->request_id.len != 0 &&
-      (env->request_id.len != RPC_REQUEST_ID_BYTES ||
-       memcmp(env->request_id.data, s->rid, RPC_REQUEST_ID_BYTES) != 0)) {
-    code = MC_INTERNAL;
-    snprintf(text, sizeof(text), "%s answered another request", c->url);
-  } else if ((unsigned)env->code >= MC_CODE_COUNT) {
-    code = MC_UNKNOWN;
-    snprintf(text, sizeof(text), "%s answered with unknown status %d: %s", c->url, (int)env->code,
-             env->message);
-  } else if (code != MC_OK) {
-    snprintf(text, sizeof(text), "%s", env->message);
-  } else if (mc_wire_check(s->method->output, env->payload.data, env->payload.len,
-                           &c->payload_limits, &err) != MC_OK) {
-    code = MC_INTERNAL;
-    snprintf(text, sizeof(text), "%s sent a bad %s: %s", c->url, s->method->output->name,
-             err.msg);
-  } else if ((out = protobuf_c_message_unpack(s->method->output, NULL, env->payload.len,
-                                              env->payload.data)) == NULL) {
-    code = MC_INTERNAL;
-    snprintf(text, sizeof(text), "%s sent a reply that does not decode as %s", c->url,
-             s->method->output->name);
-  } else {
-    text[0] = '\0';
-  }
-  mediation__v1__reply_envelope__free_unpacked(env, NULL);
-  finish(s, code, text, out);
-}
-
 /* Why no connection came up, from the dialer's statistics: nng 1.5.2 reports
  * failed connects and TLS handshakes nowhere else. Writes "" if unknown. */
 static void dial_diagnosis(rpc_client *c, char *buf, size_t cap) {
@@ -276,6 +375,334 @@ static void dial_diagnosis(rpc_client *c, char *buf, size_t cap) {
     used += w > 0 ? (size_t)w : 0;
   }
   nng_stats_free(all);
+}
+
+/* --- Sessions (see the top of this file) --- */
+
+static void open_start(rpc_client *c);
+
+/* Makes s->req the envelope proven by pf and sends its first attempt. */
+static void send_with(slot *s, const proof *pf) {
+  rpc_client *c = s->c;
+  uint8_t *bytes;
+  size_t len;
+  mc_err err = {0};
+  mc_code rc = build_envelope(s->service->name, s->method->name, s->rid, s->deadline_ms,
+                              s->payload, s->payload_len, pf, c->max_message_bytes, &bytes, &len,
+                              &err);
+  if (rc == MC_OK) {
+    if (s->req != NULL) {
+      nng_msg_free(s->req); /* the last session's; its attempts are over */
+      s->req = NULL;
+    }
+    int rv = nng_msg_alloc(&s->req, 0);
+    if (rv == 0)
+      rv = nng_msg_append(s->req, bytes, len);
+    free(bytes);
+    if (rv != 0)
+      rc = mc_err_set(&err, MC_RESOURCE_EXHAUSTED, "cannot build a %zu-byte message: %s", len,
+                      nng_strerror(rv));
+  }
+  if (rc != MC_OK) {
+    finish(s, rc, err.msg, NULL);
+    return;
+  }
+  start_attempt(s);
+}
+
+static void send_signed(slot *s) {
+  s->sess_gen = 0;
+  proof pf = {.key = s->c->key};
+  send_with(s, &pf);
+}
+
+/* A call gave up waiting for a session at its deadline: nothing was sent
+ * under this wait, so it is UNAVAILABLE unless an earlier attempt went out. */
+static void wait_failed(slot *s) {
+  rpc_client *c = s->c;
+  char text[256];
+  if (s->sent) {
+    snprintf(text, sizeof(text),
+             "%s: no new session before the deadline after the server forgot the old one; "
+             "the request may have been applied: retry with the same request id",
+             c->url);
+    finish(s, MC_DEADLINE_EXCEEDED, text, NULL);
+  } else if (atomic_load(&c->pipes) == 0) {
+    char why[160];
+    dial_diagnosis(c, why, sizeof(why));
+    snprintf(text, sizeof(text), "could not reach %.100s before the deadline: no connection%.100s",
+             c->url, why[0] ? why : " (nothing listening, or a failed TLS handshake)");
+    mc_log(MC_LOG_WARNING, NULL, "rpc: %s", text);
+    finish(s, MC_UNAVAILABLE, text, NULL);
+  } else {
+    snprintf(text, sizeof(text),
+             "%.100s: no session before the deadline (RpcSession/Open not answered in time); "
+             "the request was not sent",
+             c->url);
+    finish(s, MC_UNAVAILABLE, text, NULL);
+  }
+}
+
+/* Proves s and sends it: a MAC under the session, or a signature; or, with
+ * no session ready, puts s on the waiting list and makes sure an Open runs.
+ * Called when a call starts, when a waiting call is woken, and when a
+ * session turned out unknown to the server. */
+static void slot_go(slot *s) {
+  rpc_client *c = s->c;
+  if (s->sign) {
+    send_signed(s);
+    return;
+  }
+  uint8_t sid[RPC_SESSION_ID_BYTES], key[RPC_SESSION_KEY_BYTES];
+  uint64_t gen = 0;
+  bool start_open = false, wait = false, too_late = false;
+  pthread_mutex_lock(&c->sess_mtx);
+  if (c->sess_closing) {
+    pthread_mutex_unlock(&c->sess_mtx);
+    finish(s, MC_CANCELLED, "the client was closed", NULL);
+    return;
+  }
+  int64_t now = mc_now_ms(), mono = mc_mono_ms();
+  if (s->wake == WAKE_SIGN) {
+    s->wake = WAKE_RETRY; /* the Open this call waited for was refused: sign it */
+  } else if (c->have && now < c->stale_at_ms) {
+    gen = c->gen;
+    memcpy(sid, c->sid, sizeof(sid));
+    memcpy(key, c->secrets->key, sizeof(key));
+    if (now >= c->renew_at_ms && !c->opening && mono >= c->renew_not_before_mono) {
+      c->opening = true; /* renew in the background; this call uses the current one */
+      start_open = true;
+    }
+  } else if (mono >= c->sign_until_mono) {
+    int64_t left = s->deadline_ms - now;
+    if (left <= 0) {
+      too_late = true;
+    } else {
+      if (!c->opening) {
+        c->opening = true;
+        start_open = true;
+      }
+      s->waiting = true;
+      s->wake = WAKE_RETRY;
+      s->next_wait = NULL;
+      slot **tail = &c->waiters;
+      while (*tail != NULL)
+        tail = &(*tail)->next_wait;
+      *tail = s;
+      s->state = S_WAIT;
+      /* Under the lock, so that an Open ending now finds the sleep to
+       * cancel; nng never runs the callback inline from here. On an aio of
+       * its own: in nng 1.5.2, after nng_sleep_aio an aio's later timeouts
+       * complete with result 0 instead of NNG_ETIMEDOUT (a_expire_ok
+       * stays set), which would pass a timed-out receive off as a reply. */
+      nng_sleep_aio(ms_duration(left), s->timer);
+      wait = true;
+    }
+  }
+  pthread_mutex_unlock(&c->sess_mtx);
+  if (start_open)
+    open_start(c);
+  if (wait)
+    return;
+  if (too_late) {
+    wait_failed(s);
+  } else if (gen != 0) {
+    proof pf = {.caller = rpc_key_principal(c->key), .session_id = sid, .session_key = key};
+    s->sess_gen = gen;
+    send_with(s, &pf);
+  } else {
+    send_signed(s);
+  }
+  sodium_memzero(key, sizeof(key));
+}
+
+/* The Open ended (on the Open slot's thread, or on the thread that failed to
+ * start it). Installs the session, or decides what the waiting calls do
+ * instead, and wakes them all. */
+static void open_done(void *arg, mc_code code, const char *message, ProtobufCMessage *reply) {
+  rpc_client *c = arg;
+  bool replied = c->open_slot->replied;
+  uint8_t sid[RPC_SESSION_ID_BYTES], key[RPC_SESSION_KEY_BYTES];
+  int64_t expires_ms = 0;
+  bool ok = false;
+  char why[256];
+  snprintf(why, sizeof(why), "%s", message);
+  if (code == MC_OK) {
+    const Mediation__V1__SessionOpenReply *r = (const Mediation__V1__SessionOpenReply *)reply;
+    mc_err err = {0};
+    if (r->session_id.len != RPC_SESSION_ID_BYTES ||
+        r->server_public_key.len != RPC_KX_KEY_BYTES || r->expires_ms <= 0) {
+      snprintf(why, sizeof(why), "a malformed SessionOpenReply");
+    } else if (rpc_session_derive(c->secrets->eph_sk, true, c->open_pk,
+                                  r->server_public_key.data, rpc_key_principal(c->key),
+                                  r->session_id.data, key, &err) != MC_OK) {
+      snprintf(why, sizeof(why), "%s", err.msg);
+    } else {
+      ok = true;
+      memcpy(sid, r->session_id.data, sizeof(sid));
+      expires_ms = r->expires_ms;
+    }
+    if (!ok) {
+      code = MC_INTERNAL;
+      mc_log(MC_LOG_ERR, NULL, "rpc: %s answered RpcSession/Open with %s", c->url, why);
+    }
+    protobuf_c_message_free_unpacked(reply, NULL);
+  }
+  sodium_memzero(c->secrets->eph_sk, sizeof(c->secrets->eph_sk));
+  int64_t now = mc_now_ms(), mono = mc_mono_ms();
+  int wake = WAKE_RETRY;
+  pthread_mutex_lock(&c->sess_mtx);
+  c->opening = false;
+  if (ok) {
+    /* Renewed at 3/4 of its life; not used in its last 1/8 (at most 2 s),
+     * so a request MAC'd with it does not reach the server after it. */
+    int64_t life = expires_ms > now ? expires_ms - now : 0;
+    c->have = true;
+    c->gen++;
+    memcpy(c->sid, sid, sizeof(sid));
+    memcpy(c->secrets->key, key, sizeof(key));
+    c->renew_at_ms = now + life * 3 / 4;
+    c->stale_at_ms = expires_ms - (life / 8 < 2000 ? life / 8 : 2000);
+    c->sign_until_mono = 0;
+    c->renew_not_before_mono = 0;
+  } else if (code == MC_CANCELLED || c->sess_closing) {
+    /* The client is closing: the woken calls see it. */
+  } else if (!replied && (code == MC_UNAVAILABLE || code == MC_DEADLINE_EXCEEDED) &&
+             now >= c->open_slot->deadline_ms - 50) {
+    /* No answer by the Open's deadline: nobody listening, or a slow or lost
+     * reply. Waiting calls wait on, each until its own deadline, and the
+     * first to go on starts a new Open; a renewal waits a moment before it
+     * tries again. */
+    c->renew_not_before_mono = mono + RENEW_RETRY_MS;
+  } else if (code == MC_UNAVAILABLE || code == MC_DEADLINE_EXCEEDED) {
+    /* The server is stopping, or the connection failed before the Open's
+     * deadline: each call may as well try itself, signed, with its own
+     * attempts and deadline (so a failing Open is never retried in a loop). */
+    wake = WAKE_SIGN;
+    c->renew_not_before_mono = mono + RENEW_RETRY_MS;
+  } else {
+    /* Refused - a server without sessions, a full session table, an
+     * admission rule - or a failure here: sign for a while, then ask again. */
+    wake = WAKE_SIGN;
+    c->sign_until_mono = mono + SESSION_SIGN_MS;
+    mc_log(MC_LOG_NOTICE, NULL,
+           "rpc: no session with %s (%s: %s); requests are signed for the next %d s", c->url,
+           mc_code_name(code), why, SESSION_SIGN_MS / 1000);
+  }
+  for (slot *w = c->waiters; w != NULL;) {
+    slot *next = w->next_wait;
+    w->waiting = false;
+    w->wake = wake;
+    w->next_wait = NULL;
+    nng_aio_cancel(w->timer); /* its callback goes on (slot_go) */
+    w = next;
+  }
+  c->waiters = NULL;
+  pthread_mutex_unlock(&c->sess_mtx);
+  sodium_memzero(key, sizeof(key));
+}
+
+/* Starts an Open on the Open slot; the caller has set c->opening. */
+static void open_start(rpc_client *c) {
+  slot *s = c->open_slot;
+  mc_err err = {0};
+  s->replied = false;
+  mc_code rc = rpc_session_keypair(c->open_pk, c->secrets->eph_sk, &err);
+  if (rc == MC_OK) {
+    Mediation__V1__SessionOpenRequest req = MEDIATION__V1__SESSION_OPEN_REQUEST__INIT;
+    req.client_public_key = (ProtobufCBinaryData){RPC_KX_KEY_BYTES, c->open_pk};
+    rc = pack_request(mediation__v1__rpc_session__descriptor.name, "Open", &req.base, 0,
+                      &s->payload, &s->payload_len, &err);
+  }
+  if (rc != MC_OK) {
+    open_done(c, rc, err.msg, NULL);
+    return;
+  }
+  s->service = &mediation__v1__rpc_session__descriptor;
+  s->method = protobuf_c_service_descriptor_get_method_by_name(s->service, "Open");
+  randombytes_buf(s->rid, sizeof(s->rid));
+  int64_t timeout = c->default_timeout_ms < c->max_deadline_ahead_ms ? c->default_timeout_ms
+                                                                     : c->max_deadline_ahead_ms;
+  s->deadline_ms = mc_now_ms() + timeout;
+  s->attempt_timeout_ms = c->attempt_timeout_ms;
+  s->max_attempts = c->max_attempts;
+  s->attempts = 0;
+  s->sent = false;
+  s->sign = true;
+  s->renewals = 0;
+  s->done = open_done;
+  s->done_arg = c;
+  send_signed(s);
+}
+
+static void decode_reply(slot *s, nng_msg *msg) {
+  rpc_client *c = s->c;
+  char text[320];
+  mc_err err = {0};
+  const uint8_t *body = nng_msg_body(msg);
+  size_t len = nng_msg_len(msg);
+  if (mc_wire_check(&mediation__v1__reply_envelope__descriptor, body, len, &c->env_limits, &err) !=
+      MC_OK) {
+    snprintf(text, sizeof(text), "%s sent a malformed reply: %s", c->url, err.msg);
+    finish(s, MC_INTERNAL, text, NULL);
+    return;
+  }
+  Mediation__V1__ReplyEnvelope *env = mediation__v1__reply_envelope__unpack(NULL, len, body);
+  if (env == NULL) {
+    snprintf(text, sizeof(text), "%s sent a reply that does not decode", c->url);
+    finish(s, MC_INTERNAL, text, NULL);
+    return;
+  }
+  s->replied = true;
+  if (env->code == MV_STATUS(UNAUTHENTICATED) && env->session_unknown && s->sess_gen != 0 &&
+      env->request_id.len == RPC_REQUEST_ID_BYTES &&
+      memcmp(env->request_id.data, s->rid, RPC_REQUEST_ID_BYTES) == 0) {
+    /* The server does not know the session (restarted, expired, evicted)
+     * and did not run the request: drop the session (unless it was replaced
+     * already), and send the same request under a new one; a second time
+     * for one call, signed. */
+    mediation__v1__reply_envelope__free_unpacked(env, NULL);
+    pthread_mutex_lock(&c->sess_mtx);
+    if (c->have && c->gen == s->sess_gen) {
+      c->have = false;
+      sodium_memzero(c->secrets->key, sizeof(c->secrets->key));
+    }
+    pthread_mutex_unlock(&c->sess_mtx);
+    mc_log(MC_LOG_DEBUG, NULL, "rpc: %s does not know our session; opening a new one", c->url);
+    if (++s->renewals > 1)
+      s->sign = true;
+    s->attempts--; /* refused before it ran: not one of the call's attempts */
+    slot_go(s);
+    return;
+  }
+  mc_code code = (mc_code)env->code;
+  ProtobufCMessage *out = NULL;
+  if (env->request_id.len != 0 &&
+      (env->request_id.len != RPC_REQUEST_ID_BYTES ||
+       memcmp(env->request_id.data, s->rid, RPC_REQUEST_ID_BYTES) != 0)) {
+    code = MC_INTERNAL;
+    snprintf(text, sizeof(text), "%s answered another request", c->url);
+  } else if ((unsigned)env->code >= MC_CODE_COUNT) {
+    code = MC_UNKNOWN;
+    snprintf(text, sizeof(text), "%s answered with unknown status %d: %s", c->url, (int)env->code,
+             env->message);
+  } else if (code != MC_OK) {
+    snprintf(text, sizeof(text), "%s", env->message);
+  } else if (mc_wire_check(s->method->output, env->payload.data, env->payload.len,
+                           &c->payload_limits, &err) != MC_OK) {
+    code = MC_INTERNAL;
+    snprintf(text, sizeof(text), "%s sent a bad %s: %s", c->url, s->method->output->name,
+             err.msg);
+  } else if ((out = protobuf_c_message_unpack(s->method->output, NULL, env->payload.len,
+                                              env->payload.data)) == NULL) {
+    code = MC_INTERNAL;
+    snprintf(text, sizeof(text), "%s sent a reply that does not decode as %s", c->url,
+             s->method->output->name);
+  } else {
+    text[0] = '\0';
+  }
+  mediation__v1__reply_envelope__free_unpacked(env, NULL);
+  finish(s, code, text, out);
 }
 
 static void slot_cb(void *arg) {
@@ -367,6 +794,31 @@ static void slot_cb(void *arg) {
   }
 }
 
+/* The end of a wait for a session: woken by the Open's end (taken off the
+ * list already), by its deadline (still on it), or by the client closing. */
+static void timer_cb(void *arg) {
+  slot *s = arg;
+  rpc_client *c = s->c;
+  pthread_mutex_lock(&c->sess_mtx);
+  bool expired = s->waiting;
+  if (expired) {
+    slot **link = &c->waiters;
+    while (*link != s)
+      link = &(*link)->next_wait;
+    *link = s->next_wait;
+    s->next_wait = NULL;
+    s->waiting = false;
+  }
+  bool closed = c->sess_closing;
+  pthread_mutex_unlock(&c->sess_mtx);
+  if (closed)
+    finish(s, MC_CANCELLED, "the client was closed", NULL);
+  else if (expired)
+    wait_failed(s);
+  else
+    slot_go(s);
+}
+
 static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg) {
   (void)p;
   rpc_client *c = arg;
@@ -384,17 +836,28 @@ static void close_all(rpc_client *c) {
   c->closing = true;
   pthread_cond_broadcast(&c->cond);
   pthread_mutex_unlock(&c->mtx);
-  /* Cancels what is outstanding; each callback reports CANCELLED. */
-  for (unsigned i = 0; i < c->n_slots; i++)
+  pthread_mutex_lock(&c->sess_mtx);
+  c->sess_closing = true; /* calls waiting for a session end CANCELLED */
+  pthread_mutex_unlock(&c->sess_mtx);
+  /* Cancels what is outstanding (the Open included); each callback reports
+   * CANCELLED. */
+  unsigned n = c->slots != NULL ? c->n_slots + 1 : 0;
+  for (unsigned i = 0; i < n; i++) {
+    if (c->slots[i].timer != NULL)
+      nng_aio_stop(c->slots[i].timer);
     if (c->slots[i].aio != NULL)
       nng_aio_stop(c->slots[i].aio);
+  }
   if (c->sock_open) {
     nng_close(c->sock);
     c->sock_open = false;
   }
-  for (unsigned i = 0; i < c->n_slots; i++)
+  for (unsigned i = 0; i < n; i++) {
+    if (c->slots[i].timer != NULL)
+      nng_aio_free(c->slots[i].timer);
     if (c->slots[i].aio != NULL)
       nng_aio_free(c->slots[i].aio);
+  }
 }
 
 void rpc_client_free(rpc_client *c) {
@@ -402,8 +865,11 @@ void rpc_client_free(rpc_client *c) {
     return;
   close_all(c);
   free(c->slots);
+  if (c->secrets != NULL)
+    sodium_free(c->secrets); /* wipes the session key */
   pthread_cond_destroy(&c->cond);
   pthread_mutex_destroy(&c->mtx);
+  pthread_mutex_destroy(&c->sess_mtx);
   free(c->url);
   free(c);
 }
@@ -441,13 +907,22 @@ mc_code rpc_client_create(const char *url, const rpc_key *key, const mc_limits *
   c->attempt_timeout_ms = opts->attempt_timeout_ms > 0 ? opts->attempt_timeout_ms : 0;
   c->max_attempts = opts->max_attempts ? opts->max_attempts : 3;
   unsigned n_slots = opts->max_in_flight ? opts->max_in_flight : 32;
+  c->sessions = !opts->sign_each_request;
   atomic_init(&c->pipes, 0);
   pthread_mutex_init(&c->mtx, NULL);
+  pthread_mutex_init(&c->sess_mtx, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&c->cond, &ca);
   pthread_condattr_destroy(&ca);
+
+  if (sodium_init() < 0 || (c->secrets = sodium_malloc(sizeof(*c->secrets))) == NULL) {
+    rpc_client_free(c);
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "cannot set up a client for %s: no memory "
+                      "for its session key (or libsodium failed to start)", url);
+  }
+  sodium_memzero(c->secrets, sizeof(*c->secrets));
 
   nng_tls_config *tls = NULL;
   if (scheme == RPC_SCHEME_TLS) {
@@ -477,20 +952,26 @@ mc_code rpc_client_create(const char *url, const rpc_key *key, const mc_limits *
   if (rv == 0)
     rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_cb, c);
   if (rv == 0) {
-    if ((c->slots = calloc(n_slots, sizeof(*c->slots))) == NULL)
+    /* One more than the calls: the Open's own. */
+    if ((c->slots = calloc(n_slots + 1, sizeof(*c->slots))) == NULL)
       rv = NNG_ENOMEM;
     else
       c->n_slots = n_slots;
   }
-  for (unsigned i = 0; rv == 0 && i < c->n_slots; i++) {
+  for (unsigned i = 0; rv == 0 && i <= c->n_slots; i++) {
     slot *s = &c->slots[i];
     s->c = c;
-    if ((rv = nng_aio_alloc(&s->aio, slot_cb, s)) != 0)
+    if ((rv = nng_aio_alloc(&s->aio, slot_cb, s)) != 0 ||
+        (rv = nng_aio_alloc(&s->timer, timer_cb, s)) != 0)
       break;
     if ((rv = nng_ctx_open(&s->ctx, c->sock)) == 0)
       rv = nng_ctx_set_ms(s->ctx, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-    s->next_free = c->free_list;
-    c->free_list = s;
+    if (i == c->n_slots) {
+      c->open_slot = s;
+    } else {
+      s->next_free = c->free_list;
+      c->free_list = s;
+    }
   }
   if (rv != 0) {
     if (tls != NULL)
@@ -590,27 +1071,35 @@ mc_code rpc_client_call_async(rpc_client *c, const ProtobufCServiceDescriptor *s
                       service->name, method, (long long)(deadline - now),
                       (long long)c->max_deadline_ahead_ms);
 
-  uint8_t rid[RPC_REQUEST_ID_BYTES];
-  uint8_t *bytes;
-  size_t len;
-  mc_code rc = encode(c->key, service->name, method, request, deadline, copts->request_id,
-                      c->max_message_bytes, rid, &bytes, &len, err);
+  /* Packed once: each (re)authentication builds the envelope around it. */
+  uint8_t *payload;
+  size_t payload_len;
+  mc_code rc = pack_request(service->name, method, request, c->max_message_bytes, &payload,
+                            &payload_len, err);
   if (rc != MC_OK)
     return rc;
+  uint8_t rid[RPC_REQUEST_ID_BYTES];
+  if (copts->request_id != NULL)
+    memcpy(rid, copts->request_id, sizeof(rid));
+  else
+    randombytes_buf(rid, sizeof(rid));
+  size_t n = envelope_size(service->name, method, rid, deadline, rpc_key_principal(c->key),
+                           payload_len);
+  if (n > c->max_message_bytes) {
+    free(payload);
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED,
+                      "request %s/%s is %zu bytes packed, over max_message_bytes %zu ([limits]); "
+                      "send less per request",
+                      service->name, method, n, c->max_message_bytes);
+  }
   slot *s = NULL;
   if ((rc = take_slot(c, deadline, copts->nowait, &s, err)) != MC_OK) {
-    free(bytes);
+    free(payload);
     return rc;
   }
-  int rv = nng_msg_alloc(&s->req, 0);
-  if (rv == 0)
-    rv = nng_msg_append(s->req, bytes, len);
-  free(bytes);
-  if (rv != 0) {
-    slot_release(s);
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "cannot build a %zu-byte message: %s", len,
-                      nng_strerror(rv));
-  }
+  s->payload = payload;
+  s->payload_len = payload_len;
+  s->service = service;
   s->method = md;
   memcpy(s->rid, rid, sizeof(rid));
   s->deadline_ms = deadline;
@@ -619,9 +1108,14 @@ mc_code rpc_client_call_async(rpc_client *c, const ProtobufCServiceDescriptor *s
   s->max_attempts = copts->max_attempts ? copts->max_attempts : c->max_attempts;
   s->attempts = 0;
   s->sent = false;
+  s->replied = false;
+  s->sign = !c->sessions;
+  s->sess_gen = 0;
+  s->renewals = 0;
+  s->wake = WAKE_RETRY;
   s->done = done;
   s->done_arg = arg;
-  start_attempt(s);
+  slot_go(s);
   return MC_OK;
 }
 

@@ -16,11 +16,26 @@
  *     }
  *
  * A call builds a RequestEnvelope (service, method, request id, deadline,
- * caller = the key's principal, payload = the packed request), signs it with
- * the client's key (identity.h) and sends it on one nng REQ context. The
- * reply's status code is returned; for OK, the reply message, unpacked with
- * the method's output descriptor, is the caller's (free with
+ * caller = the key's principal, payload = the packed request), proves it
+ * (below) and sends it on one nng REQ context. The reply's status code is
+ * returned; for OK, the reply message, unpacked with the method's output
+ * descriptor, is the caller's (free with
  * protobuf_c_message_free_unpacked(msg, NULL)).
+ *
+ * Proof: sessions. By default the client signs one RpcSession/Open with its
+ * key, on its first call, and MACs every request under the session key
+ * after that (identity.h): one Ed25519 signature per session instead of one
+ * per request. One session serves every thread and call of the client; only
+ * one Open runs at a time, and calls that need the session wait for it (up
+ * to their own deadlines). It is renewed in the background at 3/4 of its
+ * life. If the server answers that it does not know the session (it
+ * restarted, or the session expired or was evicted), the request was not
+ * run: the client opens a new session and sends the same request - same
+ * request id, same deadline - again, invisibly to the caller. If the server
+ * refuses Open (a server without sessions, a full session table, an
+ * admission rule), requests are signed for a minute, then Open is asked
+ * again. With sign_each_request every request is signed, as before
+ * sessions (tests, tools).
  *
  * Statuses the client itself produces (the server's own are passed through):
  *   INVALID_ARGUMENT    the request is not of the method's input type, lacks
@@ -55,6 +70,8 @@
  * very same signed bytes, so the same id - while the deadline allows, at most
  * max_attempts times in all. nng's own REQ timer resend is switched off
  * (NNG_OPT_REQ_RESENDTIME infinite) so that attempts are ours and counted;
+ * (bytes are the same within one session: a request sent again because its
+ * session was unknown is built anew, with the same id, under the new one);
  * nng 1.5.2 still resends a request by itself when the connection drops and
  * comes back. A request may thus reach the server more than once: the server
  * deduplicates by request id where it matters (the router's idempotency
@@ -101,6 +118,9 @@ typedef struct rpc_client_opts {
    * server's certificate is always verified (NNG_TLS_AUTH_MODE_REQUIRED). */
   const char *tls_ca_file;
   const char *tls_server_name;
+  /* Sign every request with the key instead of opening a session (see
+   * "Proof" above): for tests and tools. */
+  bool sign_each_request;
 } rpc_client_opts;
 
 typedef struct rpc_call_opts {
@@ -124,7 +144,7 @@ typedef void (*rpc_done_fn)(void *arg, mc_code code, const char *message,
 /* Creates a client for url (ipc://, inproc://, tcp://, tls+tcp://). Does not
  * wait for a connection: nng connects (and reconnects) in the background,
  * so a client may be made before its server is up. key (borrowed; must
- * outlive the client) signs every request; limits (copied) are the
+ * outlive the client) signs every request, or each session's Open; limits (copied) are the
  * registry's. opts may be NULL. Errors: INVALID_ARGUMENT (unsupported URL
  * scheme, tls+tcp:// without tls_ca_file, unreadable CA file),
  * RESOURCE_EXHAUSTED. */
@@ -145,10 +165,10 @@ mc_code rpc_client_call(rpc_client *c, const ProtobufCServiceDescriptor *service
 
 /* The same, returning at once. Returns MC_OK if the call was started: done
  * (arg, ...) will then be called exactly once with the outcome, on an nng
- * thread (or, if the call ends before anything is sent - out of memory -
- * on the calling thread, before this returns). Otherwise returns the failure (err says why) and done is never
- * called. The request is packed and signed before this returns; the caller
- * may free it then. */
+ * thread (or, if the call ends before anything is sent - out of memory, the
+ * client closing - on the calling thread, before this returns). Otherwise
+ * returns the failure (err says why) and done is never called. The request
+ * is packed before this returns; the caller may free it then. */
 mc_code rpc_client_call_async(rpc_client *c, const ProtobufCServiceDescriptor *service,
                               const char *method, const ProtobufCMessage *request,
                               const rpc_call_opts *copts, rpc_done_fn done, void *arg,
@@ -157,7 +177,7 @@ mc_code rpc_client_call_async(rpc_client *c, const ProtobufCServiceDescriptor *s
 /* The URL the client dials. */
 const char *rpc_client_url(const rpc_client *c);
 
-/* Builds and signs a request envelope, packed: what a call sends. On success
+/* Builds and signs a request envelope, packed: what a signed call sends. On success
  * *out (malloc'd; free with free()) holds *out_len bytes. request_id may be
  * NULL (fresh random). max_bytes 0: no size check; otherwise a bigger
  * envelope is RESOURCE_EXHAUSTED. For tests, tools and the fuzz corpus; calls
@@ -166,5 +186,16 @@ mc_code rpc_request_encode(const rpc_key *key, const char *service, const char *
                            const ProtobufCMessage *request, int64_t deadline_ms,
                            const uint8_t *request_id, size_t max_bytes, uint8_t **out,
                            size_t *out_len, mc_err *err);
+
+/* The same, MAC'd under a session instead of signed (identity.h): caller
+ * is the principal the session was opened for, session_id and session_key
+ * what RpcSession/Open and rpc_session_derive gave. For tests, tools and the
+ * fuzz corpus; calls use the same code internally. */
+mc_code rpc_request_encode_mac(const char *caller, const uint8_t session_id[RPC_SESSION_ID_BYTES],
+                               const uint8_t session_key[RPC_SESSION_KEY_BYTES],
+                               const char *service, const char *method,
+                               const ProtobufCMessage *request, int64_t deadline_ms,
+                               const uint8_t *request_id, size_t max_bytes, uint8_t **out,
+                               size_t *out_len, mc_err *err);
 
 #endif /* RPC_CLIENT_H */

@@ -20,21 +20,29 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 #include "core/clock.h"
 #include "core/log.h"
 #include "rpc/internal.h"
 
 /* --- Replies --- */
 
-void rpc__reply_status(rpc_server *srv, rpc_sink sink, const ProtobufCBinaryData *request_id,
-                       mc_code code, const char *message) {
-  (void)srv;
+static void reply_refusal(rpc_sink sink, const ProtobufCBinaryData *request_id, mc_code code,
+                          const char *message, bool session_unknown) {
   Mediation__V1__ReplyEnvelope reply = MEDIATION__V1__REPLY_ENVELOPE__INIT;
   if (request_id != NULL)
     reply.request_id = *request_id;
   reply.code = (Mediation__V1__StatusCode)code;
   reply.message = (char *)(message ? message : "");
+  reply.session_unknown = session_unknown;
   sink.fn(sink.arg, &reply);
+}
+
+void rpc__reply_status(rpc_server *srv, rpc_sink sink, const ProtobufCBinaryData *request_id,
+                       mc_code code, const char *message) {
+  (void)srv;
+  reply_refusal(sink, request_id, code, message, false);
 }
 
 static void call_free(rpc_call *call) {
@@ -239,6 +247,60 @@ static const char *kind_name(mc_principal_kind k) {
   return "principal";
 }
 
+/* Step 3 after the registry lookup: the request's proof, a signature or a
+ * session MAC. Writes why and returns the refusal; sets *session_unknown
+ * when the client should open a new session and send again, *by_session
+ * when the request was MAC'd. */
+static mc_code authenticate(rpc_server *srv, const Mediation__V1__RequestEnvelope *env,
+                            const mc_principal *caller, bool *by_session, bool *session_unknown,
+                            char *why, size_t cap) {
+  mc_err err = {0};
+  bool session = env->session_id.len > 0 || env->mac.len > 0;
+  if (session && env->signature.len > 0) {
+    snprintf(why, cap,
+             "envelope: a request carries a signature or a session_id and mac, not both");
+    return MC_INVALID_ARGUMENT;
+  }
+  if (!session) {
+    if (rpc_request_verify(caller->public_key, env, &err) != MC_OK) {
+      snprintf(why, cap, "caller \"%.64s\": %.170s", env->caller, err.msg);
+      return MC_UNAUTHENTICATED;
+    }
+    atomic_fetch_add_explicit(&srv->by_signature, 1, memory_order_relaxed);
+    return MC_OK;
+  }
+  if (env->session_id.len != RPC_SESSION_ID_BYTES) {
+    snprintf(why, cap, "caller \"%.64s\": session_id must be %d bytes, not %zu", env->caller,
+             RPC_SESSION_ID_BYTES, env->session_id.len);
+    return MC_UNAUTHENTICATED;
+  }
+  uint8_t key[RPC_SESSION_KEY_BYTES];
+  switch (rpc__sessions_key(srv->sessions, env->session_id.data, caller, key)) {
+  case RPC_SESSION_UNKNOWN:
+    *session_unknown = true;
+    snprintf(why, cap,
+             "caller \"%.64s\": no such session here (it expired, or the server restarted); "
+             "open a new one with RpcSession/Open and send the request again",
+             env->caller);
+    return MC_UNAUTHENTICATED;
+  case RPC_SESSION_NOT_CALLERS:
+    snprintf(why, cap, "caller \"%.64s\": the session belongs to another principal",
+             env->caller);
+    return MC_UNAUTHENTICATED;
+  case RPC_SESSION_FOUND:
+    break;
+  }
+  mc_code rc = rpc_request_verify_mac(key, env, &err);
+  sodium_memzero(key, sizeof(key));
+  if (rc != MC_OK) {
+    snprintf(why, cap, "caller \"%.64s\": %.170s", env->caller, err.msg);
+    return MC_UNAUTHENTICATED;
+  }
+  *by_session = true;
+  atomic_fetch_add_explicit(&srv->by_mac, 1, memory_order_relaxed);
+  return MC_OK;
+}
+
 void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink sink) {
   char why[256];
   mc_err err = {0};
@@ -264,6 +326,7 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
     return;
   }
   mc_code code = MC_OK;
+  bool by_session = false, session_unknown = false;
   const mc_principal *caller = NULL;
   ProtobufCService *service = NULL;
   const ProtobufCMethodDescriptor *method = NULL;
@@ -278,9 +341,9 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
     code = MC_UNAUTHENTICATED;
     snprintf(why, sizeof(why), "unknown caller \"%.64s\": not a principal in the registry",
              env->caller);
-  } else if (rpc_request_verify(caller->public_key, env, &err) != MC_OK) {
-    code = MC_UNAUTHENTICATED;
-    snprintf(why, sizeof(why), "caller \"%.64s\": %.170s", env->caller, err.msg);
+  } else if ((code = authenticate(srv, env, caller, &by_session, &session_unknown, why,
+                                  sizeof(why))) != MC_OK) {
+    /* why is written */
   } else if (env->deadline_ms <= now) {
     code = MC_DEADLINE_EXCEEDED;
     /* Unsigned: a hostile deadline (INT64_MIN) must not overflow. */
@@ -325,12 +388,14 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
     }
   }
   if (code != MC_OK) {
-    if (code != MC_UNAUTHENTICATED)
+    /* An unknown session is routine (every client meets one after a
+     * restart) and is not worth a warning; other failed proofs are. */
+    if (code != MC_UNAUTHENTICATED || session_unknown)
       mc_log(MC_LOG_DEBUG, NULL, "rpc: refused %.64s/%.64s: %s", env->service, env->method, why);
     else if (warn_allowed())
       mc_log(MC_LOG_WARNING, NULL, "rpc: refused %.64s/%.64s: %s", env->service, env->method,
              why);
-    rpc__reply_status(srv, sink, &env->request_id, code, why);
+    reply_refusal(sink, &env->request_id, code, why, session_unknown);
     mediation__v1__request_envelope__free_unpacked(env, NULL);
     return;
   }
@@ -349,6 +414,7 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
   call->service = service;
   call->method = method;
   call->caller = caller;
+  call->by_session = by_session;
   call->sink = sink;
   atomic_init(&call->state, RPC_CALL_PENDING);
   snprintf(call->full_method, sizeof(call->full_method), "%s/%s", service->descriptor->name,
@@ -565,5 +631,7 @@ mc_code rpc__register_builtins(rpc_server *srv, mc_err *err) {
   mc_code rc = rpc_server_register(srv, &srv->health.base, err);
   if (rc == MC_OK)
     rc = rpc_server_register(srv, &srv->reflection.base, err);
+  if (rc == MC_OK)
+    rc = rpc__sessions_register(srv, err);
   return rc;
 }

@@ -8,6 +8,8 @@
  * make two different envelopes produce the same bytes. The envelope's
  * payload enters as its SHA-256, which keeps the signed string small and
  * lets the server check a signature before it looks at the payload at all.
+ * A session MAC covers the very same request bytes, and the session key's
+ * derivation input is built by the same function under its own kind byte.
  */
 #include "rpc/identity.h"
 
@@ -26,7 +28,10 @@ struct rpc_key {
   uint8_t sk[RPC_SECRET_KEY_BYTES]; /* seed || pk, libsodium's layout */
 };
 
-enum { KIND_REQUEST = 1, KIND_MESSAGE = 2, KIND_BYTES = 3 };
+enum { KIND_REQUEST = 1, KIND_MESSAGE = 2, KIND_BYTES = 3, KIND_SESSION_KEY = 4 };
+
+/* The session key's context string: says what the derived bytes are for. */
+static const char session_key_context[] = "mediation.v1.session-key";
 
 static const char sig_magic[] = "mediation-v1-sig"; /* + its NUL: 17 bytes */
 #define MAGIC_LEN (sizeof(sig_magic))
@@ -369,6 +374,85 @@ mc_code rpc_request_verify(const uint8_t public_key[RPC_PUBLIC_KEY_BYTES],
     return rc;
   return verify_input(public_key, input, len, env->signature.data, env->signature.len,
                       "request", err);
+}
+
+/* --- Sessions --- */
+
+mc_code rpc_session_keypair(uint8_t public_key[RPC_KX_KEY_BYTES],
+                            uint8_t secret_key[RPC_KX_KEY_BYTES], mc_err *err) {
+  mc_code rc = sodium_ready(err);
+  if (rc != MC_OK)
+    return rc;
+  randombytes_buf(secret_key, RPC_KX_KEY_BYTES);
+  crypto_scalarmult_base(public_key, secret_key);
+  return MC_OK;
+}
+
+mc_code rpc_session_derive(const uint8_t my_secret[RPC_KX_KEY_BYTES], bool client_side,
+                           const uint8_t client_public[RPC_KX_KEY_BYTES],
+                           const uint8_t server_public[RPC_KX_KEY_BYTES], const char *principal,
+                           const uint8_t session_id[RPC_SESSION_ID_BYTES],
+                           uint8_t key[RPC_SESSION_KEY_BYTES], mc_err *err) {
+  mc_code rc = sodium_ready(err);
+  if (rc != MC_OK)
+    return rc;
+  if (!rpc_principal_valid(principal))
+    return mc_err_set(err, MC_INVALID_ARGUMENT, "session: not a valid principal id");
+  uint8_t shared[crypto_scalarmult_BYTES];
+  /* crypto_scalarmult fails on a low-order point (the result would be all
+   * zeros, known to anyone): such a key is refused, never used. */
+  if (crypto_scalarmult(shared, my_secret, client_side ? server_public : client_public) != 0) {
+    sodium_memzero(shared, sizeof(shared));
+    return mc_err_set(err, MC_INVALID_ARGUMENT,
+                      "session: the %s public key is not a usable X25519 key",
+                      client_side ? "server's" : "client's");
+  }
+  part parts[] = {
+      str_part(session_key_context),
+      {client_public, RPC_KX_KEY_BYTES, false},
+      {server_public, RPC_KX_KEY_BYTES, false},
+      str_part(principal),
+      {session_id, RPC_SESSION_ID_BYTES, false},
+  };
+  uint8_t *input; /* public values only: nothing to wipe */
+  size_t len;
+  rc = signing_input(KIND_SESSION_KEY, parts, sizeof(parts) / sizeof(parts[0]), &input, &len, err);
+  if (rc == MC_OK) {
+    crypto_generichash(key, RPC_SESSION_KEY_BYTES, input, len, shared, sizeof(shared));
+    free(input);
+  }
+  sodium_memzero(shared, sizeof(shared));
+  return rc;
+}
+
+mc_code rpc_request_mac(const uint8_t key[RPC_SESSION_KEY_BYTES],
+                        const Mediation__V1__RequestEnvelope *env, uint8_t mac[RPC_MAC_BYTES],
+                        mc_err *err) {
+  uint8_t *input;
+  size_t len;
+  mc_code rc = rpc_request_signing_input(env, &input, &len, err);
+  if (rc != MC_OK)
+    return rc;
+  crypto_generichash(mac, RPC_MAC_BYTES, input, len, key, RPC_SESSION_KEY_BYTES);
+  free(input);
+  return MC_OK;
+}
+
+mc_code rpc_request_verify_mac(const uint8_t key[RPC_SESSION_KEY_BYTES],
+                               const Mediation__V1__RequestEnvelope *env, mc_err *err) {
+  if (env->mac.len != RPC_MAC_BYTES || env->mac.data == NULL)
+    return mc_err_set(err, MC_UNAUTHENTICATED, "request: mac must be %d bytes, not %zu",
+                      RPC_MAC_BYTES, env->mac.len);
+  uint8_t want[RPC_MAC_BYTES];
+  mc_code rc = rpc_request_mac(key, env, want, err);
+  if (rc != MC_OK)
+    return rc;
+  /* Constant time: how many leading bytes matched must not show in timing. */
+  bool ok = crypto_verify_32(want, env->mac.data) == 0;
+  sodium_memzero(want, sizeof(want));
+  if (!ok)
+    return mc_err_set(err, MC_UNAUTHENTICATED, "request: mac does not verify with the session key");
+  return MC_OK;
 }
 
 /* Finds the singular `bytes signature` field of a message type. */

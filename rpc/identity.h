@@ -1,6 +1,7 @@
 /*
  * identity.h - who is calling: Ed25519 keys, key files, and the signatures
- * that prove a request (or a receipt) came from its principal.
+ * (and session MACs) that prove a request (or a receipt) came from its
+ * principal.
  *
  * Every principal of the registry (a unit, a coordinator, an operator) has a
  * key pair. The public key is in the registry (public_key = <base64>); the
@@ -28,6 +29,26 @@
  *
  * The signature itself is pure Ed25519 (crypto_sign_detached) over those bytes.
  *
+ * Sessions: MAC'd requests. A request envelope may instead carry a
+ * session_id and a MAC (rpc.proto): the MAC is BLAKE2b-256
+ * (crypto_generichash, 32-byte output) keyed with the session key, over
+ * exactly the request-envelope bytes above, so it covers every field a
+ * signature covers, in the same way. The session key comes from an
+ * RpcSession/Open request, which is itself signed: the client sends a fresh
+ * X25519 public key C (its secret c stays with it), the server makes its own
+ * pair (s, S), and both compute, in rpc_session_derive:
+ *
+ *   session key = BLAKE2b-256(key = X25519(c, S) = X25519(s, C),
+ *                             message = MAGIC 0x04 lp("mediation.v1.session-key")
+ *                                       lp(C) lp(S) lp(principal) lp(session_id))
+ *
+ * Bound to both ephemeral keys, the principal that signed the Open and the
+ * session id, so a key is good for one session of one principal only. Only
+ * the signed Open can make a session, and only someone holding c or s can
+ * compute its key: a captured Open replayed before its deadline makes a
+ * session nobody can use. The MAC proves the same thing a signature does
+ * (this principal sent these bytes), to the one server that holds the key.
+ *
  * Threads: an rpc_key is immutable once made; any number of threads may sign
  * with it at once. Every function here is thread-safe.
  */
@@ -49,6 +70,10 @@
 #define RPC_SIGNATURE_BYTES 64
 #define RPC_PUBLIC_KEY_B64_MAX 48 /* base64 of a public key, NUL included */
 #define RPC_PRINCIPAL_MAX 64      /* bytes of a principal id, NUL excluded */
+#define RPC_SESSION_ID_BYTES 16
+#define RPC_SESSION_KEY_BYTES 32
+#define RPC_KX_KEY_BYTES 32 /* an X25519 public or secret key */
+#define RPC_MAC_BYTES 32
 
 /* A principal's key pair. Opaque; the secret half lives in memory that
  * libsodium guards and wipes on free. */
@@ -93,9 +118,9 @@ void rpc_key_public_base64(const rpc_key *key, char out[RPC_PUBLIC_KEY_B64_MAX])
 
 /* --- Request envelopes (used by the client and the server) --- */
 
-/* The exact bytes a request envelope's signature covers (see the top of this
- * file), from env's service, method, request_id, deadline_ms, caller and
- * payload; env->signature is ignored. On success *out is malloc'd (caller
+/* The exact bytes a request envelope's signature or MAC covers (see the top
+ * of this file), from env's service, method, request_id, deadline_ms, caller
+ * and payload; signature, session_id and mac are ignored. On success *out is malloc'd (caller
  * frees with free()) and *out_len is its length. Errors: INVALID_ARGUMENT (a
  * field longer than 4 GiB), RESOURCE_EXHAUSTED. */
 mc_code rpc_request_signing_input(const Mediation__V1__RequestEnvelope *env, uint8_t **out,
@@ -110,6 +135,39 @@ mc_code rpc_request_sign(const rpc_key *key, const Mediation__V1__RequestEnvelop
  * UNAUTHENTICATED (wrong length, or it does not verify) otherwise. */
 mc_code rpc_request_verify(const uint8_t public_key[RPC_PUBLIC_KEY_BYTES],
                            const Mediation__V1__RequestEnvelope *env, mc_err *err);
+
+/* --- Sessions (RpcSession/Open, then MAC'd requests) --- */
+
+/* A fresh ephemeral X25519 key pair: the client's for one Open, or the
+ * server's for one session. Wipe the secret (sodium_memzero) once the
+ * session key is derived. Errors: INTERNAL (libsodium failed to start). */
+mc_code rpc_session_keypair(uint8_t public_key[RPC_KX_KEY_BYTES],
+                            uint8_t secret_key[RPC_KX_KEY_BYTES], mc_err *err);
+
+/* The one definition of a session key (see the top of this file), computed
+ * the same way on both sides: my_secret is the client's ephemeral secret if
+ * client_side, else the server's; the X25519 partner is the other side's
+ * public key. principal is the caller that signed the Open. Writes key only
+ * on success. Errors: INVALID_ARGUMENT (the other side's public key is a
+ * low-order point, so the X25519 result would be all zeros; or the principal
+ * id is not valid). */
+mc_code rpc_session_derive(const uint8_t my_secret[RPC_KX_KEY_BYTES], bool client_side,
+                           const uint8_t client_public[RPC_KX_KEY_BYTES],
+                           const uint8_t server_public[RPC_KX_KEY_BYTES], const char *principal,
+                           const uint8_t session_id[RPC_SESSION_ID_BYTES],
+                           uint8_t key[RPC_SESSION_KEY_BYTES], mc_err *err);
+
+/* MACs env with a session key into mac (RPC_MAC_BYTES). The caller then
+ * sets env->session_id and points env->mac at mac (and leaves
+ * env->signature empty). */
+mc_code rpc_request_mac(const uint8_t key[RPC_SESSION_KEY_BYTES],
+                        const Mediation__V1__RequestEnvelope *env, uint8_t mac[RPC_MAC_BYTES],
+                        mc_err *err);
+
+/* Checks env->mac against key, in constant time. MC_OK if it matches;
+ * UNAUTHENTICATED (wrong length, or it does not match) otherwise. */
+mc_code rpc_request_verify_mac(const uint8_t key[RPC_SESSION_KEY_BYTES],
+                               const Mediation__V1__RequestEnvelope *env, mc_err *err);
 
 /* --- Other signed records (delivery receipts...) --- */
 

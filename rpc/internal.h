@@ -1,6 +1,7 @@
 /*
  * internal.h - what the rpc/ sources share and nobody else may use: the
- * server's state, the call, and transport helpers (URL schemes, TLS files).
+ * server's state, the call, the session table, and transport helpers (URL
+ * schemes, TLS files).
  * Not installed, not included outside rpc/.
  */
 #ifndef RPC_INTERNAL_H
@@ -78,6 +79,7 @@ struct rpc_call {
   ProtobufCService *service;               /* borrowed from the registration */
   const ProtobufCMethodDescriptor *method; /* borrowed from the descriptor */
   const mc_principal *caller;              /* borrowed from the registry */
+  bool by_session;                         /* authenticated by a session MAC, not signed */
   rpc_sink sink;
   atomic_int state; /* RPC_CALL_*: the one who moves it off PENDING owns completion */
   rpc_call *prev, *next; /* srv->pending, under srv->mtx */
@@ -85,6 +87,30 @@ struct rpc_call {
 };
 
 typedef struct rpc_worker rpc_worker;
+
+/* --- Sessions (session.c) --- */
+
+typedef struct rpc_sessions rpc_sessions;
+
+typedef enum rpc_session_found {
+  RPC_SESSION_FOUND,       /* live, the caller's: the key was copied out */
+  RPC_SESSION_UNKNOWN,     /* no such session, or it expired */
+  RPC_SESSION_NOT_CALLERS, /* live, but another principal's */
+} rpc_session_found;
+
+/* A table of at most max_sessions sessions (per_principal of them per
+ * principal of reg), each living lifetime_ms. */
+mc_code rpc__sessions_create(const mc_registry *reg, unsigned max_sessions,
+                             unsigned per_principal, int64_t lifetime_ms, rpc_sessions **out,
+                             mc_err *err);
+/* Wipes every key and frees. NULL is allowed. */
+void rpc__sessions_free(rpc_sessions *t);
+/* Looks session id up for caller; on FOUND copies its key into key. */
+rpc_session_found rpc__sessions_key(rpc_sessions *t, const uint8_t id[RPC_SESSION_ID_BYTES],
+                                    const mc_principal *caller,
+                                    uint8_t key[RPC_SESSION_KEY_BYTES]);
+/* Registers the built-in RpcSession service (from rpc__register_builtins). */
+mc_code rpc__sessions_register(rpc_server *srv, mc_err *err);
 
 struct rpc_server {
   const mc_registry *reg;
@@ -101,6 +127,9 @@ struct rpc_server {
   size_t n_services;
   Mediation__V1__Health_Service health;         /* built in */
   Mediation__V1__Reflection_Service reflection; /* built in */
+  Mediation__V1__RpcSession_Service session_service; /* built in */
+  rpc_sessions *sessions;                       /* owned */
+  atomic_ullong by_mac, by_signature;           /* rpc_session_stats */
   int64_t started_ms;
 
   pthread_mutex_t mtx; /* guards what follows */
@@ -133,7 +162,8 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
 void rpc__reply_status(rpc_server *srv, rpc_sink sink, const ProtobufCBinaryData *request_id,
                        mc_code code, const char *message);
 
-/* Registers Health and Reflection (dispatch.c, from rpc_server_create). */
+/* Registers Health, Reflection and RpcSession (dispatch.c, from
+ * rpc_server_create). */
 mc_code rpc__register_builtins(rpc_server *srv, mc_err *err);
 
 /* Counts a request in / its reply out (srv->inflight), waking rpc_server_stop. */

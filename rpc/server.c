@@ -95,7 +95,21 @@ mc_code rpc_server_create(const mc_registry *reg, const rpc_server_opts *opts, r
   pthread_condattr_destroy(&ca);
   atomic_init(&srv->closing, false);
   atomic_init(&srv->last_reply_mono, 0);
+  atomic_init(&srv->by_mac, 0);
+  atomic_init(&srv->by_signature, 0);
   mc_code rc = failed ? mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory") : MC_OK;
+  if (opts->session_lifetime_ms < 0)
+    rc = mc_err_set(err, MC_INVALID_ARGUMENT, "session_lifetime_ms must not be negative");
+  if (rc == MC_OK) {
+    unsigned max = opts->max_sessions ? opts->max_sessions : 4096;
+    if (max > (1u << 20))
+      max = 1u << 20; /* a bound on memory, whatever was asked */
+    rc = rpc__sessions_create(reg, max,
+                              opts->max_sessions_per_principal ? opts->max_sessions_per_principal
+                                                               : 64,
+                              opts->session_lifetime_ms ? opts->session_lifetime_ms : 3600000,
+                              &srv->sessions, err);
+  }
   if (rc == MC_OK)
     rc = rpc__register_builtins(srv, err);
   if (rc != MC_OK) {
@@ -404,5 +418,6 @@ void rpc_server_free(rpc_server *srv) {
   free(srv->tls_cert);
   free(srv->tls_key);
   free(srv->tls_pass);
+  rpc__sessions_free(srv->sessions);
   free(srv);
 }

@@ -42,8 +42,16 @@
  *      (nng drops larger ones before we see them: NNG_OPT_RECVMAXSZ)
  *   2. the envelope passes mc_wire_check and decodes,
  *      request_id is 16 bytes                               else INVALID_ARGUMENT
- *   3. the caller is in the registry and the Ed25519
- *      signature verifies (identity.h: the signed bytes)   else UNAUTHENTICATED
+ *   3. the caller is in the registry, and either
+ *      - the Ed25519 signature verifies (identity.h: the
+ *        signed bytes), or
+ *      - session_id names a live session of this server,
+ *        opened by this caller, and the MAC over the same
+ *        bytes verifies with its key                        else UNAUTHENTICATED
+ *      (a request with both a signature and a session is
+ *      INVALID_ARGUMENT; one whose session is unknown or
+ *      expired also has ReplyEnvelope.session_unknown set:
+ *      the client opens a new session and sends it again)
  *   4. the deadline has not passed                          else DEADLINE_EXCEEDED
  *   5. the deadline is at most limits.max_deadline_ahead_ms
  *      ahead (bounds how long a captured request could be
@@ -62,9 +70,10 @@
  * 5 s (a peer that never reads) is dropped, freeing its context.
  *
  * Built in: mediation.v1.Health/Check (serving status, settable with
- * rpc_server_set_serving) and mediation.v1.Reflection/ListServices (every
- * registered service and method with input and output type names), registered
- * the same way as any other service.
+ * rpc_server_set_serving), mediation.v1.Reflection/ListServices (every
+ * registered service and method with input and output type names) and
+ * mediation.v1.RpcSession/Open (opens a session: see the options below and
+ * identity.h), registered the same way as any other service.
  *
  * Threads: the server runs on nng's threads. Handlers are called on an nng
  * thread, several at once (up to `contexts`). rpc_server_register and
@@ -116,9 +125,32 @@ typedef struct rpc_server_opts {
    * registry: max_string_bytes = limits.max_text_bytes, max_bytes_field =
    * limits.max_message_bytes, max_depth = 16, max_repeated unbounded. */
   mc_message_limits payload_limits;
+  /* Sessions (RpcSession/Open, then MAC'd requests; identity.h). A session
+   * lives session_lifetime_ms (0: 1 hour); the table holds at most
+   * max_sessions (0: 4096), of which max_sessions_per_principal (0: 64) for
+   * any one principal: its next Open drops its oldest. Expired sessions go
+   * first; a table full of live ones refuses Open (RESOURCE_EXHAUSTED), and
+   * clients sign instead. Sessions are this process's: a restart forgets
+   * them, and clients open new ones (ReplyEnvelope.session_unknown). */
+  int64_t session_lifetime_ms;
+  unsigned max_sessions;
+  unsigned max_sessions_per_principal;
 } rpc_server_opts;
 
-/* Creates a server answering requests signed by the registry's principals.
+/* What the session table holds and has done (for tests and monitoring). */
+typedef struct rpc_session_stats {
+  size_t live;           /* sessions in the table now (expired ones linger until noticed) */
+  uint64_t opened;       /* sessions made by RpcSession/Open */
+  uint64_t evicted;      /* dropped early: their principal opened one over its cap */
+  uint64_t expired;      /* dropped at or after their expiry */
+  uint64_t refused_full; /* Opens refused: the table was full of live sessions */
+  uint64_t unknown;      /* requests refused for an unknown or expired session */
+  uint64_t by_mac;       /* requests authenticated by a session MAC */
+  uint64_t by_signature; /* requests authenticated by an Ed25519 signature */
+} rpc_session_stats;
+
+/* Creates a server answering requests signed (or MAC'd under a session) by
+ * the registry's principals.
  * reg is borrowed and must outlive the server and every call it hands out.
  * opts may be NULL (defaults). Nothing listens until rpc_server_listen.
  * *out is freed with rpc_server_free. */
@@ -168,6 +200,9 @@ mc_code rpc_server_handle(rpc_server *srv, const uint8_t *request, size_t len, u
  * and socket. A handler that completes an abandoned call later is harmless:
  * its reply is dropped and the call freed then. Idempotent. */
 void rpc_server_stop(rpc_server *srv, int64_t grace_ms);
+
+/* The session table's figures. Any thread. */
+void rpc_server_session_stats(rpc_server *srv, rpc_session_stats *out);
 
 /* Stops (with no grace) if not stopped, and frees. NULL is allowed. */
 void rpc_server_free(rpc_server *srv);

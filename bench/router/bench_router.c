@@ -364,7 +364,7 @@ int main(int argc, char **argv) {
     for (int l = 0; l < N_LEVELS; l++) {
       char data[TH_PATH_MAX + 64];
       snprintf(data, sizeof(data), "%s/data/bench-%d-%d", world.dir.path, m, l);
-      const char *args[8] = {"--data-dir", data, "--log-level", "warning"};
+      const char *args[8] = {"--data-dir", data, "--log-level", "notice"};
       int n = 4;
       for (int k = 0; modes[m].args[k]; k++)
         args[n++] = modes[m].args[k];

@@ -86,6 +86,8 @@ static const ProtobufCMessageDescriptor *const all_messages[] = {
     &mediation__v1__method_info__descriptor,
     &mediation__v1__service_info__descriptor,
     &mediation__v1__list_services_reply__descriptor,
+    &mediation__v1__session_open_request__descriptor,
+    &mediation__v1__session_open_reply__descriptor,
     &mediation__v1__idempotent_reply__descriptor,
     &mediation__v1__access_record__descriptor,
     &mediation__v1__outbox_entry__descriptor,

@@ -1,7 +1,8 @@
 /*
  * test_dispatch.c - every check a request passes, and every status a reply
  * can carry, through rpc_server_handle: the socket-free path that the nng
- * server and the fuzzer share. Sockets are in test_socket.c.
+ * server and the fuzzer share. Sessions: Open, MAC'd calls, each refusal,
+ * expiry and the table's bounds. Sockets are in test_socket.c.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -407,7 +408,7 @@ static void test_health_and_reflection(void **state) {
   assert_int_equal(r->code, MV_STATUS(OK));
   Mediation__V1__ListServicesReply *l =
       mediation__v1__list_services_reply__unpack(NULL, r->payload.len, r->payload.data);
-  assert_int_equal(l->n_services, 3);
+  assert_int_equal(l->n_services, 4);
   assert_string_equal(l->services[0]->name, "mediation.v1.Health");
   assert_int_equal(l->services[0]->n_methods, 1);
   assert_string_equal(l->services[0]->methods[0]->name, "Check");
@@ -415,13 +416,16 @@ static void test_health_and_reflection(void **state) {
   assert_string_equal(l->services[0]->methods[0]->output_type, "mediation.v1.HealthCheckReply");
   assert_string_equal(l->services[1]->name, "mediation.v1.Reflection");
   assert_string_equal(l->services[1]->methods[0]->name, "ListServices");
-  assert_string_equal(l->services[2]->name, "mediation.v1.Echo");
-  assert_int_equal(l->services[2]->n_methods, 2);
-  assert_string_equal(l->services[2]->methods[0]->name, "Echo");
-  assert_string_equal(l->services[2]->methods[0]->input_type, "mediation.v1.EchoRequest");
-  assert_string_equal(l->services[2]->methods[0]->output_type, "mediation.v1.EchoReply");
-  assert_string_equal(l->services[2]->methods[1]->name, "Ping");
-  assert_string_equal(l->services[2]->methods[1]->input_type, "mediation.v1.EchoEmpty");
+  assert_string_equal(l->services[2]->name, "mediation.v1.RpcSession");
+  assert_string_equal(l->services[2]->methods[0]->name, "Open");
+  assert_string_equal(l->services[2]->methods[0]->input_type, "mediation.v1.SessionOpenRequest");
+  assert_string_equal(l->services[3]->name, "mediation.v1.Echo");
+  assert_int_equal(l->services[3]->n_methods, 2);
+  assert_string_equal(l->services[3]->methods[0]->name, "Echo");
+  assert_string_equal(l->services[3]->methods[0]->input_type, "mediation.v1.EchoRequest");
+  assert_string_equal(l->services[3]->methods[0]->output_type, "mediation.v1.EchoReply");
+  assert_string_equal(l->services[3]->methods[1]->name, "Ping");
+  assert_string_equal(l->services[3]->methods[1]->input_type, "mediation.v1.EchoEmpty");
   mediation__v1__list_services_reply__free_unpacked(l, NULL);
   mediation__v1__reply_envelope__free_unpacked(r, NULL);
 }
@@ -560,6 +564,317 @@ static void test_stop_waits_for_handlers(void **state) {
   expect(p.reply, MC_OK, NULL);
 }
 
+/* --- Sessions --- */
+
+typedef struct sess {
+  uint8_t id[RPC_SESSION_ID_BYTES];
+  uint8_t key[RPC_SESSION_KEY_BYTES];
+  int64_t expires_ms;
+} sess;
+
+/* RpcSession/Open as a client makes it (signed), and the client's half of
+ * the key. Returns the reply's code; *out is filled on OK. */
+static mc_code open_on(rpc_server *s, const rpc_key *key, sess *out, char *msg, size_t cap) {
+  uint8_t pk[RPC_KX_KEY_BYTES], sk[RPC_KX_KEY_BYTES];
+  mc_err err = {0};
+  assert_int_equal(rpc_session_keypair(pk, sk, &err), MC_OK);
+  Mediation__V1__SessionOpenRequest req = MEDIATION__V1__SESSION_OPEN_REQUEST__INIT;
+  req.client_public_key = (ProtobufCBinaryData){sizeof(pk), pk};
+  Mediation__V1__ReplyEnvelope *r =
+      call_on(s, key, "mediation.v1.RpcSession", "Open", &req.base, mc_now_ms() + 5000);
+  mc_code code = (mc_code)r->code;
+  snprintf(msg, cap, "%s", r->message);
+  if (code == MC_OK) {
+    Mediation__V1__SessionOpenReply *o =
+        mediation__v1__session_open_reply__unpack(NULL, r->payload.len, r->payload.data);
+    assert_non_null(o);
+    assert_int_equal(o->session_id.len, RPC_SESSION_ID_BYTES);
+    assert_int_equal(o->server_public_key.len, RPC_KX_KEY_BYTES);
+    memcpy(out->id, o->session_id.data, RPC_SESSION_ID_BYTES);
+    out->expires_ms = o->expires_ms;
+    assert_int_equal(rpc_session_derive(sk, true, pk, o->server_public_key.data,
+                                        rpc_key_principal(key), out->id, out->key, &err),
+                     MC_OK);
+    mediation__v1__session_open_reply__free_unpacked(o, NULL);
+  }
+  mediation__v1__reply_envelope__free_unpacked(r, NULL);
+  return code;
+}
+
+static void must_open(rpc_server *s, const rpc_key *key, sess *out) {
+  char msg[256];
+  mc_code code = open_on(s, key, out, msg, sizeof(msg));
+  if (code != MC_OK)
+    fail_msg("open: %s %s", mc_code_name(code), msg);
+}
+
+/* A request MAC'd under ss as caller (which need not be the session's). */
+static Mediation__V1__ReplyEnvelope *mac_call_on(rpc_server *s, const char *caller,
+                                                 const sess *ss, const char *service,
+                                                 const char *method, const ProtobufCMessage *msg,
+                                                 int64_t deadline) {
+  uint8_t *b = NULL;
+  size_t n = 0;
+  mc_err err = {0};
+  if (rpc_request_encode_mac(caller, ss->id, ss->key, service, method, msg, deadline, NULL, 0, &b,
+                             &n, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  Mediation__V1__ReplyEnvelope *r = handle_on(s, b, n);
+  free(b);
+  return r;
+}
+
+static Mediation__V1__ReplyEnvelope *mac_echo(rpc_server *s, const char *caller, const sess *ss) {
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  req.text = "MAC'd";
+  return mac_call_on(s, caller, ss, "mediation.v1.Echo", "Echo", &req.base, mc_now_ms() + 5000);
+}
+
+/* Refused for an unknown session: UNAUTHENTICATED with the marker. */
+static void expect_unknown(Mediation__V1__ReplyEnvelope *r) {
+  assert_true(r->session_unknown);
+  expect(r, MC_UNAUTHENTICATED, "no such session");
+}
+
+/* Open, then MAC'd calls: the handler sees the caller as if it had signed. */
+static void test_session_open_and_mac(void **state) {
+  (void)state;
+  sess ss;
+  int64_t t0 = mc_now_ms();
+  must_open(srv, env.police, &ss);
+  assert_true(ss.expires_ms >= t0 + 3600 * 1000 - 1000 && ss.expires_ms <= mc_now_ms() + 3600 * 1000);
+  for (int i = 0; i < 3; i++) {
+    Mediation__V1__ReplyEnvelope *r = mac_echo(srv, "police-studio", &ss);
+    assert_int_equal(r->code, MV_STATUS(OK));
+    assert_false(r->session_unknown);
+    Mediation__V1__EchoReply *out =
+        mediation__v1__echo_reply__unpack(NULL, r->payload.len, r->payload.data);
+    assert_string_equal(out->caller, "police-studio");
+    assert_string_equal(out->text, "MAC'd");
+    mediation__v1__echo_reply__free_unpacked(out, NULL);
+    mediation__v1__reply_envelope__free_unpacked(r, NULL);
+  }
+  /* Signed requests still work beside it. */
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  expect(echo(&req), MC_OK, NULL);
+  rpc_session_stats st;
+  rpc_server_session_stats(srv, &st);
+  assert_int_equal(st.live, 1);
+  assert_int_equal(st.opened, 1);
+  assert_int_equal(st.by_mac, 3);
+  assert_int_equal(st.by_signature, 2); /* the Open and the signed Echo */
+  assert_int_equal(rt_echo_runs(), 4);
+}
+
+/* Every way a MAC'd request can be wrong is refused before the handler. */
+static void test_session_refusals(void **state) {
+  (void)state;
+  sess police, marriage;
+  must_open(srv, env.police, &police);
+  must_open(srv, env.marriage, &marriage);
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  req.text = "original";
+  int64_t d = mc_now_ms() + 5000;
+  mc_err err = {0};
+  uint8_t *b;
+  size_t n;
+
+  /* A MAC made with another key. */
+  sess forged = police;
+  forged.key[0] ^= 1;
+  Mediation__V1__ReplyEnvelope *r = mac_echo(srv, "police-studio", &forged);
+  assert_false(r->session_unknown);
+  expect(r, MC_UNAUTHENTICATED, "mac does not verify");
+  /* The payload changed after the MAC was made. */
+  assert_int_equal(rpc_request_encode_mac("police-studio", police.id, police.key,
+                                          "mediation.v1.Echo", "Echo", &req.base, d, NULL, 0, &b,
+                                          &n, &err),
+                   MC_OK);
+  uint8_t *hit = find(b, n, "original");
+  assert_non_null(hit);
+  hit[0] = 'O';
+  expect(handle_on(srv, b, n), MC_UNAUTHENTICATED, "mac does not verify");
+  free(b);
+  /* Another principal's session, under its own key (the MAC verifies):
+   * refused for whose session it is. */
+  r = mac_echo(srv, "police-studio", &marriage);
+  assert_false(r->session_unknown);
+  expect(r, MC_UNAUTHENTICATED, "belongs to another principal");
+  /* A session id nobody opened: the marker says "open a new one". */
+  sess unknown = police;
+  unknown.id[5] ^= 0x10;
+  expect_unknown(mac_echo(srv, "police-studio", &unknown));
+  /* An unknown caller is named as such, session or not. */
+  expect(mac_echo(srv, "intruder", &police), MC_UNAUTHENTICATED, "unknown caller");
+
+  /* Malformed: wrong lengths, half a proof, both proofs. */
+  Mediation__V1__RequestEnvelope e = MEDIATION__V1__REQUEST_ENVELOPE__INIT;
+  uint8_t rid[16] = {3}, mac[RPC_MAC_BYTES], sig[RPC_SIGNATURE_BYTES];
+  e.service = "mediation.v1.Echo";
+  e.method = "Echo";
+  e.caller = "police-studio";
+  e.request_id = (ProtobufCBinaryData){16, rid};
+  e.deadline_ms = d;
+  assert_int_equal(rpc_request_mac(police.key, &e, mac, &err), MC_OK);
+  uint8_t packed[512];
+  e.session_id = (ProtobufCBinaryData){15, police.id};
+  e.mac = (ProtobufCBinaryData){32, mac};
+  n = mediation__v1__request_envelope__pack(&e, packed);
+  expect(handle_on(srv, packed, n), MC_UNAUTHENTICATED, "session_id must be 16 bytes");
+  e.session_id.len = 16;
+  e.mac.len = 0;
+  n = mediation__v1__request_envelope__pack(&e, packed);
+  expect(handle_on(srv, packed, n), MC_UNAUTHENTICATED, "mac must be 32 bytes");
+  e.mac.len = 32;
+  n = mediation__v1__request_envelope__pack(&e, packed);
+  expect(handle_on(srv, packed, n), MC_OK, NULL); /* the same, whole: accepted */
+  assert_int_equal(rpc_request_sign(env.police, &e, sig, &err), MC_OK);
+  e.signature = (ProtobufCBinaryData){64, sig};
+  n = mediation__v1__request_envelope__pack(&e, packed);
+  expect(handle_on(srv, packed, n), MC_INVALID_ARGUMENT, "not both");
+  e.session_id.len = 0;
+  e.mac.len = 0;
+  n = mediation__v1__request_envelope__pack(&e, packed);
+  expect(handle_on(srv, packed, n), MC_OK, NULL); /* the signature alone: accepted */
+
+  /* The deadline still bounds a MAC'd request: passed, or too far ahead. */
+  expect(mac_call_on(srv, "police-studio", &police, "mediation.v1.Echo", "Echo", &req.base,
+                     mc_now_ms() - 1),
+         MC_DEADLINE_EXCEEDED, "not run");
+  expect(mac_call_on(srv, "police-studio", &police, "mediation.v1.Echo", "Echo", &req.base,
+                     mc_now_ms() + 61 * 1000),
+         MC_INVALID_ARGUMENT, "max_deadline_ahead_seconds");
+  /* A captured MAC'd request replays until its deadline, not after. */
+  assert_int_equal(rpc_request_encode_mac("police-studio", police.id, police.key,
+                                          "mediation.v1.Echo", "Echo", &req.base,
+                                          mc_now_ms() + 200, NULL, 0, &b, &n, &err),
+                   MC_OK);
+  expect(handle_on(srv, b, n), MC_OK, NULL);
+  usleep(250 * 1000);
+  expect(handle_on(srv, b, n), MC_DEADLINE_EXCEEDED, NULL);
+  free(b);
+
+  /* Open itself: only signed, with a usable X25519 key. */
+  uint8_t pk[32], sk[32];
+  assert_int_equal(rpc_session_keypair(pk, sk, &err), MC_OK);
+  Mediation__V1__SessionOpenRequest open = MEDIATION__V1__SESSION_OPEN_REQUEST__INIT;
+  open.client_public_key = (ProtobufCBinaryData){32, pk};
+  expect(mac_call_on(srv, "police-studio", &police, "mediation.v1.RpcSession", "Open", &open.base,
+                     d),
+         MC_UNAUTHENTICATED, "must be signed");
+  open.client_public_key.len = 31;
+  expect(call(env.police, "mediation.v1.RpcSession", "Open", &open.base), MC_INVALID_ARGUMENT,
+         "client_public_key must be 32 bytes");
+  uint8_t zero[32] = {0};
+  open.client_public_key = (ProtobufCBinaryData){32, zero};
+  expect(call(env.police, "mediation.v1.RpcSession", "Open", &open.base), MC_INVALID_ARGUMENT,
+         "not a usable X25519 key");
+  expect(call(env.intruder, "mediation.v1.RpcSession", "Open", &open.base), MC_UNAUTHENTICATED,
+         "unknown caller");
+
+  /* Only the three accepted requests and one replay ran. */
+  assert_int_equal(rt_echo_runs(), 3);
+  rpc_session_stats st;
+  rpc_server_session_stats(srv, &st);
+  assert_int_equal(st.opened, 2);
+}
+
+/* A session is refused after its lifetime, with the marker. */
+static void test_session_expiry(void **state) {
+  (void)state;
+  rpc_server *s = make_server(&(rpc_server_opts){.session_lifetime_ms = 300});
+  sess ss;
+  int64_t t0 = mc_now_ms();
+  must_open(s, env.police, &ss);
+  assert_true(ss.expires_ms >= t0 + 300 - 50 && ss.expires_ms <= mc_now_ms() + 300);
+  expect(mac_echo(s, "police-studio", &ss), MC_OK, NULL);
+  usleep(400 * 1000);
+  expect_unknown(mac_echo(s, "police-studio", &ss));
+  rpc_session_stats st;
+  rpc_server_session_stats(s, &st);
+  assert_int_equal(st.expired, 1);
+  assert_int_equal(st.unknown, 1);
+  assert_int_equal(st.live, 0);
+  /* A new Open gives a working session again. */
+  must_open(s, env.police, &ss);
+  expect(mac_echo(s, "police-studio", &ss), MC_OK, NULL);
+  rpc_server_free(s);
+}
+
+/* The table is bounded: a principal's cap drops its own oldest session and
+ * nobody else's; a table full of live sessions refuses Open; expired
+ * sessions make room again. */
+static void test_session_table_bounds(void **state) {
+  (void)state;
+  rpc_server *s = make_server(&(rpc_server_opts){
+      .max_sessions = 6, .max_sessions_per_principal = 3, .session_lifetime_ms = 2000});
+  sess police[4], marriage[3], coord;
+  for (int i = 0; i < 3; i++)
+    must_open(s, env.marriage, &marriage[i]);
+  for (int i = 0; i < 4; i++)
+    must_open(s, env.police, &police[i]);
+  expect_unknown(mac_echo(s, "police-studio", &police[0])); /* its oldest, dropped */
+  for (int i = 1; i < 4; i++)
+    expect(mac_echo(s, "police-studio", &police[i]), MC_OK, NULL);
+  for (int i = 0; i < 3; i++)
+    expect(mac_echo(s, "marriage-studio", &marriage[i]), MC_OK, NULL);
+  rpc_session_stats st;
+  rpc_server_session_stats(s, &st);
+  assert_int_equal(st.live, 6);
+  assert_int_equal(st.evicted, 1);
+  /* Full of live sessions: a newcomer is refused, and told what to do. */
+  char msg[256];
+  assert_int_equal(open_on(s, env.coord, &coord, msg, sizeof(msg)), MC_RESOURCE_EXHAUSTED);
+  assert_non_null(strstr(msg, "session table is full"));
+  assert_non_null(strstr(msg, "sign each request"));
+  /* Signed requests are unaffected by a full table. */
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  expect(call_on(s, env.coord, "mediation.v1.Echo", "Echo", &req.base, mc_now_ms() + 5000), MC_OK,
+         NULL);
+  /* Once they expire, there is room. */
+  usleep(2100 * 1000);
+  must_open(s, env.coord, &coord);
+  expect(mac_echo(s, "coord-zhang", &coord), MC_OK, NULL);
+  rpc_server_session_stats(s, &st);
+  assert_int_equal(st.refused_full, 1);
+  assert_int_equal(st.live, 1);
+  assert_true(st.expired >= 6);
+  rpc_server_free(s);
+}
+
+/* Many sessions: a principal opening far more than its cap keeps exactly
+ * its cap, the newest; every live one works, every dropped one is unknown.
+ * Another principal then fills the rest of the table, and no more. */
+static void test_session_many(void **state) {
+  (void)state;
+  rpc_server *s = make_server(
+      &(rpc_server_opts){.max_sessions = 300, .max_sessions_per_principal = 200});
+  enum { N = 1000 };
+  sess *all = calloc(N, sizeof(*all));
+  for (int i = 0; i < N; i++)
+    must_open(s, env.police, &all[i]);
+  sess coord;
+  int refused = 0;
+  char msg[256];
+  for (int i = 0; i < 120; i++)
+    if (open_on(s, env.coord, &coord, msg, sizeof(msg)) != MC_OK)
+      refused++;
+  assert_int_equal(refused, 20); /* coord got the 100 free places, under its own cap */
+  rpc_session_stats st;
+  rpc_server_session_stats(s, &st);
+  assert_int_equal(st.live, 300);
+  assert_int_equal(st.opened, N + 100);
+  assert_int_equal(st.evicted, N - 200);
+  assert_int_equal(st.refused_full, 20);
+  for (int i = N - 200; i < N; i++)
+    expect(mac_echo(s, "police-studio", &all[i]), MC_OK, NULL);
+  for (int i = 0; i < N - 200; i += 37)
+    expect_unknown(mac_echo(s, "police-studio", &all[i]));
+  expect(mac_echo(s, "coord-zhang", &coord), MC_OK, NULL);
+  free(all);
+  rpc_server_free(s);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void) {
@@ -580,6 +895,11 @@ int main(void) {
       T(test_register_rules),
       T(test_stop_abandons),
       T(test_stop_waits_for_handlers),
+      T(test_session_open_and_mac),
+      T(test_session_refusals),
+      T(test_session_expiry),
+      T(test_session_table_bounds),
+      T(test_session_many),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,8 @@
 /*
- * test_identity.c - keys, key files and signatures: what is signed is
- * exactly what identity.h says, every field is covered, no kind of signature
- * passes for another, and key files are refused when others could read them.
+ * test_identity.c - keys, key files, signatures and session MACs: what is
+ * signed (or MAC'd) is exactly what identity.h says, every field is covered,
+ * no kind of signature passes for another, both sides derive the same
+ * session key, and key files are refused when others could read them.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -226,6 +227,116 @@ static void test_kinds_do_not_mix(void **state) {
   free(in);
 }
 
+/* Both sides of a session derive the same key, exactly as identity.h
+ * documents it, and anything it is bound to changes it. */
+static void test_session_key_derivation(void **state) {
+  (void)state;
+  uint8_t cpk[32], csk[32], spk[32], ssk[32], sid[16], kc[32], ks[32], k2[32];
+  mc_err err;
+  assert_int_equal(rpc_session_keypair(cpk, csk, &err), MC_OK);
+  assert_int_equal(rpc_session_keypair(spk, ssk, &err), MC_OK);
+  memset(sid, 0x42, sizeof(sid));
+  assert_int_equal(rpc_session_derive(csk, true, cpk, spk, "police-studio", sid, kc, &err), MC_OK);
+  assert_int_equal(rpc_session_derive(ssk, false, cpk, spk, "police-studio", sid, ks, &err),
+                   MC_OK);
+  assert_memory_equal(kc, ks, 32);
+
+  /* The documented layout: BLAKE2b-256 keyed with the X25519 result. */
+  uint8_t shared[32];
+  assert_int_equal(crypto_scalarmult(shared, csk, spk), 0);
+  uint8_t in[256], *p = in;
+  memcpy(p, "mediation-v1-sig", 17);
+  p += 17;
+  *p++ = 4;
+#define LP(s, n)                                                                                   \
+  do {                                                                                             \
+    *p++ = 0; *p++ = 0; *p++ = (uint8_t)((n) >> 8); *p++ = (uint8_t)(n);                           \
+    memcpy(p, s, n);                                                                               \
+    p += n;                                                                                        \
+  } while (0)
+  LP("mediation.v1.session-key", 24);
+  LP(cpk, 32);
+  LP(spk, 32);
+  LP("police-studio", 13);
+  LP(sid, 16);
+#undef LP
+  crypto_generichash(k2, 32, in, (size_t)(p - in), shared, 32);
+  assert_memory_equal(kc, k2, 32);
+
+  /* Bound to the principal, the session id and both public keys. */
+  assert_int_equal(rpc_session_derive(ssk, false, cpk, spk, "marriage-studio", sid, k2, &err),
+                   MC_OK);
+  assert_memory_not_equal(kc, k2, 32);
+  sid[0] ^= 1;
+  assert_int_equal(rpc_session_derive(ssk, false, cpk, spk, "police-studio", sid, k2, &err),
+                   MC_OK);
+  assert_memory_not_equal(kc, k2, 32);
+  sid[0] ^= 1;
+  uint8_t other_pk[32], other_sk[32];
+  assert_int_equal(rpc_session_keypair(other_pk, other_sk, &err), MC_OK);
+  assert_int_equal(rpc_session_derive(ssk, false, other_pk, spk, "police-studio", sid, k2, &err),
+                   MC_OK);
+  assert_memory_not_equal(kc, k2, 32);
+
+  /* A low-order point (all zeros) would give a key anyone knows: refused,
+   * and the output is left alone. */
+  uint8_t zero[32] = {0};
+  memset(k2, 0xEE, sizeof(k2));
+  assert_int_equal(rpc_session_derive(ssk, false, zero, spk, "police-studio", sid, k2, &err),
+                   MC_INVALID_ARGUMENT);
+  assert_non_null(strstr(err.msg, "client's public key"));
+  assert_int_equal(k2[0], 0xEE);
+  assert_int_equal(rpc_session_derive(ssk, false, cpk, spk, "Bad Name", sid, k2, &err),
+                   MC_INVALID_ARGUMENT);
+}
+
+/* The MAC covers the same bytes as a signature: BLAKE2b-256 keyed with the
+ * session key over the signing input; any field changed breaks it. */
+static void test_request_mac_covers_every_field(void **state) {
+  (void)state;
+  uint8_t rid[16], payload[4], mac[32], key[32], other[32];
+  memset(key, 7, sizeof(key));
+  memset(other, 8, sizeof(other));
+  mc_err err;
+  Mediation__V1__RequestEnvelope e = sample_env(rid, payload);
+  assert_int_equal(rpc_request_mac(key, &e, mac, &err), MC_OK);
+  uint8_t *in, want[32];
+  size_t len;
+  assert_int_equal(rpc_request_signing_input(&e, &in, &len, &err), MC_OK);
+  crypto_generichash(want, 32, in, len, key, 32);
+  free(in);
+  assert_memory_equal(mac, want, 32);
+
+  for (int field = 0; field <= 7; field++) {
+    e = sample_env(rid, payload);
+    assert_int_equal(rpc_request_mac(key, &e, mac, &err), MC_OK);
+    e.mac = (ProtobufCBinaryData){32, mac};
+    assert_int_equal(rpc_request_verify_mac(key, &e, &err), MC_OK);
+    const uint8_t *check_key = key;
+    switch (field) {
+    case 0: e.service = "mediation.v1.Router"; break;
+    case 1: e.method = "Ping"; break;
+    case 2: rid[3] ^= 1; break;
+    case 3: e.deadline_ms++; break;
+    case 4: e.caller = "marriage-studio"; break;
+    case 5: payload[3] ^= 1; break;
+    case 6: mac[31] ^= 0x80; break;
+    case 7: check_key = other; break;
+    }
+    assert_int_equal(rpc_request_verify_mac(check_key, &e, &err), MC_UNAUTHENTICATED);
+    assert_non_null(strstr(err.msg, "mac does not verify"));
+  }
+  /* A short MAC is named; the signature field plays no part. */
+  e = sample_env(rid, payload);
+  assert_int_equal(rpc_request_mac(key, &e, mac, &err), MC_OK);
+  e.mac = (ProtobufCBinaryData){31, mac};
+  assert_int_equal(rpc_request_verify_mac(key, &e, &err), MC_UNAUTHENTICATED);
+  assert_non_null(strstr(err.msg, "32 bytes"));
+  e.mac.len = 32;
+  e.signature = (ProtobufCBinaryData){4, (uint8_t *)"junk"};
+  assert_int_equal(rpc_request_verify_mac(key, &e, &err), MC_OK);
+}
+
 /* Receipts: the unit signs, the router verifies; any change is caught. */
 static void test_message_signatures(void **state) {
   (void)state;
@@ -316,6 +427,8 @@ int main(void) {
       cmocka_unit_test(test_signing_input_layout),
       cmocka_unit_test(test_request_signature_covers_every_field),
       cmocka_unit_test(test_kinds_do_not_mix),
+      cmocka_unit_test(test_session_key_derivation),
+      cmocka_unit_test(test_request_mac_covers_every_field),
       cmocka_unit_test(test_message_signatures),
       cmocka_unit_test(test_keygen_program),
   };

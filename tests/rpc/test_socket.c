@@ -3,8 +3,10 @@
  * once over ipc:// and once over tcp://127.0.0.1 (port 0: the system picks).
  * Statuses, deadlines on both sides, retries seen by the server with one
  * request id, hostile bytes on a raw REQ socket, many calls in flight, and
- * clean stop. RPC_TEST_GARBAGE sets how many garbage messages are sent
- * (default 4000; fewer under valgrind).
+ * clean stop; sessions (MAC'd calls, refusals on the wire, one Open for many
+ * first calls, renewal and expiry, a bounded table, a server restart,
+ * signing only, a server that refuses Open). RPC_TEST_GARBAGE sets how many
+ * garbage messages are sent (default 4000; fewer under valgrind).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -172,9 +174,9 @@ static void test_roundtrip(void **state) {
                                    &l.base, NULL, &reply, &err),
                    MC_OK);
   Mediation__V1__ListServicesReply *ls = (Mediation__V1__ListServicesReply *)reply;
-  assert_int_equal(ls->n_services, 3);
-  assert_string_equal(ls->services[2]->name, "mediation.v1.Echo");
-  assert_string_equal(ls->services[2]->methods[1]->output_type, "mediation.v1.EchoEmpty");
+  assert_int_equal(ls->n_services, 4);
+  assert_string_equal(ls->services[3]->name, "mediation.v1.Echo");
+  assert_string_equal(ls->services[3]->methods[1]->output_type, "mediation.v1.EchoEmpty");
   protobuf_c_message_free_unpacked(reply, NULL);
 
   /* The client checks what it can before sending. */
@@ -631,6 +633,304 @@ static void test_peer_that_never_reads(void **state) {
   rpc_server_free(s);
 }
 
+/* --- Sessions --- */
+
+static rpc_server *server_with(const char *url, const rpc_server_opts *opts, char *bound,
+                               size_t cap) {
+  rpc_server *s = NULL;
+  mc_err err = {0};
+  if (rpc_server_create(F.env.reg, opts, &s, &err) != MC_OK ||
+      rpc_server_register(s, &rt_echo.base, &err) != MC_OK ||
+      rpc_server_listen(s, url, bound, cap, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  return s;
+}
+
+static rpc_session_stats stats_of(rpc_server *s) {
+  rpc_session_stats st;
+  rpc_server_session_stats(s, &st);
+  return st;
+}
+
+static void echo_ok(rpc_client *c, const uint8_t *rid) {
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  char msg[256];
+  expect_code(rt_echo_call(c, &req, &(rpc_call_opts){.timeout_ms = 8000, .request_id = rid}, NULL,
+                           msg),
+              MC_OK, msg, NULL);
+}
+
+/* By default a client signs one Open and MACs every call after it. */
+static void test_session_mac_calls(void **state) {
+  (void)state;
+  for (int i = 0; i < 5; i++)
+    echo_ok(F.cli, NULL);
+  rpc_session_stats st = stats_of(F.srv);
+  assert_int_equal(st.opened, 1);
+  assert_int_equal(st.by_signature, 1); /* the Open only */
+  assert_int_equal(st.by_mac, 6);       /* setup's Health check and the five */
+}
+
+/* The server's refusals, from a raw socket: Open, a MAC'd call, a tampered
+ * MAC, another principal's session, a session nobody opened. */
+static void test_session_raw_refusals(void **state) {
+  (void)state;
+  nng_socket s = raw_open(3000);
+  uint8_t pk[32], sk[32], key[32];
+  mc_err err = {0};
+  assert_int_equal(rpc_session_keypair(pk, sk, &err), MC_OK);
+  Mediation__V1__SessionOpenRequest open = MEDIATION__V1__SESSION_OPEN_REQUEST__INIT;
+  open.client_public_key = (ProtobufCBinaryData){32, pk};
+  uint8_t *b;
+  size_t n;
+  encode(F.env.police, "mediation.v1.RpcSession", "Open", &open.base, mc_now_ms() + 5000, &b, &n);
+  Mediation__V1__ReplyEnvelope *r = raw_call(s, b, n);
+  free(b);
+  assert_non_null(r);
+  assert_int_equal(r->code, MV_STATUS(OK));
+  Mediation__V1__SessionOpenReply *o =
+      mediation__v1__session_open_reply__unpack(NULL, r->payload.len, r->payload.data);
+  assert_non_null(o);
+  uint8_t sid[16];
+  memcpy(sid, o->session_id.data, 16);
+  assert_int_equal(rpc_session_derive(sk, true, pk, o->server_public_key.data, "police-studio",
+                                      sid, key, &err),
+                   MC_OK);
+  mediation__v1__session_open_reply__free_unpacked(o, NULL);
+  mediation__v1__reply_envelope__free_unpacked(r, NULL);
+
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  req.text = "MAC'd";
+  int64_t d = mc_now_ms() + 5000;
+  assert_int_equal(rpc_request_encode_mac("police-studio", sid, key, "mediation.v1.Echo", "Echo",
+                                          &req.base, d, NULL, 0, &b, &n, &err),
+                   MC_OK);
+  raw_expect(s, b, n, MC_OK, NULL);
+  b[n - 1] ^= 1; /* the MAC is the envelope's last field */
+  raw_expect(s, b, n, MC_UNAUTHENTICATED, "mac does not verify");
+  free(b);
+  assert_int_equal(rpc_request_encode_mac("marriage-studio", sid, key, "mediation.v1.Echo",
+                                          "Echo", &req.base, d, NULL, 0, &b, &n, &err),
+                   MC_OK);
+  raw_expect(s, b, n, MC_UNAUTHENTICATED, "belongs to another principal");
+  free(b);
+  sid[0] ^= 1;
+  assert_int_equal(rpc_request_encode_mac("police-studio", sid, key, "mediation.v1.Echo", "Echo",
+                                          &req.base, d, NULL, 0, &b, &n, &err),
+                   MC_OK);
+  r = raw_call(s, b, n);
+  free(b);
+  assert_non_null(r);
+  assert_true(r->session_unknown);
+  expect_code((mc_code)r->code, MC_UNAUTHENTICATED, r->message, "no such session");
+  mediation__v1__reply_envelope__free_unpacked(r, NULL);
+  nng_close(s);
+  assert_int_equal(rt_echo_runs(), 1);
+}
+
+typedef struct burst {
+  rpc_client *c;
+  int calls, ok;
+} burst;
+
+static void *burst_thread(void *arg) {
+  burst *b = arg;
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  for (int i = 0; i < b->calls; i++)
+    b->ok += rt_echo_call(b->c, &req, &(rpc_call_opts){.timeout_ms = 20000}, NULL, NULL) == MC_OK;
+  return NULL;
+}
+
+/* Many first calls at once, async and from threads, share one Open. */
+static void test_session_concurrent_first_calls(void **state) {
+  (void)state;
+  uint64_t before = stats_of(F.srv).opened;
+  rpc_client *c = client_for(F.url, F.env.marriage, &(rpc_client_opts){.max_in_flight = 64});
+  tally t = {.done = 0};
+  pthread_mutex_init(&t.mtx, NULL);
+  pthread_cond_init(&t.cond, NULL);
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  mc_err err;
+  for (int i = 0; i < 64; i++)
+    assert_int_equal(rpc_client_call_async(c, &mediation__v1__echo__descriptor, "Echo", &req.base,
+                                           &(rpc_call_opts){.timeout_ms = 20000}, count_done, &t,
+                                           &err),
+                     MC_OK);
+  tally_wait(&t, 64);
+  if (t.ok != 64)
+    fail_msg("%d of 64 OK; last: %s %s", t.ok, mc_code_name(t.last), t.last_msg);
+  assert_int_equal(stats_of(F.srv).opened, before + 1);
+  rpc_client_free(c);
+
+  c = client_for(F.url, F.env.coord, NULL);
+  burst b[8];
+  pthread_t th[8];
+  for (int i = 0; i < 8; i++) {
+    b[i] = (burst){c, 10, 0};
+    pthread_create(&th[i], NULL, burst_thread, &b[i]);
+  }
+  for (int i = 0; i < 8; i++) {
+    pthread_join(th[i], NULL);
+    assert_int_equal(b[i].ok, 10);
+  }
+  assert_int_equal(stats_of(F.srv).opened, before + 2);
+  rpc_client_free(c);
+  pthread_cond_destroy(&t.cond);
+  pthread_mutex_destroy(&t.mtx);
+}
+
+/* A short lifetime: the client renews in the background at 3/4 of it, and
+ * opens a new one when the old is past use; every call succeeds. */
+static void test_session_renewal_and_expiry(void **state) {
+  (void)state;
+  char url[300], bound[256];
+  fresh_url(url, sizeof(url), "short");
+  rpc_server *s = server_with(url, &(rpc_server_opts){.session_lifetime_ms = 2000}, bound,
+                              sizeof(bound));
+  rpc_client *c = client_for(bound, F.env.police, NULL);
+  int64_t t0 = mc_mono_ms();
+  echo_ok(c, NULL);
+  assert_int_equal(stats_of(s).opened, 1);
+  int64_t wait_ms = 1600 - (mc_mono_ms() - t0);
+  if (wait_ms > 0)
+    usleep((useconds_t)wait_ms * 1000);
+  echo_ok(c, NULL); /* past 3/4: this call starts a renewal (or, if we are
+                       slower than that, past use: a new session) */
+  for (int i = 0; i < 300 && stats_of(s).opened < 2; i++)
+    usleep(10 * 1000);
+  assert_int_equal(stats_of(s).opened, 2);
+  echo_ok(c, NULL);
+  usleep(2200 * 1000); /* both sessions past their lifetime */
+  echo_ok(c, NULL);
+  rpc_session_stats st = stats_of(s);
+  assert_int_equal(st.opened, 3);
+  assert_int_equal(st.by_signature, 3); /* the Opens, nothing else */
+  assert_int_equal(st.by_mac, 4);
+  rpc_client_free(c);
+  rpc_server_free(s);
+}
+
+/* A session the server dropped (another client of the same principal
+ * pushed it out): the client opens a new one and the call goes through,
+ * run once. Then the table's bounds with many clients: every call works,
+ * by session or, when the table is full, signed. */
+static void test_session_table_bound(void **state) {
+  (void)state;
+  char url[300], bound[256];
+  fresh_url(url, sizeof(url), "bounded");
+  rpc_server *s = server_with(
+      url, &(rpc_server_opts){.max_sessions = 4, .max_sessions_per_principal = 2}, bound,
+      sizeof(bound));
+  rpc_client *pc[6];
+  for (int i = 0; i < 6; i++)
+    pc[i] = client_for(bound, F.env.police, NULL);
+  echo_ok(pc[0], NULL);
+  echo_ok(pc[1], NULL);
+  echo_ok(pc[2], NULL); /* drops pc[0]'s session */
+  uint8_t rid[RPC_REQUEST_ID_BYTES] = {0x5e, 0x55};
+  echo_ok(pc[0], rid); /* unknown, reopened, sent again */
+  assert_int_equal(rt_echo_seen(rid), 1);
+  assert_true(stats_of(s).evicted >= 2);
+  for (int round = 0; round < 3; round++)
+    for (int i = 0; i < 6; i++)
+      echo_ok(pc[i], NULL);
+  /* Two places left for everyone else; the third principal's Open finds the
+   * table full and its calls are signed. */
+  rpc_client *mc = client_for(bound, F.env.marriage, NULL);
+  rpc_client *cc = client_for(bound, F.env.coord, NULL);
+  echo_ok(mc, NULL);
+  echo_ok(mc, NULL);
+  uint64_t signed_before = stats_of(s).by_signature;
+  rpc_client *oc = client_for(bound, F.env.op, NULL);
+  echo_ok(cc, NULL);
+  echo_ok(oc, NULL);
+  echo_ok(oc, NULL);
+  rpc_session_stats st = stats_of(s);
+  assert_int_equal(st.live, 4);
+  assert_true(st.refused_full >= 1);
+  assert_true(st.by_signature >= signed_before + 3); /* a refused Open, then signed calls */
+  assert_int_equal(rt_echo_runs(), 2 + 2 + 18 + 2 + 3);
+  for (int i = 0; i < 6; i++)
+    rpc_client_free(pc[i]);
+  rpc_client_free(mc);
+  rpc_client_free(cc);
+  rpc_client_free(oc);
+  rpc_server_free(s);
+}
+
+/* The server restarts and forgets every session: the client's next call,
+ * MAC'd under the old session, is refused with session_unknown without
+ * running; the client opens a new session and sends the same request (same
+ * id) again, which runs once. */
+static void test_session_server_restart(void **state) {
+  (void)state;
+  char url[300], bound[256];
+  fresh_url(url, sizeof(url), "restart");
+  rpc_server *s = server_with(url, &(rpc_server_opts){.program = "first"}, bound, sizeof(bound));
+  rpc_client *c = client_for(bound, F.env.police, NULL);
+  echo_ok(c, NULL);
+  rpc_server_free(s);
+  s = server_with(bound, &(rpc_server_opts){.program = "second"}, bound, sizeof(bound));
+  uint8_t rid[RPC_REQUEST_ID_BYTES] = {0x4e, 0x57};
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  Mediation__V1__EchoReply *out = NULL;
+  char msg[256];
+  expect_code(rt_echo_call(c, &req, &(rpc_call_opts){.timeout_ms = 10000, .request_id = rid},
+                           &out, msg),
+              MC_OK, msg, NULL);
+  assert_int_equal(out->seen, 1);
+  protobuf_c_message_free_unpacked(&out->base, NULL);
+  assert_int_equal(rt_echo_seen(rid), 1);
+  assert_int_equal(rt_echo_runs(), 2);
+  rpc_session_stats st = stats_of(s);
+  assert_int_equal(st.opened, 1);
+  assert_int_equal(st.unknown, 1); /* the first try, under the old session */
+  assert_int_equal(st.by_mac, 1);  /* the one that ran */
+  assert_int_equal(st.by_signature, 1);
+  rpc_client_free(c);
+  rpc_server_free(s);
+}
+
+/* sign_each_request: no session, every request signed. */
+static void test_sign_each_request(void **state) {
+  (void)state;
+  rpc_session_stats before = stats_of(F.srv);
+  rpc_client *c = client_for(F.url, F.env.coord, &(rpc_client_opts){.sign_each_request = true});
+  for (int i = 0; i < 3; i++)
+    echo_ok(c, NULL);
+  rpc_session_stats st = stats_of(F.srv);
+  assert_int_equal(st.opened, before.opened);
+  assert_int_equal(st.by_signature, before.by_signature + 3);
+  assert_int_equal(st.by_mac, before.by_mac);
+  rpc_client_free(c);
+}
+
+static bool no_sessions(void *arg, const mc_principal *caller, const char *service,
+                        const char *method) {
+  (void)arg;
+  (void)caller;
+  (void)method;
+  return strcmp(service, "mediation.v1.RpcSession") != 0;
+}
+
+/* A server that refuses Open (here: an admission rule; or one that predates
+ * sessions): the client signs instead, without asking again each call. */
+static void test_session_refused_falls_back(void **state) {
+  (void)state;
+  char url[300], bound[256];
+  fresh_url(url, sizeof(url), "nosessions");
+  rpc_server *s = server_with(url, &(rpc_server_opts){.accept = no_sessions}, bound,
+                              sizeof(bound));
+  rpc_client *c = client_for(bound, F.env.police, NULL);
+  for (int i = 0; i < 3; i++)
+    echo_ok(c, NULL);
+  rpc_session_stats st = stats_of(s);
+  assert_int_equal(st.opened, 0);
+  assert_int_equal(st.by_signature, 4); /* one refused Open, three signed calls */
+  rpc_client_free(c);
+  rpc_server_free(s);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void) {
@@ -650,6 +950,14 @@ int main(void) {
       T(test_stop_in_flight),
       T(test_client_free_cancels),
       T(test_peer_that_never_reads),
+      T(test_session_mac_calls),
+      T(test_session_raw_refusals),
+      T(test_session_concurrent_first_calls),
+      T(test_session_renewal_and_expiry),
+      T(test_session_table_bound),
+      T(test_session_server_restart),
+      T(test_sign_each_request),
+      T(test_session_refused_falls_back),
   };
   const char *filter = getenv("RPC_TEST_FILTER");
   if (filter != NULL)

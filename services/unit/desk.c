@@ -1,0 +1,544 @@
+/*
+ * desk.c - the Desk service (proto/mediation/v1/desk.proto): what a unit's
+ * operators call, one handler per rpc, wired by the generated
+ * MEDIATION__V1__DESK__INIT so a missing handler does not compile.
+ *
+ * Only the unit's own operators get here (the server's accept_kinds and
+ * accept_unit). Handlers run on nng's threads and never wait there for the
+ * network: TakeIn and Act queue their steps (one short local commit, the
+ * only blocking they do) and leave the answer to the forwarder (unit.c);
+ * ShowCase asks the router asynchronously and answers from its completion;
+ * the rest read the outbox in a short read transaction.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/ids.h"
+#include "core/log.h"
+#include "core/machine.h"
+#include "core/names.h"
+#include "core/pb.h"
+#include "services/unit/internal.h"
+
+#define UNIT_OF(service) ((un_unit *)((char *)(service)-offsetof(un_unit, service)))
+
+/* ---- TakeIn and Act: plan, queue, wait ------------------------------------------- */
+
+/* The waiting call for a queued plan, or NULL when out of memory. */
+static un_wait *wait_of(un_unit *u, rpc_call *call, const un_plan *p) {
+  (void)u;
+  un_wait *w = calloc(1, sizeof(*w));
+  if (w == NULL)
+    return NULL;
+  w->call = call;
+  w->n = p->n;
+  for (size_t i = 0; i < p->n; i++) {
+    const un_step *s = &p->steps[i];
+    un_wait_step *ws = &w->steps[i];
+    if (mc_pb_clone(&s->action.base, (ProtobufCMessage **)&ws->action, NULL) != MC_OK)
+      goto fail;
+    ws->disposition = s->disposition;
+    ws->code = s->code;
+    snprintf(ws->message, sizeof(ws->message), "%s", s->message);
+    ws->seq = s->seq;
+    if (s->disposition == MV_DISPOSITION(QUEUED))
+      w->unanswered++;
+  }
+  if (p->local_ref != NULL && (w->local_ref = strdup(p->local_ref)) == NULL)
+    goto fail;
+  return w;
+fail:
+  for (size_t i = 0; i < w->n; i++) {
+    if (w->steps[i].action != NULL)
+      protobuf_c_message_free_unpacked(&w->steps[i].action->base, NULL);
+  }
+  free(w->local_ref);
+  free(w);
+  return NULL;
+}
+
+/* Queues the plan and hands the call to the forwarder (or answers it). */
+static void queue_and_wait(un_unit *u, rpc_call *call, un_plan *p) {
+  mc_err err;
+  mc_code rc = un_plan_queue(p, &err);
+  if (rc != MC_OK) {
+    mc_log(MC_LOG_ERR, p->case_ref, "cannot queue a step: %s", err.msg);
+    rpc_call_fail_err(call, &err);
+    un_plan_free(p);
+    return;
+  }
+  for (size_t i = 0; i < p->n; i++) {
+    const un_step *s = &p->steps[i];
+    if (s->disposition == MV_DISPOSITION(QUEUED))
+      mc_log(MC_LOG_INFO, p->case_ref, "%s%s queued (outbox %llu)",
+             i == 0 ? "" : "policy: ", mc_name_of(mc_action_names, s->action.kind),
+             (unsigned long long)s->seq);
+    else
+      mc_log(i == 0 ? MC_LOG_INFO : MC_LOG_WARNING, p->case_ref, "%s%s refused here: %s",
+             i == 0 ? "" : "policy: ", mc_name_of(mc_action_names, s->action.kind),
+             mc_code_name(s->code));
+  }
+  un_wait *w = wait_of(u, call, p);
+  un_plan_free(p);
+  if (w == NULL) {
+    rpc_call_fail(call, MC_RESOURCE_EXHAUSTED,
+                  "out of memory; the steps are queued all the same (see Conflicts)");
+    return;
+  }
+  un_wait_add(u, w);
+}
+
+static void desk_take_in(Mediation__V1__Desk_Service *service,
+                         const Mediation__V1__DeskTakeInRequest *in,
+                         Mediation__V1__DeskReply_Closure closure, void *closure_data) {
+  (void)closure;
+  un_unit *u = UNIT_OF(service);
+  rpc_call *call = closure_data;
+  if (in->intake == NULL) {
+    rpc_call_fail(call, MC_INVALID_ARGUMENT, "intake: required");
+    return;
+  }
+  if (in->refer_to[0] != '\0') {
+    if (mc_registry_unit(u->reg, in->refer_to) == NULL) {
+      rpc_call_fail(call, MC_INVALID_ARGUMENT, "refer_to: not a registered unit");
+      return;
+    }
+    if (strcmp(in->refer_to, u->self->id) == 0) {
+      rpc_call_fail(call, MC_INVALID_ARGUMENT,
+                    "refer_to: that is this unit; leave it empty to keep the case");
+      return;
+    }
+  }
+  un_plan p;
+  un_plan_init(&p, u);
+  p.intake = in->intake;
+  p.person = in->person;
+  p.refer_to = in->refer_to;
+  p.refer_reason = in->refer_reason;
+  p.now_ms = mc_now_ms();
+  queue_and_wait(u, call, &p);
+}
+
+static void plan_act(un_unit *u, rpc_call *call, const mv_action *a, const char *ref) {
+  un_plan p;
+  un_plan_init(&p, u);
+  p.op = a;
+  p.ref = ref;
+  p.person = a->person;
+  p.now_ms = mc_now_ms();
+  queue_and_wait(u, call, &p);
+}
+
+/* Fetching a case the unit has no copy of before acting on it. */
+typedef struct fetch {
+  un_unit *u;
+  rpc_call *call;
+  const mv_action *action; /* the call's input: valid until the call completes */
+} fetch;
+
+typedef struct keep_arg {
+  un_unit *u;
+  const mv_case *c;
+} keep_arg;
+
+static mc_code keep_op(st_txn *txn, void *arg, mc_err *err) {
+  keep_arg *k = arg;
+  return un_local_refresh(k->u, txn, k->c, NULL, NULL, mc_now_ms(), err);
+}
+
+static void fetch_done(void *arg, mc_code code, const char *message, ProtobufCMessage *reply) {
+  fetch *f = arg;
+  un_unit *u = f->u;
+  if (code == MC_OK) {
+    un_set_online(u, true);
+    const mv_case *c = ((Mediation__V1__GetCaseReply *)reply)->case_record;
+    keep_arg k = {.u = u, .c = c};
+    mc_err err;
+    mc_code rc = c != NULL ? st_outbox_write(u->ob, keep_op, &k, &err)
+                           : mc_err_set(&err, MC_INTERNAL, "the router sent no case");
+    if (rc == MC_OK)
+      plan_act(u, f->call, f->action, c->id);
+    else
+      rpc_call_fail_err(f->call, &err);
+    protobuf_c_message_free_unpacked(reply, NULL);
+  } else if (un_code_is_refusal(code, message)) {
+    rpc_call_fail(f->call, code, "%s", message);
+  } else {
+    rpc_call_fail(f->call, MC_UNAVAILABLE,
+                  "case %s: this unit has no copy of it and the router does not answer; "
+                  "try again when it does",
+                  f->action->case_ref);
+  }
+  free(f);
+}
+
+static void desk_act(Mediation__V1__Desk_Service *service,
+                     const Mediation__V1__DeskActRequest *in,
+                     Mediation__V1__DeskReply_Closure closure, void *closure_data) {
+  (void)closure;
+  un_unit *u = UNIT_OF(service);
+  rpc_call *call = closure_data;
+  const mv_action *a = in->action;
+  if (a == NULL) {
+    rpc_call_fail(call, MC_INVALID_ARGUMENT, "action: required");
+    return;
+  }
+  if (a->kind == MV_ACTION(UNSPECIFIED)) {
+    rpc_call_fail(call, MC_INVALID_ARGUMENT, "action.kind: required");
+    return;
+  }
+  if (a->kind == MV_ACTION(TAKE_IN)) {
+    rpc_call_fail(call, MC_INVALID_ARGUMENT, "action.kind: a new case goes through TakeIn");
+    return;
+  }
+  if (a->kind == MV_ACTION(RECORD_RECEIPT)) {
+    rpc_call_fail(call, MC_PERMISSION_DENIED,
+                  "action.kind: receipts are recorded by the router, not by operators");
+    return;
+  }
+  if (a->case_ref[0] == '\0' || strlen(a->case_ref) > 2 * u->reg->limits.max_name_bytes + 1) {
+    rpc_call_fail(call, MC_INVALID_ARGUMENT,
+                  "action.case_ref: a case id, or this unit's unit_ref, required");
+    return;
+  }
+  st_local_case *lc = NULL;
+  mc_err err;
+  mc_code rc = un_local_read(u, a->case_ref, &lc, &err);
+  if (rc == MC_OK) {
+    protobuf_c_message_free_unpacked(&lc->base, NULL);
+    plan_act(u, call, a, a->case_ref);
+    return;
+  }
+  if (rc != MC_NOT_FOUND) {
+    rpc_call_fail_err(call, &err);
+    return;
+  }
+  /* No copy here: a case the router knows (by id, or by another unit's
+   * reference) is fetched first, so the step is checked and the policy
+   * plans on the case as it is. This unit's own references always have a
+   * copy, so one missing is simply not there. */
+  char unit[72];
+  const char *uref;
+  bool own_alias = mc_case_alias_parse(a->case_ref, unit, sizeof(unit), &uref) &&
+                   strcmp(unit, u->self->id) == 0;
+  if (own_alias || (!mc_case_id_parse(a->case_ref, NULL, NULL) && strchr(a->case_ref, ':') == NULL)) {
+    rpc_call_fail(call, MC_NOT_FOUND, "%s: no such case at %s", a->case_ref, u->self->id);
+    return;
+  }
+  fetch *f = calloc(1, sizeof(*f));
+  if (f == NULL) {
+    rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  *f = (fetch){.u = u, .call = call, .action = a};
+  Mediation__V1__GetCaseRequest req = MEDIATION__V1__GET_CASE_REQUEST__INIT;
+  req.case_ref = a->case_ref;
+  rpc_call_opts opts = {.timeout_ms = UN_READ_TIMEOUT_MS};
+  if (un_call_async(u, "GetCase", &req.base, &opts, fetch_done, f, &err) != MC_OK) {
+    free(f);
+    rpc_call_fail(call, MC_UNAVAILABLE, "case %s: this unit has no copy of it: %s",
+                  a->case_ref, err.msg);
+  }
+}
+
+/* ---- Lists ------------------------------------------------------------------------- */
+
+typedef struct collect {
+  const un_unit *u;
+  bool inbox;
+  mv_state state;
+  st_local_case **items;
+  size_t n, cap;
+  bool failed;
+} collect;
+
+static bool collect_one(void *arg, const st_local_case *lc) {
+  collect *c = arg;
+  const mv_case *k = lc->case_record;
+  bool want;
+  if (c->inbox)
+    want = k->state == MV_STATE(TRANSFER) && k->transfer != NULL &&
+           strcmp(k->transfer->to_unit, c->u->self->id) == 0;
+  else
+    want = un_holds(c->u, k) && (c->state == MV_STATE(UNSPECIFIED) || k->state == c->state);
+  if (!want)
+    return true;
+  if (c->n == c->cap) {
+    size_t cap = c->cap ? c->cap * 2 : 16;
+    st_local_case **grown = realloc(c->items, cap * sizeof(*grown));
+    if (grown == NULL) {
+      c->failed = true;
+      return false;
+    }
+    c->items = grown;
+    c->cap = cap;
+  }
+  st_local_case *copy = NULL;
+  if (mc_pb_clone(&lc->base, (ProtobufCMessage **)&copy, NULL) != MC_OK) {
+    c->failed = true;
+    return false;
+  }
+  c->items[c->n++] = copy;
+  return true;
+}
+
+static void reply_list(un_unit *u, rpc_call *call, bool inbox, mv_state state) {
+  collect c = {.u = u, .inbox = inbox, .state = state};
+  st_txn *t = NULL;
+  mc_err err;
+  mc_code rc = st_outbox_read_begin(u->ob, &t, &err);
+  if (rc == MC_OK)
+    rc = st_ob_local_scan(t, collect_one, &c, &err);
+  st_read_end(t);
+  if (rc == MC_OK && c.failed)
+    rc = mc_err_set(&err, MC_RESOURCE_EXHAUSTED, "out of memory");
+  if (rc != MC_OK) {
+    rpc_call_fail_err(call, &err);
+  } else {
+    /* The synced record is the outbox's business, not the operator's. */
+    st_local_case *shown = calloc(c.n ? c.n : 1, sizeof(*shown));
+    st_local_case **ptrs = calloc(c.n ? c.n : 1, sizeof(*ptrs));
+    if (shown == NULL || ptrs == NULL) {
+      rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory");
+    } else {
+      for (size_t i = 0; i < c.n; i++) {
+        shown[i] = *c.items[i];
+        shown[i].synced_record = NULL;
+        ptrs[i] = &shown[i];
+      }
+      Mediation__V1__DeskListReply reply = MEDIATION__V1__DESK_LIST_REPLY__INIT;
+      reply.cases = ptrs;
+      reply.n_cases = c.n;
+      rpc_call_reply(call, &reply.base);
+    }
+    free(shown);
+    free(ptrs);
+  }
+  st_messages_free(c.items, c.n);
+}
+
+static void desk_inbox(Mediation__V1__Desk_Service *service,
+                       const Mediation__V1__DeskInboxRequest *in,
+                       Mediation__V1__DeskListReply_Closure closure, void *closure_data) {
+  (void)in;
+  (void)closure;
+  reply_list(UNIT_OF(service), closure_data, true, MV_STATE(UNSPECIFIED));
+}
+
+static void desk_list_cases(Mediation__V1__Desk_Service *service,
+                            const Mediation__V1__DeskListRequest *in,
+                            Mediation__V1__DeskListReply_Closure closure, void *closure_data) {
+  (void)closure;
+  if (in->state > MV_STATE(WITHDRAWN)) {
+    rpc_call_fail(closure_data, MC_INVALID_ARGUMENT, "state: not a known value (%d)",
+                  (int)in->state);
+    return;
+  }
+  reply_list(UNIT_OF(service), closure_data, false, in->state);
+}
+
+/* ---- ShowCase ------------------------------------------------------------------------ */
+
+typedef struct show {
+  un_unit *u;
+  rpc_call *call;
+  char *ref; /* as the router knows it */
+} show;
+
+/* Answers from the local copy, or with why there is nothing to show. */
+static void show_local(un_unit *u, rpc_call *call, const char *ref, mc_code code,
+                       const char *why) {
+  st_local_case *lc = NULL;
+  mc_err err;
+  if (un_local_read(u, ref, &lc, &err) != MC_OK) {
+    if (un_code_is_refusal(code, why))
+      rpc_call_fail(call, code, "%s", why);
+    else
+      rpc_call_fail(call, MC_UNAVAILABLE,
+                    "%s: the router does not answer and this unit has no copy of it", ref);
+    return;
+  }
+  Mediation__V1__DeskShowReply reply = MEDIATION__V1__DESK_SHOW_REPLY__INIT;
+  reply.case_record = lc->case_record;
+  reply.stale = true;
+  reply.synced_ms = lc->synced_ms;
+  rpc_call_reply(call, &reply.base);
+  protobuf_c_message_free_unpacked(&lc->base, NULL);
+}
+
+static void show_done(void *arg, mc_code code, const char *message, ProtobufCMessage *reply) {
+  show *s = arg;
+  if (code == MC_OK) {
+    un_set_online(s->u, true);
+    Mediation__V1__GetCaseReply *g = (Mediation__V1__GetCaseReply *)reply;
+    Mediation__V1__DeskShowReply out = MEDIATION__V1__DESK_SHOW_REPLY__INIT;
+    out.case_record = g->case_record;
+    out.events = g->events;
+    out.n_events = g->n_events;
+    out.synced_ms = mc_now_ms();
+    rpc_call_reply(s->call, &out.base);
+    protobuf_c_message_free_unpacked(reply, NULL);
+  } else {
+    show_local(s->u, s->call, s->ref, code, message);
+  }
+  free(s->ref);
+  free(s);
+}
+
+static void desk_show_case(Mediation__V1__Desk_Service *service,
+                           const Mediation__V1__DeskShowRequest *in,
+                           Mediation__V1__DeskShowReply_Closure closure, void *closure_data) {
+  (void)closure;
+  un_unit *u = UNIT_OF(service);
+  rpc_call *call = closure_data;
+  if (in->case_ref[0] == '\0' || strlen(in->case_ref) > 2 * u->reg->limits.max_name_bytes + 1) {
+    rpc_call_fail(call, MC_INVALID_ARGUMENT, "case_ref: a case id or a unit_ref, required");
+    return;
+  }
+  /* How the router knows it: the id if the unit has learnt it, else the
+   * reference with the unit that made it. */
+  char *ref = NULL;
+  st_local_case *lc = NULL;
+  if (un_local_read(u, in->case_ref, &lc, NULL) == MC_OK) {
+    const mv_case *c = lc->case_record;
+    ref = c->id != NULL && c->id[0] != '\0' ? strdup(c->id) : un_case_alias(u, c);
+    protobuf_c_message_free_unpacked(&lc->base, NULL);
+  } else if (mc_case_id_parse(in->case_ref, NULL, NULL) || strchr(in->case_ref, ':') != NULL) {
+    ref = strdup(in->case_ref);
+  } else {
+    size_t n = strlen(u->self->id) + strlen(in->case_ref) + 2;
+    if ((ref = malloc(n)) != NULL)
+      snprintf(ref, n, "%s:%s", u->self->id, in->case_ref);
+  }
+  if (ref == NULL) {
+    rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  pthread_mutex_lock(&u->mu);
+  bool offline = u->offline;
+  pthread_mutex_unlock(&u->mu);
+  show *s = offline ? NULL : calloc(1, sizeof(*s));
+  if (s != NULL) {
+    *s = (show){.u = u, .call = call, .ref = ref};
+    Mediation__V1__GetCaseRequest req = MEDIATION__V1__GET_CASE_REQUEST__INIT;
+    req.case_ref = ref;
+    req.with_timeline = in->with_timeline;
+    rpc_call_opts opts = {.timeout_ms = UN_READ_TIMEOUT_MS};
+    mc_err err;
+    if (un_call_async(u, "GetCase", &req.base, &opts, show_done, s, &err) == MC_OK)
+      return;
+    free(s);
+  }
+  show_local(u, call, ref, MC_UNAVAILABLE, "the router is out of reach");
+  free(ref);
+}
+
+/* ---- Conflicts, roster --------------------------------------------------------------- */
+
+static void desk_conflicts(Mediation__V1__Desk_Service *service,
+                           const Mediation__V1__DeskConflictsRequest *in,
+                           Mediation__V1__DeskConflictsReply_Closure closure,
+                           void *closure_data) {
+  (void)in;
+  (void)closure;
+  un_unit *u = UNIT_OF(service);
+  st_txn *t = NULL;
+  st_conflict **list = NULL;
+  size_t n = 0;
+  uint64_t pending = 0;
+  mc_err err;
+  mc_code rc = st_outbox_read_begin(u->ob, &t, &err);
+  if (rc == MC_OK)
+    rc = st_ob_conflict_list(t, &list, &n, &err);
+  if (rc == MC_OK)
+    rc = st_ob_count(t, &pending, &err);
+  st_read_end(t);
+  if (rc != MC_OK) {
+    rpc_call_fail_err(closure_data, &err);
+  } else {
+    Mediation__V1__DeskConflictsReply reply = MEDIATION__V1__DESK_CONFLICTS_REPLY__INIT;
+    reply.conflicts = list;
+    reply.n_conflicts = n;
+    reply.outbox_pending = pending;
+    rpc_call_reply(closure_data, &reply.base);
+  }
+  st_messages_free(list, n);
+}
+
+typedef struct dismiss_arg {
+  uint64_t seq;
+  bool existed;
+} dismiss_arg;
+
+static mc_code dismiss_op(st_txn *txn, void *arg, mc_err *err) {
+  dismiss_arg *d = arg;
+  return st_ob_conflict_delete(txn, d->seq, &d->existed, err);
+}
+
+static void desk_dismiss_conflict(Mediation__V1__Desk_Service *service,
+                                  const Mediation__V1__DeskDismissRequest *in,
+                                  Mediation__V1__DeskDismissReply_Closure closure,
+                                  void *closure_data) {
+  (void)closure;
+  un_unit *u = UNIT_OF(service);
+  dismiss_arg d = {.seq = in->outbox_seq};
+  mc_err err;
+  mc_code rc = st_outbox_write(u->ob, dismiss_op, &d, &err);
+  if (rc != MC_OK) {
+    rpc_call_fail_err(closure_data, &err);
+  } else if (!d.existed) {
+    rpc_call_fail(closure_data, MC_NOT_FOUND,
+                  "no conflict for outbox seq %llu (see Conflicts for the list)",
+                  (unsigned long long)in->outbox_seq);
+  } else {
+    mc_log(MC_LOG_INFO, NULL, "conflict of outbox %llu dismissed by %s",
+           (unsigned long long)in->outbox_seq, rpc_call_caller(closure_data)->id);
+    Mediation__V1__DeskDismissReply reply = MEDIATION__V1__DESK_DISMISS_REPLY__INIT;
+    rpc_call_reply(closure_data, &reply.base);
+  }
+}
+
+static void desk_roster(Mediation__V1__Desk_Service *service,
+                        const Mediation__V1__DeskRosterRequest *in,
+                        Mediation__V1__DeskRosterReply_Closure closure, void *closure_data) {
+  (void)in;
+  (void)closure;
+  un_unit *u = UNIT_OF(service);
+  size_t n = u->self->n_roster;
+  uint32_t *loads = calloc(n ? n : 1, sizeof(*loads));
+  Mediation__V1__RosterMember *members = calloc(n ? n : 1, sizeof(*members));
+  Mediation__V1__RosterMember **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+  st_txn *t = NULL;
+  mc_err err;
+  mc_code rc = loads && members && ptrs ? st_outbox_read_begin(u->ob, &t, &err)
+                                        : mc_err_set(&err, MC_RESOURCE_EXHAUSTED, "out of memory");
+  if (rc == MC_OK)
+    rc = un_team_load(u, t, loads, &err);
+  st_read_end(t);
+  if (rc != MC_OK) {
+    rpc_call_fail_err(closure_data, &err);
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      mediation__v1__roster_member__init(&members[i]);
+      members[i].person = u->self->roster[i].person;
+      members[i].role = u->self->roster[i].role;
+      members[i].active_cases = loads[i];
+      ptrs[i] = &members[i];
+    }
+    Mediation__V1__DeskRosterReply reply = MEDIATION__V1__DESK_ROSTER_REPLY__INIT;
+    reply.members = ptrs;
+    reply.n_members = n;
+    rpc_call_reply(closure_data, &reply.base);
+  }
+  free(loads);
+  free(members);
+  free(ptrs);
+}
+
+void un_desk_init(un_unit *u) {
+  Mediation__V1__Desk_Service init = MEDIATION__V1__DESK__INIT(desk_);
+  u->service = init;
+}

@@ -1,0 +1,237 @@
+/*
+ * internal.h - the unit runtime's parts and how they meet.
+ *
+ *   cli.c        un_main: flags, configuration, signals, readiness.
+ *   unit.c       assembling a unit (outbox, router client, Desk server,
+ *                threads) and taking it apart; RPC calls that a stop can
+ *                interrupt; Desk calls waiting for the forwarder.
+ *   plan.c       an operator's step and its policy's steps, checked with the
+ *                state machine on the local copy and queued in one outbox
+ *                batch; the policy API of unit.h.
+ *   local.c      local copies: the router's record plus the queued steps,
+ *                refreshed from Apply replies and deliveries; team load.
+ *   desk.c       the Desk service (desk.proto).
+ *   forwarder.c  the outbox, forwarded to the router in order, exactly once.
+ *   puller.c     deliveries pulled by long poll, stored, signed for.
+ *
+ * Threads: nng's (Desk handlers, RPC completions), the forwarder and the
+ * puller. One mutex (mu) guards the few shared flags and the list of Desk
+ * calls waiting for the forwarder; the outbox serialises writes itself
+ * (one batch at a time) and every read-check-write of a local copy happens
+ * inside one batch, so two operators acting at once cannot lose a step.
+ */
+#ifndef UN_INTERNAL_H
+#define UN_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/registry.h"
+#include "mv1.h"
+#include "rpc/rpc.h"
+#include "services/unit/unit.h"
+#include "storage/outbox.h"
+
+#define UN_MAX_STEPS 8         /* the operator's step and the policy's, per request */
+#define UN_DESK_WAIT_MS 2500   /* a Desk call waits this long for the router's answer */
+#define UN_FORWARD_TIMEOUT_MS 10000 /* one forwarding attempt (it waits for a connection) */
+#define UN_BACKOFF_MIN_MS 100
+#define UN_BACKOFF_MAX_MS 5000
+#define UN_PULL_WAIT_MS 20000  /* a long poll waits this long at the router */
+#define UN_READ_TIMEOUT_MS 1500 /* ShowCase asks the router this long before the local copy */
+
+typedef Mediation__V1__TeamRole un_role;
+
+/* ---- A step and a plan (plan.c) -------------------------------------------------- */
+
+struct un_step {
+  mv_action action;                /* as sent: a borrowed build (strings in the plan or request) */
+  mv_member member;                /* ASSIGN/RELEASE argument, when the unit fills it */
+  mv_intake intake;                /* TAKE_IN argument, with the unit_ref the unit allocated */
+  Mediation__V1__Outcome outcome;  /* RECORD_OUTCOME argument, when the unit completes it */
+  uint8_t request_id[RPC_REQUEST_ID_BYTES];
+  /* Result of the plan's last run. */
+  Mediation__V1__DeskDisposition disposition; /* QUEUED, or REFUSED (locally) */
+  mc_code code;
+  char message[256];
+  uint64_t seq; /* outbox seq when queued */
+  un_plan *plan;
+};
+
+typedef struct un_unit un_unit;
+
+struct un_plan {
+  un_unit *u;
+  /* The request: exactly one of intake (TakeIn) or op (Act). Borrowed from
+   * the Desk call, valid until it completes. */
+  const mv_intake *intake;
+  const char *refer_to, *refer_reason; /* TakeIn: "" if none */
+  const mv_action *op;
+  const char *person;   /* the operator's person, for the policy's steps */
+  const char *ref;      /* Act: the case as the operator named it */
+  int64_t now_ms;
+  /* Results of the last run of the batch (rewritten on each run). */
+  un_step steps[UN_MAX_STEPS];
+  size_t n;
+  bool refused;         /* the operator's step was refused locally: nothing queued */
+  const char *case_ref; /* how the queued steps name the case: an id or "<unit>:<unit_ref>" */
+  const char *local_ref; /* the key of the local copy to read back */
+  /* Strings the steps borrow, owned here (malloc'd; freed by un_plan_free). */
+  char **strings;
+  size_t n_strings, cap_strings;
+  /* Team members planned in this run, counted as load by un_pick_by_load. */
+  const char *planned[UN_MAX_STEPS];
+  size_t n_planned;
+  /* The case during planning (owned; the state after the steps so far). */
+  mv_case *view;
+};
+
+struct un_ctx {
+  un_unit *u;
+  un_plan *plan;
+  st_txn *txn; /* the batch's: team load is read from the local copies in it */
+};
+
+void un_plan_init(un_plan *p, un_unit *u);
+void un_plan_free(un_plan *p);
+/* Queues the plan: one outbox batch that checks the operator's step on the
+ * local copy, adds the policy's steps, pushes them all and writes the local
+ * copy. MC_OK with p->refused set if the operator's step was refused
+ * locally (p->steps[0] says why); another code if the outbox failed. */
+mc_code un_plan_queue(un_plan *p, mc_err *err);
+/* A copy of s kept with the plan (NULL when out of memory). */
+const char *un_plan_str(un_plan *p, const char *s);
+
+/* ---- Local copies (local.c) ------------------------------------------------------ */
+
+/* The local copy for ref (a case id, "<unit>:<unit_ref>" or a bare unit_ref)
+ * in its own read transaction. NOT_FOUND if none. Caller frees *out. */
+mc_code un_local_read(un_unit *u, const char *ref, st_local_case **out, mc_err *err);
+
+/* Refreshes the local copy of a case from a record of the router (inside a
+ * batch): the newer of base and the copy's synced record, with the case's
+ * pending outbox entries applied on top, in order. base may be NULL (keep
+ * the synced record, e.g. after an entry was refused); handoff (may be
+ * NULL) is kept as the copy's last handoff. A case the router never
+ * confirmed and with nothing pending is removed. */
+mc_code un_local_refresh(un_unit *u, st_txn *txn, const mv_case *base, const char *ref,
+                         const mv_event *handoff, int64_t now_ms, mc_err *err);
+
+/* "<unit>:<unit_ref>" of a case (the unit that took it in), or NULL if it
+ * has no unit_ref. Caller frees. */
+char *un_case_alias(const un_unit *u, const mv_case *c);
+
+/* The active assignments of each roster member on the cases this unit
+ * holds (not closed or withdrawn), per person: loads[i] for reg roster
+ * entry i (the same person's entries share one count). */
+mc_code un_team_load(un_unit *u, st_txn *txn, uint32_t *loads, mc_err *err);
+
+/* True if the case is held by this unit. */
+bool un_holds(const un_unit *u, const mv_case *c);
+
+/* The unit's actor for the state machine. */
+void un_actor(const un_unit *u, const char *person, mv_actor *out);
+
+/* ---- The unit (unit.c) ----------------------------------------------------------- */
+
+/* A Desk call waiting for the forwarder to hear the router's answers. */
+typedef struct un_wait_step {
+  mv_action *action; /* owned copy, as sent */
+  Mediation__V1__DeskDisposition disposition;
+  mc_code code;
+  char message[256];
+  uint64_t seq;
+} un_wait_step;
+
+typedef struct un_wait {
+  struct un_wait *next;
+  rpc_call *call;
+  int64_t until_mono;
+  un_wait_step steps[UN_MAX_STEPS];
+  size_t n;
+  size_t unanswered; /* QUEUED steps the router has not answered yet */
+  mv_case *router_case; /* owned: the record after the last applied step */
+  char *local_ref;      /* owned */
+} un_wait;
+
+struct un_unit {
+  const mc_registry *reg;
+  const mc_unit *self;
+  const un_policy *policy;
+  rpc_key *key;          /* the unit's own key: requests to the router, receipts */
+  st_outbox *ob;
+  rpc_server *desk;
+  rpc_client *router;
+  Mediation__V1__Desk_Service service; /* handlers find the unit from it */
+
+  pthread_rwlock_t client_lock; /* calls start under the read lock; closing takes the write lock */
+  bool client_closed;
+
+  pthread_mutex_t mu;
+  pthread_cond_t cv; /* CLOCK_MONOTONIC: a call completed, work queued, stop */
+  bool stopping;
+  bool kick;         /* new outbox entries: forward now, without waiting out a backoff */
+  bool offline;      /* the router did not answer lately: Desk calls answer QUEUED at once */
+  un_wait *waits;
+
+  pthread_t forwarder, puller;
+  bool forwarder_started, puller_started;
+};
+
+mc_code un_unit_open(const mc_registry *reg, const mc_unit *self, const un_policy *policy,
+                     un_unit **out, mc_err *err);
+/* Stops serving (Desk calls in flight are finished or answered), stops the
+ * threads, closes the outbox. */
+void un_unit_free(un_unit *u);
+
+/* Calls the router and waits for the answer, or returns CANCELLED at once
+ * when the unit stops. With serve_waits, Desk calls that time out meanwhile
+ * are answered (the forwarder's duty). On MC_OK *reply is the caller's. */
+mc_code un_call(un_unit *u, const char *method, const ProtobufCMessage *req,
+                const rpc_call_opts *opts, bool serve_waits, ProtobufCMessage **reply,
+                mc_err *err);
+
+/* Starts a call whose answer goes to done (on an nng thread), unless the
+ * client is closed (CANCELLED). */
+mc_code un_call_async(un_unit *u, const char *method, const ProtobufCMessage *req,
+                      const rpc_call_opts *opts, rpc_done_fn done, void *arg, mc_err *err);
+
+/* Waits, with mu held: with flag, until *flag (a call's completion, which
+ * closing the client forces) or the deadline; without, for one wake-up, the
+ * deadline or a stop. Deadlines are mono ms, 0 for none. With serve_waits
+ * it answers expired Desk calls meanwhile (mu is released while it does). */
+void un_wait_locked(un_unit *u, const bool *flag, int64_t until_mono, bool serve_waits);
+
+/* Registers a planned Desk call to be answered by the forwarder, or
+ * answers it now (all steps decided, or the router known unreachable).
+ * Takes ownership of w. */
+void un_wait_add(un_unit *u, un_wait *w);
+
+/* Records the router's answer for outbox entry seq in the waiting Desk call
+ * that queued it, if any; *told says whether one did (then a refusal is
+ * not also kept as a conflict). Returns the call if that was its last
+ * answer (removed from the list: the caller answers it with
+ * un_wait_finish after committing), else NULL. */
+un_wait *un_wait_answer(un_unit *u, uint64_t seq, mc_code code, const char *message,
+                        const mv_case *router_case, bool *told);
+
+/* Answers a Desk call from what it knows and frees it. */
+void un_wait_finish(un_unit *u, un_wait *w);
+
+/* Marks the router reachable or not (and wakes the forwarder when it is). */
+void un_set_online(un_unit *u, bool online);
+
+/* Desk service (desk.c). */
+void un_desk_init(un_unit *u);
+
+/* Threads (forwarder.c, puller.c). */
+void *un_forwarder_main(void *arg);
+void *un_puller_main(void *arg);
+
+/* Refusals a queued step can get for good (a conflict), as opposed to the
+ * router being out of reach or busy (retry the same request). */
+bool un_code_is_refusal(mc_code code, const char *message);
+
+#endif /* UN_INTERNAL_H */
