@@ -1,0 +1,115 @@
+#!/bin/sh
+# test-scripts.sh - deploy/tls-setup and deploy/mkdeploy as an administrator
+# runs them: --help, refusals with exit status 2, files and modes, nothing
+# overwritten that should be kept, --renew, distinct --tcp ports.
+#
+# Usage: test-scripts.sh SOURCE_DIR MEDIATION_KEYGEN
+set -eu
+
+src=$1
+keygen=$2
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/mediation-scripts.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT INT TERM
+failures=0
+ok() { echo "ok: $*"; }
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# expect STATUS DESCRIPTION COMMAND...: runs it, output in $tmp/out.
+expect() {
+  want=$1 what=$2
+  shift 2
+  set +e
+  "$@" >"$tmp/out" 2>&1
+  got=$?
+  set -e
+  if [ "$got" -eq "$want" ]; then ok "$what (exit $got)"
+  else fail "$what: exit $got, expected $want"; sed 's/^/    /' "$tmp/out"; fi
+}
+has() { if grep -q -- "$1" "$tmp/out"; then ok "$2"; else fail "$2: no \"$1\" in:"; sed 's/^/    /' "$tmp/out"; fi; }
+mode() { stat -c %a "$1"; }
+
+tls="$src/deploy/tls-setup"
+mk="$src/deploy/mkdeploy"
+
+# --- tls-setup -----------------------------------------------------------
+expect 0 "tls-setup --help" sh "$tls" --help
+has "Usage: deploy/tls-setup --dir DIR --name DNS_NAME" "tls-setup --help shows the usage"
+expect 2 "tls-setup without --dir" sh "$tls" --name router.test
+has "--dir is required" "tls-setup names the missing --dir"
+expect 2 "tls-setup without --name" sh "$tls" --dir "$tmp/tls"
+has "at least one --name is required" "tls-setup names the missing --name"
+expect 2 "tls-setup with a bad name" sh "$tls" --dir "$tmp/tls" --name "router test"
+expect 2 "tls-setup with a bad address" sh "$tls" --dir "$tmp/tls" --name r.test --ip 10.0.0.x
+expect 2 "tls-setup with --days 0" sh "$tls" --dir "$tmp/tls" --name r.test --days 0
+expect 2 "tls-setup with an unknown option" sh "$tls" --dir "$tmp/tls" --name r.test --bogus
+[ ! -e "$tmp/tls" ] && ok "refusals write nothing" || fail "a refused tls-setup made $tmp/tls"
+
+expect 0 "tls-setup makes a CA and a certificate" \
+  sh "$tls" --dir "$tmp/tls" --name router.test --name router2.test --ip 192.0.2.7
+has "tls_cert = $tmp/tls/router.pem" "prints tls_cert"
+has "tls_key = $tmp/tls/router.key" "prints tls_key"
+has "tls_ca = $tmp/tls/ca.pem" "prints tls_ca"
+has "tls_server_name = router.test" "prints the first name as tls_server_name"
+for f in ca.key router.key; do
+  [ "$(mode "$tmp/tls/$f")" = 600 ] && ok "$f is mode 600" || fail "$f is mode $(mode "$tmp/tls/$f")"
+done
+if openssl verify -CAfile "$tmp/tls/ca.pem" "$tmp/tls/router.pem" >/dev/null 2>&1; then
+  ok "router.pem verifies against ca.pem"
+else fail "router.pem does not verify against ca.pem"; fi
+openssl x509 -in "$tmp/tls/router.pem" -noout -ext subjectAltName,extendedKeyUsage >"$tmp/out" 2>&1
+has "DNS:router.test, DNS:router2.test, IP Address:192.0.2.7" "the certificate carries every name and address"
+has "TLS Web Server Authentication" "the certificate is for a TLS server"
+openssl x509 -in "$tmp/tls/router.pem" -noout -text >"$tmp/out" 2>&1
+has "prime256v1\|P-256" "ECDSA P-256 by default"
+
+cp "$tmp/tls/router.pem" "$tmp/router.first"
+cp "$tmp/tls/ca.pem" "$tmp/ca.first"
+expect 0 "tls-setup again" sh "$tls" --dir "$tmp/tls" --name router.test
+has "keeping the existing" "a second run says it keeps the certificate"
+cmp -s "$tmp/tls/router.pem" "$tmp/router.first" && ok "a second run keeps router.pem" ||
+  fail "a second run replaced router.pem"
+expect 0 "tls-setup --renew --rsa" sh "$tls" --dir "$tmp/tls" --name router.test --renew --rsa
+cmp -s "$tmp/tls/router.pem" "$tmp/router.first" && fail "--renew kept the old router.pem" ||
+  ok "--renew makes a new router.pem"
+cmp -s "$tmp/tls/ca.pem" "$tmp/ca.first" && ok "--renew keeps the CA" || fail "--renew replaced ca.pem"
+openssl x509 -in "$tmp/tls/router.pem" -noout -text >"$tmp/out" 2>&1
+has "Public-Key: (2048 bit)" "--rsa makes an RSA 2048 key"
+ls -a "$tmp/tls" >"$tmp/out"
+if grep -q '^\.tls-setup' "$tmp/out"; then fail "tls-setup left its temporary directory"
+else ok "no temporary files left"; fi
+rm "$tmp/tls/ca.key"
+expect 2 "tls-setup with ca.pem but no ca.key" sh "$tls" --dir "$tmp/tls" --name router.test --renew
+has "only one of ca.pem and ca.key" "names the half-present CA"
+
+# --- mkdeploy ------------------------------------------------------------
+expect 0 "mkdeploy --help" sh "$mk" --help
+has "--system" "mkdeploy --help lists --system"
+expect 2 "mkdeploy without --dir" sh "$mk"
+expect 2 "mkdeploy with a relative --data" sh "$mk" --dir "$tmp/d" --data rel
+expect 2 "mkdeploy --tcp with a word" sh "$mk" --dir "$tmp/d" --tcp many
+expect 2 "mkdeploy --owner of nobody known" sh "$mk" --dir "$tmp/d" --owner no-such-user-here
+
+expect 0 "mkdeploy --tcp" sh "$mk" --dir "$tmp/tcp" --keygen "$keygen" --tcp 31000
+ports=$(sed -n 's/^endpoint = tcp:\/\/127.0.0.1://p' "$tmp/tcp/mediation.conf" | sort -u | tr '\n' ' ')
+[ "$ports" = "31000 31001 31002 31003 31004 31005 " ] && ok "every --tcp endpoint has its own port" ||
+  fail "--tcp endpoints share ports: $ports"
+[ "$(mode "$tmp/tcp/keys")" = 700 ] && ok "keys/ is mode 700" || fail "keys/ is mode $(mode "$tmp/tcp/keys")"
+cp "$tmp/tcp/keys/police-studio.key" "$tmp/police.first"
+expect 0 "mkdeploy --force again" sh "$mk" --dir "$tmp/tcp" --keygen "$keygen" --force
+cmp -s "$tmp/tcp/keys/police-studio.key" "$tmp/police.first" && ok "existing keys are kept" ||
+  fail "mkdeploy replaced a key"
+
+if id nobody >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ]; then
+  expect 0 "mkdeploy --system --owner nobody" sh "$mk" --dir "$tmp/sys" --keygen "$keygen" \
+    --system --owner nobody --router-endpoint tls+tcp://router.test:7300
+  [ "$(stat -c %U "$tmp/sys/keys/coordinator.key")" = nobody ] && ok "--owner owns the keys" ||
+    fail "--owner did not chown the keys"
+  [ ! -e "$tmp/sys/data" ] && [ ! -e "$tmp/sys/run" ] && ok "--system makes no data or run directory" ||
+    fail "--system made directories systemd should make"
+fi
+
+if [ "$failures" -ne 0 ]; then
+  echo "$failures failure(s)"
+  exit 1
+fi
+echo "all script checks passed"

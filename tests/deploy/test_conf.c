@@ -1,0 +1,167 @@
+/*
+ * test_conf.c - the configuration the systemd units expect, against the
+ * registry that reads it:
+ *   - deploy/mediation.conf.example, with public keys added, loads, and
+ *     every key in it is one the registry knows;
+ *   - `mkdeploy --system --router-endpoint tls+tcp://...` writes a config
+ *     that loads;
+ *   - both put each store and socket where the generated units give the
+ *     daemons room: /var/lib/mediation/<id> (StateDirectory=mediation/%i),
+ *     /var/lib/mediation/router and .../backups, /run/mediation/<id>.ipc
+ *     (RuntimeDirectory=mediation).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/registry.h"
+#include "harness.h"
+
+static const char *const principals[] = {
+    "police-studio",          "marriage-studio",          "station-wangai",
+    "station-baihe",          "station-kongque",          "coordinator",
+    "police-studio-operator", "marriage-studio-operator", "station-wangai-operator",
+    "station-baihe-operator", "station-kongque-operator"};
+#define N_PRINCIPALS (sizeof(principals) / sizeof(principals[0]))
+
+static th_dir dir;
+
+static int setup(void **state) {
+  (void)state;
+  return th_dir_make(&dir, "deploy-conf");
+}
+
+static int teardown(void **state) {
+  (void)state;
+  th_dir_remove(&dir);
+  return 0;
+}
+
+static void run(const char *const argv[]) {
+  char *out = NULL, *err = NULL;
+  int rc = th_run(argv, &out, &err, 30000);
+  if (rc != 0)
+    fail_msg("%s failed (%d): %s%s", argv[0], rc, out ? out : "", err ? err : "");
+  free(out);
+  free(err);
+}
+
+static char *read_or_fail(const char *path) {
+  char *text = th_read_file(path);
+  if (text == NULL)
+    fail_msg("cannot read %s", path);
+  return text;
+}
+
+/* The layout the units expect (see the file comment). */
+static void check_system_layout(const mc_registry *reg) {
+  assert_string_equal(reg->router.data_dir, "/var/lib/mediation/router");
+  assert_string_equal(reg->router.backup_dir, "/var/lib/mediation/backups");
+  assert_int_equal(reg->n_units, 5);
+  for (size_t i = 0; i < reg->n_units; i++) {
+    char want[256];
+    snprintf(want, sizeof(want), "/var/lib/mediation/%s", reg->units[i].id);
+    assert_string_equal(reg->units[i].data_dir, want);
+    snprintf(want, sizeof(want), "ipc:///run/mediation/%s.ipc", reg->units[i].id);
+    assert_string_equal(reg->units[i].endpoint, want);
+  }
+}
+
+/* The generated units give the daemons those directories. */
+static void test_units_match_the_layout(void **state) {
+  (void)state;
+  char path[TH_PATH_MAX];
+  th_bin(path, sizeof(path), "deploy/systemd/mediation-router.service");
+  char *router = read_or_fail(path);
+  assert_non_null(strstr(router, "\nStateDirectory=mediation/router mediation/backups\n"));
+  assert_non_null(strstr(router, "\nRuntimeDirectory=mediation\n"));
+  free(router);
+  static const char *const templates[] = {"police", "marriage", "community"};
+  for (int i = 0; i < 3; i++) {
+    char rel[128];
+    snprintf(rel, sizeof(rel), "deploy/systemd/mediation-%s@.service", templates[i]);
+    char *unit = read_or_fail(th_bin(path, sizeof(path), rel));
+    assert_non_null(strstr(unit, "\nStateDirectory=mediation/%i\n"));
+    assert_non_null(strstr(unit, "\nRuntimeDirectory=mediation\n"));
+    assert_non_null(strstr(unit, " --unit %i\n"));
+    free(unit);
+  }
+}
+
+static void test_example_loads(void **state) {
+  (void)state;
+  char keys[TH_PATH_MAX + 8], keygen[TH_PATH_MAX];
+  snprintf(keys, sizeof(keys), "%s/keys", dir.path);
+  const char *argv[N_PRINCIPALS + 4] = {th_bin(keygen, sizeof(keygen), "rpc/mediation-keygen"),
+                                        "--dir", keys};
+  for (size_t i = 0; i < N_PRINCIPALS; i++)
+    argv[3 + i] = principals[i];
+  run(argv);
+
+  char example[TH_PATH_MAX], conf[TH_PATH_MAX + 32];
+  snprintf(example, sizeof(example), "%s/deploy/mediation.conf.example", MEDIATION_SOURCE_DIR);
+  char *text = read_or_fail(example);
+  snprintf(conf, sizeof(conf), "%s/example.conf", dir.path);
+  FILE *f = fopen(conf, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  free(text);
+  /* The public keys mkdeploy would write, one section each. */
+  for (size_t i = 0; i < N_PRINCIPALS; i++) {
+    char pub_path[TH_PATH_MAX + 128];
+    snprintf(pub_path, sizeof(pub_path), "%s/%s.pub", keys, principals[i]);
+    char *pub = read_or_fail(pub_path);
+    pub[strcspn(pub, "\n")] = '\0';
+    const char *kind = i < 5 ? "unit" : i == 5 ? "coordinator" : "operator";
+    fprintf(f, "\n[%s %s]\npublic_key = %s\n", kind, principals[i], pub);
+    free(pub);
+  }
+  assert_int_equal(fclose(f), 0);
+
+  mc_registry *reg = NULL;
+  mc_err err;
+  if (mc_registry_load(conf, &reg, &err) != MC_OK)
+    fail_msg("deploy/mediation.conf.example: %s", err.msg);
+  check_system_layout(reg);
+  assert_string_equal(reg->router.endpoint, "tls+tcp://router.baihe.example:7300");
+  assert_string_equal(reg->router.tls_server_name, "router.baihe.example");
+  assert_string_equal(reg->router.tls_ca, "/etc/mediation/tls/ca.pem");
+  assert_string_equal(reg->keys_dir, "/etc/mediation/keys");
+  assert_int_equal(reg->n_communities, 3);
+  mc_registry_free(reg);
+}
+
+static void test_mkdeploy_system_loads(void **state) {
+  (void)state;
+  char script[TH_PATH_MAX], keygen[TH_PATH_MAX], out[TH_PATH_MAX + 8];
+  snprintf(script, sizeof(script), "%s/deploy/mkdeploy", MEDIATION_SOURCE_DIR);
+  snprintf(out, sizeof(out), "%s/etc", dir.path);
+  const char *argv[] = {script, "--dir", out, "--system", "--keygen",
+                        th_bin(keygen, sizeof(keygen), "rpc/mediation-keygen"),
+                        "--router-endpoint", "tls+tcp://router.baihe.example:7300", NULL};
+  run(argv);
+  char conf[TH_PATH_MAX + 32];
+  snprintf(conf, sizeof(conf), "%s/mediation.conf", out);
+  mc_registry *reg = NULL;
+  mc_err err;
+  if (mc_registry_load(conf, &reg, &err) != MC_OK)
+    fail_msg("mkdeploy --system: %s", err.msg);
+  check_system_layout(reg);
+  assert_string_equal(reg->router.endpoint, "tls+tcp://router.baihe.example:7300");
+  mc_registry_free(reg);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_units_match_the_layout),
+      cmocka_unit_test(test_example_loads),
+      cmocka_unit_test(test_mkdeploy_system_loads),
+  };
+  return cmocka_run_group_tests_name("deploy configuration", tests, setup, teardown);
+}
