@@ -1,12 +1,14 @@
 /*
- * admin.c - the RouterAdmin service: hot backups and whole-store checks,
- * for coordinators (a systemd timer calls `mediactl backup`).
+ * admin.c - the RouterAdmin service, for coordinators: hot backups (a systemd
+ * timer calls `mediactl backup`), whole-store checks, and the access log
+ * (who read which case file, and when).
  *
  * A backup is a new directory under [router] backup_dir named by the UTC
- * time to the millisecond (20261127T223431.123Z, so two backups in one
- * second do not collide and names sort in time order), made by storage's st_backup (LMDB's compacting
- * copy from one read snapshot while writes go on); the oldest beyond
- * backups_kept are removed afterwards, never before the new one exists.
+ * time to the millisecond (20261127T223431.123Z: two backups in one second
+ * do not collide, and names sort in time order), made by storage's
+ * st_backup (LMDB's compacting copy from one read snapshot while writes go
+ * on); the oldest beyond backups_kept are removed afterwards, never before
+ * the new one exists.
  */
 #define _GNU_SOURCE /* nftw's FTW_DEPTH and FTW_PHYS */
 #include <dirent.h>
@@ -20,6 +22,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/pb.h"
 #include "router/internal.h"
 
 #define ADMIN_OF(service)                                                                     \
@@ -214,6 +217,70 @@ static void admin_verify(Mediation__V1__RouterAdmin_Service *service,
   }
   free(p.items);
   free(ptrs);
+}
+
+typedef struct access_page {
+  const Mediation__V1__ListAccessRequest *req;
+  Mediation__V1__AccessRecord **records; /* owned copies */
+  size_t n, limit;
+  bool truncated, oom;
+} access_page;
+
+static bool collect_access(void *arg, const st_access_record *rec) {
+  access_page *p = arg;
+  if (p->req->case_id[0] != '\0' && strcmp(rec->case_id, p->req->case_id) != 0)
+    return true;
+  if (p->req->who[0] != '\0' && (rec->who == NULL || strcmp(rec->who->id, p->req->who) != 0))
+    return true;
+  if (p->n == p->limit) {
+    p->truncated = true;
+    return false;
+  }
+  ProtobufCMessage *copy = NULL;
+  if (mc_pb_clone(&rec->base, &copy, NULL) != MC_OK) {
+    p->oom = true;
+    return false;
+  }
+  p->records[p->n++] = (Mediation__V1__AccessRecord *)copy;
+  return true;
+}
+
+static void admin_list_access(Mediation__V1__RouterAdmin_Service *service,
+                              const Mediation__V1__ListAccessRequest *input,
+                              Mediation__V1__ListAccessReply_Closure closure, void *closure_data) {
+  (void)closure;
+  rt_router *rt = ADMIN_OF(service);
+  rpc_call *call = closure_data;
+  if (!is_coordinator(call))
+    return;
+  const mc_limits *lim = &rt->reg->limits;
+  uint32_t limit = input->limit ? input->limit : lim->page_size_default;
+  if (limit > lim->page_size_max) {
+    rpc_call_fail(call, MC_INVALID_ARGUMENT, "limit %u is above the page limit %u", input->limit,
+                  lim->page_size_max);
+    return;
+  }
+  access_page p = {.req = input, .limit = limit};
+  p.records = calloc(limit, sizeof(*p.records));
+  st_txn *txn = NULL;
+  mc_err err;
+  mc_code rc = p.records ? st_read_begin(rt->store, &txn, &err)
+                         : mc_err_set(&err, MC_RESOURCE_EXHAUSTED, "out of memory");
+  if (rc == MC_OK)
+    rc = st_access_scan(txn, input->from_ms, input->to_ms, collect_access, &p, &err);
+  st_read_end(txn);
+  if (rc == MC_OK && p.oom)
+    rc = mc_err_set(&err, MC_RESOURCE_EXHAUSTED, "out of memory");
+  if (rc != MC_OK) {
+    rpc_call_fail_err(call, &err);
+  } else {
+    Mediation__V1__ListAccessReply reply = MEDIATION__V1__LIST_ACCESS_REPLY__INIT;
+    reply.records = p.records;
+    reply.n_records = p.n;
+    reply.truncated = p.truncated;
+    rpc_call_reply(call, &reply.base);
+  }
+  st_messages_free(p.records, p.n);
 }
 
 void rt_admin_init(rt_router *rt) {

@@ -1,6 +1,7 @@
 /*
  * cmd_admin.c - keeping the system healthy: `backup` and `verify` the
- * router's store (RouterAdmin, coordinators only), `health` and `methods`
+ * router's store and read its `access-log` (RouterAdmin, coordinators
+ * only), `health` and `methods`
  * (Health and Reflection, which every server offers) of the router or, with
  * --unit, of a unit's service.
  *
@@ -103,6 +104,89 @@ int ctl_cmd_verify(ctl_ctx *ctx, int argc, char **argv) {
   if (rc == CTL_EXIT_OK && r->problems != 0)
     rc = ctl_fail(CTL_EXIT_FAILED, "verify found %llu problems in the store",
                   (unsigned long long)r->problems);
+  protobuf_c_message_free_unpacked(reply, NULL);
+  return rc;
+}
+
+int ctl_cmd_access_log(ctl_ctx *ctx, int argc, char **argv) {
+  /* Long options only: their values must not meet the global short ones
+   * (-c is --config). */
+  enum { O_CASE = 2000, O_WHO, O_FROM, O_TO, O_LIMIT };
+  static const struct option opts[] = {
+      {"case", required_argument, NULL, O_CASE}, {"who", required_argument, NULL, O_WHO},
+      {"from", required_argument, NULL, O_FROM}, {"to", required_argument, NULL, O_TO},
+      {"limit", required_argument, NULL, O_LIMIT}, {NULL, 0, NULL, 0},
+  };
+  Mediation__V1__ListAccessRequest req = MEDIATION__V1__LIST_ACCESS_REQUEST__INIT;
+  const char *from = NULL, *to = NULL, *who = NULL;
+  int c;
+  long v;
+  while ((c = ctl_getopt(ctx, argc, argv, opts)) != -1) {
+    switch (c) {
+    case CTL_OPT_HELP: return CTL_EXIT_OK;
+    case CTL_OPT_ERROR: return CTL_EXIT_USAGE;
+    case O_CASE: req.case_id = optarg; break;
+    case O_WHO: who = optarg; break;
+    case O_FROM: from = optarg; break;
+    case O_TO: to = optarg; break;
+    case O_LIMIT:
+      if (ctl_parse_long(optarg, 1, 100000, &v) != 0)
+        return ctl_usage_error(ctx, "--limit: expected a number of records, 1 or more");
+      req.limit = (uint32_t)v;
+      break;
+    default: return ctl_usage_error(ctx, "unexpected option");
+    }
+  }
+  int rc = ctl_positionals(ctx, argc, argv, 0, NULL, "no arguments");
+  if (rc != CTL_EXIT_OK || (rc = ctl_load(ctx)) != CTL_EXIT_OK)
+    return rc;
+  mc_date d;
+  if (from != NULL) {
+    if (ctl_parse_date(ctx, from, &d) != 0)
+      return ctl_usage_error(ctx, "--from: expected a date, YYYY-MM-DD");
+    req.from_ms = mc_date_to_ms(d, ctx->reg->utc_offset_minutes);
+  }
+  if (to != NULL) {
+    if (ctl_parse_date(ctx, to, &d) != 0)
+      return ctl_usage_error(ctx, "--to: expected a date, YYYY-MM-DD");
+    req.to_ms = mc_date_to_ms(d, ctx->reg->utc_offset_minutes) + 86400000; /* inclusive day */
+  }
+  if (who != NULL) {
+    /* A unit by id or name, else any principal id (a coordinator). */
+    const mc_unit *u = mc_registry_find_unit(ctx->reg, who);
+    if (u == NULL && mc_registry_principal(ctx->reg, who) == NULL)
+      return ctl_usage_error(ctx, "--who: no unit or coordinator of that name in the configuration");
+    req.who = u ? u->id : (char *)who;
+  }
+  if ((rc = ctl_connect(ctx, false)) != CTL_EXIT_OK)
+    return rc;
+  ProtobufCMessage *reply = NULL;
+  if ((rc = ctl_call(ctx, &mediation__v1__router_admin__descriptor, "ListAccess", &req.base,
+                     &reply)) != CTL_EXIT_OK)
+    return rc;
+  const Mediation__V1__ListAccessReply *r = (const Mediation__V1__ListAccessReply *)reply;
+  if (ctx->json) {
+    rc = ctl_json_print_message(reply);
+  } else {
+    static const char *const headers[] = {"时间", "查阅者", "案件", "查阅内容"};
+    ctl_table *t = ctl_table_new(4, headers, "llll");
+    for (size_t i = 0; i < r->n_records; i++) {
+      const Mediation__V1__AccessRecord *a = r->records[i];
+      char when[CTL_FMT_MAX], by[256];
+      ctl_fmt_time(ctx, a->at_ms, when);
+      if (a->who != NULL)
+        ctl_actor_label(ctx, a->who, by, sizeof(by));
+      else
+        snprintf(by, sizeof(by), "—");
+      const char *cells[] = {when, by, a->case_id, a->timeline ? "案卷全部" : "案件概况"};
+      ctl_table_add(t, cells);
+    }
+    ctl_table_print(t, stdout);
+    ctl_table_free(t);
+    if (r->truncated && r->n_records > 0)
+      fprintf(stderr, "mediactl: more records follow: repeat with --limit larger, or --from a "
+                      "later day\n");
+  }
   protobuf_c_message_free_unpacked(reply, NULL);
   return rc;
 }

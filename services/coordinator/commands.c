@@ -481,6 +481,24 @@ const ctl_command ctl_commands[] = {
                  "\n"
                  "  --max-problems N  how many problems to describe (default 100)\n",
     },
+    {
+        .name = "access-log",
+        .run = ctl_cmd_access_log,
+        .target = CTL_ROUTER,
+        .group = CTL_FOR_COORDINATORS,
+        .summary = "who read which case file, and when",
+        .usage = "Usage: mediactl access-log [--case CASE] [--who PRINCIPAL] [--from DATE]\n"
+                 "                           [--to DATE] [--limit N]\n"
+                 "\n"
+                 "Lists the router's access log, oldest first: every read of a case (show)\n"
+                 "is recorded with who read it, when, and whether the whole case file was read.\n"
+                 "\n"
+                 "  --case CASE       only reads of this case\n"
+                 "  --who PRINCIPAL   only reads by this unit (id or name) or coordinator\n"
+                 "  --from DATE       from this day (YYYY-MM-DD)\n"
+                 "  --to DATE         up to and including this day\n"
+                 "  --limit N         at most N records (default: the router's page size)\n",
+    },
 
     /* ---- everyone ---- */
     {

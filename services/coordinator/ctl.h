@@ -141,8 +141,10 @@ void ctl_ctx_close(ctl_ctx *ctx);
 /* ---- options (cli.c) ---- */
 
 /* getopt_long over the command's own long options and the global ones (a
- * global option may come before or after the command). Returns an option's
- * val, -1 at the end, or one of these, after printing what is needed: */
+ * global option may come before or after the command). A command's option
+ * values must not be the global ones' ('c', 'h', 1000-1099): a clash makes
+ * the global option win. Returns an option's val, -1 at the end, or one of
+ * these, after printing what is needed: */
 #define CTL_OPT_HELP (-100)  /* --help: usage printed on stdout; exit 0 */
 #define CTL_OPT_ERROR (-101) /* bad option: message and usage on stderr; exit 2 */
 int ctl_getopt(ctl_ctx *ctx, int argc, char **argv, const struct option *opts);
@@ -320,6 +322,7 @@ int ctl_cmd_figures(ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_report(ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_backup(ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_verify(ctl_ctx *ctx, int argc, char **argv);
+int ctl_cmd_access_log(ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_health(ctl_ctx *ctx, int argc, char **argv);
 int ctl_cmd_methods(ctl_ctx *ctx, int argc, char **argv);
 

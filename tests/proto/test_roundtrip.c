@@ -78,6 +78,8 @@ static const ProtobufCMessageDescriptor *const all_messages[] = {
     &mediation__v1__verify_request__descriptor,
     &mediation__v1__verify_problem__descriptor,
     &mediation__v1__verify_reply__descriptor,
+    &mediation__v1__list_access_request__descriptor,
+    &mediation__v1__list_access_reply__descriptor,
     &mediation__v1__request_envelope__descriptor,
     &mediation__v1__reply_envelope__descriptor,
     &mediation__v1__health_check_request__descriptor,
