@@ -6,7 +6,9 @@
  *                 transactions; writes become jobs for the writer.
  *   writer.c      the one writer thread: takes every job queued while the
  *                 previous commit ran and applies them in one LMDB
- *                 transaction (group commit), then answers each.
+ *                 transaction (group commit); once it committed, the
+ *                 replier thread answers each job while the writer goes on
+ *                 with the next batch.
  *   apply.c       what a job does inside the write transaction: Apply
  *                 (idempotency, access, state machine, store, deliveries),
  *                 AckDeliveries (receipts into the case file), access log.
@@ -75,6 +77,14 @@ struct rt_router {
   bool writer_started;
   uint64_t batches, jobs_written, batch_peak; /* the writer's own: read after it stopped */
 
+  /* replier: committed jobs waiting to be answered, in commit order */
+  pthread_mutex_t reply_lock;
+  pthread_cond_t reply_cond;
+  rt_job *reply_head, *reply_tail;
+  bool replier_stop;
+  pthread_t replier_thread;
+  bool replier_started;
+
   /* long polls */
   pthread_mutex_t wait_lock;
   pthread_cond_t wait_cond;
@@ -92,10 +102,10 @@ struct rt_router {
 void rt_service_init(rt_router *rt);
 void rt_admin_init(rt_router *rt);
 
-/* writer.c */
+/* writer.c: the writer and the replier start and stop together */
 mc_code rt_writer_start(rt_router *rt, mc_err *err);
 void rt_writer_submit(rt_router *rt, rt_job *job);
-void rt_writer_stop(rt_router *rt); /* drains the queue first */
+void rt_writer_stop(rt_router *rt); /* drains the queue, then the replies */
 
 /* apply.c: the st_apply_fn of every job */
 mc_code rt_job_run(st_txn *txn, void *job, mc_err *err);

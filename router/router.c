@@ -27,6 +27,8 @@ mc_code rt_router_open(const mc_registry *reg, const rt_options *opts, rt_router
   rt->batch_max = opts->batch_max ? opts->batch_max : reg->router.batch_max;
   pthread_mutex_init(&rt->queue_lock, NULL);
   pthread_cond_init(&rt->queue_cond, NULL);
+  pthread_mutex_init(&rt->reply_lock, NULL);
+  pthread_cond_init(&rt->reply_cond, NULL);
   pthread_mutex_init(&rt->wait_lock, NULL);
   pthread_cond_init(&rt->wait_cond, NULL);
   atomic_init(&rt->stopping, false);
@@ -109,6 +111,8 @@ void rt_router_free(rt_router *rt) {
   }
   pthread_mutex_destroy(&rt->queue_lock);
   pthread_cond_destroy(&rt->queue_cond);
+  pthread_mutex_destroy(&rt->reply_lock);
+  pthread_cond_destroy(&rt->reply_cond);
   pthread_mutex_destroy(&rt->wait_lock);
   pthread_cond_destroy(&rt->wait_cond);
   free(rt);

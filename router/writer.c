@@ -6,11 +6,18 @@
  * write - an Apply, an acknowledgement, an access record - becomes a job on
  * a queue, and one thread takes everything queued while the previous commit
  * ran and applies it in ONE transaction, each job in a nested transaction of
- * its own (storage/txn.h): one job refused does not spoil the others. Only
- * when mdb_txn_commit has returned are the jobs answered, from this thread,
- * and the long polls of units that got a delivery woken. Under load the
- * batch grows by itself and the flush is shared; at rest a lone job is
- * committed at once, with no timer to wait for.
+ * its own (storage/txn.h): one job refused does not spoil the others. Under
+ * load the batch grows by itself and the flush is shared; at rest a lone job
+ * is committed at once, with no timer to wait for.
+ *
+ * Only when mdb_txn_commit has returned are the jobs answered, and the long
+ * polls of units that got a delivery woken - by a second thread, the
+ * replier. Sending a reply is a system call and wakes nng's threads (tens of
+ * microseconds each on these machines, as much as applying the job); done
+ * on the writer, it would hold up the next batch, which can only start when
+ * the writer is free. Handed over as one list per batch, the answers go out
+ * while the writer applies and commits the next batch. Nothing is answered
+ * earlier than before: the replier only ever sees committed batches.
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include <stdio.h>
@@ -68,13 +75,62 @@ static void complete(rt_job *job) {
   job->call = NULL;
 }
 
+/* Hands a committed batch (head..last, linked) to the replier. */
+static void hand_over(rt_router *rt, rt_job *head, rt_job *last) {
+  last->next = NULL;
+  pthread_mutex_lock(&rt->reply_lock);
+  if (rt->reply_tail != NULL)
+    rt->reply_tail->next = head;
+  else
+    rt->reply_head = head;
+  rt->reply_tail = last;
+  pthread_cond_signal(&rt->reply_cond);
+  pthread_mutex_unlock(&rt->reply_lock);
+}
+
+static void *replier_main(void *arg) {
+  rt_router *rt = arg;
+  pthread_setname_np(pthread_self(), "rt:replier");
+  size_t cap = (size_t)rt->batch_max * 2;
+  char(*wake)[ST_NAME_MAX] = calloc(cap, ST_NAME_MAX);
+  if (wake == NULL) {
+    mc_log(MC_LOG_ERR, NULL, "replier: out of memory; the router cannot answer");
+    abort(); /* committed writes that are never answered would only time out */
+  }
+  for (;;) {
+    pthread_mutex_lock(&rt->reply_lock);
+    while (rt->reply_head == NULL && !rt->replier_stop)
+      pthread_cond_wait(&rt->reply_cond, &rt->reply_lock);
+    rt_job *list = rt->reply_head;
+    rt->reply_head = rt->reply_tail = NULL;
+    pthread_mutex_unlock(&rt->reply_lock);
+    if (list == NULL)
+      break; /* stopping, and everything committed is answered */
+    size_t n_wake = 0;
+    for (rt_job *j = list, *next; j != NULL; j = next) {
+      next = j->next;
+      if (n_wake + 2 > cap) { /* several batches came at once */
+        rt_wake_units(rt, wake, n_wake);
+        n_wake = 0;
+      }
+      for (int w = 0; w < j->n_wake; w++)
+        memcpy(wake[n_wake++], j->wake[w], ST_NAME_MAX);
+      complete(j);
+      rt_job_free(j);
+    }
+    if (n_wake > 0)
+      rt_wake_units(rt, wake, n_wake);
+  }
+  free(wake);
+  return NULL;
+}
+
 static void *writer_main(void *arg) {
   rt_router *rt = arg;
   pthread_setname_np(pthread_self(), "rt:writer"); /* for top -H and perf */
   st_op *ops = calloc(rt->batch_max, sizeof(*ops));
   rt_job **jobs = calloc(rt->batch_max, sizeof(*jobs));
-  char(*wake)[ST_NAME_MAX] = calloc((size_t)rt->batch_max * 2, ST_NAME_MAX);
-  if (ops == NULL || jobs == NULL || wake == NULL) {
+  if (ops == NULL || jobs == NULL) {
     mc_log(MC_LOG_ERR, NULL, "writer: out of memory; the router cannot write");
     abort(); /* a router that cannot write must not pretend to serve */
   }
@@ -97,7 +153,6 @@ static void *writer_main(void *arg) {
     if (rc != MC_OK)
       mc_log(MC_LOG_ERR, NULL, "group commit of %zu writes failed: %s: %s", n, mc_code_name(rc),
              err.msg);
-    size_t n_wake = 0;
     for (i = 0; i < n; i++) {
       rt_job *j = jobs[i];
       if (ops[i].code != MC_OK) {
@@ -107,38 +162,48 @@ static void *writer_main(void *arg) {
         snprintf(j->message, sizeof(j->message), "%s", ops[i].err.msg);
         j->n_wake = 0;
       }
-      for (int w = 0; w < j->n_wake; w++)
-        memcpy(wake[n_wake++], j->wake[w], ST_NAME_MAX);
-      complete(j);
-      rt_job_free(j);
     }
-    if (n_wake > 0)
-      rt_wake_units(rt, wake, n_wake);
+    hand_over(rt, batch, jobs[n - 1]);
   }
   free(ops);
   free(jobs);
-  free(wake);
   return NULL;
 }
 
 mc_code rt_writer_start(rt_router *rt, mc_err *err) {
-  if (pthread_create(&rt->writer_thread, NULL, writer_main, rt) != 0)
+  if (pthread_create(&rt->replier_thread, NULL, replier_main, rt) != 0)
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "cannot start the replier thread");
+  rt->replier_started = true;
+  if (pthread_create(&rt->writer_thread, NULL, writer_main, rt) != 0) {
+    rt_writer_stop(rt);
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "cannot start the writer thread");
+  }
   rt->writer_started = true;
   return MC_OK;
 }
 
 void rt_writer_stop(rt_router *rt) {
-  if (!rt->writer_started)
-    return;
-  pthread_mutex_lock(&rt->queue_lock);
-  rt->writer_stop = true;
-  pthread_cond_signal(&rt->queue_cond);
-  pthread_mutex_unlock(&rt->queue_lock);
-  pthread_join(rt->writer_thread, NULL);
-  rt->writer_started = false;
-  mc_log(MC_LOG_NOTICE, NULL, "writer: %llu writes in %llu commits (%.1f per commit, at most %llu)",
-         (unsigned long long)rt->jobs_written, (unsigned long long)rt->batches,
-         rt->batches ? (double)rt->jobs_written / (double)rt->batches : 0.0,
-         (unsigned long long)rt->batch_peak);
+  if (rt->writer_started) {
+    pthread_mutex_lock(&rt->queue_lock);
+    rt->writer_stop = true;
+    pthread_cond_signal(&rt->queue_cond);
+    pthread_mutex_unlock(&rt->queue_lock);
+    pthread_join(rt->writer_thread, NULL);
+    rt->writer_started = false;
+    mc_log(MC_LOG_NOTICE, NULL,
+           "writer: %llu writes in %llu commits (%.1f per commit, at most %llu)",
+           (unsigned long long)rt->jobs_written, (unsigned long long)rt->batches,
+           rt->batches ? (double)rt->jobs_written / (double)rt->batches : 0.0,
+           (unsigned long long)rt->batch_peak);
+  }
+  /* After the writer: every batch it committed is answered before the
+   * store closes (long polls woken by the replier read it). */
+  if (rt->replier_started) {
+    pthread_mutex_lock(&rt->reply_lock);
+    rt->replier_stop = true;
+    pthread_cond_signal(&rt->reply_cond);
+    pthread_mutex_unlock(&rt->reply_lock);
+    pthread_join(rt->replier_thread, NULL);
+    rt->replier_started = false;
+  }
 }
