@@ -313,6 +313,10 @@ void mc_event_hash(const mv_event *event, uint8_t out[MC_HASH_BYTES]) {
   crypto_hash_sha256_final(&h.st, out);
 }
 
+void mc_event_hash_packed(const uint8_t *packed, size_t len, uint8_t out[MC_HASH_BYTES]) {
+  crypto_hash_sha256(out, packed, len);
+}
+
 /* ---- one step ---- */
 
 typedef enum run_mode { MODE_APPLY, MODE_REPLAY } run_mode;
@@ -1115,7 +1119,7 @@ static uint8_t *pack_new(const ProtobufCMessage *msg, size_t *len) {
  * the head of the chain. */
 static mc_code own_case(build *b, const uint8_t *event_bytes, size_t event_len, mv_case **out,
                         mc_err *err) {
-  crypto_hash_sha256(b->hash, event_bytes, event_len);
+  mc_event_hash_packed(event_bytes, event_len, b->hash);
   b->next.last_event_hash.data = b->hash;
   b->next.last_event_hash.len = MC_HASH_BYTES;
   size_t len;

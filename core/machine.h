@@ -116,6 +116,11 @@ mc_code mc_replay_event(int utc_offset_minutes, const mv_case *current, const mv
  * so the bytes, and the hash, are deterministic). */
 void mc_event_hash(const mv_event *event, uint8_t out[MC_HASH_BYTES]);
 
+/* The same hash of an event the caller has packed itself
+ * (protobuf_c_message_pack): cheaper when those bytes are needed anyway,
+ * to be stored - packing once instead of twice. */
+void mc_event_hash_packed(const uint8_t *packed, size_t len, uint8_t out[MC_HASH_BYTES]);
+
 /* The deliveries an event causes, written to out (at most two): an offer to
  * the target of a transfer, a refusal or acceptance back to the sender, a
  * recall to the unit that had been offered the case. Returns how many. The

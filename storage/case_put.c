@@ -79,9 +79,11 @@ static bool key_in(const sti_ixent *set, size_t n, const sti_ixent *e) {
 }
 
 /* The event must extend the case file that `before` heads, and `after` must
- * account for it. */
+ * account for it. ev_bytes are the event as packed (and as it will be
+ * stored). */
 static mc_code check_chain(st_txn *txn, st_store *s, const mv_case *before, const mv_case *after,
-                           const mv_event *ev, mc_err *err) {
+                           const mv_event *ev, const uint8_t *ev_bytes, size_t ev_len,
+                           mc_err *err) {
   const char *id = after->id;
   uint32_t prev = before ? before->event_count : 0;
   if (ev->seq != prev + 1)
@@ -98,7 +100,7 @@ static mc_code check_chain(st_txn *txn, st_store *s, const mv_case *before, cons
                         "case %s seq %u: prev_hash does not match seq %u", id, ev->seq, prev);
   }
   uint8_t h[MC_HASH_BYTES];
-  mc_event_hash(ev, h);
+  mc_event_hash_packed(ev_bytes, ev_len, h);
   if (after->event_count != ev->seq || !same_bytes(&after->last_event_hash, h, sizeof(h)))
     return mc_err_set(err, MC_FAILED_PRECONDITION,
                       "case %s seq %u: the record's event_count or last_event_hash does not "
@@ -178,16 +180,26 @@ mc_code st_case_put(st_txn *txn, const mv_case *before, const mv_case *after,
   if (before != NULL && (before->id == NULL || strcmp(before->id, id) != 0))
     return mc_err_set(err, MC_INVALID_ARGUMENT, "case %s: before is another case", id);
 
-  /* Checks first: nothing is written unless the whole step is acceptable. */
-  rc = check_chain(txn, s, before, after, event, err);
-  if (rc == MC_OK)
-    rc = check_before(txn, s, before, id, err);
-  if (rc != MC_OK)
-    return rc;
+  /* The event is packed once: its hash is checked on, and its case-file
+   * record written from, the same bytes. Events are a few hundred bytes;
+   * the heap is for the rare big one. */
+  uint8_t ev_stack[2048];
+  size_t ev_len = protobuf_c_message_get_packed_size(&event->base);
+  uint8_t *ev_bytes = ev_len <= sizeof(ev_stack) ? ev_stack : malloc(ev_len);
+  if (ev_bytes == NULL)
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "case %s: out of memory", id);
+  protobuf_c_message_pack(&event->base, ev_bytes);
 
   sti_ixent *old = NULL, *nu = NULL;
   size_t n_old = 0, n_nu = 0;
   mv_counters *stored = NULL;
+  /* Checks first: nothing is written unless the whole step is acceptable. */
+  rc = check_chain(txn, s, before, after, event, ev_bytes, ev_len, err);
+  if (rc == MC_OK)
+    rc = check_before(txn, s, before, id, err);
+  if (rc != MC_OK)
+    goto out;
+
   if (before != NULL && (rc = sti_case_keys(before, &old, &n_old, err)) != MC_OK)
     goto out;
   if ((rc = sti_case_keys(after, &nu, &n_nu, err)) != MC_OK)
@@ -269,8 +281,8 @@ mc_code st_case_put(st_txn *txn, const mv_case *before, const mv_case *after,
     goto out;
   sti_key ek;
   sti_event_key(&ek, id, event->seq);
-  if ((rc = sti_put_msg(txn, s->db[SDB_EVENTS], ek.b, ek.n, &event->base, MDB_NOOVERWRITE,
-                        err)) != MC_OK)
+  if ((rc = sti_put(txn, s->db[SDB_EVENTS], ek.b, ek.n, ev_bytes, ev_len, MDB_NOOVERWRITE,
+                    err)) != MC_OK)
     goto out;
   for (size_t i = 0; i < n_old; i++) {
     if (key_in(nu, n_nu, &old[i]))
@@ -304,5 +316,7 @@ out:
     protobuf_c_message_free_unpacked(&stored->base, NULL);
   free(old);
   free(nu);
+  if (ev_bytes != ev_stack)
+    free(ev_bytes);
   return rc;
 }

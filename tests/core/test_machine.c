@@ -216,6 +216,12 @@ static void check_triple(fx_variant v, const fx_case *f, int kind, int actor_ind
   mc_event_hash(ev, h);
   assert_int_equal(next->last_event_hash.len, MC_HASH_BYTES);
   assert_memory_equal(next->last_event_hash.data, h, MC_HASH_BYTES);
+  /* the hash of the bytes a store packs is the same hash */
+  uint8_t hp[MC_HASH_BYTES], *packed = malloc(protobuf_c_message_get_packed_size(&ev->base) + 1);
+  assert_non_null(packed);
+  mc_event_hash_packed(packed, protobuf_c_message_pack(&ev->base, packed), hp);
+  assert_memory_equal(hp, h, MC_HASH_BYTES);
+  free(packed);
   assert_int_equal(next->updated_ms, f->now);
   if (want_to != from)
     assert_int_equal(next->state_entered_ms, f->now);
