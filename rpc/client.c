@@ -140,6 +140,13 @@ struct rpc_client {
 
 /* --- Envelopes --- */
 
+void rpc_request_id_new(uint8_t id[RPC_REQUEST_ID_BYTES]) {
+  uint64_t ms = (uint64_t)mc_now_ms();
+  for (int i = 5; i >= 0; i--, ms >>= 8)
+    id[i] = (uint8_t)ms;
+  randombytes_buf(id + 6, RPC_REQUEST_ID_BYTES - 6);
+}
+
 /* How an envelope proves its caller: a signature by key, or a MAC under a
  * session key. */
 typedef struct proof {
@@ -246,7 +253,7 @@ static mc_code encode(const proof *pf, const char *service, const char *method,
   if (request_id != NULL)
     memcpy(rid, request_id, RPC_REQUEST_ID_BYTES);
   else
-    randombytes_buf(rid, RPC_REQUEST_ID_BYTES);
+    rpc_request_id_new(rid);
   uint8_t *payload;
   size_t payload_len;
   mc_code rc = pack_request(service, method, request, max_bytes, &payload, &payload_len, err);
@@ -620,7 +627,7 @@ static void open_start(rpc_client *c) {
   }
   s->service = &mediation__v1__rpc_session__descriptor;
   s->method = protobuf_c_service_descriptor_get_method_by_name(s->service, "Open");
-  randombytes_buf(s->rid, sizeof(s->rid));
+  rpc_request_id_new(s->rid);
   int64_t timeout = c->default_timeout_ms < c->max_deadline_ahead_ms ? c->default_timeout_ms
                                                                      : c->max_deadline_ahead_ms;
   s->deadline_ms = mc_now_ms() + timeout;
@@ -1113,7 +1120,7 @@ mc_code rpc_client_call_async(rpc_client *c, const ProtobufCServiceDescriptor *s
   if (copts->request_id != NULL)
     memcpy(rid, copts->request_id, sizeof(rid));
   else
-    randombytes_buf(rid, sizeof(rid));
+    rpc_request_id_new(rid);
   size_t n = envelope_size(service->name, method, rid, deadline, rpc_key_principal(c->key),
                            payload_len);
   if (n > c->max_message_bytes) {

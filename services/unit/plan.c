@@ -40,7 +40,7 @@ void un_plan_init(un_plan *p, un_unit *u) {
   p->refer_reason = "";
   p->person = "";
   for (size_t i = 0; i < UN_MAX_STEPS; i++)
-    randombytes_buf(p->steps[i].request_id, RPC_REQUEST_ID_BYTES);
+    rpc_request_id_new(p->steps[i].request_id);
 }
 
 static void drop_view(un_plan *p) {

@@ -3,6 +3,7 @@
  * signed (or MAC'd) is exactly what identity.h says, every field is covered,
  * no kind of signature passes for another, both sides derive the same
  * session key, and key files are refused when others could read them.
+ * Also the shape of fresh request ids (time first, then random bytes).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "core/clock.h"
 #include "support.h"
 
 static rt_env env;
@@ -380,6 +382,32 @@ static void test_message_signatures(void **state) {
   assert_non_null(strstr(err.msg, "signature"));
 }
 
+/* Fresh request ids: the creation time in ms, big-endian, in the first 6
+ * bytes (so later ids sort after earlier ones), then bytes that differ
+ * between ids made in the same millisecond. */
+static void test_request_ids(void **state) {
+  (void)state;
+  enum { N = 64 };
+  uint8_t ids[N][RPC_REQUEST_ID_BYTES];
+  int64_t before = mc_now_ms();
+  for (int i = 0; i < N; i++)
+    rpc_request_id_new(ids[i]);
+  int64_t after = mc_now_ms();
+  for (int i = 0; i < N; i++) {
+    int64_t ms = 0;
+    for (int k = 0; k < 6; k++)
+      ms = ms << 8 | ids[i][k];
+    assert_true(ms >= before && ms <= after);
+    for (int j = 0; j < i; j++)
+      assert_memory_not_equal(ids[i], ids[j], RPC_REQUEST_ID_BYTES);
+  }
+  usleep(3000);
+  uint8_t later[RPC_REQUEST_ID_BYTES];
+  rpc_request_id_new(later);
+  for (int i = 0; i < N; i++)
+    assert_true(memcmp(ids[i], later, RPC_REQUEST_ID_BYTES) < 0);
+}
+
 static void test_keygen_program(void **state) {
   (void)state;
   char dir[512], out[512], path[700];
@@ -430,6 +458,7 @@ int main(void) {
       cmocka_unit_test(test_session_key_derivation),
       cmocka_unit_test(test_request_mac_covers_every_field),
       cmocka_unit_test(test_message_signatures),
+      cmocka_unit_test(test_request_ids),
       cmocka_unit_test(test_keygen_program),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
