@@ -28,9 +28,25 @@
 #include "core/pb.h"
 #include "router/internal.h"
 
+/* Drops a prepared step (used, stale or never needed). */
+static void drop_prepared(rt_job *job) {
+  if (job->pre_current != NULL)
+    protobuf_c_message_free_unpacked(&job->pre_current->base, NULL);
+  if (job->pre_next != NULL)
+    protobuf_c_message_free_unpacked(&job->pre_next->base, NULL);
+  if (job->pre_event != NULL)
+    protobuf_c_message_free_unpacked(&job->pre_event->base, NULL);
+  free(job->pre_reply);
+  job->pre_current = job->pre_next = NULL;
+  job->pre_event = NULL;
+  job->pre_reply = NULL;
+  job->pre_reply_len = 0;
+}
+
 void rt_job_free(rt_job *job) {
   if (job == NULL)
     return;
+  drop_prepared(job);
   free(job->payload);
   if (job->access != NULL)
     protobuf_c_message_free_unpacked(&job->access->base, NULL);
@@ -111,6 +127,14 @@ typedef struct outgoing {
 
 static mc_code send_one(st_txn *txn, rt_job *job, const outgoing *o, mv_case *next,
                         mv_event *event, mc_err *err) {
+  if (o->unit == NULL && o->sees_personal && job->pre_reply != NULL) {
+    /* Packed by rt_job_prepare from the very step that was stored. */
+    job->payload = job->pre_reply;
+    job->payload_len = job->pre_reply_len;
+    job->pre_reply = NULL;
+    job->pre_reply_len = 0;
+    return MC_OK;
+  }
   if (o->unit == NULL) {
     Mediation__V1__ApplyReply reply = MEDIATION__V1__APPLY_REPLY__INIT;
     reply.case_record = next;
@@ -229,9 +253,36 @@ static mc_code decide(st_txn *txn, rt_job *job, const mc_registry *reg, mv_case 
   const mv_action *in = req->action;
   if (in == NULL)
     return answer_refusal(job, MC_INVALID_ARGUMENT, "action: missing");
+  mc_code rc;
+  if (job->pre_next != NULL) {
+    /* Decided off the writer from a snapshot. st_case_put checks `before`
+     * against the stored record byte for byte, so it stores the step only
+     * if the case is still what it was decided on (nothing else of the
+     * store goes into a step); it refuses before writing anything. */
+    mc_err why;
+    rc = st_case_put(txn, job->pre_current, job->pre_next, job->pre_event, &why);
+    if (rc == MC_OK) {
+      *current = job->pre_current;
+      *next = job->pre_next;
+      *event = job->pre_event;
+      job->pre_current = job->pre_next = NULL;
+      job->pre_event = NULL;
+      mc_log(MC_LOG_INFO, (*next)->id, "%s by %s: %s -> %s",
+             mc_name_of(mc_action_names, in->kind), job->caller->id,
+             mc_name_of(mc_state_names, (*event)->from_state),
+             mc_name_of(mc_state_names, (*event)->to_state));
+      return MC_OK;
+    }
+    /* ABORTED and FAILED_PRECONDITION come from st_case_put's checks, made
+     * before it writes: the case moved on since the snapshot, so decide
+     * again here. Anything else is the store's failure, after a write
+     * perhaps: the job fails and the batch runs again without it. */
+    if (rc != MC_ABORTED && rc != MC_FAILED_PRECONDITION)
+      return mc_err_set(err, rc, "%s", why.msg);
+    drop_prepared(job);
+  }
   mv_action action = *in; /* shallow; an intake gets the id allocated here */
   char case_id[MC_CASE_ID_MAX];
-  mc_code rc;
   bool intake = in->kind == MV_ACTION(TAKE_IN);
   if (intake) {
     if ((rc = new_case_id(txn, job, reg, in, case_id, err)) != MC_OK)
@@ -266,10 +317,56 @@ static mc_code decide(st_txn *txn, rt_job *job, const mc_registry *reg, mv_case 
   return rc;
 }
 
+void rt_job_prepare(rt_router *rt, rt_job *job) {
+  const Mediation__V1__ApplyRequest *req = (const Mediation__V1__ApplyRequest *)job->request;
+  const mv_action *in = req->action;
+  if (job->kind != RT_JOB_APPLY || in == NULL || in->kind == MV_ACTION(TAKE_IN))
+    return; /* an intake's case id is only known in the write transaction */
+  st_txn *txn = NULL;
+  mv_case *current = NULL, *next = NULL;
+  mv_event *event = NULL;
+  mc_err why;
+  if (st_read_begin(rt->store, &txn, &why) != MC_OK)
+    return;
+  mc_code rc = st_case_get_by_ref(txn, in->case_ref, &current, &why);
+  st_read_end(txn);
+  if (rc != MC_OK)
+    return; /* refusals are left to the writer, which remembers them */
+  mv_actor who;
+  rt_actor_of(job->caller, NULL, &who);
+  mv_actor actor;
+  rt_actor_of(job->caller, in->person, &actor);
+  mv_action action = *in;
+  mc_step step = {
+      .current = current,
+      .action = &action,
+      .actor = &actor,
+      .now_ms = job->now_ms,
+      .request_id = {RPC_REQUEST_ID_BYTES, (uint8_t *)rpc_call_request_id(job->call)},
+  };
+  if (!mc_may_read(job->reg, current, &who) ||
+      mc_apply(job->reg, &step, &next, &event, &why) != MC_OK) {
+    protobuf_c_message_free_unpacked(&current->base, NULL);
+    return;
+  }
+  if (job->caller->kind == MC_PRINCIPAL_UNIT && strcmp(job->caller->id, next->holder) == 0) {
+    Mediation__V1__ApplyReply reply = MEDIATION__V1__APPLY_REPLY__INIT;
+    reply.case_record = next;
+    reply.event = event;
+    if (mc_pb_pack(&reply.base, &job->pre_reply, &job->pre_reply_len, &why) != MC_OK)
+      job->pre_reply = NULL;
+  }
+  job->pre_current = current;
+  job->pre_next = next;
+  job->pre_event = event;
+}
+
 static mc_code run_apply(st_txn *txn, rt_job *job, const mc_registry *reg, mc_err *err) {
   mc_code rc;
-  if (replay_earlier(txn, job, &rc, err))
+  if (replay_earlier(txn, job, &rc, err)) {
+    drop_prepared(job);
     return rc;
+  }
   mv_case *current = NULL, *next = NULL;
   mv_event *event = NULL;
   rc = decide(txn, job, reg, &current, &next, &event, err);

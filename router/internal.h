@@ -48,6 +48,13 @@ typedef struct rt_job {
   int64_t now_ms;                  /* the router's clock when the job was queued */
   const ProtobufCMessage *request; /* borrowed from the call until it completes */
   Mediation__V1__AccessRecord *access; /* RT_JOB_ACCESS: owned */
+  /* RT_JOB_APPLY on an existing case: the step as rt_job_prepare decided
+   * it from a read snapshot (all owned; NULL if not prepared). The writer
+   * stores it only if the case is still what it was; see apply.c. */
+  mv_case *pre_current, *pre_next;
+  mv_event *pre_event;
+  uint8_t *pre_reply; /* the caller's reply to it, packed, if nothing is masked for the caller */
+  size_t pre_reply_len;
   /* results */
   mc_code code;
   char message[256];
@@ -108,6 +115,7 @@ void rt_writer_submit(rt_router *rt, rt_job *job);
 void rt_writer_stop(rt_router *rt); /* drains the queue, then the replies */
 
 /* apply.c: the st_apply_fn of every job */
+void rt_job_prepare(rt_router *rt, rt_job *job); /* on the caller's thread, before submitting */
 mc_code rt_job_run(st_txn *txn, void *job, mc_err *err);
 bool rt_job_is_direct(const rt_job *job);
 void rt_job_free(rt_job *job);

@@ -42,8 +42,10 @@ static void router_apply(Mediation__V1__Router_Service *service,
   rt_router *rt = ROUTER_OF(service);
   rpc_call *call = closure_data;
   rt_job *job = new_job(rt, RT_JOB_APPLY, call, &input->base);
-  if (job != NULL)
+  if (job != NULL) {
+    rt_job_prepare(rt, job);
     rt_writer_submit(rt, job);
+  }
 }
 
 /* Logs a read of a case file (who looked at whose case): written by the
