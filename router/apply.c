@@ -276,7 +276,7 @@ static mc_code decide(st_txn *txn, rt_job *job, const mc_registry *reg, mv_case 
     /* ABORTED and FAILED_PRECONDITION come from st_case_put's checks, made
      * before it writes: the case moved on since the snapshot, so decide
      * again here. Anything else is the store's failure, after a write
-     * perhaps: the job fails and the batch runs again without it. */
+     * perhaps: the job fails, and the batch runs again with it nested. */
     if (rc != MC_ABORTED && rc != MC_FAILED_PRECONDITION)
       return mc_err_set(err, rc, "%s", why.msg);
     drop_prepared(job);

@@ -476,6 +476,113 @@ static void test_retry_applies_once(void **state) {
                    MC_PERMISSION_DENIED);
 }
 
+/* Many steps on one case at once: the router decides each from a snapshot
+ * before the writer sees it, so most are decided on a case that has moved
+ * on by the time they are stored. Each must still be applied exactly once,
+ * in some order, with an unbroken case file; and of two steps that exclude
+ * each other (accept and refuse of one transfer) exactly one wins. */
+typedef struct burst {
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  int pending, ok, failed_precondition, other;
+} burst;
+
+static void burst_done(void *arg, mc_code code, const char *message, ProtobufCMessage *reply) {
+  (void)message;
+  burst *b = arg;
+  if (reply != NULL)
+    protobuf_c_message_free_unpacked(reply, NULL);
+  pthread_mutex_lock(&b->lock);
+  if (code == MC_OK)
+    b->ok++;
+  else if (code == MC_FAILED_PRECONDITION)
+    b->failed_precondition++;
+  else
+    b->other++;
+  b->pending--;
+  pthread_cond_signal(&b->cond);
+  pthread_mutex_unlock(&b->lock);
+}
+
+static void burst_send(burst *b, const char *principal, const mv_action *a) {
+  Mediation__V1__ApplyRequest req = MEDIATION__V1__APPLY_REQUEST__INIT;
+  req.action = (mv_action *)a;
+  mc_err err;
+  pthread_mutex_lock(&b->lock);
+  b->pending++;
+  pthread_mutex_unlock(&b->lock);
+  if (rpc_client_call_async(as(principal), &mediation__v1__router__descriptor, "Apply",
+                            &req.base, NULL, burst_done, b, &err) != MC_OK)
+    fail_msg("async Apply: %s", err.msg);
+}
+
+static void burst_wait(burst *b) {
+  pthread_mutex_lock(&b->lock);
+  while (b->pending > 0)
+    pthread_cond_wait(&b->cond, &b->lock);
+  pthread_mutex_unlock(&b->lock);
+}
+
+static void test_concurrent_steps_on_one_case(void **state) {
+  (void)state;
+  enum { SESSIONS = 24 };
+  char id[32];
+  take_in("station-wangai", MV_KIND(ELDER_SUPPORT), "wangai", id);
+  must("station-wangai", id, MV_ACTION(START_MEDIATION), NULL, NULL);
+  burst b = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+  Mediation__V1__Session sessions[SESSIONS];
+  mv_action acts[SESSIONS];
+  for (int i = 0; i < SESSIONS; i++) {
+    mediation__v1__session__init(&sessions[i]);
+    sessions[i].held_ms = mc_now_ms();
+    sessions[i].note = "调解一次";
+    mediation__v1__case_action__init(&acts[i]);
+    acts[i].kind = MV_ACTION(RECORD_SESSION);
+    acts[i].case_ref = id;
+    acts[i].args_case = MV_ARGS(SESSION);
+    acts[i].session = &sessions[i];
+    burst_send(&b, "station-wangai", &acts[i]);
+  }
+  burst_wait(&b);
+  assert_int_equal(b.ok, SESSIONS);
+  mc_code rc;
+  mc_err err;
+  Mediation__V1__GetCaseReply *g = get_case("station-wangai", id, true, &rc, &err);
+  assert_non_null(g);
+  assert_int_equal(g->case_record->n_sessions, SESSIONS);
+  assert_int_equal(g->case_record->event_count, 2 + SESSIONS);
+  assert_int_equal(g->n_events, 2 + SESSIONS);
+  for (size_t i = 0; i < g->n_events; i++)
+    assert_int_equal(g->events[i]->seq, i + 1);
+  protobuf_c_message_free_unpacked(&g->base, NULL);
+
+  /* accept and refuse of one transfer, sent together, several times */
+  for (int round = 0; round < 8; round++) {
+    char t[32];
+    take_in("police-studio", MV_KIND(NEIGHBOUR), "baihe", t);
+    must("police-studio", t, MV_ACTION(TRANSFER), "邻里纠纷", "station-baihe");
+    burst x = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER};
+    mv_action accept = MEDIATION__V1__CASE_ACTION__INIT, refuse = MEDIATION__V1__CASE_ACTION__INIT;
+    accept.kind = MV_ACTION(ACCEPT);
+    accept.case_ref = t;
+    refuse.kind = MV_ACTION(REFUSE);
+    refuse.case_ref = t;
+    refuse.reason = "不属本社区";
+    burst_send(&x, "station-baihe", round % 2 ? &accept : &refuse);
+    burst_send(&x, "station-baihe", round % 2 ? &refuse : &accept);
+    burst_wait(&x);
+    assert_int_equal(x.ok, 1);
+    assert_int_equal(x.failed_precondition, 1);
+    assert_int_equal(x.other, 0);
+    g = get_case("coordinator", t, false, &rc, &err);
+    assert_non_null(g);
+    assert_int_equal(g->case_record->event_count, 3);
+    protobuf_c_message_free_unpacked(&g->base, NULL);
+  }
+  drain("station-baihe");
+  drain("police-studio");
+}
+
 typedef struct poll_result {
   pthread_mutex_t lock;
   pthread_cond_t cond;
@@ -846,6 +953,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_refused_transfer_returns),
       cmocka_unit_test(test_refusals),
       cmocka_unit_test(test_retry_applies_once),
+      cmocka_unit_test(test_concurrent_steps_on_one_case),
       cmocka_unit_test(test_long_poll_wakes_on_handoff),
       cmocka_unit_test(test_long_polls_bounded_per_unit),
       cmocka_unit_test(test_redelivery_until_receipt),
