@@ -244,6 +244,25 @@ static mc_code load_visible_case(st_txn *txn, rt_job *job, const mc_registry *re
   return MC_OK;
 }
 
+/* Runs the state machine for a job's step on current (NULL for an intake).
+ * The one place a step's inputs are gathered, whether the writer decides it
+ * or rt_job_prepare does ahead of it: the same case, action, actor, clock
+ * and request id give the same step. *next and *event are the caller's. */
+static mc_code decide_step(const rt_job *job, const mc_registry *reg, const mv_case *current,
+                           const mv_action *action, mv_case **next, mv_event **event,
+                           mc_err *err) {
+  mv_actor actor;
+  rt_actor_of(job->caller, action->person, &actor);
+  mc_step step = {
+      .current = current,
+      .action = action,
+      .actor = &actor,
+      .now_ms = job->now_ms,
+      .request_id = {RPC_REQUEST_ID_BYTES, (uint8_t *)rpc_call_request_id(job->call)},
+  };
+  return mc_apply(reg, &step, next, event, err);
+}
+
 /* Decides an Apply: finds (or creates) the case, runs the state machine and
  * stores the step. A refusal of the step is the job's answer (MC_OK
  * returned); a failure of the store is returned (the job rolls back). */
@@ -293,17 +312,8 @@ static mc_code decide(st_txn *txn, rt_job *job, const mc_registry *reg, mv_case 
     if (rc != MC_OK || job->code != MC_OK)
       return rc;
   }
-  mv_actor actor;
-  rt_actor_of(job->caller, in->person, &actor);
-  mc_step step = {
-      .current = *current,
-      .action = &action,
-      .actor = &actor,
-      .now_ms = job->now_ms,
-      .request_id = {RPC_REQUEST_ID_BYTES, (uint8_t *)rpc_call_request_id(job->call)},
-  };
   mc_err why;
-  rc = mc_apply(reg, &step, next, event, &why);
+  rc = decide_step(job, reg, *current, &action, next, event, &why);
   if (rc != MC_OK) {
     if (intake) /* see new_case_id: roll back, do not remember */
       return mc_err_set(err, rc, "%s", why.msg);
@@ -334,18 +344,8 @@ void rt_job_prepare(rt_router *rt, rt_job *job) {
     return; /* refusals are left to the writer, which remembers them */
   mv_actor who;
   rt_actor_of(job->caller, NULL, &who);
-  mv_actor actor;
-  rt_actor_of(job->caller, in->person, &actor);
-  mv_action action = *in;
-  mc_step step = {
-      .current = current,
-      .action = &action,
-      .actor = &actor,
-      .now_ms = job->now_ms,
-      .request_id = {RPC_REQUEST_ID_BYTES, (uint8_t *)rpc_call_request_id(job->call)},
-  };
   if (!mc_may_read(job->reg, current, &who) ||
-      mc_apply(job->reg, &step, &next, &event, &why) != MC_OK) {
+      decide_step(job, job->reg, current, in, &next, &event, &why) != MC_OK) {
     protobuf_c_message_free_unpacked(&current->base, NULL);
     return;
   }
