@@ -40,7 +40,27 @@
  * never reached a connection before the deadline it was never delivered
  * (UNAVAILABLE, safe to retry at will); once it did, its outcome is unknown
  * (DEADLINE_EXCEEDED, retry with the same id).
+ *
+ * The keeper. nng's own timeouts end every call at its deadline, and the
+ * dialer reconnects by itself - except when they do not: nng 1.5.2's dialer
+ * stops for good when a connection closes during the SP handshake (a router
+ * stopping or killed the moment a unit reconnects; docs/architecture.md,
+ * "Traps"), and then no call ever reaches the server again. So each client
+ * has one thread of its own, apart from nng's, which
+ *   - ends a call that is still running RPC_CALL_GRACE_MS after its deadline
+ *     (UNAVAILABLE or DEADLINE_EXCEEDED, as above): whichever of the keeper
+ *     and the slot's own callbacks reports first, under c->mtx, reports; the
+ *     slot goes back to the free list only when its callbacks end it, so a
+ *     late nng completion never touches the next call on that slot;
+ *   - replaces the dialer when nng's has given up: no open pipe, no connect
+ *     outcome for REDIAL_QUIET_MS (a live dialer tries again within
+ *     NNG_OPT_RECONNMAXT), and the last outcome was one that 1.5.2 counts as
+ *     "other" errors (NNG_ECLOSED among them). That dialer holds nothing any
+ *     more, so closing it cannot block.
+ * It runs only on its own thread, so it may close and create dialers, which
+ * an nng callback must not.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +84,16 @@ enum { WAKE_RETRY, WAKE_SIGN };
 #define SESSION_SIGN_MS 60000
 #define RENEW_RETRY_MS 1000
 
+/* The keeper (see the top of this file): a call still running this long
+ * after its deadline is ended by the keeper; it looks this often; it checks
+ * the dialer this often, and replaces one that has been quiet this long. */
+#define RPC_CALL_GRACE_MS 500
+#define KEEPER_TICK_MS 100
+#define REDIAL_CHECK_MS 500
+#define REDIAL_QUIET_MS 3000
+#define RECONNECT_MIN_MS 100
+#define RECONNECT_MAX_MS 2000
+
 typedef struct slot slot;
 struct slot {
   rpc_client *c;
@@ -80,8 +110,8 @@ struct slot {
   int64_t deadline_ms; /* absolute Unix ms, as in the envelope */
   int64_t attempt_timeout_ms;
   unsigned attempts, max_attempts;
-  bool sent;      /* some attempt was handed to a connection */
-  bool replied;   /* the server answered (the Open slot: a refusal, not a lost request) */
+  _Atomic bool sent; /* some attempt was handed to a connection (read by the keeper) */
+  _Atomic bool replied; /* the server answered (the Open slot: a refusal, not a lost request) */
   bool sign;      /* always sign this call: sessions off, the Open itself, or given up on */
   uint64_t sess_gen; /* the session the envelope was MAC'd under; 0: signed */
   unsigned renewals; /* times sent again because its session was unknown */
@@ -91,6 +121,10 @@ struct slot {
   rpc_done_fn done;
   void *done_arg;
   slot *next_free;
+  /* Under c->mtx: */
+  bool busy;          /* taken for a call (or the Open), until slot_release */
+  bool reported;      /* done was called (by the slot's callbacks or the keeper) */
+  int64_t overdue_ms; /* Unix ms: the keeper ends the call after this */
 };
 
 /* Secrets live apart, in memory libsodium guards and wipes. */
@@ -110,16 +144,26 @@ struct rpc_client {
 
   nng_socket sock;
   bool sock_open;
-  nng_dialer dialer;
+  _Atomic uint32_t dialer_id; /* the current nng_dialer; replaced by the keeper only */
+  nng_tls_config *tls;        /* for tls+tcp://: each new dialer's; one reference, ours */
   slot *slots; /* n_slots for calls, then the Open's own */
   unsigned n_slots;
   slot *open_slot;
   atomic_int pipes; /* connections up now (pipe notifications) */
 
-  pthread_mutex_t mtx; /* guards the free list and closing */
+  pthread_mutex_t mtx; /* guards the free list, closing, and each slot's busy/reported/overdue_ms */
   pthread_cond_t cond; /* a slot was freed, or closing */
   slot *free_list;
   bool closing;
+
+  pthread_t keeper;
+  bool keeper_running;
+  pthread_cond_t keeper_cond; /* closing */
+  uint64_t redials;           /* dialers replaced (keeper thread only) */
+  unsigned abandoned;         /* dialers left open on a pipe nng never reaped (keeper only) */
+  /* Mono ms since when requests have waited for a connection and none was
+   * taken; 0: the last send was taken. */
+  _Atomic int64_t starved_since_mono;
 
   /* The session. */
   bool sessions; /* false: every request signed (rpc_client_opts.sign_each_request) */
@@ -289,7 +333,24 @@ mc_code rpc_request_encode_mac(const char *caller, const uint8_t session_id[RPC_
 
 /* --- Slots --- */
 
-static void slot_release(slot *s) {
+/* Marks s taken for a call (c->mtx held). */
+static void slot_take(slot *s) {
+  s->busy = true;
+  s->reported = false;
+  s->overdue_ms = 0;
+}
+
+/* Lets the keeper end s's call if it is still running RPC_CALL_GRACE_MS
+ * after deadline_ms. Once s->done is set, before the call is started. */
+static void slot_guard(slot *s, int64_t deadline_ms) {
+  pthread_mutex_lock(&s->c->mtx);
+  s->overdue_ms = deadline_ms + RPC_CALL_GRACE_MS;
+  pthread_mutex_unlock(&s->c->mtx);
+}
+
+/* Frees the slot (the Open's own slot is never on the free list). True if
+ * the call is still to be reported: the keeper has not done it. */
+static bool slot_release(slot *s) {
   rpc_client *c = s->c;
   if (s->req != NULL) {
     nng_msg_free(s->req);
@@ -300,22 +361,30 @@ static void slot_release(slot *s) {
   s->payload_len = 0;
   s->state = S_FREE;
   s->done = NULL;
-  if (s == c->open_slot)
-    return; /* the Open's own slot is never on the free list */
   pthread_mutex_lock(&c->mtx);
-  s->next_free = c->free_list;
-  c->free_list = s;
-  pthread_cond_signal(&c->cond);
+  bool report = !s->reported;
+  s->reported = true;
+  s->busy = false;
+  s->overdue_ms = 0;
+  if (s != c->open_slot) {
+    s->next_free = c->free_list;
+    c->free_list = s;
+    pthread_cond_signal(&c->cond);
+  }
   pthread_mutex_unlock(&c->mtx);
+  return report;
 }
 
 /* Ends the call: frees the slot first (so done may start another call on
- * it), then reports. Nothing of s is touched after the release. */
+ * it), then reports, unless the keeper reported it already (the call was
+ * overdue). Nothing of s is touched after the release. */
 static void finish(slot *s, mc_code code, const char *text, ProtobufCMessage *reply) {
   rpc_done_fn done = s->done;
   void *arg = s->done_arg;
-  slot_release(s);
-  done(arg, code, text ? text : "", reply);
+  if (slot_release(s))
+    done(arg, code, text ? text : "", reply);
+  else if (reply != NULL)
+    protobuf_c_message_free_unpacked(reply, NULL);
 }
 
 static nng_duration ms_duration(int64_t ms) {
@@ -349,6 +418,8 @@ static void start_attempt(slot *s) {
    * waits up to the deadline. */
   nng_aio_set_timeout(s->aio, ms_duration(left));
   s->state = S_SEND;
+  int64_t none = 0;
+  atomic_compare_exchange_strong(&c->starved_since_mono, &none, mc_mono_ms());
   nng_ctx_send(s->ctx, s->aio);
 }
 
@@ -370,7 +441,8 @@ static void dial_diagnosis(rpc_client *c, char *buf, size_t cap) {
   nng_stat *all;
   if (nng_stats_get(&all) != 0)
     return;
-  nng_stat *ds = nng_stat_find_dialer(all, c->dialer);
+  nng_dialer d = {.id = atomic_load(&c->dialer_id)};
+  nng_stat *ds = nng_stat_find_dialer(all, d);
   size_t used = 0;
   for (size_t i = 0; ds != NULL && i < sizeof(counters) / sizeof(counters[0]); i++) {
     nng_stat *st = nng_stat_find(ds, counters[i].stat);
@@ -523,8 +595,22 @@ static void slot_go(slot *s) {
   sodium_memzero(key, sizeof(key));
 }
 
-/* The Open ended (on the Open slot's thread, or on the thread that failed to
- * start it). Installs the session, or decides what the waiting calls do
+/* Takes every waiting call off the list; each goes on from its timer's
+ * callback (slot_go), as `wake` says (c->sess_mtx held). */
+static void wake_waiters_locked(rpc_client *c, int wake) {
+  for (slot *w = c->waiters; w != NULL;) {
+    slot *next = w->next_wait;
+    w->waiting = false;
+    w->wake = wake;
+    w->next_wait = NULL;
+    nng_aio_cancel(w->timer); /* its callback goes on (slot_go) */
+    w = next;
+  }
+  c->waiters = NULL;
+}
+
+/* The Open ended (on the Open slot's thread, on the thread that failed to
+ * start it, or on the keeper's if nng never answered it). Installs the session, or decides what the waiting calls do
  * instead, and wakes them all. */
 static void open_done(void *arg, mc_code code, const char *message, ProtobufCMessage *reply) {
   rpc_client *c = arg;
@@ -596,15 +682,7 @@ static void open_done(void *arg, mc_code code, const char *message, ProtobufCMes
            "rpc: no session with %s (%s: %s); requests are signed for the next %d s", c->url,
            mc_code_name(code), why, SESSION_SIGN_MS / 1000);
   }
-  for (slot *w = c->waiters; w != NULL;) {
-    slot *next = w->next_wait;
-    w->waiting = false;
-    w->wake = wake;
-    w->next_wait = NULL;
-    nng_aio_cancel(w->timer); /* its callback goes on (slot_go) */
-    w = next;
-  }
-  c->waiters = NULL;
+  wake_waiters_locked(c, wake);
   pthread_mutex_unlock(&c->sess_mtx);
   sodium_memzero(key, sizeof(key));
 }
@@ -613,6 +691,24 @@ static void open_done(void *arg, mc_code code, const char *message, ProtobufCMes
 static void open_start(rpc_client *c) {
   slot *s = c->open_slot;
   mc_err err = {0};
+  int64_t timeout = c->default_timeout_ms < c->max_deadline_ahead_ms ? c->default_timeout_ms
+                                                                     : c->max_deadline_ahead_ms;
+  int64_t deadline = mc_now_ms() + timeout;
+  pthread_mutex_lock(&c->mtx);
+  bool held = s->busy;
+  if (!held)
+    slot_take(s);
+  pthread_mutex_unlock(&c->mtx);
+  if (held) {
+    /* The last Open was ended by the keeper and nng still holds its slot:
+     * the waiting calls sign instead, until nng lets it go. */
+    pthread_mutex_lock(&c->sess_mtx);
+    c->opening = false;
+    c->renew_not_before_mono = mc_mono_ms() + RENEW_RETRY_MS;
+    wake_waiters_locked(c, WAKE_SIGN);
+    pthread_mutex_unlock(&c->sess_mtx);
+    return;
+  }
   s->replied = false;
   mc_code rc = rpc_session_keypair(c->open_pk, c->secrets->eph_sk, &err);
   if (rc == MC_OK) {
@@ -622,15 +718,15 @@ static void open_start(rpc_client *c) {
                       &s->payload, &s->payload_len, &err);
   }
   if (rc != MC_OK) {
-    open_done(c, rc, err.msg, NULL);
+    s->done = open_done;
+    s->done_arg = c;
+    finish(s, rc, err.msg, NULL);
     return;
   }
   s->service = &mediation__v1__rpc_session__descriptor;
   s->method = protobuf_c_service_descriptor_get_method_by_name(s->service, "Open");
   rpc_request_id_new(s->rid);
-  int64_t timeout = c->default_timeout_ms < c->max_deadline_ahead_ms ? c->default_timeout_ms
-                                                                     : c->max_deadline_ahead_ms;
-  s->deadline_ms = mc_now_ms() + timeout;
+  s->deadline_ms = deadline;
   s->attempt_timeout_ms = c->attempt_timeout_ms;
   s->max_attempts = c->max_attempts;
   s->attempts = 0;
@@ -639,6 +735,7 @@ static void open_start(rpc_client *c) {
   s->renewals = 0;
   s->done = open_done;
   s->done_arg = c;
+  slot_guard(s, s->deadline_ms);
   send_signed(s);
 }
 
@@ -746,6 +843,7 @@ static void slot_cb(void *arg) {
       return;
     }
     s->sent = true;
+    atomic_store(&c->starved_since_mono, 0); /* a connection took it */
     {
       int64_t left = s->deadline_ms - mc_now_ms();
       int64_t wait = left;
@@ -836,13 +934,319 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg) {
     atomic_fetch_sub(&c->pipes, 1);
 }
 
+/* --- The keeper (see the top of this file) --- */
+
+/* Creates and starts (in the background) a dialer to c->url. */
+static int dialer_open(rpc_client *c, nng_dialer *out) {
+  nng_dialer d;
+  int rv = nng_dialer_create(&d, c->sock, c->url);
+  if (rv != 0)
+    return rv;
+  if (c->tls != NULL)
+    rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, c->tls); /* before the dialer starts */
+  if (rv == 0)
+    rv = nng_dialer_set_ms(d, NNG_OPT_RECONNMINT, RECONNECT_MIN_MS);
+  if (rv == 0)
+    rv = nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT, RECONNECT_MAX_MS);
+  /* Non-blocking: connect (and reconnect) in the background, so a unit can
+   * start while the router is down; calls wait for a connection up to their
+   * deadline. */
+  if (rv == 0)
+    rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+  if (rv != 0) {
+    nng_dialer_close(d);
+    return rv;
+  }
+  *out = d;
+  return 0;
+}
+
+/* What the keeper knows of the current dialer. */
+typedef struct dial_watch {
+  uint32_t id;
+  uint64_t outcomes; /* connects ended, however */
+  uint64_t other;    /* of which "other errors" (NNG_ECLOSED among them in 1.5.2) */
+  bool last_other;   /* the last change of outcomes came with one of those */
+  int64_t quiet_since_mono;
+} dial_watch;
+
+enum { DIAL_OK, DIAL_DEAD, DIAL_STUCK };
+
+/* Whether the dialer has given up, in one of the two ways nng 1.5.2's does.
+ * No connect has ended for REDIAL_QUIET_MS (a live dialer with no pipe
+ * tries again within NNG_OPT_RECONNMAXT), and
+ *   DIAL_DEAD: it has no pipe, and the last connect ended with an "other"
+ *     error. A connect ending in NNG_ECLOSED or NNG_ECANCELED starts no
+ *     reconnect timer (dialer_connect_cb), and NNG_ECLOSED is counted as
+ *     "other"; every other outcome starts the timer.
+ *   DIAL_STUCK: it counts a pipe, but requests have waited REDIAL_QUIET_MS
+ *     for a connection and none took one. Seen after connections dropped
+ *     during set-up: nng keeps a closed pipe that is never reaped, and the
+ *     dialer reconnects only when its pipe is reaped. */
+static int dialer_gave_up(dial_watch *w, nng_dialer d, int64_t mono, int64_t starved_since) {
+  static const char *const outcomes[] = {"connect", "refused", "disconnect", "canceled", "other",
+                                         "timeout", "proto",   "auth",       "oom",      "reject"};
+  nng_stat *all;
+  if (nng_stats_get(&all) != 0)
+    return false;
+  nng_stat *ds = nng_stat_find_dialer(all, d);
+  uint64_t sum = 0, other = 0, pipes = 0;
+  for (size_t i = 0; ds != NULL && i < sizeof(outcomes) / sizeof(outcomes[0]); i++) {
+    nng_stat *st = nng_stat_find(ds, outcomes[i]);
+    uint64_t n = st != NULL ? nng_stat_value(st) : 0;
+    sum += n;
+    if (strcmp(outcomes[i], "other") == 0)
+      other = n;
+  }
+  nng_stat *st = ds != NULL ? nng_stat_find(ds, "pipes") : NULL;
+  pipes = st != NULL ? nng_stat_value(st) : 0;
+  bool found = ds != NULL;
+  nng_stats_free(all);
+  if (!found)
+    return DIAL_OK;
+  if (w->id != d.id) { /* a new dialer: its counters start from 0 */
+    w->outcomes = 0;
+    w->other = 0;
+  }
+  if (w->id != d.id || sum != w->outcomes) {
+    w->last_other = other > w->other;
+    w->id = d.id;
+    w->outcomes = sum;
+    w->other = other;
+    w->quiet_since_mono = mono;
+    return DIAL_OK;
+  }
+  if (mono - w->quiet_since_mono < REDIAL_QUIET_MS)
+    return DIAL_OK;
+  if (pipes == 0)
+    return w->last_other ? DIAL_DEAD : DIAL_OK;
+  return starved_since != 0 && mono - starved_since >= REDIAL_QUIET_MS ? DIAL_STUCK : DIAL_OK;
+}
+
+/* Replaces a dialer that has given up (how: DIAL_*). A dead one has no
+ * pipe, no connect and no timer left: it is closed, which returns at once.
+ * A stuck one is left open: closing it would close its unreaped pipe again
+ * and leave nng's reaper waiting on it; it stays inert until the socket
+ * closes. At most MAX_ABANDONED of those, after which the client keeps the
+ * last one (and says so). False if no new dialer could be made (*closed
+ * tells whether the old one is closed already): try again. */
+#define MAX_ABANDONED 16
+static bool redial(rpc_client *c, int how, bool *closed) {
+  if (how == DIAL_STUCK) {
+    if (c->abandoned >= MAX_ABANDONED) {
+      if (c->abandoned++ == MAX_ABANDONED)
+        mc_log(MC_LOG_ERR, NULL,
+               "rpc: nng holds a dead connection to %s again (%u times); not dialing anew any "
+               "more: restart this daemon",
+               c->url, MAX_ABANDONED);
+      return true;
+    }
+    c->abandoned++;
+    *closed = true; /* left as it is */
+  } else if (!*closed) {
+    nng_dialer old = {.id = atomic_load(&c->dialer_id)};
+    nng_dialer_close(old);
+    *closed = true;
+  }
+  nng_dialer d;
+  int rv = dialer_open(c, &d);
+  if (rv != 0) {
+    mc_log(MC_LOG_ERR, NULL, "rpc: cannot dial %s again: %s", c->url, nng_strerror(rv));
+    return false;
+  }
+  *closed = false;
+  atomic_store(&c->dialer_id, d.id);
+  /* Give the new dialer its own REDIAL_QUIET_MS before judging it. */
+  int64_t since = atomic_load(&c->starved_since_mono);
+  if (since != 0)
+    atomic_compare_exchange_strong(&c->starved_since_mono, &since, mc_mono_ms());
+  c->redials++;
+  mc_log(MC_LOG_NOTICE, NULL,
+         "rpc: nng stopped reconnecting to %s (%s); dialing again (%llu time%s)", c->url,
+         how == DIAL_STUCK ? "it keeps a connection that is gone"
+                           : "a connection closed during its handshake",
+         (unsigned long long)c->redials, c->redials == 1 ? "" : "s");
+  return true;
+}
+
+/* Ends the calls that are overdue: those nng has not answered
+ * RPC_CALL_GRACE_MS after their deadline. */
+static void end_overdue(rpc_client *c) {
+  struct {
+    slot *s;
+    rpc_done_fn done;
+    void *arg;
+    bool sent;
+  } due[8];
+  size_t n = 0;
+  unsigned all = c->n_slots + 1;
+  int64_t now = mc_now_ms();
+  pthread_mutex_lock(&c->mtx);
+  for (unsigned i = 0; i < all && n < sizeof(due) / sizeof(due[0]); i++) {
+    slot *s = &c->slots[i];
+    if (!s->busy || s->reported || s->overdue_ms == 0 || now < s->overdue_ms)
+      continue;
+    s->reported = true; /* its callbacks now only free the slot (finish) */
+    due[n].s = s;
+    due[n].done = s->done;
+    due[n].arg = s->done_arg;
+    due[n].sent = s->sent;
+    n++;
+    /* Under c->mtx, so that the slot cannot be freed and taken by another
+     * call meanwhile. Cancelling an operation nng has lost does nothing;
+     * one it still holds ends now, on its own callback. */
+    nng_aio_cancel(s->aio);
+    nng_aio_cancel(s->timer);
+  }
+  pthread_mutex_unlock(&c->mtx);
+  for (size_t i = 0; i < n; i++) {
+    char text[256];
+    slot *s = due[i].s;
+    bool open = s == c->open_slot;
+    if (due[i].sent)
+      snprintf(text, sizeof(text),
+               "no reply from %.100s by the deadline (the connection was lost); the request may "
+               "have been applied: retry with the same request id",
+               c->url);
+    else
+      snprintf(text, sizeof(text), "could not reach %.100s before the deadline: no connection",
+               c->url);
+    mc_log(MC_LOG_WARNING, NULL, "rpc: %s was still running %d ms after its deadline: %s",
+           open ? "RpcSession/Open" : s->method->name, RPC_CALL_GRACE_MS, text);
+    if (due[i].done != NULL)
+      due[i].done(due[i].arg, due[i].sent ? MC_DEADLINE_EXCEEDED : MC_UNAVAILABLE, text, NULL);
+  }
+}
+
+static void *keeper_main(void *arg) {
+  rpc_client *c = arg;
+  dial_watch w = {0};
+  int64_t next_dial_check = 0;
+  int retry_dial = DIAL_OK;
+  bool old_closed = false;
+  pthread_mutex_lock(&c->mtx);
+  while (!c->closing) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += KEEPER_TICK_MS * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&c->keeper_cond, &c->mtx, &ts);
+    if (c->closing)
+      break;
+    pthread_mutex_unlock(&c->mtx);
+    end_overdue(c);
+    int64_t mono = mc_mono_ms();
+    if (mono >= next_dial_check) {
+      next_dial_check = mono + REDIAL_CHECK_MS;
+      nng_dialer d = {.id = atomic_load(&c->dialer_id)};
+      int how = retry_dial != DIAL_OK
+                    ? retry_dial
+                    : dialer_gave_up(&w, d, mono, atomic_load(&c->starved_since_mono));
+      if (how != DIAL_OK)
+        retry_dial = redial(c, how, &old_closed) ? DIAL_OK : how;
+    }
+    pthread_mutex_lock(&c->mtx);
+  }
+  pthread_mutex_unlock(&c->mtx);
+  return NULL;
+}
+
 /* --- Life --- */
+
+/* nng_close on a thread of its own, waited for at most CLOSE_WAIT_MS. In
+ * nng 1.5.2 it waits forever for a pipe that was closed during set-up and
+ * never reaped (the one DIAL_STUCK is about): then the thread is left
+ * blocked, and the socket with it, instead of the caller. */
+#define CLOSE_WAIT_MS 2000
+typedef struct closer {
+  nng_socket sock;
+  pthread_mutex_t mtx;
+  pthread_cond_t cond;
+  bool done;
+  int refs; /* the closing thread's and the waiter's; the last frees */
+} closer;
+
+static void closer_rele(closer *k) {
+  pthread_mutex_lock(&k->mtx);
+  bool last = --k->refs == 0;
+  pthread_mutex_unlock(&k->mtx);
+  if (last) {
+    pthread_cond_destroy(&k->cond);
+    pthread_mutex_destroy(&k->mtx);
+    free(k);
+  }
+}
+
+static void *closer_main(void *arg) {
+  closer *k = arg;
+  nng_close(k->sock);
+  pthread_mutex_lock(&k->mtx);
+  k->done = true;
+  pthread_cond_signal(&k->cond);
+  pthread_mutex_unlock(&k->mtx);
+  closer_rele(k);
+  return NULL;
+}
+
+static void socket_close_bounded(nng_socket sock) {
+  /* Nothing of the client may be called once this returns. */
+  nng_pipe_notify(sock, NNG_PIPE_EV_ADD_POST, NULL, NULL);
+  nng_pipe_notify(sock, NNG_PIPE_EV_REM_POST, NULL, NULL);
+  closer *k = calloc(1, sizeof(*k));
+  pthread_t t;
+  pthread_attr_t attr;
+  if (k == NULL) {
+    nng_close(sock);
+    return;
+  }
+  k->sock = sock;
+  k->refs = 2;
+  pthread_mutex_init(&k->mtx, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&k->cond, &ca);
+  pthread_condattr_destroy(&ca);
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  int rv = pthread_create(&t, &attr, closer_main, k);
+  pthread_attr_destroy(&attr);
+  if (rv != 0) {
+    k->refs = 1;
+    closer_rele(k);
+    nng_close(sock);
+    return;
+  }
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  ts.tv_sec += CLOSE_WAIT_MS / 1000;
+  pthread_mutex_lock(&k->mtx);
+  int w = 0;
+  while (!k->done && w != ETIMEDOUT)
+    w = pthread_cond_timedwait(&k->cond, &k->mtx, &ts);
+  bool done = k->done;
+  pthread_mutex_unlock(&k->mtx);
+  if (!done)
+    mc_log(MC_LOG_WARNING, NULL,
+           "rpc: closing a client socket did not finish in %d ms (nng 1.5.2 waits for a "
+           "connection it lost); left to finish on its own",
+           CLOSE_WAIT_MS);
+  closer_rele(k);
+}
 
 static void close_all(rpc_client *c) {
   pthread_mutex_lock(&c->mtx);
   c->closing = true;
   pthread_cond_broadcast(&c->cond);
+  pthread_cond_broadcast(&c->keeper_cond);
   pthread_mutex_unlock(&c->mtx);
+  if (c->keeper_running) {
+    pthread_join(c->keeper, NULL); /* it may be reporting calls: they are done then */
+    c->keeper_running = false;
+  }
   pthread_mutex_lock(&c->sess_mtx);
   c->sess_closing = true; /* calls waiting for a session end CANCELLED */
   pthread_mutex_unlock(&c->sess_mtx);
@@ -856,7 +1260,7 @@ static void close_all(rpc_client *c) {
       nng_aio_stop(c->slots[i].aio);
   }
   if (c->sock_open) {
-    nng_close(c->sock);
+    socket_close_bounded(c->sock);
     c->sock_open = false;
   }
   /* Every aio is stopped and no callback runs any more. A callback that ran
@@ -905,6 +1309,9 @@ void rpc_client_free(rpc_client *c) {
   free(c->slots);
   if (c->secrets != NULL)
     sodium_free(c->secrets); /* wipes the session key */
+  if (c->tls != NULL)
+    nng_tls_config_free(c->tls);
+  pthread_cond_destroy(&c->keeper_cond);
   pthread_cond_destroy(&c->cond);
   pthread_mutex_destroy(&c->mtx);
   pthread_mutex_destroy(&c->sess_mtx);
@@ -947,12 +1354,14 @@ mc_code rpc_client_create(const char *url, const rpc_key *key, const mc_limits *
   unsigned n_slots = opts->max_in_flight ? opts->max_in_flight : 32;
   c->sessions = !opts->sign_each_request;
   atomic_init(&c->pipes, 0);
+  atomic_init(&c->starved_since_mono, 0);
   pthread_mutex_init(&c->mtx, NULL);
   pthread_mutex_init(&c->sess_mtx, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&c->cond, &ca);
+  pthread_cond_init(&c->keeper_cond, &ca);
   pthread_condattr_destroy(&ca);
 
   if (sodium_init() < 0 || (c->secrets = sodium_malloc(sizeof(*c->secrets))) == NULL) {
@@ -962,12 +1371,12 @@ mc_code rpc_client_create(const char *url, const rpc_key *key, const mc_limits *
   }
   sodium_memzero(c->secrets, sizeof(*c->secrets));
 
-  nng_tls_config *tls = NULL;
   if (scheme == RPC_SCHEME_TLS) {
     char host[256];
     rpc__url_host(url, host, sizeof(host));
     rc = rpc__tls_client_config(opts->tls_ca_file,
-                                opts->tls_server_name ? opts->tls_server_name : host, &tls, err);
+                                opts->tls_server_name ? opts->tls_server_name : host, &c->tls,
+                                err);
     if (rc != MC_OK) {
       rpc_client_free(c);
       return rc;
@@ -1012,32 +1421,23 @@ mc_code rpc_client_create(const char *url, const rpc_key *key, const mc_limits *
     }
   }
   if (rv != 0) {
-    if (tls != NULL)
-      nng_tls_config_free(tls);
     rpc_client_free(c);
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "cannot set up a client for %s: %s", url,
                       nng_strerror(rv));
   }
   nng_dialer d;
-  rv = nng_dialer_create(&d, c->sock, url);
-  c->dialer = d;
-  if (rv == 0 && tls != NULL)
-    rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, tls); /* before the dialer starts */
-  if (tls != NULL)
-    nng_tls_config_free(tls); /* the dialer holds its own reference */
-  if (rv == 0)
-    rv = nng_dialer_set_ms(d, NNG_OPT_RECONNMINT, 100);
-  if (rv == 0)
-    rv = nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT, 2000);
-  /* Non-blocking: connect (and reconnect) in the background, so a unit can
-   * start while the router is down; calls wait for a connection up to their
-   * deadline. */
-  if (rv == 0)
-    rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK);
+  rv = dialer_open(c, &d);
   if (rv != 0) {
     rpc_client_free(c);
     return mc_err_set(err, MC_INVALID_ARGUMENT, "cannot dial %s: %s", url, nng_strerror(rv));
   }
+  atomic_store(&c->dialer_id, d.id);
+  if ((rv = pthread_create(&c->keeper, NULL, keeper_main, c)) != 0) {
+    rpc_client_free(c);
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "cannot set up a client for %s: no thread: %s",
+                      url, strerror(rv));
+  }
+  c->keeper_running = true;
   *out = c;
   return MC_OK;
 }
@@ -1072,6 +1472,7 @@ static mc_code take_slot(rpc_client *c, int64_t deadline_ms, bool nowait, slot *
   }
   slot *s = c->free_list;
   c->free_list = s->next_free;
+  slot_take(s);
   pthread_mutex_unlock(&c->mtx);
   *out = s;
   return MC_OK;
@@ -1153,6 +1554,7 @@ mc_code rpc_client_call_async(rpc_client *c, const ProtobufCServiceDescriptor *s
   s->wake = WAKE_RETRY;
   s->done = done;
   s->done_arg = arg;
+  slot_guard(s, deadline);
   slot_go(s);
   return MC_OK;
 }

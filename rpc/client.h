@@ -83,6 +83,11 @@
  * beyond that waits for a slot until its deadline (or, with nowait, fails
  * with RESOURCE_EXHAUSTED at once).
  *
+ * Every call ends by its deadline plus 500 ms, even if nng 1.5.2 loses the
+ * operation: a thread of the client's own (the keeper) then reports it
+ * UNAVAILABLE or DEADLINE_EXCEEDED as above, on that thread. The keeper also
+ * dials again when nng's dialer has stopped reconnecting (client.c).
+ *
  * Threads: a client may be used by any number of threads at once.
  * rpc_client_call blocks its thread; never call it from an nng callback or
  * from a `done` callback. rpc_client_call_async returns at once (unless it
