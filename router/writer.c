@@ -27,14 +27,21 @@
 #include "core/log.h"
 #include "router/internal.h"
 
-void rt_writer_submit(rt_router *rt, rt_job *job) {
-  job->next = NULL;
-  pthread_mutex_lock(&rt->queue_lock);
-  if (rt->queue_tail != NULL)
-    rt->queue_tail->next = job;
+/* Appends the linked jobs first..last to the list *head..*tail (the
+ * caller holds the list's lock). Both of the writer's queues are such lists:
+ * jobs to write, and committed batches to answer. */
+static void list_append(rt_job **head, rt_job **tail, rt_job *first, rt_job *last) {
+  last->next = NULL;
+  if (*tail != NULL)
+    (*tail)->next = first;
   else
-    rt->queue_head = job;
-  rt->queue_tail = job;
+    *head = first;
+  *tail = last;
+}
+
+void rt_writer_submit(rt_router *rt, rt_job *job) {
+  pthread_mutex_lock(&rt->queue_lock);
+  list_append(&rt->queue_head, &rt->queue_tail, job, job);
   rt->queued++;
   pthread_cond_signal(&rt->queue_cond);
   pthread_mutex_unlock(&rt->queue_lock);
@@ -77,13 +84,8 @@ static void complete(rt_job *job) {
 
 /* Hands a committed batch (head..last, linked) to the replier. */
 static void hand_over(rt_router *rt, rt_job *head, rt_job *last) {
-  last->next = NULL;
   pthread_mutex_lock(&rt->reply_lock);
-  if (rt->reply_tail != NULL)
-    rt->reply_tail->next = head;
-  else
-    rt->reply_head = head;
-  rt->reply_tail = last;
+  list_append(&rt->reply_head, &rt->reply_tail, head, last);
   pthread_cond_signal(&rt->reply_cond);
   pthread_mutex_unlock(&rt->reply_lock);
 }

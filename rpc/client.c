@@ -425,35 +425,47 @@ static void start_attempt(slot *s) {
 
 /* Why no connection came up, from the dialer's statistics: nng 1.5.2 reports
  * failed connects and TLS handshakes nowhere else. Writes "" if unknown. */
-static void dial_diagnosis(rpc_client *c, char *buf, size_t cap) {
-  static const struct {
-    const char *stat, *what;
-  } counters[] = {
-      {"refused", "refused"},
-      {"auth", "failed authentication (TLS: check tls_ca and tls_server_name)"},
-      {"proto", "protocol errors (TLS or not TLS on both sides?)"},
-      {"timeout", "timed out"},
-      {"reject", "rejected"},
-      {"disconnect", "dropped"},
-      {"other", "failed otherwise (TLS handshake?)"},
-  };
-  buf[0] = '\0';
+/* Reads n of dialer d's counters (nng 1.5.2 stat names) from one snapshot
+ * of nng's statistics into out (0 for one it does not have). False if the
+ * dialer has no statistics (it is gone) or nng could not make them. */
+static bool dialer_counters(nng_dialer d, const char *const names[], size_t n, uint64_t out[]) {
   nng_stat *all;
   if (nng_stats_get(&all) != 0)
-    return;
-  nng_dialer d = {.id = atomic_load(&c->dialer_id)};
+    return false;
   nng_stat *ds = nng_stat_find_dialer(all, d);
-  size_t used = 0;
-  for (size_t i = 0; ds != NULL && i < sizeof(counters) / sizeof(counters[0]); i++) {
-    nng_stat *st = nng_stat_find(ds, counters[i].stat);
-    uint64_t n = st != NULL ? nng_stat_value(st) : 0;
-    if (n == 0 || used >= cap)
-      continue;
-    int w = snprintf(buf + used, cap - used, "%s%llu %s", used ? ", " : "; connects: ",
-                     (unsigned long long)n, counters[i].what);
-    used += w > 0 ? (size_t)w : 0;
+  for (size_t i = 0; i < n; i++) {
+    nng_stat *st = ds != NULL ? nng_stat_find(ds, names[i]) : NULL;
+    out[i] = st != NULL ? nng_stat_value(st) : 0;
   }
   nng_stats_free(all);
+  return ds != NULL;
+}
+
+static void dial_diagnosis(rpc_client *c, char *buf, size_t cap) {
+  static const char *const names[] = {"refused", "auth",       "proto", "timeout",
+                                      "reject",  "disconnect", "other"};
+  static const char *const what[] = {
+      "refused",
+      "failed authentication (TLS: check tls_ca and tls_server_name)",
+      "protocol errors (TLS or not TLS on both sides?)",
+      "timed out",
+      "rejected",
+      "dropped",
+      "failed otherwise (TLS handshake?)",
+  };
+  enum { N = sizeof(names) / sizeof(names[0]) };
+  uint64_t counts[N];
+  buf[0] = '\0';
+  if (!dialer_counters((nng_dialer){.id = atomic_load(&c->dialer_id)}, names, N, counts))
+    return;
+  size_t used = 0;
+  for (size_t i = 0; i < N; i++) {
+    if (counts[i] == 0 || used >= cap)
+      continue;
+    int w = snprintf(buf + used, cap - used, "%s%llu %s", used ? ", " : "; connects: ",
+                     (unsigned long long)counts[i], what[i]);
+    used += w > 0 ? (size_t)w : 0;
+  }
 }
 
 /* --- Sessions (see the top of this file) --- */
@@ -984,26 +996,19 @@ enum { DIAL_OK, DIAL_DEAD, DIAL_STUCK };
  *     during set-up: nng keeps a closed pipe that is never reaped, and the
  *     dialer reconnects only when its pipe is reaped. */
 static int dialer_gave_up(dial_watch *w, nng_dialer d, int64_t mono, int64_t starved_since) {
-  static const char *const outcomes[] = {"connect", "refused", "disconnect", "canceled", "other",
-                                         "timeout", "proto",   "auth",       "oom",      "reject"};
-  nng_stat *all;
-  if (nng_stats_get(&all) != 0)
-    return false;
-  nng_stat *ds = nng_stat_find_dialer(all, d);
-  uint64_t sum = 0, other = 0, pipes = 0;
-  for (size_t i = 0; ds != NULL && i < sizeof(outcomes) / sizeof(outcomes[0]); i++) {
-    nng_stat *st = nng_stat_find(ds, outcomes[i]);
-    uint64_t n = st != NULL ? nng_stat_value(st) : 0;
-    sum += n;
-    if (strcmp(outcomes[i], "other") == 0)
-      other = n;
-  }
-  nng_stat *st = ds != NULL ? nng_stat_find(ds, "pipes") : NULL;
-  pipes = st != NULL ? nng_stat_value(st) : 0;
-  bool found = ds != NULL;
-  nng_stats_free(all);
-  if (!found)
+  /* Every connect outcome 1.5.2 counts, "other" (ECLOSED among them) at
+   * OTHER, and the dialer's open pipes last. */
+  static const char *const names[] = {"connect", "refused", "disconnect", "canceled",
+                                      "other",   "timeout", "proto",      "auth",
+                                      "oom",     "reject",  "pipes"};
+  enum { OTHER = 4, PIPES = 10, N = sizeof(names) / sizeof(names[0]) };
+  uint64_t counts[N];
+  if (!dialer_counters(d, names, N, counts))
     return DIAL_OK;
+  uint64_t sum = 0;
+  for (size_t i = 0; i < PIPES; i++)
+    sum += counts[i];
+  uint64_t other = counts[OTHER], pipes = counts[PIPES];
   if (w->id != d.id) { /* a new dialer: its counters start from 0 */
     w->outcomes = 0;
     w->other = 0;
