@@ -83,6 +83,7 @@ struct rt_router {
   pthread_t writer_thread;
   bool writer_started;
   uint64_t batches, jobs_written, batch_peak; /* the writer's own: read after it stopped */
+  bool store_failing; /* the writer's own: the last commit failed, Health says NOT_SERVING */
 
   /* replier: committed jobs waiting to be answered, in commit order */
   pthread_mutex_t reply_lock;

@@ -10,6 +10,13 @@
  * load the batch grows by itself and the flush is shared; at rest a lone job
  * is committed at once, with no timer to wait for.
  *
+ * When the store cannot commit (its disk full, an I/O error, the map at its
+ * size limit), nothing of the batch stands: every job is answered
+ * UNAVAILABLE - not applied, send the same request again - with what went
+ * wrong, never a bare "Input/output error"; a queued step that a unit
+ * forwards is then kept and retried, not dropped as a refusal. Health says
+ * NOT_SERVING with the reason until a commit succeeds again.
+ *
  * Only when mdb_txn_commit has returned are the jobs answered, and the long
  * polls of units that got a delivery woken - by a second thread, the
  * replier. Sending a reply is a system call and wakes nng's threads (tens of
@@ -127,6 +134,40 @@ static void *replier_main(void *arg) {
   return NULL;
 }
 
+/* What a failed commit means for the jobs and for monitoring (see the top
+ * of the file). why is the store's error, code its status. */
+static void store_failed(rt_router *rt, mc_code code, const char *why, rt_job **jobs, size_t n) {
+  const char *what = code == MC_RESOURCE_EXHAUSTED ? "out of space: the disk is full or the store "
+                                                     "reached its max_map_size"
+                     : code == MC_UNAVAILABLE ? "the disk failed a write (I/O error)"
+                                              : "a store failure";
+  char detail[256];
+  snprintf(detail, sizeof(detail), "the store cannot commit: %s (%.120s)", what, why);
+  if (!rt->store_failing)
+    mc_log(MC_LOG_ERR, NULL, "%s; writes are refused UNAVAILABLE until a commit succeeds",
+           detail);
+  rt->store_failing = true;
+  if (rt->server != NULL && !atomic_load(&rt->stopping))
+    rpc_server_set_serving(rt->server, false, detail);
+  for (size_t i = 0; i < n; i++) {
+    rt_job *j = jobs[i];
+    j->code = MC_UNAVAILABLE;
+    int len = snprintf(j->message, sizeof(j->message),
+                       "nothing was applied: the router could not store it, %s; send the same "
+                       "request again later (%.90s)",
+                       what, why);
+    (void)len; /* the store's own words may be cut; what went wrong comes first */
+    j->n_wake = 0;
+  }
+}
+
+static void store_recovered(rt_router *rt) {
+  rt->store_failing = false;
+  mc_log(MC_LOG_NOTICE, NULL, "the store commits again");
+  if (rt->server != NULL && !atomic_load(&rt->stopping))
+    rpc_server_set_serving(rt->server, true, "");
+}
+
 static void *writer_main(void *arg) {
   rt_router *rt = arg;
   pthread_setname_np(pthread_self(), "rt:writer"); /* for top -H and perf */
@@ -152,10 +193,14 @@ static void *writer_main(void *arg) {
       rt->batch_peak = n;
     mc_err err;
     mc_code rc = st_write_batch(rt->store, ops, n, &err);
-    if (rc != MC_OK)
-      mc_log(MC_LOG_ERR, NULL, "group commit of %zu writes failed: %s: %s", n, mc_code_name(rc),
-             err.msg);
-    for (i = 0; i < n; i++) {
+    if (rc != MC_OK) {
+      mc_log(rt->store_failing ? MC_LOG_WARNING : MC_LOG_ERR, NULL,
+             "group commit of %zu writes failed: %s: %s", n, mc_code_name(rc), err.msg);
+      store_failed(rt, rc, err.msg, jobs, n);
+    } else if (rt->store_failing) {
+      store_recovered(rt);
+    }
+    for (i = 0; i < n && rc == MC_OK; i++) {
       rt_job *j = jobs[i];
       if (ops[i].code != MC_OK) {
         /* Rolled back (or the whole batch failed): whatever the callback

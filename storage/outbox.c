@@ -21,7 +21,7 @@
 
 #define OB_SCHEMA 1
 
-enum { ODB_META, ODB_OUTBOX, ODB_LOCAL, ODB_REFS, ODB_CONFLICTS, ODB_COUNT };
+enum { ODB_META, ODB_OUTBOX, ODB_LOCAL, ODB_REFS, ODB_CONFLICTS, ODB_DESK, ODB_COUNT };
 
 static const char *const ob_db_names[ODB_COUNT] = {
     [ODB_META] = "meta",
@@ -29,6 +29,7 @@ static const char *const ob_db_names[ODB_COUNT] = {
     [ODB_LOCAL] = "local",
     [ODB_REFS] = "local_refs",
     [ODB_CONFLICTS] = "conflicts",
+    [ODB_DESK] = "desk",
 };
 
 /* A local key: a case id, or "<unit>:<unit_ref>". */
@@ -527,6 +528,91 @@ mc_code st_ob_conflict_delete(st_txn *txn, uint64_t outbox_seq, bool *existed, m
   sti_key k;
   seq_key(&k, outbox_seq);
   return sti_del(txn, ob->db[ODB_CONFLICTS], k.b, k.n, existed, err);
+}
+
+/* ---- Desk calls -------------------------------------------------------------------- */
+
+static mc_code desk_id_check(const uint8_t *id, size_t id_len, mc_err *err) {
+  if (id == NULL || id_len == 0 || id_len > ST_REQUEST_ID_MAX)
+    return mc_err_set(err, MC_INVALID_ARGUMENT, "desk record: request id must have 1 to %d bytes",
+                      ST_REQUEST_ID_MAX);
+  return MC_OK;
+}
+
+mc_code st_ob_desk_get(st_txn *txn, const uint8_t *id, size_t id_len, st_desk_record **out,
+                       mc_err *err) {
+  st_outbox *ob = ob_of(txn, err);
+  if (ob == NULL)
+    return MC_INVALID_ARGUMENT;
+  mc_code rc = desk_id_check(id, id_len, err);
+  if (rc != MC_OK)
+    return rc;
+  MDB_val v;
+  rc = sti_get(txn, ob->db[ODB_DESK], id, id_len, &v, err);
+  if (rc == MC_NOT_FOUND)
+    return mc_err_set(err, MC_NOT_FOUND, "no such Desk call");
+  if (rc != MC_OK)
+    return rc;
+  ProtobufCMessage *m = protobuf_c_message_unpack(&mediation__v1__desk_record__descriptor, NULL,
+                                                  v.mv_size, v.mv_data);
+  if (m == NULL)
+    return mc_err_set(err, MC_DATA_LOSS, "a Desk call's record is damaged");
+  *out = (st_desk_record *)m;
+  return MC_OK;
+}
+
+mc_code st_ob_desk_put(st_txn *txn, const uint8_t *id, size_t id_len, const st_desk_record *rec,
+                       mc_err *err) {
+  mc_code rc = sti_check_write(txn, STI_OUTBOX, err);
+  if (rc != MC_OK)
+    return rc;
+  st_outbox *ob = txn->owner;
+  if ((rc = desk_id_check(id, id_len, err)) != MC_OK)
+    return rc;
+  if (rec == NULL)
+    return mc_err_set(err, MC_INVALID_ARGUMENT, "desk record: none given");
+  return sti_put_msg(txn, ob->db[ODB_DESK], id, id_len, &rec->base, 0, err);
+}
+
+mc_code st_ob_desk_prune(st_txn *txn, int64_t before_ms, size_t max, size_t *n_out,
+                         mc_err *err) {
+  mc_code rc = sti_check_write(txn, STI_OUTBOX, err);
+  if (rc != MC_OK)
+    return rc;
+  st_outbox *ob = txn->owner;
+  MDB_cursor *c;
+  if ((rc = sti_cursor(txn, ob->db[ODB_DESK], &c, err)) != MC_OK)
+    return rc;
+  size_t n = 0;
+  MDB_val key, val;
+  int lrc;
+  for (lrc = mdb_cursor_get(c, &key, &val, MDB_FIRST); lrc == 0 && n < max;
+       lrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+    st_desk_record *r = (st_desk_record *)protobuf_c_message_unpack(
+        &mediation__v1__desk_record__descriptor, NULL, val.mv_size, val.mv_data);
+    bool old = r == NULL; /* a damaged record helps nobody: it goes too */
+    if (r != NULL && r->made_ms < before_ms) {
+      old = true;
+      for (size_t i = 0; i < r->n_steps; i++)
+        old = old && r->steps[i]->disposition != MV_DISPOSITION(QUEUED);
+    }
+    if (r != NULL)
+      protobuf_c_message_free_unpacked(&r->base, NULL);
+    if (!old)
+      continue;
+    if ((lrc = mdb_cursor_del(c, 0)) != 0)
+      break;
+    txn->wrote = true;
+    n++;
+  }
+  mdb_cursor_close(c);
+  if (lrc != 0 && lrc != MDB_NOTFOUND) {
+    txn->failed = lrc;
+    return sti_lmdb_err(err, lrc, "outbox", "pruning Desk records");
+  }
+  if (n_out != NULL)
+    *n_out = n;
+  return MC_OK;
 }
 
 /* ---- Bookkeeping ------------------------------------------------------------------- */

@@ -14,6 +14,7 @@
  *              unknown                       -> LocalCase
  *   local_refs unit \0 unit_ref \0 local key -> (empty)
  *   conflicts  outbox seq(8)                 -> Conflict
+ *   desk       a Desk call's request id      -> DeskRecord
  *   meta       "schema", "outbox_seq", "ref/<year>", "acked_delivery"
  *                                            -> counter, 8 bytes big-endian
  *
@@ -40,6 +41,7 @@
 typedef Mediation__V1__OutboxEntry st_outbox_entry;
 typedef Mediation__V1__LocalCase st_local_case;
 typedef Mediation__V1__Conflict st_conflict;
+typedef Mediation__V1__DeskRecord st_desk_record;
 
 typedef struct st_outbox_options {
   const char *dir;      /* the unit's outbox directory; created (0700) if missing. Required. */
@@ -119,6 +121,17 @@ mc_code st_ob_local_scan(st_txn *txn, st_local_fn fn, void *arg, mc_err *err);
 mc_code st_ob_conflict_put(st_txn *txn, const st_conflict *c, mc_err *err);
 mc_code st_ob_conflict_list(st_txn *txn, st_conflict ***out, size_t *n_out, mc_err *err);
 mc_code st_ob_conflict_delete(st_txn *txn, uint64_t outbox_seq, bool *existed, mc_err *err);
+
+/* Desk calls, keyed by their request id (1..ST_REQUEST_ID_MAX bytes).
+ * get: NOT_FOUND if none; caller frees *out. put replaces. prune deletes
+ * the records made before before_ms whose steps are all answered (none
+ * QUEUED), at most max of them; *n_out (may be NULL) says how many. */
+mc_code st_ob_desk_get(st_txn *txn, const uint8_t *id, size_t id_len, st_desk_record **out,
+                       mc_err *err);
+mc_code st_ob_desk_put(st_txn *txn, const uint8_t *id, size_t id_len, const st_desk_record *rec,
+                       mc_err *err);
+mc_code st_ob_desk_prune(st_txn *txn, int64_t before_ms, size_t max, size_t *n_out,
+                         mc_err *err);
 
 /* Bookkeeping. next_ref: the next unit_ref serial of a year (1, 2, ...),
  * for the unit to format its references. acked: the last delivery seq the

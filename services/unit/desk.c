@@ -9,6 +9,10 @@
  * only blocking they do) and leave the answer to the forwarder (unit.c);
  * ShowCase asks the router asynchronously and answers from its completion;
  * the rest read the outbox in a short read transaction.
+ *
+ * TakeIn and Act are recorded under their request id (plan.c): a retry
+ * with the same id is answered with the first call's steps and queues
+ * nothing.
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -23,31 +27,52 @@
 #include "core/pb.h"
 #include "services/unit/internal.h"
 
+#include <sodium.h>
+
 #define UNIT_OF(service) ((un_unit *)((char *)(service)-offsetof(un_unit, service)))
 
 /* ---- TakeIn and Act: plan, queue, wait ------------------------------------------- */
 
-/* The waiting call for a queued plan, or NULL when out of memory. */
+/* The waiting call for a queued plan (or, for a retry, for the first
+ * call's record), or NULL when out of memory. */
 static un_wait *wait_of(un_unit *u, rpc_call *call, const un_plan *p) {
   (void)u;
   un_wait *w = calloc(1, sizeof(*w));
   if (w == NULL)
     return NULL;
   w->call = call;
-  w->n = p->n;
-  for (size_t i = 0; i < p->n; i++) {
-    const un_step *s = &p->steps[i];
+  if (p->desk_id != NULL) {
+    memcpy(w->desk_id, p->desk_id, RPC_REQUEST_ID_BYTES);
+    w->has_desk_id = true;
+  }
+  const st_desk_record *r = p->replay;
+  w->n = r != NULL ? (r->n_steps < UN_MAX_STEPS ? r->n_steps : UN_MAX_STEPS) : p->n;
+  for (size_t i = 0; i < w->n; i++) {
     un_wait_step *ws = &w->steps[i];
-    if (mc_pb_clone(&s->action.base, (ProtobufCMessage **)&ws->action, NULL) != MC_OK)
+    const mv_action *action;
+    if (r != NULL) {
+      const Mediation__V1__DeskStep *s = r->steps[i];
+      action = s->action;
+      ws->disposition = s->disposition;
+      ws->code = (mc_code)s->code;
+      snprintf(ws->message, sizeof(ws->message), "%s", s->message);
+      ws->seq = s->outbox_seq;
+    } else {
+      const un_step *s = &p->steps[i];
+      action = &s->action;
+      ws->disposition = s->disposition;
+      ws->code = s->code;
+      snprintf(ws->message, sizeof(ws->message), "%s", s->message);
+      ws->seq = s->seq;
+    }
+    if (action == NULL ||
+        mc_pb_clone(&action->base, (ProtobufCMessage **)&ws->action, NULL) != MC_OK)
       goto fail;
-    ws->disposition = s->disposition;
-    ws->code = s->code;
-    snprintf(ws->message, sizeof(ws->message), "%s", s->message);
-    ws->seq = s->seq;
-    if (s->disposition == MV_DISPOSITION(QUEUED))
+    if (ws->disposition == MV_DISPOSITION(QUEUED))
       w->unanswered++;
   }
-  if (p->local_ref != NULL && (w->local_ref = strdup(p->local_ref)) == NULL)
+  const char *ref = r != NULL ? (r->local_ref[0] ? r->local_ref : NULL) : p->local_ref;
+  if (ref != NULL && (w->local_ref = strdup(ref)) == NULL)
     goto fail;
   return w;
 fail:
@@ -70,7 +95,10 @@ static void queue_and_wait(un_unit *u, rpc_call *call, un_plan *p) {
     un_plan_free(p);
     return;
   }
-  for (size_t i = 0; i < p->n; i++) {
+  if (p->replay != NULL)
+    mc_log(MC_LOG_INFO, p->replay->local_ref[0] ? p->replay->local_ref : NULL,
+           "a retry of a Desk call: answered from its record, nothing queued again");
+  for (size_t i = 0; i < p->n && p->replay == NULL; i++) {
     const un_step *s = &p->steps[i];
     if (s->disposition == MV_DISPOSITION(QUEUED))
       mc_log(MC_LOG_INFO, p->case_ref, "%s%s queued (outbox %llu)",
@@ -89,6 +117,27 @@ static void queue_and_wait(un_unit *u, rpc_call *call, un_plan *p) {
     return;
   }
   un_wait_add(u, w);
+}
+
+/* The call's identity for plan.c: its request id and a fingerprint of
+ * method and input. False (the call failed) when out of memory. */
+static bool identify(un_plan *p, rpc_call *call, const char *method,
+                     const ProtobufCMessage *in) {
+  size_t n = protobuf_c_message_get_packed_size(in);
+  uint8_t *packed = malloc(n ? n : 1);
+  if (packed == NULL) {
+    rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory");
+    return false;
+  }
+  protobuf_c_message_pack(in, packed);
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, NULL, 0, UN_FINGERPRINT_BYTES);
+  crypto_generichash_update(&st, (const uint8_t *)method, strlen(method) + 1);
+  crypto_generichash_update(&st, packed, n);
+  crypto_generichash_final(&st, p->fingerprint, UN_FINGERPRINT_BYTES);
+  free(packed);
+  p->desk_id = rpc_call_request_id(call);
+  return true;
 }
 
 static void desk_take_in(Mediation__V1__Desk_Service *service,
@@ -119,24 +168,29 @@ static void desk_take_in(Mediation__V1__Desk_Service *service,
   p.refer_to = in->refer_to;
   p.refer_reason = in->refer_reason;
   p.now_ms = mc_now_ms();
-  queue_and_wait(u, call, &p);
+  if (identify(&p, call, "TakeIn", &in->base))
+    queue_and_wait(u, call, &p);
 }
 
-static void plan_act(un_unit *u, rpc_call *call, const mv_action *a, const char *ref) {
+/* in is the call's input (DeskActRequest), a its action. */
+static void plan_act(un_unit *u, rpc_call *call, const ProtobufCMessage *in, const mv_action *a,
+                     const char *ref) {
   un_plan p;
   un_plan_init(&p, u);
   p.op = a;
   p.ref = ref;
   p.person = a->person;
   p.now_ms = mc_now_ms();
-  queue_and_wait(u, call, &p);
+  if (identify(&p, call, "Act", in))
+    queue_and_wait(u, call, &p);
 }
 
 /* Fetching a case the unit has no copy of before acting on it. */
 typedef struct fetch {
   un_unit *u;
   rpc_call *call;
-  const mv_action *action; /* the call's input: valid until the call completes */
+  const Mediation__V1__DeskActRequest *in; /* the call's input: valid until it completes */
+  const mv_action *action;                 /* in's */
 } fetch;
 
 typedef struct keep_arg {
@@ -160,11 +214,11 @@ static void fetch_done(void *arg, mc_code code, const char *message, ProtobufCMe
     mc_code rc = c != NULL ? st_outbox_write(u->ob, keep_op, &k, &err)
                            : mc_err_set(&err, MC_INTERNAL, "the router sent no case");
     if (rc == MC_OK)
-      plan_act(u, f->call, f->action, c->id);
+      plan_act(u, f->call, &f->in->base, f->action, c->id);
     else
       rpc_call_fail_err(f->call, &err);
     protobuf_c_message_free_unpacked(reply, NULL);
-  } else if (un_code_is_refusal(code, message)) {
+  } else if (un_code_is_refusal(code)) {
     rpc_call_fail(f->call, code, "%s", message);
   } else {
     rpc_call_fail(f->call, MC_UNAVAILABLE,
@@ -209,7 +263,7 @@ static void desk_act(Mediation__V1__Desk_Service *service,
   mc_code rc = un_local_read(u, a->case_ref, &lc, &err);
   if (rc == MC_OK) {
     protobuf_c_message_free_unpacked(&lc->base, NULL);
-    plan_act(u, call, a, a->case_ref);
+    plan_act(u, call, &in->base, a, a->case_ref);
     return;
   }
   if (rc != MC_NOT_FOUND) {
@@ -233,7 +287,7 @@ static void desk_act(Mediation__V1__Desk_Service *service,
     rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory");
     return;
   }
-  *f = (fetch){.u = u, .call = call, .action = a};
+  *f = (fetch){.u = u, .call = call, .in = in, .action = a};
   Mediation__V1__GetCaseRequest req = MEDIATION__V1__GET_CASE_REQUEST__INIT;
   req.case_ref = a->case_ref;
   rpc_call_opts opts = {.timeout_ms = UN_READ_TIMEOUT_MS};
@@ -354,7 +408,7 @@ static void show_local(un_unit *u, rpc_call *call, const char *ref, mc_code code
   st_local_case *lc = NULL;
   mc_err err;
   if (un_local_read(u, ref, &lc, &err) != MC_OK) {
-    if (un_code_is_refusal(code, why))
+    if (un_code_is_refusal(code))
       rpc_call_fail(call, code, "%s", why);
     else
       rpc_call_fail(call, MC_UNAVAILABLE,

@@ -18,9 +18,13 @@
  *             step is dropped from the queue and kept as a conflict for the
  *             operators (Desk.Conflicts) unless the operator's Desk call is
  *             still waiting and is told directly;
- *   anything else (not delivered, no answer, the router failing) the same
- *             entry is sent again after a backoff (100 ms doubling to 5 s),
- *             at once when new work is queued.
+ *   anything else (not delivered, no answer, the router stopping or
+ *             unable to store it, the router failing) the same entry is sent
+ *             again after a backoff (100 ms doubling to 5 s), however long
+ *             that takes, at once when new work is queued.
+ * Which is which is decided by the status code alone (un_code_is_refusal).
+ * The same batch records the answer in the Desk call's record (the call
+ * that queued the entry), so a retry of that call is told what happened.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,11 +57,43 @@ static void entry_ref(const un_unit *u, const st_outbox_entry *e, char *buf, siz
     snprintf(buf, cap, "%s", a->case_ref);
 }
 
+/* The router's answer into the record of the Desk call that queued e. */
+static mc_code record_desk_answer(st_txn *txn, const answer_arg *a, mc_err *err) {
+  const st_outbox_entry *e = a->e;
+  if (e->desk_request_id.len == 0)
+    return MC_OK; /* queued before Desk calls were recorded */
+  st_desk_record *rec = NULL;
+  mc_code rc = st_ob_desk_get(txn, e->desk_request_id.data, e->desk_request_id.len, &rec, err);
+  if (rc == MC_NOT_FOUND)
+    return MC_OK; /* pruned */
+  if (rc != MC_OK)
+    return rc;
+  if (e->desk_step >= rec->n_steps) {
+    protobuf_c_message_free_unpacked(&rec->base, NULL);
+    return MC_OK;
+  }
+  Mediation__V1__DeskStep *s = rec->steps[e->desk_step];
+  char *kept_message = s->message, *kept_ref = rec->local_ref;
+  s->disposition = a->code == MC_OK ? MV_DISPOSITION(APPLIED) : MV_DISPOSITION(REFUSED);
+  s->code = (Mediation__V1__StatusCode)a->code;
+  s->message = (char *)(a->code == MC_OK ? "" : a->message);
+  if (a->code == MC_OK && e->action->kind == MV_ACTION(TAKE_IN) && a->record != NULL &&
+      a->record->id != NULL)
+    rec->local_ref = a->record->id; /* the copy is kept under the id from now on */
+  rc = st_ob_desk_put(txn, e->desk_request_id.data, e->desk_request_id.len, rec, err);
+  s->message = kept_message; /* borrowed strings out before the record is freed */
+  rec->local_ref = kept_ref;
+  protobuf_c_message_free_unpacked(&rec->base, NULL);
+  return rc;
+}
+
 static mc_code answer_op(st_txn *txn, void *arg, mc_err *err) {
   answer_arg *a = arg;
   bool existed = false;
   mc_code rc = st_ob_remove(txn, a->e->seq, &existed, err);
   if (rc != MC_OK || !existed)
+    return rc;
+  if ((rc = record_desk_answer(txn, a, err)) != MC_OK)
     return rc;
   if (a->code != MC_OK && !a->told) {
     st_conflict c = MEDIATION__V1__CONFLICT__INIT;
@@ -116,7 +152,7 @@ static outcome forward_one(un_unit *u, const st_outbox_entry *e, bool *quiet) {
   ProtobufCMessage *reply = NULL;
   mc_code rc = un_call(u, "Apply", &req.base, &opts, true, &reply, &err);
   const char *what = mc_name_of(mc_action_names, act->kind);
-  if (rc != MC_OK && !un_code_is_refusal(rc, err.msg)) {
+  if (rc != MC_OK && !un_code_is_refusal(rc)) {
     if (!*quiet)
       mc_log(MC_LOG_WARNING, act->case_ref[0] ? act->case_ref : NULL,
              "%s (outbox %llu) not forwarded: %s: %s; it stays queued and is sent again",
@@ -156,8 +192,11 @@ static outcome forward_one(un_unit *u, const st_outbox_entry *e, bool *quiet) {
            "%s (outbox %llu) refused by the router: %s: %s; %s", what,
            (unsigned long long)e->seq, mc_code_name(rc), err.msg,
            a.told ? "the operator was told" : "kept as a conflict");
-  if (done != NULL)
+  while (done != NULL) {
+    un_wait *next = done->next;
     un_wait_finish(u, done);
+    done = next;
+  }
   if (read != NULL)
     protobuf_c_message_free_unpacked(&read->base, NULL);
   if (reply != NULL)
@@ -165,11 +204,27 @@ static outcome forward_one(un_unit *u, const st_outbox_entry *e, bool *quiet) {
   return wrc == MC_OK ? SENT : RETRY;
 }
 
+static mc_code prune_op(st_txn *txn, void *arg, mc_err *err) {
+  return st_ob_desk_prune(txn, *(const int64_t *)arg, 1000, NULL, err);
+}
+
+/* Forgets Desk calls too old to be retried (UN_DESK_KEEP_MS). */
+static void prune_desk_records(un_unit *u) {
+  int64_t before = mc_now_ms() - UN_DESK_KEEP_MS;
+  mc_err err;
+  if (st_outbox_write(u->ob, prune_op, &before, &err) != MC_OK)
+    mc_log(MC_LOG_WARNING, NULL, "cannot prune old Desk records: %s", err.msg);
+}
+
 void *un_forwarder_main(void *arg) {
   un_unit *u = arg;
-  int64_t backoff = 0, retry_at = 0;
+  int64_t backoff = 0, retry_at = 0, pruned_at = 0;
   bool quiet = false;
   for (;;) {
+    if (pruned_at == 0 || mc_mono_ms() - pruned_at >= UN_DESK_PRUNE_EVERY_MS) {
+      prune_desk_records(u);
+      pruned_at = mc_mono_ms();
+    }
     pthread_mutex_lock(&u->mu);
     if (u->stopping) {
       pthread_mutex_unlock(&u->mu);

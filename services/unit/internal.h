@@ -41,6 +41,11 @@
 #define UN_BACKOFF_MAX_MS 5000
 #define UN_PULL_WAIT_MS 20000  /* a long poll waits this long at the router */
 #define UN_READ_TIMEOUT_MS 1500 /* ShowCase asks the router this long before the local copy */
+#define UN_FINGERPRINT_BYTES 32 /* BLAKE2b-256 of a Desk call's method and input */
+/* A Desk call's record answers its retries this long; then it is pruned
+ * (a client retries within its deadline: seconds, at most minutes). */
+#define UN_DESK_KEEP_MS (7LL * 24 * 3600 * 1000)
+#define UN_DESK_PRUNE_EVERY_MS (3600LL * 1000)
 
 typedef Mediation__V1__TeamRole un_role;
 
@@ -86,6 +91,14 @@ struct un_plan {
   size_t n_planned;
   /* The case during planning (owned; the state after the steps so far). */
   mv_case *view;
+  /* The Desk call's identity: its request id (borrowed from the call) and
+   * a fingerprint of its method and input. A call whose id is recorded
+   * already is a retry: replay (owned) is its record and nothing is
+   * planned or queued; id_reused says the id came with another request. */
+  const uint8_t *desk_id;
+  uint8_t fingerprint[UN_FINGERPRINT_BYTES];
+  st_desk_record *replay;
+  bool id_reused;
 };
 
 struct un_ctx {
@@ -154,6 +167,8 @@ typedef struct un_wait {
   size_t unanswered; /* QUEUED steps the router has not answered yet */
   mv_case *router_case; /* owned: the record after the last applied step */
   char *local_ref;      /* owned */
+  uint8_t desk_id[RPC_REQUEST_ID_BYTES]; /* the call's request id: its record in the outbox */
+  bool has_desk_id;
 } un_wait;
 
 struct un_unit {
@@ -209,10 +224,11 @@ void un_wait_locked(un_unit *u, const bool *flag, int64_t until_mono, bool serve
  * Takes ownership of w. */
 void un_wait_add(un_unit *u, un_wait *w);
 
-/* Records the router's answer for outbox entry seq in the waiting Desk call
- * that queued it, if any; *told says whether one did (then a refusal is
- * not also kept as a conflict). Returns the call if that was its last
- * answer (removed from the list: the caller answers it with
+/* Records the router's answer for outbox entry seq in the waiting Desk
+ * calls that queued it (the call, and retries of it waiting too), if any;
+ * *told says whether one did (then a refusal is not also kept as a
+ * conflict). Returns the calls for which that was the last answer, linked
+ * by next (removed from the list: the caller answers each with
  * un_wait_finish after committing), else NULL. */
 un_wait *un_wait_answer(un_unit *u, uint64_t seq, mc_code code, const char *message,
                         const mv_case *router_case, bool *told);
@@ -230,8 +246,13 @@ void un_desk_init(un_unit *u);
 void *un_forwarder_main(void *arg);
 void *un_puller_main(void *arg);
 
-/* Refusals a queued step can get for good (a conflict), as opposed to the
- * router being out of reach or busy (retry the same request). */
-bool un_code_is_refusal(mc_code code, const char *message);
+/* True if code is a definitive answer about the step itself: the router
+ * (or the unit) refused it for good, and a retry would be refused again
+ * (the step leaves the outbox as a conflict). False for every "not applied,
+ * send the same request again": not delivered, no answer, the router
+ * stopping or unable to commit (its disk full, an I/O error, its store at
+ * its size limit: all UNAVAILABLE), or failing. Decided by the code alone
+ * (docs/contract.md, "Status codes"), never by a message. */
+bool un_code_is_refusal(mc_code code);
 
 #endif /* UN_INTERNAL_H */

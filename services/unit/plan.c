@@ -16,6 +16,14 @@
  * A batch may run again from the start (the outbox's map grew): every
  * result lives in the plan and is rewritten on each run; request ids are
  * drawn once, before the first run, so a re-run queues the same ids.
+ *
+ * The request id of the Desk call is the identity of all its steps: the
+ * same batch records the call (its steps, their outbox seqs, what it
+ * answered) under that id, and a call whose id is recorded already is a
+ * retry - a client that lost the answer, before or after this daemon
+ * crashed - and gets the first call's steps, as the router has answered
+ * them since, with nothing planned or queued again. The policy's steps are
+ * part of the record, so they are never planned twice either.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,8 +57,15 @@ static void drop_view(un_plan *p) {
   p->view = NULL;
 }
 
+static void drop_replay(un_plan *p) {
+  if (p->replay != NULL)
+    protobuf_c_message_free_unpacked(&p->replay->base, NULL);
+  p->replay = NULL;
+}
+
 void un_plan_free(un_plan *p) {
   drop_view(p);
+  drop_replay(p);
   for (size_t i = 0; i < p->n_strings; i++)
     free(p->strings[i]);
   free(p->strings);
@@ -288,20 +303,80 @@ static void follow_steps(un_plan *p, un_ctx *ctx, const un_step *op) {
            mc_code_name(rc), why.msg);
 }
 
+/* A retry of a recorded Desk call: *retry says so, and p->replay holds
+ * its record (or p->id_reused, if the id came with another request). */
+static mc_code find_earlier(un_plan *p, st_txn *txn, bool *retry, mc_err *err) {
+  *retry = false;
+  if (p->desk_id == NULL)
+    return MC_OK;
+  st_desk_record *rec = NULL;
+  mc_err why = {0};
+  mc_code rc = st_ob_desk_get(txn, p->desk_id, RPC_REQUEST_ID_BYTES, &rec, &why);
+  if (rc == MC_NOT_FOUND)
+    return MC_OK;
+  if (rc != MC_OK) {
+    *err = why;
+    return rc;
+  }
+  *retry = true;
+  if (rec->fingerprint.len != UN_FINGERPRINT_BYTES ||
+      memcmp(rec->fingerprint.data, p->fingerprint, UN_FINGERPRINT_BYTES) != 0) {
+    p->id_reused = true;
+    protobuf_c_message_free_unpacked(&rec->base, NULL);
+    return MC_OK;
+  }
+  p->replay = rec;
+  return MC_OK;
+}
+
+/* Records the Desk call under its request id (see the top of the file). */
+static mc_code record_call(un_plan *p, st_txn *txn, mc_err *err) {
+  if (p->desk_id == NULL)
+    return MC_OK;
+  Mediation__V1__DeskStep steps[UN_MAX_STEPS];
+  Mediation__V1__DeskStep *ptrs[UN_MAX_STEPS];
+  for (size_t i = 0; i < p->n; i++) {
+    const un_step *s = &p->steps[i];
+    mediation__v1__desk_step__init(&steps[i]);
+    steps[i].action = (mv_action *)&s->action;
+    steps[i].disposition = s->disposition;
+    if (s->disposition == MV_DISPOSITION(REFUSED)) {
+      steps[i].code = (Mediation__V1__StatusCode)s->code;
+      steps[i].message = (char *)s->message;
+    }
+    steps[i].outbox_seq = s->seq;
+    ptrs[i] = &steps[i];
+  }
+  st_desk_record rec = MEDIATION__V1__DESK_RECORD__INIT;
+  rec.fingerprint.data = p->fingerprint;
+  rec.fingerprint.len = UN_FINGERPRINT_BYTES;
+  rec.steps = ptrs;
+  rec.n_steps = p->n;
+  rec.local_ref = (char *)(p->local_ref ? p->local_ref : "");
+  rec.made_ms = p->now_ms;
+  return st_ob_desk_put(txn, p->desk_id, RPC_REQUEST_ID_BYTES, &rec, err);
+}
+
 /* One run of the batch (see the top of the file). */
 static mc_code plan_run(st_txn *txn, void *arg, mc_err *err) {
   un_plan *p = arg;
   un_unit *u = p->u;
   drop_view(p);
+  drop_replay(p);
   p->n = 0;
   p->n_planned = 0;
   p->refused = false;
+  p->id_reused = false;
   p->case_ref = p->local_ref = NULL;
   un_ctx ctx = {.u = u, .plan = p, .txn = txn};
 
+  bool retry;
+  mc_code rc = find_earlier(p, txn, &retry, err);
+  if (rc != MC_OK || retry)
+    return rc; /* nothing written: the earlier call's steps stand */
+
   st_local_case *lc = NULL;
   un_step *op = NULL;
-  mc_code rc;
   if (p->intake != NULL) {
     rc = take_in_step(p, txn, &op, err);
   } else {
@@ -362,6 +437,11 @@ static mc_code plan_run(st_txn *txn, void *arg, mc_err *err) {
     e.request_id.len = RPC_REQUEST_ID_BYTES;
     e.action = &s->action;
     e.queued_ms = p->now_ms;
+    if (p->desk_id != NULL) {
+      e.desk_request_id.data = (uint8_t *)p->desk_id;
+      e.desk_request_id.len = RPC_REQUEST_ID_BYTES;
+      e.desk_step = (uint32_t)i;
+    }
     rc = st_ob_push(txn, &e, &s->seq, err);
     if (rc == MC_OK) {
       s->disposition = MV_DISPOSITION(QUEUED);
@@ -383,6 +463,8 @@ static mc_code plan_run(st_txn *txn, void *arg, mc_err *err) {
     }
     rc = st_ob_local_put(txn, &nl, err);
   }
+  if (rc == MC_OK)
+    rc = record_call(p, txn, err);
   if (lc != NULL)
     protobuf_c_message_free_unpacked(&lc->base, NULL);
   return rc;
@@ -391,6 +473,10 @@ static mc_code plan_run(st_txn *txn, void *arg, mc_err *err) {
 mc_code un_plan_queue(un_plan *p, mc_err *err) {
   mc_err why = {0};
   mc_code rc = st_outbox_write(p->u->ob, plan_run, p, &why);
+  if (p->id_reused)
+    return mc_err_set(err, MC_INVALID_ARGUMENT,
+                      "request_id: this Desk has answered another request under this id; a "
+                      "retry must send the same request, a new request a new id");
   if (p->refused)
     return MC_OK;
   if (rc != MC_OK)

@@ -68,6 +68,13 @@ mc_code un_call(un_unit *u, const char *method, const ProtobufCMessage *req,
                 mc_err *err) {
   call_state cs = {.u = u};
   mc_code rc = un_call_async(u, method, req, opts, call_done, &cs, err);
+  if (rc != MC_OK && rc != MC_CANCELLED) {
+    /* Not sent (out of memory, no connection slot...): never an answer
+     * about the request, whatever the code says. */
+    char why[sizeof(err->msg)];
+    snprintf(why, sizeof(why), "%s", err->msg);
+    return mc_err_set(err, MC_UNAVAILABLE, "not sent: %s: %s", mc_code_name(rc), why);
+  }
   if (rc != MC_OK)
     return rc;
   /* Wait for the completion itself even when stopping: the client calls
@@ -171,52 +178,99 @@ void un_wait_add(un_unit *u, un_wait *w) {
     un_wait_finish(u, w);
 }
 
+/* Records an answer in one waiting step (mu held). */
+static void wait_step_answer(un_wait *w, un_wait_step *s, mc_code code, const char *message,
+                             const mv_case *router_case) {
+  s->disposition = code == MC_OK ? MV_DISPOSITION(APPLIED) : MV_DISPOSITION(REFUSED);
+  s->code = code;
+  snprintf(s->message, sizeof(s->message), "%s", message ? message : "");
+  w->unanswered--;
+  if (code != MC_OK || router_case == NULL)
+    return;
+  mv_case *copy = NULL;
+  if (mc_pb_clone(&router_case->base, (ProtobufCMessage **)&copy, NULL) == MC_OK) {
+    if (w->router_case != NULL)
+      protobuf_c_message_free_unpacked(&w->router_case->base, NULL);
+    w->router_case = copy;
+  }
+  /* An intake now has its id: read the copy back under it. */
+  if (s->action->kind == MV_ACTION(TAKE_IN)) {
+    char *id = strdup(router_case->id);
+    if (id != NULL) {
+      free(w->local_ref);
+      w->local_ref = id;
+    }
+  }
+}
+
 un_wait *un_wait_answer(un_unit *u, uint64_t seq, mc_code code, const char *message,
                         const mv_case *router_case, bool *told) {
   *told = false;
   un_wait *done = NULL;
   pthread_mutex_lock(&u->mu);
-  for (un_wait **link = &u->waits; *link != NULL && !*told; link = &(*link)->next) {
+  /* Every waiting call that queued the entry: the call itself and any
+   * retry of it (same request id) that came while it waited. */
+  for (un_wait **link = &u->waits; *link != NULL;) {
     un_wait *w = *link;
+    bool finished = false;
     for (size_t i = 0; i < w->n; i++) {
       un_wait_step *s = &w->steps[i];
       if (s->seq != seq || s->disposition != MV_DISPOSITION(QUEUED))
         continue;
       *told = true;
-      s->disposition = code == MC_OK ? MV_DISPOSITION(APPLIED) : MV_DISPOSITION(REFUSED);
-      s->code = code;
-      snprintf(s->message, sizeof(s->message), "%s", message ? message : "");
-      w->unanswered--;
-      if (code == MC_OK && router_case != NULL) {
-        mv_case *copy = NULL;
-        if (mc_pb_clone(&router_case->base, (ProtobufCMessage **)&copy, NULL) == MC_OK) {
-          if (w->router_case != NULL)
-            protobuf_c_message_free_unpacked(&w->router_case->base, NULL);
-          w->router_case = copy;
-        }
-        /* An intake now has its id: read the copy back under it. */
-        if (s->action->kind == MV_ACTION(TAKE_IN)) {
-          char *id = strdup(router_case->id);
-          if (id != NULL) {
-            free(w->local_ref);
-            w->local_ref = id;
-          }
-        }
-      }
-      if (w->unanswered == 0) {
-        *link = w->next;
-        done = w;
-      }
+      wait_step_answer(w, s, code, message, router_case);
+      finished = w->unanswered == 0;
       break;
     }
-    if (done != NULL)
-      break;
+    if (finished) {
+      *link = w->next;
+      w->next = done;
+      done = w;
+    } else {
+      link = &w->next;
+    }
   }
   pthread_mutex_unlock(&u->mu);
   return done;
 }
 
+/* Takes what the router answered since the call began waiting from the
+ * call's record (a retry that began waiting just after an answer, or a
+ * call answered QUEUED at its timeout just before one). */
+static void wait_refresh(un_unit *u, un_wait *w) {
+  bool queued = false;
+  for (size_t i = 0; i < w->n; i++)
+    queued = queued || w->steps[i].disposition == MV_DISPOSITION(QUEUED);
+  if (!queued || !w->has_desk_id)
+    return;
+  st_txn *t = NULL;
+  st_desk_record *rec = NULL;
+  if (st_outbox_read_begin(u->ob, &t, NULL) == MC_OK)
+    st_ob_desk_get(t, w->desk_id, RPC_REQUEST_ID_BYTES, &rec, NULL);
+  st_read_end(t);
+  if (rec == NULL)
+    return;
+  for (size_t i = 0; i < w->n && i < rec->n_steps; i++) {
+    un_wait_step *s = &w->steps[i];
+    const Mediation__V1__DeskStep *r = rec->steps[i];
+    if (s->disposition != MV_DISPOSITION(QUEUED) || r->disposition == MV_DISPOSITION(QUEUED))
+      continue;
+    s->disposition = r->disposition;
+    s->code = (mc_code)r->code;
+    snprintf(s->message, sizeof(s->message), "%s", r->message);
+  }
+  if (rec->local_ref[0] != '\0') {
+    char *ref = strdup(rec->local_ref);
+    if (ref != NULL) {
+      free(w->local_ref);
+      w->local_ref = ref;
+    }
+  }
+  protobuf_c_message_free_unpacked(&rec->base, NULL);
+}
+
 void un_wait_finish(un_unit *u, un_wait *w) {
+  wait_refresh(u, w);
   Mediation__V1__DeskStep steps[UN_MAX_STEPS];
   Mediation__V1__DeskStep *ptrs[UN_MAX_STEPS];
   bool all_applied = w->router_case != NULL;
@@ -245,6 +299,8 @@ void un_wait_finish(un_unit *u, un_wait *w) {
     mc_err err;
     if (un_local_read(u, w->local_ref, &lc, &err) == MC_OK) {
       reply.case_record = lc->case_record;
+      /* The local copy: the router's record plus steps still queued, or
+       * behind it when the router has answered since (a retry). */
       reply.stale = true;
     }
   }
@@ -274,7 +330,7 @@ void un_set_online(un_unit *u, bool online) {
   pthread_mutex_unlock(&u->mu);
 }
 
-bool un_code_is_refusal(mc_code code, const char *message) {
+bool un_code_is_refusal(mc_code code) {
   switch (code) {
   case MC_INVALID_ARGUMENT:
   case MC_NOT_FOUND:
@@ -282,17 +338,15 @@ bool un_code_is_refusal(mc_code code, const char *message) {
   case MC_PERMISSION_DENIED:
   case MC_FAILED_PRECONDITION:
   case MC_OUT_OF_RANGE:
+  case MC_RESOURCE_EXHAUSTED: /* a size limit of the step or the case file */
   case MC_UNIMPLEMENTED:
   case MC_UNAUTHENTICATED:
     return true;
-  case MC_RESOURCE_EXHAUSTED:
-    /* A full case file or an oversized step will never pass: a refusal.
-     * Memory running out at the router (or here) passes: retry. */
-    return message == NULL || strstr(message, "out of memory") == NULL;
   default:
-    /* UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED: not delivered or not
-     * answered; INTERNAL, UNKNOWN, ABORTED, DATA_LOSS: the router failed and
-     * applied nothing. Retry the same request id later. */
+    /* UNAVAILABLE: not delivered, or the router stopping or unable to
+     * store it; DEADLINE_EXCEEDED, CANCELLED: not answered; INTERNAL,
+     * UNKNOWN, ABORTED, DATA_LOSS: the router failed and applied nothing.
+     * Send the same request id again later. */
     return false;
   }
 }
