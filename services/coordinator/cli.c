@@ -70,7 +70,11 @@ static const char global_options_help[] =
     "  4  unreachable: no answer in time (UNAVAILABLE, DEADLINE_EXCEEDED), or the\n"
     "     service reports it is not serving\n"
     "  5  not allowed: an unknown key or bad signature (UNAUTHENTICATED), or this\n"
-    "     principal may not do this (PERMISSION_DENIED)\n";
+    "     principal may not do this (PERMISSION_DENIED)\n"
+    "  6  partly done: the step was taken (or queued), but a step the unit's policy\n"
+    "     added to it was refused: the case is not as planned (see the steps printed)\n"
+    "  7  partly applied: the step was applied, but a step the unit's policy added\n"
+    "     is still queued in the unit's outbox; it is forwarded in order\n";
 
 static void print_group(FILE *out, ctl_group group, const char *title) {
   fprintf(out, "\n%s\n", title);

@@ -16,7 +16,12 @@
  * marriage studio assigns its team). Each is applied by the router, queued
  * in the unit's outbox while the router is unreachable, or refused. A
  * refusal of the operator's own step is the command's failure (exit 3 or 5,
- * with the code and message); the policy's are shown, not failed on.
+ * with the code and message). The policy's steps are part of the answer
+ * too: one refused leaves the case other than planned (exit 6), one still
+ * queued after the operator's step was applied leaves it half-done at the
+ * router for now (exit 7), each said on stderr. Only an operator's step
+ * queued with all its policy's (the router unreachable: all of it waits
+ * together) or everything applied is a plain 0.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -104,6 +109,42 @@ static void print_step(const ctl_ctx *ctx, const Mediation__V1__DeskStep *s, boo
   putchar('\n');
 }
 
+/* The exit code the policy's steps give a reply whose operator's step was
+ * taken (see the top of the file), said on stderr. */
+static int policy_steps_exit(const ctl_ctx *ctx, const Mediation__V1__DeskReply *r) {
+  const Mediation__V1__DeskStep *refused = NULL, *queued = NULL;
+  size_t n_refused = 0, n_queued = 0;
+  for (size_t i = 1; i < r->n_steps; i++) {
+    const Mediation__V1__DeskStep *s = r->steps[i];
+    if (s->disposition == MV_DISPOSITION(REFUSED) && n_refused++ == 0)
+      refused = s;
+    if (s->disposition == MV_DISPOSITION(QUEUED) && n_queued++ == 0)
+      queued = s;
+  }
+  const char *unit = ctx->unit != NULL ? ctx->unit->id : "UNIT";
+  if (refused != NULL) {
+    int kind = refused->action ? refused->action->kind : 0;
+    fprintf(stderr,
+            "mediactl: partly done: %zu step(s) the unit's policy added were refused, first "
+            "%s: %s: %s\n",
+            n_refused, mc_name_of(mc_action_names, kind), mc_code_name((mc_code)refused->code),
+            refused->message[0] ? refused->message : mc_code_text((mc_code)refused->code));
+    return CTL_EXIT_PARTIAL;
+  }
+  bool applied = r->n_steps > 0 && r->steps[0]->disposition == MV_DISPOSITION(APPLIED);
+  if (applied && queued != NULL) {
+    int kind = queued->action ? queued->action->kind : 0;
+    fprintf(stderr,
+            "mediactl: partly applied: %zu step(s) the unit's policy added are still queued, "
+            "first %s (outbox #%llu); they are forwarded in order (`mediactl --unit %s "
+            "conflicts` shows what waits)\n",
+            n_queued, mc_name_of(mc_action_names, kind),
+            (unsigned long long)queued->outbox_seq, unit);
+    return CTL_EXIT_PENDING;
+  }
+  return CTL_EXIT_OK;
+}
+
 /* Prints (or --json) a Desk's reply and returns the command's exit code. */
 static int desk_reply_out(const ctl_ctx *ctx, const Mediation__V1__DeskReply *r) {
   const Mediation__V1__DeskStep *first = r->n_steps > 0 ? r->steps[0] : NULL;
@@ -124,7 +165,7 @@ static int desk_reply_out(const ctl_ctx *ctx, const Mediation__V1__DeskReply *r)
     mc_code code = (mc_code)first->code != MC_OK ? (mc_code)first->code : MC_FAILED_PRECONDITION;
     return ctl_status_fail(code, first->message);
   }
-  return CTL_EXIT_OK;
+  return policy_steps_exit(ctx, r);
 }
 
 static int apply_reply_out(const ctl_ctx *ctx, const Mediation__V1__ApplyReply *r) {

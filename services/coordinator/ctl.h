@@ -50,6 +50,8 @@ enum {
   CTL_EXIT_REFUSED = 3,
   CTL_EXIT_UNREACHABLE = 4,
   CTL_EXIT_DENIED = 5,
+  CTL_EXIT_PARTIAL = 6, /* a Desk took the step, but refused a step its policy added */
+  CTL_EXIT_PENDING = 7, /* a Desk applied the step; a step its policy added is still queued */
 };
 
 #define CTL_DEFAULT_CONFIG "/etc/mediation/mediation.conf"

@@ -40,6 +40,9 @@ typedef enum desk_mode {
   MODE_REFUSED,
   MODE_DENIED,
   MODE_POLICY,
+  MODE_POLICY_REFUSED, /* the step applied, the policy's assign refused */
+  MODE_POLICY_QUEUED,  /* the step applied, the policy's assign still queued */
+  MODE_ALL_QUEUED,     /* the router unreachable: both queued */
 } desk_mode;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -140,6 +143,9 @@ static void reply_steps(void *call, mv_case *c, mv_action *action) {
                  "the case is offered to (marriage-studio)";
     break;
   case MODE_POLICY:
+  case MODE_POLICY_REFUSED:
+  case MODE_POLICY_QUEUED:
+  case MODE_ALL_QUEUED:
     member.role = MV_ROLE(MEDIATOR);
     member.person = "周晓梅";
     policy.kind = MV_ACTION(ASSIGN);
@@ -149,6 +155,19 @@ static void reply_steps(void *call, mv_case *c, mv_action *action) {
     s1.action = &policy;
     s1.disposition = MV_DISPOSITION(APPLIED);
     r.n_steps = 2;
+    if (m == MODE_POLICY_REFUSED) {
+      s1.disposition = MV_DISPOSITION(REFUSED);
+      s1.code = MV_STATUS(RESOURCE_EXHAUSTED);
+      s1.message = "case BH-2026-000042: the team holds the most entries allowed (max_team 16)";
+    } else if (m == MODE_POLICY_QUEUED || m == MODE_ALL_QUEUED) {
+      s1.disposition = MV_DISPOSITION(QUEUED);
+      s1.outbox_seq = 18;
+      r.stale = true;
+      if (m == MODE_ALL_QUEUED) {
+        s0.disposition = MV_DISPOSITION(QUEUED);
+        s0.outbox_seq = 17;
+      }
+    }
     break;
   default:
     break;
@@ -691,6 +710,46 @@ static void test_queued_refused_and_policy_steps(void **state) {
   set_mode(MODE_APPLIED);
 }
 
+/* Issue 13.4: the operator's step applied while the step the unit's policy
+ * added was refused, or is still queued, is not a plain success. */
+static void test_partial_results_are_not_success(void **state) {
+  (void)state;
+  set_mode(MODE_POLICY_REFUSED);
+  mctl_result r = MCTL(conf, "--unit", "police-studio", "accept", "BH-2026-000042");
+  mctl_expect(&r, 6, "policy step refused");
+  CONTAINS(r.out, "  接收（accept）：已生效\n");
+  CONTAINS(r.out, "  单位规则 指派（assign） 人民调解员 周晓梅：被拒绝：RESOURCE_EXHAUSTED：");
+  assert_string_equal(r.err, "mediactl: partly done: 1 step(s) the unit's policy added were "
+                             "refused, first assign: RESOURCE_EXHAUSTED: case BH-2026-000042: "
+                             "the team holds the most entries allowed (max_team 16)\n");
+  mctl_free(&r);
+  r = MCTL(conf, "--unit", "police-studio", "--json", "accept", "BH-2026-000042");
+  mctl_expect(&r, 6, "policy step refused --json");
+  json_object *j = mctl_json(&r);
+  assert_string_equal(jstr(j, "steps[0].disposition"), "applied");
+  assert_string_equal(jstr(j, "steps[1].disposition"), "refused");
+  assert_string_equal(jstr(j, "steps[1].code"), "RESOURCE_EXHAUSTED");
+  json_object_put(j);
+  mctl_free(&r);
+
+  set_mode(MODE_POLICY_QUEUED);
+  r = MCTL(conf, "--unit", "police-studio", "accept", "BH-2026-000042");
+  mctl_expect(&r, 7, "policy step queued");
+  CONTAINS(r.out, "  单位规则 指派（assign） 人民调解员 周晓梅：已排队，待转发（出件箱 #18）");
+  CONTAINS(r.err, "mediactl: partly applied: 1 step(s) the unit's policy added are still queued, "
+                  "first assign (outbox #18)");
+  mctl_free(&r);
+
+  /* The router unreachable: the step and its policy's wait together. */
+  set_mode(MODE_ALL_QUEUED);
+  r = MCTL(conf, "--unit", "police-studio", "accept", "BH-2026-000042");
+  mctl_expect(&r, 0, "all queued");
+  CONTAINS(r.out, "  接收（accept）：已排队，待转发（出件箱 #17）");
+  assert_string_equal(r.err, "");
+  mctl_free(&r);
+  set_mode(MODE_APPLIED);
+}
+
 static void test_unit_lists(void **state) {
   (void)state;
   mctl_result r = MCTL(conf, "--unit", "police-studio", "inbox");
@@ -871,6 +930,7 @@ int main(void) {
       cmocka_unit_test(test_intake_builds_the_whole_intake),
       cmocka_unit_test(test_steps_build_their_actions),
       cmocka_unit_test(test_queued_refused_and_policy_steps),
+      cmocka_unit_test(test_partial_results_are_not_success),
       cmocka_unit_test(test_unit_lists),
       cmocka_unit_test(test_show_through_the_desk),
       cmocka_unit_test(test_health_and_methods_of_a_unit),
