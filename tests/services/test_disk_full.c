@@ -1,0 +1,231 @@
+/*
+ * test_disk_full.c - the router's disk full: queued steps stay queued, are
+ * retried, and drain exactly once when space returns (issue 13.2).
+ *
+ * The router's store lives on a small tmpfs of its own (mounted here: the
+ * test runs as root; without the right to mount it says so and skips). A
+ * filler file takes every byte left, so the router's next commit fails with
+ * exactly ENOSPC. A community station then takes cases in (its policy adds
+ * an automatic assign to each) and starts mediation on cases the router
+ * already has. The router must refuse those writes as "not applied, retry"
+ * (UNAVAILABLE, saying the disk is full) and its Health must say
+ * NOT_SERVING with the reason; the station must keep every step queued, with
+ * no conflict, however many times it retries. Then the filler goes: the
+ * station's outbox drains, Health is SERVING again, and every case file at
+ * the router holds each step exactly once.
+ *
+ * Before the fix the router answered RESOURCE_EXHAUSTED ("No space left on
+ * device"), which the station took for a refusal of the step itself: the
+ * steps became conflicts and were never applied.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/clock.h"
+#include "desk.h"
+
+#define STATION "station-wangai"
+#define BEFORE 2  /* cases taken in while there is room */
+#define DURING 4  /* cases taken in while the disk is full */
+#define WAIT_MS 30000
+#define A(x) MV_ACTION(x)
+
+static const ts_daemon daemons[] = {{"community-station", STATION}};
+
+static char mnt[64];    /* the router's own small filesystem */
+static bool mounted;
+static char filler[96]; /* the file that takes its last byte */
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(mnt, sizeof(mnt), "/tmp/mediation-diskfull-XXXXXX");
+  if (mkdtemp(mnt) == NULL)
+    return -1;
+  if (mount("tmpfs", mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=0700") != 0) {
+    fprintf(stderr, "cannot mount a small tmpfs at %s (%s): this test needs root\n", mnt,
+            strerror(errno));
+    rmdir(mnt);
+    mnt[0] = '\0';
+    return 0; /* the test skips */
+  }
+  mounted = true;
+  snprintf(filler, sizeof(filler), "%s/filler", mnt);
+  char conf[256];
+  snprintf(conf, sizeof(conf), "[router]\ndata_dir = %s/store\nmap_mib = 8\n", mnt);
+  return ts_start("diskfull", conf, daemons, 1);
+}
+
+static int teardown(void **state) {
+  (void)state;
+  int rc = 0;
+  if (mounted) {
+    rc = ts_stop();
+    unlink(filler);
+    if (umount2(mnt, MNT_DETACH) != 0)
+      fprintf(stderr, "umount %s: %s\n", mnt, strerror(errno));
+    rmdir(mnt);
+  }
+  return rc;
+}
+
+static void free_msg(void *m) {
+  if (m != NULL)
+    protobuf_c_message_free_unpacked(m, NULL);
+}
+
+/* Writes the filler until the filesystem has not one byte left. */
+static void fill_the_disk(void) {
+  int fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  assert_true(fd >= 0);
+  static char block[65536];
+  memset(block, 0x5a, sizeof(block));
+  for (size_t chunk = sizeof(block); chunk > 0; chunk /= 2) {
+    while (write(fd, block, chunk) == (ssize_t)chunk) {
+    }
+  }
+  assert_int_equal(write(fd, block, 1), -1);
+  assert_int_equal(errno, ENOSPC);
+  close(fd);
+}
+
+static Mediation__V1__HealthCheckReply *router_health(void) {
+  Mediation__V1__HealthCheckRequest req = MEDIATION__V1__HEALTH_CHECK_REQUEST__INIT;
+  ProtobufCMessage *reply = NULL;
+  mc_err err;
+  mc_code rc = rpc_client_call(tw_client(&ts_world, "coordinator", NULL),
+                               &mediation__v1__health__descriptor, "Check", &req.base, NULL,
+                               &reply, &err);
+  if (rc != MC_OK)
+    fail_msg("Health/Check: %s: %s", mc_code_name(rc), err.msg);
+  return (Mediation__V1__HealthCheckReply *)reply;
+}
+
+static Mediation__V1__DeskReply *take_in(int64_t money_fen) {
+  ts_intake t;
+  ts_intake_init(&t, MV_KIND(NEIGHBOUR), "wangai", 2, money_fen);
+  return ts_take_in(STATION, &t.in, NULL, NULL);
+}
+
+static void test_queued_steps_survive_a_full_disk(void **state) {
+  (void)state;
+  if (!mounted)
+    skip();
+  static const mv_action_kind taken[] = {A(TAKE_IN), A(ASSIGN)};
+  static const mv_action_kind taken_and_met[] = {A(TAKE_IN), A(ASSIGN), A(START_MEDIATION)};
+  char ids[BEFORE][32];
+  for (int i = 0; i < BEFORE; i++) {
+    Mediation__V1__DeskReply *r = take_in(500000 + i);
+    ts_expect_applied(r, 2);
+    snprintf(ids[i], sizeof(ids[i]), "%s", r->case_record->id);
+    free_msg(r);
+  }
+
+  fill_the_disk();
+  /* LMDB reuses the pages it freed before it grows its file: commits go on
+   * for a while. Cases are taken in until one is not applied; from then on
+   * every commit fails, and the station queues every step (the first call
+   * waits for the router's answer, the rest are told QUEUED at once). */
+  int applied_while_full = 0;
+  Mediation__V1__DeskReply *first = NULL;
+  for (; applied_while_full < 500; applied_while_full++) {
+    first = take_in(700000 + applied_while_full);
+    if (first->steps[0]->disposition != MV_DISPOSITION(APPLIED))
+      break;
+    ts_expect_applied(first, 2);
+    free_msg(first);
+    first = NULL;
+  }
+  assert_non_null(first);
+  fprintf(stderr, "%d cases applied in freed pages before the first commit failed\n",
+          applied_while_full);
+  char refs[DURING][32];
+  for (int i = 0; i < DURING; i++) {
+    Mediation__V1__DeskReply *r = i == 0 ? first : take_in(600000 + i);
+    ts_expect_steps(r, (ts_step[]){{A(TAKE_IN), MV_DISPOSITION(QUEUED)},
+                                   {A(ASSIGN), MV_DISPOSITION(QUEUED)}},
+                    2);
+    snprintf(refs[i], sizeof(refs[i]), "%s", r->case_record->intake->unit_ref);
+    free_msg(r);
+  }
+  for (int i = 0; i < BEFORE; i++) {
+    Mediation__V1__DeskReply *r = ts_act_simple(STATION, ids[i], A(START_MEDIATION), NULL);
+    ts_expect_steps(r, (ts_step[]){{A(START_MEDIATION), MV_DISPOSITION(QUEUED)}}, 1);
+    free_msg(r);
+  }
+  Mediation__V1__HealthCheckReply *h = router_health();
+  assert_int_equal(h->status, MEDIATION__V1__SERVING_STATUS__SERVING_STATUS_NOT_SERVING);
+  fprintf(stderr, "router health while full: %s\n", h->detail);
+  assert_non_null(strstr(h->detail, "out of space"));
+  free_msg(h);
+
+  /* A while full: the station retries (backoff up to 5 s) and keeps it all. */
+  struct timespec full_for = {6, 0};
+  nanosleep(&full_for, NULL);
+  Mediation__V1__DeskConflictsReply *c = ts_conflicts(STATION);
+  assert_int_equal(c->n_conflicts, 0);
+  assert_int_equal(c->outbox_pending, 2 * DURING + BEFORE);
+  free_msg(c);
+  h = router_health();
+  assert_int_equal(h->status, MEDIATION__V1__SERVING_STATUS__SERVING_STATUS_NOT_SERVING);
+  free_msg(h);
+
+  /* Space returns: everything drains, once. */
+  assert_int_equal(unlink(filler), 0);
+  int64_t t0 = mc_mono_ms();
+  ts_wait_outbox_empty(STATION, WAIT_MS);
+  fprintf(stderr, "drained %d queued steps %lld ms after space returned\n", 2 * DURING + BEFORE,
+          (long long)(mc_mono_ms() - t0));
+  c = ts_conflicts(STATION);
+  assert_int_equal(c->n_conflicts, 0);
+  free_msg(c);
+  h = router_health();
+  assert_int_equal(h->status, MEDIATION__V1__SERVING_STATUS__SERVING_STATUS_SERVING);
+  free_msg(h);
+
+  for (int i = 0; i < BEFORE; i++)
+    free_msg(ts_expect_file(ids[i], taken_and_met, 3, NULL, 0, 1));
+  Mediation__V1__ListCasesRequest lreq = MEDIATION__V1__LIST_CASES_REQUEST__INIT;
+  lreq.holder = STATION;
+  lreq.page_size = 100;
+  ProtobufCMessage *reply = NULL;
+  mc_err err;
+  assert_int_equal(rpc_client_call(tw_client(&ts_world, "coordinator", NULL),
+                                   &mediation__v1__router__descriptor, "ListCases", &lreq.base,
+                                   NULL, &reply, &err),
+                   MC_OK);
+  Mediation__V1__ListCasesReply *l = (Mediation__V1__ListCasesReply *)reply;
+  assert_int_equal(l->n_cases, BEFORE + applied_while_full + DURING);
+  for (int i = 0; i < DURING; i++) {
+    const Mediation__V1__CaseSummary *found = NULL;
+    for (size_t k = 0; k < l->n_cases; k++) {
+      if (strcmp(l->cases[k]->unit_ref, refs[i]) == 0) {
+        assert_null(found);
+        found = l->cases[k];
+      }
+    }
+    assert_non_null(found);
+    assert_int_equal(found->money_fen, i == 0 ? 700000 + applied_while_full : 600000 + i);
+    free_msg(ts_expect_file(found->id, taken, 2, NULL, 0, 1));
+  }
+  free_msg(reply);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_queued_steps_survive_a_full_disk),
+  };
+  return cmocka_run_group_tests_name("the router's disk full", tests, setup, teardown);
+}
