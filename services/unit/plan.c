@@ -280,8 +280,12 @@ static mc_code complete_common(un_ctx *ctx, un_step *s, mc_err *err) {
   return MC_OK;
 }
 
-/* The plan's extra steps: the operator's explicit referral, or the policy's. */
-static void follow_steps(un_plan *p, un_ctx *ctx, const un_step *op) {
+/* The plan's extra steps: the operator's explicit referral, or the policy's.
+ * A policy that cannot act on this case (nobody of the role on the roster,
+ * no studio to send it to) plans nothing more, and says why in the log
+ * (MC_OK). Any other failure (memory, the outbox unreadable) is returned:
+ * the whole request is then not queued rather than left half-done. */
+static mc_code follow_steps(un_plan *p, un_ctx *ctx, const un_step *op, mc_err *err) {
   un_unit *u = p->u;
   mc_err why = {0};
   mc_code rc = MC_OK;
@@ -297,10 +301,18 @@ static void follow_steps(un_plan *p, un_ctx *ctx, const un_step *op) {
   } else if (u->policy->follow != NULL) {
     rc = u->policy->follow(ctx, &op->action, p->view, p, &why);
   }
-  if (rc != MC_OK)
+  if (rc == MC_NOT_FOUND || rc == MC_INVALID_ARGUMENT || rc == MC_FAILED_PRECONDITION) {
     mc_log(MC_LOG_WARNING, p->case_ref, "%s policy planned no further step after %s: %s: %s",
            u->policy->program, mc_name_of(mc_action_names, op->action.kind),
            mc_code_name(rc), why.msg);
+    return MC_OK;
+  }
+  if (rc != MC_OK)
+    return mc_err_set(err, MC_UNAVAILABLE,
+                      "the unit could not plan its policy's steps after %s (%s: %s); nothing "
+                      "was queued: send the same request again",
+                      mc_name_of(mc_action_names, op->action.kind), mc_code_name(rc), why.msg);
+  return MC_OK;
 }
 
 /* A retry of a recorded Desk call: *retry says so, and p->replay holds
@@ -417,7 +429,11 @@ static mc_code plan_run(st_txn *txn, void *arg, mc_err *err) {
 
   /* The steps that follow it, each checked on the case as it will be. */
   size_t first_follow = p->n;
-  follow_steps(p, &ctx, op);
+  if ((rc = follow_steps(p, &ctx, op, err)) != MC_OK) {
+    if (lc != NULL)
+      protobuf_c_message_free_unpacked(&lc->base, NULL);
+    return rc;
+  }
   for (size_t i = first_follow; i < p->n; i++) {
     un_step *s = &p->steps[i];
     mc_err serr = {0};
