@@ -282,8 +282,8 @@ static void test_retries_through_sigkills_apply_once(void **state) {
       }
     }
   }
-  for (size_t j = 0; j < l->n_cases; j++)
-    duplicated += !claimed[j]; /* a case nobody took in */
+  for (size_t j = 0; j < l->n_cases; j++) /* a case nobody took in (but the test above) */
+    duplicated += !claimed[j] && l->cases[j]->money_fen < 9000000;
   free(claimed);
   free_msg(l);
   fprintf(stderr,
@@ -301,8 +301,66 @@ static void test_retries_through_sigkills_apply_once(void **state) {
   assert_int_equal(conflicts, 0);
 }
 
+/* The plain case, without a crash: the same request id twice is one call;
+ * the same id with another request is refused. */
+static void test_same_id_is_one_call(void **state) {
+  (void)state;
+  const mc_unit *st = mc_registry_unit(ts_world.reg, STATION);
+  char op[96];
+  snprintf(op, sizeof(op), "%s-operator", STATION);
+  rpc_client *rpc = tw_client(&ts_world, op, st->endpoint);
+  assert_non_null(rpc);
+  uint8_t id[RPC_REQUEST_ID_BYTES];
+  rpc_request_id_new(id);
+  rpc_call_opts opts = {.timeout_ms = CALL_TIMEOUT_MS, .request_id = id};
+  ts_intake t;
+  ts_intake_init(&t, MV_KIND(NEIGHBOUR), "wangai", 2, 9000001);
+  Mediation__V1__DeskTakeInRequest req = MEDIATION__V1__DESK_TAKE_IN_REQUEST__INIT;
+  req.intake = &t.in;
+  req.person = "值班员";
+  char first_id[32] = "";
+  for (int round = 0; round < 2; round++) {
+    ProtobufCMessage *reply = NULL;
+    mc_err err;
+    assert_int_equal(rpc_client_call(rpc, &mediation__v1__desk__descriptor, "TakeIn", &req.base,
+                                     &opts, &reply, &err),
+                     MC_OK);
+    Mediation__V1__DeskReply *r = (Mediation__V1__DeskReply *)reply;
+    ts_expect_steps(r, (ts_step[]){{A(TAKE_IN), MV_DISPOSITION(APPLIED)},
+                                   {A(ASSIGN), MV_DISPOSITION(APPLIED)}},
+                    2);
+    assert_non_null(r->case_record);
+    if (round == 0)
+      snprintf(first_id, sizeof(first_id), "%s", r->case_record->id);
+    else
+      assert_string_equal(r->case_record->id, first_id);
+    free_msg(r);
+  }
+  static const mv_action_kind file[] = {A(TAKE_IN), A(ASSIGN)};
+  free_msg(ts_expect_file(first_id, file, 2, NULL, 0, 1));
+  Mediation__V1__ListCasesReply *l = router_cases();
+  int found = 0;
+  for (size_t j = 0; j < l->n_cases; j++)
+    found += l->cases[j]->money_fen == 9000001;
+  free_msg(l);
+  assert_int_equal(found, 1);
+
+  /* Another request under the same id. */
+  mv_action a;
+  ts_action(&a, A(START_MEDIATION), first_id, NULL);
+  Mediation__V1__DeskActRequest act = MEDIATION__V1__DESK_ACT_REQUEST__INIT;
+  act.action = &a;
+  ProtobufCMessage *reply = NULL;
+  mc_err err;
+  assert_int_equal(rpc_client_call(rpc, &mediation__v1__desk__descriptor, "Act", &act.base, &opts,
+                                   &reply, &err),
+                   MC_INVALID_ARGUMENT);
+  assert_non_null(strstr(err.msg, "request_id"));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_same_id_is_one_call),
       cmocka_unit_test(test_retries_through_sigkills_apply_once),
   };
   return cmocka_run_group_tests_name("Desk retries through SIGKILLs of the unit", tests, setup,
