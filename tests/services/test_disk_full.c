@@ -2,10 +2,11 @@
  * test_disk_full.c - the router's disk full: queued steps stay queued, are
  * retried, and drain exactly once when space returns (issue 13.2).
  *
- * The router's store lives on a small tmpfs of its own (mounted here: the
- * test runs as root; without the right to mount it says so and skips). A
- * filler file takes every byte left, so the router's next commit fails with
- * exactly ENOSPC. A community station then takes cases in (its policy adds
+ * The router's store lives on a small filesystem of its own, mounted here
+ * (the test runs as root; without the right to mount it says so and
+ * skips): a 16 MiB tmpfs, then a 16 MiB ext4 on a loop device. A filler
+ * file takes every byte left, so the router's commits fail with exactly
+ * ENOSPC. A community station then takes cases in (its policy adds
  * an automatic assign to each) and starts mediation on cases the router
  * already has. The router must refuse those writes as "not applied, retry"
  * (UNAVAILABLE, saying the disk is full) and its Health must say
@@ -47,18 +48,46 @@ static const ts_daemon daemons[] = {{"community-station", STATION}};
 
 static char mnt[64];    /* the router's own small filesystem */
 static bool mounted;
+static char image[96];  /* ext4: its loop device's backing file ("" for tmpfs) */
 static char filler[96]; /* the file that takes its last byte */
 
-static int setup(void **state) {
-  (void)state;
+static int run(const char *const argv[]) {
+  char *out = NULL, *err = NULL;
+  int rc = th_run(argv, &out, &err, 30000);
+  if (rc != 0)
+    fprintf(stderr, "%s: exit %d: %s\n", argv[0], rc, err ? err : "");
+  free(out);
+  free(err);
+  return rc;
+}
+
+/* Mounts the small filesystem (tmpfs, or ext4 on a loop device) and starts
+ * the router on it. */
+static int start_on(bool ext4) {
   snprintf(mnt, sizeof(mnt), "/tmp/mediation-diskfull-XXXXXX");
+  image[0] = '\0';
   if (mkdtemp(mnt) == NULL)
     return -1;
-  if (mount("tmpfs", mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=0700") != 0) {
-    fprintf(stderr, "cannot mount a small tmpfs at %s (%s): this test needs root\n", mnt,
-            strerror(errno));
+  int rc = -1;
+  if (!ext4) {
+    rc = mount("tmpfs", mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=0700");
+  } else {
+    snprintf(image, sizeof(image), "%s.img", mnt);
+    int fd = open(image, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0 && ftruncate(fd, 16 << 20) == 0) {
+      const char *mkfs[] = {"/usr/sbin/mkfs.ext4", "-q", "-F", "-m", "0", image, NULL};
+      const char *mnt_cmd[] = {"/usr/bin/mount", "-o", "loop,nosuid,nodev", image, mnt, NULL};
+      rc = run(mkfs) == 0 && run(mnt_cmd) == 0 ? 0 : -1;
+    }
+    if (fd >= 0)
+      close(fd);
+  }
+  if (rc != 0) {
+    fprintf(stderr, "cannot mount a small %s at %s (%s): this test needs root\n",
+            ext4 ? "ext4" : "tmpfs", mnt, strerror(errno));
+    if (image[0] != '\0')
+      unlink(image);
     rmdir(mnt);
-    mnt[0] = '\0';
     return 0; /* the test skips */
   }
   mounted = true;
@@ -68,6 +97,17 @@ static int setup(void **state) {
   return ts_start("diskfull", conf, daemons, 1);
 }
 
+static int setup_tmpfs(void **state) {
+  (void)state;
+  return start_on(false);
+}
+
+static int setup_ext4(void **state) {
+  (void)state;
+  return start_on(true);
+}
+
+/* Always: the daemons stop, the filesystem goes. */
 static int teardown(void **state) {
   (void)state;
   int rc = 0;
@@ -76,8 +116,13 @@ static int teardown(void **state) {
     unlink(filler);
     if (umount2(mnt, MNT_DETACH) != 0)
       fprintf(stderr, "umount %s: %s\n", mnt, strerror(errno));
-    rmdir(mnt);
+    mounted = false;
   }
+  if (image[0] != '\0')
+    unlink(image); /* the loop device is freed with its last mount */
+  if (mnt[0] != '\0')
+    rmdir(mnt);
+  mnt[0] = image[0] = '\0';
   return rc;
 }
 
@@ -119,8 +164,7 @@ static Mediation__V1__DeskReply *take_in(int64_t money_fen) {
   return ts_take_in(STATION, &t.in, NULL, NULL);
 }
 
-static void test_queued_steps_survive_a_full_disk(void **state) {
-  (void)state;
+static void queued_steps_survive_a_full_disk(void) {
   if (!mounted)
     skip();
   static const mv_action_kind taken[] = {A(TAKE_IN), A(ASSIGN)};
@@ -223,9 +267,20 @@ static void test_queued_steps_survive_a_full_disk(void **state) {
   free_msg(reply);
 }
 
+static void test_full_tmpfs(void **state) {
+  (void)state;
+  queued_steps_survive_a_full_disk();
+}
+
+static void test_full_ext4(void **state) {
+  (void)state;
+  queued_steps_survive_a_full_disk();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_queued_steps_survive_a_full_disk),
+      cmocka_unit_test_setup_teardown(test_full_tmpfs, setup_tmpfs, teardown),
+      cmocka_unit_test_setup_teardown(test_full_ext4, setup_ext4, teardown),
   };
-  return cmocka_run_group_tests_name("the router's disk full", tests, setup, teardown);
+  return cmocka_run_group_tests_name("the router's disk full", tests, NULL, NULL);
 }
