@@ -99,9 +99,12 @@ static void print_step(const ctl_ctx *ctx, const Mediation__V1__DeskStep *s, boo
     ctl_event_detail(ctx, &ev, detail, sizeof(detail));
   }
   int kind = s->action ? s->action->kind : 0;
-  printf("  %s%s（%s）%s%s：%s", policy ? "单位规则 " : "", mc_label_of(mc_action_names, kind),
-         mc_name_of(mc_action_names, kind), detail[0] ? " " : "", detail,
-         disposition_label(s->disposition));
+  if (kind == 0) /* a step the policy could not plan */
+    printf("  %s后续步骤（policy）：%s", policy ? "单位规则 " : "", disposition_label(s->disposition));
+  else
+    printf("  %s%s（%s）%s%s：%s", policy ? "单位规则 " : "", mc_label_of(mc_action_names, kind),
+           mc_name_of(mc_action_names, kind), detail[0] ? " " : "", detail,
+           disposition_label(s->disposition));
   if (s->disposition == MV_DISPOSITION(QUEUED))
     printf("（出件箱 #%llu）", (unsigned long long)s->outbox_seq);
   if (s->disposition == MV_DISPOSITION(REFUSED))
@@ -127,7 +130,8 @@ static int policy_steps_exit(const ctl_ctx *ctx, const Mediation__V1__DeskReply 
     fprintf(stderr,
             "mediactl: partly done: %zu step(s) the unit's policy added were refused, first "
             "%s: %s: %s\n",
-            n_refused, mc_name_of(mc_action_names, kind), mc_code_name((mc_code)refused->code),
+            n_refused, kind ? mc_name_of(mc_action_names, kind) : "policy",
+            mc_code_name((mc_code)refused->code),
             refused->message[0] ? refused->message : mc_code_text((mc_code)refused->code));
     return CTL_EXIT_PARTIAL;
   }

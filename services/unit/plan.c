@@ -282,8 +282,8 @@ static mc_code complete_common(un_ctx *ctx, un_step *s, mc_err *err) {
 
 /* The plan's extra steps: the operator's explicit referral, or the policy's.
  * A policy that cannot act on this case (nobody of the role on the roster,
- * no studio to send it to) plans nothing more, and says why in the log
- * (MC_OK). Any other failure (memory, the outbox unreadable) is returned:
+ * no studio to send it to) plans nothing more, and says why in the log and
+ * as a refused step without a kind (MC_OK). Any other failure (memory, the outbox unreadable) is returned:
  * the whole request is then not queued rather than left half-done. */
 static mc_code follow_steps(un_plan *p, un_ctx *ctx, const un_step *op, mc_err *err) {
   un_unit *u = p->u;
@@ -305,6 +305,12 @@ static mc_code follow_steps(un_plan *p, un_ctx *ctx, const un_step *op, mc_err *
     mc_log(MC_LOG_WARNING, p->case_ref, "%s policy planned no further step after %s: %s: %s",
            u->policy->program, mc_name_of(mc_action_names, op->action.kind),
            mc_code_name(rc), why.msg);
+    /* Said in the reply too, as a refused step the policy could not plan
+     * (no kind), so the operator sees the case is not as the policy meant. */
+    mc_err full = {0};
+    un_step *s = add_step(p, MV_ACTION(UNSPECIFIED), &full);
+    if (s != NULL)
+      refuse(s, rc, why.msg);
     return MC_OK;
   }
   if (rc != MC_OK)
@@ -436,6 +442,8 @@ static mc_code plan_run(st_txn *txn, void *arg, mc_err *err) {
   }
   for (size_t i = first_follow; i < p->n; i++) {
     un_step *s = &p->steps[i];
+    if (s->disposition == MV_DISPOSITION(REFUSED))
+      continue; /* one the policy could not plan */
     mc_err serr = {0};
     mc_code src = check_step(p, s, &serr);
     if (src != MC_OK)
