@@ -204,16 +204,29 @@ static outcome forward_one(un_unit *u, const st_outbox_entry *e, bool *quiet) {
   return wrc == MC_OK ? SENT : RETRY;
 }
 
+#define PRUNE_BATCH 1000
+
+typedef struct prune_arg {
+  int64_t before_ms;
+  size_t pruned;
+} prune_arg;
+
 static mc_code prune_op(st_txn *txn, void *arg, mc_err *err) {
-  return st_ob_desk_prune(txn, *(const int64_t *)arg, 1000, NULL, err);
+  prune_arg *a = arg;
+  return st_ob_desk_prune(txn, a->before_ms, PRUNE_BATCH, &a->pruned, err);
 }
 
-/* Forgets Desk calls too old to be retried (UN_DESK_KEEP_MS). */
+/* Forgets Desk calls too old to be retried (UN_DESK_KEEP_MS), a bounded
+ * batch at a time so that a Desk call never waits long behind it. */
 static void prune_desk_records(un_unit *u) {
-  int64_t before = mc_now_ms() - UN_DESK_KEEP_MS;
+  prune_arg a = {.before_ms = mc_now_ms() - UN_DESK_KEEP_MS, .pruned = PRUNE_BATCH};
   mc_err err;
-  if (st_outbox_write(u->ob, prune_op, &before, &err) != MC_OK)
-    mc_log(MC_LOG_WARNING, NULL, "cannot prune old Desk records: %s", err.msg);
+  while (a.pruned == PRUNE_BATCH) {
+    if (st_outbox_write(u->ob, prune_op, &a, &err) != MC_OK) {
+      mc_log(MC_LOG_WARNING, NULL, "cannot prune old Desk records: %s", err.msg);
+      return;
+    }
+  }
 }
 
 void *un_forwarder_main(void *arg) {

@@ -503,6 +503,8 @@ mc_code un_plan_queue(un_plan *p, mc_err *err) {
                       "retry must send the same request, a new request a new id");
   if (p->refused)
     return MC_OK;
+  if (rc == MC_UNAVAILABLE) /* the policy could not plan: why says so */
+    return mc_err_set(err, rc, "%s", why.msg);
   if (rc != MC_OK)
     return mc_err_set(err, rc, "the unit's outbox: %s", why.msg);
   return MC_OK;
