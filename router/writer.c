@@ -137,8 +137,8 @@ static void *replier_main(void *arg) {
 /* What a failed commit means for the jobs and for monitoring (see the top
  * of the file). why is the store's error, code its status. */
 static void store_failed(rt_router *rt, mc_code code, const char *why, rt_job **jobs, size_t n) {
-  const char *what = code == MC_RESOURCE_EXHAUSTED ? "out of space: the disk is full or the store "
-                                                     "reached its max_map_size"
+  const char *what = code == MC_RESOURCE_EXHAUSTED ? "out of space: the disk is full, or the "
+                                                     "store reached its largest map size"
                      : code == MC_UNAVAILABLE ? "the disk failed a write (I/O error)"
                                               : "a store failure";
   char detail[256];
