@@ -93,6 +93,7 @@ static const ProtobufCMessageDescriptor *const all_messages[] = {
     &mediation__v1__idempotent_reply__descriptor,
     &mediation__v1__access_record__descriptor,
     &mediation__v1__outbox_entry__descriptor,
+    &mediation__v1__desk_record__descriptor,
 };
 #define N_MESSAGES (sizeof(all_messages) / sizeof(all_messages[0]))
 
