@@ -474,10 +474,15 @@ const ctl_command ctl_commands[] = {
         .target = CTL_ROUTER,
         .group = CTL_FOR_COORDINATORS,
         .summary = "a hot, compacted copy of the router's store",
-        .usage = "Usage: mediactl backup\n"
+        .usage = "Usage: mediactl backup [--scheduled]\n"
                  "\n"
                  "Has the router copy its store into [router] backup_dir while it goes on\n"
-                 "serving, keeping the newest backups_kept copies.\n",
+                 "serving, into a directory named by the time (at the subdistrict's UTC\n"
+                 "offset, like every time shown) and, unless --scheduled, \"-manual\".\n"
+                 "Scheduled and manual backups are kept apart, the newest backups_kept of\n"
+                 "each: backups made by hand never push the nightly ones out.\n"
+                 "\n"
+                 "  --scheduled   made by the nightly timer (mediation-backup.service)\n",
     },
     {
         .name = "verify",
