@@ -52,7 +52,7 @@ enum {
   CTL_EXIT_DENIED = 5,
 };
 
-#define CTL_DEFAULT_CONFIG "/etc/mediation/mediation.conf"
+#define CTL_DEFAULT_CONFIG MEDIATION_DEFAULT_CONFIG /* the build's sysconfdir (CMakeLists.txt) */
 #define CTL_DEFAULT_TIMEOUT_MS 10000
 #define CTL_DEFAULT_COORDINATOR "coordinator"
 
