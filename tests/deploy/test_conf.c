@@ -171,6 +171,49 @@ static void test_mkdeploy_system_loads(void **state) {
   mc_registry_free(reg);
 }
 
+/* The error docs/configuration.md quotes is the one the registry gives: a
+ * `[deadlines] transfer = soon` in a real configuration. */
+static void test_documented_error_is_real(void **state) {
+  (void)state;
+  char path[TH_PATH_MAX];
+  snprintf(path, sizeof(path), "%s/docs/configuration.md", MEDIATION_SOURCE_DIR);
+  char *doc = read_or_fail(path);
+  const char *start = strstr(doc, "(e.g.\n`");
+  assert_non_null(start);
+  start += strlen("(e.g.\n`");
+  const char *end = strchr(start, '`');
+  assert_non_null(end);
+  char quoted[512];
+  snprintf(quoted, sizeof(quoted), "%.*s", (int)(end - start), start);
+  free(doc);
+  const char *after_file = strstr(quoted, "mediation.conf: ");
+  assert_non_null(after_file);
+
+  char script[TH_PATH_MAX], keygen[TH_PATH_MAX], out[TH_PATH_MAX + 8];
+  snprintf(script, sizeof(script), "%s/deploy/mkdeploy", MEDIATION_SOURCE_DIR);
+  snprintf(out, sizeof(out), "%s/bad", dir.path);
+  const char *argv[] = {script, "--dir", out, "--keygen",
+                        th_bin(keygen, sizeof(keygen), "rpc/mediation-keygen"), NULL};
+  run(argv);
+  char conf[TH_PATH_MAX + 32];
+  snprintf(conf, sizeof(conf), "%s/mediation.conf", out);
+  char *text = read_or_fail(conf);
+  char *line = strstr(text, "\ntransfer = 24h\n");
+  assert_non_null(line);
+  FILE *f = fopen(conf, "w");
+  assert_non_null(f);
+  fprintf(f, "%.*s\ntransfer = soon\n%s", (int)(line - text), text,
+          line + strlen("\ntransfer = 24h\n"));
+  fclose(f);
+  free(text);
+  mc_registry *reg = NULL;
+  mc_err err;
+  assert_int_not_equal(mc_registry_load(conf, &reg, &err), MC_OK);
+  const char *got = strstr(err.msg, "mediation.conf: ");
+  if (got == NULL || strcmp(got, after_file) != 0)
+    fail_msg("configuration.md quotes\n  %s\nthe registry says\n  %s", quoted, err.msg);
+}
+
 /* One default configuration path for every program: the router, the unit
  * daemons and mediactl say the same in --help, the systemd units pass it,
  * and the installed mkdeploy --system puts keys_dir beside it. */
@@ -221,6 +264,7 @@ int main(void) {
       cmocka_unit_test(test_example_loads),
       cmocka_unit_test(test_mkdeploy_system_loads),
       cmocka_unit_test(test_one_default_config_path),
+      cmocka_unit_test(test_documented_error_is_real),
   };
   return cmocka_run_group_tests_name("deploy configuration", tests, setup, teardown);
 }
