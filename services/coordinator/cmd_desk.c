@@ -359,13 +359,14 @@ int ctl_cmd_step(ctl_ctx *ctx, int argc, char **argv) {
  * are wiped before they are freed: they hold ID numbers and phones. */
 typedef struct {
   char *text[MAX_PARTY_ARGS];
+  size_t len[MAX_PARTY_ARGS]; /* parse_party cuts text at the colons: wipe this much */
   char where[MAX_PARTY_ARGS][48]; /* "--party (number 2)", "--party-file line 3" */
   int n;
 } party_list;
 
 static void party_list_free(party_list *l) {
   for (int i = 0; i < l->n; i++) {
-    memset(l->text[i], 0, strlen(l->text[i]));
+    explicit_bzero(l->text[i], l->len[i]); /* memset could be optimised away */
     free(l->text[i]);
   }
   l->n = 0;
@@ -379,6 +380,7 @@ static int party_list_add(ctl_ctx *ctx, party_list *l, const char *text, size_t 
   if (copy == NULL)
     return ctl_fail(CTL_EXIT_FAILED, "out of memory");
   l->text[l->n] = copy;
+  l->len[l->n] = strlen(copy);
   snprintf(l->where[l->n], sizeof(l->where[l->n]),
            from_file ? "--party-file line %d" : "--party (number %d)", where_n);
   l->n++;
@@ -432,7 +434,7 @@ static int party_file_read(ctl_ctx *ctx, party_list *l, const char *path) {
   if (rc == CTL_EXIT_OK && l->n == parties_before)
     rc = ctl_fail(CTL_EXIT_USAGE, "--party-file %s: no party in it (one role:name[:id_number"
                   "[:phone]] a line)", path);
-  memset(buf, 0, len < MAX_PARTY_FILE_BYTES + 1 ? len : MAX_PARTY_FILE_BYTES + 1);
+  explicit_bzero(buf, len);
   free(buf);
   return rc;
 }
