@@ -65,7 +65,15 @@ void mc_log(mc_log_level level, const char *case_id, const char *fmt, ...) {
     n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ %s %s[%d]: ",
                           ts.tv_nsec / 1000000, level_name(level), log_program, (int)getpid());
   }
-  if (case_id != NULL && n < sizeof(line))
+  /* Logs name cases only by identifiers the system allocated: a provisional
+   * "<unit>:<unit_ref>" (a case the router has not numbered yet) may carry a
+   * reference the operator typed, so only its unit is named; the outbox
+   * sequence in the message tells such cases apart. */
+  const char *colon = case_id != NULL ? strchr(case_id, ':') : NULL;
+  if (colon != NULL && n < sizeof(line))
+    n += (size_t)snprintf(line + n, sizeof(line) - n, "case=%.*s:(provisional) ",
+                          (int)(colon - case_id), case_id);
+  else if (case_id != NULL && n < sizeof(line))
     n += (size_t)snprintf(line + n, sizeof(line) - n, "case=%s ", case_id);
   if (n < sizeof(line)) {
     va_list ap;

@@ -656,6 +656,10 @@ static mc_code check_intake(const mc_registry *reg, const mv_intake *in, mc_err 
     return mc_err_set(err, MC_INVALID_ARGUMENT, "action.intake.petition: not a known value (%d)",
                       (int)in->petition);
   TRY(mc_text_check(in->unit_ref, lim->max_name_bytes, "action.intake.unit_ref", err));
+  if (!str_empty(in->unit_ref) && !mc_unit_ref_valid(in->unit_ref))
+    return mc_err_set(err, MC_INVALID_ARGUMENT,
+                      "action.intake.unit_ref: expected the unit's reference for the case, "
+                      MC_UNIT_REF_RULE " (such as PS-2026-0007); never personal data");
   if (in->workers > 0 && in->kind != MV_KIND(LABOUR))
     return mc_err_set(err, MC_INVALID_ARGUMENT,
                       "action.intake.workers: only for a labour dispute (劳资纠纷)");

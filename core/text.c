@@ -65,6 +65,22 @@ mc_code mc_text_check(const char *s, size_t max_bytes, const char *field, mc_err
   return MC_OK;
 }
 
+bool mc_unit_ref_valid(const char *ref) {
+  if (ref == NULL)
+    return false;
+  size_t len = strnlen(ref, MC_UNIT_REF_MAX + 1);
+  if (len == 0 || len > MC_UNIT_REF_MAX)
+    return false;
+  for (size_t i = 0; i < len; i++) {
+    char c = ref[i];
+    bool letter = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+    bool digit = c >= '0' && c <= '9';
+    if (i == 0 ? !letter : !(letter || digit || c == '-'))
+      return false;
+  }
+  return true;
+}
+
 static mc_code check_message(const ProtobufCMessage *msg, const mc_message_limits *limits,
                              unsigned depth, char *path, size_t path_len, size_t path_cap,
                              mc_err *err);

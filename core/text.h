@@ -27,6 +27,15 @@ bool mc_utf8_valid(const char *s, size_t len);
  * error ("intake.summary"). */
 mc_code mc_text_check(const char *s, size_t max_bytes, const char *field, mc_err *err);
 
+/* A unit's own reference for a case (Intake.unit_ref, "PS-2026-0007"): 1 to
+ * MC_UNIT_REF_MAX of A-Z, a-z, 0-9 and '-', starting with a letter. Logs name
+ * a case by it until the router has allocated the id, so it must never hold
+ * personal data: a phone or ID number (digits), a name (Chinese characters)
+ * or free text (spaces, punctuation) cannot be one. */
+#define MC_UNIT_REF_MAX 32
+bool mc_unit_ref_valid(const char *ref);
+#define MC_UNIT_REF_RULE "1-32 of A-Z, a-z, 0-9 and '-', starting with a letter"
+
 /* Limits for a whole decoded message. */
 typedef struct mc_message_limits {
   size_t max_string_bytes;  /* any one string field */

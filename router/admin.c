@@ -3,12 +3,17 @@
  * timer calls `mediactl backup`), whole-store checks, and the access log
  * (who read which case file, and when).
  *
- * A backup is a new directory under [router] backup_dir named by the UTC
- * time to the millisecond (20261127T223431.123Z: two backups in one second
- * do not collide, and names sort in time order), made by storage's
- * st_backup (LMDB's compacting copy from one read snapshot while writes go
- * on); the oldest beyond backups_kept are removed afterwards, never before
- * the new one exists.
+ * A backup is a new directory under [router] backup_dir named by the time in
+ * the subdistrict's offset, the one every displayed time uses, to the
+ * millisecond and with the offset (20261128T023012.481+0800: two backups in
+ * one second do not collide, and the name says its zone), and "-manual" when
+ * a person asked for it rather than the nightly timer. It is made by
+ * storage's st_backup (LMDB's compacting copy from one read snapshot while
+ * writes go on). Afterwards, never before the new one exists, the oldest of
+ * the same kind beyond backups_kept are removed: scheduled and manual
+ * backups are counted apart, so backups made by hand never push the nightly
+ * ones out. Names of earlier versions (20261127T223431.123Z, UTC) count as
+ * scheduled.
  */
 #define _GNU_SOURCE /* nftw's FTW_DEPTH and FTW_PHYS */
 #include <dirent.h>
@@ -27,7 +32,8 @@
 
 #define ADMIN_OF(service)                                                                     \
   ((rt_router *)((char *)(service)-offsetof(rt_router, admin)))
-#define STAMP_LEN 20 /* 20261127T223431.123Z */
+#define STAMP_LEN 24 /* 20261128T023012.481+0800 */
+#define MANUAL_SUFFIX "-manual"
 
 static bool is_coordinator(rpc_call *call) {
   if (rpc_call_caller(call)->kind == MC_PRINCIPAL_COORDINATOR)
@@ -36,18 +42,59 @@ static bool is_coordinator(rpc_call *call) {
   return false;
 }
 
-static bool is_stamp(const char *name) {
-  if (strlen(name) != STAMP_LEN || name[8] != 'T' || name[15] != '.' || name[19] != 'Z')
+/* A backup's name: its instant (Unix ms) and kind. False for anything
+ * else in the directory, which is never touched. */
+static bool parse_stamp(const char *name, int64_t *utc_ms, bool *manual) {
+  int len = (int)strlen(name);
+  if (len < 20 || name[8] != 'T' || name[15] != '.')
     return false;
   for (int i = 0; i < 19; i++) {
     if (i != 8 && i != 15 && (name[i] < '0' || name[i] > '9'))
       return false;
   }
+  int offset_minutes = 0, rest = 20;
+  if (name[19] != 'Z') {
+    if ((name[19] != '+' && name[19] != '-') || len < 24)
+      return false;
+    for (int i = 20; i < 24; i++) {
+      if (name[i] < '0' || name[i] > '9')
+        return false;
+    }
+    offset_minutes = ((name[20] - '0') * 10 + (name[21] - '0')) * 60 +
+                     (name[22] - '0') * 10 + (name[23] - '0');
+    if (name[19] == '-')
+      offset_minutes = -offset_minutes;
+    rest = 24;
+  }
+  if (name[rest] == '\0')
+    *manual = false;
+  else if (strcmp(name + rest, MANUAL_SUFFIX) == 0)
+    *manual = true;
+  else
+    return false;
+  int v[7];
+  static const int at[7] = {0, 4, 6, 9, 11, 13, 16}, width[7] = {4, 2, 2, 2, 2, 2, 3};
+  for (int k = 0; k < 7; k++) {
+    v[k] = 0;
+    for (int i = 0; i < width[k]; i++)
+      v[k] = v[k] * 10 + (name[at[k] + i] - '0');
+  }
+  mc_date day = {.year = v[0], .month = v[1], .day = v[2]};
+  *utc_ms = mc_date_to_ms(day, offset_minutes) +
+            ((int64_t)v[3] * 3600 + v[4] * 60 + v[5]) * 1000 + v[6];
   return true;
 }
 
-static int compare_names(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
+typedef struct backup_name {
+  char *name;
+  int64_t utc_ms;
+} backup_name;
+
+static int compare_instants(const void *a, const void *b) {
+  const backup_name *x = a, *y = b;
+  if (x->utc_ms != y->utc_ms)
+    return x->utc_ms < y->utc_ms ? -1 : 1;
+  return strcmp(x->name, y->name);
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
@@ -57,40 +104,44 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
   return remove(path);
 }
 
-/* Removes the oldest backups beyond `kept`; their names go into removed[]
- * (malloc'd strings). Returns how many. */
-static size_t prune(const char *dir, unsigned kept, char ***removed) {
+/* Removes the oldest backups of one kind (manual or scheduled) beyond
+ * `kept`; their names go into removed[] (malloc'd strings). Returns how
+ * many. */
+static size_t prune(const char *dir, unsigned kept, bool manual, char ***removed) {
   DIR *d = opendir(dir);
   *removed = NULL;
   if (d == NULL)
     return 0;
-  char **names = NULL;
+  backup_name *names = NULL;
   size_t n = 0;
   struct dirent *e;
   while ((e = readdir(d)) != NULL) {
-    if (!is_stamp(e->d_name))
+    int64_t ms;
+    bool is_manual;
+    if (!parse_stamp(e->d_name, &ms, &is_manual) || is_manual != manual)
       continue;
-    char **grown = realloc(names, (n + 1) * sizeof(*names));
+    backup_name *grown = realloc(names, (n + 1) * sizeof(*names));
     if (grown == NULL)
       break;
     names = grown;
-    if ((names[n] = strdup(e->d_name)) != NULL)
-      n++;
+    if ((names[n].name = strdup(e->d_name)) != NULL)
+      names[n++].utc_ms = ms;
   }
   closedir(d);
-  qsort(names, n, sizeof(*names), compare_names);
+  if (n > 1)
+    qsort(names, n, sizeof(*names), compare_instants);
   size_t excess = n > kept ? n - kept : 0, gone = 0;
   char **out = excess ? calloc(excess, sizeof(*out)) : NULL;
   for (size_t i = 0; i < n; i++) {
     char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+    snprintf(path, sizeof(path), "%s/%s", dir, names[i].name);
     if (i < excess && out != NULL && nftw(path, remove_entry, 8, FTW_DEPTH | FTW_PHYS) == 0) {
-      out[gone++] = names[i];
+      out[gone++] = names[i].name;
       continue;
     }
     if (i < excess)
       mc_log(MC_LOG_WARNING, NULL, "backup: cannot remove %s: %s", path, strerror(errno));
-    free(names[i]);
+    free(names[i].name);
   }
   free(names);
   *removed = out;
@@ -100,9 +151,9 @@ static size_t prune(const char *dir, unsigned kept, char ***removed) {
 static void admin_backup(Mediation__V1__RouterAdmin_Service *service,
                          const Mediation__V1__BackupRequest *input,
                          Mediation__V1__BackupReply_Closure closure, void *closure_data) {
-  (void)input;
   (void)closure;
   rt_router *rt = ADMIN_OF(service);
+  bool manual = !input->scheduled;
   rpc_call *call = closure_data;
   if (!is_coordinator(call))
     return;
@@ -118,11 +169,15 @@ static void admin_backup(Mediation__V1__RouterAdmin_Service *service,
   }
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
+  int offset = rt->reg->utc_offset_minutes;
+  time_t local = ts.tv_sec + (time_t)offset * 60;
   struct tm tm;
-  gmtime_r(&ts.tv_sec, &tm);
-  char stamp[STAMP_LEN + 1], path[4096];
+  gmtime_r(&local, &tm);
+  char stamp[STAMP_LEN + sizeof(MANUAL_SUFFIX)], path[4096];
   size_t n = strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%S", &tm);
-  snprintf(stamp + n, sizeof(stamp) - n, ".%03ldZ", ts.tv_nsec / 1000000);
+  int off = offset < 0 ? -offset : offset;
+  snprintf(stamp + n, sizeof(stamp) - n, ".%03ld%c%02d%02d%s", ts.tv_nsec / 1000000,
+           offset < 0 ? '-' : '+', off / 60, off % 60, manual ? MANUAL_SUFFIX : "");
   snprintf(path, sizeof(path), "%s/%s", dir, stamp);
   int64_t started = mc_mono_ms();
   mc_err err;
@@ -136,7 +191,7 @@ static void admin_backup(Mediation__V1__RouterAdmin_Service *service,
   snprintf(file, sizeof(file), "%s/data.mdb", path);
   int64_t bytes = stat(file, &st) == 0 ? (int64_t)st.st_size : 0;
   char **removed = NULL;
-  size_t n_removed = prune(dir, rt->reg->router.backups_kept, &removed);
+  size_t n_removed = prune(dir, rt->reg->router.backups_kept, manual, &removed);
   Mediation__V1__BackupReply reply = MEDIATION__V1__BACKUP_REPLY__INIT;
   reply.path = path;
   reply.bytes = bytes;

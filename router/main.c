@@ -21,7 +21,7 @@ static const char usage[] =
     "\n"
     "Options:\n"
     "  -c, --config PATH     the deployment's mediation.conf\n"
-    "                        (default /etc/mediation/mediation.conf)\n"
+    "                        (default " MEDIATION_DEFAULT_CONFIG ")\n"
     "      --endpoint URL    listen here instead of [router] endpoint\n"
     "      --data-dir DIR    keep the store here instead of [router] data_dir\n"
     "      --batch-max N     writes per group commit (1 turns grouping off)\n"
@@ -59,7 +59,7 @@ int main(int argc, char **argv) {
       {"version", no_argument, NULL, OPT_VERSION},
       {NULL, 0, NULL, 0},
   };
-  const char *config = "/etc/mediation/mediation.conf";
+  const char *config = MEDIATION_DEFAULT_CONFIG;
   rt_options opts = {0};
   mc_log_level level = MC_LOG_INFO;
   int ch;

@@ -134,9 +134,13 @@ mc_code rpc_key_load(const char *keys_dir, const char *principal, rpc_key **out,
   int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT)
+      /* Never advise making a key: the configuration already holds this
+       * principal's public key, and a new key pair cannot match it. */
       return mc_err_set(err, MC_NOT_FOUND,
-                        "%s: no such key file (make one with mediation-keygen --dir %s %s)",
-                        path, keys_dir, principal);
+                        "%s: no such key file: copy %s's key here from the deployment's "
+                        "keys/ (a new key would not match its public key in the "
+                        "configuration; see Key rotation in docs/deploy.md)",
+                        path, principal);
     return mc_err_set(err, MC_PERMISSION_DENIED, "%s: cannot open: %s", path, strerror(errno));
   }
   struct stat st;

@@ -139,9 +139,11 @@ static int parse_timeout(const char *s, int64_t *ms) {
   char *end;
   errno = 0;
   double v = strtod(s, &end);
-  if (errno != 0 || end == s || *end != '\0' || !(v > 0.0) || v > 3600.0)
+  if (errno != 0 || end == s || *end != '\0' || !(v > 0.0))
     return -1;
-  *ms = (int64_t)(v * 1000.0);
+  /* The upper bound is the deployment's (checked once it is loaded); a
+   * huge value is kept huge without overflowing. */
+  *ms = v > 1e9 ? (int64_t)1e12 : (int64_t)(v * 1000.0);
   if (*ms < 1)
     *ms = 1;
   return 0;
@@ -165,7 +167,8 @@ static int global_option(ctl_ctx *ctx, int c, const char *arg) {
   case G_JSON: ctx->json = true; return 1;
   case G_TIMEOUT:
     if (parse_timeout(arg, &ctx->timeout_ms) != 0) {
-      ctl_usage_error(ctx, "--timeout: expected seconds, more than 0 and at most 3600");
+      ctl_usage_error(ctx, "--timeout: expected a number of seconds more than 0, such as 30 "
+                           "or 2.5");
       return -1;
     }
     return 1;
@@ -323,7 +326,9 @@ int ctl_connect(ctl_ctx *ctx, bool desk) {
   if (ctx->client != NULL)
     return CTL_EXIT_OK;
   if (ctx->timeout_ms > ctx->reg->limits.max_deadline_ahead_ms)
-    return ctl_usage_error(ctx, "--timeout: at most %lld seconds in this deployment",
+    return ctl_usage_error(ctx,
+                           "--timeout: at most %lld seconds in this deployment ([limits] "
+                           "max_deadline_ahead_seconds)",
                            (long long)(ctx->reg->limits.max_deadline_ahead_ms / 1000));
   const char *url;
   char principal[RPC_PRINCIPAL_MAX + 1];

@@ -24,12 +24,25 @@ static int plain(ctl_ctx *ctx, int argc, char **argv) {
 }
 
 int ctl_cmd_backup(ctl_ctx *ctx, int argc, char **argv) {
-  int rc = plain(ctx, argc, argv);
+  static const struct option opts[] = {
+      {"scheduled", no_argument, NULL, 's'},
+      {NULL, 0, NULL, 0},
+  };
+  Mediation__V1__BackupRequest req = MEDIATION__V1__BACKUP_REQUEST__INIT;
+  int c;
+  while ((c = ctl_getopt(ctx, argc, argv, opts)) != -1) {
+    switch (c) {
+    case CTL_OPT_HELP: return CTL_EXIT_OK;
+    case CTL_OPT_ERROR: return CTL_EXIT_USAGE;
+    case 's': req.scheduled = true; break;
+    default: return ctl_usage_error(ctx, "unexpected option");
+    }
+  }
+  int rc = ctl_positionals(ctx, argc, argv, 0, NULL, "no arguments");
   if (rc != CTL_EXIT_OK)
-    return rc == CTL_OPT_HELP ? CTL_EXIT_OK : rc;
+    return rc;
   if ((rc = ctl_connect(ctx, false)) != CTL_EXIT_OK)
     return rc;
-  Mediation__V1__BackupRequest req = MEDIATION__V1__BACKUP_REQUEST__INIT;
   ProtobufCMessage *reply = NULL;
   if ((rc = ctl_call(ctx, &mediation__v1__router_admin__descriptor, "Backup", &req.base, &reply)) !=
       CTL_EXIT_OK)

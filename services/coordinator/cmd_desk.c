@@ -23,6 +23,8 @@
  * queued with all its policy's (the router unreachable: all of it waits
  * together) or everything applied is a plain 0.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -394,10 +396,98 @@ int ctl_cmd_step(ctl_ctx *ctx, int argc, char **argv) {
 /* ---- intake ---- */
 
 #define MAX_PARTY_ARGS 64
+/* A party file holds a few lines; anything this large is a wrong file. */
+#define MAX_PARTY_FILE_BYTES (64 * 1024)
+
+/* The parties of an intake, in the order given: each --party, and each line
+ * of a --party-file. The strings are copies (parse_party cuts them up) and
+ * are wiped before they are freed: they hold ID numbers and phones. */
+typedef struct {
+  char *text[MAX_PARTY_ARGS];
+  size_t len[MAX_PARTY_ARGS]; /* parse_party cuts text at the colons: wipe this much */
+  char where[MAX_PARTY_ARGS][48]; /* "--party (number 2)", "--party-file line 3" */
+  int n;
+} party_list;
+
+static void party_list_free(party_list *l) {
+  for (int i = 0; i < l->n; i++) {
+    explicit_bzero(l->text[i], l->len[i]); /* memset could be optimised away */
+    free(l->text[i]);
+  }
+  l->n = 0;
+}
+
+static int party_list_add(ctl_ctx *ctx, party_list *l, const char *text, size_t len,
+                          bool from_file, int where_n) {
+  if (l->n == MAX_PARTY_ARGS)
+    return ctl_usage_error(ctx, "--party and --party-file: at most %d parties", MAX_PARTY_ARGS);
+  char *copy = strndup(text, len);
+  if (copy == NULL)
+    return ctl_fail(CTL_EXIT_FAILED, "out of memory");
+  l->text[l->n] = copy;
+  l->len[l->n] = strlen(copy);
+  snprintf(l->where[l->n], sizeof(l->where[l->n]),
+           from_file ? "--party-file line %d" : "--party (number %d)", where_n);
+  l->n++;
+  return CTL_EXIT_OK;
+}
+
+/* --party-file FILE ('-': standard input): one party a line in the format of
+ * --party; blank lines and lines starting with '#' are skipped. Personal data
+ * stay off the command line (ps, /proc/PID/cmdline, shell history). Errors
+ * name the file and the line, never the text. */
+static int party_file_read(ctl_ctx *ctx, party_list *l, const char *path) {
+  bool from_stdin = strcmp(path, "-") == 0;
+  FILE *f = from_stdin ? stdin : fopen(path, "r");
+  if (f == NULL)
+    return ctl_fail(CTL_EXIT_USAGE, "--party-file %s: %s", path, strerror(errno));
+  char *buf = malloc(MAX_PARTY_FILE_BYTES + 1);
+  if (buf == NULL) {
+    if (!from_stdin)
+      fclose(f);
+    return ctl_fail(CTL_EXIT_FAILED, "out of memory");
+  }
+  size_t len = fread(buf, 1, MAX_PARTY_FILE_BYTES + 1, f);
+  bool read_error = ferror(f) != 0;
+  if (!from_stdin)
+    fclose(f);
+  int rc = CTL_EXIT_OK;
+  if (read_error)
+    rc = ctl_fail(CTL_EXIT_USAGE, "--party-file %s: cannot read it", path);
+  else if (len > MAX_PARTY_FILE_BYTES)
+    rc = ctl_fail(CTL_EXIT_USAGE, "--party-file %s: larger than %d bytes", path,
+                  MAX_PARTY_FILE_BYTES);
+  else if (memchr(buf, '\0', len) != NULL)
+    rc = ctl_fail(CTL_EXIT_USAGE, "--party-file %s: not a text file (it holds a NUL byte)",
+                  path);
+  int line_no = 0, parties_before = l->n;
+  for (size_t at = 0; rc == CTL_EXIT_OK && at < len;) {
+    const char *line = buf + at;
+    const char *nl = memchr(line, '\n', len - at);
+    size_t n = nl ? (size_t)(nl - line) : len - at;
+    at += n + (nl ? 1 : 0);
+    line_no++;
+    if (n > 0 && line[n - 1] == '\r')
+      n--;
+    size_t lead = 0;
+    while (lead < n && (line[lead] == ' ' || line[lead] == '\t'))
+      lead++;
+    if (lead == n || line[lead] == '#')
+      continue;
+    rc = party_list_add(ctx, l, line, n, true, line_no);
+  }
+  if (rc == CTL_EXIT_OK && l->n == parties_before)
+    rc = ctl_fail(CTL_EXIT_USAGE, "--party-file %s: no party in it (one role:name[:id_number"
+                  "[:phone]] a line)", path);
+  explicit_bzero(buf, len);
+  free(buf);
+  return rc;
+}
 
 /* "role:name[:id_number[:phone]]" into p, pointing into buf (modified).
- * Messages never repeat the text: it is personal data. */
-static int parse_party(ctl_ctx *ctx, int index, char *buf, mv_party *p) {
+ * Messages never repeat the text: it is personal data; where says which
+ * party it was ("--party (number 2)", "--party-file line 3"). */
+static int parse_party(ctl_ctx *ctx, const char *where, char *buf, mv_party *p) {
   char *parts[5] = {0};
   int n = 0;
   char *s = buf;
@@ -413,9 +503,9 @@ static int parse_party(ctl_ctx *ctx, int index, char *buf, mv_party *p) {
   if (n > 4 || n < 2 || parts[1][0] == '\0' ||
       ctl_parse_name(mc_party_role_names, parts[0], &role) != 0)
     return ctl_usage_error(ctx,
-                           "--party (number %d): expected role:name[:id_number[:phone]], role "
+                           "%s: expected role:name[:id_number[:phone]], role "
                            "applicant, respondent or other (申请人, 被申请人, 其他当事人)",
-                           index + 1);
+                           where);
   mediation__v1__party__init(p);
   p->role = role;
   p->name = parts[1];
@@ -440,6 +530,7 @@ enum {
   I_REASON,
   I_PERSON,
   I_REF,
+  I_PARTY_FILE,
 };
 
 int ctl_cmd_intake(ctl_ctx *ctx, int argc, char **argv) {
@@ -448,6 +539,7 @@ int ctl_cmd_intake(ctl_ctx *ctx, int argc, char **argv) {
       {"community", required_argument, NULL, I_COMMUNITY},
       {"grid", required_argument, NULL, I_GRID},
       {"party", required_argument, NULL, I_PARTY},
+      {"party-file", required_argument, NULL, I_PARTY_FILE},
       {"money-yuan", required_argument, NULL, I_MONEY},
       {"difficulty", required_argument, NULL, I_DIFFICULTY},
       {"source", required_argument, NULL, I_SOURCE},
@@ -464,7 +556,10 @@ int ctl_cmd_intake(ctl_ctx *ctx, int argc, char **argv) {
   const char *kind = NULL, *community = NULL, *grid = "", *money = NULL, *difficulty = NULL,
              *source = NULL, *summary = "", *petition = NULL, *workers = NULL, *refer_to = NULL,
              *reason = "", *person = "", *ref = "";
+  /* The parties, and the option each came from, in order: files are read
+   * after the options are checked. */
   const char *party_args[MAX_PARTY_ARGS];
+  bool party_arg_is_file[MAX_PARTY_ARGS];
   int n_party_args = 0;
   bool needs_lawyer = false;
   int c;
@@ -476,8 +571,10 @@ int ctl_cmd_intake(ctl_ctx *ctx, int argc, char **argv) {
     case I_COMMUNITY: community = optarg; break;
     case I_GRID: grid = optarg; break;
     case I_PARTY:
+    case I_PARTY_FILE:
       if (n_party_args == MAX_PARTY_ARGS)
-        return ctl_usage_error(ctx, "--party: at most %d", MAX_PARTY_ARGS);
+        return ctl_usage_error(ctx, "--party and --party-file: at most %d", MAX_PARTY_ARGS);
+      party_arg_is_file[n_party_args] = c == I_PARTY_FILE;
       party_args[n_party_args++] = optarg;
       break;
     case I_MONEY: money = optarg; break;
@@ -504,7 +601,12 @@ int ctl_cmd_intake(ctl_ctx *ctx, int argc, char **argv) {
   if (source == NULL)
     return ctl_usage_error(ctx, "--source is required");
   if (n_party_args == 0)
-    return ctl_usage_error(ctx, "--party is required (at least one party)");
+    return ctl_usage_error(ctx, "--party or --party-file is required (at least one party)");
+  int stdin_files = 0;
+  for (int i = 0; i < n_party_args; i++)
+    stdin_files += party_arg_is_file[i] && strcmp(party_args[i], "-") == 0;
+  if (stdin_files > 1)
+    return ctl_usage_error(ctx, "--party-file -: standard input can be read only once");
   if (ctx->unit_arg == NULL)
     return ctl_usage_error(ctx, "--unit UNIT is required: a case is taken in at a unit");
   if ((rc = ctl_load(ctx)) != CTL_EXIT_OK)
@@ -549,21 +651,26 @@ int ctl_cmd_intake(ctl_ctx *ctx, int argc, char **argv) {
   if (refer_to != NULL && (rc = ctl_find_unit(ctx, refer_to, "--refer-to", &refer)) != CTL_EXIT_OK)
     return rc;
 
+  party_list list = {.n = 0};
+  int party_number = 0;
+  for (int i = 0; i < n_party_args && rc == CTL_EXIT_OK; i++) {
+    if (party_arg_is_file[i]) {
+      rc = party_file_read(ctx, &list, party_args[i]);
+    } else {
+      party_number++;
+      rc = party_list_add(ctx, &list, party_args[i], strlen(party_args[i]), false,
+                          party_number);
+    }
+  }
   mv_party parties[MAX_PARTY_ARGS];
   mv_party *party_ptrs[MAX_PARTY_ARGS];
-  char *bufs[MAX_PARTY_ARGS] = {0};
-  rc = CTL_EXIT_OK;
-  for (int i = 0; i < n_party_args && rc == CTL_EXIT_OK; i++) {
-    bufs[i] = strdup(party_args[i]);
-    if (bufs[i] == NULL)
-      rc = ctl_fail(CTL_EXIT_FAILED, "out of memory");
-    else
-      rc = parse_party(ctx, i, bufs[i], &parties[i]);
+  for (int i = 0; i < list.n && rc == CTL_EXIT_OK; i++) {
+    rc = parse_party(ctx, list.where[i], list.text[i], &parties[i]);
     party_ptrs[i] = &parties[i];
   }
   if (rc == CTL_EXIT_OK) {
     in.parties = party_ptrs;
-    in.n_parties = (size_t)n_party_args;
+    in.n_parties = (size_t)list.n;
     Mediation__V1__DeskTakeInRequest req = MEDIATION__V1__DESK_TAKE_IN_REQUEST__INIT;
     req.intake = &in;
     req.person = (char *)person;
@@ -578,8 +685,7 @@ int ctl_cmd_intake(ctl_ctx *ctx, int argc, char **argv) {
     if (reply != NULL)
       protobuf_c_message_free_unpacked(reply, NULL);
   }
-  for (int i = 0; i < n_party_args; i++)
-    free(bufs[i]);
+  party_list_free(&list);
   return rc;
 }
 

@@ -26,7 +26,8 @@ const ctl_command ctl_commands[] = {
         .summary = "take a new case in at the unit (受理)",
         .usage =
             "Usage: mediactl --unit UNIT intake --kind KIND --community COMMUNITY --source SOURCE\n"
-            "                --party ROLE:NAME[:ID_NUMBER[:PHONE]]... [options]\n"
+            "                (--party ROLE:NAME[:ID_NUMBER[:PHONE]] | --party-file FILE)...\n"
+            "                [options]\n"
             "\n"
             "Takes a new case in at UNIT. The unit's policy may act at once (the police\n"
             "studio refers family disputes to the marriage studio; --refer-to overrides it).\n"
@@ -36,7 +37,13 @@ const ctl_command ctl_commands[] = {
             "  --community C        the parties' community: an id or its name (王隘社区)\n"
             "  --grid GRID          the grid (网格) within the community\n"
             "  --party P            repeat for each party: role:name[:id_number[:phone]],\n"
-            "                       role applicant, respondent or other (申请人, 被申请人, 其他当事人)\n"
+            "                       role applicant, respondent or other (申请人, 被申请人, 其他当事人).\n"
+            "                       Anything on the command line is visible to other users\n"
+            "                       (ps) and kept in shell history: for real ID numbers and\n"
+            "                       phones use --party-file\n"
+            "  --party-file FILE    the parties from FILE, one a line in the format of --party\n"
+            "                       (blank lines and lines starting with # are skipped);\n"
+            "                       - reads them from standard input\n"
             "  --source SOURCE      police_call, walk_in, letter_or_call, referral, consultation\n"
             "                       (110报警, 现场接访, 网电信件, 转介, 法律咨询)\n"
             "  --difficulty D       ordinary (default), difficult, complex (一般, 疑难, 复杂)\n"
@@ -388,9 +395,13 @@ const ctl_command ctl_commands[] = {
         .summary = "cases by state, holder, community, kind, deadline, date",
         .usage = "Usage: mediactl list [filters] [--limit N] [--cursor C]\n"
                  "\n"
-                 "Lists cases, oldest first, a page at a time; filters combine. When more\n"
-                 "cases follow, the cursor for the next page is printed to stderr (and is\n"
-                 "next_cursor in --json).\n"
+                 "Lists cases a page at a time; filters combine. The order follows the\n"
+                 "filters: grouped by state (intake, transfer, mediation, feedback,\n"
+                 "litigation, closed, withdrawn) and oldest first within a state with no\n"
+                 "filter, --state, --holder or --community; oldest offer first with\n"
+                 "--offered-to; earliest deadline first with --overdue; oldest first with\n"
+                 "--kind. When more cases follow, the cursor for the next page is printed\n"
+                 "to stderr (and is next_cursor in --json).\n"
                  "\n"
                  "  --state STATE     intake, transfer, mediation, feedback, litigation, closed,\n"
                  "                    withdrawn (or 受理, 流转, ...)\n"
@@ -463,10 +474,15 @@ const ctl_command ctl_commands[] = {
         .target = CTL_ROUTER,
         .group = CTL_FOR_COORDINATORS,
         .summary = "a hot, compacted copy of the router's store",
-        .usage = "Usage: mediactl backup\n"
+        .usage = "Usage: mediactl backup [--scheduled]\n"
                  "\n"
                  "Has the router copy its store into [router] backup_dir while it goes on\n"
-                 "serving, keeping the newest backups_kept copies.\n",
+                 "serving, into a directory named by the time (at the subdistrict's UTC\n"
+                 "offset, like every time shown) and, unless --scheduled, \"-manual\".\n"
+                 "Scheduled and manual backups are kept apart, the newest backups_kept of\n"
+                 "each: backups made by hand never push the nightly ones out.\n"
+                 "\n"
+                 "  --scheduled   made by the nightly timer (mediation-backup.service)\n",
     },
     {
         .name = "verify",

@@ -54,7 +54,7 @@ enum {
   CTL_EXIT_PENDING = 7, /* a Desk applied the step; a step its policy added is still queued */
 };
 
-#define CTL_DEFAULT_CONFIG "/etc/mediation/mediation.conf"
+#define CTL_DEFAULT_CONFIG MEDIATION_DEFAULT_CONFIG /* the build's sysconfdir (CMakeLists.txt) */
 #define CTL_DEFAULT_TIMEOUT_MS 10000
 #define CTL_DEFAULT_COORDINATOR "coordinator"
 

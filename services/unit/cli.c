@@ -41,7 +41,7 @@ static void usage(FILE *out, const un_policy *policy) {
           "\n"
           "Options:\n"
           "  -c, --config PATH     the deployment's mediation.conf\n"
-          "                        (default /etc/mediation/mediation.conf)\n"
+          "                        (default " MEDIATION_DEFAULT_CONFIG ")\n"
           "  -u, --unit ID         the unit to serve ([unit ID] in the configuration)%s\n"
           "      --log-level L     error, warning, notice, info (default) or debug\n"
           "  -h, --help            this text\n"
@@ -65,7 +65,7 @@ int un_main(int argc, char **argv, const un_policy *policy) {
       {"version", no_argument, NULL, OPT_VERSION},
       {NULL, 0, NULL, 0},
   };
-  const char *config = "/etc/mediation/mediation.conf";
+  const char *config = MEDIATION_DEFAULT_CONFIG;
   const char *unit_id = NULL;
   mc_log_level level = MC_LOG_INFO;
   int ch;

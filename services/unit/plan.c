@@ -36,6 +36,7 @@
 #include "core/log.h"
 #include "core/machine.h"
 #include "core/names.h"
+#include "core/text.h"
 #include "services/unit/internal.h"
 
 /* What a step of the plan carries in its unknown fields: nothing. */
@@ -172,14 +173,14 @@ static mc_code take_in_step(un_plan *p, st_txn *txn, un_step **out, mc_err *err)
       snprintf(made, sizeof(made), "%s%04d-%llu", u->policy->ref_prefix, year,
                (unsigned long long)serial);
     ref = made;
-  } else if (strchr(ref, ':') != NULL || mc_case_id_parse(ref, NULL, NULL) ||
-             strlen(ref) > u->reg->limits.max_name_bytes) {
+  } else if (!mc_unit_ref_valid(ref) || mc_case_id_parse(ref, NULL, NULL)) {
     p->refused = true;
     un_step *s = add_step(p, MV_ACTION(TAKE_IN), err);
     if (s != NULL)
       refuse(s, MC_INVALID_ARGUMENT,
-             "intake.unit_ref: a reference of this unit, without ':' and not shaped like a "
-             "case id; or leave it empty and the unit allocates one");
+             "intake.unit_ref: a reference of this unit, " MC_UNIT_REF_RULE
+             ", not shaped like a case id (never personal data); or leave it empty and the "
+             "unit allocates one");
     return MC_INVALID_ARGUMENT;
   }
   size_t alias_len = strlen(u->self->id) + strlen(ref) + 2;

@@ -176,6 +176,19 @@ static void test_take_in_fields(void **state) {
       "action.intake.workers: only for a labour dispute");
   GOOD(FX_NEW, TAKE_IN, FX_POLICE, (A->intake.kind = MV_KIND(LABOUR), A->intake.workers = 12));
   BAD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.unit_ref = "金丝雀\x7f", "action.intake.unit_ref");
+  /* unit_ref names a case in logs until the router numbers it: only the
+   * documented shape, so no phone, ID number, name or free text fits. */
+  GOOD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.unit_ref = "PS2026-100001");
+  GOOD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.unit_ref = "A2345678901234567890123456789012");
+  BAD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.unit_ref = "13900001111", "action.intake.unit_ref");
+  BAD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.unit_ref = "33021219900101123X",
+      "action.intake.unit_ref: expected the unit's reference");
+  BAD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.unit_ref = "张三", "action.intake.unit_ref");
+  BAD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.unit_ref = "PS 2026", "action.intake.unit_ref");
+  BAD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.unit_ref = "-PS", "action.intake.unit_ref");
+  BAD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.unit_ref = "PS:1", "action.intake.unit_ref");
+  BAD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.unit_ref = "A23456789012345678901234567890123",
+      "action.intake.unit_ref");
   BAD(FX_NEW, TAKE_IN, FX_POLICE, WHO->person = "\xff", "actor.person: not valid UTF-8");
   BAD(FX_NEW, TAKE_IN, FX_POLICE, A->a.person = "\xff", "action.person");
 

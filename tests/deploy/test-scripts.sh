@@ -77,13 +77,40 @@ has "Public-Key: (2048 bit)" "--rsa makes an RSA 2048 key"
 ls -a "$tmp/tls" >"$tmp/out"
 if grep -q '^\.tls-setup' "$tmp/out"; then fail "tls-setup left its temporary directory"
 else ok "no temporary files left"; fi
+
+# --renew where the CA key is, with no names: the same names, addresses and
+# key type as before, a new key.
+expect 0 "tls-setup --dir D --name N --ip A (ECDSA)" \
+  sh "$tls" --dir "$tmp/tls2" --name router.test --name router2.test --ip 192.0.2.7
+cp "$tmp/tls2/router.key" "$tmp/key.first"
+expect 0 "tls-setup --renew without names" sh "$tls" --dir "$tmp/tls2" --renew
+has "renewing for the same names: router.test router2.test 192.0.2.7" "--renew says which names it keeps"
+has "tls_server_name = router.test" "the first name stays tls_server_name"
+cmp -s "$tmp/tls2/router.key" "$tmp/key.first" && fail "--renew kept the old key" ||
+  ok "--renew makes a new key"
+openssl x509 -in "$tmp/tls2/router.pem" -noout -ext subjectAltName >"$tmp/out" 2>&1
+has "DNS:router.test, DNS:router2.test, IP Address:192.0.2.7" "--renew keeps every name and the IP address"
+openssl x509 -in "$tmp/tls2/router.pem" -noout -text >"$tmp/out" 2>&1
+has "prime256v1\|P-256" "--renew keeps the key type"
+expect 0 "tls-setup --renew of the RSA certificate" sh "$tls" --dir "$tmp/tls" --renew
+openssl x509 -in "$tmp/tls/router.pem" -noout -text >"$tmp/out" 2>&1
+has "Public-Key: (2048 bit)" "--renew keeps RSA"
+expect 0 "tls-setup --installed-dir" sh "$tls" --dir "$tmp/tls2" --name router.test \
+  --installed-dir /etc/mediation/tls
+has "tls_cert = /etc/mediation/tls/router.pem" "--installed-dir names the files where they will be"
+has "tls_ca = /etc/mediation/tls/ca.pem" "--installed-dir names the CA where it will be"
+expect 2 "tls-setup --installed-dir relative" sh "$tls" --dir "$tmp/tls2" --installed-dir etc/tls
+
+# Where ca.key is not (the router's machine): a clear refusal naming where to run it.
 rm "$tmp/tls/ca.key"
 expect 2 "tls-setup with ca.pem but no ca.key" sh "$tls" --dir "$tmp/tls" --name router.test --renew
-has "only one of ca.pem and ca.key" "names the half-present CA"
+has "certificates are signed where ca.key is kept" "says where to renew"
 
 # --- mkdeploy ------------------------------------------------------------
 expect 0 "mkdeploy --help" sh "$mk" --help
 has "--system" "mkdeploy --help lists --system"
+has "--keys-dir" "mkdeploy --help lists --keys-dir"
+expect 2 "mkdeploy with a relative --keys-dir" sh "$mk" --dir "$tmp/d" --keys-dir keys
 expect 2 "mkdeploy without --dir" sh "$mk"
 expect 2 "mkdeploy with a relative --data" sh "$mk" --dir "$tmp/d" --data rel
 expect 2 "mkdeploy --tcp with a word" sh "$mk" --dir "$tmp/d" --tcp many

@@ -8,7 +8,10 @@
  *   - both put each store and socket where the generated units give the
  *     daemons room: /var/lib/mediation/<id> (StateDirectory=mediation/%i),
  *     /var/lib/mediation/router and .../backups, /run/mediation/<id>.ipc
- *     (RuntimeDirectory=mediation).
+ *     (RuntimeDirectory=mediation);
+ *   - every program and every unit has one default configuration path, the
+ *     build's sysconfdir (MEDIATION_DEFAULT_CONFIG), and `mkdeploy --system`
+ *     (as installed) writes keys_dir beside it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -154,7 +157,105 @@ static void test_mkdeploy_system_loads(void **state) {
     fail_msg("mkdeploy --system: %s", err.msg);
   check_system_layout(reg);
   assert_string_equal(reg->router.endpoint, "tls+tcp://router.baihe.example:7300");
+  /* The keys go where the machines keep them, not where mkdeploy made them. */
+  assert_string_equal(reg->keys_dir, "/etc/mediation/keys");
   mc_registry_free(reg);
+
+  /* --keys-dir names another place; the keys are still made in DIR/keys. */
+  const char *again[] = {script, "--dir", out, "--force", "--keygen", keygen, "--keys-dir",
+                         "/srv/mediation/keys", NULL};
+  run(again);
+  if (mc_registry_load(conf, &reg, &err) != MC_OK)
+    fail_msg("mkdeploy --keys-dir: %s", err.msg);
+  assert_string_equal(reg->keys_dir, "/srv/mediation/keys");
+  mc_registry_free(reg);
+}
+
+/* The error docs/configuration.md quotes is the one the registry gives: a
+ * `[deadlines] transfer = soon` in a real configuration. */
+static void test_documented_error_is_real(void **state) {
+  (void)state;
+  char path[TH_PATH_MAX];
+  snprintf(path, sizeof(path), "%s/docs/configuration.md", MEDIATION_SOURCE_DIR);
+  char *doc = read_or_fail(path);
+  const char *start = strstr(doc, "(e.g.\n`");
+  assert_non_null(start);
+  start += strlen("(e.g.\n`");
+  const char *end = strchr(start, '`');
+  assert_non_null(end);
+  char quoted[512];
+  snprintf(quoted, sizeof(quoted), "%.*s", (int)(end - start), start);
+  free(doc);
+  const char *after_file = strstr(quoted, "mediation.conf: ");
+  assert_non_null(after_file);
+
+  char script[TH_PATH_MAX], keygen[TH_PATH_MAX], out[TH_PATH_MAX + 8];
+  snprintf(script, sizeof(script), "%s/deploy/mkdeploy", MEDIATION_SOURCE_DIR);
+  snprintf(out, sizeof(out), "%s/bad", dir.path);
+  const char *argv[] = {script, "--dir", out, "--keygen",
+                        th_bin(keygen, sizeof(keygen), "rpc/mediation-keygen"), NULL};
+  run(argv);
+  char conf[TH_PATH_MAX + 32];
+  snprintf(conf, sizeof(conf), "%s/mediation.conf", out);
+  char *text = read_or_fail(conf);
+  char *line = strstr(text, "\ntransfer = 24h\n");
+  assert_non_null(line);
+  FILE *f = fopen(conf, "w");
+  assert_non_null(f);
+  fprintf(f, "%.*s\ntransfer = soon\n%s", (int)(line - text), text,
+          line + strlen("\ntransfer = 24h\n"));
+  fclose(f);
+  free(text);
+  mc_registry *reg = NULL;
+  mc_err err;
+  assert_int_not_equal(mc_registry_load(conf, &reg, &err), MC_OK);
+  const char *got = strstr(err.msg, "mediation.conf: ");
+  if (got == NULL || strcmp(got, after_file) != 0)
+    fail_msg("configuration.md quotes\n  %s\nthe registry says\n  %s", quoted, err.msg);
+}
+
+/* One default configuration path for every program: the router, the unit
+ * daemons and mediactl say the same in --help, the systemd units pass it,
+ * and the installed mkdeploy --system puts keys_dir beside it. */
+static void test_one_default_config_path(void **state) {
+  (void)state;
+  const char *want = MEDIATION_DEFAULT_CONFIG;
+  static const char *const programs[] = {"router/mediation-router", "services/police-studio",
+                                         "services/marriage-studio",
+                                         "services/community-station", "services/mediactl"};
+  for (size_t i = 0; i < sizeof(programs) / sizeof(programs[0]); i++) {
+    char bin[TH_PATH_MAX];
+    const char *argv[] = {th_bin(bin, sizeof(bin), programs[i]), "--help", NULL};
+    char *out = NULL, *err = NULL;
+    th_run(argv, &out, &err, 30000);
+    if (out == NULL || strstr(out, want) == NULL)
+      fail_msg("%s --help does not name %s as the default:\n%s", programs[i], want,
+               out ? out : "");
+    free(out);
+    free(err);
+  }
+  static const char *const units[] = {"mediation-router.service", "mediation-police@.service",
+                                      "mediation-marriage@.service",
+                                      "mediation-community@.service", "mediation-backup.service"};
+  char config_arg[TH_PATH_MAX];
+  snprintf(config_arg, sizeof(config_arg), " --config %s", want);
+  for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+    char rel[128], path[TH_PATH_MAX];
+    snprintf(rel, sizeof(rel), "deploy/systemd/%s", units[i]);
+    char *unit = read_or_fail(th_bin(path, sizeof(path), rel));
+    const char *at = strstr(unit, config_arg);
+    char after = at != NULL ? at[strlen(config_arg)] : '?';
+    if (at == NULL || (after != ' ' && after != '\n'))
+      fail_msg("%s does not pass%s", units[i], config_arg);
+    free(unit);
+  }
+  char path[TH_PATH_MAX], line[TH_PATH_MAX + 32];
+  char *mkdeploy = read_or_fail(th_bin(path, sizeof(path), "deploy/mediation-mkdeploy"));
+  snprintf(line, sizeof(line), "\nsystem_config_dir=%.*s\n",
+           (int)(strrchr(want, '/') - want), want);
+  if (strstr(mkdeploy, line) == NULL)
+    fail_msg("the installed mkdeploy does not default keys_dir beside %s", want);
+  free(mkdeploy);
 }
 
 int main(void) {
@@ -162,6 +263,8 @@ int main(void) {
       cmocka_unit_test(test_units_match_the_layout),
       cmocka_unit_test(test_example_loads),
       cmocka_unit_test(test_mkdeploy_system_loads),
+      cmocka_unit_test(test_one_default_config_path),
+      cmocka_unit_test(test_documented_error_is_real),
   };
   return cmocka_run_group_tests_name("deploy configuration", tests, setup, teardown);
 }

@@ -268,6 +268,12 @@ static void test_usage_errors(void **state) {
   mctl_expect(&r, 0, "outcome --help");
   CONTAINS(r.out, "--no-agreement");
   mctl_free(&r);
+  /* list --help describes the order the router really lists in. */
+  r = MCTL(NULL, "list", "--help");
+  mctl_expect(&r, 0, "list --help");
+  CONTAINS(r.out, "grouped by state (intake, transfer, mediation, feedback,");
+  assert_null(strstr(r.out, "Lists cases, oldest first"));
+  mctl_free(&r);
   r = MCTL(NULL, "--version");
   mctl_expect(&r, 0, "--version");
   CONTAINS(r.out, "mediactl ");
@@ -287,7 +293,13 @@ static void test_usage_errors(void **state) {
       {{"list", "--limit"}, "option --limit needs a value", "Usage: mediactl list"},
       {{"list", "--limit", "0"}, "--limit:", "Usage: mediactl list"},
       {{"list", "--from", "2026-02-30"}, "--from: expected a date", "Usage: mediactl list"},
-      {{"--timeout", "soon", "list"}, "--timeout:", "Usage"},
+      {{"--timeout", "soon", "list"}, "--timeout: expected a number of seconds more than 0", "Usage"},
+      /* Every bound a --timeout meets is the deployment's, said once. */
+      {{"--timeout", "0", "list"}, "--timeout: expected a number of seconds more than 0", "Usage"},
+      {{"--timeout", "1000", "list"},
+       "--timeout: at most 600 seconds in this deployment ([limits] max_deadline_ahead_seconds)",
+       "Usage"},
+      {{"--timeout", "1e300", "list"}, "--timeout: at most 600 seconds in this deployment", "Usage"},
       {{"figures", "--by", "planet"}, "--by: expected total, unit", "Usage: mediactl figures"},
       {{"figures", "--from-month", "13"}, "--from-month: expected 1 to 12", "Usage: mediactl figures"},
       {{"figures", "--from-month", "5", "--to-month", "3"}, "after --to-month", "figures"},

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -521,11 +522,113 @@ static void test_intake_builds_the_whole_intake(void **state) {
   r = MCTL(conf, "--unit", "police-studio", "intake", "--kind", "divorce", "--community",
            "wangai", "--source", "walk_in");
   mctl_expect(&r, 2, "intake without a party");
-  CONTAINS(r.err, "--party is required");
+  CONTAINS(r.err, "--party or --party-file is required");
   mctl_free(&r);
   pthread_mutex_lock(&lock);
   assert_string_equal(last_method, "");
   pthread_mutex_unlock(&lock);
+}
+
+/* --party-file FILE and - (standard input): the parties' personal data stay
+ * off the command line. Same format as --party; comments, blank lines and
+ * CRLF are fine; order is the order given; errors name the line, never the
+ * text. */
+static void test_intake_party_file(void **state) {
+  (void)state;
+  set_mode(MODE_APPLIED);
+  char path[TH_PATH_MAX + 16];
+  snprintf(path, sizeof(path), "%s/parties.txt", world.dir.path);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs("# the parties of the 110 call\r\n"
+        "applicant:张某:330212199001011234:13800001234\r\n"
+        "\n"
+        "   \n"
+        "被申请人:李某:33021219900101123X\n"
+        "other:王某",
+        f);
+  fclose(f);
+  forget();
+  mctl_result r = MCTL(conf, "--unit", "police-studio", "intake", "--kind", "relationship",
+                       "--community", "kongque", "--source", "police_call", "--party",
+                       "other:赵某", "--party-file", path);
+  mctl_expect(&r, 0, "intake --party-file");
+  mctl_free(&r);
+  Mediation__V1__DeskTakeInRequest *req = (Mediation__V1__DeskTakeInRequest *)last(
+      "TakeIn", &mediation__v1__desk_take_in_request__descriptor);
+  const mv_intake *in = req->intake;
+  assert_int_equal(in->n_parties, 4);
+  assert_string_equal(in->parties[0]->name, "赵某");
+  assert_int_equal(in->parties[1]->role, MV_PARTY(APPLICANT));
+  assert_string_equal(in->parties[1]->name, "张某");
+  assert_string_equal(in->parties[1]->id_number, "330212199001011234");
+  assert_string_equal(in->parties[1]->phone, "13800001234");
+  assert_int_equal(in->parties[2]->role, MV_PARTY(RESPONDENT));
+  assert_string_equal(in->parties[2]->id_number, "33021219900101123X");
+  assert_string_equal(in->parties[2]->phone, "");
+  assert_int_equal(in->parties[3]->role, MV_PARTY(OTHER));
+  assert_string_equal(in->parties[3]->name, "王某");
+  protobuf_c_message_free_unpacked(&req->base, NULL);
+
+  /* Standard input, through a shell as a user types it. */
+  char bin[TH_PATH_MAX], cmd[3 * TH_PATH_MAX];
+  th_bin(bin, sizeof(bin), "services/mediactl");
+  snprintf(cmd, sizeof(cmd),
+           "printf 'applicant:孙某:330212199001011234\\n' | '%s' --config '%s' --unit "
+           "police-studio intake --kind neighbour --community baihe --source walk_in "
+           "--party-file -",
+           bin, conf);
+  const char *sh[] = {"/bin/sh", "-c", cmd, NULL};
+  char *out = NULL, *err = NULL;
+  forget();
+  int rc = th_run(sh, &out, &err, 60000);
+  if (rc != 0)
+    fail_msg("--party-file -: exit %d\n%s\n%s", rc, out ? out : "", err ? err : "");
+  free(out);
+  free(err);
+  req = (Mediation__V1__DeskTakeInRequest *)last("TakeIn",
+                                                 &mediation__v1__desk_take_in_request__descriptor);
+  assert_int_equal(req->intake->n_parties, 1);
+  assert_string_equal(req->intake->parties[0]->name, "孙某");
+  assert_string_equal(req->intake->parties[0]->id_number, "330212199001011234");
+  protobuf_c_message_free_unpacked(&req->base, NULL);
+
+  /* A bad line: named by its number, its text not repeated; nothing sent. */
+  f = fopen(path, "w");
+  assert_non_null(f);
+  fputs("applicant:张某\n# fine\nplaintiff:钱某某:13900001111\n", f);
+  fclose(f);
+  forget();
+  r = MCTL(conf, "--unit", "police-studio", "intake", "--kind", "relationship", "--community",
+           "kongque", "--source", "police_call", "--party-file", path);
+  mctl_expect(&r, 2, "a bad --party-file line");
+  CONTAINS(r.err, "--party-file line 3: expected role:name[:id_number[:phone]]");
+  assert_null(strstr(r.err, "钱某某"));
+  assert_null(strstr(r.err, "13900001111"));
+  mctl_free(&r);
+  r = MCTL(conf, "--unit", "police-studio", "intake", "--kind", "relationship", "--community",
+           "kongque", "--source", "police_call", "--party-file", "/nonexistent/parties.txt");
+  mctl_expect(&r, 2, "a missing --party-file");
+  CONTAINS(r.err, "--party-file /nonexistent/parties.txt: No such file or directory");
+  mctl_free(&r);
+  f = fopen(path, "w");
+  assert_non_null(f);
+  fputs("# nobody yet\n\n", f);
+  fclose(f);
+  r = MCTL(conf, "--unit", "police-studio", "intake", "--kind", "relationship", "--community",
+           "kongque", "--source", "police_call", "--party-file", path);
+  mctl_expect(&r, 2, "an empty --party-file");
+  CONTAINS(r.err, "no party in it");
+  mctl_free(&r);
+  r = MCTL(conf, "--unit", "police-studio", "intake", "--kind", "relationship", "--community",
+           "kongque", "--source", "police_call", "--party-file", "-", "--party-file", "-");
+  mctl_expect(&r, 2, "standard input twice");
+  CONTAINS(r.err, "standard input can be read only once");
+  mctl_free(&r);
+  pthread_mutex_lock(&lock);
+  assert_string_equal(last_method, "");
+  pthread_mutex_unlock(&lock);
+  unlink(path);
 }
 
 static void test_steps_build_their_actions(void **state) {
@@ -928,6 +1031,7 @@ static void test_health_and_methods_of_a_unit(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_intake_builds_the_whole_intake),
+      cmocka_unit_test(test_intake_party_file),
       cmocka_unit_test(test_steps_build_their_actions),
       cmocka_unit_test(test_queued_refused_and_policy_steps),
       cmocka_unit_test(test_partial_results_are_not_success),

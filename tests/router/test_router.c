@@ -932,7 +932,55 @@ static void test_backup_and_verify(void **state) {
   struct stat st;
   assert_int_equal(stat(file, &st), 0);
   assert_true(b->bytes > 0);
+  /* Named in the subdistrict's time, like every time shown (+08:00), and
+   * marked as made by hand. */
+  const char *name = strrchr(b->path, '/') + 1;
+  assert_int_equal(strlen(name), strlen("20261128T023012.481+0800-manual"));
+  assert_memory_equal(name + 19, "+0800-manual", 12);
+  char want_day[16];
+  mc_date today = mc_date_of(mc_now_ms(), world.reg->utc_offset_minutes);
+  snprintf(want_day, sizeof(want_day), "%04d%02d%02dT", today.year, today.month, today.day);
+  assert_memory_equal(name, want_day, 9);
+  char first_manual[TH_PATH_MAX];
+  snprintf(first_manual, sizeof(first_manual), "%s", b->path);
   protobuf_c_message_free_unpacked(reply, NULL);
+
+  /* Manual backups never push the scheduled ones out of backups_kept: each
+   * kind keeps its own newest backups_kept. A name of an earlier version
+   * (UTC, "Z") counts as scheduled. */
+  const char *dir = world.reg->router.backup_dir;
+  unsigned kept = world.reg->router.backups_kept;
+  char old_style[TH_PATH_MAX + 32];
+  snprintf(old_style, sizeof(old_style), "%s/20200101T000000.000Z", dir);
+  assert_int_equal(mkdir(old_style, 0700), 0);
+  breq.scheduled = true;
+  assert_int_equal(call("coordinator", &mediation__v1__router_admin__descriptor, "Backup",
+                        &breq.base, &reply, &err),
+                   MC_OK);
+  b = (Mediation__V1__BackupReply *)reply;
+  char scheduled[TH_PATH_MAX];
+  snprintf(scheduled, sizeof(scheduled), "%s", b->path);
+  assert_null(strstr(scheduled, "-manual"));
+  protobuf_c_message_free_unpacked(reply, NULL);
+  breq.scheduled = false;
+  for (unsigned i = 0; i < kept; i++) {
+    usleep(2000); /* distinct milliseconds */
+    assert_int_equal(call("coordinator", &mediation__v1__router_admin__descriptor, "Backup",
+                          &breq.base, &reply, &err),
+                     MC_OK);
+    b = (Mediation__V1__BackupReply *)reply;
+    if (i == kept - 1) {
+      /* the (kept + 1)th manual one removes the first manual one, only */
+      assert_int_equal(b->n_removed, 1);
+      assert_string_equal(b->removed[0], strrchr(first_manual, '/') + 1);
+    } else {
+      assert_int_equal(b->n_removed, 0);
+    }
+    protobuf_c_message_free_unpacked(reply, NULL);
+  }
+  assert_int_equal(stat(scheduled, &st), 0);
+  assert_int_equal(stat(old_style, &st), 0);
+  assert_int_not_equal(stat(first_manual, &st), 0);
 
   Mediation__V1__VerifyRequest vreq = MEDIATION__V1__VERIFY_REQUEST__INIT;
   assert_int_equal(call("coordinator", &mediation__v1__router_admin__descriptor, "Verify",
