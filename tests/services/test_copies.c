@@ -7,9 +7,10 @@
  *
  * After each change, when nothing is in flight any more (every outbox
  * empty, no delivery pending at the router), each unit's copy is compared
- * with the router's record twice: through the Desk lists while the router
- * runs (ListCases for a held case, Inbox for an offered one), and through
- * ShowCase while the router is stopped (answered from the copy). Then the
+ * with the router's record: through the Desk lists while the router runs
+ * (ListCases for a held case, Inbox for an offered one) and, once per
+ * story (router restarts are slow under valgrind), through ShowCase while
+ * the router is stopped (answered from the copy). Then the
  * unit takes its next step on the case through its Desk, and the router
  * applies it: a stale copy would have the Desk refuse it. Last, a copy
  * that missed a change does not make the Desk refuse a step the router
@@ -298,9 +299,11 @@ static void expect_listed(const char *unit, const mv_case *r) {
 }
 
 /* Every unit's copy of the case is the router's record: in the Desk lists
- * now, and in ShowCase with the router stopped (the copy is all a unit
- * has then). Units that were never in the case have no copy. */
-static void expect_copies(const char *id) {
+ * now, and, with router_stopped, in ShowCase with the router stopped (the
+ * copy is all a unit has then; the only way to see the copy of a case the
+ * unit neither holds nor is offered). Units that were never in the case
+ * have no copy. */
+static void expect_copies(const char *id, bool router_stopped) {
   Mediation__V1__GetCaseReply *g = settled(id);
   const mv_case *r = g->case_record;
   bool in[N_UNITS];
@@ -310,6 +313,10 @@ static void expect_copies(const char *id) {
       in[i] = in[i] || strcmp(r->units_involved[k], daemons[i].unit) == 0;
     if (in[i])
       expect_listed(daemons[i].unit, r);
+  }
+  if (!router_stopped) {
+    free_msg(g);
+    return;
   }
   assert_int_equal(tw_stop_router(&ts_world), 0);
   for (size_t i = 0; i < N_UNITS; i++) {
@@ -368,9 +375,9 @@ static void recall(bool offline) {
   unit_away(POLICE, offline);
   coordinator_step(id, MV_ACTION(RECALL), "协调员收回：先由派出所处理", MV_STATE(INTAKE));
   unit_back(POLICE, offline);
-  expect_copies(id);
+  expect_copies(id, false);
   transfer_applies(POLICE, id, KONGQUE);
-  expect_copies(id);
+  expect_copies(id, true);
 }
 
 /* A coordinator reopens a case 孔雀 closed with an agreement: the station
@@ -402,9 +409,9 @@ static void reopen(bool offline) {
   unit_away(KONGQUE, offline);
   coordinator_step(id, MV_ACTION(REOPEN), "当事人反悔，重新调解", MV_STATE(MEDIATION));
   unit_back(KONGQUE, offline);
-  expect_copies(id);
+  expect_copies(id, false);
   session_applies(KONGQUE, id);
-  expect_copies(id);
+  expect_copies(id, true);
 }
 
 /* The marriage studio refuses the police studio's offer: back at the
@@ -418,9 +425,9 @@ static void refuse(bool offline) {
   ts_action(&a, MV_ACTION(REFUSE), id, "不属于婚姻家庭纠纷");
   step_applies(MARRIAGE, &a, MV_STATE(INTAKE), POLICE);
   unit_back(POLICE, offline);
-  expect_copies(id);
+  expect_copies(id, false);
   transfer_applies(POLICE, id, KONGQUE);
-  expect_copies(id);
+  expect_copies(id, true);
 }
 
 /* The marriage studio accepts the police studio's offer and goes on with
@@ -437,11 +444,11 @@ static void accept(bool offline) {
   simple_applies(MARRIAGE, id, MV_ACTION(START_MEDIATION), NULL, MV_STATE(MEDIATION), MARRIAGE);
   session_applies(MARRIAGE, id);
   unit_back(POLICE, offline);
-  expect_copies(id);
+  expect_copies(id, true); /* the police studio's copy: ShowCase only */
   transfer_applies(MARRIAGE, id, POLICE);
   simple_applies(POLICE, id, MV_ACTION(ACCEPT), NULL, MV_STATE(INTAKE), POLICE);
   simple_applies(POLICE, id, MV_ACTION(START_MEDIATION), NULL, MV_STATE(MEDIATION), POLICE);
-  expect_copies(id);
+  expect_copies(id, false);
 }
 
 /* Signs for every delivery the router holds for unit, as if the unit had
@@ -521,7 +528,7 @@ static void test_router_decides_on_a_stale_copy(void **state) {
   free_msg(l);
   simple_applies(POLICE, id, MV_ACTION(START_MEDIATION), NULL, MV_STATE(MEDIATION), POLICE);
   unit_back(MARRIAGE, true);
-  expect_copies(id);
+  expect_copies(id, true);
 }
 
 static void test_recall_online(void **state) {
