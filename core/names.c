@@ -120,6 +120,7 @@ const mc_name mc_delivery_names[] = {
     {MV_DELIVERY(REFUSED), "refused", "被退回"},
     {MV_DELIVERY(RECALLED), "recalled", "已撤回"},
     {MV_DELIVERY(ACCEPTED), "accepted", "已接收"},
+    {MV_DELIVERY(UPDATED), "updated", "已更新"},
     {0, NULL, NULL},
 };
 

@@ -60,6 +60,7 @@ static void reset_results(rt_job *job) {
   job->code = MC_OK;
   job->message[0] = '\0';
   job->n_wake = 0;
+  job->wake_all = false;
 }
 
 /* Keeps the job's answer for retries of the same request. */
@@ -115,6 +116,15 @@ static bool replay_earlier(st_txn *txn, rt_job *job, mc_code *rc, mc_err *err) {
 /* Who gets the step as it was just stored: the caller's reply and each
  * delivery, and whether each may see personal data (only the holder may).
  *
+ * Deliveries are of two sorts. A handoff (mc_deliveries_for) goes to the
+ * other unit of a transfer, acceptance, refusal or recall. Every other unit
+ * in the case's units_involved - every unit that holds it, held it or was
+ * offered it - gets an UPDATED delivery, so that its local copy follows the
+ * router's record whoever moved the case (a coordinator, another unit, the
+ * router recording a receipt). The unit whose Apply made the step is left
+ * out: its reply carries the same record, and a retry of the same request
+ * gets that reply again from the idempotency store.
+ *
  * Masking is done in place, once, on the router's own copy of the case and
  * event, after it is stored: everything that may see personal data is packed
  * first, then the copy is masked and the rest is packed. Masking is the only
@@ -124,6 +134,21 @@ typedef struct outgoing {
   Mediation__V1__DeliveryKind kind;
   bool sees_personal;
 } outgoing;
+
+/* Notes that unit has a delivery to pick up once the batch commits. */
+static void wake_later(rt_job *job, const char *unit) {
+  if (job->wake_all)
+    return;
+  for (int i = 0; i < job->n_wake; i++) {
+    if (strcmp(job->wake[i], unit) == 0)
+      return;
+  }
+  if (job->n_wake == RT_WAKE_MAX) {
+    job->wake_all = true;
+    return;
+  }
+  snprintf(job->wake[job->n_wake++], ST_NAME_MAX, "%s", unit);
+}
 
 static mc_code send_one(st_txn *txn, rt_job *job, const outgoing *o, mv_case *next,
                         mv_event *event, mc_err *err) {
@@ -148,17 +173,30 @@ static mc_code send_one(st_txn *txn, rt_job *job, const outgoing *o, mv_case *ne
   d.event = event;
   d.queued_ms = job->now_ms;
   mc_code rc = st_delivery_put(txn, &d, NULL, err);
-  if (rc == MC_OK && job->n_wake < 2)
-    snprintf(job->wake[job->n_wake++], ST_NAME_MAX, "%s", o->unit);
+  if (rc == MC_OK)
+    wake_later(job, o->unit);
   return rc;
 }
 
-/* Queues the deliveries the step causes and packs the caller's reply, each
- * masked as its receiver may see it. next and event are the job's own
- * (owned) copies; they are masked in place if anyone may not see them whole. */
+static bool listed(const outgoing *out, size_t n, const char *unit) {
+  for (size_t i = 0; i < n; i++) {
+    if (out[i].unit != NULL && strcmp(out[i].unit, unit) == 0)
+      return true;
+  }
+  return false;
+}
+
+/* Queues the deliveries the step causes and, with reply, packs the caller's
+ * Apply reply, each masked as its receiver may see it. next and event are
+ * the job's own (owned) copies; they are masked in place if anyone may not
+ * see them whole. */
 static mc_code send_step(st_txn *txn, rt_job *job, const mc_registry *reg, mv_case *next,
-                         mv_event *event, mc_err *err) {
-  outgoing out[3];
+                         mv_event *event, bool reply, mc_err *err) {
+  outgoing few[8];
+  size_t cap = next->n_units_involved + 3; /* + two handoffs + the reply */
+  outgoing *out = cap <= sizeof(few) / sizeof(few[0]) ? few : calloc(cap, sizeof(*out));
+  if (out == NULL)
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
   size_t n = 0;
   mc_delivery_target targets[2];
   size_t nt = mc_deliveries_for(event, targets);
@@ -168,9 +206,16 @@ static mc_code send_step(st_txn *txn, rt_job *job, const mc_registry *reg, mv_ca
       continue; /* the state machine checked the unit at transfer time; it left the registry since */
     out[n++] = (outgoing){to->id, targets[i].kind, strcmp(to->id, next->holder) == 0};
   }
-  out[n++] = (outgoing){NULL, 0,
-                        job->caller->kind == MC_PRINCIPAL_UNIT &&
-                            strcmp(job->caller->id, next->holder) == 0};
+  const char *replied = reply && job->caller->kind == MC_PRINCIPAL_UNIT ? job->caller->id : NULL;
+  for (size_t i = 0; i < next->n_units_involved; i++) {
+    const mc_principal *to = mc_registry_principal(reg, next->units_involved[i]);
+    if (to == NULL || to->kind != MC_PRINCIPAL_UNIT || listed(out, n, to->id) ||
+        (replied != NULL && strcmp(replied, to->id) == 0))
+      continue;
+    out[n++] = (outgoing){to->id, MV_DELIVERY(UPDATED), strcmp(to->id, next->holder) == 0};
+  }
+  if (reply)
+    out[n++] = (outgoing){NULL, 0, replied != NULL && strcmp(replied, next->holder) == 0};
   mc_code rc = MC_OK;
   for (size_t i = 0; i < n && rc == MC_OK; i++) {
     if (out[i].sees_personal)
@@ -187,6 +232,8 @@ static mc_code send_step(st_txn *txn, rt_job *job, const mc_registry *reg, mv_ca
     }
     rc = send_one(txn, job, &out[i], next, event, err);
   }
+  if (out != few)
+    free(out);
   return rc;
 }
 
@@ -371,7 +418,7 @@ static mc_code run_apply(st_txn *txn, rt_job *job, const mc_registry *reg, mc_er
   mv_event *event = NULL;
   rc = decide(txn, job, reg, &current, &next, &event, err);
   if (rc == MC_OK && job->code == MC_OK)
-    rc = send_step(txn, job, reg, next, event, err);
+    rc = send_step(txn, job, reg, next, event, true, err);
   if (rc == MC_OK)
     rc = remember(txn, job, "Apply", err);
   if (current)
@@ -409,10 +456,17 @@ static mc_code record_receipt(st_txn *txn, rt_job *job, const mc_registry *reg,
                       "receipt for delivery %llu names another case or event than it carried",
                       (unsigned long long)r->delivery_seq);
   }
+  /* An update is not a handoff: the receipt only ends its delivery. Put in
+   * the case file, it would change the case and call for updates in turn. */
+  bool handoff = d->kind != MV_DELIVERY(UPDATED);
   protobuf_c_message_free_unpacked(&d->base, NULL);
   bool was = false;
   if ((rc = st_delivery_ack(txn, job->caller->id, r->delivery_seq, &was, err)) != MC_OK)
     return rc;
+  if (!handoff) {
+    (*recorded)++;
+    return MC_OK;
+  }
   mv_case *current = NULL, *next = NULL;
   mv_event *event = NULL;
   if ((rc = st_case_get(txn, r->case_id, &current, err)) != MC_OK)
@@ -439,6 +493,9 @@ static mc_code record_receipt(st_txn *txn, rt_job *job, const mc_registry *reg,
     (*recorded)++;
     mc_log(MC_LOG_INFO, current->id, "received by %s (delivery %llu)", job->caller->id,
            (unsigned long long)r->delivery_seq);
+    /* The receipt is a step of the case like any other: every unit in it,
+     * the one that signed included, gets the record that has it. */
+    rc = send_step(txn, job, reg, next, event, false, err);
   }
   protobuf_c_message_free_unpacked(&current->base, NULL);
   if (next)

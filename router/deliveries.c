@@ -208,6 +208,16 @@ void rt_wake_units(rt_router *rt, char (*units)[ST_NAME_MAX], size_t n) {
   answer_all(rt, woken);
 }
 
+static bool every(const rt_waiter *w, const void *arg);
+
+void rt_wake_all(rt_router *rt) {
+  pthread_mutex_lock(&rt->wait_lock);
+  rt->delivery_epoch++;
+  rt_waiter *woken = take_waiters(rt, every, NULL);
+  pthread_mutex_unlock(&rt->wait_lock);
+  answer_all(rt, woken);
+}
+
 static bool expired(const rt_waiter *w, const void *arg) {
   return w->until_ms <= *(const int64_t *)arg;
 }

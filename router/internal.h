@@ -37,6 +37,8 @@ typedef enum rt_job_kind {
   RT_JOB_ACCESS,    /* an access-log record (no call waits for it) */
 } rt_job_kind;
 
+#define RT_WAKE_MAX 8 /* units a job names to wake; beyond, every long poll is woken */
+
 /* One write, queued for the writer. The results are rewritten on every run
  * of the batch (a batch runs again after the map grows). */
 typedef struct rt_job {
@@ -60,8 +62,11 @@ typedef struct rt_job {
   char message[256];
   uint8_t *payload; /* the packed reply for OK (malloc'd) */
   size_t payload_len;
-  char wake[2][ST_NAME_MAX]; /* units that got a delivery */
+  /* Units that got a delivery, each once; when more than RT_WAKE_MAX did
+   * (an acknowledgement of many receipts), wake_all instead. */
+  char wake[RT_WAKE_MAX][ST_NAME_MAX];
   int n_wake;
+  bool wake_all;
 } rt_job;
 
 typedef struct rt_waiter rt_waiter;
@@ -127,6 +132,7 @@ void rt_timer_stop(rt_router *rt);
 void rt_pull(rt_router *rt, rpc_call *call, const mc_principal *caller,
              const Mediation__V1__PullDeliveriesRequest *req);
 void rt_wake_units(rt_router *rt, char (*units)[ST_NAME_MAX], size_t n);
+void rt_wake_all(rt_router *rt); /* every long poll reads again (many units got deliveries) */
 void rt_flush_waiters(rt_router *rt); /* answer every waiting poll now (shutdown) */
 
 /* queries.c */

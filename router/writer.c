@@ -100,7 +100,7 @@ static void hand_over(rt_router *rt, rt_job *head, rt_job *last) {
 static void *replier_main(void *arg) {
   rt_router *rt = arg;
   pthread_setname_np(pthread_self(), "rt:replier");
-  size_t cap = (size_t)rt->batch_max * 2;
+  size_t cap = (size_t)rt->batch_max * 2 + RT_WAKE_MAX;
   char(*wake)[ST_NAME_MAX] = calloc(cap, ST_NAME_MAX);
   if (wake == NULL) {
     mc_log(MC_LOG_ERR, NULL, "replier: out of memory; the router cannot answer");
@@ -116,18 +116,22 @@ static void *replier_main(void *arg) {
     if (list == NULL)
       break; /* stopping, and everything committed is answered */
     size_t n_wake = 0;
+    bool wake_all = false;
     for (rt_job *j = list, *next; j != NULL; j = next) {
       next = j->next;
-      if (n_wake + 2 > cap) { /* several batches came at once */
+      if (n_wake + RT_WAKE_MAX > cap) { /* several batches came at once */
         rt_wake_units(rt, wake, n_wake);
         n_wake = 0;
       }
       for (int w = 0; w < j->n_wake; w++)
         memcpy(wake[n_wake++], j->wake[w], ST_NAME_MAX);
+      wake_all = wake_all || j->wake_all;
       complete(j);
       rt_job_free(j);
     }
-    if (n_wake > 0)
+    if (wake_all)
+      rt_wake_all(rt);
+    else if (n_wake > 0)
       rt_wake_units(rt, wake, n_wake);
   }
   free(wake);
@@ -208,6 +212,7 @@ static void *writer_main(void *arg) {
         j->code = ops[i].code;
         snprintf(j->message, sizeof(j->message), "%s", ops[i].err.msg);
         j->n_wake = 0;
+        j->wake_all = false;
       }
     }
     hand_over(rt, batch, jobs[n - 1]);

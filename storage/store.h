@@ -53,7 +53,8 @@
  *   else:    st_case_get_by_ref(txn, ref, &cur)
  *   mc_apply(reg, {cur, action, actor, now, rid}, &next, &event)
  *   st_case_put(txn, cur, next, event)
- *   st_delivery_put(txn, d) for each of mc_deliveries_for(event)
+ *   st_delivery_put(txn, d) for each of mc_deliveries_for(event), and an
+ *            update for each other unit of next->units_involved
  *   st_idem_put(txn, reply)
  *   return MC_OK (or the refusal: everything of this op is rolled back)
  *

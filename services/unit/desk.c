@@ -85,13 +85,24 @@ fail:
   return NULL;
 }
 
-/* Queues the plan and hands the call to the forwarder (or answers it). */
-static void queue_and_wait(un_unit *u, rpc_call *call, un_plan *p) {
+static bool repair_and_plan_again(un_unit *u, rpc_call *call,
+                                  const Mediation__V1__DeskActRequest *in, const un_plan *p);
+
+/* Queues the plan and hands the call to the forwarder (or answers it).
+ * With repair_in (the Act call's input), an operator's step refused on the
+ * local copy while the router answers is planned again on the router's
+ * record first (see repair_and_plan_again). */
+static void queue_and_wait(un_unit *u, rpc_call *call, un_plan *p,
+                           const Mediation__V1__DeskActRequest *repair_in) {
   mc_err err;
   mc_code rc = un_plan_queue(p, &err);
   if (rc != MC_OK) {
     mc_log(MC_LOG_ERR, p->case_ref, "cannot queue a step: %s", err.msg);
     rpc_call_fail_err(call, &err);
+    un_plan_free(p);
+    return;
+  }
+  if (repair_in != NULL && p->refused && repair_and_plan_again(u, call, repair_in, p)) {
     un_plan_free(p);
     return;
   }
@@ -169,28 +180,31 @@ static void desk_take_in(Mediation__V1__Desk_Service *service,
   p.refer_reason = in->refer_reason;
   p.now_ms = mc_now_ms();
   if (identify(&p, call, "TakeIn", &in->base))
-    queue_and_wait(u, call, &p);
+    queue_and_wait(u, call, &p, NULL);
 }
 
-/* in is the call's input (DeskActRequest), a its action. */
-static void plan_act(un_unit *u, rpc_call *call, const ProtobufCMessage *in, const mv_action *a,
-                     const char *ref) {
+/* in is the call's input, a its action. With may_repair, a step the local
+ * copy refuses is planned again on the router's record (queue_and_wait). */
+static void plan_act(un_unit *u, rpc_call *call, const Mediation__V1__DeskActRequest *in,
+                     const mv_action *a, const char *ref, bool may_repair) {
   un_plan p;
   un_plan_init(&p, u);
   p.op = a;
   p.ref = ref;
   p.person = a->person;
   p.now_ms = mc_now_ms();
-  if (identify(&p, call, "Act", in))
-    queue_and_wait(u, call, &p);
+  if (identify(&p, call, "Act", &in->base))
+    queue_and_wait(u, call, &p, may_repair ? in : NULL);
 }
 
-/* Fetching a case the unit has no copy of before acting on it. */
+/* Fetching a case before acting on it: one the unit has no copy of, or one
+ * whose copy refused the step (repair). */
 typedef struct fetch {
   un_unit *u;
   rpc_call *call;
   const Mediation__V1__DeskActRequest *in; /* the call's input: valid until it completes */
   const mv_action *action;                 /* in's */
+  bool repair;
 } fetch;
 
 typedef struct keep_arg {
@@ -214,10 +228,13 @@ static void fetch_done(void *arg, mc_code code, const char *message, ProtobufCMe
     mc_code rc = c != NULL ? st_outbox_write(u->ob, keep_op, &k, &err)
                            : mc_err_set(&err, MC_INTERNAL, "the router sent no case");
     if (rc == MC_OK)
-      plan_act(u, f->call, &f->in->base, f->action, c->id);
+      plan_act(u, f->call, f->in, f->action, c->id, false);
     else
       rpc_call_fail_err(f->call, &err);
     protobuf_c_message_free_unpacked(reply, NULL);
+  } else if (f->repair) {
+    /* The router did not say: the copy decides, as offline. */
+    plan_act(u, f->call, f->in, f->action, f->action->case_ref, false);
   } else if (un_code_is_refusal(code)) {
     rpc_call_fail(f->call, code, "%s", message);
   } else {
@@ -227,6 +244,50 @@ static void fetch_done(void *arg, mc_code code, const char *message, ProtobufCMe
                   f->action->case_ref);
   }
   free(f);
+}
+
+/* While the router answers, it decides; the copy is the offline fallback.
+ * The copy follows the router through the unit's deliveries, but a change
+ * may still be on its way (committed, not yet stored here). So an
+ * operator's step that the copy refuses for the case's state or the unit's
+ * role in it (FAILED_PRECONDITION, PERMISSION_DENIED), while the router is
+ * not known to be away, is not answered yet: the Desk asks the router for
+ * the case (asynchronously, UN_READ_TIMEOUT_MS), refreshes the copy from it
+ * and plans once more; only a refusal on the router's record is answered.
+ * The step is not simply sent on unchecked: the policy plans its own steps
+ * (targets, members by load, follow-up dates) on the case as it is, and a
+ * doomed step would hold up the outbox and come back as a conflict instead
+ * of an answer. Accepted steps cost nothing more. Returns true if the call
+ * is now the fetch's to answer. */
+static bool repair_and_plan_again(un_unit *u, rpc_call *call,
+                                  const Mediation__V1__DeskActRequest *in, const un_plan *p) {
+  if (p->op == NULL || p->n == 0 ||
+      (p->steps[0].code != MC_FAILED_PRECONDITION && p->steps[0].code != MC_PERMISSION_DENIED))
+    return false;
+  pthread_mutex_lock(&u->mu);
+  bool away = u->offline || u->stopping;
+  pthread_mutex_unlock(&u->mu);
+  st_local_case *lc = NULL;
+  if (away || un_local_read(u, p->ref, &lc, NULL) != MC_OK)
+    return false;
+  bool known = mc_case_id_parse(lc->case_record->id, NULL, NULL); /* the router has it */
+  fetch *f = known ? calloc(1, sizeof(*f)) : NULL;
+  bool started = false;
+  if (f != NULL) {
+    *f = (fetch){.u = u, .call = call, .in = in, .action = p->op, .repair = true};
+    Mediation__V1__GetCaseRequest req = MEDIATION__V1__GET_CASE_REQUEST__INIT;
+    req.case_ref = lc->case_record->id;
+    rpc_call_opts opts = {.timeout_ms = UN_READ_TIMEOUT_MS};
+    mc_err err;
+    started = un_call_async(u, "GetCase", &req.base, &opts, fetch_done, f, &err) == MC_OK;
+    if (started)
+      mc_log(MC_LOG_INFO, lc->case_record->id, "%s refused on the local copy; asking the router",
+             mc_name_of(mc_action_names, p->op->kind));
+    else
+      free(f);
+  }
+  protobuf_c_message_free_unpacked(&lc->base, NULL);
+  return started;
 }
 
 static void desk_act(Mediation__V1__Desk_Service *service,
@@ -263,7 +324,7 @@ static void desk_act(Mediation__V1__Desk_Service *service,
   mc_code rc = un_local_read(u, a->case_ref, &lc, &err);
   if (rc == MC_OK) {
     protobuf_c_message_free_unpacked(&lc->base, NULL);
-    plan_act(u, call, &in->base, a, a->case_ref);
+    plan_act(u, call, in, a, a->case_ref, true);
     return;
   }
   if (rc != MC_NOT_FOUND) {

@@ -8,7 +8,10 @@
  * the router's own state machine. Whenever either part changes - the router
  * answers a step, a delivery arrives, a queued step is refused - the copy is
  * rebuilt the same way (un_local_refresh), so it never drifts from "what
- * the router said, then what we asked for". A record of the router replaces
+ * the router said, then what we asked for". The router says it for every
+ * change to a case the unit holds, held or was offered, whoever made it
+ * (UPDATED deliveries, puller.c), so the copy is a replica of the router's
+ * record, not only of the unit's own steps. A record of the router replaces
  * the synced one only if it is not older (fewer case-file events): a
  * delivery redelivered after a restart cannot undo a later answer.
  */

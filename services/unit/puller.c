@@ -6,7 +6,12 @@
  * is committed. What arrives is first made durable here - the local copy
  * refreshed from the delivery's snapshot, the handoff event kept with it -
  * and only then acknowledged with receipts signed by the unit's key, which
- * the router records in the case file ("received by X at T"). A delivery
+ * the router records in the case file ("received by X at T"). Besides
+ * handoffs the router sends an update for every other change to a case the
+ * unit is in (a coordinator's recall or reopen, the holder's steps, a
+ * receipt): stored the same way, it keeps the copy a replica of the
+ * router's record, with the unit's still-queued steps replayed on top; its
+ * receipt only ends the delivery. A delivery
  * not acknowledged is delivered again, so after a restart or a failed
  * acknowledgement the thread asks from the start (after_seq 0); storing a
  * delivery twice changes nothing, since a copy never goes back to an older
@@ -44,7 +49,10 @@ static mc_code store_op(st_txn *txn, void *arg, mc_err *err) {
     s->usable[i] = false;
     if (!well_formed(s->u, d))
       continue;
-    mc_code rc = un_local_refresh(s->u, txn, d->snapshot, NULL, d->event, s->now_ms, err);
+    /* An update is a change the unit did not make or receive: the copy
+     * follows it, and its last handoff stays what it was. */
+    const mv_event *handoff = d->kind == MV_DELIVERY(UPDATED) ? NULL : d->event;
+    mc_code rc = un_local_refresh(s->u, txn, d->snapshot, NULL, handoff, s->now_ms, err);
     if (rc != MC_OK)
       return rc;
     s->usable[i] = true;
