@@ -9,7 +9,8 @@
  * a refusal writes nothing, even if the caller went on to commit. Indexes
  * are kept by difference between the keys of `before` and of `after`, which
  * touches only what changed (a state change moves three keys, an assignment
- * none).
+ * none). The new head of the case file is signed and kept in `heads`
+ * (seal.c).
  */
 #include "storage/store_int.h"
 
@@ -273,7 +274,8 @@ mc_code st_case_put(st_txn *txn, const mv_case *before, const mv_case *after,
     }
   }
 
-  /* Writes. From here on a failure is LMDB's, and kills the transaction. */
+  /* Writes. From here on a failure is LMDB's (it kills the transaction) or the
+   * signer's (the op is refused; the batch runner rolls back what it wrote). */
   if ((rc = sti_put_msg(txn, s->db[SDB_CASES], id, strlen(id), &after->base, 0, err)) != MC_OK)
     goto out;
   if (serial > serial_counter &&
@@ -283,6 +285,10 @@ mc_code st_case_put(st_txn *txn, const mv_case *before, const mv_case *after,
   sti_event_key(&ek, id, event->seq);
   if ((rc = sti_put(txn, s->db[SDB_EVENTS], ek.b, ek.n, ev_bytes, ev_len, MDB_NOOVERWRITE,
                     err)) != MC_OK)
+    goto out;
+  /* The new head of the file, signed (seal.c). check_chain made sure it is
+   * after->last_event_hash. */
+  if ((rc = sti_head_put(txn, id, event->seq, after->last_event_hash.data, err)) != MC_OK)
     goto out;
   for (size_t i = 0; i < n_old; i++) {
     if (key_in(nu, n_nu, &old[i]))

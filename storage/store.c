@@ -33,6 +33,8 @@ const char *const sti_store_db_names[SDB_COUNT] = {
     [SDB_DELIVERIES] = "deliveries",
     [SDB_FIGURES] = "figures",
     [SDB_ACCESS] = "access",
+    [SDB_HEADS] = "heads",
+    [SDB_STEPS] = "steps",
 };
 
 st_store *sti_store_of(st_txn *t, mc_err *err) {
@@ -42,6 +44,28 @@ st_store *sti_store_of(st_txn *t, mc_err *err) {
 }
 
 /* ---- Opening -------------------------------------------------------------------- */
+
+/* A store of schema 1 has no signed heads. It is upgraded only when asked
+ * (st_options.upgrade): an upgrade signs whatever the store holds, so it
+ * must be an operator's decision, never something a doctored "schema"
+ * counter can trigger. */
+static mc_code schema1_op(st_txn *t, void *arg, mc_err *err) {
+  st_store *s = t->owner;
+  uint64_t v;
+  mc_code rc = sti_counter_get(t, s->db[SDB_META], "schema", &v, err);
+  if (rc != MC_OK || v != 1)
+    return rc;
+  if (!*(bool *)arg)
+    return mc_err_set(err, MC_FAILED_PRECONDITION,
+                      "store: schema version 1 on disk (case files without signed heads); "
+                      "this build reads version %d: upgrade it once with "
+                      "`mediation-router --upgrade-store` (it signs every case file's head "
+                      "as it stands: run verify on it first)",
+                      STI_SCHEMA);
+  if ((rc = sti_upgrade_1_to_2(t, err)) != MC_OK)
+    return rc;
+  return sti_counter_set(t, s->db[SDB_META], "schema", STI_SCHEMA, err);
+}
 
 mc_code st_open(const st_options *opts, st_store **out, mc_err *err) {
   if (opts == NULL)
@@ -84,8 +108,13 @@ mc_code st_open(const st_options *opts, st_store **out, mc_err *err) {
     free(s);
     return rc;
   }
-  rc = sti_schema_check(&s->env, STI_STORE, s, s->db[SDB_META], s->db[SDB_CASES], STI_SCHEMA,
-                        err);
+  s->sign = opts->sign;
+  s->sign_arg = opts->sign_arg;
+  bool upgrade = opts->upgrade;
+  rc = st_write(s, schema1_op, &upgrade, err);
+  if (rc == MC_OK)
+    rc = sti_schema_check(&s->env, STI_STORE, s, s->db[SDB_META], s->db[SDB_CASES], STI_SCHEMA,
+                          err);
   if (rc != MC_OK) {
     sti_env_close(&s->env);
     free(s);

@@ -6,9 +6,12 @@
 #define ST_STORE_INT_H
 
 #include "storage/internal.h"
+#include "core/machine.h"
 #include "storage/store.h"
 
-#define STI_SCHEMA 1 /* the layout described in store.h */
+/* The layout described in store.h. 1: before signed heads (no `heads`,
+ * `steps`); st_open upgrades it only when asked (st_options.upgrade). */
+#define STI_SCHEMA 2
 
 /* The named databases, in the order of sti_store_db_names. */
 enum {
@@ -28,6 +31,8 @@ enum {
   SDB_DELIVERIES,
   SDB_FIGURES,
   SDB_ACCESS,
+  SDB_HEADS,
+  SDB_STEPS,
   SDB_COUNT
 };
 
@@ -39,6 +44,8 @@ struct st_store {
   char prefix[16];
   int utc_offset_minutes;
   int64_t idem_retention_ms;
+  st_sign_fn sign; /* NULL: heads are stored unsigned */
+  void *sign_arg;
 };
 
 /* The store of a transaction, after checking its kind (NULL if it is not a
@@ -73,5 +80,29 @@ void sti_state_counter_name(char *buf, size_t cap, int state);
 
 /* A case record's bytes -> owned message, checked against its key. */
 mc_code sti_case_decode(const MDB_val *v, const char *key_id, mv_case **out, mc_err *err);
+
+/* ---- Sealed case files (seal.c) ---- */
+
+/* Writes the case's head (signed if the store has a signer) and the step
+ * entry for the event just appended, and advances the step counter. Called
+ * by st_case_put after its checks; a failure is LMDB's or the signer's
+ * (UNAVAILABLE: the op is refused, nothing of it stays). */
+mc_code sti_head_put(st_txn *t, const char *case_id, uint32_t seq,
+                     const uint8_t hash[MC_HASH_BYTES], mc_err *err);
+
+/* The bytes a head signature covers: lp(case id) be32(seq) hash. Returns
+ * their length (at most 4 + MC_CASE_ID_MAX + 4 + MC_HASH_BYTES). */
+size_t sti_head_signed_bytes(const char *case_id, uint32_t seq,
+                             const uint8_t hash[MC_HASH_BYTES], uint8_t *out);
+
+/* Verify's anchor check, in verify's snapshot: every case file as it stood at
+ * the anchor's step, rebuilt from the store, must give the anchor's root.
+ * Each finding goes to problem(arg, msg). MC_OK when the check ran. */
+mc_code sti_anchor_check(st_txn *t, const st_anchor *a, void (*problem)(void *, const char *),
+                         void *arg, mc_err *err);
+
+/* Upgrades a schema-1 store in the open transaction: a head (signed if the
+ * store can sign) for every case. */
+mc_code sti_upgrade_1_to_2(st_txn *t, mc_err *err);
 
 #endif /* ST_STORE_INT_H */

@@ -48,6 +48,9 @@ typedef struct vctx {
   uint64_t states[MC_STATE_COUNT];
   uint64_t *max_serial; /* per year - 1000 */
   uint64_t unreplayed;  /* cases whose file did not replay: not in the figures */
+  uint64_t records;     /* case records that decoded */
+  st_check_fn check;    /* NULL: head signatures are not checked */
+  void *check_arg;
 } vctx;
 
 __attribute__((format(printf, 5, 6))) static void problem(vctx *v, const char *case_id,
@@ -250,6 +253,49 @@ static mv_case *walk_case_file(vctx *v, const char *id, const mv_case *rec, mc_e
   return cur;
 }
 
+/* The signed head must be the record's head, signed by the router. */
+static mc_code check_head(vctx *v, const char *id, const mv_case *rec, mc_err *err) {
+  ProtobufCMessage *m;
+  mc_err e;
+  mc_code rc = sti_get_msg(v->t, v->s->db[SDB_HEADS], id, strlen(id),
+                           &mediation__v1__case_head__descriptor, &m, "case head of", id, &e);
+  if (rc == MC_NOT_FOUND) {
+    problem(v, id, 0, MC_DATA_LOSS, "no signed head is stored for the case file");
+    return MC_OK;
+  }
+  if (rc == MC_DATA_LOSS) {
+    problem(v, id, 0, MC_DATA_LOSS, "the signed head does not decode");
+    return MC_OK;
+  }
+  if (rc != MC_OK) {
+    if (err != NULL)
+      *err = e;
+    return rc;
+  }
+  const st_case_head *h = (const st_case_head *)m;
+  if (strcmp(h->case_id, id) != 0 || h->hash.len != MC_HASH_BYTES)
+    problem(v, id, 0, MC_DATA_LOSS, "the signed head is malformed or names another case");
+  else if (h->seq != rec->event_count || rec->last_event_hash.len != MC_HASH_BYTES ||
+           memcmp(h->hash.data, rec->last_event_hash.data, MC_HASH_BYTES) != 0)
+    problem(v, id, rec->event_count, MC_DATA_LOSS,
+            "the case file does not end where its signed head says (seq %u): it was "
+            "rewritten or truncated",
+            h->seq);
+  else if (v->check != NULL) {
+    uint8_t data[8 + MC_CASE_ID_MAX + MC_HASH_BYTES];
+    size_t n = sti_head_signed_bytes(id, h->seq, h->hash.data, data);
+    if (h->signature.len == 0)
+      problem(v, id, 0, MC_DATA_LOSS, "the case file's head is not signed");
+    else if (!v->check(v->check_arg, ST_HEAD_CONTEXT, data, n, h->signature.data,
+                       h->signature.len))
+      problem(v, id, h->seq, MC_DATA_LOSS,
+              "the signature of the case file's head does not verify with the router's "
+              "public key: the file was rewritten and re-signed by someone else");
+  }
+  protobuf_c_message_free_unpacked(m, NULL);
+  return MC_OK;
+}
+
 static mc_code check_case(vctx *v, const MDB_val *key, const MDB_val *val, mc_err *err) {
   char id[MC_CASE_ID_MAX];
   if (key->mv_size == 0 || key->mv_size >= MC_CASE_ID_MAX ||
@@ -297,6 +343,11 @@ static mc_code check_case(vctx *v, const MDB_val *key, const MDB_val *val, mc_er
   }
   if (rec == NULL)
     return MC_OK;
+  v->records++;
+  if ((fatal = check_head(v, id, rec, err)) != MC_OK) {
+    protobuf_c_message_free_unpacked(&rec->base, NULL);
+    return fatal;
+  }
 
   if (rec->state > 0 && rec->state < MC_STATE_COUNT)
     v->states[rec->state]++;
@@ -641,9 +692,56 @@ static mc_code check_idem_and_access(vctx *v, mc_err *err) {
 
 /* ---- The walk ------------------------------------------------------------------------- */
 
+/* Heads of cases that have no record. */
+static mc_code check_heads_count(vctx *v, mc_err *err) {
+  MDB_stat st;
+  int lrc = mdb_stat(v->t->txn, v->s->db[SDB_HEADS], &st);
+  if (lrc != 0)
+    return sti_lmdb_err(err, lrc, "verify", "mdb_stat");
+  if (st.ms_entries > v->records)
+    problem(v, NULL, 0, MC_INTERNAL, "heads: %llu signed heads for %llu case records",
+            (unsigned long long)st.ms_entries, (unsigned long long)v->records);
+  return MC_OK;
+}
+
+static void anchor_problem(void *arg, const char *msg) {
+  problem(arg, NULL, 0, MC_DATA_LOSS, "%s", msg);
+}
+
 mc_code st_verify(st_store *store, st_report_fn report, void *arg, uint64_t *problems,
                   mc_err *err) {
+  return st_verify_with(store, NULL, report, arg, problems, err);
+}
+
+mc_code st_verify_with(st_store *store, const st_verify_options *opts, st_report_fn report,
+                       void *arg, uint64_t *problems, mc_err *err) {
   vctx v = {.s = store, .report = report, .arg = arg};
+  st_anchor anchor;
+  bool anchored = opts != NULL && opts->anchor != NULL;
+  if (opts != NULL) {
+    v.check = opts->check;
+    v.check_arg = opts->check_arg;
+  }
+  if (anchored) {
+    mc_code rc = st_anchor_parse(opts->anchor, &anchor, err);
+    if (rc != MC_OK)
+      return rc;
+    if (v.check == NULL)
+      return mc_err_set(err, MC_INVALID_ARGUMENT,
+                        "verify: an anchor can only be checked with the router's public key "
+                        "([router] public_key)");
+    /* The signed part is the line up to " sig=", as st_anchor_make wrote it. */
+    const char *line = opts->anchor;
+    while (*line == ' ' || *line == '\t')
+      line++;
+    const char *sig = strstr(line, " sig=");
+    if (sig == NULL ||
+        !v.check(v.check_arg, ST_ANCHOR_CONTEXT, (const uint8_t *)line, (size_t)(sig - line),
+                 anchor.sig, ST_SIG_BYTES))
+      return mc_err_set(err, MC_UNAUTHENTICATED,
+                        "verify: the anchor's signature does not verify with the router's "
+                        "public key (forged, edited, or from another router)");
+  }
   v.max_serial = calloc(9000, sizeof(*v.max_serial));
   if (v.max_serial == NULL)
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "verify: out of memory");
@@ -676,6 +774,10 @@ mc_code st_verify(st_store *store, st_report_fn report, void *arg, uint64_t *pro
     rc = check_deliveries(&v, err);
   if (rc == MC_OK)
     rc = check_idem_and_access(&v, err);
+  if (rc == MC_OK)
+    rc = check_heads_count(&v, err);
+  if (rc == MC_OK && anchored)
+    rc = sti_anchor_check(v.t, &anchor, anchor_problem, &v, err);
   st_read_end(v.t);
   free(v.figs);
   free(v.max_serial);
