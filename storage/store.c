@@ -198,6 +198,56 @@ mc_code st_info_get(st_store *store, st_info *out, mc_err *err) {
   return MC_OK;
 }
 
+mc_code st_space_get(st_store *store, st_space *out, mc_err *err) {
+  MDB_envinfo info;
+  int rc = mdb_env_info(store->env.env, &info);
+  if (rc != 0)
+    return sti_lmdb_err(err, rc, "store", "mdb_env_info");
+  st_txn *t;
+  mc_code code = st_read_begin(store, &t, err);
+  if (code != MC_OK)
+    return code;
+  st_space sp = {.last_page = info.me_last_pgno + 1};
+  MDB_stat st;
+  for (int db = 0; db < SDB_COUNT && rc == 0 && db < ST_SPACE_DBS; db++) {
+    rc = mdb_stat(t->txn, store->db[db], &st);
+    sp.dbs[db] = (st_db_space){.name = sti_store_db_names[db],
+                               .entries = st.ms_entries,
+                               .branch_pages = st.ms_branch_pages,
+                               .leaf_pages = st.ms_leaf_pages,
+                               .overflow_pages = st.ms_overflow_pages};
+    sp.n_dbs = (size_t)db + 1;
+  }
+  /* The free list is database 0 (FREE_DBI): each value is a list of page
+   * numbers whose first word is their count. The main database is 1. */
+  if (rc == 0)
+    rc = mdb_stat(t->txn, 0, &st);
+  if (rc == 0) {
+    sp.page_size = st.ms_psize;
+    sp.free_list_pages = st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+    rc = mdb_stat(t->txn, 1, &st);
+  }
+  if (rc == 0) {
+    sp.meta_pages = 2 + st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages;
+    MDB_cursor *c;
+    rc = mdb_cursor_open(t->txn, 0, &c);
+    if (rc == 0) {
+      MDB_val k, v;
+      while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) == 0)
+        if (v.mv_size >= sizeof(size_t))
+          sp.free_pages += *(const size_t *)v.mv_data;
+      mdb_cursor_close(c);
+      if (rc == MDB_NOTFOUND)
+        rc = 0;
+    }
+  }
+  st_read_end(t);
+  if (rc != 0)
+    return sti_lmdb_err(err, rc, "store", "measuring space");
+  *out = sp;
+  return MC_OK;
+}
+
 /* ---- Cases ---------------------------------------------------------------------- */
 
 mc_code sti_case_decode(const MDB_val *v, const char *key_id, mv_case **out, mc_err *err) {

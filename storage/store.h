@@ -169,6 +169,29 @@ typedef struct st_info {
 
 mc_code st_info_get(st_store *store, st_info *out, mc_err *err);
 
+/* Where the bytes of the file go: pages per named database, and the free
+ * pages LMDB keeps for reuse. For benchmarks and capacity planning. */
+typedef struct st_db_space {
+  const char *name; /* static */
+  uint64_t entries;
+  uint64_t branch_pages, leaf_pages, overflow_pages;
+} st_db_space;
+
+#define ST_SPACE_DBS 24
+
+typedef struct st_space {
+  size_t page_size;
+  uint64_t last_page;   /* pages up to the high-water mark: the file's useful size */
+  uint64_t free_pages;  /* pages free for reuse, listed in LMDB's free list */
+  uint64_t free_list_pages; /* pages of the free list itself */
+  uint64_t meta_pages;  /* the two meta pages and the main database */
+  st_db_space dbs[ST_SPACE_DBS];
+  size_t n_dbs;
+} st_space;
+
+/* One read snapshot of where the pages go. */
+mc_code st_space_get(st_store *store, st_space *out, mc_err *err);
+
 /* ---- Read side ---------------------------------------------------------- */
 
 /* Begins a read transaction (a snapshot; see txn.h for its rules). End it
