@@ -110,6 +110,10 @@ mc_code st_open(const st_options *opts, st_store **out, mc_err *err) {
   }
   s->sign = opts->sign;
   s->sign_arg = opts->sign_arg;
+  MDB_stat est;
+  int lrc = mdb_env_stat(s->env.env, &est);
+  /* PAGEHDRSZ 16, MDB_MINKEYS 2, minus one indx_t: mdb_env_open's formula. */
+  s->node_max = lrc == 0 ? (((est.ms_psize - 16) / 2) & ~(size_t)1) - 2 : SIZE_MAX;
   bool upgrade = opts->upgrade;
   rc = st_write(s, schema1_op, &upgrade, err);
   if (rc == MC_OK)

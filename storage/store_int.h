@@ -44,6 +44,9 @@ struct st_store {
   char prefix[16];
   int utc_offset_minutes;
   int64_t idem_retention_ms;
+  /* The largest leaf node LMDB keeps in its page (8-byte header, key and
+   * value); a bigger one goes to overflow pages (LMDB's me_nodemax). */
+  size_t node_max;
   st_sign_fn sign; /* NULL: heads are stored unsigned */
   void *sign_arg;
 };
