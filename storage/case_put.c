@@ -111,7 +111,7 @@ static mc_code check_chain(st_txn *txn, st_store *s, const mv_case *before, cons
   sti_key k;
   MDB_val v;
   sti_event_key(&k, id, ev->seq);
-  mc_code rc = sti_get(txn, s->db[SDB_EVENTS], k.b, k.n, &v, err);
+  mc_code rc = sti_get(txn, s->db[SDB_CASE_FILES], k.b, k.n, &v, err);
   if (rc == MC_OK)
     return mc_err_set(err, MC_ABORTED, "case %s: seq %u is already in the case file", id,
                       ev->seq);
@@ -119,7 +119,7 @@ static mc_code check_chain(st_txn *txn, st_store *s, const mv_case *before, cons
     return rc;
   if (prev > 0) {
     sti_event_key(&k, id, prev);
-    rc = sti_get(txn, s->db[SDB_EVENTS], k.b, k.n, &v, err);
+    rc = sti_get(txn, s->db[SDB_CASE_FILES], k.b, k.n, &v, err);
     if (rc == MC_NOT_FOUND)
       return mc_err_set(err, MC_DATA_LOSS, "case %s: seq %u is missing from the case file", id,
                         prev);
@@ -292,10 +292,7 @@ mc_code st_case_put(st_txn *txn, const mv_case *before, const mv_case *after,
   if (serial > serial_counter &&
       (rc = sti_counter_set(txn, s->db[SDB_META], serial_name, serial, err)) != MC_OK)
     goto out;
-  sti_key ek;
-  sti_event_key(&ek, id, event->seq);
-  if ((rc = sti_put(txn, s->db[SDB_EVENTS], ek.b, ek.n, ev_bytes, ev_len, MDB_NOOVERWRITE,
-                    err)) != MC_OK)
+  if ((rc = sti_event_append(txn, id, event->seq, ev_bytes, ev_len, err)) != MC_OK)
     goto out;
   /* The new head of the file, signed (seal.c). check_chain made sure it is
    * after->last_event_hash. */

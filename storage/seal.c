@@ -17,12 +17,12 @@
  *     router made to sign a doctored store): no case file may change in
  *     what it was at the anchor.
  *
- * To rebuild the heads as they stood at an anchor, every step leaves an
- * entry step -> (case, seq) in `steps`: the seq of a case at step G is one
- * below the first seq it appended after G, or its current seq if it appended
- * none. Nothing here has to be trusted: the root binds every (case, seq,
- * hash) leaf, so an edited `steps` only yields another leaf set and another
- * root. Formats and the Merkle construction: docs/architecture.md,
+ * To rebuild the heads as they stood at an anchor, the case log keeps every
+ * event under the step that appended it (store.c): the seq of a case at
+ * step G is one below the first seq it appended after G, or its current seq
+ * if it appended none. Nothing here has to be trusted: the root binds every
+ * (case, seq, hash) leaf, so an edited log only yields another leaf set and
+ * another root. Formats and the Merkle construction: docs/architecture.md,
  * "Sealed case files".
  */
 #include "storage/store_int.h"
@@ -55,13 +55,6 @@ size_t sti_head_signed_bytes(const char *case_id, uint32_t seq,
   return 8 + n + MC_HASH_BYTES;
 }
 
-static void step_key(sti_key *k, uint64_t step, const char *case_id, uint32_t seq) {
-  sti_key_init(k);
-  sti_key_u64(k, step);
-  sti_key_strz(k, case_id);
-  sti_key_u32(k, seq);
-}
-
 /* Signs and stores the head of one case (no step entry). */
 static mc_code put_head(st_txn *t, st_store *s, const char *case_id, uint32_t seq,
                         const uint8_t hash[MC_HASH_BYTES], mc_err *err) {
@@ -86,25 +79,49 @@ static mc_code put_head(st_txn *t, st_store *s, const char *case_id, uint32_t se
 
 mc_code sti_head_put(st_txn *t, const char *case_id, uint32_t seq,
                      const uint8_t hash[MC_HASH_BYTES], mc_err *err) {
-  st_store *s = t->owner;
-  uint64_t step;
-  mc_code rc = sti_counter_add(t, s->db[SDB_META], "step", 1, &step, err);
+  return put_head(t, t->owner, case_id, seq, hash, err);
+}
+
+/* Moves schema 1's case files (events keyed by case and seq) into the case
+ * log, in key order, and empties the old database. */
+static mc_code move_case_files(st_txn *t, st_store *s, mc_err *err) {
+  MDB_cursor *c;
+  mc_code rc = sti_cursor(t, s->db[SDB_EVENTS_V1], &c, err);
   if (rc != MC_OK)
     return rc;
-  sti_key k;
-  step_key(&k, step, case_id, seq);
-  if ((rc = sti_put(t, s->db[SDB_STEPS], k.b, k.n, "", 0, MDB_NOOVERWRITE, err)) != MC_OK)
-    return rc == MC_ALREADY_EXISTS
-               ? mc_err_set(err, MC_DATA_LOSS, "store: step %" PRIu64 " is already recorded",
-                            step)
-               : rc;
-  return put_head(t, s, case_id, seq, hash, err);
+  MDB_val key, val;
+  int lrc;
+  for (lrc = mdb_cursor_get(c, &key, &val, MDB_FIRST); lrc == 0 && rc == MC_OK;
+       lrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+    const uint8_t *k = key.mv_data;
+    size_t idlen = key.mv_size >= 5 ? key.mv_size - 5 : 0;
+    if (key.mv_size < 6 || idlen >= MC_CASE_ID_MAX || k[idlen] != 0 ||
+        memchr(k, 0, idlen) != NULL) {
+      rc = mc_err_set(err, MC_DATA_LOSS, "upgrade: a case-file key is malformed");
+      break;
+    }
+    char id[MC_CASE_ID_MAX];
+    memcpy(id, k, idlen);
+    id[idlen] = '\0';
+    rc = sti_event_append(t, id, sti_get_u32(k + idlen + 1), val.mv_data, val.mv_size, err);
+  }
+  mdb_cursor_close(c);
+  if (rc == MC_OK && lrc != MDB_NOTFOUND)
+    rc = sti_lmdb_err(err, lrc, "store", "upgrading");
+  if (rc == MC_OK && (lrc = mdb_drop(t->txn, s->db[SDB_EVENTS_V1], 0)) != 0) {
+    t->failed = lrc;
+    rc = sti_lmdb_err(err, lrc, "store", "upgrading");
+  }
+  return rc;
 }
 
 mc_code sti_upgrade_1_to_2(st_txn *t, mc_err *err) {
   st_store *s = t->owner;
+  mc_code rc = move_case_files(t, s, err);
+  if (rc != MC_OK)
+    return rc;
   MDB_cursor *c;
-  mc_code rc = sti_cursor(t, s->db[SDB_CASES], &c, err);
+  rc = sti_cursor(t, s->db[SDB_CASES], &c, err);
   if (rc != MC_OK)
     return rc;
   /* Heads are written while walking cases: a different database, so the
@@ -364,7 +381,7 @@ static mc_code steps_after(st_txn *t, st_store *s, uint64_t after, later **out, 
   sti_key_init(&start);
   sti_key_u64(&start, after + 1);
   MDB_cursor *c;
-  mc_code rc = sti_cursor(t, s->db[SDB_STEPS], &c, err);
+  mc_code rc = sti_cursor(t, s->db[SDB_CASE_LOG], &c, err);
   if (rc != MC_OK)
     return rc;
   later *arr = NULL;
@@ -372,10 +389,12 @@ static mc_code steps_after(st_txn *t, st_store *s, uint64_t after, later **out, 
   MDB_val key = {.mv_size = start.n, .mv_data = start.b}, val;
   int lrc = after == UINT64_MAX ? MDB_NOTFOUND : mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
   for (; lrc == 0; lrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
-    const uint8_t *k = key.mv_data;
-    size_t idlen = key.mv_size >= 13 ? key.mv_size - 13 : 0;
-    if (key.mv_size < 14 || idlen >= MC_CASE_ID_MAX || k[8 + idlen] != 0 ||
-        memchr(k + 8, 0, idlen) != NULL) {
+    mv_event *ev = key.mv_size == 8 ? mediation__v1__case_event__unpack(NULL, val.mv_size,
+                                                                          val.mv_data)
+                                     : NULL;
+    if (ev == NULL || strlen(ev->case_id) >= MC_CASE_ID_MAX) {
+      if (ev != NULL)
+        protobuf_c_message_free_unpacked(&ev->base, NULL);
       *malformed = true;
       continue;
     }
@@ -383,15 +402,16 @@ static mc_code steps_after(st_txn *t, st_store *s, uint64_t after, later **out, 
       size_t ncap = cap ? cap * 2 : 256;
       later *na = realloc(arr, ncap * sizeof(*na));
       if (na == NULL) {
+        protobuf_c_message_free_unpacked(&ev->base, NULL);
         rc = mc_err_set(err, MC_RESOURCE_EXHAUSTED, "verify: out of memory");
         break;
       }
       arr = na;
       cap = ncap;
     }
-    memcpy(arr[n].id, k + 8, idlen);
-    arr[n].id[idlen] = '\0';
-    arr[n].first_seq = sti_get_u32(k + 9 + idlen);
+    snprintf(arr[n].id, sizeof(arr[n].id), "%s", ev->case_id);
+    arr[n].first_seq = ev->seq;
+    protobuf_c_message_free_unpacked(&ev->base, NULL);
     n++;
   }
   mdb_cursor_close(c);
@@ -478,11 +498,9 @@ mc_code sti_anchor_check(st_txn *t, const st_anchor *a, void (*problem)(void *, 
       continue; /* taken in after the anchor */
     /* The leaf is the hash of the stored event itself: the hash chain
      * inside it binds every earlier event of the file. */
-    sti_key ek;
-    sti_event_key(&ek, id, seq);
     MDB_val ev;
-    mc_code g = sti_get(t, s->db[SDB_EVENTS], ek.b, ek.n, &ev, err);
-    if (g == MC_NOT_FOUND) {
+    mc_code g = sti_event_bytes(t, id, seq, &ev, NULL, err);
+    if (g == MC_NOT_FOUND || g == MC_DATA_LOSS) {
       unreadable++;
       continue;
     }

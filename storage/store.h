@@ -16,7 +16,11 @@
  * that it sorts as a number):
  *
  *   cases        case id                         -> Case
- *   events       case id \0 seq(4)               -> CaseEvent (the case file)
+ *   case_log     step(8)                         -> CaseEvent (the case files, in the
+ *                                                   order they were appended)
+ *   case_files   case id \0 seq(4)               -> step(8): where event seq of the
+ *                                                   case is in case_log
+ *   events       (schema 1's case files; empty since the upgrade)
  *   aliases      unit \0 unit_ref \0 case id     -> (empty)
  *   ix_state     state(1) created(8) case id     -> (empty)
  *   ix_holder    holder \0 state(1) created(8) id -> (empty)
@@ -31,11 +35,11 @@
  *   figures      year(2) month(1) unit \0 community \0 kind(1) -> FigureCounters
  *   access       at(8) seq(8)                    -> AccessRecord
  *   heads        case id                         -> CaseHead (signed head of the case file)
- *   steps        step(8) case id \0 seq(4)       -> (empty): which event each step appended
  *   meta         name                            -> counter, 8 bytes big-endian
  *                ("schema", "serial/<year>", "delivery_seq", "access_seq",
  *                 "state/<n>": the number of cases in state n,
- *                 "step": steps stored so far, the clock anchors are taken at)
+ *                 "step": events appended so far: the case log's last key,
+ *                 and the clock anchors are taken at)
  *
  * The alias of a case is units_involved[0] (the unit that took it in) and
  * Intake.unit_ref; a case without a unit_ref has none. Index entries are

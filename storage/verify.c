@@ -149,7 +149,7 @@ static mv_case *walk_case_file(vctx *v, const char *id, const mv_case *rec, mc_e
   sti_key_init(&prefix);
   sti_key_strz(&prefix, id);
   MDB_cursor *c;
-  if ((*fatal = sti_cursor(v->t, v->s->db[SDB_EVENTS], &c, err)) != MC_OK)
+  if ((*fatal = sti_cursor(v->t, v->s->db[SDB_CASE_FILES], &c, err)) != MC_OK)
     return NULL;
   mv_case *cur = NULL;
   bool replay_ok = true;
@@ -175,6 +175,25 @@ static mv_case *walk_case_file(vctx *v, const char *id, const mv_case *rec, mc_e
       replay_ok = false;
     }
     expect = seq + 1;
+    /* The entry names the step under which the case log holds the event. */
+    if (val.mv_size != 8) {
+      problem(v, id, seq, MC_DATA_LOSS, "malformed case-file entry");
+      replay_ok = false;
+      continue;
+    }
+    uint8_t step[8];
+    memcpy(step, val.mv_data, 8);
+    mc_code g = sti_get(v->t, v->s->db[SDB_CASE_LOG], step, 8, &val, err);
+    if (g == MC_NOT_FOUND) {
+      problem(v, id, seq, MC_DATA_LOSS, "missing from the case log (step %llu)",
+              (unsigned long long)sti_get_u64(step));
+      replay_ok = false;
+      continue;
+    }
+    if (g != MC_OK) {
+      *fatal = g;
+      break;
+    }
     mc_err e;
     mc_err_clear(&e);
     if (mc_wire_check(&mediation__v1__case_event__descriptor, val.mv_data, val.mv_size,
@@ -449,13 +468,13 @@ static mc_code check_indexes(vctx *v, mc_err *err) {
 /* Case-file events under an id that has no record. */
 static mc_code check_orphan_events(vctx *v, mc_err *err) {
   MDB_stat st;
-  int lrc = mdb_stat(v->t->txn, v->s->db[SDB_EVENTS], &st);
+  int lrc = mdb_stat(v->t->txn, v->s->db[SDB_CASE_FILES], &st);
   if (lrc != 0)
     return sti_lmdb_err(err, lrc, "verify", "mdb_stat");
   if (st.ms_entries == v->events_seen)
     return MC_OK;
   MDB_cursor *c;
-  mc_code rc = sti_cursor(v->t, v->s->db[SDB_EVENTS], &c, err);
+  mc_code rc = sti_cursor(v->t, v->s->db[SDB_CASE_FILES], &c, err);
   if (rc != MC_OK)
     return rc;
   char last[MC_CASE_ID_MAX] = "";
@@ -465,7 +484,7 @@ static mc_code check_orphan_events(vctx *v, mc_err *err) {
     const uint8_t *z = memchr(key.mv_data, 0, key.mv_size);
     size_t len = z ? (size_t)(z - (const uint8_t *)key.mv_data) : key.mv_size;
     if (z == NULL || len >= MC_CASE_ID_MAX) {
-      problem(v, NULL, 0, MC_DATA_LOSS, "events: a key is malformed");
+      problem(v, NULL, 0, MC_DATA_LOSS, "case_files: a key is malformed");
       continue;
     }
     char id[MC_CASE_ID_MAX];
@@ -487,6 +506,57 @@ static mc_code check_orphan_events(vctx *v, mc_err *err) {
   mdb_cursor_close(c);
   if (rc == MC_OK && lrc != MDB_NOTFOUND)
     rc = sti_lmdb_err(err, lrc, "verify", "scanning events");
+  return rc;
+}
+
+/* Events in the case log that no case file points to (and schema 1's case
+ * files, which an upgrade moves out). */
+static mc_code check_case_log(vctx *v, mc_err *err) {
+  MDB_stat st;
+  int lrc = mdb_stat(v->t->txn, v->s->db[SDB_EVENTS_V1], &st);
+  if (lrc != 0)
+    return sti_lmdb_err(err, lrc, "verify", "mdb_stat");
+  if (st.ms_entries != 0)
+    problem(v, NULL, 0, MC_DATA_LOSS, "events: %llu entries of schema 1 are left",
+            (unsigned long long)st.ms_entries);
+  MDB_stat files;
+  if ((lrc = mdb_stat(v->t->txn, v->s->db[SDB_CASE_LOG], &st)) != 0 ||
+      (lrc = mdb_stat(v->t->txn, v->s->db[SDB_CASE_FILES], &files)) != 0)
+    return sti_lmdb_err(err, lrc, "verify", "mdb_stat");
+  if (st.ms_entries == files.ms_entries)
+    return MC_OK;
+  MDB_cursor *c;
+  mc_code rc = sti_cursor(v->t, v->s->db[SDB_CASE_LOG], &c, err);
+  if (rc != MC_OK)
+    return rc;
+  MDB_val key, val;
+  for (lrc = mdb_cursor_get(c, &key, &val, MDB_FIRST); lrc == 0 && rc == MC_OK;
+       lrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+    mv_event *ev = key.mv_size == 8 ? mediation__v1__case_event__unpack(NULL, val.mv_size,
+                                                                          val.mv_data)
+                                     : NULL;
+    if (ev == NULL || strlen(ev->case_id) >= MC_CASE_ID_MAX) {
+      problem(v, NULL, 0, MC_DATA_LOSS, "case_log: an entry is malformed");
+    } else {
+      uint64_t step = 0;
+      MDB_val got;
+      mc_code g = sti_event_bytes(v->t, ev->case_id, ev->seq, &got, &step, NULL);
+      if (g == MC_OK && step == sti_get_u64(key.mv_data)) {
+        /* filed where it should be */
+      } else if (g == MC_OK || g == MC_NOT_FOUND || g == MC_DATA_LOSS) {
+        problem(v, mc_case_id_parse(ev->case_id, NULL, NULL) ? ev->case_id : NULL, ev->seq,
+                MC_DATA_LOSS, "case_log: step %llu is in no case file",
+                (unsigned long long)sti_get_u64(key.mv_data));
+      } else {
+        rc = g;
+      }
+    }
+    if (ev != NULL)
+      protobuf_c_message_free_unpacked(&ev->base, NULL);
+  }
+  mdb_cursor_close(c);
+  if (rc == MC_OK && lrc != MDB_NOTFOUND)
+    rc = sti_lmdb_err(err, lrc, "verify", "scanning the case log");
   return rc;
 }
 
@@ -766,6 +836,8 @@ mc_code st_verify_with(st_store *store, const st_verify_options *opts, st_report
     rc = check_indexes(&v, err);
   if (rc == MC_OK)
     rc = check_orphan_events(&v, err);
+  if (rc == MC_OK)
+    rc = check_case_log(&v, err);
   if (rc == MC_OK)
     rc = check_figures(&v, err);
   if (rc == MC_OK)

@@ -158,9 +158,12 @@ static void rewrite(const char *dir, const char *id, uint32_t seq, uint32_t n_ev
   mv_case *cur = NULL;
   uint8_t prev[MC_HASH_BYTES];
   for (uint32_t s = 1; s <= n_events; s++) {
-    uint8_t k[64];
+    uint8_t k[64], *step;
     size_t kl = event_key(k, id, s), vl;
-    uint8_t *v = sf_raw_get(dir, "events", k, kl, &vl);
+    step = sf_raw_get(dir, "case_files", k, kl, &vl); /* the event's key in the case log */
+    assert_non_null(step);
+    assert_int_equal(vl, 8);
+    uint8_t *v = sf_raw_get(dir, "case_log", step, 8, &vl);
     assert_non_null(v);
     mv_event *ev = mediation__v1__case_event__unpack(NULL, vl, v);
     free(v);
@@ -175,7 +178,8 @@ static void rewrite(const char *dir, const char *id, uint32_t seq, uint32_t n_ev
       memcpy(ev->prev_hash.data, prev, MC_HASH_BYTES);
     }
     if (s >= seq)
-      put_msg(dir, "events", k, kl, &ev->base);
+      put_msg(dir, "case_log", step, 8, &ev->base);
+    free(step);
     mc_event_hash(ev, prev);
     mv_case *next = NULL;
     mc_err err = {0};
@@ -389,22 +393,69 @@ static void test_unsigned_store(void **state) {
   free(dir);
 }
 
-/* A schema-1 store (no heads) upgraded on request: every case gets a
- * signed head and verifies clean. */
+/* Turns the closed store back into schema 1's layout: case files under
+ * `events` keyed by case and seq, no case log, no heads. */
+static void make_schema_1(env *e, const char *id, uint32_t n) {
+  for (uint32_t s = 1; s <= n; s++) {
+    uint8_t k[64];
+    size_t kl = event_key(k, id, s), vl;
+    uint8_t *step = sf_raw_get(e->dir, "case_files", k, kl, &vl);
+    assert_non_null(step);
+    uint8_t *v = sf_raw_get(e->dir, "case_log", step, 8, &vl);
+    assert_non_null(v);
+    sf_raw_put(e->dir, "events", k, kl, v, vl);
+    assert_true(sf_raw_del(e->dir, "case_log", step, 8));
+    assert_true(sf_raw_del(e->dir, "case_files", k, kl));
+    free(step);
+    free(v);
+  }
+  assert_true(sf_raw_del(e->dir, "heads", id, strlen(id)));
+}
+
+/* A schema-1 store (case files keyed by case, no heads) upgraded on
+ * request: its case files move to the case log, every case gets a signed
+ * head, and it verifies clean, its events unchanged. */
 static void test_upgrade_signs_heads(void **state) {
   env *e = *state;
+  st_txn *t;
+  mc_err err = {0};
+  mv_event **before;
+  size_t n_before;
+  assert_int_equal(st_read_begin(e->s, &t, &err), MC_OK);
+  assert_int_equal(st_events_get(t, e->x, &before, &n_before, &err), MC_OK);
+  st_read_end(t);
   st_close(e->s);
-  assert_true(sf_raw_del(e->dir, "heads", e->x, strlen(e->x)));
-  assert_true(sf_raw_del(e->dir, "heads", e->y, strlen(e->y)));
+  make_schema_1(e, e->x, 5);
+  make_schema_1(e, e->y, 2);
+  uint8_t zero[8] = {0};
+  sf_raw_put(e->dir, "meta", "step", 4, zero, 8);
   uint8_t v1[8] = {0, 0, 0, 0, 0, 0, 0, 1};
   sf_raw_put(e->dir, "meta", "schema", 6, v1, 8);
   st_options o = {.dir = e->dir, .case_prefix = "BH", .utc_offset_minutes = SF_OFFSET,
                   .sign = test_sign, .sign_arg = &e->router};
-  mc_err err = {0};
   assert_int_equal(st_open(&o, &e->s, &err), MC_FAILED_PRECONDITION);
   o.upgrade = true;
   assert_int_equal(st_open(&o, &e->s, &err), MC_OK);
   assert_int_equal(verify_with(e, &e->router, NULL), 0);
+  mv_event **after;
+  size_t n_after;
+  assert_int_equal(st_read_begin(e->s, &t, &err), MC_OK);
+  assert_int_equal(st_events_get(t, e->x, &after, &n_after, &err), MC_OK);
+  st_read_end(t);
+  assert_int_equal(n_after, n_before);
+  for (size_t i = 0; i < n_after; i++) {
+    uint8_t a[MC_HASH_BYTES], b[MC_HASH_BYTES];
+    mc_event_hash(before[i], a);
+    mc_event_hash(after[i], b);
+    assert_memory_equal(a, b, MC_HASH_BYTES);
+  }
+  st_messages_free(before, n_before);
+  st_messages_free(after, n_after);
+  /* Steps go on after the upgrade, and an anchor covers the upgraded files. */
+  char line[ST_ANCHOR_MAX];
+  assert_int_equal(st_anchor_make(e->s, SF_T0 + SF_DAY, line, NULL, &err), MC_OK);
+  sf_kind(e->s, e->reg, e->x, MV_ACTION(RECORD_SESSION), SF_POLICE, SF_T0 + SF_DAY + SF_HOUR);
+  assert_int_equal(verify_with(e, &e->router, line), 0);
 }
 
 int main(void) {
