@@ -130,10 +130,11 @@ typedef struct st_options {
    * no signing key); verify with a checker then reports every case. */
   st_sign_fn sign;
   void *sign_arg;
-  /* A store of schema 1 (before signed heads) is refused with
-   * FAILED_PRECONDITION unless this is set: then it is upgraded in one
-   * transaction (a head, signed with `sign`, for every case). Never
-   * automatic: an upgrade signs whatever the store holds. */
+  /* A store of schema 1 (before signed heads and the case log) is refused
+   * with FAILED_PRECONDITION unless this is set: then it is upgraded in one
+   * transaction (its case files moved into the case log, a head signed with
+   * `sign` for every case). Never automatic: an upgrade signs whatever the
+   * store holds. */
   bool upgrade;
 } st_options;
 
@@ -435,7 +436,8 @@ typedef void (*st_report_fn)(void *arg, const char *case_id, uint32_t seq, mc_co
  *   - each case file: seq contiguous from 1, each prev_hash the hash of the
  *     previous event (mc_event_hash), the record's last_event_hash that of
  *     the last; replaying the events (mc_replay_event) gives the stored
- *     record byte for byte;
+ *     record byte for byte; it ends where its signed head says (the
+ *     signature itself: st_verify_with); no case-log entry is in no file;
  *   - every index entry and alias the record implies exists, and no entry
  *     points to a missing record or one that implies another entry;
  *   - the figures, recomputed from every case file with mc_figures_delta,

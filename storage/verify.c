@@ -6,7 +6,10 @@
  * (decoding every event, checking the hash chain), replays it through the
  * state machine (mc_replay_event) and demands the stored record back byte
  * for byte, recomputes the index keys the record implies and looks each up,
- * and adds the figures each step contributes (mc_figures_delta). Then it
+ * and adds the figures each step contributes (mc_figures_delta), and holds
+ * the file's end against its signed head (seal.c: the signature is checked
+ * when the caller gives the router's key, and an anchor when it gives one).
+ * Then it
  * compares the other direction: an index with more entries than the records
  * imply, or one whose expected entries went missing, is scanned entry by
  * entry for the strays; the stored figures are compared bucket by bucket
