@@ -207,6 +207,15 @@ static void admin_backup(Mediation__V1__RouterAdmin_Service *service,
   snprintf(path, sizeof(path), "%s/%s", dir, stamp);
   int64_t started = mc_mono_ms();
   mc_err err;
+  /* The anchor first: the copy then holds every step it covers, so the
+   * anchor checks this very backup once restored (made after, it could
+   * cover steps the copy does not have). */
+  char anchor[ST_ANCHOR_MAX];
+  st_anchor a;
+  if (anchor_now(rt, anchor, &a, &err) != MC_OK) {
+    mc_log(MC_LOG_ERR, NULL, "backup %s: no anchor: %s", path, err.msg);
+    anchor[0] = '\0';
+  }
   if (st_backup(rt->store, path, &err) != MC_OK) {
     mc_log(MC_LOG_ERR, NULL, "backup to %s failed: %s", path, err.msg);
     rpc_call_fail_err(call, &err);
@@ -216,12 +225,6 @@ static void admin_backup(Mediation__V1__RouterAdmin_Service *service,
   struct stat st;
   snprintf(file, sizeof(file), "%s/data.mdb", path);
   int64_t bytes = stat(file, &st) == 0 ? (int64_t)st.st_size : 0;
-  char anchor[ST_ANCHOR_MAX];
-  st_anchor a;
-  if (anchor_now(rt, anchor, &a, &err) != MC_OK) {
-    mc_log(MC_LOG_ERR, NULL, "backup %s: no anchor: %s", path, err.msg);
-    anchor[0] = '\0';
-  }
   char **removed = NULL;
   size_t n_removed = prune(dir, rt->reg->router.backups_kept, &removed);
   Mediation__V1__BackupReply reply = MEDIATION__V1__BACKUP_REPLY__INIT;

@@ -328,6 +328,25 @@ static void test_anchor_newer_than_store(void **state) {
   free(copy);
 }
 
+/* The router makes a backup's anchor just before the copy (router/admin.c):
+ * the restored copy passes it, steps made meanwhile notwithstanding. */
+static void test_backup_passes_its_anchor(void **state) {
+  env *e = *state;
+  char line[ST_ANCHOR_MAX];
+  mc_err err = {0};
+  assert_int_equal(st_anchor_make(e->s, SF_T0 + SF_DAY, line, NULL, &err), MC_OK);
+  sf_kind(e->s, e->reg, e->x, MV_ACTION(RECORD_SESSION), SF_POLICE, SF_T0 + SF_DAY);
+  char *copy = sf_path(e->dir, "backup");
+  assert_int_equal(st_backup(e->s, copy, &err), MC_OK);
+  sf_kind(e->s, e->reg, e->y, MV_ACTION(START_MEDIATION), SF_MARRIAGE, SF_T0 + SF_DAY + 1);
+  st_close(e->s);
+  e->s = open_signed(copy, &e->router);
+  assert_int_equal(verify_with(e, &e->router, line), 0);
+  st_close(e->s);
+  e->s = open_signed(e->dir, &e->router);
+  free(copy);
+}
+
 /* Anchors that are edited, signed by another key, or not anchors. */
 static void test_bad_anchors(void **state) {
   env *e = *state;
@@ -466,6 +485,7 @@ int main(void) {
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_anchor_ignores_later_steps, setup, teardown),
       cmocka_unit_test_setup_teardown(test_anchor_newer_than_store, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_backup_passes_its_anchor, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_anchors, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unsigned_store, setup, teardown),
       cmocka_unit_test_setup_teardown(test_upgrade_signs_heads, setup, teardown),
