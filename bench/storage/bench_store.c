@@ -30,7 +30,7 @@
  *           $TMPDIR or /tmp, removed at the end)
  *   --max   the largest size (default 1000000; sizes are 10k, 100k, 1M
  *           up to it; the bytes-per-case run stops at 100k)
- *   --quick fewer repetitions (a smoke run)
+ *   --quick fewer repetitions, bytes per case at 10k only (a smoke run)
  *   --space-only  only the bytes-per-case measurement
  *   --retention-days N  how long idempotency replies are kept (default 7, the
  *           router's default; 400 keeps every reply of the run)
@@ -800,7 +800,7 @@ int main(int argc, char **argv) {
   }
   printf("bench_store: LMDB %s, stores under %s\n\n", MDB_VERSION_STRING, base);
 
-  bytes_per_case(base, max);
+  bytes_per_case(base, quick && max > 10000 ? 10000 : max);
   if (space_only) {
     mc_registry_free(reg);
     if (!dir_arg)
