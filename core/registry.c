@@ -253,6 +253,8 @@ static bool handle_router(parse_state *st, const char *sec, const char *name, co
     return replace_text(st, &r->tls_server_name, sec, name, value);
   if (strcmp(name, "backup_dir") == 0)
     return replace_text(st, &r->backup_dir, sec, name, value);
+  if (strcmp(name, "public_key") == 0) /* signs case-file heads and anchors */
+    return r->has_key = parse_key(st, sec, name, value, r->public_key);
   if (strcmp(name, "backups_kept") == 0) {
     if (!number(st, sec, name, value, 1, 1000, &v))
       return false;

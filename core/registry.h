@@ -121,6 +121,11 @@ typedef struct mc_router_conf {
   char *tls_server_name;
   char *backup_dir;         /* where RouterAdmin/Backup writes copies; NULL: no backups */
   unsigned backups_kept;    /* newest copies kept */
+  /* The router's Ed25519 public key: it signs every case file's head and
+   * the daily anchors with <keys_dir>/router.key, and verify checks them
+   * against this. has_key false: nothing is signed. */
+  uint8_t public_key[MC_KEY_BYTES];
+  bool has_key;
 } mc_router_conf;
 
 typedef struct mc_registry {

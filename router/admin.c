@@ -14,16 +14,26 @@
  * backups are counted apart, so backups made by hand never push the nightly
  * ones out. Names of earlier versions (20261127T223431.123Z, UTC) count as
  * scheduled.
+ *
+ * Sealed case files (storage/seal.c): with [router] public_key set, the
+ * router loads <keys_dir>/router.key and signs, through the store's signer
+ * callback, every case file's head as it changes. Each backup also makes an
+ * anchor - the signed Merkle root over every head - returns it, and appends
+ * it to <backup_dir>/anchors, for the coordinators to keep elsewhere; Verify
+ * checks the signatures against the registry's public key and, given an
+ * anchor line, that no case file changed in what it was at that anchor.
  */
 #define _GNU_SOURCE /* nftw's FTW_DEPTH and FTW_PHYS */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -34,6 +44,77 @@
   ((rt_router *)((char *)(service)-offsetof(rt_router, admin)))
 #define STAMP_LEN 24 /* 20261128T023012.481+0800 */
 #define MANUAL_SUFFIX "-manual"
+
+/* ---- The router's key ------------------------------------------------------------------- */
+
+static bool sign_with_router_key(void *arg, const char *context, const uint8_t *data, size_t len,
+                                 uint8_t sig[ST_SIG_BYTES]) {
+  mc_err err;
+  if (rpc_sign_bytes(arg, context, data, len, sig, &err) == MC_OK)
+    return true;
+  mc_log(MC_LOG_ERR, NULL, "signing %s: %s", context, err.msg);
+  return false;
+}
+
+static bool check_router_signature(void *arg, const char *context, const uint8_t *data,
+                                   size_t len, const uint8_t *sig, size_t sig_len) {
+  const mc_registry *reg = arg;
+  mc_err err;
+  return rpc_verify_bytes(reg->router.public_key, context, data, len, sig, sig_len, &err) ==
+         MC_OK;
+}
+
+mc_code rt_signer_open(rt_router *rt, st_options *so, mc_err *err) {
+  if (!rt->reg->router.has_key) {
+    mc_log(MC_LOG_WARNING, NULL,
+           "no [router] public_key: case files are not signed and no anchors are made");
+    return MC_OK;
+  }
+  if (rt->reg->keys_dir == NULL)
+    return mc_err_set(err, MC_INVALID_ARGUMENT,
+                      "[router] public_key is set but keys_dir is not: the router signs with "
+                      "<keys_dir>/router.key");
+  mc_code rc = rpc_key_load(rt->reg->keys_dir, "router", &rt->key, err);
+  if (rc != MC_OK)
+    return rc;
+  if (memcmp(rpc_key_public(rt->key), rt->reg->router.public_key, RPC_PUBLIC_KEY_BYTES) != 0) {
+    rpc_key_free(rt->key);
+    rt->key = NULL;
+    return mc_err_set(err, MC_INVALID_ARGUMENT,
+                      "%s/router.key does not match [router] public_key", rt->reg->keys_dir);
+  }
+  so->sign = sign_with_router_key;
+  so->sign_arg = rt->key;
+  return MC_OK;
+}
+
+/* Makes an anchor and appends it to <backup_dir>/anchors (synced: the line
+ * is the coordinators' evidence). line is "" if the router cannot sign. */
+static mc_code anchor_now(rt_router *rt, char line[ST_ANCHOR_MAX], st_anchor *a, mc_err *err) {
+  line[0] = '\0';
+  if (rt->key == NULL)
+    return MC_OK;
+  mc_code rc = st_anchor_make(rt->store, mc_now_ms(), line, a, err);
+  if (rc != MC_OK)
+    return rc;
+  const char *dir = rt->reg->router.backup_dir;
+  if (dir == NULL)
+    return MC_OK;
+  char path[4096];
+  snprintf(path, sizeof(path), "%s/anchors", dir);
+  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  char buf[ST_ANCHOR_MAX + 1];
+  int n = snprintf(buf, sizeof(buf), "%s\n", line);
+  bool ok = fd >= 0 && write(fd, buf, (size_t)n) == n && fsync(fd) == 0;
+  int e = errno;
+  if (fd >= 0)
+    close(fd);
+  if (!ok)
+    mc_log(MC_LOG_ERR, NULL, "anchor: cannot append to %s: %s", path, strerror(e));
+  mc_log(MC_LOG_NOTICE, NULL, "anchor: %llu case files, step %llu",
+         (unsigned long long)a->cases, (unsigned long long)a->step);
+  return MC_OK;
+}
 
 static bool is_coordinator(rpc_call *call) {
   if (rpc_call_caller(call)->kind == MC_PRINCIPAL_COORDINATOR)
@@ -181,6 +262,15 @@ static void admin_backup(Mediation__V1__RouterAdmin_Service *service,
   snprintf(path, sizeof(path), "%s/%s", dir, stamp);
   int64_t started = mc_mono_ms();
   mc_err err;
+  /* The anchor first: the copy then holds every step it covers, so the
+   * anchor checks this very backup once restored (made after, it could
+   * cover steps the copy does not have). */
+  char anchor[ST_ANCHOR_MAX];
+  st_anchor a;
+  if (anchor_now(rt, anchor, &a, &err) != MC_OK) {
+    mc_log(MC_LOG_ERR, NULL, "backup %s: no anchor: %s", path, err.msg);
+    anchor[0] = '\0';
+  }
   if (st_backup(rt->store, path, &err) != MC_OK) {
     mc_log(MC_LOG_ERR, NULL, "backup to %s failed: %s", path, err.msg);
     rpc_call_fail_err(call, &err);
@@ -198,6 +288,7 @@ static void admin_backup(Mediation__V1__RouterAdmin_Service *service,
   reply.took_ms = mc_mono_ms() - started;
   reply.removed = removed;
   reply.n_removed = n_removed;
+  reply.anchor = anchor;
   mc_log(MC_LOG_NOTICE, NULL, "backup %s: %lld bytes in %lld ms, %zu old removed", path,
          (long long)bytes, (long long)reply.took_ms, n_removed);
   rpc_call_reply(call, &reply.base);
@@ -252,7 +343,14 @@ static void admin_verify(Mediation__V1__RouterAdmin_Service *service,
   int64_t started = mc_mono_ms();
   uint64_t found = 0;
   mc_err err;
-  if (st_verify(rt->store, collect, &p, &found, &err) != MC_OK) {
+  st_verify_options vo = {
+      .check = rt->reg->router.has_key ? check_router_signature : NULL,
+      .check_arg = (void *)rt->reg,
+      .anchor = input->anchor[0] != '\0' ? input->anchor : NULL,
+  };
+  if (vo.anchor != NULL && strlen(vo.anchor) >= ST_ANCHOR_MAX) {
+    rpc_call_fail(call, MC_INVALID_ARGUMENT, "anchor: longer than an anchor line");
+  } else if (st_verify_with(rt->store, &vo, collect, &p, &found, &err) != MC_OK) {
     rpc_call_fail_err(call, &err);
   } else {
     for (size_t i = 0; i < p.n; i++)
@@ -262,6 +360,7 @@ static void admin_verify(Mediation__V1__RouterAdmin_Service *service,
     reply.details = ptrs;
     reply.n_details = p.n;
     reply.took_ms = mc_mono_ms() - started;
+    reply.signatures_checked = vo.check != NULL;
     mc_log(found ? MC_LOG_ERR : MC_LOG_NOTICE, NULL, "verify: %llu problems in %lld ms",
            (unsigned long long)found, (long long)reply.took_ms);
     rpc_call_reply(call, &reply.base);
@@ -272,6 +371,33 @@ static void admin_verify(Mediation__V1__RouterAdmin_Service *service,
   }
   free(p.items);
   free(ptrs);
+}
+
+static void admin_anchor(Mediation__V1__RouterAdmin_Service *service,
+                         const Mediation__V1__AnchorRequest *input,
+                         Mediation__V1__AnchorReply_Closure closure, void *closure_data) {
+  (void)input;
+  (void)closure;
+  rt_router *rt = ADMIN_OF(service);
+  rpc_call *call = closure_data;
+  if (!is_coordinator(call))
+    return;
+  if (rt->key == NULL) {
+    rpc_call_fail(call, MC_FAILED_PRECONDITION,
+                  "the router has no signing key: set [router] public_key (and keys_dir/router.key)");
+    return;
+  }
+  char line[ST_ANCHOR_MAX];
+  st_anchor a;
+  mc_err err;
+  if (anchor_now(rt, line, &a, &err) != MC_OK) {
+    rpc_call_fail_err(call, &err);
+    return;
+  }
+  Mediation__V1__AnchorReply reply = MEDIATION__V1__ANCHOR_REPLY__INIT;
+  reply.anchor = line;
+  reply.cases = a.cases;
+  rpc_call_reply(call, &reply.base);
 }
 
 typedef struct access_page {

@@ -78,6 +78,7 @@ struct rt_router {
   Mediation__V1__Router_Service service; /* handlers find the router from it */
   Mediation__V1__RouterAdmin_Service admin;
   unsigned batch_max;
+  rpc_key *key; /* <keys_dir>/router.key: signs case-file heads and anchors; NULL: none */
 
   /* writer */
   pthread_mutex_t queue_lock;
@@ -114,6 +115,9 @@ struct rt_router {
 /* service.c, admin.c */
 void rt_service_init(rt_router *rt);
 void rt_admin_init(rt_router *rt);
+/* admin.c: loads the router's signing key if [router] public_key is set, and
+ * fills the store options' signer with it. */
+mc_code rt_signer_open(rt_router *rt, st_options *so, mc_err *err);
 
 /* writer.c: the writer and the replier start and stop together */
 mc_code rt_writer_start(rt_router *rt, mc_err *err);

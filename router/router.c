@@ -42,8 +42,11 @@ mc_code rt_router_open(const mc_registry *reg, const rt_options *opts, rt_router
       .utc_offset_minutes = reg->utc_offset_minutes,
       .idem_retention_ms = reg->router.idempotency_ms,
       .unsafe_nosync = opts->unsafe_nosync,
+      .upgrade = opts->upgrade_store,
   };
-  mc_code rc = st_open(&so, &rt->store, err);
+  mc_code rc = rt_signer_open(rt, &so, err);
+  if (rc == MC_OK)
+    rc = st_open(&so, &rt->store, err);
   if (rc == MC_OK)
     rc = rt_writer_start(rt, err);
   if (rc == MC_OK)
@@ -115,5 +118,6 @@ void rt_router_free(rt_router *rt) {
   pthread_cond_destroy(&rt->reply_cond);
   pthread_mutex_destroy(&rt->wait_lock);
   pthread_cond_destroy(&rt->wait_cond);
+  rpc_key_free(rt->key);
   free(rt);
 }

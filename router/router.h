@@ -22,6 +22,9 @@ typedef struct rt_options {
   /* Benchmarks only: commits are not synced (MDB_NOSYNC), so an
    * acknowledged step can be lost in a power cut. */
   bool unsafe_nosync;
+  /* Upgrade a store of the previous schema (signs every case file's head
+   * as it stands). Without it such a store is refused. */
+  bool upgrade_store;
 } rt_options;
 
 typedef struct rt_router rt_router;

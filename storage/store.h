@@ -16,7 +16,11 @@
  * that it sorts as a number):
  *
  *   cases        case id                         -> Case
- *   events       case id \0 seq(4)               -> CaseEvent (the case file)
+ *   case_log     step(8)                         -> CaseEvent (the case files, in the
+ *                                                   order they were appended)
+ *   case_files   case id \0 seq(4)               -> step(8): where event seq of the
+ *                                                   case is in case_log
+ *   events       (schema 1's case files; empty since the upgrade)
  *   aliases      unit \0 unit_ref \0 case id     -> (empty)
  *   ix_state     state(1) created(8) case id     -> (empty)
  *   ix_holder    holder \0 state(1) created(8) id -> (empty)
@@ -30,9 +34,12 @@
  *   deliveries   unit \0 seq(8)                  -> Delivery
  *   figures      year(2) month(1) unit \0 community \0 kind(1) -> FigureCounters
  *   access       at(8) seq(8)                    -> AccessRecord
+ *   heads        case id                         -> CaseHead (signed head of the case file)
  *   meta         name                            -> counter, 8 bytes big-endian
  *                ("schema", "serial/<year>", "delivery_seq", "access_seq",
- *                 "state/<n>": the number of cases in state n)
+ *                 "state/<n>": the number of cases in state n,
+ *                 "step": events appended so far: the case log's last key,
+ *                 and the clock anchors are taken at)
  *
  * The alias of a case is units_involved[0] (the unit that took it in) and
  * Intake.unit_ref; a case without a unit_ref has none. Index entries are
@@ -75,6 +82,25 @@
 #include "storage/txn.h"
 
 typedef Mediation__V1__IdempotentReply st_idem_reply;
+typedef Mediation__V1__CaseHead st_case_head;
+
+#define ST_SIG_BYTES 64    /* an Ed25519 signature */
+#define ST_ANCHOR_MAX 512  /* bytes of an anchor line, NUL included */
+#define ST_HEAD_CONTEXT "mediation.v1.case-head"
+#define ST_ANCHOR_CONTEXT "mediation.v1.anchor"
+
+/* Signs data under a context string (ST_HEAD_CONTEXT, ST_ANCHOR_CONTEXT):
+ * writes ST_SIG_BYTES into sig, returns false if it cannot. The router
+ * passes its Ed25519 key through this (rpc_sign_bytes), so storage needs
+ * neither the key nor the rpc library. Called on the writer's thread inside
+ * a write transaction, and by st_anchor_make on the caller's thread. */
+typedef bool (*st_sign_fn)(void *arg, const char *context, const uint8_t *data, size_t len,
+                           uint8_t sig[ST_SIG_BYTES]);
+
+/* True if sig (sig_len bytes) is the router's signature of data under
+ * context (rpc_verify_bytes with the registry's router public key). */
+typedef bool (*st_check_fn)(void *arg, const char *context, const uint8_t *data, size_t len,
+                            const uint8_t *sig, size_t sig_len);
 typedef Mediation__V1__AccessRecord st_access_record;
 
 #define ST_DEFAULT_MAP_SIZE ((size_t)64 << 20)      /* 64 MiB */
@@ -100,6 +126,17 @@ typedef struct st_options {
   /* Benchmarks only: MDB_NOSYNC. Commits are not flushed: a crash of the
    * machine can lose acknowledged batches. Never for a real router. */
   bool unsafe_nosync;
+  /* Signs each case's head as it changes (see "Sealed case files" in
+   * docs/architecture.md). NULL: heads are stored unsigned (a router with
+   * no signing key); verify with a checker then reports every case. */
+  st_sign_fn sign;
+  void *sign_arg;
+  /* A store of schema 1 (before signed heads and the case log) is refused
+   * with FAILED_PRECONDITION unless this is set: then it is upgraded in one
+   * transaction (its case files moved into the case log, a head signed with
+   * `sign` for every case). Never automatic: an upgrade signs whatever the
+   * store holds. */
+  bool upgrade;
 } st_options;
 
 typedef struct st_store st_store;
@@ -137,6 +174,29 @@ typedef struct st_info {
 } st_info;
 
 mc_code st_info_get(st_store *store, st_info *out, mc_err *err);
+
+/* Where the bytes of the file go: pages per named database, and the free
+ * pages LMDB keeps for reuse. For benchmarks and capacity planning. */
+typedef struct st_db_space {
+  const char *name; /* static */
+  uint64_t entries;
+  uint64_t branch_pages, leaf_pages, overflow_pages;
+} st_db_space;
+
+#define ST_SPACE_DBS 24
+
+typedef struct st_space {
+  size_t page_size;
+  uint64_t last_page;   /* pages up to the high-water mark: the file's useful size */
+  uint64_t free_pages;  /* pages free for reuse, listed in LMDB's free list */
+  uint64_t free_list_pages; /* pages of the free list itself */
+  uint64_t meta_pages;  /* the two meta pages and the main database */
+  st_db_space dbs[ST_SPACE_DBS];
+  size_t n_dbs;
+} st_space;
+
+/* One read snapshot of where the pages go. */
+mc_code st_space_get(st_store *store, st_space *out, mc_err *err);
 
 /* ---- Read side ---------------------------------------------------------- */
 
@@ -377,7 +437,8 @@ typedef void (*st_report_fn)(void *arg, const char *case_id, uint32_t seq, mc_co
  *   - each case file: seq contiguous from 1, each prev_hash the hash of the
  *     previous event (mc_event_hash), the record's last_event_hash that of
  *     the last; replaying the events (mc_replay_event) gives the stored
- *     record byte for byte;
+ *     record byte for byte; it ends where its signed head says (the
+ *     signature itself: st_verify_with); no case-log entry is in no file;
  *   - every index entry and alias the record implies exists, and no entry
  *     points to a missing record or one that implies another entry;
  *   - the figures, recomputed from every case file with mc_figures_delta,
@@ -389,5 +450,48 @@ typedef void (*st_report_fn)(void *arg, const char *case_id, uint32_t seq, mc_co
  * an error only when it could not walk. Slow: O(size of the store). */
 mc_code st_verify(st_store *store, st_report_fn report, void *arg, uint64_t *problems,
                   mc_err *err);
+
+typedef struct st_verify_options {
+  /* Checks each case's signed head against the router's public key: a case
+   * whose head is unsigned or signed by another key is reported (DATA_LOSS).
+   * NULL: signatures are not checked (heads must still match the files). */
+  st_check_fn check;
+  void *check_arg;
+  /* An anchor line (st_anchor_make), kept outside the store: verify also
+   * checks that every case file as it stood at the anchor is still there,
+   * unchanged (and that the store is not older than the anchor). Needs
+   * check. NULL: no anchor. */
+  const char *anchor;
+} st_verify_options;
+
+/* st_verify with signatures and an anchor. Beyond st_verify's errors:
+ * INVALID_ARGUMENT (an anchor that does not parse, or an anchor without a
+ * checker), UNAUTHENTICATED (the anchor's signature does not verify: it is
+ * forged or from another router's key; nothing about the store is decided). */
+mc_code st_verify_with(st_store *store, const st_verify_options *opts, st_report_fn report,
+                       void *arg, uint64_t *problems, mc_err *err);
+
+/* ---- Anchors ------------------------------------------------------------------ */
+
+/* What an anchor says (parsed from its line). */
+typedef struct st_anchor {
+  int64_t at_ms;   /* when it was made (the router's clock) */
+  uint64_t step;   /* the store's step counter: the anchor covers steps 1..step */
+  uint64_t cases;  /* case files covered (cases with at least one event by then) */
+  uint8_t root[32];
+  uint8_t sig[ST_SIG_BYTES];
+} st_anchor;
+
+/* Makes an anchor from one read snapshot: the Merkle root over every case's
+ * head (case id, seq, hash), signed with the store's signer, as one line of
+ * text (format in docs/architecture.md) into line (ST_ANCHOR_MAX bytes),
+ * no newline. FAILED_PRECONDITION if the store has no signer. Slow: reads
+ * every case's head, O(cases). */
+mc_code st_anchor_make(st_store *store, int64_t now_ms, char line[ST_ANCHOR_MAX],
+                       st_anchor *out, mc_err *err);
+
+/* Parses an anchor line (surrounding blanks and a trailing newline allowed);
+ * does not check the signature. INVALID_ARGUMENT naming what is wrong. */
+mc_code st_anchor_parse(const char *line, st_anchor *out, mc_err *err);
 
 #endif /* ST_STORE_H */

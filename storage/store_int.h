@@ -6,15 +6,21 @@
 #define ST_STORE_INT_H
 
 #include "storage/internal.h"
+#include "core/machine.h"
 #include "storage/store.h"
 
-#define STI_SCHEMA 1 /* the layout described in store.h */
+/* The layout described in store.h. 1: before signed heads, with the case
+ * file under `events` keyed by case and seq; st_open upgrades it only when
+ * asked (st_options.upgrade). */
+#define STI_SCHEMA 2
 
 /* The named databases, in the order of sti_store_db_names. */
 enum {
   SDB_META,
   SDB_CASES,
-  SDB_EVENTS,
+  SDB_EVENTS_V1, /* schema 1's case files (id \0 seq -> event); empty since */
+  SDB_CASE_LOG,  /* step -> event */
+  SDB_CASE_FILES,/* id \0 seq -> step */
   SDB_ALIASES,
   SDB_IX_STATE,
   SDB_IX_HOLDER,
@@ -28,6 +34,7 @@ enum {
   SDB_DELIVERIES,
   SDB_FIGURES,
   SDB_ACCESS,
+  SDB_HEADS,
   SDB_COUNT
 };
 
@@ -39,6 +46,11 @@ struct st_store {
   char prefix[16];
   int utc_offset_minutes;
   int64_t idem_retention_ms;
+  /* The largest leaf node LMDB keeps in its page (8-byte header, key and
+   * value); a bigger one goes to overflow pages (LMDB's me_nodemax). */
+  size_t node_max;
+  st_sign_fn sign; /* NULL: heads are stored unsigned */
+  void *sign_arg;
 };
 
 /* The store of a transaction, after checking its kind (NULL if it is not a
@@ -73,5 +85,41 @@ void sti_state_counter_name(char *buf, size_t cap, int state);
 
 /* A case record's bytes -> owned message, checked against its key. */
 mc_code sti_case_decode(const MDB_val *v, const char *key_id, mv_case **out, mc_err *err);
+
+/* ---- Sealed case files (seal.c) ---- */
+
+/* Appends an event to the case log under the next step and files it under
+ * (case, seq) in case_files. Called by st_case_put after its checks. */
+mc_code sti_event_append(st_txn *t, const char *case_id, uint32_t seq, const uint8_t *bytes,
+                         size_t len, mc_err *err);
+
+/* The stored bytes of event seq of a case (pointing into the map): through
+ * case_files to the case log. NOT_FOUND if the case file has no such seq;
+ * DATA_LOSS (naming the case and seq) if case_files points to a step the log
+ * does not hold or holds malformed. *step (may be NULL) receives the step. */
+mc_code sti_event_bytes(st_txn *t, const char *case_id, uint32_t seq, MDB_val *out,
+                        uint64_t *step, mc_err *err);
+
+/* Writes the case's head (signed if the store has a signer). Called by
+ * st_case_put after its checks; a failure is LMDB's or the signer's
+ * (UNAVAILABLE: the op is refused, nothing of it stays). */
+mc_code sti_head_put(st_txn *t, const char *case_id, uint32_t seq,
+                     const uint8_t hash[MC_HASH_BYTES], mc_err *err);
+
+/* The bytes a head signature covers: lp(case id) be32(seq) hash. Returns
+ * their length (at most 4 + MC_CASE_ID_MAX + 4 + MC_HASH_BYTES). */
+size_t sti_head_signed_bytes(const char *case_id, uint32_t seq,
+                             const uint8_t hash[MC_HASH_BYTES], uint8_t *out);
+
+/* Verify's anchor check, in verify's snapshot: every case file as it stood at
+ * the anchor's step, rebuilt from the store, must give the anchor's root.
+ * Each finding goes to problem(arg, msg). MC_OK when the check ran. */
+mc_code sti_anchor_check(st_txn *t, const st_anchor *a, void (*problem)(void *, const char *),
+                         void *arg, mc_err *err);
+
+/* Upgrades a schema-1 store in the open transaction: moves every case file
+ * into the case log (steps in case and seq order) and gives every case a
+ * head (signed if the store can sign). */
+mc_code sti_upgrade_1_to_2(st_txn *t, mc_err *err);
 
 #endif /* ST_STORE_INT_H */

@@ -6,7 +6,10 @@
  * (decoding every event, checking the hash chain), replays it through the
  * state machine (mc_replay_event) and demands the stored record back byte
  * for byte, recomputes the index keys the record implies and looks each up,
- * and adds the figures each step contributes (mc_figures_delta). Then it
+ * and adds the figures each step contributes (mc_figures_delta), and holds
+ * the file's end against its signed head (seal.c: the signature is checked
+ * when the caller gives the router's key, and an anchor when it gives one).
+ * Then it
  * compares the other direction: an index with more entries than the records
  * imply, or one whose expected entries went missing, is scanned entry by
  * entry for the strays; the stored figures are compared bucket by bucket
@@ -48,6 +51,9 @@ typedef struct vctx {
   uint64_t states[MC_STATE_COUNT];
   uint64_t *max_serial; /* per year - 1000 */
   uint64_t unreplayed;  /* cases whose file did not replay: not in the figures */
+  uint64_t records;     /* case records that decoded */
+  st_check_fn check;    /* NULL: head signatures are not checked */
+  void *check_arg;
 } vctx;
 
 __attribute__((format(printf, 5, 6))) static void problem(vctx *v, const char *case_id,
@@ -146,7 +152,7 @@ static mv_case *walk_case_file(vctx *v, const char *id, const mv_case *rec, mc_e
   sti_key_init(&prefix);
   sti_key_strz(&prefix, id);
   MDB_cursor *c;
-  if ((*fatal = sti_cursor(v->t, v->s->db[SDB_EVENTS], &c, err)) != MC_OK)
+  if ((*fatal = sti_cursor(v->t, v->s->db[SDB_CASE_FILES], &c, err)) != MC_OK)
     return NULL;
   mv_case *cur = NULL;
   bool replay_ok = true;
@@ -172,6 +178,25 @@ static mv_case *walk_case_file(vctx *v, const char *id, const mv_case *rec, mc_e
       replay_ok = false;
     }
     expect = seq + 1;
+    /* The entry names the step under which the case log holds the event. */
+    if (val.mv_size != 8) {
+      problem(v, id, seq, MC_DATA_LOSS, "malformed case-file entry");
+      replay_ok = false;
+      continue;
+    }
+    uint8_t step[8];
+    memcpy(step, val.mv_data, 8);
+    mc_code g = sti_get(v->t, v->s->db[SDB_CASE_LOG], step, 8, &val, err);
+    if (g == MC_NOT_FOUND) {
+      problem(v, id, seq, MC_DATA_LOSS, "missing from the case log (step %llu)",
+              (unsigned long long)sti_get_u64(step));
+      replay_ok = false;
+      continue;
+    }
+    if (g != MC_OK) {
+      *fatal = g;
+      break;
+    }
     mc_err e;
     mc_err_clear(&e);
     if (mc_wire_check(&mediation__v1__case_event__descriptor, val.mv_data, val.mv_size,
@@ -250,6 +275,49 @@ static mv_case *walk_case_file(vctx *v, const char *id, const mv_case *rec, mc_e
   return cur;
 }
 
+/* The signed head must be the record's head, signed by the router. */
+static mc_code check_head(vctx *v, const char *id, const mv_case *rec, mc_err *err) {
+  ProtobufCMessage *m;
+  mc_err e;
+  mc_code rc = sti_get_msg(v->t, v->s->db[SDB_HEADS], id, strlen(id),
+                           &mediation__v1__case_head__descriptor, &m, "case head of", id, &e);
+  if (rc == MC_NOT_FOUND) {
+    problem(v, id, 0, MC_DATA_LOSS, "no signed head is stored for the case file");
+    return MC_OK;
+  }
+  if (rc == MC_DATA_LOSS) {
+    problem(v, id, 0, MC_DATA_LOSS, "the signed head does not decode");
+    return MC_OK;
+  }
+  if (rc != MC_OK) {
+    if (err != NULL)
+      *err = e;
+    return rc;
+  }
+  const st_case_head *h = (const st_case_head *)m;
+  if (strcmp(h->case_id, id) != 0 || h->hash.len != MC_HASH_BYTES)
+    problem(v, id, 0, MC_DATA_LOSS, "the signed head is malformed or names another case");
+  else if (h->seq != rec->event_count || rec->last_event_hash.len != MC_HASH_BYTES ||
+           memcmp(h->hash.data, rec->last_event_hash.data, MC_HASH_BYTES) != 0)
+    problem(v, id, rec->event_count, MC_DATA_LOSS,
+            "the case file does not end where its signed head says (seq %u): it was "
+            "rewritten or truncated",
+            h->seq);
+  else if (v->check != NULL) {
+    uint8_t data[8 + MC_CASE_ID_MAX + MC_HASH_BYTES];
+    size_t n = sti_head_signed_bytes(id, h->seq, h->hash.data, data);
+    if (h->signature.len == 0)
+      problem(v, id, 0, MC_DATA_LOSS, "the case file's head is not signed");
+    else if (!v->check(v->check_arg, ST_HEAD_CONTEXT, data, n, h->signature.data,
+                       h->signature.len))
+      problem(v, id, h->seq, MC_DATA_LOSS,
+              "the signature of the case file's head does not verify with the router's "
+              "public key: the file was rewritten and re-signed by someone else");
+  }
+  protobuf_c_message_free_unpacked(m, NULL);
+  return MC_OK;
+}
+
 static mc_code check_case(vctx *v, const MDB_val *key, const MDB_val *val, mc_err *err) {
   char id[MC_CASE_ID_MAX];
   if (key->mv_size == 0 || key->mv_size >= MC_CASE_ID_MAX ||
@@ -297,6 +365,11 @@ static mc_code check_case(vctx *v, const MDB_val *key, const MDB_val *val, mc_er
   }
   if (rec == NULL)
     return MC_OK;
+  v->records++;
+  if ((fatal = check_head(v, id, rec, err)) != MC_OK) {
+    protobuf_c_message_free_unpacked(&rec->base, NULL);
+    return fatal;
+  }
 
   if (rec->state > 0 && rec->state < MC_STATE_COUNT)
     v->states[rec->state]++;
@@ -398,13 +471,13 @@ static mc_code check_indexes(vctx *v, mc_err *err) {
 /* Case-file events under an id that has no record. */
 static mc_code check_orphan_events(vctx *v, mc_err *err) {
   MDB_stat st;
-  int lrc = mdb_stat(v->t->txn, v->s->db[SDB_EVENTS], &st);
+  int lrc = mdb_stat(v->t->txn, v->s->db[SDB_CASE_FILES], &st);
   if (lrc != 0)
     return sti_lmdb_err(err, lrc, "verify", "mdb_stat");
   if (st.ms_entries == v->events_seen)
     return MC_OK;
   MDB_cursor *c;
-  mc_code rc = sti_cursor(v->t, v->s->db[SDB_EVENTS], &c, err);
+  mc_code rc = sti_cursor(v->t, v->s->db[SDB_CASE_FILES], &c, err);
   if (rc != MC_OK)
     return rc;
   char last[MC_CASE_ID_MAX] = "";
@@ -414,7 +487,7 @@ static mc_code check_orphan_events(vctx *v, mc_err *err) {
     const uint8_t *z = memchr(key.mv_data, 0, key.mv_size);
     size_t len = z ? (size_t)(z - (const uint8_t *)key.mv_data) : key.mv_size;
     if (z == NULL || len >= MC_CASE_ID_MAX) {
-      problem(v, NULL, 0, MC_DATA_LOSS, "events: a key is malformed");
+      problem(v, NULL, 0, MC_DATA_LOSS, "case_files: a key is malformed");
       continue;
     }
     char id[MC_CASE_ID_MAX];
@@ -436,6 +509,57 @@ static mc_code check_orphan_events(vctx *v, mc_err *err) {
   mdb_cursor_close(c);
   if (rc == MC_OK && lrc != MDB_NOTFOUND)
     rc = sti_lmdb_err(err, lrc, "verify", "scanning events");
+  return rc;
+}
+
+/* Events in the case log that no case file points to (and schema 1's case
+ * files, which an upgrade moves out). */
+static mc_code check_case_log(vctx *v, mc_err *err) {
+  MDB_stat st;
+  int lrc = mdb_stat(v->t->txn, v->s->db[SDB_EVENTS_V1], &st);
+  if (lrc != 0)
+    return sti_lmdb_err(err, lrc, "verify", "mdb_stat");
+  if (st.ms_entries != 0)
+    problem(v, NULL, 0, MC_DATA_LOSS, "events: %llu entries of schema 1 are left",
+            (unsigned long long)st.ms_entries);
+  MDB_stat files;
+  if ((lrc = mdb_stat(v->t->txn, v->s->db[SDB_CASE_LOG], &st)) != 0 ||
+      (lrc = mdb_stat(v->t->txn, v->s->db[SDB_CASE_FILES], &files)) != 0)
+    return sti_lmdb_err(err, lrc, "verify", "mdb_stat");
+  if (st.ms_entries == files.ms_entries)
+    return MC_OK;
+  MDB_cursor *c;
+  mc_code rc = sti_cursor(v->t, v->s->db[SDB_CASE_LOG], &c, err);
+  if (rc != MC_OK)
+    return rc;
+  MDB_val key, val;
+  for (lrc = mdb_cursor_get(c, &key, &val, MDB_FIRST); lrc == 0 && rc == MC_OK;
+       lrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+    mv_event *ev = key.mv_size == 8 ? mediation__v1__case_event__unpack(NULL, val.mv_size,
+                                                                          val.mv_data)
+                                     : NULL;
+    if (ev == NULL || strlen(ev->case_id) >= MC_CASE_ID_MAX) {
+      problem(v, NULL, 0, MC_DATA_LOSS, "case_log: an entry is malformed");
+    } else {
+      uint64_t step = 0;
+      MDB_val got;
+      mc_code g = sti_event_bytes(v->t, ev->case_id, ev->seq, &got, &step, NULL);
+      if (g == MC_OK && step == sti_get_u64(key.mv_data)) {
+        /* filed where it should be */
+      } else if (g == MC_OK || g == MC_NOT_FOUND || g == MC_DATA_LOSS) {
+        problem(v, mc_case_id_parse(ev->case_id, NULL, NULL) ? ev->case_id : NULL, ev->seq,
+                MC_DATA_LOSS, "case_log: step %llu is in no case file",
+                (unsigned long long)sti_get_u64(key.mv_data));
+      } else {
+        rc = g;
+      }
+    }
+    if (ev != NULL)
+      protobuf_c_message_free_unpacked(&ev->base, NULL);
+  }
+  mdb_cursor_close(c);
+  if (rc == MC_OK && lrc != MDB_NOTFOUND)
+    rc = sti_lmdb_err(err, lrc, "verify", "scanning the case log");
   return rc;
 }
 
@@ -641,9 +765,56 @@ static mc_code check_idem_and_access(vctx *v, mc_err *err) {
 
 /* ---- The walk ------------------------------------------------------------------------- */
 
+/* Heads of cases that have no record. */
+static mc_code check_heads_count(vctx *v, mc_err *err) {
+  MDB_stat st;
+  int lrc = mdb_stat(v->t->txn, v->s->db[SDB_HEADS], &st);
+  if (lrc != 0)
+    return sti_lmdb_err(err, lrc, "verify", "mdb_stat");
+  if (st.ms_entries > v->records)
+    problem(v, NULL, 0, MC_INTERNAL, "heads: %llu signed heads for %llu case records",
+            (unsigned long long)st.ms_entries, (unsigned long long)v->records);
+  return MC_OK;
+}
+
+static void anchor_problem(void *arg, const char *msg) {
+  problem(arg, NULL, 0, MC_DATA_LOSS, "%s", msg);
+}
+
 mc_code st_verify(st_store *store, st_report_fn report, void *arg, uint64_t *problems,
                   mc_err *err) {
+  return st_verify_with(store, NULL, report, arg, problems, err);
+}
+
+mc_code st_verify_with(st_store *store, const st_verify_options *opts, st_report_fn report,
+                       void *arg, uint64_t *problems, mc_err *err) {
   vctx v = {.s = store, .report = report, .arg = arg};
+  st_anchor anchor;
+  bool anchored = opts != NULL && opts->anchor != NULL;
+  if (opts != NULL) {
+    v.check = opts->check;
+    v.check_arg = opts->check_arg;
+  }
+  if (anchored) {
+    mc_code rc = st_anchor_parse(opts->anchor, &anchor, err);
+    if (rc != MC_OK)
+      return rc;
+    if (v.check == NULL)
+      return mc_err_set(err, MC_INVALID_ARGUMENT,
+                        "verify: an anchor can only be checked with the router's public key "
+                        "([router] public_key)");
+    /* The signed part is the line up to " sig=", as st_anchor_make wrote it. */
+    const char *line = opts->anchor;
+    while (*line == ' ' || *line == '\t')
+      line++;
+    const char *sig = strstr(line, " sig=");
+    if (sig == NULL ||
+        !v.check(v.check_arg, ST_ANCHOR_CONTEXT, (const uint8_t *)line, (size_t)(sig - line),
+                 anchor.sig, ST_SIG_BYTES))
+      return mc_err_set(err, MC_UNAUTHENTICATED,
+                        "verify: the anchor's signature does not verify with the router's "
+                        "public key (forged, edited, or from another router)");
+  }
   v.max_serial = calloc(9000, sizeof(*v.max_serial));
   if (v.max_serial == NULL)
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "verify: out of memory");
@@ -669,6 +840,8 @@ mc_code st_verify(st_store *store, st_report_fn report, void *arg, uint64_t *pro
   if (rc == MC_OK)
     rc = check_orphan_events(&v, err);
   if (rc == MC_OK)
+    rc = check_case_log(&v, err);
+  if (rc == MC_OK)
     rc = check_figures(&v, err);
   if (rc == MC_OK)
     rc = check_meta(&v, err);
@@ -676,6 +849,10 @@ mc_code st_verify(st_store *store, st_report_fn report, void *arg, uint64_t *pro
     rc = check_deliveries(&v, err);
   if (rc == MC_OK)
     rc = check_idem_and_access(&v, err);
+  if (rc == MC_OK)
+    rc = check_heads_count(&v, err);
+  if (rc == MC_OK && anchored)
+    rc = sti_anchor_check(v.t, &anchor, anchor_problem, &v, err);
   st_read_end(v.t);
   free(v.figs);
   free(v.max_serial);

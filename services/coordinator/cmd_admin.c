@@ -8,11 +8,21 @@
  * For scripts and monitoring, the exit code carries the verdict: health
  * exits 4 when the server answers but is not serving, verify exits 1 when it
  * found problems in the store.
+ *
+ * Anchors (docs/architecture.md, "Sealed case files"): `backup` prints the
+ * anchor the router made with the copy; keep it (or <backup_dir>/anchors)
+ * somewhere the router cannot write. `verify --anchor FILE` hands the last
+ * anchor line of FILE to the router, which checks that no case file changed
+ * in what it was at that anchor.
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "services/coordinator/ctl.h"
+
+#define CTL_ANCHOR_MAX 512 /* storage's ST_ANCHOR_MAX: an anchor line, NUL included */
 
 /* A command without options of its own and without arguments. */
 static int plain(ctl_ctx *ctx, int argc, char **argv) {
@@ -58,17 +68,46 @@ int ctl_cmd_backup(ctl_ctx *ctx, int argc, char **argv) {
     ctl_kv_print(rows, 3, stdout);
     for (size_t i = 0; i < b->n_removed; i++)
       printf("已删除旧备份  %s\n", b->removed[i]);
+    if (b->anchor[0] != '\0')
+      printf("存证锚点（请另行保存，verify --anchor 用）\n%s\n", b->anchor);
     puts("备份含个人信息，请与存储同等妥善保管。");
   }
   protobuf_c_message_free_unpacked(reply, NULL);
   return rc;
 }
 
+/* The last anchor line of a file (an anchors log holds one per day) into
+ * out. CTL_EXIT_OK, or a failure that says what is wrong with the file. */
+static int read_anchor(const char *path, char out[CTL_ANCHOR_MAX]) {
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return ctl_fail(CTL_EXIT_FAILED, "--anchor %s: %s", path, strerror(errno));
+  char line[4096];
+  out[0] = '\0';
+  while (fgets(line, sizeof(line), f) != NULL) {
+    line[strcspn(line, "\r\n")] = '\0';
+    if (strncmp(line, "mediation-anchor/", 17) == 0 && strlen(line) < CTL_ANCHOR_MAX)
+      memcpy(out, line, strlen(line) + 1);
+  }
+  bool bad = ferror(f) != 0;
+  fclose(f);
+  if (bad)
+    return ctl_fail(CTL_EXIT_FAILED, "--anchor %s: read error", path);
+  if (out[0] == '\0')
+    return ctl_fail(CTL_EXIT_FAILED, "--anchor %s: no line starting with mediation-anchor/",
+                    path);
+  return CTL_EXIT_OK;
+}
+
 int ctl_cmd_verify(ctl_ctx *ctx, int argc, char **argv) {
+  enum { O_ANCHOR = 2000 };
   static const struct option opts[] = {
       {"max-problems", required_argument, NULL, 'm'},
+      {"anchor", required_argument, NULL, O_ANCHOR},
       {NULL, 0, NULL, 0},
   };
+  char anchor[CTL_ANCHOR_MAX] = "";
+  const char *anchor_file = NULL;
   Mediation__V1__VerifyRequest req = MEDIATION__V1__VERIFY_REQUEST__INIT;
   int c;
   long v;
@@ -81,12 +120,16 @@ int ctl_cmd_verify(ctl_ctx *ctx, int argc, char **argv) {
         return ctl_usage_error(ctx, "--max-problems: expected a number, 1 or more");
       req.max_problems = (uint32_t)v;
       break;
+    case O_ANCHOR: anchor_file = optarg; break;
     default: return ctl_usage_error(ctx, "unexpected option");
     }
   }
   int rc = ctl_positionals(ctx, argc, argv, 0, NULL, "no arguments");
   if (rc != CTL_EXIT_OK)
     return rc;
+  if (anchor_file != NULL && (rc = read_anchor(anchor_file, anchor)) != CTL_EXIT_OK)
+    return rc;
+  req.anchor = anchor;
   if ((rc = ctl_connect(ctx, false)) != CTL_EXIT_OK)
     return rc;
   ProtobufCMessage *reply = NULL;
@@ -98,6 +141,10 @@ int ctl_cmd_verify(ctl_ctx *ctx, int argc, char **argv) {
     rc = ctl_json_print_message(reply);
   } else if (r->problems == 0) {
     printf("存储完好：未发现问题（用时 %lld 毫秒）\n", (long long)r->took_ms);
+    if (anchor[0] != '\0')
+      puts("存证锚点核对一致：锚点之前的案卷均未改动。");
+    if (!r->signatures_checked)
+      puts("注意：路由未配置签名公钥（[router] public_key），未核对案卷签名。");
   } else {
     printf("发现 %llu 个问题（用时 %lld 毫秒）\n\n", (unsigned long long)r->problems,
            (long long)r->took_ms);

@@ -490,12 +490,16 @@ const ctl_command ctl_commands[] = {
         .target = CTL_ROUTER,
         .group = CTL_FOR_COORDINATORS,
         .summary = "check the whole store (exit 1 if anything is wrong)",
-        .usage = "Usage: mediactl verify [--max-problems N]\n"
+        .usage = "Usage: mediactl verify [--max-problems N] [--anchor FILE]\n"
                  "\n"
-                 "Has the router check every record, case-file hash chain, index and counter\n"
-                 "of its store. Exits 1 if it found problems.\n"
+                 "Has the router check every record, case-file hash chain, signed head, index\n"
+                 "and counter of its store. Exits 1 if it found problems.\n"
                  "\n"
-                 "  --max-problems N  how many problems to describe (default 100)\n",
+                 "  --max-problems N  how many problems to describe (default 100)\n"
+                 "  --anchor FILE     also check that no case file changed before the anchor\n"
+                 "                    in FILE (its last mediation-anchor/ line: a copy of\n"
+                 "                    <backup_dir>/anchors, or a line `backup` or `report`\n"
+                 "                    printed)\n",
     },
     {
         .name = "access-log",

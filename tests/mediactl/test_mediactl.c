@@ -729,6 +729,62 @@ static void test_backup_and_verify(void **state) {
   mctl_free(&r);
 }
 
+/* The router signs: a backup makes an anchor (printed, and appended to
+ * <backup_dir>/anchors), the report carries one, verify --anchor checks the
+ * store against it, and an edited anchor is refused. */
+static void test_anchor_kept_and_checked(void **state) {
+  (void)state;
+  mctl_result r = MCTL(conf, "backup");
+  mctl_expect(&r, 0, "backup");
+  CONTAINS(r.out, "mediation-anchor/1 at=");
+  mctl_free(&r);
+  char anchors[TH_PATH_MAX + 32];
+  snprintf(anchors, sizeof(anchors), "%s/backups/anchors", world.dir.path);
+  r = MCTL(conf, "verify", "--anchor", anchors);
+  mctl_expect(&r, 0, "verify --anchor");
+  CONTAINS(r.out, "存证锚点核对一致");
+  mctl_free(&r);
+  r = MCTL(conf, "verify", "--json");
+  mctl_expect(&r, 0, "verify --json");
+  json_object *j = mctl_json(&r);
+  json_object *checked;
+  assert_true(json_object_object_get_ex(j, "signaturesChecked", &checked) ||
+              json_object_object_get_ex(j, "signatures_checked", &checked));
+  assert_true(json_object_get_boolean(checked));
+  json_object_put(j);
+  mctl_free(&r);
+
+  /* One hex digit of the root changed. */
+  FILE *f = fopen(anchors, "r");
+  assert_non_null(f);
+  char line[1024];
+  assert_non_null(fgets(line, sizeof(line), f));
+  fclose(f);
+  char *root = strstr(line, "root=");
+  assert_non_null(root);
+  root[5] = root[5] == '0' ? '1' : '0';
+  char forged[TH_PATH_MAX + 32];
+  snprintf(forged, sizeof(forged), "%s/forged-anchor", world.dir.path);
+  f = fopen(forged, "w");
+  assert_non_null(f);
+  fputs(line, f);
+  fclose(f);
+  r = MCTL(conf, "verify", "--anchor", forged);
+  assert_int_not_equal(r.rc, 0);
+  CONTAINS(r.err, "UNAUTHENTICATED");
+  mctl_free(&r);
+  r = MCTL(conf, "verify", "--anchor", "/nonexistent/anchor");
+  mctl_expect(&r, 1, "verify --anchor of a missing file");
+  CONTAINS(r.err, "--anchor /nonexistent/anchor");
+  mctl_free(&r);
+
+  r = MCTL(conf, "report", "--year", "2026");
+  mctl_expect(&r, 0, "report");
+  CONTAINS(r.out, "存证锚点");
+  CONTAINS(r.out, "mediation-anchor/1 at=");
+  mctl_free(&r);
+}
+
 /* Nothing listens at the units' endpoints (no unit daemons here), and a
  * router endpoint nobody serves: exit 4. */
 static void test_unreachable(void **state) {
@@ -951,6 +1007,7 @@ int main(void) {
       cmocka_unit_test(test_list_filters_and_paging),
       cmocka_unit_test(test_stuck_and_recall),
       cmocka_unit_test(test_backup_and_verify),
+      cmocka_unit_test(test_anchor_kept_and_checked),
       cmocka_unit_test(test_unreachable),
   };
   const struct CMUnitTest known[] = {

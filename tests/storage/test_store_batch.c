@@ -147,15 +147,27 @@ static void test_schema_version(void **state) {
   env *e = *state;
   st_close(e->s);
   e->s = NULL;
-  uint8_t v2[8] = {0, 0, 0, 0, 0, 0, 0, 2};
-  sf_raw_put(e->dir, "meta", "schema", 6, v2, 8);
+  uint8_t v3[8] = {0, 0, 0, 0, 0, 0, 0, 3};
+  sf_raw_put(e->dir, "meta", "schema", 6, v3, 8);
   st_options o = {.dir = e->dir, .utc_offset_minutes = SF_OFFSET};
   st_store *s = NULL;
   mc_err err = {0};
   assert_int_equal(st_open(&o, &s, &err), MC_FAILED_PRECONDITION);
-  assert_non_null(strstr(err.msg, "schema version 2"));
+  assert_non_null(strstr(err.msg, "schema version 3"));
+  /* Schema 1 (before signed heads) is upgraded only when asked. */
   uint8_t v1[8] = {0, 0, 0, 0, 0, 0, 0, 1};
   sf_raw_put(e->dir, "meta", "schema", 6, v1, 8);
+  assert_int_equal(st_open(&o, &s, &err), MC_FAILED_PRECONDITION);
+  assert_non_null(strstr(err.msg, "--upgrade-store"));
+  o.upgrade = true;
+  assert_int_equal(st_open(&o, &s, &err), MC_OK);
+  st_close(s);
+  size_t vl;
+  uint8_t *v = sf_raw_get(e->dir, "meta", "schema", 6, &vl);
+  assert_non_null(v);
+  assert_int_equal(vl, 8);
+  assert_int_equal(v[7], 2);
+  free(v);
   e->s = sf_open(e->dir, 0, 0);
 }
 

@@ -81,11 +81,35 @@ static size_t event_key(uint8_t *k, const char *id, uint32_t seq) {
   return n + 4;
 }
 
-static mv_event *raw_event(env *e, const char *id, uint32_t seq) {
+/* The case log key (the step) of event seq of a case, from case_files. */
+static void raw_step(env *e, const char *id, uint32_t seq, uint8_t step[8]) {
   uint8_t k[64];
   size_t kl = event_key(k, id, seq), vl;
-  uint8_t *v = sf_raw_get(e->dir, "events", k, kl, &vl);
+  uint8_t *v = sf_raw_get(e->dir, "case_files", k, kl, &vl);
   assert_non_null(v);
+  assert_int_equal(vl, 8);
+  memcpy(step, v, 8);
+  free(v);
+}
+
+static uint8_t *raw_event_bytes(env *e, const char *id, uint32_t seq, size_t *vl) {
+  uint8_t step[8];
+  raw_step(e, id, seq, step);
+  uint8_t *v = sf_raw_get(e->dir, "case_log", step, 8, vl);
+  assert_non_null(v);
+  return v;
+}
+
+static void raw_put_event_bytes(env *e, const char *id, uint32_t seq, const uint8_t *v,
+                                size_t vl) {
+  uint8_t step[8];
+  raw_step(e, id, seq, step);
+  sf_raw_put(e->dir, "case_log", step, 8, v, vl);
+}
+
+static mv_event *raw_event(env *e, const char *id, uint32_t seq) {
+  size_t vl;
+  uint8_t *v = raw_event_bytes(e, id, seq, &vl);
   mv_event *ev = mediation__v1__case_event__unpack(NULL, vl, v);
   free(v);
   assert_non_null(ev);
@@ -93,12 +117,10 @@ static mv_event *raw_event(env *e, const char *id, uint32_t seq) {
 }
 
 static void raw_put_event(env *e, const mv_event *ev) {
-  uint8_t k[64];
-  size_t kl = event_key(k, ev->case_id, ev->seq);
   size_t vl = protobuf_c_message_get_packed_size(&ev->base);
   uint8_t *v = malloc(vl);
   protobuf_c_message_pack(&ev->base, v);
-  sf_raw_put(e->dir, "events", k, kl, v, vl);
+  raw_put_event_bytes(e, ev->case_id, ev->seq, v, vl);
   free(v);
 }
 
@@ -160,7 +182,7 @@ static void test_missing_event(void **state) {
   env *e = *state;
   closed(e);
   uint8_t k[64];
-  assert_true(sf_raw_del(e->dir, "events", k, event_key(k, e->x, 3)));
+  assert_true(sf_raw_del(e->dir, "case_files", k, event_key(k, e->x, 3)));
   reopened(e);
   expect_problem(e, e->x, 3, "missing from the case file");
 }
@@ -171,9 +193,8 @@ static void test_missing_event(void **state) {
 static void test_non_canonical_event(void **state) {
   env *e = *state;
   closed(e);
-  uint8_t k[64];
-  size_t kl = event_key(k, e->x, 2), vl;
-  uint8_t *v = sf_raw_get(e->dir, "events", k, kl, &vl);
+  size_t vl;
+  uint8_t *v = raw_event_bytes(e, e->x, 2, &vl);
   /* Field 1 (case_id) comes first: 0x0a, length, bytes; then field 2. */
   size_t at = 2 + strlen(e->x);
   assert_int_equal(v[0], 0x0a);
@@ -184,7 +205,7 @@ static void test_non_canonical_event(void **state) {
   w[at + 1] = 0x82; /* 2, in two bytes */
   w[at + 2] = 0x00;
   memcpy(w + at + 3, v + at + 2, vl - at - 2);
-  sf_raw_put(e->dir, "events", k, kl, w, vl + 1);
+  raw_put_event_bytes(e, e->x, 2, w, vl + 1);
   free(v);
   free(w);
   reopened(e);
@@ -315,12 +336,10 @@ static void test_index_entry_stray(void **state) {
 static void test_orphan_case_file(void **state) {
   env *e = *state;
   closed(e);
-  uint8_t k[64];
-  size_t kl = event_key(k, e->x, 1), vl;
-  uint8_t *v = sf_raw_get(e->dir, "events", k, kl, &vl);
-  kl = event_key(k, "BH-2026-000555", 1);
-  sf_raw_put(e->dir, "events", k, kl, v, vl);
-  free(v);
+  uint8_t k[64], step[8];
+  raw_step(e, e->x, 1, step);
+  size_t kl = event_key(k, "BH-2026-000555", 1);
+  sf_raw_put(e->dir, "case_files", k, kl, step, 8);
   reopened(e);
   expect_problem(e, "BH-2026-000555", 0, "case file exists without a case record");
 }
