@@ -30,7 +30,8 @@
 # Compared after normalising both sides (times are ignored): date-times
 # (2026-11-28 08:24[:05]) read <time>; backup names (20261128T082859.255+0800)
 # <time>; durations and sizes (8秒, 3 毫秒, 131072 字节) N; JSON *_ms numbers
-# and next_cursor <...>; the deployment's directory reads /var/lib/mediation;
+# and next_cursor <...>; an anchor line's fields (mediation-anchor/1 at=...
+# sig=...) <...>; the deployment's directory reads /var/lib/mediation;
 # runs of spaces count as one, trailing spaces none.
 # A read-only command (list, show, inbox, cases, conflicts, stuck, ...) whose
 # output differs is retried for up to 10 s before it fails: handoffs reach a
@@ -75,6 +76,7 @@ normalise() {
     -e 's/[0-9]+( ?)(毫秒|秒|分钟|小时|天|字节)/N\1\2/g' \
     -e 's/"([a-z_]*_ms)": [0-9]+/"\1": N/g' \
     -e 's/"next_cursor": "[^"]*"/"next_cursor": "<cursor>"/g' \
+    -e 's/(at|step|cases|root|sig)=[0-9a-f]+/\1=<...>/g' \
     -e 's/[[:space:]]+$//' -e 's/  +/ /g' "$1"
 }
 

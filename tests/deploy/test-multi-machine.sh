@@ -95,11 +95,14 @@ install() {
   fix_conf
 }
 sudo() { [ "$1" = -u ] && shift 2; "$@"; }
-ready() {
+ready() { # PID [mediactl options]: waits until it serves; fails at once if it exited
+  pid=$1; shift
   n=0
   until mediactl "$@" health >/dev/null 2>&1; do
     n=$((n + 1))
-    [ $n -lt 150 ] || { echo "$* did not serve; its log:"; tail -n 20 "$M/logs/"*.log; return 1; }
+    if ! kill -0 "$pid" 2>/dev/null || [ $n -ge 150 ]; then
+      echo "$* did not serve; its log:"; tail -n 20 "$M/logs/"*.log; return 1
+    fi
     sleep 0.1
   done
 }
@@ -109,7 +112,7 @@ start_unit() {
   case "$1" in
     mediation-router.service)
       "$BUILD/router/mediation-router" --config "$conf" >>"$M/logs/router.log" 2>&1 &
-      echo "$! router $M" >>"$M/../daemons"; echo $! >>"$PIDS"; ready ;;
+      echo "$! router $M" >>"$M/../daemons"; echo $! >>"$PIDS"; ready $! ;;
     mediation-backup.timer) echo "(the backup timer is not run here)" ;;
     mediation-police@*|mediation-marriage@*|mediation-community@*)
       id=${1#*@}; id=${id%.service}
@@ -119,7 +122,7 @@ start_unit() {
         *) prog=community-station ;;
       esac
       "$BUILD/services/$prog" --config "$conf" --unit "$id" >>"$M/logs/$id.log" 2>&1 &
-      echo "$! $id $M" >>"$M/../daemons"; echo $! >>"$PIDS"; ready --unit "$id" ;;
+      echo "$! $id $M" >>"$M/../daemons"; echo $! >>"$PIDS"; ready $! --unit "$id" ;;
     *) echo "systemctl: unit $1 unknown to this test"; return 1 ;;
   esac
 }

@@ -75,6 +75,8 @@ static const ProtobufCMessageDescriptor *const all_messages[] = {
     &mediation__v1__ack_deliveries_reply__descriptor,
     &mediation__v1__backup_request__descriptor,
     &mediation__v1__backup_reply__descriptor,
+    &mediation__v1__anchor_request__descriptor,
+    &mediation__v1__anchor_reply__descriptor,
     &mediation__v1__verify_request__descriptor,
     &mediation__v1__verify_problem__descriptor,
     &mediation__v1__verify_reply__descriptor,
@@ -94,6 +96,7 @@ static const ProtobufCMessageDescriptor *const all_messages[] = {
     &mediation__v1__access_record__descriptor,
     &mediation__v1__outbox_entry__descriptor,
     &mediation__v1__desk_record__descriptor,
+    &mediation__v1__case_head__descriptor,
 };
 #define N_MESSAGES (sizeof(all_messages) / sizeof(all_messages[0]))
 
