@@ -875,8 +875,11 @@ static mc_code replay_deadline(step_ctx *x, mc_err *err) {
   return MC_OK;
 }
 
+/* UNAVAILABLE, not RESOURCE_EXHAUSTED: that one is a full case file, a
+ * refusal of the step; running out of memory decides nothing about the
+ * step, so its sender must send it again (services/unit un_code_is_refusal). */
 static mc_code out_of_memory(mc_err *err) {
-  return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
+  return mc_err_set(err, MC_UNAVAILABLE, "out of memory");
 }
 
 /* Copies an array of pointers with room for one more. */
@@ -1224,7 +1227,7 @@ mc_code mc_replay_event(int utc_offset_minutes, const mv_case *current, const mv
   mc_code rc = run_step(&x, &b, &inner);
   if (rc != MC_OK) {
     build_free(&b);
-    if (rc == MC_RESOURCE_EXHAUSTED)
+    if (rc == MC_UNAVAILABLE) /* out of memory: the event may well follow */
       return mc_err_set(err, rc, "case %s: event %u: %s", case_id, event->seq, inner.msg);
     return mc_err_set(err, MC_DATA_LOSS, "case %s: event %u does not follow: %s", case_id,
                       event->seq, inner.msg);

@@ -7,9 +7,18 @@
  * check the caller may see it); the state machine (pure: nothing is written
  * if it refuses); the store (record, case file, indexes, figures); the
  * deliveries the step causes; the reply, masked for the caller, packed and
- * kept as the idempotency record. A refusal is an answer too and is kept the
- * same way, so that a retry after the case moved on still gets it. Only
- * failures of the store itself roll the job back and are not kept.
+ * answered. A refusal is an answer too and is kept the same way, so that a
+ * retry after the case moved on still gets it. Only failures of the store
+ * itself (or of memory) roll the job back and are not kept: they answer
+ * UNAVAILABLE, nothing applied, send the same request again.
+ *
+ * An applied step's answer is not kept whole (a copy of the case record,
+ * ~2 KB, for every step of a week) but as where it lies in the case file:
+ * (case, event seq, masked or not). A retry rebuilds it from the case file -
+ * the record as it stood after that event, and the event - and masks it as
+ * the first answer was masked, so it carries the same bytes. See
+ * IdempotentReply in proto/mediation/v1/store.proto; records kept whole by
+ * older routers are answered as they are.
  *
  * Every result goes into the job (rt_job) and is rewritten from scratch on
  * each run: the writer may run a batch again after growing the map.
@@ -63,8 +72,18 @@ static void reset_results(rt_job *job) {
   job->wake_all = false;
 }
 
-/* Keeps the job's answer for retries of the same request. */
-static mc_code remember(st_txn *txn, rt_job *job, const char *method, mc_err *err) {
+/* Where an applied step's answer lies in the case file (see the top of the
+ * file): the answer is rebuilt from it on a retry. */
+typedef struct applied_at {
+  const char *case_id; /* NULL: nothing applied (a refusal) */
+  uint32_t event_seq;
+  bool masked; /* the answer was masked for its caller */
+} applied_at;
+
+/* Keeps the job's answer for retries of the same request: a refusal as its
+ * code and message, an applied step as where it lies (format 2). */
+static mc_code remember(st_txn *txn, rt_job *job, const char *method, const applied_at *at,
+                        mc_err *err) {
   Mediation__V1__IdempotentReply rec = MEDIATION__V1__IDEMPOTENT_REPLY__INIT;
   rec.request_id.data = (uint8_t *)rpc_call_request_id(job->call);
   rec.request_id.len = RPC_REQUEST_ID_BYTES;
@@ -73,9 +92,88 @@ static mc_code remember(st_txn *txn, rt_job *job, const char *method, mc_err *er
   rec.method = (char *)method;
   rec.code = (Mediation__V1__StatusCode)job->code;
   rec.message = job->message;
-  rec.payload.data = job->payload;
-  rec.payload.len = job->payload_len;
+  if (job->code == MC_OK && at->case_id != NULL) {
+    rec.case_id = (char *)at->case_id;
+    rec.event_seq = at->event_seq;
+    rec.masked = at->masked;
+  } else {
+    rec.payload.data = job->payload;
+    rec.payload.len = job->payload_len;
+  }
   return st_idem_put(txn, &rec, err);
+}
+
+/* The record of case_id as it stood right after event seq: replayed from
+ * the case file (the same replay verify checks against the stored record,
+ * so it is the record that was stored then, byte for byte). *out is the
+ * caller's. */
+static mc_code record_as_of(st_txn *txn, const mc_registry *reg, const char *case_id,
+                            uint32_t seq, mv_case **out, mc_err *err) {
+  mv_event **events = NULL;
+  size_t n = 0;
+  mc_code rc = st_events_get(txn, case_id, &events, &n, err);
+  if (rc != MC_OK)
+    return rc == MC_NOT_FOUND ? mc_err_set(err, MC_DATA_LOSS,
+                                           "case %s: a kept answer names event %u, but the "
+                                           "case file is empty", case_id, seq)
+                              : rc;
+  if (n < seq) {
+    st_messages_free(events, n);
+    return mc_err_set(err, MC_DATA_LOSS,
+                      "case %s: a kept answer names event %u, but the case file has %zu",
+                      case_id, seq, n);
+  }
+  mv_case *cur = NULL;
+  for (uint32_t i = 0; i < seq && rc == MC_OK; i++) {
+    mv_case *next = NULL;
+    rc = mc_replay_event(reg->utc_offset_minutes, cur, events[i], &next, err);
+    if (cur != NULL)
+      protobuf_c_message_free_unpacked(&cur->base, NULL);
+    cur = next;
+  }
+  st_messages_free(events, n);
+  if (rc != MC_OK) {
+    if (cur != NULL)
+      protobuf_c_message_free_unpacked(&cur->base, NULL);
+    return rc;
+  }
+  *out = cur;
+  return MC_OK;
+}
+
+/* Rebuilds an applied step's answer kept as (case, seq, masked): the record
+ * after that event - the stored one if no step came since, else replayed -
+ * and the event, masked as the first answer was, packed into the job. */
+static mc_code rebuild_answer(st_txn *txn, rt_job *job, const st_idem_reply *prev,
+                              mc_err *err) {
+  mv_case *record = NULL;
+  mv_event *event = NULL;
+  mc_code rc = st_event_get(txn, prev->case_id, prev->event_seq, &event, err);
+  if (rc == MC_NOT_FOUND)
+    rc = mc_err_set(err, MC_DATA_LOSS, "case %s: a kept answer names event %u, not in its file",
+                    prev->case_id, prev->event_seq);
+  if (rc == MC_OK)
+    rc = st_case_get(txn, prev->case_id, &record, err);
+  if (rc == MC_OK && record->event_count != prev->event_seq) {
+    protobuf_c_message_free_unpacked(&record->base, NULL);
+    record = NULL;
+    rc = record_as_of(txn, job->reg, prev->case_id, prev->event_seq, &record, err);
+  }
+  if (rc == MC_OK) {
+    if (prev->masked) {
+      mc_mask_case(record);
+      mc_mask_event(event);
+    }
+    Mediation__V1__ApplyReply reply = MEDIATION__V1__APPLY_REPLY__INIT;
+    reply.case_record = record;
+    reply.event = event;
+    rc = mc_pb_pack(&reply.base, &job->payload, &job->payload_len, err);
+  }
+  if (record != NULL)
+    protobuf_c_message_free_unpacked(&record->base, NULL);
+  if (event != NULL)
+    protobuf_c_message_free_unpacked(&event->base, NULL);
+  return rc;
 }
 
 /* Looks for an earlier answer to this request. Returns true (with the job's
@@ -98,11 +196,14 @@ static bool replay_earlier(st_txn *txn, rt_job *job, mc_code *rc, mc_err *err) {
   } else {
     job->code = (mc_code)prev->code;
     snprintf(job->message, sizeof(job->message), "%s", prev->message);
-    if (prev->payload.len > 0) {
+    if (prev->code == MEDIATION__V1__STATUS_CODE__STATUS_CODE_OK && prev->payload.len == 0 &&
+        prev->case_id[0] != '\0') {
+      *rc = rebuild_answer(txn, job, prev, err); /* format 2 */
+    } else if (prev->payload.len > 0) { /* format 1, or a refusal */
       job->payload = malloc(prev->payload.len);
       if (job->payload == NULL) {
         protobuf_c_message_free_unpacked(&prev->base, NULL);
-        *rc = mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
+        *rc = mc_err_set(err, MC_UNAVAILABLE, "out of memory; nothing was applied");
         return true;
       }
       memcpy(job->payload, prev->payload.data, prev->payload.len);
@@ -196,7 +297,7 @@ static mc_code send_step(st_txn *txn, rt_job *job, const mc_registry *reg, mv_ca
   size_t cap = next->n_units_involved + 3; /* + two handoffs + the reply */
   outgoing *out = cap <= sizeof(few) / sizeof(few[0]) ? few : calloc(cap, sizeof(*out));
   if (out == NULL)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
+    return mc_err_set(err, MC_UNAVAILABLE, "out of memory; nothing was applied");
   size_t n = 0;
   mc_delivery_target targets[2];
   size_t nt = mc_deliveries_for(event, targets);
@@ -362,7 +463,9 @@ static mc_code decide(st_txn *txn, rt_job *job, const mc_registry *reg, mv_case 
   mc_err why;
   rc = decide_step(job, reg, *current, &action, next, event, &why);
   if (rc != MC_OK) {
-    if (intake) /* see new_case_id: roll back, do not remember */
+    /* UNAVAILABLE is the state machine running out of memory, not a
+     * decision about the step: roll back, answer "send it again". */
+    if (intake || rc == MC_UNAVAILABLE) /* see new_case_id: roll back, do not remember */
       return mc_err_set(err, rc, "%s", why.msg);
     return answer_refusal(job, rc, "%s", why.msg);
   }
@@ -417,10 +520,16 @@ static mc_code run_apply(st_txn *txn, rt_job *job, const mc_registry *reg, mc_er
   mv_case *current = NULL, *next = NULL;
   mv_event *event = NULL;
   rc = decide(txn, job, reg, &current, &next, &event, err);
-  if (rc == MC_OK && job->code == MC_OK)
+  applied_at at = {0};
+  if (rc == MC_OK && job->code == MC_OK) {
+    /* as the reply is masked in send_step; the holder is never masked */
+    at = (applied_at){next->id, event->seq,
+                      !(job->caller->kind == MC_PRINCIPAL_UNIT &&
+                        strcmp(job->caller->id, next->holder) == 0)};
     rc = send_step(txn, job, reg, next, event, true, err);
+  }
   if (rc == MC_OK)
-    rc = remember(txn, job, "Apply", err);
+    rc = remember(txn, job, "Apply", &at, err);
   if (current)
     protobuf_c_message_free_unpacked(&current->base, NULL);
   if (next)

@@ -143,7 +143,8 @@ static void *replier_main(void *arg) {
 static void store_failed(rt_router *rt, mc_code code, const char *why, rt_job **jobs, size_t n) {
   const char *what = code == MC_RESOURCE_EXHAUSTED ? "out of space: the disk is full, or the "
                                                      "store reached its largest map size"
-                     : code == MC_UNAVAILABLE ? "the disk failed a write (I/O error)"
+                     : code == MC_UNAVAILABLE ? "the disk failed a write (I/O error), or "
+                                                "memory ran out"
                                               : "a store failure";
   char detail[256];
   snprintf(detail, sizeof(detail), "the store cannot commit: %s (%.120s)", what, why);

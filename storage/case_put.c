@@ -188,7 +188,7 @@ mc_code st_case_put(st_txn *txn, const mv_case *before, const mv_case *after,
   size_t ev_len = protobuf_c_message_get_packed_size(&event->base);
   uint8_t *ev_bytes = ev_len <= sizeof(ev_stack) ? ev_stack : malloc(ev_len);
   if (ev_bytes == NULL)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "case %s: out of memory", id);
+    return mc_err_set(err, MC_UNAVAILABLE, "case %s: out of memory", id);
   protobuf_c_message_pack(&event->base, ev_bytes);
 
   sti_ixent *old = NULL, *nu = NULL;

@@ -99,7 +99,6 @@ mc_code sti_code(int rc) {
   case MDB_DBS_FULL:
   case MDB_TLS_FULL:
   case ENOSPC:
-  case ENOMEM:
   case EDQUOT:
     return MC_RESOURCE_EXHAUSTED;
   case MDB_CORRUPTED:
@@ -118,6 +117,7 @@ mc_code sti_code(int rc) {
   case EAGAIN:
   case EBUSY:
   case EIO:
+  case ENOMEM: /* transient like EIO, not a refusal: nothing was written, send it again */
   case MDB_PANIC:
   case MDB_MAP_RESIZED:
     return MC_UNAVAILABLE;
@@ -335,7 +335,7 @@ mc_code sti_env_reader_check(sti_env *e, int *cleared, mc_err *err) {
 mc_code sti_read_begin(sti_env *e, sti_kind kind, void *owner, st_txn **out, mc_err *err) {
   st_txn *t = calloc(1, sizeof(*t));
   if (t == NULL)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "%s: out of memory", e->what);
+    return mc_err_set(err, MC_UNAVAILABLE, "%s: out of memory", e->what);
   for (int attempt = 0;; attempt++) {
     gate_enter_shared(&e->gate);
     int rc = mdb_txn_begin(e->env, NULL, MDB_RDONLY, &t->txn);

@@ -62,7 +62,7 @@ mc_code sti_case_keys(const mv_case *c, sti_ixent **out, size_t *n_out, mc_err *
    * third of a case put's key work. */
   sti_ixent *arr = malloc((8 + c->n_units_involved) * sizeof(*arr));
   if (arr == NULL)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "case %s: out of memory", id);
+    return mc_err_set(err, MC_UNAVAILABLE, "case %s: out of memory", id);
   size_t n = 0;
   sti_key *k;
 #define NEXT(dbid) (arr[n].db = (dbid), k = &arr[n++].key, sti_key_init(k))

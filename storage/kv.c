@@ -213,7 +213,7 @@ mc_code sti_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *len, mc_err
   size_t n = protobuf_c_message_get_packed_size(msg);
   uint8_t *buf = malloc(n ? n : 1);
   if (buf == NULL)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory packing %s",
+    return mc_err_set(err, MC_UNAVAILABLE, "out of memory packing %s",
                       msg->descriptor->short_name);
   if (protobuf_c_message_pack(msg, buf) != n) {
     free(buf);

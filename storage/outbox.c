@@ -59,7 +59,7 @@ mc_code st_outbox_open(const st_outbox_options *opts, st_outbox **out, mc_err *e
                       ST_NAME_MAX);
   st_outbox *ob = calloc(1, sizeof(*ob));
   if (ob == NULL)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "outbox: out of memory");
+    return mc_err_set(err, MC_UNAVAILABLE, "outbox: out of memory");
   snprintf(ob->unit, sizeof(ob->unit), "%s", opts->unit);
   sti_env_options eo = {
       .dir = opts->dir,
@@ -233,7 +233,7 @@ static mc_code collect(st_txn *txn, MDB_dbi dbi, const sti_key *start, size_t ma
       size_t ncap = cap ? cap * 2 : 16;
       ProtobufCMessage **na = realloc(arr, ncap * sizeof(*na));
       if (na == NULL) {
-        rc = mc_err_set(err, MC_RESOURCE_EXHAUSTED, "outbox: out of memory");
+        rc = mc_err_set(err, MC_UNAVAILABLE, "outbox: out of memory");
         break;
       }
       arr = na;

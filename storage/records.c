@@ -139,7 +139,7 @@ mc_code st_delivery_list(st_txn *txn, const char *unit, uint64_t after_seq, size
   sti_delivery_key(&start, unit, after_seq + 1);
   mv_delivery **arr = calloc(max, sizeof(*arr));
   if (arr == NULL)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "deliveries: out of memory");
+    return mc_err_set(err, MC_UNAVAILABLE, "deliveries: out of memory");
   MDB_cursor *c;
   rc = sti_cursor(txn, s->db[SDB_DELIVERIES], &c, err);
   if (rc != MC_OK) {
@@ -264,7 +264,7 @@ static mc_code expire_op(st_txn *txn, void *arg, mc_err *err) {
   uint8_t(*keys)[8 + ST_REQUEST_ID_MAX] = malloc(EXPIRE_CHUNK * sizeof(*keys));
   size_t lens[EXPIRE_CHUNK];
   if (keys == NULL)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "store: out of memory");
+    return mc_err_set(err, MC_UNAVAILABLE, "store: out of memory");
   mc_code rc = MC_OK;
   for (;;) {
     MDB_cursor *c;

@@ -331,7 +331,7 @@ mc_code st_anchor_make(st_store *store, int64_t now_ms, char line[ST_ANCHOR_MAX]
   st_anchor a = {.at_ms = now_ms};
   merkle *m = calloc(1, sizeof(*m));
   if (m == NULL)
-    rc = mc_err_set(err, MC_RESOURCE_EXHAUSTED, "anchor: out of memory");
+    rc = mc_err_set(err, MC_UNAVAILABLE, "anchor: out of memory");
   if (rc == MC_OK)
     rc = sti_counter_get(t, store->db[SDB_META], "step", &a.step, err);
   if (rc == MC_OK)
@@ -403,7 +403,7 @@ static mc_code steps_after(st_txn *t, st_store *s, uint64_t after, later **out, 
       later *na = realloc(arr, ncap * sizeof(*na));
       if (na == NULL) {
         protobuf_c_message_free_unpacked(&ev->base, NULL);
-        rc = mc_err_set(err, MC_RESOURCE_EXHAUSTED, "verify: out of memory");
+        rc = mc_err_set(err, MC_UNAVAILABLE, "verify: out of memory");
         break;
       }
       arr = na;
@@ -470,7 +470,7 @@ mc_code sti_anchor_check(st_txn *t, const st_anchor *a, void (*problem)(void *, 
   merkle *m = calloc(1, sizeof(*m));
   MDB_cursor *c = NULL;
   if (m == NULL)
-    rc = mc_err_set(err, MC_RESOURCE_EXHAUSTED, "verify: out of memory");
+    rc = mc_err_set(err, MC_UNAVAILABLE, "verify: out of memory");
   if (rc == MC_OK)
     rc = sti_cursor(t, s->db[SDB_CASES], &c, err);
   uint64_t unreadable = 0;

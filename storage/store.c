@@ -86,7 +86,7 @@ mc_code st_open(const st_options *opts, st_store **out, mc_err *err) {
 
   st_store *s = calloc(1, sizeof(*s));
   if (s == NULL)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "store: out of memory");
+    return mc_err_set(err, MC_UNAVAILABLE, "store: out of memory");
   memcpy(s->prefix, prefix, plen + 1);
   s->utc_offset_minutes = opts->utc_offset_minutes;
   s->idem_retention_ms =
@@ -462,7 +462,7 @@ mc_code st_events_get(st_txn *txn, const char *case_id, mv_event ***events_out, 
       size_t ncap = cap ? cap * 2 : 16;
       mv_event **na = realloc(arr, ncap * sizeof(*na));
       if (na == NULL) {
-        rc = mc_err_set(err, MC_RESOURCE_EXHAUSTED, "case %s: out of memory", case_id);
+        rc = mc_err_set(err, MC_UNAVAILABLE, "case %s: out of memory", case_id);
         break;
       }
       arr = na;

@@ -110,7 +110,7 @@ static mc_code fig_add(vctx *v, const mv_bucket *b, const mv_counters *d, mc_err
       size_t ncap = v->capfig ? v->capfig * 2 : 64;
       fig *nf = realloc(v->figs, ncap * sizeof(*nf));
       if (nf == NULL)
-        return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "verify: out of memory");
+        return mc_err_set(err, MC_UNAVAILABLE, "verify: out of memory");
       v->figs = nf;
       v->capfig = ncap;
     }
@@ -817,7 +817,7 @@ mc_code st_verify_with(st_store *store, const st_verify_options *opts, st_report
   }
   v.max_serial = calloc(9000, sizeof(*v.max_serial));
   if (v.max_serial == NULL)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "verify: out of memory");
+    return mc_err_set(err, MC_UNAVAILABLE, "verify: out of memory");
   mc_code rc = st_read_begin(store, &v.t, err);
   if (rc != MC_OK) {
     free(v.max_serial);

@@ -23,6 +23,7 @@
 
 #include "core/clock.h"
 #include "mv1.h"
+#include "storage/store.h"
 #include "world.h"
 
 #define CANARY "金丝雀甲乙丙" /* a party name that must never reach a log */
@@ -482,6 +483,131 @@ static void test_retry_applies_once(void **state) {
   assert_int_equal(rpc_client_call(as("station-baihe"), &mediation__v1__router__descriptor,
                                    "Apply", &req.base, &opts, &r1, &err),
                    MC_PERMISSION_DENIED);
+}
+
+/* One Apply under a chosen request id; returns the code and, when OK, the
+ * reply as packed (malloc'd) into *packed. */
+static mc_code apply_as(const char *principal, const uint8_t rid[RPC_REQUEST_ID_BYTES],
+                        mv_action_kind kind, const char *id, const char *reason,
+                        const char *to_unit, uint8_t **packed, size_t *len) {
+  mv_action a = MEDIATION__V1__CASE_ACTION__INIT;
+  a.kind = kind;
+  a.case_ref = (char *)id;
+  a.reason = (char *)(reason ? reason : "");
+  if (to_unit != NULL) {
+    a.args_case = MV_ARGS(TO_UNIT);
+    a.to_unit = (char *)to_unit;
+  }
+  Mediation__V1__ApplyRequest req = MEDIATION__V1__APPLY_REQUEST__INIT;
+  req.action = &a;
+  rpc_call_opts opts = {.request_id = rid, .timeout_ms = 10000};
+  ProtobufCMessage *r = NULL;
+  mc_err err;
+  mc_code rc = rpc_client_call(as(principal), &mediation__v1__router__descriptor, "Apply",
+                               &req.base, &opts, &r, &err);
+  if (rc != MC_OK)
+    return rc;
+  *len = protobuf_c_message_get_packed_size(r);
+  *packed = malloc(*len ? *len : 1);
+  assert_non_null(*packed);
+  protobuf_c_message_pack(r, *packed);
+  protobuf_c_message_free_unpacked(r, NULL);
+  return MC_OK;
+}
+
+/* A retry after later steps on the same case gets the first answer: the
+ * record as it stood then, masked for its caller as it was then - the
+ * holder whole, a refusing unit and a coordinator masked - though the
+ * router keeps only where that answer lies in the case file (issue 13.6:
+ * a full copy of the record per kept reply was most of a young store). */
+static void test_retry_after_later_steps(void **state) {
+  (void)state;
+  char id[32];
+  take_in("police-studio", MV_KIND(RELATIONSHIP), "kongque", id);
+  uint8_t rid[3][RPC_REQUEST_ID_BYTES];
+  for (int k = 0; k < 3; k++)
+    for (size_t i = 0; i < RPC_REQUEST_ID_BYTES; i++)
+      rid[k][i] = (uint8_t)(0x31 * (k + 1) + i + serial);
+  uint8_t *first[3], *again[3];
+  size_t first_len[3], again_len[3];
+  assert_int_equal(apply_as("police-studio", rid[0], MV_ACTION(TRANSFER), id, "转婚调",
+                            "marriage-studio", &first[0], &first_len[0]),
+                   MC_OK);
+  assert_int_equal(apply_as("marriage-studio", rid[1], MV_ACTION(REFUSE), id, "非婚姻家庭纠纷",
+                            NULL, &first[1], &first_len[1]),
+                   MC_OK);
+  must("police-studio", id, MV_ACTION(TRANSFER), "再转婚调", "marriage-studio");
+  assert_int_equal(apply_as("coordinator", rid[2], MV_ACTION(RECALL), id, "逾期未接收，收回",
+                            NULL, &first[2], &first_len[2]),
+                   MC_OK);
+  must("police-studio", id, MV_ACTION(TRANSFER), "三转婚调", "marriage-studio");
+  must("marriage-studio", id, MV_ACTION(ACCEPT), NULL, NULL);
+  const char *who[3] = {"police-studio", "marriage-studio", "coordinator"};
+  mv_action_kind kinds[3] = {MV_ACTION(TRANSFER), MV_ACTION(REFUSE), MV_ACTION(RECALL)};
+  for (int k = 0; k < 3; k++) {
+    assert_int_equal(apply_as(who[k], rid[k], kinds[k], id, "重试", k == 0 ? "marriage-studio" : NULL,
+                              &again[k], &again_len[k]),
+                     MC_OK);
+    assert_int_equal(again_len[k], first_len[k]);
+    assert_memory_equal(again[k], first[k], first_len[k]);
+    Mediation__V1__ApplyReply *r =
+        mediation__v1__apply_reply__unpack(NULL, again_len[k], again[k]);
+    assert_non_null(r);
+    uint32_t seq = k == 0 ? 2 : k == 1 ? 3 : 5; /* as of the first answer, not the case now (7) */
+    assert_int_equal(r->event->seq, seq);
+    assert_int_equal(r->case_record->event_count, seq);
+    assert_string_equal(r->case_record->holder, "police-studio");
+    if (k == 0) /* the holder sees personal data */
+      assert_string_equal(r->case_record->intake->parties[0]->id_number, "330212199001011234");
+    else
+      assert_string_not_equal(r->case_record->intake->parties[0]->id_number,
+                              "330212199001011234");
+    mediation__v1__apply_reply__free_unpacked(r, NULL);
+  }
+  mc_code rc;
+  mc_err err;
+  Mediation__V1__GetCaseReply *g = get_case("marriage-studio", id, false, &rc, &err);
+  assert_int_equal(g->case_record->event_count, 7); /* the retries applied nothing */
+  protobuf_c_message_free_unpacked(&g->base, NULL);
+
+  /* What is kept: where each answer lies, not a copy of the record. Read
+   * from a backup, a copy of the store taken while the router runs. */
+  Mediation__V1__BackupRequest breq = MEDIATION__V1__BACKUP_REQUEST__INIT;
+  ProtobufCMessage *reply = NULL;
+  assert_int_equal(call("coordinator", &mediation__v1__router_admin__descriptor, "Backup",
+                        &breq.base, &reply, &err),
+                   MC_OK);
+  char path[TH_PATH_MAX];
+  snprintf(path, sizeof(path), "%s", ((Mediation__V1__BackupReply *)reply)->path);
+  protobuf_c_message_free_unpacked(reply, NULL);
+  st_options so = {.dir = path};
+  st_store *copy = NULL;
+  if (st_open(&so, &copy, &err) != MC_OK)
+    fail_msg("open the backup: %s", err.msg);
+  st_txn *txn = NULL;
+  assert_int_equal(st_read_begin(copy, &txn, &err), MC_OK);
+  for (int k = 0; k < 3; k++) {
+    st_idem_reply *kept = NULL;
+    assert_int_equal(st_idem_get(txn, rid[k], RPC_REQUEST_ID_BYTES, &kept, &err), MC_OK);
+    assert_int_equal(kept->payload.len, 0);
+    assert_string_equal(kept->case_id, id);
+    assert_int_equal(kept->event_seq, k == 0 ? 2 : k == 1 ? 3 : 5);
+    assert_int_equal(kept->masked, k != 0);
+    size_t size = protobuf_c_message_get_packed_size(&kept->base);
+    assert_true(size < 128);
+    protobuf_c_message_free_unpacked(&kept->base, NULL);
+    free(first[k]);
+    free(again[k]);
+  }
+  st_read_end(txn);
+  st_close(copy);
+  /* test_backup_and_verify counts the manual backups */
+  char file[TH_PATH_MAX + 16];
+  snprintf(file, sizeof(file), "%s/data.mdb", path);
+  assert_int_equal(unlink(file), 0);
+  snprintf(file, sizeof(file), "%s/lock.mdb", path);
+  unlink(file); /* made by st_open if the copy had none */
+  assert_int_equal(rmdir(path), 0);
 }
 
 /* Many steps on one case at once: the router decides each from a snapshot
@@ -1023,6 +1149,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_refused_transfer_returns),
       cmocka_unit_test(test_refusals),
       cmocka_unit_test(test_retry_applies_once),
+      cmocka_unit_test(test_retry_after_later_steps),
       cmocka_unit_test(test_concurrent_steps_on_one_case),
       cmocka_unit_test(test_long_poll_wakes_on_handoff),
       cmocka_unit_test(test_long_polls_bounded_per_unit),
