@@ -20,8 +20,10 @@
  * two parties, transferred, accepted, a team of two, three sessions with
  * notes, an agreement, a follow-up visit, closed: 12 steps) written the way
  * the router writes them - steps of many cases interleaved in group
- * commits, each step's reply kept for idempotency (the packed ApplyReply,
- * as router/apply.c keeps it) and expired after 7 days of simulated time,
+ * commits, each step's reply kept for idempotency (as router/apply.c keeps
+ * it: where the answer lies in the case file, format 2 of IdempotentReply;
+ * --full-replies keeps the packed ApplyReply, as routers did before) and
+ * expired after 7 days of simulated time,
  * deliveries acknowledged after each commit - then the file's pages per
  * database, the free list and a compacted copy, at 10k and 100k cases.
  *
@@ -34,6 +36,7 @@
  *   --space-only  only the bytes-per-case measurement
  *   --retention-days N  how long idempotency replies are kept (default 7, the
  *           router's default; 400 keeps every reply of the run)
+ *   --full-replies  keep each reply whole (format 1), to compare
  */
 #define _XOPEN_SOURCE 700
 #include <ftw.h>
@@ -342,6 +345,7 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
 #define LIFE_STEPS 12
 #define SIM_STEP_MS 26000LL /* 100k cases x 12 steps in about a year of simulated time */
 static int64_t retention_ms = 7LL * 24 * 3600 * 1000; /* --retention-days */
+static bool full_replies;                              /* --full-replies */
 
 static const char session_notes[3][700] = {
     "第一次调解：双方当事人均到场。申请人陈述，双方因家庭开支和照顾老人问题多次争吵，"
@@ -534,8 +538,14 @@ static mc_code life_op(st_txn *t, void *arg, mc_err *err) {
     r.stored_ms = a->now;
     r.caller = who.id;
     r.method = "Apply";
-    r.payload.data = payload;
-    r.payload.len = plen;
+    if (full_replies) {
+      r.payload.data = payload;
+      r.payload.len = plen;
+    } else {
+      r.case_id = next->id;
+      r.event_seq = ev->seq;
+      r.masked = strcmp(who.id, next->holder) != 0;
+    }
     rc = st_idem_put(t, &r, err);
   }
   if (rc == MC_OK) {
@@ -644,9 +654,10 @@ static void bytes_per_case(const char *base, uint64_t max) {
   enum { WINDOW = 512, BATCH = 64 };
   printf("== Bytes on disk per case (realistic cases of %d steps) ==\n", LIFE_STEPS);
   printf("Steps of %d open cases interleaved, %d per commit (MDB_NOSYNC: the load is not "
-         "timed); idempotency replies expired after %lld days of simulated time; deliveries "
-         "acked after each commit.\n",
-         WINDOW, BATCH, (long long)(retention_ms / 86400000));
+         "timed); idempotency replies kept %s, expired after %lld days of simulated time; "
+         "deliveries acked after each commit.\n",
+         WINDOW, BATCH, full_replies ? "whole (format 1)" : "as (case, seq) (format 2)",
+         (long long)(retention_ms / 86400000));
   char dir[4096];
   snprintf(dir, sizeof(dir), "%s/space", base);
   st_options o = {.dir = dir, .map_size = (size_t)256 << 20, .case_prefix = "BH",
@@ -773,9 +784,11 @@ int main(int argc, char **argv) {
       space_only = true;
     else if (strcmp(argv[i], "--retention-days") == 0 && i + 1 < argc)
       retention_ms = strtoll(argv[++i], NULL, 10) * 86400000LL;
+    else if (strcmp(argv[i], "--full-replies") == 0)
+      full_replies = true;
     else {
       fprintf(stderr, "usage: bench_store [--dir DIR] [--max N] [--quick] [--space-only] "
-                      "[--retention-days N]\n");
+                      "[--retention-days N] [--full-replies]\n");
       return 2;
     }
   }

@@ -4,6 +4,7 @@
  * before the commit, a failed commit applies nothing), the delivery queue,
  * idempotency with expiry, the access log, decoding damage, backups.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include <cmocka.h>
 
 #include "sf.h"
+#include "storage/internal.h" /* sti_code */
 
 typedef struct env {
   char *dir;
@@ -579,6 +581,20 @@ static void test_idempotency(void **state) {
   free(dir);
 }
 
+/* Running out of memory decides nothing about a step: the store answers
+ * UNAVAILABLE (send it again), like an I/O error. RESOURCE_EXHAUSTED is a
+ * definitive refusal to a unit (services/unit un_code_is_refusal: a full
+ * case file), so a step a router could not apply for want of memory was
+ * dropped from the unit's outbox as refused. */
+static void test_out_of_memory_is_transient(void **state) {
+  (void)state;
+  assert_int_equal(sti_code(ENOMEM), MC_UNAVAILABLE);
+  assert_int_equal(sti_code(EIO), MC_UNAVAILABLE);
+  mc_err err;
+  assert_int_equal(sti_lmdb_err(&err, ENOMEM, "store", "mdb_put cases"), MC_UNAVAILABLE);
+  assert_int_equal(err.code, MC_UNAVAILABLE);
+}
+
 /* ---- Access log --------------------------------------------------------------------------- */
 
 static mc_code access_op(st_txn *t, void *arg, mc_err *err) {
@@ -688,6 +704,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_delivery_queue, setup, teardown),
       cmocka_unit_test_setup_teardown(test_undecodable_delivery, setup, teardown),
       cmocka_unit_test(test_idempotency),
+      cmocka_unit_test(test_out_of_memory_is_transient),
       cmocka_unit_test_setup_teardown(test_access_log, setup, teardown),
       cmocka_unit_test_setup_teardown(test_empty_queries, setup, teardown),
       cmocka_unit_test_setup_teardown(test_backup, setup, teardown),
