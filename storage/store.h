@@ -444,7 +444,8 @@ typedef void (*st_report_fn)(void *arg, const char *case_id, uint32_t seq, mc_co
  *   - the figures, recomputed from every case file with mc_figures_delta,
  *     equal the stored counters; the per-state counts match;
  *   - deliveries, idempotency replies, access records decode, and their
- *     keys agree with them.
+ *     keys agree with them; an applied step's kept answer (case, seq) names
+ *     an event that is in the case file.
  * Each problem goes to report (may be NULL); *problems (may be NULL) gets
  * their number. Returns MC_OK when the walk completed (whatever it found);
  * an error only when it could not walk. Slow: O(size of the store). */

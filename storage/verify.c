@@ -702,6 +702,27 @@ static mc_code check_deliveries(vctx *v, mc_err *err) {
   return MC_OK;
 }
 
+/* A kept answer of format 2 (an applied step, kept as where it lies in the
+ * case file) is rebuilt from the case file on a retry: the event it names
+ * must be there, or the retry could only answer DATA_LOSS. */
+static void check_kept_answer(vctx *v, const st_idem_reply *r) {
+  if (strlen(r->case_id) >= MC_CASE_ID_MAX || r->event_seq == 0) {
+    problem(v, NULL, 0, MC_DATA_LOSS, "idempotency: a kept answer names no valid event");
+    return;
+  }
+  if (r->payload.len != 0 || r->code != MEDIATION__V1__STATUS_CODE__STATUS_CODE_OK) {
+    problem(v, r->case_id, r->event_seq, MC_DATA_LOSS,
+            "idempotency: a kept answer names an event but is not an applied step's");
+    return;
+  }
+  MDB_val ev;
+  mc_err why;
+  if (sti_event_bytes(v->t, r->case_id, r->event_seq, &ev, NULL, &why) != MC_OK)
+    problem(v, r->case_id, r->event_seq, MC_INTERNAL,
+            "idempotency: a kept answer names event %u of case %s, which is not in its file",
+            r->event_seq, r->case_id);
+}
+
 static mc_code check_idem_and_access(vctx *v, mc_err *err) {
   MDB_cursor *c;
   mc_code rc = sti_cursor(v->t, v->s->db[SDB_IDEM], &c, err);
@@ -731,6 +752,8 @@ static mc_code check_idem_and_access(vctx *v, mc_err *err) {
       MDB_val got;
       if (sti_get(v->t, v->s->db[SDB_IDEM_EXP], ek.b, ek.n, &got, NULL) != MC_OK)
         problem(v, NULL, 0, MC_INTERNAL, "idempotency: a reply has no expiry entry");
+      if (r->case_id[0] != '\0')
+        check_kept_answer(v, r);
     }
     protobuf_c_message_free_unpacked(m, NULL);
   }

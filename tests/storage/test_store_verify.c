@@ -4,8 +4,9 @@
  * last event, a missing event, an undecodable record (getters refuse it with
  * DATA_LOSS too), an edited record, index entries missing, stray or
  * pointing nowhere, edited figures and counters, orphaned case files,
- * undecodable deliveries. Each damage is done by hand with raw LMDB on the
- * closed store. A backup opens and verifies clean.
+ * undecodable deliveries, a kept answer naming an event not in the file.
+ * Each damage is done by hand with raw LMDB on the closed store (or, for
+ * the kept answer, written as such). A backup opens and verifies clean.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -391,6 +392,39 @@ static void test_undecodable_delivery(void **state) {
   expect_problem(e, NULL, 0, "does not decode");
 }
 
+/* ---- Kept answers ------------------------------------------------------------------------ */
+
+typedef struct kept_arg {
+  const char *rid, *case_id;
+  uint32_t seq;
+} kept_arg;
+
+static mc_code kept_op(st_txn *t, void *arg, mc_err *err) {
+  const kept_arg *k = arg;
+  st_idem_reply r = MEDIATION__V1__IDEMPOTENT_REPLY__INIT;
+  r.request_id.data = (uint8_t *)k->rid;
+  r.request_id.len = strlen(k->rid);
+  r.stored_ms = SF_T0;
+  r.caller = SF_POLICE;
+  r.method = "Apply";
+  r.case_id = (char *)k->case_id;
+  r.event_seq = k->seq;
+  return st_idem_put(t, &r, err);
+}
+
+/* An applied step's answer is kept as (case, seq) and rebuilt from the case
+ * file on a retry: verify reports one that names an event not in the file. */
+static void test_kept_answer_without_its_event(void **state) {
+  env *e = *state;
+  mc_err err = {0};
+  kept_arg good = {"kept-good", e->x, 5}, bad = {"kept-bad", e->x, 9};
+  assert_int_equal(st_write(e->s, kept_op, &good, &err), MC_OK);
+  sf_verify_clean(e->s);
+  assert_int_equal(st_write(e->s, kept_op, &bad, &err), MC_OK);
+  expect_problem(e, e->x, 9, "not in its file");
+  assert_int_equal(e->p.n, 1);
+}
+
 /* ---- Backup ----------------------------------------------------------------------------------- */
 
 static void test_backup_verifies(void **state) {
@@ -433,7 +467,7 @@ int main(void) {
       T(test_index_entry_missing),  T(test_index_entry_stray),
       T(test_orphan_case_file),     T(test_edited_figures),
       T(test_edited_counter),       T(test_undecodable_delivery),
-      T(test_backup_verifies),
+      T(test_kept_answer_without_its_event), T(test_backup_verifies),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);
