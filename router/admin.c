@@ -337,7 +337,7 @@ static void admin_verify(Mediation__V1__RouterAdmin_Service *service,
   if (p.items == NULL || ptrs == NULL) {
     free(p.items);
     free(ptrs);
-    rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory");
+    rpc_call_fail(call, MC_UNAVAILABLE, "out of memory");
     return;
   }
   int64_t started = mc_mono_ms();
@@ -446,12 +446,12 @@ static void admin_list_access(Mediation__V1__RouterAdmin_Service *service,
   st_txn *txn = NULL;
   mc_err err;
   mc_code rc = p.records ? st_read_begin(rt->store, &txn, &err)
-                         : mc_err_set(&err, MC_RESOURCE_EXHAUSTED, "out of memory");
+                         : mc_err_set(&err, MC_UNAVAILABLE, "out of memory");
   if (rc == MC_OK)
     rc = st_access_scan(txn, input->from_ms, input->to_ms, collect_access, &p, &err);
   st_read_end(txn);
   if (rc == MC_OK && p.oom)
-    rc = mc_err_set(&err, MC_RESOURCE_EXHAUSTED, "out of memory");
+    rc = mc_err_set(&err, MC_UNAVAILABLE, "out of memory");
   if (rc != MC_OK) {
     rpc_call_fail_err(call, &err);
   } else {

@@ -138,7 +138,7 @@ void rt_pull(rt_router *rt, rpc_call *call, const mc_principal *caller,
     st_messages_free(list, n);
     rt_waiter *w = calloc(1, sizeof(*w));
     if (w == NULL) {
-      rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory");
+      rpc_call_fail(call, MC_UNAVAILABLE, "out of memory");
       return;
     }
     *w = (rt_waiter){.call = call, .unit = caller, .after_seq = req->after_seq, .max = max,

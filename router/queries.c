@@ -130,7 +130,7 @@ void rt_list_cases(rt_router *rt, rpc_call *call, const mc_principal *caller,
   Mediation__V1__CaseSummary **sum_ptrs = calloc(page, sizeof(*sum_ptrs));
   char cursor[ST_CURSOR_MAX], next_cursor[ST_CURSOR_MAX + 8] = "";
   if (!found || !hits || !sums || !sum_ptrs) {
-    rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory");
+    rpc_call_fail(call, MC_UNAVAILABLE, "out of memory");
     goto out;
   }
   snprintf(cursor, sizeof(cursor), "%s", inner);
@@ -256,7 +256,7 @@ void rt_stuck(rt_router *rt, rpc_call *call, const mc_principal *caller,
           if (grown)
             groups = grown;
           protobuf_c_message_free_unpacked(&c->base, NULL);
-          rc = mc_err_set(&err, MC_RESOURCE_EXHAUSTED, "out of memory");
+          rc = mc_err_set(&err, MC_UNAVAILABLE, "out of memory");
           break;
         }
         groups = grown;
@@ -288,7 +288,7 @@ void rt_stuck(rt_router *rt, rpc_call *call, const mc_principal *caller,
     Mediation__V1__CaseSummary *sums = calloc(total ? total : 1, sizeof(*sums));
     Mediation__V1__CaseSummary **sum_ptrs = calloc(total ? total : 1, sizeof(*sum_ptrs));
     if (!msgs || !ptrs || !sums || !sum_ptrs) {
-      rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory");
+      rpc_call_fail(call, MC_UNAVAILABLE, "out of memory");
     } else {
       size_t s = 0;
       for (size_t k = 0; k < n_groups; k++) {
@@ -453,7 +453,7 @@ void rt_figures(rt_router *rt, rpc_call *call, const mc_principal *caller,
     rc = st_count_overdue(txn, mc_now_ms(), &overdue, &err);
   st_read_end(txn);
   if (rc == MC_OK && acc.oom)
-    rc = mc_err_set(&err, MC_RESOURCE_EXHAUSTED, "out of memory");
+    rc = mc_err_set(&err, MC_UNAVAILABLE, "out of memory");
   if (rc != MC_OK) {
     rpc_call_fail_err(call, &err);
   } else {
@@ -461,7 +461,7 @@ void rt_figures(rt_router *rt, rpc_call *call, const mc_principal *caller,
       qsort(acc.rows, acc.n_rows, sizeof(*acc.rows), compare_rows);
     Mediation__V1__FigureRow **ptrs = calloc(acc.n_rows ? acc.n_rows : 1, sizeof(*ptrs));
     if (ptrs == NULL) {
-      rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory");
+      rpc_call_fail(call, MC_UNAVAILABLE, "out of memory");
     } else {
       for (size_t i = 0; i < acc.n_rows; i++)
         ptrs[i] = &acc.rows[i];

@@ -23,7 +23,8 @@ static rt_job *new_job(rt_router *rt, rt_job_kind kind, rpc_call *call,
                        const ProtobufCMessage *request) {
   rt_job *job = calloc(1, sizeof(*job));
   if (job == NULL) {
-    rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory");
+    /* not RESOURCE_EXHAUSTED: a unit would take that for a refusal */
+    rpc_call_fail(call, MC_UNAVAILABLE, "out of memory; nothing was applied");
     return NULL;
   }
   job->kind = kind;

@@ -610,6 +610,70 @@ static void test_retry_after_later_steps(void **state) {
   assert_int_equal(rmdir(path), 0);
 }
 
+typedef struct kept_whole {
+  const uint8_t *rid;
+  const uint8_t *payload;
+  size_t len;
+} kept_whole;
+
+/* Keeps an answer whole, as routers did before answers were kept as
+ * (case, seq): IdempotentReply format 1. */
+static mc_code keep_whole_op(st_txn *t, void *arg, mc_err *err) {
+  const kept_whole *k = arg;
+  st_idem_reply r = MEDIATION__V1__IDEMPOTENT_REPLY__INIT;
+  r.request_id.data = (uint8_t *)k->rid;
+  r.request_id.len = RPC_REQUEST_ID_BYTES;
+  r.stored_ms = mc_now_ms();
+  r.caller = "police-studio";
+  r.method = "Apply";
+  r.payload.data = (uint8_t *)k->payload;
+  r.payload.len = k->len;
+  return st_idem_put(t, &r, err);
+}
+
+/* A store written by an older router keeps answers whole: a retry of one
+ * still gets it, byte for byte, and nothing is applied. */
+static void test_retry_of_an_answer_kept_whole(void **state) {
+  (void)state;
+  char id[32];
+  take_in("police-studio", MV_KIND(RELATIONSHIP), "kongque", id);
+  uint8_t rid[2][RPC_REQUEST_ID_BYTES];
+  for (int k = 0; k < 2; k++)
+    for (size_t i = 0; i < RPC_REQUEST_ID_BYTES; i++)
+      rid[k][i] = (uint8_t)(0x77 * (k + 1) + i + serial);
+  uint8_t *first, *again;
+  size_t first_len, again_len;
+  assert_int_equal(apply_as("police-studio", rid[0], MV_ACTION(TRANSFER), id, "转婚调",
+                            "marriage-studio", &first, &first_len),
+                   MC_OK);
+  /* The same answer, kept whole under another request id by an "older
+   * router": written into the store while the router is stopped. */
+  assert_int_equal(tw_stop_router(&world), 0);
+  st_options so = {.dir = world.reg->router.data_dir,
+                   .utc_offset_minutes = world.reg->utc_offset_minutes};
+  st_store *store = NULL;
+  mc_err err;
+  if (st_open(&so, &store, &err) != MC_OK)
+    fail_msg("open the router's store: %s", err.msg);
+  kept_whole k = {rid[1], first, first_len};
+  assert_int_equal(st_write(store, keep_whole_op, &k, &err), MC_OK);
+  st_close(store);
+  assert_int_equal(tw_start_router(&world, NULL), 0);
+  /* A recall under that id would apply if it were new. */
+  assert_int_equal(apply_as("police-studio", rid[1], MV_ACTION(RECALL), id, "收回", NULL, &again,
+                            &again_len),
+                   MC_OK);
+  assert_int_equal(again_len, first_len);
+  assert_memory_equal(again, first, first_len);
+  mc_code rc;
+  Mediation__V1__GetCaseReply *g = get_case("police-studio", id, false, &rc, &err);
+  assert_non_null(g);
+  assert_int_equal(g->case_record->event_count, 2);
+  protobuf_c_message_free_unpacked(&g->base, NULL);
+  free(first);
+  free(again);
+}
+
 /* Many steps on one case at once: the router decides each from a snapshot
  * before the writer sees it, so most are decided on a case that has moved
  * on by the time they are stored. Each must still be applied exactly once,
@@ -1150,6 +1214,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_refusals),
       cmocka_unit_test(test_retry_applies_once),
       cmocka_unit_test(test_retry_after_later_steps),
+      cmocka_unit_test(test_retry_of_an_answer_kept_whole),
       cmocka_unit_test(test_concurrent_steps_on_one_case),
       cmocka_unit_test(test_long_poll_wakes_on_handoff),
       cmocka_unit_test(test_long_polls_bounded_per_unit),
