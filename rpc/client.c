@@ -757,6 +757,14 @@ static void decode_reply(slot *s, nng_msg *msg) {
   mc_err err = {0};
   const uint8_t *body = nng_msg_body(msg);
   size_t len = nng_msg_len(msg);
+  if (len > c->max_message_bytes) {
+    snprintf(text, sizeof(text),
+             "%s answered with %zu bytes, over max_message_bytes %zu ([limits]): is the server "
+             "configured with a larger limit? Ask for less (a smaller page)",
+             c->url, len, c->max_message_bytes);
+    finish(s, MC_RESOURCE_EXHAUSTED, text, NULL);
+    return;
+  }
   if (mc_wire_check(&mediation__v1__reply_envelope__descriptor, body, len, &c->env_limits, &err) !=
       MC_OK) {
     snprintf(text, sizeof(text), "%s sent a malformed reply: %s", c->url, err.msg);
@@ -1397,8 +1405,11 @@ mc_code rpc_client_create(const char *url, const rpc_key *key, const mc_limits *
     rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
   }
   if (rv == 0)
-    rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,
-                             c->max_message_bytes + RPC_SP_HEADER_SLACK);
+    /* The hard cap, not our limit: a server configured with a larger limit
+     * may answer more than we allow; nng would drop that reply with the
+     * connection, and REQ resend the request in a loop. decode_reply
+     * refuses it instead. */
+    rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, rpc__wire_cap(c->max_message_bytes));
   if (rv == 0)
     rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, c);
   if (rv == 0)

@@ -44,8 +44,10 @@
  *                       limits.max_deadline_ahead_ms (the server would refuse it)
  *   RESOURCE_EXHAUSTED  the packed envelope exceeds limits.max_message_bytes
  *                       (never sent: nng 1.5.2's receiver would drop the
- *                       connection and REQ would resend it in a loop); or
- *                       nowait and every slot busy
+ *                       connection and REQ would resend it in a loop); a
+ *                       reply over it (a server configured with a larger
+ *                       limit: read up to the 16 MiB hard cap, then
+ *                       refused); or nowait and every slot busy
  *   UNAVAILABLE         the request was never handed to a connection: none
  *                       could be made before the deadline (nothing
  *                       listening, refused, or a failed TLS handshake). The

@@ -305,8 +305,10 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
   char why[256];
   mc_err err = {0};
   if (len > srv->max_message_bytes) {
-    snprintf(why, sizeof(why), "request of %zu bytes is over max_message_bytes %zu", len,
-             srv->max_message_bytes);
+    snprintf(why, sizeof(why),
+             "request of %zu bytes is over max_message_bytes %zu ([limits]); send less per "
+             "request",
+             len, srv->max_message_bytes);
     rpc__reply_status(srv, sink, NULL, MC_RESOURCE_EXHAUSTED, why);
     return;
   }

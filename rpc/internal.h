@@ -24,8 +24,20 @@
 #include "rpc/server.h"
 
 /* Bytes nng adds around our envelope on the wire (REQ's request id, and a
- * device hop's backtrace): NNG_OPT_RECVMAXSZ is the envelope limit plus this. */
+ * device hop's backtrace). */
 #define RPC_SP_HEADER_SLACK 64
+
+/* The hard cap on one message on the wire, on both sides (NNG_OPT_RECVMAXSZ):
+ * everything up to it is read and, when over max_message_bytes, answered
+ * RESOURCE_EXHAUSTED; anything larger makes nng 1.5.2 close the connection
+ * without a word. It lies well above the limit so that a peer whose limit is
+ * larger than ours (an older configuration, a hand-written client) hears why
+ * instead of waiting for its deadline. */
+#define RPC_HARD_CAP_BYTES ((size_t)16 << 20)
+
+/* The hard cap for a given limit: RPC_HARD_CAP_BYTES, or the limit plus 64
+ * KiB when the limit is configured above it. */
+size_t rpc__wire_cap(size_t max_message_bytes);
 
 /* Service, method and caller names in an envelope are at most this long. */
 #define RPC_NAME_MAX 256

@@ -11,7 +11,7 @@
  *
  * Rules kept here (PITFALLS.md): no nng_aio_wait in a callback; nng_aio_stop
  * before nng_aio_free; a message whose send failed is still ours to free;
- * NNG_OPT_RECVMAXSZ set so a peer cannot make us buffer more than the limit.
+ * NNG_OPT_RECVMAXSZ set so a peer cannot make us buffer more than the hard cap.
  * After rpc__dispatch the receive path touches nothing of the context: the
  * reply may already be going out on another thread.
  */
@@ -276,9 +276,11 @@ static mc_code open_socket(rpc_server *srv, mc_err *err) {
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "cannot open a REP socket: %s",
                       nng_strerror(rv));
   srv->sock_open = true;
-  /* Unlimited by default in 1.5.2: a peer could make us buffer anything. */
-  rv = nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ,
-                           srv->max_message_bytes + RPC_SP_HEADER_SLACK);
+  /* Unlimited by default in 1.5.2: a peer could make us buffer anything.
+   * Not the limit itself: nng drops a larger message and closes the
+   * connection silently, so the cap lies well above it and dispatch answers
+   * what lies between RESOURCE_EXHAUSTED. */
+  rv = nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, rpc__wire_cap(srv->max_message_bytes));
   if (rv == 0 && (srv->workers = calloc(srv->contexts, sizeof(*srv->workers))) == NULL)
     rv = NNG_ENOMEM;
   for (unsigned i = 0; rv == 0 && i < srv->contexts; i++) {

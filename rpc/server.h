@@ -39,7 +39,9 @@
  * What the server does before a handler runs, in order (the first failure is
  * the reply; the handler is not run):
  *   1. the request is at most limits.max_message_bytes     else RESOURCE_EXHAUSTED
- *      (nng drops larger ones before we see them: NNG_OPT_RECVMAXSZ)
+ *      (up to the hard cap, 16 MiB on the wire; past it nng
+ *      closes the connection before we see the message:
+ *      NNG_OPT_RECVMAXSZ, rpc/internal.h)
  *   2. the envelope passes mc_wire_check and decodes,
  *      request_id is 16 bytes                               else INVALID_ARGUMENT
  *   3. the caller is in the registry, and either

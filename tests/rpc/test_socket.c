@@ -339,11 +339,17 @@ static void test_unimplemented_and_unauthenticated(void **state) {
   assert_int_equal(rt_echo_runs(), 0);
 }
 
-/* Oversize: refused by the client before sending, with a clear message; a
- * raw oversize message is dropped by nng (RECVMAXSZ) and the server goes on. */
+/* Oversize: refused by the client before sending, with a clear message. A
+ * request the client let through (a client whose limit is larger, or raw
+ * bytes) is answered RESOURCE_EXHAUSTED by the server up to the hard cap (16
+ * MiB), not dropped; past the cap the server closes the connection and goes
+ * on serving. A reply over the client's own limit is RESOURCE_EXHAUSTED too,
+ * not a timeout. */
 static void test_oversize(void **state) {
   (void)state;
-  uint8_t *blob = calloc(1, 70000);
+  const size_t hard_cap = (size_t)16 << 20;
+  uint8_t *blob = calloc(1, hard_cap + 1);
+  assert_non_null(blob);
   Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
   req.blob = (ProtobufCBinaryData){70000, blob};
   char msg[256];
@@ -354,9 +360,54 @@ static void test_oversize(void **state) {
               "max_message_bytes");
   assert_int_equal(rt_echo_runs(), 0);
 
-  nng_socket s = raw_open(300);
-  assert_null(raw_call(s, blob, 70000));
+  /* Raw bytes just over the limit, just over the old receive cap (limit +
+   * 64), and at the hard cap: each answered, on the same connection. */
+  nng_socket s = raw_open(5000);
+  const size_t sizes[] = {65537, 65536 + 65, 1048714, hard_cap - 64};
+  for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+    Mediation__V1__ReplyEnvelope *r = raw_call(s, blob, sizes[i]);
+    if (r == NULL)
+      fail_msg("no answer to a raw request of %zu bytes", sizes[i]);
+    expect_code((mc_code)r->code, MC_RESOURCE_EXHAUSTED, r->message, "over max_message_bytes");
+    mediation__v1__reply_envelope__free_unpacked(r, NULL);
+  }
   nng_close(s);
+  /* Past the hard cap: the connection is closed as soon as the length is
+   * read, nothing is answered. (A raw stream, not REQ, which would reconnect
+   * and resend in a loop.) */
+  int fd = rt_sp_connect(F.url, 0);
+  assert_true(rt_sp_send_header(fd, strcmp(transport, "ipc") == 0, hard_cap + 1));
+  uint8_t byte;
+  assert_true(read(fd, &byte, 1) <= 0);
+  close(fd);
+
+  /* A client whose limit is larger than the server's: the server's answer,
+   * at once, not a timeout. */
+  mc_limits big = F.env.reg->limits;
+  big.max_message_bytes = 4u << 20;
+  rpc_client *c = NULL;
+  mc_err err = {0};
+  if (rpc_client_create(F.url, F.env.police, &big, NULL, &c, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  req.blob.len = 200000;
+  int64_t t0 = mc_mono_ms();
+  expect_code(rt_echo_call(c, &req, &(rpc_call_opts){.timeout_ms = 5000}, NULL, msg),
+              MC_RESOURCE_EXHAUSTED, msg, "over max_message_bytes 65536");
+  assert_true(mc_mono_ms() - t0 < 4000);
+  rpc_client_free(c);
+
+  /* A client whose limit is smaller than the reply the server sends. */
+  mc_limits small = F.env.reg->limits;
+  small.max_message_bytes = 8192;
+  if (rpc_client_create(F.url, F.env.police, &small, NULL, &c, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  Mediation__V1__EchoRequest big_reply = MEDIATION__V1__ECHO_REQUEST__INIT;
+  big_reply.reply_bytes = 20000;
+  t0 = mc_mono_ms();
+  expect_code(rt_echo_call(c, &big_reply, &(rpc_call_opts){.timeout_ms = 5000}, NULL, msg),
+              MC_RESOURCE_EXHAUSTED, msg, "over max_message_bytes 8192");
+  assert_true(mc_mono_ms() - t0 < 4000);
+  rpc_client_free(c);
   free(blob);
 
   req.blob.len = 0;
