@@ -218,24 +218,26 @@ static bool accepted(rpc_server *srv, const mc_principal *p, const char *service
   return true;
 }
 
+bool rpc__log_allowed(rpc_log_limit *l, int per_second, const char *what) {
+  long long sec = (long long)(mc_mono_ms() / 1000);
+  if (atomic_exchange(&l->window, sec) != sec) {
+    int left_out = atomic_exchange(&l->suppressed, 0);
+    atomic_store(&l->count, 0);
+    if (left_out > 0)
+      mc_log(MC_LOG_WARNING, NULL, "rpc: %d more %s, not logged", left_out, what);
+  }
+  if (atomic_fetch_add(&l->count, 1) < per_second)
+    return true;
+  atomic_fetch_add(&l->suppressed, 1);
+  return false;
+}
+
 /* Refusals of unauthenticated requests are worth a warning, but a hostile
  * peer must not be able to flood the log: at most 10 a second, then one
  * line saying how many were left out. Races only blur the count. */
 static bool warn_allowed(void) {
-  static atomic_llong window;
-  static atomic_int count, suppressed;
-  long long sec = (long long)(mc_mono_ms() / 1000);
-  if (atomic_exchange(&window, sec) != sec) {
-    int left_out = atomic_exchange(&suppressed, 0);
-    atomic_store(&count, 0);
-    if (left_out > 0)
-      mc_log(MC_LOG_WARNING, NULL, "rpc: %d more unauthenticated requests refused, not logged",
-             left_out);
-  }
-  if (atomic_fetch_add(&count, 1) < 10)
-    return true;
-  atomic_fetch_add(&suppressed, 1);
-  return false;
+  static rpc_log_limit limit;
+  return rpc__log_allowed(&limit, 10, "unauthenticated requests refused");
 }
 
 static const char *kind_name(mc_principal_kind k) {

@@ -42,9 +42,17 @@ size_t rpc__wire_cap(size_t max_message_bytes);
 /* Service, method and caller names in an envelope are at most this long. */
 #define RPC_NAME_MAX 256
 
-/* How long a reply may wait for a connection that does not drain (a peer
- * that never reads) before it is dropped and the context serves again. */
-#define RPC_REPLY_SEND_MS 5000
+/* Peers that do not read their replies (server.c, "Peers"). A context
+ * whose reply waits for its connection holds that context; no connection
+ * may hold more than 1/RPC_PEER_SHARE of them (at least 2) for longer than
+ * RPC_PEER_HOG_MS, nor any at all while none of its replies has been taken
+ * for RPC_PEER_STALL_MS: then it is disconnected, which frees them at once.
+ * RPC_REPLY_SEND_MS is the last resort of one reply. */
+#define RPC_PEER_SHARE 8
+#define RPC_PEER_HOG_MS 10
+#define RPC_PEER_STALL_MS 1000
+#define RPC_PEER_SWEEP_MS 5
+#define RPC_REPLY_SEND_MS 3000
 
 #define RPC_MAX_SERVICES 32
 #define RPC_MAX_LISTENERS 8
@@ -99,6 +107,20 @@ struct rpc_call {
 };
 
 typedef struct rpc_worker rpc_worker;
+
+/* One connection with replies waiting to be taken by it (server.c). */
+typedef struct rpc_peer rpc_peer;
+
+/* At most `per_second` lines a second, then one saying how many were left
+ * out (rpc__log_allowed). Zero-initialised. */
+typedef struct rpc_log_limit {
+  atomic_llong window;
+  atomic_int count, suppressed;
+} rpc_log_limit;
+
+/* Whether one more line may be logged now; what (e.g. "unauthenticated
+ * requests refused") names the lines left out in the summary. */
+bool rpc__log_allowed(rpc_log_limit *l, int per_second, const char *what);
 
 /* --- Sessions (session.c) --- */
 
@@ -163,6 +185,18 @@ struct rpc_server {
   size_t n_listeners;
   rpc_worker *workers;
   unsigned n_workers;
+
+  /* Peers (server.c): connections with replies waiting, and the sweeper
+   * thread that disconnects those that do not read them. */
+  pthread_mutex_t peers_mtx; /* guards what follows */
+  pthread_cond_t peers_cond; /* a peer to watch or to close, or the end */
+  rpc_peer *peers;           /* with queued replies, or to be closed */
+  unsigned peer_cap;         /* contexts one peer may hold waiting */
+  bool sweeper_running, sweeper_stop;
+  bool sweeper_idle; /* waiting for a peer to watch, not ticking */
+  pthread_t sweeper;
+  atomic_ullong peers_disconnected;
+  rpc_log_limit peer_log;
 };
 
 /* Runs every check on one request and hands it to its handler; the reply

@@ -18,6 +18,7 @@
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -35,6 +36,16 @@ struct rpc_worker {
   nng_aio *aio;
   nng_ctx ctx;
   int state; /* W_*: handed from thread to thread along with the aio */
+  uint32_t pipe_id; /* the connection the request came on; its reply goes there */
+};
+
+struct rpc_peer {
+  uint32_t pipe_id;
+  unsigned queued;       /* our replies handed to nng for it and not yet taken */
+  int64_t progress_mono; /* when it last took one (or the first was queued) */
+  int64_t closing_mono;  /* 0, or when it was found not reading: to be closed */
+  bool closed;           /* nng_pipe_close was called */
+  rpc_peer *next;
 };
 
 static char *dup_or_null(const char *s, bool *failed) {
@@ -88,11 +99,15 @@ mc_code rpc_server_create(const mc_registry *reg, const rpc_server_opts *opts, r
   srv->serving = true;
   srv->started_ms = mc_now_ms();
   pthread_mutex_init(&srv->mtx, NULL);
+  pthread_mutex_init(&srv->peers_mtx, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* rpc__wait_idle waits on it */
   pthread_cond_init(&srv->cond, &ca);
+  pthread_cond_init(&srv->peers_cond, &ca);
   pthread_condattr_destroy(&ca);
+  srv->peer_cap = srv->contexts / RPC_PEER_SHARE >= 2 ? srv->contexts / RPC_PEER_SHARE : 2;
+  atomic_init(&srv->peers_disconnected, 0);
   atomic_init(&srv->closing, false);
   atomic_init(&srv->last_reply_mono, 0);
   atomic_init(&srv->by_mac, 0);
@@ -161,6 +176,180 @@ void rpc_server_set_serving(rpc_server *srv, bool serving, const char *detail) {
   pthread_mutex_unlock(&srv->mtx);
 }
 
+/* --- Peers ---
+ *
+ * A REP context that has a reply for a connection hands it to nng, which
+ * takes it when the connection is free to send; until then the context is
+ * held. A peer that pipelines requests and never reads its replies (the
+ * kernel's buffers full) would hold every context that picked up one of its
+ * requests, each for the reply's send timeout, and starve everyone else:
+ * unauthenticated garbage is refused at once, but the refusal is a reply
+ * like any other. So for each connection with replies waiting we count them
+ * and note when it last took one (a reader takes each within microseconds),
+ * and a connection is disconnected - nng_pipe_close, which hands every
+ * reply waiting for it back at once - when
+ *   - it holds peer_cap contexts or more (1/RPC_PEER_SHARE of them) and has
+ *     taken no reply for RPC_PEER_HOG_MS, or
+ *   - it has taken no reply for RPC_PEER_STALL_MS, however few wait.
+ * The checks run when a reply is queued and, every RPC_PEER_SWEEP_MS while
+ * any reply waits, on the sweeper, a thread of the server's own: when every
+ * context is held, no reply is queued that could notice. Closing pipes only
+ * there keeps nng_pipe_close off nng's callbacks and the handlers' threads.
+ * A reader is never closed by the first rule unless nng could not take one
+ * reply of its burst for 10 ms. */
+
+static rpc_peer *peer_find(rpc_server *srv, uint32_t pipe_id, rpc_peer ***link_out) {
+  rpc_peer **link = &srv->peers;
+  while (*link != NULL && (*link)->pipe_id != pipe_id)
+    link = &(*link)->next;
+  if (link_out != NULL)
+    *link_out = link;
+  return *link;
+}
+
+/* Why a peer is to be disconnected now, or NULL (peers_mtx held). */
+static const char *peer_verdict(const rpc_server *srv, const rpc_peer *p, int64_t mono) {
+  int64_t still = mono - p->progress_mono;
+  if (p->queued >= srv->peer_cap && still >= RPC_PEER_HOG_MS)
+    return "holds too many contexts";
+  if (p->queued > 0 && still >= RPC_PEER_STALL_MS)
+    return "took no reply";
+  return NULL;
+}
+
+/* Marks p to be closed and wakes the sweeper (peers_mtx held). */
+static void peer_condemn(rpc_server *srv, rpc_peer *p, int64_t mono, const char *why) {
+  if (p->closing_mono != 0)
+    return;
+  p->closing_mono = mono;
+  atomic_fetch_add(&srv->peers_disconnected, 1);
+  if (rpc__log_allowed(&srv->peer_log, 1, "peers disconnected"))
+    mc_log(MC_LOG_NOTICE, NULL,
+           "rpc: disconnecting a peer that does not read its replies (%s: %u waiting, none "
+           "taken for %lld ms)",
+           why, p->queued, (long long)(mono - p->progress_mono));
+  pthread_cond_signal(&srv->peers_cond);
+}
+
+/* Counts a reply about to be sent to pipe_id. False if that connection is
+ * being disconnected (or is now, for holding too much): the reply is to be
+ * dropped. */
+static bool peer_queue(rpc_server *srv, uint32_t pipe_id) {
+  int64_t mono = mc_mono_ms();
+  bool ok = true;
+  pthread_mutex_lock(&srv->peers_mtx);
+  rpc_peer *p = peer_find(srv, pipe_id, NULL);
+  if (p == NULL && (p = calloc(1, sizeof(*p))) != NULL) {
+    p->pipe_id = pipe_id;
+    p->progress_mono = mono;
+    p->next = srv->peers;
+    srv->peers = p;
+  }
+  if (p != NULL) {
+    const char *why = p->closing_mono == 0 ? peer_verdict(srv, p, mono) : NULL;
+    if (why != NULL)
+      peer_condemn(srv, p, mono, why);
+    if (p->closing_mono != 0)
+      ok = false;
+    else if (++p->queued == 2 && srv->sweeper_idle)
+      /* A reply waits behind another: the first sign of a peer that does
+       * not read (a reader's wait is over in microseconds). The sweeper
+       * sleeps until then, so a reader's replies cost no wake-up. */
+      pthread_cond_signal(&srv->peers_cond);
+  }
+  pthread_mutex_unlock(&srv->peers_mtx);
+  return ok;
+}
+
+/* A reply to pipe_id left the context: taken by the connection (taken), or
+ * failed. */
+static void peer_sent(rpc_server *srv, uint32_t pipe_id, int rv) {
+  bool taken = rv == 0;
+  pthread_mutex_lock(&srv->peers_mtx);
+  rpc_peer **link;
+  rpc_peer *p = peer_find(srv, pipe_id, &link);
+  if (p != NULL) {
+    if (p->queued > 0)
+      p->queued--;
+    if (taken)
+      p->progress_mono = mc_mono_ms();
+    if (rv == NNG_ETIMEDOUT && p->closing_mono == 0)
+      peer_condemn(srv, p, mc_mono_ms(), "a reply timed out");
+    /* A closed peer's entry stays a while: replies still on their way to
+     * it are dropped, not queued to a pipe that is gone. */
+    if (p->queued == 0 && p->closing_mono == 0) {
+      *link = p->next;
+      free(p);
+    }
+  }
+  pthread_mutex_unlock(&srv->peers_mtx);
+}
+
+static void *sweeper_main(void *arg) {
+  rpc_server *srv = arg;
+  pthread_mutex_lock(&srv->peers_mtx);
+  while (!srv->sweeper_stop) {
+    if (srv->peers == NULL) {
+      srv->sweeper_idle = true;
+      pthread_cond_wait(&srv->peers_cond, &srv->peers_mtx);
+      srv->sweeper_idle = false;
+      continue;
+    }
+    int64_t mono = mc_mono_ms();
+    uint32_t to_close[32];
+    size_t n = 0;
+    for (rpc_peer **link = &srv->peers; *link != NULL;) {
+      rpc_peer *p = *link;
+      const char *why = p->closing_mono == 0 ? peer_verdict(srv, p, mono) : NULL;
+      if (why != NULL)
+        peer_condemn(srv, p, mono, why);
+      if (p->closing_mono != 0 && !p->closed && n < sizeof(to_close) / sizeof(to_close[0])) {
+        p->closed = true;
+        to_close[n++] = p->pipe_id;
+      }
+      /* Forgotten once nothing waits and a second has passed since the close. */
+      if (p->closed && p->queued == 0 && mono - p->closing_mono >= 1000) {
+        *link = p->next;
+        free(p);
+        continue;
+      }
+      link = &p->next;
+    }
+    if (n > 0) {
+      pthread_mutex_unlock(&srv->peers_mtx);
+      for (size_t i = 0; i < n; i++)
+        nng_pipe_close((nng_pipe){.id = to_close[i]}); /* gone already: harmless */
+      pthread_mutex_lock(&srv->peers_mtx);
+      continue;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += RPC_PEER_SWEEP_MS * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&srv->peers_cond, &srv->peers_mtx, &ts);
+  }
+  pthread_mutex_unlock(&srv->peers_mtx);
+  return NULL;
+}
+
+static void sweeper_stop(rpc_server *srv) {
+  pthread_mutex_lock(&srv->peers_mtx);
+  srv->sweeper_stop = true;
+  pthread_cond_signal(&srv->peers_cond);
+  pthread_mutex_unlock(&srv->peers_mtx);
+  if (srv->sweeper_running) {
+    pthread_join(srv->sweeper, NULL);
+    srv->sweeper_running = false;
+  }
+}
+
+uint64_t rpc_server_peers_disconnected(rpc_server *srv) {
+  return atomic_load(&srv->peers_disconnected);
+}
+
 /* --- Contexts --- */
 
 static void worker_rearm(rpc_worker *w) {
@@ -194,10 +383,16 @@ static void worker_sink(void *arg, const Mediation__V1__ReplyEnvelope *reply) {
    * inserted (nng_msg_insert corrupts the heap in 1.5.2). */
   mediation__v1__reply_envelope__pack(reply, nng_msg_body(msg));
   atomic_store(&w->srv->last_reply_mono, (long long)mc_mono_ms());
+  if (!peer_queue(w->srv, w->pipe_id)) {
+    /* Its connection is being closed for not reading: nobody to tell. */
+    nng_msg_free(msg);
+    worker_rearm(w);
+    return;
+  }
   nng_aio_set_msg(w->aio, msg);
   w->state = W_SEND;
-  /* A peer that sends requests but never reads its replies must not hold
-   * this context for ever: after RPC_REPLY_SEND_MS the reply is dropped. */
+  /* The sweeper disconnects a peer that does not read (see "Peers"); the
+   * timeout is the last resort. */
   nng_aio_set_timeout(w->aio, RPC_REPLY_SEND_MS);
   nng_ctx_send(w->ctx, w->aio);
 }
@@ -219,6 +414,7 @@ static void worker_cb(void *arg) {
     }
     nng_msg *msg = nng_aio_get_msg(w->aio);
     nng_aio_set_msg(w->aio, NULL);
+    w->pipe_id = nng_msg_get_pipe(msg).id;
     w->state = W_BUSY;
     rpc__inflight_add(srv);
     rpc__dispatch(srv, nng_msg_body(msg), nng_msg_len(msg), (rpc_sink){worker_sink, w});
@@ -229,13 +425,14 @@ static void worker_cb(void *arg) {
   }
   case W_SEND:
     if (rv != 0) {
-      /* A failed send leaves the message with us. */
+      /* A failed send leaves the message with us. Not logged one by one:
+       * a peer that does not read is logged (rate-limited) as it is
+       * disconnected. */
       nng_msg_free(nng_aio_get_msg(w->aio));
       nng_aio_set_msg(w->aio, NULL);
-      mc_log(rv == NNG_ETIMEDOUT ? MC_LOG_NOTICE : MC_LOG_DEBUG, NULL,
-             "rpc: reply not sent: %s%s", nng_strerror(rv),
-             rv == NNG_ETIMEDOUT ? " (the caller does not read its replies)" : "");
+      mc_log(MC_LOG_DEBUG, NULL, "rpc: reply not sent: %s", nng_strerror(rv));
     }
+    peer_sent(srv, w->pipe_id, rv);
     worker_rearm(w);
     return;
   default:
@@ -300,6 +497,12 @@ static mc_code open_socket(rpc_server *srv, mc_err *err) {
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "cannot set up %u contexts: %s",
                       srv->contexts, nng_strerror(rv));
   }
+  if ((rv = pthread_create(&srv->sweeper, NULL, sweeper_main, srv)) != 0) {
+    free_workers(srv);
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "cannot start the server's sweeper: %s",
+                      strerror(rv));
+  }
+  srv->sweeper_running = true;
   for (unsigned i = 0; i < srv->n_workers; i++) {
     srv->workers[i].state = W_RECV;
     nng_aio_set_timeout(srv->workers[i].aio, NNG_DURATION_INFINITE);
@@ -422,6 +625,7 @@ void rpc_server_stop(rpc_server *srv, int64_t grace_ms) {
  * new requests UNAVAILABLE. */
 static void close_socket(rpc_server *srv) {
   atomic_store(&srv->closing, true);
+  sweeper_stop(srv); /* no nng_pipe_close while the socket closes */
   for (size_t i = 0; i < srv->n_listeners; i++)
     nng_listener_close(srv->listeners[i]);
   srv->n_listeners = 0;
@@ -435,6 +639,13 @@ void rpc_server_free(rpc_server *srv) {
   close_socket(srv);
   pthread_cond_destroy(&srv->cond);
   pthread_mutex_destroy(&srv->mtx);
+  while (srv->peers != NULL) {
+    rpc_peer *p = srv->peers;
+    srv->peers = p->next;
+    free(p);
+  }
+  pthread_cond_destroy(&srv->peers_cond);
+  pthread_mutex_destroy(&srv->peers_mtx);
   free(srv->program);
   free(srv->version);
   free(srv->accept_unit);

@@ -68,8 +68,10 @@
  * Then service->invoke(service, method index, input, closure, call). After
  * it: a reply larger than max_message_bytes becomes RESOURCE_EXHAUSTED; a
  * reply of the wrong type or missing required fields becomes INTERNAL (a bug
- * in the handler); a reply that the caller's connection does not take within
- * 5 s (a peer that never reads) is dropped, freeing its context.
+ * in the handler). A connection that does not take its replies (a peer that
+ * never reads) is disconnected - its waiting replies dropped, their contexts
+ * free - once it holds 1/8 of the contexts (at least 2) for 10 ms, or has
+ * taken none of its replies for 1 s; no one peer can hold the server.
  *
  * Built in: mediation.v1.Health/Check (serving status, settable with
  * rpc_server_set_serving), mediation.v1.Reflection/ListServices (every
@@ -205,6 +207,10 @@ mc_code rpc_server_handle(rpc_server *srv, const uint8_t *request, size_t len, u
  * an abandoned call later is harmless: its reply is dropped and the call
  * freed then. Idempotent. */
 void rpc_server_stop(rpc_server *srv, int64_t grace_ms);
+
+/* Connections disconnected so far for not reading their replies (server.c,
+ * "Peers"). Any thread. */
+uint64_t rpc_server_peers_disconnected(rpc_server *srv);
 
 /* The session table's figures. Any thread. */
 void rpc_server_session_stats(rpc_server *srv, rpc_session_stats *out);

@@ -336,6 +336,17 @@ int rt_run(char *const argv[], const char *out_path) {
 
 /* --- Raw SP streams (no nng) --- */
 
+static bool send_all(int fd, const uint8_t *b, size_t n) {
+  while (n > 0) {
+    ssize_t w = send(fd, b, n, MSG_NOSIGNAL); /* a closed peer: an error, not SIGPIPE */
+    if (w <= 0)
+      return false;
+    b += w;
+    n -= (size_t)w;
+  }
+  return true;
+}
+
 int rt_sp_connect(const char *url, int rcvbuf) {
   int fd = -1;
   if (strncmp(url, "ipc://", 6) == 0) {
@@ -364,25 +375,34 @@ int rt_sp_connect(const char *url, int rcvbuf) {
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   static const uint8_t hello[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0}; /* REQ v0 */
   uint8_t peer[8];
-  if (write(fd, hello, 8) != 8 || read(fd, peer, 8) != 8)
+  if (!send_all(fd, hello, 8) || read(fd, peer, 8) != 8)
     fail_msg("SP handshake with %s failed", url);
   return fd;
 }
 
-bool rt_sp_send_header(int fd, bool ipc, uint64_t len) {
-  uint8_t head[9];
+static size_t sp_header(uint8_t head[9], bool ipc, uint64_t len) {
   size_t n = 0;
   if (ipc)
     head[n++] = 1; /* the ipc transport's message type */
   for (int k = 0; k < 8; k++)
     head[n++] = (uint8_t)(len >> (56 - 8 * k));
-  return write(fd, head, n) == (ssize_t)n;
+  return n;
+}
+
+bool rt_sp_send_header(int fd, bool ipc, uint64_t len) {
+  uint8_t head[9];
+  return send_all(fd, head, sp_header(head, ipc, len));
 }
 
 bool rt_sp_send(int fd, bool ipc, uint32_t req_id, const uint8_t *b, size_t n) {
-  uint8_t id[4];
+  uint8_t buf[512];
+  size_t h = sp_header(buf, ipc, n + 4);
+  uint32_t id = req_id | 0x80000000u;
   for (int k = 0; k < 4; k++)
-    id[k] = (uint8_t)((req_id | 0x80000000u) >> (24 - 8 * k));
-  return rt_sp_send_header(fd, ipc, n + 4) && write(fd, id, 4) == 4 &&
-         write(fd, b, n) == (ssize_t)n;
+    buf[h++] = (uint8_t)(id >> (24 - 8 * k));
+  if (h + n <= sizeof(buf)) { /* one write: a small request goes out whole */
+    memcpy(buf + h, b, n);
+    return send_all(fd, buf, h + n);
+  }
+  return send_all(fd, buf, h) && send_all(fd, b, n);
 }
