@@ -42,17 +42,16 @@ size_t rpc__wire_cap(size_t max_message_bytes);
 /* Service, method and caller names in an envelope are at most this long. */
 #define RPC_NAME_MAX 256
 
-/* Peers that do not read their replies (server.c, "Peers"). A context
- * whose reply waits for its connection holds that context; no connection
- * may hold more than 1/RPC_PEER_SHARE of them (at least 2) for longer than
- * RPC_PEER_HOG_MS, nor any at all while none of its replies has been taken
- * for RPC_PEER_STALL_MS: then it is disconnected, which frees them at once.
- * RPC_REPLY_SEND_MS is the last resort of one reply. */
+/* Peers that do not read their replies (server.c, "Peers"). Each
+ * connection's share is 1/RPC_PEER_SHARE of the contexts (at least 2).
+ * Garbage beyond a connection's share is not answered, and disconnects it
+ * if it has taken no reply for RPC_PEER_HOG_MS; a connection holding its
+ * share that has taken no reply for RPC_PEER_STALL_MS is disconnected. A
+ * reply not taken within RPC_REPLY_SEND_MS is dropped. */
 #define RPC_PEER_SHARE 8
-#define RPC_PEER_HOG_MS 10
+#define RPC_PEER_HOG_MS 1
 #define RPC_PEER_STALL_MS 1000
-#define RPC_PEER_SWEEP_MS 5
-#define RPC_REPLY_SEND_MS 3000
+#define RPC_REPLY_SEND_MS 5000
 
 #define RPC_MAX_SERVICES 32
 #define RPC_MAX_LISTENERS 8
@@ -84,9 +83,11 @@ void rpc__url_host(const char *url, char *buf, size_t cap);
 
 /* Where a reply goes: an nng context (server.c) or a waiting
  * rpc_server_handle (dispatch.c). fn is called exactly once per request,
- * from whatever thread completes it, and must not keep `reply`. */
+ * from whatever thread completes it, and must not keep `reply`. unproven:
+ * a refusal of a request whose caller was never proven (garbage, unknown
+ * caller, bad signature or MAC; not an unknown session). */
 typedef struct rpc_sink {
-  void (*fn)(void *arg, const Mediation__V1__ReplyEnvelope *reply);
+  void (*fn)(void *arg, const Mediation__V1__ReplyEnvelope *reply, bool unproven);
   void *arg;
 } rpc_sink;
 
@@ -193,7 +194,6 @@ struct rpc_server {
   rpc_peer *peers;           /* with queued replies, or to be closed */
   unsigned peer_cap;         /* contexts one peer may hold waiting */
   bool sweeper_running, sweeper_stop;
-  bool sweeper_idle; /* waiting for a peer to watch, not ticking */
   pthread_t sweeper;
   atomic_ullong peers_disconnected;
   rpc_log_limit peer_log;

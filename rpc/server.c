@@ -180,23 +180,30 @@ void rpc_server_set_serving(rpc_server *srv, bool serving, const char *detail) {
  *
  * A REP context that has a reply for a connection hands it to nng, which
  * takes it when the connection is free to send; until then the context is
- * held. A peer that pipelines requests and never reads its replies (the
- * kernel's buffers full) would hold every context that picked up one of its
- * requests, each for the reply's send timeout, and starve everyone else:
- * unauthenticated garbage is refused at once, but the refusal is a reply
- * like any other. So for each connection with replies waiting we count them
- * and note when it last took one (a reader takes each within microseconds),
- * and a connection is disconnected - nng_pipe_close, which hands every
- * reply waiting for it back at once - when
- *   - it holds peer_cap contexts or more (1/RPC_PEER_SHARE of them) and has
- *     taken no reply for RPC_PEER_HOG_MS, or
- *   - it has taken no reply for RPC_PEER_STALL_MS, however few wait.
- * The checks run when a reply is queued and, every RPC_PEER_SWEEP_MS while
- * any reply waits, on the sweeper, a thread of the server's own: when every
- * context is held, no reply is queued that could notice. Closing pipes only
- * there keeps nng_pipe_close off nng's callbacks and the handlers' threads.
- * A reader is never closed by the first rule unless nng could not take one
- * reply of its burst for 10 ms. */
+ * held (and it cannot try again later: nng clears the reply's route on the
+ * first try). A peer that pipelines requests and never reads its replies
+ * (the kernel's buffers full) would hold every context that picks up one of
+ * its requests, and starve everyone else. So for each connection with
+ * replies waiting we count them and note when it last took one; its share
+ * is peer_cap contexts (1/RPC_PEER_SHARE of them, at least 2):
+ *   - garbage (a request whose caller was never proven) is answered only
+ *     while its connection holds less than its share; beyond, it is not
+ *     answered at all, and if that connection has also taken nothing for
+ *     RPC_PEER_HOG_MS it is disconnected: it sends garbage and does not
+ *     read. Garbage thus costs no context time beyond the share.
+ *   - a connection holding its share or more that has taken nothing for
+ *     RPC_PEER_STALL_MS is disconnected (a proven caller's replies are never
+ *     dropped for being many: a reader on a busy machine can be late by tens
+ *     of milliseconds, and closing a connection is the one thing nng 1.5.2's
+ *     REQ does not always recover from, see docs/architecture.md "Traps").
+ * Disconnecting is nng_pipe_close, which hands every reply waiting for it
+ * back at once. It is called only on the sweeper, a thread of the server's
+ * own, never on nng's callbacks or a handler's thread; the sweeper sleeps
+ * until a connection reaches its share (or one is condemned), then wakes
+ * when the next verdict may fall. The count lags a little behind the wire
+ * (a reply is counted until nng's callback says it was taken), so a reader
+ * that sends one request after another may show one or two waiting, never
+ * its share. */
 
 static rpc_peer *peer_find(rpc_server *srv, uint32_t pipe_id, rpc_peer ***link_out) {
   rpc_peer **link = &srv->peers;
@@ -207,16 +214,6 @@ static rpc_peer *peer_find(rpc_server *srv, uint32_t pipe_id, rpc_peer ***link_o
   return *link;
 }
 
-/* Why a peer is to be disconnected now, or NULL (peers_mtx held). */
-static const char *peer_verdict(const rpc_server *srv, const rpc_peer *p, int64_t mono) {
-  int64_t still = mono - p->progress_mono;
-  if (p->queued >= srv->peer_cap && still >= RPC_PEER_HOG_MS)
-    return "holds too many contexts";
-  if (p->queued > 0 && still >= RPC_PEER_STALL_MS)
-    return "took no reply";
-  return NULL;
-}
-
 /* Marks p to be closed and wakes the sweeper (peers_mtx held). */
 static void peer_condemn(rpc_server *srv, rpc_peer *p, int64_t mono, const char *why) {
   if (p->closing_mono != 0)
@@ -225,16 +222,16 @@ static void peer_condemn(rpc_server *srv, rpc_peer *p, int64_t mono, const char 
   atomic_fetch_add(&srv->peers_disconnected, 1);
   if (rpc__log_allowed(&srv->peer_log, 1, "peers disconnected"))
     mc_log(MC_LOG_NOTICE, NULL,
-           "rpc: disconnecting a peer that does not read its replies (%s: %u waiting, none "
+           "rpc: disconnecting a peer that does not read its replies (%s; %u waiting, none "
            "taken for %lld ms)",
            why, p->queued, (long long)(mono - p->progress_mono));
   pthread_cond_signal(&srv->peers_cond);
 }
 
-/* Counts a reply about to be sent to pipe_id. False if that connection is
- * being disconnected (or is now, for holding too much): the reply is to be
- * dropped. */
-static bool peer_queue(rpc_server *srv, uint32_t pipe_id) {
+/* Counts a reply about to be sent to pipe_id (garbage: refusing an unproven
+ * request). False if it is not to be sent: its connection is being
+ * disconnected, or it is garbage beyond the connection's share. */
+static bool peer_queue(rpc_server *srv, uint32_t pipe_id, bool garbage) {
   int64_t mono = mc_mono_ms();
   bool ok = true;
   pthread_mutex_lock(&srv->peers_mtx);
@@ -245,39 +242,35 @@ static bool peer_queue(rpc_server *srv, uint32_t pipe_id) {
     p->next = srv->peers;
     srv->peers = p;
   }
-  if (p != NULL) {
-    const char *why = p->closing_mono == 0 ? peer_verdict(srv, p, mono) : NULL;
-    if (why != NULL)
-      peer_condemn(srv, p, mono, why);
-    if (p->closing_mono != 0)
-      ok = false;
-    else if (++p->queued == 2 && srv->sweeper_idle)
-      /* A reply waits behind another: the first sign of a peer that does
-       * not read (a reader's wait is over in microseconds). The sweeper
-       * sleeps until then, so a reader's replies cost no wake-up. */
-      pthread_cond_signal(&srv->peers_cond);
+  if (p == NULL) {
+    /* Out of memory: send it uncounted. */
+  } else if (p->closing_mono != 0) {
+    ok = false;
+  } else if (garbage && p->queued >= srv->peer_cap) {
+    ok = false;
+    if (mono - p->progress_mono >= RPC_PEER_HOG_MS)
+      peer_condemn(srv, p, mono, "it sends garbage");
+  } else if (++p->queued == srv->peer_cap) {
+    pthread_cond_signal(&srv->peers_cond); /* the sweeper times its verdict */
   }
   pthread_mutex_unlock(&srv->peers_mtx);
   return ok;
 }
 
-/* A reply to pipe_id left the context: taken by the connection (taken), or
- * failed. */
+/* A reply to pipe_id left its context: taken by the connection (rv 0), or
+ * failed (its send timed out, or the socket is closing). */
 static void peer_sent(rpc_server *srv, uint32_t pipe_id, int rv) {
-  bool taken = rv == 0;
   pthread_mutex_lock(&srv->peers_mtx);
   rpc_peer **link;
   rpc_peer *p = peer_find(srv, pipe_id, &link);
   if (p != NULL) {
     if (p->queued > 0)
       p->queued--;
-    if (taken)
+    if (rv == 0)
       p->progress_mono = mc_mono_ms();
-    if (rv == NNG_ETIMEDOUT && p->closing_mono == 0)
-      peer_condemn(srv, p, mc_mono_ms(), "a reply timed out");
-    /* A closed peer's entry stays a while: replies still on their way to
-     * it are dropped, not queued to a pipe that is gone. */
-    if (p->queued == 0 && p->closing_mono == 0) {
+    /* A condemned peer's entry stays until the sweeper has closed it:
+     * replies on their way to it meanwhile are dropped. */
+    if (p->queued == 0 && (p->closing_mono == 0 || p->closed)) {
       *link = p->next;
       free(p);
     }
@@ -289,26 +282,23 @@ static void *sweeper_main(void *arg) {
   rpc_server *srv = arg;
   pthread_mutex_lock(&srv->peers_mtx);
   while (!srv->sweeper_stop) {
-    if (srv->peers == NULL) {
-      srv->sweeper_idle = true;
-      pthread_cond_wait(&srv->peers_cond, &srv->peers_mtx);
-      srv->sweeper_idle = false;
-      continue;
-    }
     int64_t mono = mc_mono_ms();
+    int64_t next = INT64_MAX; /* when the next verdict may fall */
     uint32_t to_close[32];
     size_t n = 0;
     for (rpc_peer **link = &srv->peers; *link != NULL;) {
       rpc_peer *p = *link;
-      const char *why = p->closing_mono == 0 ? peer_verdict(srv, p, mono) : NULL;
-      if (why != NULL)
-        peer_condemn(srv, p, mono, why);
+      if (p->closing_mono == 0 && p->queued >= srv->peer_cap) {
+        if (mono - p->progress_mono >= RPC_PEER_STALL_MS)
+          peer_condemn(srv, p, mono, "it holds its share of contexts");
+        else if (p->progress_mono + RPC_PEER_STALL_MS < next)
+          next = p->progress_mono + RPC_PEER_STALL_MS;
+      }
       if (p->closing_mono != 0 && !p->closed && n < sizeof(to_close) / sizeof(to_close[0])) {
         p->closed = true;
         to_close[n++] = p->pipe_id;
       }
-      /* Forgotten once nothing waits and a second has passed since the close. */
-      if (p->closed && p->queued == 0 && mono - p->closing_mono >= 1000) {
+      if (p->closed && p->queued == 0) {
         *link = p->next;
         free(p);
         continue;
@@ -322,9 +312,15 @@ static void *sweeper_main(void *arg) {
       pthread_mutex_lock(&srv->peers_mtx);
       continue;
     }
+    if (next == INT64_MAX) {
+      pthread_cond_wait(&srv->peers_cond, &srv->peers_mtx);
+      continue;
+    }
+    int64_t wait_ms = next - mono < 1 ? 1 : next - mono;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_nsec += RPC_PEER_SWEEP_MS * 1000000L;
+    ts.tv_sec += (time_t)(wait_ms / 1000);
+    ts.tv_nsec += (wait_ms % 1000) * 1000000L;
     if (ts.tv_nsec >= 1000000000L) {
       ts.tv_sec++;
       ts.tv_nsec -= 1000000000L;
@@ -368,14 +364,21 @@ static void worker_rearm(rpc_worker *w) {
 
 /* The sink: called once per request, from the receive callback (a sync
  * handler or a refusal) or from a handler's thread. */
-static void worker_sink(void *arg, const Mediation__V1__ReplyEnvelope *reply) {
+static void worker_sink(void *arg, const Mediation__V1__ReplyEnvelope *reply, bool unproven) {
   rpc_worker *w = arg;
+  if (!peer_queue(w->srv, w->pipe_id, unproven)) {
+    /* Its connection is being disconnected for not reading, or this is
+     * garbage beyond its share ("Peers"): no reply. */
+    worker_rearm(w);
+    return;
+  }
   size_t n = mediation__v1__reply_envelope__get_packed_size(reply);
   nng_msg *msg;
   int rv = nng_msg_alloc(&msg, n);
   if (rv != 0) {
     mc_log(MC_LOG_ERR, NULL, "rpc: no memory for a %zu-byte reply: %s; the caller will time out",
            n, nng_strerror(rv));
+    peer_sent(w->srv, w->pipe_id, rv);
     worker_rearm(w);
     return;
   }
@@ -383,16 +386,10 @@ static void worker_sink(void *arg, const Mediation__V1__ReplyEnvelope *reply) {
    * inserted (nng_msg_insert corrupts the heap in 1.5.2). */
   mediation__v1__reply_envelope__pack(reply, nng_msg_body(msg));
   atomic_store(&w->srv->last_reply_mono, (long long)mc_mono_ms());
-  if (!peer_queue(w->srv, w->pipe_id)) {
-    /* Its connection is being closed for not reading: nobody to tell. */
-    nng_msg_free(msg);
-    worker_rearm(w);
-    return;
-  }
   nng_aio_set_msg(w->aio, msg);
   w->state = W_SEND;
-  /* The sweeper disconnects a peer that does not read (see "Peers"); the
-   * timeout is the last resort. */
+  /* A peer that does not read is disconnected ("Peers"); past this the
+   * reply is dropped, whoever it is for. */
   nng_aio_set_timeout(w->aio, RPC_REPLY_SEND_MS);
   nng_ctx_send(w->ctx, w->aio);
 }

@@ -68,10 +68,12 @@
  * Then service->invoke(service, method index, input, closure, call). After
  * it: a reply larger than max_message_bytes becomes RESOURCE_EXHAUSTED; a
  * reply of the wrong type or missing required fields becomes INTERNAL (a bug
- * in the handler). A connection that does not take its replies (a peer that
- * never reads) is disconnected - its waiting replies dropped, their contexts
- * free - once it holds 1/8 of the contexts (at least 2) for 10 ms, or has
- * taken none of its replies for 1 s; no one peer can hold the server.
+ * in the handler). Each connection's share is 1/8 of the contexts (at least 2): a
+ * connection sending garbage (requests whose caller is never proven) gets
+ * no answer beyond its share, and is disconnected if it does not read its
+ * replies either; one that holds its share and has taken none of its
+ * replies for 1 s is disconnected - its waiting replies dropped, their
+ * contexts free (server.c, "Peers"). A reply not taken in 5 s is dropped.
  *
  * Built in: mediation.v1.Health/Check (serving status, settable with
  * rpc_server_set_serving), mediation.v1.Reflection/ListServices (every
