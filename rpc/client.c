@@ -125,6 +125,7 @@ struct slot {
   bool busy;          /* taken for a call (or the Open), until slot_release */
   bool reported;      /* done was called (by the slot's callbacks or the keeper) */
   int64_t overdue_ms; /* Unix ms: the keeper ends the call after this */
+  int64_t start_mono; /* when the call took the slot */
 };
 
 /* Secrets live apart, in memory libsodium guards and wipes. */
@@ -164,6 +165,7 @@ struct rpc_client {
   /* Mono ms since when requests have waited for a connection and none was
    * taken; 0: the last send was taken. */
   _Atomic int64_t starved_since_mono;
+  bool fail_when_refused; /* rpc_client_opts; read by the keeper */
 
   /* The session. */
   bool sessions; /* false: every request signed (rpc_client_opts.sign_each_request) */
@@ -335,6 +337,7 @@ mc_code rpc_request_encode_mac(const char *caller, const uint8_t session_id[RPC_
 
 /* Marks s taken for a call (c->mtx held). */
 static void slot_take(slot *s) {
+  s->start_mono = mc_mono_ms();
   s->busy = true;
   s->reported = false;
   s->overdue_ms = 0;
@@ -398,6 +401,13 @@ static nng_duration ms_duration(int64_t ms) {
 static void start_attempt(slot *s) {
   rpc_client *c = s->c;
   char text[256];
+  pthread_mutex_lock(&c->mtx);
+  bool ended = s->reported; /* by the keeper, while it waited for a session */
+  pthread_mutex_unlock(&c->mtx);
+  if (ended) {
+    finish(s, MC_CANCELLED, "ended by the client", NULL); /* reported already: frees only */
+    return;
+  }
   int64_t left = s->deadline_ms - mc_now_ms();
   if (left <= 0) {
     snprintf(text, sizeof(text), "%s: the deadline passed before attempt %u", c->url,
@@ -428,11 +438,32 @@ static void start_attempt(slot *s) {
 /* Reads n of dialer d's counters (nng 1.5.2 stat names) from one snapshot
  * of nng's statistics into out (0 for one it does not have). False if the
  * dialer has no statistics (it is gone) or nng could not make them. */
+/* The statistics scope of dialer id under st, or NULL. Not
+ * nng_stat_find_dialer: in 1.5.2 it returns the first dialer's scope
+ * whatever the id (nng_stat_find_scope recurses by name only), so a process
+ * with several clients read another client's counts. */
+static nng_stat *find_dialer_scope(nng_stat *st, uint32_t id) {
+  for (; st != NULL; st = nng_stat_next(st)) {
+    if (nng_stat_type(st) != NNG_STAT_SCOPE)
+      continue;
+    if (strcmp(nng_stat_name(st), "dialer") == 0) {
+      for (nng_stat *k = nng_stat_child(st); k != NULL; k = nng_stat_next(k))
+        if (strcmp(nng_stat_name(k), "id") == 0 && nng_stat_value(k) == id)
+          return st;
+      continue;
+    }
+    nng_stat *found = find_dialer_scope(nng_stat_child(st), id);
+    if (found != NULL)
+      return found;
+  }
+  return NULL;
+}
+
 static bool dialer_counters(nng_dialer d, const char *const names[], size_t n, uint64_t out[]) {
   nng_stat *all;
   if (nng_stats_get(&all) != 0)
     return false;
-  nng_stat *ds = nng_stat_find_dialer(all, d);
+  nng_stat *ds = find_dialer_scope(all, d.id);
   for (size_t i = 0; i < n; i++) {
     nng_stat *st = ds != NULL ? nng_stat_find(ds, names[i]) : NULL;
     out[i] = st != NULL ? nng_stat_value(st) : 0;
@@ -966,8 +997,11 @@ static int dialer_open(rpc_client *c, nng_dialer *out) {
     rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, c->tls); /* before the dialer starts */
   if (rv == 0)
     rv = nng_dialer_set_ms(d, NNG_OPT_RECONNMINT, RECONNECT_MIN_MS);
+  /* An interactive client that fails fast on refusals tries again sooner:
+   * a call that starts after a refusal waits for the next try. */
   if (rv == 0)
-    rv = nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT, RECONNECT_MAX_MS);
+    rv = nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT,
+                           c->fail_when_refused ? RECONNECT_MAX_MS / 4 : RECONNECT_MAX_MS);
   /* Non-blocking: connect (and reconnect) in the background, so a unit can
    * start while the router is down; calls wait for a connection up to their
    * deadline. */
@@ -1082,9 +1116,12 @@ static bool redial(rpc_client *c, int how, bool *closed) {
   return true;
 }
 
-/* Ends the calls that are overdue: those nng has not answered
- * RPC_CALL_GRACE_MS after their deadline. */
-static void end_overdue(rpc_client *c) {
+/* Ends calls from the keeper: those nng has not answered RPC_CALL_GRACE_MS
+ * after their deadline, or, with refused_mono (not 0), every call not yet
+ * sent that started before that refusal was seen: one that started later
+ * waits for the dialer's next try (the server may be up by then). */
+static void end_calls(rpc_client *c, int64_t refused_mono) {
+  bool refused = refused_mono != 0;
   struct {
     slot *s;
     rpc_done_fn done;
@@ -1097,7 +1134,9 @@ static void end_overdue(rpc_client *c) {
   pthread_mutex_lock(&c->mtx);
   for (unsigned i = 0; i < all && n < sizeof(due) / sizeof(due[0]); i++) {
     slot *s = &c->slots[i];
-    if (!s->busy || s->reported || s->overdue_ms == 0 || now < s->overdue_ms)
+    if (!s->busy || s->reported || s->overdue_ms == 0)
+      continue;
+    if (refused ? atomic_load(&s->sent) || s->start_mono > refused_mono : now < s->overdue_ms)
       continue;
     s->reported = true; /* its callbacks now only free the slot (finish) */
     due[n].s = s;
@@ -1116,7 +1155,12 @@ static void end_overdue(rpc_client *c) {
     char text[256];
     slot *s = due[i].s;
     bool open = s == c->open_slot;
-    if (due[i].sent)
+    if (refused)
+      snprintf(text, sizeof(text),
+               "%.100s refused the connection: nothing is listening there (is the service "
+               "running, and is this its endpoint?)",
+               c->url);
+    else if (due[i].sent)
       snprintf(text, sizeof(text),
                "no reply from %.100s by the deadline (the connection was lost); the request may "
                "have been applied: retry with the same request id",
@@ -1124,16 +1168,55 @@ static void end_overdue(rpc_client *c) {
     else
       snprintf(text, sizeof(text), "could not reach %.100s before the deadline: no connection",
                c->url);
-    mc_log(MC_LOG_WARNING, NULL, "rpc: %s was still running %d ms after its deadline: %s",
-           open ? "RpcSession/Open" : s->method->name, RPC_CALL_GRACE_MS, text);
+    if (refused)
+      mc_log(MC_LOG_DEBUG, NULL, "rpc: %s: %s", open ? "RpcSession/Open" : s->method->name, text);
+    else
+      mc_log(MC_LOG_WARNING, NULL, "rpc: %s was still running %d ms after its deadline: %s",
+             open ? "RpcSession/Open" : s->method->name, RPC_CALL_GRACE_MS, text);
     if (due[i].done != NULL)
       due[i].done(due[i].arg, due[i].sent ? MC_DEADLINE_EXCEEDED : MC_UNAVAILABLE, text, NULL);
   }
 }
 
+/* Whether the dialer's last connect attempt was refused and none is up
+ * (fail_when_refused). *seen keeps the counts of the last look. */
+typedef struct refusal_watch {
+  uint32_t id;
+  uint64_t outcomes, refused;
+  int64_t refusing_since_mono; /* when the latest refusal was seen; 0: not refusing */
+} refusal_watch;
+
+/* When the keeper saw the dialer's latest refusal, if its connects since
+ * the last look were all refused and no connection is up; else 0. */
+static int64_t endpoint_refuses(rpc_client *c, refusal_watch *w) {
+  static const char *const names[] = {"connect", "refused", "disconnect", "canceled", "other",
+                                      "timeout", "proto",   "auth",       "oom",      "reject"};
+  enum { REFUSED = 1, N = sizeof(names) / sizeof(names[0]) };
+  if (atomic_load(&c->pipes) > 0)
+    return 0;
+  nng_dialer d = {.id = atomic_load(&c->dialer_id)};
+  uint64_t counts[N];
+  if (!dialer_counters(d, names, N, counts))
+    return 0;
+  uint64_t sum = 0;
+  for (size_t i = 0; i < N; i++)
+    sum += counts[i];
+  if (w->id != d.id)
+    *w = (refusal_watch){.id = d.id};
+  if (sum != w->outcomes) {
+    /* Only refusals since the last look: it refuses. */
+    bool refusing = counts[REFUSED] - w->refused == sum - w->outcomes;
+    w->refusing_since_mono = refusing ? mc_mono_ms() : 0;
+    w->outcomes = sum;
+    w->refused = counts[REFUSED];
+  }
+  return w->refusing_since_mono;
+}
+
 static void *keeper_main(void *arg) {
   rpc_client *c = arg;
   dial_watch w = {0};
+  refusal_watch refusals = {0};
   int64_t next_dial_check = 0;
   int retry_dial = DIAL_OK;
   bool old_closed = false;
@@ -1149,8 +1232,15 @@ static void *keeper_main(void *arg) {
     pthread_cond_timedwait(&c->keeper_cond, &c->mtx, &ts);
     if (c->closing)
       break;
+    bool waiting = false;
+    if (c->fail_when_refused)
+      for (unsigned i = 0; i <= c->n_slots && !waiting; i++)
+        waiting = c->slots[i].busy && !c->slots[i].reported && !atomic_load(&c->slots[i].sent);
     pthread_mutex_unlock(&c->mtx);
-    end_overdue(c);
+    end_calls(c, 0);
+    int64_t refused_mono = waiting ? endpoint_refuses(c, &refusals) : 0;
+    if (refused_mono != 0)
+      end_calls(c, refused_mono);
     int64_t mono = mc_mono_ms();
     if (mono >= next_dial_check) {
       next_dial_check = mono + REDIAL_CHECK_MS;
@@ -1366,6 +1456,7 @@ mc_code rpc_client_create(const char *url, const rpc_key *key, const mc_limits *
   c->max_attempts = opts->max_attempts ? opts->max_attempts : 3;
   unsigned n_slots = opts->max_in_flight ? opts->max_in_flight : 32;
   c->sessions = !opts->sign_each_request;
+  c->fail_when_refused = opts->fail_when_refused;
   atomic_init(&c->pipes, 0);
   atomic_init(&c->starved_since_mono, 0);
   pthread_mutex_init(&c->mtx, NULL);

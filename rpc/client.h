@@ -50,7 +50,8 @@
  *                       refused); or nowait and every slot busy
  *   UNAVAILABLE         the request was never handed to a connection: none
  *                       could be made before the deadline (nothing
- *                       listening, refused, or a failed TLS handshake). The
+ *                       listening, refused, or a failed TLS handshake) or,
+ *                       with fail_when_refused, the endpoint refused. The
  *                       message adds the dialer's counts of refused and
  *                       failed-authentication connects (nng 1.5.2 reports
  *                       handshake failures nowhere else), and is logged.
@@ -139,6 +140,13 @@ typedef struct rpc_client_opts {
   /* Sign every request with the key instead of opening a session (see
    * "Proof" above): for tests and tools. */
   bool sign_each_request;
+  /* Fail fast when nothing is there: while no connection is up and the
+   * dialer's last connect was refused (an ipc:// socket that is absent, a
+   * TCP reset), calls not yet sent end UNAVAILABLE ("connection refused")
+   * within about 200 ms instead of at their deadline. A peer that accepts
+   * but is slow is still waited for. For interactive tools (mediactl); a
+   * daemon waits for its peer to come up. */
+  bool fail_when_refused;
 } rpc_client_opts;
 
 typedef struct rpc_call_opts {

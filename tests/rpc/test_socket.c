@@ -576,6 +576,41 @@ static void test_unreachable_then_up(void **state) {
   rpc_server_free(late);
 }
 
+/* fail_when_refused: nothing listening (an absent ipc socket, a closed TCP
+ * port) fails within a second, naming the endpoint, not at the deadline
+ * (10 s); a slow server that is there is still waited for, and once the
+ * server is up the same client reaches it. */
+static void test_refused_fails_fast(void **state) {
+  (void)state;
+  char url[300], bound[256];
+  fresh_url(url, sizeof(url), "absent");
+  if (strcmp(transport, "tcp") == 0) {
+    rpc_server *tmp = server_at(url, bound, sizeof(bound));
+    rpc_server_free(tmp);
+    snprintf(url, sizeof(url), "%s", bound);
+  }
+  rpc_client *c = client_for(url, F.env.police, &(rpc_client_opts){.fail_when_refused = true});
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  char msg[256];
+  for (int i = 0; i < 3; i++) { /* the first call (opens a session) and later ones */
+    int64_t t0 = mc_mono_ms();
+    mc_code rc = rt_echo_call(c, &req, &(rpc_call_opts){.timeout_ms = 10000}, NULL, msg);
+    if (rc != MC_UNAVAILABLE || strstr(msg, "refused the connection") == NULL)
+      fail_msg("call %d after %lld ms: %s %s", i, (long long)(mc_mono_ms() - t0),
+               mc_code_name(rc), msg);
+    int64_t took = mc_mono_ms() - t0;
+    if (took >= 3000) /* generous for a noisy machine; before: 10 s */
+      fail_msg("call %d took %lld ms to fail: %s", i, (long long)took, msg);
+    assert_non_null(strstr(msg, url));
+  }
+  rpc_server *late = server_at(url, bound, sizeof(bound));
+  req.sleep_ms = 1500; /* slow, but there */
+  expect_code(rt_echo_call(c, &req, &(rpc_call_opts){.timeout_ms = 8000}, NULL, msg), MC_OK, msg,
+              NULL);
+  rpc_client_free(c);
+  rpc_server_free(late);
+}
+
 /* Stop with a call in progress: the handler does not reply within the
  * grace, so the caller hears UNAVAILABLE at once, not at its deadline. */
 static void test_stop_in_flight(void **state) {
@@ -1042,6 +1077,7 @@ int main(void) {
       T(test_unimplemented_and_unauthenticated),
       T(test_oversize),
       T(test_garbage),
+      T(test_refused_fails_fast),
       T(test_many_in_flight),
       T(test_in_flight_bound),
       T(test_unreachable_then_up),
