@@ -166,6 +166,12 @@ struct rpc_client {
    * taken; 0: the last send was taken. */
   _Atomic int64_t starved_since_mono;
   bool fail_when_refused; /* rpc_client_opts; read by the keeper */
+  /* TLS: the CA file and server name (copies), for the keeper's diagnosis
+   * of failed handshakes (rpc__tls_probe): its verdict, under mtx, kept
+   * until a connection comes up; probed once per run of failures. */
+  char *tls_ca, *tls_name;
+  bool tls_probed;     /* keeper only */
+  char tls_diag[200];  /* "" or why the handshakes fail */
 
   /* The session. */
   bool sessions; /* false: every request signed (rpc_client_opts.sign_each_request) */
@@ -472,6 +478,25 @@ static bool dialer_counters(nng_dialer d, const char *const names[], size_t n, u
   return ds != NULL;
 }
 
+static void dial_diagnosis(rpc_client *c, char *buf, size_t cap);
+
+/* The UNAVAILABLE text for a call that found no connection by its deadline:
+ * the TLS verdict if the keeper has one, else the dialer's counts. */
+static void no_connection_text(rpc_client *c, char *text, size_t cap) {
+  char diag[sizeof(c->tls_diag)];
+  pthread_mutex_lock(&c->mtx);
+  snprintf(diag, sizeof(diag), "%s", c->tls_diag);
+  pthread_mutex_unlock(&c->mtx);
+  if (diag[0] != '\0') {
+    snprintf(text, cap, "TLS 配置错误 (TLS configuration error) with %.60s: %.140s", c->url, diag);
+    return;
+  }
+  char why[160];
+  dial_diagnosis(c, why, sizeof(why));
+  snprintf(text, cap, "could not reach %.100s before the deadline: no connection%.100s", c->url,
+           why[0] ? why : " (nothing listening, or a failed TLS handshake)");
+}
+
 static void dial_diagnosis(rpc_client *c, char *buf, size_t cap) {
   static const char *const names[] = {"refused", "auth",       "proto", "timeout",
                                       "reject",  "disconnect", "other"};
@@ -550,10 +575,7 @@ static void wait_failed(slot *s) {
              c->url);
     finish(s, MC_DEADLINE_EXCEEDED, text, NULL);
   } else if (atomic_load(&c->pipes) == 0) {
-    char why[160];
-    dial_diagnosis(c, why, sizeof(why));
-    snprintf(text, sizeof(text), "could not reach %.100s before the deadline: no connection%.100s",
-             c->url, why[0] ? why : " (nothing listening, or a failed TLS handshake)");
+    no_connection_text(c, text, sizeof(text));
     mc_log(MC_LOG_WARNING, NULL, "rpc: %s", text);
     finish(s, MC_UNAVAILABLE, text, NULL);
   } else {
@@ -881,10 +903,7 @@ static void slot_cb(void *arg) {
                  c->url);
         finish(s, MC_DEADLINE_EXCEEDED, text, NULL);
       } else if (rv == NNG_ETIMEDOUT) {
-        char why[160];
-        dial_diagnosis(c, why, sizeof(why));
-        snprintf(text, sizeof(text), "could not reach %.100s before the deadline: no connection%.100s",
-                 c->url, why[0] ? why : " (nothing listening, or a failed TLS handshake)");
+        no_connection_text(c, text, sizeof(text));
         mc_log(MC_LOG_WARNING, NULL, "rpc: %s", text);
         finish(s, MC_UNAVAILABLE, text, NULL);
       } else {
@@ -1120,7 +1139,7 @@ static bool redial(rpc_client *c, int how, bool *closed) {
  * after their deadline, or, with refused_mono (not 0), every call not yet
  * sent that started before that refusal was seen: one that started later
  * waits for the dialer's next try (the server may be up by then). */
-static void end_calls(rpc_client *c, int64_t refused_mono) {
+static void end_calls(rpc_client *c, int64_t refused_mono, const char *tls_diag) {
   bool refused = refused_mono != 0;
   struct {
     slot *s;
@@ -1155,7 +1174,10 @@ static void end_calls(rpc_client *c, int64_t refused_mono) {
     char text[256];
     slot *s = due[i].s;
     bool open = s == c->open_slot;
-    if (refused)
+    if (refused && tls_diag != NULL)
+      snprintf(text, sizeof(text), "TLS 配置错误 (TLS configuration error) with %.60s: %.140s",
+               c->url, tls_diag);
+    else if (refused)
       snprintf(text, sizeof(text),
                "%.100s refused the connection: nothing is listening there (is the service "
                "running, and is this its endpoint?)",
@@ -1213,6 +1235,42 @@ static int64_t endpoint_refuses(rpc_client *c, refusal_watch *w) {
   return w->refusing_since_mono;
 }
 
+/* TLS (keeper thread): at the first failed handshake of a run of failures,
+ * learns why with a handshake of our own (rpc__tls_probe), logs it once,
+ * keeps it for the calls' messages and, for a client that fails fast, ends
+ * the calls waiting for a connection with it. Forgotten once a connection
+ * comes up. */
+static void tls_watch(rpc_client *c, bool waiting) {
+  if (atomic_load(&c->pipes) > 0) {
+    if (c->tls_probed) {
+      pthread_mutex_lock(&c->mtx);
+      c->tls_diag[0] = '\0';
+      pthread_mutex_unlock(&c->mtx);
+      c->tls_probed = false;
+    }
+    return;
+  }
+  if (c->tls_probed)
+    return;
+  /* nng 1.5.2 counts a failed handshake as "auth", "proto" or "other". */
+  static const char *const names[] = {"auth", "proto", "other"};
+  uint64_t counts[3];
+  if (!dialer_counters((nng_dialer){.id = atomic_load(&c->dialer_id)}, names, 3, counts) ||
+      counts[0] + counts[1] + counts[2] == 0)
+    return;
+  c->tls_probed = true;
+  char why[sizeof(c->tls_diag)];
+  if (!rpc__tls_probe(c->url, c->tls_ca, c->tls_name, why, sizeof(why)))
+    return;
+  mc_log(MC_LOG_WARNING, NULL, "rpc: TLS 配置错误 (TLS configuration error) with %s: %s",
+         c->url, why);
+  pthread_mutex_lock(&c->mtx);
+  snprintf(c->tls_diag, sizeof(c->tls_diag), "%s", why);
+  pthread_mutex_unlock(&c->mtx);
+  if (waiting && c->fail_when_refused)
+    end_calls(c, mc_mono_ms(), why);
+}
+
 static void *keeper_main(void *arg) {
   rpc_client *c = arg;
   dial_watch w = {0};
@@ -1237,13 +1295,15 @@ static void *keeper_main(void *arg) {
       for (unsigned i = 0; i <= c->n_slots && !waiting; i++)
         waiting = c->slots[i].busy && !c->slots[i].reported && !atomic_load(&c->slots[i].sent);
     pthread_mutex_unlock(&c->mtx);
-    end_calls(c, 0);
+    end_calls(c, 0, NULL);
     int64_t refused_mono = waiting ? endpoint_refuses(c, &refusals) : 0;
     if (refused_mono != 0)
-      end_calls(c, refused_mono);
+      end_calls(c, refused_mono, NULL);
     int64_t mono = mc_mono_ms();
     if (mono >= next_dial_check) {
       next_dial_check = mono + REDIAL_CHECK_MS;
+      if (c->tls != NULL)
+        tls_watch(c, waiting);
       nng_dialer d = {.id = atomic_load(&c->dialer_id)};
       int how = retry_dial != DIAL_OK
                     ? retry_dial
@@ -1418,6 +1478,8 @@ void rpc_client_free(rpc_client *c) {
   pthread_cond_destroy(&c->cond);
   pthread_mutex_destroy(&c->mtx);
   pthread_mutex_destroy(&c->sess_mtx);
+  free(c->tls_ca);
+  free(c->tls_name);
   free(c->url);
   free(c);
 }
@@ -1478,9 +1540,14 @@ mc_code rpc_client_create(const char *url, const rpc_key *key, const mc_limits *
   if (scheme == RPC_SCHEME_TLS) {
     char host[256];
     rpc__url_host(url, host, sizeof(host));
-    rc = rpc__tls_client_config(opts->tls_ca_file,
-                                opts->tls_server_name ? opts->tls_server_name : host, &c->tls,
-                                err);
+    const char *name = opts->tls_server_name ? opts->tls_server_name : host;
+    rc = rpc__tls_client_config(opts->tls_ca_file, name, &c->tls, err);
+    /* An expired CA fails every handshake in silence: say so now. */
+    if (rc == MC_OK)
+      rc = rpc__tls_check_ca(opts->tls_ca_file, mc_now_ms(), err);
+    if (rc == MC_OK && ((c->tls_ca = strdup(opts->tls_ca_file)) == NULL ||
+                        (c->tls_name = strdup(name)) == NULL))
+      rc = mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
     if (rc != MC_OK) {
       rpc_client_free(c);
       return rc;

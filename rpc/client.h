@@ -55,6 +55,15 @@
  *                       message adds the dialer's counts of refused and
  *                       failed-authentication connects (nng 1.5.2 reports
  *                       handshake failures nowhere else), and is logged.
+ *                       When TLS handshakes fail, the client's keeper runs
+ *                       one of its own (plain TCP + mbedTLS, same CA and
+ *                       name) at the first failure and says which setting
+ *                       is wrong instead: "TLS 配置错误 (TLS configuration
+ *                       error) with URL: the server's certificate is not
+ *                       signed by tls_ca (unknown CA ...)" / "has expired"
+ *                       / "does not carry the name tls_server_name";
+ *                       logged once. tls_ca itself is checked at create
+ *                       (FAILED_PRECONDITION if none of it is valid now).
  *   DEADLINE_EXCEEDED   the request went out (at least once) but no reply
  *                       came: the deadline passed (slow server, or the
  *                       connection was lost and not re-established), or

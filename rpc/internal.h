@@ -76,6 +76,35 @@ mc_code rpc__tls_server_config(const char *cert_file, const char *key_file,
 mc_code rpc__tls_client_config(const char *ca_file, const char *server_name,
                                nng_tls_config **out, mc_err *err);
 
+/* --- Certificates (tlscheck.c): nng 1.5.2 says nothing about them --- */
+
+/* What a server's own certificate says. */
+typedef struct rpc_cert_info {
+  int64_t not_before_ms, not_after_ms;
+  char names[256]; /* its DNS names, comma-separated */
+} rpc_cert_info;
+
+/* Checks a server's certificate and key as nng will use them, at now_ms:
+ * FAILED_PRECONDITION if expired, not yet valid, without a DNS name, or the
+ * key is not its pair; INVALID_ARGUMENT if a file does not parse. On MC_OK
+ * fills info (may be NULL). */
+mc_code rpc__tls_check_own(const char *cert_file, const char *key_file, const char *password,
+                           int64_t now_ms, rpc_cert_info *info, mc_err *err);
+/* Checks a client's CA file: FAILED_PRECONDITION if none of its
+ * certificates is valid at now_ms. */
+mc_code rpc__tls_check_ca(const char *ca_file, int64_t now_ms, mc_err *err);
+/* Connects to a tls+tcp:// url with a plain TCP socket and runs a TLS
+ * handshake with ca_file and server_name, to learn why nng's failed (which
+ * 1.5.2 does not say): writes the verdict into why and returns true if
+ * something was learned. Blocks up to a few seconds: keeper thread only. */
+bool rpc__tls_probe(const char *url, const char *ca_file, const char *server_name, char *why,
+                    size_t cap);
+/* "2027-03-01 08:00 UTC". */
+void rpc__utc_date(int64_t ms, char *buf, size_t cap);
+
+/* Certificates expiring within this are warned about, at start and daily. */
+#define RPC_CERT_WARN_MS (30LL * 24 * 3600 * 1000)
+
 /* The host part of "scheme://host:port" into buf; "" if there is none. */
 void rpc__url_host(const char *url, char *buf, size_t cap);
 
@@ -197,6 +226,11 @@ struct rpc_server {
   pthread_t sweeper;
   atomic_ullong peers_disconnected;
   rpc_log_limit peer_log;
+  /* The TLS certificate listened with, if any (under peers_mtx after
+   * listen; the sweeper warns daily when it nears its end). */
+  bool has_cert;
+  rpc_cert_info cert;
+  int64_t cert_warned_mono; /* 0: not yet */
 };
 
 /* Runs every check on one request and hands it to its handler; the reply

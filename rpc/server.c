@@ -312,6 +312,23 @@ static void *sweeper_main(void *arg) {
       pthread_mutex_lock(&srv->peers_mtx);
       continue;
     }
+    if (srv->has_cert) {
+      /* Daily, from RPC_CERT_WARN_MS before the certificate ends. */
+      if (srv->cert_warned_mono == 0 || mono - srv->cert_warned_mono >= 24LL * 3600 * 1000) {
+        srv->cert_warned_mono = mono;
+        int64_t left = srv->cert.not_after_ms - mc_now_ms();
+        if (left < RPC_CERT_WARN_MS) {
+          char when[40];
+          rpc__utc_date(srv->cert.not_after_ms, when, sizeof(when));
+          mc_log(MC_LOG_WARNING, NULL,
+                 "rpc: the TLS certificate %s ends %s (in %lld days): renew it (deploy/tls-setup "
+                 "--renew) and restart before then, or every client will refuse it",
+                 srv->tls_cert, when, (long long)(left / (24LL * 3600 * 1000)));
+        }
+      }
+      if (srv->cert_warned_mono + 24LL * 3600 * 1000 < next)
+        next = srv->cert_warned_mono + 24LL * 3600 * 1000;
+    }
     if (next == INT64_MAX) {
       pthread_cond_wait(&srv->peers_cond, &srv->peers_mtx);
       continue;
@@ -541,10 +558,26 @@ mc_code rpc_server_listen(rpc_server *srv, const char *url, char *bound, size_t 
   if (srv->n_listeners == RPC_MAX_LISTENERS)
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "more than %d endpoints", RPC_MAX_LISTENERS);
   nng_tls_config *tls = NULL;
-  if (scheme == RPC_SCHEME_TLS &&
-      (rc = rpc__tls_server_config(srv->tls_cert, srv->tls_key, srv->tls_pass, &tls, err)) !=
-          MC_OK)
-    return mc_err_prefix(err, url);
+  rpc_cert_info cert;
+  /* nng would serve an expired certificate, or one whose key is not its
+   * pair, without a word, and every client would fail its handshake in
+   * silence: refuse to start instead. */
+  if (scheme == RPC_SCHEME_TLS) {
+    if ((rc = rpc__tls_server_config(srv->tls_cert, srv->tls_key, srv->tls_pass, &tls, err)) !=
+        MC_OK)
+      return mc_err_prefix(err, url);
+    if ((rc = rpc__tls_check_own(srv->tls_cert, srv->tls_key, srv->tls_pass, mc_now_ms(), &cert,
+                                 err)) != MC_OK) {
+      nng_tls_config_free(tls);
+      return mc_err_prefix(err, url);
+    }
+    pthread_mutex_lock(&srv->peers_mtx);
+    srv->has_cert = true;
+    srv->cert = cert;
+    srv->cert_warned_mono = 0; /* the sweeper looks at once */
+    pthread_cond_signal(&srv->peers_cond);
+    pthread_mutex_unlock(&srv->peers_mtx);
+  }
   if (!srv->sock_open && (rc = open_socket(srv, err)) != MC_OK) {
     if (tls != NULL)
       nng_tls_config_free(tls);
