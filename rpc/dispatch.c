@@ -585,6 +585,19 @@ static void builtin_check(Mediation__V1__Health_Service *svc,
   out.version = srv->version;
   out.started_ms = srv->started_ms;
   out.detail = serving ? "" : detail;
+  Mediation__V1__CertificateStatus cert = MEDIATION__V1__CERTIFICATE_STATUS__INIT;
+  Mediation__V1__CertificateStatus *certs[1] = {&cert};
+  char names[sizeof(srv->cert.names)];
+  pthread_mutex_lock(&srv->peers_mtx);
+  if (srv->has_cert) {
+    cert.file = srv->tls_cert;
+    snprintf(names, sizeof(names), "%s", srv->cert.names);
+    cert.names = names;
+    cert.not_after_ms = srv->cert.not_after_ms;
+    out.certificates = certs;
+    out.n_certificates = 1;
+  }
+  pthread_mutex_unlock(&srv->peers_mtx);
   done(&out, call);
 }
 

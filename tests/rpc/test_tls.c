@@ -143,6 +143,31 @@ static void test_round_trip(void **state) {
   assert_int_equal(call_with(url, ca, "router.test", 5000, msg), MC_OK);
 }
 
+/* Health names the certificate the server listens with and when it ends
+ * (the test's certificate: 2 days from now). */
+static void test_health_shows_certificate(void **state) {
+  (void)state;
+  rpc_client *c = NULL;
+  mc_err err = {0};
+  if (rpc_client_create(url, env.police, &env.reg->limits,
+                        &(rpc_client_opts){.tls_ca_file = ca, .tls_server_name = "router.test"},
+                        &c, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  Mediation__V1__HealthCheckRequest req = MEDIATION__V1__HEALTH_CHECK_REQUEST__INIT;
+  ProtobufCMessage *out = NULL;
+  if (rpc_client_call(c, &mediation__v1__health__descriptor, "Check", &req.base,
+                      &(rpc_call_opts){.timeout_ms = 5000}, &out, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  const Mediation__V1__HealthCheckReply *h = (const Mediation__V1__HealthCheckReply *)out;
+  assert_int_equal(h->n_certificates, 1);
+  assert_string_equal(h->certificates[0]->file, cert);
+  assert_string_equal(h->certificates[0]->names, "router.test");
+  int64_t left = h->certificates[0]->not_after_ms - mc_now_ms();
+  assert_true(left > 24LL * 3600 * 1000 && left <= 2LL * 24 * 3600 * 1000 + 60000);
+  protobuf_c_message_free_unpacked(out, NULL);
+  rpc_client_free(c);
+}
+
 /* A client that fails fast (mediactl's kind) hears which TLS setting is
  * wrong at the first failed handshake, long before its deadline. */
 static mc_code call_fast(const char *ca_file, const char *name, char *msg, int64_t *took) {
@@ -274,6 +299,7 @@ static void test_config_errors(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_round_trip),
+      cmocka_unit_test(test_health_shows_certificate),
       cmocka_unit_test(test_wrong_ca),
       cmocka_unit_test(test_wrong_server_name),
       cmocka_unit_test(test_plain_client_to_tls_server),
