@@ -479,6 +479,7 @@ static bool dialer_counters(nng_dialer d, const char *const names[], size_t n, u
 }
 
 static void dial_diagnosis(rpc_client *c, char *buf, size_t cap);
+static void no_connection_counts(rpc_client *c, char *text, size_t cap);
 
 /* The UNAVAILABLE text for a call that found no connection by its deadline:
  * the TLS verdict if the keeper has one, else the dialer's counts. */
@@ -491,6 +492,16 @@ static void no_connection_text(rpc_client *c, char *text, size_t cap) {
     snprintf(text, cap, "TLS 配置错误 (TLS configuration error) with %.60s: %.140s", c->url, diag);
     return;
   }
+  no_connection_counts(c, text, cap);
+}
+
+/* The log level of a call's "no connection": a TLS verdict was logged once
+ * by the keeper already, and is not repeated for every call. */
+static mc_log_level no_connection_level(const char *text) {
+  return strncmp(text, "TLS ", 4) == 0 ? MC_LOG_DEBUG : MC_LOG_WARNING;
+}
+
+static void no_connection_counts(rpc_client *c, char *text, size_t cap) {
   char why[160];
   dial_diagnosis(c, why, sizeof(why));
   snprintf(text, cap, "could not reach %.100s before the deadline: no connection%.100s", c->url,
@@ -576,7 +587,7 @@ static void wait_failed(slot *s) {
     finish(s, MC_DEADLINE_EXCEEDED, text, NULL);
   } else if (atomic_load(&c->pipes) == 0) {
     no_connection_text(c, text, sizeof(text));
-    mc_log(MC_LOG_WARNING, NULL, "rpc: %s", text);
+    mc_log(no_connection_level(text), NULL, "rpc: %s", text);
     finish(s, MC_UNAVAILABLE, text, NULL);
   } else {
     snprintf(text, sizeof(text),
@@ -904,7 +915,7 @@ static void slot_cb(void *arg) {
         finish(s, MC_DEADLINE_EXCEEDED, text, NULL);
       } else if (rv == NNG_ETIMEDOUT) {
         no_connection_text(c, text, sizeof(text));
-        mc_log(MC_LOG_WARNING, NULL, "rpc: %s", text);
+        mc_log(no_connection_level(text), NULL, "rpc: %s", text);
         finish(s, MC_UNAVAILABLE, text, NULL);
       } else {
         snprintf(text, sizeof(text), "cannot send to %s: %s", c->url, nng_strerror(rv));
