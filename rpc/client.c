@@ -126,6 +126,8 @@ struct slot {
   bool reported;      /* done was called (by the slot's callbacks or the keeper) */
   int64_t overdue_ms; /* Unix ms: the keeper ends the call after this */
   int64_t start_mono; /* when the call took the slot */
+  size_t req_len;     /* bytes of the request as sent (END_OVERSIZE) */
+  unsigned drops;     /* connections lost while it was out (END_OVERSIZE) */
 };
 
 /* Secrets live apart, in memory libsodium guards and wipes. */
@@ -151,6 +153,7 @@ struct rpc_client {
   unsigned n_slots;
   slot *open_slot;
   atomic_int pipes; /* connections up now (pipe notifications) */
+  atomic_uint pipes_lost; /* connections that went down (END_OVERSIZE) */
 
   pthread_mutex_t mtx; /* guards the free list, closing, and each slot's busy/reported/overdue_ms */
   pthread_cond_t cond; /* a slot was freed, or closing */
@@ -344,6 +347,7 @@ mc_code rpc_request_encode_mac(const char *caller, const uint8_t session_id[RPC_
 /* Marks s taken for a call (c->mtx held). */
 static void slot_take(slot *s) {
   s->start_mono = mc_mono_ms();
+  s->drops = 0;
   s->busy = true;
   s->reported = false;
   s->overdue_ms = 0;
@@ -556,6 +560,7 @@ static void send_with(slot *s, const proof *pf) {
     int rv = nng_msg_alloc(&s->req, 0);
     if (rv == 0)
       rv = nng_msg_append(s->req, bytes, len);
+    s->req_len = len;
     free(bytes);
     if (rv != 0)
       rc = mc_err_set(&err, MC_RESOURCE_EXHAUSTED, "cannot build a %zu-byte message: %s", len,
@@ -948,6 +953,17 @@ static void slot_cb(void *arg) {
       finish(s, MC_CANCELLED, "the client was closed", NULL);
       return;
     }
+    /* A request larger than any server reads (16 MiB; our limit is set
+     * above it), dropped with its connection twice: the server's cap, not
+     * chance. Sending it again would only repeat that. */
+    if (rv == NNG_ECONNRESET && s->req_len > RPC_HARD_CAP_BYTES && ++s->drops >= 2) {
+      snprintf(text, sizeof(text),
+               "%.80s closed the connection on a %zu-byte request, over the 16 MiB any server "
+               "reads (a smaller max_message_bytes there?): send less per request",
+               c->url, s->req_len);
+      finish(s, MC_RESOURCE_EXHAUSTED, text, NULL);
+      return;
+    }
     /* ETIMEDOUT: this attempt waited long enough. ECONNRESET: newer nng
      * versions report a dropped connection this way. Either way, send the
      * same bytes again while the deadline and the attempt budget allow. */
@@ -1011,8 +1027,10 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg) {
   /* Pipe callbacks must not touch the socket: count only. */
   if (ev == NNG_PIPE_EV_ADD_POST)
     atomic_fetch_add(&c->pipes, 1);
-  else if (ev == NNG_PIPE_EV_REM_POST)
+  else if (ev == NNG_PIPE_EV_REM_POST) {
     atomic_fetch_sub(&c->pipes, 1);
+    atomic_fetch_add(&c->pipes_lost, 1);
+  }
 }
 
 /* --- The keeper (see the top of this file) --- */
@@ -1147,9 +1165,14 @@ static bool redial(rpc_client *c, int how, bool *closed) {
 }
 
 /* Ends calls from the keeper: those nng has not answered RPC_CALL_GRACE_MS
- * after their deadline, or, with refused_mono (not 0), every call not yet
+ * after their deadline, or, with refused_mono (> 0), every call not yet
  * sent that started before that refusal was seen: one that started later
- * waits for the dialer's next try (the server may be up by then). */
+ * waits for the dialer's next try (the server may be up by then); or, with
+ * refused_mono < 0 (END_OVERSIZE), every call sent whose request is larger
+ * than any server reads, after a connection dropped: nng 1.5.2's receiver
+ * closes the connection on it without a word, and REQ would resend it on
+ * every reconnect until the deadline. */
+#define END_OVERSIZE (-1)
 static void end_calls(rpc_client *c, int64_t refused_mono, const char *tls_diag) {
   bool refused = refused_mono != 0;
   struct {
@@ -1157,6 +1180,7 @@ static void end_calls(rpc_client *c, int64_t refused_mono, const char *tls_diag)
     rpc_done_fn done;
     void *arg;
     bool sent;
+    size_t len;
   } due[8];
   size_t n = 0;
   unsigned all = c->n_slots + 1;
@@ -1166,13 +1190,20 @@ static void end_calls(rpc_client *c, int64_t refused_mono, const char *tls_diag)
     slot *s = &c->slots[i];
     if (!s->busy || s->reported || s->overdue_ms == 0)
       continue;
-    if (refused ? atomic_load(&s->sent) || s->start_mono > refused_mono : now < s->overdue_ms)
+    /* Twice: nng resent it on the next connection and lost that one too.
+     * One drop could be anything, and the request may have been applied. */
+    bool oversize = refused_mono < 0 && s->req_len > RPC_HARD_CAP_BYTES &&
+                    atomic_load(&s->sent) && ++s->drops >= 2;
+    if (refused_mono < 0 ? !oversize
+        : refused       ? atomic_load(&s->sent) || s->start_mono > refused_mono
+                        : now < s->overdue_ms)
       continue;
     s->reported = true; /* its callbacks now only free the slot (finish) */
     due[n].s = s;
     due[n].done = s->done;
     due[n].arg = s->done_arg;
     due[n].sent = s->sent;
+    due[n].len = s->req_len;
     n++;
     /* Under c->mtx, so that the slot cannot be freed and taken by another
      * call meanwhile. Cancelling an operation nng has lost does nothing;
@@ -1185,7 +1216,14 @@ static void end_calls(rpc_client *c, int64_t refused_mono, const char *tls_diag)
     char text[256];
     slot *s = due[i].s;
     bool open = s == c->open_slot;
-    if (refused && tls_diag != NULL)
+    mc_code code = due[i].sent ? MC_DEADLINE_EXCEEDED : MC_UNAVAILABLE;
+    if (refused_mono < 0) {
+      code = MC_RESOURCE_EXHAUSTED;
+      snprintf(text, sizeof(text),
+               "%.80s closed the connection on a %zu-byte request, over the 16 MiB any server "
+               "reads (a smaller max_message_bytes there?): send less per request",
+               c->url, due[i].len);
+    } else if (refused && tls_diag != NULL)
       snprintf(text, sizeof(text), "TLS 配置错误 (TLS configuration error) with %.60s: %.140s",
                c->url, tls_diag);
     else if (refused)
@@ -1207,7 +1245,7 @@ static void end_calls(rpc_client *c, int64_t refused_mono, const char *tls_diag)
       mc_log(MC_LOG_WARNING, NULL, "rpc: %s was still running %d ms after its deadline: %s",
              open ? "RpcSession/Open" : s->method->name, RPC_CALL_GRACE_MS, text);
     if (due[i].done != NULL)
-      due[i].done(due[i].arg, due[i].sent ? MC_DEADLINE_EXCEEDED : MC_UNAVAILABLE, text, NULL);
+      due[i].done(due[i].arg, code, text, NULL);
   }
 }
 
@@ -1286,6 +1324,7 @@ static void *keeper_main(void *arg) {
   rpc_client *c = arg;
   dial_watch w = {0};
   refusal_watch refusals = {0};
+  unsigned seen_lost = 0;
   int64_t next_dial_check = 0;
   int retry_dial = DIAL_OK;
   bool old_closed = false;
@@ -1307,6 +1346,12 @@ static void *keeper_main(void *arg) {
         waiting = c->slots[i].busy && !c->slots[i].reported && !atomic_load(&c->slots[i].sent);
     pthread_mutex_unlock(&c->mtx);
     end_calls(c, 0, NULL);
+    unsigned lost = atomic_load(&c->pipes_lost);
+    if (lost != seen_lost) {
+      seen_lost = lost;
+      if (c->max_message_bytes > RPC_HARD_CAP_BYTES) /* else nothing we send is that large */
+        end_calls(c, END_OVERSIZE, NULL);
+    }
     int64_t refused_mono = waiting ? endpoint_refuses(c, &refusals) : 0;
     if (refused_mono != 0)
       end_calls(c, refused_mono, NULL);
@@ -1531,6 +1576,7 @@ mc_code rpc_client_create(const char *url, const rpc_key *key, const mc_limits *
   c->sessions = !opts->sign_each_request;
   c->fail_when_refused = opts->fail_when_refused;
   atomic_init(&c->pipes, 0);
+  atomic_init(&c->pipes_lost, 0);
   atomic_init(&c->starved_since_mono, 0);
   pthread_mutex_init(&c->mtx, NULL);
   pthread_mutex_init(&c->sess_mtx, NULL);

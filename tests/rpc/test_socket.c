@@ -397,6 +397,21 @@ static void test_oversize(void **state) {
   assert_true(mc_mono_ms() - t0 < 4000);
   rpc_client_free(c);
 
+  /* A client whose limit is larger than the hard cap of a server: the
+   * server closes the connection on the request, REQ would resend it on
+   * every reconnect; the client reports RESOURCE_EXHAUSTED, not a timeout. */
+  mc_limits huge = F.env.reg->limits;
+  huge.max_message_bytes = 20u << 20;
+  if (rpc_client_create(F.url, F.env.police, &huge, NULL, &c, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  req.blob.len = hard_cap + 1;
+  t0 = mc_mono_ms();
+  expect_code(rt_echo_call(c, &req, &(rpc_call_opts){.timeout_ms = 8000}, NULL, msg),
+              MC_RESOURCE_EXHAUSTED, msg, "closed the connection on a");
+  if (mc_mono_ms() - t0 >= 6000)
+    fail_msg("the oversize request took %lld ms to fail", (long long)(mc_mono_ms() - t0));
+  rpc_client_free(c);
+
   /* A client whose limit is smaller than the reply the server sends. */
   mc_limits small = F.env.reg->limits;
   small.max_message_bytes = 8192;
