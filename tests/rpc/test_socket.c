@@ -678,6 +678,38 @@ static void test_client_free_cancels(void **state) {
 static rpc_server *server_with(const char *url, const rpc_server_opts *opts, char *bound,
                                size_t cap);
 
+/* rpc_server_free on a thread of its own, waited for at most 5 s. After the
+ * hostile connections below, nng 1.5.2's nng_close sometimes waits forever
+ * for a pipe it never reaps (the close race of docs/architecture.md,
+ * "Traps"; about one run in three here): the daemons guard their last
+ * close with mc_daemon_exit_watchdog, and this test leaves that thread
+ * blocked rather than hang. */
+static volatile int server_freed; /* set by the freeing thread */
+
+static void *server_free_main(void *arg) {
+  rpc_server_free(arg);
+  __atomic_store_n(&server_freed, 1, __ATOMIC_SEQ_CST);
+  return NULL;
+}
+
+static void server_free_bounded(rpc_server *s) {
+  pthread_t t;
+  __atomic_store_n(&server_freed, 0, __ATOMIC_SEQ_CST);
+  if (pthread_create(&t, NULL, server_free_main, s) != 0) {
+    rpc_server_free(s);
+    return;
+  }
+  for (int i = 0; i < 500 && !__atomic_load_n(&server_freed, __ATOMIC_SEQ_CST); i++)
+    usleep(10 * 1000);
+  if (__atomic_load_n(&server_freed, __ATOMIC_SEQ_CST)) {
+    pthread_join(t, NULL);
+    return;
+  }
+  pthread_detach(t);
+  fprintf(stderr, "note: rpc_server_free did not finish in 5 s (nng 1.5.2's close race); "
+                  "left to finish on its own\n");
+}
+
 /* One peer pipelining requests it never reads the replies of. */
 typedef struct non_reader {
   const char *url;
@@ -778,7 +810,7 @@ static void test_peer_that_never_reads(void **state) {
     close(half[i]);
   }
   rpc_client_free(c);
-  rpc_server_free(s);
+  server_free_bounded(s);
 }
 
 /* --- Sessions --- */
