@@ -125,6 +125,9 @@ struct slot {
   bool busy;          /* taken for a call (or the Open), until slot_release */
   bool reported;      /* done was called (by the slot's callbacks or the keeper) */
   int64_t overdue_ms; /* Unix ms: the keeper ends the call after this */
+  int64_t start_mono; /* when the call took the slot */
+  size_t req_len;     /* bytes of the request as sent (END_OVERSIZE) */
+  unsigned drops;     /* connections lost while it was out (END_OVERSIZE) */
 };
 
 /* Secrets live apart, in memory libsodium guards and wipes. */
@@ -150,6 +153,7 @@ struct rpc_client {
   unsigned n_slots;
   slot *open_slot;
   atomic_int pipes; /* connections up now (pipe notifications) */
+  atomic_uint pipes_lost; /* connections that went down (END_OVERSIZE) */
 
   pthread_mutex_t mtx; /* guards the free list, closing, and each slot's busy/reported/overdue_ms */
   pthread_cond_t cond; /* a slot was freed, or closing */
@@ -164,6 +168,13 @@ struct rpc_client {
   /* Mono ms since when requests have waited for a connection and none was
    * taken; 0: the last send was taken. */
   _Atomic int64_t starved_since_mono;
+  bool fail_when_refused; /* rpc_client_opts; read by the keeper */
+  /* TLS: the CA file and server name (copies), for the keeper's diagnosis
+   * of failed handshakes (rpc__tls_probe): its verdict, under mtx, kept
+   * until a connection comes up; probed once per run of failures. */
+  char *tls_ca, *tls_name;
+  bool tls_probed;     /* keeper only */
+  char tls_diag[200];  /* "" or why the handshakes fail */
 
   /* The session. */
   bool sessions; /* false: every request signed (rpc_client_opts.sign_each_request) */
@@ -335,6 +346,8 @@ mc_code rpc_request_encode_mac(const char *caller, const uint8_t session_id[RPC_
 
 /* Marks s taken for a call (c->mtx held). */
 static void slot_take(slot *s) {
+  s->start_mono = mc_mono_ms();
+  s->drops = 0;
   s->busy = true;
   s->reported = false;
   s->overdue_ms = 0;
@@ -398,6 +411,13 @@ static nng_duration ms_duration(int64_t ms) {
 static void start_attempt(slot *s) {
   rpc_client *c = s->c;
   char text[256];
+  pthread_mutex_lock(&c->mtx);
+  bool ended = s->reported; /* by the keeper, while it waited for a session */
+  pthread_mutex_unlock(&c->mtx);
+  if (ended) {
+    finish(s, MC_CANCELLED, "ended by the client", NULL); /* reported already: frees only */
+    return;
+  }
   int64_t left = s->deadline_ms - mc_now_ms();
   if (left <= 0) {
     snprintf(text, sizeof(text), "%s: the deadline passed before attempt %u", c->url,
@@ -428,17 +448,68 @@ static void start_attempt(slot *s) {
 /* Reads n of dialer d's counters (nng 1.5.2 stat names) from one snapshot
  * of nng's statistics into out (0 for one it does not have). False if the
  * dialer has no statistics (it is gone) or nng could not make them. */
+/* The statistics scope of dialer id under st, or NULL. Not
+ * nng_stat_find_dialer: in 1.5.2 it returns the first dialer's scope
+ * whatever the id (nng_stat_find_scope recurses by name only), so a process
+ * with several clients read another client's counts. */
+static nng_stat *find_dialer_scope(nng_stat *st, uint32_t id) {
+  for (; st != NULL; st = nng_stat_next(st)) {
+    if (nng_stat_type(st) != NNG_STAT_SCOPE)
+      continue;
+    if (strcmp(nng_stat_name(st), "dialer") == 0) {
+      for (nng_stat *k = nng_stat_child(st); k != NULL; k = nng_stat_next(k))
+        if (strcmp(nng_stat_name(k), "id") == 0 && nng_stat_value(k) == id)
+          return st;
+      continue;
+    }
+    nng_stat *found = find_dialer_scope(nng_stat_child(st), id);
+    if (found != NULL)
+      return found;
+  }
+  return NULL;
+}
+
 static bool dialer_counters(nng_dialer d, const char *const names[], size_t n, uint64_t out[]) {
   nng_stat *all;
   if (nng_stats_get(&all) != 0)
     return false;
-  nng_stat *ds = nng_stat_find_dialer(all, d);
+  nng_stat *ds = find_dialer_scope(all, d.id);
   for (size_t i = 0; i < n; i++) {
     nng_stat *st = ds != NULL ? nng_stat_find(ds, names[i]) : NULL;
     out[i] = st != NULL ? nng_stat_value(st) : 0;
   }
   nng_stats_free(all);
   return ds != NULL;
+}
+
+static void dial_diagnosis(rpc_client *c, char *buf, size_t cap);
+static void no_connection_counts(rpc_client *c, char *text, size_t cap);
+
+/* The UNAVAILABLE text for a call that found no connection by its deadline:
+ * the TLS verdict if the keeper has one, else the dialer's counts. */
+static void no_connection_text(rpc_client *c, char *text, size_t cap) {
+  char diag[sizeof(c->tls_diag)];
+  pthread_mutex_lock(&c->mtx);
+  snprintf(diag, sizeof(diag), "%s", c->tls_diag);
+  pthread_mutex_unlock(&c->mtx);
+  if (diag[0] != '\0') {
+    snprintf(text, cap, "TLS 配置错误 (TLS configuration error) with %.60s: %.140s", c->url, diag);
+    return;
+  }
+  no_connection_counts(c, text, cap);
+}
+
+/* The log level of a call's "no connection": a TLS verdict was logged once
+ * by the keeper already, and is not repeated for every call. */
+static mc_log_level no_connection_level(const char *text) {
+  return strncmp(text, "TLS ", 4) == 0 ? MC_LOG_DEBUG : MC_LOG_WARNING;
+}
+
+static void no_connection_counts(rpc_client *c, char *text, size_t cap) {
+  char why[160];
+  dial_diagnosis(c, why, sizeof(why));
+  snprintf(text, cap, "could not reach %.100s before the deadline: no connection%.100s", c->url,
+           why[0] ? why : " (nothing listening, or a failed TLS handshake)");
 }
 
 static void dial_diagnosis(rpc_client *c, char *buf, size_t cap) {
@@ -489,6 +560,7 @@ static void send_with(slot *s, const proof *pf) {
     int rv = nng_msg_alloc(&s->req, 0);
     if (rv == 0)
       rv = nng_msg_append(s->req, bytes, len);
+    s->req_len = len;
     free(bytes);
     if (rv != 0)
       rc = mc_err_set(&err, MC_RESOURCE_EXHAUSTED, "cannot build a %zu-byte message: %s", len,
@@ -519,11 +591,8 @@ static void wait_failed(slot *s) {
              c->url);
     finish(s, MC_DEADLINE_EXCEEDED, text, NULL);
   } else if (atomic_load(&c->pipes) == 0) {
-    char why[160];
-    dial_diagnosis(c, why, sizeof(why));
-    snprintf(text, sizeof(text), "could not reach %.100s before the deadline: no connection%.100s",
-             c->url, why[0] ? why : " (nothing listening, or a failed TLS handshake)");
-    mc_log(MC_LOG_WARNING, NULL, "rpc: %s", text);
+    no_connection_text(c, text, sizeof(text));
+    mc_log(no_connection_level(text), NULL, "rpc: %s", text);
     finish(s, MC_UNAVAILABLE, text, NULL);
   } else {
     snprintf(text, sizeof(text),
@@ -757,6 +826,14 @@ static void decode_reply(slot *s, nng_msg *msg) {
   mc_err err = {0};
   const uint8_t *body = nng_msg_body(msg);
   size_t len = nng_msg_len(msg);
+  if (len > c->max_message_bytes) {
+    snprintf(text, sizeof(text),
+             "%s answered with %zu bytes, over max_message_bytes %zu ([limits]): is the server "
+             "configured with a larger limit? Ask for less (a smaller page)",
+             c->url, len, c->max_message_bytes);
+    finish(s, MC_RESOURCE_EXHAUSTED, text, NULL);
+    return;
+  }
   if (mc_wire_check(&mediation__v1__reply_envelope__descriptor, body, len, &c->env_limits, &err) !=
       MC_OK) {
     snprintf(text, sizeof(text), "%s sent a malformed reply: %s", c->url, err.msg);
@@ -842,11 +919,8 @@ static void slot_cb(void *arg) {
                  c->url);
         finish(s, MC_DEADLINE_EXCEEDED, text, NULL);
       } else if (rv == NNG_ETIMEDOUT) {
-        char why[160];
-        dial_diagnosis(c, why, sizeof(why));
-        snprintf(text, sizeof(text), "could not reach %.100s before the deadline: no connection%.100s",
-                 c->url, why[0] ? why : " (nothing listening, or a failed TLS handshake)");
-        mc_log(MC_LOG_WARNING, NULL, "rpc: %s", text);
+        no_connection_text(c, text, sizeof(text));
+        mc_log(no_connection_level(text), NULL, "rpc: %s", text);
         finish(s, MC_UNAVAILABLE, text, NULL);
       } else {
         snprintf(text, sizeof(text), "cannot send to %s: %s", c->url, nng_strerror(rv));
@@ -877,6 +951,17 @@ static void slot_cb(void *arg) {
     }
     if (closing) {
       finish(s, MC_CANCELLED, "the client was closed", NULL);
+      return;
+    }
+    /* A request larger than any server reads (16 MiB; our limit is set
+     * above it), dropped with its connection twice: the server's cap, not
+     * chance. Sending it again would only repeat that. */
+    if (rv == NNG_ECONNRESET && s->req_len > RPC_HARD_CAP_BYTES && ++s->drops >= 2) {
+      snprintf(text, sizeof(text),
+               "%.80s closed the connection on a %zu-byte request, over the 16 MiB any server "
+               "reads (a smaller max_message_bytes there?): send less per request",
+               c->url, s->req_len);
+      finish(s, MC_RESOURCE_EXHAUSTED, text, NULL);
       return;
     }
     /* ETIMEDOUT: this attempt waited long enough. ECONNRESET: newer nng
@@ -942,8 +1027,10 @@ static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg) {
   /* Pipe callbacks must not touch the socket: count only. */
   if (ev == NNG_PIPE_EV_ADD_POST)
     atomic_fetch_add(&c->pipes, 1);
-  else if (ev == NNG_PIPE_EV_REM_POST)
+  else if (ev == NNG_PIPE_EV_REM_POST) {
     atomic_fetch_sub(&c->pipes, 1);
+    atomic_fetch_add(&c->pipes_lost, 1);
+  }
 }
 
 /* --- The keeper (see the top of this file) --- */
@@ -958,8 +1045,11 @@ static int dialer_open(rpc_client *c, nng_dialer *out) {
     rv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, c->tls); /* before the dialer starts */
   if (rv == 0)
     rv = nng_dialer_set_ms(d, NNG_OPT_RECONNMINT, RECONNECT_MIN_MS);
+  /* An interactive client that fails fast on refusals tries again sooner:
+   * a call that starts after a refusal waits for the next try. */
   if (rv == 0)
-    rv = nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT, RECONNECT_MAX_MS);
+    rv = nng_dialer_set_ms(d, NNG_OPT_RECONNMAXT,
+                           c->fail_when_refused ? RECONNECT_MAX_MS / 4 : RECONNECT_MAX_MS);
   /* Non-blocking: connect (and reconnect) in the background, so a unit can
    * start while the router is down; calls wait for a connection up to their
    * deadline. */
@@ -1074,14 +1164,23 @@ static bool redial(rpc_client *c, int how, bool *closed) {
   return true;
 }
 
-/* Ends the calls that are overdue: those nng has not answered
- * RPC_CALL_GRACE_MS after their deadline. */
-static void end_overdue(rpc_client *c) {
+/* Ends calls from the keeper: those nng has not answered RPC_CALL_GRACE_MS
+ * after their deadline, or, with refused_mono (> 0), every call not yet
+ * sent that started before that refusal was seen: one that started later
+ * waits for the dialer's next try (the server may be up by then); or, with
+ * refused_mono < 0 (END_OVERSIZE), every call sent whose request is larger
+ * than any server reads, after a connection dropped: nng 1.5.2's receiver
+ * closes the connection on it without a word, and REQ would resend it on
+ * every reconnect until the deadline. */
+#define END_OVERSIZE (-1)
+static void end_calls(rpc_client *c, int64_t refused_mono, const char *tls_diag) {
+  bool refused = refused_mono != 0;
   struct {
     slot *s;
     rpc_done_fn done;
     void *arg;
     bool sent;
+    size_t len;
   } due[8];
   size_t n = 0;
   unsigned all = c->n_slots + 1;
@@ -1089,13 +1188,22 @@ static void end_overdue(rpc_client *c) {
   pthread_mutex_lock(&c->mtx);
   for (unsigned i = 0; i < all && n < sizeof(due) / sizeof(due[0]); i++) {
     slot *s = &c->slots[i];
-    if (!s->busy || s->reported || s->overdue_ms == 0 || now < s->overdue_ms)
+    if (!s->busy || s->reported || s->overdue_ms == 0)
+      continue;
+    /* Twice: nng resent it on the next connection and lost that one too.
+     * One drop could be anything, and the request may have been applied. */
+    bool oversize = refused_mono < 0 && s->req_len > RPC_HARD_CAP_BYTES &&
+                    atomic_load(&s->sent) && ++s->drops >= 2;
+    if (refused_mono < 0 ? !oversize
+        : refused       ? atomic_load(&s->sent) || s->start_mono > refused_mono
+                        : now < s->overdue_ms)
       continue;
     s->reported = true; /* its callbacks now only free the slot (finish) */
     due[n].s = s;
     due[n].done = s->done;
     due[n].arg = s->done_arg;
     due[n].sent = s->sent;
+    due[n].len = s->req_len;
     n++;
     /* Under c->mtx, so that the slot cannot be freed and taken by another
      * call meanwhile. Cancelling an operation nng has lost does nothing;
@@ -1108,7 +1216,22 @@ static void end_overdue(rpc_client *c) {
     char text[256];
     slot *s = due[i].s;
     bool open = s == c->open_slot;
-    if (due[i].sent)
+    mc_code code = due[i].sent ? MC_DEADLINE_EXCEEDED : MC_UNAVAILABLE;
+    if (refused_mono < 0) {
+      code = MC_RESOURCE_EXHAUSTED;
+      snprintf(text, sizeof(text),
+               "%.80s closed the connection on a %zu-byte request, over the 16 MiB any server "
+               "reads (a smaller max_message_bytes there?): send less per request",
+               c->url, due[i].len);
+    } else if (refused && tls_diag != NULL)
+      snprintf(text, sizeof(text), "TLS 配置错误 (TLS configuration error) with %.60s: %.140s",
+               c->url, tls_diag);
+    else if (refused)
+      snprintf(text, sizeof(text),
+               "%.100s refused the connection: nothing is listening there (is the service "
+               "running, and is this its endpoint?)",
+               c->url);
+    else if (due[i].sent)
       snprintf(text, sizeof(text),
                "no reply from %.100s by the deadline (the connection was lost); the request may "
                "have been applied: retry with the same request id",
@@ -1116,16 +1239,92 @@ static void end_overdue(rpc_client *c) {
     else
       snprintf(text, sizeof(text), "could not reach %.100s before the deadline: no connection",
                c->url);
-    mc_log(MC_LOG_WARNING, NULL, "rpc: %s was still running %d ms after its deadline: %s",
-           open ? "RpcSession/Open" : s->method->name, RPC_CALL_GRACE_MS, text);
+    if (refused)
+      mc_log(MC_LOG_DEBUG, NULL, "rpc: %s: %s", open ? "RpcSession/Open" : s->method->name, text);
+    else
+      mc_log(MC_LOG_WARNING, NULL, "rpc: %s was still running %d ms after its deadline: %s",
+             open ? "RpcSession/Open" : s->method->name, RPC_CALL_GRACE_MS, text);
     if (due[i].done != NULL)
-      due[i].done(due[i].arg, due[i].sent ? MC_DEADLINE_EXCEEDED : MC_UNAVAILABLE, text, NULL);
+      due[i].done(due[i].arg, code, text, NULL);
   }
+}
+
+/* Whether the dialer's last connect attempt was refused and none is up
+ * (fail_when_refused). *seen keeps the counts of the last look. */
+typedef struct refusal_watch {
+  uint32_t id;
+  uint64_t outcomes, refused;
+  int64_t refusing_since_mono; /* when the latest refusal was seen; 0: not refusing */
+} refusal_watch;
+
+/* When the keeper saw the dialer's latest refusal, if its connects since
+ * the last look were all refused and no connection is up; else 0. */
+static int64_t endpoint_refuses(rpc_client *c, refusal_watch *w) {
+  static const char *const names[] = {"connect", "refused", "disconnect", "canceled", "other",
+                                      "timeout", "proto",   "auth",       "oom",      "reject"};
+  enum { REFUSED = 1, N = sizeof(names) / sizeof(names[0]) };
+  if (atomic_load(&c->pipes) > 0)
+    return 0;
+  nng_dialer d = {.id = atomic_load(&c->dialer_id)};
+  uint64_t counts[N];
+  if (!dialer_counters(d, names, N, counts))
+    return 0;
+  uint64_t sum = 0;
+  for (size_t i = 0; i < N; i++)
+    sum += counts[i];
+  if (w->id != d.id)
+    *w = (refusal_watch){.id = d.id};
+  if (sum != w->outcomes) {
+    /* Only refusals since the last look: it refuses. */
+    bool refusing = counts[REFUSED] - w->refused == sum - w->outcomes;
+    w->refusing_since_mono = refusing ? mc_mono_ms() : 0;
+    w->outcomes = sum;
+    w->refused = counts[REFUSED];
+  }
+  return w->refusing_since_mono;
+}
+
+/* TLS (keeper thread): at the first failed handshake of a run of failures,
+ * learns why with a handshake of our own (rpc__tls_probe), logs it once,
+ * keeps it for the calls' messages and, for a client that fails fast, ends
+ * the calls waiting for a connection with it. Forgotten once a connection
+ * comes up. */
+static void tls_watch(rpc_client *c, bool waiting) {
+  if (atomic_load(&c->pipes) > 0) {
+    if (c->tls_probed) {
+      pthread_mutex_lock(&c->mtx);
+      c->tls_diag[0] = '\0';
+      pthread_mutex_unlock(&c->mtx);
+      c->tls_probed = false;
+    }
+    return;
+  }
+  if (c->tls_probed)
+    return;
+  /* nng 1.5.2 counts a failed handshake as "auth", "proto" or "other". */
+  static const char *const names[] = {"auth", "proto", "other"};
+  uint64_t counts[3];
+  if (!dialer_counters((nng_dialer){.id = atomic_load(&c->dialer_id)}, names, 3, counts) ||
+      counts[0] + counts[1] + counts[2] == 0)
+    return;
+  c->tls_probed = true;
+  char why[sizeof(c->tls_diag)];
+  if (!rpc__tls_probe(c->url, c->tls_ca, c->tls_name, why, sizeof(why)))
+    return;
+  mc_log(MC_LOG_WARNING, NULL, "rpc: TLS 配置错误 (TLS configuration error) with %s: %s",
+         c->url, why);
+  pthread_mutex_lock(&c->mtx);
+  snprintf(c->tls_diag, sizeof(c->tls_diag), "%s", why);
+  pthread_mutex_unlock(&c->mtx);
+  if (waiting && c->fail_when_refused)
+    end_calls(c, mc_mono_ms(), why);
 }
 
 static void *keeper_main(void *arg) {
   rpc_client *c = arg;
   dial_watch w = {0};
+  refusal_watch refusals = {0};
+  unsigned seen_lost = 0;
   int64_t next_dial_check = 0;
   int retry_dial = DIAL_OK;
   bool old_closed = false;
@@ -1141,11 +1340,26 @@ static void *keeper_main(void *arg) {
     pthread_cond_timedwait(&c->keeper_cond, &c->mtx, &ts);
     if (c->closing)
       break;
+    bool waiting = false;
+    if (c->fail_when_refused)
+      for (unsigned i = 0; i <= c->n_slots && !waiting; i++)
+        waiting = c->slots[i].busy && !c->slots[i].reported && !atomic_load(&c->slots[i].sent);
     pthread_mutex_unlock(&c->mtx);
-    end_overdue(c);
+    end_calls(c, 0, NULL);
+    unsigned lost = atomic_load(&c->pipes_lost);
+    if (lost != seen_lost) {
+      seen_lost = lost;
+      if (c->max_message_bytes > RPC_HARD_CAP_BYTES) /* else nothing we send is that large */
+        end_calls(c, END_OVERSIZE, NULL);
+    }
+    int64_t refused_mono = waiting ? endpoint_refuses(c, &refusals) : 0;
+    if (refused_mono != 0)
+      end_calls(c, refused_mono, NULL);
     int64_t mono = mc_mono_ms();
     if (mono >= next_dial_check) {
       next_dial_check = mono + REDIAL_CHECK_MS;
+      if (c->tls != NULL)
+        tls_watch(c, waiting);
       nng_dialer d = {.id = atomic_load(&c->dialer_id)};
       int how = retry_dial != DIAL_OK
                     ? retry_dial
@@ -1320,6 +1534,8 @@ void rpc_client_free(rpc_client *c) {
   pthread_cond_destroy(&c->cond);
   pthread_mutex_destroy(&c->mtx);
   pthread_mutex_destroy(&c->sess_mtx);
+  free(c->tls_ca);
+  free(c->tls_name);
   free(c->url);
   free(c);
 }
@@ -1358,7 +1574,9 @@ mc_code rpc_client_create(const char *url, const rpc_key *key, const mc_limits *
   c->max_attempts = opts->max_attempts ? opts->max_attempts : 3;
   unsigned n_slots = opts->max_in_flight ? opts->max_in_flight : 32;
   c->sessions = !opts->sign_each_request;
+  c->fail_when_refused = opts->fail_when_refused;
   atomic_init(&c->pipes, 0);
+  atomic_init(&c->pipes_lost, 0);
   atomic_init(&c->starved_since_mono, 0);
   pthread_mutex_init(&c->mtx, NULL);
   pthread_mutex_init(&c->sess_mtx, NULL);
@@ -1379,9 +1597,14 @@ mc_code rpc_client_create(const char *url, const rpc_key *key, const mc_limits *
   if (scheme == RPC_SCHEME_TLS) {
     char host[256];
     rpc__url_host(url, host, sizeof(host));
-    rc = rpc__tls_client_config(opts->tls_ca_file,
-                                opts->tls_server_name ? opts->tls_server_name : host, &c->tls,
-                                err);
+    const char *name = opts->tls_server_name ? opts->tls_server_name : host;
+    rc = rpc__tls_client_config(opts->tls_ca_file, name, &c->tls, err);
+    /* An expired CA fails every handshake in silence: say so now. */
+    if (rc == MC_OK)
+      rc = rpc__tls_check_ca(opts->tls_ca_file, mc_now_ms(), err);
+    if (rc == MC_OK && ((c->tls_ca = strdup(opts->tls_ca_file)) == NULL ||
+                        (c->tls_name = strdup(name)) == NULL))
+      rc = mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
     if (rc != MC_OK) {
       rpc_client_free(c);
       return rc;
@@ -1397,8 +1620,11 @@ mc_code rpc_client_create(const char *url, const rpc_key *key, const mc_limits *
     rv = nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
   }
   if (rv == 0)
-    rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,
-                             c->max_message_bytes + RPC_SP_HEADER_SLACK);
+    /* The hard cap, not our limit: a server configured with a larger limit
+     * may answer more than we allow; nng would drop that reply with the
+     * connection, and REQ resend the request in a loop. decode_reply
+     * refuses it instead. */
+    rv = nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ, rpc__wire_cap(c->max_message_bytes));
   if (rv == 0)
     rv = nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_cb, c);
   if (rv == 0)

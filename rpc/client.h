@@ -44,14 +44,26 @@
  *                       limits.max_deadline_ahead_ms (the server would refuse it)
  *   RESOURCE_EXHAUSTED  the packed envelope exceeds limits.max_message_bytes
  *                       (never sent: nng 1.5.2's receiver would drop the
- *                       connection and REQ would resend it in a loop); or
- *                       nowait and every slot busy
+ *                       connection and REQ would resend it in a loop); a
+ *                       reply over it (a server configured with a larger
+ *                       limit: read up to the 16 MiB hard cap, then
+ *                       refused); or nowait and every slot busy
  *   UNAVAILABLE         the request was never handed to a connection: none
  *                       could be made before the deadline (nothing
- *                       listening, refused, or a failed TLS handshake). The
+ *                       listening, refused, or a failed TLS handshake) or,
+ *                       with fail_when_refused, the endpoint refused. The
  *                       message adds the dialer's counts of refused and
  *                       failed-authentication connects (nng 1.5.2 reports
  *                       handshake failures nowhere else), and is logged.
+ *                       When TLS handshakes fail, the client's keeper runs
+ *                       one of its own (plain TCP + mbedTLS, same CA and
+ *                       name) at the first failure and says which setting
+ *                       is wrong instead: "TLS 配置错误 (TLS configuration
+ *                       error) with URL: the server's certificate is not
+ *                       signed by tls_ca (unknown CA ...)" / "has expired"
+ *                       / "does not carry the name tls_server_name";
+ *                       logged once. tls_ca itself is checked at create
+ *                       (FAILED_PRECONDITION if none of it is valid now).
  *   DEADLINE_EXCEEDED   the request went out (at least once) but no reply
  *                       came: the deadline passed (slow server, or the
  *                       connection was lost and not re-established), or
@@ -137,6 +149,13 @@ typedef struct rpc_client_opts {
   /* Sign every request with the key instead of opening a session (see
    * "Proof" above): for tests and tools. */
   bool sign_each_request;
+  /* Fail fast when nothing is there: while no connection is up and the
+   * dialer's last connect was refused (an ipc:// socket that is absent, a
+   * TCP reset), calls not yet sent end UNAVAILABLE ("connection refused")
+   * within about 200 ms instead of at their deadline. A peer that accepts
+   * but is slow is still waited for. For interactive tools (mediactl); a
+   * daemon waits for its peer to come up. */
+  bool fail_when_refused;
 } rpc_client_opts;
 
 typedef struct rpc_call_opts {

@@ -28,21 +28,24 @@
 
 /* --- Replies --- */
 
+/* unproven: refused before its caller was proven (garbage, an unknown
+ * caller, a bad signature; not an unknown session, which every client meets
+ * after a restart and must hear about). */
 static void reply_refusal(rpc_sink sink, const ProtobufCBinaryData *request_id, mc_code code,
-                          const char *message, bool session_unknown) {
+                          const char *message, bool session_unknown, bool unproven) {
   Mediation__V1__ReplyEnvelope reply = MEDIATION__V1__REPLY_ENVELOPE__INIT;
   if (request_id != NULL)
     reply.request_id = *request_id;
   reply.code = (Mediation__V1__StatusCode)code;
   reply.message = (char *)(message ? message : "");
   reply.session_unknown = session_unknown;
-  sink.fn(sink.arg, &reply);
+  sink.fn(sink.arg, &reply, unproven);
 }
 
 void rpc__reply_status(rpc_server *srv, rpc_sink sink, const ProtobufCBinaryData *request_id,
                        mc_code code, const char *message) {
   (void)srv;
-  reply_refusal(sink, request_id, code, message, false);
+  reply_refusal(sink, request_id, code, message, false, false);
 }
 
 static void call_free(rpc_call *call) {
@@ -103,7 +106,7 @@ static void call_send(rpc_call *call, mc_code code, const char *why, const uint8
   reply.code = (Mediation__V1__StatusCode)code;
   reply.message = code == MC_OK ? "" : text;
   rpc_sink sink = call->sink;
-  sink.fn(sink.arg, &reply);
+  sink.fn(sink.arg, &reply, false);
   call_free(call);
 }
 
@@ -218,24 +221,26 @@ static bool accepted(rpc_server *srv, const mc_principal *p, const char *service
   return true;
 }
 
+bool rpc__log_allowed(rpc_log_limit *l, int per_second, const char *what) {
+  long long sec = (long long)(mc_mono_ms() / 1000);
+  if (atomic_exchange(&l->window, sec) != sec) {
+    int left_out = atomic_exchange(&l->suppressed, 0);
+    atomic_store(&l->count, 0);
+    if (left_out > 0)
+      mc_log(MC_LOG_WARNING, NULL, "rpc: %d more %s, not logged", left_out, what);
+  }
+  if (atomic_fetch_add(&l->count, 1) < per_second)
+    return true;
+  atomic_fetch_add(&l->suppressed, 1);
+  return false;
+}
+
 /* Refusals of unauthenticated requests are worth a warning, but a hostile
  * peer must not be able to flood the log: at most 10 a second, then one
  * line saying how many were left out. Races only blur the count. */
 static bool warn_allowed(void) {
-  static atomic_llong window;
-  static atomic_int count, suppressed;
-  long long sec = (long long)(mc_mono_ms() / 1000);
-  if (atomic_exchange(&window, sec) != sec) {
-    int left_out = atomic_exchange(&suppressed, 0);
-    atomic_store(&count, 0);
-    if (left_out > 0)
-      mc_log(MC_LOG_WARNING, NULL, "rpc: %d more unauthenticated requests refused, not logged",
-             left_out);
-  }
-  if (atomic_fetch_add(&count, 1) < 10)
-    return true;
-  atomic_fetch_add(&suppressed, 1);
-  return false;
+  static rpc_log_limit limit;
+  return rpc__log_allowed(&limit, 10, "unauthenticated requests refused");
 }
 
 static const char *kind_name(mc_principal_kind k) {
@@ -250,10 +255,10 @@ static const char *kind_name(mc_principal_kind k) {
 /* Step 3 after the registry lookup: the request's proof, a signature or a
  * session MAC. Writes why and returns the refusal; sets *session_unknown
  * when the client should open a new session and send again, *by_session
- * when the request was MAC'd. */
+ * when the request was MAC'd, *proven when it verified. */
 static mc_code authenticate(rpc_server *srv, const Mediation__V1__RequestEnvelope *env,
                             const mc_principal *caller, bool *by_session, bool *session_unknown,
-                            char *why, size_t cap) {
+                            bool *proven, char *why, size_t cap) {
   mc_err err = {0};
   bool session = env->session_id.len > 0 || env->mac.len > 0;
   if (session && env->signature.len > 0) {
@@ -267,6 +272,7 @@ static mc_code authenticate(rpc_server *srv, const Mediation__V1__RequestEnvelop
       return MC_UNAUTHENTICATED;
     }
     atomic_fetch_add_explicit(&srv->by_signature, 1, memory_order_relaxed);
+    *proven = true;
     return MC_OK;
   }
   if (env->session_id.len != RPC_SESSION_ID_BYTES) {
@@ -297,6 +303,7 @@ static mc_code authenticate(rpc_server *srv, const Mediation__V1__RequestEnvelop
     return MC_UNAUTHENTICATED;
   }
   *by_session = true;
+  *proven = true;
   atomic_fetch_add_explicit(&srv->by_mac, 1, memory_order_relaxed);
   return MC_OK;
 }
@@ -305,9 +312,11 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
   char why[256];
   mc_err err = {0};
   if (len > srv->max_message_bytes) {
-    snprintf(why, sizeof(why), "request of %zu bytes is over max_message_bytes %zu", len,
-             srv->max_message_bytes);
-    rpc__reply_status(srv, sink, NULL, MC_RESOURCE_EXHAUSTED, why);
+    snprintf(why, sizeof(why),
+             "request of %zu bytes is over max_message_bytes %zu ([limits]); send less per "
+             "request",
+             len, srv->max_message_bytes);
+    reply_refusal(sink, NULL, MC_RESOURCE_EXHAUSTED, why, false, true);
     return;
   }
   /* The envelope is hostile until checked: wire check first (UTF-8, NUL,
@@ -316,17 +325,17 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
                     &err) != MC_OK) {
     snprintf(why, sizeof(why), "envelope: %.240s", err.msg);
     mc_log(MC_LOG_DEBUG, NULL, "rpc: refused a request: %s", why);
-    rpc__reply_status(srv, sink, NULL, MC_INVALID_ARGUMENT, why);
+    reply_refusal(sink, NULL, MC_INVALID_ARGUMENT, why, false, true);
     return;
   }
   Mediation__V1__RequestEnvelope *env = mediation__v1__request_envelope__unpack(NULL, len, data);
   if (env == NULL) {
-    rpc__reply_status(srv, sink, NULL, MC_INVALID_ARGUMENT,
-                      "envelope: does not decode as mediation.v1.RequestEnvelope");
+    reply_refusal(sink, NULL, MC_INVALID_ARGUMENT,
+                  "envelope: does not decode as mediation.v1.RequestEnvelope", false, true);
     return;
   }
   mc_code code = MC_OK;
-  bool by_session = false, session_unknown = false;
+  bool by_session = false, session_unknown = false, proven = false;
   const mc_principal *caller = NULL;
   ProtobufCService *service = NULL;
   const ProtobufCMethodDescriptor *method = NULL;
@@ -341,8 +350,8 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
     code = MC_UNAUTHENTICATED;
     snprintf(why, sizeof(why), "unknown caller \"%.64s\": not a principal in the registry",
              env->caller);
-  } else if ((code = authenticate(srv, env, caller, &by_session, &session_unknown, why,
-                                  sizeof(why))) != MC_OK) {
+  } else if ((code = authenticate(srv, env, caller, &by_session, &session_unknown, &proven,
+                                  why, sizeof(why))) != MC_OK) {
     /* why is written */
   } else if (env->deadline_ms <= now) {
     code = MC_DEADLINE_EXCEEDED;
@@ -395,7 +404,8 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
     else if (warn_allowed())
       mc_log(MC_LOG_WARNING, NULL, "rpc: refused %.64s/%.64s: %s", env->service, env->method,
              why);
-    reply_refusal(sink, &env->request_id, code, why, session_unknown);
+    reply_refusal(sink, &env->request_id, code, why, session_unknown,
+                  !proven && !session_unknown);
     mediation__v1__request_envelope__free_unpacked(env, NULL);
     return;
   }
@@ -517,7 +527,8 @@ typedef struct waiter {
   size_t len;
 } waiter;
 
-static void waiter_sink(void *arg, const Mediation__V1__ReplyEnvelope *reply) {
+static void waiter_sink(void *arg, const Mediation__V1__ReplyEnvelope *reply, bool unproven) {
+  (void)unproven;
   waiter *w = arg;
   size_t n = mediation__v1__reply_envelope__get_packed_size(reply);
   uint8_t *bytes = malloc(n ? n : 1);
@@ -574,6 +585,19 @@ static void builtin_check(Mediation__V1__Health_Service *svc,
   out.version = srv->version;
   out.started_ms = srv->started_ms;
   out.detail = serving ? "" : detail;
+  Mediation__V1__CertificateStatus cert = MEDIATION__V1__CERTIFICATE_STATUS__INIT;
+  Mediation__V1__CertificateStatus *certs[1] = {&cert};
+  char names[sizeof(srv->cert.names)];
+  pthread_mutex_lock(&srv->peers_mtx);
+  if (srv->has_cert) {
+    cert.file = srv->tls_cert;
+    snprintf(names, sizeof(names), "%s", srv->cert.names);
+    cert.names = names;
+    cert.not_after_ms = srv->cert.not_after_ms;
+    out.certificates = certs;
+    out.n_certificates = 1;
+  }
+  pthread_mutex_unlock(&srv->peers_mtx);
   done(&out, call);
 }
 

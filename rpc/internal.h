@@ -24,14 +24,33 @@
 #include "rpc/server.h"
 
 /* Bytes nng adds around our envelope on the wire (REQ's request id, and a
- * device hop's backtrace): NNG_OPT_RECVMAXSZ is the envelope limit plus this. */
+ * device hop's backtrace). */
 #define RPC_SP_HEADER_SLACK 64
+
+/* The hard cap on one message on the wire, on both sides (NNG_OPT_RECVMAXSZ):
+ * everything up to it is read and, when over max_message_bytes, answered
+ * RESOURCE_EXHAUSTED; anything larger makes nng 1.5.2 close the connection
+ * without a word. It lies well above the limit so that a peer whose limit is
+ * larger than ours (an older configuration, a hand-written client) hears why
+ * instead of waiting for its deadline. */
+#define RPC_HARD_CAP_BYTES ((size_t)16 << 20)
+
+/* The hard cap for a given limit: RPC_HARD_CAP_BYTES, or the limit plus 64
+ * KiB when the limit is configured above it. */
+size_t rpc__wire_cap(size_t max_message_bytes);
 
 /* Service, method and caller names in an envelope are at most this long. */
 #define RPC_NAME_MAX 256
 
-/* How long a reply may wait for a connection that does not drain (a peer
- * that never reads) before it is dropped and the context serves again. */
+/* Peers that do not read their replies (server.c, "Peers"). Each
+ * connection's share is 1/RPC_PEER_SHARE of the contexts (at least 2).
+ * Garbage beyond a connection's share is not answered, and disconnects it
+ * if it has taken no reply for RPC_PEER_HOG_MS; a connection holding its
+ * share that has taken no reply for RPC_PEER_STALL_MS is disconnected. A
+ * reply not taken within RPC_REPLY_SEND_MS is dropped. */
+#define RPC_PEER_SHARE 8
+#define RPC_PEER_HOG_MS 1
+#define RPC_PEER_STALL_MS 1000
 #define RPC_REPLY_SEND_MS 5000
 
 #define RPC_MAX_SERVICES 32
@@ -57,6 +76,35 @@ mc_code rpc__tls_server_config(const char *cert_file, const char *key_file,
 mc_code rpc__tls_client_config(const char *ca_file, const char *server_name,
                                nng_tls_config **out, mc_err *err);
 
+/* --- Certificates (tlscheck.c): nng 1.5.2 says nothing about them --- */
+
+/* What a server's own certificate says. */
+typedef struct rpc_cert_info {
+  int64_t not_before_ms, not_after_ms;
+  char names[256]; /* its DNS names, comma-separated */
+} rpc_cert_info;
+
+/* Checks a server's certificate and key as nng will use them, at now_ms:
+ * FAILED_PRECONDITION if expired, not yet valid, without a DNS name, or the
+ * key is not its pair; INVALID_ARGUMENT if a file does not parse. On MC_OK
+ * fills info (may be NULL). */
+mc_code rpc__tls_check_own(const char *cert_file, const char *key_file, const char *password,
+                           int64_t now_ms, rpc_cert_info *info, mc_err *err);
+/* Checks a client's CA file: FAILED_PRECONDITION if none of its
+ * certificates is valid at now_ms. */
+mc_code rpc__tls_check_ca(const char *ca_file, int64_t now_ms, mc_err *err);
+/* Connects to a tls+tcp:// url with a plain TCP socket and runs a TLS
+ * handshake with ca_file and server_name, to learn why nng's failed (which
+ * 1.5.2 does not say): writes the verdict into why and returns true if
+ * something was learned. Blocks up to a few seconds: keeper thread only. */
+bool rpc__tls_probe(const char *url, const char *ca_file, const char *server_name, char *why,
+                    size_t cap);
+/* "2027-03-01 08:00 UTC". */
+void rpc__utc_date(int64_t ms, char *buf, size_t cap);
+
+/* Certificates expiring within this are warned about, at start and daily. */
+#define RPC_CERT_WARN_MS (30LL * 24 * 3600 * 1000)
+
 /* The host part of "scheme://host:port" into buf; "" if there is none. */
 void rpc__url_host(const char *url, char *buf, size_t cap);
 
@@ -64,9 +112,11 @@ void rpc__url_host(const char *url, char *buf, size_t cap);
 
 /* Where a reply goes: an nng context (server.c) or a waiting
  * rpc_server_handle (dispatch.c). fn is called exactly once per request,
- * from whatever thread completes it, and must not keep `reply`. */
+ * from whatever thread completes it, and must not keep `reply`. unproven:
+ * a refusal of a request whose caller was never proven (garbage, unknown
+ * caller, bad signature or MAC; not an unknown session). */
 typedef struct rpc_sink {
-  void (*fn)(void *arg, const Mediation__V1__ReplyEnvelope *reply);
+  void (*fn)(void *arg, const Mediation__V1__ReplyEnvelope *reply, bool unproven);
   void *arg;
 } rpc_sink;
 
@@ -87,6 +137,20 @@ struct rpc_call {
 };
 
 typedef struct rpc_worker rpc_worker;
+
+/* One connection with replies waiting to be taken by it (server.c). */
+typedef struct rpc_peer rpc_peer;
+
+/* At most `per_second` lines a second, then one saying how many were left
+ * out (rpc__log_allowed). Zero-initialised. */
+typedef struct rpc_log_limit {
+  atomic_llong window;
+  atomic_int count, suppressed;
+} rpc_log_limit;
+
+/* Whether one more line may be logged now; what (e.g. "unauthenticated
+ * requests refused") names the lines left out in the summary. */
+bool rpc__log_allowed(rpc_log_limit *l, int per_second, const char *what);
 
 /* --- Sessions (session.c) --- */
 
@@ -151,6 +215,22 @@ struct rpc_server {
   size_t n_listeners;
   rpc_worker *workers;
   unsigned n_workers;
+
+  /* Peers (server.c): connections with replies waiting, and the sweeper
+   * thread that disconnects those that do not read them. */
+  pthread_mutex_t peers_mtx; /* guards what follows */
+  pthread_cond_t peers_cond; /* a peer to watch or to close, or the end */
+  rpc_peer *peers;           /* with queued replies, or to be closed */
+  unsigned peer_cap;         /* contexts one peer may hold waiting */
+  bool sweeper_running, sweeper_stop;
+  pthread_t sweeper;
+  atomic_ullong peers_disconnected;
+  rpc_log_limit peer_log;
+  /* The TLS certificate listened with, if any (under peers_mtx after
+   * listen; the sweeper warns daily when it nears its end). */
+  bool has_cert;
+  rpc_cert_info cert;
+  int64_t cert_warned_mono; /* 0: not yet */
 };
 
 /* Runs every check on one request and hands it to its handler; the reply

@@ -11,13 +11,14 @@
  *
  * Rules kept here (PITFALLS.md): no nng_aio_wait in a callback; nng_aio_stop
  * before nng_aio_free; a message whose send failed is still ours to free;
- * NNG_OPT_RECVMAXSZ set so a peer cannot make us buffer more than the limit.
+ * NNG_OPT_RECVMAXSZ set so a peer cannot make us buffer more than the hard cap.
  * After rpc__dispatch the receive path touches nothing of the context: the
  * reply may already be going out on another thread.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -35,6 +36,16 @@ struct rpc_worker {
   nng_aio *aio;
   nng_ctx ctx;
   int state; /* W_*: handed from thread to thread along with the aio */
+  uint32_t pipe_id; /* the connection the request came on; its reply goes there */
+};
+
+struct rpc_peer {
+  uint32_t pipe_id;
+  unsigned queued;       /* our replies handed to nng for it and not yet taken */
+  int64_t progress_mono; /* when it last took one (or the first was queued) */
+  int64_t closing_mono;  /* 0, or when it was found not reading: to be closed */
+  bool closed;           /* nng_pipe_close was called */
+  rpc_peer *next;
 };
 
 static char *dup_or_null(const char *s, bool *failed) {
@@ -88,11 +99,15 @@ mc_code rpc_server_create(const mc_registry *reg, const rpc_server_opts *opts, r
   srv->serving = true;
   srv->started_ms = mc_now_ms();
   pthread_mutex_init(&srv->mtx, NULL);
+  pthread_mutex_init(&srv->peers_mtx, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* rpc__wait_idle waits on it */
   pthread_cond_init(&srv->cond, &ca);
+  pthread_cond_init(&srv->peers_cond, &ca);
   pthread_condattr_destroy(&ca);
+  srv->peer_cap = srv->contexts / RPC_PEER_SHARE >= 2 ? srv->contexts / RPC_PEER_SHARE : 2;
+  atomic_init(&srv->peers_disconnected, 0);
   atomic_init(&srv->closing, false);
   atomic_init(&srv->last_reply_mono, 0);
   atomic_init(&srv->by_mac, 0);
@@ -161,6 +176,193 @@ void rpc_server_set_serving(rpc_server *srv, bool serving, const char *detail) {
   pthread_mutex_unlock(&srv->mtx);
 }
 
+/* --- Peers ---
+ *
+ * A REP context that has a reply for a connection hands it to nng, which
+ * takes it when the connection is free to send; until then the context is
+ * held (and it cannot try again later: nng clears the reply's route on the
+ * first try). A peer that pipelines requests and never reads its replies
+ * (the kernel's buffers full) would hold every context that picks up one of
+ * its requests, and starve everyone else. So for each connection with
+ * replies waiting we count them and note when it last took one; its share
+ * is peer_cap contexts (1/RPC_PEER_SHARE of them, at least 2):
+ *   - garbage (a request whose caller was never proven) is answered only
+ *     while its connection holds less than its share; beyond, it is not
+ *     answered at all, and if that connection has also taken nothing for
+ *     RPC_PEER_HOG_MS it is disconnected: it sends garbage and does not
+ *     read. Garbage thus costs no context time beyond the share.
+ *   - a connection holding its share or more that has taken nothing for
+ *     RPC_PEER_STALL_MS is disconnected (a proven caller's replies are never
+ *     dropped for being many: a reader on a busy machine can be late by tens
+ *     of milliseconds, and closing a connection is the one thing nng 1.5.2's
+ *     REQ does not always recover from, see docs/architecture.md "Traps").
+ * Disconnecting is nng_pipe_close, which hands every reply waiting for it
+ * back at once. It is called only on the sweeper, a thread of the server's
+ * own, never on nng's callbacks or a handler's thread; the sweeper sleeps
+ * until a connection reaches its share (or one is condemned), then wakes
+ * when the next verdict may fall. The count lags a little behind the wire
+ * (a reply is counted until nng's callback says it was taken), so a reader
+ * that sends one request after another may show one or two waiting, never
+ * its share. */
+
+static rpc_peer *peer_find(rpc_server *srv, uint32_t pipe_id, rpc_peer ***link_out) {
+  rpc_peer **link = &srv->peers;
+  while (*link != NULL && (*link)->pipe_id != pipe_id)
+    link = &(*link)->next;
+  if (link_out != NULL)
+    *link_out = link;
+  return *link;
+}
+
+/* Marks p to be closed and wakes the sweeper (peers_mtx held). */
+static void peer_condemn(rpc_server *srv, rpc_peer *p, int64_t mono, const char *why) {
+  if (p->closing_mono != 0)
+    return;
+  p->closing_mono = mono;
+  atomic_fetch_add(&srv->peers_disconnected, 1);
+  if (rpc__log_allowed(&srv->peer_log, 1, "peers disconnected"))
+    mc_log(MC_LOG_NOTICE, NULL,
+           "rpc: disconnecting a peer that does not read its replies (%s; %u waiting, none "
+           "taken for %lld ms)",
+           why, p->queued, (long long)(mono - p->progress_mono));
+  pthread_cond_signal(&srv->peers_cond);
+}
+
+/* Counts a reply about to be sent to pipe_id (garbage: refusing an unproven
+ * request). False if it is not to be sent: its connection is being
+ * disconnected, or it is garbage beyond the connection's share. */
+static bool peer_queue(rpc_server *srv, uint32_t pipe_id, bool garbage) {
+  int64_t mono = mc_mono_ms();
+  bool ok = true;
+  pthread_mutex_lock(&srv->peers_mtx);
+  rpc_peer *p = peer_find(srv, pipe_id, NULL);
+  if (p == NULL && (p = calloc(1, sizeof(*p))) != NULL) {
+    p->pipe_id = pipe_id;
+    p->progress_mono = mono;
+    p->next = srv->peers;
+    srv->peers = p;
+  }
+  if (p == NULL) {
+    /* Out of memory: send it uncounted. */
+  } else if (p->closing_mono != 0) {
+    ok = false;
+  } else if (garbage && p->queued >= srv->peer_cap) {
+    ok = false;
+    if (mono - p->progress_mono >= RPC_PEER_HOG_MS)
+      peer_condemn(srv, p, mono, "it sends garbage");
+  } else if (++p->queued == srv->peer_cap) {
+    pthread_cond_signal(&srv->peers_cond); /* the sweeper times its verdict */
+  }
+  pthread_mutex_unlock(&srv->peers_mtx);
+  return ok;
+}
+
+/* A reply to pipe_id left its context: taken by the connection (rv 0), or
+ * failed (its send timed out, or the socket is closing). */
+static void peer_sent(rpc_server *srv, uint32_t pipe_id, int rv) {
+  pthread_mutex_lock(&srv->peers_mtx);
+  rpc_peer **link;
+  rpc_peer *p = peer_find(srv, pipe_id, &link);
+  if (p != NULL) {
+    if (p->queued > 0)
+      p->queued--;
+    if (rv == 0)
+      p->progress_mono = mc_mono_ms();
+    /* A condemned peer's entry stays until the sweeper has closed it:
+     * replies on their way to it meanwhile are dropped. */
+    if (p->queued == 0 && (p->closing_mono == 0 || p->closed)) {
+      *link = p->next;
+      free(p);
+    }
+  }
+  pthread_mutex_unlock(&srv->peers_mtx);
+}
+
+static void *sweeper_main(void *arg) {
+  rpc_server *srv = arg;
+  pthread_mutex_lock(&srv->peers_mtx);
+  while (!srv->sweeper_stop) {
+    int64_t mono = mc_mono_ms();
+    int64_t next = INT64_MAX; /* when the next verdict may fall */
+    uint32_t to_close[32];
+    size_t n = 0;
+    for (rpc_peer **link = &srv->peers; *link != NULL;) {
+      rpc_peer *p = *link;
+      if (p->closing_mono == 0 && p->queued >= srv->peer_cap) {
+        if (mono - p->progress_mono >= RPC_PEER_STALL_MS)
+          peer_condemn(srv, p, mono, "it holds its share of contexts");
+        else if (p->progress_mono + RPC_PEER_STALL_MS < next)
+          next = p->progress_mono + RPC_PEER_STALL_MS;
+      }
+      if (p->closing_mono != 0 && !p->closed && n < sizeof(to_close) / sizeof(to_close[0])) {
+        p->closed = true;
+        to_close[n++] = p->pipe_id;
+      }
+      if (p->closed && p->queued == 0) {
+        *link = p->next;
+        free(p);
+        continue;
+      }
+      link = &p->next;
+    }
+    if (n > 0) {
+      pthread_mutex_unlock(&srv->peers_mtx);
+      for (size_t i = 0; i < n; i++)
+        nng_pipe_close((nng_pipe){.id = to_close[i]}); /* gone already: harmless */
+      pthread_mutex_lock(&srv->peers_mtx);
+      continue;
+    }
+    if (srv->has_cert) {
+      /* Daily, from RPC_CERT_WARN_MS before the certificate ends. */
+      if (srv->cert_warned_mono == 0 || mono - srv->cert_warned_mono >= 24LL * 3600 * 1000) {
+        srv->cert_warned_mono = mono;
+        int64_t left = srv->cert.not_after_ms - mc_now_ms();
+        if (left < RPC_CERT_WARN_MS) {
+          char when[40];
+          rpc__utc_date(srv->cert.not_after_ms, when, sizeof(when));
+          mc_log(MC_LOG_WARNING, NULL,
+                 "rpc: the TLS certificate %s ends %s (in %lld days): renew it (deploy/tls-setup "
+                 "--renew) and restart before then, or every client will refuse it",
+                 srv->tls_cert, when, (long long)(left / (24LL * 3600 * 1000)));
+        }
+      }
+      if (srv->cert_warned_mono + 24LL * 3600 * 1000 < next)
+        next = srv->cert_warned_mono + 24LL * 3600 * 1000;
+    }
+    if (next == INT64_MAX) {
+      pthread_cond_wait(&srv->peers_cond, &srv->peers_mtx);
+      continue;
+    }
+    int64_t wait_ms = next - mono < 1 ? 1 : next - mono;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += (time_t)(wait_ms / 1000);
+    ts.tv_nsec += (wait_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&srv->peers_cond, &srv->peers_mtx, &ts);
+  }
+  pthread_mutex_unlock(&srv->peers_mtx);
+  return NULL;
+}
+
+static void sweeper_stop(rpc_server *srv) {
+  pthread_mutex_lock(&srv->peers_mtx);
+  srv->sweeper_stop = true;
+  pthread_cond_signal(&srv->peers_cond);
+  pthread_mutex_unlock(&srv->peers_mtx);
+  if (srv->sweeper_running) {
+    pthread_join(srv->sweeper, NULL);
+    srv->sweeper_running = false;
+  }
+}
+
+uint64_t rpc_server_peers_disconnected(rpc_server *srv) {
+  return atomic_load(&srv->peers_disconnected);
+}
+
 /* --- Contexts --- */
 
 static void worker_rearm(rpc_worker *w) {
@@ -179,14 +381,21 @@ static void worker_rearm(rpc_worker *w) {
 
 /* The sink: called once per request, from the receive callback (a sync
  * handler or a refusal) or from a handler's thread. */
-static void worker_sink(void *arg, const Mediation__V1__ReplyEnvelope *reply) {
+static void worker_sink(void *arg, const Mediation__V1__ReplyEnvelope *reply, bool unproven) {
   rpc_worker *w = arg;
+  if (!peer_queue(w->srv, w->pipe_id, unproven)) {
+    /* Its connection is being disconnected for not reading, or this is
+     * garbage beyond its share ("Peers"): no reply. */
+    worker_rearm(w);
+    return;
+  }
   size_t n = mediation__v1__reply_envelope__get_packed_size(reply);
   nng_msg *msg;
   int rv = nng_msg_alloc(&msg, n);
   if (rv != 0) {
     mc_log(MC_LOG_ERR, NULL, "rpc: no memory for a %zu-byte reply: %s; the caller will time out",
            n, nng_strerror(rv));
+    peer_sent(w->srv, w->pipe_id, rv);
     worker_rearm(w);
     return;
   }
@@ -196,8 +405,8 @@ static void worker_sink(void *arg, const Mediation__V1__ReplyEnvelope *reply) {
   atomic_store(&w->srv->last_reply_mono, (long long)mc_mono_ms());
   nng_aio_set_msg(w->aio, msg);
   w->state = W_SEND;
-  /* A peer that sends requests but never reads its replies must not hold
-   * this context for ever: after RPC_REPLY_SEND_MS the reply is dropped. */
+  /* A peer that does not read is disconnected ("Peers"); past this the
+   * reply is dropped, whoever it is for. */
   nng_aio_set_timeout(w->aio, RPC_REPLY_SEND_MS);
   nng_ctx_send(w->ctx, w->aio);
 }
@@ -219,6 +428,7 @@ static void worker_cb(void *arg) {
     }
     nng_msg *msg = nng_aio_get_msg(w->aio);
     nng_aio_set_msg(w->aio, NULL);
+    w->pipe_id = nng_msg_get_pipe(msg).id;
     w->state = W_BUSY;
     rpc__inflight_add(srv);
     rpc__dispatch(srv, nng_msg_body(msg), nng_msg_len(msg), (rpc_sink){worker_sink, w});
@@ -229,13 +439,14 @@ static void worker_cb(void *arg) {
   }
   case W_SEND:
     if (rv != 0) {
-      /* A failed send leaves the message with us. */
+      /* A failed send leaves the message with us. Not logged one by one:
+       * a peer that does not read is logged (rate-limited) as it is
+       * disconnected. */
       nng_msg_free(nng_aio_get_msg(w->aio));
       nng_aio_set_msg(w->aio, NULL);
-      mc_log(rv == NNG_ETIMEDOUT ? MC_LOG_NOTICE : MC_LOG_DEBUG, NULL,
-             "rpc: reply not sent: %s%s", nng_strerror(rv),
-             rv == NNG_ETIMEDOUT ? " (the caller does not read its replies)" : "");
+      mc_log(MC_LOG_DEBUG, NULL, "rpc: reply not sent: %s", nng_strerror(rv));
     }
+    peer_sent(srv, w->pipe_id, rv);
     worker_rearm(w);
     return;
   default:
@@ -276,9 +487,11 @@ static mc_code open_socket(rpc_server *srv, mc_err *err) {
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "cannot open a REP socket: %s",
                       nng_strerror(rv));
   srv->sock_open = true;
-  /* Unlimited by default in 1.5.2: a peer could make us buffer anything. */
-  rv = nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ,
-                           srv->max_message_bytes + RPC_SP_HEADER_SLACK);
+  /* Unlimited by default in 1.5.2: a peer could make us buffer anything.
+   * Not the limit itself: nng drops a larger message and closes the
+   * connection silently, so the cap lies well above it and dispatch answers
+   * what lies between RESOURCE_EXHAUSTED. */
+  rv = nng_socket_set_size(srv->sock, NNG_OPT_RECVMAXSZ, rpc__wire_cap(srv->max_message_bytes));
   if (rv == 0 && (srv->workers = calloc(srv->contexts, sizeof(*srv->workers))) == NULL)
     rv = NNG_ENOMEM;
   for (unsigned i = 0; rv == 0 && i < srv->contexts; i++) {
@@ -298,6 +511,12 @@ static mc_code open_socket(rpc_server *srv, mc_err *err) {
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "cannot set up %u contexts: %s",
                       srv->contexts, nng_strerror(rv));
   }
+  if ((rv = pthread_create(&srv->sweeper, NULL, sweeper_main, srv)) != 0) {
+    free_workers(srv);
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "cannot start the server's sweeper: %s",
+                      strerror(rv));
+  }
+  srv->sweeper_running = true;
   for (unsigned i = 0; i < srv->n_workers; i++) {
     srv->workers[i].state = W_RECV;
     nng_aio_set_timeout(srv->workers[i].aio, NNG_DURATION_INFINITE);
@@ -339,10 +558,26 @@ mc_code rpc_server_listen(rpc_server *srv, const char *url, char *bound, size_t 
   if (srv->n_listeners == RPC_MAX_LISTENERS)
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "more than %d endpoints", RPC_MAX_LISTENERS);
   nng_tls_config *tls = NULL;
-  if (scheme == RPC_SCHEME_TLS &&
-      (rc = rpc__tls_server_config(srv->tls_cert, srv->tls_key, srv->tls_pass, &tls, err)) !=
-          MC_OK)
-    return mc_err_prefix(err, url);
+  rpc_cert_info cert;
+  /* nng would serve an expired certificate, or one whose key is not its
+   * pair, without a word, and every client would fail its handshake in
+   * silence: refuse to start instead. */
+  if (scheme == RPC_SCHEME_TLS) {
+    if ((rc = rpc__tls_server_config(srv->tls_cert, srv->tls_key, srv->tls_pass, &tls, err)) !=
+        MC_OK)
+      return mc_err_prefix(err, url);
+    if ((rc = rpc__tls_check_own(srv->tls_cert, srv->tls_key, srv->tls_pass, mc_now_ms(), &cert,
+                                 err)) != MC_OK) {
+      nng_tls_config_free(tls);
+      return mc_err_prefix(err, url);
+    }
+    pthread_mutex_lock(&srv->peers_mtx);
+    srv->has_cert = true;
+    srv->cert = cert;
+    srv->cert_warned_mono = 0; /* the sweeper looks at once */
+    pthread_cond_signal(&srv->peers_cond);
+    pthread_mutex_unlock(&srv->peers_mtx);
+  }
   if (!srv->sock_open && (rc = open_socket(srv, err)) != MC_OK) {
     if (tls != NULL)
       nng_tls_config_free(tls);
@@ -420,6 +655,7 @@ void rpc_server_stop(rpc_server *srv, int64_t grace_ms) {
  * new requests UNAVAILABLE. */
 static void close_socket(rpc_server *srv) {
   atomic_store(&srv->closing, true);
+  sweeper_stop(srv); /* no nng_pipe_close while the socket closes */
   for (size_t i = 0; i < srv->n_listeners; i++)
     nng_listener_close(srv->listeners[i]);
   srv->n_listeners = 0;
@@ -433,6 +669,13 @@ void rpc_server_free(rpc_server *srv) {
   close_socket(srv);
   pthread_cond_destroy(&srv->cond);
   pthread_mutex_destroy(&srv->mtx);
+  while (srv->peers != NULL) {
+    rpc_peer *p = srv->peers;
+    srv->peers = p->next;
+    free(p);
+  }
+  pthread_cond_destroy(&srv->peers_cond);
+  pthread_mutex_destroy(&srv->peers_mtx);
   free(srv->program);
   free(srv->version);
   free(srv->accept_unit);

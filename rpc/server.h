@@ -39,7 +39,9 @@
  * What the server does before a handler runs, in order (the first failure is
  * the reply; the handler is not run):
  *   1. the request is at most limits.max_message_bytes     else RESOURCE_EXHAUSTED
- *      (nng drops larger ones before we see them: NNG_OPT_RECVMAXSZ)
+ *      (up to the hard cap, 16 MiB on the wire; past it nng
+ *      closes the connection before we see the message:
+ *      NNG_OPT_RECVMAXSZ, rpc/internal.h)
  *   2. the envelope passes mc_wire_check and decodes,
  *      request_id is 16 bytes                               else INVALID_ARGUMENT
  *   3. the caller is in the registry, and either
@@ -66,8 +68,12 @@
  * Then service->invoke(service, method index, input, closure, call). After
  * it: a reply larger than max_message_bytes becomes RESOURCE_EXHAUSTED; a
  * reply of the wrong type or missing required fields becomes INTERNAL (a bug
- * in the handler); a reply that the caller's connection does not take within
- * 5 s (a peer that never reads) is dropped, freeing its context.
+ * in the handler). Each connection's share is 1/8 of the contexts (at least 2): a
+ * connection sending garbage (requests whose caller is never proven) gets
+ * no answer beyond its share, and is disconnected if it does not read its
+ * replies either; one that holds its share and has taken none of its
+ * replies for 1 s is disconnected - its waiting replies dropped, their
+ * contexts free (server.c, "Peers"). A reply not taken in 5 s is dropped.
  *
  * Built in: mediation.v1.Health/Check (serving status, settable with
  * rpc_server_set_serving), mediation.v1.Reflection/ListServices (every
@@ -203,6 +209,10 @@ mc_code rpc_server_handle(rpc_server *srv, const uint8_t *request, size_t len, u
  * an abandoned call later is harmless: its reply is dropped and the call
  * freed then. Idempotent. */
 void rpc_server_stop(rpc_server *srv, int64_t grace_ms);
+
+/* Connections disconnected so far for not reading their replies (server.c,
+ * "Peers"). Any thread. */
+uint64_t rpc_server_peers_disconnected(rpc_server *srv);
 
 /* The session table's figures. Any thread. */
 void rpc_server_session_stats(rpc_server *srv, rpc_session_stats *out);

@@ -54,6 +54,11 @@ mc_message_limits rpc__envelope_limits(size_t max_message_bytes) {
   };
 }
 
+size_t rpc__wire_cap(size_t max_message_bytes) {
+  size_t above = max_message_bytes + ((size_t)64 << 10);
+  return above > RPC_HARD_CAP_BYTES ? above : RPC_HARD_CAP_BYTES;
+}
+
 void rpc__url_host(const char *url, char *buf, size_t cap) {
   buf[0] = '\0';
   const char *p = strstr(url, "://");

@@ -367,6 +367,7 @@ int ctl_connect(ctl_ctx *ctx, bool desk) {
   rpc_client_opts opts = {
       .default_timeout_ms = ctx->timeout_ms,
       .max_in_flight = 4,
+      .fail_when_refused = true, /* nothing there: say so at once, not after --timeout */
       .tls_ca_file = ctx->reg->router.tls_ca,
       .tls_server_name = server_name,
   };

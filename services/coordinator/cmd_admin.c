@@ -278,7 +278,7 @@ int ctl_cmd_health(ctl_ctx *ctx, int argc, char **argv) {
     char program[200], started[CTL_FMT_MAX];
     snprintf(program, sizeof(program), "%s %s", h->server, h->version);
     ctl_fmt_time(ctx, h->started_ms, started);
-    ctl_kv rows[5];
+    ctl_kv rows[8];
     size_t n = 0;
     rows[n++] = (ctl_kv){"地址", rpc_client_url(ctx->client)};
     rows[n++] = (ctl_kv){"状态", serving_label(h->status)};
@@ -286,6 +286,15 @@ int ctl_cmd_health(ctl_ctx *ctx, int argc, char **argv) {
     rows[n++] = (ctl_kv){"启动于", started};
     if (h->detail[0])
       rows[n++] = (ctl_kv){"说明", h->detail};
+    /* Each TLS certificate's end, so it is renewed in time. */
+    char certs[2][CTL_FMT_MAX + 400];
+    for (size_t i = 0; i < h->n_certificates && i < 2; i++) {
+      char until[CTL_FMT_MAX];
+      ctl_fmt_time(ctx, h->certificates[i]->not_after_ms, until);
+      snprintf(certs[i], sizeof(certs[i]), "%.200s（%.150s）有效至 %s", h->certificates[i]->file,
+               h->certificates[i]->names, until);
+      rows[n++] = (ctl_kv){"证书", certs[i]};
+    }
     ctl_kv_print(rows, n, stdout);
   }
   if (rc == CTL_EXIT_OK && h->status != MV_SERVING(SERVING))

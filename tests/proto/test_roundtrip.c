@@ -86,6 +86,7 @@ static const ProtobufCMessageDescriptor *const all_messages[] = {
     &mediation__v1__reply_envelope__descriptor,
     &mediation__v1__health_check_request__descriptor,
     &mediation__v1__health_check_reply__descriptor,
+    &mediation__v1__certificate_status__descriptor,
     &mediation__v1__list_services_request__descriptor,
     &mediation__v1__method_info__descriptor,
     &mediation__v1__service_info__descriptor,

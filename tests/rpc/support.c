@@ -20,7 +20,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -327,4 +332,77 @@ int rt_run(char *const argv[], const char *out_path) {
   if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
     return -1;
   return WEXITSTATUS(status);
+}
+
+/* --- Raw SP streams (no nng) --- */
+
+static bool send_all(int fd, const uint8_t *b, size_t n) {
+  while (n > 0) {
+    ssize_t w = send(fd, b, n, MSG_NOSIGNAL); /* a closed peer: an error, not SIGPIPE */
+    if (w <= 0)
+      return false;
+    b += w;
+    n -= (size_t)w;
+  }
+  return true;
+}
+
+int rt_sp_connect(const char *url, int rcvbuf) {
+  int fd = -1;
+  if (strncmp(url, "ipc://", 6) == 0) {
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", url + 6);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (rcvbuf > 0)
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+      fail_msg("connect %s: %s", url, strerror(errno));
+  } else if (strncmp(url, "tcp://", 6) == 0) {
+    const char *colon = strrchr(url, ':');
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)atoi(colon + 1))};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (rcvbuf > 0)
+      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+      fail_msg("connect %s: %s", url, strerror(errno));
+  } else {
+    fail_msg("rt_sp_connect: %s is neither ipc:// nor tcp://", url);
+  }
+  struct timeval tv = {2, 0}; /* writes stall once the server stops reading us */
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  static const uint8_t hello[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0}; /* REQ v0 */
+  uint8_t peer[8];
+  if (!send_all(fd, hello, 8) || read(fd, peer, 8) != 8)
+    fail_msg("SP handshake with %s failed", url);
+  return fd;
+}
+
+static size_t sp_header(uint8_t head[9], bool ipc, uint64_t len) {
+  size_t n = 0;
+  if (ipc)
+    head[n++] = 1; /* the ipc transport's message type */
+  for (int k = 0; k < 8; k++)
+    head[n++] = (uint8_t)(len >> (56 - 8 * k));
+  return n;
+}
+
+bool rt_sp_send_header(int fd, bool ipc, uint64_t len) {
+  uint8_t head[9];
+  return send_all(fd, head, sp_header(head, ipc, len));
+}
+
+bool rt_sp_send(int fd, bool ipc, uint32_t req_id, const uint8_t *b, size_t n) {
+  uint8_t buf[512];
+  size_t h = sp_header(buf, ipc, n + 4);
+  uint32_t id = req_id | 0x80000000u;
+  for (int k = 0; k < 4; k++)
+    buf[h++] = (uint8_t)(id >> (24 - 8 * k));
+  if (h + n <= sizeof(buf)) { /* one write: a small request goes out whole */
+    memcpy(buf + h, b, n);
+    return send_all(fd, buf, h + n);
+  }
+  return send_all(fd, buf, h) && send_all(fd, b, n);
 }

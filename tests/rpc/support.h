@@ -54,4 +54,14 @@ mc_code rt_echo_call(rpc_client *c, const Mediation__V1__EchoRequest *req,
  * status, or -1. stdout goes to out_path if not NULL. */
 int rt_run(char *const argv[], const char *out_path);
 
+/* Raw SP over a stream socket, no nng: connects to url (ipc:// or
+ * tcp://127.0.0.1:PORT) with SO_RCVBUF rcvbuf (0: the default) and does the
+ * REQ v0 handshake; 2 s send and receive timeouts. Fails the test on error. */
+int rt_sp_connect(const char *url, int rcvbuf);
+/* Writes a message header announcing len bytes (ipc: the transport's type
+ * byte first). False if the write failed or stalled. */
+bool rt_sp_send_header(int fd, bool ipc, uint64_t len);
+/* Writes one request: header, REQ request id, body. */
+bool rt_sp_send(int fd, bool ipc, uint32_t req_id, const uint8_t *b, size_t n);
+
 #endif

@@ -10,6 +10,7 @@
  */
 #include <pthread.h>
 #include <setjmp.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -339,11 +340,17 @@ static void test_unimplemented_and_unauthenticated(void **state) {
   assert_int_equal(rt_echo_runs(), 0);
 }
 
-/* Oversize: refused by the client before sending, with a clear message; a
- * raw oversize message is dropped by nng (RECVMAXSZ) and the server goes on. */
+/* Oversize: refused by the client before sending, with a clear message. A
+ * request the client let through (a client whose limit is larger, or raw
+ * bytes) is answered RESOURCE_EXHAUSTED by the server up to the hard cap (16
+ * MiB), not dropped; past the cap the server closes the connection and goes
+ * on serving. A reply over the client's own limit is RESOURCE_EXHAUSTED too,
+ * not a timeout. */
 static void test_oversize(void **state) {
   (void)state;
-  uint8_t *blob = calloc(1, 70000);
+  const size_t hard_cap = (size_t)16 << 20;
+  uint8_t *blob = calloc(1, hard_cap + 1);
+  assert_non_null(blob);
   Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
   req.blob = (ProtobufCBinaryData){70000, blob};
   char msg[256];
@@ -354,13 +361,91 @@ static void test_oversize(void **state) {
               "max_message_bytes");
   assert_int_equal(rt_echo_runs(), 0);
 
-  nng_socket s = raw_open(300);
-  assert_null(raw_call(s, blob, 70000));
+  /* Raw bytes just over the limit, just over the old receive cap (limit +
+   * 64), and at the hard cap: each answered, on the same connection. */
+  nng_socket s = raw_open(5000);
+  const size_t sizes[] = {65537, 65536 + 65, 1048714, hard_cap - 64};
+  for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+    Mediation__V1__ReplyEnvelope *r = raw_call(s, blob, sizes[i]);
+    if (r == NULL)
+      fail_msg("no answer to a raw request of %zu bytes", sizes[i]);
+    expect_code((mc_code)r->code, MC_RESOURCE_EXHAUSTED, r->message, "over max_message_bytes");
+    mediation__v1__reply_envelope__free_unpacked(r, NULL);
+  }
   nng_close(s);
+  /* Past the hard cap: the connection is closed as soon as the length is
+   * read, nothing is answered. (A raw stream, not REQ, which would reconnect
+   * and resend in a loop.) */
+  int fd = rt_sp_connect(F.url, 0);
+  assert_true(rt_sp_send_header(fd, strcmp(transport, "ipc") == 0, hard_cap + 1));
+  uint8_t byte;
+  assert_true(read(fd, &byte, 1) <= 0);
+  close(fd);
+
+  /* A client whose limit is larger than the server's: the server's answer,
+   * at once, not a timeout. */
+  mc_limits big = F.env.reg->limits;
+  big.max_message_bytes = 4u << 20;
+  rpc_client *c = NULL;
+  mc_err err = {0};
+  if (rpc_client_create(F.url, F.env.police, &big, NULL, &c, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  req.blob.len = 200000;
+  int64_t t0 = mc_mono_ms();
+  expect_code(rt_echo_call(c, &req, &(rpc_call_opts){.timeout_ms = 5000}, NULL, msg),
+              MC_RESOURCE_EXHAUSTED, msg, "over max_message_bytes 65536");
+  assert_true(mc_mono_ms() - t0 < 4000);
+  rpc_client_free(c);
+
+  /* A client whose limit is smaller than the reply the server sends. */
+  mc_limits small = F.env.reg->limits;
+  small.max_message_bytes = 8192;
+  if (rpc_client_create(F.url, F.env.police, &small, NULL, &c, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  Mediation__V1__EchoRequest big_reply = MEDIATION__V1__ECHO_REQUEST__INIT;
+  big_reply.reply_bytes = 20000;
+  t0 = mc_mono_ms();
+  expect_code(rt_echo_call(c, &big_reply, &(rpc_call_opts){.timeout_ms = 5000}, NULL, msg),
+              MC_RESOURCE_EXHAUSTED, msg, "over max_message_bytes 8192");
+  assert_true(mc_mono_ms() - t0 < 4000);
+  rpc_client_free(c);
   free(blob);
 
   req.blob.len = 0;
   expect_code(rt_echo_call(F.cli, &req, NULL, NULL, msg), MC_OK, msg, NULL);
+}
+
+static void server_free_bounded(rpc_server *s);
+
+/* A client whose limit is larger than the hard cap of a server: the server
+ * closes the connection on the request, REQ would resend it on every
+ * reconnect; the client reports RESOURCE_EXHAUSTED, not a timeout. On a
+ * server of its own: the dropped connections can wedge nng 1.5.2's close. */
+static void test_oversize_past_the_cap(void **state) {
+  (void)state;
+  char url[300], bound[256];
+  fresh_url(url, sizeof(url), "pastcap");
+  rpc_server *srv = server_at(url, bound, sizeof(bound));
+  mc_limits huge = F.env.reg->limits;
+  huge.max_message_bytes = 20u << 20;
+  rpc_client *c = NULL;
+  mc_err err = {0};
+  if (rpc_client_create(bound, F.env.police, &huge, NULL, &c, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  const size_t hard_cap = (size_t)16 << 20;
+  uint8_t *blob = calloc(1, hard_cap + 1);
+  assert_non_null(blob);
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  req.blob = (ProtobufCBinaryData){hard_cap + 1, blob};
+  char msg[256];
+  int64_t t0 = mc_mono_ms();
+  expect_code(rt_echo_call(c, &req, &(rpc_call_opts){.timeout_ms = 8000}, NULL, msg),
+              MC_RESOURCE_EXHAUSTED, msg, "closed the connection on a");
+  if (mc_mono_ms() - t0 >= 6000)
+    fail_msg("the oversize request took %lld ms to fail", (long long)(mc_mono_ms() - t0));
+  free(blob);
+  rpc_client_free(c);
+  server_free_bounded(srv);
 }
 
 /* Thousands of hostile messages on a raw REQ socket: random bytes, and valid
@@ -524,6 +609,41 @@ static void test_unreachable_then_up(void **state) {
   rpc_server_free(late);
 }
 
+/* fail_when_refused: nothing listening (an absent ipc socket, a closed TCP
+ * port) fails within a second, naming the endpoint, not at the deadline
+ * (10 s); a slow server that is there is still waited for, and once the
+ * server is up the same client reaches it. */
+static void test_refused_fails_fast(void **state) {
+  (void)state;
+  char url[300], bound[256];
+  fresh_url(url, sizeof(url), "absent");
+  if (strcmp(transport, "tcp") == 0) {
+    rpc_server *tmp = server_at(url, bound, sizeof(bound));
+    rpc_server_free(tmp);
+    snprintf(url, sizeof(url), "%s", bound);
+  }
+  rpc_client *c = client_for(url, F.env.police, &(rpc_client_opts){.fail_when_refused = true});
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  char msg[256];
+  for (int i = 0; i < 3; i++) { /* the first call (opens a session) and later ones */
+    int64_t t0 = mc_mono_ms();
+    mc_code rc = rt_echo_call(c, &req, &(rpc_call_opts){.timeout_ms = 10000}, NULL, msg);
+    if (rc != MC_UNAVAILABLE || strstr(msg, "refused the connection") == NULL)
+      fail_msg("call %d after %lld ms: %s %s", i, (long long)(mc_mono_ms() - t0),
+               mc_code_name(rc), msg);
+    int64_t took = mc_mono_ms() - t0;
+    if (took >= 3000) /* generous for a noisy machine; before: 10 s */
+      fail_msg("call %d took %lld ms to fail: %s", i, (long long)took, msg);
+    assert_non_null(strstr(msg, url));
+  }
+  rpc_server *late = server_at(url, bound, sizeof(bound));
+  req.sleep_ms = 1500; /* slow, but there */
+  expect_code(rt_echo_call(c, &req, &(rpc_call_opts){.timeout_ms = 8000}, NULL, msg), MC_OK, msg,
+              NULL);
+  rpc_client_free(c);
+  rpc_server_free(late);
+}
+
 /* Stop with a call in progress: the handler does not reply within the
  * grace, so the caller hears UNAVAILABLE at once, not at its deadline. */
 static void test_stop_in_flight(void **state) {
@@ -573,64 +693,142 @@ static void test_client_free_cancels(void **state) {
   pthread_mutex_destroy(&t.mtx);
 }
 
-/* A peer that sends requests for big replies and never reads them (raw SP
- * over TCP: nng's own REQ would read for it). The server drops the replies
- * it cannot send after 5 s and goes on serving others. TCP only: the SP
- * framing below is the TCP transport's. */
+static rpc_server *server_with(const char *url, const rpc_server_opts *opts, char *bound,
+                               size_t cap);
+
+/* rpc_server_free on a thread of its own, waited for at most 5 s. After the
+ * hostile connections below, nng 1.5.2's nng_close sometimes waits forever
+ * for a pipe it never reaps (the close race of docs/architecture.md,
+ * "Traps"; about one run in three here): the daemons guard their last
+ * close with mc_daemon_exit_watchdog, and this test leaves that thread
+ * blocked rather than hang. */
+static volatile int server_freed; /* set by the freeing thread */
+
+static void *server_free_main(void *arg) {
+  rpc_server_free(arg);
+  __atomic_store_n(&server_freed, 1, __ATOMIC_SEQ_CST);
+  return NULL;
+}
+
+static void server_free_bounded(rpc_server *s) {
+  pthread_t t;
+  __atomic_store_n(&server_freed, 0, __ATOMIC_SEQ_CST);
+  if (pthread_create(&t, NULL, server_free_main, s) != 0) {
+    rpc_server_free(s);
+    return;
+  }
+  for (int i = 0; i < 500 && !__atomic_load_n(&server_freed, __ATOMIC_SEQ_CST); i++)
+    usleep(10 * 1000);
+  if (__atomic_load_n(&server_freed, __ATOMIC_SEQ_CST)) {
+    pthread_join(t, NULL);
+    return;
+  }
+  pthread_detach(t);
+  fprintf(stderr, "note: rpc_server_free did not finish in 5 s (nng 1.5.2's close race); "
+                  "left to finish on its own\n");
+}
+
+/* One peer pipelining requests it never reads the replies of. */
+typedef struct non_reader {
+  const char *url;
+  bool ipc;
+  bool garbage; /* unauthenticated junk, or signed requests for big replies */
+  int fd;
+  int sent;
+} non_reader;
+
+static void *non_reader_main(void *arg) {
+  non_reader *a = arg;
+  uint8_t junk[48];
+  memset(junk, 0x5a, sizeof(junk));
+  uint8_t *b = junk;
+  size_t n = sizeof(junk);
+  if (!a->garbage) {
+    Mediation__V1__EchoRequest big = MEDIATION__V1__ECHO_REQUEST__INIT;
+    big.reply_bytes = 60000;
+    encode(F.env.police, "mediation.v1.Echo", "Echo", &big.base, mc_now_ms() + 50000, &b, &n);
+  }
+  int64_t until = mc_mono_ms() + 2500;
+  for (uint32_t i = 0; i < 2000000 && mc_mono_ms() < until; i++) {
+    if (!rt_sp_send(a->fd, a->ipc, i, b, n))
+      break; /* it stopped reading us, or closed us: fine */
+    a->sent++;
+  }
+  if (b != junk)
+    free(b);
+  return NULL;
+}
+
+/* Peers that pipeline requests and never read the replies - unauthenticated
+ * junk, and signed requests for big replies - beside idle connections and
+ * half-sent messages, on a server of 8 contexts. Each non-reader is
+ * disconnected (the junk one as soon as it holds its share, 2 contexts; the
+ * signed one after holding its share for 1 s), and a normal client's calls
+ * keep succeeding within their deadlines meanwhile (before: every context
+ * held by an unread reply for 5 s, and the normal client timed out). */
 static void test_peer_that_never_reads(void **state) {
   (void)state;
-  if (strcmp(transport, "tcp") != 0)
-    skip();
-  char bound[256];
-  rpc_server *s = NULL;
-  mc_err err = {0};
-  if (rpc_server_create(F.env.reg, &(rpc_server_opts){.contexts = 4}, &s, &err) != MC_OK ||
-      rpc_server_register(s, &rt_echo.base, &err) != MC_OK ||
-      rpc_server_listen(s, "tcp://127.0.0.1:0", bound, sizeof(bound), &err) != MC_OK)
-    fail_msg("%s", err.msg);
-  int port = atoi(strrchr(bound, ':') + 1);
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  int small = 4096;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-  struct timeval tv = {1, 0}; /* our writes stall once the server stops reading us */
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-  static const uint8_t hello[8] = {0, 'S', 'P', 0, 0, 0x30, 0, 0}; /* REQ v0 */
-  assert_int_equal(write(fd, hello, 8), 8);
-  uint8_t peer[8];
-  assert_int_equal(read(fd, peer, 8), 8);
-
-  Mediation__V1__EchoRequest big = MEDIATION__V1__ECHO_REQUEST__INIT;
-  big.reply_bytes = 60000;
-  uint8_t *b;
-  size_t n;
-  encode(F.env.police, "mediation.v1.Echo", "Echo", &big.base, mc_now_ms() + 50000, &b, &n);
-  for (uint32_t i = 0; i < 400; i++) {
-    uint8_t head[12];
-    uint64_t len = n + 4;
-    for (int k = 0; k < 8; k++)
-      head[k] = (uint8_t)(len >> (56 - 8 * k));
-    uint32_t id = 0x80000001u + i;
-    for (int k = 0; k < 4; k++)
-      head[8 + k] = (uint8_t)(id >> (24 - 8 * k));
-    if (write(fd, head, sizeof(head)) != (ssize_t)sizeof(head) || write(fd, b, n) != (ssize_t)n)
-      break; /* the server stopped reading us: fine */
+  char url[300], bound[256];
+  fresh_url(url, sizeof(url), "nonreader");
+  rpc_server *s = server_with(url, &(rpc_server_opts){.contexts = 8}, bound, sizeof(bound));
+  bool ipc = strcmp(transport, "ipc") == 0;
+  int idle[20], half[20];
+  for (int i = 0; i < 20; i++) {
+    idle[i] = rt_sp_connect(bound, 0);
+    half[i] = rt_sp_connect(bound, 0);
+    uint8_t some[10] = {0};
+    assert_true(rt_sp_send_header(half[i], ipc, 1000));
+    assert_int_equal(send(half[i], some, sizeof(some), MSG_NOSIGNAL), (ssize_t)sizeof(some));
   }
-  free(b);
-  usleep(300 * 1000);
-
+  non_reader a[2] = {{.url = bound, .ipc = ipc, .garbage = true},
+                     {.url = bound, .ipc = ipc, .garbage = false}};
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++) {
+    a[i].fd = rt_sp_connect(bound, 4096);
+    assert_int_equal(pthread_create(&t[i], NULL, non_reader_main, &a[i]), 0);
+  }
   rpc_client *c = client_for(bound, F.env.marriage, NULL);
   Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  req.async = true;
+  req.sleep_ms = 2; /* a handler that answers later, like a committed step */
   char msg[256];
-  int64_t t0 = mc_mono_ms();
-  expect_code(rt_echo_call(c, &req, &(rpc_call_opts){.timeout_ms = 20000}, NULL, msg), MC_OK, msg,
-              NULL);
-  assert_true(mc_mono_ms() - t0 < 15000);
+  int64_t worst = 0, t_end = mc_mono_ms() + 2000;
+  int calls = 0;
+  while (mc_mono_ms() < t_end) {
+    int64_t t0 = mc_mono_ms();
+    expect_code(rt_echo_call(c, &req, &(rpc_call_opts){.timeout_ms = 4000}, NULL, msg), MC_OK, msg,
+                NULL);
+    int64_t took = mc_mono_ms() - t0;
+    worst = took > worst ? took : worst;
+    calls++;
+  }
+  for (int i = 0; i < 2; i++)
+    pthread_join(t[i], NULL);
+  /* A generous bound for a noisy machine (the signed non-reader holds
+   * every context for 1 s); the old server held them 5 s per unread reply. */
+  if (worst >= 3000)
+    fail_msg("a normal call took %lld ms under the attack (%d calls)", (long long)worst, calls);
+  /* Both non-readers were disconnected: reading what was sent to them
+   * ends at the server's close. */
+  if (rpc_server_peers_disconnected(s) < 2)
+    fail_msg("%llu peers disconnected; the non-readers sent %d and %d requests",
+             (unsigned long long)rpc_server_peers_disconnected(s), a[0].sent, a[1].sent);
+  for (int i = 0; i < 2; i++) {
+    uint8_t buf[65536];
+    ssize_t r;
+    while ((r = read(a[i].fd, buf, sizeof(buf))) > 0) {
+    }
+    if (r != 0 && errno != ECONNRESET)
+      fail_msg("non-reader %d (%d sent) was not disconnected: %s", i, a[i].sent,
+               strerror(errno));
+    close(a[i].fd);
+  }
+  for (int i = 0; i < 20; i++) {
+    close(idle[i]);
+    close(half[i]);
+  }
   rpc_client_free(c);
-  close(fd);
-  rpc_server_free(s);
+  server_free_bounded(s);
 }
 
 /* --- Sessions --- */
@@ -943,7 +1141,9 @@ int main(void) {
       T(test_retry_same_id),
       T(test_unimplemented_and_unauthenticated),
       T(test_oversize),
+      T(test_oversize_past_the_cap),
       T(test_garbage),
+      T(test_refused_fails_fast),
       T(test_many_in_flight),
       T(test_in_flight_bound),
       T(test_unreachable_then_up),
