@@ -169,6 +169,8 @@ struct rpc_client {
    * taken; 0: the last send was taken. */
   _Atomic int64_t starved_since_mono;
   bool fail_when_refused; /* rpc_client_opts; read by the keeper */
+  void (*on_tls_verdict)(void *arg, const char *why); /* rpc_client_opts; keeper only */
+  void *on_tls_verdict_arg;
   /* TLS: the CA file and server name (copies), for the keeper's diagnosis
    * of failed handshakes (rpc__tls_probe): its verdict, under mtx, kept
    * until a connection comes up; probed once per run of failures. */
@@ -1293,9 +1295,12 @@ static void tls_watch(rpc_client *c, bool waiting) {
   if (atomic_load(&c->pipes) > 0) {
     if (c->tls_probed) {
       pthread_mutex_lock(&c->mtx);
+      bool told = c->tls_diag[0] != '\0';
       c->tls_diag[0] = '\0';
       pthread_mutex_unlock(&c->mtx);
       c->tls_probed = false;
+      if (told && c->on_tls_verdict != NULL)
+        c->on_tls_verdict(c->on_tls_verdict_arg, NULL);
     }
     return;
   }
@@ -1316,6 +1321,8 @@ static void tls_watch(rpc_client *c, bool waiting) {
   pthread_mutex_lock(&c->mtx);
   snprintf(c->tls_diag, sizeof(c->tls_diag), "%s", why);
   pthread_mutex_unlock(&c->mtx);
+  if (c->on_tls_verdict != NULL)
+    c->on_tls_verdict(c->on_tls_verdict_arg, why);
   if (waiting && c->fail_when_refused)
     end_calls(c, mc_mono_ms(), why);
 }
@@ -1575,6 +1582,8 @@ mc_code rpc_client_create(const char *url, const rpc_key *key, const mc_limits *
   unsigned n_slots = opts->max_in_flight ? opts->max_in_flight : 32;
   c->sessions = !opts->sign_each_request;
   c->fail_when_refused = opts->fail_when_refused;
+  c->on_tls_verdict = opts->on_tls_verdict;
+  c->on_tls_verdict_arg = opts->on_tls_verdict_arg;
   atomic_init(&c->pipes, 0);
   atomic_init(&c->pipes_lost, 0);
   atomic_init(&c->starved_since_mono, 0);

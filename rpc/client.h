@@ -156,6 +156,14 @@ typedef struct rpc_client_opts {
    * but is slow is still waited for. For interactive tools (mediactl); a
    * daemon waits for its peer to come up. */
   bool fail_when_refused;
+  /* Told (on the client's own thread, without its locks: must not block or
+   * call this client synchronously) when the TLS verdict above is found,
+   * with why ("the server's certificate is not signed by tls_ca ..."), and
+   * with NULL when a connection comes up after one was told. For a daemon
+   * that answers others on its peer's behalf (a unit's Desk, its health).
+   * Not called after rpc_client_free returns. */
+  void (*on_tls_verdict)(void *arg, const char *why);
+  void *on_tls_verdict_arg;
 } rpc_client_opts;
 
 typedef struct rpc_call_opts {

@@ -63,9 +63,10 @@ int ctl_cmd_show(ctl_ctx *ctx, int argc, char **argv) {
     if (rc != CTL_EXIT_OK)
       return rc;
     const Mediation__V1__DeskShowReply *r = (const Mediation__V1__DeskShowReply *)reply;
-    char note[160], t[CTL_FMT_MAX];
+    char note[600], t[CTL_FMT_MAX];
     ctl_fmt_time(ctx, r->synced_ms, t);
-    snprintf(note, sizeof(note), "（路由暂不可达：本单位的本地副本，最后同步于 %s，可能不是最新）", t);
+    snprintf(note, sizeof(note), "（%.400s：本单位的本地副本，最后同步于 %s，可能不是最新）",
+             r->router_problem[0] ? r->router_problem : "路由暂不可达", t);
     rc = ctx->json ? ctl_json_print_message(reply)
                    : show_out(ctx, r->case_record, r->events, r->n_events, timeline,
                               r->stale ? note : NULL);

@@ -93,7 +93,9 @@ static const char *disposition_label(Mediation__V1__DeskDisposition d) {
   }
 }
 
-static void print_step(const ctl_ctx *ctx, const Mediation__V1__DeskStep *s, bool policy) {
+/* say_why: print why a queued step waits (the reply has no note saying it). */
+static void print_step(const ctl_ctx *ctx, const Mediation__V1__DeskStep *s, bool policy,
+                       bool say_why) {
   char detail[1200] = "";
   if (s->action != NULL) {
     mv_event ev = MEDIATION__V1__CASE_EVENT__INIT;
@@ -109,6 +111,8 @@ static void print_step(const ctl_ctx *ctx, const Mediation__V1__DeskStep *s, boo
            disposition_label(s->disposition));
   if (s->disposition == MV_DISPOSITION(QUEUED))
     printf("（出件箱 #%llu）", (unsigned long long)s->outbox_seq);
+  if (s->disposition == MV_DISPOSITION(QUEUED) && s->message[0] != '\0' && say_why)
+    printf("：%s", s->message);
   if (s->disposition == MV_DISPOSITION(REFUSED))
     printf("：%s：%s", mc_code_name((mc_code)s->code), s->message);
   putchar('\n');
@@ -163,9 +167,12 @@ static int desk_reply_out(const ctl_ctx *ctx, const Mediation__V1__DeskReply *r)
     if (r->case_record != NULL)
       ctl_print_case_line(ctx, r->case_record, stdout);
     for (size_t i = 0; i < r->n_steps; i++)
-      print_step(ctx, r->steps[i], i > 0);
+      print_step(ctx, r->steps[i], i > 0, i == 0 && !r->stale);
+    /* Why the router is away, when the unit knows: a TLS setting to fix is
+     * not the same as a router that is down. */
     if (r->stale)
-      puts("（路由暂不可达：以上为本单位的本地副本，可能不是最新）");
+      printf("（%s：以上为本单位的本地副本，可能不是最新）\n",
+             r->router_problem[0] ? r->router_problem : "路由暂不可达");
   }
   if (refused) {
     mc_code code = (mc_code)first->code != MC_OK ? (mc_code)first->code : MC_FAILED_PRECONDITION;

@@ -238,10 +238,17 @@ static void fetch_done(void *arg, mc_code code, const char *message, ProtobufCMe
   } else if (un_code_is_refusal(code)) {
     rpc_call_fail(f->call, code, "%s", message);
   } else {
-    rpc_call_fail(f->call, MC_UNAVAILABLE,
-                  "case %s: this unit has no copy of it and the router does not answer; "
-                  "try again when it does",
-                  f->action->case_ref);
+    char problem[sizeof(u->router_problem)];
+    un_router_problem(u, problem, sizeof(problem));
+    if (problem[0] != '\0')
+      rpc_call_fail(f->call, MC_UNAVAILABLE,
+                    "case %s: this unit has no copy of it and cannot reach the router: %s",
+                    f->action->case_ref, problem);
+    else
+      rpc_call_fail(f->call, MC_UNAVAILABLE,
+                    "case %s: this unit has no copy of it and the router does not answer; "
+                    "try again when it does",
+                    f->action->case_ref);
   }
   free(f);
 }
@@ -468,15 +475,21 @@ static void show_local(un_unit *u, rpc_call *call, const char *ref, mc_code code
                        const char *why) {
   st_local_case *lc = NULL;
   mc_err err;
+  char problem[sizeof(u->router_problem)];
+  un_router_problem(u, problem, sizeof(problem));
   if (un_local_read(u, ref, &lc, &err) != MC_OK) {
     if (un_code_is_refusal(code))
       rpc_call_fail(call, code, "%s", why);
+    else if (problem[0] != '\0')
+      rpc_call_fail(call, MC_UNAVAILABLE, "%s: this unit has no copy of it and cannot reach the "
+                    "router: %s", ref, problem);
     else
       rpc_call_fail(call, MC_UNAVAILABLE,
                     "%s: the router does not answer and this unit has no copy of it", ref);
     return;
   }
   Mediation__V1__DeskShowReply reply = MEDIATION__V1__DESK_SHOW_REPLY__INIT;
+  reply.router_problem = problem;
   reply.case_record = lc->case_record;
   reply.stale = true;
   reply.synced_ms = lc->synced_ms;

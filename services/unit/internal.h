@@ -189,6 +189,12 @@ struct un_unit {
   bool stopping;
   bool kick;         /* new outbox entries: forward now, without waiting out a backoff */
   bool offline;      /* the router did not answer lately: Desk calls answer QUEUED at once */
+  /* Why the router is out of reach when the router client's keeper found a
+   * TLS setting wrong (un_router_tls), "" otherwise: said in Desk replies
+   * and health instead of a bare "unreachable". desk_closing: health says
+   * "shutting down" and must stay so. */
+  char router_problem[320];
+  bool desk_closing;
   un_wait *waits;
 
   pthread_t forwarder, puller;
@@ -238,6 +244,9 @@ void un_wait_finish(un_unit *u, un_wait *w);
 
 /* Marks the router reachable or not (and wakes the forwarder when it is). */
 void un_set_online(un_unit *u, bool online);
+
+/* Copies u->router_problem into buf ("" if none). Any thread. */
+void un_router_problem(un_unit *u, char *buf, size_t cap);
 
 /* Desk service (desk.c). */
 void un_desk_init(un_unit *u);

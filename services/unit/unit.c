@@ -273,7 +273,10 @@ void un_wait_finish(un_unit *u, un_wait *w) {
   wait_refresh(u, w);
   Mediation__V1__DeskStep steps[UN_MAX_STEPS];
   Mediation__V1__DeskStep *ptrs[UN_MAX_STEPS];
-  bool all_applied = w->router_case != NULL;
+  bool all_applied = w->router_case != NULL, queued = false;
+  /* Why the queued steps wait, when it is not the router being down. */
+  char problem[sizeof(u->router_problem)];
+  un_router_problem(u, problem, sizeof(problem));
   for (size_t i = 0; i < w->n; i++) {
     un_wait_step *s = &w->steps[i];
     mediation__v1__desk_step__init(&steps[i]);
@@ -283,8 +286,11 @@ void un_wait_finish(un_unit *u, un_wait *w) {
       steps[i].code = (Mediation__V1__StatusCode)s->code;
       steps[i].message = s->message;
     }
-    if (s->disposition == MV_DISPOSITION(QUEUED))
+    if (s->disposition == MV_DISPOSITION(QUEUED)) {
       steps[i].outbox_seq = s->seq;
+      steps[i].message = problem;
+      queued = true;
+    }
     if (s->disposition != MV_DISPOSITION(APPLIED))
       all_applied = false;
     ptrs[i] = &steps[i];
@@ -292,6 +298,8 @@ void un_wait_finish(un_unit *u, un_wait *w) {
   Mediation__V1__DeskReply reply = MEDIATION__V1__DESK_REPLY__INIT;
   reply.steps = ptrs;
   reply.n_steps = w->n;
+  if (queued)
+    reply.router_problem = problem;
   st_local_case *lc = NULL;
   if (all_applied) {
     reply.case_record = w->router_case;
@@ -327,6 +335,32 @@ void un_set_online(un_unit *u, bool online) {
     u->offline = !online;
     pthread_cond_broadcast(&u->cv);
   }
+  pthread_mutex_unlock(&u->mu);
+}
+
+void un_router_problem(un_unit *u, char *buf, size_t cap) {
+  pthread_mutex_lock(&u->mu);
+  snprintf(buf, cap, "%s", u->router_problem);
+  pthread_mutex_unlock(&u->mu);
+}
+
+/* The router client's TLS verdict (rpc_client_opts.on_tls_verdict, on its
+ * keeper thread): steps still queue (the link may be fixed any time, by a
+ * new certificate on either side), but until then nothing is forwarded, so
+ * the Desk's replies say why and health says NOT_SERVING with it: a wrong
+ * CA or name does not mend itself, and monitoring must see it. */
+static void un_router_tls(void *arg, const char *why) {
+  un_unit *u = arg;
+  pthread_mutex_lock(&u->mu);
+  if (why != NULL)
+    snprintf(u->router_problem, sizeof(u->router_problem),
+             "TLS 配置错误 (TLS configuration error) with the router %.100s: %s",
+             u->reg->router.endpoint, why);
+  else
+    u->router_problem[0] = '\0';
+  /* Under mu, so a stop's "shutting down" is never overwritten. */
+  if (u->desk != NULL && !u->desk_closing)
+    rpc_server_set_serving(u->desk, why == NULL, why != NULL ? u->router_problem : "");
   pthread_mutex_unlock(&u->mu);
 }
 
@@ -389,9 +423,12 @@ mc_code un_unit_open(const mc_registry *reg, const mc_unit *self, const un_polic
         .default_timeout_ms = 10000,
         .tls_ca_file = tls ? reg->router.tls_ca : NULL,
         .tls_server_name = tls ? reg->router.tls_server_name : NULL,
+        .on_tls_verdict = un_router_tls,
+        .on_tls_verdict_arg = u,
     };
     rc = rpc_client_create(reg->router.endpoint, u->key, &reg->limits, &co, &u->router, err);
   }
+  rpc_server *desk = NULL;
   if (rc == MC_OK) {
     rpc_server_opts so = {
         .program = policy->program,
@@ -400,7 +437,13 @@ mc_code un_unit_open(const mc_registry *reg, const mc_unit *self, const un_polic
         .accept_kinds = RPC_ACCEPT_KIND(MC_PRINCIPAL_OPERATOR),
         .accept_unit = self->id,
     };
-    rc = rpc_server_create(reg, &so, &u->desk, err);
+    rc = rpc_server_create(reg, &so, &desk, err);
+    /* Under mu: the router client's keeper (un_router_tls) may look. */
+    pthread_mutex_lock(&u->mu);
+    u->desk = desk;
+    if (u->router_problem[0] != '\0')
+      rpc_server_set_serving(u->desk, false, u->router_problem);
+    pthread_mutex_unlock(&u->mu);
   }
   if (rc == MC_OK)
     rc = rpc_server_register(u->desk, &u->service.base, err);
@@ -438,6 +481,9 @@ void un_unit_free(un_unit *u) {
     return;
   /* 1. No new Desk calls; those in flight are answered (by the forwarder,
    *    which still runs, or by their timeout). */
+  pthread_mutex_lock(&u->mu);
+  u->desk_closing = true;
+  pthread_mutex_unlock(&u->mu);
   if (u->desk != NULL) {
     rpc_server_set_serving(u->desk, false, "shutting down");
     rpc_server_stop(u->desk, STOP_GRACE_MS);
