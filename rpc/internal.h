@@ -52,6 +52,9 @@ size_t rpc__wire_cap(size_t max_message_bytes);
 #define RPC_PEER_HOG_MS 1
 #define RPC_PEER_STALL_MS 1000
 #define RPC_REPLY_SEND_MS 5000
+/* Buckets of the server's table of connections (by pipe id: nng hands them
+ * out in sequence). */
+#define RPC_PEER_BUCKETS 256
 
 #define RPC_MAX_SERVICES 32
 #define RPC_MAX_LISTENERS 8
@@ -138,7 +141,8 @@ struct rpc_call {
 
 typedef struct rpc_worker rpc_worker;
 
-/* One connection with replies waiting to be taken by it (server.c). */
+/* One live connection: its replies waiting to be taken, its garbage
+ * (server.c). */
 typedef struct rpc_peer rpc_peer;
 
 /* At most `per_second` lines a second, then one saying how many were left
@@ -220,7 +224,7 @@ struct rpc_server {
    * thread that disconnects those that do not read them. */
   pthread_mutex_t peers_mtx; /* guards what follows */
   pthread_cond_t peers_cond; /* a peer to watch or to close, or the end */
-  rpc_peer *peers;           /* with queued replies, or to be closed */
+  rpc_peer *peers[RPC_PEER_BUCKETS]; /* every live connection, by pipe id */
   unsigned peer_cap;         /* contexts one peer may hold waiting */
   bool sweeper_running, sweeper_stop;
   pthread_t sweeper;

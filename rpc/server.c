@@ -42,10 +42,11 @@ struct rpc_worker {
 struct rpc_peer {
   uint32_t pipe_id;
   unsigned queued;       /* our replies handed to nng for it and not yet taken */
+  unsigned garbage;      /* requests never proven since its last proven one */
   int64_t progress_mono; /* when it last took one (or the first was queued) */
-  int64_t closing_mono;  /* 0, or when it was found not reading: to be closed */
+  int64_t closing_mono;  /* 0, or when it was condemned: to be closed */
   bool closed;           /* nng_pipe_close was called */
-  rpc_peer *next;
+  rpc_peer *next;        /* in its bucket */
 };
 
 static char *dup_or_null(const char *s, bool *failed) {
@@ -178,6 +179,21 @@ void rpc_server_set_serving(rpc_server *srv, bool serving, const char *detail) {
 
 /* --- Peers ---
  *
+ * Every live connection has an entry in srv->peers, made when nng adds it
+ * (NNG_PIPE_EV_ADD_PRE, before its first request) and freed when nng
+ * removes it (NNG_PIPE_EV_REM_POST); a reply for a connection without one
+ * (already removed) goes uncounted, and nng drops it.
+ *
+ * Garbage budget: a connection may send RPC_GARBAGE_BUDGET requests whose
+ * caller is never proven since its last proven one, each refused with its
+ * status; the next is not answered and condemns it. Refusing garbage is
+ * cheap, receiving it is not: under a peer that pipelines junk, nng's
+ * reading, waking a context per message and handing it between threads
+ * took most of a core (perf on the router under bench_stall: two thirds in
+ * the kernel, futexes and readv, 1.5% in our code), so the bound that
+ * matters is how many messages one connection gets read, not what each
+ * costs us.
+ *
  * A REP context that has a reply for a connection hands it to nng, which
  * takes it when the connection is free to send; until then the context is
  * held (and it cannot try again later: nng clears the reply's route on the
@@ -206,7 +222,7 @@ void rpc_server_set_serving(rpc_server *srv, bool serving, const char *detail) {
  * its share. */
 
 static rpc_peer *peer_find(rpc_server *srv, uint32_t pipe_id, rpc_peer ***link_out) {
-  rpc_peer **link = &srv->peers;
+  rpc_peer **link = &srv->peers[pipe_id % RPC_PEER_BUCKETS];
   while (*link != NULL && (*link)->pipe_id != pipe_id)
     link = &(*link)->next;
   if (link_out != NULL)
@@ -222,36 +238,71 @@ static void peer_condemn(rpc_server *srv, rpc_peer *p, int64_t mono, const char 
   atomic_fetch_add(&srv->peers_disconnected, 1);
   if (rpc__log_allowed(&srv->peer_log, 1, "peers disconnected"))
     mc_log(MC_LOG_NOTICE, NULL,
-           "rpc: disconnecting a peer that does not read its replies (%s; %u waiting, none "
-           "taken for %lld ms)",
-           why, p->queued, (long long)(mono - p->progress_mono));
+           "rpc: disconnecting a peer: %s (%u replies waiting, none taken for %lld ms)", why,
+           p->queued, (long long)(p->queued ? mono - p->progress_mono : 0));
   pthread_cond_signal(&srv->peers_cond);
 }
 
-/* Counts a reply about to be sent to pipe_id (garbage: refusing an unproven
- * request). False if it is not to be sent: its connection is being
- * disconnected, or it is garbage beyond the connection's share. */
-static bool peer_queue(rpc_server *srv, uint32_t pipe_id, bool garbage) {
+/* nng adds or removes a connection: its entry is made or freed. On nng's
+ * thread, with no lock of nng's held (pipe_reap, listener_accept_cb). */
+static void peer_pipe_event(nng_pipe pipe, nng_pipe_ev ev, void *arg) {
+  rpc_server *srv = arg;
+  uint32_t id = (uint32_t)nng_pipe_id(pipe);
+  bool refuse = false;
+  pthread_mutex_lock(&srv->peers_mtx);
+  rpc_peer **link;
+  rpc_peer *p = peer_find(srv, id, &link);
+  if (ev == NNG_PIPE_EV_ADD_PRE && p == NULL) {
+    if ((p = calloc(1, sizeof(*p))) != NULL) {
+      p->pipe_id = id;
+      *link = p;
+    } else {
+      refuse = true; /* untracked, it could send garbage without end */
+    }
+  } else if (ev == NNG_PIPE_EV_REM_POST && p != NULL) {
+    *link = p->next;
+    free(p);
+  }
+  pthread_mutex_unlock(&srv->peers_mtx);
+  if (refuse)
+    nng_pipe_close(pipe); /* allowed in ADD_PRE: nng then never adds it */
+}
+
+/* Counts a reply about to be sent to pipe_id: garbage refuses a request
+ * whose caller was never proven, proven answers one whose caller was. False
+ * if it is not to be sent: its connection is being disconnected, or this is
+ * garbage past the budget or beyond the connection's share; *close_now then
+ * says the caller must close the connection itself (nng_pipe_close, with no
+ * lock held). */
+static bool peer_queue(rpc_server *srv, uint32_t pipe_id, bool garbage, bool proven,
+                       bool *close_now) {
   int64_t mono = mc_mono_ms();
   bool ok = true;
   pthread_mutex_lock(&srv->peers_mtx);
   rpc_peer *p = peer_find(srv, pipe_id, NULL);
-  if (p == NULL && (p = calloc(1, sizeof(*p))) != NULL) {
-    p->pipe_id = pipe_id;
-    p->progress_mono = mono;
-    p->next = srv->peers;
-    srv->peers = p;
-  }
   if (p == NULL) {
-    /* Out of memory: send it uncounted. */
+    /* Removed already: nng drops what is sent to it. */
   } else if (p->closing_mono != 0) {
     ok = false;
+  } else if (garbage && ++p->garbage > RPC_GARBAGE_BUDGET) {
+    ok = false;
+    peer_condemn(srv, p, mono, "it sent more requests never proven than the garbage budget");
+    /* Closed at once by the thread that received the request, not the
+     * sweeper: while the sweeper waited for a core, nng read some 300
+     * more junk messages from the connection (measured under bench_stall). */
+    p->closed = true;
+    *close_now = true;
   } else if (garbage && p->queued >= srv->peer_cap) {
     ok = false;
     if (mono - p->progress_mono >= RPC_PEER_HOG_MS)
-      peer_condemn(srv, p, mono, "it sends garbage");
-  } else if (++p->queued == srv->peer_cap) {
-    pthread_cond_signal(&srv->peers_cond); /* the sweeper times its verdict */
+      peer_condemn(srv, p, mono, "it sends garbage and does not read its replies");
+  } else {
+    if (proven)
+      p->garbage = 0;
+    if (p->queued == 0)
+      p->progress_mono = mono;
+    if (++p->queued == srv->peer_cap)
+      pthread_cond_signal(&srv->peers_cond); /* the sweeper times its verdict */
   }
   pthread_mutex_unlock(&srv->peers_mtx);
   return ok;
@@ -261,19 +312,12 @@ static bool peer_queue(rpc_server *srv, uint32_t pipe_id, bool garbage) {
  * failed (its send timed out, or the socket is closing). */
 static void peer_sent(rpc_server *srv, uint32_t pipe_id, int rv) {
   pthread_mutex_lock(&srv->peers_mtx);
-  rpc_peer **link;
-  rpc_peer *p = peer_find(srv, pipe_id, &link);
+  rpc_peer *p = peer_find(srv, pipe_id, NULL);
   if (p != NULL) {
     if (p->queued > 0)
       p->queued--;
     if (rv == 0)
       p->progress_mono = mc_mono_ms();
-    /* A condemned peer's entry stays until the sweeper has closed it:
-     * replies on their way to it meanwhile are dropped. */
-    if (p->queued == 0 && (p->closing_mono == 0 || p->closed)) {
-      *link = p->next;
-      free(p);
-    }
   }
   pthread_mutex_unlock(&srv->peers_mtx);
 }
@@ -286,25 +330,22 @@ static void *sweeper_main(void *arg) {
     int64_t next = INT64_MAX; /* when the next verdict may fall */
     uint32_t to_close[32];
     size_t n = 0;
-    for (rpc_peer **link = &srv->peers; *link != NULL;) {
-      rpc_peer *p = *link;
-      if (p->closing_mono == 0 && p->queued >= srv->peer_cap) {
-        if (mono - p->progress_mono >= RPC_PEER_STALL_MS)
-          peer_condemn(srv, p, mono, "it holds its share of contexts");
-        else if (p->progress_mono + RPC_PEER_STALL_MS < next)
-          next = p->progress_mono + RPC_PEER_STALL_MS;
+    for (size_t b = 0; b < RPC_PEER_BUCKETS; b++)
+      for (rpc_peer *p = srv->peers[b]; p != NULL; p = p->next) {
+        if (p->closing_mono == 0 && p->queued >= srv->peer_cap) {
+          if (mono - p->progress_mono >= RPC_PEER_STALL_MS)
+            peer_condemn(srv, p, mono,
+                         "it does not read its replies and holds its share of contexts");
+          else if (p->progress_mono + RPC_PEER_STALL_MS < next)
+            next = p->progress_mono + RPC_PEER_STALL_MS;
+        }
+        /* Its entry stays until nng removes it: replies on their way to
+         * it meanwhile are dropped. */
+        if (p->closing_mono != 0 && !p->closed && n < sizeof(to_close) / sizeof(to_close[0])) {
+          p->closed = true;
+          to_close[n++] = p->pipe_id;
+        }
       }
-      if (p->closing_mono != 0 && !p->closed && n < sizeof(to_close) / sizeof(to_close[0])) {
-        p->closed = true;
-        to_close[n++] = p->pipe_id;
-      }
-      if (p->closed && p->queued == 0) {
-        *link = p->next;
-        free(p);
-        continue;
-      }
-      link = &p->next;
-    }
     if (n > 0) {
       pthread_mutex_unlock(&srv->peers_mtx);
       for (size_t i = 0; i < n; i++)
@@ -383,9 +424,16 @@ static void worker_rearm(rpc_worker *w) {
  * handler or a refusal) or from a handler's thread. */
 static void worker_sink(void *arg, const Mediation__V1__ReplyEnvelope *reply, bool unproven) {
   rpc_worker *w = arg;
-  if (!peer_queue(w->srv, w->pipe_id, unproven)) {
-    /* Its connection is being disconnected for not reading, or this is
-     * garbage beyond its share ("Peers"): no reply. */
+  bool close_now = false;
+  if (!peer_queue(w->srv, w->pipe_id, unproven, !unproven && !reply->session_unknown,
+                  &close_now)) {
+    /* Garbage is refused only from rpc__dispatch on nng's receive callback,
+     * where no lock is held: nng_pipe_close only closes the connection's
+     * aios and stream and hands it to nng's reaper, it waits for nothing. */
+    if (close_now)
+      nng_pipe_close((nng_pipe){.id = w->pipe_id});
+    /* Its connection is being disconnected, or this is garbage past the
+     * budget or beyond its share ("Peers"): no reply. */
     worker_rearm(w);
     return;
   }
@@ -487,6 +535,14 @@ static mc_code open_socket(rpc_server *srv, mc_err *err) {
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "cannot open a REP socket: %s",
                       nng_strerror(rv));
   srv->sock_open = true;
+  /* Before any listener: every connection gets its entry ("Peers"). */
+  if ((rv = nng_pipe_notify(srv->sock, NNG_PIPE_EV_ADD_PRE, peer_pipe_event, srv)) != 0 ||
+      (rv = nng_pipe_notify(srv->sock, NNG_PIPE_EV_REM_POST, peer_pipe_event, srv)) != 0) {
+    nng_close(srv->sock);
+    srv->sock_open = false;
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "cannot watch connections: %s",
+                      nng_strerror(rv));
+  }
   /* Unlimited by default in 1.5.2: a peer could make us buffer anything.
    * Not the limit itself: nng drops a larger message and closes the
    * connection silently, so the cap lies well above it and dispatch answers
@@ -669,11 +725,12 @@ void rpc_server_free(rpc_server *srv) {
   close_socket(srv);
   pthread_cond_destroy(&srv->cond);
   pthread_mutex_destroy(&srv->mtx);
-  while (srv->peers != NULL) {
-    rpc_peer *p = srv->peers;
-    srv->peers = p->next;
-    free(p);
-  }
+  for (size_t b = 0; b < RPC_PEER_BUCKETS; b++)
+    while (srv->peers[b] != NULL) {
+      rpc_peer *p = srv->peers[b];
+      srv->peers[b] = p->next;
+      free(p);
+    }
   pthread_cond_destroy(&srv->peers_cond);
   pthread_mutex_destroy(&srv->peers_mtx);
   free(srv->program);

@@ -210,8 +210,15 @@ mc_code rpc_server_handle(rpc_server *srv, const uint8_t *request, size_t len, u
  * freed then. Idempotent. */
 void rpc_server_stop(rpc_server *srv, int64_t grace_ms);
 
-/* Connections disconnected so far for not reading their replies (server.c,
- * "Peers"). Any thread. */
+/* A connection may send this many requests whose caller is never proven
+ * (undecodable, unknown caller, bad signature or MAC; not an unknown
+ * session) since its last proven one: each is refused with its status and
+ * message. The next one is not answered and the connection is closed. A
+ * peer without a key can only reconnect, which costs it a handshake. */
+#define RPC_GARBAGE_BUDGET 16
+
+/* Connections disconnected so far for not reading their replies or for
+ * sending garbage past RPC_GARBAGE_BUDGET (server.c, "Peers"). Any thread. */
 uint64_t rpc_server_peers_disconnected(rpc_server *srv);
 
 /* The session table's figures. Any thread. */

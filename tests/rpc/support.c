@@ -406,3 +406,39 @@ bool rt_sp_send(int fd, bool ipc, uint32_t req_id, const uint8_t *b, size_t n) {
   }
   return send_all(fd, buf, h) && send_all(fd, b, n);
 }
+
+/* 1: all n bytes; 0: closed (EOF or reset) before any; -1: otherwise. */
+static int recv_all(int fd, uint8_t *b, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, b + got, n - got);
+    if (r == 0 || (r < 0 && errno == ECONNRESET))
+      return got == 0 ? 0 : -1;
+    if (r < 0)
+      return -1;
+    got += (size_t)r;
+  }
+  return 1;
+}
+
+int rt_sp_recv(int fd, bool ipc, uint8_t **body, size_t *n) {
+  uint8_t head[9];
+  size_t h = ipc ? 9 : 8;
+  int rc = recv_all(fd, head, h);
+  if (rc != 1)
+    return rc;
+  uint64_t len = 0;
+  for (size_t k = h - 8; k < h; k++)
+    len = len << 8 | head[k];
+  if (len < 4 || len > (1u << 20))
+    return -1;
+  uint8_t *b = malloc((size_t)len);
+  if (b == NULL || recv_all(fd, b, (size_t)len) != 1) {
+    free(b);
+    return -1;
+  }
+  memmove(b, b + 4, (size_t)len - 4); /* the REQ request id */
+  *body = b;
+  *n = (size_t)len - 4;
+  return 1;
+}

@@ -63,5 +63,9 @@ int rt_sp_connect(const char *url, int rcvbuf);
 bool rt_sp_send_header(int fd, bool ipc, uint64_t len);
 /* Writes one request: header, REQ request id, body. */
 bool rt_sp_send(int fd, bool ipc, uint32_t req_id, const uint8_t *b, size_t n);
+/* Reads one reply: its body after the REQ request id into *body (malloc'd,
+ * the caller frees it), its length into *n. 1: a reply; 0: the server
+ * closed the connection; -1: nothing within the 2 s timeout, or an error. */
+int rt_sp_recv(int fd, bool ipc, uint8_t **body, size_t *n);
 
 #endif
