@@ -68,6 +68,13 @@ static void fresh_url(char *buf, size_t cap, const char *name) {
     snprintf(buf, cap, "tcp://127.0.0.1:0");
 }
 
+/* Set when a server's close did not finish (server_free_bounded): nng
+ * 1.5.2's reaper is then blocked for good, every later close in this process
+ * would hang, so teardown leaves sockets open and main exits at once. The
+ * tests that can get here are named test_hostile_* and ctest runs each in a
+ * process of its own (tests/rpc/CMakeLists.txt). */
+static volatile bool nng_wedged;
+
 static int setup(void **state) {
   (void)state;
   rt_env_init(&F.env, LIMITS);
@@ -91,6 +98,12 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   (void)state;
+  if (nng_wedged) {
+    /* Closing anything now would wait on the wedged reaper too. */
+    fprintf(stderr, "note: nng's close is wedged; this process leaves its sockets open\n");
+    memset(&F, 0, sizeof(F));
+    return 0;
+  }
   rpc_client_free(F.cli);
   rt_echo_wait_idle();
   rpc_server_free(F.srv);
@@ -421,7 +434,7 @@ static void server_free_bounded(rpc_server *s);
  * closes the connection on the request, REQ would resend it on every
  * reconnect; the client reports RESOURCE_EXHAUSTED, not a timeout. On a
  * server of its own: the dropped connections can wedge nng 1.5.2's close. */
-static void test_oversize_past_the_cap(void **state) {
+static void test_hostile_oversize_past_the_cap(void **state) {
   (void)state;
   char url[300], bound[256];
   fresh_url(url, sizeof(url), "pastcap");
@@ -509,7 +522,7 @@ static void sp_expect_closed(int fd, bool ipc, uint32_t id, const uint8_t *b, si
  * good requests afterwards. (Before the budget: every junk message on a
  * connection was answered, and a peer could make the router read ~400,000 a
  * second.) */
-static void test_garbage(void **state) {
+static void test_hostile_garbage(void **state) {
   (void)state;
   int count = 4000;
   const char *env_count = getenv("RPC_TEST_GARBAGE");
@@ -812,6 +825,7 @@ static void server_free_bounded(rpc_server *s) {
     return;
   }
   pthread_detach(t);
+  nng_wedged = true;
   fprintf(stderr, "note: rpc_server_free did not finish in 5 s (nng 1.5.2's close race); "
                   "left to finish on its own\n");
 }
@@ -854,7 +868,7 @@ static void *non_reader_main(void *arg) {
  * signed one after holding its share for 1 s), and a normal client's calls
  * keep succeeding within their deadlines meanwhile (before: every context
  * held by an unread reply for 5 s, and the normal client timed out). */
-static void test_peer_that_never_reads(void **state) {
+static void test_hostile_peer_that_never_reads(void **state) {
   (void)state;
   char url[300], bound[256];
   fresh_url(url, sizeof(url), "nonreader");
@@ -1229,15 +1243,15 @@ int main(void) {
       T(test_retry_same_id),
       T(test_unimplemented_and_unauthenticated),
       T(test_oversize),
-      T(test_oversize_past_the_cap),
-      T(test_garbage),
+      T(test_hostile_oversize_past_the_cap),
+      T(test_hostile_garbage),
       T(test_refused_fails_fast),
       T(test_many_in_flight),
       T(test_in_flight_bound),
       T(test_unreachable_then_up),
       T(test_stop_in_flight),
       T(test_client_free_cancels),
-      T(test_peer_that_never_reads),
+      T(test_hostile_peer_that_never_reads),
       T(test_session_mac_calls),
       T(test_session_raw_refusals),
       T(test_session_concurrent_first_calls),
@@ -1247,13 +1261,29 @@ int main(void) {
       T(test_sign_each_request),
       T(test_session_refused_falls_back),
   };
+  /* RPC_TEST_FILTER / RPC_TEST_SKIP: cmocka glob patterns of test names;
+   * RPC_TEST_TRANSPORT: ipc or tcp only. */
   const char *filter = getenv("RPC_TEST_FILTER");
   if (filter != NULL)
     cmocka_set_test_filter(filter);
+  const char *skip = getenv("RPC_TEST_SKIP");
+  if (skip != NULL)
+    cmocka_set_skip_filter(skip);
+  const char *only = getenv("RPC_TEST_TRANSPORT");
   int failed = 0;
-  transport = "ipc";
-  failed += cmocka_run_group_tests_name("ipc", tests, NULL, NULL);
-  transport = "tcp";
-  failed += cmocka_run_group_tests_name("tcp", tests, NULL, NULL);
+  static const char *const transports[] = {"ipc", "tcp"};
+  for (size_t i = 0; i < sizeof(transports) / sizeof(transports[0]); i++) {
+    if (only != NULL && strcmp(only, transports[i]) != 0)
+      continue;
+    transport = transports[i];
+    failed += cmocka_run_group_tests_name(transport, tests, NULL, NULL);
+    if (nng_wedged)
+      break;
+  }
+  if (nng_wedged) {
+    /* exit() would be fine too, but nothing below may touch nng again. */
+    fflush(NULL);
+    _exit(failed == 0 ? 0 : 1);
+  }
   return failed;
 }
