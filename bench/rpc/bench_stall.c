@@ -11,8 +11,11 @@
  *           it), 200 idle connections, and 50 half-sent messages
  * and the p99 under attack is compared with the quiet p99 (target: at most
  * 3x). The attacker speaks SP over the raw socket, so nothing of nng reads
- * for it. Prints its numbers; a program, not a test:
- *   build/bench/rpc/bench_stall [calls per phase, default 400]
+ * for it. By default it reconnects at once, a connect flood on top of the
+ * issue's attack; a second argument makes it wait that many ms first (100:
+ * nng's own dialer's default, the attack as the issue states it). Prints its
+ * numbers; a program, not a test:
+ *   build/bench/rpc/bench_stall [calls per phase, default 400] [reconnect ms, default 0]
  */
 #include <errno.h>
 #include <pthread.h>
@@ -84,6 +87,7 @@ static size_t sp_frame(uint8_t *buf, uint32_t id, const uint8_t *body, size_t n)
 
 typedef struct attack {
   const char *path;
+  int reconnect_ms; /* wait before reconnecting once disconnected */
   atomic_bool stop;
   atomic_llong sent;
   atomic_int connections; /* made by the non-reader: one more per disconnection */
@@ -97,7 +101,11 @@ static void *non_reader_main(void *arg) {
   for (size_t i = 0; i < sizeof(junk); i++)
     junk[i] = (uint8_t)(0x0a + i * 7);
   uint32_t id = 0;
+  bool first = true;
   while (!atomic_load(&a->stop)) {
+    if (!first && a->reconnect_ms > 0)
+      usleep((useconds_t)a->reconnect_ms * 1000);
+    first = false;
     int fd = sp_connect(a->path, 4096);
     if (fd < 0) {
       usleep(1000);
@@ -194,8 +202,9 @@ static void report(const char *name, int64_t *v, int n, int64_t *p99_out) {
 
 int main(int argc, char **argv) {
   int calls = argc > 1 ? atoi(argv[1]) : 400;
-  if (calls < 20 || calls > 100000) {
-    fprintf(stderr, "usage: bench_stall [calls per phase, 20..100000]\n");
+  int reconnect_ms = argc > 2 ? atoi(argv[2]) : 0;
+  if (calls < 20 || calls > 100000 || reconnect_ms < 0 || reconnect_ms > 60000) {
+    fprintf(stderr, "usage: bench_stall [calls per phase, 20..100000] [reconnect ms, 0..60000]\n");
     return 2;
   }
   /* Processes first, nng after: nng is not fork-safe. */
@@ -237,7 +246,7 @@ int main(int argc, char **argv) {
     send_all(fd, head, sizeof(head));
     half[n_half++] = fd;
   }
-  attack a = {.path = path};
+  attack a = {.path = path, .reconnect_ms = reconnect_ms};
   atomic_init(&a.stop, false);
   atomic_init(&a.sent, 0);
   atomic_init(&a.connections, 0);
@@ -262,9 +271,11 @@ int main(int argc, char **argv) {
   report("Health/Check", quiet.health_us, calls, &qh);
   report("Router/Apply", quiet.step_us, calls, &qs);
   printf("attack (%d failed): junk non-reader (%lld requests in %.1f s, %d connections: "
-         "disconnected %d times), %d idle connections, %d half-sent messages\n",
+         "disconnected %d times, reconnecting after %d ms), %d idle connections, "
+         "%d half-sent messages\n",
          loud.failed, (long long)atomic_load(&a.sent), attack_ms / 1000.0,
-         atomic_load(&a.connections), atomic_load(&a.connections) - 1, n_idle, n_half);
+         atomic_load(&a.connections), atomic_load(&a.connections) - 1, reconnect_ms, n_idle,
+         n_half);
   report("Health/Check", loud.health_us, calls, &ah);
   report("Router/Apply", loud.step_us, calls, &as);
   double rh = (double)ah / (double)(qh ? qh : 1), rs = (double)as / (double)(qs ? qs : 1);
