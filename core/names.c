@@ -5,6 +5,8 @@
 
 #include <string.h>
 
+#include "core/actions.h"
+
 const mc_name mc_kind_names[] = {
     {MV_KIND(DIVORCE), "divorce", "离婚"},
     {MV_KIND(CUSTODY), "custody", "抚养"},
@@ -29,27 +31,13 @@ const mc_name mc_state_names[] = {
     {0, NULL, NULL},
 };
 
+/* Expanded from the one list of actions (actions.h). */
+#define ACTION_NAME(kind, name, label, def) {MV_ACTION(kind), name, label},
 const mc_name mc_action_names[] = {
-    {MV_ACTION(TAKE_IN), "take_in", "受理"},
-    {MV_ACTION(TRANSFER), "transfer", "流转"},
-    {MV_ACTION(ACCEPT), "accept", "接收"},
-    {MV_ACTION(REFUSE), "refuse", "退回"},
-    {MV_ACTION(RECALL), "recall", "撤回流转"},
-    {MV_ACTION(START_MEDIATION), "start_mediation", "开始调处"},
-    {MV_ACTION(ASSIGN), "assign", "指派"},
-    {MV_ACTION(RELEASE), "release", "解除指派"},
-    {MV_ACTION(RECORD_SESSION), "record_session", "调解记录"},
-    {MV_ACTION(RECORD_OUTCOME), "record_outcome", "调解结果"},
-    {MV_ACTION(SEND_TO_LITIGATION), "send_to_litigation", "转诉讼"},
-    {MV_ACTION(RECORD_COURT_RESULT), "record_court_result", "法院结果"},
-    {MV_ACTION(RECORD_FEEDBACK), "record_feedback", "回访反馈"},
-    {MV_ACTION(CLOSE), "close", "结案"},
-    {MV_ACTION(REOPEN), "reopen", "重新调处"},
-    {MV_ACTION(WITHDRAW), "withdraw", "撤回"},
-    {MV_ACTION(GRANT_LEGAL_AID), "grant_legal_aid", "法律援助"},
-    {MV_ACTION(RECORD_RECEIPT), "record_receipt", "签收"},
+    MC_ACTIONS(ACTION_NAME)
     {0, NULL, NULL},
 };
+#undef ACTION_NAME
 
 const mc_name mc_difficulty_names[] = {
     {MV_DIFFICULTY(ORDINARY), "ordinary", "一般"},
