@@ -4,10 +4,10 @@
  *
  * The idea: the docs are an output of the code, not a second copy of it.
  * Every row, label, guard and delivery printed here is read from the table
- * (mc_transitions), the name tables (names.h) or the functions themselves
- * (mc_deliveries_for on a sample event), and the test
- * docs_state_machine_current fails when the committed file differs from
- * what this prints. Regenerate with
+ * (mc_transitions), the name tables (names.h), the action table (actions.h)
+ * or the functions themselves (mc_deliveries_for on a sample event), and the
+ * test docs_state_machine_current fails when the committed file differs
+ * from what this prints. Regenerate with
  *   cmake --build build --target state-machine-docs
  * Usage: mediation-gen-docs [output-file]   (standard output by default)
  */
@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/actions.h"
 #include "core/machine.h"
 #include "core/names.h"
 
@@ -155,34 +156,27 @@ static void print_diagram(FILE *out, const mc_transition *t, size_t n) {
   fprintf(out, "```\n");
 }
 
-/* Asks mc_deliveries_for what each handoff step sends, on a sample event. */
+/* Asks mc_deliveries_for what each handoff step sends, on a sample event
+ * for every action whose definition (actions.h) makes a delivery. */
 static void print_deliveries(FILE *out) {
-  static const struct {
-    mv_action_kind action;
-    mv_state from;
-    const char *other;
-  } samples[] = {
-      {MV_ACTION(TRANSFER), MV_STATE(INTAKE), "the offered unit"},
-      {MV_ACTION(ACCEPT), MV_STATE(TRANSFER), "the sender"},
-      {MV_ACTION(REFUSE), MV_STATE(TRANSFER), "the sender"},
-      {MV_ACTION(RECALL), MV_STATE(TRANSFER), "the offered unit"},
-      {MV_ACTION(WITHDRAW), MV_STATE(TRANSFER), "the offered unit"},
-  };
   char buf[64];
   fprintf(out, "| step | delivery | to |\n|---|---|---|\n");
-  for (size_t i = 0; i < sizeof(samples) / sizeof(samples[0]); i++) {
+  for (int kind = MV_ACTION(UNSPECIFIED) + 1; mc_action_def_of((mv_action_kind)kind); kind++) {
+    const mc_action_def *def = mc_action_def_of((mv_action_kind)kind);
+    if (def->delivery == 0)
+      continue;
     mv_action act = MEDIATION__V1__CASE_ACTION__INIT;
     mv_event ev = MEDIATION__V1__CASE_EVENT__INIT;
-    act.kind = samples[i].action;
+    act.kind = (mv_action_kind)kind;
     act.args_case = MV_ARGS(TO_UNIT);
-    act.to_unit = (char *)samples[i].other;
+    act.to_unit = (char *)def->delivery_to;
     ev.action = &act;
-    ev.from_state = samples[i].from;
+    ev.from_state = MV_STATE(TRANSFER);
     mc_delivery_target d[2];
     size_t k = mc_deliveries_for(&ev, d);
     for (size_t j = 0; j < k; j++)
-      fprintf(out, "| %s%s | %s %s | %s |\n", action_cell(samples[i].action, buf, sizeof(buf)),
-              samples[i].action == MV_ACTION(WITHDRAW) ? " (from 流转 transfer)" : "",
+      fprintf(out, "| %s%s | %s %s | %s |\n", action_cell(act.kind, buf, sizeof(buf)),
+              def->handoff_only_in_transfer ? " (from 流转 transfer)" : "",
               mc_label_of(mc_delivery_names, (int)d[j].kind),
               mc_name_of(mc_delivery_names, (int)d[j].kind), d[j].unit);
   }

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "core/actions.h"
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/names.h"
@@ -320,6 +321,34 @@ static void test_table_is_the_rule_book(void **state) {
                t[i].guard != NULL;
     assert_true(found);
   }
+}
+
+/* Every action on the wire has a definition in the action table
+ * (core/effects.c), every action the table allows among them, and what a
+ * definition promises holds together. */
+static void test_every_action_is_defined(void **state) {
+  (void)state;
+  const ProtobufCEnumDescriptor *e = &mediation__v1__action_kind__descriptor;
+  assert_null(mc_action_def_of(MV_ACTION(UNSPECIFIED)));
+  int max = 0;
+  for (unsigned i = 0; i < e->n_values; i++) {
+    int kind = e->values[i].value;
+    max = kind > max ? kind : max;
+    if (kind == MV_ACTION(UNSPECIFIED))
+      continue;
+    const mc_action_def *def = mc_action_def_of((mv_action_kind)kind);
+    if (def == NULL || def->effect == NULL)
+      fail_msg("%s has no definition with an effect in core/effects.c", e->values[i].name);
+    if (def->delivery != 0 && def->delivery_to == NULL)
+      fail_msg("%s makes a delivery but does not say to whom", e->values[i].name);
+    if ((def->names_other_unit || def->handoff_only_in_transfer) && def->delivery == 0)
+      fail_msg("%s names a unit of a handoff that gets no delivery", e->values[i].name);
+  }
+  assert_null(mc_action_def_of((mv_action_kind)(max + 1)));
+  size_t n;
+  const mc_transition *t = mc_transitions(&n);
+  for (size_t i = 0; i < n; i++)
+    assert_non_null(mc_action_def_of(t[i].action));
 }
 
 static void test_roles_of(void **state) {
@@ -754,6 +783,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_triple),
       cmocka_unit_test(test_table_is_the_rule_book),
+      cmocka_unit_test(test_every_action_is_defined),
       cmocka_unit_test(test_roles_of),
       cmocka_unit_test(test_unregistered_actor),
       cmocka_unit_test(test_refusal_messages),
