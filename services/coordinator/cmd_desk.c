@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/actions.h"
 #include "services/coordinator/ctl.h"
 
 enum {
@@ -251,6 +252,13 @@ typedef struct step_args {
   unsigned given;
 } step_args;
 
+/* The options a step needs: its entry's, and --reason when the action's
+ * definition (core/actions.h) needs a reason, as the state machine will. */
+static unsigned step_required(const ctl_command *cmd) {
+  const mc_action_def *def = mc_action_def_of(cmd->action);
+  return cmd->step_required | (def != NULL && def->reason_required ? CTL_SO_REASON : 0);
+}
+
 static int parse_step_args(ctl_ctx *ctx, int argc, char **argv, struct option *opts,
                            step_args *a) {
   int c;
@@ -281,7 +289,7 @@ static int parse_step_args(ctl_ctx *ctx, int argc, char **argv, struct option *o
     default: return ctl_usage_error(ctx, "unexpected option");
     }
   }
-  unsigned missing = ctx->cmd->step_required & ~a->given;
+  unsigned missing = step_required(ctx->cmd) & ~a->given;
   for (unsigned bit = 1; missing != 0; bit <<= 1) {
     if (missing & bit)
       return ctl_usage_error(ctx, "--%s is required", option_of_bit(bit));
@@ -328,6 +336,9 @@ int ctl_cmd_step(ctl_ctx *ctx, int argc, char **argv) {
   action.case_ref = (char *)case_ref;
   action.reason = (char *)(a.reason ? a.reason : "");
   action.person = (char *)(a.person ? a.person : "");
+  /* the oneof member the action carries, filled in below */
+  const mc_action_def *def = mc_action_def_of(cmd->action);
+  action.args_case = def != NULL ? def->args : MEDIATION__V1__CASE_ACTION__ARGS__NOT_SET;
   int v;
   switch (cmd->action) {
   case MV_ACTION(TRANSFER): {
@@ -336,7 +347,6 @@ int ctl_cmd_step(ctl_ctx *ctx, int argc, char **argv) {
     const mc_unit *to = NULL;
     if (a.to != NULL && (rc = ctl_find_unit(ctx, a.to, "--to", &to)) != CTL_EXIT_OK)
       return rc;
-    action.args_case = MV_ARGS(TO_UNIT);
     action.to_unit = (char *)(to ? to->id : "");
     break;
   }
@@ -347,14 +357,12 @@ int ctl_cmd_step(ctl_ctx *ctx, int argc, char **argv) {
     member.role = v;
     member.person = (char *)(a.person ? a.person : ""); /* assign: empty lets the policy choose */
     action.person = (char *)"";
-    action.args_case = MV_ARGS(MEMBER);
     action.member = &member;
     break;
   case MV_ACTION(RECORD_SESSION):
     if ((rc = time_arg(ctx, "--at", a.at, &session.held_ms)) != CTL_EXIT_OK)
       return rc;
     session.note = (char *)(a.note ? a.note : "");
-    action.args_case = MV_ARGS(SESSION);
     action.session = &session;
     break;
   case MV_ACTION(RECORD_OUTCOME):
@@ -370,7 +378,6 @@ int ctl_cmd_step(ctl_ctx *ctx, int argc, char **argv) {
         (rc = time_arg(ctx, "--followup-due", a.followup, &outcome.followup_due_ms)) != CTL_EXIT_OK)
       return rc;
     outcome.summary = (char *)(a.summary ? a.summary : "");
-    action.args_case = MV_ARGS(OUTCOME);
     action.outcome = &outcome;
     break;
   case MV_ACTION(RECORD_COURT_RESULT):
@@ -380,7 +387,6 @@ int ctl_cmd_step(ctl_ctx *ctx, int argc, char **argv) {
     if (a.amount != NULL && ctl_parse_yuan(a.amount, max_fen(ctx), &court.amount_fen) != 0)
       return ctl_usage_error(ctx, "--amount-yuan: expected yuan such as 1200 or 1200.50");
     court.summary = (char *)(a.summary ? a.summary : "");
-    action.args_case = MV_ARGS(COURT_RESULT);
     action.court_result = &court;
     break;
   case MV_ACTION(RECORD_FEEDBACK):
@@ -391,7 +397,6 @@ int ctl_cmd_step(ctl_ctx *ctx, int argc, char **argv) {
     if ((rc = time_arg(ctx, "--visited", a.visited, &feedback.visited_ms)) != CTL_EXIT_OK)
       return rc;
     feedback.note = (char *)(a.note ? a.note : "");
-    action.args_case = MV_ARGS(FEEDBACK);
     action.feedback = &feedback;
     break;
   default:

@@ -6,7 +6,8 @@
  *
  * The step commands share one handler (ctl_cmd_step); their entries say
  * which action they take and which options they take (step_opts) and need
- * (step_required).
+ * (step_required); --reason is needed when the action's definition
+ * (core/actions.h) says the action needs a reason.
  */
 #include "services/coordinator/ctl.h"
 
@@ -84,7 +85,6 @@ const ctl_command ctl_commands[] = {
                  "  --reason TEXT     why (required)\n" PERSON_OPT,
         .action = MV_ACTION(REFUSE),
         .step_opts = CTL_SO_REASON | CTL_SO_PERSON,
-        .step_required = CTL_SO_REASON,
     },
     {
         .name = "transfer",
@@ -101,7 +101,6 @@ const ctl_command ctl_commands[] = {
                  "  --reason TEXT     why (required)\n" PERSON_OPT,
         .action = MV_ACTION(TRANSFER),
         .step_opts = CTL_SO_TO | CTL_SO_REASON | CTL_SO_PERSON,
-        .step_required = CTL_SO_REASON,
     },
     {
         .name = "recall",
@@ -117,7 +116,6 @@ const ctl_command ctl_commands[] = {
                  "  --reason TEXT     why (required)\n" PERSON_OPT,
         .action = MV_ACTION(RECALL),
         .step_opts = CTL_SO_REASON | CTL_SO_PERSON,
-        .step_required = CTL_SO_REASON,
     },
     {
         .name = "start",
@@ -219,7 +217,6 @@ const ctl_command ctl_commands[] = {
                  "  --reason TEXT     why (required)\n" PERSON_OPT,
         .action = MV_ACTION(SEND_TO_LITIGATION),
         .step_opts = CTL_SO_REASON | CTL_SO_PERSON,
-        .step_required = CTL_SO_REASON,
     },
     {
         .name = "court-result",
@@ -287,7 +284,6 @@ const ctl_command ctl_commands[] = {
                  "  --reason TEXT     why (required)\n" PERSON_OPT,
         .action = MV_ACTION(REOPEN),
         .step_opts = CTL_SO_REASON | CTL_SO_PERSON,
-        .step_required = CTL_SO_REASON,
     },
     {
         .name = "withdraw",
@@ -302,7 +298,6 @@ const ctl_command ctl_commands[] = {
                  "  --reason TEXT     why (required)\n" PERSON_OPT,
         .action = MV_ACTION(WITHDRAW),
         .step_opts = CTL_SO_REASON | CTL_SO_PERSON,
-        .step_required = CTL_SO_REASON,
     },
     {
         .name = "legal-aid",

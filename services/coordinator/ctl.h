@@ -109,7 +109,8 @@ struct ctl_command {
   /* Step commands only (run = ctl_cmd_step): */
   mv_action_kind action;
   unsigned step_opts;     /* CTL_SO_* the command takes */
-  unsigned step_required; /* CTL_SO_* it needs */
+  unsigned step_required; /* CTL_SO_* it needs, besides --reason for an action that needs
+                           * one (its definition, core/actions.h, says so) */
 };
 
 /* The table (commands.c), ending with an entry whose name is NULL. */

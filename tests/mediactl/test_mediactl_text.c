@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "core/actions.h"
 #include "services/coordinator/ctl.h"
 
 static void test_display_width(void **state) {
@@ -335,6 +336,12 @@ static void test_command_table(void **state) {
     if (c->run == ctl_cmd_step) {
       assert_int_not_equal(c->action, 0);
       assert_int_equal(c->step_required & ~c->step_opts, 0);
+      /* --reason is needed where the action needs a reason (ctl_cmd_step) */
+      const mc_action_def *def = mc_action_def_of(c->action);
+      assert_non_null(def);
+      assert_int_equal(c->step_required & CTL_SO_REASON, 0);
+      if (def->reason_required && !(c->step_opts & CTL_SO_REASON))
+        fail_msg("%s needs a reason but takes no --reason", c->name);
       for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
         if ((c->step_opts & opts[i].bit) && strstr(c->usage, opts[i].opt) == NULL)
           fail_msg("%s takes %s but its usage does not say so", c->name, opts[i].opt);
