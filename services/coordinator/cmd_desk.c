@@ -259,6 +259,12 @@ static unsigned step_required(const ctl_command *cmd) {
   return cmd->step_required | (def != NULL && def->reason_required ? CTL_SO_REASON : 0);
 }
 
+/* The oneof member of the step's action (its definition). */
+static Mediation__V1__CaseAction__ArgsCase step_args_case(const ctl_command *cmd) {
+  const mc_action_def *def = mc_action_def_of(cmd->action);
+  return def != NULL ? def->args : MEDIATION__V1__CASE_ACTION__ARGS__NOT_SET;
+}
+
 static int parse_step_args(ctl_ctx *ctx, int argc, char **argv, struct option *opts,
                            step_args *a) {
   int c;
@@ -336,9 +342,7 @@ int ctl_cmd_step(ctl_ctx *ctx, int argc, char **argv) {
   action.case_ref = (char *)case_ref;
   action.reason = (char *)(a.reason ? a.reason : "");
   action.person = (char *)(a.person ? a.person : "");
-  /* the oneof member the action carries, filled in below */
-  const mc_action_def *def = mc_action_def_of(cmd->action);
-  action.args_case = def != NULL ? def->args : MEDIATION__V1__CASE_ACTION__ARGS__NOT_SET;
+  action.args_case = step_args_case(cmd); /* its member is filled in below */
   int v;
   switch (cmd->action) {
   case MV_ACTION(TRANSFER): {
