@@ -415,8 +415,6 @@ static mc_code check_actor(const mc_step_ctx *x, mc_err *err) {
   return MC_OK;
 }
 
-/* ---- 4. fields ---- */
-
 /* 4. Are the fields good? Those every action has, then the action's own. */
 static mc_code check_fields(const mc_step_ctx *x, mc_err *err) {
   const mc_limits *lim = &x->reg->limits;
