@@ -197,10 +197,6 @@ int64_t rpc_call_deadline_ms(const rpc_call *call) { return call->env->deadline_
 
 const char *rpc_call_method(const rpc_call *call) { return call->full_method; }
 
-const ProtobufCMethodDescriptor *rpc_call_method_descriptor(const rpc_call *call) {
-  return call->method;
-}
-
 /* --- Dispatch --- */
 
 static ProtobufCService *find_service(rpc_server *srv, const char *name) {
