@@ -136,9 +136,9 @@ void rpc__slot_send(rpc_slot *s, const rpc_proof *pf) {
   uint8_t *bytes;
   size_t len;
   mc_err err = {0};
-  mc_code rc = rpc__envelope_build(s->service->name, s->method->name, s->rid, s->deadline_ms,
-                              s->payload, s->payload_len, pf, c->max_message_bytes, &bytes, &len,
-                              &err);
+  mc_code rc =
+      rpc__envelope_build(s->service->name, s->method->name, s->rid, s->deadline_ms, s->payload,
+                          s->payload_len, pf, c->max_message_bytes, &bytes, &len, &err);
   if (rc == MC_OK) {
     if (s->req != NULL) {
       nng_msg_free(s->req); /* the last session's; its attempts are over */
@@ -284,7 +284,6 @@ static void slot_cb(void *arg) {
     return;
   }
 }
-
 
 static void pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg) {
   (void)p;
@@ -596,7 +595,7 @@ mc_code rpc_client_call_async(rpc_client *c, const ProtobufCServiceDescriptor *s
   uint8_t *payload;
   size_t payload_len;
   mc_code rc = rpc__request_pack(service->name, method, request, c->max_message_bytes, &payload,
-                            &payload_len, err);
+                                 &payload_len, err);
   if (rc != MC_OK)
     return rc;
   uint8_t rid[RPC_REQUEST_ID_BYTES];
@@ -605,7 +604,7 @@ mc_code rpc_client_call_async(rpc_client *c, const ProtobufCServiceDescriptor *s
   else
     rpc_request_id_new(rid);
   size_t n = rpc__envelope_size(service->name, method, rid, deadline, rpc_key_principal(c->key),
-                           payload_len);
+                                payload_len);
   if (n > c->max_message_bytes) {
     free(payload);
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED,

@@ -264,7 +264,7 @@ static void open_start(rpc_client *c) {
     Mediation__V1__SessionOpenRequest req = MEDIATION__V1__SESSION_OPEN_REQUEST__INIT;
     req.client_public_key = (ProtobufCBinaryData){RPC_KX_KEY_BYTES, c->open_pk};
     rc = rpc__request_pack(mediation__v1__rpc_session__descriptor.name, "Open", &req.base, 0,
-                      &s->payload, &s->payload_len, &err);
+                           &s->payload, &s->payload_len, &err);
   }
   if (rc != MC_OK) {
     s->done = open_done;
