@@ -98,7 +98,7 @@
  * Every call ends by its deadline plus 500 ms, even if nng 1.5.2 loses the
  * operation: a thread of the client's own (the keeper) then reports it
  * UNAVAILABLE or DEADLINE_EXCEEDED as above, on that thread. The keeper also
- * dials again when nng's dialer has stopped reconnecting (client.c).
+ * dials again when nng's dialer has stopped reconnecting (client_keeper.c).
  *
  * Threads: a client may be used by any number of threads at once.
  * rpc_client_call blocks its thread; never call it from an nng callback or

@@ -197,10 +197,6 @@ int64_t rpc_call_deadline_ms(const rpc_call *call) { return call->env->deadline_
 
 const char *rpc_call_method(const rpc_call *call) { return call->full_method; }
 
-const ProtobufCMethodDescriptor *rpc_call_method_descriptor(const rpc_call *call) {
-  return call->method;
-}
-
 /* --- Dispatch --- */
 
 static ProtobufCService *find_service(rpc_server *srv, const char *name) {
@@ -308,7 +304,11 @@ static mc_code authenticate(rpc_server *srv, const Mediation__V1__RequestEnvelop
   return MC_OK;
 }
 
-void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink sink) {
+/* The request envelope in data, unpacked (the caller frees it with
+ * mediation__v1__request_envelope__free_unpacked); or NULL, refused to sink
+ * already: over the size limit, failing the wire check, or not decoding. */
+static Mediation__V1__RequestEnvelope *unpack_envelope(rpc_server *srv, const uint8_t *data,
+                                                       size_t len, rpc_sink sink) {
   char why[256];
   mc_err err = {0};
   if (len > srv->max_message_bytes) {
@@ -317,7 +317,7 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
              "request",
              len, srv->max_message_bytes);
     reply_refusal(sink, NULL, MC_RESOURCE_EXHAUSTED, why, false, true);
-    return;
+    return NULL;
   }
   /* The envelope is hostile until checked: wire check first (UTF-8, NUL,
    * lengths, framing), then unpack. */
@@ -326,14 +326,52 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
     snprintf(why, sizeof(why), "envelope: %.240s", err.msg);
     mc_log(MC_LOG_DEBUG, NULL, "rpc: refused a request: %s", why);
     reply_refusal(sink, NULL, MC_INVALID_ARGUMENT, why, false, true);
-    return;
+    return NULL;
   }
   Mediation__V1__RequestEnvelope *env = mediation__v1__request_envelope__unpack(NULL, len, data);
-  if (env == NULL) {
+  if (env == NULL)
     reply_refusal(sink, NULL, MC_INVALID_ARGUMENT,
                   "envelope: does not decode as mediation.v1.RequestEnvelope", false, true);
+  return env;
+}
+
+/* Refuses the request in env with code and why, and frees env. */
+static void refuse_request(rpc_sink sink, Mediation__V1__RequestEnvelope *env, mc_code code,
+                           const char *why, bool session_unknown, bool proven) {
+  /* An unknown session is routine (every client meets one after a
+   * restart) and is not worth a warning; other failed proofs are. */
+  if (code != MC_UNAUTHENTICATED || session_unknown)
+    mc_log(MC_LOG_DEBUG, NULL, "rpc: refused %.64s/%.64s: %s", env->service, env->method, why);
+  else if (warn_allowed())
+    mc_log(MC_LOG_WARNING, NULL, "rpc: refused %.64s/%.64s: %s", env->service, env->method, why);
+  reply_refusal(sink, &env->request_id, code, why, session_unknown,
+                !proven && !session_unknown);
+  mediation__v1__request_envelope__free_unpacked(env, NULL);
+}
+
+/* Puts call on the pending list and hands it to its handler, which owns it
+ * from then until it completes it. */
+static void start_call(rpc_server *srv, rpc_call *call) {
+  snprintf(call->full_method, sizeof(call->full_method), "%s/%s",
+           call->service->descriptor->name, call->method->name);
+  pthread_mutex_lock(&srv->mtx);
+  call->next = &srv->pending;
+  call->prev = srv->pending.prev;
+  srv->pending.prev->next = call;
+  srv->pending.prev = call;
+  pthread_mutex_unlock(&srv->mtx);
+
+  ProtobufCService *service = call->service;
+  unsigned index = (unsigned)(call->method - service->descriptor->methods);
+  service->invoke(service, index, call->input, call_closure, call);
+}
+
+void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink sink) {
+  Mediation__V1__RequestEnvelope *env = unpack_envelope(srv, data, len, sink);
+  if (env == NULL)
     return;
-  }
+  char why[256];
+  mc_err err = {0};
   mc_code code = MC_OK;
   bool by_session = false, session_unknown = false, proven = false;
   const mc_principal *caller = NULL;
@@ -397,16 +435,7 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
     }
   }
   if (code != MC_OK) {
-    /* An unknown session is routine (every client meets one after a
-     * restart) and is not worth a warning; other failed proofs are. */
-    if (code != MC_UNAUTHENTICATED || session_unknown)
-      mc_log(MC_LOG_DEBUG, NULL, "rpc: refused %.64s/%.64s: %s", env->service, env->method, why);
-    else if (warn_allowed())
-      mc_log(MC_LOG_WARNING, NULL, "rpc: refused %.64s/%.64s: %s", env->service, env->method,
-             why);
-    reply_refusal(sink, &env->request_id, code, why, session_unknown,
-                  !proven && !session_unknown);
-    mediation__v1__request_envelope__free_unpacked(env, NULL);
+    refuse_request(sink, env, code, why, session_unknown, proven);
     return;
   }
 
@@ -427,18 +456,7 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
   call->by_session = by_session;
   call->sink = sink;
   atomic_init(&call->state, RPC_CALL_PENDING);
-  snprintf(call->full_method, sizeof(call->full_method), "%s/%s", service->descriptor->name,
-           method->name);
-  pthread_mutex_lock(&srv->mtx);
-  call->next = &srv->pending;
-  call->prev = srv->pending.prev;
-  srv->pending.prev->next = call;
-  srv->pending.prev = call;
-  pthread_mutex_unlock(&srv->mtx);
-
-  unsigned index = (unsigned)(method - service->descriptor->methods);
-  /* From here the call belongs to the handler until it completes it. */
-  service->invoke(service, index, input, call_closure, call);
+  start_call(srv, call);
 }
 
 void rpc__abandon_pending(rpc_server *srv) {

@@ -1,7 +1,8 @@
 /*
  * internal.h - what the rpc/ sources share and nobody else may use: the
- * server's state, the call, the session table, and transport helpers (URL
- * schemes, TLS files).
+ * server's state, the call, the session table, transport helpers (URL
+ * schemes, TLS files), and the client's state, which its four files share
+ * (client.c, client_envelope.c, client_session.c, client_keeper.c).
  * Not installed, not included outside rpc/.
  */
 #ifndef RPC_INTERNAL_H
@@ -16,6 +17,7 @@
 #include <nng/nng.h>
 #include <nng/supplemental/tls/tls.h>
 
+#include "core/log.h"
 #include "core/registry.h"
 #include "core/status.h"
 #include "core/text.h"
@@ -259,5 +261,233 @@ void rpc__abandon_pending(rpc_server *srv);
 
 /* Waits until inflight is 0 or deadline (monotonic ms) passes. True if 0. */
 bool rpc__wait_idle(rpc_server *srv, int64_t until_mono_ms);
+
+/* --- The client's envelopes (client_envelope.c) --- */
+
+/* How an envelope proves its caller: a signature by key, or a MAC under a
+ * session key. Every pointer is borrowed. */
+typedef struct rpc_proof {
+  const rpc_key *key;       /* sign with it, or NULL: MAC */
+  const char *caller;       /* the principal, when MAC'd */
+  const uint8_t *session_id;
+  const uint8_t *session_key;
+} rpc_proof;
+
+/* The request packed into *out (malloc'd, caller frees). Errors:
+ * INVALID_ARGUMENT (required field missing), RESOURCE_EXHAUSTED (bigger than
+ * max_bytes, when not 0; out of memory). */
+mc_code rpc__request_pack(const char *service, const char *method,
+                          const ProtobufCMessage *request, size_t max_bytes, uint8_t **out,
+                          size_t *out_len, mc_err *err);
+/* The packed envelope's size if signed: the larger of the two proofs, so a
+ * request that passes this check fits either way. No crypto. */
+size_t rpc__envelope_size(const char *service, const char *method, const uint8_t *rid,
+                          int64_t deadline_ms, const char *caller, size_t payload_len);
+/* Builds, authenticates and packs an envelope into *out (malloc'd; caller
+ * frees). RESOURCE_EXHAUSTED over max_bytes (when not 0). */
+mc_code rpc__envelope_build(const char *service, const char *method, const uint8_t *rid,
+                            int64_t deadline_ms, const uint8_t *payload, size_t payload_len,
+                            const rpc_proof *pf, size_t max_bytes, uint8_t **out,
+                            size_t *out_len, mc_err *err);
+/* Reads a reply envelope of len bytes from url: RESOURCE_EXHAUSTED over
+ * max_bytes, INTERNAL if it fails env_limits or does not decode; text (cap
+ * bytes) says why. On MC_OK *out is the unpacked envelope, the caller's
+ * (mediation__v1__reply_envelope__free_unpacked). */
+mc_code rpc__reply_unpack(const char *url, const uint8_t *body, size_t len, size_t max_bytes,
+                          const mc_message_limits *env_limits,
+                          Mediation__V1__ReplyEnvelope **out, char *text, size_t cap);
+/* Whether env says that the server did not know the session request rid was
+ * MAC'd under, and so did not run it. */
+bool rpc__reply_session_unknown(const Mediation__V1__ReplyEnvelope *env,
+                                const uint8_t rid[RPC_REQUEST_ID_BYTES]);
+/* What env answers request rid: its status, or INTERNAL / UNKNOWN if it
+ * answers another request, carries an unknown status, or its payload fails
+ * payload_limits or does not decode as output; text (cap bytes) is the
+ * message ("" for OK). On MC_OK *out is the unpacked reply, the caller's
+ * (protobuf_c_message_free_unpacked). */
+mc_code rpc__reply_outcome(const char *url, const Mediation__V1__ReplyEnvelope *env,
+                           const uint8_t rid[RPC_REQUEST_ID_BYTES],
+                           const ProtobufCMessageDescriptor *output,
+                           const mc_message_limits *payload_limits, ProtobufCMessage **out,
+                           char *text, size_t cap);
+
+/* --- Client (client.c: creation, calls, freeing; client_envelope.c;
+ * client_session.c; client_keeper.c). client.c's opening comment tells how
+ * the parts work together. --- */
+
+/* A slot's state: which of its aios' callbacks runs next. */
+enum { RPC_SLOT_FREE, RPC_SLOT_SEND, RPC_SLOT_RECV, RPC_SLOT_WAIT };
+
+/* How a call waiting for a session goes on once the Open it waited for has
+ * ended. */
+enum { RPC_WAKE_RETRY, RPC_WAKE_SIGN };
+
+/* A call still running this long after its deadline is ended by the keeper
+ * (client_keeper.c). */
+#define RPC_CALL_GRACE_MS 500
+
+typedef struct rpc_slot rpc_slot;
+
+/* One call at a time: an nng context and its aios. */
+struct rpc_slot {
+  rpc_client *c;  /* borrowed: the client that owns the slot array */
+  nng_aio *aio;   /* owned: sends and receives */
+  nng_aio *timer; /* owned: only ever sleeps: the wait for a session (rpc__slot_go) */
+  nng_ctx ctx;    /* owned; closed with the socket */
+  int state;    /* RPC_SLOT_*: handed from thread to thread along with the aio */
+  nng_msg *req; /* owned: the envelope as authenticated last; each attempt sends a copy */
+  uint8_t *payload; /* owned: the packed request message, for each (re)authentication */
+  size_t payload_len;
+  const ProtobufCServiceDescriptor *service; /* borrowed from the caller's descriptor */
+  const ProtobufCMethodDescriptor *method;   /* borrowed from the caller's descriptor */
+  uint8_t rid[RPC_REQUEST_ID_BYTES];
+  int64_t deadline_ms; /* absolute Unix ms, as in the envelope */
+  int64_t attempt_timeout_ms;
+  unsigned attempts, max_attempts;
+  _Atomic bool sent; /* some attempt was handed to a connection (read by the keeper) */
+  _Atomic bool replied; /* the server answered (the Open slot: a refusal, not a lost request) */
+  bool sign;      /* always sign this call: sessions off, the Open itself, or given up on */
+  uint64_t sess_gen; /* the session the envelope was MAC'd under; 0: signed */
+  unsigned renewals; /* times sent again because its session was unknown */
+  bool waiting;      /* on c->waiters; under c->sess_mtx */
+  int wake;          /* RPC_WAKE_*, set with waiting cleared; under c->sess_mtx */
+  rpc_slot *next_wait; /* borrowed: the next on c->waiters */
+  rpc_done_fn done;    /* the caller's; called once (rpc__slot_finish or the keeper) */
+  void *done_arg;      /* borrowed: the caller's */
+  rpc_slot *next_free; /* borrowed: the next on c->free_list */
+  /* Under c->mtx: */
+  bool busy;          /* taken for a call (or the Open), until rpc__slot_release */
+  bool reported;      /* done was called (by the slot's callbacks or the keeper) */
+  int64_t overdue_ms; /* Unix ms: the keeper ends the call after this */
+  int64_t start_mono; /* when the call took the slot */
+  size_t req_len;     /* bytes of the request as sent (client_keeper.c, END_OVERSIZE) */
+  unsigned drops;     /* connections lost while it was out (client_keeper.c, END_OVERSIZE) */
+};
+
+/* Secrets live apart, in memory libsodium guards and wipes. */
+typedef struct rpc_client_secrets {
+  uint8_t key[RPC_SESSION_KEY_BYTES]; /* the session key */
+  uint8_t eph_sk[RPC_KX_KEY_BYTES];   /* the pending Open's X25519 secret */
+} rpc_client_secrets;
+
+/* Each field says whose it is: owned (the client's: rpc_client_free
+ * releases it), borrowed (someone else's, which outlives the client), or a
+ * value (copied in; nothing to release). */
+struct rpc_client {
+  char *url;          /* owned copy */
+  const rpc_key *key; /* borrowed from the creator: signs requests and Opens */
+  size_t max_message_bytes;                       /* value, from the registry's limits */
+  int64_t max_deadline_ahead_ms;                  /* value, from the registry's limits */
+  mc_message_limits env_limits, payload_limits;   /* values */
+  int64_t default_timeout_ms, attempt_timeout_ms; /* values, from rpc_client_opts */
+  unsigned max_attempts;                          /* value, from rpc_client_opts */
+
+  nng_socket sock;            /* owned: closed by rpc__socket_close_bounded */
+  bool sock_open;             /* value: sock is to be closed */
+  /* owned by sock: the current nng_dialer; replaced by the keeper only */
+  _Atomic uint32_t dialer_id;
+  nng_tls_config *tls;        /* owned: one reference; for tls+tcp://, each new dialer's */
+  rpc_slot *slots;            /* owned: n_slots for calls, then the Open's own */
+  unsigned n_slots;           /* value */
+  rpc_slot *open_slot;        /* borrowed: the last of slots */
+  atomic_int pipes;           /* value: connections up now (pipe notifications) */
+  atomic_uint pipes_lost;     /* value: connections that went down (END_OVERSIZE) */
+
+  /* owned; guards the free list, closing, and each slot's busy/reported/overdue_ms */
+  pthread_mutex_t mtx;
+  pthread_cond_t cond; /* owned; a slot was freed, or closing */
+  rpc_slot *free_list; /* borrowed: slots of slots, linked by next_free */
+  bool closing;        /* value */
+
+  pthread_t keeper;           /* owned: joined by rpc_client_free */
+  bool keeper_running;        /* value */
+  pthread_cond_t keeper_cond; /* owned; closing */
+  uint64_t redials;           /* value: dialers replaced (keeper thread only) */
+  unsigned abandoned; /* value: dialers left open on a pipe nng never reaped (keeper only) */
+  /* Mono ms since when requests have waited for a connection and none was
+   * taken; 0: the last send was taken. */
+  _Atomic int64_t starved_since_mono;
+  bool fail_when_refused; /* value, from rpc_client_opts; read by the keeper */
+  /* borrowed, from rpc_client_opts; called by the keeper only */
+  void (*on_tls_verdict)(void *arg, const char *why);
+  void *on_tls_verdict_arg;                           /* borrowed, from rpc_client_opts */
+  /* TLS: the CA file and server name (owned copies), for the keeper's
+   * diagnosis of failed handshakes (rpc__tls_probe): its verdict (a value),
+   * under mtx, kept until a connection comes up; probed once per run of
+   * failures. */
+  char *tls_ca, *tls_name;
+  bool tls_probed;     /* value; keeper only */
+  char tls_diag[200];  /* value: "" or why the handshakes fail */
+
+  /* The session (client_session.c). */
+  bool sessions; /* value: false: every request signed (rpc_client_opts.sign_each_request) */
+  pthread_mutex_t sess_mtx; /* owned; guards what follows, and every slot's waiting/wake */
+  bool sess_closing; /* value */
+  bool opening;  /* value: an Open is in flight on open_slot */
+  bool have;     /* value: a session: sid, secrets->key, gen, renew_at_ms, stale_at_ms */
+  uint64_t gen;  /* value: counts sessions made; a call remembers which one MAC'd it */
+  uint8_t sid[RPC_SESSION_ID_BYTES]; /* value */
+  int64_t renew_at_ms, stale_at_ms; /* values, Unix ms: open the next one / stop using this one */
+  int64_t sign_until_mono;          /* value: the server refused Open: sign until then */
+  int64_t renew_not_before_mono;    /* value: a renewal failed: not again before then */
+  uint8_t open_pk[RPC_KX_KEY_BYTES]; /* value: the pending Open's X25519 public key */
+  rpc_client_secrets *secrets; /* owned: sodium_malloc'd; sodium_free wipes it */
+  rpc_slot *waiters; /* borrowed: slots of calls waiting for the session, in arrival order */
+};
+
+/* The client's slots (client.c). */
+
+/* Marks s taken for a call (c->mtx held). */
+void rpc__slot_take(rpc_slot *s);
+/* Lets the keeper end s's call if it is still running RPC_CALL_GRACE_MS
+ * after deadline_ms. Once s->done is set, before the call is started. */
+void rpc__slot_guard(rpc_slot *s, int64_t deadline_ms);
+/* Frees the slot (the Open's own slot is never on the free list). True if
+ * the call is still to be reported: the keeper has not done it. */
+bool rpc__slot_release(rpc_slot *s);
+/* Ends the call: frees the slot first (so done may start another call on
+ * it), then reports, unless the keeper reported it already (the call was
+ * overdue). reply (may be NULL) goes to done, or is freed. Nothing of s is
+ * touched after the release. */
+void rpc__slot_finish(rpc_slot *s, mc_code code, const char *text, ProtobufCMessage *reply);
+/* Makes s->req the envelope proven by pf and sends its first attempt; a
+ * failure ends the call. */
+void rpc__slot_send(rpc_slot *s, const rpc_proof *pf);
+/* ms as an nng timeout: at least 1, at most INT32_MAX. */
+nng_duration rpc__ms_duration(int64_t ms);
+
+/* Sessions (client_session.c). */
+
+/* Proves s and sends it: a MAC under the session, or a signature; or, with
+ * no session ready, puts s on the waiting list and makes sure an Open runs.
+ * Called when a call starts, when a waiting call is woken, and when a
+ * session turned out unknown to the server. */
+void rpc__slot_go(rpc_slot *s);
+/* The server answered s that it does not know the session s was MAC'd
+ * under, and did not run it: drops that session and sends s again. */
+void rpc__session_forgotten(rpc_slot *s);
+/* The callback of a slot's timer aio: the end of a wait for a session. */
+void rpc__session_timer_cb(void *arg);
+/* Closing: calls waiting for a session, and those that would, end
+ * CANCELLED. */
+void rpc__session_close(rpc_client *c);
+/* Takes s off the waiting list, if it is on it (closing, callbacks stopped). */
+void rpc__session_unwait(rpc_client *c, rpc_slot *s);
+
+/* The keeper, the dialer and closing (client_keeper.c). */
+
+/* Creates and starts (in the background) a dialer to c->url. nng's error. */
+int rpc__client_dial(rpc_client *c, nng_dialer *out);
+/* The keeper thread's body (arg: the client); returns once c->closing. */
+void *rpc__client_keeper(void *arg);
+/* The UNAVAILABLE text for a call that found no connection by its deadline:
+ * the TLS verdict if the keeper has one, else the dialer's counts. */
+void rpc__no_connection_text(rpc_client *c, char *text, size_t cap);
+/* The log level of a call's "no connection": a TLS verdict was logged once
+ * by the keeper already, and is not repeated for every call. */
+mc_log_level rpc__no_connection_level(const char *text);
+/* nng_close, waited for at most a bounded time (client_keeper.c says why);
+ * unhooks the pipe notifications first. */
+void rpc__socket_close_bounded(nng_socket sock);
 
 #endif /* RPC_INTERNAL_H */

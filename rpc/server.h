@@ -266,7 +266,4 @@ int64_t rpc_call_deadline_ms(const rpc_call *call);
 /* "mediation.v1.Router/Apply". Valid until completion. */
 const char *rpc_call_method(const rpc_call *call);
 
-/* The method's descriptor (input/output types, name). */
-const ProtobufCMethodDescriptor *rpc_call_method_descriptor(const rpc_call *call);
-
 #endif /* RPC_SERVER_H */

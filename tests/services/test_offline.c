@@ -198,7 +198,8 @@ static void test_offline_referrals_forwarded_in_order(void **state) {
  * killed, and started at once, so units reconnect while it goes down and
  * comes up: after every restart a referral made at the police studio
  * reaches the marriage studio, signed for. (nng 1.5.2's dialer stops for
- * good if a connection closes during its handshake; rpc/client.c redials.) */
+ * good if a connection closes during its handshake; rpc/client_keeper.c
+ * redials.) */
 static void test_units_follow_router_restarts(void **state) {
   (void)state;
   enum { ROUNDS = 24 };
