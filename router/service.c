@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/access.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "router/internal.h"
@@ -104,11 +105,12 @@ static void router_get_case(Mediation__V1__Router_Service *service,
   if (rc != MC_OK) {
     rpc_call_fail_err(call, &err);
   } else {
-    const char *holder = c->holder;
-    bool masked = !(caller->kind == MC_PRINCIPAL_UNIT && strcmp(caller->id, holder) == 0);
-    for (size_t i = 0; i < n; i++)
-      rt_mask_event_for(events[i], holder, caller);
-    rt_mask_case_for(c, holder, caller); /* last: it may overwrite holder-independent fields */
+    bool masked = !rt_sees_personal_data(c, caller);
+    if (masked) {
+      for (size_t i = 0; i < n; i++)
+        mc_mask_event(events[i]);
+      mc_mask_case(c);
+    }
     Mediation__V1__GetCaseReply reply = MEDIATION__V1__GET_CASE_REPLY__INIT;
     reply.case_record = c;
     reply.events = events;
