@@ -210,13 +210,15 @@ static ProtobufCService *find_service(rpc_server *srv, const char *name) {
   return NULL;
 }
 
+/* Step 6. *why is the accept callback's message, if it gave one. */
 static bool accepted(rpc_server *srv, const mc_principal *p, const char *service,
-                     const char *method) {
+                     const char *method, const char **why) {
+  *why = NULL;
   if (srv->accept_kinds != 0 && !(srv->accept_kinds & RPC_ACCEPT_KIND(p->kind)))
     return false;
   if (srv->accept_unit != NULL && (p->unit == NULL || strcmp(p->unit, srv->accept_unit) != 0))
     return false;
-  if (srv->accept != NULL && !srv->accept(srv->accept_arg, p, service, method))
+  if (srv->accept != NULL && !srv->accept(srv->accept_arg, p, service, method, why))
     return false;
   return true;
 }
@@ -335,6 +337,7 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
     return;
   }
   mc_code code = MC_OK;
+  const char *refusal = NULL;
   bool by_session = false, session_unknown = false, proven = false;
   const mc_principal *caller = NULL;
   ProtobufCService *service = NULL;
@@ -364,10 +367,13 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
              "deadline_ms is %lld ms ahead; at most %lld is allowed "
              "([limits] max_deadline_ahead_seconds): use a shorter timeout",
              (long long)(env->deadline_ms - now), (long long)srv->max_deadline_ahead_ms);
-  } else if (!accepted(srv, caller, env->service, env->method)) {
+  } else if (!accepted(srv, caller, env->service, env->method, &refusal)) {
     code = MC_PERMISSION_DENIED;
-    snprintf(why, sizeof(why), "%s \"%.64s\" may not call %.64s/%.64s on this server",
-             kind_name(caller->kind), caller->id, env->service, env->method);
+    if (refusal != NULL)
+      snprintf(why, sizeof(why), "%s", refusal);
+    else
+      snprintf(why, sizeof(why), "%s \"%.64s\" may not call %.64s/%.64s on this server",
+               kind_name(caller->kind), caller->id, env->service, env->method);
   } else if ((service = find_service(srv, env->service)) == NULL) {
     code = MC_UNIMPLEMENTED;
     snprintf(why, sizeof(why), "no service \"%.100s\" here (Reflection/ListServices lists them)",
@@ -601,6 +607,35 @@ static void builtin_check(Mediation__V1__Health_Service *svc,
   done(&out, call);
 }
 
+#define CALLER_KINDS 3 /* mc_principal_kind: unit, coordinator, operator */
+#define CALLER_KIND(x) MEDIATION__V1__CALLER_KIND__CALLER_KIND_##x
+#define METHOD_ACCESS(x) MEDIATION__V1__METHOD_ACCESS__METHOD_ACCESS_##x
+_Static_assert((int)MC_PRINCIPAL_UNIT == (int)CALLER_KIND(UNIT) &&
+                   (int)MC_PRINCIPAL_COORDINATOR == (int)CALLER_KIND(COORDINATOR) &&
+                   (int)MC_PRINCIPAL_OPERATOR == (int)CALLER_KIND(OPERATOR),
+               "mc_principal_kind differs from the wire's CallerKind");
+_Static_assert((int)RPC_ACCESS_READ == (int)METHOD_ACCESS(READ) &&
+                   (int)RPC_ACCESS_WRITE == (int)METHOD_ACCESS(WRITE) &&
+                   (int)RPC_ACCESS_POLL == (int)METHOD_ACCESS(POLL),
+               "rpc_access differs from the wire's MethodAccess");
+
+/* A method's callers and access, from the server's describe callback;
+ * kinds has room for CALLER_KINDS and is borrowed by info. */
+static void describe_method(rpc_server *srv, const char *service, Mediation__V1__MethodInfo *info,
+                            Mediation__V1__CallerKind *kinds) {
+  uint32_t callers = 0;
+  rpc_access access = RPC_ACCESS_UNSPECIFIED;
+  if (srv->describe == NULL ||
+      !srv->describe(srv->accept_arg, service, info->name, &callers, &access))
+    return;
+  for (int k = 1; k <= CALLER_KINDS; k++) {
+    if (callers & RPC_ACCEPT_KIND(k))
+      kinds[info->n_callers++] = (Mediation__V1__CallerKind)k;
+  }
+  info->callers = kinds;
+  info->access = (Mediation__V1__MethodAccess)access;
+}
+
 static void builtin_list_services(Mediation__V1__Reflection_Service *svc,
                                   const Mediation__V1__ListServicesRequest *in,
                                   Mediation__V1__ListServicesReply_Closure done, void *call) {
@@ -614,11 +649,14 @@ static void builtin_list_services(Mediation__V1__Reflection_Service *svc,
   Mediation__V1__ServiceInfo **info_ptrs = calloc(srv->n_services + 1, sizeof(*info_ptrs));
   Mediation__V1__MethodInfo *methods = calloc(n_methods + 1, sizeof(*methods));
   Mediation__V1__MethodInfo **method_ptrs = calloc(n_methods + 1, sizeof(*method_ptrs));
-  if (infos == NULL || info_ptrs == NULL || methods == NULL || method_ptrs == NULL) {
+  Mediation__V1__CallerKind *kinds = calloc(CALLER_KINDS * n_methods + 1, sizeof(*kinds));
+  if (infos == NULL || info_ptrs == NULL || methods == NULL || method_ptrs == NULL ||
+      kinds == NULL) {
     free(infos);
     free(info_ptrs);
     free(methods);
     free(method_ptrs);
+    free(kinds);
     rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory listing services");
     return;
   }
@@ -634,6 +672,7 @@ static void builtin_list_services(Mediation__V1__Reflection_Service *svc,
       methods[m].name = (char *)d->methods[k].name;
       methods[m].input_type = (char *)d->methods[k].input->name;
       methods[m].output_type = (char *)d->methods[k].output->name;
+      describe_method(srv, d->name, &methods[m], &kinds[CALLER_KINDS * m]);
       method_ptrs[m] = &methods[m];
     }
     info_ptrs[i] = &infos[i];
@@ -646,6 +685,7 @@ static void builtin_list_services(Mediation__V1__Reflection_Service *svc,
   free(info_ptrs);
   free(methods);
   free(method_ptrs);
+  free(kinds);
 }
 
 mc_code rpc__register_builtins(rpc_server *srv, mc_err *err) {
