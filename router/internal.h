@@ -16,6 +16,8 @@
  *                 woken by the writer after a commit or by their timeout.
  *   queries.c     ListCases, Stuck, GetFigures.
  *   view.c        what a caller may see: access checks, masking, summaries.
+ *   methods.c     who may call which method (applied by the server before
+ *                 any handler runs, reported by Reflection).
  */
 #ifndef RT_INTERNAL_H
 #define RT_INTERNAL_H

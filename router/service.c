@@ -3,10 +3,11 @@
  * handler per rpc, wired by the generated MEDIATION__V1__ROUTER__INIT so a
  * missing handler does not compile.
  *
- * Handlers run on nng's threads. Writes (Apply, AckDeliveries) are checked
- * for what can be checked without the store, then handed to the writer and
- * answered after the commit; reads are answered here from their own read
- * transaction.
+ * Who may call each is router/methods.c's table, applied by the server
+ * before a handler runs. Handlers run on nng's threads. Writes (Apply,
+ * AckDeliveries) are checked for what can be checked without the store,
+ * then handed to the writer and answered after the commit; reads are
+ * answered here from their own read transaction.
  */
 #include <stddef.h>
 #include <stdlib.h>
@@ -164,11 +165,7 @@ static void router_ack_deliveries(Mediation__V1__Router_Service *service,
   (void)closure;
   rt_router *rt = ROUTER_OF(service);
   rpc_call *call = closure_data;
-  const mc_principal *caller = rpc_call_caller(call);
-  if (caller->kind != MC_PRINCIPAL_UNIT) {
-    rpc_call_fail(call, MC_PERMISSION_DENIED, "only units acknowledge deliveries");
-    return;
-  }
+  const mc_principal *caller = rpc_call_caller(call); /* a unit: router/methods.c */
   if (input->n_receipts == 0 || input->n_receipts > rt->reg->limits.page_size_max) {
     rpc_call_fail(call, MC_INVALID_ARGUMENT, "receipts: give 1 to %u receipts",
                   rt->reg->limits.page_size_max);
