@@ -210,17 +210,31 @@ static ProtobufCService *find_service(rpc_server *srv, const char *name) {
   return NULL;
 }
 
-/* Step 6. *why is the accept callback's message, if it gave one. */
+static const char *kind_name(mc_principal_kind k) {
+  switch (k) {
+  case MC_PRINCIPAL_UNIT: return "unit";
+  case MC_PRINCIPAL_COORDINATOR: return "coordinator";
+  case MC_PRINCIPAL_OPERATOR: return "operator";
+  }
+  return "principal";
+}
+
+/* Step 6. On refusal, writes why: the accept callback's message, or ours. */
 static bool accepted(rpc_server *srv, const mc_principal *p, const char *service,
-                     const char *method, const char **why) {
-  *why = NULL;
-  if (srv->accept_kinds != 0 && !(srv->accept_kinds & RPC_ACCEPT_KIND(p->kind)))
-    return false;
-  if (srv->accept_unit != NULL && (p->unit == NULL || strcmp(p->unit, srv->accept_unit) != 0))
-    return false;
-  if (srv->accept != NULL && !srv->accept(srv->accept_arg, p, service, method, why))
-    return false;
-  return true;
+                     const char *method, char *why, size_t cap) {
+  const char *refusal = NULL;
+  bool ok = (srv->accept_kinds == 0 || (srv->accept_kinds & RPC_ACCEPT_KIND(p->kind))) &&
+            (srv->accept_unit == NULL ||
+             (p->unit != NULL && strcmp(p->unit, srv->accept_unit) == 0)) &&
+            (srv->accept == NULL || srv->accept(srv->accept_arg, p, service, method, &refusal));
+  if (ok)
+    return true;
+  if (refusal != NULL)
+    snprintf(why, cap, "%s", refusal);
+  else
+    snprintf(why, cap, "%s \"%.64s\" may not call %.64s/%.64s on this server",
+             kind_name(p->kind), p->id, service, method);
+  return false;
 }
 
 bool rpc__log_allowed(rpc_log_limit *l, int per_second, const char *what) {
@@ -243,15 +257,6 @@ bool rpc__log_allowed(rpc_log_limit *l, int per_second, const char *what) {
 static bool warn_allowed(void) {
   static rpc_log_limit limit;
   return rpc__log_allowed(&limit, 10, "unauthenticated requests refused");
-}
-
-static const char *kind_name(mc_principal_kind k) {
-  switch (k) {
-  case MC_PRINCIPAL_UNIT: return "unit";
-  case MC_PRINCIPAL_COORDINATOR: return "coordinator";
-  case MC_PRINCIPAL_OPERATOR: return "operator";
-  }
-  return "principal";
 }
 
 /* Step 3 after the registry lookup: the request's proof, a signature or a
@@ -310,6 +315,59 @@ static mc_code authenticate(rpc_server *srv, const Mediation__V1__RequestEnvelop
   return MC_OK;
 }
 
+/* Steps 7 to 9, for a caller accepted: the service and method, the server
+ * not stopping, the payload. Sets *input (owned by the caller) on MC_OK;
+ * else writes why. */
+static mc_code find_method(rpc_server *srv, const Mediation__V1__RequestEnvelope *env,
+                           ProtobufCService **service, const ProtobufCMethodDescriptor **method,
+                           ProtobufCMessage **input, char *why, size_t cap) {
+  mc_err err = {0};
+  if ((*service = find_service(srv, env->service)) == NULL) {
+    snprintf(why, cap, "no service \"%.100s\" here (Reflection/ListServices lists them)",
+             env->service);
+    return MC_UNIMPLEMENTED;
+  }
+  *method = protobuf_c_service_descriptor_get_method_by_name((*service)->descriptor, env->method);
+  if (*method == NULL) {
+    snprintf(why, cap, "service %.100s has no method \"%.100s\"", env->service, env->method);
+    return MC_UNIMPLEMENTED;
+  }
+  pthread_mutex_lock(&srv->mtx);
+  bool stopping = srv->stopping;
+  pthread_mutex_unlock(&srv->mtx);
+  if (stopping && *service != &srv->health.base) {
+    snprintf(why, cap, "the server is stopping; retry later or elsewhere");
+    return MC_UNAVAILABLE;
+  }
+  const ProtobufCMessageDescriptor *in = (*method)->input;
+  if (mc_wire_check(in, env->payload.data, env->payload.len, &srv->payload_limits, &err) !=
+      MC_OK) {
+    snprintf(why, cap, "payload (%.60s): %.180s", in->name, err.msg);
+    return MC_INVALID_ARGUMENT;
+  }
+  *input = protobuf_c_message_unpack(in, NULL, env->payload.len, env->payload.data);
+  if (*input == NULL) {
+    snprintf(why, cap, "payload: does not decode as %s (a required field missing or a wrong type)",
+             in->name);
+    return MC_INVALID_ARGUMENT;
+  }
+  return MC_OK;
+}
+
+/* A new call joins the pending list (rpc_server_stop answers what is left
+ * in it). */
+static void pending_add(rpc_server *srv, rpc_call *call) {
+  atomic_init(&call->state, RPC_CALL_PENDING);
+  snprintf(call->full_method, sizeof(call->full_method), "%s/%s",
+           call->service->descriptor->name, call->method->name);
+  pthread_mutex_lock(&srv->mtx);
+  call->next = &srv->pending;
+  call->prev = srv->pending.prev;
+  srv->pending.prev->next = call;
+  srv->pending.prev = call;
+  pthread_mutex_unlock(&srv->mtx);
+}
+
 void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink sink) {
   char why[256];
   mc_err err = {0};
@@ -337,7 +395,6 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
     return;
   }
   mc_code code = MC_OK;
-  const char *refusal = NULL;
   bool by_session = false, session_unknown = false, proven = false;
   const mc_principal *caller = NULL;
   ProtobufCService *service = NULL;
@@ -367,40 +424,10 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
              "deadline_ms is %lld ms ahead; at most %lld is allowed "
              "([limits] max_deadline_ahead_seconds): use a shorter timeout",
              (long long)(env->deadline_ms - now), (long long)srv->max_deadline_ahead_ms);
-  } else if (!accepted(srv, caller, env->service, env->method, &refusal)) {
+  } else if (!accepted(srv, caller, env->service, env->method, why, sizeof(why))) {
     code = MC_PERMISSION_DENIED;
-    if (refusal != NULL)
-      snprintf(why, sizeof(why), "%s", refusal);
-    else
-      snprintf(why, sizeof(why), "%s \"%.64s\" may not call %.64s/%.64s on this server",
-               kind_name(caller->kind), caller->id, env->service, env->method);
-  } else if ((service = find_service(srv, env->service)) == NULL) {
-    code = MC_UNIMPLEMENTED;
-    snprintf(why, sizeof(why), "no service \"%.100s\" here (Reflection/ListServices lists them)",
-             env->service);
-  } else if ((method = protobuf_c_service_descriptor_get_method_by_name(service->descriptor,
-                                                                        env->method)) == NULL) {
-    code = MC_UNIMPLEMENTED;
-    snprintf(why, sizeof(why), "service %.100s has no method \"%.100s\"", env->service,
-             env->method);
   } else {
-    pthread_mutex_lock(&srv->mtx);
-    bool stopping = srv->stopping;
-    pthread_mutex_unlock(&srv->mtx);
-    if (stopping && service != &srv->health.base) {
-      code = MC_UNAVAILABLE;
-      snprintf(why, sizeof(why), "the server is stopping; retry later or elsewhere");
-    } else if (mc_wire_check(method->input, env->payload.data, env->payload.len,
-                             &srv->payload_limits, &err) != MC_OK) {
-      code = MC_INVALID_ARGUMENT;
-      snprintf(why, sizeof(why), "payload (%.60s): %.180s", method->input->name, err.msg);
-    } else if ((input = protobuf_c_message_unpack(method->input, NULL, env->payload.len,
-                                                  env->payload.data)) == NULL) {
-      code = MC_INVALID_ARGUMENT;
-      snprintf(why, sizeof(why),
-               "payload: does not decode as %s (a required field missing or a wrong type)",
-               method->input->name);
-    }
+    code = find_method(srv, env, &service, &method, &input, why, sizeof(why));
   }
   if (code != MC_OK) {
     /* An unknown session is routine (every client meets one after a
@@ -432,15 +459,7 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
   call->caller = caller;
   call->by_session = by_session;
   call->sink = sink;
-  atomic_init(&call->state, RPC_CALL_PENDING);
-  snprintf(call->full_method, sizeof(call->full_method), "%s/%s", service->descriptor->name,
-           method->name);
-  pthread_mutex_lock(&srv->mtx);
-  call->next = &srv->pending;
-  call->prev = srv->pending.prev;
-  srv->pending.prev->next = call;
-  srv->pending.prev = call;
-  pthread_mutex_unlock(&srv->mtx);
+  pending_add(srv, call);
 
   unsigned index = (unsigned)(method - service->descriptor->methods);
   /* From here the call belongs to the handler until it completes it. */
