@@ -20,10 +20,15 @@ static bool str_eq(const char *a, const char *b) {
 
 static bool empty(const char *s) { return s == NULL || s[0] == '\0'; }
 
+bool mc_reads_every_case(const mv_actor *who) {
+  return who != NULL &&
+         (who->kind == MV_PRINCIPAL(COORDINATOR) || who->kind == MV_PRINCIPAL(SYSTEM));
+}
+
 bool mc_may_read(const mc_registry *reg, const mv_case *c, const mv_actor *who) {
   if (c == NULL || who == NULL)
     return false;
-  if (who->kind == MV_PRINCIPAL(COORDINATOR) || who->kind == MV_PRINCIPAL(SYSTEM))
+  if (mc_reads_every_case(who))
     return true;
   if (who->kind != MV_PRINCIPAL(UNIT) || empty(who->id))
     return false;

@@ -19,6 +19,10 @@
 
 bool mc_may_read(const mc_registry *reg, const mv_case *c, const mv_actor *who);
 
+/* True if `who` reads every case and every unit's lists, stuck cases and
+ * figures (a coordinator, the router itself); a unit reads only its own. */
+bool mc_reads_every_case(const mv_actor *who);
+
 /* True if `who` sees personal data of c unmasked (it holds the case). */
 bool mc_sees_personal_data(const mv_case *c, const mv_actor *who);
 

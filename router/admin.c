@@ -116,13 +116,6 @@ static mc_code anchor_now(rt_router *rt, char line[ST_ANCHOR_MAX], st_anchor *a,
   return MC_OK;
 }
 
-static bool is_coordinator(rpc_call *call) {
-  if (rpc_call_caller(call)->kind == MC_PRINCIPAL_COORDINATOR)
-    return true;
-  rpc_call_fail(call, MC_PERMISSION_DENIED, "backups and checks are for coordinators");
-  return false;
-}
-
 /* A backup's name: its instant (Unix ms) and kind. False for anything
  * else in the directory, which is never touched. */
 static bool parse_stamp(const char *name, int64_t *utc_ms, bool *manual) {
@@ -236,8 +229,6 @@ static void admin_backup(Mediation__V1__RouterAdmin_Service *service,
   rt_router *rt = ADMIN_OF(service);
   bool manual = !input->scheduled;
   rpc_call *call = closure_data;
-  if (!is_coordinator(call))
-    return;
   const char *dir = rt->reg->router.backup_dir;
   if (dir == NULL) {
     rpc_call_fail(call, MC_FAILED_PRECONDITION,
@@ -327,8 +318,6 @@ static void admin_verify(Mediation__V1__RouterAdmin_Service *service,
   (void)closure;
   rt_router *rt = ADMIN_OF(service);
   rpc_call *call = closure_data;
-  if (!is_coordinator(call))
-    return;
   problems p = {.max = input->max_problems ? input->max_problems : 100};
   if (p.max > 1000)
     p.max = 1000;
@@ -380,8 +369,6 @@ static void admin_anchor(Mediation__V1__RouterAdmin_Service *service,
   (void)closure;
   rt_router *rt = ADMIN_OF(service);
   rpc_call *call = closure_data;
-  if (!is_coordinator(call))
-    return;
   if (rt->key == NULL) {
     rpc_call_fail(call, MC_FAILED_PRECONDITION,
                   "the router has no signing key: set [router] public_key (and keys_dir/router.key)");
@@ -432,8 +419,6 @@ static void admin_list_access(Mediation__V1__RouterAdmin_Service *service,
   (void)closure;
   rt_router *rt = ADMIN_OF(service);
   rpc_call *call = closure_data;
-  if (!is_coordinator(call))
-    return;
   const mc_limits *lim = &rt->reg->limits;
   uint32_t limit = input->limit ? input->limit : lim->page_size_default;
   if (limit > lim->page_size_max) {

@@ -305,7 +305,7 @@ static mc_code send_step(st_txn *txn, rt_job *job, const mc_registry *reg, mv_ca
     const mc_principal *to = mc_registry_principal(reg, targets[i].unit);
     if (to == NULL || to->kind != MC_PRINCIPAL_UNIT)
       continue; /* the state machine checked the unit at transfer time; it left the registry since */
-    out[n++] = (outgoing){to->id, targets[i].kind, strcmp(to->id, next->holder) == 0};
+    out[n++] = (outgoing){to->id, targets[i].kind, rt_sees_personal_data(next, to)};
   }
   const char *replied = reply && job->caller->kind == MC_PRINCIPAL_UNIT ? job->caller->id : NULL;
   for (size_t i = 0; i < next->n_units_involved; i++) {
@@ -313,10 +313,10 @@ static mc_code send_step(st_txn *txn, rt_job *job, const mc_registry *reg, mv_ca
     if (to == NULL || to->kind != MC_PRINCIPAL_UNIT || listed(out, n, to->id) ||
         (replied != NULL && strcmp(replied, to->id) == 0))
       continue;
-    out[n++] = (outgoing){to->id, MV_DELIVERY(UPDATED), strcmp(to->id, next->holder) == 0};
+    out[n++] = (outgoing){to->id, MV_DELIVERY(UPDATED), rt_sees_personal_data(next, to)};
   }
   if (reply)
-    out[n++] = (outgoing){NULL, 0, replied != NULL && strcmp(replied, next->holder) == 0};
+    out[n++] = (outgoing){NULL, 0, rt_sees_personal_data(next, job->caller)};
   mc_code rc = MC_OK;
   for (size_t i = 0; i < n && rc == MC_OK; i++) {
     if (out[i].sees_personal)
@@ -499,7 +499,7 @@ void rt_job_prepare(rt_router *rt, rt_job *job) {
     protobuf_c_message_free_unpacked(&current->base, NULL);
     return;
   }
-  if (job->caller->kind == MC_PRINCIPAL_UNIT && strcmp(job->caller->id, next->holder) == 0) {
+  if (rt_sees_personal_data(next, job->caller)) {
     Mediation__V1__ApplyReply reply = MEDIATION__V1__APPLY_REPLY__INIT;
     reply.case_record = next;
     reply.event = event;
@@ -523,9 +523,7 @@ static mc_code run_apply(st_txn *txn, rt_job *job, const mc_registry *reg, mc_er
   applied_at at = {0};
   if (rc == MC_OK && job->code == MC_OK) {
     /* as the reply is masked in send_step; the holder is never masked */
-    at = (applied_at){next->id, event->seq,
-                      !(job->caller->kind == MC_PRINCIPAL_UNIT &&
-                        strcmp(job->caller->id, next->holder) == 0)};
+    at = (applied_at){next->id, event->seq, !rt_sees_personal_data(next, job->caller)};
     rc = send_step(txn, job, reg, next, event, true, err);
   }
   if (rc == MC_OK)

@@ -92,10 +92,6 @@ static rt_waiter *take_surplus(rt_router *rt, const mc_principal *unit) {
 
 void rt_pull(rt_router *rt, rpc_call *call, const mc_principal *caller,
              const Mediation__V1__PullDeliveriesRequest *req) {
-  if (caller->kind != MC_PRINCIPAL_UNIT) {
-    rpc_call_fail(call, MC_PERMISSION_DENIED, "only units receive deliveries");
-    return;
-  }
   uint32_t max = req->max == 0 ? DEFAULT_MAX : req->max;
   if (max > rt->reg->limits.page_size_max)
     max = rt->reg->limits.page_size_max;

@@ -16,6 +16,8 @@
  *                 woken by the writer after a commit or by their timeout.
  *   queries.c     ListCases, Stuck, GetFigures.
  *   view.c        what a caller may see: access checks, masking, summaries.
+ *   methods.c     who may call which method (applied by the server before
+ *                 any handler runs, reported by Reflection).
  */
 #ifndef RT_INTERNAL_H
 #define RT_INTERNAL_H
@@ -150,10 +152,12 @@ void rt_figures(rt_router *rt, rpc_call *call, const mc_principal *caller,
 /* view.c */
 void rt_actor_of(const mc_principal *p, const char *person, mv_actor *out);
 bool rt_may_read(const rt_router *rt, const mv_case *c, const mc_principal *who);
-/* Masks in place what `who` may not see of an owned case/event (one that
- * came from the store or mc_apply). */
-void rt_mask_case_for(mv_case *c, const char *holder, const mc_principal *who);
-void rt_mask_event_for(mv_event *ev, const char *holder, const mc_principal *who);
+/* core/access.c's mc_reads_every_case and mc_sees_personal_data for a
+ * principal: the one place the router asks them. Whoever does not see
+ * personal data gets the case and its events through mc_mask_case and
+ * mc_mask_event. */
+bool rt_reads_every_case(const mc_principal *who);
+bool rt_sees_personal_data(const mv_case *c, const mc_principal *who);
 /* Fills a summary borrowing c's strings. */
 void rt_summary_of(const mv_case *c, int64_t now_ms, Mediation__V1__CaseSummary *s);
 

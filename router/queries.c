@@ -55,7 +55,7 @@ static void plan_list(const Mediation__V1__ListCasesRequest *req, const mc_princ
   } else if (req->kind != 0) {
     p->q.index = ST_BY_KIND;
     p->q.kind = req->kind;
-  } else if (caller->kind == MC_PRINCIPAL_UNIT) {
+  } else if (!rt_reads_every_case(caller)) {
     /* A unit's "everything" is what it is involved in. */
     p->q.index = ST_BY_INVOLVED;
     p->q.unit = caller->id;
@@ -212,7 +212,7 @@ typedef struct stuck_group {
 void rt_stuck(rt_router *rt, rpc_call *call, const mc_principal *caller,
               const Mediation__V1__StuckRequest *req) {
   const char *only = req->unit;
-  if (caller->kind == MC_PRINCIPAL_UNIT)
+  if (!rt_reads_every_case(caller))
     only = caller->id; /* a unit sees what is stuck with it, not elsewhere */
   uint32_t per_group = req->per_group == 0 ? STUCK_PER_GROUP : req->per_group;
   if (per_group > rt->reg->limits.page_size_max)
@@ -433,7 +433,7 @@ void rt_figures(rt_router *rt, rpc_call *call, const mc_principal *caller,
     return;
   }
   figure_acc acc = {.req = req, .only_unit = req->unit, .group_by = req->group_by};
-  if (caller->kind == MC_PRINCIPAL_UNIT) {
+  if (!rt_reads_every_case(caller)) {
     if (req->unit[0] && strcmp(req->unit, caller->id) != 0) {
       rpc_call_fail(call, MC_PERMISSION_DENIED, "%s may read its own figures only", caller->id);
       return;

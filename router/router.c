@@ -7,6 +7,7 @@
 
 #include "core/log.h"
 #include "router/internal.h"
+#include "router/methods.h"
 
 #define STOP_GRACE_MS 10000
 
@@ -56,7 +57,9 @@ mc_code rt_router_open(const mc_registry *reg, const rt_options *opts, rt_router
         .program = "mediation-router",
         .version = MEDIATION_VERSION,
         .contexts = opts->contexts ? opts->contexts : reg->router.contexts,
-        .accept_kinds = RPC_ACCEPT_KIND(MC_PRINCIPAL_UNIT) | RPC_ACCEPT_KIND(MC_PRINCIPAL_COORDINATOR),
+        .accept_kinds = rt_methods_callers(),
+        .accept = rt_methods_accept,
+        .describe = rt_methods_describe,
         .tls_cert_file = reg->router.tls_cert,
         .tls_key_file = reg->router.tls_key,
     };

@@ -3,15 +3,17 @@
  * handler per rpc, wired by the generated MEDIATION__V1__ROUTER__INIT so a
  * missing handler does not compile.
  *
- * Handlers run on nng's threads. Writes (Apply, AckDeliveries) are checked
- * for what can be checked without the store, then handed to the writer and
- * answered after the commit; reads are answered here from their own read
- * transaction.
+ * Who may call each is router/methods.c's table, applied by the server
+ * before a handler runs. Handlers run on nng's threads. Writes (Apply,
+ * AckDeliveries) are checked for what can be checked without the store,
+ * then handed to the writer and answered after the commit; reads are
+ * answered here from their own read transaction.
  */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/access.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "router/internal.h"
@@ -104,11 +106,12 @@ static void router_get_case(Mediation__V1__Router_Service *service,
   if (rc != MC_OK) {
     rpc_call_fail_err(call, &err);
   } else {
-    const char *holder = c->holder;
-    bool masked = !(caller->kind == MC_PRINCIPAL_UNIT && strcmp(caller->id, holder) == 0);
-    for (size_t i = 0; i < n; i++)
-      rt_mask_event_for(events[i], holder, caller);
-    rt_mask_case_for(c, holder, caller); /* last: it may overwrite holder-independent fields */
+    bool masked = !rt_sees_personal_data(c, caller);
+    if (masked) {
+      for (size_t i = 0; i < n; i++)
+        mc_mask_event(events[i]);
+      mc_mask_case(c);
+    }
     Mediation__V1__GetCaseReply reply = MEDIATION__V1__GET_CASE_REPLY__INIT;
     reply.case_record = c;
     reply.events = events;
@@ -162,11 +165,7 @@ static void router_ack_deliveries(Mediation__V1__Router_Service *service,
   (void)closure;
   rt_router *rt = ROUTER_OF(service);
   rpc_call *call = closure_data;
-  const mc_principal *caller = rpc_call_caller(call);
-  if (caller->kind != MC_PRINCIPAL_UNIT) {
-    rpc_call_fail(call, MC_PERMISSION_DENIED, "only units acknowledge deliveries");
-    return;
-  }
+  const mc_principal *caller = rpc_call_caller(call); /* a unit: router/methods.c */
   if (input->n_receipts == 0 || input->n_receipts > rt->reg->limits.page_size_max) {
     rpc_call_fail(call, MC_INVALID_ARGUMENT, "receipts: give 1 to %u receipts",
                   rt->reg->limits.page_size_max);

@@ -6,8 +6,6 @@
  * messages the router sends out. Masking works in place on owned messages:
  * the stored record itself is never masked, only what leaves the router.
  */
-#include <string.h>
-
 #include "core/access.h"
 #include "router/internal.h"
 
@@ -24,18 +22,16 @@ bool rt_may_read(const rt_router *rt, const mv_case *c, const mc_principal *who)
   return mc_may_read(rt->reg, c, &actor);
 }
 
-static bool sees_personal_data(const char *holder, const mc_principal *who) {
-  return who->kind == MC_PRINCIPAL_UNIT && holder != NULL && strcmp(who->id, holder) == 0;
+bool rt_reads_every_case(const mc_principal *who) {
+  mv_actor actor;
+  rt_actor_of(who, NULL, &actor);
+  return mc_reads_every_case(&actor);
 }
 
-void rt_mask_case_for(mv_case *c, const char *holder, const mc_principal *who) {
-  if (!sees_personal_data(holder, who))
-    mc_mask_case(c);
-}
-
-void rt_mask_event_for(mv_event *ev, const char *holder, const mc_principal *who) {
-  if (!sees_personal_data(holder, who))
-    mc_mask_event(ev);
+bool rt_sees_personal_data(const mv_case *c, const mc_principal *who) {
+  mv_actor actor;
+  rt_actor_of(who, NULL, &actor);
+  return mc_sees_personal_data(c, &actor);
 }
 
 void rt_summary_of(const mv_case *c, int64_t now_ms, Mediation__V1__CaseSummary *s) {

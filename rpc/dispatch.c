@@ -206,15 +206,31 @@ static ProtobufCService *find_service(rpc_server *srv, const char *name) {
   return NULL;
 }
 
+static const char *kind_name(mc_principal_kind k) {
+  switch (k) {
+  case MC_PRINCIPAL_UNIT: return "unit";
+  case MC_PRINCIPAL_COORDINATOR: return "coordinator";
+  case MC_PRINCIPAL_OPERATOR: return "operator";
+  }
+  return "principal";
+}
+
+/* Step 6. On refusal, writes why: the accept callback's message, or ours. */
 static bool accepted(rpc_server *srv, const mc_principal *p, const char *service,
-                     const char *method) {
-  if (srv->accept_kinds != 0 && !(srv->accept_kinds & RPC_ACCEPT_KIND(p->kind)))
-    return false;
-  if (srv->accept_unit != NULL && (p->unit == NULL || strcmp(p->unit, srv->accept_unit) != 0))
-    return false;
-  if (srv->accept != NULL && !srv->accept(srv->accept_arg, p, service, method))
-    return false;
-  return true;
+                     const char *method, char *why, size_t cap) {
+  const char *refusal = NULL;
+  bool ok = (srv->accept_kinds == 0 || (srv->accept_kinds & RPC_ACCEPT_KIND(p->kind))) &&
+            (srv->accept_unit == NULL ||
+             (p->unit != NULL && strcmp(p->unit, srv->accept_unit) == 0)) &&
+            (srv->accept == NULL || srv->accept(srv->accept_arg, p, service, method, &refusal));
+  if (ok)
+    return true;
+  if (refusal != NULL)
+    snprintf(why, cap, "%s", refusal);
+  else
+    snprintf(why, cap, "%s \"%.64s\" may not call %.64s/%.64s on this server",
+             kind_name(p->kind), p->id, service, method);
+  return false;
 }
 
 bool rpc__log_allowed(rpc_log_limit *l, int per_second, const char *what) {
@@ -237,15 +253,6 @@ bool rpc__log_allowed(rpc_log_limit *l, int per_second, const char *what) {
 static bool warn_allowed(void) {
   static rpc_log_limit limit;
   return rpc__log_allowed(&limit, 10, "unauthenticated requests refused");
-}
-
-static const char *kind_name(mc_principal_kind k) {
-  switch (k) {
-  case MC_PRINCIPAL_UNIT: return "unit";
-  case MC_PRINCIPAL_COORDINATOR: return "coordinator";
-  case MC_PRINCIPAL_OPERATOR: return "operator";
-  }
-  return "principal";
 }
 
 /* Step 3 after the registry lookup: the request's proof, a signature or a
@@ -301,6 +308,45 @@ static mc_code authenticate(rpc_server *srv, const Mediation__V1__RequestEnvelop
   *by_session = true;
   *proven = true;
   atomic_fetch_add_explicit(&srv->by_mac, 1, memory_order_relaxed);
+  return MC_OK;
+}
+
+/* Steps 7 to 9, for a caller accepted: the service and method, the server
+ * not stopping, the payload. Sets *input (owned by the caller) on MC_OK;
+ * else writes why. */
+static mc_code find_method(rpc_server *srv, const Mediation__V1__RequestEnvelope *env,
+                           ProtobufCService **service, const ProtobufCMethodDescriptor **method,
+                           ProtobufCMessage **input, char *why, size_t cap) {
+  mc_err err = {0};
+  if ((*service = find_service(srv, env->service)) == NULL) {
+    snprintf(why, cap, "no service \"%.100s\" here (Reflection/ListServices lists them)",
+             env->service);
+    return MC_UNIMPLEMENTED;
+  }
+  *method = protobuf_c_service_descriptor_get_method_by_name((*service)->descriptor, env->method);
+  if (*method == NULL) {
+    snprintf(why, cap, "service %.100s has no method \"%.100s\"", env->service, env->method);
+    return MC_UNIMPLEMENTED;
+  }
+  pthread_mutex_lock(&srv->mtx);
+  bool stopping = srv->stopping;
+  pthread_mutex_unlock(&srv->mtx);
+  if (stopping && *service != &srv->health.base) {
+    snprintf(why, cap, "the server is stopping; retry later or elsewhere");
+    return MC_UNAVAILABLE;
+  }
+  const ProtobufCMessageDescriptor *in = (*method)->input;
+  if (mc_wire_check(in, env->payload.data, env->payload.len, &srv->payload_limits, &err) !=
+      MC_OK) {
+    snprintf(why, cap, "payload (%.60s): %.180s", in->name, err.msg);
+    return MC_INVALID_ARGUMENT;
+  }
+  *input = protobuf_c_message_unpack(in, NULL, env->payload.len, env->payload.data);
+  if (*input == NULL) {
+    snprintf(why, cap, "payload: does not decode as %s (a required field missing or a wrong type)",
+             in->name);
+    return MC_INVALID_ARGUMENT;
+  }
   return MC_OK;
 }
 
@@ -402,37 +448,10 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
              "deadline_ms is %lld ms ahead; at most %lld is allowed "
              "([limits] max_deadline_ahead_seconds): use a shorter timeout",
              (long long)(env->deadline_ms - now), (long long)srv->max_deadline_ahead_ms);
-  } else if (!accepted(srv, caller, env->service, env->method)) {
+  } else if (!accepted(srv, caller, env->service, env->method, why, sizeof(why))) {
     code = MC_PERMISSION_DENIED;
-    snprintf(why, sizeof(why), "%s \"%.64s\" may not call %.64s/%.64s on this server",
-             kind_name(caller->kind), caller->id, env->service, env->method);
-  } else if ((service = find_service(srv, env->service)) == NULL) {
-    code = MC_UNIMPLEMENTED;
-    snprintf(why, sizeof(why), "no service \"%.100s\" here (Reflection/ListServices lists them)",
-             env->service);
-  } else if ((method = protobuf_c_service_descriptor_get_method_by_name(service->descriptor,
-                                                                        env->method)) == NULL) {
-    code = MC_UNIMPLEMENTED;
-    snprintf(why, sizeof(why), "service %.100s has no method \"%.100s\"", env->service,
-             env->method);
   } else {
-    pthread_mutex_lock(&srv->mtx);
-    bool stopping = srv->stopping;
-    pthread_mutex_unlock(&srv->mtx);
-    if (stopping && service != &srv->health.base) {
-      code = MC_UNAVAILABLE;
-      snprintf(why, sizeof(why), "the server is stopping; retry later or elsewhere");
-    } else if (mc_wire_check(method->input, env->payload.data, env->payload.len,
-                             &srv->payload_limits, &err) != MC_OK) {
-      code = MC_INVALID_ARGUMENT;
-      snprintf(why, sizeof(why), "payload (%.60s): %.180s", method->input->name, err.msg);
-    } else if ((input = protobuf_c_message_unpack(method->input, NULL, env->payload.len,
-                                                  env->payload.data)) == NULL) {
-      code = MC_INVALID_ARGUMENT;
-      snprintf(why, sizeof(why),
-               "payload: does not decode as %s (a required field missing or a wrong type)",
-               method->input->name);
-    }
+    code = find_method(srv, env, &service, &method, &input, why, sizeof(why));
   }
   if (code != MC_OK) {
     refuse_request(sink, env, code, why, session_unknown, proven);
@@ -619,6 +638,35 @@ static void builtin_check(Mediation__V1__Health_Service *svc,
   done(&out, call);
 }
 
+#define CALLER_KINDS 3 /* mc_principal_kind: unit, coordinator, operator */
+#define CALLER_KIND(x) MEDIATION__V1__CALLER_KIND__CALLER_KIND_##x
+#define METHOD_ACCESS(x) MEDIATION__V1__METHOD_ACCESS__METHOD_ACCESS_##x
+_Static_assert((int)MC_PRINCIPAL_UNIT == (int)CALLER_KIND(UNIT) &&
+                   (int)MC_PRINCIPAL_COORDINATOR == (int)CALLER_KIND(COORDINATOR) &&
+                   (int)MC_PRINCIPAL_OPERATOR == (int)CALLER_KIND(OPERATOR),
+               "mc_principal_kind differs from the wire's CallerKind");
+_Static_assert((int)RPC_ACCESS_READ == (int)METHOD_ACCESS(READ) &&
+                   (int)RPC_ACCESS_WRITE == (int)METHOD_ACCESS(WRITE) &&
+                   (int)RPC_ACCESS_POLL == (int)METHOD_ACCESS(POLL),
+               "rpc_access differs from the wire's MethodAccess");
+
+/* A method's callers and access, from the server's describe callback;
+ * kinds has room for CALLER_KINDS and is borrowed by info. */
+static void describe_method(rpc_server *srv, const char *service, Mediation__V1__MethodInfo *info,
+                            Mediation__V1__CallerKind *kinds) {
+  uint32_t callers = 0;
+  rpc_access access = RPC_ACCESS_UNSPECIFIED;
+  if (srv->describe == NULL ||
+      !srv->describe(srv->accept_arg, service, info->name, &callers, &access))
+    return;
+  for (int k = 1; k <= CALLER_KINDS; k++) {
+    if (callers & RPC_ACCEPT_KIND(k))
+      kinds[info->n_callers++] = (Mediation__V1__CallerKind)k;
+  }
+  info->callers = kinds;
+  info->access = (Mediation__V1__MethodAccess)access;
+}
+
 static void builtin_list_services(Mediation__V1__Reflection_Service *svc,
                                   const Mediation__V1__ListServicesRequest *in,
                                   Mediation__V1__ListServicesReply_Closure done, void *call) {
@@ -632,11 +680,14 @@ static void builtin_list_services(Mediation__V1__Reflection_Service *svc,
   Mediation__V1__ServiceInfo **info_ptrs = calloc(srv->n_services + 1, sizeof(*info_ptrs));
   Mediation__V1__MethodInfo *methods = calloc(n_methods + 1, sizeof(*methods));
   Mediation__V1__MethodInfo **method_ptrs = calloc(n_methods + 1, sizeof(*method_ptrs));
-  if (infos == NULL || info_ptrs == NULL || methods == NULL || method_ptrs == NULL) {
+  Mediation__V1__CallerKind *kinds = calloc(CALLER_KINDS * n_methods + 1, sizeof(*kinds));
+  if (infos == NULL || info_ptrs == NULL || methods == NULL || method_ptrs == NULL ||
+      kinds == NULL) {
     free(infos);
     free(info_ptrs);
     free(methods);
     free(method_ptrs);
+    free(kinds);
     rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory listing services");
     return;
   }
@@ -652,6 +703,7 @@ static void builtin_list_services(Mediation__V1__Reflection_Service *svc,
       methods[m].name = (char *)d->methods[k].name;
       methods[m].input_type = (char *)d->methods[k].input->name;
       methods[m].output_type = (char *)d->methods[k].output->name;
+      describe_method(srv, d->name, &methods[m], &kinds[CALLER_KINDS * m]);
       method_ptrs[m] = &methods[m];
     }
     info_ptrs[i] = &infos[i];
@@ -664,6 +716,7 @@ static void builtin_list_services(Mediation__V1__Reflection_Service *svc,
   free(info_ptrs);
   free(methods);
   free(method_ptrs);
+  free(kinds);
 }
 
 mc_code rpc__register_builtins(rpc_server *srv, mc_err *err) {

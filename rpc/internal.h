@@ -187,6 +187,7 @@ struct rpc_server {
   char *program, *version, *accept_unit, *tls_cert, *tls_key, *tls_pass; /* owned copies */
   uint32_t accept_kinds;
   rpc_accept_fn accept;
+  rpc_describe_fn describe;
   void *accept_arg;
   unsigned contexts;
   size_t max_message_bytes;

@@ -78,6 +78,7 @@ mc_code rpc_server_create(const mc_registry *reg, const rpc_server_opts *opts, r
   srv->tls_pass = dup_or_null(opts->tls_key_password, &failed);
   srv->accept_kinds = opts->accept_kinds;
   srv->accept = opts->accept;
+  srv->describe = opts->describe;
   srv->accept_arg = opts->accept_arg;
   srv->contexts = opts->contexts ? opts->contexts : reg->router.contexts ? reg->router.contexts : 64;
   if (srv->contexts > 4096)

@@ -60,7 +60,8 @@
  *      replayed; until its deadline the router's idempotency
  *      record answers a replay)                             else INVALID_ARGUMENT
  *   6. the server accepts this caller (accept_kinds,
- *      accept_unit, accept callback)                        else PERMISSION_DENIED
+ *      accept_unit, accept callback; the message is the
+ *      callback's, else the server's)                      else PERMISSION_DENIED
  *   7. the service and method exist                         else UNIMPLEMENTED
  *   8. the server is not stopping (Health excepted)         else UNAVAILABLE
  *   9. the payload passes mc_wire_check with the method's
@@ -77,7 +78,8 @@
  *
  * Built in: mediation.v1.Health/Check (serving status, settable with
  * rpc_server_set_serving), mediation.v1.Reflection/ListServices (every
- * registered service and method with input and output type names) and
+ * registered service and method with input and output type names, and its
+ * callers and access where the `describe` callback knows them) and
  * mediation.v1.RpcSession/Open (opens a session: see the options below and
  * identity.h), registered the same way as any other service.
  *
@@ -105,11 +107,31 @@ typedef struct rpc_server rpc_server;
 typedef struct rpc_call rpc_call;
 
 /* Extra admission rule, after kinds and unit: return true to let the caller
- * call service/method. Called on an nng thread; must not block. */
+ * call service/method. To refuse, return false, and set *why to the
+ * message the caller gets (PERMISSION_DENIED; a string that outlives the
+ * server, such as a literal), or leave it NULL for the server's own
+ * ("unit \"x\" may not call S/M on this server"). Called for methods the
+ * server may not have (step 7 comes after). Called on an nng thread; must
+ * not block. */
 typedef bool (*rpc_accept_fn)(void *arg, const mc_principal *caller, const char *service,
-                              const char *method);
+                              const char *method, const char **why);
 
 #define RPC_ACCEPT_KIND(k) (1u << (k)) /* k: an mc_principal_kind */
+
+/* What a method does with what the server keeps (MethodInfo.access). */
+typedef enum rpc_access {
+  RPC_ACCESS_UNSPECIFIED = 0,
+  RPC_ACCESS_READ = 1,  /* changes nothing the server keeps */
+  RPC_ACCESS_WRITE = 2, /* changes it */
+  RPC_ACCESS_POLL = 3,  /* a read that may wait for something to arrive */
+} rpc_access;
+
+/* For Reflection: who may call service/method (RPC_ACCEPT_KIND bits) and
+ * what it does, from the server's method table. False: the method has no
+ * row (ListServices leaves its callers and access unset). Called with
+ * accept_arg, on an nng thread; must not block. */
+typedef bool (*rpc_describe_fn)(void *arg, const char *service, const char *method,
+                                uint32_t *callers, rpc_access *access);
 
 typedef struct rpc_server_opts {
   const char *program;  /* Health's `server`, e.g. "mediation-router" */
@@ -120,6 +142,7 @@ typedef struct rpc_server_opts {
   const char *accept_unit; /* if set, only principals of this unit (its operators,
                               and the unit itself): a unit's Desk */
   rpc_accept_fn accept;  /* optional, see above */
+  rpc_describe_fn describe; /* optional, see above; gets accept_arg too */
   void *accept_arg;
   /* For tls+tcp:// listeners: the server's certificate (chain) and private
    * key, PEM files; key_password if the key is encrypted. Clients are not

@@ -48,29 +48,33 @@ static void test_visibility_matrix(void **state) {
   build(&f);
   const struct {
     mv_actor who;
-    bool reads, unmasked;
+    bool reads, unmasked, reads_every;
     const char *why;
   } rows[] = {
-      {fx_unit(FX_MARRIAGE), true, true, "holder"},
-      {fx_unit(FX_POLICE), true, false, "former holder"},
-      {fx_unit(FX_BAIHE), true, false, "offered unit (another community's station)"},
-      {fx_unit(FX_KONGQUE), true, false, "station of the case's community"},
-      {fx_unit(FX_WANGAI), false, false, "station of another community"},
-      {fx_unit("court"), false, false, "unit not in the registry"},
-      {fx_unit(""), false, false, "unit without an id"},
-      {fx_coordinator(), true, false, "coordinator"},
-      {fx_system(), true, false, "router"},
+      {fx_unit(FX_MARRIAGE), true, true, false, "holder"},
+      {fx_unit(FX_POLICE), true, false, false, "former holder"},
+      {fx_unit(FX_BAIHE), true, false, false, "offered unit (another community's station)"},
+      {fx_unit(FX_KONGQUE), true, false, false, "station of the case's community"},
+      {fx_unit(FX_WANGAI), false, false, false, "station of another community"},
+      {fx_unit("court"), false, false, false, "unit not in the registry"},
+      {fx_unit(""), false, false, false, "unit without an id"},
+      {fx_coordinator(), true, false, true, "coordinator"},
+      {fx_system(), true, false, true, "router"},
   };
   for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
     if (mc_may_read(reg, f.c, &rows[i].who) != rows[i].reads)
       fail_msg("%s: may_read should be %d", rows[i].why, rows[i].reads);
     if (mc_sees_personal_data(f.c, &rows[i].who) != rows[i].unmasked)
       fail_msg("%s: sees_personal_data should be %d", rows[i].why, rows[i].unmasked);
+    if (mc_reads_every_case(&rows[i].who) != rows[i].reads_every)
+      fail_msg("%s: reads_every_case should be %d", rows[i].why, rows[i].reads_every);
   }
   mv_actor nobody = MEDIATION__V1__ACTOR__INIT;
   assert_false(mc_may_read(reg, f.c, &nobody));
   assert_false(mc_may_read(reg, NULL, &rows[0].who));
   assert_false(mc_may_read(reg, f.c, NULL));
+  assert_false(mc_reads_every_case(&nobody));
+  assert_false(mc_reads_every_case(NULL));
 
   /* once 白鹤 refuses, it keeps reading the case it was offered; the
    * holder is still the only one to see personal data */

@@ -23,6 +23,7 @@
 
 #include "core/clock.h"
 #include "mv1.h"
+#include "router/methods.h"
 #include "storage/store.h"
 #include "world.h"
 
@@ -264,6 +265,64 @@ static void test_health_and_reflection(void **state) {
   }
   assert_true(router && apply_found && admin);
   protobuf_c_message_free_unpacked(reply, NULL);
+}
+
+/* router/methods.c has one row for every method the router's server has
+ * registered (its own services and rpc's built-ins: what Reflection lists),
+ * and every row is such a method; Reflection reports each row's callers and
+ * access. A caller the table refuses gets the text its handler gave when
+ * handlers checked for themselves. */
+static void test_method_table(void **state) {
+  (void)state;
+  size_t n_rows;
+  const rt_method *rows = rt_methods(&n_rows);
+  for (size_t i = 0; i < n_rows; i++) {
+    if (rt_method_find(rows[i].service, rows[i].method) != &rows[i])
+      fail_msg("%s/%s has two rows in router/methods.c", rows[i].service, rows[i].method);
+  }
+  Mediation__V1__ListServicesRequest lreq = MEDIATION__V1__LIST_SERVICES_REQUEST__INIT;
+  ProtobufCMessage *reply = NULL;
+  mc_err err;
+  assert_int_equal(call("coordinator", &mediation__v1__reflection__descriptor, "ListServices",
+                        &lreq.base, &reply, &err),
+                   MC_OK);
+  Mediation__V1__ListServicesReply *l = (Mediation__V1__ListServicesReply *)reply;
+  size_t served = 0;
+  for (size_t i = 0; i < l->n_services; i++) {
+    const Mediation__V1__ServiceInfo *svc = l->services[i];
+    for (size_t k = 0; k < svc->n_methods; k++, served++) {
+      const Mediation__V1__MethodInfo *m = svc->methods[k];
+      const rt_method *row = rt_method_find(svc->name, m->name);
+      if (row == NULL)
+        fail_msg("%s/%s is served but has no row in router/methods.c", svc->name, m->name);
+      uint32_t reported = 0;
+      for (size_t c = 0; c < m->n_callers; c++)
+        reported |= RPC_ACCEPT_KIND(m->callers[c]);
+      if (reported != row->callers || (int)m->access != (int)row->access)
+        fail_msg("%s/%s: Reflection says callers %#x access %d, the table %#x %d", svc->name,
+                 m->name, reported, (int)m->access, row->callers, (int)row->access);
+    }
+  }
+  if (served != n_rows)
+    fail_msg("router/methods.c has %zu rows for %zu methods served: a row names no method",
+             n_rows, served);
+  protobuf_c_message_free_unpacked(reply, NULL);
+
+  Mediation__V1__BackupRequest breq = MEDIATION__V1__BACKUP_REQUEST__INIT;
+  assert_int_equal(call("police-studio", &mediation__v1__router_admin__descriptor, "Backup",
+                        &breq.base, &reply, &err),
+                   MC_PERMISSION_DENIED);
+  assert_string_equal(err.msg, "backups and checks are for coordinators");
+  Mediation__V1__PullDeliveriesRequest preq = MEDIATION__V1__PULL_DELIVERIES_REQUEST__INIT;
+  assert_int_equal(call("coordinator", &mediation__v1__router__descriptor, "PullDeliveries",
+                        &preq.base, &reply, &err),
+                   MC_PERMISSION_DENIED);
+  assert_string_equal(err.msg, "only units receive deliveries");
+  Mediation__V1__AckDeliveriesRequest areq = MEDIATION__V1__ACK_DELIVERIES_REQUEST__INIT;
+  assert_int_equal(call("coordinator", &mediation__v1__router__descriptor, "AckDeliveries",
+                        &areq.base, &reply, &err),
+                   MC_PERMISSION_DENIED);
+  assert_string_equal(err.msg, "only units acknowledge deliveries");
 }
 
 /* Scenario 1's first half: the police studio hands a quarrel to the
@@ -1209,6 +1268,7 @@ int main(int argc, char **argv) {
   use_tcp = argc > 1 && strcmp(argv[1], "--tcp") == 0;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_health_and_reflection),
+      cmocka_unit_test(test_method_table),
       cmocka_unit_test(test_handoff_with_receipt),
       cmocka_unit_test(test_refused_transfer_returns),
       cmocka_unit_test(test_refusals),

@@ -336,8 +336,9 @@ static void test_sizes(void **state) {
 }
 
 static bool refuse_ping(void *arg, const mc_principal *caller, const char *service,
-                        const char *method) {
+                        const char *method, const char **why) {
   (void)arg;
+  (void)why;
   (void)caller;
   (void)service;
   return strcmp(method, "Ping") != 0;
@@ -371,6 +372,67 @@ static void test_accept_rules(void **state) {
   expect(call_on(desk, env.intruder, "mediation.v1.Echo", "Echo", &req.base, d),
          MC_UNAUTHENTICATED, NULL);
   rpc_server_free(desk);
+}
+
+/* A method table in the manner of router/methods.c: Ping for coordinators,
+ * with its own refusal text; Echo for anyone, unsaid. */
+static bool pings_for_coordinators(void *arg, const mc_principal *caller, const char *service,
+                                   const char *method, const char **why) {
+  (void)arg;
+  (void)service;
+  if (strcmp(method, "Ping") != 0 || caller->kind == MC_PRINCIPAL_COORDINATOR)
+    return true;
+  *why = "pings are for coordinators";
+  return false;
+}
+
+static bool describe_ping(void *arg, const char *service, const char *method, uint32_t *callers,
+                          rpc_access *access) {
+  (void)arg;
+  (void)service;
+  if (strcmp(method, "Ping") != 0)
+    return false;
+  *callers = RPC_ACCEPT_KIND(MC_PRINCIPAL_COORDINATOR) | RPC_ACCEPT_KIND(MC_PRINCIPAL_OPERATOR);
+  *access = RPC_ACCESS_POLL;
+  return true;
+}
+
+static void test_accept_why_and_describe(void **state) {
+  (void)state;
+  rpc_server *s = NULL;
+  mc_err err;
+  assert_int_equal(rpc_server_create(env.reg,
+                                     &(rpc_server_opts){.accept = pings_for_coordinators,
+                                                        .describe = describe_ping},
+                                     &s, &err),
+                   MC_OK);
+  assert_int_equal(rpc_server_register(s, &rt_echo.base, &err), MC_OK);
+  int64_t d = mc_now_ms() + 5000;
+  Mediation__V1__EchoEmpty empty = MEDIATION__V1__ECHO_EMPTY__INIT;
+  Mediation__V1__ReplyEnvelope *r = call_on(s, env.police, "mediation.v1.Echo", "Ping",
+                                            &empty.base, d);
+  assert_int_equal(r->code, MV_STATUS(PERMISSION_DENIED));
+  assert_string_equal(r->message, "pings are for coordinators");
+  mediation__v1__reply_envelope__free_unpacked(r, NULL);
+  expect(call_on(s, env.coord, "mediation.v1.Echo", "Ping", &empty.base, d), MC_OK, NULL);
+
+  Mediation__V1__ListServicesRequest lreq = MEDIATION__V1__LIST_SERVICES_REQUEST__INIT;
+  r = call_on(s, env.coord, "mediation.v1.Reflection", "ListServices", &lreq.base, d);
+  assert_int_equal(r->code, MV_STATUS(OK));
+  Mediation__V1__ListServicesReply *l =
+      mediation__v1__list_services_reply__unpack(NULL, r->payload.len, r->payload.data);
+  const Mediation__V1__MethodInfo *echo_m = l->services[3]->methods[0];
+  const Mediation__V1__MethodInfo *ping = l->services[3]->methods[1];
+  assert_string_equal(ping->name, "Ping");
+  assert_int_equal(ping->n_callers, 2);
+  assert_int_equal(ping->callers[0], MEDIATION__V1__CALLER_KIND__CALLER_KIND_COORDINATOR);
+  assert_int_equal(ping->callers[1], MEDIATION__V1__CALLER_KIND__CALLER_KIND_OPERATOR);
+  assert_int_equal(ping->access, MEDIATION__V1__METHOD_ACCESS__METHOD_ACCESS_POLL);
+  assert_int_equal(echo_m->n_callers, 0); /* no row: unsaid */
+  assert_int_equal(echo_m->access, MEDIATION__V1__METHOD_ACCESS__METHOD_ACCESS_UNSPECIFIED);
+  mediation__v1__list_services_reply__free_unpacked(l, NULL);
+  mediation__v1__reply_envelope__free_unpacked(r, NULL);
+  rpc_server_free(s);
 }
 
 static void test_health_and_reflection(void **state) {
@@ -889,6 +951,7 @@ int main(void) {
       T(test_bad_payloads),
       T(test_sizes),
       T(test_accept_rules),
+      T(test_accept_why_and_describe),
       T(test_health_and_reflection),
       T(test_async_reply),
       T(test_buggy_handlers),

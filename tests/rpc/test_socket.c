@@ -1206,8 +1206,9 @@ static void test_sign_each_request(void **state) {
 }
 
 static bool no_sessions(void *arg, const mc_principal *caller, const char *service,
-                        const char *method) {
+                        const char *method, const char **why) {
   (void)arg;
+  (void)why;
   (void)caller;
   (void)method;
   return strcmp(service, "mediation.v1.RpcSession") != 0;
