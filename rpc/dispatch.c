@@ -417,7 +417,6 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
   if (env == NULL)
     return;
   char why[256];
-  mc_err err = {0};
   mc_code code = MC_OK;
   bool by_session = false, session_unknown = false, proven = false;
   const mc_principal *caller = NULL;
