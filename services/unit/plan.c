@@ -515,7 +515,6 @@ mc_code un_plan_queue(un_plan *p, mc_err *err) {
 
 const mc_registry *un_ctx_registry(const un_ctx *ctx) { return ctx->u->reg; }
 const mc_unit *un_ctx_unit(const un_ctx *ctx) { return ctx->u->self; }
-int64_t un_ctx_now_ms(const un_ctx *ctx) { return ctx->plan->now_ms; }
 
 mc_code un_pick_by_load(un_ctx *ctx, un_role role, const char **person, mc_err *err) {
   const mc_unit *self = ctx->u->self;
