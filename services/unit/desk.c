@@ -6,7 +6,7 @@
  * Only the unit's own operators get here (the server's accept_kinds and
  * accept_unit). Handlers run on nng's threads and never wait there for the
  * network: TakeIn and Act queue their steps (one short local commit, the
- * only blocking they do) and leave the answer to the forwarder (unit.c);
+ * only blocking they do) and leave the answer to the forwarder (waits.c);
  * ShowCase asks the router asynchronously and answers from its completion;
  * the rest read the outbox in a short read transaction.
  *
