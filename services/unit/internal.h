@@ -88,6 +88,7 @@ struct un_plan {
   un_step steps[UN_MAX_STEPS];
   size_t n;
   bool refused;         /* the operator's step was refused locally: nothing queued */
+  bool no_copy;         /* Act: refused because the unit has no local copy of the case */
   const char *case_ref; /* how the queued steps name the case: an id or "<unit>:<unit_ref>" */
   const char *local_ref; /* the key of the local copy to read back */
   /* Strings the steps borrow, owned here (malloc'd; freed by un_plan_free). */
@@ -237,6 +238,11 @@ struct un_wait {
   size_t unanswered; /* QUEUED steps the router has not answered yet */
   mv_case *router_case; /* owned: the record after the last applied step */
   char *local_ref;      /* owned */
+  /* owned: the local copy as the plan left it (NULL for a retry). A call
+   * answered at once is answered from it: the plan was its one read of the
+   * copy. A call that waits drops it and reads the copy when answered, as
+   * the router's answers change it meanwhile. */
+  mv_case *planned_copy;
   uint8_t desk_id[RPC_REQUEST_ID_BYTES]; /* the call's request id: its record in the outbox */
   bool has_desk_id;
 };

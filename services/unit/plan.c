@@ -385,6 +385,7 @@ static mc_code plan_run(st_txn *txn, void *arg, mc_err *err) {
   p->n = 0;
   p->n_planned = 0;
   p->refused = false;
+  p->no_copy = false;
   p->id_reused = false;
   p->case_ref = p->local_ref = NULL;
   un_ctx ctx = {.u = u, .plan = p, .txn = txn};
@@ -403,6 +404,7 @@ static mc_code plan_run(st_txn *txn, void *arg, mc_err *err) {
     rc = st_ob_local_get(txn, p->ref, &lc, &miss);
     if (rc == MC_NOT_FOUND) {
       p->refused = true;
+      p->no_copy = true;
       un_step *s = add_step(p, p->op->kind, err);
       if (s != NULL)
         refuse(s, MC_NOT_FOUND, miss.msg);

@@ -98,6 +98,10 @@ void un_wait_add(un_unit *u, un_wait *w) {
   pthread_mutex_lock(&u->mu);
   bool now = w->unanswered == 0 || u->offline || u->stopping;
   if (!now) {
+    if (w->planned_copy != NULL) { /* see un_wait */
+      protobuf_c_message_free_unpacked(&w->planned_copy->base, NULL);
+      w->planned_copy = NULL;
+    }
     w->until_mono = mc_mono_ms() + UN_DESK_WAIT_MS;
     w->next = u->waits;
     u->waits = w;
@@ -235,6 +239,9 @@ void un_wait_finish(un_unit *u, un_wait *w) {
   st_local_case *lc = NULL;
   if (all_applied) {
     reply.case_record = w->router_case;
+  } else if (w->planned_copy != NULL) {
+    reply.case_record = w->planned_copy;
+    reply.stale = true; /* as below */
   } else if (w->local_ref != NULL) {
     mc_err err;
     if (un_local_read(u, w->local_ref, &lc, &err) == MC_OK) {
@@ -253,6 +260,8 @@ void un_wait_finish(un_unit *u, un_wait *w) {
   }
   if (w->router_case != NULL)
     protobuf_c_message_free_unpacked(&w->router_case->base, NULL);
+  if (w->planned_copy != NULL)
+    protobuf_c_message_free_unpacked(&w->planned_copy->base, NULL);
   free(w->local_ref);
   free(w);
 }
