@@ -39,16 +39,6 @@ const char *mc_code_text(mc_code code) {
   return code_texts[code];
 }
 
-int mc_code_parse(const char *name, mc_code *out) {
-  for (int i = 0; i < MC_CODE_COUNT; i++) {
-    if (strcmp(name, code_names[i]) == 0) {
-      *out = (mc_code)i;
-      return 0;
-    }
-  }
-  return -1;
-}
-
 mc_code mc_err_set(mc_err *err, mc_code code, const char *fmt, ...) {
   if (err != NULL) {
     va_list ap;

@@ -55,10 +55,6 @@ const char *mc_code_name(mc_code code);
 /* The default text for a code ("failed precondition"). Static. */
 const char *mc_code_text(mc_code code);
 
-/* Parses a code name as printed by mc_code_name. Returns 0 on success, -1 if
- * the name is not in the list. */
-int mc_code_parse(const char *name, mc_code *out);
-
 /* Sets err (if not NULL) to code and a printf-formatted message; returns
  * code, so a failing path can `return mc_err_set(err, MC_..., "...")`. */
 mc_code mc_err_set(mc_err *err, mc_code code, const char *fmt, ...)

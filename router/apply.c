@@ -21,7 +21,9 @@
  * older routers are answered as they are.
  *
  * Every result goes into the job (rt_job) and is rewritten from scratch on
- * each run: the writer may run a batch again after growing the map.
+ * each run: the writer may run a batch again after growing the map. The job
+ * carries what it needs of its call (request id, caller), so nothing here
+ * calls into rpc inside the write transaction.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,17 +39,21 @@
 #include "core/pb.h"
 #include "router/internal.h"
 
+/* Frees what a step owns and leaves it empty. */
+static void step_clear(rt_step *s) {
+  if (s->current != NULL)
+    protobuf_c_message_free_unpacked(&s->current->base, NULL);
+  if (s->next != NULL)
+    protobuf_c_message_free_unpacked(&s->next->base, NULL);
+  if (s->event != NULL)
+    protobuf_c_message_free_unpacked(&s->event->base, NULL);
+  *s = (rt_step){0};
+}
+
 /* Drops a prepared step (used, stale or never needed). */
 static void drop_prepared(rt_job *job) {
-  if (job->pre_current != NULL)
-    protobuf_c_message_free_unpacked(&job->pre_current->base, NULL);
-  if (job->pre_next != NULL)
-    protobuf_c_message_free_unpacked(&job->pre_next->base, NULL);
-  if (job->pre_event != NULL)
-    protobuf_c_message_free_unpacked(&job->pre_event->base, NULL);
+  step_clear(&job->prepared);
   free(job->pre_reply);
-  job->pre_current = job->pre_next = NULL;
-  job->pre_event = NULL;
   job->pre_reply = NULL;
   job->pre_reply_len = 0;
 }
@@ -85,7 +91,7 @@ typedef struct applied_at {
 static mc_code remember(st_txn *txn, rt_job *job, const char *method, const applied_at *at,
                         mc_err *err) {
   Mediation__V1__IdempotentReply rec = MEDIATION__V1__IDEMPOTENT_REPLY__INIT;
-  rec.request_id.data = (uint8_t *)rpc_call_request_id(job->call);
+  rec.request_id.data = job->request_id;
   rec.request_id.len = RPC_REQUEST_ID_BYTES;
   rec.stored_ms = job->now_ms;
   rec.caller = job->caller->id;
@@ -180,7 +186,7 @@ static mc_code rebuild_answer(st_txn *txn, rt_job *job, const st_idem_reply *pre
  * results set) if there is one. */
 static bool replay_earlier(st_txn *txn, rt_job *job, mc_code *rc, mc_err *err) {
   st_idem_reply *prev = NULL;
-  *rc = st_idem_get(txn, rpc_call_request_id(job->call), RPC_REQUEST_ID_BYTES, &prev, err);
+  *rc = st_idem_get(txn, job->request_id, RPC_REQUEST_ID_BYTES, &prev, err);
   if (*rc == MC_NOT_FOUND) {
     *rc = MC_OK;
     return false;
@@ -375,30 +381,38 @@ static mc_code new_case_id(st_txn *txn, rt_job *job, const mc_registry *reg, con
   return st_case_peek_id(txn, year, case_id, err);
 }
 
-/* Loads the case a step is about, if the caller may see it. */
-static mc_code load_visible_case(st_txn *txn, rt_job *job, const mc_registry *reg,
-                                 const char *ref, mv_case **out, mc_err *err) {
+/* Loads the case a step is about. A reference that names no case is the
+ * job's answer (a refusal); a failure of the store is returned. */
+static mc_code load_case(st_txn *txn, rt_job *job, const char *ref, mv_case **out,
+                         mc_err *err) {
   mc_err why;
   mc_code got = st_case_get_by_ref(txn, ref, out, &why);
   if (got == MC_NOT_FOUND || got == MC_INVALID_ARGUMENT)
     return answer_refusal(job, got, "%s", why.msg);
   if (got != MC_OK)
     return mc_err_set(err, got, "%s", why.msg);
-  mv_actor who;
-  rt_actor_of(job->caller, NULL, &who);
-  if (!mc_may_read(reg, *out, &who))
-    return answer_refusal(job, MC_PERMISSION_DENIED, "%s may not see or act on case %s",
-                          job->caller->id, (*out)->id);
   return MC_OK;
 }
 
-/* Runs the state machine for a job's step on current (NULL for an intake).
- * The one place a step's inputs are gathered, whether the writer decides it
- * or rt_job_prepare does ahead of it: the same case, action, actor, clock
- * and request id give the same step. *next and *event are the caller's. */
-static mc_code decide_step(const rt_job *job, const mc_registry *reg, const mv_case *current,
-                           const mv_action *action, mv_case **next, mv_event **event,
-                           mc_err *err) {
+/* Decides a job's step on current (NULL for an intake): may the caller see
+ * the case, and what does the state machine make of the action. The one
+ * decision, whether rt_job_prepare makes it ahead of the writer on a
+ * snapshot or the writer makes it itself: the same case, action, actor,
+ * clock and request id give the same step. current is taken over either
+ * way; the returned step owns it, and next and event when decided (the
+ * caller frees them with step_clear). */
+static rt_step decide_step(const rt_job *job, mv_case *current, const mv_action *action) {
+  rt_step s = {.code = MC_OK, .current = current};
+  if (current != NULL) {
+    mv_actor who;
+    rt_actor_of(job->caller, NULL, &who);
+    if (!mc_may_read(job->reg, current, &who)) {
+      s.code = MC_PERMISSION_DENIED;
+      snprintf(s.message, sizeof(s.message), "%s may not see or act on case %s",
+               job->caller->id, current->id);
+      return s;
+    }
+  }
   mv_actor actor;
   rt_actor_of(job->caller, action->person, &actor);
   mc_step step = {
@@ -406,38 +420,48 @@ static mc_code decide_step(const rt_job *job, const mc_registry *reg, const mv_c
       .action = action,
       .actor = &actor,
       .now_ms = job->now_ms,
-      .request_id = {RPC_REQUEST_ID_BYTES, (uint8_t *)rpc_call_request_id(job->call)},
+      .request_id = {RPC_REQUEST_ID_BYTES, (uint8_t *)job->request_id},
   };
-  return mc_apply(reg, &step, next, event, err);
+  mc_err why;
+  s.code = mc_apply(job->reg, &step, &s.next, &s.event, &why);
+  if (s.code != MC_OK)
+    snprintf(s.message, sizeof(s.message), "%s", why.msg);
+  return s;
+}
+
+/* Stores a decided step: the one place an applied step is logged, however
+ * it was decided. */
+static mc_code store_step(st_txn *txn, const rt_job *job, const mv_action *in, const rt_step *s,
+                          mc_err *err) {
+  mc_code rc = st_case_put(txn, s->current, s->next, s->event, err);
+  if (rc == MC_OK)
+    mc_log(MC_LOG_INFO, s->next->id, "%s by %s: %s -> %s", mc_name_of(mc_action_names, in->kind),
+           job->caller->id, mc_name_of(mc_state_names, s->event->from_state),
+           mc_name_of(mc_state_names, s->event->to_state));
+  return rc;
 }
 
 /* Decides an Apply: finds (or creates) the case, runs the state machine and
- * stores the step. A refusal of the step is the job's answer (MC_OK
- * returned); a failure of the store is returned (the job rolls back). */
-static mc_code decide(st_txn *txn, rt_job *job, const mc_registry *reg, mv_case **current,
-                      mv_case **next, mv_event **event, mc_err *err) {
+ * stores the step into *out. A refusal of the step is the job's answer
+ * (MC_OK returned); a failure of the store is returned (the job rolls
+ * back). */
+static mc_code decide(st_txn *txn, rt_job *job, const mc_registry *reg, rt_step *out,
+                      mc_err *err) {
   const Mediation__V1__ApplyRequest *req = (const Mediation__V1__ApplyRequest *)job->request;
   const mv_action *in = req->action;
   if (in == NULL)
     return answer_refusal(job, MC_INVALID_ARGUMENT, "action: missing");
   mc_code rc;
-  if (job->pre_next != NULL) {
+  if (job->prepared.next != NULL) {
     /* Decided off the writer from a snapshot. st_case_put checks `before`
      * against the stored record byte for byte, so it stores the step only
      * if the case is still what it was decided on (nothing else of the
      * store goes into a step); it refuses before writing anything. */
     mc_err why;
-    rc = st_case_put(txn, job->pre_current, job->pre_next, job->pre_event, &why);
+    rc = store_step(txn, job, in, &job->prepared, &why);
     if (rc == MC_OK) {
-      *current = job->pre_current;
-      *next = job->pre_next;
-      *event = job->pre_event;
-      job->pre_current = job->pre_next = NULL;
-      job->pre_event = NULL;
-      mc_log(MC_LOG_INFO, (*next)->id, "%s by %s: %s -> %s",
-             mc_name_of(mc_action_names, in->kind), job->caller->id,
-             mc_name_of(mc_state_names, (*event)->from_state),
-             mc_name_of(mc_state_names, (*event)->to_state));
+      *out = job->prepared;
+      job->prepared = (rt_step){0};
       return MC_OK;
     }
     /* ABORTED and FAILED_PRECONDITION come from st_case_put's checks, made
@@ -450,31 +474,30 @@ static mc_code decide(st_txn *txn, rt_job *job, const mc_registry *reg, mv_case 
   }
   mv_action action = *in; /* shallow; an intake gets the id allocated here */
   char case_id[MC_CASE_ID_MAX];
+  mv_case *current = NULL;
   bool intake = in->kind == MV_ACTION(TAKE_IN);
   if (intake) {
     if ((rc = new_case_id(txn, job, reg, in, case_id, err)) != MC_OK)
       return rc;
     action.case_ref = case_id;
   } else {
-    rc = load_visible_case(txn, job, reg, in->case_ref, current, err);
+    rc = load_case(txn, job, in->case_ref, &current, err);
     if (rc != MC_OK || job->code != MC_OK)
       return rc;
   }
-  mc_err why;
-  rc = decide_step(job, reg, *current, &action, next, event, &why);
-  if (rc != MC_OK) {
+  rt_step s = decide_step(job, current, &action);
+  if (s.code != MC_OK) {
     /* UNAVAILABLE is the state machine running out of memory, not a
      * decision about the step: roll back, answer "send it again". */
-    if (intake || rc == MC_UNAVAILABLE) /* see new_case_id: roll back, do not remember */
-      return mc_err_set(err, rc, "%s", why.msg);
-    return answer_refusal(job, rc, "%s", why.msg);
+    if (intake || s.code == MC_UNAVAILABLE) /* see new_case_id: roll back, do not remember */
+      rc = mc_err_set(err, s.code, "%s", s.message);
+    else
+      rc = answer_refusal(job, s.code, "%s", s.message);
+    step_clear(&s);
+    return rc;
   }
-  rc = st_case_put(txn, *current, *next, *event, err);
-  if (rc == MC_OK)
-    mc_log(MC_LOG_INFO, (*next)->id, "%s by %s: %s -> %s", mc_name_of(mc_action_names, in->kind),
-           job->caller->id, mc_name_of(mc_state_names, (*event)->from_state),
-           mc_name_of(mc_state_names, (*event)->to_state));
-  return rc;
+  *out = s;
+  return store_step(txn, job, in, out, err);
 }
 
 void rt_job_prepare(rt_router *rt, rt_job *job) {
@@ -483,8 +506,7 @@ void rt_job_prepare(rt_router *rt, rt_job *job) {
   if (job->kind != RT_JOB_APPLY || in == NULL || in->kind == MV_ACTION(TAKE_IN))
     return; /* an intake's case id is only known in the write transaction */
   st_txn *txn = NULL;
-  mv_case *current = NULL, *next = NULL;
-  mv_event *event = NULL;
+  mv_case *current = NULL;
   mc_err why;
   if (st_read_begin(rt->store, &txn, &why) != MC_OK)
     return;
@@ -492,13 +514,13 @@ void rt_job_prepare(rt_router *rt, rt_job *job) {
   st_read_end(txn);
   if (rc != MC_OK)
     return; /* refusals are left to the writer, which remembers them */
-  mv_actor who;
-  rt_actor_of(job->caller, NULL, &who);
-  if (!mc_may_read(job->reg, current, &who) ||
-      decide_step(job, job->reg, current, in, &next, &event, &why) != MC_OK) {
-    protobuf_c_message_free_unpacked(&current->base, NULL);
+  rt_step s = decide_step(job, current, in);
+  if (s.code != MC_OK) {
+    step_clear(&s);
     return;
   }
+  mv_case *next = s.next;
+  mv_event *event = s.event;
   if (rt_sees_personal_data(next, job->caller)) {
     Mediation__V1__ApplyReply reply = MEDIATION__V1__APPLY_REPLY__INIT;
     reply.case_record = next;
@@ -506,9 +528,7 @@ void rt_job_prepare(rt_router *rt, rt_job *job) {
     if (mc_pb_pack(&reply.base, &job->pre_reply, &job->pre_reply_len, &why) != MC_OK)
       job->pre_reply = NULL;
   }
-  job->pre_current = current;
-  job->pre_next = next;
-  job->pre_event = event;
+  job->prepared = s;
 }
 
 static mc_code run_apply(st_txn *txn, rt_job *job, const mc_registry *reg, mc_err *err) {
@@ -517,9 +537,10 @@ static mc_code run_apply(st_txn *txn, rt_job *job, const mc_registry *reg, mc_er
     drop_prepared(job);
     return rc;
   }
-  mv_case *current = NULL, *next = NULL;
-  mv_event *event = NULL;
-  rc = decide(txn, job, reg, &current, &next, &event, err);
+  rt_step step = {0};
+  rc = decide(txn, job, reg, &step, err);
+  mv_case *next = step.next;
+  mv_event *event = step.event;
   applied_at at = {0};
   if (rc == MC_OK && job->code == MC_OK) {
     /* as the reply is masked in send_step; the holder is never masked */
@@ -528,12 +549,7 @@ static mc_code run_apply(st_txn *txn, rt_job *job, const mc_registry *reg, mc_er
   }
   if (rc == MC_OK)
     rc = remember(txn, job, "Apply", &at, err);
-  if (current)
-    protobuf_c_message_free_unpacked(&current->base, NULL);
-  if (next)
-    protobuf_c_message_free_unpacked(&next->base, NULL);
-  if (event)
-    protobuf_c_message_free_unpacked(&event->base, NULL);
+  step_clear(&step);
   return rc;
 }
 
@@ -591,7 +607,7 @@ static mc_code record_receipt(st_txn *txn, rt_job *job, const mc_registry *reg,
       .action = &action,
       .actor = &router,
       .now_ms = job->now_ms,
-      .request_id = {RPC_REQUEST_ID_BYTES, (uint8_t *)rpc_call_request_id(job->call)},
+      .request_id = {RPC_REQUEST_ID_BYTES, job->request_id},
   };
   rc = mc_apply(reg, &step, &next, &event, err);
   if (rc == MC_OK)

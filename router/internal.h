@@ -41,22 +41,37 @@ typedef enum rt_job_kind {
 
 #define RT_WAKE_MAX 8 /* units a job names to wake; beyond, every long poll is woken */
 
+/* A step of a case as the state machine decided it (apply.c). The same
+ * decision is made ahead of the writer (rt_job_prepare, on a snapshot) and
+ * by the writer (when the case moved on since, or for an intake). */
+typedef struct rt_step {
+  mc_code code;      /* MC_OK: decided, the step is below; else not decided */
+  char message[256]; /* why not, for people, when code is not MC_OK */
+  mv_case *current;  /* owned: the case it was decided on; NULL for an intake */
+  mv_case *next;     /* owned: the case after the step; NULL unless decided */
+  mv_event *event;   /* owned: the step's event; NULL unless decided */
+} rt_step;
+
 /* One write, queued for the writer. The results are rewritten on every run
- * of the batch (a batch runs again after the map grows). */
+ * of the batch (a batch runs again after the map grows). Everything the
+ * writer needs of the call is copied here when the job is made, so the
+ * write transaction never calls into rpc; only the replier completes the
+ * call. */
 typedef struct rt_job {
   struct rt_job *next;
   rt_job_kind kind;
   const mc_registry *reg;
-  rpc_call *call;                  /* NULL for RT_JOB_ACCESS; completed by the writer */
+  rpc_call *call;                  /* NULL for RT_JOB_ACCESS; completed by the replier */
   const mc_principal *caller;      /* borrowed from the registry */
+  uint8_t request_id[RPC_REQUEST_ID_BYTES]; /* the call's: the idempotency key; zero if no call */
   int64_t now_ms;                  /* the router's clock when the job was queued */
   const ProtobufCMessage *request; /* borrowed from the call until it completes */
   Mediation__V1__AccessRecord *access; /* RT_JOB_ACCESS: owned */
   /* RT_JOB_APPLY on an existing case: the step as rt_job_prepare decided
-   * it from a read snapshot (all owned; NULL if not prepared). The writer
-   * stores it only if the case is still what it was; see apply.c. */
-  mv_case *pre_current, *pre_next;
-  mv_event *pre_event;
+   * it from a read snapshot (owned; prepared.next is NULL if not prepared).
+   * The writer stores it only if the case is still what it was; see
+   * apply.c. */
+  rt_step prepared;
   uint8_t *pre_reply; /* the caller's reply to it, packed, if nothing is masked for the caller */
   size_t pre_reply_len;
   /* results */

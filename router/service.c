@@ -32,7 +32,10 @@ static rt_job *new_job(rt_router *rt, rt_job_kind kind, rpc_call *call,
   job->kind = kind;
   job->reg = rt->reg;
   job->call = call;
-  job->caller = call ? rpc_call_caller(call) : NULL;
+  if (call != NULL) {
+    job->caller = rpc_call_caller(call);
+    memcpy(job->request_id, rpc_call_request_id(call), RPC_REQUEST_ID_BYTES);
+  }
   job->now_ms = mc_now_ms();
   job->request = request;
   return job;

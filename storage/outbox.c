@@ -114,14 +114,6 @@ mc_code st_outbox_write(st_outbox *ob, st_apply_fn fn, void *arg, mc_err *err) {
   return op.code;
 }
 
-mc_code st_outbox_reader_check(st_outbox *ob, int *cleared, mc_err *err) {
-  return sti_env_reader_check(&ob->env, cleared, err);
-}
-
-mc_code st_outbox_backup(st_outbox *ob, const char *path, mc_err *err) {
-  return sti_env_backup(&ob->env, path, err);
-}
-
 /* ---- Queue ----------------------------------------------------------------------- */
 
 static void seq_key(sti_key *k, uint64_t seq) {

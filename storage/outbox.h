@@ -69,12 +69,6 @@ mc_code st_outbox_batch(st_outbox *ob, st_op *ops, size_t n, mc_err *err);
 /* A batch of one, returning fn's result (or the batch's failure). */
 mc_code st_outbox_write(st_outbox *ob, st_apply_fn fn, void *arg, mc_err *err);
 
-/* Clears reader slots of dead processes. */
-mc_code st_outbox_reader_check(st_outbox *ob, int *cleared, mc_err *err);
-
-/* A compacted copy into directory path; as st_backup. */
-mc_code st_outbox_backup(st_outbox *ob, const char *path, mc_err *err);
-
 /* ---- Convenience: one change, its own durable batch --------------------------- */
 
 /* Queues a step: assigns the next outbox seq (entry->seq is ignored; the

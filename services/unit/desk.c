@@ -6,7 +6,7 @@
  * Only the unit's own operators get here (the server's accept_kinds and
  * accept_unit). Handlers run on nng's threads and never wait there for the
  * network: TakeIn and Act queue their steps (one short local commit, the
- * only blocking they do) and leave the answer to the forwarder (unit.c);
+ * only blocking they do) and leave the answer to the forwarder (waits.c);
  * ShowCase asks the router asynchronously and answers from its completion;
  * the rest read the outbox in a short read transaction.
  *
@@ -35,7 +35,7 @@
 
 /* The waiting call for a queued plan (or, for a retry, for the first
  * call's record), or NULL when out of memory. */
-static un_wait *wait_of(un_unit *u, rpc_call *call, const un_plan *p) {
+static un_wait *wait_of(un_unit *u, rpc_call *call, un_plan *p) {
   (void)u;
   un_wait *w = calloc(1, sizeof(*w));
   if (w == NULL)
@@ -74,6 +74,20 @@ static un_wait *wait_of(un_unit *u, rpc_call *call, const un_plan *p) {
   const char *ref = r != NULL ? (r->local_ref[0] ? r->local_ref : NULL) : p->local_ref;
   if (ref != NULL && (w->local_ref = strdup(ref)) == NULL)
     goto fail;
+  if (r == NULL && p->view != NULL && ref != NULL) {
+    /* As plan.c stores it: a case the router has not named yet is kept
+     * under its alias, with an empty id. */
+    mv_case *copy = p->view;
+    if (copy->id == NULL || !mc_case_id_parse(copy->id, NULL, NULL)) {
+      char *none = strdup("");
+      if (none == NULL)
+        goto fail;
+      free(copy->id);
+      copy->id = none;
+    }
+    w->planned_copy = copy; /* taken over from the plan */
+    p->view = NULL;
+  }
   return w;
 fail:
   for (size_t i = 0; i < w->n; i++) {
@@ -85,15 +99,18 @@ fail:
   return NULL;
 }
 
+static void fetch_first(un_unit *u, rpc_call *call, const Mediation__V1__DeskActRequest *in);
 static bool repair_and_plan_again(un_unit *u, rpc_call *call,
                                   const Mediation__V1__DeskActRequest *in, const un_plan *p);
 
 /* Queues the plan and hands the call to the forwarder (or answers it).
- * With repair_in (the Act call's input), an operator's step refused on the
- * local copy while the router answers is planned again on the router's
- * record first (see repair_and_plan_again). */
+ * With act_in (the Act call's input, on its first plan), the router is
+ * asked first when the local copy cannot decide: the unit has no copy of
+ * the case (fetch_first), or the copy refused the operator's step while the
+ * router answers (repair_and_plan_again). The plan is the one read of the
+ * local copy either way. */
 static void queue_and_wait(un_unit *u, rpc_call *call, un_plan *p,
-                           const Mediation__V1__DeskActRequest *repair_in) {
+                           const Mediation__V1__DeskActRequest *act_in) {
   mc_err err;
   mc_code rc = un_plan_queue(p, &err);
   if (rc != MC_OK) {
@@ -102,7 +119,12 @@ static void queue_and_wait(un_unit *u, rpc_call *call, un_plan *p,
     un_plan_free(p);
     return;
   }
-  if (repair_in != NULL && p->refused && repair_and_plan_again(u, call, repair_in, p)) {
+  if (act_in != NULL && p->no_copy) {
+    un_plan_free(p);
+    fetch_first(u, call, act_in);
+    return;
+  }
+  if (act_in != NULL && p->refused && repair_and_plan_again(u, call, act_in, p)) {
     un_plan_free(p);
     return;
   }
@@ -183,8 +205,9 @@ static void desk_take_in(Mediation__V1__Desk_Service *service,
     queue_and_wait(u, call, &p, NULL);
 }
 
-/* in is the call's input, a its action. With may_repair, a step the local
- * copy refuses is planned again on the router's record (queue_and_wait). */
+/* in is the call's input, a its action. With may_repair, a case the unit
+ * has no copy of, or a step the local copy refuses, goes to the router
+ * first (queue_and_wait). */
 static void plan_act(un_unit *u, rpc_call *call, const Mediation__V1__DeskActRequest *in,
                      const mv_action *a, const char *ref, bool may_repair) {
   un_plan p;
@@ -274,27 +297,58 @@ static bool repair_and_plan_again(un_unit *u, rpc_call *call,
   pthread_mutex_lock(&u->mu);
   bool away = u->offline || u->stopping;
   pthread_mutex_unlock(&u->mu);
-  st_local_case *lc = NULL;
-  if (away || un_local_read(u, p->ref, &lc, NULL) != MC_OK)
+  /* The plan named the case as its copy did: by the router's id once the
+   * router has it, else by this unit's reference (nothing to fetch yet). */
+  const char *id = p->case_ref;
+  if (away || id == NULL || !mc_case_id_parse(id, NULL, NULL))
     return false;
-  bool known = mc_case_id_parse(lc->case_record->id, NULL, NULL); /* the router has it */
-  fetch *f = known ? calloc(1, sizeof(*f)) : NULL;
-  bool started = false;
-  if (f != NULL) {
-    *f = (fetch){.u = u, .call = call, .in = in, .action = p->op, .repair = true};
-    Mediation__V1__GetCaseRequest req = MEDIATION__V1__GET_CASE_REQUEST__INIT;
-    req.case_ref = lc->case_record->id;
-    rpc_call_opts opts = {.timeout_ms = UN_READ_TIMEOUT_MS};
-    mc_err err;
-    started = un_call_async(u, "GetCase", &req.base, &opts, fetch_done, f, &err) == MC_OK;
-    if (started)
-      mc_log(MC_LOG_INFO, lc->case_record->id, "%s refused on the local copy; asking the router",
-             mc_name_of(mc_action_names, p->op->kind));
-    else
-      free(f);
+  fetch *f = calloc(1, sizeof(*f));
+  if (f == NULL)
+    return false;
+  *f = (fetch){.u = u, .call = call, .in = in, .action = p->op, .repair = true};
+  Mediation__V1__GetCaseRequest req = MEDIATION__V1__GET_CASE_REQUEST__INIT;
+  req.case_ref = (char *)id;
+  rpc_call_opts opts = {.timeout_ms = UN_READ_TIMEOUT_MS};
+  mc_err err;
+  if (un_call_async(u, "GetCase", &req.base, &opts, fetch_done, f, &err) != MC_OK) {
+    free(f);
+    return false;
   }
-  protobuf_c_message_free_unpacked(&lc->base, NULL);
-  return started;
+  mc_log(MC_LOG_INFO, id, "%s refused on the local copy; asking the router",
+         mc_name_of(mc_action_names, p->op->kind));
+  return true;
+}
+
+/* The unit has no copy of the case: one the router knows (by id, or by
+ * another unit's reference) is fetched first, so the step is checked and
+ * the policy plans on the case as it is. This unit's own references always
+ * have a copy, so one missing is simply not there. Answers the call, or
+ * leaves it to the fetch. */
+static void fetch_first(un_unit *u, rpc_call *call, const Mediation__V1__DeskActRequest *in) {
+  const mv_action *a = in->action;
+  char unit[72];
+  const char *uref;
+  bool own_alias = mc_case_alias_parse(a->case_ref, unit, sizeof(unit), &uref) &&
+                   strcmp(unit, u->self->id) == 0;
+  if (own_alias || (!mc_case_id_parse(a->case_ref, NULL, NULL) && strchr(a->case_ref, ':') == NULL)) {
+    rpc_call_fail(call, MC_NOT_FOUND, "%s: no such case at %s", a->case_ref, u->self->id);
+    return;
+  }
+  fetch *f = calloc(1, sizeof(*f));
+  if (f == NULL) {
+    rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  *f = (fetch){.u = u, .call = call, .in = in, .action = a};
+  Mediation__V1__GetCaseRequest req = MEDIATION__V1__GET_CASE_REQUEST__INIT;
+  req.case_ref = a->case_ref;
+  rpc_call_opts opts = {.timeout_ms = UN_READ_TIMEOUT_MS};
+  mc_err err;
+  if (un_call_async(u, "GetCase", &req.base, &opts, fetch_done, f, &err) != MC_OK) {
+    free(f);
+    rpc_call_fail(call, MC_UNAVAILABLE, "case %s: this unit has no copy of it: %s",
+                  a->case_ref, err.msg);
+  }
 }
 
 static void desk_act(Mediation__V1__Desk_Service *service,
@@ -326,44 +380,7 @@ static void desk_act(Mediation__V1__Desk_Service *service,
                   "action.case_ref: a case id, or this unit's unit_ref, required");
     return;
   }
-  st_local_case *lc = NULL;
-  mc_err err;
-  mc_code rc = un_local_read(u, a->case_ref, &lc, &err);
-  if (rc == MC_OK) {
-    protobuf_c_message_free_unpacked(&lc->base, NULL);
-    plan_act(u, call, in, a, a->case_ref, true);
-    return;
-  }
-  if (rc != MC_NOT_FOUND) {
-    rpc_call_fail_err(call, &err);
-    return;
-  }
-  /* No copy here: a case the router knows (by id, or by another unit's
-   * reference) is fetched first, so the step is checked and the policy
-   * plans on the case as it is. This unit's own references always have a
-   * copy, so one missing is simply not there. */
-  char unit[72];
-  const char *uref;
-  bool own_alias = mc_case_alias_parse(a->case_ref, unit, sizeof(unit), &uref) &&
-                   strcmp(unit, u->self->id) == 0;
-  if (own_alias || (!mc_case_id_parse(a->case_ref, NULL, NULL) && strchr(a->case_ref, ':') == NULL)) {
-    rpc_call_fail(call, MC_NOT_FOUND, "%s: no such case at %s", a->case_ref, u->self->id);
-    return;
-  }
-  fetch *f = calloc(1, sizeof(*f));
-  if (f == NULL) {
-    rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory");
-    return;
-  }
-  *f = (fetch){.u = u, .call = call, .in = in, .action = a};
-  Mediation__V1__GetCaseRequest req = MEDIATION__V1__GET_CASE_REQUEST__INIT;
-  req.case_ref = a->case_ref;
-  rpc_call_opts opts = {.timeout_ms = UN_READ_TIMEOUT_MS};
-  if (un_call_async(u, "GetCase", &req.base, &opts, fetch_done, f, &err) != MC_OK) {
-    free(f);
-    rpc_call_fail(call, MC_UNAVAILABLE, "case %s: this unit has no copy of it: %s",
-                  a->case_ref, err.msg);
-  }
+  plan_act(u, call, in, a, a->case_ref, true);
 }
 
 /* ---- Lists ------------------------------------------------------------------------- */

@@ -3,16 +3,23 @@
  *
  *   cli.c        un_main: flags, configuration, signals, readiness.
  *   unit.c       assembling a unit (outbox, router client, Desk server,
- *                threads) and taking it apart; RPC calls that a stop can
- *                interrupt; Desk calls waiting for the forwarder.
+ *                threads) and taking it apart.
+ *   desk.c       the Desk service (desk.proto).
  *   plan.c       an operator's step and its policy's steps, checked with the
  *                state machine on the local copy and queued in one outbox
  *                batch; the policy API of unit.h.
- *   local.c      local copies: the router's record plus the queued steps,
- *                refreshed from Apply replies and deliveries; team load.
- *   desk.c       the Desk service (desk.proto).
  *   forwarder.c  the outbox, forwarded to the router in order, exactly once.
  *   puller.c     deliveries pulled by long poll, stored, signed for.
+ *   calls.c      calls to the router that a stop can interrupt; which codes
+ *                refuse a step for good.
+ *   waits.c      Desk calls waiting for the forwarder to hear the router's
+ *                answers; whether the router is reachable.
+ *   local.c      local copies: the router's record plus the queued steps,
+ *                refreshed from Apply replies and deliveries; team load.
+ *
+ * Each file calls only into those listed below it: nothing calls back up
+ * (cli.c and unit.c start the rest; the Desk, the forwarder and the puller
+ * never call each other).
  *
  * Threads: nng's (Desk handlers, RPC completions), the forwarder and the
  * puller. One mutex (mu) guards the few shared flags and the list of Desk
@@ -81,6 +88,7 @@ struct un_plan {
   un_step steps[UN_MAX_STEPS];
   size_t n;
   bool refused;         /* the operator's step was refused locally: nothing queued */
+  bool no_copy;         /* Act: refused because the unit has no local copy of the case */
   const char *case_ref; /* how the queued steps name the case: an id or "<unit>:<unit_ref>" */
   const char *local_ref; /* the key of the local copy to read back */
   /* Strings the steps borrow, owned here (malloc'd; freed by un_plan_free). */
@@ -149,27 +157,7 @@ void un_actor(const un_unit *u, const char *person, mv_actor *out);
 
 /* ---- The unit (unit.c) ----------------------------------------------------------- */
 
-/* A Desk call waiting for the forwarder to hear the router's answers. */
-typedef struct un_wait_step {
-  mv_action *action; /* owned copy, as sent */
-  Mediation__V1__DeskDisposition disposition;
-  mc_code code;
-  char message[256];
-  uint64_t seq;
-} un_wait_step;
-
-typedef struct un_wait {
-  struct un_wait *next;
-  rpc_call *call;
-  int64_t until_mono;
-  un_wait_step steps[UN_MAX_STEPS];
-  size_t n;
-  size_t unanswered; /* QUEUED steps the router has not answered yet */
-  mv_case *router_case; /* owned: the record after the last applied step */
-  char *local_ref;      /* owned */
-  uint8_t desk_id[RPC_REQUEST_ID_BYTES]; /* the call's request id: its record in the outbox */
-  bool has_desk_id;
-} un_wait;
+typedef struct un_wait un_wait; /* waits.c */
 
 struct un_unit {
   const mc_registry *reg;
@@ -207,6 +195,8 @@ mc_code un_unit_open(const mc_registry *reg, const mc_unit *self, const un_polic
  * threads, closes the outbox. */
 void un_unit_free(un_unit *u);
 
+/* ---- Router calls (calls.c) ------------------------------------------------------ */
+
 /* Calls the router and waits for the answer, or returns CANCELLED at once
  * when the unit stops. With serve_waits, Desk calls that time out meanwhile
  * are answered (the forwarder's duty). On MC_OK *reply is the caller's. */
@@ -218,6 +208,44 @@ mc_code un_call(un_unit *u, const char *method, const ProtobufCMessage *req,
  * client is closed (CANCELLED). */
 mc_code un_call_async(un_unit *u, const char *method, const ProtobufCMessage *req,
                       const rpc_call_opts *opts, rpc_done_fn done, void *arg, mc_err *err);
+
+/* True if code is a definitive answer about the step itself: the router
+ * (or the unit) refused it for good, and a retry would be refused again
+ * (the step leaves the outbox as a conflict). False for every "not applied,
+ * send the same request again": not delivered, no answer, the router
+ * stopping or unable to commit (its disk full, an I/O error, its store at
+ * its size limit: all UNAVAILABLE), or failing. Decided by the code alone
+ * (docs/contract.md, "Status codes"), never by a message. */
+bool un_code_is_refusal(mc_code code);
+
+/* ---- Waiting Desk calls (waits.c) ------------------------------------------------- */
+
+/* A Desk call waiting for the forwarder to hear the router's answers. */
+typedef struct un_wait_step {
+  mv_action *action; /* owned copy, as sent */
+  Mediation__V1__DeskDisposition disposition;
+  mc_code code;
+  char message[256];
+  uint64_t seq;
+} un_wait_step;
+
+struct un_wait {
+  struct un_wait *next;
+  rpc_call *call;
+  int64_t until_mono;
+  un_wait_step steps[UN_MAX_STEPS];
+  size_t n;
+  size_t unanswered; /* QUEUED steps the router has not answered yet */
+  mv_case *router_case; /* owned: the record after the last applied step */
+  char *local_ref;      /* owned */
+  /* owned: the local copy as the plan left it (NULL for a retry). A call
+   * answered at once is answered from it: the plan was its one read of the
+   * copy. A call that waits drops it and reads the copy when answered, as
+   * the router's answers change it meanwhile. */
+  mv_case *planned_copy;
+  uint8_t desk_id[RPC_REQUEST_ID_BYTES]; /* the call's request id: its record in the outbox */
+  bool has_desk_id;
+};
 
 /* Waits, with mu held: with flag, until *flag (a call's completion, which
  * closing the client forces) or the deadline; without, for one wake-up, the
@@ -248,20 +276,13 @@ void un_set_online(un_unit *u, bool online);
 /* Copies u->router_problem into buf ("" if none). Any thread. */
 void un_router_problem(un_unit *u, char *buf, size_t cap);
 
+/* ---- Desk, forwarder, puller ------------------------------------------------------ */
+
 /* Desk service (desk.c). */
 void un_desk_init(un_unit *u);
 
 /* Threads (forwarder.c, puller.c). */
 void *un_forwarder_main(void *arg);
 void *un_puller_main(void *arg);
-
-/* True if code is a definitive answer about the step itself: the router
- * (or the unit) refused it for good, and a retry would be refused again
- * (the step leaves the outbox as a conflict). False for every "not applied,
- * send the same request again": not delivered, no answer, the router
- * stopping or unable to commit (its disk full, an I/O error, its store at
- * its size limit: all UNAVAILABLE), or failing. Decided by the code alone
- * (docs/contract.md, "Status codes"), never by a message. */
-bool un_code_is_refusal(mc_code code);
 
 #endif /* UN_INTERNAL_H */

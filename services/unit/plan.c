@@ -376,6 +376,50 @@ static mc_code record_call(un_plan *p, st_txn *txn, mc_err *err) {
   return st_ob_desk_put(txn, p->desk_id, RPC_REQUEST_ID_BYTES, &rec, err);
 }
 
+/* Queues the plan's steps that were not refused, in order, and keeps the
+ * case as it will be as the local copy (lc: the copy it was planned on, or
+ * NULL for an intake). */
+static mc_code queue_steps(un_plan *p, st_txn *txn, const st_local_case *lc, mc_err *err) {
+  mc_code rc = MC_OK;
+  uint32_t queued = 0;
+  for (size_t i = 0; i < p->n && rc == MC_OK; i++) {
+    un_step *s = &p->steps[i];
+    if (s->disposition == MV_DISPOSITION(REFUSED))
+      continue;
+    Mediation__V1__OutboxEntry e = MEDIATION__V1__OUTBOX_ENTRY__INIT;
+    e.request_id.data = s->request_id;
+    e.request_id.len = RPC_REQUEST_ID_BYTES;
+    e.action = &s->action;
+    e.queued_ms = p->now_ms;
+    if (p->desk_id != NULL) {
+      e.desk_request_id.data = (uint8_t *)p->desk_id;
+      e.desk_request_id.len = RPC_REQUEST_ID_BYTES;
+      e.desk_step = (uint32_t)i;
+    }
+    rc = st_ob_push(txn, &e, &s->seq, err);
+    if (rc == MC_OK) {
+      s->disposition = MV_DISPOSITION(QUEUED);
+      queued++;
+    }
+  }
+  if (rc == MC_OK) {
+    mv_case stored = *p->view;
+    if (stored.id == NULL || !mc_case_id_parse(stored.id, NULL, NULL))
+      stored.id = (char *)""; /* provisional: kept under its alias until the router's id is known */
+    st_local_case nl = MEDIATION__V1__LOCAL_CASE__INIT;
+    nl.case_record = &stored;
+    nl.stale = true;
+    nl.queued_steps = queued + (lc != NULL ? lc->queued_steps : 0);
+    if (lc != NULL) {
+      nl.synced_ms = lc->synced_ms;
+      nl.synced_record = lc->synced_record;
+      nl.last_handoff = lc->last_handoff;
+    }
+    rc = st_ob_local_put(txn, &nl, err);
+  }
+  return rc;
+}
+
 /* One run of the batch (see the top of the file). */
 static mc_code plan_run(st_txn *txn, void *arg, mc_err *err) {
   un_plan *p = arg;
@@ -385,6 +429,7 @@ static mc_code plan_run(st_txn *txn, void *arg, mc_err *err) {
   p->n = 0;
   p->n_planned = 0;
   p->refused = false;
+  p->no_copy = false;
   p->id_reused = false;
   p->case_ref = p->local_ref = NULL;
   un_ctx ctx = {.u = u, .plan = p, .txn = txn};
@@ -403,6 +448,7 @@ static mc_code plan_run(st_txn *txn, void *arg, mc_err *err) {
     rc = st_ob_local_get(txn, p->ref, &lc, &miss);
     if (rc == MC_NOT_FOUND) {
       p->refused = true;
+      p->no_copy = true;
       un_step *s = add_step(p, p->op->kind, err);
       if (s != NULL)
         refuse(s, MC_NOT_FOUND, miss.msg);
@@ -451,43 +497,7 @@ static mc_code plan_run(st_txn *txn, void *arg, mc_err *err) {
       refuse(s, src, serr.msg);
   }
 
-  /* Queue them, in order, and keep the case as it will be. */
-  uint32_t queued = 0;
-  for (size_t i = 0; i < p->n && rc == MC_OK; i++) {
-    un_step *s = &p->steps[i];
-    if (s->disposition == MV_DISPOSITION(REFUSED))
-      continue;
-    Mediation__V1__OutboxEntry e = MEDIATION__V1__OUTBOX_ENTRY__INIT;
-    e.request_id.data = s->request_id;
-    e.request_id.len = RPC_REQUEST_ID_BYTES;
-    e.action = &s->action;
-    e.queued_ms = p->now_ms;
-    if (p->desk_id != NULL) {
-      e.desk_request_id.data = (uint8_t *)p->desk_id;
-      e.desk_request_id.len = RPC_REQUEST_ID_BYTES;
-      e.desk_step = (uint32_t)i;
-    }
-    rc = st_ob_push(txn, &e, &s->seq, err);
-    if (rc == MC_OK) {
-      s->disposition = MV_DISPOSITION(QUEUED);
-      queued++;
-    }
-  }
-  if (rc == MC_OK) {
-    mv_case stored = *p->view;
-    if (stored.id == NULL || !mc_case_id_parse(stored.id, NULL, NULL))
-      stored.id = (char *)""; /* provisional: kept under its alias until the router's id is known */
-    st_local_case nl = MEDIATION__V1__LOCAL_CASE__INIT;
-    nl.case_record = &stored;
-    nl.stale = true;
-    nl.queued_steps = queued + (lc != NULL ? lc->queued_steps : 0);
-    if (lc != NULL) {
-      nl.synced_ms = lc->synced_ms;
-      nl.synced_record = lc->synced_record;
-      nl.last_handoff = lc->last_handoff;
-    }
-    rc = st_ob_local_put(txn, &nl, err);
-  }
+  rc = queue_steps(p, txn, lc, err);
   if (rc == MC_OK)
     rc = record_call(p, txn, err);
   if (lc != NULL)
@@ -515,7 +525,6 @@ mc_code un_plan_queue(un_plan *p, mc_err *err) {
 
 const mc_registry *un_ctx_registry(const un_ctx *ctx) { return ctx->u->reg; }
 const mc_unit *un_ctx_unit(const un_ctx *ctx) { return ctx->u->self; }
-int64_t un_ctx_now_ms(const un_ctx *ctx) { return ctx->plan->now_ms; }
 
 mc_code un_pick_by_load(un_ctx *ctx, un_role role, const char **person, mc_err *err) {
   const mc_unit *self = ctx->u->self;

@@ -72,7 +72,6 @@ int un_main(int argc, char **argv, const un_policy *policy);
 
 const mc_registry *un_ctx_registry(const un_ctx *ctx);
 const mc_unit *un_ctx_unit(const un_ctx *ctx);
-int64_t un_ctx_now_ms(const un_ctx *ctx);
 
 /* The roster member of role with the fewest active assignments on the
  * cases this unit holds (ties: the first in roster order), counting the

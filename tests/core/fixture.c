@@ -62,6 +62,21 @@ mc_registry *fx_registry(const char *extra) {
   return reg;
 }
 
+mc_registry *fx_reg;
+
+int fx_group_setup(void **state) {
+  (void)state;
+  fx_reg = fx_registry(NULL);
+  return 0;
+}
+
+int fx_group_teardown(void **state) {
+  (void)state;
+  mc_registry_free(fx_reg);
+  fx_reg = NULL;
+  return 0;
+}
+
 void fx_act_init(fx_act *f, mv_action_kind kind) {
   static unsigned serial;
   memset(f, 0, sizeof(*f));

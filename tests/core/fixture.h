@@ -33,6 +33,13 @@
  * [limits] section). Free with mc_registry_free. */
 mc_registry *fx_registry(const char *extra);
 
+/* The deployment of a test group whose tests share fx_registry(NULL): made
+ * by fx_group_setup and freed by fx_group_teardown, cmocka's group fixtures
+ * (cmocka_run_group_tests(tests, fx_group_setup, fx_group_teardown)). */
+extern mc_registry *fx_reg;
+int fx_group_setup(void **state);
+int fx_group_teardown(void **state);
+
 /* An action with valid arguments for its kind, every part in the struct
  * (nothing allocated: the action borrows from the struct). */
 typedef struct fx_act {

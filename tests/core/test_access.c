@@ -14,32 +14,18 @@
 #include "core/access.h"
 #include "fixture.h"
 
-static mc_registry *reg;
-
-static int setup(void **state) {
-  (void)state;
-  reg = fx_registry(NULL);
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  mc_registry_free(reg);
-  return 0;
-}
-
 /* A case of 孔雀 taken in by the police studio, handed to the marriage
  * studio (which accepted it) and now offered to 白鹤's station. */
 static void build(fx_case *f) {
   memset(f, 0, sizeof(*f));
-  fx_kind(reg, f, MV_ACTION(TAKE_IN), FX_POLICE);
-  fx_kind(reg, f, MV_ACTION(TRANSFER), FX_POLICE);
-  fx_kind(reg, f, MV_ACTION(ACCEPT), FX_MARRIAGE);
+  fx_kind(fx_reg, f, MV_ACTION(TAKE_IN), FX_POLICE);
+  fx_kind(fx_reg, f, MV_ACTION(TRANSFER), FX_POLICE);
+  fx_kind(fx_reg, f, MV_ACTION(ACCEPT), FX_MARRIAGE);
   fx_act act;
   fx_act_init(&act, MV_ACTION(TRANSFER));
   act.a.to_unit = FX_BAIHE;
   mv_actor m = fx_unit(FX_MARRIAGE);
-  fx_do(reg, f, &act.a, &m);
+  fx_do(fx_reg, f, &act.a, &m);
 }
 
 static void test_visibility_matrix(void **state) {
@@ -62,7 +48,7 @@ static void test_visibility_matrix(void **state) {
       {fx_system(), true, false, true, "router"},
   };
   for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-    if (mc_may_read(reg, f.c, &rows[i].who) != rows[i].reads)
+    if (mc_may_read(fx_reg, f.c, &rows[i].who) != rows[i].reads)
       fail_msg("%s: may_read should be %d", rows[i].why, rows[i].reads);
     if (mc_sees_personal_data(f.c, &rows[i].who) != rows[i].unmasked)
       fail_msg("%s: sees_personal_data should be %d", rows[i].why, rows[i].unmasked);
@@ -70,17 +56,17 @@ static void test_visibility_matrix(void **state) {
       fail_msg("%s: reads_every_case should be %d", rows[i].why, rows[i].reads_every);
   }
   mv_actor nobody = MEDIATION__V1__ACTOR__INIT;
-  assert_false(mc_may_read(reg, f.c, &nobody));
-  assert_false(mc_may_read(reg, NULL, &rows[0].who));
-  assert_false(mc_may_read(reg, f.c, NULL));
+  assert_false(mc_may_read(fx_reg, f.c, &nobody));
+  assert_false(mc_may_read(fx_reg, NULL, &rows[0].who));
+  assert_false(mc_may_read(fx_reg, f.c, NULL));
   assert_false(mc_reads_every_case(&nobody));
   assert_false(mc_reads_every_case(NULL));
 
   /* once 白鹤 refuses, it keeps reading the case it was offered; the
    * holder is still the only one to see personal data */
-  fx_kind(reg, &f, MV_ACTION(REFUSE), FX_BAIHE);
+  fx_kind(fx_reg, &f, MV_ACTION(REFUSE), FX_BAIHE);
   mv_actor baihe = fx_unit(FX_BAIHE), marriage = fx_unit(FX_MARRIAGE);
-  assert_true(mc_may_read(reg, f.c, &baihe));
+  assert_true(mc_may_read(fx_reg, f.c, &baihe));
   assert_false(mc_sees_personal_data(f.c, &baihe));
   assert_true(mc_sees_personal_data(f.c, &marriage));
   fx_free(&f);
@@ -123,7 +109,7 @@ static void test_mask_strings(void **state) {
 static void test_mask_case_and_event(void **state) {
   (void)state;
   fx_case f = {0};
-  fx_kind(reg, &f, MV_ACTION(TAKE_IN), FX_POLICE);
+  fx_kind(fx_reg, &f, MV_ACTION(TAKE_IN), FX_POLICE);
   /* masking works on owned (unpacked) messages, as the router's replies are */
   mv_case *c = fx_copy(f.c);
   mc_mask_case(c);
@@ -140,7 +126,7 @@ static void test_mask_case_and_event(void **state) {
   assert_string_equal(ev->action->intake->parties[0]->id_number, "1234************7X");
   assert_string_equal(ev->action->intake->parties[0]->phone, "+86**********0001");
   /* an event without an intake is left alone */
-  fx_kind(reg, &f, MV_ACTION(START_MEDIATION), FX_POLICE);
+  fx_kind(fx_reg, &f, MV_ACTION(START_MEDIATION), FX_POLICE);
   mc_mask_event(f.events[1]);
   mc_mask_case(NULL);
   mc_mask_event(NULL);
@@ -153,5 +139,5 @@ int main(void) {
       cmocka_unit_test(test_mask_strings),
       cmocka_unit_test(test_mask_case_and_event),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, fx_group_setup, fx_group_teardown);
 }

@@ -15,20 +15,6 @@
 #include "core/figures.h"
 #include "fixture.h"
 
-static mc_registry *reg;
-
-static int setup(void **state) {
-  (void)state;
-  reg = fx_registry(NULL);
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  mc_registry_free(reg);
-  return 0;
-}
-
 /* The delta of the last step of f (the case before it is rebuilt by
  * replaying the file up to it). */
 static bool last_delta(const fx_case *f, mv_bucket *b, mv_counters *d) {
@@ -54,7 +40,7 @@ static void test_intake_counts(void **state) {
   act.intake.petition = MV_PETITION(LED);
   act.intake.source = MV_SOURCE(CONSULTATION);
   mv_actor w = fx_unit(FX_WANGAI);
-  fx_do(reg, &f, &act.a, &w);
+  fx_do(fx_reg, &f, &act.a, &w);
   mv_bucket b;
   mv_counters d;
   assert_true(last_delta(&f, &b, &d));
@@ -78,7 +64,7 @@ static void test_month_at_utc_offset(void **state) {
   (void)state;
   fx_case f = {0};
   f.now = 1774974600000LL; /* 2026-03-31T16:30:00Z */
-  fx_kind(reg, &f, MV_ACTION(TAKE_IN), FX_POLICE);
+  fx_kind(fx_reg, &f, MV_ACTION(TAKE_IN), FX_POLICE);
   mv_bucket b;
   mv_counters d;
   assert_true(last_delta(&f, &b, &d));
@@ -101,13 +87,13 @@ static void test_mediated_once(void **state) {
   act.intake.difficulty = MV_DIFFICULTY(COMPLEX);
   act.intake.petition = MV_PETITION(ASSISTED);
   mv_actor m = fx_unit(FX_MARRIAGE);
-  fx_do(reg, &f, &act.a, &m);
-  fx_kind(reg, &f, MV_ACTION(ASSIGN), FX_MARRIAGE);
-  fx_kind(reg, &f, MV_ACTION(START_MEDIATION), FX_MARRIAGE);
+  fx_do(fx_reg, &f, &act.a, &m);
+  fx_kind(fx_reg, &f, MV_ACTION(ASSIGN), FX_MARRIAGE);
+  fx_kind(fx_reg, &f, MV_ACTION(START_MEDIATION), FX_MARRIAGE);
   fx_act_init(&act, MV_ACTION(RECORD_OUTCOME));
   act.outcome.agreed_amount_fen = 90000000;
   act.outcome.resolution = MV_RESOLUTION(IN_FACT);
-  fx_do(reg, &f, &act.a, &m);
+  fx_do(fx_reg, &f, &act.a, &m);
   mv_bucket b;
   mv_counters d;
   assert_true(last_delta(&f, &b, &d));
@@ -122,12 +108,12 @@ static void test_mediated_once(void **state) {
   assert_int_equal(d.resolved_in_fact, 1);
   assert_int_equal(d.resolved_in_substance, 0);
 
-  fx_kind(reg, &f, MV_ACTION(RECORD_FEEDBACK), FX_MARRIAGE);
-  fx_kind(reg, &f, MV_ACTION(CLOSE), FX_MARRIAGE);
+  fx_kind(fx_reg, &f, MV_ACTION(RECORD_FEEDBACK), FX_MARRIAGE);
+  fx_kind(fx_reg, &f, MV_ACTION(CLOSE), FX_MARRIAGE);
   /* a coordinator reopens: counted in the holder's bucket */
   fx_act_init(&act, MV_ACTION(REOPEN));
   mv_actor c = fx_coordinator();
-  fx_do(reg, &f, &act.a, &c);
+  fx_do(fx_reg, &f, &act.a, &c);
   assert_true(last_delta(&f, &b, &d));
   assert_string_equal(b.unit, FX_MARRIAGE);
   assert_int_equal(d.reopened, 1);
@@ -136,7 +122,7 @@ static void test_mediated_once(void **state) {
 
   fx_act_init(&act, MV_ACTION(RECORD_OUTCOME));
   act.outcome.agreed_amount_fen = 1;
-  fx_do(reg, &f, &act.a, &m);
+  fx_do(fx_reg, &f, &act.a, &m);
   assert_false(last_delta(&f, &b, &d));
   assert_true(mc_counters_zero(&d));
   fx_free(&f);
@@ -146,7 +132,7 @@ static void test_mediated_once(void **state) {
 static void test_satisfaction_moves(void **state) {
   (void)state;
   fx_case f;
-  fx_build(reg, FX_FEEDBACK, &f); /* satisfied */
+  fx_build(fx_reg, FX_FEEDBACK, &f); /* satisfied */
   mv_bucket b;
   mv_counters d;
   assert_true(last_delta(&f, &b, &d));
@@ -155,12 +141,12 @@ static void test_satisfaction_moves(void **state) {
   fx_act_init(&act, MV_ACTION(RECORD_FEEDBACK));
   act.feedback.satisfaction = MV_SATISFACTION(DISSATISFIED);
   mv_actor p = fx_unit(FX_POLICE);
-  fx_do(reg, &f, &act.a, &p);
+  fx_do(fx_reg, &f, &act.a, &p);
   assert_true(last_delta(&f, &b, &d));
   assert_int_equal(d.satisfied, -1);
   assert_int_equal(d.dissatisfied, 1);
   /* the same satisfaction again changes nothing */
-  fx_do(reg, &f, &act.a, &p);
+  fx_do(fx_reg, &f, &act.a, &p);
   assert_false(last_delta(&f, &b, &d));
   fx_free(&f);
 }
@@ -170,7 +156,7 @@ static void test_satisfaction_moves(void **state) {
 static void test_litigation_from_mediation(void **state) {
   (void)state;
   fx_case f;
-  fx_build(reg, FX_LITIGATION, &f);
+  fx_build(fx_reg, FX_LITIGATION, &f);
   mv_bucket b;
   mv_counters d;
   assert_true(last_delta(&f, &b, &d));
@@ -184,28 +170,28 @@ static void test_litigation_from_mediation(void **state) {
 static void test_handoff_buckets(void **state) {
   (void)state;
   fx_case f;
-  fx_build(reg, FX_TRANSFER_FROM_INTAKE, &f);
+  fx_build(fx_reg, FX_TRANSFER_FROM_INTAKE, &f);
   mv_bucket b;
   mv_counters d;
   assert_true(last_delta(&f, &b, &d));
   assert_string_equal(b.unit, FX_POLICE);
   assert_int_equal(d.transferred_out, 1);
-  fx_kind(reg, &f, MV_ACTION(REFUSE), FX_MARRIAGE);
+  fx_kind(fx_reg, &f, MV_ACTION(REFUSE), FX_MARRIAGE);
   assert_true(last_delta(&f, &b, &d));
   assert_string_equal(b.unit, FX_MARRIAGE);
   assert_int_equal(d.refused, 1);
   /* a recall and a receipt count nothing */
-  fx_kind(reg, &f, MV_ACTION(TRANSFER), FX_POLICE);
-  fx_kind(reg, &f, MV_ACTION(RECALL), FX_POLICE);
+  fx_kind(fx_reg, &f, MV_ACTION(TRANSFER), FX_POLICE);
+  fx_kind(fx_reg, &f, MV_ACTION(RECALL), FX_POLICE);
   assert_false(last_delta(&f, &b, &d));
   fx_act act;
   fx_act_init(&act, MV_ACTION(RECORD_RECEIPT));
   act.receipt.case_id = f.c->id;
   mv_actor s = fx_system();
-  fx_do(reg, &f, &act.a, &s);
+  fx_do(fx_reg, &f, &act.a, &s);
   assert_false(last_delta(&f, &b, &d));
   assert_string_equal(b.unit, FX_POLICE); /* the router's step: the holder's bucket */
-  fx_kind(reg, &f, MV_ACTION(WITHDRAW), FX_POLICE);
+  fx_kind(fx_reg, &f, MV_ACTION(WITHDRAW), FX_POLICE);
   assert_true(last_delta(&f, &b, &d));
   assert_int_equal(d.withdrawn, 1);
   fx_free(&f);
@@ -214,7 +200,7 @@ static void test_handoff_buckets(void **state) {
 static void test_case_file_complete(void **state) {
   (void)state;
   fx_case f;
-  fx_build(reg, FX_CLOSED, &f); /* mediator, outcome, visit; no session, no court */
+  fx_build(fx_reg, FX_CLOSED, &f); /* mediator, outcome, visit; no session, no court */
   assert_false(mc_case_file_complete(f.c));
   mv_bucket b;
   mv_counters d;
@@ -223,29 +209,29 @@ static void test_case_file_complete(void **state) {
   assert_int_equal(d.complete_files, 0);
   fx_free(&f);
 
-  fx_build(reg, FX_MEDIATION, &f);
-  fx_kind(reg, &f, MV_ACTION(RECORD_SESSION), FX_POLICE);
-  fx_outcome(reg, &f, MV_OUTCOME(AGREEMENT));
+  fx_build(fx_reg, FX_MEDIATION, &f);
+  fx_kind(fx_reg, &f, MV_ACTION(RECORD_SESSION), FX_POLICE);
+  fx_outcome(fx_reg, &f, MV_OUTCOME(AGREEMENT));
   assert_false(mc_case_file_complete(f.c)); /* no follow-up visit yet */
-  fx_kind(reg, &f, MV_ACTION(RECORD_FEEDBACK), FX_POLICE);
+  fx_kind(fx_reg, &f, MV_ACTION(RECORD_FEEDBACK), FX_POLICE);
   assert_true(mc_case_file_complete(f.c));
-  fx_kind(reg, &f, MV_ACTION(CLOSE), FX_POLICE);
+  fx_kind(fx_reg, &f, MV_ACTION(CLOSE), FX_POLICE);
   assert_true(last_delta(&f, &b, &d));
   assert_int_equal(d.complete_files, 1);
   fx_free(&f);
 
   /* a counsellor and a lawyer are no mediator */
   fx_case g = {0};
-  fx_kind(reg, &g, MV_ACTION(TAKE_IN), FX_POLICE);
+  fx_kind(fx_reg, &g, MV_ACTION(TAKE_IN), FX_POLICE);
   fx_act act;
   fx_act_init(&act, MV_ACTION(ASSIGN));
   act.member.role = MV_ROLE(LAWYER);
   mv_actor p = fx_unit(FX_POLICE);
-  fx_do(reg, &g, &act.a, &p);
-  fx_kind(reg, &g, MV_ACTION(START_MEDIATION), FX_POLICE);
-  fx_kind(reg, &g, MV_ACTION(RECORD_SESSION), FX_POLICE);
-  fx_outcome(reg, &g, MV_OUTCOME(AGREEMENT));
-  fx_kind(reg, &g, MV_ACTION(RECORD_FEEDBACK), FX_POLICE);
+  fx_do(fx_reg, &g, &act.a, &p);
+  fx_kind(fx_reg, &g, MV_ACTION(START_MEDIATION), FX_POLICE);
+  fx_kind(fx_reg, &g, MV_ACTION(RECORD_SESSION), FX_POLICE);
+  fx_outcome(fx_reg, &g, MV_OUTCOME(AGREEMENT));
+  fx_kind(fx_reg, &g, MV_ACTION(RECORD_FEEDBACK), FX_POLICE);
   assert_false(mc_case_file_complete(g.c));
   fx_free(&g);
   assert_false(mc_case_file_complete(NULL));
@@ -281,5 +267,5 @@ int main(void) {
       cmocka_unit_test(test_litigation_from_mediation), cmocka_unit_test(test_handoff_buckets),
       cmocka_unit_test(test_case_file_complete),  cmocka_unit_test(test_counters_arithmetic),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, fx_group_setup, fx_group_teardown);
 }

@@ -25,20 +25,6 @@
 #include "core/names.h"
 #include "fixture.h"
 
-static mc_registry *reg;
-
-static int setup(void **state) {
-  (void)state;
-  reg = fx_registry(NULL);
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  mc_registry_free(reg);
-  return 0;
-}
-
 /* ---- the rule book, by hand ---- */
 
 enum {
@@ -155,7 +141,7 @@ static void check_triple(fx_variant v, const fx_case *f, int kind, int actor_ind
   mc_step step = {.current = f->c, .action = &act.a, .actor = &who, .now_ms = f->now,
                   .request_id = {3, (uint8_t *)"rid"}};
   size_t heap = fx_heap_in_use();
-  mc_code rc = mc_apply(reg, &step, &next, &ev, &err);
+  mc_code rc = mc_apply(fx_reg, &step, &next, &ev, &err);
   size_t heap_after = fx_heap_in_use();
   char where[160];
   snprintf(where, sizeof(where), "%s / %s / %s", fx_variant_names[v],
@@ -233,7 +219,7 @@ static void check_triple(fx_variant v, const fx_case *f, int kind, int actor_ind
   /* the step replays to the very same record */
   mv_case *replayed = NULL;
   mc_err rerr = {0};
-  if (mc_replay_event(reg->utc_offset_minutes, f->c, ev, &replayed, &rerr) != MC_OK)
+  if (mc_replay_event(fx_reg->utc_offset_minutes, f->c, ev, &replayed, &rerr) != MC_OK)
     fail_msg("%s: replay: %s", where, rerr.msg);
   if (!fx_same(&replayed->base, &next->base))
     fail_msg("%s: replay differs", where);
@@ -247,7 +233,7 @@ static void test_every_triple(void **state) {
   size_t ok = 0, total = 0;
   for (int v = 0; v < FX_COUNT; v++) {
     fx_case f;
-    fx_build(reg, (fx_variant)v, &f);
+    fx_build(fx_reg, (fx_variant)v, &f);
     for (int kind = 0; kind <= 19; kind++) {
       for (int a = 0; a < N_ACTORS; a++) {
         check_triple((fx_variant)v, &f, kind, a);
@@ -354,7 +340,7 @@ static void test_every_action_is_defined(void **state) {
 static void test_roles_of(void **state) {
   (void)state;
   fx_case f;
-  fx_build(reg, FX_TRANSFER_FROM_INTAKE, &f);
+  fx_build(fx_reg, FX_TRANSFER_FROM_INTAKE, &f);
   mv_actor h = fx_unit(FX_POLICE), t = fx_unit(FX_MARRIAGE), o = fx_unit(FX_WANGAI);
   mv_actor c = fx_coordinator(), s = fx_system(), nobody = fx_unit("");
   assert_int_equal(mc_roles_of(f.c, &h), MC_BY_ANY_UNIT | MC_BY_HOLDER);
@@ -376,14 +362,14 @@ static void test_unregistered_actor(void **state) {
   fx_act_init(&act, MV_ACTION(TAKE_IN));
   mv_actor stranger = fx_unit("court");
   mc_err err;
-  assert_int_equal(fx_try(reg, &f, &act.a, &stranger, &err), MC_PERMISSION_DENIED);
+  assert_int_equal(fx_try(fx_reg, &f, &act.a, &stranger, &err), MC_PERMISSION_DENIED);
   assert_non_null(strstr(err.msg, "actor.id"));
   mv_actor fake_coord = fx_coordinator();
   fake_coord.id = FX_POLICE; /* a unit posing as a coordinator */
-  fx_kind(reg, &f, MV_ACTION(TAKE_IN), FX_POLICE);
-  fx_kind(reg, &f, MV_ACTION(TRANSFER), FX_POLICE);
+  fx_kind(fx_reg, &f, MV_ACTION(TAKE_IN), FX_POLICE);
+  fx_kind(fx_reg, &f, MV_ACTION(TRANSFER), FX_POLICE);
   fx_act_init(&act, MV_ACTION(RECALL));
-  assert_int_equal(fx_try(reg, &f, &act.a, &fake_coord, &err), MC_PERMISSION_DENIED);
+  assert_int_equal(fx_try(fx_reg, &f, &act.a, &fake_coord, &err), MC_PERMISSION_DENIED);
   fx_free(&f);
 }
 
@@ -391,19 +377,19 @@ static void test_unregistered_actor(void **state) {
 static void test_refusal_messages(void **state) {
   (void)state;
   fx_case f;
-  fx_build(reg, FX_TRANSFER_FROM_INTAKE, &f);
+  fx_build(fx_reg, FX_TRANSFER_FROM_INTAKE, &f);
   fx_act act;
   fx_act_init(&act, MV_ACTION(CLOSE));
   mv_actor h = fx_unit(FX_POLICE);
   mc_err err;
-  assert_int_equal(fx_try(reg, &f, &act.a, &h, &err), MC_FAILED_PRECONDITION);
+  assert_int_equal(fx_try(fx_reg, &f, &act.a, &h, &err), MC_FAILED_PRECONDITION);
   assert_non_null(strstr(err.msg, f.c->id));
   assert_non_null(strstr(err.msg, "流转 (transfer)"));
   assert_non_null(strstr(err.msg, "close is allowed only in 反馈 (feedback)"));
 
   fx_act_init(&act, MV_ACTION(ACCEPT));
   mv_actor o = fx_unit(FX_WANGAI);
-  assert_int_equal(fx_try(reg, &f, &act.a, &o, &err), MC_PERMISSION_DENIED);
+  assert_int_equal(fx_try(fx_reg, &f, &act.a, &o, &err), MC_PERMISSION_DENIED);
   assert_non_null(strstr(err.msg, "the unit the case is offered to (marriage-studio)"));
   fx_free(&f);
 }
@@ -413,7 +399,7 @@ static void test_refusal_messages(void **state) {
 static void test_chain_and_replay(void **state) {
   (void)state;
   fx_case f;
-  fx_build(reg, FX_CLOSED, &f);
+  fx_build(fx_reg, FX_CLOSED, &f);
   assert_int_equal(f.c->event_count, f.n_events);
   for (size_t i = 0; i < f.n_events; i++) {
     assert_int_equal(f.events[i]->seq, i + 1);
@@ -426,7 +412,7 @@ static void test_chain_and_replay(void **state) {
     assert_int_equal(f.events[i]->prev_hash.len, MC_HASH_BYTES);
     assert_memory_equal(f.events[i]->prev_hash.data, h, MC_HASH_BYTES);
   }
-  mv_case *r = fx_replay(&f, reg->utc_offset_minutes);
+  mv_case *r = fx_replay(&f, fx_reg->utc_offset_minutes);
   assert_true(fx_same(&r->base, &f.c->base));
   protobuf_c_message_free_unpacked(&r->base, NULL);
   fx_free(&f);
@@ -483,7 +469,7 @@ static void other_amount(mv_event *ev) { ev->action->outcome->agreed_amount_fen 
 static void test_replay_refuses_what_does_not_follow(void **state) {
   (void)state;
   fx_case f;
-  fx_build(reg, FX_CLOSED, &f);
+  fx_build(fx_reg, FX_CLOSED, &f);
   /* events: 1 take_in, 2 assign, 3 start_mediation, 4 outcome, 5 feedback, 6 close */
   expect_replay_refused(&f, 2, bump_seq, "seq");
   expect_replay_refused(&f, 2, flip_hash, "prev_hash");
@@ -523,16 +509,16 @@ static void test_replay_refuses_what_does_not_follow(void **state) {
   protobuf_c_message_free_unpacked(&edited->base, NULL);
   fx_free(&f);
 
-  fx_build(reg, FX_TRANSFER_FROM_INTAKE, &f);
-  fx_kind(reg, &f, MV_ACTION(ACCEPT), FX_MARRIAGE);
+  fx_build(fx_reg, FX_TRANSFER_FROM_INTAKE, &f);
+  fx_kind(fx_reg, &f, MV_ACTION(ACCEPT), FX_MARRIAGE);
   /* the accept names the sender; an event that names another is refused */
   expect_replay_refused(&f, 3, other_target, "action as applied");
   fx_free(&f);
 
   /* an event of another case */
   fx_case a, b;
-  fx_build(reg, FX_INTAKE, &a);
-  fx_build(reg, FX_INTAKE, &b);
+  fx_build(fx_reg, FX_INTAKE, &a);
+  fx_build(fx_reg, FX_INTAKE, &b);
   mv_case *next = NULL;
   mc_err err;
   assert_int_equal(mc_replay_event(480, a.c, b.events[1], &next, &err), MC_DATA_LOSS);
@@ -547,7 +533,7 @@ static void test_replay_refuses_what_does_not_follow(void **state) {
 static void test_applied_action_is_normalised(void **state) {
   (void)state;
   fx_case f;
-  fx_build(reg, FX_INTAKE, &f);
+  fx_build(fx_reg, FX_INTAKE, &f);
   char id[MC_CASE_ID_MAX];
   snprintf(id, sizeof(id), "%s", f.c->id);
   /* ASSIGN: unit and time come from the router, not the client */
@@ -562,7 +548,7 @@ static void test_applied_action_is_normalised(void **state) {
   act.a.case_ref = alias;
   mv_actor h = fx_unit(FX_POLICE);
   int64_t at = f.now;
-  fx_do(reg, &f, &act.a, &h);
+  fx_do(fx_reg, &f, &act.a, &h);
   mv_event *ev = f.events[f.n_events - 1];
   assert_string_equal(ev->action->case_ref, id);
   assert_string_equal(ev->action->member->unit, FX_POLICE);
@@ -578,7 +564,7 @@ static void test_applied_action_is_normalised(void **state) {
   act.member.person = "咨询师乙";
   act.member.role = MV_ROLE(COUNSELLOR);
   int64_t rel = f.now;
-  fx_do(reg, &f, &act.a, &h);
+  fx_do(fx_reg, &f, &act.a, &h);
   assert_int_equal(f.c->n_team, 2);
   assert_int_equal(f.c->team[1]->released_ms, rel);
   assert_int_equal(f.c->team[1]->assigned_ms, at);
@@ -589,15 +575,15 @@ static void test_applied_action_is_normalised(void **state) {
   fx_act_init(&act, MV_ACTION(ASSIGN));
   act.member.person = "咨询师乙";
   act.member.role = MV_ROLE(COUNSELLOR);
-  fx_do(reg, &f, &act.a, &h);
+  fx_do(fx_reg, &f, &act.a, &h);
   assert_int_equal(f.c->n_team, 3);
 
   /* outcome, court result and feedback are stamped with the step's time */
-  fx_kind(reg, &f, MV_ACTION(START_MEDIATION), FX_POLICE);
+  fx_kind(fx_reg, &f, MV_ACTION(START_MEDIATION), FX_POLICE);
   fx_act_init(&act, MV_ACTION(RECORD_OUTCOME));
   act.outcome.recorded_ms = 1;
   int64_t when = f.now;
-  fx_do(reg, &f, &act.a, &h);
+  fx_do(fx_reg, &f, &act.a, &h);
   assert_int_equal(f.c->outcome->recorded_ms, when);
   assert_int_equal(f.c->mediated_ms, when);
   assert_int_equal(f.events[f.n_events - 1]->action->outcome->recorded_ms, when);
@@ -625,7 +611,7 @@ static void test_unknown_fields_dropped(void **state) {
   act.party[0].base.n_unknown_fields = 1;
   act.party[0].base.unknown_fields = &uf;
   mv_actor h = fx_unit(FX_POLICE);
-  fx_do(reg, &f, &act.a, &h);
+  fx_do(fx_reg, &f, &act.a, &h);
   assert_int_equal(f.c->base.n_unknown_fields, 0);
   assert_int_equal(f.c->intake->base.n_unknown_fields, 0);
   assert_int_equal(f.c->intake->parties[0]->base.n_unknown_fields, 0);
@@ -642,7 +628,7 @@ static void test_take_in_record(void **state) {
   fx_act act;
   fx_act_init(&act, MV_ACTION(TAKE_IN));
   mv_actor h = fx_unit(FX_KONGQUE);
-  fx_do(reg, &f, &act.a, &h);
+  fx_do(fx_reg, &f, &act.a, &h);
   assert_string_equal(f.c->id, act.case_ref);
   assert_int_equal(f.c->year, 2026);
   assert_int_equal(f.c->created_ms, 1767198600000LL);
@@ -674,33 +660,33 @@ static void expect_delivery(const mv_event *ev, const char *unit,
 static void test_deliveries(void **state) {
   (void)state;
   fx_case f;
-  fx_build(reg, FX_INTAKE, &f);
+  fx_build(fx_reg, FX_INTAKE, &f);
   expect_delivery(f.events[0], NULL, 0);
-  fx_kind(reg, &f, MV_ACTION(TRANSFER), FX_POLICE);
+  fx_kind(fx_reg, &f, MV_ACTION(TRANSFER), FX_POLICE);
   expect_delivery(f.events[f.n_events - 1], FX_MARRIAGE, MV_DELIVERY(OFFER));
-  fx_kind(reg, &f, MV_ACTION(REFUSE), FX_MARRIAGE);
+  fx_kind(fx_reg, &f, MV_ACTION(REFUSE), FX_MARRIAGE);
   expect_delivery(f.events[f.n_events - 1], FX_POLICE, MV_DELIVERY(REFUSED));
   assert_string_equal(f.c->holder, FX_POLICE);
   assert_null(f.c->transfer);
 
-  fx_kind(reg, &f, MV_ACTION(TRANSFER), FX_POLICE);
+  fx_kind(fx_reg, &f, MV_ACTION(TRANSFER), FX_POLICE);
   fx_act act;
   fx_act_init(&act, MV_ACTION(RECALL));
   mv_actor c = fx_coordinator();
-  fx_do(reg, &f, &act.a, &c);
+  fx_do(fx_reg, &f, &act.a, &c);
   expect_delivery(f.events[f.n_events - 1], FX_MARRIAGE, MV_DELIVERY(RECALLED));
 
-  fx_kind(reg, &f, MV_ACTION(TRANSFER), FX_POLICE);
-  fx_kind(reg, &f, MV_ACTION(ACCEPT), FX_MARRIAGE);
+  fx_kind(fx_reg, &f, MV_ACTION(TRANSFER), FX_POLICE);
+  fx_kind(fx_reg, &f, MV_ACTION(ACCEPT), FX_MARRIAGE);
   expect_delivery(f.events[f.n_events - 1], FX_POLICE, MV_DELIVERY(ACCEPTED));
   assert_string_equal(f.c->holder, FX_MARRIAGE);
 
   fx_act_init(&act, MV_ACTION(TRANSFER));
   act.a.to_unit = FX_KONGQUE;
   mv_actor m = fx_unit(FX_MARRIAGE);
-  fx_do(reg, &f, &act.a, &m);
+  fx_do(fx_reg, &f, &act.a, &m);
   expect_delivery(f.events[f.n_events - 1], FX_KONGQUE, MV_DELIVERY(OFFER));
-  fx_kind(reg, &f, MV_ACTION(WITHDRAW), FX_MARRIAGE);
+  fx_kind(fx_reg, &f, MV_ACTION(WITHDRAW), FX_MARRIAGE);
   expect_delivery(f.events[f.n_events - 1], FX_KONGQUE, MV_DELIVERY(RECALLED));
   assert_int_equal(f.c->state, MV_STATE(WITHDRAWN));
   assert_null(f.c->transfer);
@@ -715,7 +701,7 @@ static void test_deliveries(void **state) {
   fx_free(&f);
 
   /* a withdrawal with no offer pending tells nobody */
-  fx_build(reg, FX_WITHDRAWN, &f);
+  fx_build(fx_reg, FX_WITHDRAWN, &f);
   expect_delivery(f.events[f.n_events - 1], NULL, 0);
   fx_free(&f);
 }
@@ -726,10 +712,10 @@ static void test_deadlines(void **state) {
   (void)state;
   const int64_t H = 3600 * 1000LL;
   fx_case f = {0};
-  fx_kind(reg, &f, MV_ACTION(TAKE_IN), FX_POLICE);
+  fx_kind(fx_reg, &f, MV_ACTION(TAKE_IN), FX_POLICE);
   assert_int_equal(f.c->deadline_ms, FX_T0 + 72 * H); /* the registry's default intake deadline */
   int64_t t = f.now;
-  fx_kind(reg, &f, MV_ACTION(TRANSFER), FX_POLICE);
+  fx_kind(fx_reg, &f, MV_ACTION(TRANSFER), FX_POLICE);
   assert_int_equal(f.c->deadline_ms, t + 24 * H);
   assert_int_equal(f.events[1]->deadline_ms, t + 24 * H);
   assert_false(mc_is_overdue(f.c, t + 24 * H));
@@ -741,21 +727,21 @@ static void test_deadlines(void **state) {
   act.receipt.unit = FX_MARRIAGE;
   act.receipt.event_seq = 2;
   mv_actor s = fx_system();
-  fx_do(reg, &f, &act.a, &s);
+  fx_do(fx_reg, &f, &act.a, &s);
   assert_int_equal(f.c->deadline_ms, t + 24 * H);
-  fx_kind(reg, &f, MV_ACTION(ACCEPT), FX_MARRIAGE);
-  fx_kind(reg, &f, MV_ACTION(START_MEDIATION), FX_MARRIAGE);
+  fx_kind(fx_reg, &f, MV_ACTION(ACCEPT), FX_MARRIAGE);
+  fx_kind(fx_reg, &f, MV_ACTION(START_MEDIATION), FX_MARRIAGE);
   t = f.events[f.n_events - 1]->at_ms;
   assert_int_equal(f.c->deadline_ms, t + 30 * 24 * H);
   /* the follow-up date of an outcome is the deadline of feedback */
   fx_act_init(&act, MV_ACTION(RECORD_OUTCOME));
   act.outcome.followup_due_ms = FX_T0 + 40 * FX_DAY;
   mv_actor m = fx_unit(FX_MARRIAGE);
-  fx_do(reg, &f, &act.a, &m);
+  fx_do(fx_reg, &f, &act.a, &m);
   assert_int_equal(f.c->deadline_ms, FX_T0 + 40 * FX_DAY);
-  fx_kind(reg, &f, MV_ACTION(RECORD_FEEDBACK), FX_MARRIAGE);
+  fx_kind(fx_reg, &f, MV_ACTION(RECORD_FEEDBACK), FX_MARRIAGE);
   assert_int_equal(f.c->deadline_ms, FX_T0 + 40 * FX_DAY);
-  fx_kind(reg, &f, MV_ACTION(CLOSE), FX_MARRIAGE);
+  fx_kind(fx_reg, &f, MV_ACTION(CLOSE), FX_MARRIAGE);
   assert_int_equal(f.c->deadline_ms, 0);
   assert_false(mc_is_overdue(f.c, INT64_MAX));
   assert_true(mc_state_is_final(f.c->state));
@@ -795,5 +781,5 @@ int main(void) {
       cmocka_unit_test(test_deliveries),
       cmocka_unit_test(test_deadlines),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, fx_group_setup, fx_group_teardown);
 }

@@ -20,20 +20,6 @@
 #include "core/names.h"
 #include "fixture.h"
 
-static mc_registry *reg;
-
-static int setup(void **state) {
-  (void)state;
-  reg = fx_registry(NULL);
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  mc_registry_free(reg);
-  return 0;
-}
-
 static const char *const personal[] = {
     "甄小明", "贾小红", "12345678901234567X", "+86 100 0000 0001", "夫妻争吵", "金丝雀",
 };
@@ -64,7 +50,7 @@ static void expect(const mc_registry *r, fx_case *f, const mv_action *a, const m
 #define CHECK(variant, kind, unit, mutate, code, needle)                                       \
   do {                                                                                         \
     fx_case f_;                                                                                \
-    fx_build(reg, (variant), &f_);                                                             \
+    fx_build(fx_reg, (variant), &f_);                                                             \
     fx_act act_;                                                                               \
     fx_act_init(&act_, MV_ACTION(kind));                                                       \
     if (f_.c != NULL)                                                                          \
@@ -77,7 +63,7 @@ static void expect(const mc_registry *r, fx_case *f, const mv_action *a, const m
       (void)WHO;                                                                               \
       mutate;                                                                                  \
     }                                                                                          \
-    expect(reg, &f_, &act_.a, &who_, (code), (needle), __LINE__);                              \
+    expect(fx_reg, &f_, &act_.a, &who_, (code), (needle), __LINE__);                              \
     fx_free(&f_);                                                                              \
   } while (0)
 
@@ -110,18 +96,18 @@ static void test_take_in_fields(void **state) {
   /* The provisional record carries the alias as its id, and goes on like
    * any case (the unit validates its queued steps on it). */
   fx_case f;
-  fx_build(reg, FX_NEW, &f);
+  fx_build(fx_reg, FX_NEW, &f);
   fx_act act;
   fx_act_init(&act, MV_ACTION(TAKE_IN));
   act.intake.unit_ref = "PS-2026-0007";
   act.a.case_ref = "police-studio:PS-2026-0007";
   mv_actor police = fx_unit(FX_POLICE);
-  fx_do(reg, &f, &act.a, &police);
+  fx_do(fx_reg, &f, &act.a, &police);
   assert_string_equal(f.c->id, "police-studio:PS-2026-0007");
   assert_string_equal(f.c->holder, FX_POLICE);
   fx_act_init(&act, MV_ACTION(TRANSFER));
   act.a.case_ref = f.c->id;
-  fx_do(reg, &f, &act.a, &police);
+  fx_do(fx_reg, &f, &act.a, &police);
   assert_int_equal(f.c->state, MV_STATE(TRANSFER));
   fx_free(&f);
   BAD(FX_NEW, TAKE_IN, FX_POLICE, A->a.args_case = 0, "action.intake: required for take_in");
@@ -166,9 +152,9 @@ static void test_take_in_fields(void **state) {
   BAD(FX_NEW, TAKE_IN, FX_POLICE, A->party[1].phone = "+-- --", "parties[1].phone");
   BAD(FX_NEW, TAKE_IN, FX_POLICE, A->party[1].phone = "123456789012345678901", "phone");
   BAD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.money_fen = -1, "action.intake.money_fen");
-  BAD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.money_fen = reg->limits.max_money_fen + 1,
+  BAD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.money_fen = fx_reg->limits.max_money_fen + 1,
       "action.intake.money_fen: must be 0 to");
-  GOOD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.money_fen = reg->limits.max_money_fen);
+  GOOD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.money_fen = fx_reg->limits.max_money_fen);
   BAD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.summary = "金丝雀\xED\xA0\x80",
       "action.intake.summary: not valid UTF-8");
   BAD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.petition = 3, "action.intake.petition");
@@ -317,57 +303,57 @@ static void test_guards(void **state) {
           "needs: the person is on the case in that role");
   /* legal aid once */
   fx_case f;
-  fx_build(reg, FX_MEDIATION, &f);
-  fx_kind(reg, &f, MV_ACTION(GRANT_LEGAL_AID), FX_POLICE);
+  fx_build(fx_reg, FX_MEDIATION, &f);
+  fx_kind(fx_reg, &f, MV_ACTION(GRANT_LEGAL_AID), FX_POLICE);
   assert_true(f.c->legal_aid);
   fx_act_init(&act, MV_ACTION(GRANT_LEGAL_AID));
-  expect(reg, &f, &act.a, &police, MC_FAILED_PRECONDITION, "legal aid is not yet granted",
+  expect(fx_reg, &f, &act.a, &police, MC_FAILED_PRECONDITION, "legal aid is not yet granted",
          __LINE__);
   fx_free(&f);
 
   /* closing needs the follow-up visit */
-  fx_build(reg, FX_MEDIATION, &f);
-  fx_outcome(reg, &f, MV_OUTCOME(AGREEMENT));
+  fx_build(fx_reg, FX_MEDIATION, &f);
+  fx_outcome(fx_reg, &f, MV_OUTCOME(AGREEMENT));
   fx_act_init(&act, MV_ACTION(CLOSE));
-  expect(reg, &f, &act.a, &police, MC_FAILED_PRECONDITION,
+  expect(fx_reg, &f, &act.a, &police, MC_FAILED_PRECONDITION,
          "needs: the follow-up visit and the parties' satisfaction are recorded", __LINE__);
   /* an agreement is not sent to court */
   fx_act_init(&act, MV_ACTION(SEND_TO_LITIGATION));
-  expect(reg, &f, &act.a, &police, MC_FAILED_PRECONDITION, "needs: mediation failed", __LINE__);
-  fx_kind(reg, &f, MV_ACTION(RECORD_FEEDBACK), FX_POLICE);
-  fx_kind(reg, &f, MV_ACTION(CLOSE), FX_POLICE);
+  expect(fx_reg, &f, &act.a, &police, MC_FAILED_PRECONDITION, "needs: mediation failed", __LINE__);
+  fx_kind(fx_reg, &f, MV_ACTION(RECORD_FEEDBACK), FX_POLICE);
+  fx_kind(fx_reg, &f, MV_ACTION(CLOSE), FX_POLICE);
   assert_int_equal(f.c->state, MV_STATE(CLOSED));
   /* the agreement was not honoured: a coordinator reopens; the new round
    * needs a new outcome and a new visit before it closes again */
   int64_t mediated = f.c->mediated_ms;
   fx_act_init(&act, MV_ACTION(REOPEN));
-  fx_do(reg, &f, &act.a, &coord);
+  fx_do(fx_reg, &f, &act.a, &coord);
   assert_int_equal(f.c->state, MV_STATE(MEDIATION));
   assert_int_equal(f.c->reopen_count, 1);
   assert_string_equal(f.c->holder, FX_POLICE);
   assert_null(f.c->feedback);
   assert_non_null(f.c->outcome);
   assert_int_equal(f.c->mediated_ms, mediated);
-  fx_outcome(reg, &f, MV_OUTCOME(NO_AGREEMENT));
+  fx_outcome(fx_reg, &f, MV_OUTCOME(NO_AGREEMENT));
   assert_int_equal(f.c->mediated_ms, mediated);
   assert_int_equal(f.c->outcome->kind, MV_OUTCOME(NO_AGREEMENT));
   fx_act_init(&act, MV_ACTION(CLOSE));
-  expect(reg, &f, &act.a, &police, MC_FAILED_PRECONDITION, "follow-up visit", __LINE__);
+  expect(fx_reg, &f, &act.a, &police, MC_FAILED_PRECONDITION, "follow-up visit", __LINE__);
   /* this time mediation failed: to court, and back with the court's result */
-  fx_kind(reg, &f, MV_ACTION(SEND_TO_LITIGATION), FX_POLICE);
+  fx_kind(fx_reg, &f, MV_ACTION(SEND_TO_LITIGATION), FX_POLICE);
   fx_act_init(&act, MV_ACTION(RECORD_COURT_RESULT));
   act.court.kind = MV_COURT(DISMISSED);
   act.court.amount_fen = 0;
-  fx_do(reg, &f, &act.a, &police);
+  fx_do(fx_reg, &f, &act.a, &police);
   assert_int_equal(f.c->state, MV_STATE(FEEDBACK));
   /* the case has been to court: not again from feedback */
   fx_act_init(&act, MV_ACTION(SEND_TO_LITIGATION));
-  expect(reg, &f, &act.a, &police, MC_FAILED_PRECONDITION, "has not been to court", __LINE__);
-  fx_kind(reg, &f, MV_ACTION(RECORD_FEEDBACK), FX_POLICE);
-  fx_kind(reg, &f, MV_ACTION(CLOSE), FX_POLICE);
+  expect(fx_reg, &f, &act.a, &police, MC_FAILED_PRECONDITION, "has not been to court", __LINE__);
+  fx_kind(fx_reg, &f, MV_ACTION(RECORD_FEEDBACK), FX_POLICE);
+  fx_kind(fx_reg, &f, MV_ACTION(CLOSE), FX_POLICE);
   /* no agreement and a dismissed suit: nothing to reopen */
   fx_act_init(&act, MV_ACTION(REOPEN));
-  expect(reg, &f, &act.a, &coord, MC_FAILED_PRECONDITION, "needs: an agreement was reached",
+  expect(fx_reg, &f, &act.a, &coord, MC_FAILED_PRECONDITION, "needs: an agreement was reached",
          __LINE__);
   fx_free(&f);
 
@@ -375,19 +361,19 @@ static void test_guards(void **state) {
   static const Mediation__V1__CourtResultKind reopenable[] = {MV_COURT(JUDGMENT),
                                                               MV_COURT(COURT_MEDIATION)};
   for (size_t i = 0; i < 2; i++) {
-    fx_build(reg, FX_LITIGATION, &f);
+    fx_build(fx_reg, FX_LITIGATION, &f);
     assert_int_equal(f.c->outcome->kind, MV_OUTCOME(NO_AGREEMENT));
     assert_true(f.c->mediated_ms > 0);
     fx_act_init(&act, MV_ACTION(RECORD_COURT_RESULT));
     act.court.kind = reopenable[i];
-    fx_do(reg, &f, &act.a, &police);
-    fx_kind(reg, &f, MV_ACTION(RECORD_FEEDBACK), FX_POLICE);
-    fx_kind(reg, &f, MV_ACTION(CLOSE), FX_POLICE);
+    fx_do(fx_reg, &f, &act.a, &police);
+    fx_kind(fx_reg, &f, MV_ACTION(RECORD_FEEDBACK), FX_POLICE);
+    fx_kind(fx_reg, &f, MV_ACTION(CLOSE), FX_POLICE);
     fx_act_init(&act, MV_ACTION(REOPEN));
-    fx_do(reg, &f, &act.a, &police);
+    fx_do(fx_reg, &f, &act.a, &police);
     assert_null(f.c->court_result);
     /* the new round may go to court again */
-    fx_kind(reg, &f, MV_ACTION(SEND_TO_LITIGATION), FX_POLICE);
+    fx_kind(fx_reg, &f, MV_ACTION(SEND_TO_LITIGATION), FX_POLICE);
     mv_case *r = fx_replay(&f, 480);
     assert_true(fx_same(&r->base, &f.c->base));
     protobuf_c_message_free_unpacked(&r->base, NULL);
@@ -405,11 +391,11 @@ static void test_petition_resolution(void **state) {
   act.intake.petition = MV_PETITION(ASSISTED);
   act.intake.source = MV_SOURCE(LETTER_OR_CALL);
   mv_actor m = fx_unit(FX_MARRIAGE);
-  fx_do(reg, &f, &act.a, &m);
-  fx_kind(reg, &f, MV_ACTION(START_MEDIATION), FX_MARRIAGE);
+  fx_do(fx_reg, &f, &act.a, &m);
+  fx_kind(fx_reg, &f, MV_ACTION(START_MEDIATION), FX_MARRIAGE);
   fx_act_init(&act, MV_ACTION(RECORD_OUTCOME));
   act.outcome.resolution = MV_RESOLUTION(IN_SUBSTANCE);
-  fx_do(reg, &f, &act.a, &m);
+  fx_do(fx_reg, &f, &act.a, &m);
   assert_int_equal(f.c->outcome->resolution, MV_RESOLUTION(IN_SUBSTANCE));
   fx_free(&f);
 }
@@ -500,5 +486,5 @@ int main(void) {
       cmocka_unit_test(test_guards),             cmocka_unit_test(test_petition_resolution),
       cmocka_unit_test(test_order_of_questions), cmocka_unit_test(test_limits),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, fx_group_setup, fx_group_teardown);
 }

@@ -21,23 +21,9 @@
 #include "core/figures.h"
 #include "fixture.h"
 
-static mc_registry *reg;
-
-static int setup(void **state) {
-  (void)state;
-  reg = fx_registry(NULL);
-  return 0;
-}
-
-static int teardown(void **state) {
-  (void)state;
-  mc_registry_free(reg);
-  return 0;
-}
-
 static void step(fx_case *f, fx_act *act, const char *unit) {
   mv_actor who = fx_unit(unit);
-  fx_do(reg, f, &act->a, &who);
+  fx_do(fx_reg, f, &act->a, &who);
 }
 
 static void assign(fx_case *f, const char *unit, const char *person,
@@ -72,16 +58,16 @@ static void expect_delivery(const fx_case *f, const char *unit,
 
 static bool reads(const fx_case *f, const char *unit) {
   mv_actor who = fx_unit(unit);
-  return mc_may_read(reg, f->c, &who);
+  return mc_may_read(fx_reg, f->c, &who);
 }
 
 /* The figures added step by step are those the case file gives again. */
 static void expect_reproducible(const fx_case *f) {
   fx_figures again = {0};
-  fx_figures_of_file(&again, f, reg->utc_offset_minutes);
+  fx_figures_of_file(&again, f, fx_reg->utc_offset_minutes);
   assert_true(fx_figures_equal(f->fig, &again));
   fx_figures_free(&again);
-  mv_case *r = fx_replay(f, reg->utc_offset_minutes);
+  mv_case *r = fx_replay(f, fx_reg->utc_offset_minutes);
   assert_true(fx_same(&r->base, &f->c->base));
   protobuf_c_message_free_unpacked(&r->base, NULL);
 }
@@ -109,10 +95,10 @@ static void test_police_referral(void **state) {
   assert_true(reads(&f, FX_KONGQUE)); /* its own community's case */
   assert_false(reads(&f, FX_WANGAI));
 
-  fx_kind(reg, &f, MV_ACTION(ACCEPT), FX_MARRIAGE);
+  fx_kind(fx_reg, &f, MV_ACTION(ACCEPT), FX_MARRIAGE);
   expect_state(&f, MV_STATE(INTAKE), FX_MARRIAGE);
   expect_delivery(&f, FX_POLICE, MV_DELIVERY(ACCEPTED));
-  fx_kind(reg, &f, MV_ACTION(START_MEDIATION), FX_MARRIAGE);
+  fx_kind(fx_reg, &f, MV_ACTION(START_MEDIATION), FX_MARRIAGE);
   assign(&f, FX_MARRIAGE, "宋某", MV_ROLE(MEDIATOR));
   assign(&f, FX_MARRIAGE, "林某", MV_ROLE(COUNSELLOR));
   assert_int_equal(f.c->n_team, 2);
@@ -122,16 +108,16 @@ static void test_police_referral(void **state) {
   transfer(&f, FX_MARRIAGE, FX_KONGQUE, "当事人居住在孔雀社区，委托社区跟进");
   expect_delivery(&f, FX_KONGQUE, MV_DELIVERY(OFFER));
   assert_int_equal(f.c->transfer->return_state, MV_STATE(MEDIATION));
-  fx_kind(reg, &f, MV_ACTION(ACCEPT), FX_KONGQUE);
+  fx_kind(fx_reg, &f, MV_ACTION(ACCEPT), FX_KONGQUE);
   expect_state(&f, MV_STATE(INTAKE), FX_KONGQUE);
-  fx_kind(reg, &f, MV_ACTION(START_MEDIATION), FX_KONGQUE);
-  fx_kind(reg, &f, MV_ACTION(RECORD_SESSION), FX_KONGQUE);
+  fx_kind(fx_reg, &f, MV_ACTION(START_MEDIATION), FX_KONGQUE);
+  fx_kind(fx_reg, &f, MV_ACTION(RECORD_SESSION), FX_KONGQUE);
   fx_act_init(&act, MV_ACTION(RECORD_OUTCOME));
   act.outcome.agreed_amount_fen = 0;
   step(&f, &act, FX_KONGQUE);
   expect_state(&f, MV_STATE(FEEDBACK), FX_KONGQUE);
-  fx_kind(reg, &f, MV_ACTION(RECORD_FEEDBACK), FX_KONGQUE);
-  fx_kind(reg, &f, MV_ACTION(CLOSE), FX_KONGQUE);
+  fx_kind(fx_reg, &f, MV_ACTION(RECORD_FEEDBACK), FX_KONGQUE);
+  fx_kind(fx_reg, &f, MV_ACTION(CLOSE), FX_KONGQUE);
   expect_state(&f, MV_STATE(CLOSED), FX_KONGQUE);
   assert_int_equal(f.c->event_count, 13);
 
@@ -194,11 +180,11 @@ static void test_inheritance_litigation(void **state) {
   act.party[2].role = MV_PARTY(OTHER);
   act.intake.n_parties = 3;
   step(&f, &act, FX_MARRIAGE);
-  fx_kind(reg, &f, MV_ACTION(START_MEDIATION), FX_MARRIAGE);
+  fx_kind(fx_reg, &f, MV_ACTION(START_MEDIATION), FX_MARRIAGE);
   assign(&f, FX_MARRIAGE, "宋某", MV_ROLE(MEDIATOR));
   assign(&f, FX_MARRIAGE, "周某", MV_ROLE(LAWYER));
-  fx_kind(reg, &f, MV_ACTION(RECORD_SESSION), FX_MARRIAGE);
-  fx_kind(reg, &f, MV_ACTION(RECORD_SESSION), FX_MARRIAGE);
+  fx_kind(fx_reg, &f, MV_ACTION(RECORD_SESSION), FX_MARRIAGE);
+  fx_kind(fx_reg, &f, MV_ACTION(RECORD_SESSION), FX_MARRIAGE);
   assert_int_equal(f.c->n_sessions, 2);
   assert_int_equal(f.c->mediated_ms, 0);
 
@@ -219,7 +205,7 @@ static void test_inheritance_litigation(void **state) {
   fx_act_init(&act, MV_ACTION(RECORD_FEEDBACK));
   act.feedback.satisfaction = MV_SATISFACTION(BASICALLY_SATISFIED);
   step(&f, &act, FX_MARRIAGE);
-  fx_kind(reg, &f, MV_ACTION(CLOSE), FX_MARRIAGE);
+  fx_kind(fx_reg, &f, MV_ACTION(CLOSE), FX_MARRIAGE);
   expect_state(&f, MV_STATE(CLOSED), FX_MARRIAGE);
 
   mv_counters c = fx_figures_sum(&fig, FX_MARRIAGE, 3);
@@ -256,14 +242,14 @@ static void test_elder_support_from_community(void **state) {
   step(&f, &act, FX_WANGAI);
   expect_state(&f, MV_STATE(INTAKE), FX_WANGAI);
   transfer(&f, FX_WANGAI, FX_MARRIAGE, "需要专业律师参与");
-  fx_kind(reg, &f, MV_ACTION(ACCEPT), FX_MARRIAGE);
+  fx_kind(fx_reg, &f, MV_ACTION(ACCEPT), FX_MARRIAGE);
   expect_state(&f, MV_STATE(INTAKE), FX_MARRIAGE);
   assign(&f, FX_MARRIAGE, "周某", MV_ROLE(LAWYER));
-  fx_kind(reg, &f, MV_ACTION(GRANT_LEGAL_AID), FX_MARRIAGE);
+  fx_kind(fx_reg, &f, MV_ACTION(GRANT_LEGAL_AID), FX_MARRIAGE);
   assert_true(f.c->legal_aid);
   assert_int_equal(f.c->team[0]->role, MV_ROLE(LAWYER));
   assert_string_equal(f.c->team[0]->unit, FX_MARRIAGE);
-  fx_kind(reg, &f, MV_ACTION(START_MEDIATION), FX_MARRIAGE);
+  fx_kind(fx_reg, &f, MV_ACTION(START_MEDIATION), FX_MARRIAGE);
   expect_state(&f, MV_STATE(MEDIATION), FX_MARRIAGE);
 
   /* the station that sent it up still reads it, with personal data masked */
@@ -311,7 +297,7 @@ static void test_refused_transfer(void **state) {
   assert_true(reads(&f, FX_MARRIAGE));
 
   transfer(&f, FX_POLICE, FX_BAIHE, "邻里纠纷转社区调解");
-  fx_kind(reg, &f, MV_ACTION(ACCEPT), FX_BAIHE);
+  fx_kind(fx_reg, &f, MV_ACTION(ACCEPT), FX_BAIHE);
   expect_state(&f, MV_STATE(INTAKE), FX_BAIHE);
   assert_int_equal(f.c->n_units_involved, 3);
   assert_string_equal(f.c->units_involved[2], FX_BAIHE);
@@ -336,5 +322,5 @@ int main(void) {
       cmocka_unit_test(test_elder_support_from_community),
       cmocka_unit_test(test_refused_transfer),
   };
-  return cmocka_run_group_tests(tests, setup, teardown);
+  return cmocka_run_group_tests(tests, fx_group_setup, fx_group_teardown);
 }

@@ -353,6 +353,15 @@ static void test_local_refusals(void **state) {
   assert_int_equal(ts_desk_call(POLICE, "TakeIn", &tin.base, &reply, &err), MC_INVALID_ARGUMENT);
   assert_non_null(strstr(err.msg, "refer_to"));
 
+  /* a case id this unit has no copy of: the Desk asks the router, whose
+   * refusal is the answer (no copy here is no reason by itself) */
+  char missing[40];
+  snprintf(missing, sizeof(missing), "%.*s-999999", (int)(strrchr(id, '-') - id), id);
+  ts_action(&a, MV_ACTION(START_MEDIATION), missing, NULL);
+  assert_int_equal(ts_desk_call(POLICE, "Act", &act.base, &reply, &err), MC_NOT_FOUND);
+  assert_null(strstr(err.msg, "no such case at"));
+  assert_non_null(strstr(err.msg, missing));
+
   /* with the router up, ShowCase is the router's record and its timeline */
   Mediation__V1__DeskShowRequest show = MEDIATION__V1__DESK_SHOW_REQUEST__INIT;
   show.case_ref = ref;
