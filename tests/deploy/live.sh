@@ -11,6 +11,8 @@
 #       stop the router (SIGTERM, waits for it to exit) / start it again on
 #       the same configuration and log, waiting until it answers
 #   live_stop            stops everything (quickstart stops its daemons on SIGTERM)
+#   live_until SECONDS WHY COMMAND...
+#       retries COMMAND until it succeeds, or fails with the daemons' stacks
 
 live_qs_pid=""
 live_router_pid=""
@@ -61,12 +63,40 @@ live_start_router() {
   "$live_build/router/mediation-router" --config "$live_dir/mediation.conf" \
     >>"$live_dir/logs/router.log" 2>&1 &
   live_router_pid=$!
-  tries=0
-  until "$live_build/services/mediactl" --config "$live_dir/mediation.conf" health \
-    >/dev/null 2>&1; do
-    tries=$((tries + 1))
-    [ $tries -lt 150 ] || { echo "FAIL: the router did not start again"; return 1; }
+  live_until 30 "the router did not answer Health within 30 s of starting again" \
+    "$live_build/services/mediactl" --config "$live_dir/mediation.conf" --timeout 2 health
+}
+
+# live_until SECONDS WHY COMMAND...: runs COMMAND (quietly) until it succeeds,
+# for at most SECONDS of wall time; else prints FAIL: WHY and what the
+# daemons are doing (live_diagnose), and returns 1.
+live_until() {
+  live_limit=$(( $(date +%s) + $1 )) live_why=$2
+  shift 2
+  until "$@" >/dev/null 2>&1; do
+    if [ "$(date +%s)" -ge "$live_limit" ]; then
+      echo "FAIL: $live_why"
+      live_diagnose
+      return 1
+    fi
     sleep 0.1
+  done
+}
+
+# What every daemon is doing: the end of its log and, where gdb is
+# installed, its threads' stacks (a hang must leave more than a timeout).
+live_diagnose() {
+  { cat "$live_dir/pids" 2>/dev/null
+    [ -n "$live_router_pid" ] && echo "router(restarted) $live_router_pid"; } |
+  while read -r name pid; do
+    echo "--- $name (pid $pid): $(kill -0 "$pid" 2>/dev/null && echo running || echo gone)"
+    log=$live_dir/logs/${name%(restarted)}.log
+    [ -f "$log" ] && tail -n 8 "$log" | sed 's/^/    /'
+    if command -v gdb >/dev/null 2>&1 && kill -0 "$pid" 2>/dev/null; then
+      gdb -p "$pid" -batch -ex "thread apply all bt" 2>/dev/null |
+        grep -E '^(Thread|#[0-9]+ +0x[0-9a-f]+ in [a-z_]+)' | grep -v ' in __' | head -60 |
+        sed 's/^/    /'
+    fi
   done
 }
 

@@ -124,13 +124,10 @@ intake 3 "an ID number as a phone (refused)" "applicant:${name}:${id_number}:${i
 live_stop_router
 intake 0 "intake queued while the router is down" "$parties" --kind custody \
   --community baihe --source walk_in --summary "$text" --person "$name" --ref "Queued${phone}"
-live_start_router
-tries=0
-until "$ctl" --unit police-studio conflicts 2>/dev/null | grep -q "出件箱待转发：0 步"; do
-  tries=$((tries + 1))
-  [ $tries -lt 150 ] || { fail "the queued steps were never forwarded"; break; }
-  sleep 0.1
-done
+drained() { "$ctl" --timeout 2 --unit police-studio conflicts 2>/dev/null | grep -q "出件箱待转发：0 步"; }
+live_start_router || fail "the router did not start again"
+live_until 30 "the queued steps were not forwarded within 30 s" drained ||
+  fail "the queued steps were never forwarded"
 
 live_stop
 logs=$(ls "$demo"/logs/*.log)
