@@ -35,6 +35,9 @@
 
 #define IDLE_CONNECTIONS 200
 #define HALF_SENT 50
+/* Quiet and attack alternate this many times, so that a shared machine's
+ * load drifting during the run weighs on both phases alike. */
+#define ROUNDS 5
 
 /* --- Raw SP over the router's unix socket --- */
 
@@ -144,9 +147,10 @@ static int64_t pct(int64_t *v, int n, double p) {
 }
 
 static void measure(rpc_client *c, const char *tag, int calls, phase *ph) {
-  ph->health_us = calloc((size_t)calls, sizeof(int64_t));
-  ph->step_us = calloc((size_t)calls, sizeof(int64_t));
-  ph->n = calls;
+  if (ph->health_us == NULL) {
+    ph->health_us = calloc((size_t)calls * ROUNDS, sizeof(int64_t));
+    ph->step_us = calloc((size_t)calls * ROUNDS, sizeof(int64_t));
+  }
   mv_party party = MEDIATION__V1__PARTY__INIT;
   mv_party *parties[] = {&party};
   party.name = "某甲";
@@ -158,7 +162,7 @@ static void measure(rpc_client *c, const char *tag, int calls, phase *ph) {
     int64_t t0 = mc_mono_ns();
     mc_code rc = rpc_client_call(c, &mediation__v1__health__descriptor, "Check", &h.base,
                                  &(rpc_call_opts){.timeout_ms = 10000}, &out, &err);
-    ph->health_us[i] = (mc_mono_ns() - t0) / 1000;
+    ph->health_us[ph->n] = (mc_mono_ns() - t0) / 1000;
     if (rc == MC_OK)
       protobuf_c_message_free_unpacked(out, NULL);
     else
@@ -183,7 +187,7 @@ static void measure(rpc_client *c, const char *tag, int calls, phase *ph) {
     t0 = mc_mono_ns();
     rc = rpc_client_call(c, &mediation__v1__router__descriptor, "Apply", &req.base,
                          &(rpc_call_opts){.timeout_ms = 10000}, &out, &err);
-    ph->step_us[i] = (mc_mono_ns() - t0) / 1000;
+    ph->step_us[ph->n++] = (mc_mono_ns() - t0) / 1000;
     if (rc == MC_OK)
       protobuf_c_message_free_unpacked(out, NULL);
     else {
@@ -203,8 +207,8 @@ static void report(const char *name, int64_t *v, int n, int64_t *p99_out) {
 int main(int argc, char **argv) {
   int calls = argc > 1 ? atoi(argv[1]) : 400;
   int reconnect_ms = argc > 2 ? atoi(argv[2]) : 0;
-  if (calls < 20 || calls > 100000 || reconnect_ms < 0 || reconnect_ms > 60000) {
-    fprintf(stderr, "usage: bench_stall [calls per phase, 20..100000] [reconnect ms, 0..60000]\n");
+  if (calls < 20 * ROUNDS || calls > 100000 || reconnect_ms < 0 || reconnect_ms > 60000) {
+    fprintf(stderr, "usage: bench_stall [calls per phase, 100..100000] [reconnect ms, 0..60000]\n");
     return 2;
   }
   /* Processes first, nng after: nng is not fork-safe. */
@@ -231,41 +235,52 @@ int main(int argc, char **argv) {
   free(quiet.health_us);
   free(quiet.step_us);
   quiet = (phase){0};
-  measure(c, "quiet", calls, &quiet);
 
-  int idle[IDLE_CONNECTIONS], half[HALF_SENT];
-  int n_idle = 0, n_half = 0;
-  for (int i = 0; i < IDLE_CONNECTIONS; i++)
-    if ((idle[n_idle] = sp_connect(path, 0)) >= 0)
-      n_idle++;
-  for (int i = 0; i < HALF_SENT; i++) {
-    int fd = sp_connect(path, 0);
-    if (fd < 0)
-      continue;
-    uint8_t head[9 + 100] = {1, 0, 0, 0, 0, 0, 0, 0x10, 0}; /* announces 4 KiB, sends 100 */
-    send_all(fd, head, sizeof(head));
-    half[n_half++] = fd;
-  }
   attack a = {.path = path, .reconnect_ms = reconnect_ms};
-  atomic_init(&a.stop, false);
   atomic_init(&a.sent, 0);
   atomic_init(&a.connections, 0);
-  pthread_t t;
-  pthread_create(&t, NULL, non_reader_main, &a);
-  usleep(200 * 1000); /* let it fill the buffers and start holding replies */
-  int64_t t0 = mc_mono_ms();
-  measure(c, "attack", calls, &loud);
-  int64_t attack_ms = mc_mono_ms() - t0;
-  atomic_store(&a.stop, true);
-  pthread_join(t, NULL);
-  for (int i = 0; i < n_idle; i++)
-    close(idle[i]);
-  for (int i = 0; i < n_half; i++)
-    close(half[i]);
+  int n_idle = 0, n_half = 0;
+  int64_t attack_ms = 0;
+  int per_round = calls / ROUNDS;
+  for (int round = 0; round < ROUNDS; round++) {
+    char tag[32];
+    snprintf(tag, sizeof(tag), "quiet%d", round);
+    measure(c, tag, per_round, &quiet);
+
+    int idle[IDLE_CONNECTIONS], half[HALF_SENT];
+    n_idle = n_half = 0;
+    for (int i = 0; i < IDLE_CONNECTIONS; i++)
+      if ((idle[n_idle] = sp_connect(path, 0)) >= 0)
+        n_idle++;
+    for (int i = 0; i < HALF_SENT; i++) {
+      int fd = sp_connect(path, 0);
+      if (fd < 0)
+        continue;
+      uint8_t head[9 + 100] = {1, 0, 0, 0, 0, 0, 0, 0x10, 0}; /* announces 4 KiB, sends 100 */
+      send_all(fd, head, sizeof(head));
+      half[n_half++] = fd;
+    }
+    atomic_init(&a.stop, false);
+    pthread_t t;
+    pthread_create(&t, NULL, non_reader_main, &a);
+    usleep(200 * 1000); /* let it fill the buffers and start holding replies */
+    int64_t t0 = mc_mono_ms();
+    snprintf(tag, sizeof(tag), "attack%d", round);
+    measure(c, tag, per_round, &loud);
+    attack_ms += mc_mono_ms() - t0;
+    atomic_store(&a.stop, true);
+    pthread_join(t, NULL);
+    for (int i = 0; i < n_idle; i++)
+      close(idle[i]);
+    for (int i = 0; i < n_half; i++)
+      close(half[i]);
+    usleep(200 * 1000); /* the router drops what was left before the next quiet phase */
+  }
+  calls = quiet.n;
 
   printf("bench_stall: a normal client against mediation-router over ipc, %ld cores, %d calls "
-         "of each kind per phase\n",
-         sysconf(_SC_NPROCESSORS_ONLN), calls);
+         "of each kind per phase, in %d alternating rounds\n",
+         sysconf(_SC_NPROCESSORS_ONLN), calls, ROUNDS);
   int64_t qh, qs, ah, as;
   printf("quiet (%d failed):\n", quiet.failed);
   report("Health/Check", quiet.health_us, calls, &qh);
