@@ -1,7 +1,8 @@
 /*
  * cli.c - mediactl's frame: global options, the help texts, dispatch through
- * the command table, option parsing for commands, and the one path every
- * call takes to a service (configuration, key, client, status -> exit code).
+ * the command table (with the one check of a command's target), option
+ * parsing for commands, and the one path every call takes to a service
+ * (configuration, key, client, status -> exit code).
  *
  * Global options may stand before the command (`mediactl --json list`) or
  * among its options (`mediactl list --json`): ctl_getopt merges them into
@@ -244,6 +245,15 @@ int ctl_positionals(ctl_ctx *ctx, int argc, char **argv, int n, const char **out
   return CTL_EXIT_OK;
 }
 
+int ctl_enum_option(ctl_ctx *ctx, const mc_name *table, const char *option, const char *text,
+                    int *out) {
+  if (ctl_parse_name(table, text, out) == 0)
+    return CTL_EXIT_OK;
+  char names[400];
+  ctl_names_list(table, names, sizeof(names));
+  return ctl_usage_error(ctx, "%s: expected one of %s", option, names);
+}
+
 /* ---- configuration and connections ---- */
 
 static void list_units(const mc_registry *reg, char *buf, size_t cap) {
@@ -437,15 +447,6 @@ void ctl_ctx_close(ctl_ctx *ctx) {
 }
 
 /* ---- help and dispatch ---- */
-
-int ctl_enum_option(ctl_ctx *ctx, const mc_name *table, const char *option, const char *text,
-                    int *out) {
-  if (ctl_parse_name(table, text, out) == 0)
-    return CTL_EXIT_OK;
-  char names[400];
-  ctl_names_list(table, names, sizeof(names));
-  return ctl_usage_error(ctx, "%s: expected one of %s", option, names);
-}
 
 static int help_run(ctl_ctx *ctx, void *st) {
   (void)st;

@@ -202,7 +202,8 @@ static int list_check(ctl_ctx *ctx, void *st) {
   list_state *s = st;
   Mediation__V1__ListCasesRequest *req = &s->req;
   int rc, v;
-  if (s->state && (rc = ctl_enum_option(ctx, mc_state_names, "--state", s->state, &v)) != CTL_EXIT_OK)
+  if (s->state &&
+      (rc = ctl_enum_option(ctx, mc_state_names, "--state", s->state, &v)) != CTL_EXIT_OK)
     return rc;
   req->state = s->state ? v : 0;
   if (s->kind && (rc = ctl_enum_option(ctx, mc_kind_names, "--kind", s->kind, &v)) != CTL_EXIT_OK)

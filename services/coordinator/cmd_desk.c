@@ -196,7 +196,8 @@ static int cases_check(ctl_ctx *ctx, void *st) {
 
 static int build_cases(ctl_ctx *ctx, void *st, ctl_request *req) {
   (void)ctx;
-  *req = (ctl_request){&mediation__v1__desk__descriptor, "ListCases", &((cases_state *)st)->req.base};
+  cases_state *s = st;
+  *req = (ctl_request){&mediation__v1__desk__descriptor, "ListCases", &s->req.base};
   return CTL_EXIT_OK;
 }
 
@@ -228,7 +229,8 @@ static int build_dismiss(ctl_ctx *ctx, void *st, ctl_request *req) {
 static int render_dismiss(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply) {
   (void)ctx;
   (void)reply;
-  printf("已清除冲突 #%ld\n", (long)((const Mediation__V1__DeskDismissRequest *)st)->outbox_seq);
+  const Mediation__V1__DeskDismissRequest *m = st;
+  printf("已清除冲突 #%ld\n", (long)m->outbox_seq);
   return CTL_EXIT_OK;
 }
 

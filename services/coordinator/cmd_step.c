@@ -340,7 +340,8 @@ static int step_action_args(ctl_ctx *ctx, step_state *a) {
     if ((rc = ctl_enum_option(ctx, mc_team_role_names, "--role", a->role, &v)) != CTL_EXIT_OK)
       return rc;
     a->member.role = v;
-    a->member.person = (char *)(a->person ? a->person : ""); /* assign: empty lets the policy choose */
+    /* assign: an empty person lets the policy choose */
+    a->member.person = (char *)(a->person ? a->person : "");
     a->action.person = (char *)"";
     a->action.member = &a->member;
     break;

@@ -4,10 +4,12 @@
  * (options, configuration, connections, calls, output).
  *
  * The idea (after redis-cli and git): one table lists every command with its
- * handler, what it talks to, a one-line summary and its usage text. That
- * table drives `mediactl --help`, `mediactl <command> --help`, usage errors
- * and dispatch, so a command cannot be dispatched without being documented.
- * main.c only calls ctl_main; the tests link this library.
+ * ops (options, request builder, renderer), what it talks to, a one-line
+ * summary and its usage text. That table drives `mediactl --help`,
+ * `mediactl <command> --help`, usage errors and dispatch, so a command
+ * cannot be dispatched without being documented; one runner (run.c) takes
+ * every command from its command line to its output. main.c only calls
+ * ctl_main; the tests link this library.
  *
  * Exit codes (documented in --help and docs/mediactl.md) say what went wrong
  * without parsing text: 0 done; 1 failed locally (configuration, key, I/O) or
@@ -21,8 +23,9 @@
  *
  * Ownership: the context owns its registry, key and client (ctl_ctx_close
  * frees them). Replies returned by ctl_call are the caller's
- * (protobuf_c_message_free_unpacked). Requests are built with ..._INIT on
- * the stack, borrowing the command line's strings, and never freed.
+ * (protobuf_c_message_free_unpacked; the runner frees those it gets).
+ * Requests are built into the command's state (ctl_ops), borrowing the
+ * command line's strings; the state is freed after the command's done.
  */
 #ifndef CTL_CTL_H
 #define CTL_CTL_H
