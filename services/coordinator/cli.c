@@ -1,7 +1,8 @@
 /*
  * cli.c - mediactl's frame: global options, the help texts, dispatch through
- * the command table, option parsing for commands, and the one path every
- * call takes to a service (configuration, key, client, status -> exit code).
+ * the command table (with the one check of a command's target), option
+ * parsing for commands, and the one path every call takes to a service
+ * (configuration, key, client, status -> exit code).
  *
  * Global options may stand before the command (`mediactl --json list`) or
  * among its options (`mediactl list --json`): ctl_getopt merges them into
@@ -244,6 +245,15 @@ int ctl_positionals(ctl_ctx *ctx, int argc, char **argv, int n, const char **out
   return CTL_EXIT_OK;
 }
 
+int ctl_enum_option(ctl_ctx *ctx, const mc_name *table, const char *option, const char *text,
+                    int *out) {
+  if (ctl_parse_name(table, text, out) == 0)
+    return CTL_EXIT_OK;
+  char names[400];
+  ctl_names_list(table, names, sizeof(names));
+  return ctl_usage_error(ctx, "%s: expected one of %s", option, names);
+}
+
 /* ---- configuration and connections ---- */
 
 static void list_units(const mc_registry *reg, char *buf, size_t cap) {
@@ -438,27 +448,50 @@ void ctl_ctx_close(ctl_ctx *ctx) {
 
 /* ---- help and dispatch ---- */
 
-int ctl_cmd_help(ctl_ctx *ctx, int argc, char **argv) {
-  static const struct option opts[] = {{NULL, 0, NULL, 0}};
-  int c;
-  while ((c = ctl_getopt(ctx, argc, argv, opts)) != -1) {
-    if (c == CTL_OPT_HELP)
-      return CTL_EXIT_OK;
-    return CTL_EXIT_USAGE;
-  }
-  if (argc - optind == 0) {
+static int help_run(ctl_ctx *ctx, void *st) {
+  (void)st;
+  if (ctx->arg == NULL) {
     print_global_help(stdout);
     return CTL_EXIT_OK;
   }
-  const char *name = NULL;
-  int rc = ctl_positionals(ctx, argc, argv, 1, &name, "at most one COMMAND");
-  if (rc != CTL_EXIT_OK)
-    return rc;
-  const ctl_command *cmd = ctl_command_find(name);
+  const ctl_command *cmd = ctl_command_find(ctx->arg);
   if (cmd == NULL)
-    return ctl_usage_error(ctx, "no command \"%s\" (see mediactl --help)", name);
+    return ctl_usage_error(ctx, "no command \"%s\" (see mediactl --help)", ctx->arg);
   print_command_help(cmd, stdout);
   return CTL_EXIT_OK;
+}
+
+const ctl_ops ctl_help_ops = {
+    .args = "at most one COMMAND",
+    .args_optional = true,
+    .run = help_run,
+};
+
+/* The one check of what a command talks to: a Desk command needs --unit
+ * (given before or after the command, so it is checked once parsed). */
+static int check_target(ctl_ctx *ctx) {
+  if (ctx->cmd->target != CTL_DESK || ctx->unit_arg != NULL)
+    return CTL_EXIT_OK;
+  return ctl_usage_error(ctx, "--unit UNIT is required: %s",
+                         ctx->cmd->unit_why ? ctx->cmd->unit_why
+                                            : "operators act through their unit's service");
+}
+
+/* Parses and runs the command ctx->cmd: its state lives as long as it runs. */
+static int run_command(ctl_ctx *ctx, int argc, char **argv) {
+  const ctl_ops *ops = ctx->cmd->ops;
+  void *st = calloc(1, ops->state_size ? ops->state_size : 1);
+  if (st == NULL)
+    return ctl_fail(CTL_EXIT_FAILED, "out of memory");
+  int rc = ctl_parse_command(ctx, st, argc, argv);
+  if (rc == CTL_OPT_HELP)
+    rc = CTL_EXIT_OK;
+  else if (rc == CTL_EXIT_OK && (rc = check_target(ctx)) == CTL_EXIT_OK)
+    rc = ctl_execute(ctx, st);
+  if (ops->done != NULL)
+    ops->done(st);
+  free(st);
+  return rc;
 }
 
 int ctl_main(int argc, char **argv) {
@@ -514,7 +547,7 @@ int ctl_main(int argc, char **argv) {
   int sub_argc = argc - optind;
   char **sub_argv = argv + optind;
   optind = 0; /* glibc: start the command's getopt afresh */
-  int rc = ctx.cmd->run(&ctx, sub_argc, sub_argv);
+  int rc = run_command(&ctx, sub_argc, sub_argv);
   if (fflush(stdout) != 0 && rc == CTL_EXIT_OK)
     rc = ctl_fail(CTL_EXIT_FAILED, "cannot write the output: %s", strerror(errno));
   ctl_ctx_close(&ctx);

@@ -8,6 +8,9 @@
  * service instead, which answers from the router when it can and from its
  * local copy when it cannot (marked as possibly out of date) - what an
  * operator sees of the case their unit holds, unmasked.
+ *
+ * Each command is its ops: options, the request, the table; the runner
+ * (run.c) parses, calls and prints --json.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -31,60 +34,65 @@ static int show_out(const ctl_ctx *ctx, const mv_case *c, mv_event *const *event
   return CTL_EXIT_OK;
 }
 
-int ctl_cmd_show(ctl_ctx *ctx, int argc, char **argv) {
-  static const struct option opts[] = {
-      {"timeline", no_argument, NULL, 't'},
-      {NULL, 0, NULL, 0},
-  };
-  bool timeline = false;
-  int c;
-  while ((c = ctl_getopt(ctx, argc, argv, opts)) != -1) {
-    switch (c) {
-    case CTL_OPT_HELP: return CTL_EXIT_OK;
-    case CTL_OPT_ERROR: return CTL_EXIT_USAGE;
-    case 't': timeline = true; break;
-    default: return ctl_usage_error(ctx, "unexpected option");
-    }
-  }
-  const char *case_ref = NULL;
-  int rc = ctl_positionals(ctx, argc, argv, 1, &case_ref,
-                           "CASE (a case id such as BH-2026-000001, or UNIT:REF)");
-  if (rc != CTL_EXIT_OK)
-    return rc;
-  bool desk = ctx->unit_arg != NULL;
-  if ((rc = ctl_connect(ctx, desk)) != CTL_EXIT_OK)
-    return rc;
-  ProtobufCMessage *reply = NULL;
-  if (desk) {
-    Mediation__V1__DeskShowRequest req = MEDIATION__V1__DESK_SHOW_REQUEST__INIT;
-    req.case_ref = (char *)case_ref;
-    req.with_timeline = timeline;
-    rc = ctl_call(ctx, &mediation__v1__desk__descriptor, "ShowCase", &req.base, &reply);
-    if (rc != CTL_EXIT_OK)
-      return rc;
-    const Mediation__V1__DeskShowReply *r = (const Mediation__V1__DeskShowReply *)reply;
-    char note[600], t[CTL_FMT_MAX];
-    ctl_fmt_time(ctx, r->synced_ms, t);
-    snprintf(note, sizeof(note), "（%.400s：本单位的本地副本，最后同步于 %s，可能不是最新）",
-             r->router_problem[0] ? r->router_problem : "路由暂不可达", t);
-    rc = ctx->json ? ctl_json_print_message(reply)
-                   : show_out(ctx, r->case_record, r->events, r->n_events, timeline,
-                              r->stale ? note : NULL);
-  } else {
-    Mediation__V1__GetCaseRequest req = MEDIATION__V1__GET_CASE_REQUEST__INIT;
-    req.case_ref = (char *)case_ref;
-    req.with_timeline = timeline;
-    rc = ctl_call(ctx, &mediation__v1__router__descriptor, "GetCase", &req.base, &reply);
-    if (rc != CTL_EXIT_OK)
-      return rc;
-    const Mediation__V1__GetCaseReply *r = (const Mediation__V1__GetCaseReply *)reply;
-    rc = ctx->json ? ctl_json_print_message(reply)
-                   : show_out(ctx, r->case_record, r->events, r->n_events, timeline,
-                              r->masked ? "（身份证号和电话已遮蔽：只有承办单位可见）" : NULL);
-  }
-  protobuf_c_message_free_unpacked(reply, NULL);
-  return rc;
+typedef struct show_state {
+  bool timeline;
+  Mediation__V1__DeskShowRequest desk;
+  Mediation__V1__GetCaseRequest router;
+} show_state;
+
+static const struct option show_options[] = {
+    {"timeline", no_argument, NULL, 't'},
+    {NULL, 0, NULL, 0},
+};
+
+static int show_option(ctl_ctx *ctx, void *st, int c, const char *value) {
+  (void)value;
+  if (c != 't')
+    return ctl_usage_error(ctx, "unexpected option");
+  ((show_state *)st)->timeline = true;
+  return CTL_EXIT_OK;
 }
+
+/* With --unit, the unit's service (its operators' view); else the router. */
+static int show_build(ctl_ctx *ctx, void *st, ctl_request *req) {
+  show_state *s = st;
+  if (ctl_wants_desk(ctx)) {
+    mediation__v1__desk_show_request__init(&s->desk);
+    s->desk.case_ref = (char *)ctx->arg;
+    s->desk.with_timeline = s->timeline;
+    *req = (ctl_request){&mediation__v1__desk__descriptor, "ShowCase", &s->desk.base};
+  } else {
+    mediation__v1__get_case_request__init(&s->router);
+    s->router.case_ref = (char *)ctx->arg;
+    s->router.with_timeline = s->timeline;
+    *req = (ctl_request){&mediation__v1__router__descriptor, "GetCase", &s->router.base};
+  }
+  return CTL_EXIT_OK;
+}
+
+static int show_render(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply) {
+  bool timeline = ((const show_state *)st)->timeline;
+  if (!ctx->desk) {
+    const Mediation__V1__GetCaseReply *r = (const Mediation__V1__GetCaseReply *)reply;
+    return show_out(ctx, r->case_record, r->events, r->n_events, timeline,
+                    r->masked ? "（身份证号和电话已遮蔽：只有承办单位可见）" : NULL);
+  }
+  const Mediation__V1__DeskShowReply *r = (const Mediation__V1__DeskShowReply *)reply;
+  char note[600], t[CTL_FMT_MAX];
+  ctl_fmt_time(ctx, r->synced_ms, t);
+  snprintf(note, sizeof(note), "（%.400s：本单位的本地副本，最后同步于 %s，可能不是最新）",
+           r->router_problem[0] ? r->router_problem : "路由暂不可达", t);
+  return show_out(ctx, r->case_record, r->events, r->n_events, timeline, r->stale ? note : NULL);
+}
+
+const ctl_ops ctl_show_ops = {
+    .state_size = sizeof(show_state),
+    .options = show_options,
+    .args = "CASE (a case id such as BH-2026-000001, or UNIT:REF)",
+    .option = show_option,
+    .build = show_build,
+    .render = show_render,
+};
 
 /* ---- list ---- */
 
@@ -141,131 +149,150 @@ enum {
   L_CURSOR,
 };
 
-static int name_opt(ctl_ctx *ctx, const mc_name *table, const char *option, const char *text,
-                    int *out) {
-  if (ctl_parse_name(table, text, out) == 0)
-    return CTL_EXIT_OK;
-  char names[400];
-  ctl_names_list(table, names, sizeof(names));
-  return ctl_usage_error(ctx, "%s: expected one of %s", option, names);
+typedef struct list_state {
+  const char *state, *holder, *offered, *community, *kind, *difficulty, *from, *to, *limit,
+      *cursor;
+  bool overdue;
+  Mediation__V1__ListCasesRequest req;
+} list_state;
+
+static const struct option list_options[] = {
+    {"state", required_argument, NULL, L_STATE},
+    {"holder", required_argument, NULL, L_HOLDER},
+    {"offered-to", required_argument, NULL, L_OFFERED},
+    {"community", required_argument, NULL, L_COMMUNITY},
+    {"kind", required_argument, NULL, L_KIND},
+    {"difficulty", required_argument, NULL, L_DIFFICULTY},
+    {"overdue", no_argument, NULL, L_OVERDUE},
+    {"from", required_argument, NULL, L_FROM},
+    {"to", required_argument, NULL, L_TO},
+    {"limit", required_argument, NULL, L_LIMIT},
+    {"cursor", required_argument, NULL, L_CURSOR},
+    {NULL, 0, NULL, 0},
+};
+
+static void list_init(ctl_ctx *ctx, void *st) {
+  (void)ctx;
+  list_state *s = st;
+  s->cursor = "";
+  mediation__v1__list_cases_request__init(&s->req);
 }
 
-int ctl_cmd_list(ctl_ctx *ctx, int argc, char **argv) {
-  static const struct option opts[] = {
-      {"state", required_argument, NULL, L_STATE},
-      {"holder", required_argument, NULL, L_HOLDER},
-      {"offered-to", required_argument, NULL, L_OFFERED},
-      {"community", required_argument, NULL, L_COMMUNITY},
-      {"kind", required_argument, NULL, L_KIND},
-      {"difficulty", required_argument, NULL, L_DIFFICULTY},
-      {"overdue", no_argument, NULL, L_OVERDUE},
-      {"from", required_argument, NULL, L_FROM},
-      {"to", required_argument, NULL, L_TO},
-      {"limit", required_argument, NULL, L_LIMIT},
-      {"cursor", required_argument, NULL, L_CURSOR},
-      {NULL, 0, NULL, 0},
-  };
-  const char *state = NULL, *holder = NULL, *offered = NULL, *community = NULL, *kind = NULL,
-             *difficulty = NULL, *from = NULL, *to = NULL, *limit = NULL, *cursor = "";
-  bool overdue = false;
-  int c;
-  while ((c = ctl_getopt(ctx, argc, argv, opts)) != -1) {
-    switch (c) {
-    case CTL_OPT_HELP: return CTL_EXIT_OK;
-    case CTL_OPT_ERROR: return CTL_EXIT_USAGE;
-    case L_STATE: state = optarg; break;
-    case L_HOLDER: holder = optarg; break;
-    case L_OFFERED: offered = optarg; break;
-    case L_COMMUNITY: community = optarg; break;
-    case L_KIND: kind = optarg; break;
-    case L_DIFFICULTY: difficulty = optarg; break;
-    case L_OVERDUE: overdue = true; break;
-    case L_FROM: from = optarg; break;
-    case L_TO: to = optarg; break;
-    case L_LIMIT: limit = optarg; break;
-    case L_CURSOR: cursor = optarg; break;
-    default: return ctl_usage_error(ctx, "unexpected option");
-    }
+static int list_option(ctl_ctx *ctx, void *st, int c, const char *value) {
+  list_state *s = st;
+  switch (c) {
+  case L_STATE: s->state = value; break;
+  case L_HOLDER: s->holder = value; break;
+  case L_OFFERED: s->offered = value; break;
+  case L_COMMUNITY: s->community = value; break;
+  case L_KIND: s->kind = value; break;
+  case L_DIFFICULTY: s->difficulty = value; break;
+  case L_OVERDUE: s->overdue = true; break;
+  case L_FROM: s->from = value; break;
+  case L_TO: s->to = value; break;
+  case L_LIMIT: s->limit = value; break;
+  case L_CURSOR: s->cursor = value; break;
+  default: return ctl_usage_error(ctx, "unexpected option");
   }
-  int rc = ctl_positionals(ctx, argc, argv, 0, NULL, "no arguments");
+  return CTL_EXIT_OK;
+}
+
+/* The filters that need no configuration. */
+static int list_check(ctl_ctx *ctx, void *st) {
+  list_state *s = st;
+  Mediation__V1__ListCasesRequest *req = &s->req;
+  int rc, v;
+  if (s->state &&
+      (rc = ctl_enum_option(ctx, mc_state_names, "--state", s->state, &v)) != CTL_EXIT_OK)
+    return rc;
+  req->state = s->state ? v : 0;
+  if (s->kind && (rc = ctl_enum_option(ctx, mc_kind_names, "--kind", s->kind, &v)) != CTL_EXIT_OK)
+    return rc;
+  req->kind = s->kind ? v : 0;
+  if (s->difficulty && (rc = ctl_enum_option(ctx, mc_difficulty_names, "--difficulty",
+                                             s->difficulty, &v)) != CTL_EXIT_OK)
+    return rc;
+  req->difficulty = s->difficulty ? v : 0;
+  if (s->limit != NULL) {
+    long n;
+    if (ctl_parse_long(s->limit, 1, 100000, &n) != 0)
+      return ctl_usage_error(ctx, "--limit: expected a number of cases, 1 or more");
+    req->page_size = (uint32_t)n;
+  }
+  req->overdue_only = s->overdue;
+  req->cursor = (char *)s->cursor;
+  return CTL_EXIT_OK;
+}
+
+/* The filters by date, unit and community, from the configuration. */
+static int list_build(ctl_ctx *ctx, void *st, ctl_request *out) {
+  list_state *s = st;
+  Mediation__V1__ListCasesRequest *req = &s->req;
+  int rc = ctl_load(ctx);
   if (rc != CTL_EXIT_OK)
     return rc;
-  Mediation__V1__ListCasesRequest req = MEDIATION__V1__LIST_CASES_REQUEST__INIT;
-  int v;
-  if (state && (rc = name_opt(ctx, mc_state_names, "--state", state, &v)) != CTL_EXIT_OK)
-    return rc;
-  req.state = state ? v : 0;
-  if (kind && (rc = name_opt(ctx, mc_kind_names, "--kind", kind, &v)) != CTL_EXIT_OK)
-    return rc;
-  req.kind = kind ? v : 0;
-  if (difficulty &&
-      (rc = name_opt(ctx, mc_difficulty_names, "--difficulty", difficulty, &v)) != CTL_EXIT_OK)
-    return rc;
-  req.difficulty = difficulty ? v : 0;
-  if (limit != NULL) {
-    long n;
-    if (ctl_parse_long(limit, 1, 100000, &n) != 0)
-      return ctl_usage_error(ctx, "--limit: expected a number of cases, 1 or more");
-    req.page_size = (uint32_t)n;
-  }
-  req.overdue_only = overdue;
-  req.cursor = (char *)cursor;
-  if ((rc = ctl_load(ctx)) != CTL_EXIT_OK)
-    return rc;
   mc_date d;
-  if (from != NULL) {
-    if (ctl_parse_date(ctx, from, &d) != 0)
+  if (s->from != NULL) {
+    if (ctl_parse_date(ctx, s->from, &d) != 0)
       return ctl_usage_error(ctx, "--from: expected a date, YYYY-MM-DD");
-    req.created_from_ms = mc_date_to_ms(d, ctx->reg->utc_offset_minutes);
+    req->created_from_ms = mc_date_to_ms(d, ctx->reg->utc_offset_minutes);
   }
-  if (to != NULL) {
-    if (ctl_parse_date(ctx, to, &d) != 0)
+  if (s->to != NULL) {
+    if (ctl_parse_date(ctx, s->to, &d) != 0)
       return ctl_usage_error(ctx, "--to: expected a date, YYYY-MM-DD");
     /* --to is the last day listed; the router's bound is exclusive. */
-    req.created_to_ms = mc_date_to_ms(d, ctx->reg->utc_offset_minutes) + 86400000;
+    req->created_to_ms = mc_date_to_ms(d, ctx->reg->utc_offset_minutes) + 86400000;
   }
   const mc_unit *u;
   const mc_community *com;
-  if (holder != NULL) {
-    if ((rc = ctl_find_unit(ctx, holder, "--holder", &u)) != CTL_EXIT_OK)
+  if (s->holder != NULL) {
+    if ((rc = ctl_find_unit(ctx, s->holder, "--holder", &u)) != CTL_EXIT_OK)
       return rc;
-    req.holder = u->id;
+    req->holder = u->id;
   }
-  if (offered != NULL) {
-    if ((rc = ctl_find_unit(ctx, offered, "--offered-to", &u)) != CTL_EXIT_OK)
+  if (s->offered != NULL) {
+    if ((rc = ctl_find_unit(ctx, s->offered, "--offered-to", &u)) != CTL_EXIT_OK)
       return rc;
-    req.offered_to = u->id;
+    req->offered_to = u->id;
   }
-  if (community != NULL) {
-    if ((rc = ctl_find_community(ctx, community, "--community", &com)) != CTL_EXIT_OK)
+  if (s->community != NULL) {
+    if ((rc = ctl_find_community(ctx, s->community, "--community", &com)) != CTL_EXIT_OK)
       return rc;
-    req.community = com->id;
+    req->community = com->id;
   }
-  if ((rc = ctl_connect(ctx, false)) != CTL_EXIT_OK)
-    return rc;
-  ProtobufCMessage *reply = NULL;
-  if ((rc = ctl_call(ctx, &mediation__v1__router__descriptor, "ListCases", &req.base, &reply)) !=
-      CTL_EXIT_OK)
-    return rc;
+  *out = (ctl_request){&mediation__v1__router__descriptor, "ListCases", &req->base};
+  return CTL_EXIT_OK;
+}
+
+static int list_render(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply) {
+  const char *cursor = ((const list_state *)st)->cursor;
   const Mediation__V1__ListCasesReply *r = (const Mediation__V1__ListCasesReply *)reply;
-  if (ctx->json) {
-    rc = ctl_json_print_message(reply);
-  } else {
-    if (r->n_cases == 0)
-      puts(cursor[0] ? "这一页没有符合条件的案件。" : "没有符合条件的案件。");
-    else
-      rc = print_summaries(ctx, r->cases, r->n_cases);
-    if (r->next_cursor[0] != '\0')
-      fprintf(stderr, "mediactl: more cases follow: repeat the command with --cursor %s\n",
-              r->next_cursor);
-  }
-  protobuf_c_message_free_unpacked(reply, NULL);
+  int rc = CTL_EXIT_OK;
+  if (r->n_cases == 0)
+    puts(cursor[0] ? "这一页没有符合条件的案件。" : "没有符合条件的案件。");
+  else
+    rc = print_summaries(ctx, r->cases, r->n_cases);
+  if (r->next_cursor[0] != '\0')
+    fprintf(stderr, "mediactl: more cases follow: repeat the command with --cursor %s\n",
+            r->next_cursor);
   return rc;
 }
 
+const ctl_ops ctl_list_ops = {
+    .state_size = sizeof(list_state),
+    .options = list_options,
+    .init = list_init,
+    .option = list_option,
+    .check = list_check,
+    .build = list_build,
+    .render = list_render,
+};
+
 /* ---- stuck ---- */
 
-static int print_stuck(const ctl_ctx *ctx, const Mediation__V1__StuckReply *r) {
+static int stuck_render(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply) {
+  (void)st;
+  const Mediation__V1__StuckReply *r = (const Mediation__V1__StuckReply *)reply;
   char asof[CTL_FMT_MAX];
   ctl_fmt_time(ctx, r->as_of_ms, asof);
   uint64_t total = 0;
@@ -313,41 +340,45 @@ static int print_stuck(const ctl_ctx *ctx, const Mediation__V1__StuckReply *r) {
   return rc == 0 ? CTL_EXIT_OK : ctl_fail(CTL_EXIT_FAILED, "out of memory");
 }
 
-int ctl_cmd_stuck(ctl_ctx *ctx, int argc, char **argv) {
-  static const struct option opts[] = {
-      {"per-group", required_argument, NULL, 'n'},
-      {NULL, 0, NULL, 0},
-  };
-  const char *per_group = NULL;
-  int c;
-  while ((c = ctl_getopt(ctx, argc, argv, opts)) != -1) {
-    switch (c) {
-    case CTL_OPT_HELP: return CTL_EXIT_OK;
-    case CTL_OPT_ERROR: return CTL_EXIT_USAGE;
-    case 'n': per_group = optarg; break;
-    default: return ctl_usage_error(ctx, "unexpected option");
-    }
+typedef struct stuck_state {
+  const char *per_group;
+  Mediation__V1__StuckRequest req;
+} stuck_state;
+
+static const struct option stuck_options[] = {
+    {"per-group", required_argument, NULL, 'n'},
+    {NULL, 0, NULL, 0},
+};
+
+static int stuck_option(ctl_ctx *ctx, void *st, int c, const char *value) {
+  if (c != 'n')
+    return ctl_usage_error(ctx, "unexpected option");
+  ((stuck_state *)st)->per_group = value;
+  return CTL_EXIT_OK;
+}
+
+static int stuck_build(ctl_ctx *ctx, void *st, ctl_request *req) {
+  stuck_state *s = st;
+  mediation__v1__stuck_request__init(&s->req);
+  if (s->per_group != NULL) {
+    long n;
+    if (ctl_parse_long(s->per_group, 1, 100000, &n) != 0)
+      return ctl_usage_error(ctx, "--per-group: expected a number of cases, 1 or more");
+    s->req.per_group = (uint32_t)n;
   }
-  int rc = ctl_positionals(ctx, argc, argv, 0, NULL, "no arguments");
+  int rc = ctl_load(ctx);
   if (rc != CTL_EXIT_OK)
     return rc;
-  Mediation__V1__StuckRequest req = MEDIATION__V1__STUCK_REQUEST__INIT;
-  if (per_group != NULL) {
-    long n;
-    if (ctl_parse_long(per_group, 1, 100000, &n) != 0)
-      return ctl_usage_error(ctx, "--per-group: expected a number of cases, 1 or more");
-    req.per_group = (uint32_t)n;
-  }
-  if ((rc = ctl_connect(ctx, false)) != CTL_EXIT_OK)
-    return rc;
   if (ctx->unit != NULL)
-    req.unit = ctx->unit->id; /* here --unit filters: the router is asked, as the coordinator */
-  ProtobufCMessage *reply = NULL;
-  if ((rc = ctl_call(ctx, &mediation__v1__router__descriptor, "Stuck", &req.base, &reply)) !=
-      CTL_EXIT_OK)
-    return rc;
-  rc = ctx->json ? ctl_json_print_message(reply)
-                 : print_stuck(ctx, (const Mediation__V1__StuckReply *)reply);
-  protobuf_c_message_free_unpacked(reply, NULL);
-  return rc;
+    s->req.unit = ctx->unit->id; /* here --unit filters: the router is asked, as the coordinator */
+  *req = (ctl_request){&mediation__v1__router__descriptor, "Stuck", &s->req.base};
+  return CTL_EXIT_OK;
 }
+
+const ctl_ops ctl_stuck_ops = {
+    .state_size = sizeof(stuck_state),
+    .options = stuck_options,
+    .option = stuck_option,
+    .build = stuck_build,
+    .render = stuck_render,
+};

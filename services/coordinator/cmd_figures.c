@@ -196,80 +196,112 @@ static void print_grouped(const ctl_ctx *ctx, Mediation__V1__FigureGrouping by,
   ctl_table_free(t);
 }
 
-int ctl_cmd_figures(ctl_ctx *ctx, int argc, char **argv) {
-  static const struct option opts[] = {
-      {"year", required_argument, NULL, 'y'},
-      {"by", required_argument, NULL, 'b'},
-      {"from-month", required_argument, NULL, 'f'},
-      {"to-month", required_argument, NULL, 't'},
-      {"community", required_argument, NULL, 'm'},
-      {NULL, 0, NULL, 0},
-  };
-  period_args p = {0};
-  const char *by = "total", *community = NULL;
-  int c;
-  while ((c = ctl_getopt(ctx, argc, argv, opts)) != -1) {
-    switch (c) {
-    case CTL_OPT_HELP: return CTL_EXIT_OK;
-    case CTL_OPT_ERROR: return CTL_EXIT_USAGE;
-    case 'y': p.year = optarg; break;
-    case 'b': by = optarg; break;
-    case 'f': p.from_month = optarg; break;
-    case 't': p.to_month = optarg; break;
-    case 'm': community = optarg; break;
-    default: return ctl_usage_error(ctx, "unexpected option");
-    }
+/* The options of figures and report: the period, and for figures the
+ * grouping and the community. */
+typedef struct figures_state {
+  period_args p;
+  const char *by, *community;
+  size_t g; /* groupings[g] is --by */
+  const mc_community *com;
+  Mediation__V1__GetFiguresRequest req;
+} figures_state;
+
+static const struct option figures_options[] = {
+    {"year", required_argument, NULL, 'y'},
+    {"by", required_argument, NULL, 'b'},
+    {"from-month", required_argument, NULL, 'f'},
+    {"to-month", required_argument, NULL, 't'},
+    {"community", required_argument, NULL, 'm'},
+    {NULL, 0, NULL, 0},
+};
+
+static const struct option report_options[] = {
+    {"year", required_argument, NULL, 'y'},
+    {"from-month", required_argument, NULL, 'f'},
+    {"to-month", required_argument, NULL, 't'},
+    {NULL, 0, NULL, 0},
+};
+
+static void figures_init(ctl_ctx *ctx, void *st) {
+  (void)ctx;
+  figures_state *s = st;
+  s->by = "total";
+  mediation__v1__get_figures_request__init(&s->req);
+}
+
+static int figures_option(ctl_ctx *ctx, void *st, int c, const char *value) {
+  figures_state *s = st;
+  switch (c) {
+  case 'y': s->p.year = value; break;
+  case 'b': s->by = value; break;
+  case 'f': s->p.from_month = value; break;
+  case 't': s->p.to_month = value; break;
+  case 'm': s->community = value; break;
+  default: return ctl_usage_error(ctx, "unexpected option");
   }
-  int rc = ctl_positionals(ctx, argc, argv, 0, NULL, "no arguments");
+  return CTL_EXIT_OK;
+}
+
+static int figures_check(ctl_ctx *ctx, void *st) {
+  figures_state *s = st;
+  size_t n = sizeof(groupings) / sizeof(groupings[0]);
+  while (s->g < n && strcmp(groupings[s->g].name, s->by) != 0)
+    s->g++;
+  if (s->g == n)
+    return ctl_usage_error(ctx, "--by: expected total, unit, community, kind or month");
+  return CTL_EXIT_OK;
+}
+
+static int figures_build(ctl_ctx *ctx, void *st, ctl_request *req) {
+  figures_state *s = st;
+  int rc = ctl_load(ctx);
   if (rc != CTL_EXIT_OK)
     return rc;
-  size_t g = 0;
-  while (g < sizeof(groupings) / sizeof(groupings[0]) && strcmp(groupings[g].name, by) != 0)
-    g++;
-  if (g == sizeof(groupings) / sizeof(groupings[0]))
-    return ctl_usage_error(ctx, "--by: expected total, unit, community, kind or month");
-  if ((rc = ctl_load(ctx)) != CTL_EXIT_OK)
+  if ((rc = period_of(ctx, &s->p, &s->req)) != CTL_EXIT_OK)
     return rc;
-  Mediation__V1__GetFiguresRequest req = MEDIATION__V1__GET_FIGURES_REQUEST__INIT;
-  if ((rc = period_of(ctx, &p, &req)) != CTL_EXIT_OK)
+  s->req.group_by = groupings[s->g].grouping;
+  if (s->community != NULL &&
+      (rc = ctl_find_community(ctx, s->community, "--community", &s->com)) != CTL_EXIT_OK)
     return rc;
-  req.group_by = groupings[g].grouping;
-  const mc_community *com = NULL;
-  if (community != NULL &&
-      (rc = ctl_find_community(ctx, community, "--community", &com)) != CTL_EXIT_OK)
-    return rc;
-  req.community = (char *)(com ? com->id : "");
-  req.unit = (char *)(ctx->unit ? ctx->unit->id : "");
-  if ((rc = ctl_connect(ctx, false)) != CTL_EXIT_OK)
-    return rc;
-  Mediation__V1__GetFiguresReply *r = NULL;
-  if ((rc = get_figures(ctx, &req, &r)) != CTL_EXIT_OK)
-    return rc;
-  if (ctx->json) {
-    rc = ctl_json_print_message(&r->base);
-  } else {
-    char period[64];
-    period_text(&req, period, sizeof(period));
-    printf("%s%s数据，%s", ctx->reg->subdistrict ? ctx->reg->subdistrict : "", period,
-           groupings[g].label);
-    if (ctx->unit)
-      printf("，仅%s", ctx->unit->name);
-    if (com)
-      printf("，仅%s", com->name);
-    printf("\n\n");
-    if (req.group_by == MV_GROUPING(TOTAL)) {
-      if (r->total != NULL)
-        print_totals(ctx, r->total->counters);
-    } else {
-      static const char *const key_headers[] = {"", "单位", "社区", "纠纷类型", "月份"};
-      print_grouped(ctx, req.group_by, key_headers[req.group_by], r);
-    }
-    printf("\n目前在办案件%lld件，其中逾期%lld件。\n", (long long)r->open_cases,
-           (long long)r->overdue_cases);
-  }
-  protobuf_c_message_free_unpacked(&r->base, NULL);
-  return rc;
+  s->req.community = (char *)(s->com ? s->com->id : "");
+  s->req.unit = (char *)(ctx->unit ? ctx->unit->id : "");
+  *req = (ctl_request){&mediation__v1__router__descriptor, "GetFigures", &s->req.base};
+  return CTL_EXIT_OK;
 }
+
+static int figures_render(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply) {
+  const figures_state *s = st;
+  const Mediation__V1__GetFiguresReply *r = (const Mediation__V1__GetFiguresReply *)reply;
+  char period[64];
+  period_text(&s->req, period, sizeof(period));
+  printf("%s%s数据，%s", ctx->reg->subdistrict ? ctx->reg->subdistrict : "", period,
+         groupings[s->g].label);
+  if (ctx->unit)
+    printf("，仅%s", ctx->unit->name);
+  if (s->com)
+    printf("，仅%s", s->com->name);
+  printf("\n\n");
+  if (s->req.group_by == MV_GROUPING(TOTAL)) {
+    if (r->total != NULL)
+      print_totals(ctx, r->total->counters);
+  } else {
+    static const char *const key_headers[] = {"", "单位", "社区", "纠纷类型", "月份"};
+    print_grouped(ctx, s->req.group_by, key_headers[s->req.group_by], r);
+  }
+  printf("\n目前在办案件%lld件，其中逾期%lld件。\n", (long long)r->open_cases,
+         (long long)r->overdue_cases);
+  return CTL_EXIT_OK;
+}
+
+const ctl_ops ctl_figures_ops = {
+    .state_size = sizeof(figures_state),
+    .options = figures_options,
+    .init = figures_init,
+    .option = figures_option,
+    .check = figures_check,
+    .build = figures_build,
+    .render = figures_render,
+};
 
 /* ---- report ---- */
 
@@ -385,44 +417,48 @@ static json_object *report_json(const ctl_ctx *ctx, const Mediation__V1__GetFigu
   return o;
 }
 
-int ctl_cmd_report(ctl_ctx *ctx, int argc, char **argv) {
-  static const struct option opts[] = {
-      {"year", required_argument, NULL, 'y'},
-      {"from-month", required_argument, NULL, 'f'},
-      {"to-month", required_argument, NULL, 't'},
-      {NULL, 0, NULL, 0},
-  };
-  period_args p = {0};
-  int c;
-  while ((c = ctl_getopt(ctx, argc, argv, opts)) != -1) {
-    switch (c) {
-    case CTL_OPT_HELP: return CTL_EXIT_OK;
-    case CTL_OPT_ERROR: return CTL_EXIT_USAGE;
-    case 'y': p.year = optarg; break;
-    case 'f': p.from_month = optarg; break;
-    case 't': p.to_month = optarg; break;
-    default: return ctl_usage_error(ctx, "unexpected option");
-    }
-  }
-  int rc = ctl_positionals(ctx, argc, argv, 0, NULL, "no arguments");
-  if (rc != CTL_EXIT_OK)
-    return rc;
-  if ((rc = ctl_load(ctx)) != CTL_EXIT_OK)
-    return rc;
-  Mediation__V1__GetFiguresRequest req = MEDIATION__V1__GET_FIGURES_REQUEST__INIT;
-  if ((rc = period_of(ctx, &p, &req)) != CTL_EXIT_OK)
-    return rc;
-  if ((rc = ctl_connect(ctx, false)) != CTL_EXIT_OK)
-    return rc;
-  Mediation__V1__GetFiguresReply *by_community = NULL, *by_kind = NULL;
-  req.group_by = MV_GROUPING(COMMUNITY);
-  if ((rc = get_figures(ctx, &req, &by_community)) != CTL_EXIT_OK)
-    return rc;
-  req.group_by = MV_GROUPING(KIND);
-  if ((rc = get_figures(ctx, &req, &by_kind)) != CTL_EXIT_OK) {
-    protobuf_c_message_free_unpacked(&by_community->base, NULL);
-    return rc;
-  }
+/* The day's anchor, for the coordinators to keep with the report: the
+ * router signs the state of every case file it reports on. A router
+ * without a signing key (or a caller not allowed to ask) has none: NULL,
+ * and nothing said. *reply is the caller's to free. */
+static const char *fetch_anchor(ctl_ctx *ctx, ProtobufCMessage **reply) {
+  Mediation__V1__AnchorRequest areq = MEDIATION__V1__ANCHOR_REQUEST__INIT;
+  rpc_call_opts aopts = {.timeout_ms = ctx->timeout_ms};
+  mc_err aerr;
+  if (rpc_client_call(ctx->client, &mediation__v1__router_admin__descriptor, "Anchor", &areq.base,
+                      &aopts, reply, &aerr) == MC_OK)
+    return ((const Mediation__V1__AnchorReply *)*reply)->anchor;
+  return NULL;
+}
+
+/* The report as people read it: its sentences, the scorecard, the anchor. */
+static int print_report(char *const *sentences, int n, const card_row *rows, size_t n_rows,
+                        const mv_counters *total, const char *anchor) {
+  int rc = CTL_EXIT_OK;
+  printf("%s\n\n", sentences[0]);
+  for (int i = 1; i < n; i++)
+    printf("%s\n", sentences[i]);
+  printf("\n社区考评（案件数量：受理；案卷质量：案卷完整/结案；当事人满意度：满意与基本满意/回访）\n");
+  static const char *const headers[] = {"社区", "案件数量", "调处", "化解率", "案卷质量",
+                                        "当事人满意度"};
+  ctl_table *t = ctl_table_new(6, headers, "lrrrrr");
+  for (size_t i = 0; i < n_rows; i++)
+    scorecard_table_row(t, rows[i].name, &rows[i].card);
+  ctl_scorecard card;
+  ctl_scorecard_of(total, &card);
+  scorecard_table_row(t, "合计", &card);
+  if (ctl_table_print(t, stdout) != 0)
+    rc = ctl_fail(CTL_EXIT_FAILED, "out of memory");
+  ctl_table_free(t);
+  if (anchor != NULL)
+    printf("\n存证锚点（请另行保存，verify --anchor 用）\n%s\n", anchor);
+  return rc;
+}
+
+/* Prints (or --json) the report from the two replies; the anchor as above. */
+static int report_out(ctl_ctx *ctx, const Mediation__V1__GetFiguresRequest *req,
+                      const Mediation__V1__GetFiguresReply *by_community,
+                      const Mediation__V1__GetFiguresReply *by_kind, const char *anchor) {
   const mv_counters *labour = NULL;
   for (size_t i = 0; i < by_kind->n_rows; i++) {
     if (by_kind->rows[i]->bucket->kind == MV_KIND(LABOUR))
@@ -430,9 +466,9 @@ int ctl_cmd_report(ctl_ctx *ctx, int argc, char **argv) {
   }
   ctl_report_input in = {
       .subdistrict = ctx->reg->subdistrict,
-      .year = req.year,
-      .from_month = req.from_month,
-      .to_month = req.to_month,
+      .year = req->year,
+      .from_month = req->from_month,
+      .to_month = req->to_month,
       .total = by_community->total ? by_community->total->counters : NULL,
       .labour = labour,
       .open_cases = by_community->open_cases,
@@ -440,51 +476,59 @@ int ctl_cmd_report(ctl_ctx *ctx, int argc, char **argv) {
   };
   char *sentences[CTL_REPORT_MAX] = {0};
   int n = ctl_report_sentences(&in, sentences);
-  /* The day's anchor, for the coordinators to keep with the report: the
-   * router signs the state of every case file it reports on. A router
-   * without a signing key (or a caller not allowed to ask) has none. */
-  ProtobufCMessage *anchor_reply = NULL;
-  Mediation__V1__AnchorRequest areq = MEDIATION__V1__ANCHOR_REQUEST__INIT;
-  rpc_call_opts aopts = {.timeout_ms = ctx->timeout_ms};
-  mc_err aerr;
-  const char *anchor = NULL;
-  if (rpc_client_call(ctx->client, &mediation__v1__router_admin__descriptor, "Anchor", &areq.base,
-                      &aopts, &anchor_reply, &aerr) == MC_OK)
-    anchor = ((const Mediation__V1__AnchorReply *)anchor_reply)->anchor;
   card_row *rows = NULL;
   size_t n_rows = 0;
+  int rc = CTL_EXIT_OK;
   if (n < 0 || scorecard_rows(ctx, by_community, &rows, &n_rows) != 0) {
     rc = ctl_fail(CTL_EXIT_FAILED, "out of memory");
   } else if (ctx->json) {
-    json_object *o = report_json(ctx, &req, sentences, n, by_community, labour, rows, n_rows);
+    json_object *o = report_json(ctx, req, sentences, n, by_community, labour, rows, n_rows);
     if (o != NULL)
       json_object_object_add(o, "anchor", anchor ? json_object_new_string(anchor) : NULL);
     rc = ctl_json_print(o);
   } else {
-    printf("%s\n\n", sentences[0]);
-    for (int i = 1; i < n; i++)
-      printf("%s\n", sentences[i]);
-    printf("\n社区考评（案件数量：受理；案卷质量：案卷完整/结案；当事人满意度：满意与基本满意/回访）\n");
-    static const char *const headers[] = {"社区", "案件数量", "调处", "化解率", "案卷质量",
-                                          "当事人满意度"};
-    ctl_table *t = ctl_table_new(6, headers, "lrrrrr");
-    for (size_t i = 0; i < n_rows; i++)
-      scorecard_table_row(t, rows[i].name, &rows[i].card);
-    ctl_scorecard total;
-    ctl_scorecard_of(in.total, &total);
-    scorecard_table_row(t, "合计", &total);
-    if (ctl_table_print(t, stdout) != 0)
-      rc = ctl_fail(CTL_EXIT_FAILED, "out of memory");
-    ctl_table_free(t);
-    if (anchor != NULL)
-      printf("\n存证锚点（请另行保存，verify --anchor 用）\n%s\n", anchor);
+    rc = print_report(sentences, n, rows, n_rows, in.total, anchor);
   }
-  if (anchor_reply != NULL)
-    protobuf_c_message_free_unpacked(anchor_reply, NULL);
   free(rows);
   for (int i = 0; i < n; i++)
     free(sentences[i]);
+  return rc;
+}
+
+/* Two calls and an anchor, not one request: the report runs itself. */
+static int report_run(ctl_ctx *ctx, void *st) {
+  figures_state *s = st;
+  Mediation__V1__GetFiguresRequest *req = &s->req;
+  int rc = ctl_load(ctx);
+  if (rc != CTL_EXIT_OK)
+    return rc;
+  if ((rc = period_of(ctx, &s->p, req)) != CTL_EXIT_OK)
+    return rc;
+  if ((rc = ctl_connect(ctx, false)) != CTL_EXIT_OK)
+    return rc;
+  Mediation__V1__GetFiguresReply *by_community = NULL, *by_kind = NULL;
+  req->group_by = MV_GROUPING(COMMUNITY);
+  if ((rc = get_figures(ctx, req, &by_community)) != CTL_EXIT_OK)
+    return rc;
+  req->group_by = MV_GROUPING(KIND);
+  if ((rc = get_figures(ctx, req, &by_kind)) != CTL_EXIT_OK) {
+    protobuf_c_message_free_unpacked(&by_community->base, NULL);
+    return rc;
+  }
+  ProtobufCMessage *anchor_reply = NULL;
+  const char *anchor = fetch_anchor(ctx, &anchor_reply);
+  rc = report_out(ctx, req, by_community, by_kind, anchor);
+  if (anchor_reply != NULL)
+    protobuf_c_message_free_unpacked(anchor_reply, NULL);
   protobuf_c_message_free_unpacked(&by_community->base, NULL);
   protobuf_c_message_free_unpacked(&by_kind->base, NULL);
   return rc;
 }
+
+const ctl_ops ctl_report_ops = {
+    .state_size = sizeof(figures_state),
+    .options = report_options,
+    .init = figures_init,
+    .option = figures_option,
+    .run = report_run,
+};

@@ -1,13 +1,15 @@
 /*
- * commands.c - the one list of mediactl's commands: name, handler, what it
- * talks to, who it is for, its summary and its usage. `mediactl --help`,
+ * commands.c - the one list of mediactl's commands: name, how it runs, what
+ * it talks to, who it is for, its summary and its usage. `mediactl --help`,
  * `mediactl <command> --help`, usage errors and dispatch all read this
  * table, so what is listed is what runs (after Redis's command table).
  *
- * The step commands share one handler (ctl_cmd_step); their entries say
- * which action they take and which options they take (step_opts) and need
- * (step_required); --reason is needed when the action's definition
- * (core/actions.h) says the action needs a reason.
+ * How each command runs is its ops (ctl.h): its options, how it builds its
+ * request and how it prints the reply. The step commands share one
+ * (ctl_step_ops); their entries say which action they take and which
+ * options they take (step_opts) and need (step_required); --reason is
+ * needed when the action's definition (core/actions.h) says the action
+ * needs a reason.
  */
 #include "services/coordinator/ctl.h"
 
@@ -21,9 +23,10 @@ const ctl_command ctl_commands[] = {
     /* ---- operators: through their unit's Desk ---- */
     {
         .name = "intake",
-        .run = ctl_cmd_intake,
+        .ops = &ctl_intake_ops,
         .target = CTL_DESK,
         .group = CTL_FOR_OPERATORS,
+        .unit_why = "a case is taken in at a unit",
         .summary = "take a new case in at the unit (受理)",
         .usage =
             "Usage: mediactl --unit UNIT intake --kind KIND --community COMMUNITY --source SOURCE\n"
@@ -60,7 +63,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "accept",
-        .run = ctl_cmd_step,
+        .ops = &ctl_step_ops,
         .target = CTL_DESK,
         .group = CTL_FOR_OPERATORS,
         .summary = "accept a case offered to the unit (接收)",
@@ -74,7 +77,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "refuse",
-        .run = ctl_cmd_step,
+        .ops = &ctl_step_ops,
         .target = CTL_DESK,
         .group = CTL_FOR_OPERATORS,
         .summary = "refuse a case offered to the unit, with the reason (退回)",
@@ -88,7 +91,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "transfer",
-        .run = ctl_cmd_step,
+        .ops = &ctl_step_ops,
         .target = CTL_DESK,
         .group = CTL_FOR_OPERATORS,
         .summary = "offer a case the unit holds to another unit (流转)",
@@ -104,7 +107,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "recall",
-        .run = ctl_cmd_step,
+        .ops = &ctl_step_ops,
         .target = CTL_EITHER,
         .group = CTL_FOR_OPERATORS,
         .summary = "take back an unanswered offer (撤回流转); coordinators too",
@@ -119,7 +122,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "start",
-        .run = ctl_cmd_step,
+        .ops = &ctl_step_ops,
         .target = CTL_DESK,
         .group = CTL_FOR_OPERATORS,
         .summary = "begin mediation of a case (开始调处)",
@@ -131,7 +134,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "assign",
-        .run = ctl_cmd_step,
+        .ops = &ctl_step_ops,
         .target = CTL_DESK,
         .group = CTL_FOR_OPERATORS,
         .summary = "put a team member on a case (指派)",
@@ -148,7 +151,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "release",
-        .run = ctl_cmd_step,
+        .ops = &ctl_step_ops,
         .target = CTL_DESK,
         .group = CTL_FOR_OPERATORS,
         .summary = "take a team member off a case (解除指派)",
@@ -164,7 +167,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "session",
-        .run = ctl_cmd_step,
+        .ops = &ctl_step_ops,
         .target = CTL_DESK,
         .group = CTL_FOR_OPERATORS,
         .summary = "record a mediation session (调解记录)",
@@ -180,7 +183,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "outcome",
-        .run = ctl_cmd_step,
+        .ops = &ctl_step_ops,
         .target = CTL_DESK,
         .group = CTL_FOR_OPERATORS,
         .summary = "record what mediation produced (调解结果)",
@@ -206,7 +209,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "litigate",
-        .run = ctl_cmd_step,
+        .ops = &ctl_step_ops,
         .target = CTL_DESK,
         .group = CTL_FOR_OPERATORS,
         .summary = "send a failed mediation to the shared court (转诉讼)",
@@ -220,7 +223,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "court-result",
-        .run = ctl_cmd_step,
+        .ops = &ctl_step_ops,
         .target = CTL_DESK,
         .group = CTL_FOR_OPERATORS,
         .summary = "record the court's result (法院结果)",
@@ -239,7 +242,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "feedback",
-        .run = ctl_cmd_step,
+        .ops = &ctl_step_ops,
         .target = CTL_DESK,
         .group = CTL_FOR_OPERATORS,
         .summary = "record the follow-up visit and the parties' satisfaction (回访反馈)",
@@ -259,7 +262,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "close",
-        .run = ctl_cmd_step,
+        .ops = &ctl_step_ops,
         .target = CTL_DESK,
         .group = CTL_FOR_OPERATORS,
         .summary = "close a case after feedback (结案)",
@@ -272,7 +275,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "reopen",
-        .run = ctl_cmd_step,
+        .ops = &ctl_step_ops,
         .target = CTL_EITHER,
         .group = CTL_FOR_OPERATORS,
         .summary = "reopen a closed case whose agreement was not honoured; coordinators too",
@@ -287,7 +290,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "withdraw",
-        .run = ctl_cmd_step,
+        .ops = &ctl_step_ops,
         .target = CTL_DESK,
         .group = CTL_FOR_OPERATORS,
         .summary = "record that the parties withdrew (撤回)",
@@ -301,7 +304,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "legal-aid",
-        .run = ctl_cmd_step,
+        .ops = &ctl_step_ops,
         .target = CTL_DESK,
         .group = CTL_FOR_OPERATORS,
         .summary = "record that legal aid was granted (法律援助)",
@@ -313,7 +316,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "inbox",
-        .run = ctl_cmd_inbox,
+        .ops = &ctl_inbox_ops,
         .target = CTL_DESK,
         .group = CTL_FOR_OPERATORS,
         .summary = "cases offered to the unit, waiting for accept or refuse",
@@ -323,7 +326,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "cases",
-        .run = ctl_cmd_cases,
+        .ops = &ctl_cases_ops,
         .target = CTL_DESK,
         .group = CTL_FOR_OPERATORS,
         .summary = "the cases the unit holds",
@@ -337,7 +340,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "conflicts",
-        .run = ctl_cmd_conflicts,
+        .ops = &ctl_conflicts_ops,
         .target = CTL_DESK,
         .group = CTL_FOR_OPERATORS,
         .summary = "steps queued offline that the router refused",
@@ -348,7 +351,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "dismiss",
-        .run = ctl_cmd_dismiss,
+        .ops = &ctl_dismiss_ops,
         .target = CTL_DESK,
         .group = CTL_FOR_OPERATORS,
         .summary = "clear a conflict once dealt with",
@@ -358,7 +361,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "roster",
-        .run = ctl_cmd_roster,
+        .ops = &ctl_roster_ops,
         .target = CTL_DESK,
         .group = CTL_FOR_OPERATORS,
         .summary = "the unit's team and how many cases each holds",
@@ -370,7 +373,7 @@ const ctl_command ctl_commands[] = {
     /* ---- coordinators: the router ---- */
     {
         .name = "show",
-        .run = ctl_cmd_show,
+        .ops = &ctl_show_ops,
         .target = CTL_EITHER,
         .group = CTL_FOR_COORDINATORS,
         .summary = "one case: where it is, who holds it, and its case file",
@@ -384,7 +387,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "list",
-        .run = ctl_cmd_list,
+        .ops = &ctl_list_ops,
         .target = CTL_ROUTER,
         .group = CTL_FOR_COORDINATORS,
         .summary = "cases by state, holder, community, kind, deadline, date",
@@ -413,7 +416,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "stuck",
-        .run = ctl_cmd_stuck,
+        .ops = &ctl_stuck_ops,
         .target = CTL_ROUTER,
         .unit_filter = true,
         .group = CTL_FOR_COORDINATORS,
@@ -428,7 +431,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "figures",
-        .run = ctl_cmd_figures,
+        .ops = &ctl_figures_ops,
         .target = CTL_ROUTER,
         .unit_filter = true,
         .group = CTL_FOR_COORDINATORS,
@@ -448,7 +451,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "report",
-        .run = ctl_cmd_report,
+        .ops = &ctl_report_ops,
         .target = CTL_ROUTER,
         .group = CTL_FOR_COORDINATORS,
         .summary = "the year's figures as the subdistrict's report states them",
@@ -465,7 +468,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "backup",
-        .run = ctl_cmd_backup,
+        .ops = &ctl_backup_ops,
         .target = CTL_ROUTER,
         .group = CTL_FOR_COORDINATORS,
         .summary = "a hot, compacted copy of the router's store",
@@ -481,7 +484,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "verify",
-        .run = ctl_cmd_verify,
+        .ops = &ctl_verify_ops,
         .target = CTL_ROUTER,
         .group = CTL_FOR_COORDINATORS,
         .summary = "check the whole store (exit 1 if anything is wrong)",
@@ -498,7 +501,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "access-log",
-        .run = ctl_cmd_access_log,
+        .ops = &ctl_access_log_ops,
         .target = CTL_ROUTER,
         .group = CTL_FOR_COORDINATORS,
         .summary = "who read which case file, and when",
@@ -518,7 +521,7 @@ const ctl_command ctl_commands[] = {
     /* ---- everyone ---- */
     {
         .name = "health",
-        .run = ctl_cmd_health,
+        .ops = &ctl_health_ops,
         .target = CTL_EITHER,
         .group = CTL_FOR_EVERYONE,
         .summary = "is the router (or --unit's service) serving? (exit 4 if not)",
@@ -529,7 +532,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "methods",
-        .run = ctl_cmd_methods,
+        .ops = &ctl_methods_ops,
         .target = CTL_EITHER,
         .group = CTL_FOR_EVERYONE,
         .summary = "the services and methods the router (or --unit's service) offers",
@@ -539,7 +542,7 @@ const ctl_command ctl_commands[] = {
     },
     {
         .name = "help",
-        .run = ctl_cmd_help,
+        .ops = &ctl_help_ops,
         .target = CTL_LOCAL,
         .group = CTL_FOR_EVERYONE,
         .summary = "this list, or one command's usage",

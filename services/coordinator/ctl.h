@@ -4,10 +4,12 @@
  * (options, configuration, connections, calls, output).
  *
  * The idea (after redis-cli and git): one table lists every command with its
- * handler, what it talks to, a one-line summary and its usage text. That
- * table drives `mediactl --help`, `mediactl <command> --help`, usage errors
- * and dispatch, so a command cannot be dispatched without being documented.
- * main.c only calls ctl_main; the tests link this library.
+ * ops (options, request builder, renderer), what it talks to, a one-line
+ * summary and its usage text. That table drives `mediactl --help`,
+ * `mediactl <command> --help`, usage errors and dispatch, so a command
+ * cannot be dispatched without being documented; one runner (run.c) takes
+ * every command from its command line to its output. main.c only calls
+ * ctl_main; the tests link this library.
  *
  * Exit codes (documented in --help and docs/mediactl.md) say what went wrong
  * without parsing text: 0 done; 1 failed locally (configuration, key, I/O) or
@@ -21,8 +23,9 @@
  *
  * Ownership: the context owns its registry, key and client (ctl_ctx_close
  * frees them). Replies returned by ctl_call are the caller's
- * (protobuf_c_message_free_unpacked). Requests are built with ..._INIT on
- * the stack, borrowing the command line's strings, and never freed.
+ * (protobuf_c_message_free_unpacked; the runner frees those it gets).
+ * Requests are built into the command's state (ctl_ops), borrowing the
+ * command line's strings; the state is freed after the command's done.
  */
 #ifndef CTL_CTL_H
 #define CTL_CTL_H
@@ -94,19 +97,58 @@ enum {
 
 typedef struct ctl_ctx ctl_ctx;
 typedef struct ctl_command ctl_command;
+typedef struct ctl_ops ctl_ops;
 
-/* A command: argv[0] is its name; returns an exit code. */
-typedef int (*ctl_handler)(ctl_ctx *ctx, int argc, char **argv);
+/* The request a command built: what to call, and the message (in the
+ * command's state, borrowing the command line's strings). */
+typedef struct ctl_request {
+  const ProtobufCServiceDescriptor *service;
+  const char *method;
+  const ProtobufCMessage *message;
+} ctl_request;
+
+/* How a command runs, as a table of functions (in nng's manner). ctl_main
+ * drives every command the same way: parse (its options, then its argument),
+ * check its target once (--unit where it is needed), then build the request,
+ * call the service, and print the reply as JSON or as the command's table.
+ * A command that does not fit that shape (help, report) gives run instead of
+ * build, render and verdict. Every function is optional but build or run.
+ *
+ * The state is the command's own struct: state_size bytes, zeroed, alive
+ * from init to done. Each function returns an exit code (CTL_EXIT_OK to go
+ * on), having printed what went wrong. */
+struct ctl_ops {
+  size_t state_size;
+  const struct option *options; /* its own long options; NULL: none */
+  const char *args;             /* its one argument, as "expected <args>"; NULL: none */
+  bool args_optional;           /* the argument may be left out */
+  void (*init)(ctl_ctx *ctx, void *st);                           /* defaults */
+  const struct option *(*options_of)(ctl_ctx *ctx, void *st);     /* instead of .options */
+  int (*option)(ctl_ctx *ctx, void *st, int opt, const char *value); /* one option given */
+  int (*options_done)(ctl_ctx *ctx, void *st); /* after the options, before the argument */
+  int (*check)(ctl_ctx *ctx, void *st);        /* after the argument (ctx->arg), before the
+                                                * target check: no configuration yet */
+  /* Builds the request, loading the configuration (ctl_load) if it needs it. */
+  int (*build)(ctl_ctx *ctx, void *st, ctl_request *req);
+  int (*render)(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply); /* without --json */
+  /* The exit code the reply gives, after it was printed either way (health,
+   * verify, a Desk's steps); only called when printing succeeded. */
+  int (*verdict)(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply);
+  int (*run)(ctl_ctx *ctx, void *st); /* instead of build, call and print */
+  void (*done)(void *st);             /* frees what the state holds */
+};
 
 struct ctl_command {
   const char *name;
-  ctl_handler run;
+  const ctl_ops *ops;
   ctl_target target;
   ctl_group group;
   const char *summary; /* one line for `mediactl --help` */
   const char *usage;   /* synopsis, description and options for `<command> --help` */
   bool unit_filter;    /* CTL_ROUTER only: --unit narrows what the router returns */
-  /* Step commands only (run = ctl_cmd_step): */
+  const char *unit_why; /* CTL_DESK: why --unit is required, if not because operators act
+                         * through their unit's service */
+  /* Step commands only (ops = &ctl_step_ops): */
   mv_action_kind action;
   unsigned step_opts;     /* CTL_SO_* the command takes */
   unsigned step_required; /* CTL_SO_* it needs, besides --reason for an action that needs
@@ -125,6 +167,7 @@ struct ctl_ctx {
   bool json;
   int64_t timeout_ms;
   const ctl_command *cmd;
+  const char *arg; /* the command's argument, if it takes one and it was given */
   /* Made on demand by ctl_load and ctl_connect; freed by ctl_ctx_close. */
   mc_registry *reg;
   const mc_unit *unit; /* --unit resolved (borrowed from reg) */
@@ -156,6 +199,19 @@ int ctl_getopt(ctl_ctx *ctx, int argc, char **argv, const struct option *opts);
  * out[0..n) at them. 0, or a usage error printed and CTL_EXIT_USAGE. */
 int ctl_positionals(ctl_ctx *ctx, int argc, char **argv, int n, const char **out,
                     const char *what);
+
+/* The runner (run.c). ctl_parse_command: init, options, argument, check;
+ * CTL_OPT_HELP after --help. ctl_execute: build, connect, call, print (or
+ * run). ctl_main calls them, with the target check between. */
+int ctl_parse_command(ctl_ctx *ctx, void *st, int argc, char **argv);
+int ctl_execute(ctl_ctx *ctx, void *st);
+/* Whether the command talks to --unit's Desk: CTL_DESK, or CTL_EITHER with --unit. */
+bool ctl_wants_desk(const ctl_ctx *ctx);
+
+/* A short name or Chinese label of table for option; a usage error listing
+ * the names if it is neither. */
+int ctl_enum_option(ctl_ctx *ctx, const mc_name *table, const char *option, const char *text,
+                    int *out);
 
 /* Prints "mediactl <command>: <message>", a blank line and the command's
  * usage to stderr. Returns CTL_EXIT_USAGE. Never give it personal data. */
@@ -308,25 +364,20 @@ typedef struct ctl_scorecard {
 } ctl_scorecard;
 void ctl_scorecard_of(const mv_counters *c, ctl_scorecard *out);
 
-/* ---- command handlers ---- */
+/* ---- what a Desk did (cmd_step.c): the reply to a step and to intake ---- */
 
-int ctl_cmd_help(ctl_ctx *ctx, int argc, char **argv);
-int ctl_cmd_intake(ctl_ctx *ctx, int argc, char **argv);
-int ctl_cmd_step(ctl_ctx *ctx, int argc, char **argv);
-int ctl_cmd_inbox(ctl_ctx *ctx, int argc, char **argv);
-int ctl_cmd_cases(ctl_ctx *ctx, int argc, char **argv);
-int ctl_cmd_conflicts(ctl_ctx *ctx, int argc, char **argv);
-int ctl_cmd_dismiss(ctl_ctx *ctx, int argc, char **argv);
-int ctl_cmd_roster(ctl_ctx *ctx, int argc, char **argv);
-int ctl_cmd_show(ctl_ctx *ctx, int argc, char **argv);
-int ctl_cmd_list(ctl_ctx *ctx, int argc, char **argv);
-int ctl_cmd_stuck(ctl_ctx *ctx, int argc, char **argv);
-int ctl_cmd_figures(ctl_ctx *ctx, int argc, char **argv);
-int ctl_cmd_report(ctl_ctx *ctx, int argc, char **argv);
-int ctl_cmd_backup(ctl_ctx *ctx, int argc, char **argv);
-int ctl_cmd_verify(ctl_ctx *ctx, int argc, char **argv);
-int ctl_cmd_access_log(ctl_ctx *ctx, int argc, char **argv);
-int ctl_cmd_health(ctl_ctx *ctx, int argc, char **argv);
-int ctl_cmd_methods(ctl_ctx *ctx, int argc, char **argv);
+/* Prints the case and each step the Desk took (nothing if it refused the
+ * operator's own step). */
+int ctl_render_desk_reply(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply);
+/* The exit code of a Desk's reply: its refusal, or what its policy's steps
+ * leave (partly done 6, partly applied 7), said on stderr. */
+int ctl_desk_reply_exit(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply);
+
+/* ---- the commands (cmd_*.c, cli.c) ---- */
+
+extern const ctl_ops ctl_help_ops, ctl_intake_ops, ctl_step_ops, ctl_inbox_ops, ctl_cases_ops,
+    ctl_conflicts_ops, ctl_dismiss_ops, ctl_roster_ops, ctl_show_ops, ctl_list_ops,
+    ctl_stuck_ops, ctl_figures_ops, ctl_report_ops, ctl_backup_ops, ctl_verify_ops,
+    ctl_access_log_ops, ctl_health_ops, ctl_methods_ops;
 
 #endif /* CTL_CTL_H */

@@ -51,107 +51,94 @@ static void party_text(const mv_party *p, char *buf, size_t cap) {
     add(buf, cap, &used, "  电话 %s", p->phone);
 }
 
-void ctl_print_case(const ctl_ctx *ctx, const mv_case *c, FILE *out) {
-  /* Every value is formatted into its own buffer first: kv rows borrow them. */
+/* The labelled lines of a case. Every value is formatted into its own
+ * buffer here first: the rows borrow them. */
+typedef struct case_lines {
   char state[160], holder[200], kind[160], community[240], money[160], created[64],
       deadline[120], petition[64], legal[16], transfer[600], outcome[600], court[600],
       feedback[600], src[64], ref[160];
-  char t1[CTL_FMT_MAX], t2[CTL_FMT_MAX], y[CTL_FMT_MAX];
-  const mv_intake *in = c->intake;
   ctl_kv rows[40];
-  size_t n = 0;
+  size_t n;
+} case_lines;
 
-  snprintf(state, sizeof(state), "%s (%s)", ctl_state_label(c->state),
-           mc_name_of(mc_state_names, c->state));
-  snprintf(holder, sizeof(holder), "%s (%s)", ctl_unit_label(ctx, c->holder), c->holder);
-  rows[n++] = (ctl_kv){"案件编号", c->id};
-  if (in && in->unit_ref[0]) {
-    snprintf(ref, sizeof(ref), "%s", in->unit_ref);
-    rows[n++] = (ctl_kv){"单位编号", ref};
+static void add_line(case_lines *l, const char *label, const char *value) {
+  l->rows[l->n++] = (ctl_kv){label, value};
+}
+
+/* What the unit took in: kind, source, community, money, petition, ... */
+static void intake_lines(const ctl_ctx *ctx, const mv_intake *in, case_lines *l) {
+  char y[CTL_FMT_MAX];
+  snprintf(l->kind, sizeof(l->kind), "%s，%s", mc_label_of(mc_kind_names, in->kind),
+           mc_label_of(mc_difficulty_names, in->difficulty));
+  add_line(l, "纠纷类型", l->kind);
+  snprintf(l->src, sizeof(l->src), "%s", mc_label_of(mc_source_names, in->source));
+  add_line(l, "来源", l->src);
+  if (in->grid[0])
+    snprintf(l->community, sizeof(l->community), "%s %s网格",
+             ctl_community_label(ctx, in->community), in->grid);
+  else
+    snprintf(l->community, sizeof(l->community), "%s", ctl_community_label(ctx, in->community));
+  add_line(l, "社区", l->community);
+  ctl_fmt_yuan(in->money_fen, y);
+  if (in->kind == MV_KIND(LABOUR) && in->workers > 0)
+    snprintf(l->money, sizeof(l->money), "%s元，劳动者%u人", y, in->workers);
+  else
+    snprintf(l->money, sizeof(l->money), "%s元", y);
+  add_line(l, "涉及金额", l->money);
+  if (in->petition != MV_PETITION(NONE)) {
+    snprintf(l->petition, sizeof(l->petition), "信访积案（%s）",
+             mc_label_of(mc_petition_names, in->petition));
+    add_line(l, "信访", l->petition);
   }
-  rows[n++] = (ctl_kv){"状态", state};
-  rows[n++] = (ctl_kv){"承办单位", holder};
-  if (c->transfer) {
-    ctl_fmt_time(ctx, c->transfer->offered_ms, t1);
-    snprintf(transfer, sizeof(transfer), "%s → %s，%s，原因：%s",
-             ctl_unit_label(ctx, c->transfer->from_unit), ctl_unit_label(ctx, c->transfer->to_unit),
-             t1, c->transfer->reason);
-    rows[n++] = (ctl_kv){"待接收", transfer};
-  }
-  if (in) {
-    snprintf(kind, sizeof(kind), "%s，%s", mc_label_of(mc_kind_names, in->kind),
-             mc_label_of(mc_difficulty_names, in->difficulty));
-    rows[n++] = (ctl_kv){"纠纷类型", kind};
-    snprintf(src, sizeof(src), "%s", mc_label_of(mc_source_names, in->source));
-    rows[n++] = (ctl_kv){"来源", src};
-    if (in->grid[0])
-      snprintf(community, sizeof(community), "%s %s网格", ctl_community_label(ctx, in->community),
-               in->grid);
-    else
-      snprintf(community, sizeof(community), "%s", ctl_community_label(ctx, in->community));
-    rows[n++] = (ctl_kv){"社区", community};
-    ctl_fmt_yuan(in->money_fen, y);
-    if (in->kind == MV_KIND(LABOUR) && in->workers > 0)
-      snprintf(money, sizeof(money), "%s元，劳动者%u人", y, in->workers);
-    else
-      snprintf(money, sizeof(money), "%s元", y);
-    rows[n++] = (ctl_kv){"涉及金额", money};
-    if (in->petition != MV_PETITION(NONE)) {
-      snprintf(petition, sizeof(petition), "信访积案（%s）",
-               mc_label_of(mc_petition_names, in->petition));
-      rows[n++] = (ctl_kv){"信访", petition};
-    }
-    if (in->needs_lawyer)
-      rows[n++] = (ctl_kv){"需要律师", "是"};
-    if (in->summary[0])
-      rows[n++] = (ctl_kv){"案情", in->summary};
-  }
-  ctl_fmt_time(ctx, c->created_ms, created);
-  rows[n++] = (ctl_kv){"受理时间", created};
-  if (c->deadline_ms > 0) {
-    ctl_fmt_time(ctx, c->deadline_ms, t2);
-    bool overdue = mc_now_ms() > c->deadline_ms;
-    snprintf(deadline, sizeof(deadline), "%s%s", t2, overdue ? "（已逾期）" : "");
-    rows[n++] = (ctl_kv){"本阶段期限", deadline};
-  }
+  if (in->needs_lawyer)
+    add_line(l, "需要律师", "是");
+  if (in->summary[0])
+    add_line(l, "案情", in->summary);
+}
+
+/* What came of the case: mediation's outcome, the court's, the feedback. */
+static void result_lines(const ctl_ctx *ctx, const mv_case *c, case_lines *l) {
+  char t1[CTL_FMT_MAX], y[CTL_FMT_MAX];
   if (c->outcome) {
     const Mediation__V1__Outcome *o = c->outcome;
-    size_t used = 0;
-    outcome[0] = '\0';
-    add(outcome, sizeof(outcome), &used, "%s", mc_label_of(mc_outcome_names, o->kind));
+    size_t used = 0, cap = sizeof(l->outcome);
+    l->outcome[0] = '\0';
+    add(l->outcome, cap, &used, "%s", mc_label_of(mc_outcome_names, o->kind));
     if (o->kind == MV_OUTCOME(AGREEMENT)) {
       ctl_fmt_yuan(o->agreed_amount_fen, y);
-      add(outcome, sizeof(outcome), &used, "，协议金额%s元", y);
+      add(l->outcome, cap, &used, "，协议金额%s元", y);
     }
     if (o->resolution)
-      add(outcome, sizeof(outcome), &used, "，%s", mc_label_of(mc_resolution_names, o->resolution));
+      add(l->outcome, cap, &used, "，%s", mc_label_of(mc_resolution_names, o->resolution));
     if (o->followup_due_ms) {
       ctl_fmt_time(ctx, o->followup_due_ms, t1);
-      add(outcome, sizeof(outcome), &used, "，回访期限 %s", t1);
+      add(l->outcome, cap, &used, "，回访期限 %s", t1);
     }
     if (o->summary[0])
-      add(outcome, sizeof(outcome), &used, "：%s", o->summary);
-    rows[n++] = (ctl_kv){"调解结果", outcome};
+      add(l->outcome, cap, &used, "：%s", o->summary);
+    add_line(l, "调解结果", l->outcome);
   }
   if (c->court_result) {
     const Mediation__V1__CourtResult *r = c->court_result;
     ctl_fmt_yuan(r->amount_fen, y);
-    snprintf(court, sizeof(court), "%s，金额%s元%s%s",
+    snprintf(l->court, sizeof(l->court), "%s，金额%s元%s%s",
              mc_label_of(mc_court_result_names, r->kind), y, r->summary[0] ? "：" : "", r->summary);
-    rows[n++] = (ctl_kv){"法院结果", court};
+    add_line(l, "法院结果", l->court);
   }
   if (c->feedback) {
     const Mediation__V1__Feedback *f = c->feedback;
     ctl_fmt_time(ctx, f->visited_ms, t1);
-    snprintf(feedback, sizeof(feedback), "%s，回访 %s%s%s",
+    snprintf(l->feedback, sizeof(l->feedback), "%s，回访 %s%s%s",
              mc_label_of(mc_satisfaction_names, f->satisfaction), t1, f->note[0] ? "：" : "",
              f->note);
-    rows[n++] = (ctl_kv){"回访反馈", feedback};
+    add_line(l, "回访反馈", l->feedback);
   }
-  snprintf(legal, sizeof(legal), "%s", c->legal_aid ? "已给予" : "无");
-  rows[n++] = (ctl_kv){"法律援助", legal};
-  ctl_kv_print(rows, n, out);
+}
 
+/* The lists under the labelled lines: parties, team, sessions, units. */
+static void case_lists(const ctl_ctx *ctx, const mv_case *c, FILE *out) {
+  const mv_intake *in = c->intake;
+  char t1[CTL_FMT_MAX], t2[CTL_FMT_MAX];
   if (in && in->n_parties > 0) {
     fputs("\n当事人\n", out);
     for (size_t i = 0; i < in->n_parties; i++) {
@@ -188,6 +175,45 @@ void ctl_print_case(const ctl_ctx *ctx, const mv_case *c, FILE *out) {
       fprintf(out, "%s%s", i ? " → " : "", ctl_unit_label(ctx, c->units_involved[i]));
     fputc('\n', out);
   }
+}
+
+void ctl_print_case(const ctl_ctx *ctx, const mv_case *c, FILE *out) {
+  case_lines l;
+  l.n = 0;
+  char t1[CTL_FMT_MAX], t2[CTL_FMT_MAX];
+  const mv_intake *in = c->intake;
+  snprintf(l.state, sizeof(l.state), "%s (%s)", ctl_state_label(c->state),
+           mc_name_of(mc_state_names, c->state));
+  snprintf(l.holder, sizeof(l.holder), "%s (%s)", ctl_unit_label(ctx, c->holder), c->holder);
+  add_line(&l, "案件编号", c->id);
+  if (in && in->unit_ref[0]) {
+    snprintf(l.ref, sizeof(l.ref), "%s", in->unit_ref);
+    add_line(&l, "单位编号", l.ref);
+  }
+  add_line(&l, "状态", l.state);
+  add_line(&l, "承办单位", l.holder);
+  if (c->transfer) {
+    ctl_fmt_time(ctx, c->transfer->offered_ms, t1);
+    snprintf(l.transfer, sizeof(l.transfer), "%s → %s，%s，原因：%s",
+             ctl_unit_label(ctx, c->transfer->from_unit), ctl_unit_label(ctx, c->transfer->to_unit),
+             t1, c->transfer->reason);
+    add_line(&l, "待接收", l.transfer);
+  }
+  if (in)
+    intake_lines(ctx, in, &l);
+  ctl_fmt_time(ctx, c->created_ms, l.created);
+  add_line(&l, "受理时间", l.created);
+  if (c->deadline_ms > 0) {
+    ctl_fmt_time(ctx, c->deadline_ms, t2);
+    bool overdue = mc_now_ms() > c->deadline_ms;
+    snprintf(l.deadline, sizeof(l.deadline), "%s%s", t2, overdue ? "（已逾期）" : "");
+    add_line(&l, "本阶段期限", l.deadline);
+  }
+  result_lines(ctx, c, &l);
+  snprintf(l.legal, sizeof(l.legal), "%s", c->legal_aid ? "已给予" : "无");
+  add_line(&l, "法律援助", l.legal);
+  ctl_kv_print(l.rows, l.n, out);
+  case_lists(ctx, c, out);
 }
 
 void ctl_event_detail(const ctl_ctx *ctx, const mv_event *ev, char *buf, size_t cap) {
