@@ -75,13 +75,13 @@ static const mc_conf_key router_keys[] = {
 };
 
 static const mc_conf_key deadline_keys[] = {
-    {.key = "intake", DEADLINE(INTAKE), .dflt = "72h", .meaning = "受理 intake"},
+    {.key = "intake", DEADLINE(INTAKE), .dflt = "72h", .meaning = "a case in 受理 intake"},
     {.key = "transfer", DEADLINE(TRANSFER), .dflt = "24h",
-     .meaning = "流转 transfer: a handoff unanswered"},
-    {.key = "mediation", DEADLINE(MEDIATION), .dflt = "30d", .meaning = "调处 mediation"},
+     .meaning = "a case in 流转 transfer: a handoff unanswered"},
+    {.key = "mediation", DEADLINE(MEDIATION), .dflt = "30d", .meaning = "a case in 调处 mediation"},
     {.key = "feedback", DEADLINE(FEEDBACK), .dflt = "30d",
-     .meaning = "反馈 feedback, unless the follow-up visit was scheduled for a date"},
-    {.key = "litigation", DEADLINE(LITIGATION), .dflt = "180d", .meaning = "诉讼 litigation"},
+     .meaning = "a case in 反馈 feedback, unless the follow-up visit was scheduled for a date"},
+    {.key = "litigation", DEADLINE(LITIGATION), .dflt = "180d", .meaning = "a case in 诉讼 litigation"},
 };
 
 static const mc_conf_key limit_keys[] = {
