@@ -332,9 +332,9 @@ static void state_machine_main(FILE *out) {
 
 int main(int argc, char **argv) {
   bool configuration = argc >= 2 && strcmp(argv[1], "--configuration") == 0;
-  if (configuration ? argc < 3 || argc > 4 : argc > 2 ||
-                          (argc == 2 && (strcmp(argv[1], "-h") == 0 ||
-                                         strcmp(argv[1], "--help") == 0))) {
+  bool help = argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0);
+  bool misused = configuration ? argc < 3 || argc > 4 : argc > 2;
+  if (help || misused) {
     fprintf(stderr,
             "usage: %s [output-file]\n"
             "       %s --configuration docs/configuration.md [output-file]\n"
@@ -342,7 +342,7 @@ int main(int argc, char **argv) {
             "rewrites the key reference of docs/configuration.md from the key table\n"
             "(into output-file, or in place).\n",
             argv[0], argv[0]);
-    return argc == 2 && !configuration ? 0 : 2;
+    return help ? 0 : 2;
   }
   if (configuration)
     return configuration_main(argv[2], argc == 4 ? argv[3] : argv[2]);
