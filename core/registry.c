@@ -2,8 +2,10 @@
  * registry.c - loading and checking the deployment's configuration (see
  * registry.h).
  *
- * inih calls one handler per key; the handler fills a registry being built
- * and remembers the first error. Cross-references (a station's community, a
+ * Every key is a row of the table in config_keys.c: its section, what it
+ * accepts, where it goes and its default. inih calls one handler per key,
+ * which finds the key's row and parses the value as the row says into the
+ * registry being built, remembering the first error. Cross-references (a station's community, a
  * community's station, an operator's unit) are checked once the whole file
  * has been read, so sections may come in any order.
  */
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/config_keys.h"
 #include "core/names.h"
 #include "core/text.h"
 
@@ -31,37 +34,6 @@ typedef struct parse_state {
   mc_err *err;
   mc_code rc;
 } parse_state;
-
-static void set_defaults(mc_registry *reg) {
-  reg->utc_offset_minutes = 8 * 60;
-  reg->router.map_bytes = 64u << 20;
-  reg->router.contexts = 64;
-  reg->router.idempotency_ms = 7 * DAY_MS;
-  reg->router.batch_max = 256;
-  reg->router.backups_kept = 7;
-  reg->deadline_ms[MV_STATE(INTAKE)] = 72 * HOUR_MS;
-  reg->deadline_ms[MV_STATE(TRANSFER)] = 24 * HOUR_MS;
-  reg->deadline_ms[MV_STATE(MEDIATION)] = 30 * DAY_MS;
-  reg->deadline_ms[MV_STATE(FEEDBACK)] = 30 * DAY_MS;
-  reg->deadline_ms[MV_STATE(LITIGATION)] = 180 * DAY_MS;
-  reg->limits = (mc_limits){
-      .max_message_bytes = 1u << 20,
-      .max_text_bytes = 4096,
-      .max_name_bytes = 128,
-      .max_parties = 16,
-      .max_team = 32,
-      .max_sessions = 64,
-      .max_events = 1000,
-      .max_money_fen = 100000000000LL, /* 10 亿元 */
-      .page_size_default = 50,
-      .page_size_max = 500,
-      .max_deadline_ahead_ms = 10 * 60 * 1000,
-  };
-  reg->policy = (mc_policy){
-      .lawyer_above_fen = 5000000, /* 5 万元 */
-      .followup_after_ms = 30 * DAY_MS,
-  };
-}
 
 static mc_code fail(parse_state *st, const char *section, const char *name, const char *fmt,
                     ...) __attribute__((format(printf, 4, 5)));
@@ -209,85 +181,6 @@ static bool append_str(parse_state *st, char ***array, size_t *count, const char
   return true;
 }
 
-static bool handle_subdistrict(parse_state *st, const char *sec, const char *name,
-                               const char *value) {
-  mc_registry *reg = st->reg;
-  int64_t v;
-  if (strcmp(name, "name") == 0)
-    return replace_text(st, &reg->subdistrict, sec, name, value);
-  if (strcmp(name, "case_prefix") == 0) {
-    size_t n = strlen(value);
-    bool ok = n >= 1 && n <= 8;
-    for (size_t i = 0; ok && i < n; i++)
-      ok = isupper((unsigned char)value[i]) || isdigit((unsigned char)value[i]);
-    if (!ok)
-      return fail(st, sec, name, "expected 1-8 capital letters or digits, got \"%s\"", value),
-             false;
-    return replace_text(st, &reg->case_prefix, sec, name, value);
-  }
-  if (strcmp(name, "utc_offset_minutes") == 0) {
-    if (!number(st, sec, name, value, -14 * 60, 14 * 60, &v))
-      return false;
-    reg->utc_offset_minutes = (int)v;
-    return true;
-  }
-  if (strcmp(name, "keys_dir") == 0)
-    return replace_text(st, &reg->keys_dir, sec, name, value);
-  return fail(st, sec, name, "unknown key"), false;
-}
-
-static bool handle_router(parse_state *st, const char *sec, const char *name, const char *value) {
-  mc_router_conf *r = &st->reg->router;
-  int64_t v;
-  if (strcmp(name, "endpoint") == 0)
-    return replace_text(st, &r->endpoint, sec, name, value);
-  if (strcmp(name, "data_dir") == 0)
-    return replace_text(st, &r->data_dir, sec, name, value);
-  if (strcmp(name, "tls_cert") == 0)
-    return replace_text(st, &r->tls_cert, sec, name, value);
-  if (strcmp(name, "tls_key") == 0)
-    return replace_text(st, &r->tls_key, sec, name, value);
-  if (strcmp(name, "tls_ca") == 0)
-    return replace_text(st, &r->tls_ca, sec, name, value);
-  if (strcmp(name, "tls_server_name") == 0)
-    return replace_text(st, &r->tls_server_name, sec, name, value);
-  if (strcmp(name, "backup_dir") == 0)
-    return replace_text(st, &r->backup_dir, sec, name, value);
-  if (strcmp(name, "public_key") == 0) /* signs case-file heads and anchors */
-    return r->has_key = parse_key(st, sec, name, value, r->public_key);
-  if (strcmp(name, "backups_kept") == 0) {
-    if (!number(st, sec, name, value, 1, 1000, &v))
-      return false;
-    r->backups_kept = (unsigned)v;
-    return true;
-  }
-  if (strcmp(name, "map_mib") == 0) {
-    if (!number(st, sec, name, value, 1, 1 << 20, &v))
-      return false;
-    r->map_bytes = (size_t)v << 20;
-    return true;
-  }
-  if (strcmp(name, "contexts") == 0) {
-    if (!number(st, sec, name, value, 4, 4096, &v))
-      return false;
-    r->contexts = (unsigned)v;
-    return true;
-  }
-  if (strcmp(name, "idempotency_hours") == 0) {
-    if (!number(st, sec, name, value, 1, 24 * 366, &v))
-      return false;
-    r->idempotency_ms = v * HOUR_MS;
-    return true;
-  }
-  if (strcmp(name, "batch_max") == 0) {
-    if (!number(st, sec, name, value, 1, 4096, &v))
-      return false;
-    r->batch_max = (unsigned)v;
-    return true;
-  }
-  return fail(st, sec, name, "unknown key"), false;
-}
-
 /* "90s", "45m", "24h", "30d" or "0" (no deadline). */
 static bool parse_duration(const char *value, int64_t *out_ms) {
   char *end;
@@ -310,247 +203,227 @@ static bool parse_duration(const char *value, int64_t *out_ms) {
   return *out_ms <= 3660LL * DAY_MS;
 }
 
-static bool handle_deadlines(parse_state *st, const char *sec, const char *name,
-                             const char *value) {
-  static const struct {
-    const char *key;
-    int state;
-  } keys[] = {
-      {"intake", MV_STATE(INTAKE)},         {"transfer", MV_STATE(TRANSFER)},
-      {"mediation", MV_STATE(MEDIATION)},   {"feedback", MV_STATE(FEEDBACK)},
-      {"litigation", MV_STATE(LITIGATION)},
-  };
-  for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-    if (strcmp(name, keys[i].key) == 0) {
-      if (!parse_duration(value, &st->reg->deadline_ms[keys[i].state]))
-        return fail(st, sec, name,
-                    "expected a duration such as 90s, 45m, 24h or 30d (0: none), got \"%s\"",
-                    value),
-               false;
-      return true;
-    }
-  }
-  return fail(st, sec, name, "unknown key"), false;
+static bool parse_unit_kind(parse_state *st, const char *section, const char *name,
+                            const char *value, mc_unit_kind *out) {
+  if (strcmp(value, "police") == 0)
+    *out = MC_UNIT_POLICE;
+  else if (strcmp(value, "marriage") == 0)
+    *out = MC_UNIT_MARRIAGE;
+  else if (strcmp(value, "community") == 0)
+    *out = MC_UNIT_COMMUNITY;
+  else
+    return fail(st, section, name, "expected police, marriage or community, got \"%s\"", value),
+           false;
+  return true;
 }
 
-static bool handle_limits(parse_state *st, const char *sec, const char *name, const char *value) {
-  mc_limits *l = &st->reg->limits;
-  static const struct {
-    const char *key;
-    size_t offset;
-    int64_t min, max;
-  } sizes[] = {
-      {"max_message_bytes", offsetof(mc_limits, max_message_bytes), 4096, 64 << 20},
-      {"max_text_bytes", offsetof(mc_limits, max_text_bytes), 64, 1 << 20},
-      {"max_name_bytes", offsetof(mc_limits, max_name_bytes), 16, 4096},
-      {"max_parties", offsetof(mc_limits, max_parties), 1, 1000},
-      {"max_team", offsetof(mc_limits, max_team), 1, 1000},
-      {"max_sessions", offsetof(mc_limits, max_sessions), 1, 10000},
-      {"max_events", offsetof(mc_limits, max_events), 16, 1000000},
-  };
-  int64_t v;
-  for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-    if (strcmp(name, sizes[i].key) == 0) {
-      if (!number(st, sec, name, value, sizes[i].min, sizes[i].max, &v))
-        return false;
-      *(size_t *)((char *)l + sizes[i].offset) = (size_t)v;
-      return true;
-    }
-  }
-  if (strcmp(name, "max_money_yuan") == 0) {
-    if (!number(st, sec, name, value, 0, INT64_MAX / 100, &v))
-      return false;
-    l->max_money_fen = v * 100;
-    return true;
-  }
-  if (strcmp(name, "page_size_default") == 0 || strcmp(name, "page_size_max") == 0) {
-    if (!number(st, sec, name, value, 1, 10000, &v))
-      return false;
-    *(name[10] == 'd' ? &l->page_size_default : &l->page_size_max) = (uint32_t)v;
-    return true;
-  }
-  if (strcmp(name, "max_deadline_ahead_seconds") == 0) {
-    if (!number(st, sec, name, value, 1, 24 * 3600, &v))
-      return false;
-    l->max_deadline_ahead_ms = v * 1000;
-    return true;
-  }
-  return fail(st, sec, name, "unknown key"), false;
-}
-
-static bool handle_policy(parse_state *st, const char *sec, const char *name, const char *value) {
-  mc_policy *p = &st->reg->policy;
-  int64_t v;
-  if (strcmp(name, "refer_marriage") == 0)
-    return parse_kinds(st, sec, name, value, &p->refer_marriage);
-  if (strcmp(name, "refer_community") == 0)
-    return parse_kinds(st, sec, name, value, &p->refer_community);
-  if (strcmp(name, "counsellor_kinds") == 0)
-    return parse_kinds(st, sec, name, value, &p->counsellor_kinds);
-  if (strcmp(name, "lawyer_kinds") == 0)
-    return parse_kinds(st, sec, name, value, &p->lawyer_kinds);
-  if (strcmp(name, "lawyer_above_yuan") == 0) {
-    if (!number(st, sec, name, value, 0, INT64_MAX / 100, &v))
-      return false;
-    p->lawyer_above_fen = v * 100;
-    return true;
-  }
-  if (strcmp(name, "followup_days") == 0) {
-    if (!number(st, sec, name, value, 1, 366, &v))
-      return false;
-    p->followup_after_ms = v * DAY_MS;
-    return true;
-  }
-  return fail(st, sec, name, "unknown key"), false;
-}
-
-static bool handle_community(parse_state *st, const char *sec, const char *id, const char *name,
-                             const char *value) {
-  mc_registry *reg = st->reg;
-  mc_community *c = entry_for(st, (void **)&reg->communities, &reg->n_communities,
-                              sizeof(*c), id);
-  if (c == NULL)
+/* "<role> <person>", e.g. "mediator 宋大姐", appended to a unit's roster. */
+static bool add_member(parse_state *st, const char *section, const char *name,
+                       const char *value, mc_roster_entry **roster, size_t *count) {
+  const char *space = strchr(value, ' ');
+  char role_name[32];
+  int role;
+  if (space == NULL || (size_t)(space - value) >= sizeof(role_name))
+    return fail(st, section, name, "expected \"<role> <person>\", got \"%s\"", value), false;
+  memcpy(role_name, value, (size_t)(space - value));
+  role_name[space - value] = '\0';
+  if (mc_name_parse(mc_team_role_names, role_name, &role) != 0)
+    return fail(st, section, name, "unknown role \"%s\" (mediator, counsellor or lawyer)",
+                role_name),
+           false;
+  while (*space == ' ')
+    space++;
+  if (*space == '\0')
+    return fail(st, section, name, "member without a name"), false;
+  mc_roster_entry *grown = realloc(*roster, (*count + 1) * sizeof(*grown));
+  if (grown == NULL)
+    return st->rc = mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, "out of memory"), false;
+  *roster = grown;
+  grown[*count].role = (Mediation__V1__TeamRole)role;
+  grown[*count].person = dup_text(st, section, name, space);
+  if (grown[*count].person == NULL)
     return false;
-  if (strcmp(name, "name") == 0)
-    return replace_text(st, &c->name, sec, name, value);
-  if (strcmp(name, "station") == 0)
-    return replace_text(st, &c->station, sec, name, value);
-  if (strcmp(name, "grid") == 0)
-    return append_str(st, &c->grids, &c->n_grids, sec, name, value);
-  return fail(st, sec, name, "unknown key"), false;
+  (*count)++;
+  return true;
 }
 
-static bool handle_unit(parse_state *st, const char *sec, const char *id, const char *name,
-                        const char *value) {
-  mc_registry *reg = st->reg;
-  mc_unit *u = entry_for(st, (void **)&reg->units, &reg->n_units, sizeof(*u), id);
-  if (u == NULL)
-    return false;
-  if (strcmp(name, "name") == 0)
-    return replace_text(st, &u->name, sec, name, value);
-  if (strcmp(name, "community") == 0)
-    return replace_text(st, &u->community, sec, name, value);
-  if (strcmp(name, "endpoint") == 0)
-    return replace_text(st, &u->endpoint, sec, name, value);
-  if (strcmp(name, "data_dir") == 0)
-    return replace_text(st, &u->data_dir, sec, name, value);
-  if (strcmp(name, "public_key") == 0)
-    return u->has_key = parse_key(st, sec, name, value, u->public_key);
-  if (strcmp(name, "kind") == 0) {
-    if (strcmp(value, "police") == 0)
-      u->kind = MC_UNIT_POLICE;
-    else if (strcmp(value, "marriage") == 0)
-      u->kind = MC_UNIT_MARRIAGE;
-    else if (strcmp(value, "community") == 0)
-      u->kind = MC_UNIT_COMMUNITY;
-    else
-      return fail(st, sec, name, "expected police, marriage or community, got \"%s\"", value),
+static bool case_prefix_valid(const char *value) {
+  size_t n = strlen(value);
+  bool ok = n >= 1 && n <= 8;
+  for (size_t i = 0; ok && i < n; i++)
+    ok = isupper((unsigned char)value[i]) || isdigit((unsigned char)value[i]);
+  return ok;
+}
+
+/* A number into an integer field of 4 or 8 bytes (config_keys.h). */
+static void store_number(void *slot, size_t size, int64_t v) {
+  if (size == sizeof(int32_t)) {
+    int32_t narrow = (int32_t)v;
+    memcpy(slot, &narrow, sizeof(narrow));
+  } else {
+    memcpy(slot, &v, sizeof(v));
+  }
+}
+
+/* Parses `value` as the key's row says (config_keys.h) into the struct at
+ * `base` that owns the key; `section` is as written, for errors. */
+static bool set_key(parse_state *st, const char *section, const mc_conf_key *k, char *base,
+                    const char *value) {
+  const char *name = k->key;
+  void *slot = base + k->offset;
+  int64_t v;
+  switch (k->type) {
+  case MC_CONF_TEXT:
+    return replace_text(st, slot, section, name, value);
+  case MC_CONF_CASE_PREFIX:
+    if (!case_prefix_valid(value))
+      return fail(st, section, name, "expected 1-8 capital letters or digits, got \"%s\"",
+                  value),
+             false;
+    return replace_text(st, slot, section, name, value);
+  case MC_CONF_NUMBER:
+    if (!number(st, section, name, value, k->min, k->max, &v))
+      return false;
+    store_number(slot, k->size, v * k->scale);
+    return true;
+  case MC_CONF_DURATION:
+    if (!parse_duration(value, slot))
+      return fail(st, section, name,
+                  "expected a duration such as 90s, 45m, 24h or 30d (0: none), got \"%s\"",
+                  value),
              false;
     return true;
+  case MC_CONF_KINDS:
+    return parse_kinds(st, section, name, value, slot);
+  case MC_CONF_PUBLIC_KEY: {
+    bool ok = parse_key(st, section, name, value, slot);
+    if (k->companion != 0)
+      *(bool *)(base + k->companion) = ok;
+    return ok;
   }
-  if (strcmp(name, "member") == 0) {
-    /* "<role> <person>", e.g. "mediator 宋大姐" */
-    const char *space = strchr(value, ' ');
-    char role_name[32];
-    int role;
-    if (space == NULL || (size_t)(space - value) >= sizeof(role_name))
-      return fail(st, sec, name, "expected \"<role> <person>\", got \"%s\"", value), false;
-    memcpy(role_name, value, (size_t)(space - value));
-    role_name[space - value] = '\0';
-    if (mc_name_parse(mc_team_role_names, role_name, &role) != 0)
-      return fail(st, sec, name, "unknown role \"%s\" (mediator, counsellor or lawyer)",
-                  role_name),
-             false;
-    while (*space == ' ')
-      space++;
-    if (*space == '\0')
-      return fail(st, sec, name, "member without a name"), false;
-    mc_roster_entry *grown = realloc(u->roster, (u->n_roster + 1) * sizeof(*grown));
-    if (grown == NULL)
-      return st->rc = mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, "out of memory"), false;
-    u->roster = grown;
-    grown[u->n_roster].role = (Mediation__V1__TeamRole)role;
-    grown[u->n_roster].person = dup_text(st, sec, name, space);
-    if (grown[u->n_roster].person == NULL)
-      return false;
-    u->n_roster++;
-    return true;
+  case MC_CONF_UNIT_KIND:
+    return parse_unit_kind(st, section, name, value, slot);
+  case MC_CONF_MEMBER:
+    return add_member(st, section, name, value, slot, (size_t *)(base + k->companion));
+  case MC_CONF_TEXT_LIST:
+    return append_str(st, slot, (size_t *)(base + k->companion), section, name, value);
   }
-  return fail(st, sec, name, "unknown key"), false;
+  return fail(st, section, name, "unknown key"), false;
 }
 
-static bool handle_principal(parse_state *st, const char *sec, mc_principal_kind kind,
-                             const char *id, const char *name, const char *value) {
+/* Numbers and durations start at their defaults; text defaults are filled
+ * in by check_whole, where the file gave none. */
+static mc_code set_defaults(parse_state *st) {
+  size_t n;
+  const mc_conf_section *sections = mc_conf_sections(&n);
+  for (size_t i = 0; i < n; i++) {
+    if (sections[i].owner != MC_CONF_REGISTRY)
+      continue;
+    for (size_t k = 0; k < sections[i].n_keys; k++) {
+      const mc_conf_key *key = &sections[i].keys[k];
+      bool early = key->type == MC_CONF_NUMBER || key->type == MC_CONF_DURATION;
+      if (early && key->dflt != NULL &&
+          !set_key(st, sections[i].name, key, (char *)st->reg, key->dflt))
+        return st->rc;
+    }
+  }
+  return MC_OK;
+}
+
+/* The table's section for "[router]" or "[unit <id>]"; *id is the id, or
+ * NULL for a section that has none. NULL: not a section. */
+static const mc_conf_section *section_of(const char *section, const char **id) {
+  size_t n;
+  const mc_conf_section *sections = mc_conf_sections(&n);
+  for (size_t i = 0; i < n; i++) {
+    size_t len = strlen(sections[i].name);
+    if (sections[i].owner == MC_CONF_REGISTRY) {
+      if (strcmp(section, sections[i].name) == 0) {
+        *id = NULL;
+        return &sections[i];
+      }
+    } else if (strncmp(section, sections[i].name, len) == 0 && section[len] == ' ') {
+      *id = section + len + 1;
+      return &sections[i];
+    }
+  }
+  return NULL;
+}
+
+/* The struct a section's keys fill: the registry, or the entry of the
+ * section's id (made on its first key). NULL: an error was set. */
+static char *owner_of(parse_state *st, const mc_conf_section *sec, const char *section,
+                      const char *id, const char *name) {
   mc_registry *reg = st->reg;
-  mc_principal *p = entry_for(st, (void **)&reg->principals, &reg->n_principals, sizeof(*p), id);
-  if (p == NULL)
-    return false;
-  if (p->kind != 0 && p->kind != kind)
-    return fail(st, sec, name, "id used by two principals"), false;
-  p->kind = kind;
-  if (strcmp(name, "name") == 0)
-    return replace_text(st, &p->name, sec, name, value);
-  if (strcmp(name, "public_key") == 0)
-    return parse_key(st, sec, name, value, p->public_key);
-  if (kind == MC_PRINCIPAL_OPERATOR && strcmp(name, "unit") == 0)
-    return replace_text(st, &p->unit, sec, name, value);
-  return fail(st, sec, name, "unknown key"), false;
+  mc_principal_kind kind = MC_PRINCIPAL_OPERATOR;
+  switch (sec->owner) {
+  case MC_CONF_REGISTRY:
+    return (char *)reg;
+  case MC_CONF_COMMUNITY:
+    return entry_for(st, (void **)&reg->communities, &reg->n_communities,
+                     sizeof(mc_community), id);
+  case MC_CONF_UNIT:
+    return entry_for(st, (void **)&reg->units, &reg->n_units, sizeof(mc_unit), id);
+  case MC_CONF_COORDINATOR:
+    kind = MC_PRINCIPAL_COORDINATOR;
+    /* fall through */
+  case MC_CONF_OPERATOR: {
+    mc_principal *p = entry_for(st, (void **)&reg->principals, &reg->n_principals,
+                                sizeof(*p), id);
+    if (p == NULL)
+      return NULL;
+    if (p->kind != 0 && p->kind != kind)
+      return fail(st, section, name, "id used by two principals"), NULL;
+    p->kind = kind;
+    return (char *)p;
+  }
+  }
+  return NULL;
 }
 
 static int on_ini_key(void *user, const char *section, const char *name, const char *value) {
   parse_state *st = user;
   if (st->rc != MC_OK)
     return 0;
-  static const struct {
-    const char *prefix;
-    int kind; /* 0: community, 1: unit, else a principal kind + 10 */
-  } named[] = {
-      {"community ", 0},
-      {"unit ", 1},
-      {"coordinator ", 10 + MC_PRINCIPAL_COORDINATOR},
-      {"operator ", 10 + MC_PRINCIPAL_OPERATOR},
-  };
-  for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++) {
-    size_t plen = strlen(named[i].prefix);
-    if (strncmp(section, named[i].prefix, plen) != 0)
-      continue;
-    const char *id = section + plen;
-    if (!valid_id(id))
-      return fail(st, section, name,
-                  "section id \"%s\" must be 1-64 of a-z, 0-9, '-' and '_'", id),
-             0;
-    bool ok;
-    if (named[i].kind == 0)
-      ok = handle_community(st, section, id, name, value);
-    else if (named[i].kind == 1)
-      ok = handle_unit(st, section, id, name, value);
-    else
-      ok = handle_principal(st, section, (mc_principal_kind)(named[i].kind - 10), id, name,
-                            value);
-    return ok ? 1 : 0;
+  const char *id = NULL;
+  const mc_conf_section *sec = section_of(section, &id);
+  if (sec == NULL)
+    return fail(st, section, name, "unknown section"), 0;
+  if (id != NULL && !valid_id(id))
+    return fail(st, section, name, "section id \"%s\" must be 1-64 of a-z, 0-9, '-' and '_'",
+                id),
+           0;
+  char *base = owner_of(st, sec, section, id, name);
+  if (base == NULL)
+    return 0;
+  const mc_conf_key *key = mc_conf_key_of(sec, name);
+  if (key == NULL)
+    return fail(st, section, name, "unknown key"), 0;
+  return set_key(st, section, key, base, value) ? 1 : 0;
+}
+
+/* The text keys of the registry's own sections the file left out get their
+ * defaults (config_keys.h). */
+static mc_code fill_text_defaults(mc_registry *reg) {
+  size_t n;
+  const mc_conf_section *sections = mc_conf_sections(&n);
+  for (size_t i = 0; i < n; i++) {
+    for (size_t k = 0; sections[i].owner == MC_CONF_REGISTRY && k < sections[i].n_keys; k++) {
+      const mc_conf_key *key = &sections[i].keys[k];
+      if (key->dflt == NULL || (key->type != MC_CONF_TEXT && key->type != MC_CONF_CASE_PREFIX))
+        continue;
+      char **slot = (char **)((char *)reg + key->offset);
+      if (*slot == NULL && (*slot = strdup(key->dflt)) == NULL)
+        return MC_RESOURCE_EXHAUSTED;
+    }
   }
-  bool ok;
-  if (strcmp(section, "subdistrict") == 0)
-    ok = handle_subdistrict(st, section, name, value);
-  else if (strcmp(section, "router") == 0)
-    ok = handle_router(st, section, name, value);
-  else if (strcmp(section, "deadlines") == 0)
-    ok = handle_deadlines(st, section, name, value);
-  else if (strcmp(section, "limits") == 0)
-    ok = handle_limits(st, section, name, value);
-  else if (strcmp(section, "policy") == 0)
-    ok = handle_policy(st, section, name, value);
-  else
-    ok = (fail(st, section, name, "unknown section"), false);
-  return ok ? 1 : 0;
+  return MC_OK;
 }
 
 /* Checks what can only be checked once everything is read. */
 static mc_code check_whole(parse_state *st) {
   mc_registry *reg = st->reg;
-  if (reg->case_prefix == NULL && (reg->case_prefix = strdup("BH")) == NULL)
-    return mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, "out of memory");
-  if (reg->subdistrict == NULL && (reg->subdistrict = strdup("")) == NULL)
+  if (fill_text_defaults(reg) != MC_OK)
     return mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, "out of memory");
   if (reg->limits.page_size_default > reg->limits.page_size_max)
     return mc_err_set(st->err, MC_INVALID_ARGUMENT,
@@ -625,9 +498,9 @@ mc_code mc_registry_parse(const char *text, const char *origin, mc_registry **ou
   mc_registry *reg = calloc(1, sizeof(*reg));
   if (reg == NULL)
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
-  set_defaults(reg);
   parse_state st = {.reg = reg, .origin = origin, .err = err, .rc = MC_OK};
-  int line = ini_parse_string(text, on_ini_key, &st);
+  st.rc = set_defaults(&st);
+  int line = st.rc == MC_OK ? ini_parse_string(text, on_ini_key, &st) : 0;
   if (st.rc == MC_OK && line != 0)
     st.rc = mc_err_set(err, MC_INVALID_ARGUMENT, "%s:%d: not a valid INI line", origin, line);
   if (st.rc == MC_OK)

@@ -8,20 +8,9 @@
  * to every process; each process reads its own private key from keys_dir.
  * Nothing here is a code constant: units, communities and rules are data.
  *
- * Sections:
- *   [subdistrict]           name, case_prefix, utc_offset_minutes, keys_dir
- *   [router]                endpoint, data_dir, map_mib, contexts, idempotency_hours, ...
- *   [deadlines]             intake, transfer, mediation, feedback, litigation: durations
- *                           such as 72h, 24h, 30d, 90s; 0 for none
- *   [limits]                max_message_bytes, max_text_bytes, max_name_bytes, max_parties,
- *                           max_money_yuan, page_size_default, page_size_max, ...
- *   [policy]                refer_marriage, refer_community, counsellor_kinds, lawyer_kinds,
- *                           lawyer_above_yuan, followup_days
- *   [community <id>]        name, station, grid (repeatable)
- *   [unit <id>]             name, kind (police|marriage|community), community, endpoint,
- *                           data_dir, public_key, member = "<role> <person>" (repeatable)
- *   [coordinator <id>]      name, public_key
- *   [operator <id>]         unit, public_key
+ * Every section and key, what it accepts, its default and its meaning are
+ * one table, core/config_keys.c, from which docs/configuration.md's key
+ * reference is generated.
  */
 #ifndef MC_REGISTRY_H
 #define MC_REGISTRY_H

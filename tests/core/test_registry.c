@@ -168,6 +168,72 @@ static void test_mistakes_are_named(void **state) {
   expect_error("[unit m2]\nkind = marriage\nmember = judge 某人\n", "unknown role \"judge\"");
   expect_error("[limits]\npage_size_default = 900\n",
                "page_size_default exceeds page_size_max");
+  expect_error("[subdistrict]\nutc_offset_minutes = 900\n",
+               "[subdistrict] utc_offset_minutes: expected a whole number from -840 to 840, "
+               "got \"900\"");
+  expect_error("[router]\nmap_mib = 0\n",
+               "[router] map_mib: expected a whole number from 1 to 1048576, got \"0\"");
+  expect_error("[limits]\nmax_money_yuan = -1\n",
+               "[limits] max_money_yuan: expected a whole number from 0 to 92233720368547758");
+  expect_error("[coordinator zhang]\nunit = police-studio\n", "[coordinator zhang] unit: unknown key");
+  expect_error("[operator zhang]\nunit = police-studio\n",
+               "[operator zhang] unit: id used by two principals");
+  expect_error("[unit x]\nmember = mediator\n", "[unit x] member: expected \"<role> <person>\"");
+  expect_error("[unit]\nname = x\n", "[unit] name: unknown section");
+  expect_error("[community wangai]\ncolour = blue\n", "[community wangai] colour: unknown key");
+}
+
+/* What a file that sets nothing gets: the defaults docs/configuration.md
+ * gives, the same as before they came from the key table (config_keys.c). */
+static void test_defaults(void **state) {
+  (void)state;
+  mc_registry *reg = NULL;
+  mc_err err;
+  if (mc_registry_parse("", "empty.conf", &reg, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  const int64_t hour = 3600LL * 1000, day = 24 * hour;
+  assert_string_equal(reg->subdistrict, "");
+  assert_string_equal(reg->case_prefix, "BH");
+  assert_null(reg->keys_dir);
+  assert_int_equal(reg->utc_offset_minutes, 480);
+  assert_int_equal(reg->router.map_bytes, 64u << 20);
+  assert_int_equal(reg->router.contexts, 64);
+  assert_int_equal(reg->router.idempotency_ms, 7 * day);
+  assert_int_equal(reg->router.batch_max, 256);
+  assert_int_equal(reg->router.backups_kept, 7);
+  assert_false(reg->router.has_key);
+  assert_null(reg->router.endpoint);
+  assert_int_equal(reg->deadline_ms[MV_STATE(INTAKE)], 72 * hour);
+  assert_int_equal(reg->deadline_ms[MV_STATE(TRANSFER)], 24 * hour);
+  assert_int_equal(reg->deadline_ms[MV_STATE(MEDIATION)], 30 * day);
+  assert_int_equal(reg->deadline_ms[MV_STATE(FEEDBACK)], 30 * day);
+  assert_int_equal(reg->deadline_ms[MV_STATE(LITIGATION)], 180 * day);
+  assert_int_equal(reg->deadline_ms[MV_STATE(CLOSED)], 0);
+  assert_int_equal(reg->limits.max_message_bytes, 1u << 20);
+  assert_int_equal(reg->limits.max_text_bytes, 4096);
+  assert_int_equal(reg->limits.max_name_bytes, 128);
+  assert_int_equal(reg->limits.max_parties, 16);
+  assert_int_equal(reg->limits.max_team, 32);
+  assert_int_equal(reg->limits.max_sessions, 64);
+  assert_int_equal(reg->limits.max_events, 1000);
+  assert_int_equal(reg->limits.max_money_fen, 100000000000LL);
+  assert_int_equal(reg->limits.page_size_default, 50);
+  assert_int_equal(reg->limits.page_size_max, 500);
+  assert_int_equal(reg->limits.max_deadline_ahead_ms, 10 * 60 * 1000);
+  assert_int_equal(reg->policy.refer_marriage, 0);
+  assert_int_equal(reg->policy.lawyer_above_fen, 5000000);
+  assert_int_equal(reg->policy.followup_after_ms, 30 * day);
+  mc_registry_free(reg);
+
+  /* Numbers land whole in fields of either width. */
+  if (mc_registry_parse("[subdistrict]\nutc_offset_minutes = -840\n[router]\nmap_mib = 1048576\n"
+                        "[limits]\nmax_money_yuan = 92233720368547758\n",
+                        "wide.conf", &reg, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  assert_int_equal(reg->utc_offset_minutes, -840);
+  assert_int_equal(reg->router.map_bytes, (size_t)1 << 40);
+  assert_int_equal(reg->limits.max_money_fen, 9223372036854775800LL);
+  mc_registry_free(reg);
 }
 
 static void test_missing_file(void **state) {
@@ -182,6 +248,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_sample_loads),
       cmocka_unit_test(test_mistakes_are_named),
+      cmocka_unit_test(test_defaults),
       cmocka_unit_test(test_missing_file),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
