@@ -2,10 +2,15 @@
 # (cmake/layers.txt) and refuses include circles. Runs as part of the build
 # (the top-level CMakeLists.txt) and in tests/layers on fixtures.
 #
-#   cmake -DSOURCE_DIR=<tree> -DTABLE=<layers.txt> -P check_layers.cmake
+#   cmake -DSOURCE_DIR=<tree> -DTABLE=<layers.txt> [-DTARGETS=<file>]
+#         -P check_layers.cmake
 #
-# Two kinds of findings, all printed, then one FATAL_ERROR:
+# TARGETS (written by the top-level CMakeLists.txt): lines "<layer> <file>",
+# the sources CMake builds into mediation_<layer>.
+#
+# Three kinds of findings, all printed, then one FATAL_ERROR:
 #   - An include a file's layer may not make (see the table's header).
+#   - A source built into another library than the layer the table gives it.
 #   - An include circle, in either of two graphs:
 #     . files: a header that, through the headers it includes, includes
 #       itself;
@@ -175,6 +180,22 @@ foreach(file IN LISTS files)
     endif()
   endforeach()
 endforeach()
+
+# ---- The libraries ---------------------------------------------------------------
+
+if(DEFINED TARGETS)
+  file(STRINGS "${TARGETS}" target_lines)
+  foreach(line IN LISTS target_lines)
+    string(REGEX REPLACE "[ \t]+" ";" words "${line}")
+    list(GET words 0 layer)
+    list(GET words 1 file)
+    owner_of("${file}" owner)
+    if(NOT owner STREQUAL layer)
+      list(APPEND findings
+           "${file}: built into mediation_${layer}, but the table gives it to '${owner}'")
+    endif()
+  endforeach()
+endif()
 
 # ---- Circles ---------------------------------------------------------------------
 
