@@ -51,7 +51,7 @@
   X(RECORD_RECEIPT, "record_receipt", "签收", record_receipt_action)
 
 /* The step as the state machine runs it, and the record it builds: core's
- * own (core/effects.h); only machine.c calls the functions below. */
+ * own (core/step.h); only machine.c calls the functions below. */
 struct mc_step_ctx;
 struct mc_build;
 

@@ -44,6 +44,7 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/names.h"
+#include "core/step.h"
 #include "core/text.h"
 
 #define ED25519_SIGNATURE_BYTES 64

@@ -48,6 +48,7 @@
 #include "core/effects.h"
 #include "core/ids.h"
 #include "core/names.h"
+#include "core/step.h"
 #include "core/text.h"
 
 /* ---- guards: each is a text for people and a check, tied by address ---- */

@@ -16,10 +16,11 @@
  *     transaction holds the gate shared for its life, the grower holds it
  *     exclusive.
  */
-#include "storage/internal.h"
+#include "storage/env.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <protobuf-c/protobuf-c.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -535,46 +536,4 @@ mc_code sti_env_backup(sti_env *e, const char *path, mc_err *err) {
     close(dfd);
   }
   return MC_OK;
-}
-
-/* ---- Schema version ------------------------------------------------------------ */
-
-typedef struct schema_arg {
-  MDB_dbi meta, data;
-  uint64_t version;
-} schema_arg;
-
-static mc_code schema_op(st_txn *t, void *arg, mc_err *err) {
-  schema_arg *a = arg;
-  uint64_t v;
-  mc_code rc = sti_counter_get(t, a->meta, "schema", &v, err);
-  if (rc != MC_OK)
-    return rc;
-  if (v == a->version)
-    return MC_OK;
-  if (v != 0)
-    return mc_err_set(err, MC_FAILED_PRECONDITION,
-                      "%s: schema version %llu on disk; this build reads version %llu",
-                      t->env->what, (unsigned long long)v, (unsigned long long)a->version);
-  MDB_stat st;
-  int lrc = mdb_stat(t->txn, a->data, &st);
-  if (lrc != 0)
-    return sti_lmdb_err(err, lrc, t->env->what, "mdb_stat");
-  if (st.ms_entries != 0)
-    return mc_err_set(err, MC_DATA_LOSS, "%s: records are stored but the schema version is lost",
-                      t->env->what);
-  return sti_counter_set(t, a->meta, "schema", a->version, err);
-}
-
-mc_code sti_schema_check(sti_env *e, sti_kind kind, void *owner, MDB_dbi meta, MDB_dbi data,
-                         uint64_t version, mc_err *err) {
-  schema_arg a = {.meta = meta, .data = data, .version = version};
-  st_op op = {.apply = schema_op, .arg = &a};
-  mc_code rc = sti_write(e, kind, owner, &op, 1, err);
-  if (rc == MC_OK && op.code != MC_OK) {
-    rc = op.code;
-    if (err != NULL)
-      *err = op.err;
-  }
-  return rc;
 }

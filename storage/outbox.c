@@ -16,8 +16,7 @@
 #include <string.h>
 
 #include "core/ids.h"
-#include "storage/internal.h"
-#include "storage/store.h"
+#include "storage/kv.h"
 
 #define OB_SCHEMA 1
 

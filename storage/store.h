@@ -103,14 +103,8 @@ typedef bool (*st_check_fn)(void *arg, const char *context, const uint8_t *data,
                             const uint8_t *sig, size_t sig_len);
 typedef Mediation__V1__AccessRecord st_access_record;
 
-#define ST_DEFAULT_MAP_SIZE ((size_t)64 << 20)      /* 64 MiB */
-#define ST_DEFAULT_MAX_MAP_SIZE ((size_t)16 << 30)  /* 16 GiB */
-#define ST_DEFAULT_MAX_READERS 126u
 #define ST_DEFAULT_IDEM_RETENTION_MS ((int64_t)48 * 3600 * 1000)
-#define ST_REQUEST_ID_MAX 128 /* bytes of a request id (idempotency key) */
-#define ST_NAME_MAX 128       /* bytes of a unit, community or unit_ref in a key */
 #define ST_CURSOR_MAX 768     /* bytes of a cursor string, NUL included */
-#define ST_PAGE_MAX 1000      /* hits per index page */
 
 typedef struct st_options {
   const char *dir;           /* the store's directory; created (0700) if missing. Required. */

@@ -5,7 +5,7 @@
 #ifndef ST_STORE_INT_H
 #define ST_STORE_INT_H
 
-#include "storage/internal.h"
+#include "storage/kv.h"
 #include "core/machine.h"
 #include "storage/store.h"
 

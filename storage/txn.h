@@ -47,6 +47,15 @@
 
 #include "core/status.h"
 
+/* Limits and defaults both environments share (the case store and a unit's
+ * outbox), here so that the outbox needs nothing of store.h. */
+#define ST_DEFAULT_MAP_SIZE ((size_t)64 << 20)      /* 64 MiB */
+#define ST_DEFAULT_MAX_MAP_SIZE ((size_t)16 << 30)  /* 16 GiB */
+#define ST_DEFAULT_MAX_READERS 126u
+#define ST_REQUEST_ID_MAX 128 /* bytes of a request id (idempotency key) */
+#define ST_NAME_MAX 128       /* bytes of a unit, community or unit_ref in a key */
+#define ST_PAGE_MAX 1000      /* hits per index page */
+
 /* A transaction on a store or an outbox: a read transaction from
  * st_read_begin / st_outbox_read_begin, or the write transaction handed to a
  * batch callback. Opaque. */

@@ -16,10 +16,13 @@
  * with the recomputed ones. Records that do not decode are reported with
  * where they were found; nothing undecodable is trusted.
  *
+ * This file walks the case records; verify_sweep.c then checks the other
+ * databases against what the walk found.
+ *
  * One read snapshot for the whole walk, so concurrent writers do not cause
  * false reports (map growth waits for it; see txn.h).
  */
-#include "storage/store_int.h"
+#include "storage/verify_int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,35 +33,8 @@
 #include "core/machine.h"
 #include "core/text.h"
 
-/* Recomputed figures: a sorted array of bucket keys and their counters. */
-typedef struct fig {
-  sti_key key;
-  mv_counters c;
-  bool seen; /* a stored bucket matched it */
-} fig;
-
-typedef struct vctx {
-  st_store *s;
-  st_txn *t;
-  st_report_fn report;
-  void *arg;
-  uint64_t problems;
-  fig *figs;
-  size_t nfig, capfig;
-  uint64_t expected[SDB_COUNT]; /* index entries the records imply */
-  bool missing[SDB_COUNT];      /* some implied entry was not there */
-  uint64_t events_seen;         /* events found under stored cases */
-  uint64_t states[MC_STATE_COUNT];
-  uint64_t *max_serial; /* per year - 1000 */
-  uint64_t unreplayed;  /* cases whose file did not replay: not in the figures */
-  uint64_t records;     /* case records that decoded */
-  st_check_fn check;    /* NULL: head signatures are not checked */
-  void *check_arg;
-} vctx;
-
-__attribute__((format(printf, 5, 6))) static void problem(vctx *v, const char *case_id,
-                                                          uint32_t seq, mc_code code,
-                                                          const char *fmt, ...) {
+void sti_verify_problem(vctx *v, const char *case_id, uint32_t seq, mc_code code, const char *fmt,
+                        ...) {
   char body[320], msg[400];
   va_list ap;
   va_start(ap, fmt);
@@ -75,8 +51,7 @@ __attribute__((format(printf, 5, 6))) static void problem(vctx *v, const char *c
     v->report(v->arg, case_id, seq, code, msg);
 }
 
-/* Finds a bucket's slot: its index if present (*found), else where it goes. */
-static size_t fig_find(const vctx *v, const sti_key *k, bool *found) {
+size_t sti_verify_fig_find(const vctx *v, const sti_key *k, bool *found) {
   size_t lo = 0, hi = v->nfig;
   while (lo < hi) {
     size_t mid = (lo + hi) / 2;
@@ -104,7 +79,7 @@ static mc_code fig_add(vctx *v, const mv_bucket *b, const mv_counters *d, mc_err
   if (!sti_key_ok(&k))
     return MC_OK; /* st_case_put refuses such a bucket; the stored side reports it */
   bool found;
-  size_t i = fig_find(v, &k, &found);
+  size_t i = sti_verify_fig_find(v, &k, &found);
   if (!found) {
     if (v->nfig == v->capfig) {
       size_t ncap = v->capfig ? v->capfig * 2 : 64;
@@ -124,7 +99,7 @@ static mc_code fig_add(vctx *v, const mv_bucket *b, const mv_counters *d, mc_err
   return MC_OK;
 }
 
-static bool same_packed(const ProtobufCMessage *m, const MDB_val *stored) {
+bool sti_verify_same_packed(const ProtobufCMessage *m, const MDB_val *stored) {
   uint8_t *p;
   size_t n;
   if (sti_pack(m, &p, &n, NULL) != MC_OK)
@@ -165,22 +140,23 @@ static mv_case *walk_case_file(vctx *v, const char *id, const mv_case *rec, mc_e
     v->events_seen++;
     n++;
     if (key.mv_size != prefix.n + 4) {
-      problem(v, id, 0, MC_DATA_LOSS, "malformed case-file key");
+      sti_verify_problem(v, id, 0, MC_DATA_LOSS, "malformed case-file key");
       replay_ok = false;
       continue;
     }
     uint32_t seq = sti_get_u32((const uint8_t *)key.mv_data + prefix.n);
     if (seq != expect) {
       if (seq > expect)
-        problem(v, id, expect, MC_DATA_LOSS, "missing from the case file (next is seq %u)", seq);
+        sti_verify_problem(v, id, expect, MC_DATA_LOSS,
+                           "missing from the case file (next is seq %u)", seq);
       else
-        problem(v, id, seq, MC_DATA_LOSS, "out of order in the case file");
+        sti_verify_problem(v, id, seq, MC_DATA_LOSS, "out of order in the case file");
       replay_ok = false;
     }
     expect = seq + 1;
     /* The entry names the step under which the case log holds the event. */
     if (val.mv_size != 8) {
-      problem(v, id, seq, MC_DATA_LOSS, "malformed case-file entry");
+      sti_verify_problem(v, id, seq, MC_DATA_LOSS, "malformed case-file entry");
       replay_ok = false;
       continue;
     }
@@ -188,8 +164,8 @@ static mv_case *walk_case_file(vctx *v, const char *id, const mv_case *rec, mc_e
     memcpy(step, val.mv_data, 8);
     mc_code g = sti_get(v->t, v->s->db[SDB_CASE_LOG], step, 8, &val, err);
     if (g == MC_NOT_FOUND) {
-      problem(v, id, seq, MC_DATA_LOSS, "missing from the case log (step %llu)",
-              (unsigned long long)sti_get_u64(step));
+      sti_verify_problem(v, id, seq, MC_DATA_LOSS, "missing from the case log (step %llu)",
+                         (unsigned long long)sti_get_u64(step));
       replay_ok = false;
       continue;
     }
@@ -201,36 +177,36 @@ static mv_case *walk_case_file(vctx *v, const char *id, const mv_case *rec, mc_e
     mc_err_clear(&e);
     if (mc_wire_check(&mediation__v1__case_event__descriptor, val.mv_data, val.mv_size,
                       &disk_limits, &e) != MC_OK) {
-      problem(v, id, seq, MC_DATA_LOSS, "the stored event is malformed (%s)", e.msg);
+      sti_verify_problem(v, id, seq, MC_DATA_LOSS, "the stored event is malformed (%s)", e.msg);
       replay_ok = false;
       continue;
     }
     mv_event *ev = (mv_event *)protobuf_c_message_unpack(&mediation__v1__case_event__descriptor,
                                                          NULL, val.mv_size, val.mv_data);
     if (ev == NULL) {
-      problem(v, id, seq, MC_DATA_LOSS, "the stored event does not decode");
+      sti_verify_problem(v, id, seq, MC_DATA_LOSS, "the stored event does not decode");
       replay_ok = false;
       continue;
     }
     if (strcmp(ev->case_id, id) != 0 || ev->seq != seq)
-      problem(v, id, seq, MC_DATA_LOSS, "the stored event names case %s seq %u", ev->case_id,
-              ev->seq);
-    if (!same_packed(&ev->base, &val))
-      problem(v, id, seq, MC_DATA_LOSS,
-              "the stored event is not in canonical form (bytes were added or altered)");
+      sti_verify_problem(v, id, seq, MC_DATA_LOSS, "the stored event names case %s seq %u",
+                         ev->case_id, ev->seq);
+    if (!sti_verify_same_packed(&ev->base, &val))
+      sti_verify_problem(v, id, seq, MC_DATA_LOSS,
+                         "the stored event is not in canonical form (bytes were added or altered)");
     if (seq == 1) {
       if (ev->prev_hash.len != 0)
-        problem(v, id, seq, MC_DATA_LOSS, "the first event has a prev_hash");
+        sti_verify_problem(v, id, seq, MC_DATA_LOSS, "the first event has a prev_hash");
     } else if (n > 1 && (ev->prev_hash.len != MC_HASH_BYTES ||
                          memcmp(ev->prev_hash.data, prev_hash, MC_HASH_BYTES) != 0)) {
-      problem(v, id, seq, MC_DATA_LOSS, "prev_hash does not match seq %u", seq - 1);
+      sti_verify_problem(v, id, seq, MC_DATA_LOSS, "prev_hash does not match seq %u", seq - 1);
     }
     mc_event_hash(ev, prev_hash);
     if (replay_ok) {
       mv_case *next = NULL;
       mc_err_clear(&e);
       if (mc_replay_event(v->s->utc_offset_minutes, cur, ev, &next, &e) != MC_OK) {
-        problem(v, id, seq, MC_DATA_LOSS, "does not replay: %s", e.msg);
+        sti_verify_problem(v, id, seq, MC_DATA_LOSS, "does not replay: %s", e.msg);
         replay_ok = false;
       } else {
         mv_bucket b;
@@ -257,14 +233,16 @@ static mv_case *walk_case_file(vctx *v, const char *id, const mv_case *rec, mc_e
     return NULL;
   }
   if (n == 0)
-    problem(v, id, 0, MC_DATA_LOSS, "the case file is empty");
+    sti_verify_problem(v, id, 0, MC_DATA_LOSS, "the case file is empty");
   if (rec != NULL) {
     if (rec->event_count != expect - 1 || rec->event_count != n)
-      problem(v, id, 0, MC_DATA_LOSS, "the record counts %u events, the case file holds %u",
-              rec->event_count, n);
+      sti_verify_problem(v, id, 0, MC_DATA_LOSS,
+                         "the record counts %u events, the case file holds %u", rec->event_count,
+                         n);
     else if (n > 0 && (rec->last_event_hash.len != MC_HASH_BYTES ||
                        memcmp(rec->last_event_hash.data, prev_hash, MC_HASH_BYTES) != 0))
-      problem(v, id, n, MC_DATA_LOSS, "its hash does not match the record's last_event_hash");
+      sti_verify_problem(v, id, n, MC_DATA_LOSS,
+                         "its hash does not match the record's last_event_hash");
   }
   if (!replay_ok || n == 0) {
     v->unreplayed++;
@@ -282,11 +260,11 @@ static mc_code check_head(vctx *v, const char *id, const mv_case *rec, mc_err *e
   mc_code rc = sti_get_msg(v->t, v->s->db[SDB_HEADS], id, strlen(id),
                            &mediation__v1__case_head__descriptor, &m, "case head of", id, &e);
   if (rc == MC_NOT_FOUND) {
-    problem(v, id, 0, MC_DATA_LOSS, "no signed head is stored for the case file");
+    sti_verify_problem(v, id, 0, MC_DATA_LOSS, "no signed head is stored for the case file");
     return MC_OK;
   }
   if (rc == MC_DATA_LOSS) {
-    problem(v, id, 0, MC_DATA_LOSS, "the signed head does not decode");
+    sti_verify_problem(v, id, 0, MC_DATA_LOSS, "the signed head does not decode");
     return MC_OK;
   }
   if (rc != MC_OK) {
@@ -296,23 +274,23 @@ static mc_code check_head(vctx *v, const char *id, const mv_case *rec, mc_err *e
   }
   const st_case_head *h = (const st_case_head *)m;
   if (strcmp(h->case_id, id) != 0 || h->hash.len != MC_HASH_BYTES)
-    problem(v, id, 0, MC_DATA_LOSS, "the signed head is malformed or names another case");
+    sti_verify_problem(v, id, 0, MC_DATA_LOSS,
+                       "the signed head is malformed or names another case");
   else if (h->seq != rec->event_count || rec->last_event_hash.len != MC_HASH_BYTES ||
            memcmp(h->hash.data, rec->last_event_hash.data, MC_HASH_BYTES) != 0)
-    problem(v, id, rec->event_count, MC_DATA_LOSS,
-            "the case file does not end where its signed head says (seq %u): it was "
-            "rewritten or truncated",
-            h->seq);
+    sti_verify_problem(v, id, rec->event_count, MC_DATA_LOSS,
+                       "the case file does not end where its signed head says (seq %u): it was "
+                       "rewritten or truncated",
+                       h->seq);
   else if (v->check != NULL) {
     uint8_t data[8 + MC_CASE_ID_MAX + MC_HASH_BYTES];
     size_t n = sti_head_signed_bytes(id, h->seq, h->hash.data, data);
     if (h->signature.len == 0)
-      problem(v, id, 0, MC_DATA_LOSS, "the case file's head is not signed");
-    else if (!v->check(v->check_arg, ST_HEAD_CONTEXT, data, n, h->signature.data,
-                       h->signature.len))
-      problem(v, id, h->seq, MC_DATA_LOSS,
-              "the signature of the case file's head does not verify with the router's "
-              "public key: the file was rewritten and re-signed by someone else");
+      sti_verify_problem(v, id, 0, MC_DATA_LOSS, "the case file's head is not signed");
+    else if (!v->check(v->check_arg, ST_HEAD_CONTEXT, data, n, h->signature.data, h->signature.len))
+      sti_verify_problem(v, id, h->seq, MC_DATA_LOSS,
+                         "the signature of the case file's head does not verify with the router's "
+                         "public key: the file was rewritten and re-signed by someone else");
   }
   protobuf_c_message_free_unpacked(m, NULL);
   return MC_OK;
@@ -322,7 +300,7 @@ static mc_code check_case(vctx *v, const MDB_val *key, const MDB_val *val, mc_er
   char id[MC_CASE_ID_MAX];
   if (key->mv_size == 0 || key->mv_size >= MC_CASE_ID_MAX ||
       memchr(key->mv_data, 0, key->mv_size) != NULL) {
-    problem(v, NULL, 0, MC_DATA_LOSS, "cases: a key is not a case id");
+    sti_verify_problem(v, NULL, 0, MC_DATA_LOSS, "cases: a key is not a case id");
     return MC_OK;
   }
   memcpy(id, key->mv_data, key->mv_size);
@@ -330,7 +308,7 @@ static mc_code check_case(vctx *v, const MDB_val *key, const MDB_val *val, mc_er
   int year;
   uint64_t serial;
   if (!mc_case_id_parse(id, &year, &serial)) {
-    problem(v, NULL, 0, MC_DATA_LOSS, "cases: a key is not a case id");
+    sti_verify_problem(v, NULL, 0, MC_DATA_LOSS, "cases: a key is not a case id");
     return MC_OK;
   }
   if (year >= 1000 && year <= 9999 && serial > v->max_serial[year - 1000])
@@ -341,11 +319,12 @@ static mc_code check_case(vctx *v, const MDB_val *key, const MDB_val *val, mc_er
   mc_err_clear(&e);
   if (mc_wire_check(&mediation__v1__case__descriptor, val->mv_data, val->mv_size, &disk_limits,
                     &e) != MC_OK)
-    problem(v, id, 0, MC_DATA_LOSS, "the stored record is malformed (%s)", e.msg);
+    sti_verify_problem(v, id, 0, MC_DATA_LOSS, "the stored record is malformed (%s)", e.msg);
   else if ((rec = mediation__v1__case__unpack(NULL, val->mv_size, val->mv_data)) == NULL)
-    problem(v, id, 0, MC_DATA_LOSS, "the stored record does not decode");
+    sti_verify_problem(v, id, 0, MC_DATA_LOSS, "the stored record does not decode");
   else if (strcmp(rec->id, id) != 0) {
-    problem(v, id, 0, MC_DATA_LOSS, "the stored record names another case (%s)", rec->id);
+    sti_verify_problem(v, id, 0, MC_DATA_LOSS, "the stored record names another case (%s)",
+                       rec->id);
     protobuf_c_message_free_unpacked(&rec->base, NULL);
     rec = NULL;
   }
@@ -358,9 +337,9 @@ static mc_code check_case(vctx *v, const MDB_val *key, const MDB_val *val, mc_er
     return fatal;
   }
   if (replayed != NULL) {
-    if (rec != NULL && !same_packed(&replayed->base, val))
-      problem(v, id, 0, MC_DATA_LOSS,
-              "replaying the case file does not give the stored record");
+    if (rec != NULL && !sti_verify_same_packed(&replayed->base, val))
+      sti_verify_problem(v, id, 0, MC_DATA_LOSS,
+                         "replaying the case file does not give the stored record");
     protobuf_c_message_free_unpacked(&replayed->base, NULL);
   }
   if (rec == NULL)
@@ -376,7 +355,7 @@ static mc_code check_case(vctx *v, const MDB_val *key, const MDB_val *val, mc_er
   sti_ixent *keys;
   size_t nk;
   if (sti_case_keys(rec, &keys, &nk, &e) != MC_OK) {
-    problem(v, id, 0, MC_DATA_LOSS, "its record cannot be indexed: %s", e.msg);
+    sti_verify_problem(v, id, 0, MC_DATA_LOSS, "its record cannot be indexed: %s", e.msg);
   } else {
     for (size_t i = 0; i < nk; i++) {
       v->expected[keys[i].db]++;
@@ -384,8 +363,8 @@ static mc_code check_case(vctx *v, const MDB_val *key, const MDB_val *val, mc_er
       mc_code rc = sti_get(v->t, v->s->db[keys[i].db], keys[i].key.b, keys[i].key.n, &got, err);
       if (rc == MC_NOT_FOUND) {
         v->missing[keys[i].db] = true;
-        problem(v, id, 0, MC_INTERNAL, "%s: the entry its record implies is missing",
-                sti_store_db_names[keys[i].db]);
+        sti_verify_problem(v, id, 0, MC_INTERNAL, "%s: the entry its record implies is missing",
+                           sti_store_db_names[keys[i].db]);
       } else if (rc != MC_OK) {
         free(keys);
         protobuf_c_message_free_unpacked(&rec->base, NULL);
@@ -398,410 +377,10 @@ static mc_code check_case(vctx *v, const MDB_val *key, const MDB_val *val, mc_er
   return MC_OK;
 }
 
-/* ---- Indexes, the other way round ----------------------------------------------------- */
-
-/* Every entry of one index must be implied by the record it names. */
-static mc_code scan_index(vctx *v, int db, mc_err *err) {
-  MDB_cursor *c;
-  mc_code rc = sti_cursor(v->t, v->s->db[db], &c, err);
-  if (rc != MC_OK)
-    return rc;
-  MDB_val key, val;
-  int lrc;
-  for (lrc = mdb_cursor_get(c, &key, &val, MDB_FIRST); lrc == 0;
-       lrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
-    char id[MC_CASE_ID_MAX];
-    if (!sti_ix_parse(db, key.mv_data, key.mv_size, id, NULL, NULL)) {
-      problem(v, NULL, 0, MC_DATA_LOSS, "%s: an entry is malformed", sti_store_db_names[db]);
-      continue;
-    }
-    MDB_val cv;
-    rc = sti_get(v->t, v->s->db[SDB_CASES], id, strlen(id), &cv, err);
-    if (rc == MC_NOT_FOUND) {
-      problem(v, id, 0, MC_INTERNAL, "%s: an entry points to a case that is not stored",
-              sti_store_db_names[db]);
-      continue;
-    }
-    if (rc != MC_OK)
-      break;
-    mv_case *rec;
-    if (sti_case_decode(&cv, id, &rec, NULL) != MC_OK)
-      continue; /* reported by the case walk */
-    sti_ixent *keys;
-    size_t nk;
-    bool implied = false;
-    if (sti_case_keys(rec, &keys, &nk, NULL) == MC_OK) {
-      for (size_t i = 0; i < nk && !implied; i++)
-        implied = keys[i].db == db && keys[i].key.n == key.mv_size &&
-                  memcmp(keys[i].key.b, key.mv_data, key.mv_size) == 0;
-      free(keys);
-    }
-    protobuf_c_message_free_unpacked(&rec->base, NULL);
-    if (!implied)
-      problem(v, id, 0, MC_INTERNAL, "%s: an entry disagrees with the case record",
-              sti_store_db_names[db]);
-  }
-  mdb_cursor_close(c);
-  if (rc == MC_OK && lrc != MDB_NOTFOUND)
-    rc = sti_lmdb_err(err, lrc, "verify", "scanning an index");
-  return rc;
-}
-
-static mc_code check_indexes(vctx *v, mc_err *err) {
-  static const int dbs[] = {SDB_ALIASES,     SDB_IX_STATE,   SDB_IX_HOLDER,
-                            SDB_IX_COMMUNITY, SDB_IX_KIND,    SDB_IX_OFFERED,
-                            SDB_IX_INVOLVED,  SDB_IX_DEADLINE};
-  for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
-    int db = dbs[i];
-    MDB_stat st;
-    int lrc = mdb_stat(v->t->txn, v->s->db[db], &st);
-    if (lrc != 0)
-      return sti_lmdb_err(err, lrc, "verify", "mdb_stat");
-    /* Every implied entry was found: if the counts agree there is no
-     * stray either, and the entry-by-entry scan is not needed. */
-    if (st.ms_entries == v->expected[db] && !v->missing[db])
-      continue;
-    mc_code rc = scan_index(v, db, err);
-    if (rc != MC_OK)
-      return rc;
-  }
-  return MC_OK;
-}
-
-/* Case-file events under an id that has no record. */
-static mc_code check_orphan_events(vctx *v, mc_err *err) {
-  MDB_stat st;
-  int lrc = mdb_stat(v->t->txn, v->s->db[SDB_CASE_FILES], &st);
-  if (lrc != 0)
-    return sti_lmdb_err(err, lrc, "verify", "mdb_stat");
-  if (st.ms_entries == v->events_seen)
-    return MC_OK;
-  MDB_cursor *c;
-  mc_code rc = sti_cursor(v->t, v->s->db[SDB_CASE_FILES], &c, err);
-  if (rc != MC_OK)
-    return rc;
-  char last[MC_CASE_ID_MAX] = "";
-  MDB_val key, val;
-  for (lrc = mdb_cursor_get(c, &key, &val, MDB_FIRST); lrc == 0;
-       lrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
-    const uint8_t *z = memchr(key.mv_data, 0, key.mv_size);
-    size_t len = z ? (size_t)(z - (const uint8_t *)key.mv_data) : key.mv_size;
-    if (z == NULL || len >= MC_CASE_ID_MAX) {
-      problem(v, NULL, 0, MC_DATA_LOSS, "case_files: a key is malformed");
-      continue;
-    }
-    char id[MC_CASE_ID_MAX];
-    memcpy(id, key.mv_data, len);
-    id[len] = '\0';
-    if (strcmp(id, last) == 0)
-      continue;
-    memcpy(last, id, sizeof(last));
-    MDB_val cv;
-    rc = sti_get(v->t, v->s->db[SDB_CASES], id, len, &cv, err);
-    if (rc == MC_NOT_FOUND) {
-      problem(v, mc_case_id_parse(id, NULL, NULL) ? id : NULL, 0, MC_DATA_LOSS,
-              "a case file exists without a case record");
-      rc = MC_OK;
-    } else if (rc != MC_OK) {
-      break;
-    }
-  }
-  mdb_cursor_close(c);
-  if (rc == MC_OK && lrc != MDB_NOTFOUND)
-    rc = sti_lmdb_err(err, lrc, "verify", "scanning events");
-  return rc;
-}
-
-/* Events in the case log that no case file points to (and schema 1's case
- * files, which an upgrade moves out). */
-static mc_code check_case_log(vctx *v, mc_err *err) {
-  MDB_stat st;
-  int lrc = mdb_stat(v->t->txn, v->s->db[SDB_EVENTS_V1], &st);
-  if (lrc != 0)
-    return sti_lmdb_err(err, lrc, "verify", "mdb_stat");
-  if (st.ms_entries != 0)
-    problem(v, NULL, 0, MC_DATA_LOSS, "events: %llu entries of schema 1 are left",
-            (unsigned long long)st.ms_entries);
-  MDB_stat files;
-  if ((lrc = mdb_stat(v->t->txn, v->s->db[SDB_CASE_LOG], &st)) != 0 ||
-      (lrc = mdb_stat(v->t->txn, v->s->db[SDB_CASE_FILES], &files)) != 0)
-    return sti_lmdb_err(err, lrc, "verify", "mdb_stat");
-  if (st.ms_entries == files.ms_entries)
-    return MC_OK;
-  MDB_cursor *c;
-  mc_code rc = sti_cursor(v->t, v->s->db[SDB_CASE_LOG], &c, err);
-  if (rc != MC_OK)
-    return rc;
-  MDB_val key, val;
-  for (lrc = mdb_cursor_get(c, &key, &val, MDB_FIRST); lrc == 0 && rc == MC_OK;
-       lrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
-    mv_event *ev = key.mv_size == 8 ? mediation__v1__case_event__unpack(NULL, val.mv_size,
-                                                                          val.mv_data)
-                                     : NULL;
-    if (ev == NULL || strlen(ev->case_id) >= MC_CASE_ID_MAX) {
-      problem(v, NULL, 0, MC_DATA_LOSS, "case_log: an entry is malformed");
-    } else {
-      uint64_t step = 0;
-      MDB_val got;
-      mc_code g = sti_event_bytes(v->t, ev->case_id, ev->seq, &got, &step, NULL);
-      if (g == MC_OK && step == sti_get_u64(key.mv_data)) {
-        /* filed where it should be */
-      } else if (g == MC_OK || g == MC_NOT_FOUND || g == MC_DATA_LOSS) {
-        problem(v, mc_case_id_parse(ev->case_id, NULL, NULL) ? ev->case_id : NULL, ev->seq,
-                MC_DATA_LOSS, "case_log: step %llu is in no case file",
-                (unsigned long long)sti_get_u64(key.mv_data));
-      } else {
-        rc = g;
-      }
-    }
-    if (ev != NULL)
-      protobuf_c_message_free_unpacked(&ev->base, NULL);
-  }
-  mdb_cursor_close(c);
-  if (rc == MC_OK && lrc != MDB_NOTFOUND)
-    rc = sti_lmdb_err(err, lrc, "verify", "scanning the case log");
-  return rc;
-}
-
-/* ---- Figures, counters, other records ---------------------------------------------- */
-
-static mc_code check_figures(vctx *v, mc_err *err) {
-  MDB_cursor *c;
-  mc_code rc = sti_cursor(v->t, v->s->db[SDB_FIGURES], &c, err);
-  if (rc != MC_OK)
-    return rc;
-  const char *caveat =
-      v->unreplayed ? " (case files that did not replay are not counted in the recomputation)"
-                    : "";
-  MDB_val key, val;
-  int lrc;
-  for (lrc = mdb_cursor_get(c, &key, &val, MDB_FIRST); lrc == 0;
-       lrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
-    mv_bucket b;
-    char unit[ST_NAME_MAX + 1], community[ST_NAME_MAX + 1];
-    if (!sti_figure_key_parse(key.mv_data, key.mv_size, &b, unit, sizeof(unit), community,
-                              sizeof(community))) {
-      problem(v, NULL, 0, MC_DATA_LOSS, "figures: a bucket key is malformed");
-      continue;
-    }
-    ProtobufCMessage *m = protobuf_c_message_unpack(
-        &mediation__v1__figure_counters__descriptor, NULL, val.mv_size, val.mv_data);
-    if (m == NULL) {
-      problem(v, NULL, 0, MC_DATA_LOSS, "figures %d-%02d %s/%s/kind %d: does not decode",
-              b.year, b.month, unit, community, (int)b.kind);
-      continue;
-    }
-    sti_key k;
-    sti_key_init(&k);
-    sti_key_raw(&k, key.mv_data, key.mv_size);
-    bool found;
-    size_t i = fig_find(v, &k, &found);
-    mv_counters zero;
-    mediation__v1__figure_counters__init(&zero);
-    const mv_counters *want = found ? &v->figs[i].c : &zero;
-    if (found)
-      v->figs[i].seen = true;
-    if (!same_packed(&want->base, &val) ||
-        !same_packed(m, &val))
-      problem(v, NULL, 0, MC_INTERNAL,
-              "figures %d-%02d %s/%s/kind %d: stored counters differ from the case files%s",
-              b.year, b.month, unit, community, (int)b.kind, caveat);
-    protobuf_c_message_free_unpacked(m, NULL);
-  }
-  mdb_cursor_close(c);
-  if (lrc != MDB_NOTFOUND)
-    return sti_lmdb_err(err, lrc, "verify", "scanning figures");
-  for (size_t i = 0; i < v->nfig; i++) {
-    if (v->figs[i].seen || mc_counters_zero(&v->figs[i].c))
-      continue;
-    mv_bucket b;
-    char unit[ST_NAME_MAX + 1], community[ST_NAME_MAX + 1];
-    if (sti_figure_key_parse(v->figs[i].key.b, v->figs[i].key.n, &b, unit, sizeof(unit),
-                             community, sizeof(community)))
-      problem(v, NULL, 0, MC_INTERNAL,
-              "figures %d-%02d %s/%s/kind %d: counted by the case files but not stored%s",
-              b.year, b.month, unit, community, (int)b.kind, caveat);
-  }
-  return MC_OK;
-}
-
-static mc_code check_meta(vctx *v, mc_err *err) {
-  for (int s = 0; s < MC_STATE_COUNT; s++) {
-    char name[32];
-    uint64_t n;
-    sti_state_counter_name(name, sizeof(name), s);
-    mc_err e;
-    if (sti_counter_get(v->t, v->s->db[SDB_META], name, &n, &e) != MC_OK) {
-      problem(v, NULL, 0, MC_DATA_LOSS, "%s", e.msg);
-      continue;
-    }
-    if (n != v->states[s])
-      problem(v, NULL, 0, MC_INTERNAL, "meta: %llu cases counted in state %d, %llu stored",
-              (unsigned long long)n, s, (unsigned long long)v->states[s]);
-  }
-  for (int y = 0; y < 9000; y++) {
-    if (v->max_serial[y] == 0)
-      continue;
-    char name[32];
-    uint64_t n;
-    snprintf(name, sizeof(name), "serial/%d", y + 1000);
-    mc_err e;
-    if (sti_counter_get(v->t, v->s->db[SDB_META], name, &n, &e) != MC_OK)
-      problem(v, NULL, 0, MC_DATA_LOSS, "%s", e.msg);
-    else if (n < v->max_serial[y])
-      problem(v, NULL, 0, MC_INTERNAL,
-              "meta: the %d serial counter (%llu) is behind a stored case (%llu)", y + 1000,
-              (unsigned long long)n, (unsigned long long)v->max_serial[y]);
-  }
-  (void)err;
-  return MC_OK;
-}
-
-static mc_code check_deliveries(vctx *v, mc_err *err) {
-  uint64_t last = 0;
-  mc_err e;
-  if (sti_counter_get(v->t, v->s->db[SDB_META], "delivery_seq", &last, &e) != MC_OK)
-    problem(v, NULL, 0, MC_DATA_LOSS, "%s", e.msg);
-  MDB_cursor *c;
-  mc_code rc = sti_cursor(v->t, v->s->db[SDB_DELIVERIES], &c, err);
-  if (rc != MC_OK)
-    return rc;
-  MDB_val key, val;
-  int lrc;
-  for (lrc = mdb_cursor_get(c, &key, &val, MDB_FIRST); lrc == 0;
-       lrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
-    const uint8_t *z = memchr(key.mv_data, 0, key.mv_size);
-    size_t ul = z ? (size_t)(z - (const uint8_t *)key.mv_data) : 0;
-    if (z == NULL || key.mv_size != ul + 1 + 8 || ul == 0 || ul > ST_NAME_MAX) {
-      problem(v, NULL, 0, MC_DATA_LOSS, "deliveries: a key is malformed");
-      continue;
-    }
-    char unit[ST_NAME_MAX + 1];
-    memcpy(unit, key.mv_data, ul);
-    unit[ul] = '\0';
-    uint64_t seq = sti_get_u64(z + 1);
-    ProtobufCMessage *m = protobuf_c_message_unpack(&mediation__v1__delivery__descriptor, NULL,
-                                                    val.mv_size, val.mv_data);
-    if (m == NULL) {
-      problem(v, NULL, 0, MC_DATA_LOSS, "delivery %llu to %s: does not decode",
-              (unsigned long long)seq, unit);
-      continue;
-    }
-    const mv_delivery *d = (const mv_delivery *)m;
-    if (d->seq != seq || strcmp(d->unit, unit) != 0)
-      problem(v, NULL, 0, MC_DATA_LOSS, "delivery %llu to %s: the record names another seq or unit",
-              (unsigned long long)seq, unit);
-    if (seq > last)
-      problem(v, NULL, 0, MC_INTERNAL, "delivery %llu to %s: beyond the last seq assigned (%llu)",
-              (unsigned long long)seq, unit, (unsigned long long)last);
-    protobuf_c_message_free_unpacked(m, NULL);
-  }
-  mdb_cursor_close(c);
-  if (lrc != MDB_NOTFOUND)
-    return sti_lmdb_err(err, lrc, "verify", "scanning deliveries");
-  return MC_OK;
-}
-
-/* A kept answer of format 2 (an applied step, kept as where it lies in the
- * case file) is rebuilt from the case file on a retry: the event it names
- * must be there, or the retry could only answer DATA_LOSS. */
-static void check_kept_answer(vctx *v, const st_idem_reply *r) {
-  if (strlen(r->case_id) >= MC_CASE_ID_MAX || r->event_seq == 0) {
-    problem(v, NULL, 0, MC_DATA_LOSS, "idempotency: a kept answer names no valid event");
-    return;
-  }
-  if (r->payload.len != 0 || r->code != MEDIATION__V1__STATUS_CODE__STATUS_CODE_OK) {
-    problem(v, r->case_id, r->event_seq, MC_DATA_LOSS,
-            "idempotency: a kept answer names an event but is not an applied step's");
-    return;
-  }
-  MDB_val ev;
-  mc_err why;
-  if (sti_event_bytes(v->t, r->case_id, r->event_seq, &ev, NULL, &why) != MC_OK)
-    problem(v, r->case_id, r->event_seq, MC_INTERNAL,
-            "idempotency: a kept answer names event %u of case %s, which is not in its file",
-            r->event_seq, r->case_id);
-}
-
-static mc_code check_idem_and_access(vctx *v, mc_err *err) {
-  MDB_cursor *c;
-  mc_code rc = sti_cursor(v->t, v->s->db[SDB_IDEM], &c, err);
-  if (rc != MC_OK)
-    return rc;
-  MDB_val key, val;
-  int lrc;
-  uint64_t n_idem = 0;
-  for (lrc = mdb_cursor_get(c, &key, &val, MDB_FIRST); lrc == 0;
-       lrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
-    n_idem++;
-    ProtobufCMessage *m = protobuf_c_message_unpack(
-        &mediation__v1__idempotent_reply__descriptor, NULL, val.mv_size, val.mv_data);
-    if (m == NULL) {
-      problem(v, NULL, 0, MC_DATA_LOSS, "idempotency: a stored reply does not decode");
-      continue;
-    }
-    const st_idem_reply *r = (const st_idem_reply *)m;
-    if (r->request_id.len != key.mv_size ||
-        memcmp(r->request_id.data, key.mv_data, key.mv_size) != 0) {
-      problem(v, NULL, 0, MC_DATA_LOSS, "idempotency: a reply is stored under another request id");
-    } else {
-      sti_key ek;
-      sti_key_init(&ek);
-      sti_key_time(&ek, r->stored_ms);
-      sti_key_raw(&ek, key.mv_data, key.mv_size);
-      MDB_val got;
-      if (sti_get(v->t, v->s->db[SDB_IDEM_EXP], ek.b, ek.n, &got, NULL) != MC_OK)
-        problem(v, NULL, 0, MC_INTERNAL, "idempotency: a reply has no expiry entry");
-      if (r->case_id[0] != '\0')
-        check_kept_answer(v, r);
-    }
-    protobuf_c_message_free_unpacked(m, NULL);
-  }
-  mdb_cursor_close(c);
-  if (lrc != MDB_NOTFOUND)
-    return sti_lmdb_err(err, lrc, "verify", "scanning idempotency");
-  MDB_stat st;
-  lrc = mdb_stat(v->t->txn, v->s->db[SDB_IDEM_EXP], &st);
-  if (lrc != 0)
-    return sti_lmdb_err(err, lrc, "verify", "mdb_stat");
-  if (st.ms_entries != n_idem)
-    problem(v, NULL, 0, MC_INTERNAL, "idempotency: %llu expiry entries for %llu replies",
-            (unsigned long long)st.ms_entries, (unsigned long long)n_idem);
-
-  if ((rc = sti_cursor(v->t, v->s->db[SDB_ACCESS], &c, err)) != MC_OK)
-    return rc;
-  for (lrc = mdb_cursor_get(c, &key, &val, MDB_FIRST); lrc == 0;
-       lrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
-    ProtobufCMessage *m = protobuf_c_message_unpack(&mediation__v1__access_record__descriptor,
-                                                    NULL, val.mv_size, val.mv_data);
-    if (key.mv_size != 16 || m == NULL ||
-        ((const st_access_record *)m)->at_ms != sti_get_time(key.mv_data))
-      problem(v, NULL, 0, MC_DATA_LOSS, "access log: a record is malformed");
-    if (m != NULL)
-      protobuf_c_message_free_unpacked(m, NULL);
-  }
-  mdb_cursor_close(c);
-  if (lrc != MDB_NOTFOUND)
-    return sti_lmdb_err(err, lrc, "verify", "scanning the access log");
-  return MC_OK;
-}
-
 /* ---- The walk ------------------------------------------------------------------------- */
 
-/* Heads of cases that have no record. */
-static mc_code check_heads_count(vctx *v, mc_err *err) {
-  MDB_stat st;
-  int lrc = mdb_stat(v->t->txn, v->s->db[SDB_HEADS], &st);
-  if (lrc != 0)
-    return sti_lmdb_err(err, lrc, "verify", "mdb_stat");
-  if (st.ms_entries > v->records)
-    problem(v, NULL, 0, MC_INTERNAL, "heads: %llu signed heads for %llu case records",
-            (unsigned long long)st.ms_entries, (unsigned long long)v->records);
-  return MC_OK;
-}
-
 static void anchor_problem(void *arg, const char *msg) {
-  problem(arg, NULL, 0, MC_DATA_LOSS, "%s", msg);
+  sti_verify_problem(arg, NULL, 0, MC_DATA_LOSS, "%s", msg);
 }
 
 mc_code st_verify(st_store *store, st_report_fn report, void *arg, uint64_t *problems,
@@ -859,21 +438,7 @@ mc_code st_verify_with(st_store *store, const st_verify_options *opts, st_report
       rc = sti_lmdb_err(err, lrc, "verify", "scanning cases");
   }
   if (rc == MC_OK)
-    rc = check_indexes(&v, err);
-  if (rc == MC_OK)
-    rc = check_orphan_events(&v, err);
-  if (rc == MC_OK)
-    rc = check_case_log(&v, err);
-  if (rc == MC_OK)
-    rc = check_figures(&v, err);
-  if (rc == MC_OK)
-    rc = check_meta(&v, err);
-  if (rc == MC_OK)
-    rc = check_deliveries(&v, err);
-  if (rc == MC_OK)
-    rc = check_idem_and_access(&v, err);
-  if (rc == MC_OK)
-    rc = check_heads_count(&v, err);
+    rc = sti_verify_sweep(&v, err);
   if (rc == MC_OK && anchored)
     rc = sti_anchor_check(v.t, &anchor, anchor_problem, &v, err);
   st_read_end(v.t);

@@ -18,7 +18,7 @@
 #include <cmocka.h>
 
 #include "sf.h"
-#include "storage/internal.h" /* sti_code */
+#include "storage/env.h" /* sti_code */
 
 typedef struct env {
   char *dir;

@@ -1,0 +1,1 @@
+/* a.h - fixture for tests/layers: module a, which b uses. */

@@ -1,0 +1,1 @@
+/* b.h - fixture for tests/layers: module b, which a uses. */

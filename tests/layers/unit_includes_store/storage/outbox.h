@@ -1,0 +1,1 @@
+/* outbox.h - fixture for tests/layers: stands for the outbox's header. */
