@@ -195,6 +195,8 @@ unsigned fault_sweep(const fault_op *o, void *arg, bool persist) {
     }
     if (rc != MC_OK) {
       failures++;
+      if (getenv("FAULT_VERBOSE") != NULL)
+        print_message("%s: allocation %ld: %s \"%s\"\n", o->what, n, mc_code_name(rc), err.msg);
       if (!code_allowed(o, rc) || err.msg[0] == '\0')
         fail_msg("%s: allocation %ld failed%s: reported as %s \"%s\"", o->what, n,
                  persist ? " (and every later one)" : "", mc_code_name(rc), err.msg);

@@ -53,7 +53,8 @@ typedef struct fault_op {
  * every later one too with persist), then, if it failed, the code is one
  * of allowed with a message, unchanged holds, and op again with faults off
  * succeeds; done either way. Stops at the first n whose op met no failure.
- * Fails the test otherwise. Returns the number of runs that met a failure. */
+ * Fails the test otherwise. Returns the number of runs that met a failure.
+ * FAULT_VERBOSE=1 in the environment prints each failure as reported. */
 unsigned fault_sweep(const fault_op *o, void *arg, bool persist);
 
 #endif /* FAULT_H */
