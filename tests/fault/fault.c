@@ -60,6 +60,7 @@ char *__real_strndup(const char *s, size_t n);
 ProtobufCMessage *__real_protobuf_c_message_unpack(const ProtobufCMessageDescriptor *desc,
                                                    ProtobufCAllocator *allocator, size_t len,
                                                    const uint8_t *data);
+int __real_mdb_env_create(MDB_env **env);
 int __real_mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned int flags, MDB_txn **txn);
 int __real_mdb_cursor_open(MDB_txn *txn, MDB_dbi dbi, MDB_cursor **cursor);
 
@@ -71,6 +72,7 @@ char *__wrap_strndup(const char *s, size_t n);
 ProtobufCMessage *__wrap_protobuf_c_message_unpack(const ProtobufCMessageDescriptor *desc,
                                                    ProtobufCAllocator *allocator, size_t len,
                                                    const uint8_t *data);
+int __wrap_mdb_env_create(MDB_env **env);
 int __wrap_mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned int flags, MDB_txn **txn);
 int __wrap_mdb_cursor_open(MDB_txn *txn, MDB_dbi dbi, MDB_cursor **cursor);
 
@@ -135,6 +137,12 @@ ProtobufCMessage *__wrap_protobuf_c_message_unpack(const ProtobufCMessageDescrip
                                                    const uint8_t *data) {
   return __real_protobuf_c_message_unpack(desc, allocator ? allocator : &pb_allocator, len,
                                           data);
+}
+
+int __wrap_mdb_env_create(MDB_env **env) {
+  if (fault_now())
+    return ENOMEM;
+  return __real_mdb_env_create(env);
 }
 
 int __wrap_mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned int flags, MDB_txn **txn) {

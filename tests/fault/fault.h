@@ -8,8 +8,8 @@
  * Besides malloc, calloc, realloc, strdup and strndup: an unpack that
  * names no allocator gets one that allocates through the wrapped malloc
  * (protobuf-c's default one would call libc from inside the library), and
- * mdb_txn_begin and mdb_cursor_open count as one allocation each, failing
- * with ENOMEM as LMDB does when its own malloc fails.
+ * mdb_env_create, mdb_txn_begin and mdb_cursor_open count as one
+ * allocation each, failing with ENOMEM as LMDB does when its malloc fails.
  */
 #ifndef FAULT_H
 #define FAULT_H
