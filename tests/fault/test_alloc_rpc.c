@@ -2,8 +2,9 @@
  * test_alloc_rpc.c - the rpc envelope and dispatch when memory runs out:
  * encoding a request (signed and MAC'd), the server's handling of a signed
  * call, a session Open and a MAC'd call (rpc_server_handle, the socket-free
- * path the nng server runs), and the client's reading of the reply, each
- * with its 1st, 2nd, ... allocation failing (fault.h). A failure must be
+ * path the nng server runs), the client's reading of the reply, and a
+ * whole call over ipc (client and server in this process), each with its
+ * 1st, 2nd, ... allocation failing (fault.h). A failure must be
  * UNAVAILABLE with a message - never a refusal such as INVALID_ARGUMENT or
  * RESOURCE_EXHAUSTED, which a unit takes as the router's "no" and drops
  * the step - and the same call must then succeed.
@@ -281,12 +282,56 @@ static void test_client_reads_reply(void **state) {
   assert_true(fault_sweep(&o, a, true) > 0);
 }
 
+/* ---- A call over a socket: the client and the server in this process ---- */
+
+typedef struct sock_arg {
+  rpc_client *c;
+  Mediation__V1__EchoReply *out;
+} sock_arg;
+
+static mc_code sock_op(void *arg, mc_err *err) {
+  sock_arg *a = arg;
+  rpc_call_opts opts = {.timeout_ms = 3000};
+  char msg[256] = "";
+  mc_code rc = rt_echo_call(a->c, echo_request(), &opts, &a->out, msg);
+  if (rc != MC_OK)
+    mc_err_set(err, rc, "%s", msg);
+  return rc;
+}
+
+static void sock_done(void *arg) {
+  sock_arg *a = arg;
+  assert_string_equal(a->out->text, echo_request()->text);
+  protobuf_c_message_free_unpacked(&a->out->base, NULL);
+  a->out = NULL;
+}
+
+static void test_call_over_socket(void **state) {
+  (void)state;
+  char url[300], bound[256];
+  snprintf(url, sizeof(url), "ipc://%s/fault.ipc", env.dir);
+  mc_err err = {0};
+  if (rpc_server_listen(srv, url, bound, sizeof(bound), &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  sock_arg a = {0};
+  if (rpc_client_create(bound, env.police, &env.reg->limits, NULL, &a.c, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  /* A reply the server could not build never comes: DEADLINE_EXCEEDED, as
+   * for a reply lost on the way (a unit sends the step again). */
+  fault_op o = {.what = "an Echo called over ipc", .op = sock_op, .done = sock_done,
+                .allowed = {MC_UNAVAILABLE, MC_DEADLINE_EXCEEDED}};
+  assert_true(fault_sweep(&o, &a, false) > 0);
+  assert_true(fault_sweep(&o, &a, true) > 0);
+  rpc_client_free(a.c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_encode, setup, teardown),
       cmocka_unit_test_setup_teardown(test_handle_signed, setup, teardown),
       cmocka_unit_test_setup_teardown(test_handle_session, setup, teardown),
       cmocka_unit_test_setup_teardown(test_client_reads_reply, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_call_over_socket, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
