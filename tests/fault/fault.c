@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 #include <lmdb.h>
+#include <nng/nng.h>
 #include <protobuf-c/protobuf-c.h>
 
 static atomic_long fail_at;    /* 0: off */
@@ -37,6 +38,8 @@ long fault_disarm(void) {
 }
 
 bool fault_hit(void) { return atomic_load(&failed); }
+
+bool fault_armed(void) { return atomic_load(&fail_at) != 0; }
 
 /* True if this allocation is to fail. */
 static bool fault_now(void) {
@@ -60,6 +63,9 @@ char *__real_strndup(const char *s, size_t n);
 ProtobufCMessage *__real_protobuf_c_message_unpack(const ProtobufCMessageDescriptor *desc,
                                                    ProtobufCAllocator *allocator, size_t len,
                                                    const uint8_t *data);
+int __real_nng_msg_alloc(nng_msg **msg, size_t size);
+int __real_nng_msg_dup(nng_msg **dup, const nng_msg *src);
+int __real_nng_msg_append(nng_msg *msg, const void *data, size_t size);
 int __real_mdb_env_create(MDB_env **env);
 int __real_mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned int flags, MDB_txn **txn);
 int __real_mdb_cursor_open(MDB_txn *txn, MDB_dbi dbi, MDB_cursor **cursor);
@@ -72,6 +78,9 @@ char *__wrap_strndup(const char *s, size_t n);
 ProtobufCMessage *__wrap_protobuf_c_message_unpack(const ProtobufCMessageDescriptor *desc,
                                                    ProtobufCAllocator *allocator, size_t len,
                                                    const uint8_t *data);
+int __wrap_nng_msg_alloc(nng_msg **msg, size_t size);
+int __wrap_nng_msg_dup(nng_msg **dup, const nng_msg *src);
+int __wrap_nng_msg_append(nng_msg *msg, const void *data, size_t size);
 int __wrap_mdb_env_create(MDB_env **env);
 int __wrap_mdb_txn_begin(MDB_env *env, MDB_txn *parent, unsigned int flags, MDB_txn **txn);
 int __wrap_mdb_cursor_open(MDB_txn *txn, MDB_dbi dbi, MDB_cursor **cursor);
@@ -137,6 +146,24 @@ ProtobufCMessage *__wrap_protobuf_c_message_unpack(const ProtobufCMessageDescrip
                                                    const uint8_t *data) {
   return __real_protobuf_c_message_unpack(desc, allocator ? allocator : &pb_allocator, len,
                                           data);
+}
+
+int __wrap_nng_msg_alloc(nng_msg **msg, size_t size) {
+  if (fault_now())
+    return NNG_ENOMEM;
+  return __real_nng_msg_alloc(msg, size);
+}
+
+int __wrap_nng_msg_dup(nng_msg **dup, const nng_msg *src) {
+  if (fault_now())
+    return NNG_ENOMEM;
+  return __real_nng_msg_dup(dup, src);
+}
+
+int __wrap_nng_msg_append(nng_msg *msg, const void *data, size_t size) {
+  if (fault_now())
+    return NNG_ENOMEM;
+  return __real_nng_msg_append(msg, data, size);
 }
 
 int __wrap_mdb_env_create(MDB_env **env) {

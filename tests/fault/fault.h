@@ -7,9 +7,10 @@
  *
  * Besides malloc, calloc, realloc, strdup and strndup: an unpack that
  * names no allocator gets one that allocates through the wrapped malloc
- * (protobuf-c's default one would call libc from inside the library), and
+ * (protobuf-c's default one would call libc from inside the library);
  * mdb_env_create, mdb_txn_begin and mdb_cursor_open count as one
- * allocation each, failing with ENOMEM as LMDB does when its malloc fails.
+ * allocation each, failing with ENOMEM as LMDB does when its malloc fails;
+ * nng_msg_alloc, nng_msg_dup and nng_msg_append fail with NNG_ENOMEM.
  */
 #ifndef FAULT_H
 #define FAULT_H
@@ -27,6 +28,8 @@ void fault_arm(long n, bool persist);
 long fault_disarm(void);
 /* True if an allocation failed since fault_arm. */
 bool fault_hit(void);
+/* True between fault_arm and fault_disarm. */
+bool fault_armed(void);
 
 
 /* ---- The sweep: one operation with the 1st, 2nd, ... allocation failing ---- */

