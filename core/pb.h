@@ -9,6 +9,7 @@
 #ifndef MC_PB_H
 #define MC_PB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,5 +27,13 @@ mc_code mc_pb_clone(const ProtobufCMessage *msg, ProtobufCMessage **out, mc_err 
  * message packs to 0 bytes when every field is default: *out is then still
  * a valid (1-byte) allocation. */
 mc_code mc_pb_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *len, mc_err *err);
+
+/* protobuf_c_message_unpack, telling why it failed: NULL with
+ * *out_of_memory true when an allocation failed (the bytes may be fine:
+ * UNAVAILABLE, never "damaged"), false when the bytes do not decode. The
+ * message is the caller's, freed as any other:
+ * protobuf_c_message_free_unpacked(msg, NULL). */
+ProtobufCMessage *mc_pb_unpack(const ProtobufCMessageDescriptor *desc, size_t len,
+                               const uint8_t *data, bool *out_of_memory);
 
 #endif /* MC_PB_H */

@@ -117,7 +117,8 @@ static void start_attempt(rpc_slot *s) {
   int rv = nng_msg_dup(&m, s->req);
   if (rv != 0) {
     snprintf(text, sizeof(text), "cannot copy the request: %s", nng_strerror(rv));
-    rpc__slot_finish(s, MC_RESOURCE_EXHAUSTED, text, NULL);
+    /* Out of memory: not sent, not refused (a unit sends it again). */
+    rpc__slot_finish(s, MC_UNAVAILABLE, text, NULL);
     return;
   }
   s->attempts++;
@@ -150,7 +151,7 @@ void rpc__slot_send(rpc_slot *s, const rpc_proof *pf) {
     s->req_len = len;
     free(bytes);
     if (rv != 0)
-      rc = mc_err_set(&err, MC_RESOURCE_EXHAUSTED, "cannot build a %zu-byte message: %s", len,
+      rc = mc_err_set(&err, MC_UNAVAILABLE, "cannot build a %zu-byte message: %s", len,
                       nng_strerror(rv));
   }
   if (rc != MC_OK) {

@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "core/clock.h"
+#include "core/pb.h"
 #include "rpc/internal.h"
 
 /* --- Requests --- */
@@ -40,8 +41,7 @@ mc_code rpc__request_pack(const char *service, const char *method,
                       service, method, payload_len, max_bytes);
   uint8_t *payload = malloc(payload_len ? payload_len : 1);
   if (payload == NULL)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory for a %zu-byte request",
-                      payload_len);
+    return mc_err_set(err, MC_UNAVAILABLE, "out of memory for a %zu-byte request", payload_len);
   protobuf_c_message_pack(request, payload);
   *out = payload;
   *out_len = payload_len;
@@ -102,7 +102,7 @@ mc_code rpc__envelope_build(const char *service, const char *method, const uint8
                       service, method, n, max_bytes);
   uint8_t *buf = malloc(n);
   if (buf == NULL)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory for a %zu-byte request", n);
+    return mc_err_set(err, MC_UNAVAILABLE, "out of memory for a %zu-byte request", n);
   mediation__v1__request_envelope__pack(&env, buf);
   *out = buf;
   *out_len = n;
@@ -172,7 +172,13 @@ mc_code rpc__reply_unpack(const char *url, const uint8_t *body, size_t len, size
     snprintf(text, cap, "%s sent a malformed reply: %s", url, err.msg);
     return MC_INTERNAL;
   }
-  Mediation__V1__ReplyEnvelope *env = mediation__v1__reply_envelope__unpack(NULL, len, body);
+  bool oom = false;
+  Mediation__V1__ReplyEnvelope *env = (Mediation__V1__ReplyEnvelope *)mc_pb_unpack(
+      &mediation__v1__reply_envelope__descriptor, len, body, &oom);
+  if (env == NULL && oom) { /* the reply may be fine: not answered, as far as we know */
+    snprintf(text, cap, "out of memory reading the reply from %s", url);
+    return MC_UNAVAILABLE;
+  }
   if (env == NULL) {
     snprintf(text, cap, "%s sent a reply that does not decode", url);
     return MC_INTERNAL;
@@ -196,6 +202,7 @@ mc_code rpc__reply_outcome(const char *url, const Mediation__V1__ReplyEnvelope *
   mc_err err = {0};
   mc_code code = (mc_code)env->code;
   ProtobufCMessage *msg = NULL;
+  bool oom = false;
   if (env->request_id.len != 0 &&
       (env->request_id.len != RPC_REQUEST_ID_BYTES ||
        memcmp(env->request_id.data, rid, RPC_REQUEST_ID_BYTES) != 0)) {
@@ -211,8 +218,11 @@ mc_code rpc__reply_outcome(const char *url, const Mediation__V1__ReplyEnvelope *
              MC_OK) {
     code = MC_INTERNAL;
     snprintf(text, cap, "%s sent a bad %s: %s", url, output->name, err.msg);
-  } else if ((msg = protobuf_c_message_unpack(output, NULL, env->payload.len,
-                                              env->payload.data)) == NULL) {
+  } else if ((msg = mc_pb_unpack(output, env->payload.len, env->payload.data, &oom)) == NULL &&
+             oom) {
+    code = MC_UNAVAILABLE;
+    snprintf(text, cap, "out of memory reading the reply from %s", url);
+  } else if (msg == NULL) {
     code = MC_INTERNAL;
     snprintf(text, cap, "%s sent a reply that does not decode as %s", url, output->name);
   } else {

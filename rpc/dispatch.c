@@ -24,6 +24,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/pb.h"
 #include "rpc/internal.h"
 
 /* --- Replies --- */
@@ -140,7 +141,7 @@ static void call_complete(rpc_call *call, mc_code code, const char *text,
                "(a smaller page)",
                call->full_method, n, srv->max_message_bytes);
     } else if ((payload = malloc(n ? n : 1)) == NULL) {
-      code = MC_RESOURCE_EXHAUSTED;
+      code = MC_UNAVAILABLE;
       snprintf(why, sizeof(why), "%.120s: out of memory for the reply", call->full_method);
     } else {
       protobuf_c_message_pack(out, payload);
@@ -270,9 +271,11 @@ static mc_code authenticate(rpc_server *srv, const Mediation__V1__RequestEnvelop
     return MC_INVALID_ARGUMENT;
   }
   if (!session) {
-    if (rpc_request_verify(caller->public_key, env, &err) != MC_OK) {
+    mc_code rc = rpc_request_verify(caller->public_key, env, &err);
+    if (rc != MC_OK) {
       snprintf(why, cap, "caller \"%.64s\": %.170s", env->caller, err.msg);
-      return MC_UNAUTHENTICATED;
+      /* Out of memory proves nothing either way: "send it again". */
+      return rc == MC_UNAVAILABLE ? rc : MC_UNAUTHENTICATED;
     }
     atomic_fetch_add_explicit(&srv->by_signature, 1, memory_order_relaxed);
     *proven = true;
@@ -303,7 +306,7 @@ static mc_code authenticate(rpc_server *srv, const Mediation__V1__RequestEnvelop
   sodium_memzero(key, sizeof(key));
   if (rc != MC_OK) {
     snprintf(why, cap, "caller \"%.64s\": %.170s", env->caller, err.msg);
-    return MC_UNAUTHENTICATED;
+    return rc == MC_UNAVAILABLE ? rc : MC_UNAUTHENTICATED;
   }
   *by_session = true;
   *proven = true;
@@ -341,7 +344,12 @@ static mc_code find_method(rpc_server *srv, const Mediation__V1__RequestEnvelope
     snprintf(why, cap, "payload (%.60s): %.180s", in->name, err.msg);
     return MC_INVALID_ARGUMENT;
   }
-  *input = protobuf_c_message_unpack(in, NULL, env->payload.len, env->payload.data);
+  bool oom = false;
+  *input = mc_pb_unpack(in, env->payload.len, env->payload.data, &oom);
+  if (*input == NULL && oom) { /* not the request's fault: send it again */
+    snprintf(why, cap, "out of memory decoding the payload; retry");
+    return MC_UNAVAILABLE;
+  }
   if (*input == NULL) {
     snprintf(why, cap, "payload: does not decode as %s (a required field missing or a wrong type)",
              in->name);
@@ -374,8 +382,13 @@ static Mediation__V1__RequestEnvelope *unpack_envelope(rpc_server *srv, const ui
     reply_refusal(sink, NULL, MC_INVALID_ARGUMENT, why, false, true);
     return NULL;
   }
-  Mediation__V1__RequestEnvelope *env = mediation__v1__request_envelope__unpack(NULL, len, data);
-  if (env == NULL)
+  bool oom = false;
+  Mediation__V1__RequestEnvelope *env = (Mediation__V1__RequestEnvelope *)mc_pb_unpack(
+      &mediation__v1__request_envelope__descriptor, len, data, &oom);
+  if (env == NULL && oom)
+    reply_refusal(sink, NULL, MC_UNAVAILABLE, "out of memory decoding the envelope; retry", false,
+                  false);
+  else if (env == NULL)
     reply_refusal(sink, NULL, MC_INVALID_ARGUMENT,
                   "envelope: does not decode as mediation.v1.RequestEnvelope", false, true);
   return env;
@@ -459,7 +472,7 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
 
   rpc_call *call = calloc(1, sizeof(*call));
   if (call == NULL) {
-    rpc__reply_status(srv, sink, &env->request_id, MC_RESOURCE_EXHAUSTED,
+    rpc__reply_status(srv, sink, &env->request_id, MC_UNAVAILABLE,
                       "the server is out of memory");
     protobuf_c_message_free_unpacked(input, NULL);
     mediation__v1__request_envelope__free_unpacked(env, NULL);

@@ -291,7 +291,7 @@ static mc_code signing_input(uint8_t kind, const part *parts, size_t n_parts, ui
   }
   uint8_t *buf = malloc(total);
   if (buf == NULL)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory for %zu signed bytes", total);
+    return mc_err_set(err, MC_UNAVAILABLE, "out of memory for %zu signed bytes", total);
   uint8_t *p = buf;
   memcpy(p, sig_magic, MAGIC_LEN);
   p += MAGIC_LEN;
@@ -484,7 +484,7 @@ static mc_code message_input(const ProtobufCMessage *msg, const ProtobufCFieldDe
     return mc_err_set(err, MC_INVALID_ARGUMENT, "%s: a required field is missing", d->name);
   char *copy = malloc(d->sizeof_message);
   if (copy == NULL)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
+    return mc_err_set(err, MC_UNAVAILABLE, "out of memory");
   memcpy(copy, msg, d->sizeof_message);
   ProtobufCBinaryData *sig = (ProtobufCBinaryData *)(copy + f->offset);
   sig->len = 0;
@@ -495,7 +495,7 @@ static mc_code message_input(const ProtobufCMessage *msg, const ProtobufCFieldDe
   uint8_t *packed = malloc(packed_len ? packed_len : 1);
   if (packed == NULL) {
     free(copy);
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
+    return mc_err_set(err, MC_UNAVAILABLE, "out of memory");
   }
   protobuf_c_message_pack((const ProtobufCMessage *)copy, packed);
   free(copy);

@@ -122,7 +122,7 @@ void rpc_key_public_base64(const rpc_key *key, char out[RPC_PUBLIC_KEY_B64_MAX])
  * of this file), from env's service, method, request_id, deadline_ms, caller
  * and payload; signature, session_id and mac are ignored. On success *out is malloc'd (caller
  * frees with free()) and *out_len is its length. Errors: INVALID_ARGUMENT (a
- * field longer than 4 GiB), RESOURCE_EXHAUSTED. */
+ * field longer than 4 GiB), UNAVAILABLE (out of memory). */
 mc_code rpc_request_signing_input(const Mediation__V1__RequestEnvelope *env, uint8_t **out,
                                   size_t *out_len, mc_err *err);
 
@@ -176,7 +176,7 @@ mc_code rpc_request_verify_mac(const uint8_t key[RPC_SESSION_KEY_BYTES],
  * field empty, whatever it holds now, so the caller may sign, then set
  * msg->signature = {RPC_SIGNATURE_BYTES, sig}. msg is not modified.
  * Errors: INVALID_ARGUMENT (no such field, or required fields missing:
- * protobuf_c_message_check failed), RESOURCE_EXHAUSTED. */
+ * protobuf_c_message_check failed), UNAVAILABLE (out of memory). */
 mc_code rpc_sign_message(const rpc_key *key, const ProtobufCMessage *msg,
                          uint8_t sig[RPC_SIGNATURE_BYTES], mc_err *err);
 

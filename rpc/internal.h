@@ -276,7 +276,7 @@ typedef struct rpc_proof {
 
 /* The request packed into *out (malloc'd, caller frees). Errors:
  * INVALID_ARGUMENT (required field missing), RESOURCE_EXHAUSTED (bigger than
- * max_bytes, when not 0; out of memory). */
+ * max_bytes, when not 0), UNAVAILABLE (out of memory: not a refusal). */
 mc_code rpc__request_pack(const char *service, const char *method,
                           const ProtobufCMessage *request, size_t max_bytes, uint8_t **out,
                           size_t *out_len, mc_err *err);

@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/pb.h"
+
 /* ---- Keys ---------------------------------------------------------------------- */
 
 void sti_key_init(sti_key *k) {
@@ -117,7 +119,10 @@ mc_code sti_get(st_txn *t, MDB_dbi dbi, const void *key, size_t klen, MDB_val *v
 
 mc_code sti_unpack(const MDB_val *val, const ProtobufCMessageDescriptor *desc,
                    ProtobufCMessage **out, const char *what, const char *name, mc_err *err) {
-  ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, val->mv_size, val->mv_data);
+  bool oom = false;
+  ProtobufCMessage *m = mc_pb_unpack(desc, val->mv_size, val->mv_data, &oom);
+  if (m == NULL && oom)
+    return mc_err_set(err, MC_UNAVAILABLE, "%s %s: out of memory", what, name);
   if (m == NULL)
     return mc_err_set(err, MC_DATA_LOSS, "%s %s: the stored record does not decode as %s", what,
                       name, desc->short_name);

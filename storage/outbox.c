@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/ids.h"
+#include "core/pb.h"
 #include "storage/kv.h"
 
 #define OB_SCHEMA 1
@@ -121,8 +122,11 @@ static void seq_key(sti_key *k, uint64_t seq) {
 }
 
 static mc_code decode_entry(const MDB_val *v, uint64_t seq, st_outbox_entry **out, mc_err *err) {
-  ProtobufCMessage *m = protobuf_c_message_unpack(&mediation__v1__outbox_entry__descriptor, NULL,
-                                                  v->mv_size, v->mv_data);
+  bool oom = false;
+  ProtobufCMessage *m =
+      mc_pb_unpack(&mediation__v1__outbox_entry__descriptor, v->mv_size, v->mv_data, &oom);
+  if (m == NULL && oom)
+    return mc_err_set(err, MC_UNAVAILABLE, "outbox: out of memory");
   if (m == NULL || ((st_outbox_entry *)m)->seq != seq) {
     if (m != NULL)
       protobuf_c_message_free_unpacked(m, NULL);
@@ -330,8 +334,11 @@ static mc_code resolve_local(st_txn *txn, st_outbox *ob, const char *ref,
 
 static mc_code decode_local(const MDB_val *v, const char *key, st_local_case **out,
                             mc_err *err) {
-  ProtobufCMessage *m = protobuf_c_message_unpack(&mediation__v1__local_case__descriptor, NULL,
-                                                  v->mv_size, v->mv_data);
+  bool oom = false;
+  ProtobufCMessage *m =
+      mc_pb_unpack(&mediation__v1__local_case__descriptor, v->mv_size, v->mv_data, &oom);
+  if (m == NULL && oom)
+    return mc_err_set(err, MC_UNAVAILABLE, "outbox: out of memory");
   if (m == NULL || ((st_local_case *)m)->case_record == NULL) {
     if (m != NULL)
       protobuf_c_message_free_unpacked(m, NULL);
@@ -479,8 +486,11 @@ static mc_code dec_conflict(const MDB_val *key, const MDB_val *val, ProtobufCMes
   if (key->mv_size != 8)
     return mc_err_set(err, MC_DATA_LOSS, "conflicts: malformed key");
   uint64_t seq = sti_get_u64(key->mv_data);
-  ProtobufCMessage *m = protobuf_c_message_unpack(&mediation__v1__conflict__descriptor, NULL,
-                                                  val->mv_size, val->mv_data);
+  bool oom = false;
+  ProtobufCMessage *m =
+      mc_pb_unpack(&mediation__v1__conflict__descriptor, val->mv_size, val->mv_data, &oom);
+  if (m == NULL && oom)
+    return mc_err_set(err, MC_UNAVAILABLE, "outbox: out of memory");
   if (m == NULL || ((st_conflict *)m)->outbox_seq != seq) {
     if (m != NULL)
       protobuf_c_message_free_unpacked(m, NULL);
@@ -544,8 +554,11 @@ mc_code st_ob_desk_get(st_txn *txn, const uint8_t *id, size_t id_len, st_desk_re
     return mc_err_set(err, MC_NOT_FOUND, "no such Desk call");
   if (rc != MC_OK)
     return rc;
-  ProtobufCMessage *m = protobuf_c_message_unpack(&mediation__v1__desk_record__descriptor, NULL,
-                                                  v.mv_size, v.mv_data);
+  bool oom = false;
+  ProtobufCMessage *m =
+      mc_pb_unpack(&mediation__v1__desk_record__descriptor, v.mv_size, v.mv_data, &oom);
+  if (m == NULL && oom)
+    return mc_err_set(err, MC_UNAVAILABLE, "outbox: out of memory");
   if (m == NULL)
     return mc_err_set(err, MC_DATA_LOSS, "a Desk call's record is damaged");
   *out = (st_desk_record *)m;
@@ -579,8 +592,13 @@ mc_code st_ob_desk_prune(st_txn *txn, int64_t before_ms, size_t max, size_t *n_o
   int lrc;
   for (lrc = mdb_cursor_get(c, &key, &val, MDB_FIRST); lrc == 0 && n < max;
        lrc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
-    st_desk_record *r = (st_desk_record *)protobuf_c_message_unpack(
-        &mediation__v1__desk_record__descriptor, NULL, val.mv_size, val.mv_data);
+    bool oom = false;
+    st_desk_record *r = (st_desk_record *)mc_pb_unpack(&mediation__v1__desk_record__descriptor,
+                                                       val.mv_size, val.mv_data, &oom);
+    if (oom) { /* not damaged: a record must not go for want of memory */
+      mdb_cursor_close(c);
+      return mc_err_set(err, MC_UNAVAILABLE, "outbox: out of memory");
+    }
     bool old = r == NULL; /* a damaged record helps nobody: it goes too */
     if (r != NULL && r->made_ms < before_ms) {
       old = true;

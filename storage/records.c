@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/pb.h"
+
 /* ---- Deliveries -------------------------------------------------------------- */
 
 static mc_code check_unit(const char *unit, mc_err *err) {
@@ -27,8 +29,11 @@ static mc_code check_unit(const char *unit, mc_err *err) {
 /* Decodes a delivery found under (unit, seq) and checks it says so. */
 static mc_code decode_delivery(const MDB_val *v, const char *unit, uint64_t seq,
                                mv_delivery **out, mc_err *err) {
-  ProtobufCMessage *m = protobuf_c_message_unpack(&mediation__v1__delivery__descriptor, NULL,
-                                                  v->mv_size, v->mv_data);
+  bool oom = false;
+  ProtobufCMessage *m =
+      mc_pb_unpack(&mediation__v1__delivery__descriptor, v->mv_size, v->mv_data, &oom);
+  if (m == NULL && oom)
+    return mc_err_set(err, MC_UNAVAILABLE, "deliveries: out of memory");
   if (m == NULL)
     return mc_err_set(err, MC_DATA_LOSS, "delivery %llu to %s: the stored record does not decode",
                       (unsigned long long)seq, unit);

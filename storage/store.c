@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/machine.h"
+#include "core/pb.h"
 
 const char *const sti_store_db_names[SDB_COUNT] = {
     [SDB_META] = "meta",
@@ -400,8 +401,11 @@ mc_code sti_event_append(st_txn *t, const char *case_id, uint32_t seq, const uin
 /* Decodes an event found under (case_id, seq) and checks it says so. */
 static mc_code decode_event(const MDB_val *v, const char *case_id, uint32_t seq,
                             mv_event **out, mc_err *err) {
-  ProtobufCMessage *m = protobuf_c_message_unpack(&mediation__v1__case_event__descriptor, NULL,
-                                                  v->mv_size, v->mv_data);
+  bool oom = false;
+  ProtobufCMessage *m =
+      mc_pb_unpack(&mediation__v1__case_event__descriptor, v->mv_size, v->mv_data, &oom);
+  if (m == NULL && oom)
+    return mc_err_set(err, MC_UNAVAILABLE, "case %s: out of memory", case_id);
   if (m == NULL)
     return mc_err_set(err, MC_DATA_LOSS, "case %s seq %u: the stored event does not decode",
                       case_id, seq);
