@@ -3,12 +3,12 @@
  * what it accepts, its default and what it means.
  *
  * The idea: the table is the configuration's one definition. The registry
- * loader (registry.c) parses each key as its row says and sets its
+ * loader (registry_load.c) parses each key as its row says and sets its
  * defaults from it; mediation-gen-docs prints docs/configuration.md's key
  * reference from it, and the test docs_configuration_current fails when
  * the committed page differs. What the whole file must hold together (a
  * station's community, an operator's unit, page_size_default within
- * page_size_max) is checked by registry.c once everything is read.
+ * page_size_max) is checked by registry_load.c once everything is read.
  *
  * Adding a key: a field in a struct of registry.h and one row in
  * config_keys.c, then `cmake --build build --target configuration-docs`.

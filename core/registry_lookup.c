@@ -2,7 +2,7 @@
  * registry_lookup.c - finding units, communities and principals in a loaded
  * registry (see registry.h). Part of the pure domain: the state machine and
  * the access rules look entries up here, while loading the file (inih,
- * registry.c) belongs to the runtime library, which the domain never links.
+ * registry_load.c) belongs to the runtime library, which the domain never links.
  */
 #include "core/registry.h"
 

@@ -1,5 +1,5 @@
 /*
- * registry.c - loading and checking the deployment's configuration (see
+ * registry_load.c - loading and checking the deployment's configuration (see
  * registry.h).
  *
  * Every key is a row of the table in config_keys.c: its section, what it
