@@ -209,6 +209,45 @@ typedef struct stuck_group {
   size_t n_oldest;
 } stuck_group;
 
+/* Answers a Stuck call with the groups found; the groups and their cases
+ * stay the caller's (the reply only points into them). */
+static void reply_stuck(rpc_call *call, stuck_group *groups, size_t n_groups, int64_t now) {
+  Mediation__V1__StuckGroup *msgs = calloc(n_groups ? n_groups : 1, sizeof(*msgs));
+  Mediation__V1__StuckGroup **ptrs = calloc(n_groups ? n_groups : 1, sizeof(*ptrs));
+  size_t total = 0;
+  for (size_t k = 0; k < n_groups; k++)
+    total += groups[k].n_oldest;
+  Mediation__V1__CaseSummary *sums = calloc(total ? total : 1, sizeof(*sums));
+  Mediation__V1__CaseSummary **sum_ptrs = calloc(total ? total : 1, sizeof(*sum_ptrs));
+  if (!msgs || !ptrs || !sums || !sum_ptrs) {
+    rpc_call_fail(call, MC_UNAVAILABLE, "out of memory");
+  } else {
+    size_t s = 0;
+    for (size_t k = 0; k < n_groups; k++) {
+      mediation__v1__stuck_group__init(&msgs[k]);
+      msgs[k].state = groups[k].state;
+      msgs[k].unit = groups[k].unit;
+      msgs[k].count = groups[k].count;
+      msgs[k].oldest = &sum_ptrs[s];
+      msgs[k].n_oldest = groups[k].n_oldest;
+      for (size_t i = 0; i < groups[k].n_oldest; i++, s++) {
+        rt_summary_of(groups[k].oldest[i], now, &sums[s]);
+        sum_ptrs[s] = &sums[s];
+      }
+      ptrs[k] = &msgs[k];
+    }
+    Mediation__V1__StuckReply reply = MEDIATION__V1__STUCK_REPLY__INIT;
+    reply.groups = ptrs;
+    reply.n_groups = n_groups;
+    reply.as_of_ms = now;
+    rpc_call_reply(call, &reply.base);
+  }
+  free(msgs);
+  free(ptrs);
+  free(sums);
+  free(sum_ptrs);
+}
+
 void rt_stuck(rt_router *rt, rpc_call *call, const mc_principal *caller,
               const Mediation__V1__StuckRequest *req) {
   const char *only = req->unit;
@@ -277,44 +316,10 @@ void rt_stuck(rt_router *rt, rpc_call *call, const mc_principal *caller,
     snprintf(cursor, sizeof(cursor), "%s", after);
   }
   st_read_end(txn);
-  if (rc != MC_OK) {
+  if (rc != MC_OK)
     rpc_call_fail_err(call, &err);
-  } else {
-    Mediation__V1__StuckGroup *msgs = calloc(n_groups ? n_groups : 1, sizeof(*msgs));
-    Mediation__V1__StuckGroup **ptrs = calloc(n_groups ? n_groups : 1, sizeof(*ptrs));
-    size_t total = 0;
-    for (size_t k = 0; k < n_groups; k++)
-      total += groups[k].n_oldest;
-    Mediation__V1__CaseSummary *sums = calloc(total ? total : 1, sizeof(*sums));
-    Mediation__V1__CaseSummary **sum_ptrs = calloc(total ? total : 1, sizeof(*sum_ptrs));
-    if (!msgs || !ptrs || !sums || !sum_ptrs) {
-      rpc_call_fail(call, MC_UNAVAILABLE, "out of memory");
-    } else {
-      size_t s = 0;
-      for (size_t k = 0; k < n_groups; k++) {
-        mediation__v1__stuck_group__init(&msgs[k]);
-        msgs[k].state = groups[k].state;
-        msgs[k].unit = groups[k].unit;
-        msgs[k].count = groups[k].count;
-        msgs[k].oldest = &sum_ptrs[s];
-        msgs[k].n_oldest = groups[k].n_oldest;
-        for (size_t i = 0; i < groups[k].n_oldest; i++, s++) {
-          rt_summary_of(groups[k].oldest[i], now, &sums[s]);
-          sum_ptrs[s] = &sums[s];
-        }
-        ptrs[k] = &msgs[k];
-      }
-      Mediation__V1__StuckReply reply = MEDIATION__V1__STUCK_REPLY__INIT;
-      reply.groups = ptrs;
-      reply.n_groups = n_groups;
-      reply.as_of_ms = now;
-      rpc_call_reply(call, &reply.base);
-    }
-    free(msgs);
-    free(ptrs);
-    free(sums);
-    free(sum_ptrs);
-  }
+  else
+    reply_stuck(call, groups, n_groups, now);
   for (size_t k = 0; k < n_groups; k++) {
     for (size_t i = 0; i < groups[k].n_oldest; i++)
       protobuf_c_message_free_unpacked(&groups[k].oldest[i]->base, NULL);
