@@ -119,6 +119,67 @@ static const mc_message_limits disk_limits = {
 
 /* ---- One case ------------------------------------------------------------------ */
 
+/* The event at seq names its case and place, is stored canonically, and
+ * links to the one before (prev_hash, updated to this event's hash). n:
+ * how many entries the walk has met, this one included. */
+static void check_event_link(vctx *v, const char *id, uint32_t seq, uint32_t n,
+                             const mv_event *ev, const MDB_val *val,
+                             uint8_t prev_hash[MC_HASH_BYTES]) {
+  if (strcmp(ev->case_id, id) != 0 || ev->seq != seq)
+    sti_verify_problem(v, id, seq, MC_DATA_LOSS, "the stored event names case %s seq %u",
+                       ev->case_id, ev->seq);
+  if (!sti_verify_same_packed(&ev->base, val))
+    sti_verify_problem(v, id, seq, MC_DATA_LOSS,
+                       "the stored event is not in canonical form (bytes were added or altered)");
+  if (seq == 1) {
+    if (ev->prev_hash.len != 0)
+      sti_verify_problem(v, id, seq, MC_DATA_LOSS, "the first event has a prev_hash");
+  } else if (n > 1 && (ev->prev_hash.len != MC_HASH_BYTES ||
+                       memcmp(ev->prev_hash.data, prev_hash, MC_HASH_BYTES) != 0)) {
+    sti_verify_problem(v, id, seq, MC_DATA_LOSS, "prev_hash does not match seq %u", seq - 1);
+  }
+  mc_event_hash(ev, prev_hash);
+}
+
+/* Replays ev onto *cur (owned; replaced by the next record) and adds its
+ * figures. A step that does not replay is a problem and clears *replay_ok;
+ * only a failure to record the figures is returned (fatal). */
+static mc_code replay_event(vctx *v, const char *id, uint32_t seq, const mv_event *ev,
+                            mv_case **cur, bool *replay_ok, mc_err *err) {
+  mv_case *next = NULL;
+  mc_err e;
+  mc_err_clear(&e);
+  if (mc_replay_event(v->s->utc_offset_minutes, *cur, ev, &next, &e) != MC_OK) {
+    sti_verify_problem(v, id, seq, MC_DATA_LOSS, "does not replay: %s", e.msg);
+    *replay_ok = false;
+    return MC_OK;
+  }
+  mv_bucket b;
+  mv_counters d;
+  mc_code rc;
+  if (mc_figures_delta(*cur, next, ev, v->s->utc_offset_minutes, &b, &d) &&
+      (rc = fig_add(v, &b, &d, err)) != MC_OK) {
+    protobuf_c_message_free_unpacked(&next->base, NULL);
+    return rc;
+  }
+  if (*cur != NULL)
+    protobuf_c_message_free_unpacked(&(*cur)->base, NULL);
+  *cur = next;
+  return MC_OK;
+}
+
+/* The record's count and head must be the case file's. */
+static void check_record_head(vctx *v, const char *id, const mv_case *rec, uint32_t expect,
+                              uint32_t n, const uint8_t prev_hash[MC_HASH_BYTES]) {
+  if (rec->event_count != expect - 1 || rec->event_count != n)
+    sti_verify_problem(v, id, 0, MC_DATA_LOSS, "the record counts %u events, the case file holds %u",
+                       rec->event_count, n);
+  else if (n > 0 && (rec->last_event_hash.len != MC_HASH_BYTES ||
+                     memcmp(rec->last_event_hash.data, prev_hash, MC_HASH_BYTES) != 0))
+    sti_verify_problem(v, id, n, MC_DATA_LOSS,
+                       "its hash does not match the record's last_event_hash");
+}
+
 /* Walks the case file of `id`: decoding, chain, replay, figures. Returns the
  * replayed record (owned) when the whole file replayed, else NULL. */
 static mv_case *walk_case_file(vctx *v, const char *id, const mv_case *rec, mc_err *err,
@@ -188,39 +249,10 @@ static mv_case *walk_case_file(vctx *v, const char *id, const mv_case *rec, mc_e
       replay_ok = false;
       continue;
     }
-    if (strcmp(ev->case_id, id) != 0 || ev->seq != seq)
-      sti_verify_problem(v, id, seq, MC_DATA_LOSS, "the stored event names case %s seq %u",
-                         ev->case_id, ev->seq);
-    if (!sti_verify_same_packed(&ev->base, &val))
-      sti_verify_problem(v, id, seq, MC_DATA_LOSS,
-                         "the stored event is not in canonical form (bytes were added or altered)");
-    if (seq == 1) {
-      if (ev->prev_hash.len != 0)
-        sti_verify_problem(v, id, seq, MC_DATA_LOSS, "the first event has a prev_hash");
-    } else if (n > 1 && (ev->prev_hash.len != MC_HASH_BYTES ||
-                         memcmp(ev->prev_hash.data, prev_hash, MC_HASH_BYTES) != 0)) {
-      sti_verify_problem(v, id, seq, MC_DATA_LOSS, "prev_hash does not match seq %u", seq - 1);
-    }
-    mc_event_hash(ev, prev_hash);
-    if (replay_ok) {
-      mv_case *next = NULL;
-      mc_err_clear(&e);
-      if (mc_replay_event(v->s->utc_offset_minutes, cur, ev, &next, &e) != MC_OK) {
-        sti_verify_problem(v, id, seq, MC_DATA_LOSS, "does not replay: %s", e.msg);
-        replay_ok = false;
-      } else {
-        mv_bucket b;
-        mv_counters d;
-        if (mc_figures_delta(cur, next, ev, v->s->utc_offset_minutes, &b, &d) &&
-            (*fatal = fig_add(v, &b, &d, err)) != MC_OK) {
-          protobuf_c_message_free_unpacked(&next->base, NULL);
-          protobuf_c_message_free_unpacked(&ev->base, NULL);
-          break;
-        }
-        if (cur != NULL)
-          protobuf_c_message_free_unpacked(&cur->base, NULL);
-        cur = next;
-      }
+    check_event_link(v, id, seq, n, ev, &val, prev_hash);
+    if (replay_ok && (*fatal = replay_event(v, id, seq, ev, &cur, &replay_ok, err)) != MC_OK) {
+      protobuf_c_message_free_unpacked(&ev->base, NULL);
+      break;
     }
     protobuf_c_message_free_unpacked(&ev->base, NULL);
   }
@@ -234,16 +266,8 @@ static mv_case *walk_case_file(vctx *v, const char *id, const mv_case *rec, mc_e
   }
   if (n == 0)
     sti_verify_problem(v, id, 0, MC_DATA_LOSS, "the case file is empty");
-  if (rec != NULL) {
-    if (rec->event_count != expect - 1 || rec->event_count != n)
-      sti_verify_problem(v, id, 0, MC_DATA_LOSS,
-                         "the record counts %u events, the case file holds %u", rec->event_count,
-                         n);
-    else if (n > 0 && (rec->last_event_hash.len != MC_HASH_BYTES ||
-                       memcmp(rec->last_event_hash.data, prev_hash, MC_HASH_BYTES) != 0))
-      sti_verify_problem(v, id, n, MC_DATA_LOSS,
-                         "its hash does not match the record's last_event_hash");
-  }
+  if (rec != NULL)
+    check_record_head(v, id, rec, expect, n, prev_hash);
   if (!replay_ok || n == 0) {
     v->unreplayed++;
     if (cur != NULL)
