@@ -165,12 +165,8 @@ static mc_code check_bucket(const mv_bucket *b, const char *id, mc_err *err) {
   return MC_OK;
 }
 
-mc_code st_case_put(st_txn *txn, const mv_case *before, const mv_case *after,
-                    const mv_event *event, mc_err *err) {
-  mc_code rc = sti_check_write(txn, STI_STORE, err);
-  if (rc != MC_OK)
-    return rc;
-  st_store *s = txn->owner;
+static mc_code check_args(const mv_case *before, const mv_case *after, const mv_event *event,
+                          mc_err *err) {
   if (after == NULL || event == NULL)
     return mc_err_set(err, MC_INVALID_ARGUMENT, "case put: record and event are required");
   if (after->id == NULL || !mc_case_id_parse(after->id, NULL, NULL))
@@ -180,6 +176,132 @@ mc_code st_case_put(st_txn *txn, const mv_case *before, const mv_case *after,
     return mc_err_set(err, MC_INVALID_ARGUMENT, "case %s: the event is for another case", id);
   if (before != NULL && (before->id == NULL || strcmp(before->id, id) != 0))
     return mc_err_set(err, MC_INVALID_ARGUMENT, "case %s: before is another case", id);
+  return MC_OK;
+}
+
+/* A unit_ref names one case of its unit: every alias key the step adds
+ * (in nu, not in old) must be free or already this case's. */
+static mc_code check_aliases(st_txn *txn, st_store *s, const char *id, const sti_ixent *old,
+                             size_t n_old, const sti_ixent *nu, size_t n_nu, mc_err *err) {
+  for (size_t i = 0; i < n_nu; i++) {
+    if (nu[i].db != SDB_ALIASES || key_in(old, n_old, &nu[i]))
+      continue;
+    const char *unit = (const char *)nu[i].key.b;
+    const char *ref = unit + strlen(unit) + 1;
+    char other[MC_CASE_ID_MAX];
+    mc_code rc = sti_alias_find(txn, s->db[SDB_ALIASES], unit, ref, other, sizeof(other), err);
+    if (rc == MC_OK && strcmp(other, id) != 0)
+      return mc_err_set(err, MC_ALREADY_EXISTS, "unit_ref %s of unit %s is already case %s", ref,
+                        unit, other);
+    if (rc != MC_OK && rc != MC_NOT_FOUND)
+      return rc;
+  }
+  return MC_OK;
+}
+
+/* A step's move between states, as the per-state counters stand. */
+typedef struct state_move {
+  bool moves, from_any; /* from_any: the case existed (before != NULL) */
+  char from_name[32], to_name[32];
+  uint64_t from_count, to_count;
+} state_move;
+
+static mc_code read_state_move(st_txn *txn, st_store *s, const mv_case *before,
+                               const mv_case *after, state_move *m, mc_err *err) {
+  memset(m, 0, sizeof(*m));
+  m->moves = before == NULL || before->state != after->state;
+  m->from_any = before != NULL;
+  if (!m->moves)
+    return MC_OK;
+  sti_state_counter_name(m->to_name, sizeof(m->to_name), (int)after->state);
+  mc_code rc = sti_counter_get(txn, s->db[SDB_META], m->to_name, &m->to_count, err);
+  if (rc != MC_OK || before == NULL)
+    return rc;
+  sti_state_counter_name(m->from_name, sizeof(m->from_name), (int)before->state);
+  if ((rc = sti_counter_get(txn, s->db[SDB_META], m->from_name, &m->from_count, err)) != MC_OK)
+    return rc;
+  if (m->from_count == 0)
+    return mc_err_set(err, MC_DATA_LOSS, "store: the count of cases in state %d is already 0",
+                      (int)before->state);
+  return MC_OK;
+}
+
+static mc_code write_state_move(st_txn *txn, st_store *s, const state_move *m, mc_err *err) {
+  if (!m->moves)
+    return MC_OK;
+  mc_code rc;
+  if (m->from_any &&
+      (rc = sti_counter_set(txn, s->db[SDB_META], m->from_name, m->from_count - 1, err)) != MC_OK)
+    return rc;
+  return sti_counter_set(txn, s->db[SDB_META], m->to_name, m->to_count + 1, err);
+}
+
+/* A record that outgrows its leaf page moves to an overflow page, and its
+ * node shrinks to a ~30-byte reference. LMDB rebalances a page after a
+ * delete, never after a put that shrinks a node, so overwriting leaves the
+ * leaf pages of grown records nearly empty for good (measured: 5.4k
+ * leaves for 10k closed cases, 2 KB of every case's 6 KB in the cases
+ * database). Deleting first lets LMDB merge a sparse leaf with its
+ * neighbour; on a leaf already full of references the delete and the put
+ * just take the node out and back. */
+static mc_code write_record(st_txn *txn, st_store *s, bool existed, const mv_case *after,
+                            mc_err *err) {
+  const char *id = after->id;
+  size_t after_len = protobuf_c_message_get_packed_size(&after->base);
+  mc_code rc;
+  if (existed && 8 + strlen(id) + after_len > s->node_max &&
+      (rc = sti_del(txn, s->db[SDB_CASES], id, strlen(id), NULL, err)) != MC_OK)
+    return rc;
+  return sti_put_msg(txn, s->db[SDB_CASES], id, strlen(id), &after->base, 0, err);
+}
+
+/* The index keys the step drops (in old, not in nu) and adds. */
+static mc_code write_index_keys(st_txn *txn, st_store *s, const sti_ixent *old, size_t n_old,
+                                const sti_ixent *nu, size_t n_nu, mc_err *err) {
+  mc_code rc;
+  for (size_t i = 0; i < n_old; i++) {
+    if (key_in(nu, n_nu, &old[i]))
+      continue;
+    if ((rc = sti_del(txn, s->db[old[i].db], old[i].key.b, old[i].key.n, NULL, err)) != MC_OK)
+      return rc;
+  }
+  for (size_t i = 0; i < n_nu; i++) {
+    if (key_in(old, n_old, &nu[i]))
+      continue;
+    if ((rc = sti_put(txn, s->db[nu[i].db], nu[i].key.b, nu[i].key.n, "", 0, 0, err)) != MC_OK)
+      return rc;
+  }
+  return MC_OK;
+}
+
+/* The figures bucket a step counts in: its key, and its counters as
+ * stored now (*stored, owned by the caller; NULL if none yet). */
+static mc_code read_figures(st_txn *txn, st_store *s, const char *id, const mv_bucket *bucket,
+                            sti_key *fkey, mv_counters **stored, mc_err *err) {
+  mc_code rc = check_bucket(bucket, id, err);
+  if (rc != MC_OK)
+    return rc;
+  sti_figure_key(fkey, bucket);
+  ProtobufCMessage *m = NULL;
+  rc = sti_get_msg(txn, s->db[SDB_FIGURES], fkey->b, fkey->n,
+                   &mediation__v1__figure_counters__descriptor, &m, "figures bucket of case", id,
+                   err);
+  if (rc == MC_NOT_FOUND)
+    return MC_OK;
+  if (rc == MC_OK)
+    *stored = (mv_counters *)m;
+  return rc;
+}
+
+mc_code st_case_put(st_txn *txn, const mv_case *before, const mv_case *after,
+                    const mv_event *event, mc_err *err) {
+  mc_code rc = sti_check_write(txn, STI_STORE, err);
+  if (rc != MC_OK)
+    return rc;
+  st_store *s = txn->owner;
+  if ((rc = check_args(before, after, event, err)) != MC_OK)
+    return rc;
+  const char *id = after->id;
 
   /* The event is packed once: its hash is checked on, and its case-file
    * record written from, the same bytes. Events are a few hundred bytes;
@@ -205,42 +327,15 @@ mc_code st_case_put(st_txn *txn, const mv_case *before, const mv_case *after,
     goto out;
   if ((rc = sti_case_keys(after, &nu, &n_nu, err)) != MC_OK)
     goto out;
-  /* A unit_ref names one case of its unit. */
-  for (size_t i = 0; i < n_nu; i++) {
-    if (nu[i].db != SDB_ALIASES || key_in(old, n_old, &nu[i]))
-      continue;
-    const char *unit = (const char *)nu[i].key.b;
-    const char *ref = unit + strlen(unit) + 1;
-    char other[MC_CASE_ID_MAX];
-    rc = sti_alias_find(txn, s->db[SDB_ALIASES], unit, ref, other, sizeof(other), err);
-    if (rc == MC_OK && strcmp(other, id) != 0) {
-      rc = mc_err_set(err, MC_ALREADY_EXISTS, "unit_ref %s of unit %s is already case %s", ref,
-                      unit, other);
-      goto out;
-    }
-    if (rc != MC_OK && rc != MC_NOT_FOUND)
-      goto out;
-    rc = MC_OK;
-  }
+  if ((rc = check_aliases(txn, s, id, old, n_old, nu, n_nu, err)) != MC_OK)
+    goto out;
   /* What the step adds to the figures, and the bucket as stored now. */
   mv_bucket bucket;
   mv_counters delta;
   bool counts = mc_figures_delta(before, after, event, s->utc_offset_minutes, &bucket, &delta);
   sti_key fkey;
-  if (counts) {
-    if ((rc = check_bucket(&bucket, id, err)) != MC_OK)
-      goto out;
-    sti_figure_key(&fkey, &bucket);
-    ProtobufCMessage *m = NULL;
-    rc = sti_get_msg(txn, s->db[SDB_FIGURES], fkey.b, fkey.n,
-                     &mediation__v1__figure_counters__descriptor, &m, "figures bucket of case",
-                     id, err);
-    if (rc == MC_NOT_FOUND)
-      rc = MC_OK;
-    if (rc != MC_OK)
-      goto out;
-    stored = (mv_counters *)m;
-  }
+  if (counts && (rc = read_figures(txn, s, id, &bucket, &fkey, &stored, err)) != MC_OK)
+    goto out;
 
   /* A new case's serial: the year's counter must not fall behind an id in
    * use (an id from st_case_peek_id is only taken when the case is stored). */
@@ -255,40 +350,13 @@ mc_code st_case_put(st_txn *txn, const mv_case *before, const mv_case *after,
 
   /* The per-state counts, read now so that the writes below cannot fail
    * for any reason but LMDB's. */
-  bool moves = before == NULL || before->state != after->state;
-  char from_name[32], to_name[32];
-  uint64_t from_count = 0, to_count = 0;
-  if (moves) {
-    sti_state_counter_name(to_name, sizeof(to_name), (int)after->state);
-    if ((rc = sti_counter_get(txn, s->db[SDB_META], to_name, &to_count, err)) != MC_OK)
-      goto out;
-    if (before != NULL) {
-      sti_state_counter_name(from_name, sizeof(from_name), (int)before->state);
-      if ((rc = sti_counter_get(txn, s->db[SDB_META], from_name, &from_count, err)) != MC_OK)
-        goto out;
-      if (from_count == 0) {
-        rc = mc_err_set(err, MC_DATA_LOSS, "store: the count of cases in state %d is already 0",
-                        (int)before->state);
-        goto out;
-      }
-    }
-  }
+  state_move move;
+  if ((rc = read_state_move(txn, s, before, after, &move, err)) != MC_OK)
+    goto out;
 
   /* Writes. From here on a failure is LMDB's (it kills the transaction) or the
    * signer's (the op is refused; the batch runner rolls back what it wrote). */
-  /* A record that outgrows its leaf page moves to an overflow page, and its
-   * node shrinks to a ~30-byte reference. LMDB rebalances a page after a
-   * delete, never after a put that shrinks a node, so overwriting leaves the
-   * leaf pages of grown records nearly empty for good (measured: 5.4k
-   * leaves for 10k closed cases, 2 KB of every case's 6 KB in the cases
-   * database). Deleting first lets LMDB merge a sparse leaf with its
-   * neighbour; on a leaf already full of references the delete and the put
-   * just take the node out and back. */
-  size_t after_len = protobuf_c_message_get_packed_size(&after->base);
-  if (before != NULL && 8 + strlen(id) + after_len > s->node_max &&
-      (rc = sti_del(txn, s->db[SDB_CASES], id, strlen(id), NULL, err)) != MC_OK)
-    goto out;
-  if ((rc = sti_put_msg(txn, s->db[SDB_CASES], id, strlen(id), &after->base, 0, err)) != MC_OK)
+  if ((rc = write_record(txn, s, before != NULL, after, err)) != MC_OK)
     goto out;
   if (serial > serial_counter &&
       (rc = sti_counter_set(txn, s->db[SDB_META], serial_name, serial, err)) != MC_OK)
@@ -299,25 +367,10 @@ mc_code st_case_put(st_txn *txn, const mv_case *before, const mv_case *after,
    * after->last_event_hash. */
   if ((rc = sti_head_put(txn, id, event->seq, after->last_event_hash.data, err)) != MC_OK)
     goto out;
-  for (size_t i = 0; i < n_old; i++) {
-    if (key_in(nu, n_nu, &old[i]))
-      continue;
-    if ((rc = sti_del(txn, s->db[old[i].db], old[i].key.b, old[i].key.n, NULL, err)) != MC_OK)
-      goto out;
-  }
-  for (size_t i = 0; i < n_nu; i++) {
-    if (key_in(old, n_old, &nu[i]))
-      continue;
-    if ((rc = sti_put(txn, s->db[nu[i].db], nu[i].key.b, nu[i].key.n, "", 0, 0, err)) != MC_OK)
-      goto out;
-  }
-  if (moves) {
-    if (before != NULL &&
-        (rc = sti_counter_set(txn, s->db[SDB_META], from_name, from_count - 1, err)) != MC_OK)
-      goto out;
-    if ((rc = sti_counter_set(txn, s->db[SDB_META], to_name, to_count + 1, err)) != MC_OK)
-      goto out;
-  }
+  if ((rc = write_index_keys(txn, s, old, n_old, nu, n_nu, err)) != MC_OK)
+    goto out;
+  if ((rc = write_state_move(txn, s, &move, err)) != MC_OK)
+    goto out;
   if (counts) {
     if (stored != NULL) {
       mc_counters_add(stored, &delta);
