@@ -61,7 +61,8 @@ static void envelope_fields(Mediation__V1__RequestEnvelope *env, const char *ser
 
 /* The packed envelope's size if signed: the larger of the two proofs (a
  * signature is 64 bytes, session id and MAC 48), so a request that passes
- * this check fits either way. No crypto: the signature is a placeholder. */
+ * this check fits either way. Sized, not signed: zeros of a signature's
+ * length stand in for it. */
 size_t rpc__envelope_size(const char *service, const char *method, const uint8_t *rid,
                           int64_t deadline_ms, const char *caller, size_t payload_len) {
   static const uint8_t zeros[RPC_SIGNATURE_BYTES];

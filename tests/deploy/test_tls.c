@@ -35,30 +35,12 @@ static th_dir certs;   /* tls-setup --dir: the router's CA and certificate */
 static th_dir other;   /* another CA, which signed nothing of the router's */
 static char other_ca[TH_PATH_MAX + 16];
 
-/* Runs deploy/tls-setup --dir dir --name router.test --ip 127.0.0.1 [--rsa];
- * returns what it printed (malloc'd) or NULL. */
-static char *tls_setup(const char *dir) {
-  char script[TH_PATH_MAX];
-  snprintf(script, sizeof(script), "%s/deploy/tls-setup", MEDIATION_SOURCE_DIR);
-  const char *argv[] = {script, "--dir", dir, "--name", "router.test", "--ip", "127.0.0.1",
-                        use_rsa ? "--rsa" : NULL, NULL};
-  char *out = NULL, *err = NULL;
-  int rc = th_run(argv, &out, &err, 60000);
-  if (rc != 0) {
-    fprintf(stderr, "tls-setup failed (%d): %s%s\n", rc, out ? out : "", err ? err : "");
-    free(out);
-    out = NULL;
-  }
-  free(err);
-  return out;
-}
-
 static int setup(void **state) {
   (void)state;
   if (th_dir_make(&certs, "tls-certs") != 0 || th_dir_make(&other, "tls-other") != 0)
     return -1;
-  char *lines = tls_setup(certs.path);
-  char *other_lines = tls_setup(other.path);
+  char *lines = tw_tls_setup(certs.path, use_rsa);
+  char *other_lines = tw_tls_setup(other.path, use_rsa);
   if (lines == NULL || other_lines == NULL) {
     free(lines);
     free(other_lines);
@@ -66,26 +48,9 @@ static int setup(void **state) {
   }
   free(other_lines);
   snprintf(other_ca, sizeof(other_ca), "%s/ca.pem", other.path);
-  /* What docs/deploy.md says: append tls-setup's lines to mediation.conf. */
-  int rc = tw_make(&world, use_rsa ? "deploy-tls-rsa" : "deploy-tls", lines, true);
+  int rc = tw_make_tls(&world, use_rsa ? "deploy-tls-rsa" : "deploy-tls", lines);
   free(lines);
-  if (rc != 0)
-    return -1;
-  /* mkdeploy --tcp gave the router tcp://127.0.0.1:BASE; serve TLS there. */
-  const char *plain = world.reg->router.endpoint;
-  if (strncmp(plain, "tcp://127.0.0.1:", 16) != 0)
-    return -1;
-  FILE *f = fopen(world.conf, "a");
-  if (f == NULL || fprintf(f, "\n[router]\nendpoint = tls+%s\n", plain) < 0 || fclose(f) != 0)
-    return -1;
-  mc_registry_free(world.reg);
-  world.reg = NULL;
-  mc_err err;
-  if (mc_registry_load(world.conf, &world.reg, &err) != MC_OK) {
-    fprintf(stderr, "%s\n", err.msg);
-    return -1;
-  }
-  return tw_start_router(&world, NULL);
+  return rc;
 }
 
 static int teardown(void **state) {

@@ -26,6 +26,19 @@ void mctl_free(mctl_result *r);
 /* Fails the test (printing both outputs) unless the exit code is want. */
 void mctl_expect(const mctl_result *r, int want, const char *what);
 
+/* Fails the test unless hay contains needle (CONTAINS) or lacks it
+ * (LACKS). For use in cmocka tests that include <string.h>. */
+#define CONTAINS(hay, needle)                                                                     \
+  do {                                                                                            \
+    if (strstr((hay), (needle)) == NULL)                                                          \
+      fail_msg("expected \"%s\" in:\n%s", (needle), (hay));                                       \
+  } while (0)
+#define LACKS(hay, needle)                                                                        \
+  do {                                                                                            \
+    if (strstr((hay), (needle)) != NULL)                                                          \
+      fail_msg("did not expect \"%s\" in:\n%s", (needle), (hay));                                 \
+  } while (0)
+
 /* Parses stdout as JSON; fails the test if it is not. Caller puts it. */
 json_object *mctl_json(const mctl_result *r);
 

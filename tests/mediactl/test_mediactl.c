@@ -215,17 +215,6 @@ static int year_now(void) {
   return mc_date_of(mc_now_ms(), world.reg->utc_offset_minutes).year;
 }
 
-#define CONTAINS(hay, needle)                                                                     \
-  do {                                                                                            \
-    if (strstr((hay), (needle)) == NULL)                                                          \
-      fail_msg("expected \"%s\" in:\n%s", (needle), (hay));                                       \
-  } while (0)
-#define LACKS(hay, needle)                                                                        \
-  do {                                                                                            \
-    if (strstr((hay), (needle)) != NULL)                                                          \
-      fail_msg("did not expect \"%s\" in:\n%s", (needle), (hay));                                 \
-  } while (0)
-
 /* ---- fixtures ---- */
 
 static int start_world(const char *tag) {

@@ -419,12 +419,6 @@ static int teardown(void **state) {
   return 0;
 }
 
-#define CONTAINS(hay, needle)                                                                     \
-  do {                                                                                            \
-    if (strstr((hay), (needle)) == NULL)                                                          \
-      fail_msg("expected \"%s\" in:\n%s", (needle), (hay));                                       \
-  } while (0)
-
 /* Runs a step command as the police studio's operator and returns the
  * action the Desk received (caller frees the request). */
 static Mediation__V1__DeskActRequest *act(const char *const *args, const char *expect_out) {

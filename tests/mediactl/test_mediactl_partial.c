@@ -26,12 +26,6 @@
 
 static tw_world world;
 
-#define CONTAINS(hay, needle)                                                                     \
-  do {                                                                                            \
-    if (strstr((hay), (needle)) == NULL)                                                          \
-      fail_msg("expected \"%s\" in:\n%s", (needle), (hay));                                       \
-  } while (0)
-
 /* Drops the station's member lines from the deployment's configuration. */
 static int strip_roster(const char *conf) {
   char *text = th_read_file(conf);

@@ -35,34 +35,6 @@ static th_dir certs, other;
 static th_proc unit;
 static char unit_conf[TH_PATH_MAX + 32];
 
-#define CONTAINS(hay, needle)                                                                     \
-  do {                                                                                            \
-    if (strstr((hay), (needle)) == NULL)                                                          \
-      fail_msg("expected \"%s\" in:\n%s", (needle), (hay));                                       \
-  } while (0)
-#define LACKS(hay, needle)                                                                        \
-  do {                                                                                            \
-    if (strstr((hay), (needle)) != NULL)                                                          \
-      fail_msg("did not expect \"%s\" in:\n%s", (needle), (hay));                                 \
-  } while (0)
-
-/* deploy/tls-setup --dir dir --name router.test --ip 127.0.0.1; what it
- * printed (malloc'd: the [router] lines for mediation.conf) or NULL. */
-static char *tls_setup(const char *dir) {
-  char script[TH_PATH_MAX];
-  snprintf(script, sizeof(script), "%s/deploy/tls-setup", MEDIATION_SOURCE_DIR);
-  const char *argv[] = {script, "--dir", dir, "--name", "router.test", "--ip", "127.0.0.1", NULL};
-  char *out = NULL, *err = NULL;
-  int rc = th_run(argv, &out, &err, 60000);
-  if (rc != 0) {
-    fprintf(stderr, "tls-setup failed (%d): %s%s\n", rc, out ? out : "", err ? err : "");
-    free(out);
-    out = NULL;
-  }
-  free(err);
-  return out;
-}
-
 /* The deployment's mediation.conf with [router] tls_ca = ca: the unit's. */
 static int write_unit_conf(const char *ca) {
   snprintf(unit_conf, sizeof(unit_conf), "%s/unit-wrong-ca.conf", world.dir.path);
@@ -79,33 +51,17 @@ static int setup(void **state) {
   (void)state;
   if (th_dir_make(&certs, "tls-desk-certs") != 0 || th_dir_make(&other, "tls-desk-other") != 0)
     return -1;
-  char *lines = tls_setup(certs.path);
-  char *other_lines = tls_setup(other.path);
+  char *lines = tw_tls_setup(certs.path, false);
+  char *other_lines = tw_tls_setup(other.path, false);
   bool made = lines != NULL && other_lines != NULL;
   free(other_lines);
   if (!made) {
     free(lines);
     return -1;
   }
-  int rc = tw_make(&world, "mediactl-tls", lines, true);
+  int rc = tw_make_tls(&world, "mediactl-tls", lines);
   free(lines);
   if (rc != 0)
-    return -1;
-  /* mkdeploy --tcp gave the router tcp://127.0.0.1:BASE; serve TLS there. */
-  const char *plain = world.reg->router.endpoint;
-  if (strncmp(plain, "tcp://127.0.0.1:", 16) != 0)
-    return -1;
-  FILE *f = fopen(world.conf, "a");
-  if (f == NULL || fprintf(f, "\n[router]\nendpoint = tls+%s\n", plain) < 0 || fclose(f) != 0)
-    return -1;
-  mc_registry_free(world.reg);
-  world.reg = NULL;
-  mc_err err;
-  if (mc_registry_load(world.conf, &world.reg, &err) != MC_OK) {
-    fprintf(stderr, "%s\n", err.msg);
-    return -1;
-  }
-  if (tw_start_router(&world, NULL) != 0)
     return -1;
   char other_ca[TH_PATH_MAX + 16];
   snprintf(other_ca, sizeof(other_ca), "%s/ca.pem", other.path);

@@ -29,12 +29,6 @@
 static tw_world world;
 static const char *conf;
 
-#define CONTAINS(hay, needle)                                                                     \
-  do {                                                                                            \
-    if (strstr((hay), (needle)) == NULL)                                                          \
-      fail_msg("expected \"%s\" in:\n%s", (needle), (hay));                                       \
-  } while (0)
-
 /* Runs args until its stdout contains needle (exit 0), for up to 20 s. */
 static void wait_for(const char *const *args, const char *needle) {
   int64_t until = mc_mono_ms() + 20000;

@@ -87,6 +87,42 @@ int tw_make(tw_world *w, const char *tag, const char *extra_conf, bool tcp) {
   return 0;
 }
 
+char *tw_tls_setup(const char *dir, bool rsa) {
+  char script[TH_PATH_MAX];
+  snprintf(script, sizeof(script), "%s/deploy/tls-setup", MEDIATION_SOURCE_DIR);
+  const char *argv[] = {script,      "--dir", dir, "--name", "router.test", "--ip",
+                        "127.0.0.1", rsa ? "--rsa" : NULL, NULL};
+  char *out = NULL, *err = NULL;
+  int rc = th_run(argv, &out, &err, 60000);
+  if (rc != 0) {
+    fprintf(stderr, "tls-setup failed (%d): %s%s\n", rc, out ? out : "", err ? err : "");
+    free(out);
+    out = NULL;
+  }
+  free(err);
+  return out;
+}
+
+int tw_make_tls(tw_world *w, const char *tag, const char *tls_lines) {
+  if (tw_make(w, tag, tls_lines, true) != 0)
+    return -1;
+  /* mkdeploy --tcp gave the router tcp://127.0.0.1:BASE; serve TLS there. */
+  const char *plain = w->reg->router.endpoint;
+  if (strncmp(plain, "tcp://127.0.0.1:", 16) != 0)
+    return -1;
+  FILE *f = fopen(w->conf, "a");
+  if (f == NULL || fprintf(f, "\n[router]\nendpoint = tls+%s\n", plain) < 0 || fclose(f) != 0)
+    return -1;
+  mc_registry_free(w->reg);
+  w->reg = NULL;
+  mc_err err;
+  if (mc_registry_load(w->conf, &w->reg, &err) != MC_OK) {
+    fprintf(stderr, "%s\n", err.msg);
+    return -1;
+  }
+  return tw_start_router(w, NULL);
+}
+
 int tw_start_router(tw_world *w, const char *const *extra_args) {
   char bin[TH_PATH_MAX], log[TH_PATH_MAX + 64];
   th_bin(bin, sizeof(bin), "router/mediation-router");

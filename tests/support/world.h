@@ -38,6 +38,16 @@ typedef struct tw_world {
  * Returns 0 or -1 (with a message on stderr). */
 int tw_make(tw_world *w, const char *tag, const char *extra_conf, bool tcp);
 
+/* deploy/tls-setup --dir dir --name router.test --ip 127.0.0.1 [--rsa]:
+ * what it printed (malloc'd, the caller frees: the [router] lines for
+ * mediation.conf), or NULL with a message on stderr. */
+char *tw_tls_setup(const char *dir, bool rsa);
+
+/* What docs/deploy.md says: tw_make over tcp with tls_lines (tw_tls_setup's)
+ * appended, the router's endpoint switched to tls+tcp on the same port, the
+ * registry reloaded, and the router started. 0 or -1. */
+int tw_make_tls(tw_world *w, const char *tag, const char *tls_lines);
+
 /* Starts mediation-router on the deployment's config (extra_args: NULL or a
  * NULL-terminated list appended to the command line). 0 or -1. */
 int tw_start_router(tw_world *w, const char *const *extra_args);
