@@ -563,7 +563,7 @@ static mc_code apply_login(wa_record *r, void *arg, bool *write, mc_err *err) {
     return mc_err_set(err, MC_UNAUTHENTICATED, WRONG);
   }
   if (r->disabled) {
-    *write = r->failures != 0;
+    *write = *write || r->failures != 0;
     r->failures = 0;
     return mc_err_set(err, MC_PERMISSION_DENIED, "account disabled");
   }
