@@ -5,8 +5,9 @@
  * (the police studio refers a family dispute to the marriage studio) and
  * when a local step is taken; runs out after wait_ms with seq unchanged;
  * fifty watches at once leave the desk's other calls answering at once and
- * all wake on one change; and a stopping daemon ends a waiting watch at
- * once rather than after its wait or the server's stop grace.
+ * all wake on one change; ShowCase's person reaches the router's access
+ * log; and a stopping daemon ends a waiting watch at once rather than
+ * after its wait or the server's stop grace.
  *
  * The tests share one deployment and run in order: the quiet ones first
  * (nothing else may change the units while a watch is to run out).
@@ -371,6 +372,53 @@ static void test_many_do_not_starve(void **state) {
   free(ps);
 }
 
+/* ShowCase names the reader: the unit passes the person on to the router,
+ * whose access log then holds the unit and the person. A person that is not
+ * clean text is refused at the Desk. */
+static void test_show_records_reader(void **state) {
+  (void)state;
+  Mediation__V1__DeskShowRequest req = MEDIATION__V1__DESK_SHOW_REQUEST__INIT;
+  req.case_ref = case_id;
+  req.person = "周晓梅";
+  ProtobufCMessage *reply = NULL;
+  mc_err err;
+  mc_code rc = ts_desk_call(MARRIAGE, "ShowCase", &req.base, &reply, &err);
+  if (rc != MC_OK)
+    fail_msg("ShowCase with a person: %s: %s", mc_code_name(rc), err.msg);
+  assert_false(((Mediation__V1__DeskShowReply *)reply)->stale);
+  protobuf_c_message_free_unpacked(reply, NULL);
+
+  req.person = "周\x07晓梅";
+  reply = NULL;
+  rc = ts_desk_call(MARRIAGE, "ShowCase", &req.base, &reply, &err);
+  assert_int_equal(rc, MC_INVALID_ARGUMENT);
+  assert_non_null(strstr(err.msg, "person"));
+
+  rpc_client *coord = tw_client(&ts_world, "coordinator", NULL);
+  assert_non_null(coord);
+  Mediation__V1__ListAccessRequest lreq = MEDIATION__V1__LIST_ACCESS_REQUEST__INIT;
+  lreq.case_id = case_id;
+  lreq.who = MARRIAGE;
+  bool found = false;
+  for (int tries = 0; tries < 100 && !found; tries++) {
+    reply = NULL;
+    rc = rpc_client_call(coord, &mediation__v1__router_admin__descriptor, "ListAccess",
+                         &lreq.base, NULL, &reply, &err);
+    if (rc != MC_OK)
+      fail_msg("ListAccess: %s: %s", mc_code_name(rc), err.msg);
+    const Mediation__V1__ListAccessReply *l = (const Mediation__V1__ListAccessReply *)reply;
+    for (size_t i = 0; i < l->n_records; i++) {
+      const Mediation__V1__AccessRecord *a = l->records[i];
+      found |= a->who != NULL && strcmp(a->who->id, MARRIAGE) == 0 &&
+               strcmp(a->who->person, "周晓梅") == 0;
+    }
+    protobuf_c_message_free_unpacked(reply, NULL);
+    if (!found)
+      sleep_ms(50);
+  }
+  assert_true(found);
+}
+
 /* A daemon that stops ends its waiting watches at once (UNAVAILABLE): its
  * stop is not held for the server's grace, nor the watch for its wait. */
 static void test_ends_on_stop(void **state) {
@@ -398,7 +446,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_reset_at_once),      cmocka_unit_test(test_runs_out),
       cmocka_unit_test(test_wakes_on_offer),     cmocka_unit_test(test_wakes_on_local_step),
-      cmocka_unit_test(test_many_do_not_starve), cmocka_unit_test(test_ends_on_stop),
+      cmocka_unit_test(test_many_do_not_starve), cmocka_unit_test(test_show_records_reader),
+      cmocka_unit_test(test_ends_on_stop),
   };
   return cmocka_run_group_tests_name("Desk/Watch through the unit daemons", tests, setup,
                                      teardown);
