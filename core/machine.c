@@ -46,6 +46,7 @@
 
 #include "core/actions.h"
 #include "core/effects.h"
+#include "core/i18n.h"
 #include "core/ids.h"
 #include "core/names.h"
 #include "core/step.h"
@@ -53,15 +54,18 @@
 
 /* ---- guards: each is a text for people and a check, tied by address ---- */
 
-static const char GUARD_NOT_HOLDER[] = "the receiving unit is not the holder";
-static const char GUARD_NEW_MEMBER[] = "the person is not already on the case in that role";
-static const char GUARD_ACTIVE_MEMBER[] = "the person is on the case in that role";
+/* In English here (docs/state-machine.md prints them so); a refusal shows
+ * them in the caller's language (_() at the point of use). */
+static const char GUARD_NOT_HOLDER[] = N_("the receiving unit is not the holder");
+static const char GUARD_NEW_MEMBER[] = N_("the person is not already on the case in that role");
+static const char GUARD_ACTIVE_MEMBER[] = N_("the person is on the case in that role");
 static const char GUARD_LITIGABLE[] =
-    "mediation failed (outcome no agreement) and the case has not been to court";
-static const char GUARD_FEEDBACK[] = "the follow-up visit and the parties' satisfaction are recorded";
+    N_("mediation failed (outcome no agreement) and the case has not been to court");
+static const char GUARD_FEEDBACK[] =
+    N_("the follow-up visit and the parties' satisfaction are recorded");
 static const char GUARD_AGREEMENT[] =
-    "an agreement was reached (outcome agreement, or court mediation or judgment)";
-static const char GUARD_NO_LEGAL_AID[] = "legal aid is not yet granted";
+    N_("an agreement was reached (outcome agreement, or court mediation or judgment)");
+static const char GUARD_NO_LEGAL_AID[] = N_("legal aid is not yet granted");
 
 static bool holds_not_holder(const mv_case *c, const mv_action *a) {
   return !mc_str_eq(a->to_unit, c->holder);
@@ -260,6 +264,47 @@ static const char *state_name(mv_state s) {
   return s == MV_STATE(UNSPECIFIED) ? "no case yet" : mc_name_of(mc_state_names, (int)s);
 }
 
+/* A state as a refusal shows it: "受理 (intake)" - its label and its name,
+ * in the caller's language's punctuation. */
+static const char *state_shown(mv_state s, char *buf, size_t cap) {
+  const char *name = s == MV_STATE(UNSPECIFIED) ? _("no case yet") : state_name(s);
+  snprintf(buf, cap, C_("state", "%s (%s)"), state_label(s), name);
+  return buf;
+}
+
+/* An action as a refusal shows it: in English its short name
+ * (start_mediation), in Chinese its label and the word a person types or
+ * clicks for it (开始调处（start）, mediactl's command word), so that a
+ * refusal names what the user can do rather than an internal identifier.
+ * TRANSLATORS: each is "<label from core/actions.h>（<mediactl command>）". */
+static const char *const action_shown_texts[] = {
+    [MV_ACTION(TAKE_IN)] = NC_("action", "take_in"),
+    [MV_ACTION(TRANSFER)] = NC_("action", "transfer"),
+    [MV_ACTION(ACCEPT)] = NC_("action", "accept"),
+    [MV_ACTION(REFUSE)] = NC_("action", "refuse"),
+    [MV_ACTION(RECALL)] = NC_("action", "recall"),
+    [MV_ACTION(START_MEDIATION)] = NC_("action", "start_mediation"),
+    [MV_ACTION(ASSIGN)] = NC_("action", "assign"),
+    [MV_ACTION(RELEASE)] = NC_("action", "release"),
+    [MV_ACTION(RECORD_SESSION)] = NC_("action", "record_session"),
+    [MV_ACTION(RECORD_OUTCOME)] = NC_("action", "record_outcome"),
+    [MV_ACTION(SEND_TO_LITIGATION)] = NC_("action", "send_to_litigation"),
+    [MV_ACTION(RECORD_COURT_RESULT)] = NC_("action", "record_court_result"),
+    [MV_ACTION(RECORD_FEEDBACK)] = NC_("action", "record_feedback"),
+    [MV_ACTION(CLOSE)] = NC_("action", "close"),
+    [MV_ACTION(REOPEN)] = NC_("action", "reopen"),
+    [MV_ACTION(WITHDRAW)] = NC_("action", "withdraw"),
+    [MV_ACTION(GRANT_LEGAL_AID)] = NC_("action", "grant_legal_aid"),
+    [MV_ACTION(RECORD_RECEIPT)] = NC_("action", "record_receipt"),
+};
+
+static const char *action_shown(mv_action_kind kind) {
+  size_t n = sizeof(action_shown_texts) / sizeof(action_shown_texts[0]);
+  if (kind <= 0 || (size_t)kind >= n || action_shown_texts[kind] == NULL)
+    return mc_action_name(kind);
+  return mc_pgettext(action_shown_texts[kind]);
+}
+
 static const mc_transition *find_row(mv_state from, mv_action_kind action) {
   for (size_t i = 0; i < TABLE_ROWS; i++) {
     if (table[i].from == from && table[i].action == action)
@@ -297,8 +342,8 @@ static mc_code check_shape(mc_step_ctx *x, mc_err *err) {
   const mv_action *a = x->act;
   x->def = a->kind > MV_ACTION(UNSPECIFIED) ? mc_action_def_of(a->kind) : NULL;
   if (x->def == NULL)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "action.kind: %s",
-                      a->kind == MV_ACTION(UNSPECIFIED) ? "required" : "not a known action");
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("action.kind: %s"),
+                      a->kind == MV_ACTION(UNSPECIFIED) ? _("required") : _("not a known action"));
   Mediation__V1__CaseAction__ArgsCase want = x->def->args;
   Mediation__V1__CaseAction__ArgsCase got = a->args_case;
   /* A stored event names the other unit of a handoff (actions.h,
@@ -309,18 +354,18 @@ static mc_code check_shape(mc_step_ctx *x, mc_err *err) {
     got = want;
   if (got == want) {
     if (!args_present(a))
-      return mc_err_set(err, MC_INVALID_ARGUMENT, "action.%s: required for %s", args_names[want],
-                        mc_action_name(a->kind));
+      return mc_err_set(err, MC_INVALID_ARGUMENT, _("action.%s: required for %s"), args_names[want],
+                        action_shown(a->kind));
     return MC_OK;
   }
   if (want == MEDIATION__V1__CASE_ACTION__ARGS__NOT_SET)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "action.%s: %s takes no arguments",
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("action.%s: %s takes no arguments"),
                       (size_t)got < sizeof(args_names) / sizeof(args_names[0]) && args_names[got]
                           ? args_names[got]
                           : "args",
-                      mc_action_name(a->kind));
-  return mc_err_set(err, MC_INVALID_ARGUMENT, "action.%s: required for %s", args_names[want],
-                    mc_action_name(a->kind));
+                      action_shown(a->kind));
+  return mc_err_set(err, MC_INVALID_ARGUMENT, _("action.%s: required for %s"), args_names[want],
+                    action_shown(a->kind));
 }
 
 /* Appends "受理, 调处" (the states where kind is allowed) to buf. */
@@ -330,8 +375,9 @@ static void allowed_states(mv_action_kind kind, char *buf, size_t cap) {
   for (size_t i = 0; i < TABLE_ROWS; i++) {
     if (table[i].action != kind)
       continue;
-    int n = snprintf(buf + used, cap - used, "%s%s (%s)", used ? ", " : "",
-                     state_label(table[i].from), state_name(table[i].from));
+    char shown[96];
+    int n = snprintf(buf + used, cap - used, "%s%s", used ? C_("list", ", ") : "",
+                     state_shown(table[i].from, shown, sizeof(shown)));
     if (n < 0 || (size_t)n >= cap - used)
       return;
     used += (size_t)n;
@@ -341,22 +387,22 @@ static void allowed_states(mv_action_kind kind, char *buf, size_t cap) {
 /* 2. Does the state allow the action at all? */
 static mc_code check_state(mc_step_ctx *x, mc_err *err) {
   mv_action_kind kind = x->act->kind;
+  char from[96];
+  state_shown(x->from, from, sizeof(from));
   if (kind == MV_ACTION(TAKE_IN) && x->cur != NULL)
-    return mc_err_set(err, MC_FAILED_PRECONDITION,
-                      "case %s is in %s (%s); take_in is only for a new case", x->case_id,
-                      state_label(x->from), state_name(x->from));
+    return mc_err_set(err, MC_FAILED_PRECONDITION, _("case %s is in %s; %s is only for a new case"),
+                      x->case_id, from, action_shown(kind));
   x->row = find_row(x->from, kind);
   if (x->row != NULL)
     return MC_OK;
-  char allowed[160];
+  char allowed[320];
   allowed_states(kind, allowed, sizeof(allowed));
   if (x->cur == NULL)
     return mc_err_set(err, MC_FAILED_PRECONDITION,
-                      "there is no case yet; %s is allowed only in %s", mc_action_name(kind),
+                      _("there is no case yet; %s is allowed only in %s"), action_shown(kind),
                       allowed);
-  return mc_err_set(err, MC_FAILED_PRECONDITION, "case %s is in %s (%s); %s is allowed only in %s",
-                    x->case_id, state_label(x->from), state_name(x->from), mc_action_name(kind),
-                    allowed);
+  return mc_err_set(err, MC_FAILED_PRECONDITION, _("case %s is in %s; %s is allowed only in %s"),
+                    x->case_id, from, action_shown(kind), allowed);
 }
 
 /* "the holding unit (police-studio) or a coordinator" */
@@ -368,22 +414,23 @@ static void describe_roles(const mv_case *c, unsigned roles, char *buf, size_t c
     const char *what;
     const char *unit;
   } parts[] = {
-      {MC_BY_ANY_UNIT, "a registered unit", NULL},
-      {MC_BY_HOLDER, "the holding unit", c ? c->holder : NULL},
-      {MC_BY_TARGET, "the unit the case is offered to",
+      {MC_BY_ANY_UNIT, _("a registered unit"), NULL},
+      {MC_BY_HOLDER, _("the holding unit"), c ? c->holder : NULL},
+      {MC_BY_TARGET, _("the unit the case is offered to"),
        c && c->transfer ? c->transfer->to_unit : NULL},
-      {MC_BY_COORDINATOR, "a coordinator", NULL},
-      {MC_BY_SYSTEM, "the router", NULL},
+      {MC_BY_COORDINATOR, _("a coordinator"), NULL},
+      {MC_BY_SYSTEM, _("the router"), NULL},
   };
   for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
     if (!(roles & parts[i].bit))
       continue;
     int n;
+    const char *sep = used ? _(" or ") : "";
     if (!mc_str_empty(parts[i].unit))
-      n = snprintf(buf + used, cap - used, "%s%s (%s)", used ? " or " : "", parts[i].what,
+      n = snprintf(buf + used, cap - used, C_("role", "%s%s (%s)"), sep, parts[i].what,
                    parts[i].unit);
     else
-      n = snprintf(buf + used, cap - used, "%s%s", used ? " or " : "", parts[i].what);
+      n = snprintf(buf + used, cap - used, "%s%s", sep, parts[i].what);
     if (n < 0 || (size_t)n >= cap - used)
       return;
     used += (size_t)n;
@@ -394,24 +441,24 @@ static void describe_roles(const mv_case *c, unsigned roles, char *buf, size_t c
 static mc_code check_actor(const mc_step_ctx *x, mc_err *err) {
   unsigned have = mc_roles_of(x->cur, x->actor);
   if ((have & x->row->roles) == 0) {
-    char who[200];
+    char who[320], from[96];
     describe_roles(x->cur, x->row->roles, who, sizeof(who));
     if (x->cur == NULL)
-      return mc_err_set(err, MC_PERMISSION_DENIED, "%s may be taken only by %s",
-                        mc_action_name(x->act->kind), who);
-    return mc_err_set(err, MC_PERMISSION_DENIED, "case %s: %s in %s (%s) may be taken only by %s",
-                      x->case_id, mc_action_name(x->act->kind), state_label(x->from),
-                      state_name(x->from), who);
+      return mc_err_set(err, MC_PERMISSION_DENIED, _("%s may be taken only by %s"),
+                        action_shown(x->act->kind), who);
+    return mc_err_set(err, MC_PERMISSION_DENIED, _("case %s: %s in %s may be taken only by %s"),
+                      x->case_id, action_shown(x->act->kind),
+                      state_shown(x->from, from, sizeof(from)), who);
   }
   if (x->mode == MODE_REPLAY)
     return MC_OK; /* a unit may have left the registry since */
   const char *id = x->actor->id ? x->actor->id : "";
   if (x->actor->kind == MV_PRINCIPAL(UNIT) && mc_registry_unit(x->reg, id) == NULL)
-    return mc_err_set(err, MC_PERMISSION_DENIED, "actor.id: not a registered unit");
+    return mc_err_set(err, MC_PERMISSION_DENIED, _("actor.id: not a registered unit"));
   if (x->actor->kind == MV_PRINCIPAL(COORDINATOR)) {
     const mc_principal *p = mc_registry_principal(x->reg, id);
     if (p == NULL || p->kind != MC_PRINCIPAL_COORDINATOR)
-      return mc_err_set(err, MC_PERMISSION_DENIED, "actor.id: not a registered coordinator");
+      return mc_err_set(err, MC_PERMISSION_DENIED, _("actor.id: not a registered coordinator"));
   }
   return MC_OK;
 }
@@ -425,8 +472,8 @@ static mc_code check_fields(const mc_step_ctx *x, mc_err *err) {
   TRY(mc_text_check(a->case_ref, lim->max_name_bytes, "action.case_ref", err));
   TRY(mc_text_check(a->reason, lim->max_text_bytes, "action.reason", err));
   if (x->def->reason_required && mc_str_blank(a->reason))
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "action.reason: required for %s",
-                      mc_action_name(a->kind));
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("action.reason: required for %s"),
+                      action_shown(a->kind));
   return x->def->check ? x->def->check(x, err) : MC_OK;
 }
 
@@ -439,9 +486,10 @@ static mc_code check_guard(const mc_step_ctx *x, mc_err *err) {
       continue;
     if (guard_checks[i].holds(x->cur, x->act))
       return MC_OK;
-    return mc_err_set(err, MC_FAILED_PRECONDITION, "case %s: %s in %s (%s) needs: %s",
-                      x->case_id, mc_action_name(x->act->kind), state_label(x->from),
-                      state_name(x->from), x->row->guard);
+    char from[96];
+    return mc_err_set(err, MC_FAILED_PRECONDITION, _("case %s: %s in %s needs: %s"), x->case_id,
+                      action_shown(x->act->kind), state_shown(x->from, from, sizeof(from)),
+                      _(x->row->guard));
   }
   /* A row names a guard nobody checks: a programming error, refused loudly. */
   return mc_err_set(err, MC_INTERNAL, "case %s: guard \"%s\" has no check", x->case_id,
@@ -455,7 +503,7 @@ static mc_code check_limits(const mc_step_ctx *x, mc_err *err) {
     return MC_OK;
   if (x->cur->event_count >= lim->max_events)
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED,
-                      "case %s: the case file holds the most events allowed (max_events %zu)",
+                      _("case %s: the case file holds the most events allowed (max_events %zu)"),
                       x->case_id, lim->max_events);
   return x->def->room ? x->def->room(x, err) : MC_OK;
 }

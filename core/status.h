@@ -45,7 +45,7 @@ typedef enum mc_code {
  * data (names, ID numbers, phones, case text): case ids and field names only. */
 typedef struct mc_err {
   mc_code code;
-  char msg[256];
+  char msg[512]; /* room for a Chinese message: 3 bytes a character in UTF-8 */
 } mc_err;
 
 /* "FAILED_PRECONDITION" for MC_FAILED_PRECONDITION; "?" for a number outside

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/i18n.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "core/access.h"
@@ -652,8 +653,7 @@ static mc_code run_ack(st_txn *txn, rt_job *job, const mc_registry *reg, mc_err 
  * receipt after recording the first, so it keeps a nested transaction. */
 bool rt_job_is_direct(const rt_job *job) { return job->kind != RT_JOB_ACK; }
 
-mc_code rt_job_run(st_txn *txn, void *arg, mc_err *err) {
-  rt_job *job = arg;
+static mc_code run_job(st_txn *txn, rt_job *job, mc_err *err) {
   const mc_registry *reg = job->reg;
   reset_results(job);
   switch (job->kind) {
@@ -665,4 +665,14 @@ mc_code rt_job_run(st_txn *txn, void *arg, mc_err *err) {
     return st_access_append(txn, job->access, err);
   }
   return mc_err_set(err, MC_INTERNAL, "unknown job kind %d", (int)job->kind);
+}
+
+/* On the writer's thread, each job's refusal is written in its caller's
+ * language (core/i18n.h): the batch mixes callers of both. */
+mc_code rt_job_run(st_txn *txn, void *arg, mc_err *err) {
+  rt_job *job = arg;
+  locale_t previous = mc_i18n_use(job->call != NULL ? rpc_call_locale(job->call) : "");
+  mc_code rc = run_job(txn, job, err);
+  mc_i18n_restore(previous);
+  return rc;
 }

@@ -46,7 +46,7 @@ typedef enum rt_job_kind {
  * by the writer (when the case moved on since, or for an intake). */
 typedef struct rt_step {
   mc_code code;      /* MC_OK: decided, the step is below; else not decided */
-  char message[256]; /* why not, for people, when code is not MC_OK */
+  char message[512]; /* why not, for people, when code is not MC_OK (room for Chinese) */
   mv_case *current;  /* owned: the case it was decided on; NULL for an intake */
   mv_case *next;     /* owned: the case after the step; NULL unless decided */
   mv_event *event;   /* owned: the step's event; NULL unless decided */
@@ -76,7 +76,7 @@ typedef struct rt_job {
   size_t pre_reply_len;
   /* results */
   mc_code code;
-  char message[256];
+  char message[512]; /* as mc_err's: a Chinese message takes 3 bytes a character */
   uint8_t *payload; /* the packed reply for OK (malloc'd) */
   size_t payload_len;
   /* Units that got a delivery, each once; when more than RT_WAKE_MAX did

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/i18n.h"
 #include "core/daemon.h"
 #include "core/log.h"
 #include "core/registry.h"
@@ -49,6 +50,7 @@ static bool parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *
 }
 
 int main(int argc, char **argv) {
+  mc_i18n_init(); /* first: every message after this is in the reader's language */
   static const struct option longopts[] = {
       {"config", required_argument, NULL, 'c'},
       {"endpoint", required_argument, NULL, OPT_ENDPOINT},

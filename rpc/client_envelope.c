@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "core/clock.h"
+#include "core/i18n.h"
 #include "core/pb.h"
 #include "rpc/internal.h"
 
@@ -57,6 +58,9 @@ static void envelope_fields(Mediation__V1__RequestEnvelope *env, const char *ser
   env->deadline_ms = deadline_ms;
   env->caller = (char *)caller;
   env->payload = (ProtobufCBinaryData){payload_len, (uint8_t *)payload};
+  /* The language of this thread (a gateway answering a browser switches
+   * it per request), so the server writes its refusal in it. */
+  env->locale = (char *)mc_i18n_current();
 }
 
 /* The packed envelope's size if signed: the larger of the two proofs (a

@@ -167,7 +167,7 @@ static void open_done(void *arg, mc_code code, const char *message, ProtobufCMes
   uint8_t sid[RPC_SESSION_ID_BYTES], key[RPC_SESSION_KEY_BYTES];
   int64_t expires_ms = 0;
   bool ok = false;
-  char why[256];
+  char why[512];
   snprintf(why, sizeof(why), "%s", message);
   if (code == MC_OK) {
     const Mediation__V1__SessionOpenReply *r = (const Mediation__V1__SessionOpenReply *)reply;

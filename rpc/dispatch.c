@@ -23,6 +23,7 @@
 #include <sodium.h>
 
 #include "core/clock.h"
+#include "core/i18n.h"
 #include "core/log.h"
 #include "core/pb.h"
 #include "rpc/internal.h"
@@ -425,10 +426,25 @@ static void start_call(rpc_server *srv, rpc_call *call) {
   service->invoke(service, index, call->input, call_closure, call);
 }
 
+static void dispatch_envelope(rpc_server *srv, Mediation__V1__RequestEnvelope *env,
+                              rpc_sink sink);
+
+/* The request's checks and its handler run in the caller's language
+ * (RequestEnvelope.locale): whatever message they write is in it. A
+ * handler that completes the call later, from another thread, writes in
+ * that thread's language; the router's writer switches to the call's
+ * (rpc_call_locale). */
 void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink sink) {
   Mediation__V1__RequestEnvelope *env = unpack_envelope(srv, data, len, sink);
   if (env == NULL)
     return;
+  locale_t previous = mc_i18n_use(env->locale);
+  dispatch_envelope(srv, env, sink);
+  mc_i18n_restore(previous);
+}
+
+static void dispatch_envelope(rpc_server *srv, Mediation__V1__RequestEnvelope *env,
+                              rpc_sink sink) {
   char why[256];
   mc_code code = MC_OK;
   bool by_session = false, session_unknown = false, proven = false;
@@ -741,4 +757,8 @@ mc_code rpc__register_builtins(rpc_server *srv, mc_err *err) {
   if (rc == MC_OK)
     rc = rpc__sessions_register(srv, err);
   return rc;
+}
+
+const char *rpc_call_locale(const rpc_call *call) {
+  return call != NULL && call->env != NULL && call->env->locale != NULL ? call->env->locale : "";
 }

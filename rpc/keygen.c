@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/i18n.h"
 #include "rpc/identity.h"
 
 static void usage(FILE *out) {
@@ -36,6 +37,7 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+  mc_i18n_init(); /* first: every message after this is in the reader's language */
   static const struct option longopts[] = {
       {"dir", required_argument, NULL, 'd'},
       {"help", no_argument, NULL, 'h'},

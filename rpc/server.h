@@ -289,4 +289,10 @@ int64_t rpc_call_deadline_ms(const rpc_call *call);
 /* "mediation.v1.Router/Apply". Valid until completion. */
 const char *rpc_call_method(const rpc_call *call);
 
+/* The language the caller asked its messages in (RequestEnvelope.locale;
+ * "" if none): give it to mc_i18n_use (core/i18n.h) on a thread that
+ * writes the call's message away from its handler. Valid until the call
+ * is completed. */
+const char *rpc_call_locale(const rpc_call *call);
+
 #endif /* RPC_SERVER_H */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/i18n.h"
 #include "core/log.h"
 #include "services/coordinator/ctl.h"
 
@@ -497,6 +498,7 @@ static int run_command(ctl_ctx *ctx, int argc, char **argv) {
 }
 
 int ctl_main(int argc, char **argv) {
+  mc_i18n_init(); /* first: every message after this is in the reader's language */
   /* The RPC layer logs a warning when it cannot connect; we print the
    * status ourselves, once, so only errors of the library itself remain. */
   mc_log_init("mediactl", MC_LOG_ERR);

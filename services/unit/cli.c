@@ -10,6 +10,7 @@
 
 #include <sodium.h>
 
+#include "core/i18n.h"
 #include "core/daemon.h"
 #include "core/log.h"
 #include "core/names.h"
@@ -56,6 +57,7 @@ static void usage(FILE *out, const un_policy *policy) {
 }
 
 int un_main(int argc, char **argv, const un_policy *policy) {
+  mc_i18n_init(); /* first: every message after this is in the reader's language */
   enum { OPT_LOG = 256, OPT_VERSION };
   static const struct option longopts[] = {
       {"config", required_argument, NULL, 'c'},

@@ -70,7 +70,7 @@ struct un_step {
   /* Result of the plan's last run. */
   Mediation__V1__DeskDisposition disposition; /* QUEUED, or REFUSED (locally) */
   mc_code code;
-  char message[256];
+  char message[512];
   uint64_t seq; /* outbox seq when queued */
   un_plan *plan;
 };
@@ -262,7 +262,7 @@ typedef struct un_wait_step {
   mv_action *action; /* owned copy, as sent */
   Mediation__V1__DeskDisposition disposition;
   mc_code code;
-  char message[256];
+  char message[512];
   uint64_t seq;
 } un_wait_step;
 

@@ -283,7 +283,7 @@ static void test_random_walk(void **state) {
       apply_ns += mc_mono_ns() - t0;
       steps++;
       codes[rc]++;
-      char where[512];
+      char where[768];
       snprintf(where, sizeof(where), "case %zu step %u: %s by %s in %s -> %s (%s)", ci, s,
                mc_name_of(mc_action_names, kind), who.id,
                from ? mc_name_of(mc_state_names, from) : "new", mc_code_name(rc), err.msg);

@@ -308,7 +308,7 @@ mc_code rt_echo_call(rpc_client *c, const Mediation__V1__EchoRequest *req,
   mc_code rc =
       rpc_client_call(c, &mediation__v1__echo__descriptor, "Echo", &req->base, opts, &reply, &err);
   if (msg != NULL)
-    snprintf(msg, 256, "%s", rc == MC_OK ? "" : err.msg);
+    snprintf(msg, 256, "%.255s", rc == MC_OK ? "" : err.msg);
   if (rc == MC_OK) {
     if (out != NULL)
       *out = (Mediation__V1__EchoReply *)reply;

@@ -114,7 +114,7 @@ static Mediation__V1__DeskReply *call_until_answered(client *c, const char *meth
     }
     bool transient = rc == MC_UNAVAILABLE || rc == MC_DEADLINE_EXCEEDED || rc == MC_CANCELLED;
     if (!transient || mc_mono_ms() > until) {
-      snprintf(c->failure, sizeof(c->failure), "%s: %s: %s", method, mc_code_name(rc), err.msg);
+      snprintf(c->failure, sizeof(c->failure), "%s: %s: %.300s", method, mc_code_name(rc), err.msg);
       return NULL;
     }
     struct timespec pause = {0, 30 * 1000000L};
