@@ -40,18 +40,22 @@ static const struct option global_options[] = {
     {NULL, 0, NULL, 0},
 };
 
+/* Texts for people are marked N_ here and translated where printed
+ * (core/i18n.h); the command table's summaries and usages are extracted
+ * for translators by mediation-gen-pot (po/CMakeLists.txt). */
 static const char global_usage[] =
-    "Usage: mediactl [global options] <command> [options] [args]\n"
+    N_("Usage: mediactl [global options] <command> [options] [args]\n"
     "\n"
     "The command-line client of the mediation system. Operators work on their\n"
     "unit's cases through their unit's service (--unit); coordinators ask the\n"
     "router where a case is and who holds it, what is stuck, and the year's\n"
-    "figures.\n";
+    "figures.\n");
 
+/* %s: the default configuration's path (CTL_DEFAULT_CONFIG). */
 static const char global_options_help[] =
-    "Global options (before or after the command):\n"
+    N_("Global options (before or after the command):\n"
     "  -c, --config PATH      the deployment's mediation.conf (default: $MEDIATION_CONFIG,\n"
-    "                         else " CTL_DEFAULT_CONFIG ")\n"
+    "                         else %s)\n"
     "      --unit UNIT        act as that unit's operator on its service (a unit id or its\n"
     "                         Chinese name); for stuck and figures, only that unit\n"
     "      --as PRINCIPAL     sign with this principal's key (default: <unit>-operator\n"
@@ -76,31 +80,32 @@ static const char global_options_help[] =
     "  6  partly done: the step was taken (or queued), but a step the unit's policy\n"
     "     added to it was refused: the case is not as planned (see the steps printed)\n"
     "  7  partly applied: the step was applied, but a step the unit's policy added\n"
-    "     is still queued in the unit's outbox; it is forwarded in order\n";
+    "     is still queued in the unit's outbox; it is forwarded in order\n");
 
 static void print_group(FILE *out, ctl_group group, const char *title) {
   fprintf(out, "\n%s\n", title);
   for (const ctl_command *c = ctl_commands; c->name != NULL; c++) {
     if (c->group == group)
-      fprintf(out, "  %-13s %s\n", c->name, c->summary);
+      fprintf(out, "  %-13s %s\n", c->name, _(c->summary));
   }
 }
 
 static void print_global_help(FILE *out) {
-  fputs(global_usage, out);
+  fputs(_(global_usage), out);
   print_group(out, CTL_FOR_OPERATORS,
-              "Operators (with --unit UNIT, through that unit's service):");
-  print_group(out, CTL_FOR_COORDINATORS, "Coordinators (the router, signed as the coordinator):");
+              _("Operators (with --unit UNIT, through that unit's service):"));
+  print_group(out, CTL_FOR_COORDINATORS,
+              _("Coordinators (the router, signed as the coordinator):"));
   print_group(out, CTL_FOR_WEB,
-              "Web logins (on the web gateway's machine, with --unit UNIT or --coordinators):");
-  print_group(out, CTL_FOR_EVERYONE, "Everyone:");
+              _("Web logins (on the web gateway's machine, with --unit UNIT or --coordinators):"));
+  print_group(out, CTL_FOR_EVERYONE, _("Everyone:"));
   fputc('\n', out);
-  fputs(global_options_help, out);
+  fprintf(out, _(global_options_help), CTL_DEFAULT_CONFIG);
 }
 
 static void print_command_help(const ctl_command *cmd, FILE *out) {
-  fputs(cmd->usage, out);
-  fputs("\nGlobal options and exit codes: mediactl --help\n", out);
+  fputs(_(cmd->usage), out);
+  fputs(_("\nGlobal options and exit codes: mediactl --help\n"), out);
 }
 
 const ctl_command *ctl_command_find(const char *name) {
@@ -132,8 +137,8 @@ int ctl_usage_error(ctl_ctx *ctx, const char *fmt, ...) {
     print_command_help(ctx->cmd, stderr);
   } else {
     fprintf(stderr, "mediactl: %s\n\n%s", msg,
-            "Usage: mediactl [global options] <command> [options] [args]\n"
-            "`mediactl --help` lists the commands and global options.\n");
+            _("Usage: mediactl [global options] <command> [options] [args]\n"
+              "`mediactl --help` lists the commands and global options.\n"));
   }
   return CTL_EXIT_USAGE;
 }
@@ -171,8 +176,8 @@ static int global_option(ctl_ctx *ctx, int c, const char *arg) {
   case G_JSON: ctx->json = true; return 1;
   case G_TIMEOUT:
     if (parse_timeout(arg, &ctx->timeout_ms) != 0) {
-      ctl_usage_error(ctx, "--timeout: expected a number of seconds more than 0, such as 30 "
-                           "or 2.5");
+      ctl_usage_error(ctx, _("--timeout: expected a number of seconds more than 0, such as 30 "
+                           "or 2.5"));
       return -1;
     }
     return 1;
@@ -205,7 +210,7 @@ static int merge_options(ctl_ctx *ctx, const struct option *opts) {
 int ctl_getopt(ctl_ctx *ctx, int argc, char **argv, const struct option *opts) {
   if (ctx->merged_from != opts || opts == NULL) {
     if (merge_options(ctx, opts) != 0)
-      return ctl_usage_error(ctx, "too many options (a bug)"), CTL_OPT_ERROR;
+      return ctl_usage_error(ctx, _("too many options (a bug)")), CTL_OPT_ERROR;
   }
   for (;;) {
     opterr = 0;
@@ -219,11 +224,11 @@ int ctl_getopt(ctl_ctx *ctx, int argc, char **argv, const struct option *opts) {
       return CTL_OPT_HELP;
     case '?':
       option_name(argv[optind - 1], name, sizeof(name));
-      ctl_usage_error(ctx, "unknown option %s", name);
+      ctl_usage_error(ctx, _("unknown option %s"), name);
       return CTL_OPT_ERROR;
     case ':':
       option_name(argv[optind - 1], name, sizeof(name));
-      ctl_usage_error(ctx, "option %s needs a value", name);
+      ctl_usage_error(ctx, _("option %s needs a value"), name);
       return CTL_OPT_ERROR;
     default: {
       int g = global_option(ctx, c, optarg);
@@ -240,9 +245,9 @@ int ctl_positionals(ctl_ctx *ctx, int argc, char **argv, int n, const char **out
                     const char *what) {
   int have = argc - optind;
   if (have < n)
-    return ctl_usage_error(ctx, "expected %s", what);
+    return ctl_usage_error(ctx, _("expected %s"), _(what));
   if (have > n)
-    return ctl_usage_error(ctx, "unexpected argument \"%s\"", argv[optind + n]);
+    return ctl_usage_error(ctx, _("unexpected argument \"%s\""), argv[optind + n]);
   for (int i = 0; i < n; i++)
     out[i] = argv[optind + i];
   return CTL_EXIT_OK;
@@ -254,7 +259,7 @@ int ctl_enum_option(ctl_ctx *ctx, const mc_name *table, const char *option, cons
     return CTL_EXIT_OK;
   char names[400];
   ctl_names_list(table, names, sizeof(names));
-  return ctl_usage_error(ctx, "%s: expected one of %s", option, names);
+  return ctl_usage_error(ctx, _("%s: expected one of %s"), option, names);
 }
 
 /* ---- configuration and connections ---- */
@@ -276,7 +281,7 @@ int ctl_find_unit(ctl_ctx *ctx, const char *text, const char *option, const mc_u
   if (u == NULL) {
     char units[400];
     list_units(ctx->reg, units, sizeof(units));
-    return ctl_usage_error(ctx, "%s: no unit \"%s\"; the units are %s", option, text, units);
+    return ctl_usage_error(ctx, _("%s: no unit \"%s\"; the units are %s"), option, text, units);
   }
   *out = u;
   return CTL_EXIT_OK;
@@ -296,7 +301,7 @@ int ctl_find_community(ctl_ctx *ctx, const char *text, const char *option,
         break;
       used += (size_t)n;
     }
-    return ctl_usage_error(ctx, "%s: no community \"%s\"; the communities are %s", option, text,
+    return ctl_usage_error(ctx, _("%s: no community \"%s\"; the communities are %s"), option, text,
                            list);
   }
   *out = c;
@@ -313,7 +318,7 @@ int ctl_load(ctl_ctx *ctx) {
     path = CTL_DEFAULT_CONFIG;
   mc_err err;
   if (mc_registry_load(path, &ctx->reg, &err) != MC_OK)
-    return ctl_fail(CTL_EXIT_FAILED, "configuration: %s", err.msg);
+    return ctl_fail(CTL_EXIT_FAILED, _("configuration: %s"), err.msg);
   if (ctx->unit_arg != NULL)
     return ctl_find_unit(ctx, ctx->unit_arg, "--unit", &ctx->unit);
   return CTL_EXIT_OK;
@@ -340,43 +345,43 @@ int ctl_connect(ctl_ctx *ctx, bool desk) {
     return CTL_EXIT_OK;
   if (ctx->timeout_ms > ctx->reg->limits.max_deadline_ahead_ms)
     return ctl_usage_error(ctx,
-                           "--timeout: at most %lld seconds in this deployment ([limits] "
-                           "max_deadline_ahead_seconds)",
+                           _("--timeout: at most %lld seconds in this deployment ([limits] "
+                           "max_deadline_ahead_seconds)"),
                            (long long)(ctx->reg->limits.max_deadline_ahead_ms / 1000));
   const char *url;
   char principal[RPC_PRINCIPAL_MAX + 1];
   const char *server_name = NULL;
   if (desk) {
     if (ctx->unit == NULL)
-      return ctl_usage_error(ctx, "--unit UNIT is required: operators act through their "
-                                  "unit's service");
+      return ctl_usage_error(ctx, _("--unit UNIT is required: operators act through their "
+                                  "unit's service"));
     url = ctx->unit->endpoint;
     snprintf(principal, sizeof(principal), "%s-operator", ctx->unit->id);
     if (url == NULL || url[0] == '\0')
-      return ctl_fail(CTL_EXIT_FAILED, "configuration: [unit %s] has no endpoint",
+      return ctl_fail(CTL_EXIT_FAILED, _("configuration: [unit %s] has no endpoint"),
                       ctx->unit->id);
   } else {
     /* Asking the router as the coordinator: a --unit that is not a filter
      * here would be silently ignored, so it is refused instead. */
     if (ctx->unit != NULL && ctx->cmd->target == CTL_ROUTER && !ctx->cmd->unit_filter)
-      return ctl_usage_error(ctx, "--unit does not apply: %s asks the router as the "
-                                  "coordinator (to sign as the unit itself, use --as UNIT)",
+      return ctl_usage_error(ctx, _("--unit does not apply: %s asks the router as the "
+                                  "coordinator (to sign as the unit itself, use --as UNIT)"),
                              ctx->cmd->name);
     url = ctx->reg->router.endpoint;
     snprintf(principal, sizeof(principal), "%s", default_coordinator(ctx->reg));
     server_name = ctx->reg->router.tls_server_name;
     if (url == NULL || url[0] == '\0')
-      return ctl_fail(CTL_EXIT_FAILED, "configuration: [router] has no endpoint");
+      return ctl_fail(CTL_EXIT_FAILED, _("configuration: [router] has no endpoint"));
   }
   if (ctx->as != NULL) {
     if (!rpc_principal_valid(ctx->as))
-      return ctl_usage_error(ctx, "--as: \"%s\" is not a principal id (a-z, 0-9, - and _)",
+      return ctl_usage_error(ctx, _("--as: \"%s\" is not a principal id (a-z, 0-9, - and _)"),
                              ctx->as);
     snprintf(principal, sizeof(principal), "%s", ctx->as);
   }
   mc_err err;
   if (rpc_key_load(ctx->reg->keys_dir, principal, &ctx->key, &err) != MC_OK)
-    return ctl_fail(CTL_EXIT_FAILED, "the key of %s: %s", principal, err.msg);
+    return ctl_fail(CTL_EXIT_FAILED, _("the key of %s: %s"), principal, err.msg);
   rpc_client_opts opts = {
       .default_timeout_ms = ctx->timeout_ms,
       .max_in_flight = 4,
@@ -385,7 +390,7 @@ int ctl_connect(ctl_ctx *ctx, bool desk) {
       .tls_server_name = server_name,
   };
   if (rpc_client_create(url, ctx->key, &ctx->reg->limits, &opts, &ctx->client, &err) != MC_OK)
-    return ctl_fail(CTL_EXIT_FAILED, "cannot use %s: %s", url, err.msg);
+    return ctl_fail(CTL_EXIT_FAILED, _("cannot use %s: %s"), url, err.msg);
   ctx->desk = desk;
   return CTL_EXIT_OK;
 }
@@ -416,11 +421,11 @@ int ctl_exit_for(mc_code code) {
 
 int ctl_status_fail(mc_code code, const char *message) {
   int exit_code = ctl_exit_for(code);
-  const char *what = "failed";
+  const char *what = _("failed");
   switch (exit_code) {
-  case CTL_EXIT_REFUSED: what = "refused"; break;
-  case CTL_EXIT_UNREACHABLE: what = "unreachable"; break;
-  case CTL_EXIT_DENIED: what = "denied"; break;
+  case CTL_EXIT_REFUSED: what = _("refused"); break;
+  case CTL_EXIT_UNREACHABLE: what = _("unreachable"); break;
+  case CTL_EXIT_DENIED: what = _("denied"); break;
   default: break;
   }
   fprintf(stderr, "mediactl: %s: %s: %s\n", what, mc_code_name(code),
@@ -459,13 +464,13 @@ static int help_run(ctl_ctx *ctx, void *st) {
   }
   const ctl_command *cmd = ctl_command_find(ctx->arg);
   if (cmd == NULL)
-    return ctl_usage_error(ctx, "no command \"%s\" (see mediactl --help)", ctx->arg);
+    return ctl_usage_error(ctx, _("no command \"%s\" (see mediactl --help)"), ctx->arg);
   print_command_help(cmd, stdout);
   return CTL_EXIT_OK;
 }
 
 const ctl_ops ctl_help_ops = {
-    .args = "at most one COMMAND",
+    .args = N_("at most one COMMAND"),
     .args_optional = true,
     .run = help_run,
 };
@@ -475,9 +480,9 @@ const ctl_ops ctl_help_ops = {
 static int check_target(ctl_ctx *ctx) {
   if (ctx->cmd->target != CTL_DESK || ctx->unit_arg != NULL)
     return CTL_EXIT_OK;
-  return ctl_usage_error(ctx, "--unit UNIT is required: %s",
-                         ctx->cmd->unit_why ? ctx->cmd->unit_why
-                                            : "operators act through their unit's service");
+  return ctl_usage_error(ctx, _("--unit UNIT is required: %s"),
+                         ctx->cmd->unit_why ? _(ctx->cmd->unit_why)
+                                            : _("operators act through their unit's service"));
 }
 
 /* Parses and runs the command ctx->cmd: its state lives as long as it runs. */
@@ -485,7 +490,7 @@ static int run_command(ctl_ctx *ctx, int argc, char **argv) {
   const ctl_ops *ops = ctx->cmd->ops;
   void *st = calloc(1, ops->state_size ? ops->state_size : 1);
   if (st == NULL)
-    return ctl_fail(CTL_EXIT_FAILED, "out of memory");
+    return ctl_fail(CTL_EXIT_FAILED, _("out of memory"));
   int rc = ctl_parse_command(ctx, st, argc, argv);
   if (rc == CTL_OPT_HELP)
     rc = CTL_EXIT_OK;
@@ -532,28 +537,28 @@ int ctl_main(int argc, char **argv) {
       return CTL_EXIT_OK;
     case '?':
       option_name(argv[optind - 1], name, sizeof(name));
-      return ctl_usage_error(&ctx, "unknown option %s", name);
+      return ctl_usage_error(&ctx, _("unknown option %s"), name);
     case ':':
       option_name(argv[optind - 1], name, sizeof(name));
-      return ctl_usage_error(&ctx, "option %s needs a value", name);
+      return ctl_usage_error(&ctx, _("option %s needs a value"), name);
     default:
       if (global_option(&ctx, c, optarg) < 0)
         return CTL_EXIT_USAGE;
     }
   }
   if (optind >= argc)
-    return ctl_usage_error(&ctx, "no command given");
+    return ctl_usage_error(&ctx, _("no command given"));
   ctx.cmd = ctl_command_find(argv[optind]);
   if (ctx.cmd == NULL) {
     ctx.cmd = NULL;
-    return ctl_usage_error(&ctx, "no command \"%s\" (see mediactl --help)", argv[optind]);
+    return ctl_usage_error(&ctx, _("no command \"%s\" (see mediactl --help)"), argv[optind]);
   }
   int sub_argc = argc - optind;
   char **sub_argv = argv + optind;
   optind = 0; /* glibc: start the command's getopt afresh */
   int rc = run_command(&ctx, sub_argc, sub_argv);
   if (fflush(stdout) != 0 && rc == CTL_EXIT_OK)
-    rc = ctl_fail(CTL_EXIT_FAILED, "cannot write the output: %s", strerror(errno));
+    rc = ctl_fail(CTL_EXIT_FAILED, _("cannot write the output: %s"), strerror(errno));
   ctl_ctx_close(&ctx);
   return rc;
 }

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/i18n.h"
 #include "services/coordinator/ctl.h"
 
 #define CTL_ANCHOR_MAX 512 /* storage's ST_ANCHOR_MAX: an anchor line, NUL included */
@@ -37,7 +38,7 @@ static const struct option backup_options[] = {
 static int backup_option(ctl_ctx *ctx, void *st, int c, const char *value) {
   (void)value;
   if (c != 's')
-    return ctl_usage_error(ctx, "unexpected option");
+    return ctl_usage_error(ctx, _("unexpected option"));
   ((backup_state *)st)->scheduled = true;
   return CTL_EXIT_OK;
 }
@@ -81,7 +82,7 @@ const ctl_ops ctl_backup_ops = {
 static int read_anchor(const char *path, char out[CTL_ANCHOR_MAX]) {
   FILE *f = fopen(path, "r");
   if (f == NULL)
-    return ctl_fail(CTL_EXIT_FAILED, "--anchor %s: %s", path, strerror(errno));
+    return ctl_fail(CTL_EXIT_FAILED, _("--anchor %s: %s"), path, strerror(errno));
   char line[4096];
   out[0] = '\0';
   while (fgets(line, sizeof(line), f) != NULL) {
@@ -92,9 +93,9 @@ static int read_anchor(const char *path, char out[CTL_ANCHOR_MAX]) {
   bool bad = ferror(f) != 0;
   fclose(f);
   if (bad)
-    return ctl_fail(CTL_EXIT_FAILED, "--anchor %s: read error", path);
+    return ctl_fail(CTL_EXIT_FAILED, _("--anchor %s: read error"), path);
   if (out[0] == '\0')
-    return ctl_fail(CTL_EXIT_FAILED, "--anchor %s: no line starting with mediation-anchor/",
+    return ctl_fail(CTL_EXIT_FAILED, _("--anchor %s: no line starting with mediation-anchor/"),
                     path);
   return CTL_EXIT_OK;
 }
@@ -119,10 +120,10 @@ static int verify_option(ctl_ctx *ctx, void *st, int c, const char *value) {
   switch (c) {
   case 'm':
     if (ctl_parse_long(value, 1, 100000, &s->max_problems) != 0)
-      return ctl_usage_error(ctx, "--max-problems: expected a number, 1 or more");
+      return ctl_usage_error(ctx, _("--max-problems: expected a number, 1 or more"));
     return CTL_EXIT_OK;
   case O_ANCHOR: s->anchor_file = value; return CTL_EXIT_OK;
-  default: return ctl_usage_error(ctx, "unexpected option");
+  default: return ctl_usage_error(ctx, _("unexpected option"));
   }
 }
 
@@ -174,7 +175,7 @@ static int verify_verdict(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply)
   (void)st;
   const Mediation__V1__VerifyReply *r = (const Mediation__V1__VerifyReply *)reply;
   if (r->problems != 0)
-    return ctl_fail(CTL_EXIT_FAILED, "verify found %llu problems in the store",
+    return ctl_fail(CTL_EXIT_FAILED, _("verify found %llu problems in the store"),
                     (unsigned long long)r->problems);
   return CTL_EXIT_OK;
 }
@@ -218,10 +219,10 @@ static int access_option(ctl_ctx *ctx, void *st, int c, const char *value) {
   case O_TO: s->to = value; break;
   case O_LIMIT:
     if (ctl_parse_long(value, 1, 100000, &v) != 0)
-      return ctl_usage_error(ctx, "--limit: expected a number of records, 1 or more");
+      return ctl_usage_error(ctx, _("--limit: expected a number of records, 1 or more"));
     s->req.limit = (uint32_t)v;
     break;
-  default: return ctl_usage_error(ctx, "unexpected option");
+  default: return ctl_usage_error(ctx, _("unexpected option"));
   }
   return CTL_EXIT_OK;
 }
@@ -235,19 +236,19 @@ static int access_build(ctl_ctx *ctx, void *st, ctl_request *out) {
   mc_date d;
   if (s->from != NULL) {
     if (ctl_parse_date(ctx, s->from, &d) != 0)
-      return ctl_usage_error(ctx, "--from: expected a date, YYYY-MM-DD");
+      return ctl_usage_error(ctx, _("--from: expected a date, YYYY-MM-DD"));
     req->from_ms = mc_date_to_ms(d, ctx->reg->utc_offset_minutes);
   }
   if (s->to != NULL) {
     if (ctl_parse_date(ctx, s->to, &d) != 0)
-      return ctl_usage_error(ctx, "--to: expected a date, YYYY-MM-DD");
+      return ctl_usage_error(ctx, _("--to: expected a date, YYYY-MM-DD"));
     req->to_ms = mc_date_to_ms(d, ctx->reg->utc_offset_minutes) + 86400000; /* inclusive day */
   }
   if (s->who != NULL) {
     /* A unit by id or name, else any principal id (a coordinator). */
     const mc_unit *u = mc_registry_find_unit(ctx->reg, s->who);
     if (u == NULL && mc_registry_principal(ctx->reg, s->who) == NULL)
-      return ctl_usage_error(ctx, "--who: no unit or coordinator of that name in the configuration");
+      return ctl_usage_error(ctx, _("--who: no unit or coordinator of that name in the configuration"));
     req->who = u ? u->id : (char *)s->who;
   }
   *out = (ctl_request){&mediation__v1__router_admin__descriptor, "ListAccess", &req->base};
@@ -336,7 +337,7 @@ static int health_verdict(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply)
   (void)st;
   const Mediation__V1__HealthCheckReply *h = (const Mediation__V1__HealthCheckReply *)reply;
   if (h->status != MV_SERVING(SERVING))
-    return ctl_fail(CTL_EXIT_UNREACHABLE, "%s is not serving%s%s", rpc_client_url(ctx->client),
+    return ctl_fail(CTL_EXIT_UNREACHABLE, _("%s is not serving%s%s"), rpc_client_url(ctx->client),
                     h->detail[0] ? ": " : "", h->detail);
   return CTL_EXIT_OK;
 }
@@ -372,7 +373,7 @@ static int methods_render(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply)
   }
   int rc = CTL_EXIT_OK;
   if (ctl_table_print(t, stdout) != 0)
-    rc = ctl_fail(CTL_EXIT_FAILED, "out of memory");
+    rc = ctl_fail(CTL_EXIT_FAILED, _("out of memory"));
   ctl_table_free(t);
   return rc;
 }

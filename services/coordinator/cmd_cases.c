@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/i18n.h"
 #include "services/coordinator/ctl.h"
 
 /* ---- show ---- */
@@ -22,14 +23,14 @@
 static int show_out(const ctl_ctx *ctx, const mv_case *c, mv_event *const *events, size_t n,
                     bool timeline, const char *note) {
   if (c == NULL)
-    return ctl_fail(CTL_EXIT_FAILED, "the reply carries no case");
+    return ctl_fail(CTL_EXIT_FAILED, _("the reply carries no case"));
   ctl_print_case(ctx, c, stdout);
   if (note != NULL)
     printf("\n%s\n", note);
   if (timeline) {
     printf("\n案卷（%zu步）\n", n);
     if (ctl_print_timeline(ctx, events, n, stdout) != 0)
-      return ctl_fail(CTL_EXIT_FAILED, "out of memory");
+      return ctl_fail(CTL_EXIT_FAILED, _("out of memory"));
   }
   return CTL_EXIT_OK;
 }
@@ -54,7 +55,7 @@ static int show_option(ctl_ctx *ctx, void *st, int c, const char *value) {
   else if (c == 'p')
     s->person = value;
   else
-    return ctl_usage_error(ctx, "unexpected option");
+    return ctl_usage_error(ctx, _("unexpected option"));
   return CTL_EXIT_OK;
 }
 
@@ -95,7 +96,7 @@ static int show_render(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply) {
 const ctl_ops ctl_show_ops = {
     .state_size = sizeof(show_state),
     .options = show_options,
-    .args = "CASE (a case id such as BH-2026-000001, or UNIT:REF)",
+    .args = N_("CASE (a case id such as BH-2026-000001, or UNIT:REF)"),
     .option = show_option,
     .build = show_build,
     .render = show_render,
@@ -139,7 +140,7 @@ static int print_summaries(const ctl_ctx *ctx, Mediation__V1__CaseSummary *const
   }
   int rc = ctl_table_print(t, stdout);
   ctl_table_free(t);
-  return rc == 0 ? CTL_EXIT_OK : ctl_fail(CTL_EXIT_FAILED, "out of memory");
+  return rc == 0 ? CTL_EXIT_OK : ctl_fail(CTL_EXIT_FAILED, _("out of memory"));
 }
 
 enum {
@@ -199,7 +200,7 @@ static int list_option(ctl_ctx *ctx, void *st, int c, const char *value) {
   case L_TO: s->to = value; break;
   case L_LIMIT: s->limit = value; break;
   case L_CURSOR: s->cursor = value; break;
-  default: return ctl_usage_error(ctx, "unexpected option");
+  default: return ctl_usage_error(ctx, _("unexpected option"));
   }
   return CTL_EXIT_OK;
 }
@@ -223,7 +224,7 @@ static int list_check(ctl_ctx *ctx, void *st) {
   if (s->limit != NULL) {
     long n;
     if (ctl_parse_long(s->limit, 1, 100000, &n) != 0)
-      return ctl_usage_error(ctx, "--limit: expected a number of cases, 1 or more");
+      return ctl_usage_error(ctx, _("--limit: expected a number of cases, 1 or more"));
     req->page_size = (uint32_t)n;
   }
   req->overdue_only = s->overdue;
@@ -241,12 +242,12 @@ static int list_build(ctl_ctx *ctx, void *st, ctl_request *out) {
   mc_date d;
   if (s->from != NULL) {
     if (ctl_parse_date(ctx, s->from, &d) != 0)
-      return ctl_usage_error(ctx, "--from: expected a date, YYYY-MM-DD");
+      return ctl_usage_error(ctx, _("--from: expected a date, YYYY-MM-DD"));
     req->created_from_ms = mc_date_to_ms(d, ctx->reg->utc_offset_minutes);
   }
   if (s->to != NULL) {
     if (ctl_parse_date(ctx, s->to, &d) != 0)
-      return ctl_usage_error(ctx, "--to: expected a date, YYYY-MM-DD");
+      return ctl_usage_error(ctx, _("--to: expected a date, YYYY-MM-DD"));
     /* --to is the last day listed; the router's bound is exclusive. */
     req->created_to_ms = mc_date_to_ms(d, ctx->reg->utc_offset_minutes) + 86400000;
   }
@@ -344,7 +345,7 @@ static int stuck_render(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply) {
   }
   int rc = ctl_table_print(t, stdout);
   ctl_table_free(t);
-  return rc == 0 ? CTL_EXIT_OK : ctl_fail(CTL_EXIT_FAILED, "out of memory");
+  return rc == 0 ? CTL_EXIT_OK : ctl_fail(CTL_EXIT_FAILED, _("out of memory"));
 }
 
 typedef struct stuck_state {
@@ -359,7 +360,7 @@ static const struct option stuck_options[] = {
 
 static int stuck_option(ctl_ctx *ctx, void *st, int c, const char *value) {
   if (c != 'n')
-    return ctl_usage_error(ctx, "unexpected option");
+    return ctl_usage_error(ctx, _("unexpected option"));
   ((stuck_state *)st)->per_group = value;
   return CTL_EXIT_OK;
 }
@@ -370,7 +371,7 @@ static int stuck_build(ctl_ctx *ctx, void *st, ctl_request *req) {
   if (s->per_group != NULL) {
     long n;
     if (ctl_parse_long(s->per_group, 1, 100000, &n) != 0)
-      return ctl_usage_error(ctx, "--per-group: expected a number of cases, 1 or more");
+      return ctl_usage_error(ctx, _("--per-group: expected a number of cases, 1 or more"));
     s->req.per_group = (uint32_t)n;
   }
   int rc = ctl_load(ctx);

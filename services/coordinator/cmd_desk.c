@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/i18n.h"
 #include "services/coordinator/ctl.h"
 
 static void money_cell(const mv_case *c, char buf[CTL_FMT_MAX]) {
@@ -45,7 +46,7 @@ static int render_inbox(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply) {
   }
   int rc = ctl_table_print(t, stdout);
   ctl_table_free(t);
-  return rc == 0 ? CTL_EXIT_OK : ctl_fail(CTL_EXIT_FAILED, "out of memory");
+  return rc == 0 ? CTL_EXIT_OK : ctl_fail(CTL_EXIT_FAILED, _("out of memory"));
 }
 
 static int render_cases(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply) {
@@ -92,7 +93,7 @@ static int render_cases(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply) {
   }
   int rc = ctl_table_print(t, stdout);
   ctl_table_free(t);
-  return rc == 0 ? CTL_EXIT_OK : ctl_fail(CTL_EXIT_FAILED, "out of memory");
+  return rc == 0 ? CTL_EXIT_OK : ctl_fail(CTL_EXIT_FAILED, _("out of memory"));
 }
 
 static int render_conflicts(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply) {
@@ -125,7 +126,7 @@ static int render_conflicts(ctl_ctx *ctx, void *st, const ProtobufCMessage *repl
     int rc = ctl_table_print(t, stdout);
     ctl_table_free(t);
     if (rc != 0)
-      return ctl_fail(CTL_EXIT_FAILED, "out of memory");
+      return ctl_fail(CTL_EXIT_FAILED, _("out of memory"));
     puts("\n处理后用 `mediactl --unit UNIT dismiss 序号` 清除。");
   }
   printf("出件箱待转发：%llu 步\n", (unsigned long long)r->outbox_pending);
@@ -147,7 +148,7 @@ static int render_roster(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply) 
   }
   int rc = ctl_table_print(t, stdout);
   ctl_table_free(t);
-  return rc == 0 ? CTL_EXIT_OK : ctl_fail(CTL_EXIT_FAILED, "out of memory");
+  return rc == 0 ? CTL_EXIT_OK : ctl_fail(CTL_EXIT_FAILED, _("out of memory"));
 }
 
 
@@ -178,7 +179,7 @@ static void cases_init(ctl_ctx *ctx, void *st) {
 
 static int cases_option(ctl_ctx *ctx, void *st, int c, const char *value) {
   if (c != 's')
-    return ctl_usage_error(ctx, "unexpected option");
+    return ctl_usage_error(ctx, _("unexpected option"));
   ((cases_state *)st)->state = value;
   return CTL_EXIT_OK;
 }
@@ -213,7 +214,7 @@ static int dismiss_check(ctl_ctx *ctx, void *st) {
   Mediation__V1__DeskDismissRequest *m = st;
   long seq;
   if (ctl_parse_long(ctx->arg, 1, 0x7fffffffL, &seq) != 0)
-    return ctl_usage_error(ctx, "SEQ: expected the conflict's number, as `conflicts` shows it");
+    return ctl_usage_error(ctx, _("SEQ: expected the conflict's number, as `conflicts` shows it"));
   mediation__v1__desk_dismiss_request__init(m);
   m->outbox_seq = (uint64_t)seq;
   return CTL_EXIT_OK;
@@ -266,7 +267,7 @@ const ctl_ops ctl_conflicts_ops = {
 
 const ctl_ops ctl_dismiss_ops = {
     .state_size = sizeof(Mediation__V1__DeskDismissRequest),
-    .args = "SEQ (the conflict's number)",
+    .args = N_("SEQ (the conflict's number)"),
     .check = dismiss_check,
     .build = build_dismiss,
     .render = render_dismiss,

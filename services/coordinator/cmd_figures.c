@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/i18n.h"
 #include "pbjson/pbjson.h"
 #include "services/coordinator/ctl.h"
 
@@ -83,7 +84,7 @@ static int period_of(ctl_ctx *ctx, const period_args *p, Mediation__V1__GetFigur
   long v;
   if (p->year != NULL) {
     if (ctl_parse_long(p->year, 1000, 9999, &v) != 0)
-      return ctl_usage_error(ctx, "--year: expected a year such as 2026");
+      return ctl_usage_error(ctx, _("--year: expected a year such as 2026"));
     req->year = (int32_t)v;
   } else {
     req->year = mc_date_of(mc_now_ms(), ctx->reg->utc_offset_minutes).year;
@@ -92,16 +93,16 @@ static int period_of(ctl_ctx *ctx, const period_args *p, Mediation__V1__GetFigur
   req->to_month = 12;
   if (p->from_month != NULL) {
     if (ctl_parse_long(p->from_month, 1, 12, &v) != 0)
-      return ctl_usage_error(ctx, "--from-month: expected 1 to 12");
+      return ctl_usage_error(ctx, _("--from-month: expected 1 to 12"));
     req->from_month = (int32_t)v;
   }
   if (p->to_month != NULL) {
     if (ctl_parse_long(p->to_month, 1, 12, &v) != 0)
-      return ctl_usage_error(ctx, "--to-month: expected 1 to 12");
+      return ctl_usage_error(ctx, _("--to-month: expected 1 to 12"));
     req->to_month = (int32_t)v;
   }
   if (req->from_month > req->to_month)
-    return ctl_usage_error(ctx, "--from-month is after --to-month");
+    return ctl_usage_error(ctx, _("--from-month is after --to-month"));
   return CTL_EXIT_OK;
 }
 
@@ -238,7 +239,7 @@ static int figures_option(ctl_ctx *ctx, void *st, int c, const char *value) {
   case 'f': s->p.from_month = value; break;
   case 't': s->p.to_month = value; break;
   case 'm': s->community = value; break;
-  default: return ctl_usage_error(ctx, "unexpected option");
+  default: return ctl_usage_error(ctx, _("unexpected option"));
   }
   return CTL_EXIT_OK;
 }
@@ -249,7 +250,7 @@ static int figures_check(ctl_ctx *ctx, void *st) {
   while (s->g < n && strcmp(groupings[s->g].name, s->by) != 0)
     s->g++;
   if (s->g == n)
-    return ctl_usage_error(ctx, "--by: expected total, unit, community, kind or month");
+    return ctl_usage_error(ctx, _("--by: expected total, unit, community, kind or month"));
   return CTL_EXIT_OK;
 }
 
@@ -449,7 +450,7 @@ static int print_report(char *const *sentences, int n, const card_row *rows, siz
   ctl_scorecard_of(total, &card);
   scorecard_table_row(t, "合计", &card);
   if (ctl_table_print(t, stdout) != 0)
-    rc = ctl_fail(CTL_EXIT_FAILED, "out of memory");
+    rc = ctl_fail(CTL_EXIT_FAILED, _("out of memory"));
   ctl_table_free(t);
   if (anchor != NULL)
     printf("\n存证锚点（请另行保存，verify --anchor 用）\n%s\n", anchor);
@@ -481,7 +482,7 @@ static int report_out(ctl_ctx *ctx, const Mediation__V1__GetFiguresRequest *req,
   size_t n_rows = 0;
   int rc = CTL_EXIT_OK;
   if (n < 0 || scorecard_rows(ctx, by_community, &rows, &n_rows) != 0) {
-    rc = ctl_fail(CTL_EXIT_FAILED, "out of memory");
+    rc = ctl_fail(CTL_EXIT_FAILED, _("out of memory"));
   } else if (ctx->json) {
     json_object *o = report_json(ctx, req, sentences, n, by_community, labour, rows, n_rows);
     if (o != NULL)

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/i18n.h"
 #include "services/coordinator/ctl.h"
 
 #define MAX_PARTY_ARGS 64
@@ -40,10 +41,10 @@ static void party_list_free(party_list *l) {
 static int party_list_add(ctl_ctx *ctx, party_list *l, const char *text, size_t len,
                           bool from_file, int where_n) {
   if (l->n == MAX_PARTY_ARGS)
-    return ctl_usage_error(ctx, "--party and --party-file: at most %d parties", MAX_PARTY_ARGS);
+    return ctl_usage_error(ctx, _("--party and --party-file: at most %d parties"), MAX_PARTY_ARGS);
   char *copy = strndup(text, len);
   if (copy == NULL)
-    return ctl_fail(CTL_EXIT_FAILED, "out of memory");
+    return ctl_fail(CTL_EXIT_FAILED, _("out of memory"));
   l->text[l->n] = copy;
   l->len[l->n] = strlen(copy);
   snprintf(l->where[l->n], sizeof(l->where[l->n]),
@@ -60,12 +61,12 @@ static int party_file_read(ctl_ctx *ctx, party_list *l, const char *path) {
   bool from_stdin = strcmp(path, "-") == 0;
   FILE *f = from_stdin ? stdin : fopen(path, "r");
   if (f == NULL)
-    return ctl_fail(CTL_EXIT_USAGE, "--party-file %s: %s", path, strerror(errno));
+    return ctl_fail(CTL_EXIT_USAGE, _("--party-file %s: %s"), path, strerror(errno));
   char *buf = malloc(MAX_PARTY_FILE_BYTES + 1);
   if (buf == NULL) {
     if (!from_stdin)
       fclose(f);
-    return ctl_fail(CTL_EXIT_FAILED, "out of memory");
+    return ctl_fail(CTL_EXIT_FAILED, _("out of memory"));
   }
   size_t len = fread(buf, 1, MAX_PARTY_FILE_BYTES + 1, f);
   bool read_error = ferror(f) != 0;
@@ -73,12 +74,12 @@ static int party_file_read(ctl_ctx *ctx, party_list *l, const char *path) {
     fclose(f);
   int rc = CTL_EXIT_OK;
   if (read_error)
-    rc = ctl_fail(CTL_EXIT_USAGE, "--party-file %s: cannot read it", path);
+    rc = ctl_fail(CTL_EXIT_USAGE, _("--party-file %s: cannot read it"), path);
   else if (len > MAX_PARTY_FILE_BYTES)
-    rc = ctl_fail(CTL_EXIT_USAGE, "--party-file %s: larger than %d bytes", path,
+    rc = ctl_fail(CTL_EXIT_USAGE, _("--party-file %s: larger than %d bytes"), path,
                   MAX_PARTY_FILE_BYTES);
   else if (memchr(buf, '\0', len) != NULL)
-    rc = ctl_fail(CTL_EXIT_USAGE, "--party-file %s: not a text file (it holds a NUL byte)",
+    rc = ctl_fail(CTL_EXIT_USAGE, _("--party-file %s: not a text file (it holds a NUL byte)"),
                   path);
   int line_no = 0, parties_before = l->n;
   for (size_t at = 0; rc == CTL_EXIT_OK && at < len;) {
@@ -97,8 +98,8 @@ static int party_file_read(ctl_ctx *ctx, party_list *l, const char *path) {
     rc = party_list_add(ctx, l, line, n, true, line_no);
   }
   if (rc == CTL_EXIT_OK && l->n == parties_before)
-    rc = ctl_fail(CTL_EXIT_USAGE, "--party-file %s: no party in it (one role:name[:id_number"
-                  "[:phone]] a line)", path);
+    rc = ctl_fail(CTL_EXIT_USAGE, _("--party-file %s: no party in it (one role:name[:id_number"
+                  "[:phone]] a line)"), path);
   explicit_bzero(buf, len);
   free(buf);
   return rc;
@@ -123,8 +124,8 @@ static int parse_party(ctl_ctx *ctx, const char *where, char *buf, mv_party *p) 
   if (n > 4 || n < 2 || parts[1][0] == '\0' ||
       ctl_parse_name(mc_party_role_names, parts[0], &role) != 0)
     return ctl_usage_error(ctx,
-                           "%s: expected role:name[:id_number[:phone]], role "
-                           "applicant, respondent or other (申请人, 被申请人, 其他当事人)",
+                           _("%s: expected role:name[:id_number[:phone]], role "
+                           "applicant, respondent or other (申请人, 被申请人, 其他当事人)"),
                            where);
   mediation__v1__party__init(p);
   p->role = role;
@@ -206,7 +207,7 @@ static int intake_option(ctl_ctx *ctx, void *st, int c, const char *value) {
   case I_PARTY:
   case I_PARTY_FILE:
     if (s->n_party_args == MAX_PARTY_ARGS)
-      return ctl_usage_error(ctx, "--party and --party-file: at most %d", MAX_PARTY_ARGS);
+      return ctl_usage_error(ctx, _("--party and --party-file: at most %d"), MAX_PARTY_ARGS);
     s->party_arg_is_file[s->n_party_args] = c == I_PARTY_FILE;
     s->party_args[s->n_party_args++] = value;
     break;
@@ -221,7 +222,7 @@ static int intake_option(ctl_ctx *ctx, void *st, int c, const char *value) {
   case I_REASON: s->reason = value; break;
   case I_PERSON: s->person = value; break;
   case I_REF: s->ref = value; break;
-  default: return ctl_usage_error(ctx, "unexpected option");
+  default: return ctl_usage_error(ctx, _("unexpected option"));
   }
   return CTL_EXIT_OK;
 }
@@ -229,18 +230,18 @@ static int intake_option(ctl_ctx *ctx, void *st, int c, const char *value) {
 static int intake_check(ctl_ctx *ctx, void *st) {
   const intake_state *s = st;
   if (s->kind == NULL)
-    return ctl_usage_error(ctx, "--kind is required");
+    return ctl_usage_error(ctx, _("--kind is required"));
   if (s->community == NULL)
-    return ctl_usage_error(ctx, "--community is required");
+    return ctl_usage_error(ctx, _("--community is required"));
   if (s->source == NULL)
-    return ctl_usage_error(ctx, "--source is required");
+    return ctl_usage_error(ctx, _("--source is required"));
   if (s->n_party_args == 0)
-    return ctl_usage_error(ctx, "--party or --party-file is required (at least one party)");
+    return ctl_usage_error(ctx, _("--party or --party-file is required (at least one party)"));
   int stdin_files = 0;
   for (int i = 0; i < s->n_party_args; i++)
     stdin_files += s->party_arg_is_file[i] && strcmp(s->party_args[i], "-") == 0;
   if (stdin_files > 1)
-    return ctl_usage_error(ctx, "--party-file -: standard input can be read only once");
+    return ctl_usage_error(ctx, _("--party-file -: standard input can be read only once"));
   return CTL_EXIT_OK;
 }
 
@@ -274,11 +275,11 @@ static int intake_fields(ctl_ctx *ctx, intake_state *s) {
   in->grid = (char *)s->grid;
   if (s->money != NULL &&
       ctl_parse_yuan(s->money, ctx->reg->limits.max_money_fen, &in->money_fen) != 0)
-    return ctl_usage_error(ctx, "--money-yuan: expected yuan such as 86000 or 86000.50");
+    return ctl_usage_error(ctx, _("--money-yuan: expected yuan such as 86000 or 86000.50"));
   if (s->workers != NULL) {
     long w;
     if (ctl_parse_long(s->workers, 0, 1000000, &w) != 0)
-      return ctl_usage_error(ctx, "--workers: expected a whole number of workers");
+      return ctl_usage_error(ctx, _("--workers: expected a whole number of workers"));
     in->workers = (uint32_t)w;
   }
   in->summary = (char *)s->summary;

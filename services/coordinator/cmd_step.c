@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/i18n.h"
 #include "core/actions.h"
 #include "services/coordinator/ctl.h"
 
@@ -204,7 +205,7 @@ static int time_arg(ctl_ctx *ctx, const char *option, const char *text, int64_t 
   }
   if (ctl_parse_time(ctx, text, ms) == 0)
     return CTL_EXIT_OK;
-  return ctl_usage_error(ctx, "%s: expected now, YYYY-MM-DD or \"YYYY-MM-DD HH:MM\"", option);
+  return ctl_usage_error(ctx, _("%s: expected now, YYYY-MM-DD or \"YYYY-MM-DD HH:MM\""), option);
 }
 
 static int64_t max_fen(const ctl_ctx *ctx) { return ctx->reg->limits.max_money_fen; }
@@ -271,7 +272,7 @@ static int step_take_option(ctl_ctx *ctx, void *st, int c, const char *value) {
   case O_AGREEMENT:
   case O_NO_AGREEMENT:
     if (a->agreement != -1 && a->agreement != (c == O_AGREEMENT))
-      return ctl_usage_error(ctx, "give --agreement or --no-agreement, not both");
+      return ctl_usage_error(ctx, _("give --agreement or --no-agreement, not both"));
     a->agreement = c == O_AGREEMENT;
     a->given |= CTL_SO_AGREEMENT;
     break;
@@ -282,7 +283,7 @@ static int step_take_option(ctl_ctx *ctx, void *st, int c, const char *value) {
   case O_RESULT: a->result = value; a->given |= CTL_SO_RESULT; break;
   case O_SATISFACTION: a->satisfaction = value; a->given |= CTL_SO_SATISFACTION; break;
   case O_VISITED: a->visited = value; a->given |= CTL_SO_VISITED; break;
-  default: return ctl_usage_error(ctx, "unexpected option");
+  default: return ctl_usage_error(ctx, _("unexpected option"));
   }
   return CTL_EXIT_OK;
 }
@@ -292,12 +293,12 @@ static int step_options_done(ctl_ctx *ctx, void *st) {
   unsigned missing = step_required(ctx->cmd) & ~a->given;
   for (unsigned bit = 1; missing != 0; bit <<= 1) {
     if (missing & bit)
-      return ctl_usage_error(ctx, "--%s is required", option_of_bit(bit));
+      return ctl_usage_error(ctx, _("--%s is required"), option_of_bit(bit));
   }
   if (a->amount != NULL && a->agreement == 0)
-    return ctl_usage_error(ctx, "--amount-yuan goes with --agreement, not --no-agreement");
+    return ctl_usage_error(ctx, _("--amount-yuan goes with --agreement, not --no-agreement"));
   if (a->reason != NULL && a->reason[0] == '\0')
-    return ctl_usage_error(ctx, "--reason: give the reason");
+    return ctl_usage_error(ctx, _("--reason: give the reason"));
   return CTL_EXIT_OK;
 }
 
@@ -306,7 +307,7 @@ static int outcome_args(ctl_ctx *ctx, step_state *a) {
   a->outcome.kind = a->agreement == 1 ? MV_OUTCOME(AGREEMENT) : MV_OUTCOME(NO_AGREEMENT);
   if (a->amount != NULL &&
       ctl_parse_yuan(a->amount, max_fen(ctx), &a->outcome.agreed_amount_fen) != 0)
-    return ctl_usage_error(ctx, "--amount-yuan: expected yuan such as 1200 or 1200.50");
+    return ctl_usage_error(ctx, _("--amount-yuan: expected yuan such as 1200 or 1200.50"));
   if (a->resolution != NULL) {
     if ((rc = ctl_enum_option(ctx, mc_resolution_names, "--resolution", a->resolution, &v)) !=
         CTL_EXIT_OK)
@@ -359,7 +360,7 @@ static int step_action_args(ctl_ctx *ctx, step_state *a) {
       return rc;
     a->court.kind = v;
     if (a->amount != NULL && ctl_parse_yuan(a->amount, max_fen(ctx), &a->court.amount_fen) != 0)
-      return ctl_usage_error(ctx, "--amount-yuan: expected yuan such as 1200 or 1200.50");
+      return ctl_usage_error(ctx, _("--amount-yuan: expected yuan such as 1200 or 1200.50"));
     a->court.summary = (char *)(a->summary ? a->summary : "");
     a->action.court_result = &a->court;
     break;
@@ -424,7 +425,7 @@ static int step_verdict(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply) {
 
 const ctl_ops ctl_step_ops = {
     .state_size = sizeof(step_state),
-    .args = "CASE (a case id or the unit's ref)",
+    .args = N_("CASE (a case id or the unit's ref)"),
     .init = step_init,
     .options_of = step_options_of,
     .option = step_take_option,

@@ -26,6 +26,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "core/i18n.h"
 #include "services/coordinator/ctl.h"
 #include "web/accounts.h"
 
@@ -74,20 +75,21 @@ static int user_check(ctl_ctx *ctx, void *st) {
       u->action = actions[i].action;
   }
   if (u->action == 0)
-    return ctl_usage_error(ctx, "expected add, passwd, disable, enable or list");
+    return ctl_usage_error(ctx, _("expected add, passwd, disable, enable or list"));
   int want = u->action == U_LIST ? 1 : 2;
   if (ctx->n_args != want)
-    return ctl_usage_error(ctx, want == 1 ? "list takes no NAME"
-                                          : "expected NAME (a password is never an argument: "
-                                            "it is asked for, or read with --password-stdin)");
+    return ctl_usage_error(ctx, "%s",
+                           want == 1 ? _("list takes no NAME")
+                                     : _("expected NAME (a password is never an argument: "
+                                         "it is asked for, or read with --password-stdin)"));
   u->name = want == 2 ? ctx->args[1] : NULL;
   if ((ctx->unit_arg != NULL) == u->coordinators)
-    return ctl_usage_error(ctx, "give the site: --unit UNIT or --coordinators (one of them)");
+    return ctl_usage_error(ctx, _("give the site: --unit UNIT or --coordinators (one of them)"));
   if (u->password_stdin && u->action != U_ADD && u->action != U_PASSWD)
-    return ctl_usage_error(ctx, "--password-stdin: only add and passwd take a password");
+    return ctl_usage_error(ctx, _("--password-stdin: only add and passwd take a password"));
   mc_err err;
   if (u->name != NULL && wa_check_name(u->name, &err) != MC_OK)
-    return ctl_usage_error(ctx, "NAME: %s", err.msg);
+    return ctl_usage_error(ctx, _("NAME: %s"), err.msg);
   return CTL_EXIT_OK;
 }
 
@@ -127,13 +129,13 @@ static int read_line(int fd, char *buf, size_t cap) {
 static int ask(int tty, const char *prompt, char *buf, size_t cap) {
   struct termios old, quiet;
   if (tcgetattr(tty, &old) != 0)
-    return ctl_fail(CTL_EXIT_FAILED, "cannot switch the terminal's echo off: %s",
+    return ctl_fail(CTL_EXIT_FAILED, _("cannot switch the terminal's echo off: %s"),
                     strerror(errno));
   quiet = old;
   quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
   quiet.c_lflag |= ICANON;
   if (write(tty, prompt, strlen(prompt)) < 0 || tcsetattr(tty, TCSAFLUSH, &quiet) != 0)
-    return ctl_fail(CTL_EXIT_FAILED, "cannot use the terminal: %s", strerror(errno));
+    return ctl_fail(CTL_EXIT_FAILED, _("cannot use the terminal: %s"), strerror(errno));
   int rc = read_line(tty, buf, cap);
   tcsetattr(tty, TCSAFLUSH, &old);
   ssize_t ignored = write(tty, "\n", 1); /* the Enter that was not echoed */
@@ -141,7 +143,7 @@ static int ask(int tty, const char *prompt, char *buf, size_t cap) {
   if (rc == -1)
     return ctl_status_fail(MC_INVALID_ARGUMENT, "password: at most 128 bytes");
   if (rc != 0)
-    return ctl_fail(CTL_EXIT_FAILED, "no password typed");
+    return ctl_fail(CTL_EXIT_FAILED, _("no password typed"));
   return CTL_EXIT_OK;
 }
 
@@ -152,12 +154,12 @@ static int get_password(const user_state *u, char *pw, size_t cap) {
     if (rc == -1)
       return ctl_status_fail(MC_INVALID_ARGUMENT, "password: at most 128 bytes");
     if (rc != 0)
-      return ctl_fail(CTL_EXIT_FAILED, "--password-stdin: no line on standard input");
+      return ctl_fail(CTL_EXIT_FAILED, _("--password-stdin: no line on standard input"));
   } else {
     int tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (tty < 0)
-      return ctl_fail(CTL_EXIT_USAGE, "no terminal to ask for the password on; give it on "
-                                      "standard input with --password-stdin");
+      return ctl_fail(CTL_EXIT_USAGE, _("no terminal to ask for the password on; give it on "
+                                      "standard input with --password-stdin"));
     char again[WA_PASSWORD_MAX + 2];
     int rc = ask(tty, "Password: ", pw, cap);
     if (rc == CTL_EXIT_OK)
@@ -169,7 +171,7 @@ static int get_password(const user_state *u, char *pw, size_t cap) {
     if (rc != CTL_EXIT_OK)
       return rc;
     if (!same)
-      return ctl_fail(CTL_EXIT_USAGE, "the two passwords differ; nothing was changed");
+      return ctl_fail(CTL_EXIT_USAGE, _("the two passwords differ; nothing was changed"));
   }
   mc_err err;
   if (wa_check_password(pw, &err) != MC_OK)
@@ -302,7 +304,7 @@ static int print_list(ctl_ctx *ctx, const wa_account *list, size_t n) {
   }
   int rc = ctl_table_print(t, stdout);
   ctl_table_free(t);
-  return rc == 0 ? CTL_EXIT_OK : ctl_fail(CTL_EXIT_FAILED, "out of memory");
+  return rc == 0 ? CTL_EXIT_OK : ctl_fail(CTL_EXIT_FAILED, _("out of memory"));
 }
 
 static int list_accounts(ctl_ctx *ctx, user_state *u) {
@@ -340,12 +342,12 @@ static int user_run(ctl_ctx *ctx, void *st) {
   const mc_web_site *site = mc_registry_web_site(ctx->reg, u->site);
   if (site == NULL)
     return ctl_fail(CTL_EXIT_FAILED,
-                    "configuration: no [web %s] section (its data_dir is where the site's "
-                    "accounts are kept)",
+                    _("configuration: no [web %s] section (its data_dir is where the site's "
+                    "accounts are kept)"),
                     u->site);
   mc_err err;
   if (wa_open(site->data_dir, &u->store, &err) != MC_OK)
-    return ctl_fail(CTL_EXIT_FAILED, "%s", err.msg);
+    return ctl_fail(CTL_EXIT_FAILED, _("%s"), err.msg);
   switch (u->action) {
   case U_ADD:
   case U_PASSWD: return add_or_passwd(ctx, u);
@@ -364,7 +366,7 @@ static void user_done(void *st) {
 const ctl_ops ctl_user_ops = {
     .state_size = sizeof(user_state),
     .options = user_options,
-    .args = "add NAME, passwd NAME, disable NAME, enable NAME or list",
+    .args = N_("add NAME, passwd NAME, disable NAME, enable NAME or list"),
     .max_args = 2,
     .option = user_option,
     .check = user_check,

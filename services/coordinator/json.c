@@ -9,12 +9,13 @@
  */
 #include <stdio.h>
 
+#include "core/i18n.h"
 #include "pbjson/pbjson.h"
 #include "services/coordinator/ctl.h"
 
 int ctl_json_print(json_object *o) {
   if (o == NULL)
-    return ctl_fail(CTL_EXIT_FAILED, "out of memory");
+    return ctl_fail(CTL_EXIT_FAILED, _("out of memory"));
   const char *text =
       json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
                                             JSON_C_TO_STRING_NOSLASHESCAPE);

@@ -11,6 +11,7 @@
  */
 #include <stdlib.h>
 
+#include "core/i18n.h"
 #include "services/coordinator/ctl.h"
 
 bool ctl_wants_desk(const ctl_ctx *ctx) {
@@ -22,9 +23,9 @@ bool ctl_wants_desk(const ctl_ctx *ctx) {
 static int several_args(ctl_ctx *ctx, int argc, char **argv, const ctl_ops *ops) {
   int have = argc - optind, max = ops->max_args < CTL_ARGS_MAX ? ops->max_args : CTL_ARGS_MAX;
   if (have < 1)
-    return ctl_usage_error(ctx, "expected %s", ops->args);
+    return ctl_usage_error(ctx, _("expected %s"), ops->args);
   if (have > max)
-    return ctl_usage_error(ctx, "too many arguments: expected %s", ops->args);
+    return ctl_usage_error(ctx, _("too many arguments: expected %s"), ops->args);
   for (int i = 0; i < have; i++)
     ctx->args[i] = argv[optind + i];
   ctx->n_args = have;
@@ -51,7 +52,7 @@ int ctl_parse_command(ctl_ctx *ctx, void *st, int argc, char **argv) {
   if (ops->options_done != NULL && (rc = ops->options_done(ctx, st)) != CTL_EXIT_OK)
     return rc;
   if (ops->args == NULL)
-    rc = ctl_positionals(ctx, argc, argv, 0, NULL, "no arguments");
+    rc = ctl_positionals(ctx, argc, argv, 0, NULL, N_("no arguments"));
   else if (ops->args_optional && argc == optind)
     rc = CTL_EXIT_OK;
   else if (ops->max_args > 1)

@@ -1,0 +1,64 @@
+/*
+ * gen_pot.c - mediation-gen-pot: prints the texts of mediactl's command
+ * table (summaries, usages, why a command needs --unit) as a gettext
+ * template, for po/mediation.pot beside what xgettext finds.
+ *
+ * Why a program and not marks in commands.c: the usages are built from
+ * macros (CASE_ARG, PERSON_OPT...) that xgettext cannot expand, and the
+ * table is the one place other work adds commands to; read at run time, every
+ * command - a new one too - is in the template, and the test
+ * i18n_po_complete fails until its texts are translated. cli.c translates
+ * them where it prints them (_()). Built, never installed.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "services/coordinator/ctl.h"
+
+/* One text as a PO string: split after each newline, escaped. */
+static void put_string(FILE *out, const char *s) {
+  bool multi = strchr(s, '\n') != NULL && strchr(s, '\n')[1] != '\0';
+  if (multi)
+    fputs("\"\"\n", out);
+  fputc('"', out);
+  for (const char *p = s; *p; p++) {
+    switch (*p) {
+    case '"': fputs("\\\"", out); break;
+    case '\\': fputs("\\\\", out); break;
+    case '\t': fputs("\\t", out); break;
+    case '\n':
+      fputs("\\n", out);
+      if (p[1] != '\0')
+        fputs("\"\n\"", out);
+      break;
+    default: fputc(*p, out);
+    }
+  }
+  fputs("\"\n", out);
+}
+
+static void put_entry(FILE *out, const char *command, const char *field, const char *text) {
+  if (text == NULL || text[0] == '\0')
+    return;
+  fprintf(out, "\n#. mediactl %s: %s\n#: services/coordinator/commands.c\n", command, field);
+  /* Not printf formats: cli.c prints them with fputs and "%s". */
+  if (strchr(text, '%') != NULL)
+    fputs("#, no-c-format\n", out);
+  fputs("msgid ", out);
+  put_string(out, text);
+  fputs("msgstr \"\"\n", out);
+}
+
+int main(void) {
+  FILE *out = stdout;
+  fputs("msgid \"\"\nmsgstr \"\"\n"
+        "\"Content-Type: text/plain; charset=UTF-8\\n\"\n"
+        "\"Content-Transfer-Encoding: 8bit\\n\"\n",
+        out);
+  for (const ctl_command *c = ctl_commands; c->name != NULL; c++) {
+    put_entry(out, c->name, "summary", c->summary);
+    put_entry(out, c->name, "why --unit", c->unit_why);
+    put_entry(out, c->name, "usage", c->usage);
+  }
+  return ferror(out) ? 1 : 0;
+}
