@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/i18n.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/pb.h"
@@ -72,8 +73,8 @@ mc_code rt_signer_open(rt_router *rt, st_options *so, mc_err *err) {
   }
   if (rt->reg->keys_dir == NULL)
     return mc_err_set(err, MC_INVALID_ARGUMENT,
-                      "[router] public_key is set but keys_dir is not: the router signs with "
-                      "<keys_dir>/router.key");
+                      _("[router] public_key is set but keys_dir is not: the router signs with "
+                      "<keys_dir>/router.key"));
   mc_code rc = rpc_key_load(rt->reg->keys_dir, "router", &rt->key, err);
   if (rc != MC_OK)
     return rc;
@@ -81,7 +82,7 @@ mc_code rt_signer_open(rt_router *rt, st_options *so, mc_err *err) {
     rpc_key_free(rt->key);
     rt->key = NULL;
     return mc_err_set(err, MC_INVALID_ARGUMENT,
-                      "%s/router.key does not match [router] public_key", rt->reg->keys_dir);
+                      _("%s/router.key does not match [router] public_key"), rt->reg->keys_dir);
   }
   so->sign = sign_with_router_key;
   so->sign_arg = rt->key;
@@ -232,11 +233,11 @@ static void admin_backup(Mediation__V1__RouterAdmin_Service *service,
   const char *dir = rt->reg->router.backup_dir;
   if (dir == NULL) {
     rpc_call_fail(call, MC_FAILED_PRECONDITION,
-                  "no backup_dir in [router]: set one where backups may be written");
+                  _("no backup_dir in [router]: set one where backups may be written"));
     return;
   }
   if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-    rpc_call_fail(call, MC_UNAVAILABLE, "backup_dir %s: %s", dir, strerror(errno));
+    rpc_call_fail(call, MC_UNAVAILABLE, _("backup_dir %s: %s"), dir, strerror(errno));
     return;
   }
   struct timespec ts;
@@ -326,7 +327,7 @@ static void admin_verify(Mediation__V1__RouterAdmin_Service *service,
   if (p.items == NULL || ptrs == NULL) {
     free(p.items);
     free(ptrs);
-    rpc_call_fail(call, MC_UNAVAILABLE, "out of memory");
+    rpc_call_fail(call, MC_UNAVAILABLE, _("out of memory"));
     return;
   }
   int64_t started = mc_mono_ms();
@@ -338,7 +339,7 @@ static void admin_verify(Mediation__V1__RouterAdmin_Service *service,
       .anchor = input->anchor[0] != '\0' ? input->anchor : NULL,
   };
   if (vo.anchor != NULL && strlen(vo.anchor) >= ST_ANCHOR_MAX) {
-    rpc_call_fail(call, MC_INVALID_ARGUMENT, "anchor: longer than an anchor line");
+    rpc_call_fail(call, MC_INVALID_ARGUMENT, _("anchor: longer than an anchor line"));
   } else if (st_verify_with(rt->store, &vo, collect, &p, &found, &err) != MC_OK) {
     rpc_call_fail_err(call, &err);
   } else {
@@ -371,7 +372,7 @@ static void admin_anchor(Mediation__V1__RouterAdmin_Service *service,
   rpc_call *call = closure_data;
   if (rt->key == NULL) {
     rpc_call_fail(call, MC_FAILED_PRECONDITION,
-                  "the router has no signing key: set [router] public_key (and keys_dir/router.key)");
+                  _("the router has no signing key: set [router] public_key (and keys_dir/router.key)"));
     return;
   }
   char line[ST_ANCHOR_MAX];
@@ -422,7 +423,7 @@ static void admin_list_access(Mediation__V1__RouterAdmin_Service *service,
   const mc_limits *lim = &rt->reg->limits;
   uint32_t limit = input->limit ? input->limit : lim->page_size_default;
   if (limit > lim->page_size_max) {
-    rpc_call_fail(call, MC_INVALID_ARGUMENT, "limit %u is above the page limit %u", input->limit,
+    rpc_call_fail(call, MC_INVALID_ARGUMENT, _("limit %u is above the page limit %u"), input->limit,
                   lim->page_size_max);
     return;
   }
@@ -431,12 +432,12 @@ static void admin_list_access(Mediation__V1__RouterAdmin_Service *service,
   st_txn *txn = NULL;
   mc_err err;
   mc_code rc = p.records ? st_read_begin(rt->store, &txn, &err)
-                         : mc_err_set(&err, MC_UNAVAILABLE, "out of memory");
+                         : mc_err_set(&err, MC_UNAVAILABLE, _("out of memory"));
   if (rc == MC_OK)
     rc = st_access_scan(txn, input->from_ms, input->to_ms, collect_access, &p, &err);
   st_read_end(txn);
   if (rc == MC_OK && p.oom)
-    rc = mc_err_set(&err, MC_UNAVAILABLE, "out of memory");
+    rc = mc_err_set(&err, MC_UNAVAILABLE, _("out of memory"));
   if (rc != MC_OK) {
     rpc_call_fail_err(call, &err);
   } else {

@@ -210,7 +210,7 @@ static bool replay_earlier(st_txn *txn, rt_job *job, mc_code *rc, mc_err *err) {
       job->payload = malloc(prev->payload.len);
       if (job->payload == NULL) {
         protobuf_c_message_free_unpacked(&prev->base, NULL);
-        *rc = mc_err_set(err, MC_UNAVAILABLE, "out of memory; nothing was applied");
+        *rc = mc_err_set(err, MC_UNAVAILABLE, _("out of memory; nothing was applied"));
         return true;
       }
       memcpy(job->payload, prev->payload.data, prev->payload.len);
@@ -304,7 +304,7 @@ static mc_code send_step(st_txn *txn, rt_job *job, const mc_registry *reg, mv_ca
   size_t cap = next->n_units_involved + 3; /* + two handoffs + the reply */
   outgoing *out = cap <= sizeof(few) / sizeof(few[0]) ? few : calloc(cap, sizeof(*out));
   if (out == NULL)
-    return mc_err_set(err, MC_UNAVAILABLE, "out of memory; nothing was applied");
+    return mc_err_set(err, MC_UNAVAILABLE, _("out of memory; nothing was applied"));
   size_t n = 0;
   mc_delivery_target targets[2];
   size_t nt = mc_deliveries_for(event, targets);
@@ -372,7 +372,7 @@ static mc_code new_case_id(st_txn *txn, rt_job *job, const mc_registry *reg, con
     snprintf(alias, sizeof(alias), "%s:%s", job->caller->id, in->intake->unit_ref);
     mc_code found = st_case_resolve(txn, alias, existing, &why);
     if (found == MC_OK)
-      return mc_err_set(err, MC_ALREADY_EXISTS, "unit_ref %s already names case %s",
+      return mc_err_set(err, MC_ALREADY_EXISTS, _("unit_ref %s already names case %s"),
                         in->intake->unit_ref, existing);
     if (found != MC_NOT_FOUND && found != MC_INVALID_ARGUMENT)
       return mc_err_set(err, found, "%s", why.msg);
@@ -409,7 +409,7 @@ static rt_step decide_step(const rt_job *job, mv_case *current, const mv_action 
     rt_actor_of(job->caller, NULL, &who);
     if (!mc_may_read(job->reg, current, &who)) {
       s.code = MC_PERMISSION_DENIED;
-      snprintf(s.message, sizeof(s.message), "%s may not see or act on case %s",
+      snprintf(s.message, sizeof(s.message), _("%s may not see or act on case %s"),
                job->caller->id, current->id);
       return s;
     }
@@ -451,7 +451,7 @@ static mc_code decide(st_txn *txn, rt_job *job, const mc_registry *reg, rt_step 
   const Mediation__V1__ApplyRequest *req = (const Mediation__V1__ApplyRequest *)job->request;
   const mv_action *in = req->action;
   if (in == NULL)
-    return answer_refusal(job, MC_INVALID_ARGUMENT, "action: missing");
+    return answer_refusal(job, MC_INVALID_ARGUMENT, _("action: missing"));
   mc_code rc;
   if (job->prepared.next != NULL) {
     /* Decided off the writer from a snapshot. st_case_put checks `before`
@@ -565,7 +565,7 @@ static mc_code record_receipt(st_txn *txn, rt_job *job, const mc_registry *reg,
     bool was;
     rc = st_delivery_ack(txn, job->caller->id, r->delivery_seq, &was, err);
     if (rc == MC_NOT_FOUND)
-      return mc_err_set(err, MC_INVALID_ARGUMENT, "delivery %llu was never sent to %s",
+      return mc_err_set(err, MC_INVALID_ARGUMENT, _("delivery %llu was never sent to %s"),
                         (unsigned long long)r->delivery_seq, job->caller->id);
     if (rc == MC_OK)
       (*already)++;
@@ -577,7 +577,7 @@ static mc_code record_receipt(st_txn *txn, rt_job *job, const mc_registry *reg,
       d->event->seq != r->event_seq) {
     protobuf_c_message_free_unpacked(&d->base, NULL);
     return mc_err_set(err, MC_INVALID_ARGUMENT,
-                      "receipt for delivery %llu names another case or event than it carried",
+                      _("receipt for delivery %llu names another case or event than it carried"),
                       (unsigned long long)r->delivery_seq);
   }
   /* An update is not a handoff: the receipt only ends its delivery. Put in

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/i18n.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "router/internal.h"
@@ -134,7 +135,7 @@ void rt_pull(rt_router *rt, rpc_call *call, const mc_principal *caller,
     st_messages_free(list, n);
     rt_waiter *w = calloc(1, sizeof(*w));
     if (w == NULL) {
-      rpc_call_fail(call, MC_UNAVAILABLE, "out of memory");
+      rpc_call_fail(call, MC_UNAVAILABLE, _("out of memory"));
       return;
     }
     *w = (rt_waiter){.call = call, .unit = caller, .after_seq = req->after_seq, .max = max,

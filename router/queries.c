@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/i18n.h"
 #include "core/clock.h"
 #include "core/figures.h"
 #include "core/machine.h"
@@ -108,7 +109,7 @@ void rt_list_cases(rt_router *rt, rpc_call *call, const mc_principal *caller,
   const mc_limits *lim = &rt->reg->limits;
   uint32_t page = req->page_size == 0 ? lim->page_size_default : req->page_size;
   if (page > lim->page_size_max) {
-    rpc_call_fail(call, MC_INVALID_ARGUMENT, "page_size %u is above the limit %u",
+    rpc_call_fail(call, MC_INVALID_ARGUMENT, _("page_size %u is above the limit %u"),
                   req->page_size, lim->page_size_max);
     return;
   }
@@ -118,7 +119,7 @@ void rt_list_cases(rt_router *rt, rpc_call *call, const mc_principal *caller,
   int state;
   const char *inner;
   if (!split_cursor(req->cursor, plan.all_states, &state, &inner)) {
-    rpc_call_fail(call, MC_INVALID_ARGUMENT, "cursor: not one this list gave out");
+    rpc_call_fail(call, MC_INVALID_ARGUMENT, _("cursor: not one this list gave out"));
     return;
   }
   if (plan.all_states)
@@ -130,7 +131,7 @@ void rt_list_cases(rt_router *rt, rpc_call *call, const mc_principal *caller,
   Mediation__V1__CaseSummary **sum_ptrs = calloc(page, sizeof(*sum_ptrs));
   char cursor[ST_CURSOR_MAX], next_cursor[ST_CURSOR_MAX + 8] = "";
   if (!found || !hits || !sums || !sum_ptrs) {
-    rpc_call_fail(call, MC_UNAVAILABLE, "out of memory");
+    rpc_call_fail(call, MC_UNAVAILABLE, _("out of memory"));
     goto out;
   }
   snprintf(cursor, sizeof(cursor), "%s", inner);
@@ -220,7 +221,7 @@ static void reply_stuck(rpc_call *call, stuck_group *groups, size_t n_groups, in
   Mediation__V1__CaseSummary *sums = calloc(total ? total : 1, sizeof(*sums));
   Mediation__V1__CaseSummary **sum_ptrs = calloc(total ? total : 1, sizeof(*sum_ptrs));
   if (!msgs || !ptrs || !sums || !sum_ptrs) {
-    rpc_call_fail(call, MC_UNAVAILABLE, "out of memory");
+    rpc_call_fail(call, MC_UNAVAILABLE, _("out of memory"));
   } else {
     size_t s = 0;
     for (size_t k = 0; k < n_groups; k++) {
@@ -295,7 +296,7 @@ void rt_stuck(rt_router *rt, rpc_call *call, const mc_principal *caller,
           if (grown)
             groups = grown;
           protobuf_c_message_free_unpacked(&c->base, NULL);
-          rc = mc_err_set(&err, MC_UNAVAILABLE, "out of memory");
+          rc = mc_err_set(&err, MC_UNAVAILABLE, _("out of memory"));
           break;
         }
         groups = grown;
@@ -429,18 +430,18 @@ void rt_figures(rt_router *rt, rpc_call *call, const mc_principal *caller,
   int to = req->to_month == 0 ? 12 : req->to_month;
   if (req->year < 1000 || req->year > 9999 || from < 1 || to > 12 || from > to) {
     rpc_call_fail(call, MC_INVALID_ARGUMENT,
-                  "year %d, months %d..%d: give a year and months 1..12, from <= to", req->year,
+                  _("year %d, months %d..%d: give a year and months 1..12, from <= to"), req->year,
                   from, to);
     return;
   }
   if (req->group_by > MV_GROUPING(MONTH)) {
-    rpc_call_fail(call, MC_INVALID_ARGUMENT, "group_by %d is not a grouping", req->group_by);
+    rpc_call_fail(call, MC_INVALID_ARGUMENT, _("group_by %d is not a grouping"), req->group_by);
     return;
   }
   figure_acc acc = {.req = req, .only_unit = req->unit, .group_by = req->group_by};
   if (!rt_reads_every_case(caller)) {
     if (req->unit[0] && strcmp(req->unit, caller->id) != 0) {
-      rpc_call_fail(call, MC_PERMISSION_DENIED, "%s may read its own figures only", caller->id);
+      rpc_call_fail(call, MC_PERMISSION_DENIED, _("%s may read its own figures only"), caller->id);
       return;
     }
     acc.only_unit = caller->id;
@@ -458,7 +459,7 @@ void rt_figures(rt_router *rt, rpc_call *call, const mc_principal *caller,
     rc = st_count_overdue(txn, mc_now_ms(), &overdue, &err);
   st_read_end(txn);
   if (rc == MC_OK && acc.oom)
-    rc = mc_err_set(&err, MC_UNAVAILABLE, "out of memory");
+    rc = mc_err_set(&err, MC_UNAVAILABLE, _("out of memory"));
   if (rc != MC_OK) {
     rpc_call_fail_err(call, &err);
   } else {
@@ -466,7 +467,7 @@ void rt_figures(rt_router *rt, rpc_call *call, const mc_principal *caller,
       qsort(acc.rows, acc.n_rows, sizeof(*acc.rows), compare_rows);
     Mediation__V1__FigureRow **ptrs = calloc(acc.n_rows ? acc.n_rows : 1, sizeof(*ptrs));
     if (ptrs == NULL) {
-      rpc_call_fail(call, MC_UNAVAILABLE, "out of memory");
+      rpc_call_fail(call, MC_UNAVAILABLE, _("out of memory"));
     } else {
       for (size_t i = 0; i < acc.n_rows; i++)
         ptrs[i] = &acc.rows[i];

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/i18n.h"
 #include "core/access.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -26,7 +27,7 @@ static rt_job *new_job(rt_router *rt, rt_job_kind kind, rpc_call *call,
   rt_job *job = calloc(1, sizeof(*job));
   if (job == NULL) {
     /* not RESOURCE_EXHAUSTED: a unit would take that for a refusal */
-    rpc_call_fail(call, MC_UNAVAILABLE, "out of memory; nothing was applied");
+    rpc_call_fail(call, MC_UNAVAILABLE, _("out of memory; nothing was applied"));
     return NULL;
   }
   job->kind = kind;
@@ -111,7 +112,7 @@ static void router_get_case(Mediation__V1__Router_Service *service,
   if (rc == MC_OK)
     rc = st_case_get_by_ref(txn, input->case_ref, &c, &err);
   if (rc == MC_OK && !rt_may_read(rt, c, caller))
-    rc = mc_err_set(&err, MC_PERMISSION_DENIED, "%s may not see case %s", caller->id, c->id);
+    rc = mc_err_set(&err, MC_PERMISSION_DENIED, _("%s may not see case %s"), caller->id, c->id);
   if (rc == MC_OK && input->with_timeline)
     rc = st_events_get(txn, c->id, &events, &n, &err);
   st_read_end(txn);
@@ -184,7 +185,7 @@ static void router_ack_deliveries(Mediation__V1__Router_Service *service,
   rpc_call *call = closure_data;
   const mc_principal *caller = rpc_call_caller(call); /* a unit: router/methods.c */
   if (input->n_receipts == 0 || input->n_receipts > rt->reg->limits.page_size_max) {
-    rpc_call_fail(call, MC_INVALID_ARGUMENT, "receipts: give 1 to %u receipts",
+    rpc_call_fail(call, MC_INVALID_ARGUMENT, _("receipts: give 1 to %u receipts"),
                   rt->reg->limits.page_size_max);
     return;
   }
@@ -192,13 +193,13 @@ static void router_ack_deliveries(Mediation__V1__Router_Service *service,
     const mv_receipt *r = input->receipts[i];
     if (strcmp(r->unit, caller->id) != 0) {
       rpc_call_fail(call, MC_PERMISSION_DENIED,
-                    "receipts[%zu]: signed for unit %s, but the caller is %s", i, r->unit,
+                    _("receipts[%zu]: signed for unit %s, but the caller is %s"), i, r->unit,
                     caller->id);
       return;
     }
     mc_err err;
     if (rpc_verify_message(caller->public_key, &r->base, &err) != MC_OK) {
-      rpc_call_fail(call, MC_UNAUTHENTICATED, "receipts[%zu]: %s", i, err.msg);
+      rpc_call_fail(call, MC_UNAUTHENTICATED, _("receipts[%zu]: %s"), i, err.msg);
       return;
     }
   }

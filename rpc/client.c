@@ -132,8 +132,11 @@ static void start_attempt(rpc_slot *s) {
   nng_ctx_send(s->ctx, s->aio);
 }
 
-void rpc__slot_send(rpc_slot *s, const rpc_proof *pf) {
+void rpc__slot_send(rpc_slot *s, const rpc_proof *given) {
   rpc_client *c = s->c;
+  rpc_proof proof = *given;
+  proof.locale = s->locale;
+  const rpc_proof *pf = &proof;
   uint8_t *bytes;
   size_t len;
   mc_err err = {0};
@@ -623,6 +626,7 @@ mc_code rpc_client_call_async(rpc_client *c, const ProtobufCServiceDescriptor *s
   s->service = service;
   s->method = md;
   memcpy(s->rid, rid, sizeof(rid));
+  snprintf(s->locale, sizeof(s->locale), "%s", mc_i18n_current());
   s->deadline_ms = deadline;
   s->attempt_timeout_ms = copts->attempt_timeout_ms > 0 ? copts->attempt_timeout_ms
                                                         : c->attempt_timeout_ms;

@@ -51,16 +51,17 @@ mc_code rpc__request_pack(const char *service, const char *method,
 
 static void envelope_fields(Mediation__V1__RequestEnvelope *env, const char *service,
                             const char *method, const uint8_t *rid, int64_t deadline_ms,
-                            const char *caller, const uint8_t *payload, size_t payload_len) {
+                            const char *caller, const uint8_t *payload, size_t payload_len,
+                            const char *locale) {
   env->service = (char *)service;
   env->method = (char *)method;
   env->request_id = (ProtobufCBinaryData){RPC_REQUEST_ID_BYTES, (uint8_t *)rid};
   env->deadline_ms = deadline_ms;
   env->caller = (char *)caller;
   env->payload = (ProtobufCBinaryData){payload_len, (uint8_t *)payload};
-  /* The language of this thread (a gateway answering a browser switches
-   * it per request), so the server writes its refusal in it. */
-  env->locale = (char *)mc_i18n_current();
+  /* The caller's language (a gateway answering a browser switches its
+   * thread's per request), so the server writes its refusal in it. */
+  env->locale = (char *)(locale != NULL ? locale : mc_i18n_current());
 }
 
 /* The packed envelope's size if signed: the larger of the two proofs (a
@@ -71,7 +72,7 @@ size_t rpc__envelope_size(const char *service, const char *method, const uint8_t
                           int64_t deadline_ms, const char *caller, size_t payload_len) {
   static const uint8_t zeros[RPC_SIGNATURE_BYTES];
   Mediation__V1__RequestEnvelope env = MEDIATION__V1__REQUEST_ENVELOPE__INIT;
-  envelope_fields(&env, service, method, rid, deadline_ms, caller, NULL, payload_len);
+  envelope_fields(&env, service, method, rid, deadline_ms, caller, NULL, payload_len, NULL);
   env.payload.data = (uint8_t *)zeros; /* get_packed_size reads only the length */
   env.signature = (ProtobufCBinaryData){sizeof(zeros), (uint8_t *)zeros};
   return mediation__v1__request_envelope__get_packed_size(&env);
@@ -86,7 +87,7 @@ mc_code rpc__envelope_build(const char *service, const char *method, const uint8
   Mediation__V1__RequestEnvelope env = MEDIATION__V1__REQUEST_ENVELOPE__INIT;
   envelope_fields(&env, service, method, rid, deadline_ms,
                   pf->key != NULL ? rpc_key_principal(pf->key) : pf->caller, payload,
-                  payload_len);
+                  payload_len, pf->locale);
   uint8_t sig[RPC_SIGNATURE_BYTES], mac[RPC_MAC_BYTES];
   mc_code rc;
   if (pf->key != NULL) {

@@ -17,6 +17,7 @@
 #include <nng/nng.h>
 #include <nng/supplemental/tls/tls.h>
 
+#include "core/i18n.h"
 #include "core/log.h"
 #include "core/registry.h"
 #include "core/status.h"
@@ -272,6 +273,7 @@ typedef struct rpc_proof {
   const char *caller;       /* the principal, when MAC'd */
   const uint8_t *session_id;
   const uint8_t *session_key;
+  const char *locale; /* the caller's language (RequestEnvelope.locale); NULL: this thread's */
 } rpc_proof;
 
 /* The request packed into *out (malloc'd, caller frees). Errors:
@@ -332,6 +334,9 @@ typedef struct rpc_slot rpc_slot;
 /* One call at a time: an nng context and its aios. */
 struct rpc_slot {
   rpc_client *c;  /* borrowed: the client that owns the slot array */
+  /* The calling thread's language (mc_i18n_current), taken at the call:
+   * the envelope may be built again on nng's threads (a new session). */
+  char locale[MC_LOCALE_MAX];
   nng_aio *aio;   /* owned: sends and receives */
   nng_aio *timer; /* owned: only ever sleeps: the wait for a session (rpc__slot_go) */
   nng_ctx ctx;    /* owned; closed with the socket */

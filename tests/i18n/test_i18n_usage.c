@@ -1,0 +1,110 @@
+/*
+ * test_i18n_usage.c - every mediactl usage error and help text, as a person
+ * sees it, under LANG=zh_CN.UTF-8 and LANG=C.
+ *
+ * The commands come from mediactl's own table (ctl_commands), so a command
+ * added later is checked without touching this file. For each: `--help`,
+ * an unknown option, no arguments, too many arguments; and a few wrong
+ * option values. Under zh_CN.UTF-8 what it prints must hold Chinese and no
+ * English sentence (english.h); under C the same command prints the English
+ * source ("Usage:"), and the exit code is the same in both.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "english.h"
+#include "mctl.h"
+#include "services/coordinator/ctl.h"
+
+static int checked;
+
+static void run_both(const char *const *args, const char *what) {
+  char found[256];
+  setenv("LANG", "zh_CN.UTF-8", 1);
+  mctl_result zh = mctl_run(NULL, args);
+  setenv("LANG", "C", 1);
+  mctl_result en = mctl_run(NULL, args);
+  if (zh.rc != en.rc)
+    fail_msg("%s: exit %d in Chinese, %d in English", what, zh.rc, en.rc);
+  if (zh.rc != 0 && zh.rc != 2) {
+    /* Not a usage error (it got as far as the configuration): not ours to judge here. */
+    mctl_free(&zh);
+    mctl_free(&en);
+    return;
+  }
+  const char *zh_text = zh.rc == 0 ? zh.out : zh.err;
+  const char *en_text = en.rc == 0 ? en.out : en.err;
+  if (en_sentence(zh_text, found, sizeof(found)))
+    fail_msg("%s, in Chinese: English left (\"%s\") in:\n%s", what, found, zh_text);
+  if (strstr(zh_text, "用法") == NULL)
+    fail_msg("%s, in Chinese: no 用法 in:\n%s", what, zh_text);
+  if (strstr(en_text, "Usage:") == NULL)
+    fail_msg("%s, in English: no Usage: in:\n%s", what, en_text);
+  checked++;
+  mctl_free(&zh);
+  mctl_free(&en);
+}
+
+#define BOTH(what, ...) run_both((const char *const[]){__VA_ARGS__, NULL}, (what))
+
+static void test_every_command(void **state) {
+  (void)state;
+  char what[128];
+  for (const ctl_command *c = ctl_commands; c->name != NULL; c++) {
+    snprintf(what, sizeof(what), "mediactl %s --help", c->name);
+    BOTH(what, c->name, "--help");
+    snprintf(what, sizeof(what), "mediactl %s --no-such-option", c->name);
+    BOTH(what, c->name, "--no-such-option");
+    snprintf(what, sizeof(what), "mediactl --unit police-studio %s", c->name);
+    BOTH(what, "--unit", "police-studio", c->name);
+    snprintf(what, sizeof(what), "mediactl %s (too many arguments)", c->name);
+    BOTH(what, c->name, "a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8", "a9");
+  }
+}
+
+static void test_global_usage_errors(void **state) {
+  (void)state;
+  BOTH("mediactl --help", "--help");
+  BOTH("mediactl (no command)", "--timeout", "5");
+  BOTH("mediactl no-such-command", "no-such-command");
+  BOTH("mediactl --timeout abc", "--timeout", "abc", "list");
+  BOTH("mediactl --bogus", "--bogus");
+  BOTH("mediactl list --limit 0", "list", "--limit", "0");
+  BOTH("mediactl figures --by nonsense", "figures", "--by", "nonsense");
+  BOTH("mediactl figures --from-month 13", "figures", "--from-month", "13");
+  BOTH("mediactl access-log --from yesterday", "access-log", "--from", "yesterday");
+  BOTH("mediactl intake --kind nonsense", "--unit", "police-studio", "intake", "--kind",
+       "nonsense");
+  BOTH("mediactl outcome with both", "--unit", "police-studio", "outcome", "BH-2026-000001",
+       "--agreement", "--no-agreement");
+}
+
+static void test_enough_was_checked(void **state) {
+  (void)state;
+  /* Each command's help and unknown option at least. */
+  size_t commands = 0;
+  for (const ctl_command *c = ctl_commands; c->name != NULL; c++)
+    commands++;
+  assert_true((size_t)checked >= 2 * commands);
+}
+
+int main(void) {
+  /* No configuration to find: usage errors come before it is read. */
+  setenv("MEDIATION_CONFIG", "/nonexistent/mediation.conf", 1);
+  unsetenv("LC_ALL");
+  unsetenv("LC_MESSAGES");
+  unsetenv("LANGUAGE");
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_every_command),
+      cmocka_unit_test(test_global_usage_errors),
+      cmocka_unit_test(test_enough_was_checked),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
