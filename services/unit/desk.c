@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/i18n.h"
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/log.h"
@@ -165,7 +166,7 @@ static void queue_and_wait(un_unit *u, rpc_call *call, un_plan *p,
   un_plan_free(p);
   if (w == NULL) {
     rpc_call_fail(call, MC_RESOURCE_EXHAUSTED,
-                  "out of memory; the steps are queued all the same (see Conflicts)");
+                  _("out of memory; the steps are queued all the same (see Conflicts)"));
     return;
   }
   un_wait_add(u, w);
@@ -178,7 +179,7 @@ static bool identify(un_plan *p, rpc_call *call, const char *method,
   size_t n = protobuf_c_message_get_packed_size(in);
   uint8_t *packed = malloc(n ? n : 1);
   if (packed == NULL) {
-    rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory");
+    rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, _("out of memory"));
     return false;
   }
   protobuf_c_message_pack(in, packed);
@@ -199,17 +200,17 @@ static void desk_take_in(Mediation__V1__Desk_Service *service,
   un_unit *u = UNIT_OF(service);
   rpc_call *call = closure_data;
   if (in->intake == NULL) {
-    rpc_call_fail(call, MC_INVALID_ARGUMENT, "intake: required");
+    rpc_call_fail(call, MC_INVALID_ARGUMENT, _("intake: required"));
     return;
   }
   if (in->refer_to[0] != '\0') {
     if (mc_registry_unit(u->reg, in->refer_to) == NULL) {
-      rpc_call_fail(call, MC_INVALID_ARGUMENT, "refer_to: not a registered unit");
+      rpc_call_fail(call, MC_INVALID_ARGUMENT, _("refer_to: not a registered unit"));
       return;
     }
     if (strcmp(in->refer_to, u->self->id) == 0) {
       rpc_call_fail(call, MC_INVALID_ARGUMENT,
-                    "refer_to: that is this unit; leave it empty to keep the case");
+                    _("refer_to: that is this unit; leave it empty to keep the case"));
       return;
     }
   }
@@ -350,12 +351,12 @@ static void fetch_first(un_unit *u, rpc_call *call, const Mediation__V1__DeskAct
   bool own_alias = mc_case_alias_parse(a->case_ref, unit, sizeof(unit), &uref) &&
                    strcmp(unit, u->self->id) == 0;
   if (own_alias || (!mc_case_id_parse(a->case_ref, NULL, NULL) && strchr(a->case_ref, ':') == NULL)) {
-    rpc_call_fail(call, MC_NOT_FOUND, "%s: no such case at %s", a->case_ref, u->self->id);
+    rpc_call_fail(call, MC_NOT_FOUND, _("%s: no such case at %s"), a->case_ref, u->self->id);
     return;
   }
   fetch *f = calloc(1, sizeof(*f));
   if (f == NULL) {
-    rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory");
+    rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, _("out of memory"));
     return;
   }
   *f = (fetch){.u = u, .call = call, .in = in, .action = a};
@@ -365,7 +366,7 @@ static void fetch_first(un_unit *u, rpc_call *call, const Mediation__V1__DeskAct
   mc_err err;
   if (un_call_async(u, "GetCase", &req.base, &opts, fetch_done, f, &err) != MC_OK) {
     free(f);
-    rpc_call_fail(call, MC_UNAVAILABLE, "case %s: this unit has no copy of it: %s",
+    rpc_call_fail(call, MC_UNAVAILABLE, _("case %s: this unit has no copy of it: %s"),
                   a->case_ref, err.msg);
   }
 }
@@ -378,25 +379,25 @@ static void desk_act(Mediation__V1__Desk_Service *service,
   rpc_call *call = closure_data;
   const mv_action *a = in->action;
   if (a == NULL) {
-    rpc_call_fail(call, MC_INVALID_ARGUMENT, "action: required");
+    rpc_call_fail(call, MC_INVALID_ARGUMENT, _("action: required"));
     return;
   }
   if (a->kind == MV_ACTION(UNSPECIFIED)) {
-    rpc_call_fail(call, MC_INVALID_ARGUMENT, "action.kind: required");
+    rpc_call_fail(call, MC_INVALID_ARGUMENT, _("action.kind: required"));
     return;
   }
   if (a->kind == MV_ACTION(TAKE_IN)) {
-    rpc_call_fail(call, MC_INVALID_ARGUMENT, "action.kind: a new case goes through TakeIn");
+    rpc_call_fail(call, MC_INVALID_ARGUMENT, _("action.kind: a new case goes through TakeIn"));
     return;
   }
   if (a->kind == MV_ACTION(RECORD_RECEIPT)) {
     rpc_call_fail(call, MC_PERMISSION_DENIED,
-                  "action.kind: receipts are recorded by the router, not by operators");
+                  _("action.kind: receipts are recorded by the router, not by operators"));
     return;
   }
   if (a->case_ref[0] == '\0' || strlen(a->case_ref) > 2 * u->reg->limits.max_name_bytes + 1) {
     rpc_call_fail(call, MC_INVALID_ARGUMENT,
-                  "action.case_ref: a case id, or this unit's unit_ref, required");
+                  _("action.case_ref: a case id, or this unit's unit_ref, required"));
     return;
   }
   plan_act(u, call, in, a, a->case_ref, true);
@@ -452,7 +453,7 @@ static void reply_list(un_unit *u, rpc_call *call, bool inbox, mv_state state) {
     rc = st_ob_local_scan(t, collect_one, &c, &err);
   st_read_end(t);
   if (rc == MC_OK && c.failed)
-    rc = mc_err_set(&err, MC_RESOURCE_EXHAUSTED, "out of memory");
+    rc = mc_err_set(&err, MC_RESOURCE_EXHAUSTED, _("out of memory"));
   if (rc != MC_OK) {
     rpc_call_fail_err(call, &err);
   } else {
@@ -460,7 +461,7 @@ static void reply_list(un_unit *u, rpc_call *call, bool inbox, mv_state state) {
     st_local_case *shown = calloc(c.n ? c.n : 1, sizeof(*shown));
     st_local_case **ptrs = calloc(c.n ? c.n : 1, sizeof(*ptrs));
     if (shown == NULL || ptrs == NULL) {
-      rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory");
+      rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, _("out of memory"));
     } else {
       for (size_t i = 0; i < c.n; i++) {
         shown[i] = *c.items[i];
@@ -491,7 +492,7 @@ static void desk_list_cases(Mediation__V1__Desk_Service *service,
                             Mediation__V1__DeskListReply_Closure closure, void *closure_data) {
   (void)closure;
   if (in->state > MV_STATE(WITHDRAWN)) {
-    rpc_call_fail(closure_data, MC_INVALID_ARGUMENT, "state: not a known value (%d)",
+    rpc_call_fail(closure_data, MC_INVALID_ARGUMENT, _("state: not a known value (%d)"),
                   (int)in->state);
     return;
   }
@@ -517,11 +518,11 @@ static void show_local(un_unit *u, rpc_call *call, const char *ref, mc_code code
     if (un_code_is_refusal(code))
       rpc_call_fail(call, code, "%s", why);
     else if (problem[0] != '\0')
-      rpc_call_fail(call, MC_UNAVAILABLE, "%s: this unit has no copy of it and cannot reach the "
-                    "router: %s", ref, problem);
+      rpc_call_fail(call, MC_UNAVAILABLE, _("%s: this unit has no copy of it and cannot reach the "
+                    "router: %s"), ref, problem);
     else
       rpc_call_fail(call, MC_UNAVAILABLE,
-                    "%s: the router does not answer and this unit has no copy of it", ref);
+                    _("%s: the router does not answer and this unit has no copy of it"), ref);
     return;
   }
   Mediation__V1__DeskShowReply reply = MEDIATION__V1__DESK_SHOW_REPLY__INIT;
@@ -559,7 +560,7 @@ static void desk_show_case(Mediation__V1__Desk_Service *service,
   un_unit *u = UNIT_OF(service);
   rpc_call *call = closure_data;
   if (in->case_ref[0] == '\0' || strlen(in->case_ref) > 2 * u->reg->limits.max_name_bytes + 1) {
-    rpc_call_fail(call, MC_INVALID_ARGUMENT, "case_ref: a case id or a unit_ref, required");
+    rpc_call_fail(call, MC_INVALID_ARGUMENT, _("case_ref: a case id or a unit_ref, required"));
     return;
   }
   mc_err perr;
@@ -583,7 +584,7 @@ static void desk_show_case(Mediation__V1__Desk_Service *service,
       snprintf(ref, n, "%s:%s", u->self->id, in->case_ref);
   }
   if (ref == NULL) {
-    rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory");
+    rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, _("out of memory"));
     return;
   }
   pthread_mutex_lock(&u->mu);
@@ -661,7 +662,7 @@ static void desk_dismiss_conflict(Mediation__V1__Desk_Service *service,
     rpc_call_fail_err(closure_data, &err);
   } else if (!d.existed) {
     rpc_call_fail(closure_data, MC_NOT_FOUND,
-                  "no conflict for outbox seq %llu (see Conflicts for the list)",
+                  _("no conflict for outbox seq %llu (see Conflicts for the list)"),
                   (unsigned long long)in->outbox_seq);
   } else {
     mc_log(MC_LOG_INFO, NULL, "conflict of outbox %llu dismissed by %s",
@@ -684,7 +685,7 @@ static void desk_roster(Mediation__V1__Desk_Service *service,
   st_txn *t = NULL;
   mc_err err;
   mc_code rc = loads && members && ptrs ? st_outbox_read_begin(u->ob, &t, &err)
-                                        : mc_err_set(&err, MC_RESOURCE_EXHAUSTED, "out of memory");
+                                        : mc_err_set(&err, MC_RESOURCE_EXHAUSTED, _("out of memory"));
   if (rc == MC_OK)
     rc = un_team_load(u, t, loads, &err);
   st_read_end(t);

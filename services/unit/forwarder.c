@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/i18n.h"
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/log.h"
@@ -164,7 +165,11 @@ static outcome forward_one(un_unit *u, const st_outbox_entry *e, bool *quiet) {
   req.action = (mv_action *)act;
   rpc_call_opts opts = {.timeout_ms = UN_FORWARD_TIMEOUT_MS, .request_id = e->request_id.data};
   ProtobufCMessage *reply = NULL;
+  char lang[MC_LOCALE_MAX];
+  un_wait_locale(u, e->seq, lang, sizeof(lang));
+  locale_t previous = mc_i18n_use(lang);
   mc_code rc = un_call(u, "Apply", &req.base, &opts, true, &reply, &err);
+  mc_i18n_restore(previous);
   const char *what = mc_name_of(mc_action_names, act->kind);
   if (rc != MC_OK && !un_code_is_refusal(rc)) {
     if (!*quiet)

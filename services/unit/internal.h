@@ -304,6 +304,12 @@ void un_wait_add(un_unit *u, un_wait *w);
 un_wait *un_wait_answer(un_unit *u, uint64_t seq, mc_code code, const char *message,
                         const mv_case *router_case, bool *told);
 
+/* The language of the Desk call waiting for outbox entry seq (its
+ * RequestEnvelope.locale), into buf; "" when none waits. The forwarder
+ * forwards the step in it, so the router's refusal reaches the operator in
+ * the operator's language. */
+void un_wait_locale(un_unit *u, uint64_t seq, char *buf, size_t cap);
+
 /* Answers a Desk call from what it knows and frees it. */
 void un_wait_finish(un_unit *u, un_wait *w);
 

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/i18n.h"
 #include "core/ids.h"
 #include "core/log.h"
 #include "core/machine.h"
@@ -97,7 +98,7 @@ static mc_code pending_for(st_txn *txn, const char *id, const char *alias, bool 
         size_t ncap = cap ? cap * 2 : 8;
         st_outbox_entry **grown = realloc(mine, ncap * sizeof(*grown));
         if (grown == NULL) {
-          rc = mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
+          rc = mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("out of memory"));
           break;
         }
         mine = grown;
@@ -169,7 +170,7 @@ mc_code un_local_refresh(un_unit *u, st_txn *txn, const mv_case *base, const cha
   mc_err miss;
   if (base != NULL) {
     if (base->id == NULL || !mc_case_id_parse(base->id, NULL, NULL))
-      return mc_err_set(err, MC_INVALID_ARGUMENT, "a record of the router without a case id");
+      return mc_err_set(err, MC_INVALID_ARGUMENT, _("a record of the router without a case id"));
     alias = un_case_alias(u, base);
     rc = st_ob_local_get(txn, base->id, &old, &miss);
     if (rc == MC_NOT_FOUND && alias != NULL)

@@ -31,6 +31,7 @@
 
 #include <sodium.h>
 
+#include "core/i18n.h"
 #include "core/clock.h"
 #include "core/ids.h"
 #include "core/log.h"
@@ -90,12 +91,12 @@ const char *un_plan_str(un_plan *p, const char *s) {
   return copy;
 }
 
-static mc_code oom(mc_err *err) { return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory"); }
+static mc_code oom(mc_err *err) { return mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("out of memory")); }
 
 /* A new step acting on the plan's case, by the operator's person. */
 static un_step *add_step(un_plan *p, mv_action_kind kind, mc_err *err) {
   if (p->n == UN_MAX_STEPS) {
-    mc_err_set(err, MC_RESOURCE_EXHAUSTED, "more than %d steps for one request",
+    mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("more than %d steps for one request"),
                UN_MAX_STEPS);
     return NULL;
   }
@@ -200,7 +201,7 @@ static mc_code take_in_step(un_plan *p, st_txn *txn, un_step **out, mc_err *err)
       p->refused = true;
       un_step *s = add_step(p, MV_ACTION(TAKE_IN), err);
       if (s != NULL)
-        refuse(s, MC_ALREADY_EXISTS, "intake.unit_ref: this unit already has a case by it");
+        refuse(s, MC_ALREADY_EXISTS, _("intake.unit_ref: this unit already has a case by it"));
       return MC_ALREADY_EXISTS;
     }
     if (rc != MC_NOT_FOUND)
@@ -316,8 +317,8 @@ static mc_code follow_steps(un_plan *p, un_ctx *ctx, const un_step *op, mc_err *
   }
   if (rc != MC_OK)
     return mc_err_set(err, MC_UNAVAILABLE,
-                      "the unit could not plan its policy's steps after %s (%s: %s); nothing "
-                      "was queued: send the same request again",
+                      _("the unit could not plan its policy's steps after %s (%s: %s); nothing "
+                      "was queued: send the same request again"),
                       mc_name_of(mc_action_names, op->action.kind), mc_code_name(rc), why.msg);
   return MC_OK;
 }
@@ -510,14 +511,14 @@ mc_code un_plan_queue(un_plan *p, mc_err *err) {
   mc_code rc = st_outbox_write(p->u->ob, plan_run, p, &why);
   if (p->id_reused)
     return mc_err_set(err, MC_INVALID_ARGUMENT,
-                      "request_id: this Desk has answered another request under this id; a "
-                      "retry must send the same request, a new request a new id");
+                      _("request_id: this Desk has answered another request under this id; a "
+                      "retry must send the same request, a new request a new id"));
   if (p->refused)
     return MC_OK;
   if (rc == MC_UNAVAILABLE) /* the policy could not plan: why says so */
     return mc_err_set(err, rc, "%s", why.msg);
   if (rc != MC_OK)
-    return mc_err_set(err, rc, "the unit's outbox: %s", why.msg);
+    return mc_err_set(err, rc, _("the unit's outbox: %s"), why.msg);
   return MC_OK;
 }
 
@@ -529,7 +530,7 @@ const mc_unit *un_ctx_unit(const un_ctx *ctx) { return ctx->u->self; }
 mc_code un_pick_by_load(un_ctx *ctx, un_role role, const char **person, mc_err *err) {
   const mc_unit *self = ctx->u->self;
   if (self->n_roster == 0 || self->n_roster > 4096)
-    return mc_err_set(err, MC_NOT_FOUND, "[unit %s] has no member lines: nobody to assign",
+    return mc_err_set(err, MC_NOT_FOUND, _("[unit %s] has no member lines: nobody to assign"),
                       self->id);
   uint32_t *loads = calloc(self->n_roster, sizeof(*loads));
   if (loads == NULL)
@@ -548,7 +549,7 @@ mc_code un_pick_by_load(un_ctx *ctx, un_role role, const char **person, mc_err *
   }
   if (rc == MC_OK && best < 0)
     rc = mc_err_set(err, MC_NOT_FOUND,
-                    "[unit %s] has no %s: add a \"member = %s <name>\" line", self->id,
+                    _("[unit %s] has no %s: add a \"member = %s <name>\" line"), self->id,
                     mc_name_of(mc_team_role_names, role), mc_name_of(mc_team_role_names, role));
   if (rc == MC_OK)
     *person = self->roster[best].person;
@@ -618,7 +619,7 @@ mc_code un_plan_assign(un_plan *p, un_role role, const char *person, mc_err *err
   if (who == NULL)
     return oom(err);
   if (p->n_planned == UN_MAX_STEPS)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "more than %d assignments for one request",
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("more than %d assignments for one request"),
                       UN_MAX_STEPS);
   un_step *s = add_step(p, MV_ACTION(ASSIGN), err);
   if (s == NULL)

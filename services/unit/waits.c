@@ -139,6 +139,20 @@ static void wait_step_answer(un_wait *w, un_wait_step *s, mc_code code, const ch
   }
 }
 
+void un_wait_locale(un_unit *u, uint64_t seq, char *buf, size_t cap) {
+  buf[0] = '\0';
+  pthread_mutex_lock(&u->mu);
+  for (const un_wait *w = u->waits; w != NULL && buf[0] == '\0'; w = w->next) {
+    for (size_t i = 0; i < w->n; i++) {
+      if (w->steps[i].seq == seq && w->steps[i].disposition == MV_DISPOSITION(QUEUED)) {
+        snprintf(buf, cap, "%s", rpc_call_locale(w->call));
+        break;
+      }
+    }
+  }
+  pthread_mutex_unlock(&u->mu);
+}
+
 un_wait *un_wait_answer(un_unit *u, uint64_t seq, mc_code code, const char *message,
                         const mv_case *router_case, bool *told) {
   *told = false;

@@ -32,6 +32,7 @@
 
 #include <sodium.h>
 
+#include "core/i18n.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "services/unit/internal.h"
@@ -126,7 +127,7 @@ static void answer_free(answer *a) {
 /* Sends what collect built (mu not held) and frees it. */
 static void send_answer(rpc_call *call, answer *a) {
   if (a->failed) {
-    rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory; watch again");
+    rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, _("out of memory; watch again"));
   } else {
     a->reply.case_ids = a->ids;
     a->reply.n_case_ids = a->n;
@@ -201,7 +202,7 @@ static void *timer_main(void *arg) {
 mc_code un_watch_open(un_watch **out, mc_err *err) {
   un_watch *w = calloc(1, sizeof(*w));
   if (w == NULL)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("out of memory"));
   pthread_mutex_init(&w->mu, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
@@ -309,7 +310,7 @@ void un_watch_call(un_watch *w, rpc_call *call, const Mediation__V1__DeskWatchRe
   if (w->stopping) {
     pthread_mutex_unlock(&w->mu);
     rpc_call_fail(call, MC_UNAVAILABLE,
-                  "the unit's service is stopping; watch again (with epoch 0) once it is back");
+                  _("the unit's service is stopping; watch again (with epoch 0) once it is back"));
     return;
   }
   collect(w, in->epoch, in->after, &a);
@@ -322,15 +323,15 @@ void un_watch_call(un_watch *w, rpc_call *call, const Mediation__V1__DeskWatchRe
   if (w->n_waiting >= UN_WATCH_MAX_WAITING) {
     pthread_mutex_unlock(&w->mu);
     rpc_call_fail(call, MC_RESOURCE_EXHAUSTED,
-                  "%d watches are waiting at this unit already; a desk needs one at a time "
-                  "(a gateway shares one among its browsers): try again later",
+                  _("%d watches are waiting at this unit already; a desk needs one at a time "
+                  "(a gateway shares one among its browsers): try again later"),
                   UN_WATCH_MAX_WAITING);
     return;
   }
   watcher *x = calloc(1, sizeof(*x));
   if (x == NULL) {
     pthread_mutex_unlock(&w->mu);
-    rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory; watch again");
+    rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, _("out of memory; watch again"));
     return;
   }
   *x = (watcher){.call = call, .after = in->after, .until_mono = mc_mono_ms() + wait};
