@@ -78,12 +78,19 @@ bool rpc__slot_release(rpc_slot *s) {
   return report;
 }
 
+/* The callback runs in the language of the thread that made the call
+ * (core/i18n.h): a server that answers its own caller from it (a unit's
+ * Desk, after asking the router) answers in that caller's language. */
 void rpc__slot_finish(rpc_slot *s, mc_code code, const char *text, ProtobufCMessage *reply) {
   rpc_done_fn done = s->done;
   void *arg = s->done_arg;
-  if (rpc__slot_release(s))
+  char lang[MC_LOCALE_MAX];
+  snprintf(lang, sizeof(lang), "%s", s->locale);
+  if (rpc__slot_release(s)) {
+    locale_t previous = mc_i18n_use(lang);
     done(arg, code, text ? text : "", reply);
-  else if (reply != NULL)
+    mc_i18n_restore(previous);
+  } else if (reply != NULL)
     protobuf_c_message_free_unpacked(reply, NULL);
 }
 

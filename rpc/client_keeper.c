@@ -281,6 +281,7 @@ static void end_calls(rpc_client *c, int64_t refused_mono, const char *tls_diag)
     void *arg;
     bool sent;
     size_t len;
+    char locale[MC_LOCALE_MAX]; /* the caller's language: its callback runs in it */
   } due[8];
   size_t n = 0;
   unsigned all = c->n_slots + 1;
@@ -304,6 +305,7 @@ static void end_calls(rpc_client *c, int64_t refused_mono, const char *tls_diag)
     due[n].arg = s->done_arg;
     due[n].sent = s->sent;
     due[n].len = s->req_len;
+    snprintf(due[n].locale, sizeof(due[n].locale), "%s", s->locale);
     n++;
     /* Under c->mtx, so that the slot cannot be freed and taken by another
      * call meanwhile. Cancelling an operation nng has lost does nothing;
@@ -344,8 +346,11 @@ static void end_calls(rpc_client *c, int64_t refused_mono, const char *tls_diag)
     else
       mc_log(MC_LOG_WARNING, NULL, "rpc: %s was still running %d ms after its deadline: %s",
              open ? "RpcSession/Open" : s->method->name, RPC_CALL_GRACE_MS, text);
-    if (due[i].done != NULL)
+    if (due[i].done != NULL) {
+      locale_t previous = mc_i18n_use(due[i].locale);
       due[i].done(due[i].arg, code, text, NULL);
+      mc_i18n_restore(previous);
+    }
   }
 }
 

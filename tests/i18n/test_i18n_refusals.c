@@ -311,11 +311,38 @@ static void test_mediactl_refusal_as_seen(void **state) {
   mctl_free(&r);
 }
 
+/* Through a unit's service (mediactl --unit): the Desk refuses or
+ * forwards the step to the router on another thread, and the refusal
+ * still comes back in the operator's language. The unit daemon's own
+ * LANG is Chinese, as its systemd unit sets it. */
+static void test_through_a_unit_in_the_callers_language(void **state) {
+  (void)state;
+  const char *id = case_for(MV_STATE(CLOSED));
+  char found[256];
+  setenv("LANG", "zh_CN.UTF-8", 1);
+  int started = tw_start_unit(&world, "police-studio", HOLDER);
+  setenv("LANG", "zh_CN.UTF-8", 1);
+  assert_int_equal(started, 0);
+  mctl_result r = MCTL(world.conf, "--unit", HOLDER, "start", id);
+  setenv("LANG", "C", 1);
+  mctl_expect(&r, 3, "start of a closed case through the unit, in Chinese");
+  CONTAINS(r.err, "开始调处（start）");
+  if (en_sentence(r.err, found, sizeof(found)))
+    fail_msg("English left (\"%s\") in: %s", found, r.err);
+  mctl_free(&r);
+  r = MCTL(world.conf, "--unit", HOLDER, "start", id);
+  mctl_expect(&r, 3, "start of a closed case through the unit, in English");
+  CONTAINS(r.err, "start_mediation is allowed only in 受理 (intake)");
+  mctl_free(&r);
+  assert_int_equal(tw_stop_unit(&world, HOLDER), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_refused_step_in_the_callers_language),
       cmocka_unit_test(test_guards_in_the_callers_language),
       cmocka_unit_test(test_mediactl_refusal_as_seen),
+      cmocka_unit_test(test_through_a_unit_in_the_callers_language),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
