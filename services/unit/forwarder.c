@@ -165,8 +165,11 @@ static outcome forward_one(un_unit *u, const st_outbox_entry *e, bool *quiet) {
   req.action = (mv_action *)act;
   rpc_call_opts opts = {.timeout_ms = UN_FORWARD_TIMEOUT_MS, .request_id = e->request_id.data};
   ProtobufCMessage *reply = NULL;
-  char lang[MC_LOCALE_MAX];
-  un_wait_locale(u, e->seq, lang, sizeof(lang));
+  char lang[MC_LOCALE_MAX] = "";
+  if (e->locale != NULL && e->locale[0] != '\0')
+    snprintf(lang, sizeof(lang), "%s", e->locale);
+  else /* queued before entries kept it: the waiting call's, if any */
+    un_wait_locale(u, e->seq, lang, sizeof(lang));
   locale_t previous = mc_i18n_use(lang);
   mc_code rc = un_call(u, "Apply", &req.base, &opts, true, &reply, &err);
   mc_i18n_restore(previous);

@@ -392,6 +392,7 @@ static mc_code queue_steps(un_plan *p, st_txn *txn, const st_local_case *lc, mc_
     e.request_id.len = RPC_REQUEST_ID_BYTES;
     e.action = &s->action;
     e.queued_ms = p->now_ms;
+    e.locale = (char *)mc_i18n_current(); /* the Desk caller's: this runs in its language */
     if (p->desk_id != NULL) {
       e.desk_request_id.data = (uint8_t *)p->desk_id;
       e.desk_request_id.len = RPC_REQUEST_ID_BYTES;
