@@ -35,6 +35,7 @@
  *     router has it (a unit's outbox validates offline work with this same
  *     table): the record is provisional, its id that alias.
  */
+#include "core/i18n.h"
 #include "core/effects.h"
 
 #include <stdio.h>
@@ -78,15 +79,15 @@ static bool known(const mc_name *table, int value) {
 
 static mc_code required_enum(const mc_name *names, int value, const char *field, mc_err *err) {
   if (value == 0)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "%s: required", field);
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("%s: required"), field);
   if (!known(names, value))
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "%s: not a known value (%d)", field, value);
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("%s: not a known value (%d)"), field, value);
   return MC_OK;
 }
 
 static mc_code money(int64_t v, const mc_limits *lim, const char *field, mc_err *err) {
   if (v < 0 || v > lim->max_money_fen)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "%s: must be 0 to %lld fen", field,
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("%s: must be 0 to %lld fen"), field,
                       (long long)lim->max_money_fen);
   return MC_OK;
 }
@@ -94,7 +95,7 @@ static mc_code money(int64_t v, const mc_limits *lim, const char *field, mc_err 
 static mc_code required_text(const char *s, size_t max, const char *field, mc_err *err) {
   TRY(mc_text_check(s, max, field, err));
   if (mc_str_blank(s))
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "%s: required", field);
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("%s: required"), field);
   return MC_OK;
 }
 
@@ -129,20 +130,20 @@ static bool phone_ok(const char *s) {
 static mc_code check_party(const mc_limits *lim, const mv_party *p, size_t i, mc_err *err) {
   char field[64];
   if (p == NULL)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "action.intake.parties[%zu]: missing", i);
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("action.intake.parties[%zu]: missing"), i);
   snprintf(field, sizeof(field), "action.intake.parties[%zu].name", i);
   TRY(required_text(p->name, lim->max_name_bytes, field, err));
   snprintf(field, sizeof(field), "action.intake.parties[%zu].role", i);
   TRY(required_enum(mc_party_role_names, p->role, field, err));
   if (!mc_str_empty(p->id_number) && !id_number_ok(p->id_number))
     return mc_err_set(err, MC_INVALID_ARGUMENT,
-                      "action.intake.parties[%zu].id_number: expected 18 characters (digits, "
-                      "the last may be X) or 15 digits",
+                      _("action.intake.parties[%zu].id_number: expected 18 characters (digits, "
+                      "the last may be X) or 15 digits"),
                       i);
   if (!mc_str_empty(p->phone) && !phone_ok(p->phone))
     return mc_err_set(err, MC_INVALID_ARGUMENT,
-                      "action.intake.parties[%zu].phone: expected up to 20 of 0-9, '+', '-' "
-                      "and space",
+                      _("action.intake.parties[%zu].phone: expected up to 20 of 0-9, '+', '-' "
+                      "and space"),
                       i);
   return MC_OK;
 }
@@ -156,7 +157,7 @@ static mc_code check_intake(const mc_registry *reg, const mv_intake *in, mc_err 
   const mc_community *com = mc_registry_community(reg, in->community);
   if (com == NULL)
     return mc_err_set(err, MC_INVALID_ARGUMENT,
-                      "action.intake.community: not a registered community");
+                      _("action.intake.community: not a registered community"));
   TRY(mc_text_check(in->grid, lim->max_name_bytes, "action.intake.grid", err));
   if (!mc_str_empty(in->grid) && com->n_grids > 0) {
     bool listed = false;
@@ -164,19 +165,19 @@ static mc_code check_intake(const mc_registry *reg, const mv_intake *in, mc_err 
       listed = strcmp(com->grids[i], in->grid) == 0;
     if (!listed)
       return mc_err_set(err, MC_INVALID_ARGUMENT,
-                        "action.intake.grid: not a grid of community %s", com->id);
+                        _("action.intake.grid: not a grid of community %s"), com->id);
   }
   if (in->n_parties == 0)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "action.intake.parties: at least one required");
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("action.intake.parties: at least one required"));
   if (in->n_parties > lim->max_parties)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "action.intake.parties: more than %zu",
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("action.intake.parties: more than %zu"),
                       lim->max_parties);
   for (size_t i = 0; i < in->n_parties; i++)
     TRY(check_party(lim, in->parties[i], i, err));
   TRY(money(in->money_fen, lim, "action.intake.money_fen", err));
   TRY(mc_text_check(in->summary, lim->max_text_bytes, "action.intake.summary", err));
   if (!known(mc_petition_names, in->petition))
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "action.intake.petition: not a known value (%d)",
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("action.intake.petition: not a known value (%d)"),
                       (int)in->petition);
   TRY(mc_text_check(in->unit_ref, lim->max_name_bytes, "action.intake.unit_ref", err));
   if (!mc_str_empty(in->unit_ref) && !mc_unit_ref_valid(in->unit_ref))
@@ -185,7 +186,7 @@ static mc_code check_intake(const mc_registry *reg, const mv_intake *in, mc_err 
                       MC_UNIT_REF_RULE " (such as PS-2026-0007); never personal data");
   if (in->workers > 0 && in->kind != MV_KIND(LABOUR))
     return mc_err_set(err, MC_INVALID_ARGUMENT,
-                      "action.intake.workers: only for a labour dispute (劳资纠纷)");
+                      _("action.intake.workers: only for a labour dispute (劳资纠纷)"));
   return MC_OK;
 }
 
@@ -217,9 +218,9 @@ static mc_code take_in_check(const mc_step_ctx *x, mc_err *err) {
                    a->case_ref[plen] == '-';
   if (!allocated && !is_provisional_ref(a->case_ref, x->actor, a->intake))
     return mc_err_set(err, MC_INVALID_ARGUMENT,
-                      "action.case_ref: take_in needs the case id the router allocated "
+                      _("action.case_ref: take_in needs the case id the router allocated "
                       "(%s-<year>-<serial>), or, checked by the unit itself, its own "
-                      "<unit>:<intake.unit_ref>",
+                      "<unit>:<intake.unit_ref>"),
                       x->reg->case_prefix);
   return check_intake(x->reg, a->intake, err);
 }
@@ -258,7 +259,7 @@ static mc_code transfer_check(const mc_step_ctx *x, mc_err *err) {
   const char *to = x->act->to_unit;
   TRY(required_text(to, x->reg->limits.max_name_bytes, "action.to_unit", err));
   if (mc_registry_unit(x->reg, to) == NULL)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "action.to_unit: not a registered unit");
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("action.to_unit: not a registered unit"));
   return MC_OK;
 }
 
@@ -332,7 +333,7 @@ static mc_code assign_room(const mc_step_ctx *x, mc_err *err) {
   size_t max = x->reg->limits.max_team;
   if (x->cur->n_team >= max)
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED,
-                      "case %s: the team holds the most entries allowed (max_team %zu)",
+                      _("case %s: the team holds the most entries allowed (max_team %zu)"),
                       x->case_id, max);
   return MC_OK;
 }
@@ -378,7 +379,7 @@ static mc_code state_change_only(const mc_step_ctx *x, mc_build *b, mc_err *err)
 static mc_code record_session_check(const mc_step_ctx *x, mc_err *err) {
   const Mediation__V1__Session *s = x->act->session;
   if (s->held_ms <= 0)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "action.session.held_ms: required");
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("action.session.held_ms: required"));
   return mc_text_check(s->note, x->reg->limits.max_text_bytes, "action.session.note", err);
 }
 
@@ -386,7 +387,7 @@ static mc_code record_session_room(const mc_step_ctx *x, mc_err *err) {
   size_t max = x->reg->limits.max_sessions;
   if (x->cur->n_sessions >= max)
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED,
-                      "case %s: the case file holds the most sessions allowed (max_sessions %zu)",
+                      _("case %s: the case file holds the most sessions allowed (max_sessions %zu)"),
                       x->case_id, max);
   return MC_OK;
 }
@@ -410,19 +411,19 @@ static mc_code record_outcome_check(const mc_step_ctx *x, mc_err *err) {
   TRY(required_enum(mc_outcome_names, o->kind, "action.outcome.kind", err));
   if (o->kind != MV_OUTCOME(AGREEMENT) && o->agreed_amount_fen != 0)
     return mc_err_set(err, MC_INVALID_ARGUMENT,
-                      "action.outcome.agreed_amount_fen: only for an agreement");
+                      _("action.outcome.agreed_amount_fen: only for an agreement"));
   TRY(money(o->agreed_amount_fen, lim, "action.outcome.agreed_amount_fen", err));
   if (o->resolution != MV_RESOLUTION(UNSPECIFIED)) {
     if (!known(mc_resolution_names, o->resolution))
       return mc_err_set(err, MC_INVALID_ARGUMENT,
-                        "action.outcome.resolution: not a known value (%d)", (int)o->resolution);
+                        _("action.outcome.resolution: not a known value (%d)"), (int)o->resolution);
     if (!is_petition(x->cur))
       return mc_err_set(err, MC_INVALID_ARGUMENT,
-                        "action.outcome.resolution: only for a petition case (信访积案)");
+                        _("action.outcome.resolution: only for a petition case (信访积案)"));
   }
   if (o->followup_due_ms < 0)
     return mc_err_set(err, MC_INVALID_ARGUMENT,
-                      "action.outcome.followup_due_ms: must not be negative");
+                      _("action.outcome.followup_due_ms: must not be negative"));
   return mc_text_check(o->summary, lim->max_text_bytes, "action.outcome.summary", err);
 }
 
@@ -482,7 +483,7 @@ static mc_code record_feedback_check(const mc_step_ctx *x, mc_err *err) {
   TRY(required_enum(mc_satisfaction_names, f->satisfaction, "action.feedback.satisfaction",
                     err));
   if (f->visited_ms <= 0)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "action.feedback.visited_ms: required");
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("action.feedback.visited_ms: required"));
   return mc_text_check(f->note, x->reg->limits.max_text_bytes, "action.feedback.note", err);
 }
 
@@ -516,27 +517,27 @@ static mc_code record_receipt_check(const mc_step_ctx *x, mc_err *err) {
   const mv_receipt *r = x->act->receipt;
   TRY(required_text(r->unit, x->reg->limits.max_name_bytes, "action.receipt.unit", err));
   if (mc_registry_unit(x->reg, r->unit) == NULL)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "action.receipt.unit: not a registered unit");
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("action.receipt.unit: not a registered unit"));
   bool involved = false;
   for (size_t i = 0; i < x->cur->n_units_involved && !involved; i++)
     involved = mc_str_eq(x->cur->units_involved[i], r->unit);
   if (!involved)
     return mc_err_set(err, MC_INVALID_ARGUMENT,
-                      "action.receipt.unit: unit %s was never sent case %s", r->unit, x->case_id);
+                      _("action.receipt.unit: unit %s was never sent case %s"), r->unit, x->case_id);
   if (r->delivery_seq == 0)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "action.receipt.delivery_seq: required");
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("action.receipt.delivery_seq: required"));
   if (!mc_str_eq(r->case_id, x->cur->id))
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "action.receipt.case_id: not case %s",
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("action.receipt.case_id: not case %s"),
                       x->case_id);
   if (r->event_seq == 0 || r->event_seq > x->cur->event_count)
     return mc_err_set(err, MC_INVALID_ARGUMENT,
-                      "action.receipt.event_seq: must be 1 to %u (case %s's events)",
+                      _("action.receipt.event_seq: must be 1 to %u (case %s's events)"),
                       x->cur->event_count, x->case_id);
   if (r->received_ms <= 0)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "action.receipt.received_ms: required");
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("action.receipt.received_ms: required"));
   if (r->signature.len != ED25519_SIGNATURE_BYTES)
     return mc_err_set(err, MC_INVALID_ARGUMENT,
-                      "action.receipt.signature: expected an Ed25519 signature (%d bytes)",
+                      _("action.receipt.signature: expected an Ed25519 signature (%d bytes)"),
                       ED25519_SIGNATURE_BYTES);
   return MC_OK;
 }

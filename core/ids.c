@@ -1,6 +1,7 @@
 /*
  * ids.c - case ids and aliases (see ids.h).
  */
+#include "core/i18n.h"
 #include "core/ids.h"
 
 #include <ctype.h>
@@ -11,10 +12,10 @@
 mc_code mc_case_id_format(const char *prefix, int year, uint64_t serial, char *buf, size_t cap,
                           mc_err *err) {
   if (year < 1000 || year > 9999)
-    return mc_err_set(err, MC_OUT_OF_RANGE, "case id: year %d out of range", year);
+    return mc_err_set(err, MC_OUT_OF_RANGE, _("case id: year %d out of range"), year);
   int n = snprintf(buf, cap, "%s-%04d-%06" PRIu64, prefix, year, serial);
   if (n < 0 || (size_t)n >= cap)
-    return mc_err_set(err, MC_OUT_OF_RANGE, "case id: longer than %zu bytes", cap - 1);
+    return mc_err_set(err, MC_OUT_OF_RANGE, _("case id: longer than %zu bytes"), cap - 1);
   return MC_OK;
 }
 

@@ -1,6 +1,7 @@
 /*
  * text.c - UTF-8 and decoded-message checks (see text.h).
  */
+#include "core/i18n.h"
 #include "core/text.h"
 
 #include <stdio.h>
@@ -53,15 +54,15 @@ mc_code mc_text_check(const char *s, size_t max_bytes, const char *field, mc_err
    * limit, and we must not read past max_bytes + 1. */
   size_t len = strnlen(s, max_bytes + 1);
   if (len > max_bytes)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "%s: longer than %zu bytes", field, max_bytes);
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("%s: longer than %zu bytes"), field, max_bytes);
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)s[i];
     if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7F)
-      return mc_err_set(err, MC_INVALID_ARGUMENT, "%s: control character at byte %zu", field,
+      return mc_err_set(err, MC_INVALID_ARGUMENT, _("%s: control character at byte %zu"), field,
                         i);
   }
   if (!mc_utf8_valid(s, len))
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "%s: not valid UTF-8", field);
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("%s: not valid UTF-8"), field);
   return MC_OK;
 }
 
@@ -96,7 +97,7 @@ static mc_code check_value(const ProtobufCFieldDescriptor *f, const void *value,
   case PROTOBUF_C_TYPE_BYTES: {
     const ProtobufCBinaryData *b = value;
     if (b->len > limits->max_bytes_field)
-      return mc_err_set(err, MC_INVALID_ARGUMENT, "%s: longer than %zu bytes", path,
+      return mc_err_set(err, MC_INVALID_ARGUMENT, _("%s: longer than %zu bytes"), path,
                         limits->max_bytes_field);
     return MC_OK;
   }
@@ -115,7 +116,7 @@ static mc_code check_message(const ProtobufCMessage *msg, const mc_message_limit
                              unsigned depth, char *path, size_t path_len, size_t path_cap,
                              mc_err *err) {
   if (depth > limits->max_depth)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "%s: nested deeper than %u",
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("%s: nested deeper than %u"),
                       path_len ? path : "message", limits->max_depth);
   const ProtobufCMessageDescriptor *d = msg->descriptor;
   for (unsigned i = 0; i < d->n_fields; i++) {
@@ -134,7 +135,7 @@ static mc_code check_message(const ProtobufCMessage *msg, const mc_message_limit
     if (f->label == PROTOBUF_C_LABEL_REPEATED) {
       size_t count = *(const size_t *)(base + f->quantifier_offset);
       if (count > limits->max_repeated) {
-        rc = mc_err_set(err, MC_INVALID_ARGUMENT, "%s: more than %zu elements", path,
+        rc = mc_err_set(err, MC_INVALID_ARGUMENT, _("%s: more than %zu elements"), path,
                         limits->max_repeated);
       } else if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_BYTES ||
                  f->type == PROTOBUF_C_TYPE_MESSAGE) {
@@ -161,7 +162,7 @@ mc_code mc_message_check(const ProtobufCMessage *msg, const mc_message_limits *l
                          mc_err *err) {
   char path[160] = "";
   if (msg == NULL)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "message: missing");
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("message: missing"));
   return check_message(msg, limits, 0, path, 0, sizeof(path), err);
 }
 
@@ -201,14 +202,14 @@ static mc_code wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t 
                           const mc_message_limits *limits, unsigned depth, char *path,
                           size_t path_len, size_t path_cap, mc_err *err) {
   if (depth > limits->max_depth)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "%s: nested deeper than %u",
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("%s: nested deeper than %u"),
                       path_len ? path : desc->short_name, limits->max_depth);
   size_t at = 0;
   while (at < len) {
     uint64_t key, n;
     size_t used = read_varint(p + at, len - at, &key);
     if (used == 0 || (key >> 3) == 0 || (key >> 3) > 536870911)
-      return mc_err_set(err, MC_INVALID_ARGUMENT, "%s: malformed field key at byte %zu",
+      return mc_err_set(err, MC_INVALID_ARGUMENT, _("%s: malformed field key at byte %zu"),
                         path_len ? path : desc->short_name, at);
     at += used;
     unsigned number = (unsigned)(key >> 3);
@@ -217,7 +218,7 @@ static mc_code wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t 
     case 0:
       used = read_varint(p + at, len - at, &n);
       if (used == 0)
-        return mc_err_set(err, MC_INVALID_ARGUMENT, "%s: malformed varint",
+        return mc_err_set(err, MC_INVALID_ARGUMENT, _("%s: malformed varint"),
                           path_len ? path : desc->short_name);
       at += used;
       continue;
@@ -225,7 +226,7 @@ static mc_code wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t 
     case 5: {
       size_t width = (key & 7) == 1 ? 8 : 4;
       if (len - at < width)
-        return mc_err_set(err, MC_INVALID_ARGUMENT, "%s: truncated fixed-width field",
+        return mc_err_set(err, MC_INVALID_ARGUMENT, _("%s: truncated fixed-width field"),
                           path_len ? path : desc->short_name);
       at += width;
       continue;
@@ -233,12 +234,12 @@ static mc_code wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t 
     case 2:
       break;
     default:
-      return mc_err_set(err, MC_INVALID_ARGUMENT, "%s: unsupported wire type %u",
+      return mc_err_set(err, MC_INVALID_ARGUMENT, _("%s: unsupported wire type %u"),
                         path_len ? path : desc->short_name, (unsigned)(key & 7));
     }
     used = read_varint(p + at, len - at, &n);
     if (used == 0 || n > len - at - used)
-      return mc_err_set(err, MC_INVALID_ARGUMENT, "%s: length runs past the end",
+      return mc_err_set(err, MC_INVALID_ARGUMENT, _("%s: length runs past the end"),
                         path_len ? path : desc->short_name);
     at += used;
     const uint8_t *body = p + at;
@@ -250,17 +251,17 @@ static mc_code wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t 
     mc_code rc = MC_OK;
     if (f->type == PROTOBUF_C_TYPE_STRING) {
       if (body_len > limits->max_string_bytes)
-        rc = mc_err_set(err, MC_INVALID_ARGUMENT, "%s: longer than %zu bytes", path,
+        rc = mc_err_set(err, MC_INVALID_ARGUMENT, _("%s: longer than %zu bytes"), path,
                         limits->max_string_bytes);
       else if (memchr(body, 0, body_len) != NULL)
-        rc = mc_err_set(err, MC_INVALID_ARGUMENT, "%s: contains a NUL byte", path);
+        rc = mc_err_set(err, MC_INVALID_ARGUMENT, _("%s: contains a NUL byte"), path);
       else {
         /* mc_text_check wants a terminated string: checks run on a copy
          * only when the string is not already followed by a NUL we own. */
         char small[256];
         char *copy = body_len < sizeof(small) ? small : malloc(body_len + 1);
         if (copy == NULL)
-          rc = mc_err_set(err, MC_RESOURCE_EXHAUSTED, "%s: out of memory", path);
+          rc = mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("%s: out of memory"), path);
         else {
           memcpy(copy, body, body_len);
           copy[body_len] = '\0';
@@ -271,7 +272,7 @@ static mc_code wire_check(const ProtobufCMessageDescriptor *desc, const uint8_t 
       }
     } else if (f->type == PROTOBUF_C_TYPE_BYTES) {
       if (body_len > limits->max_bytes_field)
-        rc = mc_err_set(err, MC_INVALID_ARGUMENT, "%s: longer than %zu bytes", path,
+        rc = mc_err_set(err, MC_INVALID_ARGUMENT, _("%s: longer than %zu bytes"), path,
                         limits->max_bytes_field);
     } else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
       rc = wire_check(f->descriptor, body, body_len, limits, depth + 1, path, flen, path_cap,
