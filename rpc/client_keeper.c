@@ -264,6 +264,31 @@ static bool redial(rpc_client *c, int how, bool *closed) {
   return true;
 }
 
+/* Why a call ended without a reply, in this thread's language (_()). */
+static void end_text(const rpc_client *c, int64_t refused_mono, bool refused,
+                     const char *tls_diag, bool sent, size_t len, char *text, size_t cap) {
+  if (refused_mono < 0)
+    snprintf(text, cap,
+             _("%.80s closed the connection on a %zu-byte request, over the 16 MiB any server "
+               "reads (a smaller max_message_bytes there?): send less per request"),
+             c->url, len);
+  else if (refused && tls_diag != NULL)
+    snprintf(text, cap, _("TLS 配置错误 (TLS configuration error) with %.60s: %.140s"), c->url,
+             tls_diag);
+  else if (refused)
+    snprintf(text, cap,
+             _("%.100s refused the connection: nothing is listening there (is the service "
+               "running, and is this its endpoint?)"),
+             c->url);
+  else if (sent)
+    snprintf(text, cap,
+             _("no reply from %.100s by the deadline (the connection was lost); the request may "
+               "have been applied: retry with the same request id"),
+             c->url);
+  else
+    snprintf(text, cap, _("could not reach %.100s before the deadline: no connection"), c->url);
+}
+
 /* Ends calls from the keeper: those nng has not answered RPC_CALL_GRACE_MS
  * after their deadline, or, with refused_mono (> 0), every call not yet
  * sent that started before that refusal was seen: one that started later
@@ -315,40 +340,27 @@ static void end_calls(rpc_client *c, int64_t refused_mono, const char *tls_diag)
   }
   pthread_mutex_unlock(&c->mtx);
   for (size_t i = 0; i < n; i++) {
-    char text[256];
+    char text[512], shown[512];
     rpc_slot *s = due[i].s;
     bool open = s == c->open_slot;
     mc_code code = due[i].sent ? MC_DEADLINE_EXCEEDED : MC_UNAVAILABLE;
-    if (refused_mono < 0) {
+    if (refused_mono < 0)
       code = MC_RESOURCE_EXHAUSTED;
-      snprintf(text, sizeof(text),
-               "%.80s closed the connection on a %zu-byte request, over the 16 MiB any server "
-               "reads (a smaller max_message_bytes there?): send less per request",
-               c->url, due[i].len);
-    } else if (refused && tls_diag != NULL)
-      snprintf(text, sizeof(text), "TLS 配置错误 (TLS configuration error) with %.60s: %.140s",
-               c->url, tls_diag);
-    else if (refused)
-      snprintf(text, sizeof(text),
-               "%.100s refused the connection: nothing is listening there (is the service "
-               "running, and is this its endpoint?)",
-               c->url);
-    else if (due[i].sent)
-      snprintf(text, sizeof(text),
-               "no reply from %.100s by the deadline (the connection was lost); the request may "
-               "have been applied: retry with the same request id",
-               c->url);
-    else
-      snprintf(text, sizeof(text), "could not reach %.100s before the deadline: no connection",
-               c->url);
+    /* In English for the log, in the caller's language for the caller. */
+    locale_t previous = mc_i18n_use("C");
+    end_text(c, refused_mono, refused, tls_diag, due[i].sent, due[i].len, text, sizeof(text));
+    mc_i18n_restore(previous);
+    previous = mc_i18n_use(due[i].locale);
+    end_text(c, refused_mono, refused, tls_diag, due[i].sent, due[i].len, shown, sizeof(shown));
+    mc_i18n_restore(previous);
     if (refused)
       mc_log(MC_LOG_DEBUG, NULL, "rpc: %s: %s", open ? "RpcSession/Open" : s->method->name, text);
     else
       mc_log(MC_LOG_WARNING, NULL, "rpc: %s was still running %d ms after its deadline: %s",
              open ? "RpcSession/Open" : s->method->name, RPC_CALL_GRACE_MS, text);
     if (due[i].done != NULL) {
-      locale_t previous = mc_i18n_use(due[i].locale);
-      due[i].done(due[i].arg, code, text, NULL);
+      previous = mc_i18n_use(due[i].locale);
+      due[i].done(due[i].arg, code, shown, NULL);
       mc_i18n_restore(previous);
     }
   }
