@@ -429,7 +429,7 @@ int ctl_status_fail(mc_code code, const char *message) {
   default: break;
   }
   fprintf(stderr, "mediactl: %s: %s: %s\n", what, mc_code_name(code),
-          message && message[0] ? message : mc_code_text(code));
+          message && message[0] ? message : _(mc_code_text(code)));
   return exit_code;
 }
 

@@ -274,8 +274,8 @@ static int access_render(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply) 
   ctl_table_print(t, stdout);
   ctl_table_free(t);
   if (r->truncated && r->n_records > 0)
-    fprintf(stderr, "mediactl: more records follow: repeat with --limit larger, or --from a "
-                    "later day\n");
+    fprintf(stderr, "mediactl: %s\n",
+            _("more records follow: repeat with --limit larger, or --from a later day"));
   return CTL_EXIT_OK;
 }
 

@@ -281,7 +281,7 @@ static int list_render(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply) {
   else
     rc = print_summaries(ctx, r->cases, r->n_cases);
   if (r->next_cursor[0] != '\0')
-    fprintf(stderr, "mediactl: more cases follow: repeat the command with --cursor %s\n",
+    fprintf(stderr, _("mediactl: more cases follow: repeat the command with --cursor %s\n"),
             r->next_cursor);
   return rc;
 }

@@ -139,7 +139,7 @@ static int policy_steps_exit(const ctl_ctx *ctx, const Mediation__V1__DeskReply 
             "%s: %s: %s\n",
             n_refused, kind ? mc_name_of(mc_action_names, kind) : "policy",
             mc_code_name((mc_code)refused->code),
-            refused->message[0] ? refused->message : mc_code_text((mc_code)refused->code));
+            refused->message[0] ? refused->message : _(mc_code_text((mc_code)refused->code)));
     return CTL_EXIT_PARTIAL;
   }
   bool applied = r->n_steps > 0 && r->steps[0]->disposition == MV_DISPOSITION(APPLIED);

@@ -141,7 +141,7 @@ static int ask(int tty, const char *prompt, char *buf, size_t cap) {
   ssize_t ignored = write(tty, "\n", 1); /* the Enter that was not echoed */
   (void)ignored;
   if (rc == -1)
-    return ctl_status_fail(MC_INVALID_ARGUMENT, "password: at most 128 bytes");
+    return ctl_status_fail(MC_INVALID_ARGUMENT, _("password: at most 128 bytes"));
   if (rc != 0)
     return ctl_fail(CTL_EXIT_FAILED, _("no password typed"));
   return CTL_EXIT_OK;
@@ -152,7 +152,7 @@ static int get_password(const user_state *u, char *pw, size_t cap) {
   if (u->password_stdin) {
     int rc = read_line(STDIN_FILENO, pw, cap);
     if (rc == -1)
-      return ctl_status_fail(MC_INVALID_ARGUMENT, "password: at most 128 bytes");
+      return ctl_status_fail(MC_INVALID_ARGUMENT, _("password: at most 128 bytes"));
     if (rc != 0)
       return ctl_fail(CTL_EXIT_FAILED, _("--password-stdin: no line on standard input"));
   } else {
@@ -203,17 +203,17 @@ static int add_or_passwd(ctl_ctx *ctx, user_state *u) {
   const char *role = ctx->unit != NULL ? roster_role(ctx->unit, u->name) : "coordinator";
   if (u->action == U_ADD && role == NULL)
     return ctl_status_fail(MC_FAILED_PRECONDITION,
-                           "NAME is not on the unit's roster ([unit] member; `mediactl --unit "
-                           "UNIT roster` lists it): only its team may have accounts");
+                           _("NAME is not on the unit's roster ([unit] member; `mediactl --unit "
+                             "UNIT roster` lists it): only its team may have accounts"));
   /* Refused before the password is typed, not after. */
   wa_account a;
   mc_err err;
   mc_code code = wa_get(u->store, u->name, &a, &err);
   if (u->action == U_ADD && code == MC_OK)
-    return ctl_status_fail(MC_ALREADY_EXISTS, "NAME already has an account (user passwd sets "
-                                              "a new password)");
+    return ctl_status_fail(MC_ALREADY_EXISTS, _("NAME already has an account (user passwd sets "
+                                                "a new password)"));
   if (u->action == U_PASSWD && code == MC_NOT_FOUND)
-    return ctl_status_fail(code, "no account with this name (user add makes one)");
+    return ctl_status_fail(code, _("no account with this name (user add makes one)"));
   if (code != MC_OK && code != MC_NOT_FOUND)
     return ctl_status_fail(code, err.msg);
   if (u->action == U_PASSWD)
@@ -227,8 +227,8 @@ static int add_or_passwd(ctl_ctx *ctx, user_state *u) {
   if (rc != CTL_EXIT_OK)
     return rc;
   if (code != MC_OK)
-    return ctl_status_fail(code, code == MC_NOT_FOUND ? "no account with this name (user add "
-                                                        "makes one)"
+    return ctl_status_fail(code, code == MC_NOT_FOUND ? _("no account with this name (user add "
+                                                          "makes one)")
                                                       : err.msg);
   if (ctx->json) {
     json_object *o = json_object_new_object();
@@ -250,7 +250,7 @@ static int set_disabled(ctl_ctx *ctx, user_state *u) {
   bool disabled = u->action == U_DISABLE;
   mc_code code = wa_set_disabled(u->store, u->name, disabled, &err);
   if (code != MC_OK)
-    return ctl_status_fail(code, code == MC_NOT_FOUND ? "no account with this name" : err.msg);
+    return ctl_status_fail(code, code == MC_NOT_FOUND ? _("no account with this name") : err.msg);
   if (ctx->json) {
     json_object *o = json_object_new_object();
     json_object_object_add(o, "name", json_object_new_string(u->name));

@@ -1,7 +1,8 @@
 /*
  * gen_pot.c - mediation-gen-pot: prints the texts of mediactl's command
- * table (summaries, usages, why a command needs --unit) as a gettext
- * template, for po/mediation.pot beside what xgettext finds.
+ * table (summaries, usages, why a command needs --unit) and the status
+ * codes' texts as a gettext template, for po/mediation.pot beside what
+ * xgettext finds.
  *
  * Why a program and not marks in commands.c: the usages are built from
  * macros (CASE_ARG, PERSON_OPT...) that xgettext cannot expand, and the
@@ -40,7 +41,7 @@ static void put_string(FILE *out, const char *s) {
 static void put_entry(FILE *out, const char *command, const char *field, const char *text) {
   if (text == NULL || text[0] == '\0')
     return;
-  fprintf(out, "\n#. mediactl %s: %s\n#: services/coordinator/commands.c\n", command, field);
+  fprintf(out, "\n#. %s: %s\n", command, field);
   /* Not printf formats: cli.c prints them with fputs and "%s". */
   if (strchr(text, '%') != NULL)
     fputs("#, no-c-format\n", out);
@@ -55,6 +56,10 @@ int main(void) {
         "\"Content-Type: text/plain; charset=UTF-8\\n\"\n"
         "\"Content-Transfer-Encoding: 8bit\\n\"\n",
         out);
+  /* The status codes' texts (core/status.h's X-macro), which mediactl
+   * prints when a refusal carries no message. */
+  for (int code = 0; code < MC_CODE_COUNT; code++)
+    put_entry(out, mc_code_name((mc_code)code), "status text", mc_code_text((mc_code)code));
   for (const ctl_command *c = ctl_commands; c->name != NULL; c++) {
     put_entry(out, c->name, "summary", c->summary);
     put_entry(out, c->name, "why --unit", c->unit_why);
