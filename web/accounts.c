@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/i18n.h"
 #include "core/text.h"
 #include "mv1.h"
 
@@ -121,41 +122,41 @@ static mc_code lmdb_err(mc_err *err, int rc, const char *op) {
 
 mc_code wa_check_name(const char *name, mc_err *err) {
   if (name == NULL || name[0] == '\0')
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "name: empty");
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("name: empty"));
   size_t len = strnlen(name, WA_NAME_MAX + 1);
   if (len > WA_NAME_MAX)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "name: longer than %d bytes", WA_NAME_MAX);
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("name: longer than %d bytes"), WA_NAME_MAX);
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)name[i];
     if (c < 0x20 || c == 0x7F) /* tabs and newlines too: a name is one line */
-      return mc_err_set(err, MC_INVALID_ARGUMENT, "name: control character at byte %zu", i);
+      return mc_err_set(err, MC_INVALID_ARGUMENT, _("name: control character at byte %zu"), i);
   }
   if (!mc_utf8_valid(name, len))
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "name: not valid UTF-8");
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("name: not valid UTF-8"));
   return MC_OK;
 }
 
 mc_code wa_check_password(const char *password, mc_err *err) {
   if (password == NULL)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "password: missing");
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("password: missing"));
   size_t len = strnlen(password, WA_PASSWORD_MAX + 1);
   if (len < WA_PASSWORD_MIN)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "password: at least %d bytes, got %zu",
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("password: at least %d bytes, got %zu"),
                       WA_PASSWORD_MIN, len);
   if (len > WA_PASSWORD_MAX)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "password: at most %d bytes", WA_PASSWORD_MAX);
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("password: at most %d bytes"), WA_PASSWORD_MAX);
   return MC_OK;
 }
 
 static mc_code check_role(const char *role, mc_err *err) {
   if (role == NULL || role[0] == '\0')
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "role: empty");
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("role: empty"));
   size_t len = strnlen(role, WA_ROLE_MAX + 1);
   if (len > WA_ROLE_MAX)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "role: longer than %d bytes", WA_ROLE_MAX);
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("role: longer than %d bytes"), WA_ROLE_MAX);
   for (size_t i = 0; i < len; i++) {
     if (!((role[i] >= 'a' && role[i] <= 'z') || role[i] == '_'))
-      return mc_err_set(err, MC_INVALID_ARGUMENT, "role: only a-z and '_' (\"mediator\")");
+      return mc_err_set(err, MC_INVALID_ARGUMENT, _("role: only a-z and '_' (\"mediator\")"));
   }
   return MC_OK;
 }
@@ -173,7 +174,7 @@ static mc_code record_get(MDB_txn *txn, MDB_dbi dbi, const char *name, wa_record
   MDB_val key = key_of(name), val;
   int rc = mdb_get(txn, dbi, &key, &val);
   if (rc == MDB_NOTFOUND)
-    return mc_err_set(err, MC_NOT_FOUND, "no such account");
+    return mc_err_set(err, MC_NOT_FOUND, _("no such account"));
   if (rc != 0)
     return lmdb_err(err, rc, "mdb_get");
   wa_record *r = mediation__v1__web_account__unpack(NULL, val.mv_size, val.mv_data);
@@ -192,13 +193,13 @@ static mc_code record_put(MDB_txn *txn, MDB_dbi dbi, const wa_record *r, unsigne
   size_t len = mediation__v1__web_account__get_packed_size(r);
   uint8_t *buf = malloc(len ? len : 1);
   if (buf == NULL)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "accounts: out of memory");
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("accounts: out of memory"));
   mediation__v1__web_account__pack(r, buf);
   MDB_val key = key_of(r->name), val = {.mv_size = len, .mv_data = buf};
   int rc = mdb_put(txn, dbi, &key, &val, flags);
   free(buf);
   if (rc == MDB_KEYEXIST)
-    return mc_err_set(err, MC_ALREADY_EXISTS, "an account with this name already exists");
+    return mc_err_set(err, MC_ALREADY_EXISTS, _("an account with this name already exists"));
   return rc == 0 ? MC_OK : lmdb_err(err, rc, "mdb_put");
 }
 
@@ -267,7 +268,7 @@ static mc_code make_dir(const char *dir, mc_err *err) {
                       "accounts: cannot create directory %s: %s", dir, strerror(errno));
   struct stat st;
   if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-    return mc_err_set(err, MC_FAILED_PRECONDITION, "accounts: %s is not a directory", dir);
+    return mc_err_set(err, MC_FAILED_PRECONDITION, _("accounts: %s is not a directory"), dir);
   return MC_OK;
 }
 
@@ -299,7 +300,7 @@ static mc_code open_env(wa_store *s, const char *dir, mc_err *err) {
 
 mc_code wa_open(const char *dir, wa_store **out, mc_err *err) {
   if (dir == NULL || dir[0] == '\0')
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "accounts: no directory given");
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("accounts: no directory given"));
   if (sodium_init() < 0)
     return mc_err_set(err, MC_INTERNAL, "libsodium failed to initialise");
   mc_code code = make_dir(dir, err);
@@ -307,7 +308,7 @@ mc_code wa_open(const char *dir, wa_store **out, mc_err *err) {
     return code;
   wa_store *s = calloc(1, sizeof(*s));
   if (s == NULL)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "accounts: out of memory");
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("accounts: out of memory"));
   if (pthread_mutex_init(&s->mu, NULL) != 0) {
     free(s);
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "accounts: cannot make a mutex");
@@ -328,7 +329,7 @@ mc_code wa_open(const char *dir, wa_store **out, mc_err *err) {
   sodium_memzero(nobody, sizeof(nobody));
   if (rc != 0) {
     wa_close(s);
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "accounts: out of memory for Argon2id");
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("accounts: out of memory for Argon2id"));
   }
   *out = s;
   return MC_OK;
@@ -351,7 +352,7 @@ void wa_close(wa_store *s) {
 static mc_code hash_password(wa_store *s, const char *password,
                              char hash[crypto_pwhash_STRBYTES], mc_err *err) {
   if (argon_hash(s, hash, password, strlen(password)) != 0)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "accounts: out of memory for Argon2id");
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("accounts: out of memory for Argon2id"));
   return MC_OK;
 }
 
@@ -454,7 +455,7 @@ static mc_code list_add(MDB_val *val, wa_account **list, size_t *n, size_t *cap,
     wa_account *grown = realloc(*list, grown_cap * sizeof(*grown));
     if (grown == NULL) {
       mediation__v1__web_account__free_unpacked(r, NULL);
-      return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "accounts: out of memory");
+      return mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("accounts: out of memory"));
     }
     *list = grown;
     *cap = grown_cap;
@@ -530,8 +531,8 @@ static mc_code locked(int64_t until_ms, mc_err *err) {
   time_t t = (time_t)(until_ms / 1000);
   struct tm tm;
   if (localtime_r(&t, &tm) == NULL)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "account locked");
-  return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "account locked until %02d:%02d", tm.tm_hour,
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("account locked"));
+  return mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("account locked until %02d:%02d"), tm.tm_hour,
                     tm.tm_min);
 }
 
@@ -565,7 +566,7 @@ static mc_code apply_login(wa_record *r, void *arg, bool *write, mc_err *err) {
   if (r->disabled) {
     *write = *write || r->failures != 0;
     r->failures = 0;
-    return mc_err_set(err, MC_PERMISSION_DENIED, "account disabled");
+    return mc_err_set(err, MC_PERMISSION_DENIED, _("account disabled"));
   }
   r->failures = 0;
   r->last_login_ms = u->now_ms;
@@ -606,10 +607,10 @@ static mc_code login_once(wa_store *s, const char *name, const char *password, s
 mc_code wa_login(wa_store *s, const char *name, const char *password, int64_t now_ms,
                  wa_account *out, mc_err *err) {
   if (s == NULL || name == NULL || password == NULL || out == NULL)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "accounts: login without name or password");
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("accounts: login without name or password"));
   size_t len = strnlen(password, WA_PASSWORD_MAX + 1);
   if (len > WA_PASSWORD_MAX)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "password: at most %d bytes", WA_PASSWORD_MAX);
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("password: at most %d bytes"), WA_PASSWORD_MAX);
   for (int i = 0; i < WA_LOGIN_TRIES; i++) {
     mc_code code = login_once(s, name, password, len, now_ms, out, err);
     if (code != MC_ABORTED)
