@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "core/i18n.h"
+#include "core/names.h"
 #include "english.h"
 #include "mctl.h"
 #include "services/coordinator/ctl.h"
@@ -86,6 +88,36 @@ static void test_global_usage_errors(void **state) {
        "--agreement", "--no-agreement");
 }
 
+/* A refusal names an action as people know it: in Chinese its label and
+ * the mediactl word they type (开始调处（start）). The translations of the
+ * "action" context (core/machine.c) are held to the command table and the
+ * labels of core/actions.h, so renaming a command cannot leave refusals
+ * naming the old word. intake is take_in's word (a new case). */
+static void test_actions_shown_by_their_command_words(void **state) {
+  (void)state;
+  mc_i18n_init();
+  locale_t previous = mc_i18n_use("zh_CN");
+  assert_string_equal(mc_i18n_current(), "zh_CN");
+  int n = 0;
+  for (const ctl_command *c = ctl_commands; c->name != NULL; c++) {
+    mv_action_kind kind = c->action;
+    if (strcmp(c->name, "intake") == 0)
+      kind = MV_ACTION(TAKE_IN);
+    if (kind == 0)
+      continue;
+    char key[128], want[256];
+    snprintf(key, sizeof(key), "action%c%s", 4, mc_name_of(mc_action_names, (int)kind));
+    snprintf(want, sizeof(want), "%s（%s）", mc_label_of(mc_action_names, (int)kind), c->name);
+    const char *shown = mc_pgettext(key);
+    if (strcmp(shown, want) != 0)
+      fail_msg("mediactl %s: po/zh_CN.po shows the action as \"%s\", not \"%s\"", c->name,
+               shown, want);
+    n++;
+  }
+  mc_i18n_restore(previous);
+  assert_int_equal(n, 17); /* every action a person takes (not the router's receipt) */
+}
+
 static void test_enough_was_checked(void **state) {
   (void)state;
   /* Each command's help and unknown option at least. */
@@ -105,6 +137,7 @@ int main(void) {
       cmocka_unit_test(test_every_command),
       cmocka_unit_test(test_global_usage_errors),
       cmocka_unit_test(test_enough_was_checked),
+      cmocka_unit_test(test_actions_shown_by_their_command_words),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
