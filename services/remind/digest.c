@@ -202,6 +202,18 @@ static void span(int64_t ms, char *out, size_t cap) {
     snprintf(out, cap, "%lld分钟", (long long)minutes);
 }
 
+/* A configured period in its own unit: "48小时", "24小时", "7天", "90秒". */
+static void period(int64_t ms, char *out, size_t cap) {
+  if (ms % 86400000 == 0 && ms >= 3 * 86400000LL)
+    snprintf(out, cap, "%lld天", (long long)(ms / 86400000));
+  else if (ms % 3600000 == 0 && ms > 0)
+    snprintf(out, cap, "%lld小时", (long long)(ms / 3600000));
+  else if (ms % 60000 == 0 && ms > 0)
+    snprintf(out, cap, "%lld分钟", (long long)(ms / 60000));
+  else
+    snprintf(out, cap, "%lld秒", (long long)(ms / 1000));
+}
+
 static void case_line(buf *b, const mc_registry *reg, size_t i, const rm_case *c,
                       int64_t now, bool offer) {
   char when[32], len[48];
@@ -237,8 +249,8 @@ void rm_compose_digest(const mc_registry *reg, const rm_unit_view *v, char **sub
                        char **body) {
   char now[32], soon[48], wait[48];
   mc_format_ms(v->as_of_ms, reg->utc_offset_minutes, now, sizeof(now));
-  span(reg->remind.due_soon_ms, soon, sizeof(soon));
-  span(reg->remind.offer_wait_ms, wait, sizeof(wait));
+  period(reg->remind.due_soon_ms, soon, sizeof(soon));
+  period(reg->remind.offer_wait_ms, wait, sizeof(wait));
   buf s = {0}, b = {0};
   put(&s, "【调解提醒】%s 每日汇总：逾期 %zu 件，即将到期 %zu 件，待接收 %zu 件", v->unit->name,
       v->overdue.n, v->due_soon.n, v->waiting.n);

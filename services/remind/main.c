@@ -208,6 +208,7 @@ static void deliver(ctx *c) {
 
 static int cycle(ctx *c, bool force_digest) {
   c->waiting = false;
+  int64_t started = mc_mono_ms();
   for (size_t i = 0; i < c->reg->n_units; i++) {
     if (has_channel(&c->reg->units[i]))
       look(c, &c->reg->units[i], force_digest);
@@ -223,6 +224,8 @@ static int cycle(ctx *c, bool force_digest) {
     mc_log(MC_LOG_ERR, NULL, "saving the reminder state: %s", err.msg);
     return 1;
   }
+  mc_log(MC_LOG_INFO, NULL, "cycle done in %lld ms; %zu messages wait for a retry",
+         (long long)(mc_mono_ms() - started), json_object_array_length(rm_state_queue(&c->st)));
   return c->waiting ? 4 : 0;
 }
 
