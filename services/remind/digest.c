@@ -189,7 +189,7 @@ static const char *community_name(const mc_registry *reg, const char *id) {
   return c != NULL ? c->name : id;
 }
 
-/* "3天4小时", "5小时20分钟", "12分钟": how long a span is, for people. */
+/* "3天4小时", "5小时20分钟", "12分钟", "不到1分钟": a span, for people. */
 static void span(int64_t ms, char *out, size_t cap) {
   if (ms < 0)
     ms = 0;
@@ -198,8 +198,10 @@ static void span(int64_t ms, char *out, size_t cap) {
     snprintf(out, cap, "%lld天%lld小时", (long long)days, (long long)(hours % 24));
   else if (hours > 0)
     snprintf(out, cap, "%lld小时%lld分钟", (long long)hours, (long long)(minutes % 60));
-  else
+  else if (minutes > 0)
     snprintf(out, cap, "%lld分钟", (long long)minutes);
+  else
+    snprintf(out, cap, "不到1分钟");
 }
 
 /* A configured period in its own unit: "48小时", "24小时", "7天", "90秒". */

@@ -176,6 +176,7 @@ static void test_digest(void **state) {
   assert_int_equal(count("smtp"), 1);
   assert_int_equal(count("http"), 2);
   char *mail = message("smtp", 1, "txt");
+  fprintf(stderr, "---- the police studio's digest, as mailed ----\n%s\n", mail);
   expect_in(mail, "FROM remind@baihe.test");
   expect_in(mail, "TO police@baihe.test chief@baihe.test");
   expect_in(mail, "大石头调解工作室 每日汇总：逾期 1 件，即将到期 1 件，待接收 0 件");
@@ -189,6 +190,7 @@ static void test_digest(void **state) {
 
   /* The robots: one for each unit, in unit order (police first). */
   char *police = message("http", 1, "txt"), *marriage = message("http", 2, "txt");
+  fprintf(stderr, "---- the marriage studio's digest, to its robot ----\n%s\n", marriage);
   expect_in(police, "PATH /cgi-bin/webhook/send?key=police-key");
   expect_in(police, "TYPE application/json");
   expect_in(police, "msgtype text");
