@@ -37,6 +37,19 @@ typedef struct mc_roster_entry {
   Mediation__V1__TeamRole role;
 } mc_roster_entry;
 
+/* Where a unit's reminders go (services/remind): its morning digest and
+ * its overdue alerts, by mail through an SMTP relay and/or to a group
+ * robot's webhook. All NULL: the unit gets none. */
+typedef struct mc_unit_remind {
+  char *smtp_url;     /* "smtp://relay.example:25", "smtps://..." */
+  char *mail_from;
+  char **mail_to;     /* recipients, at least one when smtp_url is given */
+  size_t n_mail_to;
+  char *webhook_url;  /* a WeCom or DingTalk group robot's URL */
+  char *webhook_kind; /* "wecom" (the default) or "dingtalk" */
+  char *digest_at;    /* "08:00": local time (utc_offset_minutes) of the digest */
+} mc_unit_remind;
+
 typedef struct mc_unit {
   char *id;          /* "police-studio" */
   char *name;        /* "大石头调解工作室" */
@@ -48,6 +61,7 @@ typedef struct mc_unit {
   bool has_key;
   mc_roster_entry *roster; /* its team (人才库 for a community) */
   size_t n_roster;
+  mc_unit_remind remind;
 } mc_unit;
 
 typedef struct mc_community {
@@ -138,6 +152,15 @@ typedef struct mc_web_site {
   char *principal; /* whose key the gateway signs with; NULL: the site's default */
 } mc_web_site;
 
+/* The reminder daemon (mediation-remind, [remind]): what all units share. */
+typedef struct mc_remind_conf {
+  char *data_dir;          /* its state: what was sent, what waits to be sent */
+  char *principal;         /* the coordinator it asks the router as; NULL: mediactl's choice */
+  int64_t check_ms;        /* how often it looks for newly overdue cases and retries */
+  int64_t due_soon_ms;     /* the digest's "due soon": deadline within this */
+  int64_t offer_wait_ms;   /* the digest's "offers waiting": offered longer than this */
+} mc_remind_conf;
+
 typedef struct mc_registry {
   char *subdistrict;        /* "白鹤街道" */
   char *case_prefix;        /* "BH" */
@@ -156,6 +179,7 @@ typedef struct mc_registry {
   mc_web_conf web;
   mc_web_site *web_sites;
   size_t n_web_sites;
+  mc_remind_conf remind;
 } mc_registry;
 
 /* Loads and checks a configuration file. On success *out is a new registry

@@ -460,6 +460,34 @@ static mc_code check_web_site(parse_state *st, const mc_web_site *w) {
   return MC_OK;
 }
 
+/* A unit's reminders (mediation-remind) name a whole mail route or none, a
+ * robot kind the daemon can speak, and a time of day it can read. */
+static mc_code check_unit_remind(parse_state *st, const mc_unit *u) {
+  const mc_unit_remind *r = &u->remind;
+  bool mail = r->smtp_url != NULL || r->mail_from != NULL || r->n_mail_to > 0;
+  if (mail && (r->smtp_url == NULL || r->mail_from == NULL || r->n_mail_to == 0))
+    return mc_err_set(st->err, MC_INVALID_ARGUMENT,
+                      "%s: [unit %s] reminders by mail need smtp_url, mail_from and at least "
+                      "one mail_to",
+                      st->origin, u->id);
+  if (r->webhook_kind != NULL && strcmp(r->webhook_kind, "wecom") != 0 &&
+      strcmp(r->webhook_kind, "dingtalk") != 0)
+    return mc_err_set(st->err, MC_INVALID_ARGUMENT,
+                      "%s: [unit %s] webhook_kind: expected wecom or dingtalk, got \"%s\"",
+                      st->origin, u->id, r->webhook_kind);
+  if (r->digest_at != NULL) {
+    const char *t = r->digest_at;
+    bool ok = strlen(t) == 5 && t[2] == ':';
+    for (int i = 0; ok && i < 5; i++)
+      ok = i == 2 || (t[i] >= '0' && t[i] <= '9');
+    if (!ok || (t[0] - '0') * 10 + (t[1] - '0') > 23 || (t[3] - '0') * 10 + (t[4] - '0') > 59)
+      return mc_err_set(st->err, MC_INVALID_ARGUMENT,
+                        "%s: [unit %s] digest_at: expected a time of day HH:MM, got \"%s\"",
+                        st->origin, u->id, t);
+  }
+  return MC_OK;
+}
+
 /* Checks what can only be checked once everything is read. */
 static mc_code check_whole(parse_state *st) {
   mc_registry *reg = st->reg;
@@ -532,6 +560,18 @@ static mc_code check_whole(parse_state *st) {
     mc_code rc = check_web_site(st, &reg->web_sites[i]);
     if (rc != MC_OK)
       return rc;
+  }
+  for (size_t i = 0; i < reg->n_units; i++) {
+    mc_code rc = check_unit_remind(st, &reg->units[i]);
+    if (rc != MC_OK)
+      return rc;
+  }
+  if (reg->remind.principal != NULL) {
+    const mc_principal *p = mc_registry_principal(reg, reg->remind.principal);
+    if (p == NULL || p->kind != MC_PRINCIPAL_COORDINATOR)
+      return mc_err_set(st->err, MC_INVALID_ARGUMENT,
+                        "%s: [remind] principal \"%s\" is not a [coordinator] section",
+                        st->origin, reg->remind.principal);
   }
   return MC_OK;
 }
@@ -620,6 +660,14 @@ void mc_registry_free(mc_registry *reg) {
     for (size_t k = 0; k < u->n_roster; k++)
       free(u->roster[k].person);
     free(u->roster);
+    free(u->remind.smtp_url);
+    free(u->remind.mail_from);
+    for (size_t k = 0; k < u->remind.n_mail_to; k++)
+      free(u->remind.mail_to[k]);
+    free(u->remind.mail_to);
+    free(u->remind.webhook_url);
+    free(u->remind.webhook_kind);
+    free(u->remind.digest_at);
   }
   free(reg->units);
   for (size_t i = 0; i < reg->n_communities; i++) {
@@ -649,5 +697,7 @@ void mc_registry_free(mc_registry *reg) {
     free(w->principal);
   }
   free(reg->web_sites);
+  free(reg->remind.data_dir);
+  free(reg->remind.principal);
   free(reg);
 }
