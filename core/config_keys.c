@@ -139,6 +139,10 @@ static const mc_conf_key community_keys[] = {
      COUNT(mc_community, n_grids),
      .meaning = "a grid (网格) of the community; repeat the key for each; if any is listed, a "
                 "case's grid must be one of them"},
+    {.key = "alias", .type = MC_CONF_TEXT_LIST, AT(mc_community, aliases),
+     COUNT(mc_community, n_aliases),
+     .meaning = "another name people use for it (孔雀), accepted wherever a community is named; "
+                "repeat for each; unique among all unit and community ids, names and aliases"},
 };
 
 static const mc_conf_key unit_keys[] = {
@@ -158,6 +162,9 @@ static const mc_conf_key unit_keys[] = {
                 "required"},
     {.key = "member", .type = MC_CONF_MEMBER, AT(mc_unit, roster), COUNT(mc_unit, n_roster),
      .meaning = "one of its team; role `mediator`, `counsellor` or `lawyer`; repeat for each"},
+    {.key = "alias", .type = MC_CONF_TEXT_LIST, AT(mc_unit, aliases), COUNT(mc_unit, n_aliases),
+     .meaning = "another name people use for it (大石头), accepted wherever a unit is named; "
+                "repeat for each; unique among all unit and community ids, names and aliases"},
 };
 
 static const mc_conf_key coordinator_keys[] = {
