@@ -61,15 +61,19 @@ static int show_option(ctl_ctx *ctx, void *st, int c, const char *value) {
 /* With --unit, the unit's service (its operators' view); else the router. */
 static int show_build(ctl_ctx *ctx, void *st, ctl_request *req) {
   show_state *s = st;
+  const char *ref;
+  int rc = ctl_case_arg(ctx, ctx->arg, "CASE", false, &ref);
+  if (rc != CTL_EXIT_OK)
+    return rc;
   if (ctl_wants_desk(ctx)) {
     mediation__v1__desk_show_request__init(&s->desk);
-    s->desk.case_ref = (char *)ctx->arg;
+    s->desk.case_ref = (char *)ref;
     s->desk.with_timeline = s->timeline;
     s->desk.person = (char *)(s->person ? s->person : "");
     *req = (ctl_request){&mediation__v1__desk__descriptor, "ShowCase", &s->desk.base};
   } else {
     mediation__v1__get_case_request__init(&s->router);
-    s->router.case_ref = (char *)ctx->arg;
+    s->router.case_ref = (char *)ref;
     s->router.with_timeline = s->timeline;
     s->router.person = (char *)(s->person ? s->person : "");
     *req = (ctl_request){&mediation__v1__router__descriptor, "GetCase", &s->router.base};
@@ -95,7 +99,7 @@ static int show_render(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply) {
 const ctl_ops ctl_show_ops = {
     .state_size = sizeof(show_state),
     .options = show_options,
-    .args = "CASE (a case id such as BH-2026-000001, or UNIT:REF)",
+    .args = "CASE (" CTL_CASE_FORMS ")",
     .option = show_option,
     .build = show_build,
     .render = show_render,

@@ -181,6 +181,8 @@ struct ctl_ctx {
   rpc_key *key;
   rpc_client *client;
   bool desk;           /* client dials a unit's Desk, not the router */
+  /* A case argument in the form the services take (ctl_case_arg). */
+  char case_buf[160];
   /* getopt_long's merged option list for the running command. */
   struct option merged[64];
   const struct option *merged_from;
@@ -237,6 +239,24 @@ int ctl_load(ctl_ctx *ctx);
 int ctl_find_unit(ctl_ctx *ctx, const char *text, const char *option, const mc_unit **out);
 int ctl_find_community(ctl_ctx *ctx, const char *text, const char *option,
                        const mc_community **out);
+
+/* A case as people type it, in the form the services take. Accepted
+ * (CTL_CASE_FORMS says the same to the user):
+ *   BH-2026-000001, bh-2026-1   the deployment's prefix in any case, a year and a serial
+ *                               (padded to six digits)
+ *   1                           this year's case number 1, the year taken at the
+ *                               subdistrict's utc_offset_minutes
+ *   2026-1                      case number 1 of 2026
+ *   UNIT:REF                    a unit's own reference (UNIT: id, name or alias)
+ *   REF                         with --unit to a Desk only: that unit's own reference
+ * Anything else is a usage error (exit 2) naming `what` (the argument or
+ * option). Loads the configuration. On CTL_EXIT_OK *out points at
+ * ctx->case_buf. ids_only: UNIT:REF and REF are refused (filters on ids). */
+#define CTL_CASE_FORMS                                                                          \
+  "a case id (BH-2026-000001, any case), this year's number (1), YEAR-NUMBER (2026-1) or "    \
+  "UNIT:REF"
+int ctl_case_arg(ctl_ctx *ctx, const char *text, const char *what, bool ids_only,
+                 const char **out);
 
 /* Connects to the command's service: desk = the Desk of --unit (key
  * <unit>-operator unless --as), else the router (key --as, default the
