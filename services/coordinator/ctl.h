@@ -321,11 +321,19 @@ typedef struct ctl_table ctl_table;
 /* A table of ncols columns; align is a string of 'l' and 'r', one per column. */
 ctl_table *ctl_table_new(size_t ncols, const char *const *headers, const char *align);
 /* Adds a row of ncols strings (copied; NULL prints as empty; control
- * characters become spaces). 0, or -1 out of memory (the table remembers). */
+ * characters print as spaces). 0, or -1 out of memory (the table remembers). */
 int ctl_table_add(ctl_table *t, const char *const *cells);
 /* Prints with columns padded to their widest cell, two spaces apart; the last
  * column is not padded. 0, or -1 if a row could not be added before. */
 int ctl_table_print(const ctl_table *t, FILE *out);
+/* From now on ctl_table_print keeps every line within max_width display
+ * columns (0: no limit) by narrowing the columns whose bit is set in shrink
+ * (free text: names, states), widest first, cutting their cells with "…". */
+#define CTL_LIST_WIDTH 100 /* what lists fit by default (--wide: no limit) */
+void ctl_table_fit(ctl_table *t, size_t max_width, unsigned shrink);
+/* Prints the header and every row as CSV (csv.h), cells whole; bom: start
+ * with the UTF-8 byte order mark (once per output). 0 or -1. */
+int ctl_table_print_csv(const ctl_table *t, FILE *out, bool bom);
 void ctl_table_free(ctl_table *t);
 
 /* Prints "label  value" lines with the labels padded to one width. */
