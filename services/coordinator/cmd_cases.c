@@ -113,7 +113,7 @@ const ctl_ops ctl_show_ops = {
 #define LIST_PAGE_OF "page %u of %u, %llu cases"
 #define LIST_PAGE_UNKNOWN "%llu cases"
 #define LIST_AT_LEAST "page %u, more than %llu cases"
-#define LIST_ALL "all %u pages, %llu cases"
+#define LIST_ALL "%llu cases, every page"
 #define LIST_MORE "mediactl: more cases follow: repeat the command with --cursor %u:%s (or use --all)"
 #define LIST_MORE_ALL "mediactl: the list changed while it was read: %llu cases listed of %llu"
 #define LIST_GAVE_UP "mediactl: stopped after %u pages without reaching the %llu cases counted"
@@ -438,7 +438,7 @@ static void page_line(const list_state *s, const list_pages *p, uint32_t page_si
   if (first->total_at_least)
     fprintf(out, LIST_AT_LEAST, s->page ? s->page : 1, total);
   else if (s->all)
-    fprintf(out, LIST_ALL, pages, total);
+    fprintf(out, LIST_ALL, total);
   else if (s->page != 0)
     fprintf(out, LIST_PAGE_OF, s->page, pages, total);
   else

@@ -202,12 +202,20 @@ static void desk_take_in(Mediation__V1__Desk_Service *service,
     rpc_call_fail(call, MC_INVALID_ARGUMENT, "intake: required");
     return;
   }
+  /* refer_to as people name the unit (an id, its name or an alias): the
+   * plan carries the id, borrowed from the registry, which outlives the call. */
+  const mc_unit *refer = NULL;
   if (in->refer_to[0] != '\0') {
-    if (mc_registry_unit(u->reg, in->refer_to) == NULL) {
-      rpc_call_fail(call, MC_INVALID_ARGUMENT, "refer_to: not a registered unit");
+    if ((refer = mc_registry_find_unit(u->reg, in->refer_to)) == NULL) {
+      const char *near = mc_registry_suggest(u->reg, true, in->refer_to);
+      if (near != NULL)
+        rpc_call_fail(call, MC_INVALID_ARGUMENT,
+                      "refer_to: not a registered unit; did you mean \"%s\"?", near);
+      else
+        rpc_call_fail(call, MC_INVALID_ARGUMENT, "refer_to: not a registered unit");
       return;
     }
-    if (strcmp(in->refer_to, u->self->id) == 0) {
+    if (strcmp(refer->id, u->self->id) == 0) {
       rpc_call_fail(call, MC_INVALID_ARGUMENT,
                     "refer_to: that is this unit; leave it empty to keep the case");
       return;
@@ -217,7 +225,7 @@ static void desk_take_in(Mediation__V1__Desk_Service *service,
   un_plan_init(&p, u);
   p.intake = in->intake;
   p.person = in->person;
-  p.refer_to = in->refer_to;
+  p.refer_to = refer != NULL ? refer->id : in->refer_to;
   p.refer_reason = in->refer_reason;
   p.now_ms = mc_now_ms();
   if (identify(&p, call, "TakeIn", &in->base))
