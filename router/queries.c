@@ -166,21 +166,30 @@ static mc_code count_list(rt_router *rt, st_txn *txn, const Mediation__V1__ListC
   }
 }
 
-void rt_list_cases(rt_router *rt, rpc_call *call, const mc_principal *caller,
-                   const Mediation__V1__ListCasesRequest *req) {
-  /* Units and communities as people name them (an alias, a name) filter as
-   * their ids; a name the registry does not know is kept as given, so cases
-   * of a unit since removed from the configuration can still be listed. */
-  Mediation__V1__ListCasesRequest named = *req;
+/* The request with its units and community as ids: people name them by an
+ * alias or a name too. A name the registry does not know is kept as given,
+ * so cases of a unit since removed from the configuration can still be
+ * listed. The copy borrows the request's strings and the registry's ids. */
+static const Mediation__V1__ListCasesRequest *by_ids(const rt_router *rt,
+                                                     const Mediation__V1__ListCasesRequest *req,
+                                                     Mediation__V1__ListCasesRequest *named) {
+  *named = *req;
   const mc_unit *u;
   const mc_community *com;
-  if (named.holder[0] && (u = mc_registry_find_unit(rt->reg, named.holder)) != NULL)
-    named.holder = u->id;
-  if (named.offered_to[0] && (u = mc_registry_find_unit(rt->reg, named.offered_to)) != NULL)
-    named.offered_to = u->id;
-  if (named.community[0] && (com = mc_registry_find_community(rt->reg, named.community)) != NULL)
-    named.community = com->id;
-  req = &named;
+  if (named->holder[0] && (u = mc_registry_find_unit(rt->reg, named->holder)) != NULL)
+    named->holder = u->id;
+  if (named->offered_to[0] && (u = mc_registry_find_unit(rt->reg, named->offered_to)) != NULL)
+    named->offered_to = u->id;
+  if (named->community[0] &&
+      (com = mc_registry_find_community(rt->reg, named->community)) != NULL)
+    named->community = com->id;
+  return named;
+}
+
+void rt_list_cases(rt_router *rt, rpc_call *call, const mc_principal *caller,
+                   const Mediation__V1__ListCasesRequest *req) {
+  Mediation__V1__ListCasesRequest named;
+  req = by_ids(rt, req, &named);
   const mc_limits *lim = &rt->reg->limits;
   uint32_t page = req->page_size == 0 ? lim->page_size_default : req->page_size;
   if (page > lim->page_size_max) {
