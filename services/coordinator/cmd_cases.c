@@ -118,10 +118,11 @@ const ctl_ops ctl_show_ops = {
 #define LIST_MORE_ALL "mediactl: the list changed while it was read: %llu cases listed of %llu"
 #define LIST_GAVE_UP "mediactl: stopped after %u pages without reaching the %llu cases counted"
 
-static void state_cell(const ctl_ctx *ctx, const Mediation__V1__CaseSummary *s, char *buf,
-                       size_t cap) {
+static void state_cell(const ctl_ctx *ctx, const Mediation__V1__CaseSummary *s, bool wide,
+                       char *buf, size_t cap) {
   if (s->state == MV_STATE(TRANSFER) && s->offered_to[0])
-    snprintf(buf, cap, "%s → %s", ctl_state_label(s->state), ctl_unit_label(ctx, s->offered_to));
+    snprintf(buf, cap, "%s → %s", ctl_state_label(s->state),
+             wide ? ctl_unit_label(ctx, s->offered_to) : ctl_unit_short_label(ctx, s->offered_to));
   else
     snprintf(buf, cap, "%s", ctl_state_label(s->state));
 }
@@ -133,15 +134,16 @@ static void date_only(char *time_text) {
     *space = '\0';
 }
 
-/* The list's table. Narrow (the default): dates without times, no
- * difficulty, fitted to CTL_LIST_WIDTH by cutting the state, holder and
- * community; wide (--wide, and always for CSV): every column whole. */
-static ctl_table *summaries_table(const ctl_ctx *ctx, Mediation__V1__CaseSummary *const *cases,
-                                  size_t n, bool wide) {
+/* The list's table. Narrow (the default): units by the shortest name people
+ * use (大石头), dates without times, no difficulty, fitted to CTL_LIST_WIDTH
+ * by cutting the state, holder and community; wide (--wide, and always for
+ * CSV): every column whole, units by their full names. */
+ctl_table *ctl_summaries_table(const ctl_ctx *ctx, Mediation__V1__CaseSummary *const *cases,
+                               size_t n, bool wide) {
   static const char *const wide_headers[] = {"案件编号", "状态", "承办单位", "类型", "社区",
                                              "难度", "涉及金额(元)", "受理时间", "期限"};
   static const char *const narrow_headers[] = {"案件编号", "状态", "承办单位", "类型",
-                                               "社区", "涉及金额(元)", "受理日期", "期限"};
+                                               "社区", "金额(元)", "受理日期", "期限"};
   ctl_table *t = wide ? ctl_table_new(9, wide_headers, "llllllrll")
                       : ctl_table_new(8, narrow_headers, "lllllrll");
   if (!wide) /* state, holder, community: the free text (unit names) */
@@ -150,7 +152,7 @@ static ctl_table *summaries_table(const ctl_ctx *ctx, Mediation__V1__CaseSummary
     const Mediation__V1__CaseSummary *s = cases[i];
     char state[200], money[CTL_FMT_MAX], created[CTL_FMT_MAX], dl[CTL_FMT_MAX],
         deadline[CTL_FMT_MAX + 16];
-    state_cell(ctx, s, state, sizeof(state));
+    state_cell(ctx, s, wide, state, sizeof(state));
     ctl_fmt_yuan(s->money_fen, money);
     ctl_fmt_time(ctx, s->created_ms, created);
     ctl_fmt_time(ctx, s->deadline_ms, dl);
@@ -159,7 +161,7 @@ static ctl_table *summaries_table(const ctl_ctx *ctx, Mediation__V1__CaseSummary
       date_only(dl);
     }
     snprintf(deadline, sizeof(deadline), "%s%s", dl, s->overdue ? " 逾期" : "");
-    const char *holder = ctl_unit_label(ctx, s->holder);
+    const char *holder = wide ? ctl_unit_label(ctx, s->holder) : ctl_unit_short_label(ctx, s->holder);
     const char *kind = mc_label_of(mc_kind_names, s->kind);
     const char *community = ctl_community_label(ctx, s->community);
     if (wide) {
@@ -468,7 +470,7 @@ static int list_run(ctl_ctx *ctx, void *st) {
     merged.next_cursor = last->next_cursor;
     rc = ctl_json_print_message(&merged.base);
   } else if (s->csv) {
-    ctl_table *t = summaries_table(ctx, p.cases, p.n_cases, true);
+    ctl_table *t = ctl_summaries_table(ctx, p.cases, p.n_cases, true);
     rc = ctl_table_print_csv(t, stdout, true) == 0 ? CTL_EXIT_OK
                                                    : ctl_fail(CTL_EXIT_FAILED, "out of memory");
     ctl_table_free(t);
@@ -477,7 +479,7 @@ static int list_run(ctl_ctx *ctx, void *st) {
     puts(s->cursor[0] ? LIST_NONE_ON_PAGE : LIST_NONE);
     page_line(s, &p, page_size, stdout);
   } else {
-    ctl_table *t = summaries_table(ctx, p.cases, p.n_cases, s->wide);
+    ctl_table *t = ctl_summaries_table(ctx, p.cases, p.n_cases, s->wide);
     rc = ctl_table_print(t, stdout) == 0 ? CTL_EXIT_OK
                                          : ctl_fail(CTL_EXIT_FAILED, "out of memory");
     ctl_table_free(t);

@@ -277,6 +277,9 @@ int ctl_status_fail(mc_code code, const char *message);
 
 const char *ctl_unit_label(const ctl_ctx *ctx, const char *id);      /* 宋大姐调解工作室, or the id */
 const char *ctl_community_label(const ctl_ctx *ctx, const char *id); /* 王隘社区, or the id */
+/* The shortest name people use for a unit (大石头: an alias when it has one),
+ * for lists that must fit; else its label. */
+const char *ctl_unit_short_label(const ctl_ctx *ctx, const char *id);
 /* Who an actor is: "大石头调解工作室 马德顺", "街道综治办协调员", "系统". */
 void ctl_actor_label(const ctl_ctx *ctx, const mv_actor *a, char *buf, size_t cap);
 /* A state's label, "—" for none. */
@@ -335,6 +338,13 @@ void ctl_table_fit(ctl_table *t, size_t max_width, unsigned shrink);
  * with the UTF-8 byte order mark (once per output). 0 or -1. */
 int ctl_table_print_csv(const ctl_table *t, FILE *out, bool bom);
 void ctl_table_free(ctl_table *t);
+
+/* Lists of cases (list; search's hits are printed the same way): narrow
+ * (wide false: short unit names, dates, fitted to CTL_LIST_WIDTH) or wide
+ * (every column whole; what --csv writes, with ctl_table_print_csv). The
+ * caller prints and frees the table (NULL: out of memory). */
+ctl_table *ctl_summaries_table(const ctl_ctx *ctx, Mediation__V1__CaseSummary *const *cases,
+                               size_t n, bool wide);
 
 /* Prints "label  value" lines with the labels padded to one width. */
 typedef struct ctl_kv {
