@@ -300,7 +300,7 @@ static void test_aliases_at_the_desk(void **state) {
   p.role = MV_PARTY(APPLICANT);
   mv_intake in = MEDIATION__V1__INTAKE__INIT;
   in.kind = MV_KIND(DIVORCE);
-  in.community = "wangai";
+  in.community = "孔雀社"; /* a near miss first */
   in.difficulty = MV_DIFFICULTY(ORDINARY);
   in.source = MV_SOURCE(WALK_IN);
   in.parties = &pp;
@@ -316,6 +316,11 @@ static void test_aliases_at_the_desk(void **state) {
   assert_int_equal(rpc_client_call(desk, &mediation__v1__desk__descriptor, "TakeIn", &req.base,
                                    NULL, &reply, &err),
                    MC_INVALID_ARGUMENT);
+  CONTAINS(err.msg, "intake.community: not a registered community; did you mean \"孔雀社区\"?");
+  in.community = "王隘"; /* an alias: the case file keeps the id */
+  assert_int_equal(rpc_client_call(desk, &mediation__v1__desk__descriptor, "TakeIn", &req.base,
+                                   NULL, &reply, &err),
+                   MC_INVALID_ARGUMENT);
   CONTAINS(err.msg, "refer_to: not a registered unit; did you mean \"宋大姐\"?");
   req.refer_to = "宋大姐";
   assert_int_equal(rpc_client_call(desk, &mediation__v1__desk__descriptor, "TakeIn", &req.base,
@@ -323,10 +328,25 @@ static void test_aliases_at_the_desk(void **state) {
                    MC_OK);
   const Mediation__V1__DeskReply *d = (const Mediation__V1__DeskReply *)reply;
   assert_non_null(d->case_record);
+  assert_string_equal(d->case_record->intake->community, "wangai");
   char id2[32];
   snprintf(id2, sizeof(id2), "%s", d->case_record->id);
   protobuf_c_message_free_unpacked(reply, NULL);
   WAIT_FOR(id2, "--unit", "marriage-studio", "inbox");
+
+  /* DeskAct's to_unit: a near miss is refused at the Desk, naming the unit. */
+  mv_action act = MEDIATION__V1__CASE_ACTION__INIT;
+  act.kind = MV_ACTION(TRANSFER);
+  act.case_ref = id2;
+  act.reason = "改交社区";
+  act.args_case = MV_ARGS(TO_UNIT);
+  act.to_unit = "王隘社区工作";
+  Mediation__V1__DeskActRequest areq = MEDIATION__V1__DESK_ACT_REQUEST__INIT;
+  areq.action = &act;
+  assert_int_equal(rpc_client_call(desk, &mediation__v1__desk__descriptor, "Act", &areq.base,
+                                   NULL, &reply, &err),
+                   MC_INVALID_ARGUMENT);
+  CONTAINS(err.msg, "action.to_unit: not a registered unit; did you mean \"王隘社区工作站\"?");
 }
 
 int main(void) {
