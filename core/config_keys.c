@@ -139,6 +139,10 @@ static const mc_conf_key community_keys[] = {
      COUNT(mc_community, n_grids),
      .meaning = "a grid (网格) of the community; repeat the key for each; if any is listed, a "
                 "case's grid must be one of them"},
+    {.key = "alias", .type = MC_CONF_TEXT_LIST, AT(mc_community, aliases),
+     COUNT(mc_community, n_aliases),
+     .meaning = "another name people use for it (孔雀), accepted wherever a community is named; "
+                "repeat for each; unique among all unit and community ids, names and aliases"},
 };
 
 static const mc_conf_key unit_keys[] = {
@@ -179,6 +183,9 @@ static const mc_conf_key unit_keys[] = {
     {.key = "digest_at", .type = MC_CONF_TEXT, AT(mc_unit, remind.digest_at),
      .meaning = "`HH:MM`, the local time (at `utc_offset_minutes`) of the unit's morning "
                 "digest; `08:00` when absent"},
+    {.key = "alias", .type = MC_CONF_TEXT_LIST, AT(mc_unit, aliases), COUNT(mc_unit, n_aliases),
+     .meaning = "another name people use for it (大石头), accepted wherever a unit is named; "
+                "repeat for each; unique among all unit and community ids, names and aliases"},
 };
 
 static const mc_conf_key coordinator_keys[] = {

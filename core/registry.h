@@ -62,6 +62,8 @@ typedef struct mc_unit {
   mc_roster_entry *roster; /* its team (人才库 for a community) */
   size_t n_roster;
   mc_unit_remind remind;
+  char **aliases;    /* what people call it ("大石头"); unique among every id, name, alias */
+  size_t n_aliases;
 } mc_unit;
 
 typedef struct mc_community {
@@ -70,6 +72,8 @@ typedef struct mc_community {
   char *station; /* the unit id of its workstation */
   char **grids;
   size_t n_grids;
+  char **aliases; /* what people call it ("孔雀"); unique among every id, name, alias */
+  size_t n_aliases;
 } mc_community;
 
 typedef enum mc_principal_kind {
@@ -205,8 +209,18 @@ const mc_unit *mc_registry_station(const mc_registry *reg, const char *community
 /* The first unit of a kind (the marriage studio, the police studio), or NULL. */
 const mc_unit *mc_registry_first_of_kind(const mc_registry *reg, mc_unit_kind kind);
 
-/* Resolves a unit or community given by id or by its Chinese name. */
+/* Resolves a unit or community as people name it: by id, by its name or by
+ * one of its aliases (exact match; the loader keeps all of these unique
+ * across units and communities, so at most one entry answers). The one
+ * place every client and service resolves such a name. */
 const mc_unit *mc_registry_find_unit(const mc_registry *reg, const char *id_or_name);
 const mc_community *mc_registry_find_community(const mc_registry *reg, const char *id_or_name);
+
+/* For a name that matched nothing: the registered id, name or alias of a
+ * unit (units true) or community (units false) closest to `text` by edit
+ * distance over UTF-8 code points, or NULL when none is close enough to be
+ * a likely typo (distance at most a third of the longer name, at least 1).
+ * The string is borrowed from reg. */
+const char *mc_registry_suggest(const mc_registry *reg, bool units, const char *text);
 
 #endif /* MC_REGISTRY_H */

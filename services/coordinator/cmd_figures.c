@@ -125,7 +125,16 @@ static int get_figures(ctl_ctx *ctx, const Mediation__V1__GetFiguresRequest *req
 
 /* ---- figures ---- */
 
-static void print_totals(const ctl_ctx *ctx, const mv_counters *c) {
+/* Prints a figures table on the terminal, or as CSV (--csv). */
+static int emit(ctl_table *t, bool csv) {
+  int rc = csv ? ctl_table_print_csv(t, stdout, true) : ctl_table_print(t, stdout);
+  ctl_table_free(t);
+  return rc == 0 ? CTL_EXIT_OK : ctl_fail(CTL_EXIT_FAILED, "cannot print the figures");
+}
+
+/* Money in a CSV is one number a spreadsheet can sum (yuan); on a terminal
+ * 万元 with the yuan beside. */
+static int print_totals(const ctl_ctx *ctx, const mv_counters *c, bool csv) {
   (void)ctx;
   const ProtobufCMessageDescriptor *desc = &mediation__v1__figure_counters__descriptor;
   static const char *const headers[] = {"项目", "数值"};
@@ -141,15 +150,20 @@ static void print_totals(const ctl_ctx *ctx, const mv_counters *c) {
       char wan[CTL_FMT_MAX], yuan[CTL_FMT_MAX];
       ctl_fmt_wan(v, wan);
       ctl_fmt_yuan(v, yuan);
-      snprintf(value, sizeof(value), "%s万元（%s元）", wan, yuan);
+      if (csv)
+        snprintf(value, sizeof(value), "%s", yuan);
+      else
+        snprintf(value, sizeof(value), "%s万元（%s元）", wan, yuan);
     } else {
       ctl_fmt_int(v, value);
     }
-    const char *cells[] = {counter_label(f->name), value};
+    char label[200];
+    snprintf(label, sizeof(label), "%s%s", counter_label(f->name),
+             csv && len > 4 && strcmp(f->name + len - 4, "_fen") == 0 ? "(元)" : "");
+    const char *cells[] = {label, value};
     ctl_table_add(t, cells);
   }
-  ctl_table_print(t, stdout);
-  ctl_table_free(t);
+  return emit(t, csv);
 }
 
 static void row_key(const ctl_ctx *ctx, Mediation__V1__FigureGrouping by, const mv_bucket *b,
@@ -181,8 +195,9 @@ static void grouped_row(ctl_table *t, const char *key, const mv_counters *c) {
   ctl_table_add(t, cells);
 }
 
-static void print_grouped(const ctl_ctx *ctx, Mediation__V1__FigureGrouping by,
-                          const char *key_header, const Mediation__V1__GetFiguresReply *r) {
+static int print_grouped(const ctl_ctx *ctx, Mediation__V1__FigureGrouping by,
+                         const char *key_header, const Mediation__V1__GetFiguresReply *r,
+                         bool csv) {
   const char *headers[] = {key_header, "受理",     "调处",   "调解成功", "化解率", "涉及金额(万元)",
                            "疑难复杂", "转诉讼", "结案", "撤回",     "法律援助", "满意度"};
   ctl_table *t = ctl_table_new(12, headers, "lrrrrrrrrrrr");
@@ -193,8 +208,7 @@ static void print_grouped(const ctl_ctx *ctx, Mediation__V1__FigureGrouping by,
   }
   if (r->total != NULL)
     grouped_row(t, "合计", r->total->counters);
-  ctl_table_print(t, stdout);
-  ctl_table_free(t);
+  return emit(t, csv);
 }
 
 /* The options of figures and report: the period, and for figures the
@@ -202,6 +216,7 @@ static void print_grouped(const ctl_ctx *ctx, Mediation__V1__FigureGrouping by,
 typedef struct figures_state {
   period_args p;
   const char *by, *community;
+  bool csv; /* --csv: the table alone, as CSV */
   size_t g; /* groupings[g] is --by */
   const mc_community *com;
   Mediation__V1__GetFiguresRequest req;
@@ -213,6 +228,7 @@ static const struct option figures_options[] = {
     {"from-month", required_argument, NULL, 'f'},
     {"to-month", required_argument, NULL, 't'},
     {"community", required_argument, NULL, 'm'},
+    {"csv", no_argument, NULL, 'v'},
     {NULL, 0, NULL, 0},
 };
 
@@ -238,6 +254,7 @@ static int figures_option(ctl_ctx *ctx, void *st, int c, const char *value) {
   case 'f': s->p.from_month = value; break;
   case 't': s->p.to_month = value; break;
   case 'm': s->community = value; break;
+  case 'v': s->csv = true; break;
   default: return ctl_usage_error(ctx, "unexpected option");
   }
   return CTL_EXIT_OK;
@@ -250,6 +267,8 @@ static int figures_check(ctl_ctx *ctx, void *st) {
     s->g++;
   if (s->g == n)
     return ctl_usage_error(ctx, "--by: expected total, unit, community, kind or month");
+  if (s->csv && ctx->json)
+    return ctl_usage_error(ctx, "--csv and --json: choose one");
   return CTL_EXIT_OK;
 }
 
@@ -275,6 +294,12 @@ static int figures_render(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply)
   const Mediation__V1__GetFiguresReply *r = (const Mediation__V1__GetFiguresReply *)reply;
   char period[64];
   period_text(&s->req, period, sizeof(period));
+  if (s->csv) {
+    if (s->req.group_by == MV_GROUPING(TOTAL))
+      return r->total != NULL ? print_totals(ctx, r->total->counters, true) : CTL_EXIT_OK;
+    static const char *const csv_key_headers[] = {"", "单位", "社区", "纠纷类型", "月份"};
+    return print_grouped(ctx, s->req.group_by, csv_key_headers[s->req.group_by], r, true);
+  }
   printf("%s%s数据，%s", ctx->reg->subdistrict ? ctx->reg->subdistrict : "", period,
          groupings[s->g].label);
   if (ctx->unit)
@@ -283,11 +308,13 @@ static int figures_render(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply)
     printf("，仅%s", s->com->name);
   printf("\n\n");
   if (s->req.group_by == MV_GROUPING(TOTAL)) {
-    if (r->total != NULL)
-      print_totals(ctx, r->total->counters);
+    if (r->total != NULL && print_totals(ctx, r->total->counters, false) != CTL_EXIT_OK)
+      return CTL_EXIT_FAILED;
   } else {
     static const char *const key_headers[] = {"", "单位", "社区", "纠纷类型", "月份"};
-    print_grouped(ctx, s->req.group_by, key_headers[s->req.group_by], r);
+    if (print_grouped(ctx, s->req.group_by, key_headers[s->req.group_by], r, false) !=
+        CTL_EXIT_OK)
+      return CTL_EXIT_FAILED;
   }
   printf("\n目前在办案件%lld件，其中逾期%lld件。\n", (long long)r->open_cases,
          (long long)r->overdue_cases);

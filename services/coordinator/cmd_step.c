@@ -393,7 +393,10 @@ static int step_build(ctl_ctx *ctx, void *st, ctl_request *req) {
   mediation__v1__court_result__init(&a->court);
   mediation__v1__feedback__init(&a->feedback);
   a->action.kind = ctx->cmd->action;
-  a->action.case_ref = (char *)ctx->arg;
+  const char *ref;
+  if ((rc = ctl_case_arg(ctx, ctx->arg, "CASE", false, &ref)) != CTL_EXIT_OK)
+    return rc;
+  a->action.case_ref = (char *)ref;
   a->action.reason = (char *)(a->reason ? a->reason : "");
   a->action.person = (char *)(a->person ? a->person : "");
   a->action.args_case = step_args_case(ctx->cmd); /* its member is filled in below */
@@ -424,7 +427,7 @@ static int step_verdict(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply) {
 
 const ctl_ops ctl_step_ops = {
     .state_size = sizeof(step_state),
-    .args = "CASE (a case id or the unit's ref)",
+    .args = "CASE (" CTL_CASE_FORMS ")",
     .init = step_init,
     .options_of = step_options_of,
     .option = step_take_option,

@@ -14,7 +14,8 @@
 #include "services/coordinator/ctl.h"
 
 #define CASE_ARG                                                                                  \
-  "CASE is a case id (BH-2026-000123) or the unit's own reference for it.\n"
+  "CASE is a case id (BH-2026-000123, any case), this year's number (123), YEAR-NUMBER\n"      \
+  "(2026-123), UNIT:REF, or the unit's own reference for it.\n"
 #define PERSON_OPT "  --person NAME     who at the unit takes the step (kept in the case file)\n"
 #define TIME_HELP                                                                                 \
   "TIME is now, YYYY-MM-DD or \"YYYY-MM-DD HH:MM\", at the subdistrict's UTC offset.\n"
@@ -38,7 +39,7 @@ const ctl_command ctl_commands[] = {
             "\n"
             "  --kind KIND          divorce, custody, elder_support, inheritance, relationship,\n"
             "                       family_trivia, neighbour, labour, other (or 离婚, 抚养, ...)\n"
-            "  --community C        the parties' community: an id or its name (王隘社区)\n"
+            "  --community C        the parties' community: an id, its name or alias (王隘社区, 王隘)\n"
             "  --grid GRID          the grid (网格) within the community\n"
             "  --party P            repeat for each party: role:name[:id_number[:phone]],\n"
             "                       role applicant, respondent or other (申请人, 被申请人, 其他当事人).\n"
@@ -100,7 +101,7 @@ const ctl_command ctl_commands[] = {
                  "Offers a case UNIT holds to another unit, which accepts or refuses it.\n"
                  "Without --to, the unit's policy chooses the receiving unit.\n" CASE_ARG
                  "\n"
-                 "  --to UNIT         the receiving unit: an id or its name\n"
+                 "  --to UNIT         the receiving unit: an id, its name or alias (宋大姐)\n"
                  "  --reason TEXT     why (required)\n" PERSON_OPT,
         .action = MV_ACTION(TRANSFER),
         .step_opts = CTL_SO_TO | CTL_SO_REASON | CTL_SO_PERSON,
@@ -380,8 +381,11 @@ const ctl_command ctl_commands[] = {
         .usage = "Usage: mediactl [--unit UNIT] show CASE [--timeline] [--person NAME]\n"
                  "\n"
                  "Shows a case: state, holder, parties (ID numbers and phones masked except\n"
-                 "for the holding unit), team, outcome, feedback. CASE is a case id or\n"
-                 "UNIT:REF. With --unit, asks that unit's service (its operators' view).\n"
+                 "for the holding unit), team, outcome, feedback. With --unit, asks that\n"
+                 "unit's service (its operators' view).\n"
+                 "CASE is a case id (BH-2026-000001, any case), this year's number (1),\n"
+                 "YEAR-NUMBER (2026-1) or UNIT:REF (UNIT by id, name or alias: 大石头:PS-0007);\n"
+                 "with --unit also the unit's own reference. Anything else is a usage error.\n"
                  "\n"
                  "  --timeline        also every step of the case file: when, who, what, why\n"
                  "  --person NAME     who is reading (kept in the router's access log)\n",
@@ -392,28 +396,34 @@ const ctl_command ctl_commands[] = {
         .target = CTL_ROUTER,
         .group = CTL_FOR_COORDINATORS,
         .summary = "cases by state, holder, community, kind, deadline, date",
-        .usage = "Usage: mediactl list [filters] [--limit N] [--cursor C]\n"
+        .usage = "Usage: mediactl list [filters] [--limit N] [--cursor C | --all] [--wide | --csv]\n"
                  "\n"
                  "Lists cases a page at a time; filters combine. The order follows the\n"
                  "filters: grouped by state (intake, transfer, mediation, feedback,\n"
                  "litigation, closed, withdrawn) and oldest first within a state with no\n"
                  "filter, --state, --holder or --community; oldest offer first with\n"
                  "--offered-to; earliest deadline first with --overdue; oldest first with\n"
-                 "--kind. When more cases follow, the cursor for the next page is printed\n"
-                 "to stderr (and is next_cursor in --json).\n"
+                 "--kind. Under the table: \"page 1 of 7, 137 cases\". When more cases\n"
+                 "follow, the cursor for the next page is printed to stderr (and is\n"
+                 "next_cursor in --json). Lines fit 100 columns (a Chinese character takes\n"
+                 "two): dates without times, no difficulty, and long names cut with \"…\".\n"
                  "\n"
                  "  --state STATE     intake, transfer, mediation, feedback, litigation, closed,\n"
                  "                    withdrawn (or 受理, 流转, ...)\n"
-                 "  --holder UNIT     held by this unit (id or name)\n"
+                 "  --holder UNIT     held by this unit (id, name or alias)\n"
                  "  --offered-to UNIT offered to this unit, not yet answered\n"
-                 "  --community C     of this community (id or name)\n"
+                 "  --community C     of this community (id, name or alias)\n"
                  "  --kind KIND       divorce, custody, ... (or 离婚, 抚养, ...)\n"
                  "  --difficulty D    ordinary, difficult, complex\n"
                  "  --overdue         only cases past their state's deadline\n"
                  "  --from DATE       taken in on or after DATE (YYYY-MM-DD)\n"
                  "  --to DATE         taken in on or before DATE\n"
                  "  --limit N         cases per page (default: the router's, 50)\n"
-                 "  --cursor C        the next page, as the previous page gave it\n",
+                 "  --cursor C        the next page, as the previous page gave it\n"
+                 "  --all             every page, from the cursor on, as one list\n"
+                 "  --wide            every column whole, however wide the lines\n"
+                 "  --csv             CSV for spreadsheets (UTF-8 with BOM, every column);\n"
+                 "                    the page line goes to stderr\n",
     },
     {
         .name = "stuck",
@@ -422,13 +432,17 @@ const ctl_command ctl_commands[] = {
         .unit_filter = true,
         .group = CTL_FOR_COORDINATORS,
         .summary = "cases past their deadline, by state and unit",
-        .usage = "Usage: mediactl stuck [--unit UNIT] [--per-group N]\n"
+        .usage = "Usage: mediactl stuck [--unit UNIT] [--per-group N | --all] [--wide]\n"
                  "\n"
                  "Lists what is overdue, grouped by state and unit (the offered unit for an\n"
-                 "unanswered transfer), most overdue first.\n"
+                 "unanswered transfer), most overdue first. Lines fit 100 columns (long unit\n"
+                 "names cut with \"…\").\n"
                  "\n"
                  "  --unit UNIT       only cases held by or offered to this unit\n"
-                 "  --per-group N     cases listed per group (default: the router's, 10)\n",
+                 "  --per-group N     cases listed per group (default: the router's, 10)\n"
+                 "  --all             as many per group as the router lists at once\n"
+                 "                    ([limits] page_size_max)\n"
+                 "  --wide            unit names whole, however wide the lines\n",
     },
     {
         .name = "figures",
@@ -438,7 +452,7 @@ const ctl_command ctl_commands[] = {
         .group = CTL_FOR_COORDINATORS,
         .summary = "the year's counters, by unit, community, kind or month",
         .usage = "Usage: mediactl figures [--year Y] [--by GROUPING] [--from-month M] [--to-month M]\n"
-                 "                        [--unit UNIT] [--community C]\n"
+                 "                        [--unit UNIT] [--community C] [--csv]\n"
                  "\n"
                  "Prints the counters the router keeps with every step (figures.proto says\n"
                  "what each counts).\n"
@@ -448,7 +462,9 @@ const ctl_command ctl_commands[] = {
                  "  --from-month M    first month, 1-12 (default 1)\n"
                  "  --to-month M      last month, 1-12 (default 12)\n"
                  "  --unit UNIT       only steps taken by this unit\n"
-                 "  --community C     only cases of this community\n",
+                 "  --community C     only cases of this community\n"
+                 "  --csv             the table alone, as CSV for spreadsheets (UTF-8 with BOM;\n"
+                 "                    money in yuan)\n",
     },
     {
         .name = "report",
@@ -513,7 +529,7 @@ const ctl_command ctl_commands[] = {
                  "is recorded with who read it, when, and whether the whole case file was read.\n"
                  "\n"
                  "  --case CASE       only reads of this case\n"
-                 "  --who PRINCIPAL   only reads by this unit (id or name) or coordinator\n"
+                 "  --who PRINCIPAL   only reads by this unit (id, name or alias) or coordinator\n"
                  "  --from DATE       from this day (YYYY-MM-DD)\n"
                  "  --to DATE         up to and including this day\n"
                  "  --limit N         at most N records (default: the router's page size)\n",

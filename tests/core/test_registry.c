@@ -355,6 +355,46 @@ static void test_remind_keys(void **state) {
                "[remind] check_minutes: expected a whole number from 1 to 1440, got \"0\"");
 }
 
+/* Names people use: aliases find their unit or community, every id, name
+ * and alias is unique across both, and a near miss is suggested. */
+static void test_aliases(void **state) {
+  (void)state;
+  make_key();
+  mc_registry *reg = NULL;
+  mc_err err;
+  const char *extra = "[unit police-studio]\nalias = 大石头\nalias = 派出所调解室\n"
+                      "[community kongque]\nalias = 孔雀\n";
+  if (mc_registry_parse(sample(extra), "sample.conf", &reg, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  const mc_unit *police = mc_registry_unit(reg, "police-studio");
+  assert_int_equal(police->n_aliases, 2);
+  assert_ptr_equal(mc_registry_find_unit(reg, "大石头"), police);
+  assert_ptr_equal(mc_registry_find_unit(reg, "派出所调解室"), police);
+  assert_ptr_equal(mc_registry_find_community(reg, "孔雀"), mc_registry_community(reg, "kongque"));
+  /* an alias of a unit is not a community, nor the other way round */
+  assert_null(mc_registry_find_community(reg, "大石头"));
+  assert_null(mc_registry_find_unit(reg, "孔雀"));
+  /* did you mean: by code points, not bytes; nothing when far */
+  assert_string_equal(mc_registry_suggest(reg, true, "大石"), "大石头");
+  assert_string_equal(mc_registry_suggest(reg, true, "police-stduio"), "police-studio");
+  assert_string_equal(mc_registry_suggest(reg, true, "宋大姐调解工作"), "宋大姐调解工作室");
+  assert_string_equal(mc_registry_suggest(reg, false, "孔雀社"), "孔雀社区");
+  assert_string_equal(mc_registry_suggest(reg, false, "kongqu"), "kongque");
+  assert_null(mc_registry_suggest(reg, true, "法院"));
+  assert_null(mc_registry_suggest(reg, false, "大石头"));
+  assert_null(mc_registry_suggest(reg, true, ""));
+  assert_null(mc_registry_suggest(reg, true, "\xff\xfe"));
+  mc_registry_free(reg);
+
+  expect_error("[unit marriage-studio]\nalias = 大石头调解工作室\n",
+               "\"大石头调解工作室\" names both [unit police-studio] and [unit marriage-studio]");
+  expect_error("[community wangai]\nalias = police-studio\n",
+               "\"police-studio\" names both [unit police-studio] and [community wangai]");
+  expect_error("[unit police-studio]\nalias = 孔雀\n[community kongque]\nalias = 孔雀\n",
+               "\"孔雀\" names both [unit police-studio] and [community kongque]");
+  expect_error("[unit police-studio]\nalias = 王隘社区\n", "must all differ");
+}
+
 static void test_missing_file(void **state) {
   (void)state;
   mc_registry *reg = NULL;
@@ -370,6 +410,7 @@ int main(void) {
       cmocka_unit_test(test_defaults),
       cmocka_unit_test(test_web_sections),
       cmocka_unit_test(test_remind_keys),
+      cmocka_unit_test(test_aliases),
       cmocka_unit_test(test_missing_file),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
