@@ -158,6 +158,9 @@ static const mc_conf_key unit_keys[] = {
                 "required"},
     {.key = "member", .type = MC_CONF_MEMBER, AT(mc_unit, roster), COUNT(mc_unit, n_roster),
      .meaning = "one of its team; role `mediator`, `counsellor` or `lawyer`; repeat for each"},
+    {.key = "doc_abbrev", .type = MC_CONF_TEXT, AT(mc_unit, doc_abbrev),
+     .meaning = "the short name in its agreements' numbers (宋 in （2026）宋调字第12号); the "
+                "first character of its name when absent"},
 };
 
 static const mc_conf_key coordinator_keys[] = {

@@ -48,6 +48,7 @@ typedef struct mc_unit {
   bool has_key;
   mc_roster_entry *roster; /* its team (人才库 for a community) */
   size_t n_roster;
+  char *doc_abbrev;  /* 宋: its agreements are numbered （2026）宋调字第N号; NULL: name's first character */
 } mc_unit;
 
 typedef struct mc_community {
