@@ -17,10 +17,11 @@
 #include "documents/internal.h"
 #include "documents/pdf.h"
 
-static void signature_line(dp_doc *d, const char *who, const char *name) {
+/* how: 签名/按指印 for a party, 签名 for a mediator (the law's words). */
+static void signature_line(dp_doc *d, const char *who, const char *name, const char *how) {
   char buf[512];
-  snprintf(buf, sizeof(buf), "%s%s%s（签名/按指印）：______________　　日期：______年____月____日",
-           who, name[0] ? " " : "", name);
+  snprintf(buf, sizeof(buf), "%s%s%s（%s）：______________　　日期：______年____月____日", who,
+           name[0] ? " " : "", name, how);
   dp_need(d, 30);
   dp_para(d, buf, DP_SERIF, 11, false, DP_LEFT);
   dp_space(d, 8);
@@ -31,6 +32,7 @@ static void seal_block(dp_doc *d, const char *org, const char *date) {
   double cx = DP_MARGIN + DP_TEXT_W - 80, cy = d->y + 50;
   cairo_set_source_rgb(d->cr, 0.75, 0.1, 0.1);
   cairo_set_line_width(d->cr, 1.2);
+  cairo_new_path(d->cr); /* no line from where the last text ended */
   cairo_arc(d->cr, cx, cy, 44, 0, 2 * 3.14159265358979);
   cairo_stroke(d->cr);
   PangoLayout *l = dp_layout(d, "（盖章）", DP_SANS, 10, false, 88, DP_CENTER);
@@ -145,7 +147,7 @@ mc_code doc_agreement(const mc_registry *reg, const mv_case *c, bool masked, boo
   for (size_t i = 0; i < c->intake->n_parties; i++) {
     const mv_party *p = c->intake->parties[i];
     const char *role = doc_label(mc_party_role_names, p->role);
-    signature_line(&d, role[0] ? role : "当事人", p->name);
+    signature_line(&d, role[0] ? role : "当事人", p->name, "签名/按指印");
   }
   /* one line per mediator on the case (the active ones; all if none is) */
   bool any_active = false, signed_any = false;
@@ -156,11 +158,11 @@ mc_code doc_agreement(const mc_registry *reg, const mv_case *c, bool masked, boo
     const mv_member *m = c->team[i];
     if (m->role != MV_ROLE(MEDIATOR) || (any_active && m->released_ms != 0))
       continue;
-    signature_line(&d, "人民调解员", m->person);
+    signature_line(&d, "人民调解员", m->person, "签名");
     signed_any = true;
   }
   if (!signed_any)
-    signature_line(&d, "人民调解员", "");
+    signature_line(&d, "人民调解员", "", "签名");
   char date[DOC_FMT_MAX];
   doc_date_cn(reg, o != NULL ? o->recorded_ms : 0, date);
   seal_block(&d, org, date);
