@@ -47,6 +47,34 @@ static void seal_block(dp_doc *d, const char *org, const char *date) {
   d->y = cy + 56;
 }
 
+/* Who signs: each party (签名/按指印), each mediator on the case (签名),
+ * and the committee's seal with the date the agreement was recorded. */
+static void signatures(dp_doc *d, const mc_registry *reg, const mv_case *c,
+                       const Mediation__V1__Outcome *o, const char *org) {
+  for (size_t i = 0; i < c->intake->n_parties; i++) {
+    const mv_party *p = c->intake->parties[i];
+    const char *role = doc_label(mc_party_role_names, p->role);
+    signature_line(d, role[0] ? role : "当事人", p->name, "签名/按指印");
+  }
+  /* one line per mediator on the case (the active ones; all if none is) */
+  bool any_active = false, signed_any = false;
+  for (size_t i = 0; i < c->n_team; i++)
+    if (c->team[i]->role == MV_ROLE(MEDIATOR) && c->team[i]->released_ms == 0)
+      any_active = true;
+  for (size_t i = 0; i < c->n_team; i++) {
+    const mv_member *m = c->team[i];
+    if (m->role != MV_ROLE(MEDIATOR) || (any_active && m->released_ms != 0))
+      continue;
+    signature_line(d, "人民调解员", m->person, "签名");
+    signed_any = true;
+  }
+  if (!signed_any)
+    signature_line(d, "人民调解员", "", "签名");
+  char date[DOC_FMT_MAX];
+  doc_date_cn(reg, o != NULL ? o->recorded_ms : 0, date);
+  seal_block(d, org, date);
+}
+
 mc_code doc_agreement(const mc_registry *reg, const mv_case *c, bool masked, bool draft,
                       const char *path, mc_err *err) {
   if (c == NULL || c->intake == NULL)
@@ -144,27 +172,6 @@ mc_code doc_agreement(const mc_registry *reg, const mv_case *c, bool masked, boo
   dp_para(&d, buf, DP_SERIF, 11, false, DP_LEFT);
   dp_space(&d, 10);
 
-  for (size_t i = 0; i < c->intake->n_parties; i++) {
-    const mv_party *p = c->intake->parties[i];
-    const char *role = doc_label(mc_party_role_names, p->role);
-    signature_line(&d, role[0] ? role : "当事人", p->name, "签名/按指印");
-  }
-  /* one line per mediator on the case (the active ones; all if none is) */
-  bool any_active = false, signed_any = false;
-  for (size_t i = 0; i < c->n_team; i++)
-    if (c->team[i]->role == MV_ROLE(MEDIATOR) && c->team[i]->released_ms == 0)
-      any_active = true;
-  for (size_t i = 0; i < c->n_team; i++) {
-    const mv_member *m = c->team[i];
-    if (m->role != MV_ROLE(MEDIATOR) || (any_active && m->released_ms != 0))
-      continue;
-    signature_line(&d, "人民调解员", m->person, "签名");
-    signed_any = true;
-  }
-  if (!signed_any)
-    signature_line(&d, "人民调解员", "", "签名");
-  char date[DOC_FMT_MAX];
-  doc_date_cn(reg, o != NULL ? o->recorded_ms : 0, date);
-  seal_block(&d, org, date);
+  signatures(&d, reg, c, o, org);
   return dp_close(&d, err);
 }

@@ -149,13 +149,13 @@ static void draw_qr(dp_doc *d, const char *text, double x, double y, double size
   QRcode_free(q);
 }
 
-static void layout(dp_doc *d, cf_ctx *x) {
+/* The cover: what the case is, whose it is, where it stands. */
+static void cover(dp_doc *d, cf_ctx *x) {
   const mv_case *c = x->c;
   const mc_registry *reg = x->reg;
   const mv_intake *in = c->intake;
-  char buf[8192], t[DOC_FMT_MAX], t2[DOC_FMT_MAX], result[512];
-  d->footer = c->id;
-
+  char buf[8192], t[DOC_FMT_MAX], t2[DOC_FMT_MAX];
+  char result[512];
   /* cover */
   dp_space(d, 120);
   dp_para(d, reg != NULL && reg->subdistrict != NULL ? reg->subdistrict : "", DP_SERIF, 16,
@@ -182,6 +182,11 @@ static void layout(dp_doc *d, cf_ctx *x) {
     dp_field(d, "打印人", x->reader);
   dp_new_page(d);
 
+}
+
+/* The contents, with the pages the first pass found. */
+static void contents(dp_doc *d, cf_ctx *x) {
+  char t[DOC_FMT_MAX];
   /* contents */
   dp_para(d, "目　录", DP_SERIF, 20, true, DP_CENTER);
   dp_space(d, 10);
@@ -196,6 +201,14 @@ static void layout(dp_doc *d, cf_ctx *x) {
   }
   dp_new_page(d);
 
+}
+
+/* The intake and the parties as the reader may see them. */
+static void intake_section(dp_doc *d, cf_ctx *x) {
+  const mv_case *c = x->c;
+  const mc_registry *reg = x->reg;
+  const mv_intake *in = c->intake;
+  char buf[8192], t[DOC_FMT_MAX], t2[DOC_FMT_MAX];
   heading(d, x, S_INTAKE);
   dp_field(d, "纠纷类型", doc_label(mc_kind_names, in->kind));
   dp_field(d, "难易程度", doc_label(mc_difficulty_names, in->difficulty));
@@ -224,6 +237,12 @@ static void layout(dp_doc *d, cf_ctx *x) {
   }
   dp_space(d, 12);
 
+}
+
+/* Every step: who, which person, when, and receipts. */
+static void timeline_section(dp_doc *d, cf_ctx *x) {
+  const mc_registry *reg = x->reg;
+  char t[DOC_FMT_MAX];
   heading(d, x, S_TIMELINE);
   static const double tw[6] = {28, 70, 95, 70, 70, 150.28};
   static const char *const th[6] = {"步", "时间", "操作单位/人员", "步骤", "状态", "说明"};
@@ -245,6 +264,13 @@ static void layout(dp_doc *d, cf_ctx *x) {
   }
   dp_space(d, 12);
 
+}
+
+/* Sessions and the team. */
+static void people_section(dp_doc *d, cf_ctx *x) {
+  const mv_case *c = x->c;
+  const mc_registry *reg = x->reg;
+  char t[DOC_FMT_MAX], t2[DOC_FMT_MAX];
   heading(d, x, S_SESSIONS);
   if (c->n_sessions == 0)
     dp_para(d, "无", DP_SERIF, 11, false, DP_LEFT);
@@ -280,6 +306,13 @@ static void layout(dp_doc *d, cf_ctx *x) {
   }
   dp_space(d, 12);
 
+}
+
+/* Outcome, court result, follow-up visit. */
+static void results_section(dp_doc *d, cf_ctx *x) {
+  const mv_case *c = x->c;
+  const mc_registry *reg = x->reg;
+  char t[DOC_FMT_MAX];
   heading(d, x, S_OUTCOME);
   if (c->outcome == NULL)
     dp_para(d, "尚未记录", DP_SERIF, 11, false, DP_LEFT);
@@ -329,7 +362,12 @@ static void layout(dp_doc *d, cf_ctx *x) {
     dp_field(d, "回访情况", c->feedback->note);
   }
 
-  /* the last page: what ties this paper to the store */
+}
+
+/* The last page: what ties this paper to the store. */
+static void verify_page(dp_doc *d, cf_ctx *x) {
+  const mv_case *c = x->c;
+  char t2[DOC_FMT_MAX];
   dp_new_page(d);
   heading(d, x, S_VERIFY);
   dp_field(d, "案件编号", c->id);
@@ -343,6 +381,17 @@ static void layout(dp_doc *d, cf_ctx *x) {
   draw_qr(d, x->token, DP_MARGIN, d->y, 200);
   d->y += 210;
   dp_para(d, x->token, "DejaVu Sans Mono", 8, false, DP_LEFT);
+}
+
+static void layout(dp_doc *d, cf_ctx *x) {
+  d->footer = x->c->id;
+  cover(d, x);
+  contents(d, x);
+  intake_section(d, x);
+  timeline_section(d, x);
+  people_section(d, x);
+  results_section(d, x);
+  verify_page(d, x);
 }
 
 mc_code doc_case_file(const mc_registry *reg, const mv_case *c, mv_event *const *events,

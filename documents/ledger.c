@@ -58,6 +58,29 @@ static mc_code lxw_fail(lxw_error e, const char *what, mc_err *err) {
   return mc_err_set(err, MC_INTERNAL, "ledger: %s: %s", what, lxw_strerror(e));
 }
 
+typedef struct ledger_formats {
+  lxw_format *head, *title, *date, *money, *text;
+} ledger_formats;
+
+static void make_formats(lxw_workbook *wb, ledger_formats *f) {
+  f->head = workbook_add_format(wb);
+  format_set_bold(f->head);
+  format_set_bg_color(f->head, 0xD9D9D9);
+  format_set_border(f->head, LXW_BORDER_THIN);
+  format_set_text_wrap(f->head);
+  format_set_align(f->head, LXW_ALIGN_CENTER);
+  f->title = workbook_add_format(wb);
+  format_set_bold(f->title);
+  format_set_font_size(f->title, 14);
+  f->date = workbook_add_format(wb);
+  format_set_num_format(f->date, "yyyy-mm-dd");
+  f->money = workbook_add_format(wb);
+  format_set_num_format(f->money, "#,##0.00");
+  f->text = workbook_add_format(wb);
+  format_set_text_wrap(f->text);
+  format_set_align(f->text, LXW_ALIGN_VERTICAL_TOP);
+}
+
 mc_code doc_ledger(const mc_registry *reg, mv_case *const *cases, size_t n, const char *title,
                    const char *path, mc_err *err) {
   for (size_t i = 0; i < n; i++)
@@ -68,23 +91,8 @@ mc_code doc_ledger(const mc_registry *reg, mv_case *const *cases, size_t n, cons
   if (wb == NULL)
     return mc_err_set(err, MC_INTERNAL, "%s: cannot create the workbook", path);
   lxw_worksheet *ws = workbook_add_worksheet(wb, "台账");
-  lxw_format *head = workbook_add_format(wb);
-  format_set_bold(head);
-  format_set_bg_color(head, 0xD9D9D9);
-  format_set_border(head, LXW_BORDER_THIN);
-  format_set_text_wrap(head);
-  format_set_align(head, LXW_ALIGN_CENTER);
-  lxw_format *titlef = workbook_add_format(wb);
-  format_set_bold(titlef);
-  format_set_font_size(titlef, 14);
-  lxw_format *datef = workbook_add_format(wb);
-  format_set_num_format(datef, "yyyy-mm-dd");
-  lxw_format *moneyf = workbook_add_format(wb);
-  format_set_num_format(moneyf, "#,##0.00");
-  lxw_format *textf = workbook_add_format(wb);
-  format_set_text_wrap(textf);
-  format_set_align(textf, LXW_ALIGN_VERTICAL_TOP);
-
+  ledger_formats f;
+  make_formats(wb, &f);
   /* Widths are fitted from every row before any is written: with
    * constant_memory, rows go to disk in order and columns must be set
    * first. */
@@ -116,9 +124,9 @@ mc_code doc_ledger(const mc_registry *reg, mv_case *const *cases, size_t n, cons
   for (int col = 0; col < C_N; col++)
     worksheet_set_column(ws, (lxw_col_t)col, (lxw_col_t)col, widths[col], NULL);
 
-  worksheet_write_string(ws, 0, 0, title != NULL ? title : "矛盾纠纷排查化解台账", titlef);
+  worksheet_write_string(ws, 0, 0, title != NULL ? title : "矛盾纠纷排查化解台账", f.title);
   for (int col = 0; col < C_N; col++)
-    worksheet_write_string(ws, 1, (lxw_col_t)col, headers[col], head);
+    worksheet_write_string(ws, 1, (lxw_col_t)col, headers[col], f.head);
   worksheet_freeze_panes(ws, 2, 0);
 
   for (size_t i = 0; i < n; i++) {
@@ -126,7 +134,7 @@ mc_code doc_ledger(const mc_registry *reg, mv_case *const *cases, size_t n, cons
     lxw_row_t r = (lxw_row_t)(i + 2);
     worksheet_write_number(ws, r, C_NO, (double)(i + 1), NULL);
     lxw_datetime dt = excel_date(reg, c->created_ms);
-    worksheet_write_datetime(ws, r, C_TAKEN, &dt, datef);
+    worksheet_write_datetime(ws, r, C_TAKEN, &dt, f.date);
     worksheet_write_string(ws, r, C_SOURCE, doc_label(mc_source_names, c->intake->source), NULL);
     buf[0] = '\0';
     for (size_t p = 0; p < c->intake->n_parties; p++) {
@@ -135,11 +143,11 @@ mc_code doc_ledger(const mc_registry *reg, mv_case *const *cases, size_t n, cons
       if (pa->id_number[0])
         doc_cat(buf, sizeof(buf), "（%s）", pa->id_number);
     }
-    worksheet_write_string(ws, r, C_PARTIES, buf, textf);
+    worksheet_write_string(ws, r, C_PARTIES, buf, f.text);
     worksheet_write_string(ws, r, C_KIND, doc_label(mc_kind_names, c->intake->kind), NULL);
-    worksheet_write_string(ws, r, C_SUMMARY, c->intake->summary, textf);
+    worksheet_write_string(ws, r, C_SUMMARY, c->intake->summary, f.text);
     /* fen to yuan as a number: exact to the cent in a double below 2^53 fen */
-    worksheet_write_number(ws, r, C_MONEY, (double)c->intake->money_fen / 100.0, moneyf);
+    worksheet_write_number(ws, r, C_MONEY, (double)c->intake->money_fen / 100.0, f.money);
     worksheet_write_string(ws, r, C_HOLDER, doc_unit_label(reg, c->holder), NULL);
     doc_team_names(c, MV_ROLE(MEDIATOR), buf, sizeof(buf));
     worksheet_write_string(ws, r, C_MEDIATORS, buf, NULL);
@@ -147,13 +155,13 @@ mc_code doc_ledger(const mc_registry *reg, mv_case *const *cases, size_t n, cons
     worksheet_write_string(ws, r, C_RESULT, buf, NULL);
     if (c->state == MV_STATE(CLOSED) || c->state == MV_STATE(WITHDRAWN)) {
       dt = excel_date(reg, c->state_entered_ms);
-      worksheet_write_datetime(ws, r, C_CLOSED, &dt, datef);
+      worksheet_write_datetime(ws, r, C_CLOSED, &dt, f.date);
     }
     if (c->feedback != NULL) {
       doc_date_cn(reg, c->feedback->visited_ms, t);
       snprintf(buf, sizeof(buf), "%s%s%s", t, t[0] && c->feedback->note[0] ? " " : "",
                c->feedback->note);
-      worksheet_write_string(ws, r, C_VISIT, buf, textf);
+      worksheet_write_string(ws, r, C_VISIT, buf, f.text);
       worksheet_write_string(ws, r, C_SATISFACTION,
                              doc_label(mc_satisfaction_names, c->feedback->satisfaction), NULL);
     }

@@ -537,6 +537,32 @@ const ctl_ops ctl_report_ops = {
 
 /* ---- the report as a PDF (`mediactl document report`) ---- */
 
+/* The scorecard as text cells (n_rows + 1 rows of 6, the last the total;
+ * 96 bytes each in cells, pointed at by cellp) and the communities' bars. */
+static void scorecard_cells(const card_row *rows, size_t n_rows, const mv_counters *total,
+                            char *cells, const char **cellp, doc_bar *comms) {
+  for (size_t r = 0; r <= n_rows; r++) {
+    ctl_scorecard card;
+    const char *name = "合计";
+    if (r < n_rows) {
+      card = rows[r].card;
+      name = rows[r].name;
+      comms[r] = (doc_bar){rows[r].name, rows[r].card.cases};
+    } else {
+      ctl_scorecard_of(total, &card);
+    }
+    char *c = cells + r * 6 * 96;
+    snprintf(c, 96, "%s", name);
+    ctl_fmt_int(card.cases, c + 96);
+    ctl_fmt_int(card.mediated, c + 2 * 96);
+    ctl_fmt_percent(card.resolved, card.mediated, c + 3 * 96);
+    ratio_cell(card.complete_files, card.closed, c + 4 * 96, 96);
+    ratio_cell(card.satisfied_or_basically, card.feedback, c + 5 * 96, 96);
+    for (int k = 0; k < 6; k++)
+      cellp[r * 6 + (size_t)k] = c + k * 96;
+  }
+}
+
 /* The same sentences and scorecard `report` prints, with the figures by
  * month, kind and community and the satisfaction counters as charts
  * (documents/doc_report). Three GetFigures calls, all as the caller. */
@@ -617,26 +643,7 @@ int ctl_report_pdf(ctl_ctx *ctx, const char *year_arg, const char *path) {
   d.satisfaction[2] = (doc_bar){"不满意", t->dissatisfied};
   static const char *const headers[6] = {"社区", "案件数量", "调处", "化解率", "案卷质量",
                                          "当事人满意度"};
-  for (size_t r = 0; r <= n_rows; r++) {
-    ctl_scorecard card;
-    const char *name = "合计";
-    if (r < n_rows) {
-      card = rows[r].card;
-      name = rows[r].name;
-      comms[r] = (doc_bar){rows[r].name, rows[r].card.cases};
-    } else {
-      ctl_scorecard_of(in.total, &card);
-    }
-    char *c = cells + r * 6 * 96;
-    snprintf(c, 96, "%s", name);
-    ctl_fmt_int(card.cases, c + 96);
-    ctl_fmt_int(card.mediated, c + 2 * 96);
-    ctl_fmt_percent(card.resolved, card.mediated, c + 3 * 96);
-    ratio_cell(card.complete_files, card.closed, c + 4 * 96, 96);
-    ratio_cell(card.satisfied_or_basically, card.feedback, c + 5 * 96, 96);
-    for (int k = 0; k < 6; k++)
-      cellp[r * 6 + (size_t)k] = c + k * 96;
-  }
+  scorecard_cells(rows, n_rows, in.total, cells, cellp, comms);
   d.communities = comms;
   d.n_communities = n_rows;
   d.score_headers = headers;
