@@ -418,6 +418,67 @@ static void agreements(void **state) {
   free(t);
 }
 
+/* Agreement numbers: one sequence per holding unit and year, allocated in
+ * the write that records the agreement; a retry of the same request gets
+ * the same number, a refused step uses none, the next agreement the next. */
+static const char *outcome_no(const char *unit, const char *id, const uint8_t *request_id,
+                              mc_code *code, char *buf, size_t cap) {
+  Mediation__V1__Outcome o = MEDIATION__V1__OUTCOME__INIT;
+  o.kind = MV_OUTCOME(AGREEMENT);
+  o.terms = "双方同意";
+  mv_action a = MEDIATION__V1__CASE_ACTION__INIT;
+  a.kind = MV_ACTION(RECORD_OUTCOME);
+  a.case_ref = (char *)id;
+  a.args_case = MV_ARGS(OUTCOME);
+  a.outcome = &o;
+  Mediation__V1__ApplyRequest req = MEDIATION__V1__APPLY_REQUEST__INIT;
+  req.action = &a;
+  rpc_call_opts opts = {.request_id = request_id};
+  ProtobufCMessage *reply = NULL;
+  mc_err err;
+  *code = rpc_client_call(tw_client(&world, unit, NULL), &mediation__v1__router__descriptor,
+                          "Apply", &req.base, &opts, &reply, &err);
+  buf[0] = '\0';
+  if (*code == MC_OK) {
+    const mv_case *c = ((Mediation__V1__ApplyReply *)reply)->case_record;
+    snprintf(buf, cap, "%s", c->outcome ? c->outcome->agreement_no : "");
+    protobuf_c_message_free_unpacked(reply, NULL);
+  }
+  return buf;
+}
+
+static void agreement_numbers(void **state) {
+  (void)state;
+  int year = mc_date_of(mc_now_ms(), world.reg->utc_offset_minutes).year;
+  char id[32], want[128], got[128];
+  take_in("marriage-studio", MV_KIND(DIVORCE), "wangai", MV_SOURCE(WALK_IN), 0, 2, "离婚纠纷",
+          id);
+  uint8_t rid[RPC_REQUEST_ID_BYTES];
+  memset(rid, 0x5a, sizeof(rid));
+  mc_code code;
+  /* Not in mediation yet: refused, and no number is used up. */
+  outcome_no("marriage-studio", id, rid, &code, got, sizeof(got));
+  assert_int_not_equal(code, MC_OK);
+  step("marriage-studio", id, MV_ACTION(START_MEDIATION), NULL, NULL);
+  memset(rid, 0x5b, sizeof(rid));
+  outcome_no("marriage-studio", id, rid, &code, got, sizeof(got));
+  assert_int_equal(code, MC_OK);
+  snprintf(want, sizeof(want), "（%d）宋调字第2号", year); /* scenario 3 had 第1号 */
+  assert_string_equal(got, want);
+  /* The same request again: the same answer, the same number. */
+  outcome_no("marriage-studio", id, rid, &code, got, sizeof(got));
+  assert_int_equal(code, MC_OK);
+  assert_string_equal(got, want);
+  /* [unit police-studio] doc_abbrev = 石 names the police studio's numbers. */
+  char pid[32];
+  take_in("police-studio", MV_KIND(OTHER), "baihe", MV_SOURCE(WALK_IN), 0, 1, "其他纠纷", pid);
+  step("police-studio", pid, MV_ACTION(START_MEDIATION), NULL, NULL);
+  outcome_no("police-studio", pid, NULL, &code, got, sizeof(got));
+  assert_int_equal(code, MC_OK);
+  snprintf(want, sizeof(want), "（%d）石调字第1号", year);
+  assert_string_equal(got, want);
+}
+
 static void case_files(void **state) {
   (void)state;
   static const char *const kinds[4] = {"感情纠纷", "遗产", "赡养", "邻里纠纷"};
@@ -533,12 +594,13 @@ static void ledger(void **state) {
   mctl_result r = MCTL(conf, "document", "ledger", "-o", xlsx);
   mctl_expect(&r, 0, "ledger");
   mctl_free(&r);
-  assert_int_equal(sh(NULL, "/usr/bin/python3 '%s' '%s' 4 '%s' 86000", CHECK_XLSX, xlsx, ID_NUMBER), 0);
-  /* One community: 白鹤社区 has scenarios 2 and 4. */
+  assert_int_equal(
+      sh(NULL, "/usr/bin/python3 '%s' '%s' 6 '%s' 86000", CHECK_XLSX, xlsx, ID_NUMBER), 0);
+  /* One community: 白鹤社区 has scenarios 2 and 4, and agreement_numbers' police case. */
   r = MCTL(conf, "document", "ledger", "--community", "白鹤社区", "-o", xlsx);
   mctl_expect(&r, 0, "ledger of a community");
   mctl_free(&r);
-  assert_int_equal(sh(NULL, "/usr/bin/python3 '%s' '%s' 2 '%s'", CHECK_XLSX, xlsx, ID_NUMBER), 0);
+  assert_int_equal(sh(NULL, "/usr/bin/python3 '%s' '%s' 3 '%s'", CHECK_XLSX, xlsx, ID_NUMBER), 0);
   r = MCTL(conf, "document", "ledger", "--from", "not-a-date", "-o", xlsx);
   mctl_expect(&r, 2, "ledger with a bad date");
   mctl_free(&r);
@@ -593,6 +655,7 @@ static void usage(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(scenarios),  cmocka_unit_test(agreements),
+      cmocka_unit_test(agreement_numbers),
       cmocka_unit_test(case_files), cmocka_unit_test(verify_print_older),
       cmocka_unit_test(ledger),     cmocka_unit_test(report),
       cmocka_unit_test(usage),
