@@ -1,5 +1,5 @@
 /*
- * api.c - /api/v1/*: sessions, the method listing, the long poll, and
+ * api.c - /api/v1/...: sessions, the method listing, the long poll, and
  * every exposed method as POST /api/v1/<Service>/<Method>.
  *
  * A method call is JSON -> request message (pj_to_message, through the

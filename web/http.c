@@ -37,6 +37,8 @@
 #include "core/log.h"
 #include "web/gateway.h"
 
+#include <nng/supplemental/tls/tls.h> /* after nng.h (gateway.h), which it needs */
+
 /* ---- the status table ---- */
 
 uint16_t wg_http_status(mc_code code) {

@@ -18,7 +18,7 @@
  *               big: never on an nng thread)
  *   methods.c   the one method table: what a site exposes, read or write,
  *               and where the person is stamped
- *   api.c       /api/v1/*: JSON -> message -> async RPC -> JSON
+ *   api.c       /api/v1/...: JSON -> message -> async RPC -> JSON
  *   events.c    /api/v1/events: one Desk/Watch long poll per gateway, fanned
  *               out to every waiting browser request
  *   main.c      flags, configuration, keys, start and stop
