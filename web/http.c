@@ -327,7 +327,9 @@ void wg_reply(wg_req *r, uint16_t status, const char *type, const void *body, si
 void wg_reply_json(wg_req *r, uint16_t status, json_object *o, const char *extra_name,
                    const char *extra_value) {
   size_t len = 0;
-  const char *text = o ? json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len) : NULL;
+  /* The same printing as pbjson's: compact, "/" not escaped. */
+  const int flags = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
+  const char *text = o ? json_object_to_json_string_length(o, flags, &len) : NULL;
   if (text == NULL) {
     json_object_put(o);
     static const char oom[] = "{\"code\":\"RESOURCE_EXHAUSTED\",\"message\":\"out of memory\"}";
