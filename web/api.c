@@ -246,6 +246,9 @@ void wg_api(wg_req *r) {
     api_methods(r);
   } else if (strcmp(rest, "events") == 0) {
     api_events(r);
+  } else if (strncmp(rest, "documents/", 10) == 0) {
+    if (want_method(r, "GET") && require_session(r, false, true))
+      wg_documents(r, rest + 10);
   } else {
     const char *slash = strchr(rest, '/');
     char service[32];

@@ -36,6 +36,7 @@ struct wg_gateway {
   char static_real[4096];    /* realpath of conf.static_dir, or "" */
   nng_http_server *server;
   rpc_client *client;        /* the unit's Desk, or the router; borrowed */
+  const mc_registry *reg;    /* names and the UTC offset, for documents; borrowed */
   wa_store *accounts;        /* borrowed */
   wg_sessions *sessions;
   wg_addr_guard *guard;
@@ -91,6 +92,9 @@ void wg_reply_error_status(wg_req *r, uint16_t status, mc_code code, const char 
 
 /* api.c: /api/v1/... (body read). */
 void wg_api(wg_req *r);
+
+/* documents.c: GET /api/v1/documents/<kind>?case=ID (session checked). */
+void wg_documents(wg_req *r, const char *kind);
 
 /* login.c: the Argon2id workers. */
 mc_code wg_login_pool_start(wg_gateway *g, unsigned threads, size_t max_queued, wg_login_pool **out,

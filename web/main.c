@@ -242,6 +242,7 @@ int main(int argc, char **argv) {
     mc_log(MC_LOG_ERR, NULL, "configuration: %s", err.msg);
     return 1;
   }
+  m.g.reg = m.reg; /* for documents.c: names and the UTC offset */
   int status = serve(&m, unit_id, coordinator, listen);
   teardown(&m);
   return status;

@@ -40,6 +40,8 @@ static char dir[512];
 #define PHONE "13800001234"
 
 static char ids[4][32];
+static int web_port;
+static char web_dir[256];
 
 /* ---- making the cases as the units ---- */
 
@@ -280,7 +282,14 @@ static void path_of(char *buf, size_t cap, const char *name) {
 
 static int setup(void **state) {
   (void)state;
-  if (tw_make(&world, "documents", "[unit police-studio]\ndoc_abbrev = 石\n", false) != 0)
+  char extra[512];
+  web_port = 20000 + (int)(getpid() % 20000);
+  snprintf(web_dir, sizeof(web_dir), "/tmp/mediation-documents-web-%d", (int)getpid());
+  snprintf(extra, sizeof(extra),
+           "[unit police-studio]\ndoc_abbrev = 石\n"
+           "[web \"coordinators\"]\nlisten = http://127.0.0.1:%d\ndata_dir = %s\n",
+           web_port, web_dir);
+  if (tw_make(&world, "documents", extra, false) != 0)
     return -1;
   conf = world.conf;
   snprintf(dir, sizeof(dir), "%s", world.dir.path);
@@ -293,6 +302,7 @@ static int teardown(void **state) {
   (void)state;
   int rc = tw_stop_router(&world);
   tw_destroy(&world);
+  sh(NULL, "rm -rf '%s'", web_dir);
   return rc == 0 ? 0 : -1;
 }
 
@@ -639,6 +649,79 @@ static void report(void **state) {
   render_pages(pdf, "report");
 }
 
+/* The web gateway's download: the coordinators' site reads the case with
+ * its identity (GetCase, masked) and renders it; the agreement is refused. */
+static void web_download(void **state) {
+  (void)state;
+  char *out = NULL;
+  assert_int_equal(sh(&out, "printf 'correct horse 42\\n' | %s/services/mediactl --config '%s' "
+                            "user --coordinators add 张协调 --password-stdin 2>&1",
+                      MEDIATION_BINARY_DIR, conf),
+                   0);
+  free(out);
+  char pidtxt[32] = "";
+  assert_int_equal(sh(&out, "%s/services/mediation-web --config '%s' --coordinator "
+                            ">'%s/web.log' 2>&1 & echo $!",
+                      MEDIATION_BINARY_DIR, conf, dir),
+                   0);
+  snprintf(pidtxt, sizeof(pidtxt), "%s", out);
+  free(out);
+  int pid = atoi(pidtxt);
+  assert_true(pid > 0);
+  char base[64], jar[600], pdf[600], hdr[600];
+  snprintf(base, sizeof(base), "http://127.0.0.1:%d", web_port);
+  path_of(jar, sizeof(jar), "cookies");
+  path_of(pdf, sizeof(pdf), "web-case-file.pdf");
+  path_of(hdr, sizeof(hdr), "web-headers");
+  int up = 1;
+  for (int i = 0; i < 50 && up != 0; i++) {
+    up = sh(NULL, "curl -sf -o /dev/null %s/api/v1/methods", base);
+    if (up != 0)
+      usleep(100000);
+  }
+  assert_int_equal(up, 0);
+  assert_int_equal(sh(NULL, "curl -sf -c '%s' -H 'Content-Type: application/json' "
+                            "-d '{\"name\":\"张协调\",\"password\":\"correct horse 42\"}' "
+                            "%s/api/v1/login >/dev/null",
+                      jar, base),
+                   0);
+  assert_int_equal(sh(NULL, "curl -sf -b '%s' -D '%s' -o '%s' '%s/api/v1/documents/case-file?case=%s'",
+                      jar, hdr, pdf, base, ids[1]),
+                   0);
+  char *h = NULL;
+  assert_int_equal(sh(&h, "cat '%s'", hdr), 0);
+  CONTAINS(h, "application/pdf");
+  CONTAINS(h, "Content-Disposition: attachment");
+  free(h);
+  char *t = pdf_text(pdf);
+  CONTAINS(t, ids[1]);
+  CONTAINS(t, "张协调"); /* printed for the logged-in person */
+  CONTAINS(t, "宋大姐调解工作室"); /* the registry's names, not ids */
+  CONTAINS(t, ID_MASKED);
+  LACKS(t, ID_NUMBER);
+  free(t);
+  /* The agreement is the holder's: 403 here. Without a session: 401. */
+  assert_int_equal(sh(&h, "curl -s -o /dev/null -w '%%{http_code}' -b '%s' "
+                          "'%s/api/v1/documents/agreement?case=%s'",
+                      jar, base, ids[2]),
+                   0);
+  assert_string_equal(h, "403");
+  free(h);
+  assert_int_equal(sh(&h, "curl -s -o /dev/null -w '%%{http_code}' "
+                          "'%s/api/v1/documents/case-file?case=%s'",
+                      base, ids[1]),
+                   0);
+  assert_string_equal(h, "401");
+  free(h);
+  assert_int_equal(sh(&h, "curl -s -o /dev/null -w '%%{http_code}' -b '%s' "
+                          "'%s/api/v1/documents/case-file?case=a%%20b'",
+                      jar, base),
+                   0);
+  assert_string_equal(h, "400");
+  free(h);
+  sh(NULL, "kill %d; sleep 0.3", pid);
+}
+
 static void usage(void **state) {
   (void)state;
   mctl_result r = MCTL(conf, "document", "minutes", "-o", "/tmp/x");
@@ -658,7 +741,7 @@ int main(void) {
       cmocka_unit_test(agreement_numbers),
       cmocka_unit_test(case_files), cmocka_unit_test(verify_print_older),
       cmocka_unit_test(ledger),     cmocka_unit_test(report),
-      cmocka_unit_test(usage),
+      cmocka_unit_test(web_download), cmocka_unit_test(usage),
   };
   return cmocka_run_group_tests_name("documents of the reference scenarios", tests, setup,
                                      teardown);
