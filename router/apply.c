@@ -535,7 +535,8 @@ static mc_code decide(st_txn *txn, rt_job *job, const mc_registry *reg, rt_step 
   }
   agreement_no ano;
   if ((rc = peek_agreement_no(txn, job, reg, current, &action, &ano, err)) != MC_OK) {
-    mediation__v1__case__free_unpacked(current, NULL);
+    if (current != NULL) /* peek fails only on a case's step, but free it the usual way */
+      protobuf_c_message_free_unpacked(&current->base, NULL);
     return rc;
   }
   rt_step s = decide_step(job, current, &action);
