@@ -649,6 +649,33 @@ static void report(void **state) {
   render_pages(pdf, "report");
 }
 
+/* Through a unit's Desk (--unit), as its operators read: the holding
+ * station's agreement and its unmasked case file. */
+static void desk_documents(void **state) {
+  (void)state;
+  assert_int_equal(tw_start_unit(&world, "community-station", "station-kongque"), 0);
+  char pdf[600];
+  path_of(pdf, sizeof(pdf), "desk-agreement.pdf");
+  mctl_result r = MCTL(conf, "--unit", "station-kongque", "document", "agreement", ids[0], "-o",
+                       pdf);
+  mctl_expect(&r, 0, "agreement through the holder's Desk");
+  mctl_free(&r);
+  char *t = pdf_text(pdf);
+  CONTAINS(t, ID_NUMBER);
+  CONTAINS(t, "孔调字第1号");
+  free(t);
+  path_of(pdf, sizeof(pdf), "desk-case-file.pdf");
+  r = MCTL(conf, "--unit", "station-kongque", "document", "case-file", ids[0], "-o", pdf,
+           "--person", "李秀英");
+  mctl_expect(&r, 0, "case file through the Desk");
+  mctl_free(&r);
+  t = pdf_text(pdf);
+  CONTAINS(t, ID_NUMBER);
+  CONTAINS(t, "孔雀社区工作站 李秀英");
+  free(t);
+  assert_int_equal(tw_stop_unit(&world, "station-kongque"), 0);
+}
+
 /* The web gateway's download: the coordinators' site reads the case with
  * its identity (GetCase, masked) and renders it; the agreement is refused. */
 static void web_download(void **state) {
@@ -741,7 +768,8 @@ int main(void) {
       cmocka_unit_test(agreement_numbers),
       cmocka_unit_test(case_files), cmocka_unit_test(verify_print_older),
       cmocka_unit_test(ledger),     cmocka_unit_test(report),
-      cmocka_unit_test(web_download), cmocka_unit_test(usage),
+      cmocka_unit_test(desk_documents), cmocka_unit_test(web_download),
+      cmocka_unit_test(usage),
   };
   return cmocka_run_group_tests_name("documents of the reference scenarios", tests, setup,
                                      teardown);
