@@ -186,6 +186,9 @@ static const mc_conf_key unit_keys[] = {
     {.key = "alias", .type = MC_CONF_TEXT_LIST, AT(mc_unit, aliases), COUNT(mc_unit, n_aliases),
      .meaning = "another name people use for it (大石头), accepted wherever a unit is named; "
                 "repeat for each; unique among all unit and community ids, names and aliases"},
+    {.key = "doc_abbrev", .type = MC_CONF_TEXT, AT(mc_unit, doc_abbrev),
+     .meaning = "the short name in its agreements' numbers (宋 in （2026）宋调字第12号); the "
+                "first character of its name when absent"},
 };
 
 static const mc_conf_key coordinator_keys[] = {

@@ -64,6 +64,7 @@ typedef struct mc_unit {
   mc_unit_remind remind;
   char **aliases;    /* what people call it ("大石头"); unique among every id, name, alias */
   size_t n_aliases;
+  char *doc_abbrev;  /* 宋: its agreements are numbered （2026）宋调字第N号; NULL: name's first character */
 } mc_unit;
 
 typedef struct mc_community {

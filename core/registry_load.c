@@ -715,6 +715,7 @@ void mc_registry_free(mc_registry *reg) {
     free(u->community);
     free(u->endpoint);
     free(u->data_dir);
+    free(u->doc_abbrev);
     for (size_t k = 0; k < u->n_roster; k++)
       free(u->roster[k].person);
     free(u->roster);

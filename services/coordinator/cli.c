@@ -209,9 +209,15 @@ int ctl_getopt(ctl_ctx *ctx, int argc, char **argv, const struct option *opts) {
     if (merge_options(ctx, opts) != 0)
       return ctl_usage_error(ctx, "too many options (a bug)"), CTL_OPT_ERROR;
   }
+  /* -o FILE is the one short option a command may have (`document`): only
+   * when its long form (--output) has 'o' as its value. */
+  const char *shortopts = ":h";
+  for (const struct option *o = ctx->merged; o->name != NULL; o++)
+    if (o->val == 'o' && o->has_arg == required_argument)
+      shortopts = ":ho:";
   for (;;) {
     opterr = 0;
-    int c = getopt_long(argc, argv, ":h", ctx->merged, NULL);
+    int c = getopt_long(argc, argv, shortopts, ctx->merged, NULL);
     char name[64];
     switch (c) {
     case -1:

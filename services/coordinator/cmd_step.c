@@ -46,6 +46,9 @@ enum {
   O_RESULT,
   O_SATISFACTION,
   O_VISITED,
+  O_TERMS,
+  O_PERF_METHOD,
+  O_PERF_DUE,
 };
 
 typedef struct step_option {
@@ -69,6 +72,9 @@ static const step_option step_options[] = {
     {CTL_SO_RESULT, {"result", required_argument, NULL, O_RESULT}},
     {CTL_SO_SATISFACTION, {"satisfaction", required_argument, NULL, O_SATISFACTION}},
     {CTL_SO_VISITED, {"visited", required_argument, NULL, O_VISITED}},
+    {CTL_SO_TERMS, {"terms", required_argument, NULL, O_TERMS}},
+    {CTL_SO_TERMS, {"performance-method", required_argument, NULL, O_PERF_METHOD}},
+    {CTL_SO_TERMS, {"performance-due", required_argument, NULL, O_PERF_DUE}},
 };
 #define N_STEP_OPTIONS (sizeof(step_options) / sizeof(step_options[0]))
 
@@ -215,7 +221,7 @@ static int64_t max_fen(const ctl_ctx *ctx) { return ctx->reg->limits.max_money_f
 typedef struct step_state {
   struct option options[N_STEP_OPTIONS + 1];
   const char *reason, *person, *to, *role, *note, *at, *amount, *resolution, *summary, *followup,
-      *result, *satisfaction, *visited;
+      *result, *satisfaction, *visited, *terms, *perf_method, *perf_due;
   int agreement; /* -1 not given, 1 --agreement, 0 --no-agreement */
   unsigned given;
   mv_action action;
@@ -282,6 +288,9 @@ static int step_take_option(ctl_ctx *ctx, void *st, int c, const char *value) {
   case O_RESULT: a->result = value; a->given |= CTL_SO_RESULT; break;
   case O_SATISFACTION: a->satisfaction = value; a->given |= CTL_SO_SATISFACTION; break;
   case O_VISITED: a->visited = value; a->given |= CTL_SO_VISITED; break;
+  case O_TERMS: a->terms = value; a->given |= CTL_SO_TERMS; break;
+  case O_PERF_METHOD: a->perf_method = value; a->given |= CTL_SO_TERMS; break;
+  case O_PERF_DUE: a->perf_due = value; a->given |= CTL_SO_TERMS; break;
   default: return ctl_usage_error(ctx, "unexpected option");
   }
   return CTL_EXIT_OK;
@@ -296,6 +305,8 @@ static int step_options_done(ctl_ctx *ctx, void *st) {
   }
   if (a->amount != NULL && a->agreement == 0)
     return ctl_usage_error(ctx, "--amount-yuan goes with --agreement, not --no-agreement");
+  if ((a->given & CTL_SO_TERMS) && a->agreement == 0)
+    return ctl_usage_error(ctx, "--terms and --performance-* go with --agreement");
   if (a->reason != NULL && a->reason[0] == '\0')
     return ctl_usage_error(ctx, "--reason: give the reason");
   return CTL_EXIT_OK;
@@ -317,6 +328,12 @@ static int outcome_args(ctl_ctx *ctx, step_state *a) {
       (rc = time_arg(ctx, "--followup-due", a->followup, &a->outcome.followup_due_ms)) !=
           CTL_EXIT_OK)
     return rc;
+  if (a->perf_due != NULL &&
+      (rc = time_arg(ctx, "--performance-due", a->perf_due, &a->outcome.performance_due_ms)) !=
+          CTL_EXIT_OK)
+    return rc;
+  a->outcome.terms = (char *)(a->terms ? a->terms : "");
+  a->outcome.performance_method = (char *)(a->perf_method ? a->perf_method : "");
   a->outcome.summary = (char *)(a->summary ? a->summary : "");
   a->action.outcome = &a->outcome;
   return CTL_EXIT_OK;

@@ -192,8 +192,10 @@ const ctl_command ctl_commands[] = {
             "Usage: mediactl --unit UNIT outcome CASE (--agreement [--amount-yuan N] | --no-agreement)\n"
             "                [--resolution in_fact|in_substance] [--summary TEXT]\n"
             "                [--followup-due TIME] [--person NAME]\n"
+            "                [--terms TEXT] [--performance-method TEXT] [--performance-due TIME]\n"
             "\n"
-            "Records the outcome of mediation; the case moves on to feedback (反馈).\n" CASE_ARG
+            "Records the outcome of mediation; the case moves on to feedback (反馈). An\n"
+            "agreement gets its number (（2026）宋调字第12号) from the router.\n" CASE_ARG
                 TIME_HELP
             "\n"
             "  --agreement         an agreement was reached (达成协议)\n"
@@ -202,10 +204,13 @@ const ctl_command ctl_commands[] = {
             "  --resolution R      petition cases: in_fact or in_substance (事实化解, 实体化解)\n"
             "  --summary TEXT      the agreement in brief\n"
             "  --followup-due TIME when the follow-up visit (回访) is due\n"
-            "  --person NAME       who at the unit takes the step (kept in the case file)\n",
+            "  --person NAME       who at the unit takes the step (kept in the case file)\n"
+            "  --terms TEXT        the agreement's terms, for the 调解协议书 (协议内容)\n"
+            "  --performance-method TEXT  how it is to be performed (履行方式)\n"
+            "  --performance-due TIME     by when (履行期限)\n",
         .action = MV_ACTION(RECORD_OUTCOME),
         .step_opts = CTL_SO_AGREEMENT | CTL_SO_AMOUNT | CTL_SO_RESOLUTION | CTL_SO_SUMMARY |
-                     CTL_SO_FOLLOWUP | CTL_SO_PERSON,
+                     CTL_SO_FOLLOWUP | CTL_SO_PERSON | CTL_SO_TERMS,
         .step_required = CTL_SO_AGREEMENT,
     },
     {
@@ -515,6 +520,47 @@ const ctl_command ctl_commands[] = {
                  "                    in FILE (its last mediation-anchor/ line: a copy of\n"
                  "                    <backup_dir>/anchors, or a line `backup` or `report`\n"
                  "                    printed)\n",
+    },
+    /* ---- documents (issue 18): the paper, and checking a print ---- */
+    {
+        .name = "document",
+        .ops = &ctl_document_ops,
+        .target = CTL_EITHER,
+        .group = CTL_FOR_COORDINATORS,
+        .summary = "write a document: agreement, case-file (PDF), ledger (xlsx), report (PDF)",
+        .usage =
+            "Usage: mediactl [--unit UNIT] document agreement CASE -o FILE [--draft] [--person NAME]\n"
+            "       mediactl [--unit UNIT] document case-file CASE -o FILE [--person NAME]\n"
+            "       mediactl document ledger -o FILE [--from DATE] [--to DATE]\n"
+            "                                [--holder UNIT | --community C]\n"
+            "       mediactl document report -o FILE [--year N]\n"
+            "\n"
+            "Writes the document from what the caller may read (GetCase, or --unit's\n"
+            "service): ID numbers and phones are masked except for the holding unit.\n"
+            "  agreement   调解协议书 (PDF, A4). Only the holding unit (--unit) may produce\n"
+            "              it: it carries the parties' full particulars. Needs the outcome\n"
+            "              agreement unless --draft (marked 草稿).\n"
+            "  case-file   案卷 (PDF): cover, contents, every step, sessions, outcome, court\n"
+            "              result, follow-up; the last page has the hash-chain head and a QR\n"
+            "              code of CASE and hash for verify-print.\n"
+            "  ledger      台账 (xlsx): one row per case taken in between --from and --to\n"
+            "              (YYYY-MM-DD, inclusive), of one holder or community if given.\n"
+            "  report      the year's report (PDF): the text of `report`, charts, scorecard.\n"
+            "\n"
+            "  -o, --output FILE  where to write it\n"
+            "  --person NAME      who is reading (kept in the router's access log)\n",
+    },
+    {
+        .name = "verify-print",
+        .ops = &ctl_verify_print_ops,
+        .target = CTL_EITHER,
+        .group = CTL_FOR_COORDINATORS,
+        .summary = "check a printed case file's hash against the store",
+        .usage = "Usage: mediactl [--unit UNIT] verify-print CASE HASH\n"
+                 "\n"
+                 "CASE and HASH as printed (and in the QR code) on a case file's last page.\n"
+                 "Exits 0 if HASH is the case file's head now; 1 if it is not (saying at\n"
+                 "which step it was printed, when it is an earlier head).\n",
     },
     {
         .name = "access-log",

@@ -94,6 +94,7 @@ enum {
   CTL_SO_RESULT = 1u << 11,      /* --result judgment|... */
   CTL_SO_SATISFACTION = 1u << 12,/* --satisfaction satisfied|... */
   CTL_SO_VISITED = 1u << 13,     /* --visited TIME */
+  CTL_SO_TERMS = 1u << 14,       /* --terms, --performance-method, --performance-due */
 };
 
 typedef struct ctl_ctx ctl_ctx;
@@ -417,5 +418,9 @@ extern const ctl_ops ctl_help_ops, ctl_intake_ops, ctl_step_ops, ctl_inbox_ops, 
     ctl_conflicts_ops, ctl_dismiss_ops, ctl_roster_ops, ctl_show_ops, ctl_list_ops,
     ctl_stuck_ops, ctl_figures_ops, ctl_report_ops, ctl_backup_ops, ctl_verify_ops,
     ctl_access_log_ops, ctl_health_ops, ctl_methods_ops, ctl_user_ops;
+/* documents (cmd_documents.c): `document` and `verify-print` */
+extern const ctl_ops ctl_document_ops, ctl_verify_print_ops;
+/* The year's report as a PDF at path (cmd_figures.c); year_arg NULL: this year. */
+int ctl_report_pdf(ctl_ctx *ctx, const char *year_arg, const char *path);
 
 #endif /* CTL_CTL_H */
