@@ -139,6 +139,10 @@ static const mc_conf_key community_keys[] = {
      COUNT(mc_community, n_grids),
      .meaning = "a grid (网格) of the community; repeat the key for each; if any is listed, a "
                 "case's grid must be one of them"},
+    {.key = "alias", .type = MC_CONF_TEXT_LIST, AT(mc_community, aliases),
+     COUNT(mc_community, n_aliases),
+     .meaning = "another name people use for it (孔雀), accepted wherever a community is named; "
+                "repeat for each; unique among all unit and community ids, names and aliases"},
 };
 
 static const mc_conf_key unit_keys[] = {
@@ -158,6 +162,33 @@ static const mc_conf_key unit_keys[] = {
                 "required"},
     {.key = "member", .type = MC_CONF_MEMBER, AT(mc_unit, roster), COUNT(mc_unit, n_roster),
      .meaning = "one of its team; role `mediator`, `counsellor` or `lawyer`; repeat for each"},
+    /* Its reminders, read only by mediation-remind ([remind]). */
+    {.key = "smtp_url", .type = MC_CONF_TEXT, AT(mc_unit, remind.smtp_url),
+     .meaning = "reminders by mail: the SMTP relay (`smtp://relay.example:25`, `smtps://…`) "
+                "that `mediation-remind` hands the unit's digest and overdue alerts to; a relay "
+                "that accepts this machine without a password (this file holds no secrets)"},
+    {.key = "mail_from", .type = MC_CONF_TEXT, AT(mc_unit, remind.mail_from),
+     .meaning = "the sender address of those mails; required with `smtp_url`"},
+    {.key = "mail_to", .type = MC_CONF_TEXT_LIST, AT(mc_unit, remind.mail_to),
+     COUNT(mc_unit, remind.n_mail_to),
+     .meaning = "a recipient of those mails; repeat the key for each; at least one with "
+                "`smtp_url`"},
+    {.key = "webhook_url", .type = MC_CONF_TEXT, AT(mc_unit, remind.webhook_url),
+     .meaning = "reminders to a group robot: its webhook URL (WeCom "
+                "`https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…`, DingTalk "
+                "`https://oapi.dingtalk.com/robot/send?access_token=…`)"},
+    {.key = "webhook_kind", .type = MC_CONF_TEXT, AT(mc_unit, remind.webhook_kind),
+     .meaning = "`wecom` or `dingtalk`: whose robot `webhook_url` is (both take a JSON text "
+                "message); `wecom` when absent"},
+    {.key = "digest_at", .type = MC_CONF_TEXT, AT(mc_unit, remind.digest_at),
+     .meaning = "`HH:MM`, the local time (at `utc_offset_minutes`) of the unit's morning "
+                "digest; `08:00` when absent"},
+    {.key = "alias", .type = MC_CONF_TEXT_LIST, AT(mc_unit, aliases), COUNT(mc_unit, n_aliases),
+     .meaning = "another name people use for it (大石头), accepted wherever a unit is named; "
+                "repeat for each; unique among all unit and community ids, names and aliases"},
+    {.key = "doc_abbrev", .type = MC_CONF_TEXT, AT(mc_unit, doc_abbrev),
+     .meaning = "the short name in its agreements' numbers (宋 in （2026）宋调字第12号); the "
+                "first character of its name when absent"},
 };
 
 static const mc_conf_key coordinator_keys[] = {
@@ -210,6 +241,24 @@ static const mc_conf_key web_site_keys[] = {
                 "`coordinators` (default: as `mediactl` chooses)"},
 };
 
+
+static const mc_conf_key remind_keys[] = {
+    {.key = "data_dir", .type = MC_CONF_TEXT, AT(mc_registry, remind.data_dir),
+     .meaning = "where `mediation-remind` keeps what it sent and what waits to be sent "
+                "(`remind.state`); required to run it"},
+    {.key = "principal", .type = MC_CONF_TEXT, AT(mc_registry, remind.principal),
+     .meaning = "the coordinator whose key under `keys_dir` it asks the router with "
+                "(default: as `mediactl` chooses)"},
+    {.key = "check_minutes", .type = MC_CONF_NUMBER, AT(mc_registry, remind.check_ms),
+     .min = 1, .max = 24 * 60, .scale = 60 * 1000, .dflt = "5",
+     .meaning = "how often it looks for cases that became overdue, and sends again what a "
+                "relay or robot refused"},
+    {.key = "due_soon", .type = MC_CONF_DURATION, AT(mc_registry, remind.due_soon_ms),
+     .dflt = "48h", .meaning = "the digest lists cases whose deadline is this close"},
+    {.key = "offer_wait", .type = MC_CONF_DURATION, AT(mc_registry, remind.offer_wait_ms),
+     .dflt = "24h", .meaning = "... and offers (流转) a unit has left unanswered this long"},
+};
+
 static const mc_conf_section sections[] = {
     {"subdistrict", MC_CONF_REGISTRY, NULL, subdistrict_keys, N(subdistrict_keys)},
     {"router", MC_CONF_REGISTRY, NULL, router_keys, N(router_keys)},
@@ -236,6 +285,13 @@ static const mc_conf_section sections[] = {
      "`[web \"police-studio\"]` is `[web police-studio]`. Its persons' accounts are\n"
      "made with `mediactl user` (docs/mediactl.md).",
      web_site_keys, N(web_site_keys)},
+    {"remind", MC_CONF_REGISTRY,
+     "The reminder daemon (`mediation-remind`, docs/deploy.md): each morning a\n"
+     "digest per unit (overdue, due soon, offers waiting), and an alert when a case\n"
+     "becomes overdue, to the places its `[unit]` section names (`smtp_url`,\n"
+     "`mail_from`, `mail_to`, `webhook_url`, `webhook_kind`, `digest_at`; a unit\n"
+     "with neither `smtp_url` nor `webhook_url` gets none).",
+     remind_keys, N(remind_keys)},
 };
 
 const mc_conf_section *mc_conf_sections(size_t *n) {

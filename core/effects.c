@@ -424,6 +424,20 @@ static mc_code record_outcome_check(const mc_step_ctx *x, mc_err *err) {
   if (o->followup_due_ms < 0)
     return mc_err_set(err, MC_INVALID_ARGUMENT,
                       _("action.outcome.followup_due_ms: must not be negative"));
+  /* What the 调解协议书 states: only an agreement has terms to perform. */
+  if (o->kind != MV_OUTCOME(AGREEMENT) &&
+      (o->terms[0] || o->performance_method[0] || o->performance_due_ms != 0 ||
+       o->agreement_no[0]))
+    return mc_err_set(err, MC_INVALID_ARGUMENT,
+                      _("action.outcome: terms, performance and agreement_no are only for an "
+                      "agreement"));
+  if (o->performance_due_ms < 0)
+    return mc_err_set(err, MC_INVALID_ARGUMENT,
+                      _("action.outcome.performance_due_ms: must not be negative"));
+  TRY(mc_text_check(o->terms, lim->max_text_bytes, "action.outcome.terms", err));
+  TRY(mc_text_check(o->performance_method, lim->max_text_bytes,
+                    "action.outcome.performance_method", err));
+  TRY(mc_text_check(o->agreement_no, lim->max_name_bytes, "action.outcome.agreement_no", err));
   return mc_text_check(o->summary, lim->max_text_bytes, "action.outcome.summary", err);
 }
 

@@ -37,6 +37,19 @@ typedef struct mc_roster_entry {
   Mediation__V1__TeamRole role;
 } mc_roster_entry;
 
+/* Where a unit's reminders go (services/remind): its morning digest and
+ * its overdue alerts, by mail through an SMTP relay and/or to a group
+ * robot's webhook. All NULL: the unit gets none. */
+typedef struct mc_unit_remind {
+  char *smtp_url;     /* "smtp://relay.example:25", "smtps://..." */
+  char *mail_from;
+  char **mail_to;     /* recipients, at least one when smtp_url is given */
+  size_t n_mail_to;
+  char *webhook_url;  /* a WeCom or DingTalk group robot's URL */
+  char *webhook_kind; /* "wecom" (the default) or "dingtalk" */
+  char *digest_at;    /* "08:00": local time (utc_offset_minutes) of the digest */
+} mc_unit_remind;
+
 typedef struct mc_unit {
   char *id;          /* "police-studio" */
   char *name;        /* "大石头调解工作室" */
@@ -48,6 +61,10 @@ typedef struct mc_unit {
   bool has_key;
   mc_roster_entry *roster; /* its team (人才库 for a community) */
   size_t n_roster;
+  mc_unit_remind remind;
+  char **aliases;    /* what people call it ("大石头"); unique among every id, name, alias */
+  size_t n_aliases;
+  char *doc_abbrev;  /* 宋: its agreements are numbered （2026）宋调字第N号; NULL: name's first character */
 } mc_unit;
 
 typedef struct mc_community {
@@ -56,6 +73,8 @@ typedef struct mc_community {
   char *station; /* the unit id of its workstation */
   char **grids;
   size_t n_grids;
+  char **aliases; /* what people call it ("孔雀"); unique among every id, name, alias */
+  size_t n_aliases;
 } mc_community;
 
 typedef enum mc_principal_kind {
@@ -138,6 +157,15 @@ typedef struct mc_web_site {
   char *principal; /* whose key the gateway signs with; NULL: the site's default */
 } mc_web_site;
 
+/* The reminder daemon (mediation-remind, [remind]): what all units share. */
+typedef struct mc_remind_conf {
+  char *data_dir;          /* its state: what was sent, what waits to be sent */
+  char *principal;         /* the coordinator it asks the router as; NULL: mediactl's choice */
+  int64_t check_ms;        /* how often it looks for newly overdue cases and retries */
+  int64_t due_soon_ms;     /* the digest's "due soon": deadline within this */
+  int64_t offer_wait_ms;   /* the digest's "offers waiting": offered longer than this */
+} mc_remind_conf;
+
 typedef struct mc_registry {
   char *subdistrict;        /* "白鹤街道" */
   char *case_prefix;        /* "BH" */
@@ -156,6 +184,7 @@ typedef struct mc_registry {
   mc_web_conf web;
   mc_web_site *web_sites;
   size_t n_web_sites;
+  mc_remind_conf remind;
 } mc_registry;
 
 /* Loads and checks a configuration file. On success *out is a new registry
@@ -181,8 +210,18 @@ const mc_unit *mc_registry_station(const mc_registry *reg, const char *community
 /* The first unit of a kind (the marriage studio, the police studio), or NULL. */
 const mc_unit *mc_registry_first_of_kind(const mc_registry *reg, mc_unit_kind kind);
 
-/* Resolves a unit or community given by id or by its Chinese name. */
+/* Resolves a unit or community as people name it: by id, by its name or by
+ * one of its aliases (exact match; the loader keeps all of these unique
+ * across units and communities, so at most one entry answers). The one
+ * place every client and service resolves such a name. */
 const mc_unit *mc_registry_find_unit(const mc_registry *reg, const char *id_or_name);
 const mc_community *mc_registry_find_community(const mc_registry *reg, const char *id_or_name);
+
+/* For a name that matched nothing: the registered id, name or alias of a
+ * unit (units true) or community (units false) closest to `text` by edit
+ * distance over UTF-8 code points, or NULL when none is close enough to be
+ * a likely typo (distance at most a third of the longer name, at least 1).
+ * The string is borrowed from reg. */
+const char *mc_registry_suggest(const mc_registry *reg, bool units, const char *text);
 
 #endif /* MC_REGISTRY_H */

@@ -460,6 +460,92 @@ static mc_code check_web_site(parse_state *st, const mc_web_site *w) {
   return MC_OK;
 }
 
+/* A unit's reminders (mediation-remind) name a whole mail route or none, a
+ * robot kind the daemon can speak, and a time of day it can read. */
+static mc_code check_unit_remind(parse_state *st, const mc_unit *u) {
+  const mc_unit_remind *r = &u->remind;
+  bool mail = r->smtp_url != NULL || r->mail_from != NULL || r->n_mail_to > 0;
+  if (mail && (r->smtp_url == NULL || r->mail_from == NULL || r->n_mail_to == 0))
+    return mc_err_set(st->err, MC_INVALID_ARGUMENT,
+                      "%s: [unit %s] reminders by mail need smtp_url, mail_from and at least "
+                      "one mail_to",
+                      st->origin, u->id);
+  if (r->webhook_kind != NULL && strcmp(r->webhook_kind, "wecom") != 0 &&
+      strcmp(r->webhook_kind, "dingtalk") != 0)
+    return mc_err_set(st->err, MC_INVALID_ARGUMENT,
+                      "%s: [unit %s] webhook_kind: expected wecom or dingtalk, got \"%s\"",
+                      st->origin, u->id, r->webhook_kind);
+  if (r->digest_at != NULL) {
+    const char *t = r->digest_at;
+    bool ok = strlen(t) == 5 && t[2] == ':';
+    for (int i = 0; ok && i < 5; i++)
+      ok = i == 2 || (t[i] >= '0' && t[i] <= '9');
+    if (!ok || (t[0] - '0') * 10 + (t[1] - '0') > 23 || (t[3] - '0') * 10 + (t[4] - '0') > 59)
+      return mc_err_set(st->err, MC_INVALID_ARGUMENT,
+                        "%s: [unit %s] digest_at: expected a time of day HH:MM, got \"%s\"",
+                        st->origin, u->id, t);
+  }
+  return MC_OK;
+}
+
+/* Every way people name a unit or community: one entry's id, name or alias. */
+typedef struct name_ref {
+  const char *text;
+  const char *what; /* "unit" or "community" */
+  const char *id;   /* the entry's id */
+} name_ref;
+
+static size_t add_names(name_ref *out, size_t n, const char *what, const char *id,
+                        const char *name, char *const *aliases, size_t n_aliases) {
+  out[n++] = (name_ref){id, what, id};
+  if (name != NULL && strcmp(name, id) != 0) /* a name left out defaults to the id */
+    out[n++] = (name_ref){name, what, id};
+  for (size_t k = 0; k < n_aliases; k++)
+    out[n++] = (name_ref){aliases[k], what, id};
+  return n;
+}
+
+/* A name typed by a person must lead to one unit or community: ids, names
+ * and aliases of all of them are one namespace, checked here at load so a
+ * lookup (mc_registry_find_unit) never has to choose. Quadratic: registries
+ * hold tens of entries. */
+static mc_code check_names_unique(parse_state *st) {
+  const mc_registry *reg = st->reg;
+  size_t cap = 0;
+  for (size_t i = 0; i < reg->n_units; i++)
+    cap += 2 + reg->units[i].n_aliases;
+  for (size_t i = 0; i < reg->n_communities; i++)
+    cap += 2 + reg->communities[i].n_aliases;
+  name_ref *all = calloc(cap ? cap : 1, sizeof(*all));
+  if (all == NULL)
+    return mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, "out of memory");
+  size_t n = 0;
+  for (size_t i = 0; i < reg->n_units; i++) {
+    const mc_unit *u = &reg->units[i];
+    n = add_names(all, n, "unit", u->id, u->name, u->aliases, u->n_aliases);
+  }
+  for (size_t i = 0; i < reg->n_communities; i++) {
+    const mc_community *c = &reg->communities[i];
+    n = add_names(all, n, "community", c->id, c->name, c->aliases, c->n_aliases);
+  }
+  mc_code rc = MC_OK;
+  for (size_t i = 0; i < n && rc == MC_OK; i++) {
+    if (all[i].text[0] == '\0')
+      rc = mc_err_set(st->err, MC_INVALID_ARGUMENT, "%s: [%s %s] has an empty alias",
+                      st->origin, all[i].what, all[i].id);
+    for (size_t k = i + 1; k < n && rc == MC_OK; k++) {
+      if (strcmp(all[i].text, all[k].text) == 0)
+        rc = mc_err_set(st->err, MC_INVALID_ARGUMENT,
+                        "%s: \"%s\" names both [%s %s] and [%s %s]: unit and community ids, "
+                        "names and aliases must all differ",
+                        st->origin, all[i].text, all[i].what, all[i].id, all[k].what,
+                        all[k].id);
+    }
+  }
+  free(all);
+  return rc;
+}
+
 /* Checks what can only be checked once everything is read. */
 static mc_code check_whole(parse_state *st) {
   mc_registry *reg = st->reg;
@@ -533,7 +619,19 @@ static mc_code check_whole(parse_state *st) {
     if (rc != MC_OK)
       return rc;
   }
-  return MC_OK;
+  for (size_t i = 0; i < reg->n_units; i++) {
+    mc_code rc = check_unit_remind(st, &reg->units[i]);
+    if (rc != MC_OK)
+      return rc;
+  }
+  if (reg->remind.principal != NULL) {
+    const mc_principal *p = mc_registry_principal(reg, reg->remind.principal);
+    if (p == NULL || p->kind != MC_PRINCIPAL_COORDINATOR)
+      return mc_err_set(st->err, MC_INVALID_ARGUMENT,
+                        "%s: [remind] principal \"%s\" is not a [coordinator] section",
+                        st->origin, reg->remind.principal);
+  }
+  return check_names_unique(st);
 }
 
 mc_code mc_registry_parse(const char *text, const char *origin, mc_registry **out,
@@ -617,9 +715,21 @@ void mc_registry_free(mc_registry *reg) {
     free(u->community);
     free(u->endpoint);
     free(u->data_dir);
+    free(u->doc_abbrev);
     for (size_t k = 0; k < u->n_roster; k++)
       free(u->roster[k].person);
     free(u->roster);
+    free(u->remind.smtp_url);
+    free(u->remind.mail_from);
+    for (size_t k = 0; k < u->remind.n_mail_to; k++)
+      free(u->remind.mail_to[k]);
+    free(u->remind.mail_to);
+    free(u->remind.webhook_url);
+    free(u->remind.webhook_kind);
+    free(u->remind.digest_at);
+    for (size_t k = 0; k < u->n_aliases; k++)
+      free(u->aliases[k]);
+    free(u->aliases);
   }
   free(reg->units);
   for (size_t i = 0; i < reg->n_communities; i++) {
@@ -630,6 +740,9 @@ void mc_registry_free(mc_registry *reg) {
     for (size_t k = 0; k < c->n_grids; k++)
       free(c->grids[k]);
     free(c->grids);
+    for (size_t k = 0; k < c->n_aliases; k++)
+      free(c->aliases[k]);
+    free(c->aliases);
   }
   free(reg->communities);
   for (size_t i = 0; i < reg->n_principals; i++) {
@@ -649,5 +762,7 @@ void mc_registry_free(mc_registry *reg) {
     free(w->principal);
   }
   free(reg->web_sites);
+  free(reg->remind.data_dir);
+  free(reg->remind.principal);
   free(reg);
 }

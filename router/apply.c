@@ -442,6 +442,54 @@ static mc_code store_step(st_txn *txn, const rt_job *job, const mv_action *in, c
   return rc;
 }
 
+/* An agreement's number, （2026）宋调字第12号: the holding unit's doc_abbrev
+ * (else the first character of its name, else its id), the year of the
+ * step and the unit's next number that year. Peeked here, in the write
+ * transaction, and taken by take_agreement_no once the step is stored; a
+ * caller's own agreement_no is replaced, never believed. */
+typedef struct agreement_no {
+  bool wanted;
+  int year;
+  uint64_t n;
+  char unit[ST_NAME_MAX + 1]; /* the holder whose sequence it is */
+  char text[160];
+  Mediation__V1__Outcome outcome; /* the action's outcome with the number (shallow copy) */
+} agreement_no;
+
+static mc_code peek_agreement_no(st_txn *txn, const rt_job *job, const mc_registry *reg,
+                                 const mv_case *current, mv_action *action, agreement_no *out,
+                                 mc_err *err) {
+  out->wanted = false;
+  if (current == NULL || action->kind != MV_ACTION(RECORD_OUTCOME) ||
+      action->args_case != MV_ARGS(OUTCOME) || action->outcome == NULL ||
+      action->outcome->kind != MV_OUTCOME(AGREEMENT))
+    return MC_OK;
+  out->year = mc_date_of(job->now_ms, reg->utc_offset_minutes).year;
+  snprintf(out->unit, sizeof(out->unit), "%s", current->holder);
+  mc_code rc = st_agreement_peek(txn, current->holder, out->year, &out->n, err);
+  if (rc != MC_OK)
+    return rc;
+  const mc_unit *u = mc_registry_unit(reg, current->holder);
+  char abbrev[64] = "";
+  if (u != NULL && u->doc_abbrev != NULL && u->doc_abbrev[0] != '\0')
+    snprintf(abbrev, sizeof(abbrev), "%s", u->doc_abbrev);
+  else if (u != NULL && u->name != NULL && u->name[0] != '\0') {
+    /* the first UTF-8 character of the name */
+    size_t len = 1;
+    while (u->name[len] != '\0' && ((unsigned char)u->name[len] & 0xC0) == 0x80)
+      len++;
+    snprintf(abbrev, sizeof(abbrev), "%.*s", (int)len, u->name);
+  } else
+    snprintf(abbrev, sizeof(abbrev), "%s", current->holder);
+  snprintf(out->text, sizeof(out->text), "（%d）%s调字第%llu号", out->year, abbrev,
+           (unsigned long long)out->n);
+  out->outcome = *action->outcome;
+  out->outcome.agreement_no = out->text;
+  action->outcome = &out->outcome;
+  out->wanted = true;
+  return MC_OK;
+}
+
 /* Decides an Apply: finds (or creates) the case, runs the state machine and
  * stores the step into *out. A refusal of the step is the job's answer
  * (MC_OK returned); a failure of the store is returned (the job rolls
@@ -486,6 +534,12 @@ static mc_code decide(st_txn *txn, rt_job *job, const mc_registry *reg, rt_step 
     if (rc != MC_OK || job->code != MC_OK)
       return rc;
   }
+  agreement_no ano;
+  if ((rc = peek_agreement_no(txn, job, reg, current, &action, &ano, err)) != MC_OK) {
+    if (current != NULL) /* peek fails only on a case's step, but free it the usual way */
+      protobuf_c_message_free_unpacked(&current->base, NULL);
+    return rc;
+  }
   rt_step s = decide_step(job, current, &action);
   if (s.code != MC_OK) {
     /* UNAVAILABLE is the state machine running out of memory, not a
@@ -498,7 +552,10 @@ static mc_code decide(st_txn *txn, rt_job *job, const mc_registry *reg, rt_step 
     return rc;
   }
   *out = s;
-  return store_step(txn, job, in, out, err);
+  rc = store_step(txn, job, in, out, err);
+  if (rc == MC_OK && ano.wanted)
+    rc = st_agreement_take(txn, ano.unit, ano.year, ano.n, err);
+  return rc;
 }
 
 void rt_job_prepare(rt_router *rt, rt_job *job) {
@@ -506,6 +563,8 @@ void rt_job_prepare(rt_router *rt, rt_job *job) {
   const mv_action *in = req->action;
   if (job->kind != RT_JOB_APPLY || in == NULL || in->kind == MV_ACTION(TAKE_IN))
     return; /* an intake's case id is only known in the write transaction */
+  if (in->kind == MV_ACTION(RECORD_OUTCOME))
+    return; /* nor an agreement's number (peek_agreement_no) */
   st_txn *txn = NULL;
   mv_case *current = NULL;
   mc_err why;

@@ -23,6 +23,8 @@
 #define EXAMINE_MAX 5000      /* records looked at for one page */
 #define STUCK_SCAN_MAX 100000 /* overdue cases looked at for one Stuck */
 #define STUCK_PER_GROUP 10
+#define COUNT_EXAMINE_MAX 100000 /* records looked at to count a list's total */
+#define COUNT_CHUNK 256
 
 /* ---- ListCases ---------------------------------------------------------- */
 
@@ -104,8 +106,91 @@ static bool split_cursor(const char *cursor, bool all_states, int *state, const 
   return true;
 }
 
+/* True if the request filters on nothing but (at most) the state. */
+static bool only_state_filter(const Mediation__V1__ListCasesRequest *req) {
+  return req->holder[0] == '\0' && req->community[0] == '\0' && req->offered_to[0] == '\0' &&
+         req->kind == 0 && req->difficulty == 0 && !req->overdue_only &&
+         req->created_from_ms == 0 && req->created_to_ms == 0;
+}
+
+/* Every case the list's filters match and the caller may read. A caller who
+ * reads every case and filters at most by state is answered from the state
+ * counters, O(1); otherwise the list's own index walk is repeated from its
+ * start, loading each hit, up to COUNT_EXAMINE_MAX records (then *at_least). */
+static mc_code count_list(rt_router *rt, st_txn *txn, const Mediation__V1__ListCasesRequest *req,
+                          const mc_principal *caller, int64_t now, uint64_t *total,
+                          bool *at_least, mc_err *err) {
+  *total = 0;
+  *at_least = false;
+  if (rt_reads_every_case(caller) && only_state_filter(req)) {
+    uint64_t counts[8];
+    mc_code rc = st_count_states(txn, counts, err);
+    if (rc != MC_OK)
+      return rc;
+    for (int s = 1; s < 8; s++) {
+      if (req->state == 0 || (int)req->state == s)
+        *total += counts[s];
+    }
+    return MC_OK;
+  }
+  list_plan plan;
+  plan_list(req, caller, now, &plan);
+  st_hit hits[COUNT_CHUNK];
+  char cursor[ST_CURSOR_MAX] = "";
+  size_t examined = 0;
+  for (;;) {
+    if (examined >= COUNT_EXAMINE_MAX) {
+      *at_least = true;
+      return MC_OK;
+    }
+    plan.q.cursor = cursor;
+    plan.q.limit = COUNT_CHUNK;
+    size_t got = 0;
+    char after[ST_CURSOR_MAX];
+    mc_code rc = st_index_query(txn, &plan.q, hits, &got, after, err);
+    if (rc != MC_OK)
+      return rc;
+    for (size_t i = 0; i < got; i++, examined++) {
+      mv_case *c = NULL;
+      if ((rc = st_case_get(txn, hits[i].id, &c, err)) != MC_OK)
+        return rc;
+      if (matches(c, req, now) && rt_may_read(rt, c, caller))
+        (*total)++;
+      protobuf_c_message_free_unpacked(&c->base, NULL);
+    }
+    snprintf(cursor, sizeof(cursor), "%s", after);
+    if (after[0] == '\0') {
+      if (!plan.all_states || plan.q.state >= MV_STATE(WITHDRAWN))
+        return MC_OK;
+      plan.q.state++;
+    }
+  }
+}
+
+/* The request with its units and community as ids: people name them by an
+ * alias or a name too. A name the registry does not know is kept as given,
+ * so cases of a unit since removed from the configuration can still be
+ * listed. The copy borrows the request's strings and the registry's ids. */
+static const Mediation__V1__ListCasesRequest *by_ids(const rt_router *rt,
+                                                     const Mediation__V1__ListCasesRequest *req,
+                                                     Mediation__V1__ListCasesRequest *named) {
+  *named = *req;
+  const mc_unit *u;
+  const mc_community *com;
+  if (named->holder[0] && (u = mc_registry_find_unit(rt->reg, named->holder)) != NULL)
+    named->holder = u->id;
+  if (named->offered_to[0] && (u = mc_registry_find_unit(rt->reg, named->offered_to)) != NULL)
+    named->offered_to = u->id;
+  if (named->community[0] &&
+      (com = mc_registry_find_community(rt->reg, named->community)) != NULL)
+    named->community = com->id;
+  return named;
+}
+
 void rt_list_cases(rt_router *rt, rpc_call *call, const mc_principal *caller,
                    const Mediation__V1__ListCasesRequest *req) {
+  Mediation__V1__ListCasesRequest named;
+  req = by_ids(rt, req, &named);
   const mc_limits *lim = &rt->reg->limits;
   uint32_t page = req->page_size == 0 ? lim->page_size_default : req->page_size;
   if (page > lim->page_size_max) {
@@ -169,6 +254,10 @@ void rt_list_cases(rt_router *rt, rpc_call *call, const mc_principal *caller,
       }
     }
   }
+  uint64_t total = 0;
+  bool total_at_least = false;
+  if (rc == MC_OK && req->with_total)
+    rc = count_list(rt, txn, req, caller, now, &total, &total_at_least, &err);
   st_read_end(txn);
   if (rc != MC_OK) {
     rpc_call_fail_err(call, &err);
@@ -190,6 +279,8 @@ void rt_list_cases(rt_router *rt, rpc_call *call, const mc_principal *caller,
   reply.cases = sum_ptrs;
   reply.n_cases = n;
   reply.next_cursor = next_cursor;
+  reply.total = total;
+  reply.total_at_least = total_at_least;
   rpc_call_reply(call, &reply.base);
   for (size_t i = 0; i < n; i++)
     protobuf_c_message_free_unpacked(&found[i]->base, NULL);

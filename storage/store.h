@@ -362,6 +362,15 @@ mc_code st_case_next_id(st_txn *txn, int year, char id_out[MC_CASE_ID_MAX], mc_e
  * and still leave no trace if it then refuses it. */
 mc_code st_case_peek_id(st_txn *txn, int year, char id_out[MC_CASE_ID_MAX], mc_err *err);
 
+/* Agreement numbers (（2026）宋调字第12号), one sequence per unit and year,
+ * from 1: peek gives the next one without taking it (nothing is written);
+ * take records that n is used, in the op's transaction, once the step that
+ * carries it is stored (a refused step uses up no number). Write
+ * transaction only. INVALID_ARGUMENT for an empty or too long unit id,
+ * OUT_OF_RANGE for a year outside 1000..9999. */
+mc_code st_agreement_peek(st_txn *txn, const char *unit, int year, uint64_t *next, mc_err *err);
+mc_code st_agreement_take(st_txn *txn, const char *unit, int year, uint64_t n, mc_err *err);
+
 /* Stores one step of a case: the new record `after` and the event that led
  * to it, and keeps everything derived from them in step, in the same
  * transaction: the indexes (by difference from `before`), the alias, the

@@ -15,9 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/i18n.h"
+#include "core/ids.h"
 #include "core/log.h"
+#include "core/text.h"
 #include "services/coordinator/ctl.h"
 
 enum {
@@ -56,8 +59,8 @@ static const char global_options_help[] =
     N_("Global options (before or after the command):\n"
     "  -c, --config PATH      the deployment's mediation.conf (default: $MEDIATION_CONFIG,\n"
     "                         else %s)\n"
-    "      --unit UNIT        act as that unit's operator on its service (a unit id or its\n"
-    "                         Chinese name); for stuck and figures, only that unit\n"
+    "      --unit UNIT        act as that unit's operator on its service (a unit id, its\n"
+    "                         Chinese name or alias); for stuck and figures, only that unit\n"
     "      --as PRINCIPAL     sign with this principal's key (default: <unit>-operator\n"
     "                         with --unit, else the coordinator)\n"
     "      --json             print the reply as JSON (field names as in proto/, see\n"
@@ -212,9 +215,15 @@ int ctl_getopt(ctl_ctx *ctx, int argc, char **argv, const struct option *opts) {
     if (merge_options(ctx, opts) != 0)
       return ctl_usage_error(ctx, _("too many options (a bug)")), CTL_OPT_ERROR;
   }
+  /* -o FILE is the one short option a command may have (`document`): only
+   * when its long form (--output) has 'o' as its value. */
+  const char *shortopts = ":h";
+  for (const struct option *o = ctx->merged; o->name != NULL; o++)
+    if (o->val == 'o' && o->has_arg == required_argument)
+      shortopts = ":ho:";
   for (;;) {
     opterr = 0;
-    int c = getopt_long(argc, argv, ":h", ctx->merged, NULL);
+    int c = getopt_long(argc, argv, shortopts, ctx->merged, NULL);
     char name[64];
     switch (c) {
     case -1:
@@ -276,11 +285,24 @@ static void list_units(const mc_registry *reg, char *buf, size_t cap) {
   }
 }
 
+/* " (did you mean \"大石头\"?)" when the registry has a name close to text. */
+static void did_you_mean(const ctl_ctx *ctx, bool units, const char *text, char *buf,
+                         size_t cap) {
+  const char *near = mc_registry_suggest(ctx->reg, units, text);
+  if (near != NULL)
+    snprintf(buf, cap, _("; did you mean \"%s\"?"), near);
+  else
+    buf[0] = '\0';
+}
+
 int ctl_find_unit(ctl_ctx *ctx, const char *text, const char *option, const mc_unit **out) {
   const mc_unit *u = mc_registry_find_unit(ctx->reg, text);
   if (u == NULL) {
-    char units[400];
+    char units[400], hint[200];
     list_units(ctx->reg, units, sizeof(units));
+    did_you_mean(ctx, true, text, hint, sizeof(hint));
+    if (hint[0] != '\0')
+      return ctl_usage_error(ctx, _("%s: no unit \"%s\"%s"), option, text, hint);
     return ctl_usage_error(ctx, _("%s: no unit \"%s\"; the units are %s"), option, text, units);
   }
   *out = u;
@@ -291,7 +313,10 @@ int ctl_find_community(ctl_ctx *ctx, const char *text, const char *option,
                        const mc_community **out) {
   const mc_community *c = mc_registry_find_community(ctx->reg, text);
   if (c == NULL) {
-    char list[400];
+    char list[400], hint[200];
+    did_you_mean(ctx, false, text, hint, sizeof(hint));
+    if (hint[0] != '\0')
+      return ctl_usage_error(ctx, _("%s: no community \"%s\"%s"), option, text, hint);
     size_t used = 0;
     list[0] = '\0';
     for (size_t i = 0; i < ctx->reg->n_communities; i++) {
@@ -306,6 +331,79 @@ int ctl_find_community(ctl_ctx *ctx, const char *text, const char *option,
   }
   *out = c;
   return CTL_EXIT_OK;
+}
+
+/* 1 to 18 digits, as a number; false if s is anything else. */
+static bool all_digits(const char *s, size_t len, uint64_t *v) {
+  if (len == 0 || len > 18)
+    return false;
+  *v = 0;
+  for (size_t i = 0; i < len; i++) {
+    if (s[i] < '0' || s[i] > '9')
+      return false;
+    *v = *v * 10 + (uint64_t)(s[i] - '0');
+  }
+  return true;
+}
+
+/* "2026-1" (year, number): true with both set. */
+static bool year_number(const char *s, int *year, uint64_t *serial) {
+  const char *dash = strchr(s, '-');
+  uint64_t y;
+  if (dash == NULL || !all_digits(s, (size_t)(dash - s), &y) || dash - s != 4)
+    return false;
+  if (!all_digits(dash + 1, strlen(dash + 1), serial))
+    return false;
+  *year = (int)y;
+  return true;
+}
+
+int ctl_case_arg(ctl_ctx *ctx, const char *text, const char *what, bool ids_only,
+                 const char **out) {
+  int rc = ctl_load(ctx);
+  if (rc != CTL_EXIT_OK)
+    return rc;
+  const char *prefix = ctx->reg->case_prefix;
+  size_t plen = strlen(prefix);
+  int year = 0;
+  uint64_t serial = 0;
+  bool is_id = false;
+  if (strncasecmp(text, prefix, plen) == 0 && text[plen] == '-')
+    is_id = year_number(text + plen + 1, &year, &serial);
+  else if (all_digits(text, strlen(text), &serial))
+    is_id = true, year = mc_date_of(mc_now_ms(), ctx->reg->utc_offset_minutes).year;
+  else
+    is_id = year_number(text, &year, &serial);
+  if (is_id) {
+    mc_err err;
+    if (serial == 0 || year < 1000 ||
+        mc_case_id_format(prefix, year, serial, ctx->case_buf, sizeof(ctx->case_buf), &err) !=
+            MC_OK)
+      return ctl_usage_error(ctx, _("%s: not a case id; expected %s"), what, CTL_CASE_FORMS);
+    *out = ctx->case_buf;
+    return CTL_EXIT_OK;
+  }
+  const char *colon = strchr(text, ':');
+  if (!ids_only && colon != NULL && colon != text && mc_unit_ref_valid(colon + 1)) {
+    char unit_text[160];
+    size_t n = (size_t)(colon - text);
+    if (n < sizeof(unit_text)) {
+      memcpy(unit_text, text, n);
+      unit_text[n] = '\0';
+      const mc_unit *u = NULL;
+      if ((rc = ctl_find_unit(ctx, unit_text, what, &u)) != CTL_EXIT_OK)
+        return rc;
+      snprintf(ctx->case_buf, sizeof(ctx->case_buf), "%s:%s", u->id, colon + 1);
+      *out = ctx->case_buf;
+      return CTL_EXIT_OK;
+    }
+  }
+  if (!ids_only && ctl_wants_desk(ctx) && mc_unit_ref_valid(text)) {
+    *out = text; /* the unit's own reference, which its Desk knows */
+    return CTL_EXIT_OK;
+  }
+  /* Not echoed: what was typed instead of a case may be a name or a phone. */
+  return ctl_usage_error(ctx, _("%s: not a case id; expected %s"), what, CTL_CASE_FORMS);
 }
 
 int ctl_load(ctl_ctx *ctx) {

@@ -194,7 +194,7 @@ const ctl_ops ctl_verify_ops = {
 enum { O_CASE = 2001, O_WHO, O_FROM, O_TO, O_LIMIT };
 
 typedef struct access_state {
-  const char *from, *to, *who;
+  const char *from, *to, *who, *case_text;
   Mediation__V1__ListAccessRequest req;
 } access_state;
 
@@ -213,7 +213,7 @@ static int access_option(ctl_ctx *ctx, void *st, int c, const char *value) {
   access_state *s = st;
   long v;
   switch (c) {
-  case O_CASE: s->req.case_id = (char *)value; break;
+  case O_CASE: s->case_text = value; break;
   case O_WHO: s->who = value; break;
   case O_FROM: s->from = value; break;
   case O_TO: s->to = value; break;
@@ -244,8 +244,12 @@ static int access_build(ctl_ctx *ctx, void *st, ctl_request *out) {
       return ctl_usage_error(ctx, _("--to: expected a date, YYYY-MM-DD"));
     req->to_ms = mc_date_to_ms(d, ctx->reg->utc_offset_minutes) + 86400000; /* inclusive day */
   }
+  if (s->case_text != NULL &&
+      (rc = ctl_case_arg(ctx, s->case_text, "--case", true, (const char **)&req->case_id)) !=
+          CTL_EXIT_OK)
+    return rc;
   if (s->who != NULL) {
-    /* A unit by id or name, else any principal id (a coordinator). */
+    /* A unit by id, name or alias, else any principal id (a coordinator). */
     const mc_unit *u = mc_registry_find_unit(ctx->reg, s->who);
     if (u == NULL && mc_registry_principal(ctx->reg, s->who) == NULL)
       return ctl_usage_error(ctx, _("--who: no unit or coordinator of that name in the configuration"));

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/i18n.h"
+#include "documents/documents.h"
 #include "pbjson/pbjson.h"
 #include "services/coordinator/ctl.h"
 
@@ -126,7 +127,16 @@ static int get_figures(ctl_ctx *ctx, const Mediation__V1__GetFiguresRequest *req
 
 /* ---- figures ---- */
 
-static void print_totals(const ctl_ctx *ctx, const mv_counters *c) {
+/* Prints a figures table on the terminal, or as CSV (--csv). */
+static int emit(ctl_table *t, bool csv) {
+  int rc = csv ? ctl_table_print_csv(t, stdout, true) : ctl_table_print(t, stdout);
+  ctl_table_free(t);
+  return rc == 0 ? CTL_EXIT_OK : ctl_fail(CTL_EXIT_FAILED, _("cannot print the figures"));
+}
+
+/* Money in a CSV is one number a spreadsheet can sum (yuan); on a terminal
+ * 万元 with the yuan beside. */
+static int print_totals(const ctl_ctx *ctx, const mv_counters *c, bool csv) {
   (void)ctx;
   const ProtobufCMessageDescriptor *desc = &mediation__v1__figure_counters__descriptor;
   static const char *const headers[] = {"项目", "数值"};
@@ -142,15 +152,20 @@ static void print_totals(const ctl_ctx *ctx, const mv_counters *c) {
       char wan[CTL_FMT_MAX], yuan[CTL_FMT_MAX];
       ctl_fmt_wan(v, wan);
       ctl_fmt_yuan(v, yuan);
-      snprintf(value, sizeof(value), "%s万元（%s元）", wan, yuan);
+      if (csv)
+        snprintf(value, sizeof(value), "%s", yuan);
+      else
+        snprintf(value, sizeof(value), "%s万元（%s元）", wan, yuan);
     } else {
       ctl_fmt_int(v, value);
     }
-    const char *cells[] = {counter_label(f->name), value};
+    char label[200];
+    snprintf(label, sizeof(label), "%s%s", counter_label(f->name),
+             csv && len > 4 && strcmp(f->name + len - 4, "_fen") == 0 ? "(元)" : "");
+    const char *cells[] = {label, value};
     ctl_table_add(t, cells);
   }
-  ctl_table_print(t, stdout);
-  ctl_table_free(t);
+  return emit(t, csv);
 }
 
 static void row_key(const ctl_ctx *ctx, Mediation__V1__FigureGrouping by, const mv_bucket *b,
@@ -182,8 +197,9 @@ static void grouped_row(ctl_table *t, const char *key, const mv_counters *c) {
   ctl_table_add(t, cells);
 }
 
-static void print_grouped(const ctl_ctx *ctx, Mediation__V1__FigureGrouping by,
-                          const char *key_header, const Mediation__V1__GetFiguresReply *r) {
+static int print_grouped(const ctl_ctx *ctx, Mediation__V1__FigureGrouping by,
+                         const char *key_header, const Mediation__V1__GetFiguresReply *r,
+                         bool csv) {
   const char *headers[] = {key_header, "受理",     "调处",   "调解成功", "化解率", "涉及金额(万元)",
                            "疑难复杂", "转诉讼", "结案", "撤回",     "法律援助", "满意度"};
   ctl_table *t = ctl_table_new(12, headers, "lrrrrrrrrrrr");
@@ -194,8 +210,7 @@ static void print_grouped(const ctl_ctx *ctx, Mediation__V1__FigureGrouping by,
   }
   if (r->total != NULL)
     grouped_row(t, "合计", r->total->counters);
-  ctl_table_print(t, stdout);
-  ctl_table_free(t);
+  return emit(t, csv);
 }
 
 /* The options of figures and report: the period, and for figures the
@@ -203,6 +218,7 @@ static void print_grouped(const ctl_ctx *ctx, Mediation__V1__FigureGrouping by,
 typedef struct figures_state {
   period_args p;
   const char *by, *community;
+  bool csv; /* --csv: the table alone, as CSV */
   size_t g; /* groupings[g] is --by */
   const mc_community *com;
   Mediation__V1__GetFiguresRequest req;
@@ -214,6 +230,7 @@ static const struct option figures_options[] = {
     {"from-month", required_argument, NULL, 'f'},
     {"to-month", required_argument, NULL, 't'},
     {"community", required_argument, NULL, 'm'},
+    {"csv", no_argument, NULL, 'v'},
     {NULL, 0, NULL, 0},
 };
 
@@ -239,6 +256,7 @@ static int figures_option(ctl_ctx *ctx, void *st, int c, const char *value) {
   case 'f': s->p.from_month = value; break;
   case 't': s->p.to_month = value; break;
   case 'm': s->community = value; break;
+  case 'v': s->csv = true; break;
   default: return ctl_usage_error(ctx, _("unexpected option"));
   }
   return CTL_EXIT_OK;
@@ -251,6 +269,8 @@ static int figures_check(ctl_ctx *ctx, void *st) {
     s->g++;
   if (s->g == n)
     return ctl_usage_error(ctx, _("--by: expected total, unit, community, kind or month"));
+  if (s->csv && ctx->json)
+    return ctl_usage_error(ctx, _("--csv and --json: choose one"));
   return CTL_EXIT_OK;
 }
 
@@ -276,6 +296,12 @@ static int figures_render(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply)
   const Mediation__V1__GetFiguresReply *r = (const Mediation__V1__GetFiguresReply *)reply;
   char period[64];
   period_text(&s->req, period, sizeof(period));
+  if (s->csv) {
+    if (s->req.group_by == MV_GROUPING(TOTAL))
+      return r->total != NULL ? print_totals(ctx, r->total->counters, true) : CTL_EXIT_OK;
+    static const char *const csv_key_headers[] = {"", "单位", "社区", "纠纷类型", "月份"};
+    return print_grouped(ctx, s->req.group_by, csv_key_headers[s->req.group_by], r, true);
+  }
   printf("%s%s数据，%s", ctx->reg->subdistrict ? ctx->reg->subdistrict : "", period,
          groupings[s->g].label);
   if (ctx->unit)
@@ -284,11 +310,13 @@ static int figures_render(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply)
     printf("，仅%s", s->com->name);
   printf("\n\n");
   if (s->req.group_by == MV_GROUPING(TOTAL)) {
-    if (r->total != NULL)
-      print_totals(ctx, r->total->counters);
+    if (r->total != NULL && print_totals(ctx, r->total->counters, false) != CTL_EXIT_OK)
+      return CTL_EXIT_FAILED;
   } else {
     static const char *const key_headers[] = {"", "单位", "社区", "纠纷类型", "月份"};
-    print_grouped(ctx, s->req.group_by, key_headers[s->req.group_by], r);
+    if (print_grouped(ctx, s->req.group_by, key_headers[s->req.group_by], r, false) !=
+        CTL_EXIT_OK)
+      return CTL_EXIT_FAILED;
   }
   printf("\n目前在办案件%lld件，其中逾期%lld件。\n", (long long)r->open_cases,
          (long long)r->overdue_cases);
@@ -534,3 +562,135 @@ const ctl_ops ctl_report_ops = {
     .option = figures_option,
     .run = report_run,
 };
+
+/* ---- the report as a PDF (`mediactl document report`) ---- */
+
+/* The scorecard as text cells (n_rows + 1 rows of 6, the last the total;
+ * 96 bytes each in cells, pointed at by cellp) and the communities' bars. */
+static void scorecard_cells(const card_row *rows, size_t n_rows, const mv_counters *total,
+                            char *cells, const char **cellp, doc_bar *comms) {
+  for (size_t r = 0; r <= n_rows; r++) {
+    ctl_scorecard card;
+    const char *name = "合计";
+    if (r < n_rows) {
+      card = rows[r].card;
+      name = rows[r].name;
+      comms[r] = (doc_bar){rows[r].name, rows[r].card.cases};
+    } else {
+      ctl_scorecard_of(total, &card);
+    }
+    char *c = cells + r * 6 * 96;
+    snprintf(c, 96, "%s", name);
+    ctl_fmt_int(card.cases, c + 96);
+    ctl_fmt_int(card.mediated, c + 2 * 96);
+    ctl_fmt_percent(card.resolved, card.mediated, c + 3 * 96);
+    ratio_cell(card.complete_files, card.closed, c + 4 * 96, 96);
+    ratio_cell(card.satisfied_or_basically, card.feedback, c + 5 * 96, 96);
+    for (int k = 0; k < 6; k++)
+      cellp[r * 6 + (size_t)k] = c + k * 96;
+  }
+}
+
+/* The same sentences and scorecard `report` prints, with the figures by
+ * month, kind and community and the satisfaction counters as charts
+ * (documents/doc_report). Three GetFigures calls, all as the caller. */
+int ctl_report_pdf(ctl_ctx *ctx, const char *year_arg, const char *path) {
+  Mediation__V1__GetFiguresRequest req = MEDIATION__V1__GET_FIGURES_REQUEST__INIT;
+  period_args p = {.year = year_arg};
+  int rc = period_of(ctx, &p, &req);
+  if (rc != CTL_EXIT_OK)
+    return rc;
+  if ((rc = ctl_connect(ctx, false)) != CTL_EXIT_OK)
+    return rc;
+  Mediation__V1__GetFiguresReply *by[3] = {NULL, NULL, NULL}; /* community, kind, month */
+  static const Mediation__V1__FigureGrouping groups[3] = {
+      MV_GROUPING(COMMUNITY), MV_GROUPING(KIND), MV_GROUPING(MONTH)};
+  for (int g = 0; g < 3 && rc == CTL_EXIT_OK; g++) {
+    req.group_by = groups[g];
+    rc = get_figures(ctx, &req, &by[g]);
+  }
+  char *sentences[CTL_REPORT_MAX] = {0};
+  int n = 0;
+  card_row *rows = NULL;
+  size_t n_rows = 0;
+  doc_bar *kinds = NULL, *comms = NULL;
+  char *cells = NULL; /* (n_rows + 1) x 6 cells of 96 bytes */
+  const char **cellp = NULL;
+  if (rc != CTL_EXIT_OK)
+    goto out;
+  const mv_counters *labour = NULL;
+  for (size_t i = 0; i < by[1]->n_rows; i++)
+    if (by[1]->rows[i]->bucket->kind == MV_KIND(LABOUR))
+      labour = by[1]->rows[i]->counters;
+  ctl_report_input in = {
+      .subdistrict = ctx->reg->subdistrict,
+      .year = req.year,
+      .from_month = req.from_month,
+      .to_month = req.to_month,
+      .total = by[0]->total ? by[0]->total->counters : NULL,
+      .labour = labour,
+      .open_cases = by[0]->open_cases,
+      .overdue_cases = by[0]->overdue_cases,
+  };
+  n = ctl_report_sentences(&in, sentences);
+  if (n < 1 || scorecard_rows(ctx, by[0], &rows, &n_rows) != 0) {
+    rc = ctl_fail(CTL_EXIT_FAILED, _("out of memory"));
+    goto out;
+  }
+  kinds = calloc(by[1]->n_rows + 1, sizeof(*kinds));
+  comms = calloc(n_rows + 1, sizeof(*comms));
+  cells = calloc((n_rows + 1) * 6, 96);
+  cellp = calloc((n_rows + 1) * 6, sizeof(*cellp));
+  if (kinds == NULL || comms == NULL || cells == NULL || cellp == NULL) {
+    rc = ctl_fail(CTL_EXIT_FAILED, _("out of memory"));
+    goto out;
+  }
+  doc_report_input d = {.title = sentences[0], .lines = (const char *const *)sentences + 1,
+                        .n_lines = (size_t)n - 1};
+  static const char *const month_labels[12] = {"1月", "2月", "3月", "4月",  "5月",  "6月",
+                                               "7月", "8月", "9月", "10月", "11月", "12月"};
+  for (int m = 0; m < 12; m++)
+    d.months[m].label = month_labels[m];
+  for (size_t i = 0; i < by[2]->n_rows; i++) {
+    int m = by[2]->rows[i]->bucket->month;
+    if (m >= 1 && m <= 12)
+      d.months[m - 1].value = by[2]->rows[i]->counters->taken_in;
+  }
+  for (size_t i = 0; i < by[1]->n_rows; i++) {
+    kinds[i].label = mc_label_of(mc_kind_names, by[1]->rows[i]->bucket->kind);
+    kinds[i].value = by[1]->rows[i]->counters->mediated;
+  }
+  d.kinds = kinds;
+  d.n_kinds = by[1]->n_rows;
+  const mv_counters *t = in.total;
+  static const mv_counters zero = MEDIATION__V1__FIGURE_COUNTERS__INIT;
+  if (t == NULL)
+    t = &zero;
+  d.satisfaction[0] = (doc_bar){"满意", t->satisfied};
+  d.satisfaction[1] = (doc_bar){"基本满意", t->basically_satisfied};
+  d.satisfaction[2] = (doc_bar){"不满意", t->dissatisfied};
+  static const char *const headers[6] = {"社区", "案件数量", "调处", "化解率", "案卷质量",
+                                         "当事人满意度"};
+  scorecard_cells(rows, n_rows, in.total, cells, cellp, comms);
+  d.communities = comms;
+  d.n_communities = n_rows;
+  d.score_headers = headers;
+  d.n_score_cols = 6;
+  d.score_cells = cellp;
+  d.n_score_rows = n_rows + 1;
+  mc_err err;
+  if (doc_report(&d, path, &err) != MC_OK)
+    rc = ctl_status_fail(err.code, err.msg);
+out:
+  free(kinds);
+  free(comms);
+  free(cells);
+  free(cellp);
+  free(rows);
+  for (int i = 0; i < n; i++)
+    free(sentences[i]);
+  for (int g = 0; g < 3; g++)
+    if (by[g] != NULL)
+      protobuf_c_message_free_unpacked(&by[g]->base, NULL);
+  return rc;
+}

@@ -47,6 +47,9 @@ enum {
   O_RESULT,
   O_SATISFACTION,
   O_VISITED,
+  O_TERMS,
+  O_PERF_METHOD,
+  O_PERF_DUE,
 };
 
 typedef struct step_option {
@@ -70,6 +73,9 @@ static const step_option step_options[] = {
     {CTL_SO_RESULT, {"result", required_argument, NULL, O_RESULT}},
     {CTL_SO_SATISFACTION, {"satisfaction", required_argument, NULL, O_SATISFACTION}},
     {CTL_SO_VISITED, {"visited", required_argument, NULL, O_VISITED}},
+    {CTL_SO_TERMS, {"terms", required_argument, NULL, O_TERMS}},
+    {CTL_SO_TERMS, {"performance-method", required_argument, NULL, O_PERF_METHOD}},
+    {CTL_SO_TERMS, {"performance-due", required_argument, NULL, O_PERF_DUE}},
 };
 #define N_STEP_OPTIONS (sizeof(step_options) / sizeof(step_options[0]))
 
@@ -216,7 +222,7 @@ static int64_t max_fen(const ctl_ctx *ctx) { return ctx->reg->limits.max_money_f
 typedef struct step_state {
   struct option options[N_STEP_OPTIONS + 1];
   const char *reason, *person, *to, *role, *note, *at, *amount, *resolution, *summary, *followup,
-      *result, *satisfaction, *visited;
+      *result, *satisfaction, *visited, *terms, *perf_method, *perf_due;
   int agreement; /* -1 not given, 1 --agreement, 0 --no-agreement */
   unsigned given;
   mv_action action;
@@ -283,6 +289,9 @@ static int step_take_option(ctl_ctx *ctx, void *st, int c, const char *value) {
   case O_RESULT: a->result = value; a->given |= CTL_SO_RESULT; break;
   case O_SATISFACTION: a->satisfaction = value; a->given |= CTL_SO_SATISFACTION; break;
   case O_VISITED: a->visited = value; a->given |= CTL_SO_VISITED; break;
+  case O_TERMS: a->terms = value; a->given |= CTL_SO_TERMS; break;
+  case O_PERF_METHOD: a->perf_method = value; a->given |= CTL_SO_TERMS; break;
+  case O_PERF_DUE: a->perf_due = value; a->given |= CTL_SO_TERMS; break;
   default: return ctl_usage_error(ctx, _("unexpected option"));
   }
   return CTL_EXIT_OK;
@@ -297,6 +306,8 @@ static int step_options_done(ctl_ctx *ctx, void *st) {
   }
   if (a->amount != NULL && a->agreement == 0)
     return ctl_usage_error(ctx, _("--amount-yuan goes with --agreement, not --no-agreement"));
+  if ((a->given & CTL_SO_TERMS) && a->agreement == 0)
+    return ctl_usage_error(ctx, _("--terms and --performance-* go with --agreement"));
   if (a->reason != NULL && a->reason[0] == '\0')
     return ctl_usage_error(ctx, _("--reason: give the reason"));
   return CTL_EXIT_OK;
@@ -318,6 +329,12 @@ static int outcome_args(ctl_ctx *ctx, step_state *a) {
       (rc = time_arg(ctx, "--followup-due", a->followup, &a->outcome.followup_due_ms)) !=
           CTL_EXIT_OK)
     return rc;
+  if (a->perf_due != NULL &&
+      (rc = time_arg(ctx, "--performance-due", a->perf_due, &a->outcome.performance_due_ms)) !=
+          CTL_EXIT_OK)
+    return rc;
+  a->outcome.terms = (char *)(a->terms ? a->terms : "");
+  a->outcome.performance_method = (char *)(a->perf_method ? a->perf_method : "");
   a->outcome.summary = (char *)(a->summary ? a->summary : "");
   a->action.outcome = &a->outcome;
   return CTL_EXIT_OK;
@@ -394,7 +411,10 @@ static int step_build(ctl_ctx *ctx, void *st, ctl_request *req) {
   mediation__v1__court_result__init(&a->court);
   mediation__v1__feedback__init(&a->feedback);
   a->action.kind = ctx->cmd->action;
-  a->action.case_ref = (char *)ctx->arg;
+  const char *ref;
+  if ((rc = ctl_case_arg(ctx, ctx->arg, "CASE", false, &ref)) != CTL_EXIT_OK)
+    return rc;
+  a->action.case_ref = (char *)ref;
   a->action.reason = (char *)(a->reason ? a->reason : "");
   a->action.person = (char *)(a->person ? a->person : "");
   a->action.args_case = step_args_case(ctx->cmd); /* its member is filled in below */
@@ -425,7 +445,7 @@ static int step_verdict(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply) {
 
 const ctl_ops ctl_step_ops = {
     .state_size = sizeof(step_state),
-    .args = N_("CASE (a case id or the unit's ref)"),
+    .args = "CASE (" CTL_CASE_FORMS ")",
     .init = step_init,
     .options_of = step_options_of,
     .option = step_take_option,

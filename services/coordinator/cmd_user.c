@@ -78,7 +78,7 @@ static int user_check(ctl_ctx *ctx, void *st) {
     return ctl_usage_error(ctx, _("expected add, passwd, disable, enable or list"));
   int want = u->action == U_LIST ? 1 : 2;
   if (ctx->n_args != want)
-    return ctl_usage_error(ctx, "%s",
+    return ctl_usage_error(ctx, _("%s"),
                            want == 1 ? _("list takes no NAME")
                                      : _("expected NAME (a password is never an argument: "
                                          "it is asked for, or read with --password-stdin)"));

@@ -14,7 +14,8 @@
 #include "services/coordinator/ctl.h"
 
 #define CASE_ARG                                                                                  \
-  "CASE is a case id (BH-2026-000123) or the unit's own reference for it.\n"
+  "CASE is a case id (BH-2026-000123, any case), this year's number (123), YEAR-NUMBER\n"      \
+  "(2026-123), UNIT:REF, or the unit's own reference for it.\n"
 #define PERSON_OPT "  --person NAME     who at the unit takes the step (kept in the case file)\n"
 #define TIME_HELP                                                                                 \
   "TIME is now, YYYY-MM-DD or \"YYYY-MM-DD HH:MM\", at the subdistrict's UTC offset.\n"
@@ -38,7 +39,7 @@ const ctl_command ctl_commands[] = {
             "\n"
             "  --kind KIND          divorce, custody, elder_support, inheritance, relationship,\n"
             "                       family_trivia, neighbour, labour, other (or 离婚, 抚养, ...)\n"
-            "  --community C        the parties' community: an id or its name (王隘社区)\n"
+            "  --community C        the parties' community: an id, its name or alias (王隘社区, 王隘)\n"
             "  --grid GRID          the grid (网格) within the community\n"
             "  --party P            repeat for each party: role:name[:id_number[:phone]],\n"
             "                       role applicant, respondent or other (申请人, 被申请人, 其他当事人).\n"
@@ -100,7 +101,7 @@ const ctl_command ctl_commands[] = {
                  "Offers a case UNIT holds to another unit, which accepts or refuses it.\n"
                  "Without --to, the unit's policy chooses the receiving unit.\n" CASE_ARG
                  "\n"
-                 "  --to UNIT         the receiving unit: an id or its name\n"
+                 "  --to UNIT         the receiving unit: an id, its name or alias (宋大姐)\n"
                  "  --reason TEXT     why (required)\n" PERSON_OPT,
         .action = MV_ACTION(TRANSFER),
         .step_opts = CTL_SO_TO | CTL_SO_REASON | CTL_SO_PERSON,
@@ -191,8 +192,10 @@ const ctl_command ctl_commands[] = {
             "Usage: mediactl --unit UNIT outcome CASE (--agreement [--amount-yuan N] | --no-agreement)\n"
             "                [--resolution in_fact|in_substance] [--summary TEXT]\n"
             "                [--followup-due TIME] [--person NAME]\n"
+            "                [--terms TEXT] [--performance-method TEXT] [--performance-due TIME]\n"
             "\n"
-            "Records the outcome of mediation; the case moves on to feedback (反馈).\n" CASE_ARG
+            "Records the outcome of mediation; the case moves on to feedback (反馈). An\n"
+            "agreement gets its number (（2026）宋调字第12号) from the router.\n" CASE_ARG
                 TIME_HELP
             "\n"
             "  --agreement         an agreement was reached (达成协议)\n"
@@ -201,10 +204,13 @@ const ctl_command ctl_commands[] = {
             "  --resolution R      petition cases: in_fact or in_substance (事实化解, 实体化解)\n"
             "  --summary TEXT      the agreement in brief\n"
             "  --followup-due TIME when the follow-up visit (回访) is due\n"
-            "  --person NAME       who at the unit takes the step (kept in the case file)\n",
+            "  --person NAME       who at the unit takes the step (kept in the case file)\n"
+            "  --terms TEXT        the agreement's terms, for the 调解协议书 (协议内容)\n"
+            "  --performance-method TEXT  how it is to be performed (履行方式)\n"
+            "  --performance-due TIME     by when (履行期限)\n",
         .action = MV_ACTION(RECORD_OUTCOME),
         .step_opts = CTL_SO_AGREEMENT | CTL_SO_AMOUNT | CTL_SO_RESOLUTION | CTL_SO_SUMMARY |
-                     CTL_SO_FOLLOWUP | CTL_SO_PERSON,
+                     CTL_SO_FOLLOWUP | CTL_SO_PERSON | CTL_SO_TERMS,
         .step_required = CTL_SO_AGREEMENT,
     },
     {
@@ -380,8 +386,11 @@ const ctl_command ctl_commands[] = {
         .usage = "Usage: mediactl [--unit UNIT] show CASE [--timeline] [--person NAME]\n"
                  "\n"
                  "Shows a case: state, holder, parties (ID numbers and phones masked except\n"
-                 "for the holding unit), team, outcome, feedback. CASE is a case id or\n"
-                 "UNIT:REF. With --unit, asks that unit's service (its operators' view).\n"
+                 "for the holding unit), team, outcome, feedback. With --unit, asks that\n"
+                 "unit's service (its operators' view).\n"
+                 "CASE is a case id (BH-2026-000001, any case), this year's number (1),\n"
+                 "YEAR-NUMBER (2026-1) or UNIT:REF (UNIT by id, name or alias: 大石头:PS-0007);\n"
+                 "with --unit also the unit's own reference. Anything else is a usage error.\n"
                  "\n"
                  "  --timeline        also every step of the case file: when, who, what, why\n"
                  "  --person NAME     who is reading (kept in the router's access log)\n",
@@ -392,28 +401,34 @@ const ctl_command ctl_commands[] = {
         .target = CTL_ROUTER,
         .group = CTL_FOR_COORDINATORS,
         .summary = "cases by state, holder, community, kind, deadline, date",
-        .usage = "Usage: mediactl list [filters] [--limit N] [--cursor C]\n"
+        .usage = "Usage: mediactl list [filters] [--limit N] [--cursor C | --all] [--wide | --csv]\n"
                  "\n"
                  "Lists cases a page at a time; filters combine. The order follows the\n"
                  "filters: grouped by state (intake, transfer, mediation, feedback,\n"
                  "litigation, closed, withdrawn) and oldest first within a state with no\n"
                  "filter, --state, --holder or --community; oldest offer first with\n"
                  "--offered-to; earliest deadline first with --overdue; oldest first with\n"
-                 "--kind. When more cases follow, the cursor for the next page is printed\n"
-                 "to stderr (and is next_cursor in --json).\n"
+                 "--kind. Under the table: \"page 1 of 7, 137 cases\". When more cases\n"
+                 "follow, the cursor for the next page is printed to stderr (and is\n"
+                 "next_cursor in --json). Lines fit 100 columns (a Chinese character takes\n"
+                 "two): dates without times, no difficulty, and long names cut with \"…\".\n"
                  "\n"
                  "  --state STATE     intake, transfer, mediation, feedback, litigation, closed,\n"
                  "                    withdrawn (or 受理, 流转, ...)\n"
-                 "  --holder UNIT     held by this unit (id or name)\n"
+                 "  --holder UNIT     held by this unit (id, name or alias)\n"
                  "  --offered-to UNIT offered to this unit, not yet answered\n"
-                 "  --community C     of this community (id or name)\n"
+                 "  --community C     of this community (id, name or alias)\n"
                  "  --kind KIND       divorce, custody, ... (or 离婚, 抚养, ...)\n"
                  "  --difficulty D    ordinary, difficult, complex\n"
                  "  --overdue         only cases past their state's deadline\n"
                  "  --from DATE       taken in on or after DATE (YYYY-MM-DD)\n"
                  "  --to DATE         taken in on or before DATE\n"
                  "  --limit N         cases per page (default: the router's, 50)\n"
-                 "  --cursor C        the next page, as the previous page gave it\n",
+                 "  --cursor C        the next page, as the previous page gave it\n"
+                 "  --all             every page, from the cursor on, as one list\n"
+                 "  --wide            every column whole, however wide the lines\n"
+                 "  --csv             CSV for spreadsheets (UTF-8 with BOM, every column);\n"
+                 "                    the page line goes to stderr\n",
     },
     {
         .name = "stuck",
@@ -422,13 +437,17 @@ const ctl_command ctl_commands[] = {
         .unit_filter = true,
         .group = CTL_FOR_COORDINATORS,
         .summary = "cases past their deadline, by state and unit",
-        .usage = "Usage: mediactl stuck [--unit UNIT] [--per-group N]\n"
+        .usage = "Usage: mediactl stuck [--unit UNIT] [--per-group N | --all] [--wide]\n"
                  "\n"
                  "Lists what is overdue, grouped by state and unit (the offered unit for an\n"
-                 "unanswered transfer), most overdue first.\n"
+                 "unanswered transfer), most overdue first. Lines fit 100 columns (long unit\n"
+                 "names cut with \"…\").\n"
                  "\n"
                  "  --unit UNIT       only cases held by or offered to this unit\n"
-                 "  --per-group N     cases listed per group (default: the router's, 10)\n",
+                 "  --per-group N     cases listed per group (default: the router's, 10)\n"
+                 "  --all             as many per group as the router lists at once\n"
+                 "                    ([limits] page_size_max)\n"
+                 "  --wide            unit names whole, however wide the lines\n",
     },
     {
         .name = "figures",
@@ -438,7 +457,7 @@ const ctl_command ctl_commands[] = {
         .group = CTL_FOR_COORDINATORS,
         .summary = "the year's counters, by unit, community, kind or month",
         .usage = "Usage: mediactl figures [--year Y] [--by GROUPING] [--from-month M] [--to-month M]\n"
-                 "                        [--unit UNIT] [--community C]\n"
+                 "                        [--unit UNIT] [--community C] [--csv]\n"
                  "\n"
                  "Prints the counters the router keeps with every step (figures.proto says\n"
                  "what each counts).\n"
@@ -448,7 +467,9 @@ const ctl_command ctl_commands[] = {
                  "  --from-month M    first month, 1-12 (default 1)\n"
                  "  --to-month M      last month, 1-12 (default 12)\n"
                  "  --unit UNIT       only steps taken by this unit\n"
-                 "  --community C     only cases of this community\n",
+                 "  --community C     only cases of this community\n"
+                 "  --csv             the table alone, as CSV for spreadsheets (UTF-8 with BOM;\n"
+                 "                    money in yuan)\n",
     },
     {
         .name = "report",
@@ -500,6 +521,47 @@ const ctl_command ctl_commands[] = {
                  "                    <backup_dir>/anchors, or a line `backup` or `report`\n"
                  "                    printed)\n",
     },
+    /* ---- documents (issue 18): the paper, and checking a print ---- */
+    {
+        .name = "document",
+        .ops = &ctl_document_ops,
+        .target = CTL_EITHER,
+        .group = CTL_FOR_COORDINATORS,
+        .summary = "write a document: agreement, case-file (PDF), ledger (xlsx), report (PDF)",
+        .usage =
+            "Usage: mediactl [--unit UNIT] document agreement CASE -o FILE [--draft] [--person NAME]\n"
+            "       mediactl [--unit UNIT] document case-file CASE -o FILE [--person NAME]\n"
+            "       mediactl document ledger -o FILE [--from DATE] [--to DATE]\n"
+            "                                [--holder UNIT | --community C]\n"
+            "       mediactl document report -o FILE [--year N]\n"
+            "\n"
+            "Writes the document from what the caller may read (GetCase, or --unit's\n"
+            "service): ID numbers and phones are masked except for the holding unit.\n"
+            "  agreement   调解协议书 (PDF, A4). Only the holding unit (--unit) may produce\n"
+            "              it: it carries the parties' full particulars. Needs the outcome\n"
+            "              agreement unless --draft (marked 草稿).\n"
+            "  case-file   案卷 (PDF): cover, contents, every step, sessions, outcome, court\n"
+            "              result, follow-up; the last page has the hash-chain head and a QR\n"
+            "              code of CASE and hash for verify-print.\n"
+            "  ledger      台账 (xlsx): one row per case taken in between --from and --to\n"
+            "              (YYYY-MM-DD, inclusive), of one holder or community if given.\n"
+            "  report      the year's report (PDF): the text of `report`, charts, scorecard.\n"
+            "\n"
+            "  -o, --output FILE  where to write it\n"
+            "  --person NAME      who is reading (kept in the router's access log)\n",
+    },
+    {
+        .name = "verify-print",
+        .ops = &ctl_verify_print_ops,
+        .target = CTL_EITHER,
+        .group = CTL_FOR_COORDINATORS,
+        .summary = "check a printed case file's hash against the store",
+        .usage = "Usage: mediactl [--unit UNIT] verify-print CASE HASH\n"
+                 "\n"
+                 "CASE and HASH as printed (and in the QR code) on a case file's last page.\n"
+                 "Exits 0 if HASH is the case file's head now; 1 if it is not (saying at\n"
+                 "which step it was printed, when it is an earlier head).\n",
+    },
     {
         .name = "access-log",
         .ops = &ctl_access_log_ops,
@@ -513,7 +575,7 @@ const ctl_command ctl_commands[] = {
                  "is recorded with who read it, when, and whether the whole case file was read.\n"
                  "\n"
                  "  --case CASE       only reads of this case\n"
-                 "  --who PRINCIPAL   only reads by this unit (id or name) or coordinator\n"
+                 "  --who PRINCIPAL   only reads by this unit (id, name or alias) or coordinator\n"
                  "  --from DATE       from this day (YYYY-MM-DD)\n"
                  "  --to DATE         up to and including this day\n"
                  "  --limit N         at most N records (default: the router's page size)\n",

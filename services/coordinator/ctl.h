@@ -94,6 +94,7 @@ enum {
   CTL_SO_RESULT = 1u << 11,      /* --result judgment|... */
   CTL_SO_SATISFACTION = 1u << 12,/* --satisfaction satisfied|... */
   CTL_SO_VISITED = 1u << 13,     /* --visited TIME */
+  CTL_SO_TERMS = 1u << 14,       /* --terms, --performance-method, --performance-due */
 };
 
 typedef struct ctl_ctx ctl_ctx;
@@ -181,6 +182,8 @@ struct ctl_ctx {
   rpc_key *key;
   rpc_client *client;
   bool desk;           /* client dials a unit's Desk, not the router */
+  /* A case argument in the form the services take (ctl_case_arg). */
+  char case_buf[160];
   /* getopt_long's merged option list for the running command. */
   struct option merged[64];
   const struct option *merged_from;
@@ -238,6 +241,24 @@ int ctl_find_unit(ctl_ctx *ctx, const char *text, const char *option, const mc_u
 int ctl_find_community(ctl_ctx *ctx, const char *text, const char *option,
                        const mc_community **out);
 
+/* A case as people type it, in the form the services take. Accepted
+ * (CTL_CASE_FORMS says the same to the user):
+ *   BH-2026-000001, bh-2026-1   the deployment's prefix in any case, a year and a serial
+ *                               (padded to six digits)
+ *   1                           this year's case number 1, the year taken at the
+ *                               subdistrict's utc_offset_minutes
+ *   2026-1                      case number 1 of 2026
+ *   UNIT:REF                    a unit's own reference (UNIT: id, name or alias)
+ *   REF                         with --unit to a Desk only: that unit's own reference
+ * Anything else is a usage error (exit 2) naming `what` (the argument or
+ * option). Loads the configuration. On CTL_EXIT_OK *out points at
+ * ctx->case_buf. ids_only: UNIT:REF and REF are refused (filters on ids). */
+#define CTL_CASE_FORMS                                                                          \
+  "a case id (BH-2026-000001, any case), this year's number (1), YEAR-NUMBER (2026-1) or "    \
+  "UNIT:REF"
+int ctl_case_arg(ctl_ctx *ctx, const char *text, const char *what, bool ids_only,
+                 const char **out);
+
 /* Connects to the command's service: desk = the Desk of --unit (key
  * <unit>-operator unless --as), else the router (key --as, default the
  * coordinator). Loads the configuration first. Exit code. */
@@ -257,6 +278,9 @@ int ctl_status_fail(mc_code code, const char *message);
 
 const char *ctl_unit_label(const ctl_ctx *ctx, const char *id);      /* 宋大姐调解工作室, or the id */
 const char *ctl_community_label(const ctl_ctx *ctx, const char *id); /* 王隘社区, or the id */
+/* The shortest name people use for a unit (大石头: an alias when it has one),
+ * for lists that must fit; else its label. */
+const char *ctl_unit_short_label(const ctl_ctx *ctx, const char *id);
 /* Who an actor is: "大石头调解工作室 马德顺", "街道综治办协调员", "系统". */
 void ctl_actor_label(const ctl_ctx *ctx, const mv_actor *a, char *buf, size_t cap);
 /* A state's label, "—" for none. */
@@ -301,12 +325,27 @@ typedef struct ctl_table ctl_table;
 /* A table of ncols columns; align is a string of 'l' and 'r', one per column. */
 ctl_table *ctl_table_new(size_t ncols, const char *const *headers, const char *align);
 /* Adds a row of ncols strings (copied; NULL prints as empty; control
- * characters become spaces). 0, or -1 out of memory (the table remembers). */
+ * characters print as spaces). 0, or -1 out of memory (the table remembers). */
 int ctl_table_add(ctl_table *t, const char *const *cells);
 /* Prints with columns padded to their widest cell, two spaces apart; the last
  * column is not padded. 0, or -1 if a row could not be added before. */
 int ctl_table_print(const ctl_table *t, FILE *out);
+/* From now on ctl_table_print keeps every line within max_width display
+ * columns (0: no limit) by narrowing the columns whose bit is set in shrink
+ * (free text: names, states), widest first, cutting their cells with "…". */
+#define CTL_LIST_WIDTH 100 /* what lists fit by default (--wide: no limit) */
+void ctl_table_fit(ctl_table *t, size_t max_width, unsigned shrink);
+/* Prints the header and every row as CSV (csv.h), cells whole; bom: start
+ * with the UTF-8 byte order mark (once per output). 0 or -1. */
+int ctl_table_print_csv(const ctl_table *t, FILE *out, bool bom);
 void ctl_table_free(ctl_table *t);
+
+/* Lists of cases (list; search's hits are printed the same way): narrow
+ * (wide false: short unit names, dates, fitted to CTL_LIST_WIDTH) or wide
+ * (every column whole; what --csv writes, with ctl_table_print_csv). The
+ * caller prints and frees the table (NULL: out of memory). */
+ctl_table *ctl_summaries_table(const ctl_ctx *ctx, Mediation__V1__CaseSummary *const *cases,
+                               size_t n, bool wide);
 
 /* Prints "label  value" lines with the labels padded to one width. */
 typedef struct ctl_kv {
@@ -379,5 +418,9 @@ extern const ctl_ops ctl_help_ops, ctl_intake_ops, ctl_step_ops, ctl_inbox_ops, 
     ctl_conflicts_ops, ctl_dismiss_ops, ctl_roster_ops, ctl_show_ops, ctl_list_ops,
     ctl_stuck_ops, ctl_figures_ops, ctl_report_ops, ctl_backup_ops, ctl_verify_ops,
     ctl_access_log_ops, ctl_health_ops, ctl_methods_ops, ctl_user_ops;
+/* documents (cmd_documents.c): `document` and `verify-print` */
+extern const ctl_ops ctl_document_ops, ctl_verify_print_ops;
+/* The year's report as a PDF at path (cmd_figures.c); year_arg NULL: this year. */
+int ctl_report_pdf(ctl_ctx *ctx, const char *year_arg, const char *path);
 
 #endif /* CTL_CTL_H */

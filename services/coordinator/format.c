@@ -194,6 +194,16 @@ const char *ctl_unit_label(const ctl_ctx *ctx, const char *id) {
   return u && u->name && u->name[0] ? u->name : id;
 }
 
+const char *ctl_unit_short_label(const ctl_ctx *ctx, const char *id) {
+  const char *label = ctl_unit_label(ctx, id);
+  const mc_unit *u = ctx->reg && id != NULL ? mc_registry_unit(ctx->reg, id) : NULL;
+  for (size_t k = 0; u != NULL && k < u->n_aliases; k++) {
+    if (ctl_text_width(u->aliases[k]) < ctl_text_width(label))
+      label = u->aliases[k];
+  }
+  return label;
+}
+
 const char *ctl_community_label(const ctl_ctx *ctx, const char *id) {
   if (id == NULL || id[0] == '\0')
     return "—";

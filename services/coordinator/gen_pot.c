@@ -38,8 +38,22 @@ static void put_string(FILE *out, const char *s) {
   fputs("\"\n", out);
 }
 
+/* A template holds each text once: commands share arguments and codes. */
+static const char *seen[1024];
+static size_t n_seen;
+
+static bool already_put(const char *text) {
+  for (size_t i = 0; i < n_seen; i++) {
+    if (strcmp(seen[i], text) == 0)
+      return true;
+  }
+  if (n_seen < sizeof(seen) / sizeof(seen[0]))
+    seen[n_seen++] = text;
+  return false;
+}
+
 static void put_entry(FILE *out, const char *command, const char *field, const char *text) {
-  if (text == NULL || text[0] == '\0')
+  if (text == NULL || text[0] == '\0' || already_put(text))
     return;
   fprintf(out, "\n#. %s: %s\n", command, field);
   /* Not printf formats: cli.c prints them with fputs and "%s". */
@@ -64,6 +78,9 @@ int main(void) {
     put_entry(out, c->name, "summary", c->summary);
     put_entry(out, c->name, "why --unit", c->unit_why);
     put_entry(out, c->name, "usage", c->usage);
+    /* Its argument, as "expected <args>" names it (run.c translates it). */
+    if (c->ops != NULL)
+      put_entry(out, c->name, "argument", c->ops->args);
   }
   return ferror(out) ? 1 : 0;
 }

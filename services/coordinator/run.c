@@ -23,9 +23,9 @@ bool ctl_wants_desk(const ctl_ctx *ctx) {
 static int several_args(ctl_ctx *ctx, int argc, char **argv, const ctl_ops *ops) {
   int have = argc - optind, max = ops->max_args < CTL_ARGS_MAX ? ops->max_args : CTL_ARGS_MAX;
   if (have < 1)
-    return ctl_usage_error(ctx, _("expected %s"), ops->args);
+    return ctl_usage_error(ctx, _("expected %s"), _(ops->args));
   if (have > max)
-    return ctl_usage_error(ctx, _("too many arguments: expected %s"), ops->args);
+    return ctl_usage_error(ctx, _("too many arguments: expected %s"), _(ops->args));
   for (int i = 0; i < have; i++)
     ctx->args[i] = argv[optind + i];
   ctx->n_args = have;

@@ -9,10 +9,16 @@
  * zero-width characters: 0; the rest: 1). wcwidth() would give the same
  * answer, but only under a UTF-8 locale; decoding UTF-8 ourselves keeps the
  * output identical under LANG=C, in cron jobs and in tests.
+ *
+ * A table can be fitted to a width (ctl_table_fit: lists fit 100 columns
+ * unless --wide): the free-text columns it names are narrowed, the widest
+ * first, and their cells cut at a character boundary with "…". The same
+ * table prints as CSV (ctl_table_print_csv), whole and unaltered.
  */
 #include <stdlib.h>
 #include <string.h>
 
+#include "services/coordinator/csv.h"
 #include "services/coordinator/ctl.h"
 
 /* Decodes one UTF-8 sequence at s; returns its length (1 for an invalid
@@ -121,20 +127,14 @@ struct ctl_table {
   char **cells; /* rows x ncols */
   size_t rows, cap;
   bool oom;
+  size_t max_width; /* 0: no limit */
+  unsigned shrink;  /* bit i: column i may be narrowed */
 };
 
-/* A copy with control characters (newlines in a summary) made spaces, so a
- * cell stays on its line. */
-static char *cell_copy(const char *s) {
-  char *c = strdup(s ? s : "");
-  if (c == NULL)
-    return NULL;
-  for (char *p = c; *p; p++) {
-    if ((unsigned char)*p < 0x20 || *p == 0x7F)
-      *p = ' ';
-  }
-  return c;
-}
+/* Cells are kept as given (CSV writes them whole); on a terminal control
+ * characters (newlines in a summary) print as spaces so a cell stays on its
+ * line (put_text). */
+static char *cell_copy(const char *s) { return strdup(s ? s : ""); }
 
 ctl_table *ctl_table_new(size_t ncols, const char *const *headers, const char *align) {
   ctl_table *t = calloc(1, sizeof(*t));
@@ -185,15 +185,43 @@ int ctl_table_add(ctl_table *t, const char *const *cells) {
   return 0;
 }
 
+/* Writes s with control characters as spaces, at most `width` columns:
+ * longer text is cut at a character boundary and ends with "…" (one
+ * column). Returns the columns written. */
+static size_t put_text(FILE *out, const char *s, size_t width) {
+  size_t w = ctl_text_width(s);
+  bool cut = w > width;
+  size_t room = cut ? (width > 0 ? width - 1 : 0) : w, used = 0;
+  const unsigned char *p = (const unsigned char *)s;
+  while (*p != '\0') {
+    uint32_t cp;
+    size_t len = utf8_next(p, &cp), cw = cp_width(cp);
+    if (used + cw > room)
+      break;
+    if (*p < 0x20 || *p == 0x7F)
+      fputc(' ', out);
+    else
+      fwrite(p, 1, len, out);
+    used += cw;
+    p += len;
+  }
+  if (cut && width > 0) {
+    fputs("\u2026", out);
+    used++;
+  }
+  return used;
+}
+
 static void print_cell(FILE *out, const char *s, size_t width, char align, bool last) {
   size_t w = ctl_text_width(s);
+  if (w > width)
+    w = width; /* cut to fit: put_text writes exactly width columns */
   size_t pad = width > w ? width - w : 0;
   if (align == 'r')
-    fprintf(out, "%*s%s", (int)pad, "", s);
-  else if (last)
-    fputs(s, out);
-  else
-    fprintf(out, "%s%*s", s, (int)pad, "");
+    fprintf(out, "%*s", (int)pad, "");
+  put_text(out, s, width);
+  if (align != 'r' && !last)
+    fprintf(out, "%*s", (int)pad, "");
 }
 
 /* Empty cells at the end of a row are not printed, so no line ends in
@@ -208,6 +236,39 @@ static void print_row(const ctl_table *t, FILE *out, char *const *row, const siz
     print_cell(out, row[i], widths[i], t->align[i], i + 1 == n);
   }
   fputc('\n', out);
+}
+
+void ctl_table_fit(ctl_table *t, size_t max_width, unsigned shrink) {
+  if (t == NULL)
+    return;
+  t->max_width = max_width;
+  t->shrink = shrink;
+}
+
+/* A column narrowed to fit keeps at least this many columns: two CJK
+ * characters and the ellipsis, or a header's first word. */
+#define FIT_MIN_WIDTH 5
+
+/* Narrows the shrinkable columns, the widest first, one column at a time,
+ * until a line fits t->max_width or none can narrow further. */
+static void fit_widths(const ctl_table *t, size_t *widths) {
+  if (t->max_width == 0)
+    return;
+  size_t line = 2 * (t->ncols - 1);
+  for (size_t i = 0; i < t->ncols; i++)
+    line += widths[i];
+  while (line > t->max_width) {
+    size_t widest = t->ncols;
+    for (size_t i = 0; i < t->ncols && i < 32; i++) {
+      if ((t->shrink & (1u << i)) && widths[i] > FIT_MIN_WIDTH &&
+          (widest == t->ncols || widths[i] > widths[widest]))
+        widest = i;
+    }
+    if (widest == t->ncols)
+      return; /* nothing left to narrow: the caller chose too many columns */
+    widths[widest]--;
+    line--;
+  }
 }
 
 int ctl_table_print(const ctl_table *t, FILE *out) {
@@ -225,10 +286,25 @@ int ctl_table_print(const ctl_table *t, FILE *out) {
         widths[i] = w;
     }
   }
+  fit_widths(t, widths);
   print_row(t, out, t->headers, widths);
   for (size_t r = 0; r < t->rows; r++)
     print_row(t, out, &t->cells[r * t->ncols], widths);
   free(widths);
+  return 0;
+}
+
+int ctl_table_print_csv(const ctl_table *t, FILE *out, bool bom) {
+  if (t == NULL || t->oom)
+    return -1;
+  if (bom && ctl_csv_begin(out) != 0)
+    return -1;
+  if (ctl_csv_row(out, (const char *const *)t->headers, t->ncols) != 0)
+    return -1;
+  for (size_t r = 0; r < t->rows; r++) {
+    if (ctl_csv_row(out, (const char *const *)&t->cells[r * t->ncols], t->ncols) != 0)
+      return -1;
+  }
   return 0;
 }
 

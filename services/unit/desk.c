@@ -193,6 +193,56 @@ static bool identify(un_plan *p, rpc_call *call, const char *method,
   return true;
 }
 
+/* Units and communities in a request as the registry's ids: people, and
+ * clients other than mediactl, may send a name or an alias (大石头, 孔雀),
+ * while the case file keeps ids. The request was unpacked with malloc
+ * (core/pb.c's allocator), so a field is replaced in place and freed with
+ * the request. A name the registry does not know is refused here, with the
+ * closest registered name when one is near. Returns false with the call
+ * answered. */
+static bool field_to_id(rpc_call *call, char **field, const char *id) {
+  if (strcmp(*field, id) == 0)
+    return true;
+  char *copy = strdup(id);
+  if (copy == NULL) {
+    rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, _("out of memory"));
+    return false;
+  }
+  free(*field);
+  *field = copy;
+  return true;
+}
+
+static bool unknown_name(rpc_call *call, const un_unit *u, bool units, const char *field,
+                         const char *text) {
+  const char *near = mc_registry_suggest(u->reg, units, text);
+  if (near != NULL)
+    rpc_call_fail(call, MC_INVALID_ARGUMENT, _("%s: not a registered %s; did you mean \"%s\"?"),
+                  field, units ? _("unit") : _("community"), near);
+  else
+    rpc_call_fail(call, MC_INVALID_ARGUMENT, _("%s: not a registered %s"), field,
+                  units ? _("unit") : _("community"));
+  return false;
+}
+
+static bool community_to_id(rpc_call *call, const un_unit *u, mv_intake *in) {
+  if (in->community[0] == '\0')
+    return true; /* the state machine says it is required */
+  const mc_community *c = mc_registry_find_community(u->reg, in->community);
+  if (c == NULL)
+    return unknown_name(call, u, false, "intake.community", in->community);
+  return field_to_id(call, &in->community, c->id);
+}
+
+static bool to_unit_to_id(rpc_call *call, const un_unit *u, mv_action *a) {
+  if (a->args_case != MV_ARGS(TO_UNIT) || a->to_unit[0] == '\0')
+    return true;
+  const mc_unit *to = mc_registry_find_unit(u->reg, a->to_unit);
+  if (to == NULL)
+    return unknown_name(call, u, true, "action.to_unit", a->to_unit);
+  return field_to_id(call, &a->to_unit, to->id);
+}
+
 static void desk_take_in(Mediation__V1__Desk_Service *service,
                          const Mediation__V1__DeskTakeInRequest *in,
                          Mediation__V1__DeskReply_Closure closure, void *closure_data) {
@@ -203,12 +253,22 @@ static void desk_take_in(Mediation__V1__Desk_Service *service,
     rpc_call_fail(call, MC_INVALID_ARGUMENT, _("intake: required"));
     return;
   }
+  if (!community_to_id(call, u, in->intake))
+    return;
+  /* refer_to as people name the unit (an id, its name or an alias): the
+   * plan carries the id, borrowed from the registry, which outlives the call. */
+  const mc_unit *refer = NULL;
   if (in->refer_to[0] != '\0') {
-    if (mc_registry_unit(u->reg, in->refer_to) == NULL) {
-      rpc_call_fail(call, MC_INVALID_ARGUMENT, _("refer_to: not a registered unit"));
+    if ((refer = mc_registry_find_unit(u->reg, in->refer_to)) == NULL) {
+      const char *near = mc_registry_suggest(u->reg, true, in->refer_to);
+      if (near != NULL)
+        rpc_call_fail(call, MC_INVALID_ARGUMENT,
+                      _("refer_to: not a registered unit; did you mean \"%s\"?"), near);
+      else
+        rpc_call_fail(call, MC_INVALID_ARGUMENT, _("refer_to: not a registered unit"));
       return;
     }
-    if (strcmp(in->refer_to, u->self->id) == 0) {
+    if (strcmp(refer->id, u->self->id) == 0) {
       rpc_call_fail(call, MC_INVALID_ARGUMENT,
                     _("refer_to: that is this unit; leave it empty to keep the case"));
       return;
@@ -218,7 +278,7 @@ static void desk_take_in(Mediation__V1__Desk_Service *service,
   un_plan_init(&p, u);
   p.intake = in->intake;
   p.person = in->person;
-  p.refer_to = in->refer_to;
+  p.refer_to = refer != NULL ? refer->id : in->refer_to;
   p.refer_reason = in->refer_reason;
   p.now_ms = mc_now_ms();
   if (identify(&p, call, "TakeIn", &in->base))
@@ -400,6 +460,8 @@ static void desk_act(Mediation__V1__Desk_Service *service,
                   _("action.case_ref: a case id, or this unit's unit_ref, required"));
     return;
   }
+  if (!to_unit_to_id(call, u, in->action))
+    return;
   plan_act(u, call, in, a, a->case_ref, true);
 }
 

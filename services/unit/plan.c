@@ -233,7 +233,7 @@ static mc_code act_step(un_plan *p, st_local_case *lc, un_step **out, mc_err *er
   } else {
     char *alias = un_case_alias(u, c);
     if (alias == NULL)
-      return mc_err_set(err, MC_DATA_LOSS, "local copy %s has neither id nor unit_ref", p->ref);
+      return mc_err_set(err, MC_DATA_LOSS, _("local copy %s has neither id nor unit_ref"), p->ref);
     p->case_ref = un_plan_str(p, alias);
     free(alias);
   }

@@ -300,6 +300,101 @@ static void test_web_sections(void **state) {
   expect_error("[web \"Bad\"]\ndata_dir = /x\n", "section id \"Bad\" must be");
 }
 
+/* The reminders' keys (mediation-remind): [remind] once, and a unit's mail
+ * route and robot in its [unit] section; a half mail route, an unknown
+ * robot or a time that is not HH:MM is named. */
+static void test_remind_keys(void **state) {
+  (void)state;
+  make_key();
+  mc_registry *reg = NULL;
+  mc_err err;
+  const char *remind = "[remind]\n"
+                       "data_dir = /var/lib/mediation/remind\n"
+                       "principal = zhang\n"
+                       "check_minutes = 2\n"
+                       "offer_wait = 12h\n"
+                       "[unit police-studio]\n"
+                       "smtp_url = smtp://relay.baihe.test:25\n"
+                       "mail_from = remind@baihe.test\n"
+                       "mail_to = a@baihe.test\n"
+                       "mail_to = b@baihe.test\n"
+                       "webhook_url = https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k\n"
+                       "digest_at = 07:30\n"
+                       "[unit marriage-studio]\n"
+                       "webhook_url = https://oapi.dingtalk.com/robot/send?access_token=t\n"
+                       "webhook_kind = dingtalk\n";
+  if (mc_registry_parse(sample(remind), "sample.conf", &reg, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  assert_string_equal(reg->remind.data_dir, "/var/lib/mediation/remind");
+  assert_string_equal(reg->remind.principal, "zhang");
+  assert_int_equal(reg->remind.check_ms, 2 * 60 * 1000);
+  assert_int_equal(reg->remind.offer_wait_ms, 12LL * 3600 * 1000);
+  assert_int_equal(reg->remind.due_soon_ms, 48LL * 3600 * 1000); /* the default */
+  const mc_unit *p = mc_registry_unit(reg, "police-studio");
+  assert_int_equal(p->remind.n_mail_to, 2);
+  assert_string_equal(p->remind.mail_to[1], "b@baihe.test");
+  assert_string_equal(p->remind.digest_at, "07:30");
+  assert_null(p->remind.webhook_kind);
+  const mc_unit *m = mc_registry_unit(reg, "marriage-studio");
+  assert_string_equal(m->remind.webhook_kind, "dingtalk");
+  assert_null(m->remind.smtp_url);
+  mc_registry_free(reg);
+
+  expect_error("[unit police-studio]\nsmtp_url = smtp://relay:25\nmail_to = a@b\n",
+               "[unit police-studio] reminders by mail need smtp_url, mail_from and at least "
+               "one mail_to");
+  expect_error("[unit police-studio]\nmail_to = a@b\n", "reminders by mail need");
+  expect_error("[unit police-studio]\nwebhook_url = http://x\nwebhook_kind = slack\n",
+               "[unit police-studio] webhook_kind: expected wecom or dingtalk, got \"slack\"");
+  expect_error("[unit police-studio]\ndigest_at = 8:00\n",
+               "[unit police-studio] digest_at: expected a time of day HH:MM, got \"8:00\"");
+  expect_error("[unit police-studio]\ndigest_at = 24:00\n", "digest_at: expected");
+  expect_error("[remind]\nprincipal = police-desk\n",
+               "[remind] principal \"police-desk\" is not a [coordinator] section");
+  expect_error("[remind]\ncheck_minutes = 0\n",
+               "[remind] check_minutes: expected a whole number from 1 to 1440, got \"0\"");
+}
+
+/* Names people use: aliases find their unit or community, every id, name
+ * and alias is unique across both, and a near miss is suggested. */
+static void test_aliases(void **state) {
+  (void)state;
+  make_key();
+  mc_registry *reg = NULL;
+  mc_err err;
+  const char *extra = "[unit police-studio]\nalias = 大石头\nalias = 派出所调解室\n"
+                      "[community kongque]\nalias = 孔雀\n";
+  if (mc_registry_parse(sample(extra), "sample.conf", &reg, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  const mc_unit *police = mc_registry_unit(reg, "police-studio");
+  assert_int_equal(police->n_aliases, 2);
+  assert_ptr_equal(mc_registry_find_unit(reg, "大石头"), police);
+  assert_ptr_equal(mc_registry_find_unit(reg, "派出所调解室"), police);
+  assert_ptr_equal(mc_registry_find_community(reg, "孔雀"), mc_registry_community(reg, "kongque"));
+  /* an alias of a unit is not a community, nor the other way round */
+  assert_null(mc_registry_find_community(reg, "大石头"));
+  assert_null(mc_registry_find_unit(reg, "孔雀"));
+  /* did you mean: by code points, not bytes; nothing when far */
+  assert_string_equal(mc_registry_suggest(reg, true, "大石"), "大石头");
+  assert_string_equal(mc_registry_suggest(reg, true, "police-stduio"), "police-studio");
+  assert_string_equal(mc_registry_suggest(reg, true, "宋大姐调解工作"), "宋大姐调解工作室");
+  assert_string_equal(mc_registry_suggest(reg, false, "孔雀社"), "孔雀社区");
+  assert_string_equal(mc_registry_suggest(reg, false, "kongqu"), "kongque");
+  assert_null(mc_registry_suggest(reg, true, "法院"));
+  assert_null(mc_registry_suggest(reg, false, "大石头"));
+  assert_null(mc_registry_suggest(reg, true, ""));
+  assert_null(mc_registry_suggest(reg, true, "\xff\xfe"));
+  mc_registry_free(reg);
+
+  expect_error("[unit marriage-studio]\nalias = 大石头调解工作室\n",
+               "\"大石头调解工作室\" names both [unit police-studio] and [unit marriage-studio]");
+  expect_error("[community wangai]\nalias = police-studio\n",
+               "\"police-studio\" names both [unit police-studio] and [community wangai]");
+  expect_error("[unit police-studio]\nalias = 孔雀\n[community kongque]\nalias = 孔雀\n",
+               "\"孔雀\" names both [unit police-studio] and [community kongque]");
+  expect_error("[unit police-studio]\nalias = 王隘社区\n", "must all differ");
+}
+
 static void test_missing_file(void **state) {
   (void)state;
   mc_registry *reg = NULL;
@@ -314,6 +409,8 @@ int main(void) {
       cmocka_unit_test(test_mistakes_are_named),
       cmocka_unit_test(test_defaults),
       cmocka_unit_test(test_web_sections),
+      cmocka_unit_test(test_remind_keys),
+      cmocka_unit_test(test_aliases),
       cmocka_unit_test(test_missing_file),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -41,7 +41,7 @@ static inline bool en_is_word(const char *t, size_t n) {
 static inline bool en_sentence(const char *text, char *found, size_t cap) {
   int run = 0;
   const char *run_start = NULL;
-  bool in_ticks = false;
+  bool in_ticks = false, in_command = false;
   const char *p = text;
   while (*p) {
     if (*p == '`') {
@@ -52,14 +52,25 @@ static inline bool en_sentence(const char *text, char *found, size_t cap) {
     }
     if (isspace((unsigned char)*p)) {
       if (*p == '\n')
-        run = 0;
+        run = 0, in_command = false;
       p++;
       continue;
     }
     const char *t = p;
     while (*p && !isspace((unsigned char)*p) && *p != '`')
       p++;
-    if (!in_ticks && en_is_word(t, (size_t)(p - t))) {
+    size_t n = (size_t)(p - t);
+    if (n == 8 && strncmp(t, "mediactl", 8) == 0) {
+      in_command = true;
+      run = 0;
+      continue;
+    }
+    if (in_command) {
+      if (t[n - 1] == ':')
+        in_command = false;
+      continue;
+    }
+    if (!in_ticks && en_is_word(t, n)) {
       if (run++ == 0)
         run_start = t;
       if (run >= 3) {

@@ -254,8 +254,104 @@ static void test_queued_while_the_router_is_down(void **state) {
   mctl_free(&r);
 }
 
+/* Issue 17: the names people use. Big Stone takes a case in for 孔雀 and
+ * refers it to 宋大姐, all by alias; the Desk itself takes refer_to as an
+ * alias too (other clients than mediactl, such as the web gateway), and a
+ * near miss gets "did you mean". */
+static void test_aliases_at_the_desk(void **state) {
+  (void)state;
+  mctl_result r = MCTL(conf, "--unit", "大石头", "--json", "intake", "--kind", "relationship",
+                       "--community", "孔雀", "--source", "police_call", "--party",
+                       "applicant:甲某", "--summary", "感情纠纷", "--refer-to", "宋大姐",
+                       "--reason", "溯源调解");
+  mctl_expect(&r, 0, "intake by aliases");
+  char id[32];
+  intake_id(&r, id);
+  json_object *j = mctl_json(&r);
+  assert_string_equal(jstr(j, "case_record.intake.community"), "kongque");
+  json_object_put(j);
+  mctl_free(&r);
+  WAIT_FOR(id, "--unit", "宋大姐", "inbox");
+
+  /* A step on it by this year's number alone, through the alias's Desk. */
+  unsigned long serial = strtoul(strrchr(id, '-') + 1, NULL, 10);
+  char number[24];
+  snprintf(number, sizeof(number), "%lu", serial);
+  r = MCTL(conf, "--unit", "宋大姐", "accept", number);
+  mctl_expect(&r, 0, "accept by number");
+  mctl_free(&r);
+  r = MCTL(conf, "--unit", "宋大姐", "accept", "no such case!");
+  mctl_expect(&r, 2, "accept a malformed case");
+  CONTAINS(r.err, "not a case id");
+  mctl_free(&r);
+  r = MCTL(conf, "--unit", "大石头", "intake", "--kind", "relationship", "--community", "孔雀社",
+           "--source", "walk_in", "--party", "applicant:甲某", "--summary", "x");
+  mctl_expect(&r, 2, "a near community");
+  CONTAINS(r.err, "did you mean \"孔雀社区\"?");
+  mctl_free(&r);
+
+  /* The Desk's TakeIn, called directly: refer_to by alias, and a typo. */
+  const mc_unit *police = mc_registry_unit(world.reg, "police-studio");
+  rpc_client *desk = tw_client(&world, "police-studio-operator", police->endpoint);
+  assert_non_null(desk);
+  mv_party p = MEDIATION__V1__PARTY__INIT;
+  mv_party *pp = &p;
+  p.name = "乙某";
+  p.role = MV_PARTY(APPLICANT);
+  mv_intake in = MEDIATION__V1__INTAKE__INIT;
+  in.kind = MV_KIND(DIVORCE);
+  in.community = "孔雀社"; /* a near miss first */
+  in.difficulty = MV_DIFFICULTY(ORDINARY);
+  in.source = MV_SOURCE(WALK_IN);
+  in.parties = &pp;
+  in.n_parties = 1;
+  in.summary = "离婚纠纷";
+  Mediation__V1__DeskTakeInRequest req = MEDIATION__V1__DESK_TAKE_IN_REQUEST__INIT;
+  req.intake = &in;
+  req.person = "马德顺";
+  req.refer_to = "宋大";
+  req.refer_reason = "婚姻家庭纠纷";
+  ProtobufCMessage *reply = NULL;
+  mc_err err;
+  assert_int_equal(rpc_client_call(desk, &mediation__v1__desk__descriptor, "TakeIn", &req.base,
+                                   NULL, &reply, &err),
+                   MC_INVALID_ARGUMENT);
+  CONTAINS(err.msg, "intake.community: not a registered community; did you mean \"孔雀社区\"?");
+  in.community = "王隘"; /* an alias: the case file keeps the id */
+  assert_int_equal(rpc_client_call(desk, &mediation__v1__desk__descriptor, "TakeIn", &req.base,
+                                   NULL, &reply, &err),
+                   MC_INVALID_ARGUMENT);
+  CONTAINS(err.msg, "refer_to: not a registered unit; did you mean \"宋大姐\"?");
+  req.refer_to = "宋大姐";
+  assert_int_equal(rpc_client_call(desk, &mediation__v1__desk__descriptor, "TakeIn", &req.base,
+                                   NULL, &reply, &err),
+                   MC_OK);
+  const Mediation__V1__DeskReply *d = (const Mediation__V1__DeskReply *)reply;
+  assert_non_null(d->case_record);
+  assert_string_equal(d->case_record->intake->community, "wangai");
+  char id2[32];
+  snprintf(id2, sizeof(id2), "%s", d->case_record->id);
+  protobuf_c_message_free_unpacked(reply, NULL);
+  WAIT_FOR(id2, "--unit", "marriage-studio", "inbox");
+
+  /* DeskAct's to_unit: a near miss is refused at the Desk, naming the unit. */
+  mv_action act = MEDIATION__V1__CASE_ACTION__INIT;
+  act.kind = MV_ACTION(TRANSFER);
+  act.case_ref = id2;
+  act.reason = "改交社区";
+  act.args_case = MV_ARGS(TO_UNIT);
+  act.to_unit = "王隘社区工作";
+  Mediation__V1__DeskActRequest areq = MEDIATION__V1__DESK_ACT_REQUEST__INIT;
+  areq.action = &act;
+  assert_int_equal(rpc_client_call(desk, &mediation__v1__desk__descriptor, "Act", &areq.base,
+                                   NULL, &reply, &err),
+                   MC_INVALID_ARGUMENT);
+  CONTAINS(err.msg, "action.to_unit: not a registered unit; did you mean \"王隘社区工作站\"?");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_aliases_at_the_desk),
       cmocka_unit_test(test_refused_transfer),
       cmocka_unit_test(test_police_referral_to_agreement),
       cmocka_unit_test(test_queued_while_the_router_is_down),
