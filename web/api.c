@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/i18n.h"
 #include "pbjson/pbjson.h"
 #include "web/gateway.h"
 
@@ -229,7 +230,27 @@ static void api_call(wg_req *r, const char *service, const char *method) {
     wg_reply_error(r, rc, err.msg);
 }
 
+static void api_route(wg_req *r);
+
+/* The browser's language (its Accept-Language, first tag: "zh-CN,zh;q=0.9"
+ * is Chinese, "en-US,en" English; none: the gateway's own LANG) is the
+ * language of every call this request makes: the rpc client sends it with
+ * each (RequestEnvelope.locale) and runs the call's callback in it, so the
+ * router's and the Desk's refusals reach the browser in its language
+ * (core/i18n.h, docs/i18n.md). */
 void wg_api(wg_req *r) {
+  const char *accept = nng_http_req_get_header(r->req, "Accept-Language");
+  char tag[MC_LOCALE_MAX] = "";
+  if (accept != NULL) {
+    size_t n = strcspn(accept, ",; ");
+    snprintf(tag, sizeof(tag), "%.*s", (int)(n < sizeof(tag) ? n : sizeof(tag) - 1), accept);
+  }
+  locale_t previous = mc_i18n_use(tag);
+  api_route(r);
+  mc_i18n_restore(previous);
+}
+
+static void api_route(wg_req *r) {
   static const char prefix[] = "/api/v1/";
   if (strncmp(r->path, prefix, sizeof(prefix) - 1) != 0) {
     wg_reply_error(r, MC_NOT_FOUND, "no such API path (the API is under /api/v1/)");

@@ -16,6 +16,7 @@
 
 #include <sodium.h>
 
+#include "core/i18n.h"
 #include "core/daemon.h"
 #include "core/log.h"
 #include "core/registry.h"
@@ -188,6 +189,7 @@ static void teardown(wg_main *m) {
 }
 
 int main(int argc, char **argv) {
+  mc_i18n_init(); /* first: messages in the reader's language (browsers: per request, api.c) */
   enum { OPT_LOG = 256, OPT_VERSION, OPT_COORD, OPT_LISTEN };
   static const struct option longopts[] = {
       {"config", required_argument, NULL, 'c'},

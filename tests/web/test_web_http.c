@@ -28,6 +28,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "core/i18n.h"
 #include "harness.h"
 #include "web/gateway.h"
 
@@ -310,6 +311,22 @@ static void test_login_session_csrf_logout(void **state) {
   assert_non_null(strstr(res, "\"code\":\"UNAVAILABLE\""));
   assert_non_null(strstr(res, "Cache-Control: no-store"));
   free(res);
+  /* The message in the browser's language (Accept-Language, docs/i18n.md),
+   * the status code the same. */
+  char zh[500], en[500];
+  snprintf(zh, sizeof(zh), "%sAccept-Language: zh-CN,zh;q=0.9,en;q=0.8\r\n", both);
+  snprintf(en, sizeof(en), "%sAccept-Language: en-US,en;q=0.9\r\n", both);
+  res = http(f, "POST", "/api/v1/Desk/Inbox", zh, "{}");
+  assert_int_equal(status_of(res), 503);
+  assert_non_null(strstr(res, "\"code\":\"UNAVAILABLE\""));
+  if (strstr(res, "拒绝连接") == NULL)
+    fail_msg("not in Chinese for Accept-Language zh-CN:\n%s", res);
+  free(res);
+  res = http(f, "POST", "/api/v1/Desk/Inbox", en, "{}");
+  assert_int_equal(status_of(res), 503);
+  if (strstr(res, "refused the connection") == NULL)
+    fail_msg("not in English for Accept-Language en-US:\n%s", res);
+  free(res);
 
   /* Logout needs the token too; then the session is gone. */
   res = http(f, "POST", "/api/v1/logout", cookie, NULL);
@@ -371,6 +388,7 @@ static void test_in_flight_cap(void **state) {
 int main(void) {
   if (sodium_init() < 0)
     return 1;
+  mc_i18n_init(); /* the gateway's messages, as mediation-web's main does */
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_headers_on_every_reply, setup, teardown),
       cmocka_unit_test_setup_teardown(test_body_cap, setup, teardown),
