@@ -143,7 +143,7 @@ static mc_code take_in_op(st_txn *t, void *arg, mc_err *err) {
   mv_party party = MEDIATION__V1__PARTY__INIT, *parties[1] = {&party};
   party.name = "甄小明";
   party.role = MV_PARTY(APPLICANT);
-  party.id_number = "12345678901234567X";
+  party.id_number = "11010519491231002X";
   party.phone = "+86 100 0000 0001";
   mv_intake in = MEDIATION__V1__INTAKE__INIT;
   in.kind = (mv_kind)(1 + a->n % 9);
@@ -402,11 +402,11 @@ static void life_action_of(life_action *x, const life_case *c, int stage, int64_
     }
     x->party[0].name = "甄小红";
     x->party[0].role = MV_PARTY(APPLICANT);
-    x->party[0].id_number = "33021219900101002X";
+    x->party[0].id_number = "330212199001010029";
     x->party[0].phone = "+86 100 0000 0001";
     x->party[1].name = "贾小明";
     x->party[1].role = MV_PARTY(RESPONDENT);
-    x->party[1].id_number = "330212198801010011";
+    x->party[1].id_number = "330212198801010014";
     x->party[1].phone = "+86 100 0000 0002";
     x->in.parties = x->parties;
     x->in.n_parties = 2;

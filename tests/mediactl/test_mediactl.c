@@ -34,7 +34,7 @@
 static tw_world world;
 static const char *conf;
 
-#define ID_NUMBER "330212199001011234"
+#define ID_NUMBER "330212199001011232"
 #define PHONE "13800001234"
 
 /* ---- making cases as the units ---- */
@@ -409,7 +409,7 @@ static void test_show_case_and_timeline(void **state) {
   CONTAINS(r.out, "110报警");
   CONTAINS(r.out, "孔雀社区");
   CONTAINS(r.out, "1234.56元");
-  CONTAINS(r.out, "申请人 林某甲  身份证 3302************34  电话 138****1234");
+  CONTAINS(r.out, "申请人 林某甲  身份证 3302************32  电话 138****1234");
   CONTAINS(r.out, "人民调解员");
   CONTAINS(r.out, "周晓梅");
   CONTAINS(r.out, "大石头调解工作室 → 宋大姐调解工作室");

@@ -238,7 +238,7 @@ static mv_intake *sample_intake(mv_intake *in, mv_party *p, mv_party **pp, mv_ki
   mediation__v1__party__init(p);
   p->name = "张某";
   p->role = MV_PARTY(APPLICANT);
-  p->id_number = "330212199001011234";
+  p->id_number = "330212199001011232";
   p->phone = "13800001234";
   pp[0] = p;
   in->kind = kind;
@@ -481,7 +481,7 @@ static void test_intake_builds_the_whole_intake(void **state) {
   forget();
   mctl_result r = MCTL(conf, "--unit", "大石头调解工作室", "intake", "--kind", "感情纠纷",
                        "--community", "孔雀社区", "--grid", "3", "--party",
-                       "applicant:张某:330212199001011234:13800001234", "--party", "被申请人:李某",
+                       "applicant:张某:330212199001011232:13800001234", "--party", "被申请人:李某",
                        "--money-yuan", "1234.5", "--difficulty", "difficult", "--source",
                        "police_call", "--summary", "争吵后推搡", "--petition", "协办",
                        "--needs-lawyer", "--person", "马德顺", "--ref", "PS-2026-0007",
@@ -499,7 +499,7 @@ static void test_intake_builds_the_whole_intake(void **state) {
   assert_int_equal(in->n_parties, 2);
   assert_int_equal(in->parties[0]->role, MV_PARTY(APPLICANT));
   assert_string_equal(in->parties[0]->name, "张某");
-  assert_string_equal(in->parties[0]->id_number, "330212199001011234");
+  assert_string_equal(in->parties[0]->id_number, "330212199001011232");
   assert_string_equal(in->parties[0]->phone, "13800001234");
   assert_int_equal(in->parties[1]->role, MV_PARTY(RESPONDENT));
   assert_string_equal(in->parties[1]->name, "李某");
@@ -567,10 +567,10 @@ static void test_intake_party_file(void **state) {
   FILE *f = fopen(path, "w");
   assert_non_null(f);
   fputs("# the parties of the 110 call\r\n"
-        "applicant:张某:330212199001011234:13800001234\r\n"
+        "applicant:张某:330212199001011232:13800001234\r\n"
         "\n"
         "   \n"
-        "被申请人:李某:33021219900101123X\n"
+        "被申请人:李某:33021219900101007X\n"
         "other:王某",
         f);
   fclose(f);
@@ -587,10 +587,10 @@ static void test_intake_party_file(void **state) {
   assert_string_equal(in->parties[0]->name, "赵某");
   assert_int_equal(in->parties[1]->role, MV_PARTY(APPLICANT));
   assert_string_equal(in->parties[1]->name, "张某");
-  assert_string_equal(in->parties[1]->id_number, "330212199001011234");
+  assert_string_equal(in->parties[1]->id_number, "330212199001011232");
   assert_string_equal(in->parties[1]->phone, "13800001234");
   assert_int_equal(in->parties[2]->role, MV_PARTY(RESPONDENT));
-  assert_string_equal(in->parties[2]->id_number, "33021219900101123X");
+  assert_string_equal(in->parties[2]->id_number, "33021219900101007X");
   assert_string_equal(in->parties[2]->phone, "");
   assert_int_equal(in->parties[3]->role, MV_PARTY(OTHER));
   assert_string_equal(in->parties[3]->name, "王某");
@@ -600,7 +600,7 @@ static void test_intake_party_file(void **state) {
   char bin[TH_PATH_MAX], cmd[3 * TH_PATH_MAX];
   th_bin(bin, sizeof(bin), "services/mediactl");
   snprintf(cmd, sizeof(cmd),
-           "printf 'applicant:孙某:330212199001011234\\n' | '%s' --config '%s' --unit "
+           "printf 'applicant:孙某:330212199001011232\\n' | '%s' --config '%s' --unit "
            "police-studio intake --kind neighbour --community baihe --source walk_in "
            "--party-file -",
            bin, conf);
@@ -616,7 +616,7 @@ static void test_intake_party_file(void **state) {
                                                  &mediation__v1__desk_take_in_request__descriptor);
   assert_int_equal(req->intake->n_parties, 1);
   assert_string_equal(req->intake->parties[0]->name, "孙某");
-  assert_string_equal(req->intake->parties[0]->id_number, "330212199001011234");
+  assert_string_equal(req->intake->parties[0]->id_number, "330212199001011232");
   protobuf_c_message_free_unpacked(&req->base, NULL);
 
   /* A bad line: named by its number, its text not repeated; nothing sent. */
@@ -1012,7 +1012,7 @@ static void test_show_through_the_desk(void **state) {
   json_object *j = mctl_json(&r);
   assert_true(jbool(j, "stale"));
   assert_int_equal(jlen(j, "events"), 0);
-  assert_string_equal(jstr(j, "case_record.intake.parties[0].id_number"), "330212199001011234");
+  assert_string_equal(jstr(j, "case_record.intake.parties[0].id_number"), "330212199001011232");
   json_object_put(j);
   mctl_free(&r);
 }

@@ -153,7 +153,7 @@ static void test_police_referral_to_agreement(void **state) {
   (void)state;
   mctl_result r = MCTL(conf, "--unit", "police-studio", "--json", "intake", "--kind", "感情纠纷",
                        "--community", "kongque", "--source", "110报警", "--party",
-                       "applicant:丈夫某:330212199001011234:13800001234", "--party",
+                       "applicant:丈夫某:330212199001011232:13800001234", "--party",
                        "respondent:妻子某", "--money-yuan", "3000");
   mctl_expect(&r, 0, "intake");
   char id[32];

@@ -18,7 +18,7 @@
 
 #define TS_CANARY "金丝雀甲乙丙" /* a party name that must never reach a log */
 #define TS_PHONE "13800001234"
-#define TS_ID_NUMBER "330212199001011234"
+#define TS_ID_NUMBER "330212199001011232"
 
 extern tw_world ts_world;
 
