@@ -148,6 +148,14 @@ static mc_code check_intake(const mc_registry *reg, const mv_intake *in, mc_err 
     return mc_err_set(err, MC_INVALID_ARGUMENT,
                       "action.intake.unit_ref: expected the unit's reference for the case, "
                       MC_UNIT_REF_RULE " (such as PS-2026-0007); never personal data");
+  /* The router's links to earlier cases (再次纠纷): case ids only. */
+  if (in->n_repeat_of > MC_REPEAT_MAX)
+    return mc_err_set(err, MC_INVALID_ARGUMENT, "action.intake.repeat_of: more than %d",
+                      MC_REPEAT_MAX);
+  for (size_t i = 0; i < in->n_repeat_of; i++)
+    if (in->repeat_of[i] == NULL || !mc_case_id_parse(in->repeat_of[i], NULL, NULL))
+      return mc_err_set(err, MC_INVALID_ARGUMENT, "action.intake.repeat_of[%zu]: not a case id",
+                        i);
   if (in->workers > 0 && in->kind != MV_KIND(LABOUR))
     return mc_err_set(err, MC_INVALID_ARGUMENT,
                       "action.intake.workers: only for a labour dispute (劳资纠纷)");

@@ -21,6 +21,8 @@
 #include "mv1.h"
 
 #define MC_ID_NUMBER_LEN 18
+/* Earlier cases an intake is linked to at most (Intake.repeat_of, 再次纠纷). */
+#define MC_REPEAT_MAX 20
 /* The normal form of a phone: its digits, without the +86 country code and
  * without an extension (at most 12: 0 + 3-digit area + 8 digits). */
 #define MC_PHONE_NORM_MAX 16
