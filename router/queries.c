@@ -307,9 +307,10 @@ void rt_stuck(rt_router *rt, rpc_call *call, const mc_principal *caller,
         g->oldest = oldest;
       }
       g->count++;
-      if (g->n_oldest < per_group)
+      if (g->n_oldest < per_group) {
         g->oldest[g->n_oldest++] = c;
-      else
+        rc = rt_visible_repeats(rt, txn, c, caller, &err); /* 再次纠纷 links it may see */
+      } else
         protobuf_c_message_free_unpacked(&c->base, NULL);
     }
     if (rc != MC_OK || after[0] == '\0')

@@ -105,10 +105,12 @@ const ctl_ops ctl_show_ops = {
 
 static void state_cell(const ctl_ctx *ctx, const Mediation__V1__CaseSummary *s, char *buf,
                        size_t cap) {
+  const char *repeat = s->n_repeat_of > 0 ? " 再次纠纷" : ""; /* ids: `show` */
   if (s->state == MV_STATE(TRANSFER) && s->offered_to[0])
-    snprintf(buf, cap, "%s → %s", ctl_state_label(s->state), ctl_unit_label(ctx, s->offered_to));
+    snprintf(buf, cap, "%s → %s%s", ctl_state_label(s->state),
+             ctl_unit_label(ctx, s->offered_to), repeat);
   else
-    snprintf(buf, cap, "%s", ctl_state_label(s->state));
+    snprintf(buf, cap, "%s%s", ctl_state_label(s->state), repeat);
 }
 
 static int print_summaries(const ctl_ctx *ctx, Mediation__V1__CaseSummary *const *cases,

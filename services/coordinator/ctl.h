@@ -380,4 +380,15 @@ extern const ctl_ops ctl_help_ops, ctl_intake_ops, ctl_step_ops, ctl_inbox_ops, 
     ctl_stuck_ops, ctl_figures_ops, ctl_report_ops, ctl_backup_ops, ctl_verify_ops,
     ctl_access_log_ops, ctl_health_ops, ctl_methods_ops, ctl_user_ops;
 
+/* ---- search (cmd_search.c) ---- */
+
+extern const ctl_ops ctl_search_ops;
+#define CTL_SEARCH_COLS 8
+#define CTL_SEARCH_CELL 256
+extern const char *const ctl_search_headers[CTL_SEARCH_COLS];
+/* One search hit as the cells of a row (the table, and CSV): id (unit_ref),
+ * what matched, state, holder, kind, community, taken in, 再次纠纷 ids. */
+void ctl_search_row(const ctl_ctx *ctx, const Mediation__V1__SearchHit *h,
+                    char cells[CTL_SEARCH_COLS][CTL_SEARCH_CELL]);
+
 #endif /* CTL_CTL_H */
