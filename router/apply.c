@@ -148,6 +148,61 @@ static mc_code record_as_of(st_txn *txn, const mc_registry *reg, const char *cas
   return MC_OK;
 }
 
+/* Packs the caller's Apply reply into the job: the record and the event,
+ * with the 再次纠纷 links (Intake.repeat_of) cut to the earlier cases the
+ * caller may see (each read in txn). The messages are restored after. The
+ * one way a reply is packed in the writer, first answer or rebuilt, so a
+ * retry gets the same bytes. */
+static mc_code pack_reply(st_txn *txn, rt_job *job, mv_case *record, mv_event *event,
+                          mc_err *err) {
+  mv_intake *ni = record->intake;
+  mv_intake *ei = event->action != NULL && event->action->args_case == MV_ARGS(INTAKE)
+                      ? event->action->intake /* a member of the args oneof */
+                      : NULL;
+  char **saved_n = ni ? ni->repeat_of : NULL, **saved_e = ei ? ei->repeat_of : NULL;
+  size_t count_n = ni ? ni->n_repeat_of : 0, count_e = ei ? ei->n_repeat_of : 0;
+  char *keep[MC_REPEAT_MAX];
+  size_t kept = 0;
+  mc_code rc = MC_OK;
+  mv_actor who;
+  rt_actor_of(job->caller, NULL, &who);
+  for (size_t i = 0; i < count_n && i < MC_REPEAT_MAX && rc == MC_OK; i++) {
+    mv_case *earlier = NULL;
+    rc = st_case_get(txn, saved_n[i], &earlier, err);
+    if (rc == MC_NOT_FOUND) {
+      rc = MC_OK;
+      continue;
+    }
+    if (rc == MC_OK && mc_may_read(job->reg, earlier, &who))
+      keep[kept++] = saved_n[i];
+    if (earlier != NULL)
+      protobuf_c_message_free_unpacked(&earlier->base, NULL);
+  }
+  if (rc != MC_OK)
+    return rc;
+  if (ni != NULL) {
+    ni->repeat_of = keep;
+    ni->n_repeat_of = kept;
+  }
+  if (ei != NULL && count_e == count_n) { /* the intake's own event: the same links */
+    ei->repeat_of = keep;
+    ei->n_repeat_of = kept;
+  }
+  Mediation__V1__ApplyReply reply = MEDIATION__V1__APPLY_REPLY__INIT;
+  reply.case_record = record;
+  reply.event = event;
+  rc = mc_pb_pack(&reply.base, &job->payload, &job->payload_len, err);
+  if (ni != NULL) {
+    ni->repeat_of = saved_n;
+    ni->n_repeat_of = count_n;
+  }
+  if (ei != NULL) {
+    ei->repeat_of = saved_e;
+    ei->n_repeat_of = count_e;
+  }
+  return rc;
+}
+
 /* Rebuilds an applied step's answer kept as (case, seq, masked): the record
  * after that event - the stored one if no step came since, else replayed -
  * and the event, masked as the first answer was, packed into the job. */
@@ -171,10 +226,7 @@ static mc_code rebuild_answer(st_txn *txn, rt_job *job, const st_idem_reply *pre
       mc_mask_case(record);
       mc_mask_event(event);
     }
-    Mediation__V1__ApplyReply reply = MEDIATION__V1__APPLY_REPLY__INIT;
-    reply.case_record = record;
-    reply.event = event;
-    rc = mc_pb_pack(&reply.base, &job->payload, &job->payload_len, err);
+    rc = pack_reply(txn, job, record, event, err);
   }
   if (record != NULL)
     protobuf_c_message_free_unpacked(&record->base, NULL);
@@ -268,53 +320,8 @@ static mc_code send_one(st_txn *txn, rt_job *job, const outgoing *o, mv_case *ne
     job->pre_reply_len = 0;
     return MC_OK;
   }
-  if (o->unit == NULL) {
-    /* 再次纠纷 links in the reply: only the earlier cases the caller may see. */
-    mv_intake *ni = next->intake;
-    mv_intake *ei = event->action != NULL ? event->action->intake : NULL;
-    char **saved_n = ni ? ni->repeat_of : NULL, **saved_e = ei ? ei->repeat_of : NULL;
-    size_t count_n = ni ? ni->n_repeat_of : 0, count_e = ei ? ei->n_repeat_of : 0;
-    char *keep[MC_REPEAT_MAX];
-    size_t kept = 0;
-    mc_code rc = MC_OK;
-    mv_actor who;
-    rt_actor_of(job->caller, NULL, &who);
-    for (size_t i = 0; i < count_n && i < MC_REPEAT_MAX && rc == MC_OK; i++) {
-      mv_case *earlier = NULL;
-      rc = st_case_get(txn, saved_n[i], &earlier, err);
-      if (rc == MC_NOT_FOUND) {
-        rc = MC_OK;
-        continue;
-      }
-      if (rc == MC_OK && mc_may_read(job->reg, earlier, &who))
-        keep[kept++] = saved_n[i];
-      if (earlier != NULL)
-        protobuf_c_message_free_unpacked(&earlier->base, NULL);
-    }
-    if (rc != MC_OK)
-      return rc;
-    if (ni != NULL) {
-      ni->repeat_of = keep;
-      ni->n_repeat_of = kept;
-    }
-    if (ei != NULL && count_e == count_n) {
-      ei->repeat_of = keep;
-      ei->n_repeat_of = kept;
-    }
-    Mediation__V1__ApplyReply reply = MEDIATION__V1__APPLY_REPLY__INIT;
-    reply.case_record = next;
-    reply.event = event;
-    rc = mc_pb_pack(&reply.base, &job->payload, &job->payload_len, err);
-    if (ni != NULL) {
-      ni->repeat_of = saved_n;
-      ni->n_repeat_of = count_n;
-    }
-    if (ei != NULL) {
-      ei->repeat_of = saved_e;
-      ei->n_repeat_of = count_e;
-    }
-    return rc;
-  }
+  if (o->unit == NULL)
+    return pack_reply(txn, job, next, event, err);
   mv_delivery d = MEDIATION__V1__DELIVERY__INIT;
   d.unit = (char *)o->unit;
   d.kind = o->kind;
@@ -627,7 +634,10 @@ void rt_job_prepare(rt_router *rt, rt_job *job) {
   }
   mv_case *next = s.next;
   mv_event *event = s.event;
-  if (rt_sees_personal_data(next, job->caller)) {
+  /* Packed ahead only without 再次纠纷 links: cutting them to what the caller
+   * may see reads other cases, which the writer does (pack_reply). */
+  if (rt_sees_personal_data(next, job->caller) &&
+      (next->intake == NULL || next->intake->n_repeat_of == 0)) {
     Mediation__V1__ApplyReply reply = MEDIATION__V1__APPLY_REPLY__INIT;
     reply.case_record = next;
     reply.event = event;

@@ -130,7 +130,7 @@ static void router_get_case(Mediation__V1__Router_Service *service,
   if (rc == MC_OK)
     rc = rt_visible_repeats(rt, txn, c, caller, &err);
   for (size_t i = 0; i < n && rc == MC_OK; i++)
-    if (events[i]->action != NULL)
+    if (events[i]->action != NULL && events[i]->action->args_case == MV_ARGS(INTAKE)) /* a oneof */
       rc = rt_visible_repeats_in(rt, txn, events[i]->action->intake, caller, &err);
   st_read_end(txn);
   if (rc != MC_OK) {
