@@ -421,6 +421,31 @@ static void fake_watch(Mediation__V1__Desk_Service *svc, const Mediation__V1__De
   rpc_call_reply(call, &r.base);
 }
 
+/* A search answered from the unit's own copies (the router away). */
+static void fake_search(Mediation__V1__Desk_Service *svc, const Mediation__V1__SearchRequest *in,
+                        Mediation__V1__SearchReply_Closure closure, void *call) {
+  (void)svc;
+  (void)closure;
+  record("Search", &in->base);
+  Mediation__V1__SearchHit h = MEDIATION__V1__SEARCH_HIT__INIT, *hs[1] = {&h};
+  char *repeats[1] = {"BH-2026-000003"};
+  h.id = "BH-2026-000009";
+  h.state = MV_STATE(MEDIATION);
+  h.holder = "police-studio";
+  h.kind = MV_KIND(NEIGHBOUR);
+  h.community = "kongque";
+  h.unit_ref = "PS-2026-0009";
+  h.matched = "party_name";
+  h.repeat_of = repeats;
+  h.n_repeat_of = 1;
+  Mediation__V1__SearchReply r = MEDIATION__V1__SEARCH_REPLY__INIT;
+  r.hits = hs;
+  r.n_hits = 1;
+  r.total = 1;
+  r.local = true;
+  rpc_call_reply(call, &r.base);
+}
+
 static Mediation__V1__Desk_Service desk = MEDIATION__V1__DESK__INIT(fake_);
 
 static int setup(void **state) {
@@ -1017,6 +1042,34 @@ static void test_show_through_the_desk(void **state) {
   mctl_free(&r);
 }
 
+static void test_search_through_the_desk(void **state) {
+  (void)state;
+  mctl_result r = MCTL(conf, "--unit", "police-studio", "search", "林某", "--limit", "5",
+                       "--person", "吴警官");
+  mctl_expect(&r, 0, "search --unit");
+  CONTAINS(r.out, "路由不可达");
+  CONTAINS(r.out, "BH-2026-000009 (PS-2026-0009)");
+  CONTAINS(r.out, "当事人");
+  CONTAINS(r.out, "调处");
+  CONTAINS(r.out, "孔雀社区");
+  CONTAINS(r.out, "BH-2026-000003");
+  CONTAINS(r.out, "共 1 件");
+  mctl_free(&r);
+  Mediation__V1__SearchRequest *sr = (Mediation__V1__SearchRequest *)last(
+      "Search", &mediation__v1__search_request__descriptor);
+  assert_string_equal(sr->text, "林某");
+  assert_int_equal(sr->page_size, 5);
+  assert_string_equal(sr->person, "吴警官");
+  protobuf_c_message_free_unpacked(&sr->base, NULL);
+  r = MCTL(conf, "--unit", "police-studio", "--json", "search", "林某");
+  mctl_expect(&r, 0, "search --unit --json");
+  json_object *j = mctl_json(&r);
+  assert_true(jbool(j, "local"));
+  assert_string_equal(jstr(j, "hits[0].matched"), "party_name");
+  json_object_put(j);
+  mctl_free(&r);
+}
+
 static void test_health_and_methods_of_a_unit(void **state) {
   (void)state;
   mctl_result r = MCTL(conf, "--unit", "police-studio", "health");
@@ -1067,6 +1120,7 @@ int main(void) {
       cmocka_unit_test(test_partial_results_are_not_success),
       cmocka_unit_test(test_unit_lists),
       cmocka_unit_test(test_show_through_the_desk),
+      cmocka_unit_test(test_search_through_the_desk),
       cmocka_unit_test(test_health_and_methods_of_a_unit),
   };
   return cmocka_run_group_tests_name("mediactl through a recording Desk", tests, setup, teardown);
