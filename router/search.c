@@ -197,6 +197,70 @@ static bool already(mv_case **found, size_t n, const char *id) {
   return false;
 }
 
+/* The text as typed, without surrounding blanks, into text (ST_NAME_MAX
+ * bytes); false if nothing is left or it does not fit. */
+static bool trim_text(const char *in, char text[ST_NAME_MAX]) {
+  while (*in == ' ' || *in == '\t')
+    in++;
+  size_t n = strlen(in);
+  while (n > 0 && (in[n - 1] == ' ' || in[n - 1] == '\t'))
+    n--;
+  if (n == 0 || n >= ST_NAME_MAX)
+    return false;
+  memcpy(text, in, n);
+  text[n] = '\0';
+  return true;
+}
+
+/* One page: walks the plan's classes from class cls at storage cursor
+ * `inner`, keeping the cases the caller may read (each once) into found[]
+ * with what matched, until the page is full, the walk ends or EXAMINE_MAX
+ * entries were looked at. next_token gets the token of the next page ("" if
+ * none). */
+static mc_code walk_page(rt_router *rt, st_txn *txn, const mc_principal *caller,
+                         const search_plan *plan, int cls, const char *inner, uint32_t page,
+                         st_hit *hits, mv_case **found, const char **matched, size_t *n_out,
+                         char next_token[ST_CURSOR_MAX + 8], mc_err *err) {
+  char cursor[ST_CURSOR_MAX];
+  snprintf(cursor, sizeof(cursor), "%s", inner);
+  size_t n = 0, examined = 0;
+  bool more = true;
+  mc_code rc = MC_OK;
+  while (rc == MC_OK && n < page && more && examined < EXAMINE_MAX) {
+    st_query q = {.index = ST_BY_TERM, .unit = plan->c[cls].term, .cursor = cursor,
+                  .limit = page - (uint32_t)n};
+    size_t got = 0;
+    char after[ST_CURSOR_MAX];
+    rc = st_index_query(txn, &q, hits, &got, after, err);
+    for (size_t i = 0; i < got && rc == MC_OK; i++, examined++) {
+      mv_case *c = NULL;
+      rc = st_case_get(txn, hits[i].id, &c, err);
+      if (rc != MC_OK)
+        break;
+      if (rt_may_read(rt, c, caller) && !already(found, n, c->id)) {
+        matched[n] = plan->c[cls].name;
+        found[n++] = c;
+      } else {
+        protobuf_c_message_free_unpacked(&c->base, NULL);
+      }
+    }
+    if (rc != MC_OK)
+      break;
+    snprintf(cursor, sizeof(cursor), "%s", after);
+    if (after[0] == '\0') {
+      if (cls + 1 < plan->n)
+        cls++;
+      else
+        more = false;
+    }
+  }
+  *n_out = n; /* the caller frees what was found, whatever rc */
+  next_token[0] = '\0';
+  if (rc == MC_OK && more)
+    snprintf(next_token, ST_CURSOR_MAX + 8, "%d.%s", cls, cursor);
+  return rc;
+}
+
 void rt_search(rt_router *rt, rpc_call *call, const mc_principal *caller,
                const Mediation__V1__SearchRequest *req) {
   const mc_limits *lim = &rt->reg->limits;
@@ -208,21 +272,12 @@ void rt_search(rt_router *rt, rpc_call *call, const mc_principal *caller,
     rpc_call_fail_err(call, &err);
     return;
   }
-  /* The text as typed, without surrounding blanks. */
-  char text[512];
-  const char *b = req->text;
-  while (*b == ' ' || *b == '\t')
-    b++;
-  size_t tl = strlen(b);
-  while (tl > 0 && (b[tl - 1] == ' ' || b[tl - 1] == '\t'))
-    tl--;
-  if (tl == 0 || tl >= sizeof(text) || tl >= ST_NAME_MAX) {
-    rpc_call_fail(call, MC_INVALID_ARGUMENT, tl == 0 ? "text: required" : "text: longer than %d bytes",
+  char text[ST_NAME_MAX];
+  if (!trim_text(req->text, text)) {
+    rpc_call_fail(call, MC_INVALID_ARGUMENT, "text: required, at most %d bytes",
                   ST_NAME_MAX - 1);
     return;
   }
-  memcpy(text, b, tl);
-  text[tl] = '\0';
   uint32_t page = req->page_size == 0 ? lim->page_size_default : req->page_size;
   if (page > lim->page_size_max) {
     rpc_call_fail(call, MC_INVALID_ARGUMENT, "page_size %u is above the limit %u",
@@ -250,54 +305,21 @@ void rt_search(rt_router *rt, rpc_call *call, const mc_principal *caller,
   const char *inner = "";
   if (rc == MC_OK && !split_token(req->page_token, plan.n, &cls, &inner))
     rc = mc_err_set(&err, MC_INVALID_ARGUMENT, "page_token: not one this search gave out");
-  char cursor[ST_CURSOR_MAX], next_token[ST_CURSOR_MAX + 8] = "";
-  snprintf(cursor, sizeof(cursor), "%s", inner);
-  size_t examined = 0;
-  bool more = true;
-  while (rc == MC_OK && n < page && more && examined < EXAMINE_MAX) {
-    st_query q = {.index = ST_BY_TERM, .unit = plan.c[cls].term, .cursor = cursor,
-                  .limit = page - (uint32_t)n};
-    size_t got = 0;
-    char after[ST_CURSOR_MAX];
-    rc = st_index_query(txn, &q, hits, &got, after, &err);
-    for (size_t i = 0; i < got && rc == MC_OK; i++, examined++) {
-      mv_case *c = NULL;
-      rc = st_case_get(txn, hits[i].id, &c, &err);
-      if (rc != MC_OK)
-        break;
-      if (rt_may_read(rt, c, caller) && !already(found, n, c->id)) {
-        matched[n] = plan.c[cls].name;
-        found[n++] = c;
-      } else {
-        protobuf_c_message_free_unpacked(&c->base, NULL);
-      }
-    }
-    if (rc != MC_OK)
-      break;
-    snprintf(cursor, sizeof(cursor), "%s", after);
-    if (after[0] == '\0') {
-      if (cls + 1 < plan.n) {
-        cls++;
-      } else {
-        more = false;
-      }
-    }
-  }
+  char next_token[ST_CURSOR_MAX + 8] = "";
+  if (rc == MC_OK)
+    rc = walk_page(rt, txn, caller, &plan, cls, inner, page, hits, found, matched, &n,
+                   next_token, &err);
   uint32_t total = 0;
   bool total_more = false;
   for (int i = 0; rc == MC_OK && i < plan.n; i++)
     rc = count_class(rt, txn, &plan.c[i], caller, hits, &total, &total_more, &err);
-  if (rc == MC_OK) {
-    for (size_t i = 0; i < n; i++)
-      rc = rt_visible_repeats(rt, txn, found[i], caller, &err);
-  }
+  for (size_t i = 0; i < n && rc == MC_OK; i++)
+    rc = rt_visible_repeats(rt, txn, found[i], caller, &err); /* 再次纠纷 links it may see */
   st_read_end(txn);
   if (rc != MC_OK) {
     rpc_call_fail_err(call, &err);
     goto out;
   }
-  if (more)
-    snprintf(next_token, sizeof(next_token), "%d.%s", cls, cursor);
   for (size_t i = 0; i < n; i++) {
     rt_search_hit_of(found[i], now, &hitm[i]);
     hitm[i].matched = (char *)matched[i];
