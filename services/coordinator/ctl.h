@@ -336,6 +336,9 @@ int ctl_print_timeline(const ctl_ctx *ctx, mv_event *const *events, size_t n, FI
 void ctl_event_detail(const ctl_ctx *ctx, const mv_event *ev, char *buf, size_t cap);
 /* "BH-2026-000003 (PS-0007)  流转 → 宋大姐调解工作室  承办 大石头调解工作室" */
 void ctl_print_case_line(const ctl_ctx *ctx, const mv_case *c, FILE *out);
+/* "  再次纠纷：同一当事人此前的案件 BH-2026-000001、…" when the intake is linked to
+ * earlier cases (those the reader may see); nothing otherwise. */
+void ctl_print_repeats(const mv_case *c, FILE *out);
 
 /* ---- the year's report (report.c): pure, so tests can check the words ---- */
 

@@ -42,6 +42,15 @@ void ctl_print_case_line(const ctl_ctx *ctx, const mv_case *c, FILE *out) {
   fprintf(out, "  承办 %s\n", ctl_unit_label(ctx, c->holder));
 }
 
+void ctl_print_repeats(const mv_case *c, FILE *out) {
+  if (c->intake == NULL || c->intake->n_repeat_of == 0)
+    return;
+  fprintf(out, "  再次纠纷：同一当事人此前的案件 ");
+  for (size_t i = 0; i < c->intake->n_repeat_of; i++)
+    fprintf(out, "%s%s", i ? "、" : "", c->intake->repeat_of[i]);
+  fprintf(out, "\n");
+}
+
 static void party_text(const mv_party *p, char *buf, size_t cap) {
   size_t used = 0;
   buf[0] = '\0';
