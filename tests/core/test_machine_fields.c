@@ -170,6 +170,17 @@ static void test_take_in_fields(void **state) {
       "action.intake.parties[1].phone: position 1 does not fit");
   BAD(FX_NEW, TAKE_IN, FX_POLICE, A->party[1].phone = "+-- --", "parties[1].phone");
   BAD(FX_NEW, TAKE_IN, FX_POLICE, A->party[1].phone = "123456789012345678901", "phone");
+  /* 再次纠纷 links are case ids, at most 20 (the router sets them). */
+  {
+    static char *ids[21], *bad[1] = {"林某甲"};
+    for (int i = 0; i < 21; i++)
+      ids[i] = "BH-2026-000001";
+    GOOD(FX_NEW, TAKE_IN, FX_POLICE, (A->intake.repeat_of = ids, A->intake.n_repeat_of = 20));
+    BAD(FX_NEW, TAKE_IN, FX_POLICE, (A->intake.repeat_of = ids, A->intake.n_repeat_of = 21),
+        "action.intake.repeat_of: more than 20");
+    BAD(FX_NEW, TAKE_IN, FX_POLICE, (A->intake.repeat_of = bad, A->intake.n_repeat_of = 1),
+        "action.intake.repeat_of[0]: not a case id");
+  }
   /* Bidi controls only: no name at all. */
   BAD(FX_NEW, TAKE_IN, FX_POLICE, A->party[0].name = "\xE2\x80\xAE\xE2\x81\xA6",
       "action.intake.parties[0].name: required");
