@@ -1086,6 +1086,21 @@ static void test_search(void **state) {
   CONTAINS(r.out, "再次纠纷");
   CONTAINS(r.out, a);
   mctl_free(&r);
+
+  /* Each search is in the access log, with what it showed, never its text
+   * (written with the router's next batch: give it a moment). */
+  bool logged = false;
+  for (int tries = 0; tries < 50 && !logged; tries++) {
+    r = MCTL(conf, "access-log", "--who", "coordinator");
+    mctl_expect(&r, 0, "access-log");
+    logged = strstr(r.out, "搜索，显示2件") != NULL;
+    LACKS(r.out, "欧阳");
+    LACKS(r.out, "330212196001010076");
+    mctl_free(&r);
+    if (!logged)
+      usleep(100 * 1000);
+  }
+  assert_true(logged);
 }
 
 int main(void) {
