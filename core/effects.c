@@ -43,6 +43,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/identity.h"
 #include "core/ids.h"
 #include "core/names.h"
 #include "core/step.h"
@@ -99,34 +100,6 @@ static mc_code required_text(const char *s, size_t max, const char *field, mc_er
   return MC_OK;
 }
 
-/* 身份证号: 18 characters (the last may be the check character X) or the
- * old 15 digits. ASCII only, so masking can count characters as bytes. */
-static bool id_number_ok(const char *s) {
-  size_t n = strnlen(s, 19);
-  if (n != 15 && n != 18)
-    return false;
-  for (size_t i = 0; i < n; i++) {
-    bool digit = s[i] >= '0' && s[i] <= '9';
-    bool check_x = (s[i] == 'X' || s[i] == 'x') && n == 18 && i == n - 1;
-    if (!digit && !check_x)
-      return false;
-  }
-  return true;
-}
-
-static bool phone_ok(const char *s) {
-  size_t n = strnlen(s, 21), digits = 0;
-  if (n > 20)
-    return false;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] >= '0' && s[i] <= '9')
-      digits++;
-    else if (s[i] != '+' && s[i] != '-' && s[i] != ' ')
-      return false;
-  }
-  return digits > 0;
-}
-
 static mc_code check_party(const mc_limits *lim, const mv_party *p, size_t i, mc_err *err) {
   char field[64];
   if (p == NULL)
@@ -135,16 +108,8 @@ static mc_code check_party(const mc_limits *lim, const mv_party *p, size_t i, mc
   TRY(required_text(p->name, lim->max_name_bytes, field, err));
   snprintf(field, sizeof(field), "action.intake.parties[%zu].role", i);
   TRY(required_enum(mc_party_role_names, p->role, field, err));
-  if (!mc_str_empty(p->id_number) && !id_number_ok(p->id_number))
-    return mc_err_set(err, MC_INVALID_ARGUMENT,
-                      _("action.intake.parties[%zu].id_number: expected 18 characters (digits, "
-                      "the last may be X) or 15 digits"),
-                      i);
-  if (!mc_str_empty(p->phone) && !phone_ok(p->phone))
-    return mc_err_set(err, MC_INVALID_ARGUMENT,
-                      _("action.intake.parties[%zu].phone: expected up to 20 of 0-9, '+', '-' "
-                      "and space"),
-                      i);
+  snprintf(field, sizeof(field), "action.intake.parties[%zu]", i);
+  TRY(mc_party_identity_check(p, field, err));
   return MC_OK;
 }
 
@@ -184,6 +149,14 @@ static mc_code check_intake(const mc_registry *reg, const mv_intake *in, mc_err 
     return mc_err_set(err, MC_INVALID_ARGUMENT,
                       "action.intake.unit_ref: expected the unit's reference for the case, "
                       MC_UNIT_REF_RULE " (such as PS-2026-0007); never personal data");
+  /* The router's links to earlier cases (再次纠纷): case ids only. */
+  if (in->n_repeat_of > MC_REPEAT_MAX)
+    return mc_err_set(err, MC_INVALID_ARGUMENT, "action.intake.repeat_of: more than %d",
+                      MC_REPEAT_MAX);
+  for (size_t i = 0; i < in->n_repeat_of; i++)
+    if (in->repeat_of[i] == NULL || !mc_case_id_parse(in->repeat_of[i], NULL, NULL))
+      return mc_err_set(err, MC_INVALID_ARGUMENT, "action.intake.repeat_of[%zu]: not a case id",
+                        i);
   if (in->workers > 0 && in->kind != MV_KIND(LABOUR))
     return mc_err_set(err, MC_INVALID_ARGUMENT,
                       _("action.intake.workers: only for a labour dispute (劳资纠纷)"));
@@ -233,11 +206,21 @@ static mc_code take_in_effect(const mc_step_ctx *x, mc_build *b, mc_err *err) {
   b->party_copies = malloc((n + 1) * sizeof(mv_party));
   b->parties = malloc((n + 1) * sizeof(mv_party *));
   b->units = malloc(sizeof(char *));
-  if (b->party_copies == NULL || b->parties == NULL || b->units == NULL)
+  /* Names are kept without bidi controls (stripped, not refused: a name
+   * pasted from a chat app often carries them), so a name cannot display
+   * reversed in a list and search finds it as typed. */
+  size_t name_bytes = 0;
+  for (size_t i = 0; i < n; i++)
+    name_bytes += strlen(in->parties[i]->name) + 1;
+  b->name_buf = malloc(name_bytes + 1);
+  if (b->party_copies == NULL || b->parties == NULL || b->units == NULL || b->name_buf == NULL)
     return mc_out_of_memory(err);
+  char *names = b->name_buf;
   for (size_t i = 0; i < n; i++) {
     b->party_copies[i] = *in->parties[i];
     FORGET_UNKNOWN(b->party_copies[i]);
+    b->party_copies[i].name = names;
+    names += mc_strip_bidi_controls(in->parties[i]->name, names) + 1;
     b->parties[i] = &b->party_copies[i];
   }
   b->intake.parties = b->parties;

@@ -8,6 +8,8 @@
  * verify recomputes them by replaying the events through this same function.
  *
  * What the counters count, where figures.proto leaves a choice:
+ *   - repeat_cases counts an intake the router linked to earlier cases
+ *     sharing a party (Intake.repeat_of), once, in the intake's month;
  *   - taken_in, transferred_out, accepted, refused, litigated, closed,
  *     withdrawn, reopened, legal_aid and complete_files count steps: a case
  *     closed, reopened and closed again is counted closed twice and reopened
@@ -63,6 +65,8 @@ static void count_intake(mv_counters *d, const mv_intake *in) {
   d->taken_in = 1;
   if (in == NULL)
     return;
+  if (in->n_repeat_of > 0) /* linked by the router at intake (再次纠纷) */
+    d->repeat_cases = 1;
   if (in->petition == MV_PETITION(LED))
     d->petition_led = 1;
   else if (in->petition == MV_PETITION(ASSISTED))

@@ -250,6 +250,7 @@ void mc_event_hash_packed(const uint8_t *packed, size_t len, uint8_t out[MC_HASH
 
 static void build_free(mc_build *b) {
   free(b->party_copies);
+  free(b->name_buf);
   free(b->parties);
   free(b->units);
   free(b->team);

@@ -46,6 +46,7 @@ typedef struct mc_build {
   mv_intake intake;
   mv_party *party_copies;
   mv_party **parties;
+  char *name_buf; /* the parties' names without bidi controls */
   Mediation__V1__PendingTransfer transfer;
   mv_member member;
   Mediation__V1__Session session;

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <sodium.h>
 #include <unistd.h>
 
 #include "core/i18n.h"
@@ -87,6 +88,66 @@ mc_code rt_signer_open(rt_router *rt, st_options *so, mc_err *err) {
   so->sign = sign_with_router_key;
   so->sign_arg = rt->key;
   return MC_OK;
+}
+
+/* Reads ST_SEARCH_KEY_BYTES from path into key; creates the file (0600,
+ * O_EXCL, synced) with fresh random bytes if create and it does not
+ * exist. */
+static mc_code read_search_key(const char *path, bool create, uint8_t *key, bool *found,
+                               mc_err *err) {
+  *found = false;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT && create) {
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+      return mc_err_set(err, MC_PERMISSION_DENIED, "cannot create %s: %s", path,
+                        strerror(errno));
+    randombytes_buf(key, ST_SEARCH_KEY_BYTES);
+    bool ok = write(fd, key, ST_SEARCH_KEY_BYTES) == ST_SEARCH_KEY_BYTES && fsync(fd) == 0;
+    close(fd);
+    if (!ok)
+      return mc_err_set(err, MC_UNAVAILABLE, "cannot write %s", path);
+    mc_log(MC_LOG_NOTICE, NULL, "made a new search key %s (the search index is rebuilt with it)",
+           path);
+    *found = true;
+    return MC_OK;
+  }
+  if (fd < 0)
+    return errno == ENOENT ? MC_OK
+                           : mc_err_set(err, MC_PERMISSION_DENIED, "cannot read %s: %s", path,
+                                        strerror(errno));
+  ssize_t n = read(fd, key, ST_SEARCH_KEY_BYTES);
+  uint8_t extra;
+  ssize_t more = read(fd, &extra, 1);
+  close(fd);
+  if (n != ST_SEARCH_KEY_BYTES || more != 0)
+    return mc_err_set(err, MC_INVALID_ARGUMENT, "%s: expected exactly %d bytes", path,
+                      ST_SEARCH_KEY_BYTES);
+  *found = true;
+  return MC_OK;
+}
+
+mc_code rt_search_key_open(rt_router *rt, st_options *so, mc_err *err) {
+  char path[4096];
+  bool found = false;
+  mc_code rc = MC_OK;
+  if (rt->reg->keys_dir != NULL) {
+    snprintf(path, sizeof(path), "%s/" RT_SEARCH_KEY_FILE, rt->reg->keys_dir);
+    rc = read_search_key(path, false, rt->search_key, &found, err);
+  }
+  if (rc == MC_OK && !found) {
+    /* No key with the others (mkdeploy makes one): one of the router's own,
+     * next to its store but never inside it, so a backup of the store does
+     * not carry it. */
+    snprintf(path, sizeof(path), "%s/" RT_SEARCH_KEY_FILE, so->dir);
+    if (mkdir(so->dir, 0700) != 0 && errno != EEXIST)
+      return mc_err_set(err, MC_PERMISSION_DENIED, "cannot create %s: %s", so->dir,
+                        strerror(errno));
+    rc = read_search_key(path, true, rt->search_key, &found, err);
+  }
+  if (rc == MC_OK)
+    so->search_key = rt->search_key;
+  return rc;
 }
 
 /* Makes an anchor and appends it to <backup_dir>/anchors (synced: the line

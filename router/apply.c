@@ -38,6 +38,7 @@
 #include "core/machine.h"
 #include "core/names.h"
 #include "core/pb.h"
+#include "core/identity.h"
 #include "router/internal.h"
 
 /* Frees what a step owns and leaves it empty. */
@@ -148,6 +149,61 @@ static mc_code record_as_of(st_txn *txn, const mc_registry *reg, const char *cas
   return MC_OK;
 }
 
+/* Packs the caller's Apply reply into the job: the record and the event,
+ * with the 再次纠纷 links (Intake.repeat_of) cut to the earlier cases the
+ * caller may see (each read in txn). The messages are restored after. The
+ * one way a reply is packed in the writer, first answer or rebuilt, so a
+ * retry gets the same bytes. */
+static mc_code pack_reply(st_txn *txn, rt_job *job, mv_case *record, mv_event *event,
+                          mc_err *err) {
+  mv_intake *ni = record->intake;
+  mv_intake *ei = event->action != NULL && event->action->args_case == MV_ARGS(INTAKE)
+                      ? event->action->intake /* a member of the args oneof */
+                      : NULL;
+  char **saved_n = ni ? ni->repeat_of : NULL, **saved_e = ei ? ei->repeat_of : NULL;
+  size_t count_n = ni ? ni->n_repeat_of : 0, count_e = ei ? ei->n_repeat_of : 0;
+  char *keep[MC_REPEAT_MAX];
+  size_t kept = 0;
+  mc_code rc = MC_OK;
+  mv_actor who;
+  rt_actor_of(job->caller, NULL, &who);
+  for (size_t i = 0; i < count_n && i < MC_REPEAT_MAX && rc == MC_OK; i++) {
+    mv_case *earlier = NULL;
+    rc = st_case_get(txn, saved_n[i], &earlier, err);
+    if (rc == MC_NOT_FOUND) {
+      rc = MC_OK;
+      continue;
+    }
+    if (rc == MC_OK && mc_may_read(job->reg, earlier, &who))
+      keep[kept++] = saved_n[i];
+    if (earlier != NULL)
+      protobuf_c_message_free_unpacked(&earlier->base, NULL);
+  }
+  if (rc != MC_OK)
+    return rc;
+  if (ni != NULL) {
+    ni->repeat_of = keep;
+    ni->n_repeat_of = kept;
+  }
+  if (ei != NULL && count_e == count_n) { /* the intake's own event: the same links */
+    ei->repeat_of = keep;
+    ei->n_repeat_of = kept;
+  }
+  Mediation__V1__ApplyReply reply = MEDIATION__V1__APPLY_REPLY__INIT;
+  reply.case_record = record;
+  reply.event = event;
+  rc = mc_pb_pack(&reply.base, &job->payload, &job->payload_len, err);
+  if (ni != NULL) {
+    ni->repeat_of = saved_n;
+    ni->n_repeat_of = count_n;
+  }
+  if (ei != NULL) {
+    ei->repeat_of = saved_e;
+    ei->n_repeat_of = count_e;
+  }
+  return rc;
+}
+
 /* Rebuilds an applied step's answer kept as (case, seq, masked): the record
  * after that event - the stored one if no step came since, else replayed -
  * and the event, masked as the first answer was, packed into the job. */
@@ -171,10 +227,7 @@ static mc_code rebuild_answer(st_txn *txn, rt_job *job, const st_idem_reply *pre
       mc_mask_case(record);
       mc_mask_event(event);
     }
-    Mediation__V1__ApplyReply reply = MEDIATION__V1__APPLY_REPLY__INIT;
-    reply.case_record = record;
-    reply.event = event;
-    rc = mc_pb_pack(&reply.base, &job->payload, &job->payload_len, err);
+    rc = pack_reply(txn, job, record, event, err);
   }
   if (record != NULL)
     protobuf_c_message_free_unpacked(&record->base, NULL);
@@ -268,12 +321,8 @@ static mc_code send_one(st_txn *txn, rt_job *job, const outgoing *o, mv_case *ne
     job->pre_reply_len = 0;
     return MC_OK;
   }
-  if (o->unit == NULL) {
-    Mediation__V1__ApplyReply reply = MEDIATION__V1__APPLY_REPLY__INIT;
-    reply.case_record = next;
-    reply.event = event;
-    return mc_pb_pack(&reply.base, &job->payload, &job->payload_len, err);
-  }
+  if (o->unit == NULL)
+    return pack_reply(txn, job, next, event, err);
   mv_delivery d = MEDIATION__V1__DELIVERY__INIT;
   d.unit = (char *)o->unit;
   d.kind = o->kind;
@@ -380,6 +429,55 @@ static mc_code new_case_id(st_txn *txn, rt_job *job, const mc_registry *reg, con
   /* Peeked, not taken: the serial is used only if the case is stored. */
   int year = mc_date_of(job->now_ms, reg->utc_offset_minutes).year;
   return st_case_peek_id(txn, year, case_id, err);
+}
+
+/* 再次纠纷: the earlier cases sharing a party with an intake (the same ID
+ * number, or the same name and phone), found through the search index in
+ * the write transaction that stores the intake, so two intakes of one family
+ * in one batch see each other. Most recent first (case ids sort by year and
+ * serial), at most MC_REPEAT_MAX; each identity's oldest ST_PAGE_MAX cases
+ * are looked at. */
+static int id_desc(const void *a, const void *b) {
+  return -strcmp(a, b);
+}
+
+static mc_code find_repeats(st_txn *txn, const mv_intake *in, char (*ids)[MC_CASE_ID_MAX],
+                            size_t *n, mc_err *err) {
+  enum { CAP = 4 * MC_REPEAT_MAX };
+  char found[CAP][MC_CASE_ID_MAX];
+  size_t nf = 0;
+  st_hit *hits = calloc(ST_PAGE_MAX, sizeof(*hits));
+  if (hits == NULL)
+    return mc_err_set(err, MC_UNAVAILABLE, _("out of memory"));
+  mc_code rc = MC_OK;
+  for (size_t i = 0; i < in->n_parties && rc == MC_OK; i++) {
+    char terms[2][ST_TERM_MAX];
+    size_t nt = 0;
+    if (in->parties[i] == NULL)
+      continue;
+    rc = st_party_terms(txn, in->parties[i], terms, &nt, err);
+    for (size_t t = 0; t < nt && rc == MC_OK; t++) {
+      st_query q = {.index = ST_BY_TERM, .unit = terms[t], .cursor = "", .limit = ST_PAGE_MAX};
+      size_t got = 0;
+      char after[ST_CURSOR_MAX];
+      rc = st_index_query(txn, &q, hits, &got, after, err);
+      /* newest of this identity first, so CAP keeps the recent ones */
+      for (size_t h = got; h-- > 0 && rc == MC_OK;) {
+        bool seen = false;
+        for (size_t k = 0; k < nf && !seen; k++)
+          seen = strcmp(found[k], hits[h].id) == 0;
+        if (!seen && nf < CAP)
+          snprintf(found[nf++], MC_CASE_ID_MAX, "%s", hits[h].id);
+      }
+    }
+  }
+  free(hits);
+  if (rc != MC_OK)
+    return rc;
+  qsort(found, nf, sizeof(found[0]), id_desc);
+  *n = nf < MC_REPEAT_MAX ? nf : MC_REPEAT_MAX;
+  memcpy(ids, found, *n * sizeof(found[0]));
+  return MC_OK;
 }
 
 /* Loads the case a step is about. A reference that names no case is the
@@ -525,10 +623,25 @@ static mc_code decide(st_txn *txn, rt_job *job, const mc_registry *reg, rt_step 
   char case_id[MC_CASE_ID_MAX];
   mv_case *current = NULL;
   bool intake = in->kind == MV_ACTION(TAKE_IN);
+  /* An intake's links to earlier cases are the router's, never the unit's. */
+  mv_intake linked;
+  char repeat_ids[MC_REPEAT_MAX][MC_CASE_ID_MAX];
+  char *repeat_ptrs[MC_REPEAT_MAX];
   if (intake) {
     if ((rc = new_case_id(txn, job, reg, in, case_id, err)) != MC_OK)
       return rc;
     action.case_ref = case_id;
+    if (in->intake != NULL) {
+      size_t nr = 0;
+      if ((rc = find_repeats(txn, in->intake, repeat_ids, &nr, err)) != MC_OK)
+        return rc;
+      linked = *in->intake;
+      for (size_t i = 0; i < nr; i++)
+        repeat_ptrs[i] = repeat_ids[i];
+      linked.repeat_of = repeat_ptrs;
+      linked.n_repeat_of = nr;
+      action.intake = &linked;
+    }
   } else {
     rc = load_case(txn, job, in->case_ref, &current, err);
     if (rc != MC_OK || job->code != MC_OK)
@@ -581,7 +694,10 @@ void rt_job_prepare(rt_router *rt, rt_job *job) {
   }
   mv_case *next = s.next;
   mv_event *event = s.event;
-  if (rt_sees_personal_data(next, job->caller)) {
+  /* Packed ahead only without 再次纠纷 links: cutting them to what the caller
+   * may see reads other cases, which the writer does (pack_reply). */
+  if (rt_sees_personal_data(next, job->caller) &&
+      (next->intake == NULL || next->intake->n_repeat_of == 0)) {
     Mediation__V1__ApplyReply reply = MEDIATION__V1__APPLY_REPLY__INIT;
     reply.case_record = next;
     reply.event = event;

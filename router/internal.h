@@ -16,6 +16,8 @@
  *                 woken by the writer after a commit or by their timeout.
  *   queries.c     ListCases, Stuck, GetFigures.
  *   view.c        what a caller may see: access checks, masking, summaries.
+ *   search.c      Search: the search index walked class by class, access
+ *                 applied to every hit, every search in the access log.
  *   methods.c     who may call which method (applied by the server before
  *                 any handler runs, reported by Reflection).
  */
@@ -96,6 +98,7 @@ struct rt_router {
   Mediation__V1__RouterAdmin_Service admin;
   unsigned batch_max;
   rpc_key *key; /* <keys_dir>/router.key: signs case-file heads and anchors; NULL: none */
+  uint8_t search_key[ST_SEARCH_KEY_BYTES]; /* keys the search index's ID-number and phone terms */
 
   /* writer */
   pthread_mutex_t queue_lock;
@@ -135,6 +138,10 @@ void rt_admin_init(rt_router *rt);
 /* admin.c: loads the router's signing key if [router] public_key is set, and
  * fills the store options' signer with it. */
 mc_code rt_signer_open(rt_router *rt, st_options *so, mc_err *err);
+/* admin.c: the search key: <keys_dir>/router-search.secret, else the same
+ * name in the store's directory (made there, 0600, on first start). */
+#define RT_SEARCH_KEY_FILE "router-search.secret"
+mc_code rt_search_key_open(rt_router *rt, st_options *so, mc_err *err);
 
 /* writer.c: the writer and the replier start and stop together */
 mc_code rt_writer_start(rt_router *rt, mc_err *err);
@@ -164,6 +171,21 @@ void rt_stuck(rt_router *rt, rpc_call *call, const mc_principal *caller,
 void rt_figures(rt_router *rt, rpc_call *call, const mc_principal *caller,
                 const Mediation__V1__GetFiguresRequest *req);
 
+/* search.c */
+void rt_search(rt_router *rt, rpc_call *call, const mc_principal *caller,
+               const Mediation__V1__SearchRequest *req);
+
+/* service.c: hands an access record (owned, every part malloc'd) to the
+ * writer; the read that made it does not wait. */
+void rt_access_submit(rt_router *rt, Mediation__V1__AccessRecord *rec);
+
+/* view.c: keeps in c->intake->repeat_of only the earlier cases the caller
+ * may see (each read in txn); c is an unpacked message the caller owns. */
+mc_code rt_visible_repeats(const rt_router *rt, st_txn *txn, mv_case *c,
+                           const mc_principal *caller, mc_err *err);
+mc_code rt_visible_repeats_in(const rt_router *rt, st_txn *txn, mv_intake *in,
+                              const mc_principal *caller, mc_err *err);
+
 /* view.c */
 void rt_actor_of(const mc_principal *p, const char *person, mv_actor *out);
 bool rt_may_read(const rt_router *rt, const mv_case *c, const mc_principal *who);
@@ -173,6 +195,8 @@ bool rt_may_read(const rt_router *rt, const mv_case *c, const mc_principal *who)
  * mc_mask_event. */
 bool rt_reads_every_case(const mc_principal *who);
 bool rt_sees_personal_data(const mv_case *c, const mc_principal *who);
+/* Fills a search hit (all but matched) borrowing c's strings. */
+void rt_search_hit_of(const mv_case *c, int64_t now_ms, Mediation__V1__SearchHit *h);
 /* Fills a summary borrowing c's strings. */
 void rt_summary_of(const mv_case *c, int64_t now_ms, Mediation__V1__CaseSummary *s);
 

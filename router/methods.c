@@ -31,6 +31,7 @@ static const rt_method table[] = {
     {ROUTER, "GetFigures", UNIT | COORDINATOR, RPC_ACCESS_READ, NULL},
     {ROUTER, "PullDeliveries", UNIT, RPC_ACCESS_POLL, "only units receive deliveries"},
     {ROUTER, "AckDeliveries", UNIT, RPC_ACCESS_WRITE, "only units acknowledge deliveries"},
+    {ROUTER, "Search", UNIT | COORDINATOR, RPC_ACCESS_READ, NULL},
     {ADMIN, "Backup", COORDINATOR, RPC_ACCESS_WRITE, FOR_COORDINATORS},
     {ADMIN, "Verify", COORDINATOR, RPC_ACCESS_READ, FOR_COORDINATORS},
     {ADMIN, "Anchor", COORDINATOR, RPC_ACCESS_WRITE, FOR_COORDINATORS},

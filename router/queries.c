@@ -240,9 +240,10 @@ void rt_list_cases(rt_router *rt, rpc_call *call, const mc_principal *caller,
       rc = st_case_get(txn, hits[i].id, &c, &err);
       if (rc != MC_OK)
         break;
-      if (matches(c, req, now) && rt_may_read(rt, c, caller))
+      if (matches(c, req, now) && rt_may_read(rt, c, caller)) {
         found[n++] = c;
-      else
+        rc = rt_visible_repeats(rt, txn, c, caller, &err); /* 再次纠纷 links it may see */
+      } else
         protobuf_c_message_free_unpacked(&c->base, NULL);
     }
     snprintf(cursor, sizeof(cursor), "%s", after);
@@ -398,9 +399,10 @@ void rt_stuck(rt_router *rt, rpc_call *call, const mc_principal *caller,
         g->oldest = oldest;
       }
       g->count++;
-      if (g->n_oldest < per_group)
+      if (g->n_oldest < per_group) {
         g->oldest[g->n_oldest++] = c;
-      else
+        rc = rt_visible_repeats(rt, txn, c, caller, &err); /* 再次纠纷 links it may see */
+      } else
         protobuf_c_message_free_unpacked(&c->base, NULL);
     }
     if (rc != MC_OK || after[0] == '\0')

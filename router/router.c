@@ -47,6 +47,8 @@ mc_code rt_router_open(const mc_registry *reg, const rt_options *opts, rt_router
   };
   mc_code rc = rt_signer_open(rt, &so, err);
   if (rc == MC_OK)
+    rc = rt_search_key_open(rt, &so, err);
+  if (rc == MC_OK)
     rc = st_open(&so, &rt->store, err);
   if (rc == MC_OK)
     rc = rt_writer_start(rt, err);

@@ -89,6 +89,18 @@ static void log_access(rt_router *rt, const mc_principal *who, const char *perso
   rt_writer_submit(rt, job);
 }
 
+void rt_access_submit(rt_router *rt, Mediation__V1__AccessRecord *rec) {
+  rt_job *job = new_job(rt, RT_JOB_ACCESS, NULL, NULL);
+  if (job == NULL) {
+    mc_log(MC_LOG_ERR, NULL, "out of memory: an access record was not logged");
+    protobuf_c_message_free_unpacked(&rec->base, NULL);
+    return;
+  }
+  rec->at_ms = job->now_ms;
+  job->access = rec;
+  rt_writer_submit(rt, job);
+}
+
 static void router_get_case(Mediation__V1__Router_Service *service,
                             const Mediation__V1__GetCaseRequest *input,
                             Mediation__V1__GetCaseReply_Closure closure, void *closure_data) {
@@ -115,6 +127,12 @@ static void router_get_case(Mediation__V1__Router_Service *service,
     rc = mc_err_set(&err, MC_PERMISSION_DENIED, _("%s may not see case %s"), caller->id, c->id);
   if (rc == MC_OK && input->with_timeline)
     rc = st_events_get(txn, c->id, &events, &n, &err);
+  /* 再次纠纷 links: only the earlier cases this caller may see. */
+  if (rc == MC_OK)
+    rc = rt_visible_repeats(rt, txn, c, caller, &err);
+  for (size_t i = 0; i < n && rc == MC_OK; i++)
+    if (events[i]->action != NULL && events[i]->action->args_case == MV_ARGS(INTAKE)) /* a oneof */
+      rc = rt_visible_repeats_in(rt, txn, events[i]->action->intake, caller, &err);
   st_read_end(txn);
   if (rc != MC_OK) {
     rpc_call_fail_err(call, &err);
@@ -206,6 +224,13 @@ static void router_ack_deliveries(Mediation__V1__Router_Service *service,
   rt_job *job = new_job(rt, RT_JOB_ACK, call, &input->base);
   if (job != NULL)
     rt_writer_submit(rt, job);
+}
+
+static void router_search(Mediation__V1__Router_Service *service,
+                          const Mediation__V1__SearchRequest *input,
+                          Mediation__V1__SearchReply_Closure closure, void *closure_data) {
+  (void)closure;
+  rt_search(ROUTER_OF(service), closure_data, rpc_call_caller(closure_data), input);
 }
 
 void rt_service_init(rt_router *rt) {

@@ -323,9 +323,9 @@ mc_code st_case_put(st_txn *txn, const mv_case *before, const mv_case *after,
   if (rc != MC_OK)
     goto out;
 
-  if (before != NULL && (rc = sti_case_keys(before, &old, &n_old, err)) != MC_OK)
+  if (before != NULL && (rc = sti_case_keys(s, before, &old, &n_old, err)) != MC_OK)
     goto out;
-  if ((rc = sti_case_keys(after, &nu, &n_nu, err)) != MC_OK)
+  if ((rc = sti_case_keys(s, after, &nu, &n_nu, err)) != MC_OK)
     goto out;
   if ((rc = check_aliases(txn, s, id, old, n_old, nu, n_nu, err)) != MC_OK)
     goto out;

@@ -32,7 +32,8 @@ static bool name_ok(const char *s) {
   return s != NULL && strlen(s) <= ST_NAME_MAX;
 }
 
-mc_code sti_case_keys(const mv_case *c, sti_ixent **out, size_t *n_out, mc_err *err) {
+mc_code sti_case_keys(const st_store *s, const mv_case *c, sti_ixent **out, size_t *n_out,
+                      mc_err *err) {
   if (c == NULL || c->id == NULL || !mc_case_id_parse(c->id, NULL, NULL))
     return mc_err_set(err, MC_INVALID_ARGUMENT, "case record: malformed case id");
   const char *id = c->id;
@@ -118,6 +119,11 @@ mc_code sti_case_keys(const mv_case *c, sti_ixent **out, size_t *n_out, mc_err *
     sti_alias_key(&arr[n++].key, unit, c->intake->unit_ref, id);
   }
 #undef NEXT
+  mc_code rc = sti_search_keys(s, c, &arr, &n, err);
+  if (rc != MC_OK) {
+    free(arr);
+    return rc;
+  }
   for (size_t i = 0; i < n; i++) {
     if (!sti_key_ok(&arr[i].key)) {
       free(arr);
@@ -171,6 +177,7 @@ bool sti_ix_parse(int db, const uint8_t *key, size_t n, char id[MC_CASE_ID_MAX],
     break;
   case SDB_IX_OFFERED:
   case SDB_IX_INVOLVED:
+  case SDB_IX_SEARCH:
     if ((z = find_nul(key, n)) == NULL)
       return false;
     p = (size_t)(z - key) + 1;
@@ -274,6 +281,8 @@ static int index_db(st_index ix) {
     return SDB_IX_INVOLVED;
   case ST_BY_DEADLINE:
     return SDB_IX_DEADLINE;
+  case ST_BY_TERM:
+    return SDB_IX_SEARCH;
   }
   return -1;
 }
@@ -311,6 +320,12 @@ static mc_code query_prefix(const st_query *q, int db, sti_key *prefix, mc_err *
     sti_key_u8(prefix, (unsigned)q->kind);
     return MC_OK;
   case SDB_IX_DEADLINE:
+    return MC_OK;
+  case SDB_IX_SEARCH:
+    if (q->unit == NULL || q->unit[0] == '\0' || strlen(q->unit) >= ST_TERM_MAX)
+      return mc_err_set(err, MC_INVALID_ARGUMENT, "query: a search term of 1 to %d bytes is required",
+                        ST_TERM_MAX - 1);
+    sti_key_strz(prefix, q->unit);
     return MC_OK;
   }
   return mc_err_set(err, MC_INVALID_ARGUMENT, "query: unknown index");

@@ -37,6 +37,7 @@ const char *const sti_store_db_names[SDB_COUNT] = {
     [SDB_FIGURES] = "figures",
     [SDB_ACCESS] = "access",
     [SDB_HEADS] = "heads",
+    [SDB_IX_SEARCH] = "ix_search",
 };
 
 st_store *sti_store_of(st_txn *t, mc_err *err) {
@@ -112,6 +113,10 @@ mc_code st_open(const st_options *opts, st_store **out, mc_err *err) {
   }
   s->sign = opts->sign;
   s->sign_arg = opts->sign_arg;
+  if (opts->search_key != NULL) {
+    s->has_search_key = true;
+    memcpy(s->search_key, opts->search_key, ST_SEARCH_KEY_BYTES);
+  }
   MDB_stat est;
   int lrc = mdb_env_stat(s->env.env, &est);
   /* PAGEHDRSZ 16, MDB_MINKEYS 2, minus one indx_t: mdb_env_open's formula. */
@@ -121,6 +126,8 @@ mc_code st_open(const st_options *opts, st_store **out, mc_err *err) {
   if (rc == MC_OK)
     rc = sti_schema_check(&s->env, STI_STORE, s, s->db[SDB_META], s->db[SDB_CASES], STI_SCHEMA,
                           err);
+  if (rc == MC_OK)
+    rc = st_write(s, sti_search_build, s, err);
   if (rc != MC_OK) {
     sti_env_close(&s->env);
     free(s);

@@ -35,6 +35,9 @@
  *   figures      year(2) month(1) unit \0 community \0 kind(1) -> FigureCounters
  *   access       at(8) seq(8)                    -> AccessRecord
  *   heads        case id                         -> CaseHead (signed head of the case file)
+ *   ix_search    term \0 created(8) case id      -> (empty): names, name substrings,
+ *                                                   unit_refs, team members, keyed hashes
+ *                                                   of ID numbers and phones (search.c)
  *   meta         name                            -> counter, 8 bytes big-endian
  *                ("schema", "serial/<year>", "delivery_seq", "access_seq",
  *                 "state/<n>": the number of cases in state n,
@@ -131,6 +134,12 @@ typedef struct st_options {
    * `sign` for every case). Never automatic: an upgrade signs whatever the
    * store holds. */
   bool upgrade;
+  /* ST_SEARCH_KEY_BYTES of secret that key the search index's ID-number and
+   * phone terms (BLAKE2b); kept with the router's keys, never in the store.
+   * NULL: those terms are not indexed (search by name and unit_ref only).
+   * The index is (re)built on open when it was built with another key or
+   * never (a store from before it). */
+  const uint8_t *search_key;
 } st_options;
 
 typedef struct st_store st_store;
@@ -238,6 +247,7 @@ typedef enum st_index {
   ST_BY_OFFERED,    /* unit = the unit a pending transfer is offered to: its inbox; oldest offer first */
   ST_BY_INVOLVED,   /* unit = a unit that has held or been offered the case; oldest first */
   ST_BY_DEADLINE,   /* every case with a deadline, earliest deadline first; until_ms bounds it */
+  ST_BY_TERM,       /* unit = a search term (st_search_term); oldest first */
 } st_index;
 
 typedef struct st_query {
@@ -275,6 +285,39 @@ typedef struct st_hit {
  * untouched and the contents of hits[] are unspecified. */
 mc_code st_index_query(st_txn *txn, const st_query *q, st_hit *hits, size_t *n_out,
                        char next_cursor[ST_CURSOR_MAX], mc_err *err);
+
+/* ---- Search ------------------------------------------------------------------ */
+
+#define ST_SEARCH_KEY_BYTES 32
+#define ST_TERM_MAX 160 /* bytes of a search term, NUL included */
+#define ST_GRAM_MAX 8   /* name substrings indexed: 1 to this many characters */
+
+/* What a search term matches. */
+typedef enum st_match {
+  ST_MATCH_NAME = 1,  /* a party's name, whole or any part of up to ST_GRAM_MAX characters */
+  ST_MATCH_UNIT_REF,  /* the unit's reference, whole (ASCII case ignored) */
+  ST_MATCH_MEDIATOR,  /* a team member's name, like ST_MATCH_NAME */
+  ST_MATCH_ID_NUMBER, /* a whole ID number (keyed hash) */
+  ST_MATCH_PHONE,     /* a whole phone number (keyed hash of its normal form) */
+} st_match;
+
+/* The term to give st_index_query (ST_BY_TERM, q.unit) for text matched as
+ * `what`, into term (ST_TERM_MAX bytes). INVALID_ARGUMENT for text that
+ * cannot be one (an ID number that does not pass its check);
+ * FAILED_PRECONDITION for ID numbers and phones in a store without a search
+ * key. */
+mc_code st_search_term(st_txn *txn, st_match what, const char *text, char term[ST_TERM_MAX],
+                       mc_err *err);
+
+/* The identity terms of a party, for linking repeat disputes: its ID number
+ * (if valid) and its name with its phone (if valid), *n of them (0 in a
+ * store without a search key). */
+mc_code st_party_terms(st_txn *txn, const mv_party *p, char terms[2][ST_TERM_MAX], size_t *n,
+                       mc_err *err);
+
+/* How many cases a term names, counting no further than cap. */
+mc_code st_search_count(st_txn *txn, const char *term, uint64_t cap, uint64_t *out,
+                        mc_err *err);
 
 /* The number of cases in each state (counts[s] for CaseState s,
  * MC_STATE_COUNT entries), kept as counters: O(1). */

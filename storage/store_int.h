@@ -35,6 +35,7 @@ enum {
   SDB_FIGURES,
   SDB_ACCESS,
   SDB_HEADS,
+  SDB_IX_SEARCH, /* term \0 created(8) id (search.c) */
   SDB_COUNT
 };
 
@@ -50,6 +51,9 @@ struct st_store {
    * value); a bigger one goes to overflow pages (LMDB's me_nodemax). */
   size_t node_max;
   st_sign_fn sign; /* NULL: heads are stored unsigned */
+  bool has_search_key;
+  uint8_t search_key[ST_SEARCH_KEY_BYTES]; /* keys the ID-number and phone terms (search.c) */
+  uint64_t search_built; /* cases indexed when the search index was built on open */
   void *sign_arg;
 };
 
@@ -66,7 +70,17 @@ typedef struct sti_ixent {
 /* Every index and alias key the record implies (no duplicates). *out is a
  * new array of *n entries (free with free). INVALID_ARGUMENT naming the case
  * if a field cannot be part of a key (too long, out of range). */
-mc_code sti_case_keys(const mv_case *c, sti_ixent **out, size_t *n, mc_err *err);
+mc_code sti_case_keys(const st_store *s, const mv_case *c, sti_ixent **out, size_t *n,
+                      mc_err *err);
+
+/* Appends the search terms of the record (search.c) to *arr (grown with
+ * realloc), each once. */
+mc_code sti_search_keys(const st_store *s, const mv_case *c, sti_ixent **arr, size_t *n,
+                        mc_err *err);
+
+/* The st_apply_fn st_open runs: builds ix_search from every case record
+ * when the store has none built with this key (arg: the store). */
+mc_code sti_search_build(st_txn *t, void *arg, mc_err *err);
 
 /* Splits an index key of database db (an SDB_IX_* or SDB_ALIASES) into the
  * case id (NUL-terminated) it points to, its order time and state (where

@@ -378,7 +378,7 @@ static mc_code check_case(vctx *v, const MDB_val *key, const MDB_val *val, mc_er
     v->states[rec->state]++;
   sti_ixent *keys;
   size_t nk;
-  if (sti_case_keys(rec, &keys, &nk, &e) != MC_OK) {
+  if (sti_case_keys(v->s, rec, &keys, &nk, &e) != MC_OK) {
     sti_verify_problem(v, id, 0, MC_DATA_LOSS, "its record cannot be indexed: %s", e.msg);
   } else {
     for (size_t i = 0; i < nk; i++) {

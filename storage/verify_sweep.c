@@ -51,7 +51,7 @@ static mc_code scan_index(vctx *v, int db, mc_err *err) {
     sti_ixent *keys;
     size_t nk;
     bool implied = false;
-    if (sti_case_keys(rec, &keys, &nk, NULL) == MC_OK) {
+    if (sti_case_keys(v->s, rec, &keys, &nk, NULL) == MC_OK) {
       for (size_t i = 0; i < nk && !implied; i++)
         implied = keys[i].db == db && keys[i].key.n == key.mv_size &&
                   memcmp(keys[i].key.b, key.mv_data, key.mv_size) == 0;
@@ -71,7 +71,7 @@ static mc_code scan_index(vctx *v, int db, mc_err *err) {
 static mc_code check_indexes(vctx *v, mc_err *err) {
   static const int dbs[] = {SDB_ALIASES,     SDB_IX_STATE,   SDB_IX_HOLDER,
                             SDB_IX_COMMUNITY, SDB_IX_KIND,    SDB_IX_OFFERED,
-                            SDB_IX_INVOLVED,  SDB_IX_DEADLINE};
+                            SDB_IX_INVOLVED,  SDB_IX_DEADLINE, SDB_IX_SEARCH};
   for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
     int db = dbs[i];
     MDB_stat st;

@@ -27,6 +27,15 @@
  * deliveries acknowledged after each commit - then the file's pages per
  * database, the free list and a compacted copy, at 10k and 100k cases.
  *
+ * Search (issue 17): the load gives every case its own party (a name of
+ * three characters from 20 surnames x 50 x 50 given characters, so a whole
+ * name names ~20 cases at 1M and a surname 1 in 20; a valid ID number and
+ * a mobile of its own), and at each size the bench times what the router's
+ * Search does for a coordinator's first page: the term (keyed BLAKE2b for
+ * ID numbers and phones), one walk of ix_search for 50 hits, the 50 records,
+ * and the count (capped at 1000, router/search.c), printed beside the index
+ * queries.
+ *
  * Usage: bench_store [--dir DIR] [--max N] [--quick] [--space-only]
  *   --dir   where to create the stores (default: a new directory under
  *           $TMPDIR or /tmp, removed at the end)
@@ -51,6 +60,7 @@
 #include <sodium.h>
 
 #include "core/clock.h"
+#include "core/identity.h"
 #include "core/machine.h"
 #include "core/pb.h"
 #include "core/registry.h"
@@ -131,6 +141,22 @@ static mc_code step(st_txn *t, mv_case *cur, mv_action *act, const mv_actor *who
   return rc;
 }
 
+/* Case n's party: name, a valid ID number, a mobile (see the top). */
+static const char *const surnames[20] = {"王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周",
+                                         "徐", "孙", "马", "朱", "胡", "郭", "何", "林", "罗", "郑"};
+static const char given[] = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红娥玲芬燕彬鹏宇"
+                            "浩凯健俊帆帅旭宁欣琳晨瑶怡佳悦";
+static void bench_party(uint64_t n, char name[16], char id[MC_ID_NUMBER_LEN + 1],
+                        char phone[16]) {
+  const char *g1 = given + 3 * ((n / 20) % 50), *g2 = given + 3 * ((n / 1000) % 50);
+  snprintf(name, 16, "%s%.3s%.3s", surnames[n % 20], g1, g2);
+  snprintf(id, MC_ID_NUMBER_LEN + 1, "330212%04d%02d%02d%03d", 1950 + (int)(n % 50),
+           1 + (int)((n / 50) % 12), 1 + (int)((n / 600) % 28), (int)((n / 16800) % 1000));
+  id[17] = mc_id_number_check_char(id);
+  id[18] = '\0';
+  snprintf(phone, 16, "138%08llu", (unsigned long long)(n % 100000000));
+}
+
 static mc_code take_in_op(st_txn *t, void *arg, mc_err *err) {
   op_arg *a = arg;
   char id[MC_CASE_ID_MAX], ref[32], rid[48];
@@ -141,10 +167,12 @@ static mc_code take_in_op(st_txn *t, void *arg, mc_err *err) {
   snprintf(ref, sizeof(ref), "R-%llu", (unsigned long long)a->n);
   snprintf(rid, sizeof(rid), "take-%llu", (unsigned long long)a->n);
   mv_party party = MEDIATION__V1__PARTY__INIT, *parties[1] = {&party};
-  party.name = "甄小明";
+  char name[16], id_number[MC_ID_NUMBER_LEN + 1], phone[16];
+  bench_party(a->n, name, id_number, phone);
+  party.name = name;
   party.role = MV_PARTY(APPLICANT);
-  party.id_number = "12345678901234567X";
-  party.phone = "+86 100 0000 0001";
+  party.id_number = id_number;
+  party.phone = phone;
   mv_intake in = MEDIATION__V1__INTAKE__INIT;
   in.kind = (mv_kind)(1 + a->n % 9);
   in.difficulty = MV_DIFFICULTY(ORDINARY);
@@ -239,8 +267,10 @@ static bool bench_sign(void *arg, const char *context, const uint8_t *data, size
 static bool bench_signing = true;
 
 static st_store *open_store(const char *dir, bool nosync, size_t map) {
+  static const uint8_t search_key[ST_SEARCH_KEY_BYTES] = {7};
   st_options o = {.dir = dir, .map_size = map, .case_prefix = "BH", .utc_offset_minutes = 480,
-                  .unsafe_nosync = nosync, .sign = bench_signing ? bench_sign : NULL};
+                  .unsafe_nosync = nosync, .sign = bench_signing ? bench_sign : NULL,
+                  .search_key = search_key};
   st_store *s = NULL;
   mc_err err = {0};
   if (st_open(&o, &s, &err) != MC_OK)
@@ -282,6 +312,43 @@ static qstat time_query(st_store *s, st_query q, int reps, bool fetch) {
         die("get", &err);
       protobuf_c_message_free_unpacked(&c->base, NULL);
     }
+    st_read_end(txn);
+    t[r] = (mc_mono_ns() - a) / 1e3;
+  }
+  qsort(t, (size_t)reps, sizeof(double), cmp_double);
+  qstat st = {.median_us = t[reps / 2], .p99_us = t[reps * 99 / 100], .hits = n};
+  free(t);
+  return st;
+}
+
+/* What the router's Search does for a coordinator's first page
+ * (router/search.c): the term, one walk of ix_search, the records of the
+ * hits, and the count up to 1000. */
+static qstat time_search(st_store *s, st_match what, const char *text, int reps) {
+  double *t = malloc(sizeof(double) * (size_t)reps);
+  st_hit hits[PAGE];
+  size_t n = 0;
+  for (int r = 0; r < reps; r++) {
+    int64_t a = mc_mono_ns();
+    st_txn *txn;
+    mc_err err = {0};
+    char term[ST_TERM_MAX], next[ST_CURSOR_MAX];
+    if (st_read_begin(s, &txn, &err) != MC_OK)
+      die("read", &err);
+    if (st_search_term(txn, what, text, term, &err) != MC_OK)
+      die("search term", &err);
+    st_query q = {.index = ST_BY_TERM, .unit = term, .limit = PAGE};
+    if (st_index_query(txn, &q, hits, &n, next, &err) != MC_OK)
+      die("search", &err);
+    for (size_t i = 0; i < n; i++) {
+      mv_case *c;
+      if (st_case_get(txn, hits[i].id, &c, &err) != MC_OK)
+        die("get", &err);
+      protobuf_c_message_free_unpacked(&c->base, NULL);
+    }
+    uint64_t total;
+    if (st_search_count(txn, term, 1001, &total, &err) != MC_OK)
+      die("count", &err);
     st_read_end(txn);
     t[r] = (mc_mono_ns() - a) / 1e3;
   }
@@ -402,11 +469,11 @@ static void life_action_of(life_action *x, const life_case *c, int stage, int64_
     }
     x->party[0].name = "甄小红";
     x->party[0].role = MV_PARTY(APPLICANT);
-    x->party[0].id_number = "33021219900101002X";
+    x->party[0].id_number = "330212199001010029";
     x->party[0].phone = "+86 100 0000 0001";
     x->party[1].name = "贾小明";
     x->party[1].role = MV_PARTY(RESPONDENT);
-    x->party[1].id_number = "330212198801010011";
+    x->party[1].id_number = "330212198801010014";
     x->party[1].phone = "+86 100 0000 0002";
     x->in.parties = x->parties;
     x->in.n_parties = 2;
@@ -662,7 +729,8 @@ static void bytes_per_case(const char *base, uint64_t max) {
   snprintf(dir, sizeof(dir), "%s/space", base);
   st_options o = {.dir = dir, .map_size = (size_t)256 << 20, .case_prefix = "BH",
                   .utc_offset_minutes = 480, .unsafe_nosync = true,
-                  .idem_retention_ms = retention_ms, .sign = bench_sign};
+                  .idem_retention_ms = retention_ms, .sign = bench_sign,
+                  .search_key = (const uint8_t *)"bench search key, 32 bytes long"};
   st_store *s = NULL;
   mc_err err = {0};
   if (st_open(&o, &s, &err) != MC_OK)
@@ -844,6 +912,23 @@ int main(int argc, char **argv) {
       {"community kongque, keys only", {.index = ST_BY_COMMUNITY, .unit = "kongque"}, false},
   };
   enum { NQ = sizeof(queries) / sizeof(queries[0]) };
+  /* Searches of case 7's party (its name names ~1 case in 50000). */
+  char name7[16], id7[MC_ID_NUMBER_LEN + 1], phone7[16], surname[8];
+  bench_party(7, name7, id7, phone7);
+  snprintf(surname, sizeof(surname), "%s", surnames[7 % 20]);
+  struct {
+    const char *name;
+    st_match what;
+    const char *text;
+  } searches[] = {
+      {"search whole name (+records, count)", ST_MATCH_NAME, name7},
+      {"search surname, 1 in 20 (same)", ST_MATCH_NAME, surname},
+      {"search ID number (same)", ST_MATCH_ID_NUMBER, id7},
+      {"search phone (same)", ST_MATCH_PHONE, phone7},
+      {"search unit_ref R-7 (same)", ST_MATCH_UNIT_REF, "R-7"},
+  };
+  enum { NS = sizeof(searches) / sizeof(searches[0]) };
+  qstat sres[3][NS];
   qstat res[3][NQ];
   double reads_txn[3], reads_one[3], load_s[3];
   st_info infos[3];
@@ -860,6 +945,10 @@ int main(int argc, char **argv) {
     for (int q = 0; q < NQ; q++) {
       time_query(s, queries[q].q, reps / 10, queries[q].fetch); /* warm */
       res[k][q] = time_query(s, queries[q].q, reps, queries[q].fetch);
+    }
+    for (int q = 0; q < NS; q++) {
+      time_search(s, searches[q].what, searches[q].text, reps / 10); /* warm */
+      sres[k][q] = time_search(s, searches[q].what, searches[q].text, reps);
     }
     point_reads(s, n, &reads_txn[k], &reads_one[k]);
     printf("  loaded %llu cases in %.1f s (map %zu MiB, %zu MiB used)\n",
@@ -883,6 +972,15 @@ int main(int argc, char **argv) {
       printf("  %5.2fx", res[runs - 1][q].median_us / res[0][q].median_us);
     printf("   (%zu hits; p99 %.1f us at the largest)\n", res[runs - 1][q].hits,
            res[runs - 1][q].p99_us);
+  }
+  for (int q = 0; q < NS; q++) {
+    printf("%-36s", searches[q].name);
+    for (int k = 0; k < runs; k++)
+      printf(" %9.1f us", sres[k][q].median_us);
+    if (runs > 1)
+      printf("  %5.2fx", sres[runs - 1][q].median_us / sres[0][q].median_us);
+    printf("   (%zu hits; p99 %.1f us at the largest)\n", sres[runs - 1][q].hits,
+           sres[runs - 1][q].p99_us);
   }
   printf("\n== Point reads (random case ids) ==\n");
   printf("%-36s", "reads/s, one read txn per read");

@@ -24,6 +24,7 @@
 #include "mediation/v1/figures.pb-c.h"
 #include "mediation/v1/router.pb-c.h"
 #include "mediation/v1/rpc.pb-c.h"
+#include "mediation/v1/search.pb-c.h"
 #include "mediation/v1/store.pb-c.h"
 #include "mediation/v1/web.pb-c.h"
 

@@ -272,7 +272,19 @@ static int access_render(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply) 
       ctl_actor_label(ctx, a->who, by, sizeof(by));
     else
       snprintf(by, sizeof(by), "—");
-    const char *cells[] = {when, by, a->case_id, a->timeline ? "案卷全部" : "案件概况"};
+    /* A search names the cases it showed, not one case (never its text). */
+    char found[CTL_FMT_MAX + 600];
+    bool search = strcmp(a->method, "Search") == 0;
+    if (search) {
+      size_t o = (size_t)snprintf(found, sizeof(found), "搜索，显示%u件", a->hits);
+      for (size_t k = 0; k < a->n_case_ids && k < 3 && o < sizeof(found); k++)
+        o += (size_t)snprintf(found + o, sizeof(found) - o, "%s%s", k ? "、" : "：",
+                              a->case_ids[k]);
+      if (a->n_case_ids > 3 && o < sizeof(found))
+        snprintf(found + o, sizeof(found) - o, "…");
+    }
+    const char *cells[] = {when, by, search ? "—" : a->case_id,
+                           search ? found : a->timeline ? "案卷全部" : "案件概况"};
     ctl_table_add(t, cells);
   }
   ctl_table_print(t, stdout);

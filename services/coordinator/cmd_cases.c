@@ -121,11 +121,13 @@ const ctl_ops ctl_show_ops = {
 
 static void state_cell(const ctl_ctx *ctx, const Mediation__V1__CaseSummary *s, bool wide,
                        char *buf, size_t cap) {
+  const char *repeat = s->n_repeat_of > 0 ? " 再次纠纷" : ""; /* ids: `show` */
   if (s->state == MV_STATE(TRANSFER) && s->offered_to[0])
-    snprintf(buf, cap, "%s → %s", ctl_state_label(s->state),
-             wide ? ctl_unit_label(ctx, s->offered_to) : ctl_unit_short_label(ctx, s->offered_to));
+    snprintf(buf, cap, "%s → %s%s", ctl_state_label(s->state),
+             wide ? ctl_unit_label(ctx, s->offered_to) : ctl_unit_short_label(ctx, s->offered_to),
+             repeat);
   else
-    snprintf(buf, cap, "%s", ctl_state_label(s->state));
+    snprintf(buf, cap, "%s%s", ctl_state_label(s->state), repeat);
 }
 
 /* "2026-03-05" of "2026-03-05 10:00": the narrow list shows days. */

@@ -53,6 +53,7 @@ static const struct {
     {"from_referral", "来源：转介"},
     {"from_consultation", "来源：法律咨询"},
     {"workers_involved", "涉及劳动者（人）"},
+    {"repeat_cases", "再次纠纷"},
 };
 
 static const char *counter_label(const char *field) {

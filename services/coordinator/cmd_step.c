@@ -170,6 +170,9 @@ int ctl_render_desk_reply(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply)
     return CTL_EXIT_OK; /* ctl_desk_reply_exit says why */
   if (r->case_record != NULL)
     ctl_print_case_line(ctx, r->case_record, stdout);
+  if (r->case_record != NULL && first != NULL && first->action != NULL &&
+      first->action->kind == MV_ACTION(TAKE_IN))
+    ctl_print_repeats(r->case_record, stdout); /* said at intake, where it matters */
   for (size_t i = 0; i < r->n_steps; i++)
     print_step(ctx, r->steps[i], i > 0, i == 0 && !r->stale);
   /* Why the router is away, when the unit knows: a TLS setting to fix is

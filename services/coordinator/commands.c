@@ -431,6 +431,27 @@ const ctl_command ctl_commands[] = {
                  "                    the page line goes to stderr\n",
     },
     {
+        .name = "search",
+        .ops = &ctl_search_ops,
+        .target = CTL_EITHER,
+        .group = CTL_FOR_COORDINATORS,
+        .summary = "find cases by a party's name, a reference, a mediator, an ID number or phone",
+        .usage = "Usage: mediactl [--unit UNIT] search TEXT [--limit N] [--page P] [--person NAME]\n"
+                 "\n"
+                 "Finds the cases you may see by a party's name (whole, or any part of up to\n"
+                 "8 characters: 林某甲, 某甲, 林), the unit's reference (PS-2026-0007), a\n"
+                 "mediator's name, or a whole ID number (18 characters) or phone number\n"
+                 "(mobile or landline with area code). ID numbers and phones are matched whole\n"
+                 "only; digits that are neither are refused, naming what is wrong. Every\n"
+                 "search is kept in the router's access log (who searched, not the text).\n"
+                 "With --unit, asks that unit's service, which searches its own copies when\n"
+                 "the router is out of reach.\n"
+                 "\n"
+                 "  --limit N         cases per page (default: the router's, 50)\n"
+                 "  --page P          the next page, as the previous page gave it\n"
+                 "  --person NAME     who is searching (kept in the router's access log)\n",
+    },
+    {
         .name = "stuck",
         .ops = &ctl_stuck_ops,
         .target = CTL_ROUTER,

@@ -375,6 +375,9 @@ int ctl_print_timeline(const ctl_ctx *ctx, mv_event *const *events, size_t n, FI
 void ctl_event_detail(const ctl_ctx *ctx, const mv_event *ev, char *buf, size_t cap);
 /* "BH-2026-000003 (PS-0007)  流转 → 宋大姐调解工作室  承办 大石头调解工作室" */
 void ctl_print_case_line(const ctl_ctx *ctx, const mv_case *c, FILE *out);
+/* "  再次纠纷：同一当事人此前的案件 BH-2026-000001、…" when the intake is linked to
+ * earlier cases (those the reader may see); nothing otherwise. */
+void ctl_print_repeats(const mv_case *c, FILE *out);
 
 /* ---- the year's report (report.c): pure, so tests can check the words ---- */
 
@@ -422,5 +425,16 @@ extern const ctl_ops ctl_help_ops, ctl_intake_ops, ctl_step_ops, ctl_inbox_ops, 
 extern const ctl_ops ctl_document_ops, ctl_verify_print_ops;
 /* The year's report as a PDF at path (cmd_figures.c); year_arg NULL: this year. */
 int ctl_report_pdf(ctl_ctx *ctx, const char *year_arg, const char *path);
+
+/* ---- search (cmd_search.c) ---- */
+
+extern const ctl_ops ctl_search_ops;
+#define CTL_SEARCH_COLS 8
+#define CTL_SEARCH_CELL 256
+extern const char *const ctl_search_headers[CTL_SEARCH_COLS];
+/* One search hit as the cells of a row (the table, and CSV): id (unit_ref),
+ * what matched, state, holder, kind, community, taken in, 再次纠纷 ids. */
+void ctl_search_row(const ctl_ctx *ctx, const Mediation__V1__SearchHit *h,
+                    char cells[CTL_SEARCH_COLS][CTL_SEARCH_CELL]);
 
 #endif /* CTL_CTL_H */

@@ -95,6 +95,11 @@ int ctl_report_sentences(const ctl_report_input *in, char *out[CTL_REPORT_MAX]) 
                       (long long)t->taken_in, (long long)t->from_letter_or_call,
                       (long long)t->from_walk_in, (long long)t->from_police_call,
                       (long long)t->from_referral, (long long)t->from_consultation);
+  if (t->repeat_cases > 0) { /* 再次纠纷: linked by the router at intake */
+    ctl_fmt_percent(t->repeat_cases, t->taken_in, rate2);
+    out[n++] = sentence("其中同一当事人再次纠纷%lld起，占受理的%s。", (long long)t->repeat_cases,
+                        rate2);
+  }
   if (petitions > 0) {
     ctl_fmt_percent(petitions_resolved, petitions, rate2);
     out[n++] = sentence("信访积案%lld件（主办%lld件、协办%lld件），其中事实化解%lld件、实体化解%lld件，"

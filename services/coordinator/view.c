@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/identity.h"
 #include "services/coordinator/ctl.h"
 
 /* Appends printf output to buf at *used, never past cap. */
@@ -41,6 +42,15 @@ void ctl_print_case_line(const ctl_ctx *ctx, const mv_case *c, FILE *out) {
   fprintf(out, "  承办 %s\n", ctl_unit_label(ctx, c->holder));
 }
 
+void ctl_print_repeats(const mv_case *c, FILE *out) {
+  if (c->intake == NULL || c->intake->n_repeat_of == 0)
+    return;
+  fprintf(out, "  再次纠纷：同一当事人此前的案件 ");
+  for (size_t i = 0; i < c->intake->n_repeat_of; i++)
+    fprintf(out, "%s%s", i ? "、" : "", c->intake->repeat_of[i]);
+  fprintf(out, "\n");
+}
+
 static void party_text(const mv_party *p, char *buf, size_t cap) {
   size_t used = 0;
   buf[0] = '\0';
@@ -56,7 +66,7 @@ static void party_text(const mv_party *p, char *buf, size_t cap) {
 typedef struct case_lines {
   char state[160], holder[200], kind[160], community[240], money[160], created[64],
       deadline[120], petition[64], legal[16], transfer[600], outcome[600], court[600],
-      feedback[600], src[64], ref[160];
+      feedback[600], src[64], ref[160], repeat[MC_REPEAT_MAX * 24 + 64];
   ctl_kv rows[40];
   size_t n;
 } case_lines;
@@ -191,6 +201,13 @@ void ctl_print_case(const ctl_ctx *ctx, const mv_case *c, FILE *out) {
     add_line(&l, "单位编号", l.ref);
   }
   add_line(&l, "状态", l.state);
+  if (in && in->n_repeat_of > 0) { /* earlier cases of the same parties the reader may see */
+    size_t o = (size_t)snprintf(l.repeat, sizeof(l.repeat), "是，此前案件：");
+    for (size_t i = 0; i < in->n_repeat_of && o < sizeof(l.repeat); i++)
+      o += (size_t)snprintf(l.repeat + o, sizeof(l.repeat) - o, "%s%s", i ? "、" : "",
+                            in->repeat_of[i]);
+    add_line(&l, "再次纠纷", l.repeat);
+  }
   add_line(&l, "承办单位", l.holder);
   if (c->transfer) {
     ctl_fmt_time(ctx, c->transfer->offered_ms, t1);

@@ -780,6 +780,13 @@ static void desk_watch(Mediation__V1__Desk_Service *service,
   un_watch_call(UNIT_OF(service)->watch, closure_data, in);
 }
 
+static void desk_search(Mediation__V1__Desk_Service *service,
+                        const Mediation__V1__SearchRequest *in,
+                        Mediation__V1__SearchReply_Closure closure, void *closure_data) {
+  (void)closure;
+  un_desk_search(UNIT_OF(service), closure_data, in);
+}
+
 void un_desk_init(un_unit *u) {
   Mediation__V1__Desk_Service init = MEDIATION__V1__DESK__INIT(desk_);
   u->service = init;

@@ -246,6 +246,10 @@ mc_code un_call(un_unit *u, const char *method, const ProtobufCMessage *req,
 mc_code un_call_async(un_unit *u, const char *method, const ProtobufCMessage *req,
                       const rpc_call_opts *opts, rpc_done_fn done, void *arg, mc_err *err);
 
+/* Desk/Search (search.c): the router's search, or the local copies' while
+ * the router is away. */
+void un_desk_search(un_unit *u, rpc_call *call, const Mediation__V1__SearchRequest *in);
+
 /* True if code is a definitive answer about the step itself: the router
  * (or the unit) refused it for good, and a retry would be refused again
  * (the step leaves the outbox as a conflict). False for every "not applied,

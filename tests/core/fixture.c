@@ -99,7 +99,7 @@ void fx_act_init(fx_act *f, mv_action_kind kind) {
     }
     f->party[0].name = "甄小明";
     f->party[0].role = MV_PARTY(APPLICANT);
-    f->party[0].id_number = "12345678901234567X";
+    f->party[0].id_number = "11010519491231002X";
     f->party[0].phone = "+86 100 0000 0001";
     f->party[1].name = "贾小红";
     f->party[1].role = MV_PARTY(RESPONDENT);

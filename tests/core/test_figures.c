@@ -55,7 +55,21 @@ static void test_intake_counts(void **state) {
   assert_int_equal(d.from_consultation, 1);
   assert_int_equal(d.from_police_call, 0);
   assert_int_equal(d.mediated, 0);
+  assert_int_equal(d.repeat_cases, 0);
   fx_free(&f);
+
+  /* 再次纠纷: an intake the router linked to an earlier case counts once. */
+  fx_case g = {0};
+  fx_act_init(&act, MV_ACTION(TAKE_IN));
+  char *earlier[1] = {"BH-2026-000001"};
+  act.intake.repeat_of = earlier;
+  act.intake.n_repeat_of = 1;
+  fx_do(fx_reg, &g, &act.a, &w);
+  assert_true(last_delta(&g, &b, &d));
+  assert_int_equal(d.taken_in, 1);
+  assert_int_equal(d.repeat_cases, 1);
+  assert_int_equal(g.c->intake->n_repeat_of, 1);
+  fx_free(&g);
 }
 
 /* Months are the subdistrict's: 2026-03-31 16:30 UTC is April 1st in

@@ -21,7 +21,7 @@
 #include "fixture.h"
 
 static const char *const personal[] = {
-    "甄小明", "贾小红", "12345678901234567X", "+86 100 0000 0001", "夫妻争吵", "金丝雀",
+    "甄小明", "贾小红", "11010519491231002X", "+86 100 0000 0001", "夫妻争吵", "金丝雀",
 };
 
 /* Applies a to f as who and expects code with needle in the message; on a
@@ -134,23 +134,56 @@ static void test_take_in_fields(void **state) {
   BAD(FX_NEW, TAKE_IN, FX_POLICE, A->party[1].role = 0, "action.intake.parties[1].role: required");
   BAD(FX_NEW, TAKE_IN, FX_POLICE, A->party[0].name = "金丝雀\x01", "parties[0].name: control");
   BAD(FX_NEW, TAKE_IN, FX_POLICE, A->party[0].name = "金丝雀\xC0\xAF", "not valid UTF-8");
-  /* ID numbers: 18 characters with an optional final X, or 15 digits */
-  GOOD(FX_NEW, TAKE_IN, FX_POLICE, A->party[0].id_number = "123456789012345");
-  GOOD(FX_NEW, TAKE_IN, FX_POLICE, A->party[0].id_number = "12345678901234567x");
-  GOOD(FX_NEW, TAKE_IN, FX_POLICE, A->party[0].id_number = "123456789012345678");
+  /* ID numbers: GB 11643, 17 digits, a birth date, the MOD 11-2 check
+   * character; the error names the position (core/identity.c). */
+  GOOD(FX_NEW, TAKE_IN, FX_POLICE, A->party[0].id_number = "11010519491231002x");
+  GOOD(FX_NEW, TAKE_IN, FX_POLICE, A->party[0].id_number = "330212199001011232");
   GOOD(FX_NEW, TAKE_IN, FX_POLICE, A->party[0].id_number = "");
+  BAD(FX_NEW, TAKE_IN, FX_POLICE, A->party[0].id_number = "330212199001011234",
+      "action.intake.parties[0].id_number: check digit (position 18) should be 2");
+  BAD(FX_NEW, TAKE_IN, FX_POLICE, A->party[0].id_number = "123456789012345",
+      "action.intake.parties[0].id_number: expected 18 characters");
   BAD(FX_NEW, TAKE_IN, FX_POLICE, A->party[0].id_number = "1234567",
       "action.intake.parties[0].id_number");
   BAD(FX_NEW, TAKE_IN, FX_POLICE, A->party[0].id_number = "X23456789012345678",
-      "parties[0].id_number");
+      "parties[0].id_number: position 1 should be a digit");
+  BAD(FX_NEW, TAKE_IN, FX_POLICE, A->party[0].id_number = "3302121990010X1232",
+      "parties[0].id_number: position 14 should be a digit");
+  BAD(FX_NEW, TAKE_IN, FX_POLICE, A->party[0].id_number = "330212199002301232",
+      "parties[0].id_number: positions 7-14 should be a birth date");
   BAD(FX_NEW, TAKE_IN, FX_POLICE, A->party[0].id_number = "12345678901234X", "id_number");
   BAD(FX_NEW, TAKE_IN, FX_POLICE, A->party[0].id_number = "１２３４５６７８９０１２３４５",
       "id_number");
+  /* Phones: a mobile (11 digits from 1) or a landline with its area code. */
   GOOD(FX_NEW, TAKE_IN, FX_POLICE, A->party[1].phone = "13800000000");
+  GOOD(FX_NEW, TAKE_IN, FX_POLICE, A->party[1].phone = "+86 138 0000 0000");
   GOOD(FX_NEW, TAKE_IN, FX_POLICE, A->party[1].phone = "0574-0000 0000");
-  BAD(FX_NEW, TAKE_IN, FX_POLICE, A->party[1].phone = "call me", "action.intake.parties[1].phone");
+  GOOD(FX_NEW, TAKE_IN, FX_POLICE, A->party[1].phone = "010-12345678-123");
+  GOOD(FX_NEW, TAKE_IN, FX_POLICE, A->party[1].phone = "05748765432");
+  BAD(FX_NEW, TAKE_IN, FX_POLICE, A->party[1].phone = "23800000000",
+      "parties[1].phone: expected a mobile number");
+  BAD(FX_NEW, TAKE_IN, FX_POLICE, A->party[1].phone = "1380000000", "parties[1].phone");
+  BAD(FX_NEW, TAKE_IN, FX_POLICE, A->party[1].phone = "0574-876543", "parties[1].phone");
+  BAD(FX_NEW, TAKE_IN, FX_POLICE, A->party[1].phone = "0574-87654321-1234567",
+      "parties[1].phone");
+  BAD(FX_NEW, TAKE_IN, FX_POLICE, A->party[1].phone = "call me",
+      "action.intake.parties[1].phone: position 1 does not fit");
   BAD(FX_NEW, TAKE_IN, FX_POLICE, A->party[1].phone = "+-- --", "parties[1].phone");
   BAD(FX_NEW, TAKE_IN, FX_POLICE, A->party[1].phone = "123456789012345678901", "phone");
+  /* 再次纠纷 links are case ids, at most 20 (the router sets them). */
+  {
+    static char *ids[21], *bad[1] = {"林某甲"};
+    for (int i = 0; i < 21; i++)
+      ids[i] = "BH-2026-000001";
+    GOOD(FX_NEW, TAKE_IN, FX_POLICE, (A->intake.repeat_of = ids, A->intake.n_repeat_of = 20));
+    BAD(FX_NEW, TAKE_IN, FX_POLICE, (A->intake.repeat_of = ids, A->intake.n_repeat_of = 21),
+        "action.intake.repeat_of: more than 20");
+    BAD(FX_NEW, TAKE_IN, FX_POLICE, (A->intake.repeat_of = bad, A->intake.n_repeat_of = 1),
+        "action.intake.repeat_of[0]: not a case id");
+  }
+  /* Bidi controls only: no name at all. */
+  BAD(FX_NEW, TAKE_IN, FX_POLICE, A->party[0].name = "\xE2\x80\xAE\xE2\x81\xA6",
+      "action.intake.parties[0].name: required");
   BAD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.money_fen = -1, "action.intake.money_fen");
   BAD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.money_fen = fx_reg->limits.max_money_fen + 1,
       "action.intake.money_fen: must be 0 to");
@@ -167,7 +200,7 @@ static void test_take_in_fields(void **state) {
   GOOD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.unit_ref = "PS2026-100001");
   GOOD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.unit_ref = "A2345678901234567890123456789012");
   BAD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.unit_ref = "13900001111", "action.intake.unit_ref");
-  BAD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.unit_ref = "33021219900101123X",
+  BAD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.unit_ref = "33021219900101007X",
       "action.intake.unit_ref: expected the unit's reference");
   BAD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.unit_ref = "张三", "action.intake.unit_ref");
   BAD(FX_NEW, TAKE_IN, FX_POLICE, A->intake.unit_ref = "PS 2026", "action.intake.unit_ref");

@@ -238,7 +238,7 @@ static mv_intake *sample_intake(mv_intake *in, mv_party *p, mv_party **pp, mv_ki
   mediation__v1__party__init(p);
   p->name = "张某";
   p->role = MV_PARTY(APPLICANT);
-  p->id_number = "330212199001011234";
+  p->id_number = "330212199001011232";
   p->phone = "13800001234";
   pp[0] = p;
   in->kind = kind;
@@ -421,6 +421,31 @@ static void fake_watch(Mediation__V1__Desk_Service *svc, const Mediation__V1__De
   rpc_call_reply(call, &r.base);
 }
 
+/* A search answered from the unit's own copies (the router away). */
+static void fake_search(Mediation__V1__Desk_Service *svc, const Mediation__V1__SearchRequest *in,
+                        Mediation__V1__SearchReply_Closure closure, void *call) {
+  (void)svc;
+  (void)closure;
+  record("Search", &in->base);
+  Mediation__V1__SearchHit h = MEDIATION__V1__SEARCH_HIT__INIT, *hs[1] = {&h};
+  char *repeats[1] = {"BH-2026-000003"};
+  h.id = "BH-2026-000009";
+  h.state = MV_STATE(MEDIATION);
+  h.holder = "police-studio";
+  h.kind = MV_KIND(NEIGHBOUR);
+  h.community = "kongque";
+  h.unit_ref = "PS-2026-0009";
+  h.matched = "party_name";
+  h.repeat_of = repeats;
+  h.n_repeat_of = 1;
+  Mediation__V1__SearchReply r = MEDIATION__V1__SEARCH_REPLY__INIT;
+  r.hits = hs;
+  r.n_hits = 1;
+  r.total = 1;
+  r.local = true;
+  rpc_call_reply(call, &r.base);
+}
+
 static Mediation__V1__Desk_Service desk = MEDIATION__V1__DESK__INIT(fake_);
 
 static int setup(void **state) {
@@ -481,7 +506,7 @@ static void test_intake_builds_the_whole_intake(void **state) {
   forget();
   mctl_result r = MCTL(conf, "--unit", "大石头调解工作室", "intake", "--kind", "感情纠纷",
                        "--community", "孔雀社区", "--grid", "3", "--party",
-                       "applicant:张某:330212199001011234:13800001234", "--party", "被申请人:李某",
+                       "applicant:张某:330212199001011232:13800001234", "--party", "被申请人:李某",
                        "--money-yuan", "1234.5", "--difficulty", "difficult", "--source",
                        "police_call", "--summary", "争吵后推搡", "--petition", "协办",
                        "--needs-lawyer", "--person", "马德顺", "--ref", "PS-2026-0007",
@@ -499,7 +524,7 @@ static void test_intake_builds_the_whole_intake(void **state) {
   assert_int_equal(in->n_parties, 2);
   assert_int_equal(in->parties[0]->role, MV_PARTY(APPLICANT));
   assert_string_equal(in->parties[0]->name, "张某");
-  assert_string_equal(in->parties[0]->id_number, "330212199001011234");
+  assert_string_equal(in->parties[0]->id_number, "330212199001011232");
   assert_string_equal(in->parties[0]->phone, "13800001234");
   assert_int_equal(in->parties[1]->role, MV_PARTY(RESPONDENT));
   assert_string_equal(in->parties[1]->name, "李某");
@@ -567,10 +592,10 @@ static void test_intake_party_file(void **state) {
   FILE *f = fopen(path, "w");
   assert_non_null(f);
   fputs("# the parties of the 110 call\r\n"
-        "applicant:张某:330212199001011234:13800001234\r\n"
+        "applicant:张某:330212199001011232:13800001234\r\n"
         "\n"
         "   \n"
-        "被申请人:李某:33021219900101123X\n"
+        "被申请人:李某:33021219900101007X\n"
         "other:王某",
         f);
   fclose(f);
@@ -587,10 +612,10 @@ static void test_intake_party_file(void **state) {
   assert_string_equal(in->parties[0]->name, "赵某");
   assert_int_equal(in->parties[1]->role, MV_PARTY(APPLICANT));
   assert_string_equal(in->parties[1]->name, "张某");
-  assert_string_equal(in->parties[1]->id_number, "330212199001011234");
+  assert_string_equal(in->parties[1]->id_number, "330212199001011232");
   assert_string_equal(in->parties[1]->phone, "13800001234");
   assert_int_equal(in->parties[2]->role, MV_PARTY(RESPONDENT));
-  assert_string_equal(in->parties[2]->id_number, "33021219900101123X");
+  assert_string_equal(in->parties[2]->id_number, "33021219900101007X");
   assert_string_equal(in->parties[2]->phone, "");
   assert_int_equal(in->parties[3]->role, MV_PARTY(OTHER));
   assert_string_equal(in->parties[3]->name, "王某");
@@ -600,7 +625,7 @@ static void test_intake_party_file(void **state) {
   char bin[TH_PATH_MAX], cmd[3 * TH_PATH_MAX];
   th_bin(bin, sizeof(bin), "services/mediactl");
   snprintf(cmd, sizeof(cmd),
-           "printf 'applicant:孙某:330212199001011234\\n' | '%s' --config '%s' --unit "
+           "printf 'applicant:孙某:330212199001011232\\n' | '%s' --config '%s' --unit "
            "police-studio intake --kind neighbour --community baihe --source walk_in "
            "--party-file -",
            bin, conf);
@@ -616,7 +641,7 @@ static void test_intake_party_file(void **state) {
                                                  &mediation__v1__desk_take_in_request__descriptor);
   assert_int_equal(req->intake->n_parties, 1);
   assert_string_equal(req->intake->parties[0]->name, "孙某");
-  assert_string_equal(req->intake->parties[0]->id_number, "330212199001011234");
+  assert_string_equal(req->intake->parties[0]->id_number, "330212199001011232");
   protobuf_c_message_free_unpacked(&req->base, NULL);
 
   /* A bad line: named by its number, its text not repeated; nothing sent. */
@@ -1012,7 +1037,35 @@ static void test_show_through_the_desk(void **state) {
   json_object *j = mctl_json(&r);
   assert_true(jbool(j, "stale"));
   assert_int_equal(jlen(j, "events"), 0);
-  assert_string_equal(jstr(j, "case_record.intake.parties[0].id_number"), "330212199001011234");
+  assert_string_equal(jstr(j, "case_record.intake.parties[0].id_number"), "330212199001011232");
+  json_object_put(j);
+  mctl_free(&r);
+}
+
+static void test_search_through_the_desk(void **state) {
+  (void)state;
+  mctl_result r = MCTL(conf, "--unit", "police-studio", "search", "林某", "--limit", "5",
+                       "--person", "吴警官");
+  mctl_expect(&r, 0, "search --unit");
+  CONTAINS(r.out, "路由不可达");
+  CONTAINS(r.out, "BH-2026-000009 (PS-2026-0009)");
+  CONTAINS(r.out, "当事人");
+  CONTAINS(r.out, "调处");
+  CONTAINS(r.out, "孔雀社区");
+  CONTAINS(r.out, "BH-2026-000003");
+  CONTAINS(r.out, "共 1 件");
+  mctl_free(&r);
+  Mediation__V1__SearchRequest *sr = (Mediation__V1__SearchRequest *)last(
+      "Search", &mediation__v1__search_request__descriptor);
+  assert_string_equal(sr->text, "林某");
+  assert_int_equal(sr->page_size, 5);
+  assert_string_equal(sr->person, "吴警官");
+  protobuf_c_message_free_unpacked(&sr->base, NULL);
+  r = MCTL(conf, "--unit", "police-studio", "--json", "search", "林某");
+  mctl_expect(&r, 0, "search --unit --json");
+  json_object *j = mctl_json(&r);
+  assert_true(jbool(j, "local"));
+  assert_string_equal(jstr(j, "hits[0].matched"), "party_name");
   json_object_put(j);
   mctl_free(&r);
 }
@@ -1067,6 +1120,7 @@ int main(void) {
       cmocka_unit_test(test_partial_results_are_not_success),
       cmocka_unit_test(test_unit_lists),
       cmocka_unit_test(test_show_through_the_desk),
+      cmocka_unit_test(test_search_through_the_desk),
       cmocka_unit_test(test_health_and_methods_of_a_unit),
   };
   return cmocka_run_group_tests_name("mediactl through a recording Desk", tests, setup, teardown);

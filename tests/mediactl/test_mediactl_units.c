@@ -153,7 +153,7 @@ static void test_police_referral_to_agreement(void **state) {
   (void)state;
   mctl_result r = MCTL(conf, "--unit", "police-studio", "--json", "intake", "--kind", "感情纠纷",
                        "--community", "kongque", "--source", "110报警", "--party",
-                       "applicant:丈夫某:330212199001011234:13800001234", "--party",
+                       "applicant:丈夫某:330212199001011232:13800001234", "--party",
                        "respondent:妻子某", "--money-yuan", "3000");
   mctl_expect(&r, 0, "intake");
   char id[32];
@@ -349,11 +349,51 @@ static void test_aliases_at_the_desk(void **state) {
   CONTAINS(err.msg, "action.to_unit: not a registered unit; did you mean \"王隘社区工作站\"?");
 }
 
+/* 再次纠纷 through the real daemons: the same applicant (by ID number) taken
+ * in again at the police studio is linked to the first case, in the intake's
+ * own output; the studio finds both by the name through its Desk. */
+static void test_repeat_intake_and_search(void **state) {
+  (void)state;
+  mctl_result r = MCTL(conf, "--json", "search", "330212199001011232");
+  mctl_expect(&r, 0, "search the first case by ID number");
+  json_object *j = mctl_json(&r);
+  char first[32];
+  snprintf(first, sizeof(first), "%s", jstr(j, "hits[0].id"));
+  assert_string_equal(jstr(j, "hits[0].matched"), "id_number");
+  json_object_put(j);
+  mctl_free(&r);
+
+  r = MCTL(conf, "--unit", "police-studio", "intake", "--kind", "neighbour", "--community",
+           "kongque", "--source", "walk_in", "--party",
+           "applicant:丈夫某:330212199001011232", "--party", "respondent:邻居丙");
+  mctl_expect(&r, 0, "intake of the same applicant");
+  char want[96];
+  snprintf(want, sizeof(want), "再次纠纷：同一当事人此前的案件 %s", first);
+  CONTAINS(r.out, want);
+  mctl_free(&r);
+
+  r = MCTL(conf, "--unit", "police-studio", "search", "丈夫");
+  mctl_expect(&r, 0, "search through the Desk");
+  CONTAINS(r.out, first);
+  CONTAINS(r.out, "共 2 件");
+  LACKS(r.out, "路由不可达");
+  mctl_free(&r);
+
+  /* A wrong check digit at intake names the position. */
+  r = MCTL(conf, "--unit", "police-studio", "intake", "--kind", "neighbour", "--community",
+           "kongque", "--source", "walk_in", "--party", "applicant:某丁:330212199001011234");
+  mctl_expect(&r, 3, "intake with a wrong check digit");
+  if (strstr(r.out, "check digit (position 18) should be 2") == NULL)
+    CONTAINS(r.err, "check digit (position 18) should be 2");
+  mctl_free(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_aliases_at_the_desk),
       cmocka_unit_test(test_refused_transfer),
       cmocka_unit_test(test_police_referral_to_agreement),
+      cmocka_unit_test(test_repeat_intake_and_search),
       cmocka_unit_test(test_queued_while_the_router_is_down),
   };
   return cmocka_run_group_tests_name("mediactl with the unit daemons", tests, setup, teardown);

@@ -63,7 +63,7 @@ static void make_intake(mv_intake *in, party_set *ps, mv_kind kind, const char *
   }
   ps->parties[0].name = CANARY;
   ps->parties[0].role = MV_PARTY(APPLICANT);
-  ps->parties[0].id_number = "330212199001011234";
+  ps->parties[0].id_number = "330212199001011232";
   ps->parties[0].phone = "13800001234";
   ps->parties[1].name = "某乙";
   ps->parties[1].role = MV_PARTY(RESPONDENT);
@@ -460,7 +460,7 @@ static void test_refusals(void **state) {
   Mediation__V1__GetCaseReply *g = get_case("station-kongque", id, false, &rc, &err);
   assert_non_null(g);
   assert_true(g->masked);
-  assert_string_equal(g->case_record->intake->parties[0]->id_number, "3302************34");
+  assert_string_equal(g->case_record->intake->parties[0]->id_number, "3302************32");
   protobuf_c_message_free_unpacked(&g->base, NULL);
   /* ... but not act on it: it is not the holder */
   assert_int_equal(step("station-kongque", id, MV_ACTION(START_MEDIATION), NULL, NULL, &err),
@@ -617,10 +617,10 @@ static void test_retry_after_later_steps(void **state) {
     assert_int_equal(r->case_record->event_count, seq);
     assert_string_equal(r->case_record->holder, "police-studio");
     if (k == 0) /* the holder sees personal data */
-      assert_string_equal(r->case_record->intake->parties[0]->id_number, "330212199001011234");
+      assert_string_equal(r->case_record->intake->parties[0]->id_number, "330212199001011232");
     else
       assert_string_not_equal(r->case_record->intake->parties[0]->id_number,
-                              "330212199001011234");
+                              "330212199001011232");
     mediation__v1__apply_reply__free_unpacked(r, NULL);
   }
   mc_code rc;

@@ -18,7 +18,10 @@
 
 #define TS_CANARY "金丝雀甲乙丙" /* a party name that must never reach a log */
 #define TS_PHONE "13800001234"
-#define TS_ID_NUMBER "330212199001011234"
+/* Each intake's first party has an ID number of its own starting so (a valid
+ * GB 11643 number; its name is TS_CANARY and a serial), so cases of different
+ * scenarios are not linked as 再次纠纷 and their figures stay their own. */
+#define TS_ID_PREFIX "33021219900101"
 
 extern tw_world ts_world;
 
@@ -47,6 +50,7 @@ typedef struct ts_intake {
   mv_intake in;
   mv_party parties[3];
   mv_party *ptrs[3];
+  char name[48], id_number[19];
 } ts_intake;
 
 void ts_intake_init(ts_intake *t, mv_kind kind, const char *community, size_t n_parties,

@@ -375,12 +375,56 @@ static void test_local_refusals(void **state) {
   free_msg(reply);
 }
 
+/* Desk/Search: the router's answer while it is up, the unit's own copies
+ * (marked local) while it is down, by name and by whole ID number. */
+static Mediation__V1__SearchReply *desk_search(const char *unit, const char *text) {
+  Mediation__V1__SearchRequest req = MEDIATION__V1__SEARCH_REQUEST__INIT;
+  req.text = (char *)text;
+  req.person = "值班员";
+  ProtobufCMessage *reply = NULL;
+  mc_err err;
+  mc_code rc = ts_desk_call(unit, "Search", &req.base, &reply, &err);
+  if (rc != MC_OK)
+    fail_msg("Desk/Search at %s: %s: %s", unit, mc_code_name(rc), err.msg);
+  return (Mediation__V1__SearchReply *)reply;
+}
+
+static void test_desk_search_falls_back(void **state) {
+  (void)state;
+  ts_intake t;
+  ts_intake_init(&t, MV_KIND(NEIGHBOUR), "baihe", 2, 500);
+  Mediation__V1__DeskReply *d = ts_take_in(POLICE, &t.in, NULL, NULL);
+  free_msg(d);
+  ts_wait_outbox_empty(POLICE, WAIT_MS);
+  const char *texts[2] = {t.name, t.id_number};
+  const char *fields[2] = {"party_name", "id_number"};
+  for (int down = 0; down < 2; down++) {
+    if (down)
+      stop_router();
+    for (int k = 0; k < 2; k++) {
+      Mediation__V1__SearchReply *r = desk_search(POLICE, texts[k]);
+      assert_int_equal(r->local, down);
+      assert_int_equal(r->n_hits, 1);
+      assert_int_equal(r->total, 1);
+      assert_string_equal(r->hits[0]->matched, fields[k]);
+      assert_string_equal(r->hits[0]->holder, POLICE);
+      free_msg(r);
+    }
+    /* The marriage studio holds no copy of it, and the router says no. */
+    Mediation__V1__SearchReply *r = desk_search(MARRIAGE, t.id_number);
+    assert_int_equal(r->n_hits, 0);
+    free_msg(r);
+  }
+  restart_router();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_offline_referrals_forwarded_in_order),
       cmocka_unit_test(test_refused_queued_step_is_a_conflict),
       cmocka_unit_test(test_units_follow_router_restarts),
       cmocka_unit_test(test_local_refusals),
+      cmocka_unit_test(test_desk_search_falls_back),
   };
   return cmocka_run_group_tests_name("store and forward", tests, setup, teardown);
 }

@@ -146,10 +146,10 @@ static void expect_not_in(const char *text, const char *needle) {
 
 /* Nothing personal in any message as received or as read. */
 static void expect_no_canary(void) {
-  assert_false(th_tree_contains(dir.path, TS_ID_NUMBER));
+  assert_false(th_tree_contains(dir.path, TS_ID_PREFIX));
   assert_false(th_tree_contains(dir.path, TS_PHONE));
   assert_false(th_tree_contains(dir.path, TS_CANARY));
-  expect_not_in(logs, TS_ID_NUMBER);
+  expect_not_in(logs, TS_ID_PREFIX);
   expect_not_in(logs, TS_PHONE);
   expect_not_in(logs, TS_CANARY);
 }

@@ -67,7 +67,7 @@ void sf_action_init(sf_action *s, mv_action_kind kind) {
     mediation__v1__party__init(&s->party);
     s->party.name = "甄小明";
     s->party.role = MV_PARTY(APPLICANT);
-    s->party.id_number = "12345678901234567X";
+    s->party.id_number = "11010519491231002X";
     s->party.phone = "+86 100 0000 0001";
     s->parties[0] = &s->party;
     s->intake.parties = s->parties;

@@ -163,6 +163,10 @@ static size_t brute(env *e, const st_query *q, expect *out) {
       match = c->deadline_ms != 0 && (q->until_ms == 0 || c->deadline_ms < q->until_ms);
       at = c->deadline_ms;
       break;
+    case ST_BY_TERM: /* name terms only here: "n" + part of a party's name */
+      for (size_t k = 0; k < c->intake->n_parties; k++)
+        match = match || strstr(c->intake->parties[k]->name, q->unit + 1) != NULL;
+      break;
     }
     if (match) {
       out[n].major = major;
@@ -244,6 +248,10 @@ static void test_every_index(void **state) {
     total += page_through(e, (st_query){.index = ST_BY_KIND, .kind = (mv_kind)k}, 2);
   assert_int_equal(total, N_CASES);
   assert_true(page_through(e, (st_query){.index = ST_BY_DEADLINE}, 6) > 0);
+  /* The search index: a whole name and a part of it (sf_cases' party 甄小明). */
+  assert_int_equal(page_through(e, (st_query){.index = ST_BY_TERM, .unit = "n甄小明"}, 7), N_CASES);
+  assert_int_equal(page_through(e, (st_query){.index = ST_BY_TERM, .unit = "n小"}, 9), N_CASES);
+  assert_int_equal(page_through(e, (st_query){.index = ST_BY_TERM, .unit = "n明甄"}, 9), 0);
   /* The offered index holds exactly the cases in transfer. */
   size_t offered = 0;
   for (size_t u = 0; u < 5; u++)
