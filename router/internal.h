@@ -200,4 +200,31 @@ void rt_search_hit_of(const mv_case *c, int64_t now_ms, Mediation__V1__SearchHit
 /* Fills a summary borrowing c's strings. */
 void rt_summary_of(const mv_case *c, int64_t now_ms, Mediation__V1__CaseSummary *s);
 
+/* ---- allocate.c: what a step's write allocates or links ------------------ */
+
+/* A case id for an intake, peeked (taken when the case is stored); an
+ * intake whose unit_ref already names a case is ALREADY_EXISTS. */
+mc_code rt_new_case_id(st_txn *txn, rt_job *job, const mc_registry *reg, const mv_action *in,
+                       char case_id[MC_CASE_ID_MAX], mc_err *err);
+
+/* 再次纠纷: up to MC_REPEAT_MAX earlier cases sharing a party with in, most
+ * recent first, into ids (*n of them). */
+mc_code rt_find_repeats(st_txn *txn, const mv_intake *in, char (*ids)[MC_CASE_ID_MAX], size_t *n,
+                        mc_err *err);
+
+/* An agreement's number, peeked for a RECORD_OUTCOME of an AGREEMENT: out
+ * holds it, and action->outcome then points at out's copy carrying it. */
+typedef struct rt_agreement_no {
+  bool wanted;
+  int year;
+  uint64_t n;
+  char unit[ST_NAME_MAX + 1]; /* the holder whose sequence it is */
+  char text[160];
+  Mediation__V1__Outcome outcome; /* the action's outcome with the number (shallow copy) */
+} rt_agreement_no;
+
+mc_code rt_peek_agreement_no(st_txn *txn, const rt_job *job, const mc_registry *reg,
+                             const mv_case *current, mv_action *action, rt_agreement_no *out,
+                             mc_err *err);
+
 #endif /* RT_INTERNAL_H */

@@ -187,6 +187,29 @@ static const Mediation__V1__ListCasesRequest *by_ids(const rt_router *rt,
   return named;
 }
 
+/* Loads one chunk of index hits and keeps, in found[*n...], the cases the
+ * filters match and the caller may read, each with the 再次纠纷 links it may
+ * see; the others are freed. */
+static mc_code keep_readable(rt_router *rt, st_txn *txn,
+                             const Mediation__V1__ListCasesRequest *req,
+                             const mc_principal *caller, int64_t now, const st_hit *hits,
+                             size_t got, mv_case **found, size_t *n, size_t *examined,
+                             mc_err *err) {
+  mc_code rc = MC_OK;
+  for (size_t i = 0; i < got && rc == MC_OK; i++, (*examined)++) {
+    mv_case *c = NULL;
+    rc = st_case_get(txn, hits[i].id, &c, err);
+    if (rc != MC_OK)
+      break;
+    if (matches(c, req, now) && rt_may_read(rt, c, caller)) {
+      found[(*n)++] = c;
+      rc = rt_visible_repeats(rt, txn, c, caller, err);
+    } else
+      protobuf_c_message_free_unpacked(&c->base, NULL);
+  }
+  return rc;
+}
+
 void rt_list_cases(rt_router *rt, rpc_call *call, const mc_principal *caller,
                    const Mediation__V1__ListCasesRequest *req) {
   Mediation__V1__ListCasesRequest named;
@@ -235,17 +258,7 @@ void rt_list_cases(rt_router *rt, rpc_call *call, const mc_principal *caller,
     rc = st_index_query(txn, &plan.q, hits, &got, after, &err);
     if (rc != MC_OK)
       break;
-    for (size_t i = 0; i < got && rc == MC_OK; i++, examined++) {
-      mv_case *c = NULL;
-      rc = st_case_get(txn, hits[i].id, &c, &err);
-      if (rc != MC_OK)
-        break;
-      if (matches(c, req, now) && rt_may_read(rt, c, caller)) {
-        found[n++] = c;
-        rc = rt_visible_repeats(rt, txn, c, caller, &err); /* 再次纠纷 links it may see */
-      } else
-        protobuf_c_message_free_unpacked(&c->base, NULL);
-    }
+    rc = keep_readable(rt, txn, req, caller, now, hits, got, found, &n, &examined, &err);
     snprintf(cursor, sizeof(cursor), "%s", after);
     if (after[0] == '\0') {
       if (plan.all_states && plan.q.state < MV_STATE(WITHDRAWN)) {

@@ -34,9 +34,9 @@ static tw_world world;
 static const char *conf;
 static char dir[512];
 
-/* Invented, and shaped like an ID number and a phone so masking shows. */
-#define ID_NUMBER "330212199001011234"
-#define ID_MASKED "3302************34"
+/* A valid GB 11643 number (check digit 2) and a mobile, so masking shows. */
+#define ID_NUMBER "330212199001011232"
+#define ID_MASKED "3302************32"
 #define PHONE "13800001234"
 
 static char ids[4][32];
