@@ -175,6 +175,41 @@ static const mc_conf_key operator_keys[] = {
      .meaning = "its identity towards its unit; required"},
 };
 
+static const mc_conf_key web_keys[] = {
+    {.key = "idle_minutes", .type = MC_CONF_NUMBER, AT(mc_registry, web.idle_ms), .min = 1,
+     .max = 24 * 60, .scale = 60 * 1000, .dflt = "30",
+     .meaning = "a login session ends after this long without a request"},
+    {.key = "absolute_hours", .type = MC_CONF_NUMBER, AT(mc_registry, web.absolute_ms),
+     .min = 1, .max = 24 * 7, .scale = 3600LL * 1000, .dflt = "12",
+     .meaning = "... and this long after its login, however busy"},
+    {.key = "max_body_kib", .type = MC_CONF_NUMBER, AT(mc_registry, web.max_body_bytes),
+     .min = 1, .max = 16 * 1024, .scale = 1024, .dflt = "64",
+     .meaning = "a larger request body is refused (413) before it is read"},
+    {.key = "max_conns_per_client", .type = MC_CONF_NUMBER,
+     AT(mc_registry, web.max_conns_per_client), .min = 1, .max = 1024, .scale = 1,
+     .dflt = "16", .meaning = "connections at once from one client address"},
+    {.key = "static_dir", .type = MC_CONF_TEXT, AT(mc_registry, web.static_dir),
+     .meaning = "the pages the gateways serve; when absent, the install's "
+                "`share/mediation/web`"},
+};
+
+static const mc_conf_key web_site_keys[] = {
+    {.key = "listen", .type = MC_CONF_TEXT, AT(mc_web_site, listen),
+     .meaning = "where its gateway listens: `http://127.0.0.1:8441`, or `https://…` with "
+                "`tls_cert` and `tls_key` (`mediation-web --listen` overrides it)"},
+    {.key = "tls_cert", .type = MC_CONF_TEXT, AT(mc_web_site, tls_cert),
+     .meaning = "its certificate (PEM), for `https://`"},
+    {.key = "tls_key", .type = MC_CONF_TEXT, AT(mc_web_site, tls_key),
+     .meaning = "the key of that certificate (PEM); given with `tls_cert` or not at all"},
+    {.key = "data_dir", .type = MC_CONF_TEXT, AT(mc_web_site, data_dir),
+     .meaning = "the site's person accounts (an LMDB of its own, made mode 0700 by "
+                "`mediactl user add`); required"},
+    {.key = "principal", .type = MC_CONF_TEXT, AT(mc_web_site, principal),
+     .meaning = "whose key under `keys_dir` the gateway signs its calls with: an operator of "
+                "the unit for a unit's site (default `<unit>-operator`), a coordinator for "
+                "`coordinators` (default: as `mediactl` chooses)"},
+};
+
 static const mc_conf_section sections[] = {
     {"subdistrict", MC_CONF_REGISTRY, NULL, subdistrict_keys, N(subdistrict_keys)},
     {"router", MC_CONF_REGISTRY, NULL, router_keys, N(router_keys)},
@@ -192,6 +227,15 @@ static const mc_conf_section sections[] = {
     {"unit", MC_CONF_UNIT, NULL, unit_keys, N(unit_keys)},
     {"coordinator", MC_CONF_COORDINATOR, NULL, coordinator_keys, N(coordinator_keys)},
     {"operator", MC_CONF_OPERATOR, NULL, operator_keys, N(operator_keys)},
+    {"web", MC_CONF_REGISTRY,
+     "What every web gateway (`mediation-web`) shares: its sessions and limits.",
+     web_keys, N(web_keys)},
+    {"web", MC_CONF_WEB_SITE,
+     "One web site: `<id>` is a unit's id (that unit's desk, for its operators'\n"
+     "persons) or `coordinators` (the coordinators' view). The id may be quoted:\n"
+     "`[web \"police-studio\"]` is `[web police-studio]`. Its persons' accounts are\n"
+     "made with `mediactl user` (docs/mediactl.md).",
+     web_site_keys, N(web_site_keys)},
 };
 
 const mc_conf_section *mc_conf_sections(size_t *n) {

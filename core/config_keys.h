@@ -43,6 +43,7 @@ typedef enum mc_conf_owner {
   MC_CONF_UNIT,        /* [unit <id>]: the mc_unit of that id */
   MC_CONF_COORDINATOR, /* [coordinator <id>]: an mc_principal */
   MC_CONF_OPERATOR,    /* [operator <id>]: an mc_principal */
+  MC_CONF_WEB_SITE,    /* [web <site>]: the mc_web_site of that site */
 } mc_conf_owner;
 
 typedef struct mc_conf_key {

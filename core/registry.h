@@ -117,6 +117,27 @@ typedef struct mc_router_conf {
   bool has_key;
 } mc_router_conf;
 
+/* The web gateways (mediation-web): what all of them share ([web]). */
+typedef struct mc_web_conf {
+  int64_t idle_ms;               /* a session ends after this long unused */
+  int64_t absolute_ms;           /* ... and this long after its login, whatever */
+  size_t max_body_bytes;         /* a request body larger is refused (413) */
+  unsigned max_conns_per_client; /* connections at once from one client address */
+  char *static_dir;              /* the pages; NULL: the install's share/mediation/web */
+} mc_web_conf;
+
+/* One web site ([web <site>]): a unit's desk (site = the unit's id) or the
+ * coordinators' (site = MC_WEB_COORDINATORS). */
+#define MC_WEB_COORDINATORS "coordinators"
+typedef struct mc_web_site {
+  char *id;        /* a unit id, or "coordinators" */
+  char *listen;    /* "http://127.0.0.1:8441", "https://0.0.0.0:8443"; NULL: not given */
+  char *tls_cert;  /* PEM, for https:// */
+  char *tls_key;
+  char *data_dir;  /* the site's accounts (web/accounts.h); required */
+  char *principal; /* whose key the gateway signs with; NULL: the site's default */
+} mc_web_site;
+
 typedef struct mc_registry {
   char *subdistrict;        /* "白鹤街道" */
   char *case_prefix;        /* "BH" */
@@ -132,6 +153,9 @@ typedef struct mc_registry {
   size_t n_communities;
   mc_principal *principals; /* units, coordinators and operators, with keys */
   size_t n_principals;
+  mc_web_conf web;
+  mc_web_site *web_sites;
+  size_t n_web_sites;
 } mc_registry;
 
 /* Loads and checks a configuration file. On success *out is a new registry
@@ -147,6 +171,9 @@ void mc_registry_free(mc_registry *reg);
 const mc_unit *mc_registry_unit(const mc_registry *reg, const char *id);
 const mc_community *mc_registry_community(const mc_registry *reg, const char *id);
 const mc_principal *mc_registry_principal(const mc_registry *reg, const char *id);
+
+/* The [web <site>] section of a site (a unit id or "coordinators"), or NULL. */
+const mc_web_site *mc_registry_web_site(const mc_registry *reg, const char *site);
 
 /* The workstation unit of a community, or NULL. */
 const mc_unit *mc_registry_station(const mc_registry *reg, const char *community_id);

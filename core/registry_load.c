@@ -364,6 +364,8 @@ static char *owner_of(parse_state *st, const mc_conf_section *sec, const char *s
                      sizeof(mc_community), id);
   case MC_CONF_UNIT:
     return entry_for(st, (void **)&reg->units, &reg->n_units, sizeof(mc_unit), id);
+  case MC_CONF_WEB_SITE:
+    return entry_for(st, (void **)&reg->web_sites, &reg->n_web_sites, sizeof(mc_web_site), id);
   case MC_CONF_COORDINATOR:
     kind = MC_PRINCIPAL_COORDINATOR;
     /* fall through */
@@ -389,6 +391,14 @@ static int on_ini_key(void *user, const char *section, const char *name, const c
   const mc_conf_section *sec = section_of(section, &id);
   if (sec == NULL)
     return fail(st, section, name, "unknown section"), 0;
+  /* [web "police-studio"] is [web police-studio], as git-config writes it. */
+  char unquoted[72];
+  size_t id_len = id != NULL ? strlen(id) : 0;
+  if (id_len >= 2 && id[0] == '"' && id[id_len - 1] == '"' && id_len - 2 < sizeof(unquoted)) {
+    memcpy(unquoted, id + 1, id_len - 2);
+    unquoted[id_len - 2] = '\0';
+    id = unquoted;
+  }
   if (id != NULL && !valid_id(id))
     return fail(st, section, name, "section id \"%s\" must be 1-64 of a-z, 0-9, '-' and '_'",
                 id),
@@ -417,6 +427,36 @@ static mc_code fill_text_defaults(mc_registry *reg) {
         return MC_RESOURCE_EXHAUSTED;
     }
   }
+  return MC_OK;
+}
+
+/* A web site is a unit's or the coordinators', keeps its accounts
+ * somewhere, and signs as someone who may call its service. */
+static mc_code check_web_site(parse_state *st, const mc_web_site *w) {
+  mc_registry *reg = st->reg;
+  bool coordinators = strcmp(w->id, MC_WEB_COORDINATORS) == 0;
+  if (!coordinators && mc_registry_unit(reg, w->id) == NULL)
+    return mc_err_set(st->err, MC_INVALID_ARGUMENT,
+                      "%s: [web %s] is neither a [unit] section's id nor \"%s\"", st->origin,
+                      w->id, MC_WEB_COORDINATORS);
+  if (w->data_dir == NULL || w->data_dir[0] == '\0')
+    return mc_err_set(st->err, MC_INVALID_ARGUMENT, "%s: [web %s] has no data_dir",
+                      st->origin, w->id);
+  if ((w->tls_cert == NULL) != (w->tls_key == NULL))
+    return mc_err_set(st->err, MC_INVALID_ARGUMENT,
+                      "%s: [web %s] needs both tls_cert and tls_key, or neither", st->origin,
+                      w->id);
+  if (w->principal == NULL)
+    return MC_OK;
+  const mc_principal *p = mc_registry_principal(reg, w->principal);
+  bool fits = p != NULL && (coordinators ? p->kind == MC_PRINCIPAL_COORDINATOR
+                                         : p->kind == MC_PRINCIPAL_OPERATOR &&
+                                               strcmp(p->unit, w->id) == 0);
+  if (!fits)
+    return mc_err_set(st->err, MC_INVALID_ARGUMENT,
+                      "%s: [web %s] principal \"%s\" is not %s", st->origin, w->id,
+                      w->principal,
+                      coordinators ? "a [coordinator] section" : "an [operator] of that unit");
   return MC_OK;
 }
 
@@ -487,6 +527,11 @@ static mc_code check_whole(parse_state *st) {
     if (memcmp(p->public_key, zero, MC_KEY_BYTES) == 0)
       return mc_err_set(st->err, MC_INVALID_ARGUMENT, "%s: [%s %s] has no public_key",
                         st->origin, mc_name_of(mc_principal_names, (int)p->kind), p->id);
+  }
+  for (size_t i = 0; i < reg->n_web_sites; i++) {
+    mc_code rc = check_web_site(st, &reg->web_sites[i]);
+    if (rc != MC_OK)
+      return rc;
   }
   return MC_OK;
 }
@@ -593,5 +638,16 @@ void mc_registry_free(mc_registry *reg) {
     free(reg->principals[i].unit);
   }
   free(reg->principals);
+  free(reg->web.static_dir);
+  for (size_t i = 0; i < reg->n_web_sites; i++) {
+    mc_web_site *w = &reg->web_sites[i];
+    free(w->id);
+    free(w->listen);
+    free(w->tls_cert);
+    free(w->tls_key);
+    free(w->data_dir);
+    free(w->principal);
+  }
+  free(reg->web_sites);
   free(reg);
 }

@@ -32,6 +32,14 @@ const mc_principal *mc_registry_principal(const mc_registry *reg, const char *id
   return NULL;
 }
 
+const mc_web_site *mc_registry_web_site(const mc_registry *reg, const char *site) {
+  for (size_t i = 0; i < reg->n_web_sites; i++) {
+    if (strcmp(reg->web_sites[i].id, site) == 0)
+      return &reg->web_sites[i];
+  }
+  return NULL;
+}
+
 const mc_unit *mc_registry_station(const mc_registry *reg, const char *community_id) {
   const mc_community *c = mc_registry_community(reg, community_id);
   if (c != NULL && c->station != NULL)

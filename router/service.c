@@ -54,10 +54,11 @@ static void router_apply(Mediation__V1__Router_Service *service,
   }
 }
 
-/* Logs a read of a case file (who looked at whose case): written by the
- * writer with the next batch; the read itself does not wait for it. */
-static void log_access(rt_router *rt, const mc_principal *who, const char *case_id,
-                       bool timeline) {
+/* Logs a read of a case file (who looked at whose case, and the person at
+ * the desk who asked, "" if the caller did not say): written by the writer
+ * with the next batch; the read itself does not wait for it. */
+static void log_access(rt_router *rt, const mc_principal *who, const char *person,
+                       const char *case_id, bool timeline) {
   Mediation__V1__AccessRecord *rec = malloc(sizeof(*rec));
   Mediation__V1__Actor *actor = malloc(sizeof(*actor));
   rt_job *job = new_job(rt, RT_JOB_ACCESS, NULL, NULL);
@@ -71,14 +72,15 @@ static void log_access(rt_router *rt, const mc_principal *who, const char *case_
   mediation__v1__access_record__init(rec);
   rt_actor_of(who, NULL, actor);
   actor->id = strdup(who->id);
-  actor->person = (char *)protobuf_c_empty_string;
+  actor->person = strdup(person);
   rec->who = actor;
   rec->at_ms = job->now_ms;
   rec->case_id = strdup(case_id);
   rec->method = strdup("GetCase");
   rec->timeline = timeline;
   job->access = rec; /* freed with free_unpacked: every part is malloc'd */
-  if (actor->id == NULL || rec->case_id == NULL || rec->method == NULL) {
+  if (actor->id == NULL || actor->person == NULL || rec->case_id == NULL ||
+      rec->method == NULL) {
     rt_job_free(job);
     mc_log(MC_LOG_ERR, case_id, "out of memory: read by %s not logged", who->id);
     return;
@@ -98,7 +100,14 @@ static void router_get_case(Mediation__V1__Router_Service *service,
   mv_event **events = NULL;
   size_t n = 0;
   mc_err err;
-  mc_code rc = st_read_begin(rt->store, &txn, &err);
+  /* The reader's person goes into the access log: checked like an action's
+   * person (the log is read by people and by tools). */
+  mc_code rc = mc_text_check(input->person, rt->reg->limits.max_name_bytes, "person", &err);
+  if (rc != MC_OK) {
+    rpc_call_fail_err(call, &err);
+    return;
+  }
+  rc = st_read_begin(rt->store, &txn, &err);
   if (rc == MC_OK)
     rc = st_case_get_by_ref(txn, input->case_ref, &c, &err);
   if (rc == MC_OK && !rt_may_read(rt, c, caller))
@@ -121,8 +130,13 @@ static void router_get_case(Mediation__V1__Router_Service *service,
     reply.n_events = n;
     reply.masked = masked;
     bool timeline = input->with_timeline; /* input is freed with the call */
+    char *person = strdup(input->person);
     rpc_call_reply(call, &reply.base);
-    log_access(rt, caller, c->id, timeline);
+    if (person == NULL)
+      mc_log(MC_LOG_ERR, c->id, "out of memory: read by %s not logged", caller->id);
+    else
+      log_access(rt, caller, person, c->id, timeline);
+    free(person);
   }
   st_messages_free(events, n);
   if (c)

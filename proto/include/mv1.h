@@ -25,6 +25,7 @@
 #include "mediation/v1/router.pb-c.h"
 #include "mediation/v1/rpc.pb-c.h"
 #include "mediation/v1/store.pb-c.h"
+#include "mediation/v1/web.pb-c.h"
 
 typedef Mediation__V1__Case mv_case;
 typedef Mediation__V1__CaseEvent mv_event;

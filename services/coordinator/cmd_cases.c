@@ -36,20 +36,25 @@ static int show_out(const ctl_ctx *ctx, const mv_case *c, mv_event *const *event
 
 typedef struct show_state {
   bool timeline;
+  const char *person; /* the reader, for the router's access log ("" if not given) */
   Mediation__V1__DeskShowRequest desk;
   Mediation__V1__GetCaseRequest router;
 } show_state;
 
 static const struct option show_options[] = {
     {"timeline", no_argument, NULL, 't'},
+    {"person", required_argument, NULL, 'p'},
     {NULL, 0, NULL, 0},
 };
 
 static int show_option(ctl_ctx *ctx, void *st, int c, const char *value) {
-  (void)value;
-  if (c != 't')
+  show_state *s = st;
+  if (c == 't')
+    s->timeline = true;
+  else if (c == 'p')
+    s->person = value;
+  else
     return ctl_usage_error(ctx, "unexpected option");
-  ((show_state *)st)->timeline = true;
   return CTL_EXIT_OK;
 }
 
@@ -60,11 +65,13 @@ static int show_build(ctl_ctx *ctx, void *st, ctl_request *req) {
     mediation__v1__desk_show_request__init(&s->desk);
     s->desk.case_ref = (char *)ctx->arg;
     s->desk.with_timeline = s->timeline;
+    s->desk.person = (char *)(s->person ? s->person : "");
     *req = (ctl_request){&mediation__v1__desk__descriptor, "ShowCase", &s->desk.base};
   } else {
     mediation__v1__get_case_request__init(&s->router);
     s->router.case_ref = (char *)ctx->arg;
     s->router.with_timeline = s->timeline;
+    s->router.person = (char *)(s->person ? s->person : "");
     *req = (ctl_request){&mediation__v1__router__descriptor, "GetCase", &s->router.base};
   }
   return CTL_EXIT_OK;

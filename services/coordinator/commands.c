@@ -377,13 +377,14 @@ const ctl_command ctl_commands[] = {
         .target = CTL_EITHER,
         .group = CTL_FOR_COORDINATORS,
         .summary = "one case: where it is, who holds it, and its case file",
-        .usage = "Usage: mediactl [--unit UNIT] show CASE [--timeline]\n"
+        .usage = "Usage: mediactl [--unit UNIT] show CASE [--timeline] [--person NAME]\n"
                  "\n"
                  "Shows a case: state, holder, parties (ID numbers and phones masked except\n"
                  "for the holding unit), team, outcome, feedback. CASE is a case id or\n"
                  "UNIT:REF. With --unit, asks that unit's service (its operators' view).\n"
                  "\n"
-                 "  --timeline        also every step of the case file: when, who, what, why\n",
+                 "  --timeline        also every step of the case file: when, who, what, why\n"
+                 "  --person NAME     who is reading (kept in the router's access log)\n",
     },
     {
         .name = "list",

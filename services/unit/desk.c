@@ -25,6 +25,7 @@
 #include "core/machine.h"
 #include "core/names.h"
 #include "core/pb.h"
+#include "core/text.h"
 #include "services/unit/internal.h"
 
 #include <sodium.h>
@@ -99,6 +100,23 @@ fail:
   return NULL;
 }
 
+/* Tells the watches what a plan changed (queued, or refused here): its
+ * case, under the names the desks know it by, and the inbox if a step
+ * accepts or refuses an offer. A retry changed nothing. */
+static void note_plan(un_unit *u, const un_plan *p) {
+  if (p->replay != NULL)
+    return;
+  bool inbox = false;
+  for (size_t i = 0; i < p->n; i++) {
+    mv_action_kind k = p->steps[i].action.kind;
+    if (k == MV_ACTION(ACCEPT) || k == MV_ACTION(REFUSE))
+      inbox = true;
+  }
+  const char *ids[3] = {p->case_ref, p->local_ref,
+                        p->view != NULL && p->view->id != NULL ? p->view->id : NULL};
+  un_watch_note(u->watch, ids, 3, inbox);
+}
+
 static void fetch_first(un_unit *u, rpc_call *call, const Mediation__V1__DeskActRequest *in);
 static bool repair_and_plan_again(un_unit *u, rpc_call *call,
                                   const Mediation__V1__DeskActRequest *in, const un_plan *p);
@@ -142,6 +160,7 @@ static void queue_and_wait(un_unit *u, rpc_call *call, un_plan *p,
              i == 0 ? "" : "policy: ", mc_name_of(mc_action_names, s->action.kind),
              mc_code_name(s->code));
   }
+  note_plan(u, p);
   un_wait *w = wait_of(u, call, p);
   un_plan_free(p);
   if (w == NULL) {
@@ -543,6 +562,11 @@ static void desk_show_case(Mediation__V1__Desk_Service *service,
     rpc_call_fail(call, MC_INVALID_ARGUMENT, "case_ref: a case id or a unit_ref, required");
     return;
   }
+  mc_err perr;
+  if (mc_text_check(in->person, u->reg->limits.max_name_bytes, "person", &perr) != MC_OK) {
+    rpc_call_fail_err(call, &perr);
+    return;
+  }
   /* How the router knows it: the id if the unit has learnt it, else the
    * reference with the unit that made it. */
   char *ref = NULL;
@@ -571,6 +595,7 @@ static void desk_show_case(Mediation__V1__Desk_Service *service,
     Mediation__V1__GetCaseRequest req = MEDIATION__V1__GET_CASE_REQUEST__INIT;
     req.case_ref = ref;
     req.with_timeline = in->with_timeline;
+    req.person = in->person; /* the reader, for the router's access log */
     rpc_call_opts opts = {.timeout_ms = UN_READ_TIMEOUT_MS};
     mc_err err;
     if (un_call_async(u, "GetCase", &req.base, &opts, show_done, s, &err) == MC_OK)
@@ -681,6 +706,15 @@ static void desk_roster(Mediation__V1__Desk_Service *service,
   free(loads);
   free(members);
   free(ptrs);
+}
+
+/* ---- Watch ------------------------------------------------------------------------- */
+
+static void desk_watch(Mediation__V1__Desk_Service *service,
+                       const Mediation__V1__DeskWatchRequest *in,
+                       Mediation__V1__DeskWatchReply_Closure closure, void *closure_data) {
+  (void)closure;
+  un_watch_call(UNIT_OF(service)->watch, closure_data, in);
 }
 
 void un_desk_init(un_unit *u) {

@@ -129,6 +129,18 @@ static mv_case *read_back(un_unit *u, const st_outbox_entry *e, Mediation__V1__G
   return (*keep)->case_record;
 }
 
+/* Tells the watches that the router's answer to e is recorded: the copy
+ * of its case rebuilt (under its alias and, once named, its id), or a
+ * conflict kept; an accept or refuse the router refused puts the offer
+ * back in the inbox. record: the router's record, or NULL. */
+static void note_answer(un_unit *u, const st_outbox_entry *e, const mv_case *record) {
+  char ref[256];
+  entry_ref(u, e, ref, sizeof(ref));
+  const char *ids[2] = {ref, record != NULL ? record->id : NULL};
+  mv_action_kind k = e->action != NULL ? e->action->kind : MV_ACTION(UNSPECIFIED);
+  un_watch_note(u->watch, ids, 2, k == MV_ACTION(ACCEPT) || k == MV_ACTION(REFUSE));
+}
+
 typedef enum { SENT, RETRY } outcome;
 
 /* Sends the first entry and records the answer. */
@@ -144,6 +156,8 @@ static outcome forward_one(un_unit *u, const st_outbox_entry *e, bool *quiet) {
     mc_code rc = st_outbox_write(u->ob, answer_op, &a, &err);
     mc_log(MC_LOG_ERR, NULL, "outbox %llu is damaged%s%s", (unsigned long long)e->seq,
            rc == MC_OK ? ": kept as a conflict" : ": ", rc == MC_OK ? "" : err.msg);
+    if (rc == MC_OK)
+      note_answer(u, e, NULL);
     return rc == MC_OK ? SENT : RETRY;
   }
   Mediation__V1__ApplyRequest req = MEDIATION__V1__APPLY_REQUEST__INIT;
@@ -192,6 +206,8 @@ static outcome forward_one(un_unit *u, const st_outbox_entry *e, bool *quiet) {
            "%s (outbox %llu) refused by the router: %s: %s; %s", what,
            (unsigned long long)e->seq, mc_code_name(rc), err.msg,
            a.told ? "the operator was told" : "kept as a conflict");
+  if (wrc == MC_OK)
+    note_answer(u, e, a.record);
   while (done != NULL) {
     un_wait *next = done->next;
     un_wait_finish(u, done);

@@ -16,6 +16,9 @@
  *                answers; whether the router is reachable.
  *   local.c      local copies: the router's record plus the queued steps,
  *                refreshed from Apply replies and deliveries; team load.
+ *   watch.c      Desk/Watch: the ring of recent changes the Desk, the
+ *                forwarder and the puller note, and the watches waiting
+ *                on it.
  *
  * Each file calls only into those listed below it: nothing calls back up
  * (cli.c and unit.c start the rest; the Desk, the forwarder and the puller
@@ -155,6 +158,39 @@ bool un_holds(const un_unit *u, const mv_case *c);
 /* The unit's actor for the state machine. */
 void un_actor(const un_unit *u, const char *person, mv_actor *out);
 
+/* ---- Changes and watches (watch.c) ------------------------------------------------ */
+
+#define UN_WATCH_RING 1024         /* changes kept; a desk further behind resets */
+#define UN_WATCH_DEFAULT_MS 25000  /* DeskWatchRequest.wait_ms 0 */
+#define UN_WATCH_MAX_MS 60000      /* a longer wait_ms is cut to this */
+#define UN_WATCH_MAX_WAITING 64    /* watches waiting at once; more are RESOURCE_EXHAUSTED */
+/* The Desk server's contexts: every watch that may wait, and as many again
+ * for the desks' other calls. */
+#define UN_DESK_CONTEXTS (UN_WATCH_MAX_WAITING + 64)
+
+typedef struct un_watch un_watch;
+
+/* A ring with a fresh random epoch and its timer thread. *out is freed
+ * with un_watch_free. */
+mc_code un_watch_open(un_watch **out, mc_err *err);
+
+/* Notes a change to each case of case_ids (n of them; NULL or "" entries
+ * skipped) and, with inbox, to the inbox; wakes every waiting watch. Any
+ * thread; never blocks beyond a short lock. w may be NULL. */
+void un_watch_note(un_watch *w, const char *const *case_ids, size_t n, bool inbox);
+
+/* Desk/Watch (the handler's body): answers at once when something changed
+ * after (epoch, after), or on reset, else keeps the call waiting (no thread
+ * held) until a change or its wait runs out. */
+void un_watch_call(un_watch *w, rpc_call *call, const Mediation__V1__DeskWatchRequest *in);
+
+/* Answers the waiting watches UNAVAILABLE and every later one too; stops
+ * the timer. Idempotent; changes may still be noted. */
+void un_watch_stop(un_watch *w);
+
+/* Stops and frees. NULL is allowed. */
+void un_watch_free(un_watch *w);
+
 /* ---- The unit (unit.c) ----------------------------------------------------------- */
 
 typedef struct un_wait un_wait; /* waits.c */
@@ -184,6 +220,7 @@ struct un_unit {
   char router_problem[320];
   bool desk_closing;
   un_wait *waits;
+  un_watch *watch; /* its own lock: noted into from any thread */
 
   pthread_t forwarder, puller;
   bool forwarder_started, puller_started;

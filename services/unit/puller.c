@@ -125,6 +125,20 @@ static uint64_t acknowledge(un_unit *u, const Mediation__V1__PullDeliveriesReply
   return top;
 }
 
+/* Tells the watches which cases the stored deliveries changed; an offer
+ * or the recall of one changes the inbox. */
+static void note_stored(un_unit *u, const Mediation__V1__PullDeliveriesReply *got,
+                        const bool *usable) {
+  for (size_t i = 0; i < got->n_deliveries; i++) {
+    const mv_delivery *d = got->deliveries[i];
+    if (!usable[i])
+      continue;
+    const char *id = d->snapshot->id;
+    un_watch_note(u->watch, &id, 1,
+                  d->kind == MV_DELIVERY(OFFER) || d->kind == MV_DELIVERY(RECALLED));
+  }
+}
+
 /* Stores and acknowledges one batch of deliveries. Returns the seq to pull
  * after next (0 when something went wrong: ask for everything pending). */
 static uint64_t take(un_unit *u, Mediation__V1__PullDeliveriesReply *got) {
@@ -149,6 +163,7 @@ static uint64_t take(un_unit *u, Mediation__V1__PullDeliveriesReply *got) {
         mc_log(MC_LOG_WARNING, NULL, "delivery %llu is malformed; not signed for",
                (unsigned long long)d->seq);
     }
+    note_stored(u, got, usable);
     top = acknowledge(u, got, usable, now);
     acked_arg a = {.seq = top};
     if (top > 0 && st_outbox_write(u->ob, acked_op, &a, &err) != MC_OK)

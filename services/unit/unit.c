@@ -71,6 +71,8 @@ mc_code un_unit_open(const mc_registry *reg, const mc_unit *self, const un_polic
   mc_code rc = rpc_key_load(reg->keys_dir, self->id, &u->key, err);
   if (rc != MC_OK)
     mc_err_prefix(err, "the unit's key");
+  if (rc == MC_OK)
+    rc = un_watch_open(&u->watch, err);
   if (rc == MC_OK) {
     st_outbox_options oo = {.dir = self->data_dir, .unit = self->id};
     rc = st_outbox_open(&oo, &u->ob, err);
@@ -92,7 +94,7 @@ mc_code un_unit_open(const mc_registry *reg, const mc_unit *self, const un_polic
     rpc_server_opts so = {
         .program = policy->program,
         .version = MEDIATION_VERSION,
-        .contexts = 16,
+        .contexts = UN_DESK_CONTEXTS,
         .accept_kinds = RPC_ACCEPT_KIND(MC_PRINCIPAL_OPERATOR),
         .accept_unit = self->id,
     };
@@ -143,6 +145,8 @@ void un_unit_free(un_unit *u) {
   pthread_mutex_lock(&u->mu);
   u->desk_closing = true;
   pthread_mutex_unlock(&u->mu);
+  /* Watches would hold the stop for their whole wait: answered now. */
+  un_watch_stop(u->watch);
   if (u->desk != NULL) {
     rpc_server_set_serving(u->desk, false, "shutting down");
     rpc_server_stop(u->desk, STOP_GRACE_MS);
@@ -172,6 +176,7 @@ void un_unit_free(un_unit *u) {
     left = next;
   }
   rpc_server_free(u->desk);
+  un_watch_free(u->watch);
   st_outbox_close(u->ob);
   rpc_key_free(u->key);
   pthread_cond_destroy(&u->cv);

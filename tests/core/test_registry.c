@@ -223,6 +223,12 @@ static void test_defaults(void **state) {
   assert_int_equal(reg->policy.refer_marriage, 0);
   assert_int_equal(reg->policy.lawyer_above_fen, 5000000);
   assert_int_equal(reg->policy.followup_after_ms, 30 * day);
+  assert_int_equal(reg->web.idle_ms, 30 * 60 * 1000);
+  assert_int_equal(reg->web.absolute_ms, 12 * hour);
+  assert_int_equal(reg->web.max_body_bytes, 64 * 1024);
+  assert_int_equal(reg->web.max_conns_per_client, 16);
+  assert_null(reg->web.static_dir);
+  assert_int_equal(reg->n_web_sites, 0);
   mc_registry_free(reg);
 
   /* Numbers land whole in fields of either width. */
@@ -234,6 +240,64 @@ static void test_defaults(void **state) {
   assert_int_equal(reg->router.map_bytes, (size_t)1 << 40);
   assert_int_equal(reg->limits.max_money_fen, 9223372036854775800LL);
   mc_registry_free(reg);
+}
+
+/* The web gateways' sections: [web] once, [web <site>] per unit or for
+ * the coordinators, the site id quoted or not. */
+static void test_web_sections(void **state) {
+  (void)state;
+  make_key();
+  mc_registry *reg = NULL;
+  mc_err err;
+  const char *web = "[web]\n"
+                    "idle_minutes = 20\n"
+                    "max_body_kib = 32\n"
+                    "static_dir = /srv/web\n"
+                    "[web police-studio]\n"
+                    "listen = http://127.0.0.1:8441\n"
+                    "data_dir = /var/lib/mediation/web-police\n"
+                    "principal = police-desk\n"
+                    "[web \"coordinators\"]\n"
+                    "listen = https://0.0.0.0:8443\n"
+                    "tls_cert = /etc/mediation/web.crt\n"
+                    "tls_key = /etc/mediation/web.key\n"
+                    "data_dir = /var/lib/mediation/web-coordinators\n"
+                    "principal = zhang\n";
+  if (mc_registry_parse(sample(web), "sample.conf", &reg, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  assert_int_equal(reg->web.idle_ms, 20 * 60 * 1000);
+  assert_int_equal(reg->web.absolute_ms, 12LL * 3600 * 1000); /* the default */
+  assert_int_equal(reg->web.max_body_bytes, 32 * 1024);
+  assert_int_equal(reg->web.max_conns_per_client, 16);
+  assert_string_equal(reg->web.static_dir, "/srv/web");
+  assert_int_equal(reg->n_web_sites, 2);
+  const mc_web_site *p = mc_registry_web_site(reg, "police-studio");
+  assert_non_null(p);
+  assert_string_equal(p->listen, "http://127.0.0.1:8441");
+  assert_string_equal(p->data_dir, "/var/lib/mediation/web-police");
+  assert_string_equal(p->principal, "police-desk");
+  assert_null(p->tls_cert);
+  const mc_web_site *c = mc_registry_web_site(reg, MC_WEB_COORDINATORS);
+  assert_non_null(c);
+  assert_string_equal(c->tls_key, "/etc/mediation/web.key");
+  assert_null(mc_registry_web_site(reg, "marriage-studio"));
+  mc_registry_free(reg);
+
+  expect_error("[web nowhere]\ndata_dir = /x\n",
+               "[web nowhere] is neither a [unit] section's id nor \"coordinators\"");
+  expect_error("[web police-studio]\nlisten = http://127.0.0.1:1\n",
+               "[web police-studio] has no data_dir");
+  expect_error("[web coordinators]\ndata_dir = /x\ntls_cert = /c.pem\n",
+               "[web coordinators] needs both tls_cert and tls_key");
+  expect_error("[web coordinators]\ndata_dir = /x\nprincipal = police-desk\n",
+               "principal \"police-desk\" is not a [coordinator] section");
+  expect_error("[web marriage-studio]\ndata_dir = /x\nprincipal = police-desk\n",
+               "principal \"police-desk\" is not an [operator] of that unit");
+  expect_error("[web]\nidle_minutes = 0\n",
+               "[web] idle_minutes: expected a whole number from 1 to 1440, got \"0\"");
+  expect_error("[web police-studio]\ncolour = blue\n", "[web police-studio] colour: unknown key");
+  expect_error("[web]\nlisten = x\n", "[web] listen: unknown key");
+  expect_error("[web \"Bad\"]\ndata_dir = /x\n", "section id \"Bad\" must be");
 }
 
 static void test_missing_file(void **state) {
@@ -249,6 +313,7 @@ int main(void) {
       cmocka_unit_test(test_sample_loads),
       cmocka_unit_test(test_mistakes_are_named),
       cmocka_unit_test(test_defaults),
+      cmocka_unit_test(test_web_sections),
       cmocka_unit_test(test_missing_file),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

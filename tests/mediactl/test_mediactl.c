@@ -461,8 +461,8 @@ static void test_show_case_and_timeline(void **state) {
   json_object_put(j);
   mctl_free(&r);
 
-  /* By the unit's own reference. */
-  r = MCTL(conf, "show", "police-studio:PS-2026-0001");
+  /* By the unit's own reference, naming the reader (kept in the access log). */
+  r = MCTL(conf, "show", "police-studio:PS-2026-0001", "--person", "郑科长");
   mctl_expect(&r, 0, "show UNIT:REF");
   CONTAINS(r.out, id);
   mctl_free(&r);
@@ -496,6 +496,8 @@ static void test_show_case_and_timeline(void **state) {
       assert_string_equal(jstr(j, "records[0].method"), "GetCase");
       assert_false(jbool(j, "records[0].timeline"));
       assert_true(jbool(j, "records[1].timeline"));
+      assert_string_equal(jstr(j, "records[0].who.person"), "");
+      assert_string_equal(jstr(j, "records[3].who.person"), "郑科长");
       json_object_put(j);
       mctl_free(&r);
       break;
@@ -510,6 +512,7 @@ static void test_show_case_and_timeline(void **state) {
   CONTAINS(r.out, id);
   CONTAINS(r.out, "案卷全部");
   CONTAINS(r.out, "案件概况");
+  CONTAINS(r.out, "郑科长");
   mctl_free(&r);
   /* The denied read by another station was not a read: it is not logged. */
   r = MCTL(conf, "--json", "access-log", "--case", id, "--who", "station-wangai");

@@ -390,6 +390,18 @@ static void fake_roster(Mediation__V1__Desk_Service *svc, const Mediation__V1__D
   rpc_call_reply(call, &r.base);
 }
 
+/* mediactl has no command that watches; answered so the service is whole. */
+static void fake_watch(Mediation__V1__Desk_Service *svc, const Mediation__V1__DeskWatchRequest *in,
+                       Mediation__V1__DeskWatchReply_Closure closure, void *call) {
+  (void)svc;
+  (void)closure;
+  record("Watch", &in->base);
+  Mediation__V1__DeskWatchReply r = MEDIATION__V1__DESK_WATCH_REPLY__INIT;
+  r.epoch = 1;
+  r.reset = true;
+  rpc_call_reply(call, &r.base);
+}
+
 static Mediation__V1__Desk_Service desk = MEDIATION__V1__DESK__INIT(fake_);
 
 static int setup(void **state) {
