@@ -90,6 +90,8 @@ static void print_global_help(FILE *out) {
   print_group(out, CTL_FOR_OPERATORS,
               "Operators (with --unit UNIT, through that unit's service):");
   print_group(out, CTL_FOR_COORDINATORS, "Coordinators (the router, signed as the coordinator):");
+  print_group(out, CTL_FOR_WEB,
+              "Web logins (on the web gateway's machine, with --unit UNIT or --coordinators):");
   print_group(out, CTL_FOR_EVERYONE, "Everyone:");
   fputc('\n', out);
   fputs(global_options_help, out);

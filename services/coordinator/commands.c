@@ -519,6 +519,37 @@ const ctl_command ctl_commands[] = {
                  "  --limit N         at most N records (default: the router's page size)\n",
     },
 
+    /* ---- web logins: on the gateway's machine ---- */
+    {
+        .name = "user",
+        .ops = &ctl_user_ops,
+        .target = CTL_LOCAL,
+        .group = CTL_FOR_WEB,
+        .summary = "web logins of a site: add, passwd, disable, enable, list",
+        .usage =
+            "Usage: mediactl --unit UNIT user ACTION [--password-stdin]\n"
+            "       mediactl user --coordinators ACTION [--password-stdin]\n"
+            "ACTION is add NAME, passwd NAME, disable NAME, enable NAME or list.\n"
+            "\n"
+            "The persons who may log in to a web site (mediation-web): UNIT's desk, or the\n"
+            "coordinators'. Their accounts are kept in the site's [web <site>] data_dir,\n"
+            "opened here directly: run it on the gateway's machine, as the gateway's user.\n"
+            "\n"
+            "  add NAME       an account for NAME: at a unit, a person on its roster\n"
+            "                 ([unit] member), with the roster's role; for --coordinators,\n"
+            "                 any name, as coordinator\n"
+            "  passwd NAME    a new password; also ends a lockout\n"
+            "  disable NAME   refuse NAME's logins (enable: allow them again)\n"
+            "  list           every account: name, role, state (正常, 已停用, 锁定至 ...), last\n"
+            "                 login; never a password or its hash\n"
+            "\n"
+            "The password (8 to 128 bytes) is asked for twice without echo; it is never an\n"
+            "argument. Five wrong passwords in a row lock an account for 15 minutes.\n"
+            "\n"
+            "  --coordinators     the coordinators' site instead of --unit UNIT's\n"
+            "  --password-stdin   read the password as one line from standard input\n",
+    },
+
     /* ---- everyone ---- */
     {
         .name = "health",

@@ -73,6 +73,7 @@ typedef enum ctl_target {
 typedef enum ctl_group {
   CTL_FOR_OPERATORS = 1,
   CTL_FOR_COORDINATORS,
+  CTL_FOR_WEB, /* a web site's logins, on the gateway's machine (no service is called) */
   CTL_FOR_EVERYONE,
 } ctl_group;
 
@@ -122,6 +123,9 @@ struct ctl_ops {
   const struct option *options; /* its own long options; NULL: none */
   const char *args;             /* its one argument, as "expected <args>"; NULL: none */
   bool args_optional;           /* the argument may be left out */
+  /* More than one argument: 1 to max_args of them, in ctx->args (ctx->arg is
+   * the first); check says which counts it takes. 0 or 1: one, as above. */
+  int max_args;
   void (*init)(ctl_ctx *ctx, void *st);                           /* defaults */
   const struct option *(*options_of)(ctl_ctx *ctx, void *st);     /* instead of .options */
   int (*option)(ctl_ctx *ctx, void *st, int opt, const char *value); /* one option given */
@@ -168,6 +172,9 @@ struct ctl_ctx {
   int64_t timeout_ms;
   const ctl_command *cmd;
   const char *arg; /* the command's argument, if it takes one and it was given */
+#define CTL_ARGS_MAX 4
+  const char *args[CTL_ARGS_MAX]; /* its arguments, for a command with max_args > 1 */
+  int n_args;
   /* Made on demand by ctl_load and ctl_connect; freed by ctl_ctx_close. */
   mc_registry *reg;
   const mc_unit *unit; /* --unit resolved (borrowed from reg) */
@@ -378,6 +385,6 @@ int ctl_desk_reply_exit(ctl_ctx *ctx, void *st, const ProtobufCMessage *reply);
 extern const ctl_ops ctl_help_ops, ctl_intake_ops, ctl_step_ops, ctl_inbox_ops, ctl_cases_ops,
     ctl_conflicts_ops, ctl_dismiss_ops, ctl_roster_ops, ctl_show_ops, ctl_list_ops,
     ctl_stuck_ops, ctl_figures_ops, ctl_report_ops, ctl_backup_ops, ctl_verify_ops,
-    ctl_access_log_ops, ctl_health_ops, ctl_methods_ops;
+    ctl_access_log_ops, ctl_health_ops, ctl_methods_ops, ctl_user_ops;
 
 #endif /* CTL_CTL_H */

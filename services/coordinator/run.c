@@ -17,6 +17,21 @@ bool ctl_wants_desk(const ctl_ctx *ctx) {
   return ctx->cmd->target == CTL_DESK || (ctx->cmd->target == CTL_EITHER && ctx->unit_arg != NULL);
 }
 
+/* 1 to ops->max_args arguments into ctx->args. Too many are not echoed: the
+ * extra one may be a password typed where it does not belong. */
+static int several_args(ctl_ctx *ctx, int argc, char **argv, const ctl_ops *ops) {
+  int have = argc - optind, max = ops->max_args < CTL_ARGS_MAX ? ops->max_args : CTL_ARGS_MAX;
+  if (have < 1)
+    return ctl_usage_error(ctx, "expected %s", ops->args);
+  if (have > max)
+    return ctl_usage_error(ctx, "too many arguments: expected %s", ops->args);
+  for (int i = 0; i < have; i++)
+    ctx->args[i] = argv[optind + i];
+  ctx->n_args = have;
+  ctx->arg = ctx->args[0];
+  return CTL_EXIT_OK;
+}
+
 int ctl_parse_command(ctl_ctx *ctx, void *st, int argc, char **argv) {
   static const struct option none[] = {{NULL, 0, NULL, 0}};
   const ctl_ops *ops = ctx->cmd->ops;
@@ -39,6 +54,8 @@ int ctl_parse_command(ctl_ctx *ctx, void *st, int argc, char **argv) {
     rc = ctl_positionals(ctx, argc, argv, 0, NULL, "no arguments");
   else if (ops->args_optional && argc == optind)
     rc = CTL_EXIT_OK;
+  else if (ops->max_args > 1)
+    rc = several_args(ctx, argc, argv, ops);
   else
     rc = ctl_positionals(ctx, argc, argv, 1, &ctx->arg, ops->args);
   if (rc != CTL_EXIT_OK)

@@ -222,6 +222,7 @@ static void test_police_referral_to_agreement(void **state) {
   r = MCTL(conf, "--unit", "police-studio", "methods");
   mctl_expect(&r, 0, "unit methods");
   CONTAINS(r.out, "mediation.v1.Desk");
+  CONTAINS(r.out, "mediation.v1.DeskWatchRequest"); /* the desks' long poll */
   mctl_free(&r);
 }
 

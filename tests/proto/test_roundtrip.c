@@ -54,6 +54,8 @@ static const ProtobufCMessageDescriptor *const all_messages[] = {
     &mediation__v1__desk_roster_request__descriptor,
     &mediation__v1__roster_member__descriptor,
     &mediation__v1__desk_roster_reply__descriptor,
+    &mediation__v1__desk_watch_request__descriptor,
+    &mediation__v1__desk_watch_reply__descriptor,
     &mediation__v1__figure_bucket__descriptor,
     &mediation__v1__figure_counters__descriptor,
     &mediation__v1__figure_row__descriptor,

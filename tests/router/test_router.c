@@ -1028,6 +1028,69 @@ static Mediation__V1__ListCasesReply *list(const char *principal,
   return (Mediation__V1__ListCasesReply *)reply;
 }
 
+/* The reader's person (GetCaseRequest.person) lands in the access log as
+ * who.person; a person that is not clean text is refused, naming the
+ * field, and the refused read is not logged. */
+static void test_access_log_records_reader(void **state) {
+  (void)state;
+  char id[32];
+  take_in("police-studio", MV_KIND(NEIGHBOUR), "kongque", id);
+  mc_err err;
+  mc_code rc;
+  Mediation__V1__GetCaseRequest req = MEDIATION__V1__GET_CASE_REQUEST__INIT;
+  req.case_ref = id;
+  req.person = "吴警官";
+  ProtobufCMessage *reply = NULL;
+  rc = call("police-studio", &mediation__v1__router__descriptor, "GetCase", &req.base, &reply,
+            &err);
+  if (rc != MC_OK)
+    fail_msg("GetCase with a person: %s: %s", mc_code_name(rc), err.msg);
+  protobuf_c_message_free_unpacked(reply, NULL);
+
+  /* Not clean text: a control character, invalid UTF-8, too long. */
+  char long_name[600];
+  memset(long_name, 'x', sizeof(long_name) - 1);
+  long_name[sizeof(long_name) - 1] = '\0';
+  const char *bad[] = {"吴\x01警官", "\xff\xfe", long_name};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    req.person = (char *)bad[i];
+    reply = NULL;
+    rc = call("police-studio", &mediation__v1__router__descriptor, "GetCase", &req.base, &reply,
+              &err);
+    if (reply != NULL)
+      protobuf_c_message_free_unpacked(reply, NULL);
+    assert_int_equal(rc, MC_INVALID_ARGUMENT);
+    assert_non_null(strstr(err.msg, "person"));
+  }
+
+  /* The log is written with the writer's next batch: give it a moment. */
+  Mediation__V1__ListAccessRequest lreq = MEDIATION__V1__LIST_ACCESS_REQUEST__INIT;
+  lreq.case_id = id;
+  Mediation__V1__ListAccessReply *l = NULL;
+  for (int tries = 0; tries < 100; tries++) {
+    reply = NULL;
+    rc = call("coordinator", &mediation__v1__router_admin__descriptor, "ListAccess", &lreq.base,
+              &reply, &err);
+    if (rc != MC_OK)
+      fail_msg("ListAccess: %s: %s", mc_code_name(rc), err.msg);
+    l = (Mediation__V1__ListAccessReply *)reply;
+    if (l->n_records > 0)
+      break;
+    protobuf_c_message_free_unpacked(reply, NULL);
+    l = NULL;
+    usleep(50 * 1000);
+  }
+  assert_non_null(l);
+  assert_int_equal(l->n_records, 1); /* the refused reads are not reads */
+  const Mediation__V1__AccessRecord *a = l->records[0];
+  assert_string_equal(a->case_id, id);
+  assert_string_equal(a->method, "GetCase");
+  assert_non_null(a->who);
+  assert_string_equal(a->who->id, "police-studio");
+  assert_string_equal(a->who->person, "吴警官");
+  protobuf_c_message_free_unpacked(&l->base, NULL);
+}
+
 static void test_lists_and_paging(void **state) {
   (void)state;
   char ids[7][32];
@@ -1279,6 +1342,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_long_poll_wakes_on_handoff),
       cmocka_unit_test(test_long_polls_bounded_per_unit),
       cmocka_unit_test(test_redelivery_until_receipt),
+      cmocka_unit_test(test_access_log_records_reader),
       cmocka_unit_test(test_lists_and_paging),
       cmocka_unit_test(test_stuck_transfer),
       cmocka_unit_test(test_figures_follow_steps),
