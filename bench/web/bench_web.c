@@ -291,10 +291,10 @@ int main(int argc, char **argv) {
   const char *password = "bench-password-0123";
   char mediactl[TH_PATH_MAX], gateway[TH_PATH_MAX], cmd[4 * TH_PATH_MAX];
   th_bin(mediactl, sizeof(mediactl), "services/mediactl");
-  th_bin(gateway, sizeof(gateway), "web/mediation-web");
+  th_bin(gateway, sizeof(gateway), "services/mediation-web");
   snprintf(cmd, sizeof(cmd),
-           "printf '%%s\\n' '%s' | '%s' --config '%s' user add --coordinators "
-           "--role coordinator --password-stdin bench",
+           "printf '%%s\\n' '%s' | '%s' --config '%s' user --coordinators add bench "
+           "--password-stdin",
            password, mediactl, world.conf);
   const char *sh_argv[] = {"/bin/sh", "-c", cmd, NULL};
   char *out = NULL, *err_out = NULL;

@@ -115,11 +115,16 @@ def test_login(d, c):
     # A coordinator's account is not a unit's.
     r = keep(d.client("police-studio").login(*d.coordinator))
     c.error(r, 401, "UNAUTHENTICATED", "the coordinator's account at a unit's gateway")
-    coord = d.client("coordinators")
-    r = keep(coord.login(*d.coordinator))
+    first = d.client("coordinators")
+    r = keep(first.login(*d.coordinator))
     c.check(r.status == 200 and (r.json or {}).get("kind") == "coordinator"
             and (r.json or {}).get("site") == "coordinators",
             "the first coordinator logs in with mkdeploy's password", r)
+    coord = d.client("coordinators")
+    r = keep(coord.login(*d.coord_person))
+    c.check(r.status == 200 and (r.json or {}).get("person") == d.coord_person[0]
+            and (r.json or {}).get("role") == "coordinator",
+            "a coordinator made with mediactl user --coordinators add logs in", r)
     r = keep(coord.request("GET", "/api/v1/events"))
     c.error(r, 404, "NOT_FOUND", "no events at the coordinators' gateway")
     return police, other, coord
@@ -137,7 +142,7 @@ def test_lockout(d, c):
     r = keep(d.client("police-studio", source="127.0.0.3").login(victim, pw))
     c.error(r, 429, "RESOURCE_EXHAUSTED", "the locked account with the right password, "
             "from another address")
-    rc, out = d.ctl("user", "list", "--unit", "police-studio")
+    rc, out = d.ctl("--unit", "police-studio", "user", "list")
     c.check(rc == 0 and victim in out, "mediactl user list shows the account", out)
 
     # Per address: five failures from 127.0.0.4, each on a different (unknown)
@@ -154,7 +159,7 @@ def test_lockout(d, c):
 
     # mediactl user passwd clears the account's lock.
     new = "new-" + os.urandom(8).hex()
-    rc, out = d.ctl("user", "passwd", "--unit", "police-studio", "--password-stdin", victim,
+    rc, out = d.ctl("--unit", "police-studio", "user", "passwd", victim, "--password-stdin",
                     stdin=new + "\n")
     c.check(rc == 0, "mediactl user passwd", out)
     r = keep(d.client("police-studio", source="127.0.0.6").login(victim, new))
@@ -383,10 +388,10 @@ def test_handoff(d, c, police, coord):
     def access():
         rr = coord.call("RouterAdmin", "ListAccess", {"case_id": case_id})
         persons = [((x.get("who") or {}).get("person")) for x in (rr.json or {}).get("records", [])]
-        return persons if ("周晓梅" in persons and d.coordinator[0] in persons) else None
+        return persons if ("周晓梅" in persons and d.coord_person[0] in persons) else None
     persons = wait_for("access", access, 10)
     c.check(persons is not None, "ListAccess: 周晓梅's ShowCase and %s's GetCase are logged "
-            "with their names" % d.coordinator[0],
+            "with their names" % d.coord_person[0],
             coord.call("RouterAdmin", "ListAccess", {"case_id": case_id}))
     rc, out = d.ctl("access-log", "--case", case_id)
     c.check(rc == 0 and "周晓梅" in out, "mediactl access-log names 周晓梅", out)
@@ -458,7 +463,7 @@ def test_no_personal_data(d, c):
         if name.startswith("web-"):
             d.stop(name)
     secrets = [CANARY_NAME, CANARY_ID, CANARY_PHONE, "马德顺", "周晓梅", "刘建平",
-               d.coordinator[0], d.coordinator[1]]
+               d.coord_person[0], d.coordinator[1]]
     secrets += [pw for pw in d.passwords.values()]
     logs = d.logs("web-")
     c.check(len(logs) >= 3 and all(len(t) > 0 for t in logs.values()),

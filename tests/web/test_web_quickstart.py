@@ -86,7 +86,7 @@ def check_logins(c, got, port, what):
 
 def main():
     src, build = sys.argv[1], sys.argv[2]
-    if not os.access(os.path.join(build, "web/mediation-web"), os.X_OK):
+    if not os.access(os.path.join(build, "services/mediation-web"), os.X_OK):
         print("SKIP: mediation-web is not built")
         sys.exit(77)
     c = webtest.Checks()

@@ -47,6 +47,9 @@ PEOPLE = {
 }
 
 
+COORDINATOR = "郑协调"
+
+
 class Checks:
     """ok/FAIL lines as the shell tests print them; exit status 1 on any FAIL."""
 
@@ -226,6 +229,7 @@ class Deployment:
         self.procs = {}  # name -> Popen
         self.passwords = {}  # (site, name) -> password
         self.coordinator = None  # (name, password) mkdeploy printed
+        self.coord_person = None  # (name, password) of COORDINATOR
         self.dir = None
 
     # --- paths and programs ---
@@ -238,7 +242,7 @@ class Deployment:
 
     @property
     def gateway(self):
-        return self.prog("web/mediation-web")
+        return self.prog("services/mediation-web")
 
     def ctl(self, *args, stdin=None, timeout=60):
         """mediactl --config CONF ARGS...: (exit status, stdout+stderr)."""
@@ -293,6 +297,10 @@ class Deployment:
         for u in self.units:
             for person in PEOPLE[u]:
                 self.add_account(u, person, "mediator")
+        # A coordinator with a person's name (mkdeploy's first account is
+        # named by a generic word): the one the tests log in as.
+        self.coord_person = (COORDINATOR, self.add_account("coordinators", COORDINATOR,
+                                                           "coordinator"))
         self.start_gateway("coordinators")
         for u in self.units:
             self.start_gateway(u)
@@ -337,15 +345,23 @@ class Deployment:
         return p.returncode
 
     def add_account(self, site, name, role, password=None):
+        """mediactl user add (a unit's person must be on its roster, with the
+        roster's role: `role` is what the test expects to see)."""
         if password is None:
             password = "pw-" + os.urandom(9).hex()
-        where = ["--coordinators"] if site == "coordinators" else ["--unit", site]
-        rc, out = self.ctl("user", "add", *where, "--role", role, "--password-stdin", name,
+        rc, out = self.ctl(*self.user_args(site), "add", name, "--password-stdin",
                            stdin=password + "\n")
         if rc != 0:
             raise RuntimeError("mediactl user add %s %s failed (%d): %s" % (site, role, rc, out))
         self.passwords[(site, name)] = password
         return password
+
+    @staticmethod
+    def user_args(site):
+        """mediactl's words before a `user` subcommand for a site."""
+        if site == "coordinators":
+            return ["user", "--coordinators"]
+        return ["--unit", site, "user"]
 
     def start_gateway(self, site):
         where = ["--coordinator"] if site == "coordinators" else ["--unit", site]
