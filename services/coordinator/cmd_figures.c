@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pbjson/pbjson.h"
 #include "services/coordinator/ctl.h"
 
 /* What each counter is called in tables; a counter added to figures.proto
@@ -389,9 +390,9 @@ static json_object *report_json(const ctl_ctx *ctx, const Mediation__V1__GetFigu
     json_object_array_add(lines, json_object_new_string(sentences[i]));
   json_object_object_add(o, "sentences", lines);
   json_object_object_add(o, "total",
-                         by_community->total ? ctl_json_message(&by_community->total->counters->base)
+                         by_community->total ? pj_from_message(&by_community->total->counters->base)
                                              : NULL);
-  json_object_object_add(o, "labour", labour ? ctl_json_message(&labour->base) : NULL);
+  json_object_object_add(o, "labour", labour ? pj_from_message(&labour->base) : NULL);
   json_object_object_add(o, "open_cases", json_object_new_int64(by_community->open_cases));
   json_object_object_add(o, "overdue_cases", json_object_new_int64(by_community->overdue_cases));
   for (size_t i = 0; i < n_rows; i++) {

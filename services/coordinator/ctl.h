@@ -317,15 +317,8 @@ void ctl_kv_print(const ctl_kv *rows, size_t n, FILE *out);
 
 /* ---- JSON (json.c) ---- */
 
-/* A protobuf-c message as JSON, through its descriptor: keys are the .proto
- * field names; enums are their short names (names.h, e.g. "intake"; status
- * codes "FAILED_PRECONDITION"); int64 and uint64 are numbers; bytes are
- * lowercase hex; an absent sub-message is null; every field is present, 0 or
- * "" meaning unset as in the .proto. NULL only when out of memory. */
-json_object *ctl_json_message(const ProtobufCMessage *msg);
-/* The short name of an enum value as ctl_json_message writes it. */
-const char *ctl_json_enum_name(const ProtobufCEnumDescriptor *desc, int value, char *buf,
-                               size_t cap);
+/* The messages themselves are mapped by pbjson (pbjson/pbjson.h:
+ * pj_from_message, pj_enum_name), the one JSON shape of the system. */
 /* Prints o (pretty, UTF-8 as is) and a newline to stdout, and frees it.
  * CTL_EXIT_OK, or CTL_EXIT_FAILED if o is NULL (out of memory). */
 int ctl_json_print(json_object *o);

@@ -27,6 +27,7 @@
 #include "core/clock.h"
 #include "mctl.h"
 #include "mv1.h"
+#include "pbjson/pbjson.h"
 #include "world.h"
 
 static tw_world world;
@@ -51,6 +52,24 @@ static desk_mode mode;
 static char last_method[32];
 static uint8_t *last_bytes;
 static size_t last_len;
+
+/* mediactl's --json output reads back (pbjson, as the web gateway reads a
+ * request) as the reply message it printed, and prints again as the same
+ * JSON: one shape both ways. */
+static void expect_reads_back(const mctl_result *r, const ProtobufCMessageDescriptor *desc) {
+  ProtobufCMessage *m = NULL;
+  mc_err err = {0};
+  if (pj_to_message(desc, r->out, strlen(r->out), &m, &err) != MC_OK)
+    fail_msg("%s output does not read back: %s\n%s", desc->short_name, err.msg, r->out);
+  json_object *printed = json_tokener_parse(r->out), *again = pj_from_message(m);
+  assert_non_null(printed);
+  assert_non_null(again);
+  assert_string_equal(json_object_to_json_string_ext(printed, JSON_C_TO_STRING_PLAIN),
+                      json_object_to_json_string_ext(again, JSON_C_TO_STRING_PLAIN));
+  json_object_put(printed);
+  json_object_put(again);
+  protobuf_c_message_free_unpacked(m, NULL);
+}
 
 static void record(const char *method, const ProtobufCMessage *m) {
   pthread_mutex_lock(&lock);
@@ -501,6 +520,7 @@ static void test_intake_builds_the_whole_intake(void **state) {
   r = MCTL(conf, "--unit", "police-studio", "--json", "intake", "--kind", "labour", "--community",
            "wangai", "--source", "网电信件", "--party", "other:某公司", "--workers", "12");
   mctl_expect(&r, 0, "intake --json");
+  expect_reads_back(&r, &mediation__v1__desk_reply__descriptor);
   json_object *j = mctl_json(&r);
   assert_string_equal(jstr(j, "case_record.id"), "BH-2026-000042");
   assert_string_equal(jstr(j, "steps[0].disposition"), "applied");
@@ -876,6 +896,7 @@ static void test_unit_lists(void **state) {
   mctl_free(&r);
   r = MCTL(conf, "--unit", "police-studio", "inbox", "--json");
   mctl_expect(&r, 0, "inbox --json");
+  expect_reads_back(&r, &mediation__v1__desk_list_reply__descriptor);
   json_object *j = mctl_json(&r);
   assert_string_equal(jstr(j, "cases[0].case_record.transfer.from_unit"), "marriage-studio");
   assert_string_equal(jstr(j, "cases[0].case_record.state"), "transfer");
@@ -897,6 +918,7 @@ static void test_unit_lists(void **state) {
   protobuf_c_message_free_unpacked(&lr->base, NULL);
   r = MCTL(conf, "--unit", "police-studio", "cases", "--json");
   mctl_expect(&r, 0, "cases --json");
+  expect_reads_back(&r, &mediation__v1__desk_list_reply__descriptor);
   j = mctl_json(&r);
   assert_int_equal(jlen(j, "cases"), 2);
   assert_string_equal(jstr(j, "cases[1].case_record.id"), "");
@@ -922,6 +944,7 @@ static void test_unit_lists(void **state) {
   mctl_free(&r);
   r = MCTL(conf, "--unit", "police-studio", "--json", "conflicts");
   mctl_expect(&r, 0, "conflicts --json");
+  expect_reads_back(&r, &mediation__v1__desk_conflicts_reply__descriptor);
   j = mctl_json(&r);
   assert_int_equal(jint(j, "conflicts[0].outbox_seq"), 7);
   assert_string_equal(jstr(j, "conflicts[0].code"), "FAILED_PRECONDITION");
@@ -959,6 +982,7 @@ static void test_unit_lists(void **state) {
   mctl_free(&r);
   r = MCTL(conf, "--unit", "police-studio", "roster", "--json");
   mctl_expect(&r, 0, "roster --json");
+  expect_reads_back(&r, &mediation__v1__desk_roster_reply__descriptor);
   j = mctl_json(&r);
   assert_int_equal(jlen(j, "members"), 2);
   assert_string_equal(jstr(j, "members[0].role"), "mediator");

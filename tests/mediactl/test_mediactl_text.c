@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "core/actions.h"
+#include "pbjson/pbjson.h"
 #include "services/coordinator/ctl.h"
 
 static void test_display_width(void **state) {
@@ -248,7 +249,7 @@ static void test_json_conventions(void **state) {
   ev.to_state = MV_STATE(TRANSFER);
   ev.prev_hash.data = hash;
   ev.prev_hash.len = 3;
-  json_object *o = ctl_json_message(&ev.base);
+  json_object *o = pj_from_message(&ev.base);
   assert_non_null(o);
   json_object *v;
   assert_true(json_object_object_get_ex(o, "from_state", &v));
@@ -273,24 +274,24 @@ static void test_json_conventions(void **state) {
   json_object_put(o);
 
   char buf[64];
-  assert_string_equal(ctl_json_enum_name(&mediation__v1__desk_disposition__descriptor,
+  assert_string_equal(pj_enum_name(&mediation__v1__desk_disposition__descriptor,
                                          MV_DISPOSITION(QUEUED), buf, sizeof(buf)),
                       "queued");
-  assert_string_equal(ctl_json_enum_name(&mediation__v1__status_code__descriptor,
+  assert_string_equal(pj_enum_name(&mediation__v1__status_code__descriptor,
                                          MV_STATUS(FAILED_PRECONDITION), buf, sizeof(buf)),
                       "FAILED_PRECONDITION");
-  assert_string_equal(ctl_json_enum_name(&mediation__v1__figure_grouping__descriptor,
+  assert_string_equal(pj_enum_name(&mediation__v1__figure_grouping__descriptor,
                                          MV_GROUPING(COMMUNITY), buf, sizeof(buf)),
                       "community");
-  assert_string_equal(ctl_json_enum_name(&mediation__v1__case_state__descriptor, 0, buf,
+  assert_string_equal(pj_enum_name(&mediation__v1__case_state__descriptor, 0, buf,
                                          sizeof(buf)),
                       "unspecified");
-  assert_string_equal(ctl_json_enum_name(&mediation__v1__petition_role__descriptor, 0, buf,
+  assert_string_equal(pj_enum_name(&mediation__v1__petition_role__descriptor, 0, buf,
                                          sizeof(buf)),
                       "none");
   /* Every value of every enum with a names.h table prints as its short name. */
   for (const mc_name *n = mc_kind_names; n->name; n++)
-    assert_string_equal(ctl_json_enum_name(&mediation__v1__dispute_kind__descriptor, n->value,
+    assert_string_equal(pj_enum_name(&mediation__v1__dispute_kind__descriptor, n->value,
                                            buf, sizeof(buf)),
                         n->name);
 }
