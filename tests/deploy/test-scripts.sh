@@ -136,11 +136,26 @@ has "clear text" "says why the LAN needs TLS"
 expect 2 "mkdeploy with a relative --web-tls" sh "$mk" --dir "$tmp/w" --web-tls tls
 expect 0 "mkdeploy --web-tls --web-host --web-port" sh "$mk" --dir "$tmp/w" --keygen "$keygen" \
   --web-tls /etc/mediation/tls --web-host 192.0.2.7 --web-port 9440 --mediactl /nonexistent
-has "user add --coordinators" "without mediactl, says how to make the first coordinator's account"
+has "user --coordinators add 协调员" "without mediactl, says how to make the first coordinator's account"
 grep -q '^listen = https://192.0.2.7:9445$' "$tmp/w/mediation.conf" &&
   grep -q '^tls_cert = /etc/mediation/tls/router.pem$' "$tmp/w/mediation.conf" &&
   grep -q '^tls_key = /etc/mediation/tls/router.key$' "$tmp/w/mediation.conf" &&
   ok "--web-tls: https:// with tls-setup's certificate and key" || fail "--web-tls lines are wrong"
+# With mediactl: the first coordinator's account, its password printed once.
+ctl="$(dirname "$keygen")/../services/mediactl"
+if [ -x "$ctl" ]; then
+  expect 0 "mkdeploy makes the first coordinator's web account" sh "$mk" --dir "$tmp/acct" \
+    --keygen "$keygen" --mediactl "$ctl"
+  has "^web account 协调员 password [0-9a-f]\{24\}$" "prints its random password once"
+  pw=$(sed -n 's/^web account 协调员 password //p' "$tmp/out")
+  "$ctl" --config "$tmp/acct/mediation.conf" user --coordinators list >"$tmp/out" 2>&1
+  has "协调员" "the account is in the coordinators' accounts"
+  expect 0 "mkdeploy --force on it" sh "$mk" --dir "$tmp/acct" --keygen "$keygen" --mediactl "$ctl" --force
+  has "accounts exist" "a second run keeps the accounts"
+  if grep -q "password" "$tmp/out"; then fail "a second run printed a password"; else ok "and prints no password"; fi
+  if [ -n "$pw" ] && grep -rqa -- "$pw" "$tmp/acct"; then fail "the password is stored in the deployment"
+  else ok "the password is stored nowhere in the deployment"; fi
+fi
 cp "$tmp/tcp/keys/police-studio.key" "$tmp/police.first"
 expect 0 "mkdeploy --force again" sh "$mk" --dir "$tmp/tcp" --keygen "$keygen" --force
 cmp -s "$tmp/tcp/keys/police-studio.key" "$tmp/police.first" && ok "existing keys are kept" ||
