@@ -7,15 +7,18 @@ over raw sockets, with a normal user served beside them within a bound:
   - truncated requests (a body shorter than its Content-Length, a request
     line cut off) and closed at once;
   - slowloris: connections trickling their headers one byte a second, while
-    the normal user logs in and reads; the gateway drops them in time;
+    the normal user logs in and reads (nng 1.5.2 has no head timeout: they
+    are not dropped, docs/web.md "Limits"); a body trickled after its
+    headers is cut off;
   - 200 idle connections (from 200 loopback addresses, under the
     per-client limit) held open while the normal user logs in and reads;
-  - more connections from one address than max_conns_per_client;
+  - more requests at once from one address than max_conns_per_client
+    (long polls: the ones beyond are answered 429);
   - garbage: random bytes, NULs, a TLS ClientHello on plain HTTP, a bad
     chunked body, HTTP/9.9;
 and at the end the gateway is still running and serving.
 
-Every step is bounded (socket timeouts; the slowloris phase at most 45 s).
+Every step is bounded (socket timeouts; the long polls 25 s, the slow body 20 s).
 
 Usage: test_web_hostile.py SOURCE_DIR BUILD_DIR
 """
@@ -158,7 +161,10 @@ def test_truncated(d, c):
 
 def test_slowloris(d, c, user):
     """Connections trickling their headers a byte a second, from addresses
-    of their own, while the normal user is served."""
+    of their own, while the normal user is served. nng 1.5.2's server has no
+    timeout on a request's head (docs/web.md, "Limits"): they are not
+    dropped, but they must not hold anyone else up. A body trickled after its
+    headers is the gateway's to read, and it cuts the client off (10 s)."""
     n = 20
     socks = []
     for i in range(n):
@@ -167,46 +173,54 @@ def test_slowloris(d, c, user):
         except OSError as e:
             c.fail("slowloris connection %d refused at once: %r" % (i, e))
     request = b"GET /api/v1/session HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"z" * 200
-    state = {"dropped_at": {}, "stop": False}
+    state = {"stop": False}
 
-    def trickle(k, s):
-        t0 = time.time()
+    def trickle(s):
         for i in range(len(request)):
             if state["stop"]:
                 return
             try:
                 s.send(request[i:i + 1])
             except OSError:
-                state["dropped_at"][k] = time.time() - t0
                 return
             time.sleep(1.0)
-        state["dropped_at"].setdefault(k, None)
-    threads = [threading.Thread(target=trickle, args=(k, s), daemon=True)
-               for k, s in enumerate(socks)]
+    threads = [threading.Thread(target=trickle, args=(s,), daemon=True) for s in socks]
     for t in threads:
         t.start()
     time.sleep(3)
-    served(d, c, user, "during slowloris (%d trickling connections)" % len(socks))
-    # Bounded: wait up to 45 s for the gateway to drop them.
-    deadline = time.time() + 45
-    while time.time() < deadline and len(state["dropped_at"]) < len(socks):
-        time.sleep(0.5)
-        # A send may not fail at once on a closed socket: read to see it.
-        for k, s in enumerate(socks):
-            if k in state["dropped_at"]:
-                continue
-            s.setblocking(False)
-            try:
-                if s.recv(4096) == b"":
-                    state["dropped_at"][k] = time.time()
-            except BlockingIOError:
-                pass
-            except OSError:
-                state["dropped_at"][k] = time.time()
+    served(d, c, user, "during slowloris (%d connections trickling headers)" % len(socks))
+    time.sleep(5)
+    served(d, c, user, "8 s into slowloris")
+
+    # A slow body: headers at once, then a byte a second.
+    login = b'{"name":"x","password":"yyyyyyyy"}'
+    s = raw(d, source="127.0.4.100", timeout=30)
+    s.sendall(b"POST /api/v1/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json"
+              b"\r\nContent-Length: %d\r\n\r\n" % len(login))
+    t0 = time.time()
+    cut = None
+    for i in range(len(login)):
+        try:
+            s.send(login[i:i + 1])
+        except OSError:
+            cut = time.time() - t0
+            break
+        s.setblocking(False)
+        try:
+            if s.recv(4096) == b"":
+                cut = time.time() - t0
+                break
+        except BlockingIOError:
+            pass
+        except OSError:
+            cut = time.time() - t0
+            break
+        s.setblocking(True)
+        time.sleep(1.0)
+    s.close()
+    c.check(cut is not None and cut < 20, "a body trickled a byte a second is cut off "
+            "(after %s s)" % ("%.0f" % cut if cut is not None else "never"))
     state["stop"] = True
-    dropped = len(state["dropped_at"])
-    c.check(dropped == len(socks), "the gateway drops slow clients within 45 s (%d of %d dropped)"
-            % (dropped, len(socks)))
     for s in socks:
         s.close()
 
@@ -228,44 +242,46 @@ def test_idle(d, c, user):
 
 
 def test_per_client(d, c, user):
-    """One address may hold max_conns_per_client (16) connections; beyond
-    that it is refused, and nobody else is."""
-    socks = []
-    for _ in range(40):
+    """max_conns_per_client (16) bounds the requests one address has in
+    hand at once (docs/web.md, "Limits"): 24 events long polls from one
+    address (each holds its slot up to 25 s), and the ones beyond 16 are
+    answered 429 at once; the normal user, from another address, is served
+    meanwhile."""
+    name, pw = ("周晓梅", d.passwords[("marriage-studio", "周晓梅")])
+    cl = webtest.Client("127.0.0.1", d.site_port("marriage-studio"), source="127.0.6.1")
+    if not c.status(cl.login(name, pw), 200, "a desk logs in from 127.0.6.1"):
+        return
+    first = cl.request("GET", "/api/v1/events")
+    j = first.json if isinstance(first.json, dict) else {}
+    path = "/api/v1/events?after=%s&epoch=%s" % (j.get("seq", 0), j.get("epoch", 0))
+    results = []
+    lock = threading.Lock()
+
+    def poll():
+        t0 = time.time()
         try:
-            s = raw(d, source="127.0.6.1", timeout=5)
-            socks.append(s)
+            r = cl.request("GET", path, timeout=40)
+            st = r.status
         except OSError:
-            pass
-    time.sleep(1)
-    alive = 0
-    for s in socks:
-        s.setblocking(False)
-        try:
-            if s.recv(1) == b"":
-                continue
-            alive += 1
-        except BlockingIOError:
-            alive += 1
-        except OSError:
-            pass
-    # Those still open: can they be served? Ask through each.
-    answered = 0
-    for s in socks:
-        s.settimeout(5)
-        try:
-            s.sendall(b"GET /api/v1/session HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            data, _ = read_reply(s, 5)
-            if status_of(data) == 401:
-                answered += 1
-        except OSError:
-            pass
-    c.check(answered <= 16, "one address gets at most max_conns_per_client (16) connections "
-            "served (%d of 40 answered)" % answered)
-    c.check(answered >= 1, "... and is served on some")
-    served(d, c, user, "while one address holds its maximum")
-    for s in socks:
-        s.close()
+            st = 0
+        with lock:
+            results.append((st, time.time() - t0))
+    threads = [threading.Thread(target=poll, daemon=True) for _ in range(24)]
+    for t in threads:
+        t.start()
+        time.sleep(0.02)
+    time.sleep(2)
+    with lock:
+        early = list(results)
+    served(d, c, user, "while one address holds its maximum of requests")
+    for t in threads:
+        t.join(40)
+    refused = [x for x in results if x[0] == 429]
+    waited = [x for x in results if x[0] == 200]
+    c.check(len(refused) == 8 and all(t < 2 for _, t in refused) and len(early) >= 8,
+            "24 long polls from one address: the 8 beyond max_conns_per_client answered 429 "
+            "at once (%d refused, %d waited)" % (len(refused), len(waited)), results)
+    c.check(len(waited) == 16, "... and 16 held until their time was up", results)
 
 
 def test_garbage(d, c):
@@ -315,5 +331,5 @@ def main(d, c):
 
 
 if __name__ == "__main__":
-    webtest.run(main, sys.argv[1], sys.argv[2], "hostile", units=("police-studio",),
+    webtest.run(main, sys.argv[1], sys.argv[2], "hostile",
                 log_level="info")
