@@ -11,6 +11,7 @@
  * conventions are pbjson.h's; read.c reads the same shape back.
  */
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,8 +55,7 @@ static void enum_prefix(const char *short_name, char *buf, size_t cap) {
   buf[n] = '\0';
 }
 
-const char *pj_enum_name(const ProtobufCEnumDescriptor *desc, int value, char *buf,
-                               size_t cap) {
+const char *pj_enum_name(const ProtobufCEnumDescriptor *desc, int value, char *buf, size_t cap) {
   if (desc == &mediation__v1__status_code__descriptor) {
     snprintf(buf, cap, "%s", mc_code_name((mc_code)value));
     return buf;
@@ -103,45 +103,50 @@ static json_object *hex_of(const ProtobufCBinaryData *b) {
   return o;
 }
 
-/* One value of field f stored at p. */
-static json_object *value_of(const ProtobufCFieldDescriptor *f, const void *p) {
+/* One value of field f stored at p, in *out (NULL is JSON null for json-c:
+ * an absent sub-message). False only when out of memory, so that a
+ * sub-message that could not be printed is never shown as absent. */
+static bool value_of(const ProtobufCFieldDescriptor *f, const void *p, json_object **out) {
+  *out = NULL;
   char name[96];
   switch (f->type) {
   case PROTOBUF_C_TYPE_INT32:
   case PROTOBUF_C_TYPE_SINT32:
   case PROTOBUF_C_TYPE_SFIXED32:
-    return json_object_new_int(*(const int32_t *)p);
+    return (*out = json_object_new_int(*(const int32_t *)p)) != NULL;
   case PROTOBUF_C_TYPE_UINT32:
   case PROTOBUF_C_TYPE_FIXED32:
-    return json_object_new_int64(*(const uint32_t *)p);
+    return (*out = json_object_new_int64(*(const uint32_t *)p)) != NULL;
   case PROTOBUF_C_TYPE_INT64:
   case PROTOBUF_C_TYPE_SINT64:
   case PROTOBUF_C_TYPE_SFIXED64:
-    return json_object_new_int64(*(const int64_t *)p);
+    return (*out = json_object_new_int64(*(const int64_t *)p)) != NULL;
   case PROTOBUF_C_TYPE_UINT64:
   case PROTOBUF_C_TYPE_FIXED64:
-    return json_object_new_uint64(*(const uint64_t *)p);
+    return (*out = json_object_new_uint64(*(const uint64_t *)p)) != NULL;
   case PROTOBUF_C_TYPE_FLOAT:
-    return json_object_new_double(*(const float *)p);
+    return (*out = json_object_new_double(*(const float *)p)) != NULL;
   case PROTOBUF_C_TYPE_DOUBLE:
-    return json_object_new_double(*(const double *)p);
+    return (*out = json_object_new_double(*(const double *)p)) != NULL;
   case PROTOBUF_C_TYPE_BOOL:
-    return json_object_new_boolean(*(const protobuf_c_boolean *)p);
+    return (*out = json_object_new_boolean(*(const protobuf_c_boolean *)p)) != NULL;
   case PROTOBUF_C_TYPE_ENUM:
-    return json_object_new_string(
-        pj_enum_name(f->descriptor, *(const int *)p, name, sizeof(name)));
+    return (*out = json_object_new_string(
+        pj_enum_name(f->descriptor, *(const int *)p, name, sizeof(name)))) != NULL;
   case PROTOBUF_C_TYPE_STRING: {
     const char *s = *(char *const *)p;
-    return json_object_new_string(s ? s : "");
+    return (*out = json_object_new_string(s ? s : "")) != NULL;
   }
   case PROTOBUF_C_TYPE_BYTES:
-    return hex_of((const ProtobufCBinaryData *)p);
+    return (*out = hex_of((const ProtobufCBinaryData *)p)) != NULL;
   case PROTOBUF_C_TYPE_MESSAGE: {
     const ProtobufCMessage *m = *(ProtobufCMessage *const *)p;
-    return m ? pj_from_message(m) : NULL; /* NULL is JSON null for json-c */
+    if (m == NULL)
+      return true;
+    return (*out = pj_from_message(m)) != NULL;
   }
   }
-  return NULL;
+  return false;
 }
 
 size_t pj_element_size(ProtobufCType type) {
@@ -190,8 +195,8 @@ json_object *pj_from_message(const ProtobufCMessage *msg) {
         goto oom;
       size_t size = pj_element_size(f->type);
       for (size_t k = 0; k < n; k++) {
-        json_object *e = value_of(f, arr + k * size);
-        if (e == NULL && f->type != PROTOBUF_C_TYPE_MESSAGE) {
+        json_object *e;
+        if (!value_of(f, arr + k * size, &e)) {
           json_object_put(v);
           goto oom;
         }
@@ -203,8 +208,7 @@ json_object *pj_from_message(const ProtobufCMessage *msg) {
         if (set != f->id)
           continue;
       }
-      v = value_of(f, base + f->offset);
-      if (v == NULL && f->type != PROTOBUF_C_TYPE_MESSAGE)
+      if (!value_of(f, base + f->offset, &v))
         goto oom;
     }
     if (json_object_object_add(obj, f->name, v) != 0) {
@@ -223,8 +227,8 @@ char *pj_to_text(const ProtobufCMessage *msg, size_t *len) {
   if (o == NULL)
     return NULL;
   size_t n = 0;
-  const char *text =
-      json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+  const char *text = json_object_to_json_string_length(
+      o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
   char *copy = text ? malloc(n + 1) : NULL;
   if (copy != NULL) {
     memcpy(copy, text, n + 1);

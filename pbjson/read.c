@@ -398,7 +398,8 @@ static mc_code read_message(rd *r, json_object *o, ProtobufCMessage *m) {
       if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
         uint32_t *which = (uint32_t *)(base + f->quantifier_offset);
         if (*which != 0) {
-          const ProtobufCFieldDescriptor *other = protobuf_c_message_descriptor_get_field(d, *which);
+          const ProtobufCFieldDescriptor *other =
+              protobuf_c_message_descriptor_get_field(d, *which);
           return bad(r, "only one member of a oneof may be set (also %s)",
                      other ? other->name : "another");
         }

@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,9 @@
 #define WA_OPS crypto_pwhash_OPSLIMIT_INTERACTIVE
 #define WA_MEM crypto_pwhash_MEMLIMIT_INTERACTIVE
 #define WRONG "wrong name or password"
+/* Argon2id runs at once, at most: each takes 64 MiB, and a burst of logins
+ * on every worker thread must not take the machine's memory. */
+#define WA_ARGON_AT_ONCE 4
 
 typedef Mediation__V1__WebAccount wa_record;
 
@@ -45,7 +49,45 @@ struct wa_store {
   /* The hash of a random password nobody knows: an unknown name is verified
    * against it, so that it takes as long as a known name's wrong password. */
   char dummy_hash[crypto_pwhash_STRBYTES];
+  pthread_mutex_t mu; /* guards hashing */
+  pthread_cond_t cv;
+  unsigned hashing;   /* Argon2id runs under way (WA_ARGON_AT_ONCE at most) */
+  bool sync_ready;
 };
+
+/* ---- Argon2id, a few at a time ---------------------------------------------- */
+
+static void argon_enter(wa_store *s) {
+  pthread_mutex_lock(&s->mu);
+  while (s->hashing >= WA_ARGON_AT_ONCE)
+    pthread_cond_wait(&s->cv, &s->mu);
+  s->hashing++;
+  pthread_mutex_unlock(&s->mu);
+}
+
+static void argon_leave(wa_store *s) {
+  pthread_mutex_lock(&s->mu);
+  s->hashing--;
+  pthread_cond_signal(&s->cv);
+  pthread_mutex_unlock(&s->mu);
+}
+
+/* crypto_pwhash_str at the interactive limits: 0, or -1 out of memory. */
+static int argon_hash(wa_store *s, char hash[crypto_pwhash_STRBYTES], const char *pw,
+                      size_t len) {
+  argon_enter(s);
+  int rc = crypto_pwhash_str(hash, pw, len, WA_OPS, WA_MEM);
+  argon_leave(s);
+  return rc;
+}
+
+/* crypto_pwhash_str_verify: true if pw is hash's password. */
+static bool argon_verify(wa_store *s, const char *hash, const char *pw, size_t len) {
+  argon_enter(s);
+  bool right = crypto_pwhash_str_verify(hash, pw, len) == 0;
+  argon_leave(s);
+  return right;
+}
 
 /* ---- LMDB errors ------------------------------------------------------------ */
 
@@ -266,13 +308,23 @@ mc_code wa_open(const char *dir, wa_store **out, mc_err *err) {
   wa_store *s = calloc(1, sizeof(*s));
   if (s == NULL)
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "accounts: out of memory");
+  if (pthread_mutex_init(&s->mu, NULL) != 0) {
+    free(s);
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "accounts: cannot make a mutex");
+  }
+  if (pthread_cond_init(&s->cv, NULL) != 0) {
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "accounts: cannot make a condition");
+  }
+  s->sync_ready = true;
   if ((code = open_env(s, dir, err)) != MC_OK) {
     wa_close(s);
     return code;
   }
   unsigned char nobody[32];
   randombytes_buf(nobody, sizeof(nobody));
-  int rc = crypto_pwhash_str(s->dummy_hash, (const char *)nobody, sizeof(nobody), WA_OPS, WA_MEM);
+  int rc = argon_hash(s, s->dummy_hash, (const char *)nobody, sizeof(nobody));
   sodium_memzero(nobody, sizeof(nobody));
   if (rc != 0) {
     wa_close(s);
@@ -287,14 +339,18 @@ void wa_close(wa_store *s) {
     return;
   if (s->env != NULL)
     mdb_env_close(s->env);
+  if (s->sync_ready) {
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+  }
   free(s);
 }
 
 /* ---- changes ------------------------------------------------------------------ */
 
-static mc_code hash_password(const char *password, char hash[crypto_pwhash_STRBYTES],
-                             mc_err *err) {
-  if (crypto_pwhash_str(hash, password, strlen(password), WA_OPS, WA_MEM) != 0)
+static mc_code hash_password(wa_store *s, const char *password,
+                             char hash[crypto_pwhash_STRBYTES], mc_err *err) {
+  if (argon_hash(s, hash, password, strlen(password)) != 0)
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "accounts: out of memory for Argon2id");
   return MC_OK;
 }
@@ -306,7 +362,7 @@ mc_code wa_add(wa_store *s, const char *name, const char *role, const char *pass
       (code = wa_check_password(password, err)) != MC_OK)
     return code;
   char hash[crypto_pwhash_STRBYTES];
-  if ((code = hash_password(password, hash, err)) != MC_OK)
+  if ((code = hash_password(s, password, hash, err)) != MC_OK)
     return code;
   wa_record r = MEDIATION__V1__WEB_ACCOUNT__INIT;
   r.name = (char *)name;
@@ -346,7 +402,7 @@ mc_code wa_set_password(wa_store *s, const char *name, const char *password, int
       (code = wa_check_password(password, err)) != MC_OK)
     return code;
   char hash[crypto_pwhash_STRBYTES];
-  if ((code = hash_password(password, hash, err)) != MC_OK)
+  if ((code = hash_password(s, password, hash, err)) != MC_OK)
     return code;
   password_change c = {.hash = hash, .now_ms = now_ms};
   code = record_update(s, name, apply_password, &c, err);
@@ -507,7 +563,7 @@ static mc_code apply_login(wa_record *r, void *arg, bool *write, mc_err *err) {
     return mc_err_set(err, MC_UNAUTHENTICATED, WRONG);
   }
   if (r->disabled) {
-    *write = r->failures != 0;
+    *write = *write || r->failures != 0;
     r->failures = 0;
     return mc_err_set(err, MC_PERMISSION_DENIED, "account disabled");
   }
@@ -528,7 +584,7 @@ static mc_code login_once(wa_store *s, const char *name, const char *password, s
     return code;
   if (!v.found) {
     /* Its answer is no; the call is for the time it takes. */
-    volatile int sink = crypto_pwhash_str_verify(s->dummy_hash, password, len);
+    volatile bool sink = argon_verify(s, s->dummy_hash, password, len);
     (void)sink;
     return mc_err_set(err, MC_UNAUTHENTICATED, WRONG);
   }
@@ -536,9 +592,9 @@ static mc_code login_once(wa_store *s, const char *name, const char *password, s
     return locked(v.locked_until_ms, err);
   char new_hash[crypto_pwhash_STRBYTES];
   login_update u = {.seen_hash = v.hash, .now_ms = now_ms, .out = out};
-  u.right = crypto_pwhash_str_verify(v.hash, password, len) == 0;
+  u.right = argon_verify(s, v.hash, password, len);
   if (u.right && crypto_pwhash_str_needs_rehash(v.hash, WA_OPS, WA_MEM) != 0 &&
-      crypto_pwhash_str(new_hash, password, len, WA_OPS, WA_MEM) == 0)
+      argon_hash(s, new_hash, password, len) == 0)
     u.new_hash = new_hash;
   code = record_update(s, name, apply_login, &u, err);
   if (code == MC_NOT_FOUND) /* removed while we verified */

@@ -23,8 +23,9 @@
  *
  * Threads: every function may be called from any thread, on one wa_store
  * shared by all of them. The Argon2id work (about 0.1 s and 64 MiB each) is
- * done outside any LMDB write transaction, so logins verify in parallel and
- * only their short record updates take turns.
+ * done outside any LMDB write transaction, so logins verify in parallel (at
+ * most 4 at once per store, so a burst cannot take the machine's memory)
+ * and only their short record updates take turns.
  */
 #ifndef WA_ACCOUNTS_H
 #define WA_ACCOUNTS_H

@@ -33,6 +33,7 @@ struct wg_gateway {
   wg_conf conf;
   bool tls;                  /* https: cookies get Secure */
   bool addr_known;           /* client addresses readable (nng 1.5.x) */
+  char static_real[4096];    /* realpath of conf.static_dir, or "" */
   nng_http_server *server;
   rpc_client *client;        /* the unit's Desk, or the router; borrowed */
   wa_store *accounts;        /* borrowed */

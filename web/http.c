@@ -25,6 +25,7 @@
  * nng connection carrying one at a time) and the login failure counter.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,10 +161,15 @@ static void serve_static(wg_req *r) {
     wg_reply_error(r, MC_NOT_FOUND, "no such page");
     return;
   }
-  /* O_NOFOLLOW-free on purpose: the install may link pages; the path
-   * itself cannot leave static_dir (wg_static_path). Small files, read on
-   * this nng thread: the pages are a few hundred KiB at most. */
-  FILE *f = fopen(file, "rb");
+  /* The name cannot leave static_dir (wg_static_path), but a symbolic link
+   * inside it could: the file's real path must lie under the directory's.
+   * Small files, read on this nng thread: the pages are a few hundred KiB. */
+  char real[PATH_MAX];
+  size_t dlen = strlen(r->g->static_real);
+  FILE *f = NULL;
+  if (r->g->static_real[0] != '\0' && realpath(file, real) != NULL &&
+      strncmp(real, r->g->static_real, dlen) == 0 && real[dlen] == '/')
+    f = fopen(real, "rb");
   struct stat st;
   if (f == NULL || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > WG_STATIC_MAX) {
     if (f != NULL)
@@ -544,6 +550,12 @@ mc_code wg_http_start(wg_gateway *g, mc_err *err) {
   if (!g->addr_known)
     mc_log(MC_LOG_WARNING, NULL,
            "libnng %s is not 1.5.x: client addresses unknown, per-address limits off", v);
+  /* The pages' directory, resolved once (absent: every page is 404). */
+  if (g->conf.static_dir == NULL || realpath(g->conf.static_dir, g->static_real) == NULL) {
+    g->static_real[0] = '\0';
+    mc_log(MC_LOG_WARNING, NULL, "static_dir %s: not found; no pages are served",
+           g->conf.static_dir ? g->conf.static_dir : "(none)");
+  }
   g->n_inflight_slots = 4096;
   g->inflight = calloc(g->n_inflight_slots, sizeof(wg_inflight));
   if (g->inflight == NULL)

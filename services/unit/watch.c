@@ -38,8 +38,9 @@
 
 #define WATCH_MARGIN_MS 250 /* answer this long before the request's deadline */
 
+/* The change numbered s, in ring[s % UN_WATCH_RING] while s is among the
+ * last UN_WATCH_RING. */
 typedef struct change {
-  uint64_t seq; /* 0: empty slot */
   bool inbox;
   char *case_id; /* owned; NULL when the change names no case */
 } change;
@@ -264,7 +265,7 @@ static void add_change(un_watch *w, const char *case_id, bool inbox) {
    * is woken all the same. */
   c->case_id = case_id != NULL ? strdup(case_id) : NULL;
   c->inbox = inbox;
-  c->seq = ++w->seq;
+  w->seq++;
 }
 
 void un_watch_note(un_watch *w, const char *const *case_ids, size_t n, bool inbox) {

@@ -19,8 +19,11 @@
 #include <sys/stat.h>
 
 #include <cmocka.h>
+#include <lmdb.h>
+#include <sodium.h>
 
 #include "harness.h"
+#include "mv1.h"
 #include "web/accounts.h"
 
 #define T0 1764720000000LL /* 2025-12-03 00:00 UTC */
@@ -285,6 +288,74 @@ static void test_bad_input(void **state) {
   assert_null(none);
 }
 
+/* ---- a hash made with older, weaker parameters ---------------------------- */
+
+/* The stored hash of name, read (or with `replace`, overwritten) through
+ * LMDB itself while no wa_store is open (one process opens an environment
+ * once). */
+static void raw_hash(fixture *f, const char *name, char *hash, size_t cap, const char *replace) {
+  char sub[TH_PATH_MAX + 16];
+  snprintf(sub, sizeof(sub), "%s/web", f->dir.path);
+  MDB_env *env;
+  MDB_txn *txn;
+  MDB_dbi dbi;
+  assert_int_equal(mdb_env_create(&env), 0);
+  assert_int_equal(mdb_env_set_maxdbs(env, 1), 0);
+  assert_int_equal(mdb_env_open(env, sub, 0, 0600), 0);
+  assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+  assert_int_equal(mdb_dbi_open(txn, "accounts", 0, &dbi), 0);
+  MDB_val key = {strlen(name), (void *)name}, val;
+  assert_int_equal(mdb_get(txn, dbi, &key, &val), 0);
+  Mediation__V1__WebAccount *r = mediation__v1__web_account__unpack(NULL, val.mv_size, val.mv_data);
+  assert_non_null(r);
+  snprintf(hash, cap, "%s", r->password_hash);
+  if (replace != NULL) {
+    char *own = r->password_hash;
+    r->password_hash = (char *)replace;
+    uint8_t buf[1024];
+    size_t len = mediation__v1__web_account__get_packed_size(r);
+    assert_true(len <= sizeof(buf));
+    mediation__v1__web_account__pack(r, buf);
+    r->password_hash = own;
+    MDB_val nv = {len, buf};
+    assert_int_equal(mdb_put(txn, dbi, &key, &nv, 0), 0);
+  }
+  mediation__v1__web_account__free_unpacked(r, NULL);
+  assert_int_equal(mdb_txn_commit(txn), 0);
+  mdb_env_close(env);
+}
+
+static void test_rehash_on_login(void **state) {
+  fixture *f = *state;
+  add(f, NAME, "mediator", PASSWORD);
+  wa_close(f->s);
+  f->s = NULL;
+  char weak[crypto_pwhash_STRBYTES], seen[crypto_pwhash_STRBYTES];
+  assert_int_equal(crypto_pwhash_str(weak, PASSWORD, strlen(PASSWORD),
+                                     crypto_pwhash_OPSLIMIT_MIN, crypto_pwhash_MEMLIMIT_MIN),
+                   0);
+  raw_hash(f, NAME, seen, sizeof(seen), weak);
+  reopen(f);
+  mc_err err;
+  assert_int_equal(login(f, NAME, OTHER_PASSWORD, T0 + 1, &err), MC_UNAUTHENTICATED);
+  wa_close(f->s);
+  f->s = NULL;
+  raw_hash(f, NAME, seen, sizeof(seen), NULL);
+  assert_string_equal(seen, weak); /* a wrong password changes no hash */
+  reopen(f);
+  assert_int_equal(login(f, NAME, PASSWORD, T0 + 2, &err), MC_OK);
+  wa_close(f->s);
+  f->s = NULL;
+  raw_hash(f, NAME, seen, sizeof(seen), NULL);
+  assert_string_not_equal(seen, weak);
+  assert_int_equal(crypto_pwhash_str_needs_rehash(seen, crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                                                  crypto_pwhash_MEMLIMIT_INTERACTIVE),
+                   0);
+  assert_int_equal(crypto_pwhash_str_verify(seen, PASSWORD, strlen(PASSWORD)), 0);
+  reopen(f);
+  assert_int_equal(login(f, NAME, PASSWORD, T0 + 3, &err), MC_OK);
+}
+
 /* ---- several threads at once ---------------------------------------------- */
 
 typedef struct racer {
@@ -362,6 +433,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_passwd_clears_lock, setup, teardown),
       cmocka_unit_test_setup_teardown(test_list, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_rehash_on_login, setup, teardown),
       cmocka_unit_test_setup_teardown(test_concurrent_logins, setup, teardown),
   };
   return cmocka_run_group_tests_name("accounts", tests, NULL, NULL);
