@@ -153,8 +153,9 @@ class Client:
     per request (from source address `source`, e.g. 127.0.0.2: loopback
     accepts any 127/8 source, which lets a test be several client addresses)."""
 
-    def __init__(self, host, port, https=False, source=None, timeout=30):
+    def __init__(self, host, port, https=False, source=None, timeout=30, cafile=None):
         self.host, self.port, self.https = host, port, https
+        self.cafile = cafile  # verify the server against this CA (else no verification)
         self.source = source
         self.timeout = timeout
         self.cookie = None
@@ -165,9 +166,10 @@ class Client:
         src = (self.source, 0) if self.source else None
         t = timeout if timeout is not None else self.timeout
         if self.https:
-            ctx = ssl.create_default_context()
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
+            ctx = ssl.create_default_context(cafile=self.cafile)
+            if not self.cafile:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
             return http.client.HTTPSConnection(self.host, self.port, timeout=t,
                                                source_address=src, context=ctx)
         return http.client.HTTPConnection(self.host, self.port, timeout=t, source_address=src)
@@ -219,13 +221,15 @@ class Deployment:
     between the daemons, the web gateways on free 127.0.0.1 ports)."""
 
     def __init__(self, src, build, tag, units=("police-studio", "marriage-studio"),
-                 extra_conf="", log_level="debug", edit_conf=None):
+                 extra_conf="", log_level="debug", edit_conf=None, tls=False):
         self.src, self.build = src, build
         self.tag = tag
         self.units = list(units)
         self.extra_conf = extra_conf
         self.log_level = log_level
         self.edit_conf = edit_conf
+        self.tls = tls  # https:// gateways with deploy/tls-setup's certificate (mkdeploy --web-tls)
+        self.cafile = None
         self.procs = {}  # name -> Popen
         self.passwords = {}  # (site, name) -> password
         self.coordinator = None  # (name, password) mkdeploy printed
@@ -257,7 +261,8 @@ class Deployment:
         return self.web_port + 1 + UNIT_ORDER.index(site)
 
     def client(self, site, source=None, timeout=30):
-        return Client("127.0.0.1", self.site_port(site), source=source, timeout=timeout)
+        return Client("127.0.0.1", self.site_port(site), source=source, timeout=timeout,
+                      https=self.tls, cafile=self.cafile)
 
     # --- starting and stopping ---
     def start(self):
@@ -267,10 +272,20 @@ class Deployment:
         self.deploy_dir = os.path.join(self.dir, "d")
         self.conf = os.path.join(self.deploy_dir, "mediation.conf")
         self.web_port = free_ports(6)
+        tls_args = []
+        if self.tls:
+            tls_dir = os.path.join(self.dir, "tls")
+            p = subprocess.run(["sh", os.path.join(self.src, "deploy/tls-setup"), "--dir", tls_dir,
+                                "--name", "localhost", "--ip", "127.0.0.1"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+            if p.returncode != 0:
+                raise RuntimeError("tls-setup failed: " + p.stdout.decode("utf-8", "replace"))
+            self.cafile = os.path.join(tls_dir, "ca.pem")
+            tls_args = ["--web-tls", tls_dir]
         p = subprocess.run(
             ["sh", os.path.join(self.src, "deploy/mkdeploy"), "--dir", self.deploy_dir,
              "--keygen", self.prog("rpc/mediation-keygen"), "--mediactl", self.mediactl,
-             "--web-port", str(self.web_port)],
+             "--web-port", str(self.web_port)] + tls_args,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
         out = p.stdout.decode("utf-8", "replace")
         if p.returncode != 0:
