@@ -324,8 +324,9 @@ void wg_events_halt(wg_events *e) {
   wg_req *w = e->waiters;
   e->waiters = NULL;
   pthread_mutex_unlock(&e->mu);
-  /* Waiters still parked (the server is stopped first, which cancels
-   * them; these are any that raced in): answer them. */
+  /* Every parked request is answered now (main.c halts this before it
+   * stops the server, which waits for them); later ones are answered at
+   * once by wg_events_wait. */
   while (w != NULL) {
     wg_req *next = w->next;
     wg_reply_error(w, MC_UNAVAILABLE, "the server is stopping");

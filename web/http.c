@@ -302,10 +302,9 @@ void wg_reply(wg_req *r, uint16_t status, const char *type, const void *body, si
       rv = nng_http_res_set_header(res, "Content-Type", type);
     if (rv == 0 && extra_name != NULL)
       rv = nng_http_res_set_header(res, extra_name, extra_value);
-    /* Over the cap, or a body we never read: the connection must not be
-     * used for another request (the unread bytes would be parsed as one). */
-    if (rv == 0 && (status == 413 || status == 411 || (r->body_aio == NULL && r->body == NULL &&
-                                                       r->body_len > 0)))
+    /* A body we did not read: the connection must not be used for
+     * another request (the unread bytes would be parsed as one). */
+    if (rv == 0 && r->body_unread)
       rv = nng_http_res_set_header(res, "Connection", "close");
     if (rv == 0)
       rv = nng_http_res_copy_data(res, body != NULL ? body : "", body != NULL ? len : 0);
@@ -388,92 +387,32 @@ static void body_done(void *arg) {
     return;
   }
   r->body[r->body_len] = '\0';
+  r->body_unread = false;
   wg_api(r);
 }
 
-static void handle(nng_aio *aio) {
-  nng_http_handler *h = nng_aio_get_input(aio, 1);
-  wg_gateway *g = nng_http_handler_get_data(h);
-  wg_req *r = calloc(1, sizeof(*r));
-  if (r == NULL) {
-    nng_aio_finish(aio, NNG_ENOMEM);
-    return;
-  }
-  r->g = g;
-  r->aio = aio;
-  r->req = nng_aio_get_input(aio, 0);
-  r->conn = nng_aio_get_input(aio, 2);
-  r->start_ms = wg_mono_ms();
-  client_addr(g, r->conn, r->addr, sizeof(r->addr));
-
-  const char *method = nng_http_req_get_method(r->req);
-  const char *uri = nng_http_req_get_uri(r->req);
-  snprintf(r->method, sizeof(r->method), "%s", method ? method : "?");
+/* The path and query of r's URI; false (answered) when too long. */
+static bool take_uri(wg_req *r, const char *uri) {
   const char *q = uri ? strchr(uri, '?') : NULL;
   size_t plen = uri ? (q ? (size_t)(q - uri) : strlen(uri)) : 0;
   r->api = plen >= 5 && strncmp(uri, "/api/", 5) == 0;
   if (uri == NULL || plen >= sizeof(r->path) || (q && strlen(q + 1) >= sizeof(r->query))) {
     snprintf(r->path, sizeof(r->path), "(long)");
     wg_reply_error(r, MC_INVALID_ARGUMENT, "the URL is too long");
-    return;
+    return false;
   }
   memcpy(r->path, uri, plen);
   r->path[plen] = '\0';
   if (q != NULL)
     snprintf(r->query, sizeof(r->query), "%s", q + 1);
+  return true;
+}
 
-  if (!inflight_take(r)) {
-    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, "too many requests at once from this address");
-    return;
-  }
-  if (method == NULL || strlen(method) >= sizeof(r->method)) {
-    wg_reply_error_status(r, 405, MC_INVALID_ARGUMENT, "unknown HTTP method", NULL, NULL);
-    return;
-  }
-  /* The body: only POST has one here; any other method with a body is
-   * answered without reading it (and the connection closed). */
-  const char *te = nng_http_req_get_header(r->req, "Transfer-Encoding");
-  const char *cl = nng_http_req_get_header(r->req, "Content-Length");
-  uint64_t len = 0;
-  if (cl != NULL) {
-    char *end = NULL;
-    errno = 0;
-    len = strtoull(cl, &end, 10);
-    if (cl[0] < '0' || cl[0] > '9' || end == NULL || *end != '\0' || errno != 0) {
-      r->body_len = 1; /* unknown body: close after replying */
-      wg_reply_error(r, MC_INVALID_ARGUMENT, "Content-Length is not a number");
-      return;
-    }
-  }
-  if (te != NULL) {
-    r->body_len = 1;
-    wg_reply_error_status(r, 411, MC_INVALID_ARGUMENT,
-                          "chunked request bodies are not accepted: send Content-Length", NULL, NULL);
-    return;
-  }
-  if (!r->api) {
-    r->body_len = (size_t)(len > 0);
-    serve_static(r);
-    return;
-  }
-  if (strcmp(r->method, "POST") != 0 || len == 0) {
-    r->body_len = (size_t)(len > 0);
-    if (len > 0) {
-      wg_reply_error(r, MC_INVALID_ARGUMENT, "a body is only accepted with POST");
-      return;
-    }
-    r->body = calloc(1, 1);
-    if (r->body == NULL) {
-      wg_reply_error(r, MC_RESOURCE_EXHAUSTED, "out of memory");
-      return;
-    }
-    wg_api(r);
-    return;
-  }
-  if (len > g->conf.max_body) {
-    r->body_len = 1;
+/* Reads a POST body of len bytes (at most max_body), then wg_api. */
+static void read_body(wg_req *r, uint64_t len) {
+  if (len > r->g->conf.max_body) {
     char msg[128];
-    snprintf(msg, sizeof(msg), "the request body is larger than %zu bytes", g->conf.max_body);
+    snprintf(msg, sizeof(msg), "the request body is larger than %zu bytes", r->g->conf.max_body);
     wg_reply_error_status(r, 413, MC_RESOURCE_EXHAUSTED, msg, NULL, NULL);
     return;
   }
@@ -487,6 +426,59 @@ static void handle(nng_aio *aio) {
   nng_aio_set_iov(r->body_aio, 1, &iov);
   nng_aio_set_timeout(r->body_aio, WG_BODY_TIMEOUT_MS);
   nng_http_conn_read_all(r->conn, r->body_aio);
+}
+
+static void handle(nng_aio *aio) {
+  nng_http_handler *h = nng_aio_get_input(aio, 1);
+  wg_req *r = calloc(1, sizeof(*r));
+  if (r == NULL) {
+    nng_aio_finish(aio, NNG_ENOMEM);
+    return;
+  }
+  r->g = nng_http_handler_get_data(h);
+  r->aio = aio;
+  r->req = nng_aio_get_input(aio, 0);
+  r->conn = nng_aio_get_input(aio, 2);
+  r->start_ms = wg_mono_ms();
+  client_addr(r->g, r->conn, r->addr, sizeof(r->addr));
+  const char *method = nng_http_req_get_method(r->req);
+  snprintf(r->method, sizeof(r->method), "%s", method ? method : "?");
+  /* A body is ours to read (collect_body is off): until it is, any reply
+   * closes the connection, or its bytes would be taken for the next
+   * request. */
+  const char *te = nng_http_req_get_header(r->req, "Transfer-Encoding");
+  const char *cl = nng_http_req_get_header(r->req, "Content-Length");
+  uint64_t len = 0;
+  bool cl_bad = false;
+  if (cl != NULL) {
+    char *end = NULL;
+    errno = 0;
+    len = strtoull(cl, &end, 10);
+    cl_bad = cl[0] < '0' || cl[0] > '9' || end == NULL || *end != '\0' || errno != 0;
+  }
+  r->body_unread = te != NULL || cl_bad || len > 0;
+  if (!take_uri(r, nng_http_req_get_uri(r->req)))
+    return;
+  if (!inflight_take(r)) {
+    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, "too many requests at once from this address");
+  } else if (method == NULL || strlen(method) >= sizeof(r->method)) {
+    wg_reply_error_status(r, 405, MC_INVALID_ARGUMENT, "unknown HTTP method", NULL, NULL);
+  } else if (cl_bad) {
+    wg_reply_error(r, MC_INVALID_ARGUMENT, "Content-Length is not a number");
+  } else if (te != NULL) {
+    wg_reply_error_status(r, 411, MC_INVALID_ARGUMENT,
+                          "chunked request bodies are not accepted: send Content-Length", NULL, NULL);
+  } else if (!r->api) {
+    serve_static(r);
+  } else if (len > 0 && strcmp(r->method, "POST") != 0) {
+    wg_reply_error(r, MC_INVALID_ARGUMENT, "a body is only accepted with POST");
+  } else if (len > 0) {
+    read_body(r, len);
+  } else if ((r->body = calloc(1, 1)) == NULL) {
+    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, "out of memory");
+  } else {
+    wg_api(r);
+  }
 }
 
 /* ---- start and stop ---- */

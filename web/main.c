@@ -164,12 +164,15 @@ static int serve(wg_main *m, const char *unit_id, bool coordinator, const char *
 }
 
 /* Stops in the order that lets everything in flight be answered: the
- * server (its stop waits for every request held), then the watcher, the
- * client (ending the watcher's call), the login workers. */
+ * watcher first (parked long polls get 503, and one arriving now is
+ * answered at once instead of being parked where nothing would answer
+ * it), then the server (its stop waits for every request held: RPC calls
+ * end by their deadlines, logins are answered by the workers still
+ * running), the client (ending the watcher's own call), the workers. */
 static void teardown(wg_main *m) {
   wg_gateway *g = &m->g;
-  wg_http_stop(g);
   wg_events_halt(g->events);
+  wg_http_stop(g);
   rpc_client_free(m->client);
   wg_events_free(g->events);
   wg_login_pool_stop(g->login);

@@ -195,6 +195,17 @@ static void test_body_cap(void **state) {
   res = exchange(f->port, req, strlen(req));
   assert_int_equal(status_of(res), 400);
   free(res);
+  /* A body answered without being read (here: POST to a page) must not be
+   * taken for the next request on the connection: one reply, then closed. */
+  static const char smuggled[] = "GET /api/v1/methods HTTP/1.1\r\nHost: x\r\n\r\n";
+  char two[256];
+  int n = snprintf(two, sizeof(two), "POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n%s",
+                   sizeof(smuggled) - 1, smuggled);
+  res = exchange(f->port, two, (size_t)n);
+  assert_int_equal(status_of(res), 405);
+  assert_non_null(strstr(res, "Connection: close"));
+  assert_null(strstr(res + 1, "HTTP/1.1 "));
+  free(res);
 }
 
 static void cookie_of(const char *res, char out[WG_TOKEN_HEX + 1]) {
@@ -315,6 +326,17 @@ static void test_in_flight_cap(void **state) {
   char *res = http(f, "GET", "/api/v1/methods", "", NULL);
   assert_int_equal(status_of(res), 429);
   assert_non_null(strstr(res, "too many requests at once from this address"));
+  free(res);
+  /* Refused with its body unread: the body is not taken for a request. */
+  static const char smuggled[] = "GET /api/v1/methods HTTP/1.1\r\nHost: x\r\n\r\n";
+  char two[256];
+  int n = snprintf(two, sizeof(two),
+                   "POST /api/v1/Desk/Inbox HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n%s",
+                   sizeof(smuggled) - 1, smuggled);
+  res = exchange(f->port, two, (size_t)n);
+  assert_int_equal(status_of(res), 429);
+  assert_non_null(strstr(res, "Connection: close"));
+  assert_null(strstr(res + 1, "HTTP/1.1 "));
   free(res);
   close(a);
   close(b);
