@@ -276,71 +276,52 @@ static double median_ms(int64_t *v, int n) {
   return v[n / 2] / 1e6;
 }
 
-int main(int argc, char **argv) {
-  double seconds = argc > 1 ? atof(argv[1]) : 2.0;
-  if (seconds <= 0 || argc > 2) {
-    fprintf(stderr, "usage: bench_web [seconds per measurement, default 2]\n");
-    return 2;
-  }
-  if (sodium_init() < 0)
-    return 1;
-  /* Processes first, nng after: nng is not fork-safe. */
-  tw_world world;
-  if (tw_make(&world, "bench-web", NULL, false) != 0)
-    return 1;
-  const char *password = "bench-password-0123";
-  char mediactl[TH_PATH_MAX], gateway[TH_PATH_MAX], cmd[4 * TH_PATH_MAX];
+/* The coordinator account the bench logs in as, made with mediactl (a
+ * process: before any nng). 0 or -1. */
+static int make_account(tw_world *world, const char *name, const char *password) {
+  char mediactl[TH_PATH_MAX], cmd[4 * TH_PATH_MAX];
   th_bin(mediactl, sizeof(mediactl), "services/mediactl");
-  th_bin(gateway, sizeof(gateway), "services/mediation-web");
   snprintf(cmd, sizeof(cmd),
-           "printf '%%s\\n' '%s' | '%s' --config '%s' user --coordinators add bench "
+           "printf '%%s\\n' '%s' | '%s' --config '%s' user --coordinators add %s "
            "--password-stdin",
-           password, mediactl, world.conf);
+           password, mediactl, world->conf, name);
   const char *sh_argv[] = {"/bin/sh", "-c", cmd, NULL};
   char *out = NULL, *err_out = NULL;
   int rc = th_run(sh_argv, &out, &err_out, 60000);
-  if (rc != 0) {
+  if (rc != 0)
     fprintf(stderr, "bench_web: mediactl user add failed (%d): %s%s\n", rc, out ? out : "",
             err_out ? err_out : "");
-    return 1;
-  }
   free(out);
   free(err_out);
-  const char *rargs[] = {"--log-level", "warning", NULL};
-  if (tw_start_router(&world, rargs) != 0)
-    return 1;
-  int port = free_port();
-  char listen[64], log_path[TH_PATH_MAX + 16];
-  snprintf(listen, sizeof(listen), "http://127.0.0.1:%d", port);
-  snprintf(log_path, sizeof(log_path), "%s/web.log", world.dir.path);
-  const char *gargv[] = {gateway,  "--config", world.conf, "--coordinator", "--listen",
-                         listen,   "--log-level", "warning", NULL};
-  th_proc web;
-  if (th_spawn(&web, "mediation-web", gargv, log_path) != 0)
-    return 1;
-  conn probe = {.fd = -1, .port = port};
-  snprintf(probe.source, sizeof(probe.source), "127.0.0.1");
-  char body[8192], cookie[80] = "", csrf[160] = "";
-  int64_t until = mc_mono_ns() + 20000000000LL;
-  char login[256];
-  snprintf(login, sizeof(login), "{\"name\":\"bench\",\"password\":\"%s\"}", password);
+  return rc == 0 ? 0 : -1;
+}
+
+/* Logs in on conn c (retrying while the gateway comes up, at most 20 s):
+ * the session cookie and CSRF token. 0 or -1. */
+static int log_in(conn *c, th_proc *web, const char *login, char *cookie, char *csrf) {
+  char body[8192] = "";
   int st = 0;
-  while (mc_mono_ns() < until && (st = http_post(&probe, "/api/v1/login", NULL, NULL, login,
-                                                 body, sizeof(body), cookie)) != 200) {
-    if (!th_running(&web)) {
-      fprintf(stderr, "bench_web: mediation-web stopped; see %s\n", log_path);
-      return 1;
+  int64_t until = mc_mono_ns() + 20000000000LL;
+  while (mc_mono_ns() < until &&
+         (st = http_post(c, "/api/v1/login", NULL, NULL, login, body, sizeof(body), cookie)) !=
+             200) {
+    if (!th_running(web)) {
+      fprintf(stderr, "bench_web: mediation-web stopped; see its log\n");
+      return -1;
     }
     usleep(100000);
   }
   char *tok = strstr(body, "\"csrf_token\":\"");
   if (st != 200 || tok == NULL || sscanf(tok + 14, "%150[0-9a-zA-Z_-]", csrf) != 1) {
-    fprintf(stderr, "bench_web: cannot log in at %s (HTTP %d): %s\n", listen, st, body);
-    return 1;
+    fprintf(stderr, "bench_web: cannot log in on port %d (HTTP %d): %s\n", c->port, st, body);
+    return -1;
   }
+  return 0;
+}
 
-  /* A case to read, taken in by the police studio. */
-  rpc_client *unit = tw_client(&world, "police-studio", NULL);
+/* A case to read, taken in by the police studio: its id into id. 0 or -1. */
+static int take_in(tw_world *world, char *id, size_t cap) {
+  rpc_client *unit = tw_client(world, "police-studio", NULL);
   Mediation__V1__Party party = MEDIATION__V1__PARTY__INIT;
   party.name = "某甲";
   party.role = MEDIATION__V1__PARTY_ROLE__PARTY_ROLE_APPLICANT;
@@ -359,46 +340,112 @@ int main(int argc, char **argv) {
   action.intake = &intake;
   Mediation__V1__ApplyRequest apply = MEDIATION__V1__APPLY_REQUEST__INIT;
   apply.action = &action;
-  ProtobufCMessage *reply = NULL;
+  ProtobufCMessage *reply = NULL; /* ours: freed below */
   mc_err err;
   if (unit == NULL || rpc_client_call(unit, &mediation__v1__router__descriptor, "Apply",
                                       &apply.base, NULL, &reply, &err) != MC_OK) {
     fprintf(stderr, "bench_web: take-in failed: %s\n", unit ? err.msg : "no client");
-    return 1;
+    return -1;
   }
-  char case_id[64];
-  snprintf(case_id, sizeof(case_id), "%s",
-           ((Mediation__V1__ApplyReply *)reply)->case_record->id);
+  snprintf(id, cap, "%s", ((Mediation__V1__ApplyReply *)reply)->case_record->id);
   protobuf_c_message_free_unpacked(reply, NULL);
+  return 0;
+}
 
-  /* Login: through the gateway, and the Argon2id verify alone. */
-  enum { LOGINS = 10 };
-  int64_t web_login[LOGINS], verify[LOGINS];
+/* Login costs: LOGINS logins through the gateway, and as many Argon2id
+ * verifies alone; their medians in ms. 0 or -1. */
+enum { LOGINS = 10 };
+static int login_costs(conn *c, const char *login, const char *password, double *web_ms,
+                       double *verify_ms) {
+  int64_t web[LOGINS], verify[LOGINS];
+  char body[8192], cookie[80];
   for (int i = 0; i < LOGINS; i++) {
-    char c2[80];
     int64_t t0 = mc_mono_ns();
-    if (http_post(&probe, "/api/v1/login", NULL, NULL, login, body, sizeof(body), c2) != 200) {
+    if (http_post(c, "/api/v1/login", NULL, NULL, login, body, sizeof(body), cookie) != 200) {
       fprintf(stderr, "bench_web: login %d failed: %s\n", i, body);
-      return 1;
+      return -1;
     }
-    web_login[i] = mc_mono_ns() - t0;
+    web[i] = mc_mono_ns() - t0;
   }
   char hash[crypto_pwhash_STRBYTES];
   if (crypto_pwhash_str(hash, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
                         crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0)
-    return 1;
+    return -1;
   for (int i = 0; i < LOGINS; i++) {
     int64_t t0 = mc_mono_ns();
     if (crypto_pwhash_str_verify(hash, password, strlen(password)) != 0)
-      return 1;
+      return -1;
     verify[i] = mc_mono_ns() - t0;
   }
+  *web_ms = median_ms(web, LOGINS);
+  *verify_ms = median_ms(verify, LOGINS);
+  return 0;
+}
+
+static void print_results(double seconds, double web_ms, double verify_ms, const char *case_id,
+                          result res[2][N_LEVELS]) {
+  printf("bench_web: the web gateway beside mediactl's RPC path, %ld cores, %.1f s each\n",
+         sysconf(_SC_NPROCESSORS_ONLN), seconds);
+  printf("login through mediation-web (Argon2id inside): p50 %.1f ms; "
+         "crypto_pwhash_str_verify alone (interactive limits): p50 %.1f ms\n",
+         web_ms, verify_ms);
+  printf("Router/GetCase %s\n", case_id);
+  printf("%-9s %8s %12s %10s %10s %8s\n", "path", "clients", "requests/s", "p50 us", "p99 us",
+         "errors");
+  for (int l = 0; l < N_LEVELS; l++) {
+    for (int m = 0; m < 2; m++)
+      printf("%-9s %8d %12.0f %10.1f %10.1f %8ld\n", m == 0 ? "read web" : "read rpc",
+             levels[l], res[m][l].rps, res[m][l].p50_us, res[m][l].p99_us, res[m][l].errors);
+  }
+  for (int l = 0; l < N_LEVELS; l++)
+    printf("at %2d clients: web / rpc throughput = %.2fx, p50 = %.2fx, p99 = %.2fx\n",
+           levels[l], res[0][l].rps / res[1][l].rps, res[0][l].p50_us / res[1][l].p50_us,
+           res[0][l].p99_us / res[1][l].p99_us);
+}
+
+int main(int argc, char **argv) {
+  double seconds = argc > 1 ? atof(argv[1]) : 2.0;
+  if (seconds <= 0 || argc > 2) {
+    fprintf(stderr, "usage: bench_web [seconds per measurement, default 2]\n");
+    return 2;
+  }
+  if (sodium_init() < 0)
+    return 1;
+  /* Processes first, nng after: nng is not fork-safe. */
+  tw_world world;
+  const char *password = "bench-password-0123";
+  if (tw_make(&world, "bench-web", NULL, false) != 0 ||
+      make_account(&world, "bench", password) != 0)
+    return 1;
+  const char *rargs[] = {"--log-level", "warning", NULL};
+  if (tw_start_router(&world, rargs) != 0)
+    return 1;
+  char gateway[TH_PATH_MAX], listen[64], log_path[TH_PATH_MAX + 16];
+  th_bin(gateway, sizeof(gateway), "services/mediation-web");
+  int port = free_port();
+  snprintf(listen, sizeof(listen), "http://127.0.0.1:%d", port);
+  snprintf(log_path, sizeof(log_path), "%s/web.log", world.dir.path);
+  const char *gargv[] = {gateway, "--config", world.conf, "--coordinator", "--listen", listen,
+                         "--log-level", "warning", NULL};
+  th_proc web;
+  if (th_spawn(&web, "mediation-web", gargv, log_path) != 0)
+    return 1;
+  conn probe = {.fd = -1, .port = port};
+  snprintf(probe.source, sizeof(probe.source), "127.0.0.1");
+  char login[256], cookie[80] = "", csrf[160] = "", case_id[64];
+  snprintf(login, sizeof(login), "{\"name\":\"bench\",\"password\":\"%s\"}", password);
+  double web_ms, verify_ms;
+  if (log_in(&probe, &web, login, cookie, csrf) != 0 ||
+      take_in(&world, case_id, sizeof(case_id)) != 0 ||
+      login_costs(&probe, login, password, &web_ms, &verify_ms) != 0)
+    return 1;
   conn_close(&probe);
 
   /* The reads. */
   rpc_key *key = tw_key(&world, "coordinator");
   rpc_client *rpc = NULL;
   rpc_client_opts copts = {.max_in_flight = MAX_CLIENTS, .default_timeout_ms = 30000};
+  mc_err err;
   if (key == NULL || rpc_client_create(world.reg->router.endpoint, key, &world.reg->limits,
                                        &copts, &rpc, &err) != MC_OK) {
     fprintf(stderr, "bench_web: rpc client: %s\n", key ? err.msg : "no coordinator key");
@@ -417,24 +464,7 @@ int main(int argc, char **argv) {
   rpc_client_free(rpc);
   free(sh.lat);
   int stopped = th_stop(&web, 10000);
-
-  printf("bench_web: the web gateway beside mediactl's RPC path, %ld cores, %.1f s each\n",
-         sysconf(_SC_NPROCESSORS_ONLN), seconds);
-  printf("login through mediation-web (Argon2id inside): p50 %.1f ms; "
-         "crypto_pwhash_str_verify alone (interactive limits): p50 %.1f ms\n",
-         median_ms(web_login, LOGINS), median_ms(verify, LOGINS));
-  printf("Router/GetCase %s\n", case_id);
-  printf("%-9s %8s %12s %10s %10s %8s\n", "path", "clients", "requests/s", "p50 us", "p99 us",
-         "errors");
-  for (int l = 0; l < N_LEVELS; l++) {
-    for (int m = 0; m < 2; m++)
-      printf("%-9s %8d %12.0f %10.1f %10.1f %8ld\n", m == 0 ? "read web" : "read rpc",
-             levels[l], res[m][l].rps, res[m][l].p50_us, res[m][l].p99_us, res[m][l].errors);
-  }
-  for (int l = 0; l < N_LEVELS; l++)
-    printf("at %2d clients: web / rpc throughput = %.2fx, p50 = %.2fx, p99 = %.2fx\n",
-           levels[l], res[0][l].rps / res[1][l].rps, res[0][l].p50_us / res[1][l].p50_us,
-           res[0][l].p99_us / res[1][l].p99_us);
+  print_results(seconds, web_ms, verify_ms, case_id, res);
   if (stopped != 0)
     printf("note: mediation-web exited %d on SIGTERM (see %s)\n", stopped, log_path);
   tw_destroy(&world);
