@@ -341,7 +341,8 @@ def test_handoff(d, c, police, coord):
     c.check((((r.json or {}).get("case_record") or {}).get("holder")) == "marriage-studio",
             "the marriage studio holds the case", r)
 
-    r = keep(zhou.call("Desk", "ShowCase", {"case_ref": case_id, "with_timeline": True}))
+    r = keep(zhou.call("Desk", "ShowCase", {"case_ref": case_id, "with_timeline": True,
+                                             "person": "冒充者"}))
     c.status(r, 200, "Desk/ShowCase with the timeline")
     events = (r.json or {}).get("events") or []
     by_kind = {}
@@ -384,7 +385,7 @@ def test_handoff(d, c, police, coord):
     r = keep(coord.call("RouterAdmin", "Backup", {}))
     c.error(r, 409, "FAILED_PRECONDITION", "Backup without a backup_dir (FAILED_PRECONDITION)",
             "backup_dir")
-    r = keep(coord.call("Router", "GetCase", {"case_ref": case_id}))
+    r = keep(coord.call("Router", "GetCase", {"case_ref": case_id, "person": "冒充者"}))
     c.check((((r.json or {}).get("case_record") or {}).get("id")) == case_id,
             "Router/GetCase returns the case", r)
     r = keep(coord.call("Router", "ListCases", {}))
@@ -404,6 +405,7 @@ def test_handoff(d, c, police, coord):
             coord.call("RouterAdmin", "ListAccess", {"case_id": case_id}))
     rc, out = d.ctl("access-log", "--case", case_id)
     c.check(rc == 0 and "周晓梅" in out, "mediactl access-log names 周晓梅", out)
+    c.check("冒充者" not in out, "a person in the request body is not what the log records", out)
     return case_id
 
 

@@ -31,6 +31,12 @@ def main(d, c):
     coord = d.client("coordinators")
     c.status(coord.login(*d.coord_person), 200, "the coordinators' gateway over https")
     c.status(coord.call("Router", "ListCases", {}), 200, "a coordinator's call over https")
+    # A write of the coordinators' table, end to end (this deployment has a backup_dir).
+    r = coord.call("RouterAdmin", "Backup", {})
+    c.check(r.status == 200 and os.path.isdir((r.json or {}).get("path", "")),
+            "RouterAdmin/Backup through the gateway makes a backup", r)
+    r = coord.call("RouterAdmin", "Backup", {}, csrf=False)
+    c.error(r, 403, "PERMISSION_DENIED", "Backup without the CSRF token")
 
     plain = http.client.HTTPConnection("127.0.0.1", d.site_port("police-studio"), timeout=10)
     try:
