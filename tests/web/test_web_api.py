@@ -167,6 +167,15 @@ def test_lockout(d, c):
     c.status(r, 200, "the new password after passwd (the lock is cleared)")
     d.passwords[("police-studio", victim)] = new
 
+    # A disabled account: its right password is refused (403), until enabled.
+    rc, out = d.ctl("--unit", "police-studio", "user", "disable", victim)
+    c.check(rc == 0, "mediactl user disable", out)
+    r = keep(d.client("police-studio", source="127.0.0.7").login(victim, new))
+    c.error(r, 403, "PERMISSION_DENIED", "a disabled account with its right password")
+    rc, out = d.ctl("--unit", "police-studio", "user", "enable", victim)
+    r = keep(d.client("police-studio", source="127.0.0.7").login(victim, new))
+    c.status(r, 200, "enabled again, it logs in")
+
 
 def test_csrf_logout(d, c, police):
     r = keep(police.call("Desk", "Inbox", csrf=False))
