@@ -41,7 +41,7 @@ COORDINATOR_TABLE = {("Router", "GetCase"): "read", ("Router", "ListCases"): "re
 
 # The canaries: shaped like the real thing, found nowhere in any log.
 CANARY_NAME = "金丝雀丙"
-CANARY_ID = "11010519491231003X"
+CANARY_ID = "110105194912310038"  # a valid GB 11643 number (check digit 8)
 CANARY_PHONE = "13900002222"
 CANARY_TEXT = "%s，身份证%s，电话%s" % (CANARY_NAME, CANARY_ID, CANARY_PHONE)
 
