@@ -1,0 +1,120 @@
+/*
+ * gateway.h - the running gateway and one HTTP request in it: what http.c,
+ * api.c, login.c and events.c share. (web.h holds the pure parts the tests
+ * use; this is the glue around nng and the RPC client.)
+ *
+ * A request (wg_req) is made by http.c's handler for every HTTP request and
+ * ends in exactly one wg_reply_* call, which hands the response to nng,
+ * logs the line, releases the client address's in-flight slot and frees
+ * the request. Whoever holds the request last (the handler, an RPC done
+ * callback, a login worker, the watcher) makes that call.
+ */
+#ifndef WG_GATEWAY_H
+#define WG_GATEWAY_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <json-c/json.h>
+
+#include "rpc/client.h"
+#include "web/accounts.h"
+#include "web/web.h"
+
+typedef struct wg_login_pool wg_login_pool;
+typedef struct wg_events wg_events;
+
+typedef struct wg_inflight {
+  char addr[64];
+  unsigned n;
+} wg_inflight;
+
+struct wg_gateway {
+  wg_conf conf;
+  bool tls;                  /* https: cookies get Secure */
+  bool addr_known;           /* client addresses readable (nng 1.5.x) */
+  char static_real[4096];    /* realpath of conf.static_dir, or "" */
+  nng_http_server *server;
+  rpc_client *client;        /* the unit's Desk, or the router; borrowed */
+  wa_store *accounts;        /* borrowed */
+  wg_sessions *sessions;
+  wg_addr_guard *guard;
+  wg_login_pool *login;
+  wg_events *events;         /* unit sites only */
+  pthread_mutex_t mu;        /* inflight */
+  wg_inflight *inflight;
+  size_t n_inflight_slots;
+};
+
+#define WG_PATH_MAX 256
+
+typedef struct wg_req {
+  wg_gateway *g;
+  nng_aio *aio;              /* the server's; ours until wg_reply_* */
+  nng_http_req *req;
+  nng_http_conn *conn;
+  char method[8];            /* GET, HEAD, POST, ... (longer: refused) */
+  char path[WG_PATH_MAX];    /* the URI's path */
+  char query[WG_PATH_MAX];   /* after '?', or "" */
+  char addr[64];             /* the client's address, or "unknown" */
+  bool counted;              /* holds an in-flight slot of addr */
+  bool api;                  /* /api/...: Cache-Control: no-store */
+  int64_t start_ms;          /* monotonic, for the log line */
+  nng_aio *body_aio;         /* reading the body */
+  char *body;                /* malloc'd, NUL-terminated */
+  bool body_unread;          /* a body came that we have not read: close after replying */
+  size_t body_len;
+  char sid[WG_TOKEN_HEX + 1];/* the session's id, if one was found */
+  wg_session_info session;
+  const wg_method *m;        /* the API method called */
+  struct wg_req *next;       /* in the login queue or the events waiters */
+  uint64_t ev_after, ev_epoch;
+} wg_req;
+
+/* Monotonic ms, for durations. */
+int64_t wg_mono_ms(void);
+
+/* Answers r with status and a body (copied; may be NULL) of the given
+ * type, plus the headers every reply gets; extra_name/extra_value, if not
+ * NULL, one more header (Set-Cookie, Allow). Frees r. */
+void wg_reply(wg_req *r, uint16_t status, const char *type, const void *body, size_t len,
+              const char *extra_name, const char *extra_value);
+/* A JSON reply of o (consumed: json_object_put). */
+void wg_reply_json(wg_req *r, uint16_t status, json_object *o, const char *extra_name,
+                   const char *extra_value);
+/* {"code","message"} with wg_http_status(code). */
+void wg_reply_error(wg_req *r, mc_code code, const char *message);
+/* The same with an explicit HTTP status (413, 405). */
+void wg_reply_error_status(wg_req *r, uint16_t status, mc_code code, const char *message,
+                           const char *extra_name, const char *extra_value);
+
+/* api.c: /api/v1/... (body read). */
+void wg_api(wg_req *r);
+
+/* login.c: the Argon2id workers. */
+mc_code wg_login_pool_start(wg_gateway *g, unsigned threads, size_t max_queued, wg_login_pool **out,
+                            mc_err *err);
+void wg_login_pool_stop(wg_login_pool *p);
+/* Queues r (its body is the login JSON; a worker parses it, checks the
+ * password and answers r). RESOURCE_EXHAUSTED when the queue is full or
+ * the pool stopping: r is then not taken, the caller answers it. */
+mc_code wg_login_submit(wg_login_pool *p, wg_req *r, mc_err *err);
+/* The login/session reply body for a session. */
+json_object *wg_session_json(wg_gateway *g, const wg_session_info *s);
+
+/* events.c: the Desk/Watch fan-out. */
+mc_code wg_events_start(wg_gateway *g, wg_events **out, mc_err *err);
+/* Stops answering: parked requests get UNAVAILABLE, no new Watch starts. */
+void wg_events_halt(wg_events *e);
+/* Waits for the watch loop to end (free the RPC client first: that ends
+ * the Watch call in flight) and frees. */
+void wg_events_free(wg_events *e);
+/* Answers r now (a change after r->ev_after, a reset) or when something
+ * changes or 25 s pass. */
+void wg_events_wait(wg_events *e, wg_req *r);
+
+/* http.c: the server. */
+mc_code wg_http_start(wg_gateway *g, mc_err *err);
+void wg_http_stop(wg_gateway *g);
+
+#endif /* WG_GATEWAY_H */

@@ -1,0 +1,196 @@
+/*
+ * login.c - POST /api/v1/login, on worker threads of its own.
+ *
+ * Checking a password is Argon2id at libsodium's interactive limits: about
+ * 0.1 s of CPU and 64 MiB of memory. On an nng callback thread that would
+ * stall every other request; unbounded, a burst of logins would take
+ * memory by the hundred MiB. So logins go to a queue served by a fixed
+ * number of threads (2: at most 128 MiB of hashing at once), and a full
+ * queue answers 429 at once instead of waiting.
+ *
+ * A worker parses the body ({"name","password"}, nothing else), calls
+ * wa_login (which counts the account's failures and locks it), counts the
+ * failure against the client address too (sessions.c), makes the session
+ * and answers with the cookie. The password lives only in the request body
+ * and a stack buffer, both wiped after use.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "web/gateway.h"
+
+struct wg_login_pool {
+  wg_gateway *g;
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  wg_req *head, *tail;
+  size_t queued, max_queued;
+  bool stopping;
+  pthread_t *threads;
+  unsigned n_threads;
+};
+
+/* {"name": "...", "password": "..."}: exactly those two strings. */
+static mc_code parse_login(const char *body, size_t len, char name[WA_NAME_MAX + 1],
+                           char password[WA_PASSWORD_MAX + 1], mc_err *err) {
+  json_tokener *tok = json_tokener_new_ex(4);
+  if (tok == NULL)
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
+  json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+  json_object *o = json_tokener_parse_ex(tok, body, (int)len);
+  bool whole = o != NULL && json_tokener_get_error(tok) == json_tokener_success &&
+               tok->char_offset == (int)len;
+  json_tokener_free(tok);
+  mc_code rc = MC_OK;
+  if (!whole || !json_object_is_type(o, json_type_object)) {
+    rc = mc_err_set(err, MC_INVALID_ARGUMENT, "login: the body is not a JSON object");
+  } else {
+    json_object_object_foreach(o, key, val) {
+      if (strcmp(key, "name") != 0 && strcmp(key, "password") != 0) {
+        rc = mc_err_set(err, MC_INVALID_ARGUMENT, "login: unknown field (only name and password)");
+        break;
+      }
+      (void)val;
+    }
+    json_object *n = NULL, *p = NULL;
+    if (rc == MC_OK && (!json_object_object_get_ex(o, "name", &n) ||
+                        !json_object_is_type(n, json_type_string)))
+      rc = mc_err_set(err, MC_INVALID_ARGUMENT, "login: name: a string is required");
+    if (rc == MC_OK && (!json_object_object_get_ex(o, "password", &p) ||
+                        !json_object_is_type(p, json_type_string)))
+      rc = mc_err_set(err, MC_INVALID_ARGUMENT, "login: password: a string is required");
+    if (rc == MC_OK && (size_t)json_object_get_string_len(n) > WA_NAME_MAX)
+      rc = mc_err_set(err, MC_INVALID_ARGUMENT, "login: name: too long");
+    if (rc == MC_OK && (size_t)json_object_get_string_len(p) > WA_PASSWORD_MAX)
+      rc = mc_err_set(err, MC_INVALID_ARGUMENT, "login: password: too long");
+    if (rc == MC_OK) {
+      snprintf(name, WA_NAME_MAX + 1, "%s", json_object_get_string(n));
+      snprintf(password, WA_PASSWORD_MAX + 1, "%s", json_object_get_string(p));
+      /* json-c's copy of the password is freed below; wipe it first. */
+      sodium_memzero((void *)json_object_get_string(p), (size_t)json_object_get_string_len(p));
+    }
+  }
+  json_object_put(o);
+  return rc;
+}
+
+static void login_one(wg_gateway *g, wg_req *r) {
+  char name[WA_NAME_MAX + 1] = "", password[WA_PASSWORD_MAX + 1] = "";
+  mc_err err;
+  mc_err_clear(&err);
+  mc_code rc = parse_login(r->body, r->body_len, name, password, &err);
+  wa_account acct;
+  int64_t now = wg_now_ms();
+  if (rc == MC_OK)
+    rc = wa_login(g->accounts, name, password, now, &acct, &err);
+  sodium_memzero(password, sizeof(password));
+  sodium_memzero(name, sizeof(name));
+  if (rc == MC_UNAUTHENTICATED || rc == MC_PERMISSION_DENIED || rc == MC_RESOURCE_EXHAUSTED)
+    wg_addr_failed(g->guard, r->addr, now);
+  if (rc != MC_OK) {
+    wg_reply_error(r, rc, err.msg);
+    return;
+  }
+  wg_addr_succeeded(g->guard, r->addr);
+  char sid[WG_TOKEN_HEX + 1];
+  wg_session_info s;
+  rc = wg_session_new(g->sessions, acct.name, acct.role, now, sid, &s, &err);
+  sodium_memzero(&acct, sizeof(acct));
+  if (rc != MC_OK) {
+    wg_reply_error(r, rc, err.msg);
+    return;
+  }
+  char cookie[160];
+  snprintf(cookie, sizeof(cookie), "mw_session=%s; HttpOnly; SameSite=Strict; Path=/%s", sid,
+           g->tls ? "; Secure" : "");
+  sodium_memzero(sid, sizeof(sid));
+  wg_reply_json(r, 200, wg_session_json(g, &s), "Set-Cookie", cookie);
+  sodium_memzero(cookie, sizeof(cookie));
+  sodium_memzero(&s, sizeof(s));
+}
+
+static void *worker(void *arg) {
+  wg_login_pool *p = arg;
+  pthread_mutex_lock(&p->mu);
+  for (;;) {
+    while (p->head == NULL && !p->stopping)
+      pthread_cond_wait(&p->cv, &p->mu);
+    if (p->head == NULL)
+      break;
+    wg_req *r = p->head;
+    p->head = r->next;
+    if (p->head == NULL)
+      p->tail = NULL;
+    p->queued--;
+    pthread_mutex_unlock(&p->mu);
+    if (p->stopping)
+      wg_reply_error(r, MC_UNAVAILABLE, "the server is stopping");
+    else
+      login_one(p->g, r);
+    pthread_mutex_lock(&p->mu);
+  }
+  pthread_mutex_unlock(&p->mu);
+  return NULL;
+}
+
+mc_code wg_login_pool_start(wg_gateway *g, unsigned threads, size_t max_queued, wg_login_pool **out,
+                            mc_err *err) {
+  wg_login_pool *p = calloc(1, sizeof(*p));
+  if (p == NULL || (p->threads = calloc(threads, sizeof(pthread_t))) == NULL) {
+    free(p);
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
+  }
+  p->g = g;
+  p->max_queued = max_queued;
+  pthread_mutex_init(&p->mu, NULL);
+  pthread_cond_init(&p->cv, NULL);
+  for (unsigned i = 0; i < threads; i++) {
+    if (pthread_create(&p->threads[i], NULL, worker, p) != 0) {
+      p->n_threads = i;
+      wg_login_pool_stop(p);
+      return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "cannot start the login threads");
+    }
+  }
+  p->n_threads = threads;
+  *out = p;
+  return MC_OK;
+}
+
+void wg_login_pool_stop(wg_login_pool *p) {
+  if (p == NULL)
+    return;
+  pthread_mutex_lock(&p->mu);
+  p->stopping = true;
+  pthread_cond_broadcast(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  for (unsigned i = 0; i < p->n_threads; i++)
+    pthread_join(p->threads[i], NULL);
+  /* Nothing is left queued: the workers drain the queue before they end. */
+  pthread_mutex_destroy(&p->mu);
+  pthread_cond_destroy(&p->cv);
+  free(p->threads);
+  free(p);
+}
+
+mc_code wg_login_submit(wg_login_pool *p, wg_req *r, mc_err *err) {
+  pthread_mutex_lock(&p->mu);
+  if (p->stopping || p->queued >= p->max_queued) {
+    bool stopping = p->stopping;
+    pthread_mutex_unlock(&p->mu);
+    return stopping ? mc_err_set(err, MC_UNAVAILABLE, "the server is stopping")
+                    : mc_err_set(err, MC_RESOURCE_EXHAUSTED, "too many logins at once: try again");
+  }
+  r->next = NULL;
+  if (p->tail != NULL)
+    p->tail->next = r;
+  else
+    p->head = r;
+  p->tail = r;
+  p->queued++;
+  pthread_cond_signal(&p->cv);
+  pthread_mutex_unlock(&p->mu);
+  return MC_OK;
+}
