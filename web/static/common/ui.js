@@ -146,3 +146,25 @@ export function actionButton(label, action, cls) {
   });
   return b;
 }
+
+// Times typed by people are Beijing time whatever the browser's zone: a
+// datetime-local value "2026-12-03T09:30" <-> Unix ms (UTC+8, no DST).
+const SHANGHAI_MS = 8 * 3600000;
+export function parseShanghai(value) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}))?$/.exec(value || '');
+  if (!m) return 0;
+  return Date.UTC(+m[1], +m[2] - 1, +m[3], +(m[4] || 0), +(m[5] || 0)) - SHANGHAI_MS;
+}
+export function shanghaiInput(ms, dateOnly) {
+  const s = new Date(Number(ms) + SHANGHAI_MS).toISOString();
+  return dateOnly ? s.slice(0, 10) : s.slice(0, 16);
+}
+
+// "1,200.50" 元 typed -> integer fen, or null when it is not an amount.
+export function parseYuan(text) {
+  const t = String(text || '').replace(/[,，\s]/g, '');
+  if (t === '') return 0;
+  if (!/^\d{1,12}(\.\d{1,2})?$/.test(t)) return null;
+  const [y, f = ''] = t.split('.');
+  return Number(y) * 100 + Number((f + '00').slice(0, 2));
+}
