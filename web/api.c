@@ -38,20 +38,21 @@ json_object *wg_session_json(wg_gateway *g, const wg_session_info *s) {
   return o;
 }
 
-/* Finds the request's session; false: none (or expired). */
-static bool find_session(wg_req *r) {
+/* Finds the request's session; false: none (or expired). Every request
+ * but the events long poll counts as use (see wg_session_get). */
+static bool find_session(wg_req *r, bool touch) {
   const char *cookie = nng_http_req_get_header(r->req, "Cookie");
   if (!wg_cookie_session(cookie, r->sid))
     return false;
-  return wg_session_get(r->g->sessions, r->sid, wg_now_ms(), &r->session);
+  return wg_session_get(r->g->sessions, r->sid, wg_now_ms(), touch, &r->session);
 }
 
 static const char wg_cookie_clear[] = "mw_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0";
 
 /* The session and, for POST, its CSRF token; answers r and returns false
  * when either is wrong. */
-static bool require_session(wg_req *r, bool post) {
-  if (!find_session(r)) {
+static bool require_session(wg_req *r, bool post, bool touch) {
+  if (!find_session(r, touch)) {
     wg_reply_error_status(r, 401, MC_UNAUTHENTICATED, "not logged in (or the session has ended)",
                           NULL, NULL);
     return false;
@@ -74,14 +75,14 @@ static bool want_method(wg_req *r, const char *allowed) {
 }
 
 static void api_logout(wg_req *r) {
-  if (!want_method(r, "POST") || !require_session(r, true))
+  if (!want_method(r, "POST") || !require_session(r, true, true))
     return;
   wg_session_end(r->g->sessions, r->sid);
   wg_reply(r, 200, JSON_TYPE, "{}", 2, "Set-Cookie", wg_cookie_clear);
 }
 
 static void api_session(wg_req *r) {
-  if (!want_method(r, "GET") || !require_session(r, false))
+  if (!want_method(r, "GET") || !require_session(r, false, true))
     return;
   wg_reply_json(r, 200, wg_session_json(r->g, &r->session), NULL, NULL);
 }
@@ -202,7 +203,7 @@ static void api_events(wg_req *r) {
     wg_reply_error(r, MC_NOT_FOUND, "events: only a unit's desk has events");
     return;
   }
-  if (!want_method(r, "GET") || !require_session(r, false))
+  if (!want_method(r, "GET") || !require_session(r, false, false))
     return;
   bool bad = false;
   r->ev_after = r->ev_epoch = 0;
@@ -240,7 +241,7 @@ static void api_call(wg_req *r, const char *service, const char *method) {
     wg_reply_error(r, MC_NOT_FOUND, "no such method on this site (GET /api/v1/methods lists them)");
     return;
   }
-  if (!want_method(r, "POST") || !require_session(r, true))
+  if (!want_method(r, "POST") || !require_session(r, true, true))
     return;
   r->m = m;
   const ProtobufCMethodDescriptor *md =

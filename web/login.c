@@ -41,8 +41,9 @@ static mc_code parse_login(const char *body, size_t len, char name[WA_NAME_MAX +
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
   json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
   json_object *o = json_tokener_parse_ex(tok, body, (int)len);
-  bool whole = o != NULL && json_tokener_get_error(tok) == json_tokener_success &&
-               tok->char_offset == (int)len;
+  bool whole = o != NULL && json_tokener_get_error(tok) == json_tokener_success;
+  for (size_t i = whole ? json_tokener_get_parse_end(tok) : len; i < len; i++)
+    whole = whole && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n');
   json_tokener_free(tok);
   mc_code rc = MC_OK;
   if (!whole || !json_object_is_type(o, json_type_object)) {

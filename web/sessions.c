@@ -127,7 +127,8 @@ static wg_slot *find(wg_sessions *t, const uint8_t id[WG_TOKEN_BYTES]) {
   return found;
 }
 
-bool wg_session_get(wg_sessions *t, const char *id_hex, int64_t now_ms, wg_session_info *info) {
+bool wg_session_get(wg_sessions *t, const char *id_hex, int64_t now_ms, bool touch,
+                    wg_session_info *info) {
   uint8_t id[WG_TOKEN_BYTES];
   if (!hex_to_id(id_hex, id))
     return false;
@@ -137,7 +138,8 @@ bool wg_session_get(wg_sessions *t, const char *id_hex, int64_t now_ms, wg_sessi
   if (s != NULL && expired(t, s, now_ms)) {
     slot_clear(s);
   } else if (s != NULL) {
-    s->info.last_ms = now_ms > s->info.last_ms ? now_ms : s->info.last_ms;
+    if (touch && now_ms > s->info.last_ms)
+      s->info.last_ms = now_ms;
     *info = s->info;
     ok = true;
   }

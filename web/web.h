@@ -107,10 +107,13 @@ void wg_sessions_free(wg_sessions *t);
 mc_code wg_session_new(wg_sessions *t, const char *person, const char *role, int64_t now_ms,
                        char id_hex[WG_TOKEN_HEX + 1], wg_session_info *info, mc_err *err);
 
-/* Looks a session up by its id (hex) at now_ms; a live one is touched (its
- * idle time restarts) and copied to info. Expired ones are removed.
- * Returns false for unknown, malformed or expired ids. */
-bool wg_session_get(wg_sessions *t, const char *id_hex, int64_t now_ms, wg_session_info *info);
+/* Looks a session up by its id (hex) at now_ms and copies a live one to
+ * info; with touch, its idle time restarts (a person's request does; the
+ * desk's own long poll does not, so a desk left open still goes idle).
+ * Expired ones are removed. Returns false for unknown, malformed or
+ * expired ids. */
+bool wg_session_get(wg_sessions *t, const char *id_hex, int64_t now_ms, bool touch,
+                    wg_session_info *info);
 
 /* Removes a session; false if it was not there. */
 bool wg_session_end(wg_sessions *t, const char *id_hex);

@@ -4,7 +4,8 @@
 # exactly as README command 1 runs them.
 #
 #   live_start SOURCE_DIR BUILD_DIR DEPLOY_DIR [quickstart options]
-#       starts it and returns once it prints "The system is serving"
+#       starts it (its web gateways on free ports from $live_web_port) and
+#       returns once it prints "The system is serving"
 #       (its own output: DEPLOY_DIR.quickstart.out)
 #   live_pid NAME        the pid of a daemon it started (router, police-studio, ...)
 #   live_stop_router / live_start_router
@@ -20,8 +21,11 @@ live_router_pid=""
 live_start() {
   live_src=$1 live_build=$2 live_dir=$3
   shift 3
-  sh "$live_src/deploy/quickstart" --no-build --build-dir "$live_build" --dir "$live_dir" "$@" \
-    >"$live_dir.quickstart.out" 2>&1 &
+  # The web gateways on six free ports of 127.0.0.1, not quickstart's 8440..:
+  # tests run side by side.
+  live_web_port=$(live_free_ports 6) || { echo "FAIL: no six free ports on 127.0.0.1"; return 1; }
+  sh "$live_src/deploy/quickstart" --no-build --build-dir "$live_build" --dir "$live_dir" \
+    --web-port "$live_web_port" "$@" >"$live_dir.quickstart.out" 2>&1 &
   live_qs_pid=$!
   tries=0
   until grep -q "The system is serving" "$live_dir.quickstart.out" 2>/dev/null; do
@@ -39,6 +43,31 @@ live_start() {
     fi
     sleep 0.1
   done
+}
+
+# live_free_ports N: the first of N consecutive free TCP ports on 127.0.0.1
+# (bound and released at once: free a moment ago, as good as tests get).
+live_free_ports() {
+  python3 - "$1" <<'PY'
+import random, socket, sys
+n = int(sys.argv[1])
+for _ in range(200):
+    base = random.randrange(20000, 60000 - n)
+    socks = []
+    try:
+        for p in range(base, base + n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", p))
+            socks.append(s)
+    except OSError:
+        continue
+    finally:
+        for s in socks:
+            s.close()
+    print(base)
+    sys.exit(0)
+sys.exit(1)
+PY
 }
 
 live_pid() { awk -v n="$1" '$1 == n { p = $2 } END { print p }' "$live_dir/pids"; }

@@ -46,7 +46,7 @@ else
   exit 1
 fi
 for p in router/mediation-router services/police-studio services/marriage-studio \
-  services/community-station services/mediactl rpc/mediation-keygen; do
+  services/community-station services/mediactl services/mediation-web rpc/mediation-keygen; do
   [ -x "$tmp/build/$p" ] || { echo "FAIL: $p was not built"; exit 1; }
 done
 echo "ok: every program the quickstart runs was built"

@@ -121,6 +121,41 @@ ports=$(sed -n 's/^endpoint = tcp:\/\/127.0.0.1://p' "$tmp/tcp/mediation.conf" |
 [ "$ports" = "31000 31001 31002 31003 31004 31005 " ] && ok "every --tcp endpoint has its own port" ||
   fail "--tcp endpoints share ports: $ports"
 [ "$(mode "$tmp/tcp/keys")" = 700 ] && ok "keys/ is mode 700" || fail "keys/ is mode $(mode "$tmp/tcp/keys")"
+listens=$(sed -n 's/^listen = //p' "$tmp/tcp/mediation.conf" | tr '\n' ' ')
+[ "$listens" = "http://127.0.0.1:8440 http://127.0.0.1:8441 http://127.0.0.1:8442 http://127.0.0.1:8443 http://127.0.0.1:8444 http://127.0.0.1:8445 " ] &&
+  ok "a web gateway per unit and one for the coordinators, each on its own loopback port" ||
+  fail "the web gateways listen on: $listens"
+grep -q '^\[web "coordinators"\]$' "$tmp/tcp/mediation.conf" && grep -q '^principal = coordinator$' "$tmp/tcp/mediation.conf" &&
+  grep -q '^principal = police-studio-operator$' "$tmp/tcp/mediation.conf" &&
+  grep -q "^data_dir = $tmp/tcp/data/web-police-studio\$" "$tmp/tcp/mediation.conf" &&
+  ok "each site's principal and data_dir" || fail "a web site's principal or data_dir is wrong"
+expect 2 "mkdeploy --web-port with a word" sh "$mk" --dir "$tmp/w" --web-port many
+expect 2 "mkdeploy --web-port beyond the ports" sh "$mk" --dir "$tmp/w" --web-port 65533
+expect 2 "mkdeploy --web-host on the LAN without --web-tls" sh "$mk" --dir "$tmp/w" --web-host 192.0.2.7
+has "clear text" "says why the LAN needs TLS"
+expect 2 "mkdeploy with a relative --web-tls" sh "$mk" --dir "$tmp/w" --web-tls tls
+expect 0 "mkdeploy --web-tls --web-host --web-port" sh "$mk" --dir "$tmp/w" --keygen "$keygen" \
+  --web-tls /etc/mediation/tls --web-host 192.0.2.7 --web-port 9440 --mediactl /nonexistent
+has "user --coordinators add 协调员" "without mediactl, says how to make the first coordinator's account"
+grep -q '^listen = https://192.0.2.7:9445$' "$tmp/w/mediation.conf" &&
+  grep -q '^tls_cert = /etc/mediation/tls/router.pem$' "$tmp/w/mediation.conf" &&
+  grep -q '^tls_key = /etc/mediation/tls/router.key$' "$tmp/w/mediation.conf" &&
+  ok "--web-tls: https:// with tls-setup's certificate and key" || fail "--web-tls lines are wrong"
+# With mediactl: the first coordinator's account, its password printed once.
+ctl="$(dirname "$keygen")/../services/mediactl"
+if [ -x "$ctl" ]; then
+  expect 0 "mkdeploy makes the first coordinator's web account" sh "$mk" --dir "$tmp/acct" \
+    --keygen "$keygen" --mediactl "$ctl"
+  has "^web account 协调员 password [0-9a-f]\{24\}$" "prints its random password once"
+  pw=$(sed -n 's/^web account 协调员 password //p' "$tmp/out")
+  "$ctl" --config "$tmp/acct/mediation.conf" user --coordinators list >"$tmp/out" 2>&1
+  has "协调员" "the account is in the coordinators' accounts"
+  expect 0 "mkdeploy --force on it" sh "$mk" --dir "$tmp/acct" --keygen "$keygen" --mediactl "$ctl" --force
+  has "accounts exist" "a second run keeps the accounts"
+  if grep -q "password" "$tmp/out"; then fail "a second run printed a password"; else ok "and prints no password"; fi
+  if [ -n "$pw" ] && grep -rqa -- "$pw" "$tmp/acct"; then fail "the password is stored in the deployment"
+  else ok "the password is stored nowhere in the deployment"; fi
+fi
 cp "$tmp/tcp/keys/police-studio.key" "$tmp/police.first"
 expect 0 "mkdeploy --force again" sh "$mk" --dir "$tmp/tcp" --keygen "$keygen" --force
 cmp -s "$tmp/tcp/keys/police-studio.key" "$tmp/police.first" && ok "existing keys are kept" ||

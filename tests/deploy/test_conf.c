@@ -73,7 +73,19 @@ static void check_system_layout(const mc_registry *reg) {
     assert_string_equal(reg->units[i].data_dir, want);
     snprintf(want, sizeof(want), "ipc:///run/mediation/%s.ipc", reg->units[i].id);
     assert_string_equal(reg->units[i].endpoint, want);
+    /* Its web gateway: accounts where mediation-web@UNIT's StateDirectory is. */
+    const mc_web_site *site = mc_registry_web_site(reg, reg->units[i].id);
+    assert_non_null(site);
+    snprintf(want, sizeof(want), "/var/lib/mediation/web-%s", reg->units[i].id);
+    assert_string_equal(site->data_dir, want);
+    snprintf(want, sizeof(want), "%s-operator", reg->units[i].id);
+    assert_string_equal(site->principal, want);
   }
+  const mc_web_site *coord = mc_registry_web_site(reg, MC_WEB_COORDINATORS);
+  assert_non_null(coord);
+  assert_string_equal(coord->data_dir, "/var/lib/mediation/web-coordinators");
+  assert_string_equal(coord->principal, "coordinator");
+  assert_int_equal(reg->n_web_sites, 6);
 }
 
 /* The generated units give the daemons those directories. */
@@ -95,6 +107,16 @@ static void test_units_match_the_layout(void **state) {
     assert_non_null(strstr(unit, " --unit %i\n"));
     free(unit);
   }
+  /* The web gateways: their accounts in /var/lib/mediation/web-<site>. */
+  char *web = read_or_fail(th_bin(path, sizeof(path), "deploy/systemd/mediation-web@.service"));
+  assert_non_null(strstr(web, "\nStateDirectory=mediation/web-%i\n"));
+  assert_non_null(strstr(web, "\nRuntimeDirectory=mediation\n"));
+  assert_non_null(strstr(web, " --unit %i\n"));
+  free(web);
+  web = read_or_fail(th_bin(path, sizeof(path), "deploy/systemd/mediation-web-coordinators.service"));
+  assert_non_null(strstr(web, "\nStateDirectory=mediation/web-coordinators\n"));
+  assert_non_null(strstr(web, " --coordinator\n"));
+  free(web);
 }
 
 static void test_example_loads(void **state) {

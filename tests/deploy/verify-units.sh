@@ -91,7 +91,8 @@ done
 #    real units of mediation.conf.
 units="mediation-router.service mediation-police@police-studio.service
   mediation-marriage@marriage-studio.service mediation-community@station-wangai.service
-  mediation-backup.service mediation-backup.timer"
+  mediation-backup.service mediation-backup.timer mediation-web@police-studio.service
+  mediation-web-coordinators.service"
 for u in $units; do
   file=$(echo "$u" | sed 's/@[^.]*\./@./')
   [ -f "$unit_dir/$file" ] || fail "$file is not installed"

@@ -111,26 +111,31 @@ static void test_session_idle_and_absolute(void **state) {
   int64_t now = T0;
   for (int i = 0; i < 24; i++) {
     now += 29 * MIN;
-    assert_true(wg_session_get(t, id, now, &got));
+    assert_true(wg_session_get(t, id, now, true, &got));
     assert_string_equal(got.person, "周晓梅");
     assert_string_equal(got.role, "mediator");
     assert_string_equal(got.csrf, s.csrf);
   }
   /* 24 * 29 min = 11.6 h; the next use at 12 h 5 min is past absolute. */
-  assert_false(wg_session_get(t, id, T0 + 12 * 60 * MIN + 5 * MIN, &got));
-  assert_false(wg_session_get(t, id, now, &got)); /* gone for good */
+  assert_false(wg_session_get(t, id, T0 + 12 * 60 * MIN + 5 * MIN, true, &got));
+  assert_false(wg_session_get(t, id, now, true, &got)); /* gone for good */
   assert_int_equal(wg_sessions_count(t), 0);
 
   /* Idle: 30 minutes without use ends it; 29:59 does not. */
   assert_int_equal(wg_session_new(t, "李明", "officer", T0, id, &s, &err), MC_OK);
-  assert_true(wg_session_get(t, id, T0 + 30 * MIN - 1, &got));
-  assert_false(wg_session_get(t, id, T0 + 60 * MIN, &got));
+  assert_true(wg_session_get(t, id, T0 + 30 * MIN - 1, true, &got));
+  assert_false(wg_session_get(t, id, T0 + 60 * MIN, true, &got));
+
+  /* A look without touch (the events long poll) does not keep it alive. */
+  assert_int_equal(wg_session_new(t, "李明", "officer", T0, id, &s, &err), MC_OK);
+  assert_true(wg_session_get(t, id, T0 + 20 * MIN, false, &got));
+  assert_false(wg_session_get(t, id, T0 + 31 * MIN, false, &got));
 
   /* Logout. */
   assert_int_equal(wg_session_new(t, "李明", "officer", T0, id, &s, &err), MC_OK);
   assert_true(wg_session_end(t, id));
   assert_false(wg_session_end(t, id));
-  assert_false(wg_session_get(t, id, T0, &got));
+  assert_false(wg_session_get(t, id, T0, true, &got));
   wg_sessions_free(t);
 }
 
@@ -145,22 +150,22 @@ static void test_session_bad_ids_and_bound(void **state) {
     assert_int_equal(wg_session_new(t, "p", "mediator", T0 + i, ids[i], &s, &err), MC_OK);
   assert_int_equal(wg_sessions_count(t), 4);
   /* The two least recently used went. */
-  assert_false(wg_session_get(t, ids[0], T0 + 10, &got));
-  assert_false(wg_session_get(t, ids[1], T0 + 10, &got));
+  assert_false(wg_session_get(t, ids[0], T0 + 10, true, &got));
+  assert_false(wg_session_get(t, ids[1], T0 + 10, true, &got));
   for (int i = 2; i < 6; i++)
-    assert_true(wg_session_get(t, ids[i], T0 + 10, &got));
+    assert_true(wg_session_get(t, ids[i], T0 + 10, true, &got));
   /* Unknown, malformed, uppercase, short, NULL. */
   char other[WG_TOKEN_HEX + 1];
   memcpy(other, ids[5], sizeof(other));
   other[0] = other[0] == 'a' ? 'b' : 'a';
-  assert_false(wg_session_get(t, other, T0 + 10, &got));
-  assert_false(wg_session_get(t, "", T0, &got));
-  assert_false(wg_session_get(t, NULL, T0, &got));
-  assert_false(wg_session_get(t, "zz", T0, &got));
+  assert_false(wg_session_get(t, other, T0 + 10, true, &got));
+  assert_false(wg_session_get(t, "", T0, true, &got));
+  assert_false(wg_session_get(t, NULL, T0, true, &got));
+  assert_false(wg_session_get(t, "zz", T0, true, &got));
   char upper[WG_TOKEN_HEX + 1];
   memset(upper, 'G', WG_TOKEN_HEX);
   upper[WG_TOKEN_HEX] = '\0';
-  assert_false(wg_session_get(t, upper, T0, &got));
+  assert_false(wg_session_get(t, upper, T0, true, &got));
   /* Person too long for the table: refused, not truncated. */
   char longname[200];
   memset(longname, 'x', sizeof(longname) - 1);
