@@ -116,7 +116,7 @@ static void api_methods(wg_req *r) {
  * shared configuration file already tells every process (no rosters, no
  * keys, no endpoints); needs a session like every read. */
 static void api_names(wg_req *r) {
-  if (!want_method(r, "GET") || !require_session(r, false))
+  if (!want_method(r, "GET") || !require_session(r, false, true))
     return;
   static const char *const kinds[] = {"", "police", "marriage", "community"};
   const mc_registry *reg = r->g->conf.reg;
@@ -150,6 +150,9 @@ static void api_names(wg_req *r) {
   }
   json_object_object_add(o, "units", units);
   json_object_object_add(o, "communities", comms);
+  /* The report's heading names the subdistrict (白鹤街道), as mediactl report does. */
+  json_object_object_add(o, "subdistrict",
+                         json_object_new_string(reg != NULL && reg->subdistrict ? reg->subdistrict : ""));
   wg_reply_json(r, 200, o, NULL, NULL);
 }
 
