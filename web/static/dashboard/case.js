@@ -246,8 +246,9 @@ export async function casesView(main, params, query) {
   });
   const list = el('div', { id: 'case-list' }, el('p', { class: 'muted' }, '正在读取…'));
   fill(main, heading('案件'), find, filters, list);
-  const req = { holder: q.holder, community: q.community, kind: q.kind, overdue_only: q.overdue, page_size: 50, cursor: query.get('cursor') || '' };
-  if (q.state) req.state = q.state;
+  // Only the filters chosen: an empty enum name is not a value the contract takes.
+  const req = { overdue_only: q.overdue, page_size: 50, cursor: query.get('cursor') || '' };
+  for (const k of ['state', 'holder', 'community', 'kind']) if (q[k]) req[k] = q[k];
   try {
     const r = await call('Router', 'ListCases', req);
     if (!router.isCurrent(t)) return undefined;
