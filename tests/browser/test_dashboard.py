@@ -272,6 +272,17 @@ def main(d, c):
             c.error(r, 403, "PERMISSION_DENIED", "the coordinators' Router/Apply refuses %s" % kind,
                     "recall and reopen")
 
+        # 案件: the list with a filter in the URL, and opening a case by number.
+        p.go("/cases?holder=police-studio", "#case-list table, #case-list .empty")
+        c.check(case_id in p.text("#case-list"), "案件 filtered by the police studio lists the "
+                "recalled case", p.text("#case-list")[:300])
+        box = p.b.find_element(By.CSS_SELECTOR, "form.find input")
+        box.send_keys(case_id)
+        box.submit()
+        p.wait(lambda: p.b.current_url.endswith("#/cases/" + case_id) and
+               p.b.find_elements(By.CSS_SELECTOR, ".case-head"), "the case opened by number")
+        c.ok("案件编号 opens the case page")
+
         # The access log names the coordinator's reads.
         p.go("/cases/%s/access" % case_id, "main table")
         rows = p.table("main table")
@@ -298,6 +309,7 @@ def main(d, c):
         for path, css, name in (("/overview", "#counts", "overview"),
                                 ("/figures?year=%d" % year, "#tbl-month", "figures"),
                                 ("/cases/" + case_id, ".case-head", "case"),
+                                ("/cases", "#case-list table", "cases"),
                                 ("/cases/%s/access" % case_id, "main table", "access"),
                                 ("/health", "#health-router dl", "health")):
             phone.go(path, css)
