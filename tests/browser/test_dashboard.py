@@ -25,8 +25,12 @@ Usage: test_dashboard.py SRC BUILD (exit 77 when selenium or chromium is
 missing: deploy/install-deps --test installs them).
 """
 
+import base64
 import json
 import os
+import re
+import shutil
+import subprocess
 import sys
 import time
 
@@ -41,7 +45,8 @@ if __name__ == "__main__":
         sys.exit(77)
 
 from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import TimeoutException, WebDriverException  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    StaleElementReferenceException, TimeoutException, WebDriverException)
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -95,7 +100,10 @@ class Page:
 
     def wait(self, fn, what, timeout=15):
         try:
-            return WebDriverWait(self.b, timeout, poll_frequency=0.05).until(lambda b: fn())
+            # A view redrawn while it is read leaves stale elements: look again.
+            return WebDriverWait(self.b, timeout, poll_frequency=0.05,
+                                 ignored_exceptions=(StaleElementReferenceException,)).until(
+                lambda b: fn())
         except TimeoutException:
             raise AssertionError("timed out waiting for %s at %s; console: %s; main: %s" % (
                 what, self.b.current_url, self.console_errors(),
@@ -117,6 +125,11 @@ class Page:
         return self.b.execute_script(script, *args)
 
     def text(self, css):
+        for _ in range(20):
+            try:
+                return self.b.find_element(By.CSS_SELECTOR, css).text
+            except StaleElementReferenceException:
+                time.sleep(0.05)  # redrawn under us: read the new one
         return self.b.find_element(By.CSS_SELECTOR, css).text
 
     def table(self, css):
@@ -237,6 +250,23 @@ def main(d, c):
         c.check(rc == 0 and got_title == want.get("title") and got_lines == want.get("sentences"),
                 "the report text is exactly `mediactl report --json`'s", "mediactl: %s\npage: %s %s"
                 % (out[:1500], got_title, got_lines))
+        # The print layout: no navigation or buttons, the report and the
+        # charts kept; an A4 PDF as Chromium prints it, to the build dir.
+        p.b.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+        shown = p.js("""return ['#top', '.toolbar', '#report', '#fig-month svg', '#scorecard'].map((s) => {
+            const e = document.querySelector(s); return !!e && getComputedStyle(e).display !== 'none'; });""")
+        c.check(shown == [False, False, True, True, True], "the print layout hides the navigation and "
+                "the year chooser, keeps the report, the charts and the scorecard", shown)
+        p.b.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+        pdf = p.b.execute_cdp_cmd("Page.printToPDF", {"preferCSSPageSize": True})
+        os.makedirs(SHOTS, exist_ok=True)
+        pdf_path = os.path.join(SHOTS, "figures-print.pdf")
+        with open(pdf_path, "wb") as f:
+            f.write(base64.b64decode(pdf["data"]))
+        if shutil.which("pdfinfo"):
+            info = subprocess.run(["pdfinfo", pdf_path], stdout=subprocess.PIPE).stdout.decode()
+            c.check(re.search(r"Page size:.*pts \(A4\)", info),
+                    "数据 prints on A4 (%s)" % pdf_path, info)
         card = p.table("#scorecard table")
         c.check(card and card[-1][0] == "合计", "the community scorecard has a row per community "
                 "and the total", card)
