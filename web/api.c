@@ -116,7 +116,7 @@ static void api_methods(wg_req *r) {
  * shared configuration file already tells every process (no rosters, no
  * keys, no endpoints); needs a session like every read. */
 static void api_names(wg_req *r) {
-  if (!want_method(r, "GET") || !require_session(r, false))
+  if (!want_method(r, "GET") || !require_session(r, false, true))
     return;
   static const char *const kinds[] = {"", "police", "marriage", "community"};
   const mc_registry *reg = r->g->conf.reg;

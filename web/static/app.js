@@ -110,6 +110,7 @@ async function boot() {
     router.start();
     return;
   }
+  afterLogin = router.current(); // a reload or a bookmark opens where it points
   await startSite(s);
   router.start();
 }
