@@ -184,6 +184,13 @@ def scenario_police_referral(d, c, desks, cases):
     kq.go("/cases")
     kq.text_in("main", "共")
     kq.screenshot("cases")
+    kq.go("/intake")
+    kq.css("form.intake")
+    kq.screenshot("intake")
+    kq.go("/team")
+    kq.text_in("main", "共")
+    kq.screenshot("team")
+    check_console(c, kq, "phone views")
 
 
 def scenario_litigation(d, c, desks, cases):
@@ -301,6 +308,7 @@ def scenario_router_away(d, c, desks, cases):
     police.text_in("main", "共")
     c.check(eventually(lambda: "待同步" not in police.css("main").text, timeout=30),
             "router back: no case is shown 待同步")
+    police.screenshot("cases")
     cases["offline"] = case_id
 
 
