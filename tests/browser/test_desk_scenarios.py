@@ -20,7 +20,9 @@ one headless Chromium per person, each logged in with their own account:
      and shows it 待同步, and catches up when the router returns;
   6. a person of 白鹤社区 typing the URL of a case that is none of its
      business gets the 403 page; the canary ID number is nowhere in the page
-     source where the contract masks it.
+     source where the contract masks it;
+  7. a session ending under an open page returns to the login and, logged in
+     again, to the same view; 退出 ends the session.
 Every page is checked for console errors. Screenshots of the main views,
 desktop and phone, go to BUILD/tests/browser/screenshots/.
 
@@ -329,6 +331,28 @@ def scenario_forbidden(d, c, desks, cases):
         by.close()
 
 
+def scenario_session(d, c, desks, cases):
+    """A session that ends under an open page sends the person to the login
+    and, logged in again, back to the same view; 退出 ends it."""
+    police = desks["police"]
+    police.go("/cases/" + cases["refused"])
+    police.text_in(".case-head", "白鹤")
+    police.drv.delete_all_cookies()  # as if the gateway had expired it
+    police.go("/team")
+    c.check(police.has_text("main", "登录已过期"), "session gone: the login page says the session expired")
+    check_console(c, police, "expired session", allow=("status of 401",))
+    police.css("form.login-form input[name=name]").send_keys(police.person)
+    police.css("form.login-form input[name=password]").send_keys(d.passwords[("police-studio", police.person)])
+    police.css("form.login-form button[type=submit]").click()
+    c.check(police.has_text("main h1", "团队") and police.drv.current_url.endswith("#/team"),
+            "logged in again: back at the view that was open", police.drv.current_url)
+    police.css("#logout").click()
+    c.check(police.has_text("main", "登录") and bool(police.all("form.login-form")), "退出: the login page")
+    police.go("/inbox")
+    c.check(bool(police.all("form.login-form")), "after 退出 a desk URL shows the login, not the desk")
+    check_console(c, police, "logout")
+
+
 def coordinator_part(d, c, cases):
     """The coordinators' part of the scenarios (the figures change): the
     dashboard helper's tests/browser/dashboard_steps.py, run(d, c, cases)."""
@@ -352,7 +376,8 @@ def main(d, c):
                      ("elder support", scenario_elder_support),
                      ("refusal", scenario_refusal),
                      ("router away", scenario_router_away),
-                     ("forbidden", scenario_forbidden)):
+                     ("forbidden", scenario_forbidden),
+                     ("session", scenario_session)):
         t = time.time()
         fn(d, c, desks, cases)
         print("  (%s: %.1f s)" % (name, time.time() - t), flush=True)

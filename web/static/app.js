@@ -107,7 +107,11 @@ async function boot() {
   });
   window.addEventListener('hashchange', markNav);
   router.route('/login', (main) => showLogin(main));
-  router.notFound((main) => fill(main, heading('页面不存在'), el('p', {}, el('a', { href: '#/' }, '返回首页'))));
+  // Before login every address shows the login, and opens after it.
+  router.notFound((main, path) => {
+    if (!app) { afterLogin = path; showLogin(main); return; }
+    fill(main, heading('页面不存在'), el('p', {}, el('a', { href: '#/' }, '返回首页')));
+  });
   let s = null;
   try {
     s = await api.session();
