@@ -62,6 +62,7 @@ typedef struct wg_req {
   int64_t start_ms;          /* monotonic, for the log line */
   nng_aio *body_aio;         /* reading the body */
   char *body;                /* malloc'd, NUL-terminated */
+  int continue_sent;         /* 1: writing "100 Continue", 2: written */
   bool body_unread;          /* a body came that we have not read: close after replying */
   size_t body_len;
   char sid[WG_TOKEN_HEX + 1];/* the session's id, if one was found */

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -326,7 +327,9 @@ void wg_reply(wg_req *r, uint16_t status, const char *type, const void *body, si
 void wg_reply_json(wg_req *r, uint16_t status, json_object *o, const char *extra_name,
                    const char *extra_value) {
   size_t len = 0;
-  const char *text = o ? json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len) : NULL;
+  /* The same printing as pbjson's: compact, "/" not escaped. */
+  const int flags = JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE;
+  const char *text = o ? json_object_to_json_string_length(o, flags, &len) : NULL;
   if (text == NULL) {
     json_object_put(o);
     static const char oom[] = "{\"code\":\"RESOURCE_EXHAUSTED\",\"message\":\"out of memory\"}";
@@ -386,6 +389,15 @@ static void body_done(void *arg) {
     nng_aio_finish(aio, rv);
     return;
   }
+  if (r->continue_sent == 1) {
+    /* "100 Continue" is out: now the body. */
+    r->continue_sent = 2;
+    nng_iov iov = {.iov_buf = r->body, .iov_len = r->body_len};
+    nng_aio_set_iov(r->body_aio, 1, &iov);
+    nng_aio_set_timeout(r->body_aio, WG_BODY_TIMEOUT_MS);
+    nng_http_conn_read_all(r->conn, r->body_aio);
+    return;
+  }
   r->body[r->body_len] = '\0';
   r->body_unread = false;
   wg_api(r);
@@ -422,9 +434,20 @@ static void read_body(wg_req *r, uint64_t len) {
     wg_reply_error(r, MC_RESOURCE_EXHAUSTED, "out of memory");
     return;
   }
+  nng_aio_set_timeout(r->body_aio, WG_BODY_TIMEOUT_MS);
+  /* A client that asked to be told (curl does, for bodies over 1 KiB) is
+   * told to go on; nng's server would leave it waiting for a second. */
+  const char *expect = nng_http_req_get_header(r->req, "Expect");
+  if (expect != NULL && strcasecmp(expect, "100-continue") == 0) {
+    static char go_on[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    nng_iov iov = {.iov_buf = go_on, .iov_len = sizeof(go_on) - 1};
+    nng_aio_set_iov(r->body_aio, 1, &iov);
+    r->continue_sent = 1;
+    nng_http_conn_write_all(r->conn, r->body_aio);
+    return;
+  }
   nng_iov iov = {.iov_buf = r->body, .iov_len = r->body_len};
   nng_aio_set_iov(r->body_aio, 1, &iov);
-  nng_aio_set_timeout(r->body_aio, WG_BODY_TIMEOUT_MS);
   nng_http_conn_read_all(r->conn, r->body_aio);
 }
 

@@ -124,9 +124,13 @@ static int serve(wg_main *m, const char *unit_id, bool coordinator, const char *
     mc_log(MC_LOG_ERR, NULL, "the key of %s: %s", principal, err.msg);
     return 1;
   }
+  /* fail_when_refused: with the unit daemon (or router) down, a browser is
+   * told 503 within ~200 ms instead of at the 10 s deadline; the events
+   * watcher then retries every second. */
   rpc_client_opts opts = {
       .max_in_flight = 64,
       .default_timeout_ms = g->conf.call_timeout_ms,
+      .fail_when_refused = true,
       .tls_ca_file = reg->router.tls_ca,
       .tls_server_name = coordinator ? reg->router.tls_server_name : NULL,
   };

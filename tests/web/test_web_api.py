@@ -483,7 +483,8 @@ def test_unavailable(d, c, police):
 def test_no_personal_data(d, c):
     for name in list(d.procs):
         if name.startswith("web-"):
-            d.stop(name)
+            rc = d.stop(name)
+            c.check(rc == 0, "%s exits 0 on SIGTERM (%s)" % (name, rc), d.log_tail(name))
     secrets = [CANARY_NAME, CANARY_ID, CANARY_PHONE, "马德顺", "周晓梅", "刘建平",
                d.coord_person[0], d.coordinator[1]]
     secrets += [pw for pw in d.passwords.values()]

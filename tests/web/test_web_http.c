@@ -225,6 +225,32 @@ static void csrf_of(const char *res, char out[WG_TOKEN_HEX + 1]) {
   out[WG_TOKEN_HEX] = '\0';
 }
 
+/* Expect: 100-continue is answered before the body is sent (curl asks it
+ * for bodies over 1 KiB and would otherwise wait a second). */
+static void test_expect_continue(void **state) {
+  fixture *f = *state;
+  static const char body[] = "{\"name\":\"nobody\",\"password\":\"wrong one\"}";
+  char head[256];
+  int n = snprintf(head, sizeof(head),
+                   "POST /api/v1/login HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                   "Expect: 100-continue\r\nContent-Length: %zu\r\n\r\n",
+                   sizeof(body) - 1);
+  int s = connect_to(f->port);
+  assert_int_equal(send(s, head, (size_t)n, MSG_NOSIGNAL), n);
+  char buf[4096];
+  ssize_t got = recv(s, buf, sizeof(buf) - 1, 0);
+  assert_true(got > 0);
+  buf[got] = '\0';
+  assert_non_null(strstr(buf, "HTTP/1.1 100 Continue\r\n\r\n"));
+  assert_int_equal(send(s, body, sizeof(body) - 1, MSG_NOSIGNAL), (ssize_t)(sizeof(body) - 1));
+  size_t len = 0;
+  while (len < sizeof(buf) - 1 && (got = recv(s, buf + len, sizeof(buf) - 1 - len, 0)) > 0)
+    len += (size_t)got;
+  buf[len] = '\0';
+  close(s);
+  assert_non_null(strstr(buf, "HTTP/1.1 401"));
+}
+
 static void test_login_session_csrf_logout(void **state) {
   fixture *f = *state;
   char *res = http(f, "POST", "/api/v1/login", "", "{\"name\":\"" PERSON "\"}");
@@ -348,6 +374,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_headers_on_every_reply, setup, teardown),
       cmocka_unit_test_setup_teardown(test_body_cap, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_expect_continue, setup, teardown),
       cmocka_unit_test_setup_teardown(test_login_session_csrf_logout, setup, teardown),
       cmocka_unit_test_setup_teardown(test_address_lockout, setup, teardown),
       cmocka_unit_test_setup_teardown(test_in_flight_cap, setup_cap2, teardown),

@@ -60,12 +60,23 @@ function expired() {
   showLogin(document.getElementById('main'), '登录已过期，请重新登录');
 }
 
+let app = null; // the site module's {nav, home}, once initialised (a second login reuses it)
+
 async function startSite(s) {
   const modPath = SITE_MODULES[s.kind];
   if (!modPath) throw new Error(`unknown site kind ${s.kind}`);
-  await loadNames();
-  const mod = await import(modPath);
-  const app = await mod.init(s);
+  if (!app) {
+    await loadNames();
+    let mod;
+    try {
+      mod = await import(modPath);
+    } catch (e) {
+      throw new Error(`本站点的页面（${modPath}）未安装或无法加载`);
+    }
+    app = await mod.init(s);
+  } else if (s.kind === 'unit') {
+    events.start();
+  }
   const top = document.getElementById('top');
   document.getElementById('site-name').textContent = s.kind === 'unit' ? unitName(s.site) : '协调员工作台';
   document.getElementById('who').textContent = s.person;
@@ -96,7 +107,11 @@ async function boot() {
   });
   window.addEventListener('hashchange', markNav);
   router.route('/login', (main) => showLogin(main));
-  router.notFound((main) => fill(main, heading('页面不存在'), el('p', {}, el('a', { href: '#/' }, '返回首页'))));
+  // Before login every address shows the login, and opens after it.
+  router.notFound((main, path) => {
+    if (!app) { afterLogin = path; showLogin(main); return; }
+    fill(main, heading('页面不存在'), el('p', {}, el('a', { href: '#/' }, '返回首页')));
+  });
   let s = null;
   try {
     s = await api.session();
@@ -110,7 +125,13 @@ async function boot() {
     router.start();
     return;
   }
-  await startSite(s);
+  afterLogin = router.current(); // a reload or a bookmark opens where it points
+  try {
+    await startSite(s);
+  } catch (e) {
+    fill(document.getElementById('main'), notice(errorText(e), 'danger'));
+    return;
+  }
   router.start();
 }
 

@@ -45,6 +45,7 @@ async function request(method, path, body) {
   if (res.ok) return data || {};
   const err = new ApiError(res.status, data && data.code, data && data.message);
   if (res.status === 401 && path !== '/api/v1/login' && path !== '/api/v1/session' && expiredHandler) {
+    hint(false);
     expiredHandler(err);
   }
   throw err;
@@ -57,14 +58,26 @@ export function call(service, method, body) {
 
 export function get(path) { return request('GET', path); }
 
+// Whether this browser tab logged in (a hint only: the cookie is HttpOnly,
+// so the page cannot see it). Without it the page shows the login at once
+// instead of asking the gateway and getting a 401 it would log as an error.
+const HINT = 'mediation.logged-in';
+function hint(on) {
+  try { if (on) localStorage.setItem(HINT, '1'); else localStorage.removeItem(HINT); } catch (e) { /* private mode */ }
+}
+function hinted() {
+  try { return localStorage.getItem(HINT) === '1'; } catch (e) { return true; }
+}
+
 // The session (person, role, site, kind, csrf_token) or null when not logged in.
 export async function session() {
+  if (!hinted()) return null;
   try {
     const s = await request('GET', '/api/v1/session');
     setCsrf(s.csrf_token);
     return s;
   } catch (e) {
-    if (e.status === 401) return null;
+    if (e.status === 401) { hint(false); return null; }
     throw e;
   }
 }
@@ -72,11 +85,12 @@ export async function session() {
 export async function login(name, password) {
   const s = await request('POST', '/api/v1/login', { name, password });
   setCsrf(s.csrf_token);
+  hint(true);
   return s;
 }
 
 export async function logout() {
-  try { await request('POST', '/api/v1/logout', {}); } finally { setCsrf(''); }
+  try { await request('POST', '/api/v1/logout', {}); } finally { setCsrf(''); hint(false); }
 }
 
 // The site's registry names (units, communities), read once: ids are what

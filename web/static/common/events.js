@@ -53,9 +53,9 @@ async function loop() {
 
 // Starts the loop once (unit sites only); later calls do nothing.
 export function start() {
+  stopped = false; // a loop still finishing its poll after stop() carries on
   if (running) return;
   running = true;
-  stopped = false;
   loop().finally(() => { running = false; });
 }
 

@@ -69,7 +69,7 @@ export function actionForm(kind, c, active, done, cancel) {
     case 'record_session': {
       const at = el('input', { type: 'datetime-local', value: now() });
       const note = el('textarea', { rows: 3, maxlength: 2000 });
-      fields.push(field('调解时间', at, { required: true }), field('调解情况', note, { wide: true }));
+      fields.push(field('调解时间', at, { required: true, name: 'held' }), field('调解情况', note, { wide: true, name: 'note' }));
       build.session = () => ({ held_ms: parseShanghai(at.value), note: note.value.trim() });
       break;
     }
@@ -79,8 +79,8 @@ export function actionForm(kind, c, active, done, cancel) {
       const res = select(options(RESOLUTION, '（非信访积案）'), '');
       const due = el('input', { type: 'date' });
       const sum = el('textarea', { rows: 3, maxlength: 2000 });
-      const fAmount = field('协议金额（元）', amount);
-      fields.push(field('调解结果', k, { required: true }), fAmount, field('化解方式', res), field('回访日期', due), field('结果说明', sum, { wide: true }));
+      const fAmount = field('协议金额（元）', amount, { name: 'amount' });
+      fields.push(field('调解结果', k, { required: true, name: 'outcome' }), fAmount, field('化解方式', res, { name: 'resolution' }), field('回访日期', due, { name: 'followup' }), field('结果说明', sum, { wide: true, name: 'summary' }));
       build.check = () => { const bad = parseYuan(amount.value) === null; fAmount.setError(bad ? '金额格式不正确' : ''); return !bad; };
       build.outcome = () => ({
         kind: k.value, agreed_amount_fen: k.value === 'agreement' ? parseYuan(amount.value) : 0,
@@ -92,7 +92,7 @@ export function actionForm(kind, c, active, done, cancel) {
       const k = select(options(COURT_RESULT), 'judgment');
       const amount = el('input', { type: 'text', inputmode: 'decimal', placeholder: '0.00' });
       const sum = el('textarea', { rows: 3, maxlength: 2000 });
-      fields.push(field('法院结果', k, { required: true }), field('金额（元）', amount), field('说明', sum, { wide: true }));
+      fields.push(field('法院结果', k, { required: true, name: 'court_result' }), field('金额（元）', amount, { name: 'amount' }), field('说明', sum, { wide: true, name: 'summary' }));
       build.court_result = () => ({ kind: k.value, amount_fen: parseYuan(amount.value) || 0, summary: sum.value.trim() });
       break;
     }

@@ -68,6 +68,10 @@ function forbidden(main, id, e) {
     el('p', {}, el('a', { href: '#/cases' }, '返回在办案件'))));
 }
 
+// The result of the step just taken, shown on the redrawn page (and on the
+// redraws live events cause right after it) for a few seconds.
+let flash = null;
+
 export async function caseView(main, params) {
   const id = params.id;
   let reply;
@@ -120,10 +124,10 @@ export async function caseView(main, params) {
     const b = el('button', { type: 'button', dataset: { action: kind }, class: kind === 'accept' ? 'primary' : kind === 'refuse' || kind === 'withdraw' ? 'danger' : '' }, label(ACTION, kind));
     b.addEventListener('click', () => {
       fill(formBox, actionForm(kind, c, active, async (text) => {
-        fill(formBox);
+        // The page is drawn again from the service's record; the result of
+        // the step is shown on it.
+        flash = { id, text, until: Date.now() + 15000 };
         router.refresh();
-        // the refreshed page draws its own message; keep this one for the person
-        setTimeout(() => { const m = document.getElementById('case-msg'); if (m) fill(m, notice(text, 'ok')); }, 0);
       }, () => fill(formBox)));
       const first = formBox.querySelector('input, select, textarea, button[type=submit]');
       if (first) first.focus();
@@ -131,6 +135,7 @@ export async function caseView(main, params) {
     return b;
   });
   msg.id = 'case-msg';
+  if (flash && flash.id === id && Date.now() < flash.until) fill(msg, notice(flash.text, 'ok'));
 
   fill(main,
     heading(`案件 ${c.id || id}`, stateBadge(c)),

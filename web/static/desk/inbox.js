@@ -14,7 +14,12 @@ export async function inboxView(main) {
   const msg = el('div', { 'aria-live': 'polite' });
   fill(main, heading('待接收'), el('p', { class: 'muted' }, '其他单位流转给本单位、等待接收的案件。'), msg, list);
 
+  // A live update does not redraw the list under a 退回 being written: it
+  // waits until the form is sent or cancelled.
+  let deferred = false;
   async function load() {
+    if (list.querySelector('form.inline-form')) { deferred = true; return; }
+    deferred = false;
     try {
       const r = await call('Desk', 'Inbox', {});
       draw(r.cases || []);
@@ -53,7 +58,12 @@ export async function inboxView(main) {
     const refuse = el('button', { type: 'button', class: 'danger' }, '退回');
     refuse.addEventListener('click', () => {
       if (box.querySelector('form')) return;
-      box.append(refuseForm(c, async (text) => { fill(msg, notice(text, 'ok')); await load(); }));
+      box.append(refuseForm(c, async (text) => {
+        if (text) fill(msg, notice(text, 'ok'));
+        const f = box.querySelector('form');
+        if (f) f.remove();
+        if (text || deferred) await load();
+      }));
       box.querySelector('textarea').focus();
     });
     return fill(box, el('div', { class: 'actions' }, accept, refuse));
@@ -72,7 +82,7 @@ function refuseForm(c, done) {
   const submit = el('button', { type: 'submit', class: 'danger' }, '确认退回');
   const cancel = el('button', { type: 'button' }, '取消');
   const form = el('form', { class: 'inline-form', novalidate: true }, f, el('div', { class: 'actions' }, submit, cancel));
-  cancel.addEventListener('click', () => form.remove());
+  cancel.addEventListener('click', () => { form.remove(); done(''); });
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     f.setError('');

@@ -17,10 +17,10 @@ function partyRow(onRemove) {
   const role = select(options(PARTY_ROLE), 'applicant');
   const id = el('input', { type: 'text', maxlength: 18, inputmode: 'text', autocomplete: 'off', spellcheck: 'false' });
   const phone = el('input', { type: 'tel', maxlength: 20, autocomplete: 'off' });
-  const fName = field('姓名', name, { required: true });
-  const fRole = field('身份', role);
-  const fId = field('身份证号', id);
-  const fPhone = field('电话', phone);
+  const fName = field('姓名', name, { required: true, name: 'name' });
+  const fRole = field('身份', role, { name: 'role' });
+  const fId = field('身份证号', id, { name: 'id_number' });
+  const fPhone = field('电话', phone, { name: 'phone' });
   id.addEventListener('input', () => fId.setError(id.value.length >= 18 || !id.value ? idNumberError(id.value) : ''));
   id.addEventListener('blur', () => fId.setError(idNumberError(id.value)));
   phone.addEventListener('input', () => fPhone.setError(phone.value.replace(/\D/g, '').length >= 11 ? phoneError(phone.value) : ''));
@@ -48,24 +48,24 @@ export async function intakeView(main) {
   const money = el('input', { type: 'text', inputmode: 'decimal', placeholder: '0.00' });
   const workers = el('input', { type: 'number', min: 0, step: 1, value: 0 });
   const petition = select(options(PETITION), 'none');
-  const lawyer = el('input', { type: 'checkbox' });
+  const lawyer = el('input', { type: 'checkbox', name: 'needs_lawyer' });
   const summary = el('textarea', { rows: 4, maxlength: 2000 });
   const others = Object.keys(units()).filter((u) => u !== desk.unit);
   const referTo = select([['', '按本单位规则办理'], ...others.map((u) => [u, unitName(u)])], '');
   const referReason = el('textarea', { rows: 2, maxlength: 500 });
 
   const f = {
-    kind: field('纠纷类型', kind, { required: true }),
-    community: field('所属社区', community, { required: true }),
-    grid: field('网格', grid),
-    source: field('来源', source, { required: true }),
-    difficulty: field('难易程度', difficulty),
-    money: field('涉及金额（元）', money),
-    workers: field('涉及人数（劳资纠纷）', workers),
-    petition: field('信访积案', petition),
-    summary: field('简要案情', summary, { required: true, wide: true }),
-    referTo: field('流转至', referTo, { hint: '不选则由本单位规则决定（如婚姻家庭纠纷流转至宋大姐调解工作室）' }),
-    referReason: field('流转理由', referReason, { hint: '选择了流转单位时必填' }),
+    kind: field('纠纷类型', kind, { required: true, name: 'kind' }),
+    community: field('所属社区', community, { required: true, name: 'community' }),
+    grid: field('网格', grid, { name: 'grid' }),
+    source: field('来源', source, { required: true, name: 'source' }),
+    difficulty: field('难易程度', difficulty, { name: 'difficulty' }),
+    money: field('涉及金额（元）', money, { name: 'money' }),
+    workers: field('涉及人数（劳资纠纷）', workers, { name: 'workers' }),
+    petition: field('信访积案', petition, { name: 'petition' }),
+    summary: field('简要案情', summary, { required: true, wide: true, name: 'summary' }),
+    referTo: field('流转至', referTo, { name: 'refer_to', hint: '不选则由本单位规则决定（如婚姻家庭纠纷流转至宋大姐调解工作室）' }),
+    referReason: field('流转理由', referReason, { name: 'refer_reason', hint: '选择了流转单位时必填' }),
   };
   f.referReason.hidden = true;
   referTo.addEventListener('change', () => { f.referReason.hidden = !referTo.value; });
