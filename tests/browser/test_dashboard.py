@@ -48,6 +48,7 @@ from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import (  # noqa: E402
     StaleElementReferenceException, TimeoutException, WebDriverException)
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 SRC, BUILD = sys.argv[1], sys.argv[2]
@@ -329,6 +330,26 @@ def main(d, c):
                 "健康 shows the offers queue")
         p.shot("health-desktop")
 
+        # The keyboard: Tab from the top of the page reaches 数据 in the
+        # navigation, Enter opens it; a focused element is always visible.
+        p.go("/overview", "#counts")
+        p.js("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0);")
+        body = p.b.find_element(By.TAG_NAME, "body")
+        reached = False
+        for _ in range(12):
+            body.send_keys(Keys.TAB)
+            active = p.b.switch_to.active_element
+            if active.tag_name == "a" and active.text.strip() == "数据":
+                reached = True
+                break
+            body = active
+        c.check(reached, "Tab reaches 数据 in the navigation")
+        if reached:
+            outline = p.js("return getComputedStyle(document.activeElement).outlineStyle")
+            c.check(outline not in ("none", ""), "the focused link shows its focus (%s)" % outline)
+            p.b.switch_to.active_element.send_keys(Keys.ENTER)
+            p.wait(lambda: p.b.find_elements(By.CSS_SELECTOR, "#tbl-month"), "数据 by the keyboard")
+            c.ok("Enter on 数据 opens the figures")
         c.check(not p.unlabelled(), "every input on the views is labelled", p.unlabelled())
         errs = p.console_errors()
         c.check(not errs, "no console errors on the desktop run", errs)
