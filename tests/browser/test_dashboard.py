@@ -159,6 +159,31 @@ class Page:
         self.b.quit()
 
 
+# Every element with its own text: its colour against the first opaque
+# background up the tree (alpha-blended text colour ignored: none is used).
+# Large text (>= 24 px, or >= 18.66 px bold) needs 3:1, the rest 4.5:1.
+CONTRAST = """
+function rgb(s) { const m = s.match(/[\\d.]+/g); return m ? m.map(Number) : [0, 0, 0, 0]; }
+function lum(c) { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); }
+function bg(e) { for (; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor);
+  if (c.length < 4 || c[3] > 0) return c; } return [255, 255, 255]; }
+const out = [];
+for (const e of document.querySelectorAll('body *')) {
+  if (![...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+  const st = getComputedStyle(e);
+  if (st.visibility === 'hidden' || st.display === 'none' || !e.getClientRects().length) continue;
+  if (e.closest('svg')) continue;  // chart labels: checked by their own colours in dashboard.css
+  const a = lum(rgb(st.color)), b = lum(bg(e));
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  const size = parseFloat(st.fontSize), bold = Number(st.fontWeight) >= 700;
+  const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+  if (ratio < need) out.push(e.tagName + ' "' + e.textContent.trim().slice(0, 20) + '" ' + ratio.toFixed(2));
+}
+return out;
+"""
+
+
 def figures(coord, group_by):
     r = coord.call("Router", "GetFigures", {"year": webtest.year(), "group_by": group_by})
     assert r.status == 200, r.text()
@@ -271,6 +296,9 @@ def main(d, c):
         card = p.table("#scorecard table")
         c.check(card and card[-1][0] == "合计", "the community scorecard has a row per community "
                 "and the total", card)
+        want_card = [[x["name"], str(x["cases"]), str(x["mediated"])] for x in want.get("scorecard", [])]
+        c.check([r[:3] for r in card[:-1]] == want_card, "the scorecard's communities, cases and "
+                "mediated are `mediactl report`'s", "%s\n%s" % (card, want_card))
         p.shot("figures-desktop")
 
         # The case page: read-only, masked, with 撤回流转 (the case is on offer).
@@ -351,6 +379,11 @@ def main(d, c):
             p.wait(lambda: p.b.find_elements(By.CSS_SELECTOR, "#tbl-month"), "数据 by the keyboard")
             c.ok("Enter on 数据 opens the figures")
         c.check(not p.unlabelled(), "every input on the views is labelled", p.unlabelled())
+        for path, css in (("/overview", "#counts"), ("/figures?year=%d" % year, "#tbl-month"),
+                          ("/cases/" + case_id, ".case-head"), ("/health", "#health-router dl")):
+            p.go(path, css)
+            low = p.js(CONTRAST)
+            c.check(not low, "text contrast at least 4.5:1 on %s (WCAG AA)" % path, low[:8])
         errs = p.console_errors()
         c.check(not errs, "no console errors on the desktop run", errs)
 

@@ -37,9 +37,6 @@ export async function init(session) {
       { path: '/figures', label: '数据' },
       { path: '/health', label: '健康' },
     ],
-    // app.js opens `home` after a fresh load of a logged-in page; the URL
-    // the page was loaded with (a bookmark, a link in a message) is what
-    // the person asked for, so it is the home of this load.
-    home: /^\/(overview|cases|figures|health)(\/|\?|$)/.test(router.current()) ? router.current() : '/overview',
+    home: '/overview',
   };
 }

@@ -70,7 +70,12 @@ export async function overviewView(main) {
   const soon = el('section', { class: 'card', id: 'ov-soon' }, el('h2', {}, '即将到期（48 小时内）'), el('p', { class: 'muted' }, '正在读取…'));
   const today = el('section', { class: 'card', id: 'ov-today' }, el('h2', {}, '今日流转'), el('p', { class: 'muted' }, '正在读取…'));
   const waiting = el('section', { class: 'card', id: 'ov-waiting' }, el('h2', {}, '等待接收最久'), el('p', { class: 'muted' }, '正在读取…'));
-  fill(main, heading('总览'), el('div', { class: 'dash-grid' }, counts, overdue, soon, today, waiting));
+  // The coordinators' site has no live events (the router has no watch for
+  // them): the page says when it was read and reads again on request.
+  const asOf = el('span', { class: 'muted as-of' }, '');
+  const again = el('button', { type: 'button', onclick: () => router.refresh() }, '刷新');
+  fill(main, heading('总览'), el('div', { class: 'toolbar no-print' }, again, asOf),
+    el('div', { class: 'dash-grid' }, counts, overdue, soon, today, waiting));
 
   const stuckP = call('Router', 'Stuck', { per_group: 10 }).then((s) => {
     if (router.isCurrent(t)) fill(overdue, el('h2', {}, '逾期'), stuckSection(s));
@@ -88,6 +93,7 @@ export async function overviewView(main) {
   }
   if (!router.isCurrent(t)) return undefined;
   const now = Date.now();
+  fill(asOf, '更新于 ', timeEl(now));
   fill(counts, el('h2', {}, '在办案件 ', el('span', { class: 'count-total', id: 'open-total' }, `${cases.length} 件`)), countsTable(cases));
 
   const due = cases.filter((c) => c.deadline_ms && Number(c.deadline_ms) >= now && Number(c.deadline_ms) < now + DAY48)
