@@ -60,7 +60,10 @@ SHOTS = os.path.join(BUILD, "screenshots", "dashboard")
 
 
 def static_dir(text):
-    """The gateways serve the pages from the source tree (no install needed)."""
+    """The gateways serve the pages from the source tree (no install needed);
+    the router's largest list page is lowered below the 500 the overview asks
+    for, so its fall back to the router's own page size is exercised."""
+    text = text.replace("page_size_max = 500", "page_size_max = 200", 1)
     return text.replace("[web]\n", "[web]\nstatic_dir = %s\n" % os.path.join(SRC, "web", "static"), 1)
 
 
@@ -140,8 +143,13 @@ class Page:
               (tr) => [...tr.children].map((c) => c.textContent.trim()));""", css)
 
     def console_errors(self):
+        """SEVERE entries since the last call, but for the 400s of the
+        overview's first ListCases pages, refused by the lowered
+        page_size_max and asked again at the router's size (static_dir())."""
         try:
-            return [e for e in self.b.get_log("browser") if e.get("level") == "SEVERE"]
+            return [e for e in self.b.get_log("browser") if e.get("level") == "SEVERE" and
+                    not ("/api/v1/Router/ListCases" in e.get("message", "") and
+                         "status of 400" in e.get("message", ""))]
         except WebDriverException:
             return []
 

@@ -187,7 +187,7 @@ export async function accessView(main, params) {
     // Oldest first a page at a time; a case's log is short, but a busy
     // one is still read to the end (bounded, so a loop cannot run away).
     for (let i = 0; i < 20; i++) {
-      const r = await call('RouterAdmin', 'ListAccess', { case_id: id, from_ms: from, limit: 500 });
+      const r = await call('RouterAdmin', 'ListAccess', { case_id: id, from_ms: from }); // the router's page
       records.push(...(r.records || []));
       truncated = !!r.truncated;
       if (!truncated || !records.length) break;
@@ -199,7 +199,7 @@ export async function accessView(main, params) {
   }
   if (!router.isCurrent(t)) return undefined;
   fill(main, heading(`访问记录 · ${id}`), back,
-    el('p', { class: 'muted' }, `共 ${records.length} 次读取${truncated ? '（仅显示前 10000 条）' : ''}。每次打开案件都会记录在区级平台。`),
+    el('p', { class: 'muted' }, `共 ${records.length} 次读取${truncated ? '（记录过多，仅显示最早的部分）' : ''}。每次打开案件都会记录在区级平台。`),
     table([
       { title: '时间', render: (r) => timeEl(r.at_ms) },
       { title: '读取者', render: (r) => whoText(r.who) },

@@ -9,7 +9,7 @@ import { STATE, STATE_TONE, label } from '../common/labels.js';
 
 export const OPEN_STATES = ['intake', 'transfer', 'mediation', 'feedback', 'litigation'];
 const FINAL = new Set(['closed', 'withdrawn']);
-const PAGE = 500; // the router's default page_size_max
+const PAGE = 500; // the router's default page_size_max ([limits], core/config_keys.c)
 
 export function stateBadge(c) { return badge(label(STATE, c.state), STATE_TONE[c.state] || 'info'); }
 
@@ -29,16 +29,28 @@ export function caseLink(id) {
   return el('a', { href: `#/cases/${encodeURIComponent(id)}` }, id);
 }
 
+// The page size asked for: PAGE, or the router's own default (0) once a
+// router configured with a lower [limits] page_size_max refused PAGE.
+let pageSize = PAGE;
+
 // Every case in one state, all pages (summaries only).
 export async function allInState(state) {
   const out = [];
   let cursor = '';
-  do {
-    const r = await call('Router', 'ListCases', { state, page_size: PAGE, cursor });
+  for (;;) {
+    let r;
+    const asked = pageSize; // the states are read in parallel: each judges its own request
+    try {
+      r = await call('Router', 'ListCases', { state, page_size: asked, cursor });
+    } catch (e) {
+      if (e.status !== 400 || asked === 0 || !/page_size/.test(e.message)) throw e;
+      pageSize = 0; // the same page again at the router's size
+      continue;
+    }
     out.push(...(r.cases || []));
     cursor = r.next_cursor || '';
-  } while (cursor);
-  return out;
+    if (!cursor) return out;
+  }
 }
 
 // The open cases (not closed or withdrawn), the states read in parallel.
