@@ -35,6 +35,7 @@ Usage: test_desk_scenarios.py SRC_DIR BUILD_DIR
 
 import os
 import re
+import subprocess
 import sys
 import time
 
@@ -285,8 +286,28 @@ def scenario_refusal(d, c, desks, cases):
     c.check("白鹤" in msg, "scenario 4: routed to 白鹤社区 instead", msg)
 
 
+def router_aside(d):
+    """The configuration with the router listening where no unit looks: the
+    router runs, the units cannot reach it."""
+    aside = d.conf + ".aside"
+    with open(d.conf, encoding="utf-8") as f:
+        text = f.read()
+    section = text.index("[router]")
+    line = re.compile(r"^endpoint = (\S+)$", re.M).search(text, section)
+    text = text[:line.start(1)] + line.group(1).replace("router", "router-aside") + text[line.end(1):]
+    with open(aside, "w", encoding="utf-8") as f:
+        f.write(text)
+    return aside
+
+
 def scenario_router_away(d, c, desks, cases):
     police = desks["police"]
+    # An offer that will conflict: recalled at the desk while the router is
+    # away, and by a coordinator at the router meanwhile.
+    conflict_id, text = fill_intake(police, "divorce", "kongque", "walk_in", [{"name": "冲突甲"}],
+                                    "离婚纠纷，用于冲突检查。", refer_to="marriage-studio",
+                                    refer_reason="请宋大姐调解")
+    c.check(conflict_id is not None, "router away: a case offered to the marriage studio first", text)
     d.stop("router")
     case_id, text = fill_intake(police, "labour", "baihe", "walk_in", [{"name": "郑工"}],
                                 "工资拖欠，路由器离线时受理。", refer_to="", refer_reason="")
@@ -298,14 +319,37 @@ def scenario_router_away(d, c, desks, cases):
     c.check(eventually(lambda: police.css("#sync-count").text not in ("", "0")),
             "router away: the 待同步 badge counts the queued steps")
     police.screenshot("offline")
+    msg = act(police, conflict_id, "recall", {"reason": "当事人撤回请求"}, expect="撤回流转")
+    c.check("待同步" in msg, "router away: a step on a case is kept 待同步", msg)
     police.go("/sync")
     police.text_in("main", "等待同步")
+    police.screenshot("sync")
     check_console(c, police, "offline desk")
+    # Meanwhile a coordinator recalls the same offer at the router.
+    aside = router_aside(d)
+    d.spawn("router", [d.prog("router/mediation-router"), "--config", aside])
+    deadline = time.time() + 30
+    while True:
+        p = subprocess.run([d.mediactl, "--config", aside, "recall", conflict_id, "--reason",
+                            "协调员撤回", "--person", "郑协调"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=30)
+        rc, out = p.returncode, p.stdout.decode("utf-8", "replace")
+        if rc == 0 or time.time() > deadline:
+            break
+        time.sleep(0.3)
+    c.check(rc == 0, "router away: a coordinator recalled the offer meanwhile", out)
+    d.stop("router")
     d.spawn("router", [d.prog("router/mediation-router"), "--config", d.conf])
     d.wait_health("router")
     police.go("/sync")
     c.check(police.has_text("main", "所有步骤都已同步", timeout=60),
             "router back: the desk catches up (nothing left 待同步)")
+    c.check(police.has_text("main", conflict_id, timeout=30),
+            "router back: the step the router refused is shown as a conflict with its reason",
+            police.css("main").text)
+    police.screenshot("conflict")
+    police.button("知道了").click()
+    c.check(police.has_text("main", "没有被拒绝的步骤"), "conflict dismissed")
     police.go("/cases")
     police.text_in("main", "共")
     c.check(eventually(lambda: "待同步" not in police.css("main").text, timeout=30),
