@@ -169,6 +169,9 @@ export async function caseView(main, params) {
   return undefined;
 }
 
+// The router's methods that record a read (AccessRecord.method), in words.
+const READ_METHOD = { GetCase: '查看案件' };
+
 function whoText(a) {
   if (!a) return '';
   const who = a.kind === 'coordinator' ? `协调员（${a.id}）` : unitName(a.id);
@@ -203,7 +206,7 @@ export async function accessView(main, params) {
     table([
       { title: '时间', render: (r) => timeEl(r.at_ms) },
       { title: '读取者', render: (r) => whoText(r.who) },
-      { title: '方式', render: (r) => r.method || '' },
+      { title: '方式', render: (r) => READ_METHOD[r.method] || r.method || '' },
       { title: '内容', render: (r) => (r.timeline ? '案卷全文' : '案件概要') },
     ], records.slice().reverse(), '尚无访问记录', '访问记录（最新在前）'));
   return undefined;
