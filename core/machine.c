@@ -214,6 +214,37 @@ unsigned mc_roles_of(const mv_case *current, const mv_actor *actor) {
   }
 }
 
+size_t mc_allowed_actions(const mv_case *c, const mv_actor *actor, mv_action_kind *out,
+                          size_t cap) {
+  if (c == NULL || out == NULL)
+    return 0;
+  unsigned have = mc_roles_of(c, actor);
+  size_t n = 0;
+  for (size_t i = 0; i < TABLE_ROWS && n < cap; i++) {
+    const mc_transition *row = &table[i];
+    if (row->from != c->state || (row->roles & have) == 0 ||
+        row->action == MV_ACTION(TAKE_IN) || row->action == MV_ACTION(RECORD_RECEIPT))
+      continue;
+    bool holds = true;
+    if (row->guard == GUARD_ACTIVE_MEMBER) {
+      holds = false;
+      for (size_t k = 0; k < c->n_team && !holds; k++)
+        holds = c->team[k]->released_ms == 0;
+    } else if (row->guard != NULL && row->guard != GUARD_NOT_HOLDER &&
+               row->guard != GUARD_NEW_MEMBER) {
+      for (size_t k = 0; k < sizeof(guard_checks) / sizeof(guard_checks[0]); k++)
+        if (guard_checks[k].text == row->guard)
+          holds = guard_checks[k].holds(c, NULL);
+    }
+    bool seen = false;
+    for (size_t k = 0; k < n && !seen; k++)
+      seen = out[k] == row->action;
+    if (holds && !seen)
+      out[n++] = row->action;
+  }
+  return n;
+}
+
 bool mc_state_is_final(mv_state state) {
   return state == MV_STATE(CLOSED) || state == MV_STATE(WITHDRAWN);
 }

@@ -70,6 +70,17 @@ const mc_transition *mc_transitions(size_t *count);
  * ANY_UNIT always; current may be NULL (no case yet). */
 unsigned mc_roles_of(const mv_case *current, const mv_actor *actor);
 
+/* The actions `actor` may take on case `c` now, for a desk to offer exactly
+ * those (issue 16: never offer a step that would be refused): the rows of
+ * the transition table from c's state that the actor's roles allow and
+ * whose guard holds on the case alone. Guards on the step's own arguments
+ * (the receiving unit is not the holder; the member is, or is not yet, on
+ * the team) are checked when it is taken; RELEASE is listed only while
+ * someone is on the team. Never lists TAKE_IN (no case yet) nor
+ * RECORD_RECEIPT (the router's own). Writes at most cap kinds to out, in
+ * table order without repeats, and returns how many it wrote. */
+size_t mc_allowed_actions(const mv_case *c, const mv_actor *actor, mv_action_kind *out, size_t cap);
+
 /* The inputs of one step. */
 typedef struct mc_step {
   const mv_case *current;         /* NULL for TAKE_IN */

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "core/i18n.h"
+#include "core/registry.h"
 #include "pbjson/pbjson.h"
 #include "web/gateway.h"
 
@@ -107,6 +108,52 @@ static void api_methods(wg_req *r) {
     json_object_object_add(o, "methods", a);
   else
     json_object_put(a);
+  wg_reply_json(r, 200, o, NULL, NULL);
+}
+
+/* GET /api/v1/names: {"units": {id: {name, kind, community}}, "communities":
+ * {id: {name, station, grids: [...]}}} from the registry, so the pages show
+ * 宋大姐调解工作室 where the contract says marriage-studio. Only what the
+ * shared configuration file already tells every process (no rosters, no
+ * keys, no endpoints); needs a session like every read. */
+static void api_names(wg_req *r) {
+  if (!want_method(r, "GET") || !require_session(r, false, true))
+    return;
+  static const char *const kinds[] = {"", "police", "marriage", "community"};
+  const mc_registry *reg = r->g->conf.reg;
+  json_object *o = json_object_new_object(), *units = json_object_new_object(),
+              *comms = json_object_new_object();
+  for (size_t i = 0; reg != NULL && units != NULL && i < reg->n_units; i++) {
+    const mc_unit *u = &reg->units[i];
+    json_object *e = json_object_new_object();
+    json_object_object_add(e, "name", json_object_new_string(u->name ? u->name : u->id));
+    json_object_object_add(e, "kind", json_object_new_string(
+                                          (unsigned)u->kind < 4 ? kinds[u->kind] : ""));
+    json_object_object_add(e, "community", json_object_new_string(u->community ? u->community : ""));
+    json_object_object_add(units, u->id, e);
+  }
+  for (size_t i = 0; reg != NULL && comms != NULL && i < reg->n_communities; i++) {
+    const mc_community *c = &reg->communities[i];
+    json_object *e = json_object_new_object(), *grids = json_object_new_array();
+    json_object_object_add(e, "name", json_object_new_string(c->name ? c->name : c->id));
+    json_object_object_add(e, "station", json_object_new_string(c->station ? c->station : ""));
+    for (size_t k = 0; grids != NULL && k < c->n_grids; k++)
+      json_object_array_add(grids, json_object_new_string(c->grids[k]));
+    json_object_object_add(e, "grids", grids);
+    json_object_object_add(comms, c->id, e);
+  }
+  if (o == NULL || units == NULL || comms == NULL) {
+    json_object_put(o);
+    json_object_put(units);
+    json_object_put(comms);
+    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  json_object_object_add(o, "units", units);
+  json_object_object_add(o, "communities", comms);
+  /* The report's heading names the subdistrict (白鹤街道), as mediactl report does. */
+  json_object_object_add(o, "subdistrict",
+                         json_object_new_string(reg != NULL && reg->subdistrict ? reg->subdistrict : ""));
   wg_reply_json(r, 200, o, NULL, NULL);
 }
 
@@ -270,6 +317,8 @@ static void api_route(wg_req *r) {
   } else if (strncmp(rest, "documents/", 10) == 0) {
     if (want_method(r, "GET") && require_session(r, false, true))
       wg_documents(r, rest + 10);
+  } else if (strcmp(rest, "names") == 0) {
+    api_names(r);
   } else {
     const char *slash = strchr(rest, '/');
     char service[32];

@@ -111,6 +111,7 @@ static int serve(wg_main *m, const char *unit_id, bool coordinator, const char *
       .max_per_client = reg->web.max_conns_per_client,
       .max_sessions = 4096,
       .call_timeout_ms = 10000,
+      .reg = reg,
   };
   if (g->conf.listen == NULL || g->conf.listen[0] == '\0') {
     mc_log(MC_LOG_ERR, NULL, "configuration: [web \"%s\"] has no listen (or give --listen)", site);

@@ -54,6 +54,24 @@ static mc_code stamp_action_person(ProtobufCMessage *req, const char *person, mc
   return wg_set_string_field(action, "person", person, err);
 }
 
+/* Router/Apply on the coordinators' site: only the two steps the state
+ * machine gives a coordinator (撤回流转 an offer, 重新调处 a closed case
+ * whose agreement was not honoured), so the dashboard cannot become a
+ * back door to every step of the contract; the router still checks the
+ * case's state. The person who pressed the button goes into the case file. */
+static mc_code stamp_coordinator_step(ProtobufCMessage *req, const char *person, mc_err *err) {
+  const Mediation__V1__ApplyRequest *a = (const Mediation__V1__ApplyRequest *)req;
+  if (req->descriptor != &mediation__v1__apply_request__descriptor)
+    return mc_err_set(err, MC_INTERNAL, "%s is not ApplyRequest", req->descriptor->short_name);
+  if (a->action == NULL)
+    return mc_err_set(err, MC_INVALID_ARGUMENT, "action: missing");
+  if (a->action->kind != MEDIATION__V1__ACTION_KIND__ACTION_KIND_RECALL &&
+      a->action->kind != MEDIATION__V1__ACTION_KIND__ACTION_KIND_REOPEN)
+    return mc_err_set(err, MC_PERMISSION_DENIED,
+                      "action.kind: the coordinators' site takes only recall and reopen");
+  return stamp_action_person(req, person, err);
+}
+
 static const wg_method wg_table[] = {
     {WG_UNIT, "Desk", &mediation__v1__desk__descriptor, "TakeIn", WG_WRITE, stamp_person},
     {WG_UNIT, "Desk", &mediation__v1__desk__descriptor, "Act", WG_WRITE, stamp_action_person},
@@ -72,6 +90,10 @@ static const wg_method wg_table[] = {
      NULL},
     {WG_COORDINATOR, "RouterAdmin", &mediation__v1__router_admin__descriptor, "Backup", WG_WRITE,
      NULL},
+    /* The dashboard (issue 16): a coordinator's two steps, and the router's health. */
+    {WG_COORDINATOR, "Router", &mediation__v1__router__descriptor, "Apply", WG_WRITE,
+     stamp_coordinator_step},
+    {WG_COORDINATOR, "Health", &mediation__v1__health__descriptor, "Check", WG_READ, NULL},
 };
 
 const wg_method *wg_methods(size_t *n) {

@@ -56,6 +56,9 @@ typedef struct wg_conf {
   unsigned max_per_client;   /* requests in flight per client address */
   size_t max_sessions;       /* session table bound */
   int64_t call_timeout_ms;   /* deadline of each forwarded call */
+  /* Borrowed, may be NULL: the units' and communities' Chinese names that
+   * GET /api/v1/names gives the pages (the contract carries only ids). */
+  const struct mc_registry *reg;
 } wg_conf;
 
 /* ---- status mapping (http.c) ---- */

@@ -569,6 +569,16 @@ typedef struct show {
   char *ref; /* as the router knows it */
 } show;
 
+/* The steps this unit may take on c now (the state machine's answer), for
+ * DeskShowReply.allowed_actions; out has room for every action kind. */
+#define SHOW_MAX_ALLOWED 32
+static size_t show_allowed(const un_unit *u, const mv_case *c, mv_action_kind out[SHOW_MAX_ALLOWED]) {
+  mv_actor self = MEDIATION__V1__ACTOR__INIT;
+  self.kind = MV_PRINCIPAL(UNIT);
+  self.id = u->self->id;
+  return mc_allowed_actions(c, &self, out, SHOW_MAX_ALLOWED);
+}
+
 /* Answers from the local copy, or with why there is nothing to show. */
 static void show_local(un_unit *u, rpc_call *call, const char *ref, mc_code code,
                        const char *why) {
@@ -592,6 +602,9 @@ static void show_local(un_unit *u, rpc_call *call, const char *ref, mc_code code
   reply.case_record = lc->case_record;
   reply.stale = true;
   reply.synced_ms = lc->synced_ms;
+  mv_action_kind allowed[SHOW_MAX_ALLOWED];
+  reply.n_allowed_actions = show_allowed(u, lc->case_record, allowed);
+  reply.allowed_actions = allowed;
   rpc_call_reply(call, &reply.base);
   protobuf_c_message_free_unpacked(&lc->base, NULL);
 }
@@ -606,6 +619,9 @@ static void show_done(void *arg, mc_code code, const char *message, ProtobufCMes
     out.events = g->events;
     out.n_events = g->n_events;
     out.synced_ms = mc_now_ms();
+    mv_action_kind allowed[SHOW_MAX_ALLOWED];
+    out.n_allowed_actions = show_allowed(s->u, g->case_record, allowed);
+    out.allowed_actions = allowed;
     rpc_call_reply(s->call, &out.base);
     protobuf_c_message_free_unpacked(reply, NULL);
   } else {

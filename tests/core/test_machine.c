@@ -21,6 +21,7 @@
 
 #include "core/actions.h"
 #include "core/clock.h"
+#include "core/effects.h"
 #include "core/ids.h"
 #include "core/names.h"
 #include "fixture.h"
@@ -765,9 +766,74 @@ static void test_deadlines(void **state) {
 
 /* A step costs microseconds, not milliseconds: the router applies it inside
  * its one write transaction. */
+/* mc_allowed_actions lists exactly the steps that succeed with good
+ * arguments: for every fixture state and every actor, each action kind a
+ * desk could offer is tried on a fresh case, and it is listed if and only
+ * if the machine applies it (issue 16: a desk never offers a refused step). */
+static bool listed(const mv_action_kind *list, size_t n, int kind) {
+  for (size_t i = 0; i < n; i++)
+    if ((int)list[i] == kind)
+      return true;
+  return false;
+}
+
+static void test_allowed_actions(void **state) {
+  (void)state;
+  size_t offered = 0;
+  for (int v = FX_INTAKE; v < FX_COUNT; v++) {
+    for (int a = 0; a < 4; a++) { /* holder, target, other unit, coordinator */
+      mv_actor who = actor_for(1 << a);
+      fx_case f;
+      fx_build(fx_reg, (fx_variant)v, &f);
+      mv_action_kind list[32];
+      size_t n = mc_allowed_actions(f.c, &who, list, 32);
+      fx_free(&f);
+      for (int kind = 1; kind < 19; kind++) {
+        if (kind == MV_ACTION(TAKE_IN) || kind == MV_ACTION(RECORD_RECEIPT)) {
+          assert_false(listed(list, n, kind));
+          continue;
+        }
+        fx_build(fx_reg, (fx_variant)v, &f);
+        fx_act act;
+        fx_act_init(&act, (mv_action_kind)kind);
+        if (kind == MV_ACTION(ASSIGN)) { /* 调解员甲 is on every fixture case already */
+          act.member.person = "咨询师乙";
+          act.member.role = MV_ROLE(COUNSELLOR);
+        }
+        mc_err err;
+        mc_code rc = fx_try(fx_reg, &f, &act.a, &who, &err);
+        if (listed(list, n, kind) != (rc == MC_OK))
+          fail_msg("%s as %s: %s is %s but the machine says %s (%s)", fx_variant_names[v],
+                   actor_names[a], mc_action_name((mv_action_kind)kind),
+                   listed(list, n, kind) ? "listed" : "not listed", mc_code_name(rc),
+                   rc == MC_OK ? "" : err.msg);
+        offered += rc == MC_OK;
+        fx_free(&f);
+      }
+    }
+  }
+  assert_true(offered > 20);
+  /* A guard on the case: once legal aid is granted it is no longer offered,
+   * and without a team nobody can be released. */
+  fx_case f;
+  fx_build(fx_reg, FX_MEDIATION, &f);
+  mv_actor holder = actor_for(A_HOLDER);
+  mv_action_kind list[32];
+  assert_true(listed(list, mc_allowed_actions(f.c, &holder, list, 32), MV_ACTION(GRANT_LEGAL_AID)));
+  fx_kind(fx_reg, &f, MV_ACTION(GRANT_LEGAL_AID), FX_POLICE);
+  assert_false(listed(list, mc_allowed_actions(f.c, &holder, list, 32), MV_ACTION(GRANT_LEGAL_AID)));
+  assert_true(listed(list, mc_allowed_actions(f.c, &holder, list, 32), MV_ACTION(RELEASE)));
+  fx_kind(fx_reg, &f, MV_ACTION(RELEASE), FX_POLICE);
+  assert_false(listed(list, mc_allowed_actions(f.c, &holder, list, 32), MV_ACTION(RELEASE)));
+  assert_int_equal(mc_allowed_actions(NULL, &holder, list, 32), 0);
+  assert_int_equal(mc_allowed_actions(f.c, &holder, list, 1), 1);
+  fx_free(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_triple),
+      cmocka_unit_test(test_allowed_actions),
       cmocka_unit_test(test_table_is_the_rule_book),
       cmocka_unit_test(test_every_action_is_defined),
       cmocka_unit_test(test_roles_of),

@@ -287,7 +287,8 @@ static void test_method_table(void **state) {
   assert_non_null(wg_method_find(WG_COORDINATOR, "RouterAdmin", "Backup"));
   /* Never exposed: a unit's calls to the router, Watch (the gateway's
    * own), anything unknown, and the coordinators' methods on a unit site. */
-  assert_null(wg_method_find(WG_COORDINATOR, "Router", "Apply"));
+  assert_null(wg_method_find(WG_UNIT, "Router", "Apply"));
+  assert_null(wg_method_find(WG_UNIT, "Health", "Check"));
   assert_null(wg_method_find(WG_COORDINATOR, "Router", "PullDeliveries"));
   assert_null(wg_method_find(WG_COORDINATOR, "RouterAdmin", "Anchor"));
   assert_null(wg_method_find(WG_UNIT, "Desk", "Watch"));
@@ -295,13 +296,55 @@ static void test_method_table(void **state) {
   assert_null(wg_method_find(WG_UNIT, "desk", "Inbox"));
   size_t n = 0;
   const wg_method *t = wg_methods(&n);
-  assert_int_equal(n, 15);
+  assert_int_equal(n, 17);
   size_t writes = 0;
   for (size_t i = 0; i < n; i++) {
     assert_non_null(protobuf_c_service_descriptor_get_method_by_name(t[i].desc, t[i].method));
     writes += t[i].access == WG_WRITE;
   }
-  assert_int_equal(writes, 4); /* TakeIn, Act, DismissConflict, Backup */
+  assert_int_equal(writes, 5); /* TakeIn, Act, DismissConflict, Backup, the coordinators' Apply */
+}
+
+/* The coordinators' Router/Apply takes exactly recall and reopen (the two
+ * steps core/machine.c gives a coordinator), stamps the person, and refuses
+ * every other kind, and a missing action, before anything is sent. */
+static void test_coordinator_apply_restricted(void **state) {
+  (void)state;
+  const wg_method *m = wg_method_find(WG_COORDINATOR, "Router", "Apply");
+  assert_non_null(m);
+  assert_int_equal(m->access, WG_WRITE);
+  for (int k = 0; k <= 20; k++) {
+    Mediation__V1__ApplyRequest *a = malloc(sizeof(*a));
+    assert_non_null(a);
+    mediation__v1__apply_request__init(a);
+    a->action = malloc(sizeof(*a->action));
+    mediation__v1__case_action__init(a->action);
+    a->action->kind = (Mediation__V1__ActionKind)k;
+    a->action->person = strdup("someone else");
+    mc_err err;
+    mc_err_clear(&err);
+    mc_code rc = m->stamp(&a->base, "郑协调", &err);
+    if (k == MEDIATION__V1__ACTION_KIND__ACTION_KIND_RECALL ||
+        k == MEDIATION__V1__ACTION_KIND__ACTION_KIND_REOPEN) {
+      assert_int_equal(rc, MC_OK);
+      assert_string_equal(a->action->person, "郑协调");
+    } else {
+      assert_int_equal(rc, MC_PERMISSION_DENIED);
+      assert_non_null(strstr(err.msg, "recall and reopen"));
+      assert_string_equal(a->action->person, "someone else");
+    }
+    protobuf_c_message_free_unpacked(&a->base, NULL);
+  }
+  Mediation__V1__ApplyRequest *none = malloc(sizeof(*none));
+  mediation__v1__apply_request__init(none);
+  mc_err err;
+  assert_int_equal(m->stamp(&none->base, "郑协调", &err), MC_INVALID_ARGUMENT);
+  protobuf_c_message_free_unpacked(&none->base, NULL);
+  /* Health/Check is a read with nothing stamped. */
+  const wg_method *h = wg_method_find(WG_COORDINATOR, "Health", "Check");
+  assert_non_null(h);
+  assert_int_equal(h->access, WG_READ);
+  assert_null(h->stamp);
 }
 
 /* Builds a message of the method's input type the way pj_to_message does
@@ -352,6 +395,7 @@ int main(void) {
     return 1;
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_status_table),
+      cmocka_unit_test(test_coordinator_apply_restricted),
       cmocka_unit_test(test_static_paths),
       cmocka_unit_test(test_content_types),
       cmocka_unit_test(test_session_idle_and_absolute),

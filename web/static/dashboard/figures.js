@@ -1,0 +1,119 @@
+// figures.js - 数据: the year's figures (Router/GetFigures) by month,
+// community, unit and kind, each as a bar chart with a table beside it
+// holding the exact numbers; the community scorecard; and the report text
+// exactly as `mediactl report` gives it (report.js). Prints on A4
+// (dashboard.css @media print: charts and tables kept whole, no nav).
+
+import { call, names } from '../common/api.js';
+import * as router from '../common/router.js';
+import { el, fill, heading, notice, errorText, fmtFen, field, select } from '../common/ui.js';
+import { KIND, label, unitName, communityName, communities, units } from '../common/labels.js';
+import { barChart } from './chart.js';
+import { reportSentences, scorecardOf, ratioCell, fmtPercent } from './report.js';
+
+let subdistrict = null;
+async function subdistrictName() {
+  if (subdistrict === null) {
+    try { subdistrict = (await names()).subdistrict || ''; } catch (e) { subdistrict = ''; }
+  }
+  return subdistrict;
+}
+
+const SERIES = [
+  { key: 'taken_in', name: '受理', cls: 's1' },
+  { key: 'mediated', name: '调处', cls: 's2' },
+  { key: 'resolved', name: '调解成功', cls: 's3' },
+];
+
+function n(c, k) { return Number((c || {})[k] || 0); }
+
+// One block: heading, chart, table with the same numbers (+ money, closed).
+function block(id, title, rows, keyOf, nameOf) {
+  const cats = rows.map((r) => nameOf(keyOf(r.bucket || {})));
+  const chart = barChart(`${title}（受理、调处、调解成功）`, cats,
+    SERIES.map((x) => ({ name: x.name, cls: x.cls, values: rows.map((r) => n(r.counters, x.key)) })));
+  const tbl = el('div', { class: 'table-wrap' }, el('table', { class: 'figures', id: `tbl-${id}` },
+    el('caption', {}, title),
+    el('thead', {}, el('tr', {}, el('th', { scope: 'col' }, title.replace(/^按/, '')),
+      SERIES.map((x) => el('th', { scope: 'col', class: 'num' }, x.name)),
+      el('th', { scope: 'col', class: 'num' }, '结案'), el('th', { scope: 'col', class: 'num' }, '涉及金额'))),
+    el('tbody', {}, rows.map((r) => el('tr', { dataset: { key: String(keyOf(r.bucket || {})) } },
+      el('th', { scope: 'row', 'data-label': '项目' }, nameOf(keyOf(r.bucket || {}))),
+      SERIES.map((x) => el('td', { class: 'num', 'data-label': x.name, dataset: { k: x.key } }, String(n(r.counters, x.key)))),
+      el('td', { class: 'num', 'data-label': '结案', dataset: { k: 'closed' } }, String(n(r.counters, 'closed'))),
+      el('td', { class: 'num', 'data-label': '涉及金额', dataset: { k: 'money_involved_fen' } }, fmtFen((r.counters || {}).money_involved_fen)))))));
+  return el('section', { class: 'card fig-block', id: `fig-${id}` }, el('h2', {}, title),
+    el('div', { class: 'chart-and-table' }, chart, tbl));
+}
+
+// Every month 1..12 shown, a month without steps as zeros.
+function months(reply) {
+  const by = new Map((reply.rows || []).map((r) => [Number((r.bucket || {}).month), r]));
+  return Array.from({ length: 12 }, (_, i) => by.get(i + 1) || { bucket: { month: i + 1 }, counters: {} });
+}
+
+// The scorecard: every registry community, then any other the figures name.
+function scorecard(byCommunity) {
+  const ids = Object.keys(communities());
+  const rows = new Map(ids.map((id) => [id, scorecardOf({})]));
+  for (const r of byCommunity.rows || []) rows.set((r.bucket || {}).community || '', scorecardOf(r.counters));
+  const line = (name, s, cls) => el('tr', { class: cls || '' },
+    el('th', { scope: 'row', 'data-label': '社区' }, name),
+    el('td', { class: 'num', 'data-label': '案件数量' }, String(s.cases)),
+    el('td', { class: 'num', 'data-label': '调处' }, String(s.mediated)),
+    el('td', { class: 'num', 'data-label': '化解率' }, fmtPercent(s.resolved, s.mediated)),
+    el('td', { class: 'num', 'data-label': '案卷质量' }, ratioCell(s.complete_files, s.closed)),
+    el('td', { class: 'num', 'data-label': '当事人满意度' }, ratioCell(s.satisfied_or_basically, s.feedback)));
+  return el('section', { class: 'card', id: 'scorecard' }, el('h2', {}, '社区考评'),
+    el('p', { class: 'muted' }, '案件数量：受理；案卷质量：案卷完整/结案；当事人满意度：满意与基本满意/回访'),
+    el('div', { class: 'table-wrap' }, el('table', { class: 'scorecard' },
+      el('caption', {}, '社区考评'),
+      el('thead', {}, el('tr', {}, ['社区', '案件数量', '调处', '化解率', '案卷质量', '当事人满意度']
+        .map((h, i) => el('th', { scope: 'col', class: i ? 'num' : '' }, h)))),
+      el('tbody', {}, [...rows].map(([id, s]) => line(id ? communityName(id) : '（未填社区）', s)),
+        line('合计', scorecardOf((byCommunity.total || {}).counters), 'total')))));
+}
+
+export async function figuresView(main, params, query) {
+  const t = router.token();
+  const thisYear = Number(new Intl.DateTimeFormat('en', { timeZone: 'Asia/Shanghai', year: 'numeric' }).format(new Date()));
+  const year = Number(query.get('year')) || thisYear;
+  const years = [];
+  for (let y = thisYear; y >= thisYear - 5; y--) years.push([String(y), `${y}年`]);
+  if (!years.some(([v]) => Number(v) === year)) years.push([String(year), `${year}年`]);
+  const yearSel = select(years, String(year));
+  yearSel.addEventListener('change', () => router.navigate(`/figures?year=${yearSel.value}`));
+  const printBtn = el('button', { type: 'button', onclick: () => window.print() }, '打印');
+  const body = el('div', { id: 'figures-body' }, el('p', { class: 'muted' }, '正在读取…'));
+  fill(main, heading(`${year}年数据`), el('div', { class: 'toolbar no-print' }, field('年度', yearSel, { name: 'year' }), printBtn), body);
+  const ask = (group_by) => call('Router', 'GetFigures', { year, group_by });
+  let byMonth, byCommunity, byUnit, byKind, sub;
+  try {
+    [byMonth, byCommunity, byUnit, byKind, sub] = await Promise.all([
+      ask('month'), ask('community'), ask('unit'), ask('kind'), subdistrictName()]);
+  } catch (e) {
+    if (router.isCurrent(t)) fill(body, notice(errorText(e), 'danger'));
+    return undefined;
+  }
+  if (!router.isCurrent(t)) return undefined;
+  const labour = (byKind.rows || []).find((r) => (r.bucket || {}).kind === 'labour');
+  const sentences = reportSentences({
+    subdistrict: sub, year, from_month: 0, to_month: 0,
+    total: (byCommunity.total || {}).counters, labour: labour ? labour.counters : null,
+    open_cases: byCommunity.open_cases, overdue_cases: byCommunity.overdue_cases,
+  });
+  const unitRows = (byUnit.rows || []).slice();
+  for (const id of Object.keys(units())) {
+    if (!unitRows.some((r) => (r.bucket || {}).unit === id)) unitRows.push({ bucket: { unit: id }, counters: {} });
+  }
+  fill(body,
+    el('section', { class: 'card report', id: 'report' },
+      el('h2', { id: 'report-title' }, sentences[0]),
+      el('div', { id: 'report-text' }, sentences.slice(1).map((x) => el('p', {}, x)))),
+    block('month', '按月份', months(byMonth), (b) => Number(b.month), (m) => `${m}月`),
+    block('community', '按社区', byCommunity.rows || [], (b) => b.community || '', (c) => (c ? communityName(c) : '（未填社区）')),
+    block('unit', '按单位', unitRows, (b) => b.unit || '', (u) => unitName(u)),
+    block('kind', '按纠纷类型', byKind.rows || [], (b) => b.kind || '', (k) => label(KIND, k)),
+    scorecard(byCommunity));
+  return undefined;
+}

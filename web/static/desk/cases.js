@@ -1,0 +1,118 @@
+// cases.js - 在办案件: the cases this unit holds, from its own copy (so the
+// list works while the router is away). Filters by state, kind, community,
+// mediator and overdue, a text filter over reference, names and mediators,
+// sorted by deadline, paged with the total. The filters live in the URL
+// (#/cases?state=mediation&page=2), so a filtered list can be bookmarked.
+
+import { call } from '../common/api.js';
+import * as events from '../common/events.js';
+import * as router from '../common/router.js';
+import { el, fill, table, heading, notice, errorText, field, select, badge } from '../common/ui.js';
+import { STATE, KIND, options, label, communityName, communities } from '../common/labels.js';
+import { stateBadge, caseLink, deadlineEl, isOverdue, partyNames } from './common.js';
+
+const PAGE = 20;
+
+function mediators(c) {
+  return (c.team || []).filter((m) => !m.released_ms).map((m) => m.person);
+}
+
+export async function casesView(main, params, query) {
+  const q = {
+    state: query.get('state') || '', kind: query.get('kind') || '', community: query.get('community') || '',
+    mediator: query.get('mediator') || '', overdue: query.get('overdue') === '1', text: query.get('q') || '',
+    page: Math.max(1, Number(query.get('page')) || 1),
+  };
+  const out = el('div');
+  fill(main, heading('在办案件'), out);
+  let all = [];
+  try {
+    const r = await call('Desk', 'ListCases', {});
+    all = r.cases || [];
+  } catch (e) {
+    fill(out, notice(errorText(e), 'danger'));
+    return undefined;
+  }
+
+  const setQuery = (patch) => {
+    const next = { ...q, ...patch };
+    const u = new URLSearchParams();
+    if (next.state) u.set('state', next.state);
+    if (next.kind) u.set('kind', next.kind);
+    if (next.community) u.set('community', next.community);
+    if (next.mediator) u.set('mediator', next.mediator);
+    if (next.overdue) u.set('overdue', '1');
+    if (next.text) u.set('q', next.text);
+    if (next.page > 1) u.set('page', String(next.page));
+    const s = u.toString();
+    router.navigate('/cases' + (s ? '?' + s : ''), true);
+  };
+
+  const names = [...new Set(all.flatMap((lc) => mediators(lc.case_record)))].sort();
+  const comms = Object.keys(communities());
+  const fState = field('状态', select(options(STATE, '全部'), q.state));
+  const fKind = field('类型', select(options(KIND, '全部'), q.kind));
+  const fComm = field('社区', select([['', '全部'], ...comms.map((id) => [id, communityName(id)])], q.community));
+  const fMed = field('调解员', select([['', '全部'], ...names.map((n) => [n, n])], q.mediator));
+  const over = el('input', { type: 'checkbox' });
+  over.checked = q.overdue;
+  const fOver = el('div', { class: 'field check' }, el('label', {}, over, ' 只看逾期'));
+  const text = el('input', { type: 'search', value: q.text, placeholder: '案号、当事人、调解员' });
+  const fText = field('搜索', text);
+  fState.input.addEventListener('change', () => setQuery({ state: fState.input.value, page: 1 }));
+  fKind.input.addEventListener('change', () => setQuery({ kind: fKind.input.value, page: 1 }));
+  fComm.input.addEventListener('change', () => setQuery({ community: fComm.input.value, page: 1 }));
+  fMed.input.addEventListener('change', () => setQuery({ mediator: fMed.input.value, page: 1 }));
+  over.addEventListener('change', () => setQuery({ overdue: over.checked, page: 1 }));
+  let timer = 0;
+  text.addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => setQuery({ text: text.value.trim(), page: 1 }), 300);
+  });
+
+  const needle = q.text.toLowerCase();
+  const rows = all.filter((lc) => {
+    const c = lc.case_record;
+    if (q.state && c.state !== q.state) return false;
+    if (q.kind && (!c.intake || c.intake.kind !== q.kind)) return false;
+    if (q.community && (!c.intake || c.intake.community !== q.community)) return false;
+    if (q.mediator && !mediators(c).includes(q.mediator)) return false;
+    if (q.overdue && !isOverdue(c)) return false;
+    if (needle) {
+      const hay = [c.id, c.intake && c.intake.unit_ref, partyNames(c), ...mediators(c)].join(' ').toLowerCase();
+      if (!hay.includes(needle)) return false;
+    }
+    return true;
+  });
+  // Soonest deadline first; cases without one after them, newest first.
+  rows.sort((a, b) => {
+    const da = Number(a.case_record.deadline_ms || 0), db = Number(b.case_record.deadline_ms || 0);
+    if (da && db) return da - db;
+    if (da || db) return da ? -1 : 1;
+    return Number(b.case_record.updated_ms || 0) - Number(a.case_record.updated_ms || 0);
+  });
+  const pages = Math.max(1, Math.ceil(rows.length / PAGE));
+  const page = Math.min(q.page, pages);
+  const shown = rows.slice((page - 1) * PAGE, page * PAGE);
+  const prev = el('button', { type: 'button', disabled: page <= 1 }, '上一页');
+  const next = el('button', { type: 'button', disabled: page >= pages }, '下一页');
+  prev.addEventListener('click', () => setQuery({ page: page - 1 }));
+  next.addEventListener('click', () => setQuery({ page: page + 1 }));
+
+  fill(out,
+    el('div', { class: 'toolbar', role: 'search' }, fText, fState, fKind, fComm, fMed, fOver),
+    table([
+      { title: '案件', render: (lc) => [caseLink(lc.case_record), lc.stale || lc.queued_steps ? [' ', badge('待同步', 'warn')] : null] },
+      { title: '状态', render: (lc) => stateBadge(lc.case_record) },
+      { title: '类型', render: (lc) => label(KIND, lc.case_record.intake && lc.case_record.intake.kind) },
+      { title: '当事人', render: (lc) => partyNames(lc.case_record) },
+      { title: '社区', render: (lc) => communityName(lc.case_record.intake && lc.case_record.intake.community) },
+      { title: '调解员', render: (lc) => mediators(lc.case_record).join('、') },
+      { title: '期限', render: (lc) => deadlineEl(lc.case_record) },
+    ], shown, all.length ? '没有符合条件的案件。' : '本单位目前没有在办案件。', `共 ${rows.length} 件${rows.length !== all.length ? `（全部 ${all.length} 件）` : ''}`),
+    pages > 1 ? el('div', { class: 'pager' }, prev, el('span', {}, `第 ${page} / ${pages} 页`), next) : null);
+  if (q.text) { text.focus(); text.setSelectionRange(text.value.length, text.value.length); }
+
+  const unsubscribe = events.subscribe((ch) => { if (ch.reset || ch.case_ids.length) router.refresh(); });
+  return () => { clearTimeout(timer); unsubscribe(); };
+}
