@@ -25,7 +25,12 @@ export function setCsrf(token) { csrfToken = token || ''; }
 
 async function request(method, path, body, signal) {
   const headers = { 'Accept': 'application/json' };
-  const init = { method, headers, credentials: 'same-origin', cache: 'no-store', signal };
+  // Every request but the long poll gives up after 30 s, so a page never
+  // waits without saying so (the gateway's own deadline is 10 s).
+  const init = {
+    method, headers, credentials: 'same-origin', cache: 'no-store',
+    signal: signal || (AbortSignal.timeout ? AbortSignal.timeout(30000) : undefined),
+  };
   if (method === 'POST') {
     headers['Content-Type'] = 'application/json';
     if (csrfToken) headers['X-CSRF-Token'] = csrfToken;
@@ -36,6 +41,7 @@ async function request(method, path, body, signal) {
     res = await fetch(path, init);
   } catch (e) {
     if (e.name === 'AbortError') throw e;
+    if (e.name === 'TimeoutError') throw new ApiError(0, 'DEADLINE_EXCEEDED', '服务器长时间没有响应，请稍后再试');
     throw new ApiError(0, 'UNAVAILABLE', '无法连接服务器，请检查网络');
   }
   let data = null;
