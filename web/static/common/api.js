@@ -23,9 +23,14 @@ export function onSessionExpired(fn) { expiredHandler = fn; }
 
 export function setCsrf(token) { csrfToken = token || ''; }
 
-async function request(method, path, body) {
+async function request(method, path, body, signal) {
   const headers = { 'Accept': 'application/json' };
-  const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
+  // Every request but the long poll gives up after 30 s, so a page never
+  // waits without saying so (the gateway's own deadline is 10 s).
+  const init = {
+    method, headers, credentials: 'same-origin', cache: 'no-store',
+    signal: signal || (AbortSignal.timeout ? AbortSignal.timeout(30000) : undefined),
+  };
   if (method === 'POST') {
     headers['Content-Type'] = 'application/json';
     if (csrfToken) headers['X-CSRF-Token'] = csrfToken;
@@ -35,6 +40,8 @@ async function request(method, path, body) {
   try {
     res = await fetch(path, init);
   } catch (e) {
+    if (e.name === 'AbortError') throw e;
+    if (e.name === 'TimeoutError') throw new ApiError(0, 'DEADLINE_EXCEEDED', '服务器长时间没有响应，请稍后再试');
     throw new ApiError(0, 'UNAVAILABLE', '无法连接服务器，请检查网络');
   }
   let data = null;
@@ -56,7 +63,8 @@ export function call(service, method, body) {
   return request('POST', `/api/v1/${service}/${method}`, body);
 }
 
-export function get(path) { return request('GET', path); }
+// signal: an AbortSignal that cancels the request (the long poll on leaving the page).
+export function get(path, signal) { return request('GET', path, undefined, signal); }
 
 // Whether this browser tab logged in (a hint only: the cookie is HttpOnly,
 // so the page cannot see it). Without it the page shows the login at once

@@ -12,6 +12,12 @@ let epoch = '';
 let after = 0;
 let failures = 0;
 let stopped = false;
+let controller = null;
+
+// Leaving the page cancels the parked poll at once: otherwise the browser
+// may keep its connection until the gateway answers (~25 s), and a few
+// quick reloads fill its six connections to the site.
+window.addEventListener('pagehide', () => { if (controller) controller.abort(); });
 
 // fn({reset, inbox_changed, case_ids}) on every change. Returns unsubscribe.
 export function subscribe(fn) {
@@ -31,7 +37,8 @@ async function loop() {
   while (!stopped) {
     const q = epoch ? `?after=${after}&epoch=${encodeURIComponent(epoch)}` : '';
     try {
-      const r = await get('/api/v1/events' + q);
+      controller = new AbortController();
+      const r = await get('/api/v1/events' + q, controller.signal);
       failures = 0;
       const first = !epoch;
       epoch = String(r.epoch);
@@ -42,7 +49,7 @@ async function loop() {
         emit({ reset: !!r.reset, inbox_changed: !!r.inbox_changed || !!r.reset, case_ids: r.case_ids || [] });
       }
     } catch (e) {
-      if (e.status === 401 || e.status === 404) return; // logged out, or a site without events
+      if (e.name === 'AbortError' || e.status === 401 || e.status === 404) return; // left, logged out, or no events here
       failures++;
       // Back off while the gateway or the unit daemon is away (503), then
       // start over: a new daemon has a new epoch.
@@ -60,4 +67,4 @@ export function start() {
 }
 
 // Ends the loop after the poll in flight returns (logout).
-export function stop() { stopped = true; }
+export function stop() { stopped = true; if (controller) controller.abort(); }
