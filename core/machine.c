@@ -39,7 +39,6 @@
  */
 #include "core/machine.h"
 
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,30 +250,6 @@ bool mc_state_is_final(mv_state state) {
 
 bool mc_is_overdue(const mv_case *c, int64_t now_ms) {
   return c != NULL && c->deadline_ms > 0 && now_ms > c->deadline_ms;
-}
-
-/* ---- hashing ---- */
-
-typedef struct hash_sink {
-  ProtobufCBuffer base;
-  crypto_hash_sha256_state st;
-} hash_sink;
-
-static void hash_append(ProtobufCBuffer *buf, size_t len, const uint8_t *data) {
-  hash_sink *h = (hash_sink *)buf;
-  crypto_hash_sha256_update(&h->st, data, len);
-}
-
-/* Packs straight into the hash: no buffer to allocate, so it cannot fail. */
-void mc_event_hash(const mv_event *event, uint8_t out[MC_HASH_BYTES]) {
-  hash_sink h = {.base = {.append = hash_append}};
-  crypto_hash_sha256_init(&h.st);
-  protobuf_c_message_pack_to_buffer(&event->base, &h.base);
-  crypto_hash_sha256_final(&h.st, out);
-}
-
-void mc_event_hash_packed(const uint8_t *packed, size_t len, uint8_t out[MC_HASH_BYTES]) {
-  crypto_hash_sha256(out, packed, len);
 }
 
 /* ---- one step ---- */
@@ -795,20 +770,4 @@ mc_code mc_replay_event(int utc_offset_minutes, const mv_case *current, const mv
     return rc;
   *next_out = next;
   return MC_OK;
-}
-
-size_t mc_deliveries_for(const mv_event *event, mc_delivery_target out[2]) {
-  if (event == NULL || event->action == NULL)
-    return 0;
-  const mv_action *a = event->action;
-  if (a->args_case != MV_ARGS(TO_UNIT) || mc_str_empty(a->to_unit))
-    return 0;
-  const mc_action_def *def = mc_action_def_of(a->kind);
-  if (def == NULL || def->delivery == 0)
-    return 0;
-  if (def->handoff_only_in_transfer && event->from_state != MV_STATE(TRANSFER))
-    return 0;
-  out[0].unit = a->to_unit;
-  out[0].kind = def->delivery;
-  return 1;
 }

@@ -371,11 +371,13 @@ static void end_calls(rpc_client *c, int64_t refused_mono, const char *tls_diag)
 typedef struct refusal_watch {
   uint32_t id;
   uint64_t outcomes, refused;
-  int64_t refusing_since_mono; /* when the latest refusal was seen; 0: not refusing */
+  int64_t refusing_since_mono; /* calls started by then were refused; 0: not refusing */
+  int64_t last_look_mono;      /* when the counts were last read; 0: never */
 } refusal_watch;
 
-/* When the keeper saw the dialer's latest refusal, if its connects since
- * the last look were all refused and no connection is up; else 0. */
+/* If the dialer's connects since the last look were all refused and no
+ * connection is up: the time before which a call surely met a refusal (the
+ * last look); else 0. */
 static int64_t endpoint_refuses(rpc_client *c, refusal_watch *w) {
   static const char *const names[] = {"connect", "refused", "disconnect", "canceled", "other",
                                       "timeout", "proto",   "auth",       "oom",      "reject"};
@@ -394,10 +396,15 @@ static int64_t endpoint_refuses(rpc_client *c, refusal_watch *w) {
   if (sum != w->outcomes) {
     /* Only refusals since the last look: it refuses. */
     bool refusing = counts[REFUSED] - w->refused == sum - w->outcomes;
-    w->refusing_since_mono = refusing ? mc_mono_ms() : 0;
+    /* The refusals happened after the last look, maybe after a call made
+     * since then began - and after the endpoint came up for it, with the
+     * refusal counted late. Only calls started by the last look surely met
+     * the refusal; later ones wait for the next attempt's outcome. */
+    w->refusing_since_mono = refusing ? w->last_look_mono : 0;
     w->outcomes = sum;
     w->refused = counts[REFUSED];
   }
+  w->last_look_mono = mc_mono_ms();
   return w->refusing_since_mono;
 }
 
