@@ -87,6 +87,7 @@ typedef struct rt_job {
 } rt_job;
 
 typedef struct rt_waiter rt_waiter;
+typedef struct rt_raft rt_raft;
 
 struct rt_router {
   const mc_registry *reg;
@@ -127,7 +128,20 @@ struct rt_router {
 
   atomic_bool stopping;
   bool shut_down;
+
+  rt_raft *raft; /* [storage] mode = raft; NULL: lmdb-sync */
 };
+
+/* raftlog.c: [storage] mode = raft. rt_raft_open_store opens rt->store
+ * (rebuilding it from the checkpoint first when it cannot be trusted),
+ * starts raft and returns when the log is replayed. rt_raft_commit (the
+ * writer's thread) makes a batch one raft entry and returns when it is
+ * applied to the store: ops has one free slot after the n jobs' ops.
+ * rt_raft_close (after the writer stopped) stops raft and syncs the store. */
+mc_code rt_raft_open_store(rt_router *rt, const char *data_dir, unsigned checkpoint_entries,
+                           st_options *so, mc_err *err);
+mc_code rt_raft_commit(rt_router *rt, rt_job **jobs, st_op *ops, size_t n, mc_err *err);
+void rt_raft_close(rt_router *rt);
 
 /* service.c, admin.c */
 void rt_service_init(rt_router *rt);

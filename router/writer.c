@@ -176,7 +176,7 @@ static void store_recovered(rt_router *rt) {
 static void *writer_main(void *arg) {
   rt_router *rt = arg;
   pthread_setname_np(pthread_self(), "rt:writer"); /* for top -H and perf */
-  st_op *ops = calloc(rt->batch_max, sizeof(*ops));
+  st_op *ops = calloc(rt->batch_max + 1, sizeof(*ops)); /* + raft mode's index op */
   rt_job **jobs = calloc(rt->batch_max, sizeof(*jobs));
   if (ops == NULL || jobs == NULL) {
     mc_log(MC_LOG_ERR, NULL, "writer: out of memory; the router cannot write");
@@ -197,7 +197,8 @@ static void *writer_main(void *arg) {
     if (n > rt->batch_peak)
       rt->batch_peak = n;
     mc_err err;
-    mc_code rc = st_write_batch(rt->store, ops, n, &err);
+    mc_code rc = rt->raft != NULL ? rt_raft_commit(rt, jobs, ops, n, &err)
+                                  : st_write_batch(rt->store, ops, n, &err);
     if (rc != MC_OK) {
       mc_log(rt->store_failing ? MC_LOG_WARNING : MC_LOG_ERR, NULL,
              "group commit of %zu writes failed: %s: %s", n, mc_code_name(rc), err.msg);

@@ -1,0 +1,917 @@
+/*
+ * raftlog.c - [storage] mode = raft: canonical raft (libraft 0.15, raft_uv)
+ * as the router's write-ahead log, LMDB as the state applied from it.
+ *
+ * Why: a synced LMDB commit costs two flushes (pages, then the meta page).
+ * Here the writer's batch becomes ONE raft entry (one flush of raft's log);
+ * when raft says it is committed, the batch is applied to LMDB in one write
+ * transaction that is NOT synced (MDB_NOSYNC) and stores the entry's index
+ * (meta "raft_applied") in the same transaction; then the callers are
+ * answered. A process crash loses nothing: LMDB's committed pages are in the
+ * page cache, and a restart applies the entries after raft_applied (applying
+ * is idempotent by index). An OS crash may tear the unsynced store, so:
+ *   - checkpoints: raft's snapshot callback copies the store (compacted,
+ *     synced: st_backup) to <data_dir>/checkpoint/<index>, records it in
+ *     checkpoint/CURRENT, and only then lets raft drop the log before it;
+ *   - <data_dir>/raft-boot holds the kernel's boot id and "running" while
+ *     the router runs unsynced, "clean" after an orderly stop (store synced).
+ *     At start, "running" under another boot id (the machine went down under
+ *     a running router), a store that does not open (DATA_LOSS) or a store
+ *     older than the checkpoint is replaced by the checkpoint's copy, and
+ *     raft's log brings it up to date.
+ * What an entry holds: the batch's requests as they came (kind, caller,
+ * request id, the router's clock, the packed request), never LMDB pages:
+ * applying them runs the same deterministic code (rt_job_run) against the
+ * same state, so a replay gives the same bytes. See docs/architecture.md,
+ * "The raft write path".
+ *
+ * raft is not thread-safe: every raft call runs on this module's thread,
+ * inside its libuv loop; the writer hands a batch in with uv_async_send and
+ * waits for it to be applied. The FSM's callbacks (apply, snapshot,
+ * restore) run on that thread too, so applying and checkpointing never
+ * overlap. Single node only: the transport below refuses every connection
+ * (no other server is ever configured); the nng transport is the next step.
+ *
+ * MEDIATION_BOOT_ID_FILE (tests only) reads the boot id from another file
+ * than /proc/sys/kernel/random/boot_id, to play a reboot.
+ */
+#define _GNU_SOURCE /* pthread_setname_np */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <raft.h>
+#include <raft/uv.h>
+#include <uv.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "router/internal.h"
+
+#define ENTRY_MAGIC 0x4d524231u /* "MRB1": a batch of router jobs, format 1 */
+#define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
+
+/* The batch the writer handed in, waiting to be applied. */
+typedef struct pending {
+  uint64_t token; /* names the batch in its entry: its jobs are live here */
+  rt_job **jobs;
+  st_op *ops;
+  size_t n;
+  bool submitted, done;
+  mc_code rc;
+  mc_err err;
+} pending;
+
+struct rt_raft {
+  rt_router *rt;
+  char data_dir[2048];
+  unsigned checkpoint_entries;
+  char boot_id[64];
+
+  uv_loop_t loop;
+  uv_async_t wake, stop;
+  uv_timer_t poll;
+  struct raft_uv_transport transport;
+  struct raft_io io;
+  struct raft_fsm fsm;
+  struct raft raft;
+  struct raft_barrier barrier;
+  bool loop_ready, io_ready, raft_ready, barrier_sent;
+  pthread_t thread;
+  bool thread_started;
+
+  pthread_mutex_t mu;
+  pthread_cond_t cond;
+  pending *pending; /* guarded by mu */
+  uint64_t next_token;
+  bool started; /* the barrier applied: the log is replayed */
+  mc_code start_rc;
+  mc_err start_err;
+  uint64_t applied, replayed; /* the raft thread's own */
+};
+
+/* ---- Files: boot id, raft-boot, checkpoints ------------------------------------ */
+
+static mc_code read_small(const char *path, char *buf, size_t cap, mc_err *err) {
+  FILE *f = fopen(path, "re");
+  if (f == NULL)
+    return mc_err_set(err, errno == ENOENT ? MC_NOT_FOUND : MC_UNAVAILABLE, "%s: %s", path,
+                      strerror(errno));
+  size_t n = fread(buf, 1, cap - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  buf[strcspn(buf, "\n")] = '\0';
+  return MC_OK;
+}
+
+/* Writes text to path durably: a temporary file, fsync, rename, fsync of
+ * the directory. */
+static mc_code write_durable(const char *dir, const char *name, const char *text, mc_err *err) {
+  char tmp[2200], path[2200];
+  snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
+  snprintf(path, sizeof(path), "%s/%s", dir, name);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return mc_err_set(err, MC_UNAVAILABLE, "%s: %s", tmp, strerror(errno));
+  size_t len = strlen(text);
+  bool ok = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
+  int e = errno;
+  close(fd);
+  if (!ok || rename(tmp, path) != 0) {
+    if (ok)
+      e = errno;
+    unlink(tmp);
+    return mc_err_set(err, MC_UNAVAILABLE, "%s: %s", path, strerror(e));
+  }
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+  return MC_OK;
+}
+
+static mc_code current_boot_id(char out[64], mc_err *err) {
+  const char *path = getenv("MEDIATION_BOOT_ID_FILE");
+  if (path == NULL || path[0] == '\0')
+    path = BOOT_ID_PATH;
+  mc_code rc = read_small(path, out, 64, err);
+  if (rc == MC_OK && out[0] == '\0')
+    rc = mc_err_set(err, MC_UNAVAILABLE, "%s is empty: no boot id", path);
+  return rc;
+}
+
+static mc_code mark_boot(rt_raft *r, const char *how, mc_err *err) {
+  char text[128];
+  snprintf(text, sizeof(text), "%s %s\n", r->boot_id, how);
+  return write_durable(r->data_dir, "raft-boot", text, err);
+}
+
+/* The index of the newest checkpoint; NOT_FOUND if none was made. */
+static mc_code checkpoint_current(const char *data_dir, uint64_t *out, mc_err *err) {
+  char path[2200], text[64];
+  snprintf(path, sizeof(path), "%s/checkpoint/CURRENT", data_dir);
+  mc_code rc = read_small(path, text, sizeof(text), err);
+  if (rc != MC_OK)
+    return rc;
+  char *end = NULL;
+  errno = 0;
+  unsigned long long v = strtoull(text, &end, 10);
+  if (errno != 0 || end == text || *end != '\0')
+    return mc_err_set(err, MC_DATA_LOSS, "%s: not an index: \"%.32s\"", path, text);
+  *out = v;
+  return MC_OK;
+}
+
+/* Removes the checkpoint copies other than keep. */
+static void checkpoint_prune(const char *data_dir, uint64_t keep) {
+  char dir[2200];
+  snprintf(dir, sizeof(dir), "%s/checkpoint", data_dir);
+  DIR *d = opendir(dir);
+  if (d == NULL)
+    return;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    char *end = NULL;
+    unsigned long long v = strtoull(de->d_name, &end, 10);
+    if (end == de->d_name || *end != '\0' || v == keep)
+      continue;
+    char path[2600];
+    snprintf(path, sizeof(path), "%s/%s/data.mdb", dir, de->d_name);
+    unlink(path);
+    snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+    rmdir(path);
+  }
+  closedir(d);
+}
+
+/* Copies the store as it stands (everything applied) to checkpoint/<index>,
+ * synced, and makes it the current one. On the raft thread, or before it
+ * runs. */
+static mc_code checkpoint_make(rt_raft *r, uint64_t index, mc_err *err) {
+  char dir[2200], path[2300];
+  snprintf(dir, sizeof(dir), "%s/checkpoint", r->data_dir);
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+    return mc_err_set(err, MC_UNAVAILABLE, "%s: %s", dir, strerror(errno));
+  snprintf(path, sizeof(path), "%s/%" PRIu64, dir, index);
+  char file[2400];
+  snprintf(file, sizeof(file), "%s/data.mdb", path);
+  unlink(file); /* a copy left half-made by a crash before CURRENT named it */
+  mc_code rc = st_backup(r->rt->store, path, err);
+  if (rc != MC_OK)
+    return rc;
+  char text[32];
+  snprintf(text, sizeof(text), "%" PRIu64 "\n", index);
+  rc = write_durable(dir, "CURRENT", text, err);
+  if (rc == MC_OK)
+    checkpoint_prune(r->data_dir, index);
+  return rc;
+}
+
+/* Replaces the store's data.mdb with the newest checkpoint's copy. The store
+ * must be closed. */
+static mc_code rebuild_from_checkpoint(const char *data_dir, uint64_t index, mc_err *err) {
+  char from[2200], to[2200], tmp[2200];
+  snprintf(from, sizeof(from), "%s/checkpoint/%" PRIu64 "/data.mdb", data_dir, index);
+  snprintf(to, sizeof(to), "%s/data.mdb", data_dir);
+  snprintf(tmp, sizeof(tmp), "%s/data.mdb.rebuild", data_dir);
+  int in = open(from, O_RDONLY | O_CLOEXEC);
+  if (in < 0)
+    return mc_err_set(err, MC_DATA_LOSS, "checkpoint %" PRIu64 ": %s: %s", index, from,
+                      strerror(errno));
+  int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (out < 0) {
+    close(in);
+    return mc_err_set(err, MC_UNAVAILABLE, "%s: %s", tmp, strerror(errno));
+  }
+  char buf[1 << 16];
+  ssize_t got;
+  bool ok = true;
+  while (ok && (got = read(in, buf, sizeof(buf))) > 0)
+    ok = write(out, buf, (size_t)got) == got;
+  ok = ok && got == 0 && fsync(out) == 0;
+  int e = errno;
+  close(in);
+  close(out);
+  if (!ok || rename(tmp, to) != 0) {
+    if (ok)
+      e = errno;
+    unlink(tmp);
+    return mc_err_set(err, MC_UNAVAILABLE, "rebuilding %s from %s: %s", to, from, strerror(e));
+  }
+  int dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+  return MC_OK;
+}
+
+static mc_code store_applied(st_store *store, uint64_t *out, mc_err *err) {
+  st_txn *txn = NULL;
+  mc_code rc = st_read_begin(store, &txn, err);
+  if (rc != MC_OK)
+    return rc;
+  rc = st_raft_applied_get(txn, out, err);
+  st_read_end(txn);
+  return rc;
+}
+
+/* ---- Entries: a batch of jobs as bytes ------------------------------------------- */
+
+typedef struct wbuf {
+  uint8_t *p;
+  size_t len, cap;
+  bool failed;
+} wbuf;
+
+static void put(wbuf *w, const void *src, size_t n) {
+  if (w->failed)
+    return;
+  if (w->len + n > w->cap) {
+    size_t cap = w->cap ? w->cap : 1024;
+    while (cap < w->len + n)
+      cap *= 2;
+    uint8_t *p = raft_realloc(w->p, cap);
+    if (p == NULL) {
+      w->failed = true;
+      return;
+    }
+    w->p = p;
+    w->cap = cap;
+  }
+  memcpy(w->p + w->len, src, n);
+  w->len += n;
+}
+
+static void put_u64(wbuf *w, uint64_t v) {
+  uint8_t b[8];
+  for (int i = 0; i < 8; i++)
+    b[i] = (uint8_t)(v >> (56 - 8 * i));
+  put(w, b, 8);
+}
+
+static void put_u32(wbuf *w, uint32_t v) {
+  uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+  put(w, b, 4);
+}
+
+static void put_msg(wbuf *w, const ProtobufCMessage *m) {
+  size_t n = m != NULL ? protobuf_c_message_get_packed_size(m) : 0;
+  put_u32(w, (uint32_t)n);
+  if (n == 0 || w->failed)
+    return;
+  uint8_t *tmp = malloc(n);
+  if (tmp == NULL) {
+    w->failed = true;
+    return;
+  }
+  protobuf_c_message_pack(m, tmp);
+  put(w, tmp, n);
+  free(tmp);
+}
+
+/* The entry of a batch:
+ *   u32 magic, u64 token, u32 jobs, then per job:
+ *   u8 kind, u8 caller length, caller id, request id (RPC_REQUEST_ID_BYTES),
+ *   u64 now_ms, u32 length + the packed request (ApplyRequest,
+ *   AckDeliveriesRequest, or the AccessRecord). Big-endian; zeros after
+ *   the last job up to a multiple of 8 bytes. */
+static mc_code encode(uint64_t token, rt_job **jobs, size_t n, struct raft_buffer *out,
+                      mc_err *err) {
+  wbuf w = {0};
+  put_u32(&w, ENTRY_MAGIC);
+  put_u64(&w, token);
+  put_u32(&w, (uint32_t)n);
+  for (size_t i = 0; i < n; i++) {
+    const rt_job *j = jobs[i];
+    const char *caller = j->caller != NULL ? j->caller->id : "";
+    size_t clen = strlen(caller);
+    if (clen > 255) {
+      raft_free(w.p);
+      return mc_err_set(err, MC_INVALID_ARGUMENT, "a caller id of %zu bytes", clen);
+    }
+    uint8_t head[2] = {(uint8_t)j->kind, (uint8_t)clen};
+    put(&w, head, 2);
+    put(&w, caller, clen);
+    put(&w, j->request_id, RPC_REQUEST_ID_BYTES);
+    put_u64(&w, (uint64_t)j->now_ms);
+    put_msg(&w, j->kind == RT_JOB_ACCESS ? &j->access->base : j->request);
+  }
+  /* raft_uv's segments need every entry a multiple of 8 bytes long (it
+   * asserts it, and Debian's build has no asserts: an odd length writes a
+   * segment it cannot load again). */
+  static const uint8_t zeros[8];
+  put(&w, zeros, (8 - w.len % 8) % 8);
+  if (w.failed) {
+    raft_free(w.p);
+    return mc_err_set(err, MC_UNAVAILABLE, "out of memory making a raft entry");
+  }
+  out->base = w.p;
+  out->len = w.len;
+  return MC_OK;
+}
+
+typedef struct rbuf {
+  const uint8_t *p;
+  size_t len, at;
+  bool bad;
+} rbuf;
+
+static const uint8_t *take(rbuf *r, size_t n) {
+  if (r->bad || r->len - r->at < n) {
+    r->bad = true;
+    return NULL;
+  }
+  const uint8_t *p = r->p + r->at;
+  r->at += n;
+  return p;
+}
+
+static uint64_t get_u64(rbuf *r) {
+  const uint8_t *p = take(r, 8);
+  uint64_t v = 0;
+  for (int i = 0; p != NULL && i < 8; i++)
+    v = v << 8 | p[i];
+  return v;
+}
+
+static uint32_t get_u32(rbuf *r) {
+  const uint8_t *p = take(r, 4);
+  return p == NULL ? 0 : (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t entry_token(const struct raft_buffer *buf) {
+  rbuf r = {buf->base, buf->len, 0, false};
+  uint32_t magic = get_u32(&r);
+  uint64_t token = get_u64(&r);
+  return r.bad || magic != ENTRY_MAGIC ? 0 : token;
+}
+
+/* Decodes an entry into jobs with no call (a replay): each owns its
+ * request. *out is an array of *n jobs, freed by free_replayed. */
+static void free_replayed(rt_job **jobs, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (jobs[i] == NULL)
+      continue;
+    if (jobs[i]->request != NULL)
+      protobuf_c_message_free_unpacked((ProtobufCMessage *)jobs[i]->request, NULL);
+    rt_job_free(jobs[i]);
+  }
+  free(jobs);
+}
+
+static mc_code decode(rt_router *rt, const struct raft_buffer *buf, rt_job ***out, size_t *n_out,
+                      mc_err *err) {
+  rbuf r = {buf->base, buf->len, 0, false};
+  if (get_u32(&r) != ENTRY_MAGIC)
+    return mc_err_set(err, MC_DATA_LOSS, "a raft entry that is not a batch of router jobs");
+  (void)get_u64(&r);
+  uint32_t n = get_u32(&r);
+  if (r.bad || n > (buf->len / 8))
+    return mc_err_set(err, MC_DATA_LOSS, "a raft entry cut short (%u jobs)", n);
+  rt_job **jobs = calloc(n ? n : 1, sizeof(*jobs));
+  if (jobs == NULL)
+    return mc_err_set(err, MC_UNAVAILABLE, "out of memory replaying a raft entry");
+  mc_code rc = MC_OK;
+  for (uint32_t i = 0; i < n && rc == MC_OK; i++) {
+    rt_job *j = jobs[i] = calloc(1, sizeof(*j));
+    const uint8_t *head = take(&r, 2);
+    if (j == NULL || head == NULL) {
+      rc = mc_err_set(err, j == NULL ? MC_UNAVAILABLE : MC_DATA_LOSS, "replaying job %u", i);
+      break;
+    }
+    j->kind = (rt_job_kind)head[0];
+    j->reg = rt->reg;
+    char caller[256];
+    const uint8_t *cp = take(&r, head[1]);
+    const uint8_t *rid = take(&r, RPC_REQUEST_ID_BYTES);
+    j->now_ms = (int64_t)get_u64(&r);
+    uint32_t mlen = get_u32(&r);
+    const uint8_t *mp = take(&r, mlen);
+    if (r.bad) {
+      rc = mc_err_set(err, MC_DATA_LOSS, "a raft entry cut short at job %u", i);
+      break;
+    }
+    memcpy(caller, cp, head[1]);
+    caller[head[1]] = '\0';
+    memcpy(j->request_id, rid, RPC_REQUEST_ID_BYTES);
+    if (j->kind != RT_JOB_ACCESS) {
+      j->caller = mc_registry_principal(rt->reg, caller);
+      if (j->caller == NULL) {
+        rc = mc_err_set(err, MC_FAILED_PRECONDITION,
+                        "replaying the log: caller %s is no longer in the registry; "
+                        "restore its entry to replay",
+                        caller);
+        break;
+      }
+    }
+    switch (j->kind) {
+    case RT_JOB_APPLY:
+      j->request = &mediation__v1__apply_request__unpack(NULL, mlen, mp)->base;
+      break;
+    case RT_JOB_ACK:
+      j->request = &mediation__v1__ack_deliveries_request__unpack(NULL, mlen, mp)->base;
+      break;
+    case RT_JOB_ACCESS:
+      j->access = mediation__v1__access_record__unpack(NULL, mlen, mp);
+      break;
+    default:
+      rc = mc_err_set(err, MC_DATA_LOSS, "a raft entry with a job of kind %d", (int)j->kind);
+      break;
+    }
+    if (rc == MC_OK && (j->kind == RT_JOB_ACCESS ? j->access == NULL : j->request == NULL))
+      rc = mc_err_set(err, MC_DATA_LOSS, "a raft entry whose job %u does not unpack", i);
+  }
+  if (rc != MC_OK) {
+    free_replayed(jobs, n);
+    return rc;
+  }
+  *out = jobs;
+  *n_out = n;
+  return MC_OK;
+}
+
+/* ---- The FSM: on the raft thread ------------------------------------------------- */
+
+/* The last op of every batch: the entry's index, in the same transaction. */
+static mc_code set_index(st_txn *txn, void *arg, mc_err *err) {
+  return st_raft_applied_set(txn, *(const uint64_t *)arg, err);
+}
+
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result) {
+  rt_raft *r = fsm->data;
+  uint64_t index = raft_last_applied(&r->raft) + 1;
+  *result = NULL;
+  if (index <= r->applied)
+    return 0; /* in the store already: applying is idempotent by index */
+  uint64_t token = entry_token(buf);
+  pthread_mutex_lock(&r->mu);
+  pending *p = r->pending != NULL && r->pending->token == token && !r->pending->done
+                   ? r->pending
+                   : NULL;
+  pthread_mutex_unlock(&r->mu);
+  mc_err err = {0};
+  mc_code rc;
+  if (p != NULL) {
+    /* The writer's batch: its jobs answer their callers. The writer left
+     * one free op after them for the index. */
+    p->ops[p->n] = (st_op){.apply = set_index, .arg = &index, .direct = true};
+    rc = st_write_batch(r->rt->store, p->ops, p->n + 1, &err);
+    pthread_mutex_lock(&r->mu);
+    p->rc = rc;
+    p->err = err;
+    p->done = true;
+    pthread_cond_broadcast(&r->cond);
+    pthread_mutex_unlock(&r->mu);
+  } else {
+    rt_job **jobs = NULL;
+    size_t n = 0;
+    rc = decode(r->rt, buf, &jobs, &n, &err);
+    st_op *ops = rc == MC_OK ? calloc(n + 1, sizeof(*ops)) : NULL;
+    if (rc == MC_OK && ops == NULL)
+      rc = mc_err_set(&err, MC_UNAVAILABLE, "out of memory replaying a raft entry");
+    if (rc == MC_OK) {
+      for (size_t i = 0; i < n; i++)
+        ops[i] = (st_op){.apply = rt_job_run, .arg = jobs[i], .direct = rt_job_is_direct(jobs[i])};
+      ops[n] = (st_op){.apply = set_index, .arg = &index, .direct = true};
+      rc = st_write_batch(r->rt->store, ops, n + 1, &err);
+      r->replayed++;
+    }
+    free(ops);
+    if (jobs != NULL)
+      free_replayed(jobs, n);
+  }
+  if (rc != MC_OK) {
+    /* Not applied: raft keeps the entry and applies it again later (the
+     * writer's callers were told UNAVAILABLE, and their retries find the
+     * first answer by request id once it is applied). */
+    mc_log(MC_LOG_ERR, NULL, "raft entry %" PRIu64 " not applied: %s: %s", index,
+           mc_code_name(rc), err.msg);
+    return RAFT_IOERR;
+  }
+  r->applied = index;
+  return 0;
+}
+
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs) {
+  rt_raft *r = fsm->data;
+  uint64_t index = r->applied;
+  mc_err err = {0};
+  mc_code rc = checkpoint_make(r, index, &err);
+  if (rc != MC_OK) {
+    mc_log(MC_LOG_ERR, NULL, "checkpoint at raft entry %" PRIu64 " failed, the log is kept: %s",
+           index, err.msg);
+    return RAFT_IOERR;
+  }
+  struct raft_buffer *b = raft_malloc(sizeof(*b));
+  uint8_t *p = raft_malloc(8);
+  if (b == NULL || p == NULL) {
+    raft_free(b);
+    raft_free(p);
+    return RAFT_NOMEM;
+  }
+  for (int i = 0; i < 8; i++)
+    p[i] = (uint8_t)(index >> (56 - 8 * i));
+  b->base = p;
+  b->len = 8;
+  *bufs = b;
+  *n_bufs = 1;
+  mc_log(MC_LOG_INFO, NULL, "checkpoint at raft entry %" PRIu64, index);
+  return 0;
+}
+
+/* raft loads its snapshot at start: the store (rebuilt from the checkpoint
+ * if it had to be) must already hold everything up to it. */
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf) {
+  rt_raft *r = fsm->data;
+  uint64_t index = 0;
+  for (size_t i = 0; i < 8 && i < buf->len; i++)
+    index = index << 8 | ((const uint8_t *)buf->base)[i];
+  if (buf->len != 8 || r->applied < index) {
+    mc_log(MC_LOG_ERR, NULL,
+           "raft's snapshot is at entry %" PRIu64 " but the store holds entries up to %" PRIu64
+           " and no checkpoint brought it further",
+           index, r->applied);
+    return RAFT_CORRUPT;
+  }
+  raft_free(buf->base);
+  return 0;
+}
+
+/* ---- A transport for one node: there is no one to talk to ------------------------ */
+
+static int tr_init(struct raft_uv_transport *t, raft_id id, const char *address) { return 0; }
+static int tr_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb) { return 0; }
+static int tr_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id,
+                      const char *address, raft_uv_connect_cb cb) {
+  return RAFT_NOCONNECTION;
+}
+static void tr_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb) { cb(t); }
+
+/* ---- The loop thread --------------------------------------------------------------- */
+
+static void start_done(rt_raft *r, mc_code rc, const char *what) {
+  pthread_mutex_lock(&r->mu);
+  r->start_rc = rc;
+  if (rc != MC_OK)
+    mc_err_set(&r->start_err, rc, "raft: replaying the log: %s", what);
+  r->started = true;
+  pthread_cond_broadcast(&r->cond);
+  pthread_mutex_unlock(&r->mu);
+}
+
+static void barrier_cb(struct raft_barrier *req, int status) {
+  rt_raft *r = req->data;
+  uv_timer_stop(&r->poll);
+  if (status != 0)
+    start_done(r, MC_UNAVAILABLE, raft_strerror(status));
+  else
+    start_done(r, MC_OK, "");
+}
+
+/* Single node: raft elects itself at start; once leader, a barrier makes
+ * everything in the log committed and applied before the router serves. */
+static void poll_cb(uv_timer_t *t) {
+  rt_raft *r = t->data;
+  if (r->barrier_sent || raft_state(&r->raft) != RAFT_LEADER)
+    return;
+  r->barrier_sent = true;
+  r->barrier.data = r;
+  int rv = raft_barrier(&r->raft, &r->barrier, barrier_cb);
+  if (rv != 0) {
+    uv_timer_stop(&r->poll);
+    start_done(r, MC_UNAVAILABLE, raft_strerror(rv));
+  }
+}
+
+typedef struct apply_req {
+  struct raft_apply req;
+  rt_raft *r;
+  uint64_t token;
+} apply_req;
+
+static void fail_pending(rt_raft *r, uint64_t token, mc_code rc, const char *why) {
+  pthread_mutex_lock(&r->mu);
+  if (r->pending != NULL && r->pending->token == token && !r->pending->done) {
+    r->pending->rc = rc;
+    mc_err_set(&r->pending->err, rc, "raft: %s", why);
+    r->pending->done = true;
+    pthread_cond_broadcast(&r->cond);
+  }
+  pthread_mutex_unlock(&r->mu);
+}
+
+static void apply_cb(struct raft_apply *req, int status, void *result) {
+  apply_req *a = req->data;
+  if (status != 0) /* not committed (leadership lost, the log failed) */
+    fail_pending(a->r, a->token, MC_UNAVAILABLE, raft_strerror(status));
+  free(a);
+}
+
+static void wake_cb(uv_async_t *h) {
+  rt_raft *r = h->data;
+  pthread_mutex_lock(&r->mu);
+  pending *p = r->pending != NULL && !r->pending->submitted ? r->pending : NULL;
+  if (p != NULL)
+    p->submitted = true;
+  pthread_mutex_unlock(&r->mu);
+  if (p == NULL)
+    return;
+  mc_err err = {0};
+  struct raft_buffer buf;
+  mc_code rc = encode(p->token, p->jobs, p->n, &buf, &err);
+  if (rc != MC_OK) {
+    fail_pending(r, p->token, rc, err.msg);
+    return;
+  }
+  apply_req *a = malloc(sizeof(*a));
+  if (a == NULL) {
+    raft_free(buf.base);
+    fail_pending(r, p->token, MC_UNAVAILABLE, "out of memory");
+    return;
+  }
+  a->r = r;
+  a->token = p->token;
+  a->req.data = a;
+  int rv = raft_apply(&r->raft, &a->req, &buf, 1, apply_cb);
+  if (rv != 0) {
+    raft_free(buf.base);
+    free(a);
+    fail_pending(r, p->token, MC_UNAVAILABLE, raft_strerror(rv));
+  }
+}
+
+static void closed_cb(struct raft *raft) {
+  rt_raft *r = raft->data;
+  uv_close((uv_handle_t *)&r->wake, NULL);
+  uv_close((uv_handle_t *)&r->stop, NULL);
+  uv_close((uv_handle_t *)&r->poll, NULL);
+}
+
+static void stop_cb(uv_async_t *h) {
+  rt_raft *r = h->data;
+  r->raft.data = r;
+  raft_close(&r->raft, closed_cb);
+}
+
+static void *loop_main(void *arg) {
+  rt_raft *r = arg;
+  pthread_setname_np(pthread_self(), "rt:raft");
+  uv_run(&r->loop, UV_RUN_DEFAULT);
+  return NULL;
+}
+
+/* Sets raft up on the loop (on the caller's thread: the loop does not run
+ * yet). */
+static mc_code raft_setup(rt_raft *r, mc_err *err) {
+  char dir[2200];
+  snprintf(dir, sizeof(dir), "%s/raft", r->data_dir);
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+    return mc_err_set(err, MC_UNAVAILABLE, "%s: %s", dir, strerror(errno));
+  if (uv_loop_init(&r->loop) != 0)
+    return mc_err_set(err, MC_UNAVAILABLE, "raft: cannot start a libuv loop");
+  r->loop_ready = true;
+  uv_async_init(&r->loop, &r->wake, wake_cb);
+  uv_async_init(&r->loop, &r->stop, stop_cb);
+  uv_timer_init(&r->loop, &r->poll);
+  r->wake.data = r->stop.data = r->poll.data = r;
+  r->transport = (struct raft_uv_transport){
+      .data = r, .init = tr_init, .listen = tr_listen, .connect = tr_connect, .close = tr_close};
+  int rv = raft_uv_init(&r->io, &r->loop, dir, &r->transport);
+  if (rv != 0)
+    return mc_err_set(err, MC_UNAVAILABLE, "raft log in %s: %s", dir, r->io.errmsg);
+  r->io_ready = true;
+  r->fsm = (struct raft_fsm){.version = 1,
+                             .data = r,
+                             .apply = fsm_apply,
+                             .snapshot = fsm_snapshot,
+                             .restore = fsm_restore};
+  rv = raft_init(&r->raft, &r->io, &r->fsm, 1, "router");
+  if (rv != 0)
+    return mc_err_set(err, MC_UNAVAILABLE, "raft: %s", raft_errmsg(&r->raft));
+  r->raft_ready = true;
+  struct raft_configuration conf;
+  raft_configuration_init(&conf);
+  rv = raft_configuration_add(&conf, 1, "router", RAFT_VOTER);
+  if (rv == 0)
+    rv = raft_bootstrap(&r->raft, &conf);
+  raft_configuration_close(&conf);
+  if (rv != 0 && rv != RAFT_CANTBOOTSTRAP)
+    return mc_err_set(err, MC_UNAVAILABLE, "raft bootstrap in %s: %s", dir, raft_strerror(rv));
+  raft_set_snapshot_threshold(&r->raft, r->checkpoint_entries);
+  /* Entries kept behind a checkpoint: none are needed (the checkpoint has
+   * them); a few let a restart skip instead of restoring. */
+  raft_set_snapshot_trailing(&r->raft, 128);
+  rv = raft_start(&r->raft);
+  if (rv != 0)
+    return mc_err_set(err, MC_DATA_LOSS, "raft start in %s: %s", dir, raft_errmsg(&r->raft));
+  uv_timer_start(&r->poll, poll_cb, 0, 2);
+  return MC_OK;
+}
+
+/* ---- The router's side ---------------------------------------------------------- */
+
+mc_code rt_raft_open_store(rt_router *rt, const char *data_dir, unsigned checkpoint_entries,
+                           st_options *so, mc_err *err) {
+  rt_raft *r = calloc(1, sizeof(*r));
+  if (r == NULL)
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
+  pthread_mutex_init(&r->mu, NULL);
+  pthread_cond_init(&r->cond, NULL);
+  r->rt = rt;
+  rt->raft = r;
+  r->next_token = ((uint64_t)getpid() << 32) ^ (uint64_t)mc_now_ms();
+  snprintf(r->data_dir, sizeof(r->data_dir), "%s", data_dir);
+  r->checkpoint_entries = checkpoint_entries ? checkpoint_entries : 16384;
+  mc_code rc = current_boot_id(r->boot_id, err);
+  if (rc != MC_OK)
+    return rc;
+  if (mkdir(data_dir, 0700) != 0 && errno != EEXIST)
+    return mc_err_set(err, MC_UNAVAILABLE, "%s: %s", data_dir, strerror(errno));
+
+  /* Was the store left unsynced by a run on another boot? */
+  char path[2200], mark[128];
+  snprintf(path, sizeof(path), "%s/raft-boot", data_dir);
+  mc_err e2 = {0};
+  bool first = read_small(path, mark, sizeof(mark), &e2) == MC_NOT_FOUND;
+  uint64_t cp = 0;
+  mc_code cprc = checkpoint_current(data_dir, &cp, err);
+  if (cprc != MC_OK && cprc != MC_NOT_FOUND)
+    return cprc;
+  bool have_cp = cprc == MC_OK;
+  const char *why = NULL;
+  if (!first) {
+    size_t idlen = strlen(r->boot_id);
+    bool same_boot = strncmp(mark, r->boot_id, idlen) == 0 && mark[idlen] == ' ';
+    bool clean = strstr(mark, " clean") != NULL;
+    if (!same_boot && !clean)
+      why = "the machine restarted while the router ran with unsynced commits";
+  }
+  if (why != NULL && !have_cp)
+    return mc_err_set(err, MC_DATA_LOSS, "%s, and there is no checkpoint to rebuild from", why);
+  for (int attempt = 0;; attempt++) {
+    if (why != NULL) {
+      mc_log(MC_LOG_WARNING, NULL, "rebuilding the store from checkpoint %" PRIu64
+             " and the raft log: %s", cp, why);
+      rc = rebuild_from_checkpoint(data_dir, cp, err);
+      if (rc != MC_OK)
+        return rc;
+    }
+    so->log_ahead = true;
+    rc = st_open(so, &rt->store, err);
+    if (rc == MC_OK)
+      rc = store_applied(rt->store, &r->applied, err);
+    if (rc == MC_OK && have_cp && r->applied < cp) {
+      why = "the store is older than the last checkpoint";
+    } else if (rc == MC_DATA_LOSS && have_cp && attempt == 0) {
+      mc_log(MC_LOG_WARNING, NULL, "the store fails its check: %s", err->msg);
+      why = "the store fails its check";
+    } else {
+      break;
+    }
+    st_close(rt->store);
+    rt->store = NULL;
+    if (attempt > 0)
+      return mc_err_set(err, MC_DATA_LOSS, "the checkpoint %" PRIu64 " does not open", cp);
+  }
+  if (rc != MC_OK)
+    return rc;
+  if (!have_cp) {
+    /* The first start in raft mode (a new store, or an lmdb-sync one being
+     * migrated): its synced state is the first checkpoint. */
+    rc = checkpoint_make(r, r->applied, err);
+    if (rc != MC_OK)
+      return rc;
+  }
+  rc = mark_boot(r, "running", err);
+  if (rc == MC_OK)
+    rc = raft_setup(r, err);
+  if (rc != MC_OK)
+    return rc;
+  if (pthread_create(&r->thread, NULL, loop_main, r) != 0)
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "cannot start the raft thread");
+  r->thread_started = true;
+  pthread_mutex_lock(&r->mu);
+  while (!r->started)
+    pthread_cond_wait(&r->cond, &r->mu);
+  rc = r->start_rc;
+  if (rc != MC_OK)
+    *err = r->start_err;
+  pthread_mutex_unlock(&r->mu);
+  if (rc == MC_OK)
+    mc_log(MC_LOG_NOTICE, NULL,
+           "raft log: %" PRIu64 " entries applied (%" PRIu64 " replayed at start), checkpoint "
+           "every %u",
+           r->applied, r->replayed, r->checkpoint_entries);
+  return rc;
+}
+
+mc_code rt_raft_commit(rt_router *rt, rt_job **jobs, st_op *ops, size_t n, mc_err *err) {
+  rt_raft *r = rt->raft;
+  pending p = {.jobs = jobs, .ops = ops, .n = n};
+  pthread_mutex_lock(&r->mu);
+  p.token = ++r->next_token;
+  r->pending = &p;
+  pthread_mutex_unlock(&r->mu);
+  uv_async_send(&r->wake);
+  pthread_mutex_lock(&r->mu);
+  while (!p.done)
+    pthread_cond_wait(&r->cond, &r->mu);
+  r->pending = NULL;
+  pthread_mutex_unlock(&r->mu);
+  if (p.rc != MC_OK)
+    *err = p.err;
+  return p.rc;
+}
+
+void rt_raft_close(rt_router *rt) {
+  rt_raft *r = rt->raft;
+  if (r == NULL)
+    return;
+  if (r->thread_started) {
+    uv_async_send(&r->stop);
+    pthread_join(r->thread, NULL);
+  }
+  if (r->io_ready) {
+    if (!r->thread_started) {
+      /* raft_start failed or never ran: close what was set up. */
+      if (r->raft_ready) {
+        r->raft.data = r;
+        raft_close(&r->raft, closed_cb);
+      } else {
+        raft_uv_close(&r->io);
+        uv_close((uv_handle_t *)&r->wake, NULL);
+        uv_close((uv_handle_t *)&r->stop, NULL);
+        uv_close((uv_handle_t *)&r->poll, NULL);
+      }
+      uv_run(&r->loop, UV_RUN_DEFAULT);
+    }
+  } else if (r->loop_ready) {
+    uv_close((uv_handle_t *)&r->wake, NULL);
+    uv_close((uv_handle_t *)&r->stop, NULL);
+    uv_close((uv_handle_t *)&r->poll, NULL);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+  }
+  if (r->loop_ready)
+    uv_loop_close(&r->loop);
+  /* An orderly stop: flush the store, then say so, so that a reboot
+   * before the next start needs no rebuild. */
+  mc_err err = {0};
+  if (rt->store != NULL && r->started && r->start_rc == MC_OK) {
+    if (st_sync(rt->store, &err) == MC_OK)
+      mark_boot(r, "clean", &err);
+    else
+      mc_log(MC_LOG_ERR, NULL, "syncing the store at stop: %s", err.msg);
+  }
+  pthread_mutex_destroy(&r->mu);
+  pthread_cond_destroy(&r->cond);
+  free(r);
+  rt->raft = NULL;
+}
