@@ -57,15 +57,20 @@
 #define ENTRY_MAGIC 0x4d524231u /* "MRB1": a batch of router jobs, format 1 */
 #define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
 
-/* The batch the writer handed in, waiting to be applied. */
+/* Batches handed to raft and not yet applied: enough for raft to append
+ * several at once while the writer gathers the next, few enough that a
+ * batch still grows under load. */
+#define MAX_IN_FLIGHT 4
+
+/* A batch the writer handed in, waiting to be applied (copies of the
+ * writer's arrays; ops has a free slot after the n jobs' for the index). */
 typedef struct pending {
+  struct pending *next;
   uint64_t token; /* names the batch in its entry: its jobs are live here */
   rt_job **jobs;
   st_op *ops;
   size_t n;
-  bool submitted, done;
-  mc_code rc;
-  mc_err err;
+  bool submitted; /* raft_apply was called for it */
 } pending;
 
 struct rt_raft {
@@ -88,7 +93,8 @@ struct rt_raft {
 
   pthread_mutex_t mu;
   pthread_cond_t cond;
-  pending *pending; /* guarded by mu */
+  pending *head, *tail; /* in submission order; guarded by mu */
+  size_t in_flight;
   uint64_t next_token;
   bool started; /* the barrier applied: the log is replayed */
   mc_code start_rc;
@@ -480,6 +486,37 @@ static mc_code decode(rt_router *rt, const struct raft_buffer *buf, rt_job ***ou
 
 /* ---- The FSM: on the raft thread ------------------------------------------------- */
 
+/* The live batch an entry came from; NULL when the entry is replayed. */
+static pending *find_pending(rt_raft *r, uint64_t token) {
+  pthread_mutex_lock(&r->mu);
+  pending *p = r->head;
+  while (p != NULL && !(p->token == token && p->submitted))
+    p = p->next;
+  pthread_mutex_unlock(&r->mu);
+  return p;
+}
+
+/* A live batch is done (applied, or failed): its callers are answered
+ * through the writer's replier, and the writer may hand in another. */
+static void finish(rt_raft *r, pending *p, mc_code rc, const mc_err *err) {
+  rt_writer_finish(r->rt, p->jobs, p->ops, p->n, rc, err);
+  pthread_mutex_lock(&r->mu);
+  pending **at = &r->head, *prev = NULL;
+  while (*at != p) {
+    prev = *at;
+    at = &(*at)->next;
+  }
+  *at = p->next;
+  if (r->tail == p)
+    r->tail = prev;
+  r->in_flight--;
+  pthread_cond_broadcast(&r->cond);
+  pthread_mutex_unlock(&r->mu);
+  free(p->jobs);
+  free(p->ops);
+  free(p);
+}
+
 /* The last op of every batch: the entry's index, in the same transaction. */
 static mc_code set_index(st_txn *txn, void *arg, mc_err *err) {
   return st_raft_applied_set(txn, *(const uint64_t *)arg, err);
@@ -491,25 +528,14 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
   *result = NULL;
   if (index <= r->applied)
     return 0; /* in the store already: applying is idempotent by index */
-  uint64_t token = entry_token(buf);
-  pthread_mutex_lock(&r->mu);
-  pending *p = r->pending != NULL && r->pending->token == token && !r->pending->done
-                   ? r->pending
-                   : NULL;
-  pthread_mutex_unlock(&r->mu);
+  pending *p = find_pending(r, entry_token(buf));
   mc_err err = {0};
   mc_code rc;
   if (p != NULL) {
-    /* The writer's batch: its jobs answer their callers. The writer left
-     * one free op after them for the index. */
+    /* The writer's batch: its jobs answer their callers. */
     p->ops[p->n] = (st_op){.apply = set_index, .arg = &index, .direct = true};
     rc = st_write_batch(r->rt->store, p->ops, p->n + 1, &err);
-    pthread_mutex_lock(&r->mu);
-    p->rc = rc;
-    p->err = err;
-    p->done = true;
-    pthread_cond_broadcast(&r->cond);
-    pthread_mutex_unlock(&r->mu);
+    finish(r, p, rc, &err);
   } else {
     rt_job **jobs = NULL;
     size_t n = 0;
@@ -638,14 +664,12 @@ typedef struct apply_req {
 } apply_req;
 
 static void fail_pending(rt_raft *r, uint64_t token, mc_code rc, const char *why) {
-  pthread_mutex_lock(&r->mu);
-  if (r->pending != NULL && r->pending->token == token && !r->pending->done) {
-    r->pending->rc = rc;
-    mc_err_set(&r->pending->err, rc, "raft: %s", why);
-    r->pending->done = true;
-    pthread_cond_broadcast(&r->cond);
+  pending *p = find_pending(r, token);
+  if (p != NULL) {
+    mc_err err;
+    mc_err_set(&err, rc, "raft: %s", why);
+    finish(r, p, rc, &err);
   }
-  pthread_mutex_unlock(&r->mu);
 }
 
 static void apply_cb(struct raft_apply *req, int status, void *result) {
@@ -655,15 +679,25 @@ static void apply_cb(struct raft_apply *req, int status, void *result) {
   free(a);
 }
 
+static void submit_one(rt_raft *r, pending *p);
+
 static void wake_cb(uv_async_t *h) {
   rt_raft *r = h->data;
-  pthread_mutex_lock(&r->mu);
-  pending *p = r->pending != NULL && !r->pending->submitted ? r->pending : NULL;
-  if (p != NULL)
-    p->submitted = true;
-  pthread_mutex_unlock(&r->mu);
-  if (p == NULL)
-    return;
+  for (;;) {
+    pthread_mutex_lock(&r->mu);
+    pending *p = r->head;
+    while (p != NULL && p->submitted)
+      p = p->next;
+    if (p != NULL)
+      p->submitted = true;
+    pthread_mutex_unlock(&r->mu);
+    if (p == NULL)
+      return;
+    submit_one(r, p);
+  }
+}
+
+static void submit_one(rt_raft *r, pending *p) {
   mc_err err = {0};
   struct raft_buffer buf;
   mc_code rc = encode(p->token, p->jobs, p->n, &buf, &err);
@@ -853,22 +887,45 @@ mc_code rt_raft_open_store(rt_router *rt, const char *data_dir, unsigned checkpo
   return rc;
 }
 
-mc_code rt_raft_commit(rt_router *rt, rt_job **jobs, st_op *ops, size_t n, mc_err *err) {
+void rt_raft_submit(rt_router *rt, rt_job *const *jobs, const st_op *ops, size_t n) {
   rt_raft *r = rt->raft;
-  pending p = {.jobs = jobs, .ops = ops, .n = n};
+  pending *p = calloc(1, sizeof(*p));
+  rt_job **jc = malloc(n * sizeof(*jc));
+  st_op *oc = calloc(n + 1, sizeof(*oc));
+  if (p == NULL || jc == NULL || oc == NULL) {
+    free(p);
+    free(jc);
+    free(oc);
+    mc_err err;
+    mc_err_set(&err, MC_UNAVAILABLE, "out of memory handing a batch to raft");
+    rt_writer_finish(rt, (rt_job **)jobs, ops, n, MC_UNAVAILABLE, &err);
+    return;
+  }
+  memcpy(jc, jobs, n * sizeof(*jc));
+  memcpy(oc, ops, n * sizeof(*oc));
+  p->jobs = jc;
+  p->ops = oc;
+  p->n = n;
   pthread_mutex_lock(&r->mu);
-  p.token = ++r->next_token;
-  r->pending = &p;
+  while (r->in_flight >= MAX_IN_FLIGHT)
+    pthread_cond_wait(&r->cond, &r->mu);
+  p->token = ++r->next_token;
+  if (r->tail != NULL)
+    r->tail->next = p;
+  else
+    r->head = p;
+  r->tail = p;
+  r->in_flight++;
   pthread_mutex_unlock(&r->mu);
   uv_async_send(&r->wake);
+}
+
+void rt_raft_drain(rt_router *rt) {
+  rt_raft *r = rt->raft;
   pthread_mutex_lock(&r->mu);
-  while (!p.done)
+  while (r->in_flight > 0)
     pthread_cond_wait(&r->cond, &r->mu);
-  r->pending = NULL;
   pthread_mutex_unlock(&r->mu);
-  if (p.rc != MC_OK)
-    *err = p.err;
-  return p.rc;
 }
 
 void rt_raft_close(rt_router *rt) {
