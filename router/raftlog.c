@@ -60,7 +60,7 @@
 /* Batches handed to raft and not yet applied: enough for raft to append
  * several at once while the writer gathers the next, few enough that a
  * batch still grows under load. */
-#define MAX_IN_FLIGHT 4
+#define MAX_IN_FLIGHT 2 /* 1, 2 and 4 measured alike within noise (bench_router, 2026-12-03) */
 
 /* A batch the writer handed in, waiting to be applied (copies of the
  * writer's arrays; ops has a free slot after the n jobs' for the index). */
