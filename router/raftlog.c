@@ -36,9 +36,7 @@
  * than /proc/sys/kernel/random/boot_id, to play a reboot.
  */
 #define _GNU_SOURCE /* pthread_setname_np */
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,10 +50,8 @@
 
 #include "core/clock.h"
 #include "core/log.h"
-#include "router/internal.h"
+#include "router/raftlog.h"
 
-#define ENTRY_MAGIC 0x4d524231u /* "MRB1": a batch of router jobs, format 1 */
-#define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
 
 /* Batches handed to raft and not yet applied: enough for raft to append
  * several at once while the writer gathers the next, few enough that a
@@ -102,388 +98,6 @@ struct rt_raft {
   uint64_t applied, replayed; /* the raft thread's own */
 };
 
-/* ---- Files: boot id, raft-boot, checkpoints ------------------------------------ */
-
-static mc_code read_small(const char *path, char *buf, size_t cap, mc_err *err) {
-  FILE *f = fopen(path, "re");
-  if (f == NULL)
-    return mc_err_set(err, errno == ENOENT ? MC_NOT_FOUND : MC_UNAVAILABLE, "%s: %s", path,
-                      strerror(errno));
-  size_t n = fread(buf, 1, cap - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  buf[strcspn(buf, "\n")] = '\0';
-  return MC_OK;
-}
-
-/* Writes text to path durably: a temporary file, fsync, rename, fsync of
- * the directory. */
-static mc_code write_durable(const char *dir, const char *name, const char *text, mc_err *err) {
-  char tmp[2200], path[2200];
-  snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
-  snprintf(path, sizeof(path), "%s/%s", dir, name);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return mc_err_set(err, MC_UNAVAILABLE, "%s: %s", tmp, strerror(errno));
-  size_t len = strlen(text);
-  bool ok = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
-  int e = errno;
-  close(fd);
-  if (!ok || rename(tmp, path) != 0) {
-    if (ok)
-      e = errno;
-    unlink(tmp);
-    return mc_err_set(err, MC_UNAVAILABLE, "%s: %s", path, strerror(e));
-  }
-  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
-  return MC_OK;
-}
-
-static mc_code current_boot_id(char out[64], mc_err *err) {
-  const char *path = getenv("MEDIATION_BOOT_ID_FILE");
-  if (path == NULL || path[0] == '\0')
-    path = BOOT_ID_PATH;
-  mc_code rc = read_small(path, out, 64, err);
-  if (rc == MC_OK && out[0] == '\0')
-    rc = mc_err_set(err, MC_UNAVAILABLE, "%s is empty: no boot id", path);
-  return rc;
-}
-
-static mc_code mark_boot(rt_raft *r, const char *how, mc_err *err) {
-  char text[128];
-  snprintf(text, sizeof(text), "%s %s\n", r->boot_id, how);
-  return write_durable(r->data_dir, "raft-boot", text, err);
-}
-
-/* The index of the newest checkpoint; NOT_FOUND if none was made. */
-static mc_code checkpoint_current(const char *data_dir, uint64_t *out, mc_err *err) {
-  char path[2200], text[64];
-  snprintf(path, sizeof(path), "%s/checkpoint/CURRENT", data_dir);
-  mc_code rc = read_small(path, text, sizeof(text), err);
-  if (rc != MC_OK)
-    return rc;
-  char *end = NULL;
-  errno = 0;
-  unsigned long long v = strtoull(text, &end, 10);
-  if (errno != 0 || end == text || *end != '\0')
-    return mc_err_set(err, MC_DATA_LOSS, "%s: not an index: \"%.32s\"", path, text);
-  *out = v;
-  return MC_OK;
-}
-
-/* Removes the checkpoint copies other than keep. */
-static void checkpoint_prune(const char *data_dir, uint64_t keep) {
-  char dir[2200];
-  snprintf(dir, sizeof(dir), "%s/checkpoint", data_dir);
-  DIR *d = opendir(dir);
-  if (d == NULL)
-    return;
-  struct dirent *de;
-  while ((de = readdir(d)) != NULL) {
-    char *end = NULL;
-    unsigned long long v = strtoull(de->d_name, &end, 10);
-    if (end == de->d_name || *end != '\0' || v == keep)
-      continue;
-    char path[2600];
-    snprintf(path, sizeof(path), "%s/%s/data.mdb", dir, de->d_name);
-    unlink(path);
-    snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-    rmdir(path);
-  }
-  closedir(d);
-}
-
-/* Copies the store as it stands (everything applied) to checkpoint/<index>,
- * synced, and makes it the current one. On the raft thread, or before it
- * runs. */
-static mc_code checkpoint_make(rt_raft *r, uint64_t index, mc_err *err) {
-  char dir[2200], path[2300];
-  snprintf(dir, sizeof(dir), "%s/checkpoint", r->data_dir);
-  if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-    return mc_err_set(err, MC_UNAVAILABLE, "%s: %s", dir, strerror(errno));
-  snprintf(path, sizeof(path), "%s/%" PRIu64, dir, index);
-  char file[2400];
-  snprintf(file, sizeof(file), "%s/data.mdb", path);
-  unlink(file); /* a copy left half-made by a crash before CURRENT named it */
-  mc_code rc = st_backup(r->rt->store, path, err);
-  if (rc != MC_OK)
-    return rc;
-  char text[32];
-  snprintf(text, sizeof(text), "%" PRIu64 "\n", index);
-  rc = write_durable(dir, "CURRENT", text, err);
-  if (rc == MC_OK)
-    checkpoint_prune(r->data_dir, index);
-  return rc;
-}
-
-/* Replaces the store's data.mdb with the newest checkpoint's copy. The store
- * must be closed. */
-static mc_code rebuild_from_checkpoint(const char *data_dir, uint64_t index, mc_err *err) {
-  char from[2200], to[2200], tmp[2200];
-  snprintf(from, sizeof(from), "%s/checkpoint/%" PRIu64 "/data.mdb", data_dir, index);
-  snprintf(to, sizeof(to), "%s/data.mdb", data_dir);
-  snprintf(tmp, sizeof(tmp), "%s/data.mdb.rebuild", data_dir);
-  int in = open(from, O_RDONLY | O_CLOEXEC);
-  if (in < 0)
-    return mc_err_set(err, MC_DATA_LOSS, "checkpoint %" PRIu64 ": %s: %s", index, from,
-                      strerror(errno));
-  int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (out < 0) {
-    close(in);
-    return mc_err_set(err, MC_UNAVAILABLE, "%s: %s", tmp, strerror(errno));
-  }
-  char buf[1 << 16];
-  ssize_t got;
-  bool ok = true;
-  while (ok && (got = read(in, buf, sizeof(buf))) > 0)
-    ok = write(out, buf, (size_t)got) == got;
-  ok = ok && got == 0 && fsync(out) == 0;
-  int e = errno;
-  close(in);
-  close(out);
-  if (!ok || rename(tmp, to) != 0) {
-    if (ok)
-      e = errno;
-    unlink(tmp);
-    return mc_err_set(err, MC_UNAVAILABLE, "rebuilding %s from %s: %s", to, from, strerror(e));
-  }
-  int dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
-  return MC_OK;
-}
-
-static mc_code store_applied(st_store *store, uint64_t *out, mc_err *err) {
-  st_txn *txn = NULL;
-  mc_code rc = st_read_begin(store, &txn, err);
-  if (rc != MC_OK)
-    return rc;
-  rc = st_raft_applied_get(txn, out, err);
-  st_read_end(txn);
-  return rc;
-}
-
-/* ---- Entries: a batch of jobs as bytes ------------------------------------------- */
-
-typedef struct wbuf {
-  uint8_t *p;
-  size_t len, cap;
-  bool failed;
-} wbuf;
-
-static void put(wbuf *w, const void *src, size_t n) {
-  if (w->failed)
-    return;
-  if (w->len + n > w->cap) {
-    size_t cap = w->cap ? w->cap : 1024;
-    while (cap < w->len + n)
-      cap *= 2;
-    uint8_t *p = raft_realloc(w->p, cap);
-    if (p == NULL) {
-      w->failed = true;
-      return;
-    }
-    w->p = p;
-    w->cap = cap;
-  }
-  memcpy(w->p + w->len, src, n);
-  w->len += n;
-}
-
-static void put_u64(wbuf *w, uint64_t v) {
-  uint8_t b[8];
-  for (int i = 0; i < 8; i++)
-    b[i] = (uint8_t)(v >> (56 - 8 * i));
-  put(w, b, 8);
-}
-
-static void put_u32(wbuf *w, uint32_t v) {
-  uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
-  put(w, b, 4);
-}
-
-static void put_msg(wbuf *w, const ProtobufCMessage *m) {
-  size_t n = m != NULL ? protobuf_c_message_get_packed_size(m) : 0;
-  put_u32(w, (uint32_t)n);
-  if (n == 0 || w->failed)
-    return;
-  uint8_t *tmp = malloc(n);
-  if (tmp == NULL) {
-    w->failed = true;
-    return;
-  }
-  protobuf_c_message_pack(m, tmp);
-  put(w, tmp, n);
-  free(tmp);
-}
-
-/* The entry of a batch:
- *   u32 magic, u64 token, u32 jobs, then per job:
- *   u8 kind, u8 caller length, caller id, request id (RPC_REQUEST_ID_BYTES),
- *   u64 now_ms, u32 length + the packed request (ApplyRequest,
- *   AckDeliveriesRequest, or the AccessRecord). Big-endian; zeros after
- *   the last job up to a multiple of 8 bytes. */
-static mc_code encode(uint64_t token, rt_job **jobs, size_t n, struct raft_buffer *out,
-                      mc_err *err) {
-  wbuf w = {0};
-  put_u32(&w, ENTRY_MAGIC);
-  put_u64(&w, token);
-  put_u32(&w, (uint32_t)n);
-  for (size_t i = 0; i < n; i++) {
-    const rt_job *j = jobs[i];
-    const char *caller = j->caller != NULL ? j->caller->id : "";
-    size_t clen = strlen(caller);
-    if (clen > 255) {
-      raft_free(w.p);
-      return mc_err_set(err, MC_INVALID_ARGUMENT, "a caller id of %zu bytes", clen);
-    }
-    uint8_t head[2] = {(uint8_t)j->kind, (uint8_t)clen};
-    put(&w, head, 2);
-    put(&w, caller, clen);
-    put(&w, j->request_id, RPC_REQUEST_ID_BYTES);
-    put_u64(&w, (uint64_t)j->now_ms);
-    put_msg(&w, j->kind == RT_JOB_ACCESS ? &j->access->base : j->request);
-  }
-  /* raft_uv's segments need every entry a multiple of 8 bytes long (it
-   * asserts it, and Debian's build has no asserts: an odd length writes a
-   * segment it cannot load again). */
-  static const uint8_t zeros[8];
-  put(&w, zeros, (8 - w.len % 8) % 8);
-  if (w.failed) {
-    raft_free(w.p);
-    return mc_err_set(err, MC_UNAVAILABLE, "out of memory making a raft entry");
-  }
-  out->base = w.p;
-  out->len = w.len;
-  return MC_OK;
-}
-
-typedef struct rbuf {
-  const uint8_t *p;
-  size_t len, at;
-  bool bad;
-} rbuf;
-
-static const uint8_t *take(rbuf *r, size_t n) {
-  if (r->bad || r->len - r->at < n) {
-    r->bad = true;
-    return NULL;
-  }
-  const uint8_t *p = r->p + r->at;
-  r->at += n;
-  return p;
-}
-
-static uint64_t get_u64(rbuf *r) {
-  const uint8_t *p = take(r, 8);
-  uint64_t v = 0;
-  for (int i = 0; p != NULL && i < 8; i++)
-    v = v << 8 | p[i];
-  return v;
-}
-
-static uint32_t get_u32(rbuf *r) {
-  const uint8_t *p = take(r, 4);
-  return p == NULL ? 0 : (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint64_t entry_token(const struct raft_buffer *buf) {
-  rbuf r = {buf->base, buf->len, 0, false};
-  uint32_t magic = get_u32(&r);
-  uint64_t token = get_u64(&r);
-  return r.bad || magic != ENTRY_MAGIC ? 0 : token;
-}
-
-/* Decodes an entry into jobs with no call (a replay): each owns its
- * request. *out is an array of *n jobs, freed by free_replayed. */
-static void free_replayed(rt_job **jobs, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    if (jobs[i] == NULL)
-      continue;
-    if (jobs[i]->request != NULL)
-      protobuf_c_message_free_unpacked((ProtobufCMessage *)jobs[i]->request, NULL);
-    rt_job_free(jobs[i]);
-  }
-  free(jobs);
-}
-
-static mc_code decode(rt_router *rt, const struct raft_buffer *buf, rt_job ***out, size_t *n_out,
-                      mc_err *err) {
-  rbuf r = {buf->base, buf->len, 0, false};
-  if (get_u32(&r) != ENTRY_MAGIC)
-    return mc_err_set(err, MC_DATA_LOSS, "a raft entry that is not a batch of router jobs");
-  (void)get_u64(&r);
-  uint32_t n = get_u32(&r);
-  if (r.bad || n > (buf->len / 8))
-    return mc_err_set(err, MC_DATA_LOSS, "a raft entry cut short (%u jobs)", n);
-  rt_job **jobs = calloc(n ? n : 1, sizeof(*jobs));
-  if (jobs == NULL)
-    return mc_err_set(err, MC_UNAVAILABLE, "out of memory replaying a raft entry");
-  mc_code rc = MC_OK;
-  for (uint32_t i = 0; i < n && rc == MC_OK; i++) {
-    rt_job *j = jobs[i] = calloc(1, sizeof(*j));
-    const uint8_t *head = take(&r, 2);
-    if (j == NULL || head == NULL) {
-      rc = mc_err_set(err, j == NULL ? MC_UNAVAILABLE : MC_DATA_LOSS, "replaying job %u", i);
-      break;
-    }
-    j->kind = (rt_job_kind)head[0];
-    j->reg = rt->reg;
-    char caller[256];
-    const uint8_t *cp = take(&r, head[1]);
-    const uint8_t *rid = take(&r, RPC_REQUEST_ID_BYTES);
-    j->now_ms = (int64_t)get_u64(&r);
-    uint32_t mlen = get_u32(&r);
-    const uint8_t *mp = take(&r, mlen);
-    if (r.bad) {
-      rc = mc_err_set(err, MC_DATA_LOSS, "a raft entry cut short at job %u", i);
-      break;
-    }
-    memcpy(caller, cp, head[1]);
-    caller[head[1]] = '\0';
-    memcpy(j->request_id, rid, RPC_REQUEST_ID_BYTES);
-    if (j->kind != RT_JOB_ACCESS) {
-      j->caller = mc_registry_principal(rt->reg, caller);
-      if (j->caller == NULL) {
-        rc = mc_err_set(err, MC_FAILED_PRECONDITION,
-                        "replaying the log: caller %s is no longer in the registry; "
-                        "restore its entry to replay",
-                        caller);
-        break;
-      }
-    }
-    switch (j->kind) {
-    case RT_JOB_APPLY:
-      j->request = &mediation__v1__apply_request__unpack(NULL, mlen, mp)->base;
-      break;
-    case RT_JOB_ACK:
-      j->request = &mediation__v1__ack_deliveries_request__unpack(NULL, mlen, mp)->base;
-      break;
-    case RT_JOB_ACCESS:
-      j->access = mediation__v1__access_record__unpack(NULL, mlen, mp);
-      break;
-    default:
-      rc = mc_err_set(err, MC_DATA_LOSS, "a raft entry with a job of kind %d", (int)j->kind);
-      break;
-    }
-    if (rc == MC_OK && (j->kind == RT_JOB_ACCESS ? j->access == NULL : j->request == NULL))
-      rc = mc_err_set(err, MC_DATA_LOSS, "a raft entry whose job %u does not unpack", i);
-  }
-  if (rc != MC_OK) {
-    free_replayed(jobs, n);
-    return rc;
-  }
-  *out = jobs;
-  *n_out = n;
-  return MC_OK;
-}
-
 /* ---- The FSM: on the raft thread ------------------------------------------------- */
 
 /* The live batch an entry came from; NULL when the entry is replayed. */
@@ -528,7 +142,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
   *result = NULL;
   if (index <= r->applied)
     return 0; /* in the store already: applying is idempotent by index */
-  pending *p = find_pending(r, entry_token(buf));
+  pending *p = find_pending(r, rl_entry_token(buf));
   mc_err err = {0};
   mc_code rc;
   if (p != NULL) {
@@ -539,7 +153,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
   } else {
     rt_job **jobs = NULL;
     size_t n = 0;
-    rc = decode(r->rt, buf, &jobs, &n, &err);
+    rc = rl_decode(r->rt, buf, &jobs, &n, &err);
     st_op *ops = rc == MC_OK ? calloc(n + 1, sizeof(*ops)) : NULL;
     if (rc == MC_OK && ops == NULL)
       rc = mc_err_set(&err, MC_UNAVAILABLE, "out of memory replaying a raft entry");
@@ -552,7 +166,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     }
     free(ops);
     if (jobs != NULL)
-      free_replayed(jobs, n);
+      rl_free_replayed(jobs, n);
   }
   if (rc != MC_OK) {
     /* Not applied: raft keeps the entry and applies it again later (the
@@ -570,7 +184,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
   rt_raft *r = fsm->data;
   uint64_t index = r->applied;
   mc_err err = {0};
-  mc_code rc = checkpoint_make(r, index, &err);
+  mc_code rc = rl_checkpoint_make(r->rt->store, r->data_dir, index, &err);
   if (rc != MC_OK) {
     mc_log(MC_LOG_ERR, NULL, "checkpoint at raft entry %" PRIu64 " failed, the log is kept: %s",
            index, err.msg);
@@ -700,7 +314,7 @@ static void wake_cb(uv_async_t *h) {
 static void submit_one(rt_raft *r, pending *p) {
   mc_err err = {0};
   struct raft_buffer buf;
-  mc_code rc = encode(p->token, p->jobs, p->n, &buf, &err);
+  mc_code rc = rl_encode(p->token, p->jobs, p->n, &buf, &err);
   if (rc != MC_OK) {
     fail_pending(r, p->token, rc, err.msg);
     return;
@@ -804,7 +418,7 @@ mc_code rt_raft_open_store(rt_router *rt, const char *data_dir, unsigned checkpo
   r->next_token = ((uint64_t)getpid() << 32) ^ (uint64_t)mc_now_ms();
   snprintf(r->data_dir, sizeof(r->data_dir), "%s", data_dir);
   r->checkpoint_entries = checkpoint_entries ? checkpoint_entries : 16384;
-  mc_code rc = current_boot_id(r->boot_id, err);
+  mc_code rc = rl_boot_id(r->boot_id, err);
   if (rc != MC_OK)
     return rc;
   if (mkdir(data_dir, 0700) != 0 && errno != EEXIST)
@@ -814,9 +428,9 @@ mc_code rt_raft_open_store(rt_router *rt, const char *data_dir, unsigned checkpo
   char path[2200], mark[128];
   snprintf(path, sizeof(path), "%s/raft-boot", data_dir);
   mc_err e2 = {0};
-  bool first = read_small(path, mark, sizeof(mark), &e2) == MC_NOT_FOUND;
+  bool first = rl_read_small(path, mark, sizeof(mark), &e2) == MC_NOT_FOUND;
   uint64_t cp = 0;
-  mc_code cprc = checkpoint_current(data_dir, &cp, err);
+  mc_code cprc = rl_checkpoint_current(data_dir, &cp, err);
   if (cprc != MC_OK && cprc != MC_NOT_FOUND)
     return cprc;
   bool have_cp = cprc == MC_OK;
@@ -834,14 +448,14 @@ mc_code rt_raft_open_store(rt_router *rt, const char *data_dir, unsigned checkpo
     if (why != NULL) {
       mc_log(MC_LOG_WARNING, NULL, "rebuilding the store from checkpoint %" PRIu64
              " and the raft log: %s", cp, why);
-      rc = rebuild_from_checkpoint(data_dir, cp, err);
+      rc = rl_rebuild(data_dir, cp, err);
       if (rc != MC_OK)
         return rc;
     }
     so->log_ahead = true;
     rc = st_open(so, &rt->store, err);
     if (rc == MC_OK)
-      rc = store_applied(rt->store, &r->applied, err);
+      rc = rl_store_applied(rt->store, &r->applied, err);
     if (rc == MC_OK && have_cp && r->applied < cp) {
       why = "the store is older than the last checkpoint";
     } else if (rc == MC_DATA_LOSS && have_cp && attempt == 0) {
@@ -860,11 +474,11 @@ mc_code rt_raft_open_store(rt_router *rt, const char *data_dir, unsigned checkpo
   if (!have_cp) {
     /* The first start in raft mode (a new store, or an lmdb-sync one being
      * migrated): its synced state is the first checkpoint. */
-    rc = checkpoint_make(r, r->applied, err);
+    rc = rl_checkpoint_make(rt->store, r->data_dir, r->applied, err);
     if (rc != MC_OK)
       return rc;
   }
-  rc = mark_boot(r, "running", err);
+  rc = rl_mark_boot(r->data_dir, r->boot_id, "running", err);
   if (rc == MC_OK)
     rc = raft_setup(r, err);
   if (rc != MC_OK)
@@ -963,7 +577,7 @@ void rt_raft_close(rt_router *rt) {
   mc_err err = {0};
   if (rt->store != NULL && r->started && r->start_rc == MC_OK) {
     if (st_sync(rt->store, &err) == MC_OK)
-      mark_boot(r, "clean", &err);
+      rl_mark_boot(r->data_dir, r->boot_id, "clean", &err);
     else
       mc_log(MC_LOG_ERR, NULL, "syncing the store at stop: %s", err.msg);
   }
