@@ -557,7 +557,6 @@ void rt_raft_close(rt_router *rt) {
         r->raft.data = r;
         raft_close(&r->raft, closed_cb);
       } else {
-        raft_uv_close(&r->io);
         uv_close((uv_handle_t *)&r->wake, NULL);
         uv_close((uv_handle_t *)&r->stop, NULL);
         uv_close((uv_handle_t *)&r->poll, NULL);
@@ -570,6 +569,10 @@ void rt_raft_close(rt_router *rt) {
     uv_close((uv_handle_t *)&r->poll, NULL);
     uv_run(&r->loop, UV_RUN_DEFAULT);
   }
+  /* raft_close closed the io; its memory is freed here (raft's own
+   * examples do the same after the close callback). */
+  if (r->io_ready)
+    raft_uv_close(&r->io);
   if (r->loop_ready)
     uv_loop_close(&r->loop);
   /* An orderly stop: flush the store, then say so, so that a reboot
