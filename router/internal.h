@@ -149,6 +149,11 @@ void rt_raft_drain(rt_router *rt);
 void rt_writer_finish(rt_router *rt, rt_job **jobs, const st_op *ops, size_t n, mc_code rc,
                       const mc_err *err);
 void rt_raft_close(rt_router *rt);
+/* raftfiles.c: lmdb-sync mode on a store that ran in raft mode: its
+ * checkpoint would no longer describe it (a rebuild from it would drop what
+ * lmdb-sync mode wrote since), so forget it; the next raft start checkpoints
+ * the store as it then is, like a first start. */
+void rt_raft_forget(const char *data_dir);
 
 /* service.c, admin.c */
 void rt_service_init(rt_router *rt);

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "router/raftlog.h"
 
 #define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
@@ -172,6 +173,21 @@ mc_code rl_rebuild(const char *data_dir, uint64_t index, mc_err *err) {
     close(dfd);
   }
   return MC_OK;
+}
+
+void rt_raft_forget(const char *data_dir) {
+  char path[2200];
+  snprintf(path, sizeof(path), "%s/raft-boot", data_dir);
+  if (access(path, F_OK) != 0)
+    return; /* never ran in raft mode */
+  snprintf(path, sizeof(path), "%s/checkpoint/CURRENT", data_dir);
+  bool had = unlink(path) == 0;
+  snprintf(path, sizeof(path), "%s/raft-boot", data_dir);
+  unlink(path);
+  if (had)
+    mc_log(MC_LOG_NOTICE, NULL,
+           "this store ran in raft mode: its checkpoint no longer describes it once written "
+           "in lmdb-sync mode, so it is dropped; the next raft start makes a new one");
 }
 
 mc_code rl_store_applied(st_store *store, uint64_t *out, mc_err *err) {

@@ -63,6 +63,8 @@ mc_code rt_router_open(const mc_registry *reg, const rt_options *opts, rt_router
   if (rc == MC_OK)
     rc = raft ? rt_raft_open_store(rt, data_dir, reg->storage.checkpoint_entries, &so, err)
               : st_open(&so, &rt->store, err);
+  if (rc == MC_OK && !raft)
+    rt_raft_forget(data_dir);
   if (rc == MC_OK)
     rc = rt_writer_start(rt, err);
   if (rc == MC_OK)
