@@ -259,6 +259,18 @@ static const mc_conf_key remind_keys[] = {
      .dflt = "24h", .meaning = "... and offers (流转) a unit has left unanswered this long"},
 };
 
+static const mc_conf_key storage_keys[] = {
+    {.key = "mode", .type = MC_CONF_TEXT, AT(mc_registry, storage.mode), .dflt = "lmdb-sync",
+     .meaning = "`lmdb-sync`: every group commit is a synced LMDB commit (two flushes); `raft`: "
+                "each group commit is one entry of a raft log (one flush), applied to LMDB "
+                "without a sync, with checkpoints (single node only in this version)"},
+    {.key = "checkpoint_entries", .type = MC_CONF_NUMBER,
+     AT(mc_registry, storage.checkpoint_entries), .min = 4, .max = 1 << 24, .scale = 1,
+     .dflt = "16384",
+     .meaning = "raft mode: every this many log entries the store is copied (compacted, synced) "
+                "as raft's snapshot, and the log before it is dropped"},
+};
+
 static const mc_conf_section sections[] = {
     {"subdistrict", MC_CONF_REGISTRY, NULL, subdistrict_keys, N(subdistrict_keys)},
     {"router", MC_CONF_REGISTRY, NULL, router_keys, N(router_keys)},
@@ -292,6 +304,10 @@ static const mc_conf_section sections[] = {
      "`mail_from`, `mail_to`, `webhook_url`, `webhook_kind`, `digest_at`; a unit\n"
      "with neither `smtp_url` nor `webhook_url` gets none).",
      remind_keys, N(remind_keys)},
+    {"storage", MC_CONF_REGISTRY,
+     "How the router's writes become durable (docs/architecture.md, \"The raft\n"
+     "write path\"). `raft` runs one node; clusters and failover come later.",
+     storage_keys, N(storage_keys)},
 };
 
 const mc_conf_section *mc_conf_sections(size_t *n) {

@@ -166,6 +166,12 @@ typedef struct mc_remind_conf {
   int64_t offer_wait_ms;   /* the digest's "offers waiting": offered longer than this */
 } mc_remind_conf;
 
+/* How the router makes its writes durable ([storage]). */
+typedef struct mc_storage_conf {
+  char *mode;                  /* "lmdb-sync" (default) or "raft" */
+  unsigned checkpoint_entries; /* raft mode: a checkpoint (synced copy) every this many entries */
+} mc_storage_conf;
+
 typedef struct mc_registry {
   char *subdistrict;        /* "白鹤街道" */
   char *case_prefix;        /* "BH" */
@@ -185,6 +191,7 @@ typedef struct mc_registry {
   mc_web_site *web_sites;
   size_t n_web_sites;
   mc_remind_conf remind;
+  mc_storage_conf storage;
 } mc_registry;
 
 /* Loads and checks a configuration file. On success *out is a new registry

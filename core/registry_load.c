@@ -764,5 +764,6 @@ void mc_registry_free(mc_registry *reg) {
   free(reg->web_sites);
   free(reg->remind.data_dir);
   free(reg->remind.principal);
+  free(reg->storage.mode);
   free(reg);
 }

@@ -89,6 +89,7 @@ typedef struct rt_job {
 } rt_job;
 
 typedef struct rt_waiter rt_waiter;
+typedef struct rt_raft rt_raft;
 
 struct rt_router {
   const mc_registry *reg;
@@ -130,7 +131,32 @@ struct rt_router {
 
   atomic_bool stopping;
   bool shut_down;
+
+  rt_raft *raft; /* [storage] mode = raft; NULL: lmdb-sync */
 };
+
+/* raftlog.c: [storage] mode = raft. rt_raft_open_store opens rt->store
+ * (rebuilding it from the checkpoint first when it cannot be trusted),
+ * starts raft and returns when the log is replayed. rt_raft_submit (the
+ * writer's thread) makes a batch one raft entry (copying jobs and ops: the
+ * writer reuses its arrays) and returns at once unless too many batches are
+ * in flight; once applied, raft's thread calls rt_writer_finish with it.
+ * rt_raft_drain waits until none is in flight. rt_raft_close (after the
+ * writer stopped) stops raft and syncs the store. */
+mc_code rt_raft_open_store(rt_router *rt, const char *data_dir, unsigned checkpoint_entries,
+                           st_options *so, mc_err *err);
+void rt_raft_submit(rt_router *rt, rt_job *const *jobs, const st_op *ops, size_t n);
+void rt_raft_drain(rt_router *rt);
+/* writer.c: a batch's outcome (rc, err: the whole batch's; ops[i].code each
+ * job's) into its jobs, then to the replier. */
+void rt_writer_finish(rt_router *rt, rt_job **jobs, const st_op *ops, size_t n, mc_code rc,
+                      const mc_err *err);
+void rt_raft_close(rt_router *rt);
+/* raftfiles.c: lmdb-sync mode on a store that ran in raft mode: its
+ * checkpoint would no longer describe it (a rebuild from it would drop what
+ * lmdb-sync mode wrote since), so forget it; the next raft start checkpoints
+ * the store as it then is, like a first start. */
+void rt_raft_forget(const char *data_dir);
 
 /* service.c, admin.c */
 void rt_service_init(rt_router *rt);

@@ -32,13 +32,14 @@ static const char usage[] =
     "                        acknowledged step can be lost in a power cut\n"
     "      --upgrade-store   upgrade a store of the previous schema: signs every\n"
     "                        case file's head as it stands (verify it first)\n"
+    "      --storage-mode M  lmdb-sync or raft instead of [storage] mode\n"
     "  -h, --help            this text\n"
     "      --version         the version\n"
     "\n"
     "Stops cleanly on SIGTERM or SIGINT: requests in flight are finished, none\n"
     "is left half-applied. Reports readiness to systemd (sd_notify) once it serves.\n";
 
-enum { OPT_ENDPOINT = 256, OPT_DATA_DIR, OPT_BATCH, OPT_CONTEXTS, OPT_LOG, OPT_NOSYNC, OPT_VERSION, OPT_UPGRADE };
+enum { OPT_ENDPOINT = 256, OPT_DATA_DIR, OPT_BATCH, OPT_CONTEXTS, OPT_LOG, OPT_NOSYNC, OPT_VERSION, OPT_UPGRADE, OPT_STORAGE_MODE };
 
 static bool parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *out) {
   char *end;
@@ -60,6 +61,7 @@ int main(int argc, char **argv) {
       {"log-level", required_argument, NULL, OPT_LOG},
       {"unsafe-nosync", no_argument, NULL, OPT_NOSYNC},
       {"upgrade-store", no_argument, NULL, OPT_UPGRADE},
+      {"storage-mode", required_argument, NULL, OPT_STORAGE_MODE},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, OPT_VERSION},
       {NULL, 0, NULL, 0},
@@ -93,6 +95,7 @@ int main(int argc, char **argv) {
       break;
     case OPT_NOSYNC: opts.unsafe_nosync = true; break;
     case OPT_UPGRADE: opts.upgrade_store = true; break;
+    case OPT_STORAGE_MODE: opts.storage_mode = optarg; break;
     case 'h': fputs(usage, stdout); return 0;
     case OPT_VERSION: printf("mediation-router %s\n", MEDIATION_VERSION); return 0;
     default: fputs(usage, stderr); return 2;

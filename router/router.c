@@ -45,11 +45,28 @@ mc_code rt_router_open(const mc_registry *reg, const rt_options *opts, rt_router
       .unsafe_nosync = opts->unsafe_nosync,
       .upgrade = opts->upgrade_store,
   };
+  const char *mode = reg->storage.mode != NULL ? reg->storage.mode : "lmdb-sync";
+  if (opts->storage_mode != NULL)
+    mode = opts->storage_mode;
+  bool raft = strcmp(mode, "raft") == 0;
+  if (!raft && strcmp(mode, "lmdb-sync") != 0) {
+    rt_router_free(rt);
+    return mc_err_set(err, MC_INVALID_ARGUMENT,
+                      "[storage] mode = %.40s: expected lmdb-sync or raft", mode);
+  }
+  if (raft && opts->unsafe_nosync) {
+    rt_router_free(rt);
+    return mc_err_set(err, MC_INVALID_ARGUMENT,
+                      "--unsafe-nosync is for [storage] mode = lmdb-sync only");
+  }
   mc_code rc = rt_signer_open(rt, &so, err);
   if (rc == MC_OK)
     rc = rt_search_key_open(rt, &so, err);
   if (rc == MC_OK)
-    rc = st_open(&so, &rt->store, err);
+    rc = raft ? rt_raft_open_store(rt, data_dir, reg->storage.checkpoint_entries, &so, err)
+              : st_open(&so, &rt->store, err);
+  if (rc == MC_OK && !raft)
+    rt_raft_forget(data_dir);
   if (rc == MC_OK)
     rc = rt_writer_start(rt, err);
   if (rc == MC_OK)
@@ -79,8 +96,8 @@ mc_code rt_router_open(const mc_registry *reg, const rt_options *opts, rt_router
   }
   if (opts->unsafe_nosync)
     mc_log(MC_LOG_WARNING, NULL, "commits are NOT synced (--unsafe-nosync): benchmarks only");
-  mc_log(MC_LOG_NOTICE, NULL, "serving on %s, store %s, group commit up to %u", endpoint,
-         data_dir, rt->batch_max);
+  mc_log(MC_LOG_NOTICE, NULL, "serving on %s, store %s (%s), group commit up to %u", endpoint,
+         data_dir, mode, rt->batch_max);
   *out = rt;
   return MC_OK;
 }
@@ -100,6 +117,7 @@ void rt_router_shutdown(rt_router *rt) {
   rt_timer_stop(rt);
   rt_flush_waiters(rt);
   rt_writer_stop(rt);
+  rt_raft_close(rt);
   st_close(rt->store);
   rt->store = NULL;
   mc_log(MC_LOG_NOTICE, NULL, "stopped");

@@ -25,6 +25,8 @@ typedef struct rt_options {
   /* Upgrade a store of the previous schema (signs every case file's head
    * as it stands). Without it such a store is refused. */
   bool upgrade_store;
+  /* Overrides [storage] mode ("lmdb-sync" or "raft"); NULL: the registry's. */
+  const char *storage_mode;
 } rt_options;
 
 typedef struct rt_router rt_router;

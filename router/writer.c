@@ -173,10 +173,33 @@ static void store_recovered(rt_router *rt) {
     rpc_server_set_serving(rt->server, true, "");
 }
 
+void rt_writer_finish(rt_router *rt, rt_job **jobs, const st_op *ops, size_t n, mc_code rc,
+                      const mc_err *err) {
+  if (rc != MC_OK) {
+    mc_log(rt->store_failing ? MC_LOG_WARNING : MC_LOG_ERR, NULL,
+           "group commit of %zu writes failed: %s: %s", n, mc_code_name(rc), err->msg);
+    store_failed(rt, rc, err->msg, jobs, n);
+  } else if (rt->store_failing) {
+    store_recovered(rt);
+  }
+  for (size_t i = 0; i < n && rc == MC_OK; i++) {
+    rt_job *j = jobs[i];
+    if (ops[i].code != MC_OK) {
+      /* Rolled back (or the whole batch failed): whatever the callback
+       * prepared as an answer does not stand. */
+      j->code = ops[i].code;
+      snprintf(j->message, sizeof(j->message), "%s", ops[i].err.msg);
+      j->n_wake = 0;
+      j->wake_all = false;
+    }
+  }
+  hand_over(rt, jobs[0], jobs[n - 1]);
+}
+
 static void *writer_main(void *arg) {
   rt_router *rt = arg;
   pthread_setname_np(pthread_self(), "rt:writer"); /* for top -H and perf */
-  st_op *ops = calloc(rt->batch_max, sizeof(*ops));
+  st_op *ops = calloc(rt->batch_max + 1, sizeof(*ops)); /* + raft mode's index op */
   rt_job **jobs = calloc(rt->batch_max, sizeof(*jobs));
   if (ops == NULL || jobs == NULL) {
     mc_log(MC_LOG_ERR, NULL, "writer: out of memory; the router cannot write");
@@ -196,28 +219,19 @@ static void *writer_main(void *arg) {
     rt->jobs_written += n;
     if (n > rt->batch_peak)
       rt->batch_peak = n;
+    if (rt->raft != NULL) {
+      /* raft mode: the batch goes to raft's thread, which applies it once
+       * committed and calls rt_writer_finish; meanwhile the next batch
+       * gathers (a few batches in flight, so raft appends them together). */
+      rt_raft_submit(rt, jobs, ops, n);
+      continue;
+    }
     mc_err err;
     mc_code rc = st_write_batch(rt->store, ops, n, &err);
-    if (rc != MC_OK) {
-      mc_log(rt->store_failing ? MC_LOG_WARNING : MC_LOG_ERR, NULL,
-             "group commit of %zu writes failed: %s: %s", n, mc_code_name(rc), err.msg);
-      store_failed(rt, rc, err.msg, jobs, n);
-    } else if (rt->store_failing) {
-      store_recovered(rt);
-    }
-    for (i = 0; i < n && rc == MC_OK; i++) {
-      rt_job *j = jobs[i];
-      if (ops[i].code != MC_OK) {
-        /* Rolled back (or the whole batch failed): whatever the callback
-         * prepared as an answer does not stand. */
-        j->code = ops[i].code;
-        snprintf(j->message, sizeof(j->message), "%s", ops[i].err.msg);
-        j->n_wake = 0;
-        j->wake_all = false;
-      }
-    }
-    hand_over(rt, batch, jobs[n - 1]);
+    rt_writer_finish(rt, jobs, ops, n, rc, &err);
   }
+  if (rt->raft != NULL)
+    rt_raft_drain(rt); /* every batch handed to raft is answered before the replier stops */
   free(ops);
   free(jobs);
   return NULL;

@@ -98,7 +98,7 @@ mc_code st_open(const st_options *opts, st_store **out, mc_err *err) {
       .map_size = opts->map_size ? opts->map_size : ST_DEFAULT_MAP_SIZE,
       .max_map_size = opts->max_map_size ? opts->max_map_size : ST_DEFAULT_MAX_MAP_SIZE,
       .max_readers = opts->max_readers ? opts->max_readers : ST_DEFAULT_MAX_READERS,
-      .nosync = opts->unsafe_nosync,
+      .nosync = opts->unsafe_nosync || opts->log_ahead,
       .what = "store",
       .names = sti_store_db_names,
       .n_names = SDB_COUNT,
@@ -150,6 +150,28 @@ mc_code st_reader_check(st_store *store, int *cleared, mc_err *err) {
 
 mc_code st_backup(st_store *store, const char *path, mc_err *err) {
   return sti_env_backup(&store->env, path, err);
+}
+
+mc_code st_sync(st_store *store, mc_err *err) {
+  int rc = mdb_env_sync(store->env.env, 1);
+  return rc == 0 ? MC_OK : sti_lmdb_err(err, rc, "store", "mdb_env_sync");
+}
+
+mc_code st_raft_applied_get(st_txn *txn, uint64_t *out, mc_err *err) {
+  st_store *s = sti_store_of(txn, err);
+  if (s == NULL)
+    return err->code;
+  return sti_counter_get(txn, s->db[SDB_META], "raft_applied", out, err);
+}
+
+mc_code st_raft_applied_set(st_txn *txn, uint64_t index, mc_err *err) {
+  mc_code rc = sti_check_write(txn, STI_STORE, err);
+  if (rc != MC_OK)
+    return rc;
+  st_store *s = sti_store_of(txn, err);
+  if (s == NULL)
+    return err->code;
+  return sti_counter_set(txn, s->db[SDB_META], "raft_applied", index, err);
 }
 
 mc_code st_read_begin(st_store *store, st_txn **out, mc_err *err) {

@@ -123,6 +123,10 @@ typedef struct st_options {
   /* Benchmarks only: MDB_NOSYNC. Commits are not flushed: a crash of the
    * machine can lose acknowledged batches. Never for a real router. */
   bool unsafe_nosync;
+  /* [storage] mode = raft: commits are not synced either (MDB_NOSYNC), but
+   * safely: each batch is first made durable in raft's log, and the router
+   * checkpoints and rebuilds the store from it (router/raftlog.c). */
+  bool log_ahead;
   /* Signs each case's head as it changes (see "Sealed case files" in
    * docs/architecture.md). NULL: heads are stored unsigned (a router with
    * no signing key); verify with a checker then reports every case. */
@@ -470,6 +474,22 @@ mc_code st_idem_expire(st_store *store, int64_t now_ms, size_t max, size_t *expi
  * the deleted data in them, are not copied). The copy holds personal data:
  * keep it as carefully as the store. Growing the map waits for the copy. */
 mc_code st_backup(st_store *store, const char *path, mc_err *err);
+
+/* ---- The raft write-ahead log's side of the store ([storage] mode = raft) ----
+ * In raft mode the router's durability is raft's log, not LMDB's commit:
+ * the store is opened with log_ahead (MDB_NOSYNC, see st_options) and every
+ * batch stores the raft index it applies, in the same transaction, under
+ * meta "raft_applied", so that a restart applies exactly the entries after
+ * it (docs/architecture.md, "The raft write path"). */
+
+/* The raft index whose entry the store's state includes last; 0 if none
+ * (a store that never ran in raft mode). */
+mc_code st_raft_applied_get(st_txn *txn, uint64_t *out, mc_err *err);
+/* Records it, in a batch's write transaction. */
+mc_code st_raft_applied_set(st_txn *txn, uint64_t index, mc_err *err);
+/* Flushes every committed transaction to disk (mdb_env_sync, forced): the
+ * checkpoints of a store opened with log_ahead. */
+mc_code st_sync(st_store *store, mc_err *err);
 
 /* Called for each problem verify finds: the case (NULL for problems not
  * tied to one), the event seq (0 if none), a code (DATA_LOSS for damage,

@@ -79,6 +79,19 @@ int tw_make(tw_world *w, const char *tag, const char *extra_conf, bool tcp) {
       return -1;
     }
   }
+  /* MEDIATION_TEST_STORAGE_MODE=raft runs the same test with the router on
+   * its raft log (ctest's *_raft tests), with checkpoints every 64 entries
+   * so that a test of a few hundred steps crosses several. */
+  const char *mode = getenv("MEDIATION_TEST_STORAGE_MODE");
+  if (mode != NULL && mode[0] != '\0') {
+    FILE *f = fopen(w->conf, "a");
+    if (f == NULL ||
+        fprintf(f, "\n[storage]\nmode = %s\ncheckpoint_entries = 64\n", mode) < 0 ||
+        fclose(f) != 0) {
+      fprintf(stderr, "tw_make: cannot append to %s\n", w->conf);
+      return -1;
+    }
+  }
   mc_err e;
   if (mc_registry_load(w->conf, &w->reg, &e) != MC_OK) {
     fprintf(stderr, "tw_make: %s\n", e.msg);
