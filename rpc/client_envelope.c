@@ -74,6 +74,7 @@ size_t rpc__envelope_size(const char *service, const char *method, const uint8_t
   Mediation__V1__RequestEnvelope env = MEDIATION__V1__REQUEST_ENVELOPE__INIT;
   envelope_fields(&env, service, method, rid, deadline_ms, caller, NULL, payload_len, NULL);
   env.payload.data = (uint8_t *)zeros; /* get_packed_size reads only the length */
+  env.max_reply_bytes = UINT32_MAX;    /* at least as long as any limit's varint */
   env.signature = (ProtobufCBinaryData){sizeof(zeros), (uint8_t *)zeros};
   return mediation__v1__request_envelope__get_packed_size(&env);
 }
@@ -88,6 +89,9 @@ mc_code rpc__envelope_build(const char *service, const char *method, const uint8
   envelope_fields(&env, service, method, rid, deadline_ms,
                   pf->key != NULL ? rpc_key_principal(pf->key) : pf->caller, payload,
                   payload_len, pf->locale);
+  /* Our limit, so a server refuses a reply we could not read instead of
+   * sending it (rpc.proto, max_reply_bytes). */
+  env.max_reply_bytes = max_bytes;
   uint8_t sig[RPC_SIGNATURE_BYTES], mac[RPC_MAC_BYTES];
   mc_code rc;
   if (pf->key != NULL) {

@@ -86,9 +86,16 @@ static bool call_claim(rpc_call *call) {
 
 /* Sends a claimed call's reply: code with why, or OK with payload (packed
  * output message, len bytes), and frees the call. */
+/* The largest reply call's caller can read: the server's limit, or the
+ * caller's when smaller (RequestEnvelope.max_reply_bytes). */
+static size_t reply_limit(const rpc_call *call) {
+  size_t own = call->srv->max_message_bytes;
+  uint64_t theirs = call->env->max_reply_bytes;
+  return theirs != 0 && theirs < own ? (size_t)theirs : own;
+}
+
 static void call_send(rpc_call *call, mc_code code, const char *why, const uint8_t *payload,
                       size_t len) {
-  rpc_server *srv = call->srv;
   Mediation__V1__ReplyEnvelope reply = MEDIATION__V1__REPLY_ENVELOPE__INIT;
   reply.request_id = call->env->request_id;
   char text[256];
@@ -96,11 +103,12 @@ static void call_send(rpc_call *call, mc_code code, const char *why, const uint8
   if (code == MC_OK) {
     reply.payload.data = (uint8_t *)payload;
     reply.payload.len = len;
-    if (mediation__v1__reply_envelope__get_packed_size(&reply) > srv->max_message_bytes) {
+    if (mediation__v1__reply_envelope__get_packed_size(&reply) > reply_limit(call)) {
       code = MC_RESOURCE_EXHAUSTED;
       snprintf(text, sizeof(text),
-               "%.100s: the reply is over max_message_bytes %zu; ask for less (a smaller page)",
-               call->full_method, srv->max_message_bytes);
+               "%.100s: the reply is too large: over max_message_bytes %zu; ask for less (a "
+               "smaller page)",
+               call->full_method, reply_limit(call));
       reply.payload.data = NULL;
       reply.payload.len = 0;
     }
@@ -134,13 +142,14 @@ static void call_complete(rpc_call *call, mc_code code, const char *text,
       code = MC_INTERNAL;
       snprintf(why, sizeof(why), "%.120s: the handler's reply lacks a required field",
                call->full_method);
-    } else if ((n = protobuf_c_message_get_packed_size(out)) > srv->max_message_bytes) {
-      /* Refuse before packing what could never be sent. */
+    } else if ((n = protobuf_c_message_get_packed_size(out)) > reply_limit(call)) {
+      /* Refuse before packing what could never be sent, or read. */
       code = MC_RESOURCE_EXHAUSTED;
       snprintf(why, sizeof(why),
-               "%.100s: the reply would be %zu bytes, over max_message_bytes %zu; ask for less "
-               "(a smaller page)",
-               call->full_method, n, srv->max_message_bytes);
+               "%.100s: the reply is too large: %zu bytes, over max_message_bytes %zu%s; ask "
+               "for less (a smaller page)",
+               call->full_method, n, reply_limit(call),
+               reply_limit(call) < srv->max_message_bytes ? " (the caller's)" : "");
     } else if ((payload = malloc(n ? n : 1)) == NULL) {
       code = MC_UNAVAILABLE;
       snprintf(why, sizeof(why), "%.120s: out of memory for the reply", call->full_method);

@@ -65,10 +65,57 @@ typedef struct wg_main {
   wg_gateway g;
 } wg_main;
 
-static int serve(wg_main *m, const char *unit_id, bool coordinator, const char *listen) {
+/* Loads the site's key, opens the RPC client, the accounts and the
+ * workers, and starts the HTTP server: everything serve() needs running
+ * once the configuration is known to be complete. Returns 0, or 1 after
+ * logging what failed (teardown() frees what was made). */
+static int start_parts(wg_main *m, const mc_web_site *ws, const char *principal, const char *url,
+                       bool coordinator) {
   mc_registry *reg = m->reg;
   wg_gateway *g = &m->g;
   mc_err err;
+  if (rpc_key_load(reg->keys_dir, principal, &m->key, &err) != MC_OK) {
+    mc_log(MC_LOG_ERR, NULL, "the key of %s: %s", principal, err.msg);
+    return 1;
+  }
+  /* fail_when_refused: with the unit daemon (or router) down, a browser is
+   * told 503 within ~200 ms instead of at the 10 s deadline; the events
+   * watcher then retries every second. */
+  rpc_client_opts opts = {
+      .max_in_flight = 64,
+      .default_timeout_ms = g->conf.call_timeout_ms,
+      .fail_when_refused = true,
+      .tls_ca_file = reg->router.tls_ca,
+      .tls_server_name = coordinator ? reg->router.tls_server_name : NULL,
+  };
+  if (rpc_client_create(url, m->key, &reg->limits, &opts, &m->client, &err) != MC_OK) {
+    mc_log(MC_LOG_ERR, NULL, "cannot use %s: %s", url, err.msg);
+    return 1;
+  }
+  if (wa_open(ws->data_dir, &m->accounts, &err) != MC_OK) {
+    mc_log(MC_LOG_ERR, NULL, "accounts in %s: %s", ws->data_dir, err.msg);
+    return 1;
+  }
+  g->client = m->client;
+  g->accounts = m->accounts;
+  if (wg_sessions_create(g->conf.max_sessions, g->conf.idle_ms, g->conf.absolute_ms, &g->sessions,
+                         &err) != MC_OK ||
+      wg_addr_guard_create(4096, &g->guard, &err) != MC_OK ||
+      wg_login_pool_start(g, 2, 64, &g->login, &err) != MC_OK ||
+      (g->conf.kind == WG_UNIT && wg_events_start(g, &g->events, &err) != MC_OK)) {
+    mc_log(MC_LOG_ERR, NULL, "cannot start: %s", err.msg);
+    return 1;
+  }
+  if (wg_http_start(g, &err) != MC_OK) {
+    mc_log(MC_LOG_ERR, NULL, "cannot start: %s: %s", mc_code_name(err.code), err.msg);
+    return 1;
+  }
+  return 0;
+}
+
+static int serve(wg_main *m, const char *unit_id, bool coordinator, const char *listen) {
+  mc_registry *reg = m->reg;
+  wg_gateway *g = &m->g;
   const char *site = coordinator ? MC_WEB_COORDINATORS : unit_id;
   const mc_web_site *ws = mc_registry_web_site(reg, site);
   const mc_unit *unit = coordinator ? NULL : mc_registry_unit(reg, unit_id);
@@ -121,42 +168,8 @@ static int serve(wg_main *m, const char *unit_id, bool coordinator, const char *
     mc_log(MC_LOG_ERR, NULL, "configuration: [web \"%s\"] has no data_dir", site);
     return 1;
   }
-  if (rpc_key_load(reg->keys_dir, principal, &m->key, &err) != MC_OK) {
-    mc_log(MC_LOG_ERR, NULL, "the key of %s: %s", principal, err.msg);
+  if (start_parts(m, ws, principal, url, coordinator) != 0)
     return 1;
-  }
-  /* fail_when_refused: with the unit daemon (or router) down, a browser is
-   * told 503 within ~200 ms instead of at the 10 s deadline; the events
-   * watcher then retries every second. */
-  rpc_client_opts opts = {
-      .max_in_flight = 64,
-      .default_timeout_ms = g->conf.call_timeout_ms,
-      .fail_when_refused = true,
-      .tls_ca_file = reg->router.tls_ca,
-      .tls_server_name = coordinator ? reg->router.tls_server_name : NULL,
-  };
-  if (rpc_client_create(url, m->key, &reg->limits, &opts, &m->client, &err) != MC_OK) {
-    mc_log(MC_LOG_ERR, NULL, "cannot use %s: %s", url, err.msg);
-    return 1;
-  }
-  if (wa_open(ws->data_dir, &m->accounts, &err) != MC_OK) {
-    mc_log(MC_LOG_ERR, NULL, "accounts in %s: %s", ws->data_dir, err.msg);
-    return 1;
-  }
-  g->client = m->client;
-  g->accounts = m->accounts;
-  if (wg_sessions_create(g->conf.max_sessions, g->conf.idle_ms, g->conf.absolute_ms, &g->sessions,
-                         &err) != MC_OK ||
-      wg_addr_guard_create(4096, &g->guard, &err) != MC_OK ||
-      wg_login_pool_start(g, 2, 64, &g->login, &err) != MC_OK ||
-      (g->conf.kind == WG_UNIT && wg_events_start(g, &g->events, &err) != MC_OK)) {
-    mc_log(MC_LOG_ERR, NULL, "cannot start: %s", err.msg);
-    return 1;
-  }
-  if (wg_http_start(g, &err) != MC_OK) {
-    mc_log(MC_LOG_ERR, NULL, "cannot start: %s: %s", mc_code_name(err.code), err.msg);
-    return 1;
-  }
   mc_log(MC_LOG_NOTICE, NULL, "serving site %s on %s as %s, calling %s", site, g->conf.listen,
          principal, url);
   mc_daemon_ready("serving");

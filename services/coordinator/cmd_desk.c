@@ -195,11 +195,72 @@ static int cases_check(ctl_ctx *ctx, void *st) {
   return CTL_EXIT_OK;
 }
 
-static int build_cases(ctl_ctx *ctx, void *st, ctl_request *req) {
-  (void)ctx;
+/* Every page of the unit's cases as one reply, so `desk cases` still
+ * lists them all (Desk/ListCases answers a page at a time since a unit's
+ * 10,000 cases overflowed max_message_bytes). The pages are asked for at
+ * the largest size; at most total/page_size + 1 of them, so a list that
+ * grows while it is read cannot keep the loop going. */
+static int cases_run(ctl_ctx *ctx, void *st) {
   cases_state *s = st;
-  *req = (ctl_request){&mediation__v1__desk__descriptor, "ListCases", &s->req.base};
-  return CTL_EXIT_OK;
+  int rc = ctl_connect(ctx, true);
+  if (rc != CTL_EXIT_OK)
+    return rc;
+  s->req.page_size = ctx->reg->limits.page_size_max;
+  ProtobufCMessage **pages = NULL; /* ours: freed below */
+  size_t n_pages = 0, n_cases = 0;
+  uint64_t total = 0;
+  char *cursor = NULL;
+  for (;;) {
+    ProtobufCMessage *reply = NULL;
+    s->req.cursor = cursor != NULL ? cursor : "";
+    if ((rc = ctl_call(ctx, &mediation__v1__desk__descriptor, "ListCases", &s->req.base,
+                       &reply)) != CTL_EXIT_OK)
+      break;
+    ProtobufCMessage **grown = realloc(pages, (n_pages + 1) * sizeof(*grown));
+    if (grown == NULL) {
+      protobuf_c_message_free_unpacked(reply, NULL);
+      rc = ctl_fail(CTL_EXIT_FAILED, _("out of memory"));
+      break;
+    }
+    pages = grown;
+    pages[n_pages++] = reply;
+    const Mediation__V1__DeskListReply *r = (const Mediation__V1__DeskListReply *)reply;
+    if (n_pages == 1)
+      total = r->total;
+    n_cases += r->n_cases;
+    if (r->next_cursor[0] == '\0' || n_pages > total / s->req.page_size + 1)
+      break;
+    free(cursor);
+    if ((cursor = strdup(r->next_cursor)) == NULL) {
+      rc = ctl_fail(CTL_EXIT_FAILED, _("out of memory"));
+      break;
+    }
+  }
+  free(cursor);
+  s->req.cursor = "";
+  Mediation__V1__LocalCase **all = NULL;
+  if (rc == CTL_EXIT_OK && (all = calloc(n_cases ? n_cases : 1, sizeof(*all))) == NULL)
+    rc = ctl_fail(CTL_EXIT_FAILED, _("out of memory"));
+  if (rc == CTL_EXIT_OK) {
+    /* One reply's shape: every page's cases (borrowed), the first page's
+     * counts, no cursor. */
+    Mediation__V1__DeskListReply merged = *(Mediation__V1__DeskListReply *)pages[0];
+    size_t k = 0;
+    for (size_t i = 0; i < n_pages; i++) {
+      const Mediation__V1__DeskListReply *r = (const Mediation__V1__DeskListReply *)pages[i];
+      for (size_t j = 0; j < r->n_cases; j++)
+        all[k++] = r->cases[j];
+    }
+    merged.cases = all;
+    merged.n_cases = k;
+    merged.next_cursor = "";
+    rc = ctx->json ? ctl_json_print_message(&merged.base) : render_cases(ctx, st, &merged.base);
+  }
+  free(all);
+  for (size_t i = 0; i < n_pages; i++)
+    protobuf_c_message_free_unpacked(pages[i], NULL);
+  free(pages);
+  return rc;
 }
 
 static int build_conflicts(ctl_ctx *ctx, void *st, ctl_request *req) {
@@ -255,8 +316,7 @@ const ctl_ops ctl_cases_ops = {
     .init = cases_init,
     .option = cases_option,
     .check = cases_check,
-    .build = build_cases,
-    .render = render_cases,
+    .run = cases_run,
 };
 
 const ctl_ops ctl_conflicts_ops = {

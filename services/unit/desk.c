@@ -465,100 +465,21 @@ static void desk_act(Mediation__V1__Desk_Service *service,
   plan_act(u, call, in, a, a->case_ref, true);
 }
 
-/* ---- Lists ------------------------------------------------------------------------- */
-
-typedef struct collect {
-  const un_unit *u;
-  bool inbox;
-  mv_state state;
-  st_local_case **items;
-  size_t n, cap;
-  bool failed;
-} collect;
-
-static bool collect_one(void *arg, const st_local_case *lc) {
-  collect *c = arg;
-  const mv_case *k = lc->case_record;
-  bool want;
-  if (c->inbox)
-    want = k->state == MV_STATE(TRANSFER) && k->transfer != NULL &&
-           strcmp(k->transfer->to_unit, c->u->self->id) == 0;
-  else
-    want = un_holds(c->u, k) && (c->state == MV_STATE(UNSPECIFIED) || k->state == c->state);
-  if (!want)
-    return true;
-  if (c->n == c->cap) {
-    size_t cap = c->cap ? c->cap * 2 : 16;
-    st_local_case **grown = realloc(c->items, cap * sizeof(*grown));
-    if (grown == NULL) {
-      c->failed = true;
-      return false;
-    }
-    c->items = grown;
-    c->cap = cap;
-  }
-  st_local_case *copy = NULL;
-  if (mc_pb_clone(&lc->base, (ProtobufCMessage **)&copy, NULL) != MC_OK) {
-    c->failed = true;
-    return false;
-  }
-  c->items[c->n++] = copy;
-  return true;
-}
-
-static void reply_list(un_unit *u, rpc_call *call, bool inbox, mv_state state) {
-  collect c = {.u = u, .inbox = inbox, .state = state};
-  st_txn *t = NULL;
-  mc_err err;
-  mc_code rc = st_outbox_read_begin(u->ob, &t, &err);
-  if (rc == MC_OK)
-    rc = st_ob_local_scan(t, collect_one, &c, &err);
-  st_read_end(t);
-  if (rc == MC_OK && c.failed)
-    rc = mc_err_set(&err, MC_RESOURCE_EXHAUSTED, _("out of memory"));
-  if (rc != MC_OK) {
-    rpc_call_fail_err(call, &err);
-  } else {
-    /* The synced record is the outbox's business, not the operator's. */
-    st_local_case *shown = calloc(c.n ? c.n : 1, sizeof(*shown));
-    st_local_case **ptrs = calloc(c.n ? c.n : 1, sizeof(*ptrs));
-    if (shown == NULL || ptrs == NULL) {
-      rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, _("out of memory"));
-    } else {
-      for (size_t i = 0; i < c.n; i++) {
-        shown[i] = *c.items[i];
-        shown[i].synced_record = NULL;
-        ptrs[i] = &shown[i];
-      }
-      Mediation__V1__DeskListReply reply = MEDIATION__V1__DESK_LIST_REPLY__INIT;
-      reply.cases = ptrs;
-      reply.n_cases = c.n;
-      rpc_call_reply(call, &reply.base);
-    }
-    free(shown);
-    free(ptrs);
-  }
-  st_messages_free(c.items, c.n);
-}
+/* ---- Lists (desk_list.c) ---------------------------------------------------------- */
 
 static void desk_inbox(Mediation__V1__Desk_Service *service,
                        const Mediation__V1__DeskInboxRequest *in,
                        Mediation__V1__DeskListReply_Closure closure, void *closure_data) {
   (void)in;
   (void)closure;
-  reply_list(UNIT_OF(service), closure_data, true, MV_STATE(UNSPECIFIED));
+  un_desk_list(UNIT_OF(service), closure_data, NULL);
 }
 
 static void desk_list_cases(Mediation__V1__Desk_Service *service,
                             const Mediation__V1__DeskListRequest *in,
                             Mediation__V1__DeskListReply_Closure closure, void *closure_data) {
   (void)closure;
-  if (in->state > MV_STATE(WITHDRAWN)) {
-    rpc_call_fail(closure_data, MC_INVALID_ARGUMENT, _("state: not a known value (%d)"),
-                  (int)in->state);
-    return;
-  }
-  reply_list(UNIT_OF(service), closure_data, false, in->state);
+  un_desk_list(UNIT_OF(service), closure_data, in);
 }
 
 /* ---- ShowCase ------------------------------------------------------------------------ */

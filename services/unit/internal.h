@@ -155,6 +155,10 @@ mc_code un_team_load(un_unit *u, st_txn *txn, uint32_t *loads, mc_err *err);
 /* True if the case is held by this unit. */
 bool un_holds(const un_unit *u, const mv_case *c);
 
+/* Desk/Inbox (in NULL) and Desk/ListCases (one page of in's filters),
+ * answered on call from the unit's copies (desk_list.c). */
+void un_desk_list(un_unit *u, rpc_call *call, const Mediation__V1__DeskListRequest *in);
+
 /* The unit's actor for the state machine. */
 void un_actor(const un_unit *u, const char *person, mv_actor *out);
 

@@ -303,9 +303,14 @@ static void fake_list_cases(Mediation__V1__Desk_Service *svc, const Mediation__V
   l2.case_record = &c2;
   l2.stale = true;
   l2.queued_steps = 2;
+  /* One case a page, as a unit answers a page at a time: mediactl's
+   * `cases` must ask for the second and list both. */
+  bool second = strcmp(in->cursor, "1") == 0;
   Mediation__V1__DeskListReply r = MEDIATION__V1__DESK_LIST_REPLY__INIT;
-  r.cases = ls;
-  r.n_cases = 2;
+  r.cases = second ? ls + 1 : ls;
+  r.n_cases = 1;
+  r.next_cursor = second ? "" : "1";
+  r.total = r.held = 2;
   rpc_call_reply(call, &r.base);
 }
 
@@ -955,6 +960,8 @@ static void test_unit_lists(void **state) {
   lr = (Mediation__V1__DeskListRequest *)last("ListCases",
                                               &mediation__v1__desk_list_request__descriptor);
   assert_int_equal(lr->state, MV_STATE(UNSPECIFIED)); /* no --state: all */
+  assert_string_equal(lr->cursor, "1");  /* the second page was asked for */
+  assert_int_equal(lr->page_size, 500);  /* at the largest page ([limits] page_size_max) */
   protobuf_c_message_free_unpacked(&lr->base, NULL);
 
   r = MCTL(conf, "--unit", "police-studio", "conflicts");

@@ -1234,6 +1234,40 @@ static void test_session_refused_falls_back(void **state) {
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
+/* A reply past the 16 MiB any client reads (a Desk list of 10,000 cases
+ * from a server configured with a larger limit than its caller). Before
+ * RequestEnvelope.max_reply_bytes the server sent it, nng closed the
+ * connection as it read the length, REQ sent the request again on the
+ * next connection (running it again), and the call ended as
+ * DEADLINE_EXCEEDED "Connection reset after sending (3 attempts)". Now the
+ * server knows the caller's limit and refuses the reply at once with
+ * RESOURCE_EXHAUSTED saying it is too large. On a server of its own with a
+ * 20 MiB limit ("hostile": before the fix it dropped connections). */
+static void test_hostile_reply_past_the_cap(void **state) {
+  (void)state;
+  char url[300], bound[256];
+  fresh_url(url, sizeof(url), "replycap");
+  size_t was = F.env.reg->limits.max_message_bytes;
+  F.env.reg->limits.max_message_bytes = 20u << 20;
+  rpc_server *srv = server_at(url, bound, sizeof(bound));
+  F.env.reg->limits.max_message_bytes = was;
+  rpc_client *c = NULL;
+  mc_err err = {0};
+  if (rpc_client_create(bound, F.env.police, &F.env.reg->limits, NULL, &c, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  req.reply_bytes = 17u << 20;
+  char msg[256];
+  int64_t t0 = mc_mono_ms();
+  mc_code rc = rt_echo_call(c, &req, &(rpc_call_opts){.timeout_ms = 3000}, NULL, msg);
+  int64_t took = mc_mono_ms() - t0;
+  expect_code(rc, MC_RESOURCE_EXHAUSTED, msg, "the reply is too large");
+  if (took > 4500)
+    fail_msg("the call took %lld ms with a 3000 ms deadline", (long long)took);
+  rpc_client_free(c);
+  server_free_bounded(srv);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       T(test_roundtrip),
@@ -1245,6 +1279,7 @@ int main(void) {
       T(test_unimplemented_and_unauthenticated),
       T(test_oversize),
       T(test_hostile_oversize_past_the_cap),
+      T(test_hostile_reply_past_the_cap),
       T(test_hostile_garbage),
       T(test_refused_fails_fast),
       T(test_many_in_flight),

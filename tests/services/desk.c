@@ -273,6 +273,9 @@ static Mediation__V1__DeskListReply *list_of(const char *unit, bool inbox) {
     rc = ts_desk_call(unit, "Inbox", &req.base, &reply, &err);
   } else {
     Mediation__V1__DeskListRequest req = MEDIATION__V1__DESK_LIST_REQUEST__INIT;
+    /* ListCases is paged: the largest page holds every case these tests
+     * make at one unit. */
+    req.page_size = ts_world.reg->limits.page_size_max;
     rc = ts_desk_call(unit, "ListCases", &req.base, &reply, &err);
   }
   if (rc != MC_OK)

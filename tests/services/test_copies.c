@@ -274,6 +274,7 @@ static void expect_listed(const char *unit, const mv_case *r) {
       rc = ts_desk_call(unit, "Inbox", &req.base, &reply, &err);
     } else {
       Mediation__V1__DeskListRequest req = MEDIATION__V1__DESK_LIST_REQUEST__INIT;
+      req.page_size = ts_world.reg->limits.page_size_max; /* one page holds them all */
       rc = ts_desk_call(unit, "ListCases", &req.base, &reply, &err);
     }
     assert_int_equal(rc, MC_OK);

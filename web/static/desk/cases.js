@@ -1,15 +1,18 @@
 // cases.js - 在办案件: the cases this unit holds, from its own copy (so the
 // list works while the router is away). Filters by state, kind, community,
 // mediator and overdue, a text filter over reference, names and mediators,
-// sorted by deadline, paged with the total. The filters live in the URL
-// (#/cases?state=mediation&page=2), so a filtered list can be bookmarked.
+// sorted by deadline, paged with the total. The unit daemon filters, sorts
+// and pages (Desk/ListCases asks for one page: a unit with 10,000 cases
+// does not fit in one reply); this page asks for page N at cursor
+// (N-1)*PAGE. The filters live in the URL (#/cases?state=mediation&page=2),
+// so a filtered list can be bookmarked.
 
 import { call } from '../common/api.js';
 import * as events from '../common/events.js';
 import * as router from '../common/router.js';
 import { el, fill, table, heading, notice, errorText, field, select, badge } from '../common/ui.js';
 import { STATE, KIND, options, label, communityName, communities } from '../common/labels.js';
-import { stateBadge, caseLink, deadlineEl, isOverdue, partyNames } from './common.js';
+import { stateBadge, caseLink, deadlineEl, partyNames } from './common.js';
 
 const PAGE = 20;
 
@@ -25,14 +28,22 @@ export async function casesView(main, params, query) {
   };
   const out = el('div');
   fill(main, heading('在办案件'), out);
-  let all = [];
+  let r;
+  const ask = (page) => call('Desk', 'ListCases', {
+    state: q.state || undefined, kind: q.kind || undefined, community: q.community || undefined,
+    mediator: q.mediator || undefined, overdue_only: q.overdue || undefined, text: q.text || undefined,
+    page_size: PAGE, cursor: page > 1 ? String((page - 1) * PAGE) : undefined,
+  });
   try {
-    const r = await call('Desk', 'ListCases', {});
-    all = r.cases || [];
+    r = await ask(q.page);
+    // A bookmarked page past the end (fewer cases now): the last page.
+    const last = Math.max(1, Math.ceil(Number(r.total || 0) / PAGE));
+    if (q.page > last) { q.page = last; r = await ask(last); }
   } catch (e) {
     fill(out, notice(errorText(e), 'danger'));
     return undefined;
   }
+  const total = Number(r.total || 0), held = Number(r.held || 0);
 
   const setQuery = (patch) => {
     const next = { ...q, ...patch };
@@ -48,7 +59,7 @@ export async function casesView(main, params, query) {
     router.navigate('/cases' + (s ? '?' + s : ''), true);
   };
 
-  const names = [...new Set(all.flatMap((lc) => mediators(lc.case_record)))].sort();
+  const names = r.mediators || [];
   const comms = Object.keys(communities());
   const fState = field('状态', select(options(STATE, '全部'), q.state));
   const fKind = field('类型', select(options(KIND, '全部'), q.kind));
@@ -70,30 +81,9 @@ export async function casesView(main, params, query) {
     timer = setTimeout(() => setQuery({ text: text.value.trim(), page: 1 }), 300);
   });
 
-  const needle = q.text.toLowerCase();
-  const rows = all.filter((lc) => {
-    const c = lc.case_record;
-    if (q.state && c.state !== q.state) return false;
-    if (q.kind && (!c.intake || c.intake.kind !== q.kind)) return false;
-    if (q.community && (!c.intake || c.intake.community !== q.community)) return false;
-    if (q.mediator && !mediators(c).includes(q.mediator)) return false;
-    if (q.overdue && !isOverdue(c)) return false;
-    if (needle) {
-      const hay = [c.id, c.intake && c.intake.unit_ref, partyNames(c), ...mediators(c)].join(' ').toLowerCase();
-      if (!hay.includes(needle)) return false;
-    }
-    return true;
-  });
-  // Soonest deadline first; cases without one after them, newest first.
-  rows.sort((a, b) => {
-    const da = Number(a.case_record.deadline_ms || 0), db = Number(b.case_record.deadline_ms || 0);
-    if (da && db) return da - db;
-    if (da || db) return da ? -1 : 1;
-    return Number(b.case_record.updated_ms || 0) - Number(a.case_record.updated_ms || 0);
-  });
-  const pages = Math.max(1, Math.ceil(rows.length / PAGE));
+  const pages = Math.max(1, Math.ceil(total / PAGE));
   const page = Math.min(q.page, pages);
-  const shown = rows.slice((page - 1) * PAGE, page * PAGE);
+  const shown = r.cases || [];
   const prev = el('button', { type: 'button', disabled: page <= 1 }, '上一页');
   const next = el('button', { type: 'button', disabled: page >= pages }, '下一页');
   prev.addEventListener('click', () => setQuery({ page: page - 1 }));
@@ -109,8 +99,8 @@ export async function casesView(main, params, query) {
       { title: '社区', render: (lc) => communityName(lc.case_record.intake && lc.case_record.intake.community) },
       { title: '调解员', render: (lc) => mediators(lc.case_record).join('、') },
       { title: '期限', render: (lc) => deadlineEl(lc.case_record) },
-    ], shown, all.length ? '没有符合条件的案件。' : '本单位目前没有在办案件。', `共 ${rows.length} 件${rows.length !== all.length ? `（全部 ${all.length} 件）` : ''}`),
-    pages > 1 ? el('div', { class: 'pager' }, prev, el('span', {}, `第 ${page} / ${pages} 页`), next) : null);
+    ], shown, held ? '没有符合条件的案件。' : '本单位目前没有在办案件。', `共 ${total} 件${total !== held ? `（全部 ${held} 件）` : ''}`),
+    pages > 1 ? el('div', { class: 'pager' }, prev, el('span', {}, `第 ${page}/${pages} 页，共 ${total} 件`), next) : null);
   if (q.text) { text.focus(); text.setSelectionRange(text.value.length, text.value.length); }
 
   const unsubscribe = events.subscribe((ch) => { if (ch.reset || ch.case_ids.length) router.refresh(); });
