@@ -1,7 +1,8 @@
 /*
  * admin.c - the RouterAdmin service, for coordinators: hot backups (a systemd
  * timer calls `mediactl backup`), whole-store checks, and the access log
- * (who read which case file, and when).
+ * (who read which case file, and when), and Status: the units' last pulls,
+ * their pending deliveries and the newest backups, for the health view.
  *
  * A backup is a new directory under [router] backup_dir named by the time in
  * the subdistrict's offset, the one every displayed time uses, to the
@@ -509,6 +510,80 @@ static void admin_list_access(Mediation__V1__RouterAdmin_Service *service,
     rpc_call_reply(call, &reply.base);
   }
   st_messages_free(p.records, p.n);
+}
+
+/* The newest backup of each kind in dir (names as parse_stamp reads them;
+ * anything else is ignored). Names are copied into the callers' buffers;
+ * "" and 0 when there is none. */
+static void newest_backups(const char *dir, char sched[64], int64_t *sched_ms, char manual[64],
+                           int64_t *manual_ms) {
+  sched[0] = manual[0] = '\0';
+  *sched_ms = *manual_ms = 0;
+  DIR *d = dir != NULL ? opendir(dir) : NULL;
+  if (d == NULL)
+    return;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    int64_t ms;
+    bool is_manual;
+    if (strlen(e->d_name) >= 64 || !parse_stamp(e->d_name, &ms, &is_manual))
+      continue;
+    char *name = is_manual ? manual : sched;
+    int64_t *at = is_manual ? manual_ms : sched_ms;
+    if (name[0] == '\0' || ms > *at) {
+      snprintf(name, 64, "%s", e->d_name);
+      *at = ms;
+    }
+  }
+  closedir(d);
+}
+
+static void admin_status(Mediation__V1__RouterAdmin_Service *service,
+                         const Mediation__V1__StatusRequest *input,
+                         Mediation__V1__StatusReply_Closure closure, void *closure_data) {
+  (void)input;
+  (void)closure;
+  rt_router *rt = ADMIN_OF(service);
+  rpc_call *call = closure_data;
+  const mc_registry *reg = rt->reg;
+  size_t n = reg->n_units;
+  Mediation__V1__UnitStatus *rows = calloc(n ? n : 1, sizeof(*rows));
+  Mediation__V1__UnitStatus **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+  st_txn *txn = NULL;
+  mc_err err;
+  mc_code rc = rows && ptrs ? st_read_begin(rt->store, &txn, &err)
+                            : mc_err_set(&err, MC_UNAVAILABLE, _("out of memory"));
+  for (size_t i = 0; rc == MC_OK && i < n; i++) {
+    const mc_unit *u = &reg->units[i];
+    Mediation__V1__UnitStatus *r = &rows[i];
+    mediation__v1__unit_status__init(r);
+    r->unit = u->id;
+    r->name = u->name;
+    const mc_principal *p = mc_registry_principal(reg, u->id);
+    if (p != NULL)
+      r->last_pull_ms = atomic_load(&rt->last_pull_ms[p - reg->principals]);
+    rc = st_delivery_count(txn, u->id, &r->pending_deliveries, &r->oldest_pending_ms, &err);
+    ptrs[i] = r;
+  }
+  st_read_end(txn);
+  if (rc != MC_OK) {
+    rpc_call_fail_err(call, &err);
+  } else {
+    char sched[64], manual[64];
+    Mediation__V1__StatusReply reply = MEDIATION__V1__STATUS_REPLY__INIT;
+    reply.units = ptrs;
+    reply.n_units = n;
+    reply.now_ms = mc_now_ms();
+    newest_backups(reg->router.backup_dir, sched, &reply.last_scheduled_backup_ms, manual,
+                   &reply.last_manual_backup_ms);
+    reply.last_scheduled_backup = sched;
+    reply.last_manual_backup = manual;
+    reply.backups_kept = reg->router.backups_kept;
+    reply.backup_dir_set = reg->router.backup_dir != NULL;
+    rpc_call_reply(call, &reply.base);
+  }
+  free(rows);
+  free(ptrs);
 }
 
 void rt_admin_init(rt_router *rt) {

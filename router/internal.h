@@ -133,6 +133,11 @@ struct rt_router {
   bool shut_down;
 
   rt_raft *raft; /* [storage] mode = raft; NULL: lmdb-sync */
+
+  /* RouterAdmin/Status: when each principal (indexed as reg->principals)
+   * last called PullDeliveries, mc_now_ms(); 0: not since the start. In
+   * memory only: a unit daemon's liveness is about now, not history. */
+  _Atomic int64_t *last_pull_ms;
 };
 
 /* raftlog.c: [storage] mode = raft. rt_raft_open_store opens rt->store

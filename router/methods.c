@@ -36,6 +36,7 @@ static const rt_method table[] = {
     {ADMIN, "Verify", COORDINATOR, RPC_ACCESS_READ, FOR_COORDINATORS},
     {ADMIN, "Anchor", COORDINATOR, RPC_ACCESS_WRITE, FOR_COORDINATORS},
     {ADMIN, "ListAccess", COORDINATOR, RPC_ACCESS_READ, FOR_COORDINATORS},
+    {ADMIN, "Status", COORDINATOR, RPC_ACCESS_READ, FOR_COORDINATORS},
     {"mediation.v1.Health", "Check", UNIT | COORDINATOR, RPC_ACCESS_READ, NULL},
     {"mediation.v1.Reflection", "ListServices", UNIT | COORDINATOR, RPC_ACCESS_READ, NULL},
     {"mediation.v1.RpcSession", "Open", UNIT | COORDINATOR, RPC_ACCESS_WRITE, NULL},

@@ -25,6 +25,11 @@ mc_code rt_router_open(const mc_registry *reg, const rt_options *opts, rt_router
   if (rt == NULL)
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
   rt->reg = reg;
+  rt->last_pull_ms = calloc(reg->n_principals ? reg->n_principals : 1, sizeof(*rt->last_pull_ms));
+  if (rt->last_pull_ms == NULL) {
+    free(rt);
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
+  }
   rt->batch_max = opts->batch_max ? opts->batch_max : reg->router.batch_max;
   pthread_mutex_init(&rt->queue_lock, NULL);
   pthread_cond_init(&rt->queue_cond, NULL);
@@ -142,5 +147,6 @@ void rt_router_free(rt_router *rt) {
   pthread_mutex_destroy(&rt->wait_lock);
   pthread_cond_destroy(&rt->wait_cond);
   rpc_key_free(rt->key);
+  free((void *)rt->last_pull_ms);
   free(rt);
 }

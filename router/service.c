@@ -189,7 +189,14 @@ static void router_pull_deliveries(Mediation__V1__Router_Service *service,
                                    Mediation__V1__PullDeliveriesReply_Closure closure,
                                    void *closure_data) {
   (void)closure;
-  rt_pull(ROUTER_OF(service), closure_data, rpc_call_caller(closure_data), input);
+  rt_router *rt = ROUTER_OF(service);
+  const mc_principal *caller = rpc_call_caller(closure_data);
+  /* Its index in the registry says whose liveness this is, for
+   * RouterAdmin/Status (methods.c admits units only). */
+  const mc_principal *own = mc_registry_principal(rt->reg, caller->id);
+  if (own != NULL)
+    atomic_store(&rt->last_pull_ms[own - rt->reg->principals], mc_now_ms());
+  rt_pull(rt, closure_data, caller, input);
 }
 
 /* Receipts are checked here, off the writer: each must be the caller's own,

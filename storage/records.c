@@ -177,6 +177,47 @@ mc_code st_delivery_list(st_txn *txn, const char *unit, uint64_t after_seq, size
   return MC_OK;
 }
 
+mc_code st_delivery_count(st_txn *txn, const char *unit, uint64_t *count, int64_t *oldest_ms,
+                          mc_err *err) {
+  *count = 0;
+  *oldest_ms = 0;
+  st_store *s = sti_store_of(txn, err);
+  if (s == NULL)
+    return MC_INVALID_ARGUMENT;
+  mc_code rc = check_unit(unit, err);
+  if (rc != MC_OK)
+    return rc;
+  sti_key prefix;
+  sti_key_init(&prefix);
+  sti_key_strz(&prefix, unit);
+  MDB_cursor *c;
+  if ((rc = sti_cursor(txn, s->db[SDB_DELIVERIES], &c, err)) != MC_OK)
+    return rc;
+  MDB_val key = {.mv_size = prefix.n, .mv_data = prefix.b}, val;
+  int lrc = mdb_cursor_get(c, &key, &val, MDB_SET_RANGE);
+  while (lrc == 0 && sti_has_prefix(&key, prefix.b, prefix.n)) {
+    if (key.mv_size != prefix.n + 8) {
+      rc = mc_err_set(err, MC_DATA_LOSS, "deliveries to %s: malformed key", unit);
+      break;
+    }
+    if (*count == 0) {
+      /* Keys are in seq order: the first is the oldest queued. */
+      mv_delivery *d = NULL;
+      uint64_t seq = sti_get_u64((const uint8_t *)key.mv_data + prefix.n);
+      if ((rc = decode_delivery(&val, unit, seq, &d, err)) != MC_OK)
+        break;
+      *oldest_ms = d->queued_ms;
+      protobuf_c_message_free_unpacked(&d->base, NULL);
+    }
+    (*count)++;
+    lrc = mdb_cursor_get(c, &key, &val, MDB_NEXT);
+  }
+  mdb_cursor_close(c);
+  if (rc == MC_OK && lrc != 0 && lrc != MDB_NOTFOUND)
+    rc = sti_lmdb_err(err, lrc, "store", "counting deliveries");
+  return rc;
+}
+
 mc_code st_delivery_last_seq(st_txn *txn, uint64_t *out, mc_err *err) {
   st_store *s = sti_store_of(txn, err);
   if (s == NULL)

@@ -350,6 +350,13 @@ mc_code st_figures_scan(st_txn *txn, int year, int from_month, int to_month, st_
 mc_code st_delivery_list(st_txn *txn, const char *unit, uint64_t after_seq, size_t max,
                          mv_delivery ***out, size_t *n_out, mc_err *err);
 
+/* How many deliveries wait for the unit's receipt (*count), and the
+ * queued_ms of the oldest of them (*oldest_ms; 0 if none). Counts the
+ * delivery index's keys and decodes only the first: cheap enough for a
+ * health view. */
+mc_code st_delivery_count(st_txn *txn, const char *unit, uint64_t *count, int64_t *oldest_ms,
+                          mc_err *err);
+
 /* One pending delivery. NOT_FOUND if it was acknowledged or never existed. */
 mc_code st_delivery_get(st_txn *txn, const char *unit, uint64_t seq, mv_delivery **out,
                         mc_err *err);

@@ -1327,6 +1327,80 @@ static void test_backup_and_verify(void **state) {
   protobuf_c_message_free_unpacked(reply, NULL);
 }
 
+static Mediation__V1__StatusReply *router_status(void) {
+  Mediation__V1__StatusRequest req = MEDIATION__V1__STATUS_REQUEST__INIT;
+  ProtobufCMessage *reply = NULL;
+  mc_err err;
+  if (call("coordinator", &mediation__v1__router_admin__descriptor, "Status", &req.base, &reply,
+           &err) != MC_OK)
+    fail_msg("Status: %s", err.msg);
+  return (Mediation__V1__StatusReply *)reply;
+}
+
+static const Mediation__V1__UnitStatus *unit_row(const Mediation__V1__StatusReply *s,
+                                                 const char *unit) {
+  for (size_t i = 0; i < s->n_units; i++) {
+    if (strcmp(s->units[i]->unit, unit) == 0)
+      return s->units[i];
+  }
+  fail_msg("Status: no row for %s", unit);
+  return NULL;
+}
+
+/* RouterAdmin/Status: a unit's pull is its liveness, a handoff it has not
+ * acknowledged is pending (with its queue time), a backup is listed by
+ * kind, and units may not ask. */
+static void test_status(void **state) {
+  (void)state;
+  int64_t before = mc_now_ms();
+  drain("station-baihe");
+  Mediation__V1__StatusReply *s = router_status();
+  assert_int_equal(s->n_units, world.reg->n_units);
+  const Mediation__V1__UnitStatus *r = unit_row(s, "station-baihe");
+  assert_true(r->last_pull_ms >= before && r->last_pull_ms <= s->now_ms);
+  assert_int_equal(r->pending_deliveries, 0);
+  assert_int_equal(r->oldest_pending_ms, 0);
+  assert_string_not_equal(r->name, "");
+  protobuf_c_message_free_unpacked(&s->base, NULL);
+
+  char id[32];
+  int64_t queued = mc_now_ms();
+  take_in("police-studio", MV_KIND(NEIGHBOUR), "baihe", id);
+  must("police-studio", id, MV_ACTION(TRANSFER), "邻里纠纷转社区", "station-baihe");
+  s = router_status();
+  r = unit_row(s, "station-baihe");
+  assert_int_equal(r->pending_deliveries, 1);
+  assert_true(r->oldest_pending_ms >= queued && r->oldest_pending_ms <= s->now_ms);
+  protobuf_c_message_free_unpacked(&s->base, NULL);
+  drain("station-baihe");
+  s = router_status();
+  assert_int_equal(unit_row(s, "station-baihe")->pending_deliveries, 0);
+  protobuf_c_message_free_unpacked(&s->base, NULL);
+
+  Mediation__V1__BackupRequest breq = MEDIATION__V1__BACKUP_REQUEST__INIT;
+  ProtobufCMessage *reply = NULL;
+  mc_err err;
+  assert_int_equal(call("coordinator", &mediation__v1__router_admin__descriptor, "Backup",
+                        &breq.base, &reply, &err),
+                   MC_OK);
+  char made[4096];
+  snprintf(made, sizeof(made), "%s", strrchr(((Mediation__V1__BackupReply *)reply)->path, '/') + 1);
+  protobuf_c_message_free_unpacked(reply, NULL);
+  s = router_status();
+  assert_true(s->backup_dir_set);
+  assert_string_equal(s->last_manual_backup, made);
+  assert_true(s->last_manual_backup_ms >= before && s->last_manual_backup_ms <= s->now_ms);
+  assert_int_equal(s->backups_kept, world.reg->router.backups_kept);
+  protobuf_c_message_free_unpacked(&s->base, NULL);
+
+  Mediation__V1__StatusRequest req = MEDIATION__V1__STATUS_REQUEST__INIT;
+  reply = NULL;
+  assert_int_equal(call("station-baihe", &mediation__v1__router_admin__descriptor, "Status",
+                        &req.base, &reply, &err),
+                   MC_PERMISSION_DENIED);
+  assert_null(reply);
+}
+
 int main(int argc, char **argv) {
   use_tcp = argc > 1 && strcmp(argv[1], "--tcp") == 0;
   const struct CMUnitTest tests[] = {
@@ -1347,6 +1421,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_stuck_transfer),
       cmocka_unit_test(test_figures_follow_steps),
       cmocka_unit_test(test_backup_and_verify),
+      cmocka_unit_test(test_status),
   };
   return cmocka_run_group_tests_name(use_tcp ? "router over tcp" : "router over ipc", tests,
                                      setup, teardown);
