@@ -94,6 +94,9 @@ static const wg_method wg_table[] = {
     {WG_COORDINATOR, "Router", &mediation__v1__router__descriptor, "Apply", WG_WRITE,
      stamp_coordinator_step},
     {WG_COORDINATOR, "Health", &mediation__v1__health__descriptor, "Check", WG_READ, NULL},
+    /* The 健康 view's units, queues and backups (RouterAdmin/Status). */
+    {WG_COORDINATOR, "RouterAdmin", &mediation__v1__router_admin__descriptor, "Status", WG_READ,
+     NULL},
 };
 
 const wg_method *wg_methods(size_t *n) {

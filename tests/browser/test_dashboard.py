@@ -15,7 +15,9 @@ What it checks:
     a reason at the field, then done with one (the case file names the
     coordinator), and the access log naming the coordinator;
   * Router/Apply on the coordinators' site takes only recall and reopen;
-  * 健康 shows the router serving and the offers queue;
+  * 健康 shows the router serving and the offers queue, a row per unit with
+    its last contact (从未 for a station with no daemon) and its pending
+    deliveries as RouterAdmin/Status counts them, and the last backups;
   * a unit's person cannot open the dashboard (not an account on the
     coordinators' site; the unit site has no dashboard routes or methods);
   * every input labelled, no console errors, no horizontal scrolling at
@@ -364,6 +366,31 @@ def main(d, c):
         p.wait_css("#health-queues table, #health-queues .empty")
         c.check("待接收" in p.text("#health-queues") or "没有待接收" in p.text("#health-queues"),
                 "健康 shows the offers queue")
+        # The units as the router sees them (RouterAdmin/Status): a row per
+        # registered unit; the studios' daemons pull (a time), the stations
+        # run no daemon here (从未); 待签收 is the router's count.
+        p.wait_css("#health-units table, #health-units .notice")
+        st = api.call("RouterAdmin", "Status", {})
+        c.check(st.status == 200 and len(st.json.get("units", [])) == 5,
+                "RouterAdmin/Status lists the five units", st.text()[:300])
+        status = {u["name"]: u for u in st.json.get("units", [])}
+
+        def units_match():
+            rows = p.table("#health-units table")
+            now = api.call("RouterAdmin", "Status", {}).json.get("units", [])
+            want = {u["name"]: str(int(u.get("pending_deliveries", 0))) for u in now}
+            return len(rows) == len(want) and all(r[0] in want and r[2] == want[r[0]] for r in rows)
+        p.wait(units_match, "健康's 待签收 per unit as RouterAdmin/Status counts them")
+        rows = {r[0]: r for r in p.table("#health-units table")}
+        name_of = {u["unit"]: n for n, u in status.items()}
+        studio_row = rows.get(name_of.get("police-studio"))
+        station_row = rows.get(name_of.get("station-wangai"))
+        c.check(studio_row and "从未" not in studio_row[1] and re.search(r"\d{2}:\d{2}", studio_row[1]),
+                "健康 shows when the police studio's daemon last pulled", studio_row)
+        c.check(station_row and station_row[1] == "从未",
+                "健康 says 从未 for a station whose daemon never ran", station_row)
+        c.check("上次定时备份" in p.text("#health-store") and "上次手动备份" in p.text("#health-store"),
+                "健康 shows the last scheduled and manual backups", p.text("#health-store"))
         p.shot("health-desktop")
 
         # The keyboard: Tab from the top of the page reaches 数据 in the

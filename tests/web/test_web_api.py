@@ -39,7 +39,9 @@ COORDINATOR_TABLE = {("Router", "GetCase"): "read", ("Router", "ListCases"): "re
                      ("RouterAdmin", "Verify"): "read", ("RouterAdmin", "ListAccess"): "read",
                      ("RouterAdmin", "Backup"): "write",
                      # the dashboard's (issue 16): recall/reopen only, and the router's health
-                     ("Router", "Apply"): "write", ("Health", "Check"): "read"}
+                     ("Router", "Apply"): "write", ("Health", "Check"): "read",
+                     # the 健康 view's units, queues and backups
+                     ("RouterAdmin", "Status"): "read"}
 
 # The canaries: shaped like the real thing, found nowhere in any log.
 CANARY_NAME = "金丝雀丙"

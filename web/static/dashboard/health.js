@@ -1,13 +1,12 @@
 // health.js - 健康: what the coordinators' site can see of the system's
 // health. The router answers Health/Check (serving or not and why, its
 // version and start, the TLS certificates it listens with and when they
-// end); the queues are read from the router's own lists (offers waiting per
+// end) and RouterAdmin/Status (each unit's last PullDeliveries - its
+// daemon's liveness as the router sees it -, the deliveries waiting for
+// its receipt, and the newest scheduled and manual backups in backup_dir);
+// the queues are read from the router's own lists (offers waiting per
 // receiving unit, overdue cases from Router/Stuck); a backup and a full
 // check of the store (RouterAdmin/Backup, /Verify) can be run from here.
-// The units' daemons are not reachable from this site (the gateway calls
-// only the router): their health is `mediactl --unit U health` on their
-// machine, as the page says. The router keeps no "last backup" record a
-// method returns: the page shows the backup made here and says so.
 
 import { call } from '../common/api.js';
 import * as router from '../common/router.js';
@@ -17,6 +16,9 @@ import { allInState } from './parts.js';
 
 const SERVING = { serving: ['正常服务', 'ok'], not_serving: ['暂停服务', 'danger'], service_unknown: ['未知服务', 'warn'], unspecified: ['未知', 'warn'] };
 const MONTH = 30 * 86400000;
+// A unit daemon long-polls the router all the time: no pull for this long
+// means it is down or cut off.
+const SILENT_MS = 5 * 60000;
 
 function facts(pairs) {
   return el('dl', { class: 'facts' }, pairs.filter(([, v]) => v !== null && v !== undefined && v !== '')
@@ -31,17 +33,30 @@ function certRow(c, now) {
 
 let lastBackup = null; // the backup made from this page in this session
 
+// One row of RouterAdmin/Status's units, with its tone.
+function unitRow(u, now) {
+  const last = Number(u.last_pull_ms || 0);
+  const silent = last === 0 || now - last > SILENT_MS;
+  return { ...u, last, silent, pending: Number(u.pending_deliveries || 0), oldest: Number(u.oldest_pending_ms || 0) };
+}
+
+function backupLine(title, name, ms) {
+  return [title, name ? el('span', {}, timeEl(ms), ' ', el('code', {}, name)) : badge('没有', 'warn')];
+}
+
 export async function healthView(main) {
   const t = router.token();
   const routerBox = el('section', { class: 'card', id: 'health-router' }, el('h2', {}, '区级平台（mediation-router）'), el('p', { class: 'muted' }, '正在检查…'));
   const queues = el('section', { class: 'card', id: 'health-queues' }, el('h2', {}, '队列'), el('p', { class: 'muted' }, '正在读取…'));
+  const unitsBox = el('section', { class: 'card', id: 'health-units' }, el('h2', {}, '各单位服务'), el('p', { class: 'muted' }, '正在读取…'));
+  const backupsKept = el('div', { id: 'health-backups' }, el('p', { class: 'muted' }, '正在读取…'));
   const backupMsg = el('div', { 'aria-live': 'polite', id: 'backup-msg' });
   const verifyMsg = el('div', { 'aria-live': 'polite', id: 'verify-msg' });
   const backupBtn = el('button', { type: 'button', id: 'backup-now' }, '立即备份');
   const verifyBtn = el('button', { type: 'button', id: 'verify-now' }, '校验数据');
   const showBackup = () => fill(backupMsg, lastBackup
     ? notice(`上次备份（本页发起）：${lastBackup.when}，${lastBackup.path}，${(Number(lastBackup.bytes) / 1048576).toFixed(1)} MB，用时 ${lastBackup.took_ms} 毫秒`, 'ok')
-    : el('p', { class: 'muted' }, '区级平台不通过接口提供上次备份时间；每晚的定时备份见服务器上的 backup_dir（mediactl backup 的输出）。'));
+    : null);
   backupBtn.addEventListener('click', async () => {
     backupBtn.disabled = true;
     fill(backupMsg, el('p', { class: 'muted' }, '正在备份…'));
@@ -49,6 +64,7 @@ export async function healthView(main) {
       const r = await call('RouterAdmin', 'Backup', {});
       lastBackup = { ...r, when: new Date().toLocaleString('zh-CN', { timeZone: 'Asia/Shanghai', hour12: false }) };
       showBackup();
+      showStatus();
     } catch (e) {
       fill(backupMsg, notice(errorText(e), 'danger'));
     } finally { backupBtn.disabled = false; }
@@ -73,10 +89,8 @@ export async function healthView(main) {
   });
   fill(main, heading('健康'), el('div', { class: 'dash-grid' }, routerBox, queues,
     el('section', { class: 'card', id: 'health-store' }, el('h2', {}, '备份与校验'),
-      el('div', { class: 'actions' }, backupBtn, verifyBtn), backupMsg, verifyMsg),
-    el('section', { class: 'card', id: 'health-units' }, el('h2', {}, '各单位服务'),
-      el('p', {}, '协调员站点只连接区级平台，不能直接检查各单位的服务。请在各单位的服务器上运行 ',
-        el('code', {}, 'mediactl --unit 单位 health'), '；单位离线时，其待同步的步骤会在恢复后转发，流转在“队列”中仍显示为待接收。'))));
+      backupsKept, el('div', { class: 'actions' }, backupBtn, verifyBtn), backupMsg, verifyMsg),
+    unitsBox));
   showBackup();
 
   const now = Date.now();
@@ -102,6 +116,34 @@ export async function healthView(main) {
   }).catch((e) => {
     if (router.isCurrent(t)) fill(routerBox, el('h2', {}, '区级平台（mediation-router）'), badge('无法连接', 'danger'), notice(errorText(e), 'danger'));
   });
+
+  const showStatus = () => call('RouterAdmin', 'Status', {}).then((st) => {
+    if (!router.isCurrent(t)) return;
+    const at = Number(st.now_ms || Date.now());
+    const rows = (st.units || []).map((u) => unitRow(u, at));
+    fill(unitsBox, el('h2', {}, '各单位服务'),
+      table([
+        { title: '单位', render: (u) => u.name || unitName(u.unit) },
+        { title: '最近联系', render: (u) => (u.last ? el('span', {}, timeEl(u.last), u.silent ? [' ', badge('超过 5 分钟未联系', 'warn')] : null) : badge('从未', 'warn')) },
+        { title: '待签收', render: (u) => (u.pending ? badge(String(u.pending), 'warn') : '0'), class: 'num' },
+        { title: '最早待签收', render: (u) => (u.oldest ? timeEl(u.oldest) : '—') },
+      ], rows, '没有登记的单位', '各单位的服务（区级平台所见：最近一次取件，待签收的送达）'),
+      el('p', { class: 'muted' }, '“最近联系”是单位服务最近一次向区级平台取件的时间（区级平台重启后清零）；单位离线时，其待同步的步骤会在恢复后转发。单位服务器上可运行 ',
+        el('code', {}, 'mediactl --unit 单位 health'), ' 查看详情。'));
+    fill(backupsKept, st.backup_dir_set
+      ? facts([
+        backupLine('上次定时备份', st.last_scheduled_backup, st.last_scheduled_backup_ms),
+        backupLine('上次手动备份', st.last_manual_backup, st.last_manual_backup_ms),
+        ['保留份数', `每种各 ${st.backups_kept || 0} 份`],
+      ])
+      : notice('区级平台未配置 backup_dir：不能备份。', 'warn'));
+  }).catch((e) => {
+    if (router.isCurrent(t)) {
+      fill(unitsBox, el('h2', {}, '各单位服务'), notice(errorText(e), 'danger'));
+      fill(backupsKept, null);
+    }
+  });
+  showStatus();
 
   try {
     const [offers, stuck] = await Promise.all([allInState('transfer'), call('Router', 'Stuck', { per_group: 1 })]);
