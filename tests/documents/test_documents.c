@@ -746,6 +746,59 @@ static void web_download(void **state) {
                    0);
   assert_string_equal(h, "400");
   free(h);
+  /* The ledger (台账) as the coordinator reads it: the same rows as
+   * `mediactl document ledger`, masked, with a UTF-8 file name too. */
+  char xlsx[600];
+  path_of(xlsx, sizeof(xlsx), "web-ledger.xlsx");
+  assert_int_equal(sh(NULL, "curl -sf -b '%s' -D '%s' -o '%s' "
+                            "'%s/api/v1/documents/ledger?from=2000-01-01&to=2099-12-31'",
+                      jar, hdr, xlsx, base),
+                   0);
+  assert_int_equal(sh(&h, "cat '%s'", hdr), 0);
+  CONTAINS(h, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+  CONTAINS(h, "filename=\"ledger-2000-01-01_2099-12-31.xlsx\"");
+  CONTAINS(h, "filename*=UTF-8''%E5%8F%B0%E8%B4%A6-");
+  free(h);
+  assert_int_equal(
+      sh(NULL, "/usr/bin/python3 '%s' '%s' 6 '%s' 86000", CHECK_XLSX, xlsx, ID_NUMBER), 0);
+  assert_int_equal(sh(NULL, "curl -sf -b '%s' -o '%s' "
+                            "'%s/api/v1/documents/ledger?community=baihe'",
+                      jar, xlsx, base),
+                   0);
+  assert_int_equal(sh(NULL, "/usr/bin/python3 '%s' '%s' 3 '%s'", CHECK_XLSX, xlsx, ID_NUMBER), 0);
+  /* A period before any case: a ledger of no rows, not an error. */
+  assert_int_equal(sh(NULL, "curl -sf -b '%s' -o '%s' "
+                            "'%s/api/v1/documents/ledger?from=2001-01-01&to=2001-12-31'",
+                      jar, xlsx, base),
+                   0);
+  assert_int_equal(sh(NULL, "/usr/bin/python3 -c 'import openpyxl, sys; "
+                            "sys.exit(openpyxl.load_workbook(sys.argv[1]).active.max_row != 2)' "
+                            "'%s'",
+                      xlsx),
+                   0);
+  /* Bad parameters name themselves; no session: 401. */
+  static const char *const bad[][2] = {
+      {"ledger?from=2026-02-30", "from"},
+      {"ledger?to=yesterday", "to"},
+      {"ledger?from=2026-05-01&to=2026-04-01", "to"},
+      {"ledger?community=nowhere", "community"},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    assert_int_equal(sh(&h, "curl -s -w ' %%{http_code}' -b '%s' '%s/api/v1/documents/%s'", jar,
+                        base, bad[i][0]),
+                     0);
+    CONTAINS(h, " 400");
+    char what[64];
+    snprintf(what, sizeof(what), "documents: %s:", bad[i][1]);
+    CONTAINS(h, what);
+    free(h);
+  }
+  assert_int_equal(sh(&h, "curl -s -o /dev/null -w '%%{http_code}' "
+                          "'%s/api/v1/documents/ledger'",
+                      base),
+                   0);
+  assert_string_equal(h, "401");
+  free(h);
   sh(NULL, "kill %d; sleep 0.3", pid);
 }
 
