@@ -13,6 +13,13 @@
  * RPC's done callback (an nng thread): the callback hands the reply to a
  * detached thread, which renders into a temporary file, reads it back,
  * answers the request and removes the file.
+ *
+ * GET /api/v1/documents/ledger?from=&to=&community= is the 台账 as an xlsx:
+ * the cases the reader may list, read as `mediactl document ledger` reads
+ * them (router: ListCases pages, then GetCase each as the person, so every
+ * row is masked as that reader's view; unit: its Desk's ListCases pages).
+ * A worker thread does the reading with the blocking client, at most
+ * LEDGER_MAX_ROWS cases (413 beyond), and renders as above.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -21,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "documents/documents.h"
 #include "web/gateway.h"
 
@@ -154,14 +162,20 @@ static void read_done(void *arg, mc_code code, const char *message, ProtobufCMes
   pthread_attr_destroy(&attr);
 }
 
+static void ledger_start(wg_req *r);
+
 void wg_documents(wg_req *r, const char *kind) {
   wd_kind k;
+  if (strcmp(kind, "ledger") == 0) {
+    ledger_start(r);
+    return;
+  }
   if (strcmp(kind, "agreement") == 0)
     k = WD_AGREEMENT;
   else if (strcmp(kind, "case-file") == 0)
     k = WD_CASE_FILE;
   else {
-    wg_reply_error(r, MC_NOT_FOUND, "documents: agreement or case-file");
+    wg_reply_error(r, MC_NOT_FOUND, "documents: agreement, case-file or ledger");
     return;
   }
   char ref[128];
@@ -200,4 +214,271 @@ void wg_documents(wg_req *r, const char *kind) {
     free(j);
     wg_reply_error(r, rc, err.msg);
   }
+}
+
+/* ---- the ledger (台账) as an xlsx download ---- */
+
+/* At most this many rows in one ledger download: each row costs an RPC on
+ * the coordinators' site and its memory until the file is written. A wider
+ * period is refused (413) with the advice to narrow it. */
+#define LEDGER_MAX_ROWS 10000
+
+typedef struct wl_job {
+  wg_req *r;
+  int64_t from_ms, to_ms;  /* created in [from_ms, to_ms); 0: unbounded */
+  char from[11], to[11];   /* as asked, for the title and the file name */
+  const mc_community *com; /* NULL: every community; the registry's */
+} wl_job;
+
+/* The cases of the ledger, each pointing into one of the replies kept. */
+typedef struct wl_rows {
+  ProtobufCMessage **replies;
+  size_t n_replies, cap_replies;
+  mv_case **cases;
+  size_t n, cap;
+} wl_rows;
+
+static bool rows_keep(wl_rows *w, ProtobufCMessage *reply) {
+  if (w->n_replies == w->cap_replies) {
+    size_t ncap = w->cap_replies ? 2 * w->cap_replies : 16;
+    ProtobufCMessage **r2 = realloc(w->replies, ncap * sizeof(*r2));
+    if (r2 == NULL)
+      return false;
+    w->replies = r2;
+    w->cap_replies = ncap;
+  }
+  w->replies[w->n_replies++] = reply;
+  return true;
+}
+
+static bool rows_add(wl_rows *w, mv_case *c) {
+  if (w->n == w->cap) {
+    size_t ncap = w->cap ? 2 * w->cap : 64;
+    mv_case **c2 = realloc(w->cases, ncap * sizeof(*c2));
+    if (c2 == NULL)
+      return false;
+    w->cases = c2;
+    w->cap = ncap;
+  }
+  w->cases[w->n++] = c;
+  return true;
+}
+
+static void rows_free(wl_rows *w) {
+  for (size_t i = 0; i < w->n_replies; i++)
+    protobuf_c_message_free_unpacked(w->replies[i], NULL);
+  free(w->replies);
+  free(w->cases);
+}
+
+static mc_code too_many(mc_err *err) {
+  return mc_err_set(err, MC_RESOURCE_EXHAUSTED,
+                    "ledger: more than %d cases in the period; narrow from/to or community",
+                    LEDGER_MAX_ROWS);
+}
+
+/* A unit's site: its Desk's ListCases, page by page. The Desk lists the
+ * cases its unit holds, whole (the unit reads them unmasked on its desk
+ * too); the period is applied here since the Desk has no date filter. */
+static mc_code ledger_unit(wl_job *j, wl_rows *w, mc_err *err) {
+  wg_gateway *g = j->r->g;
+  rpc_call_opts copts = {.timeout_ms = g->conf.call_timeout_ms};
+  Mediation__V1__DeskListRequest req = MEDIATION__V1__DESK_LIST_REQUEST__INIT;
+  req.community = (char *)(j->com ? j->com->id : "");
+  char cursor[512] = "";
+  do {
+    req.cursor = cursor;
+    ProtobufCMessage *page = NULL;
+    mc_code rc = rpc_client_call(g->client, &mediation__v1__desk__descriptor, "ListCases",
+                                 &req.base, &copts, &page, err);
+    if (rc != MC_OK)
+      return rc;
+    if (!rows_keep(w, page)) {
+      protobuf_c_message_free_unpacked(page, NULL);
+      return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    const Mediation__V1__DeskListReply *lr = (const Mediation__V1__DeskListReply *)page;
+    for (size_t i = 0; i < lr->n_cases; i++) {
+      mv_case *c = lr->cases[i]->case_record;
+      if (c == NULL || (j->from_ms && c->created_ms < j->from_ms) ||
+          (j->to_ms && c->created_ms >= j->to_ms))
+        continue;
+      if (w->n >= LEDGER_MAX_ROWS)
+        return too_many(err);
+      if (!rows_add(w, c))
+        return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    snprintf(cursor, sizeof(cursor), "%s", lr->next_cursor);
+  } while (cursor[0] != '\0');
+  return MC_OK;
+}
+
+/* The coordinators' site: the router's ListCases over the period, then
+ * GetCase for each as the logged-in person, as `mediactl document ledger`
+ * reads it: every row is what GetCase gives this reader (masked). */
+static mc_code ledger_router(wl_job *j, wl_rows *w, mc_err *err) {
+  wg_gateway *g = j->r->g;
+  rpc_call_opts copts = {.timeout_ms = g->conf.call_timeout_ms};
+  Mediation__V1__ListCasesRequest req = MEDIATION__V1__LIST_CASES_REQUEST__INIT;
+  req.created_from_ms = j->from_ms;
+  req.created_to_ms = j->to_ms;
+  req.community = (char *)(j->com ? j->com->id : "");
+  req.holder = "";
+  char cursor[512] = "";
+  mc_code rc = MC_OK;
+  do {
+    req.cursor = cursor;
+    ProtobufCMessage *page = NULL;
+    if ((rc = rpc_client_call(g->client, &mediation__v1__router__descriptor, "ListCases",
+                              &req.base, &copts, &page, err)) != MC_OK)
+      return rc;
+    const Mediation__V1__ListCasesReply *lr = (const Mediation__V1__ListCasesReply *)page;
+    for (size_t i = 0; i < lr->n_cases && rc == MC_OK; i++) {
+      if (w->n >= LEDGER_MAX_ROWS) {
+        rc = too_many(err);
+        break;
+      }
+      Mediation__V1__GetCaseRequest greq = MEDIATION__V1__GET_CASE_REQUEST__INIT;
+      greq.case_ref = lr->cases[i]->id;
+      greq.person = j->r->session.person;
+      ProtobufCMessage *one = NULL;
+      if ((rc = rpc_client_call(g->client, &mediation__v1__router__descriptor, "GetCase",
+                                &greq.base, &copts, &one, err)) != MC_OK)
+        break;
+      mv_case *c = ((Mediation__V1__GetCaseReply *)one)->case_record;
+      if (!rows_keep(w, one)) {
+        protobuf_c_message_free_unpacked(one, NULL);
+        rc = mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
+      } else if (c != NULL && !rows_add(w, c)) {
+        rc = mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
+      }
+    }
+    snprintf(cursor, sizeof(cursor), "%s", lr->next_cursor);
+    protobuf_c_message_free_unpacked(page, NULL);
+  } while (rc == MC_OK && cursor[0] != '\0');
+  return rc;
+}
+
+/* The worker: reads with the sync client (this is not an nng thread),
+ * renders, answers, frees the job. */
+static void *ledger_run(void *arg) {
+  wl_job *j = arg;
+  wg_req *r = j->r;
+  wg_gateway *g = r->g;
+  wl_rows w = {0};
+  mc_err err;
+  mc_code rc = g->conf.kind == WG_UNIT ? ledger_unit(j, &w, &err) : ledger_router(j, &w, &err);
+  char path[] = "/tmp/mediation-web-doc-XXXXXX";
+  int fd = -1;
+  if (rc == MC_OK) {
+    if ((fd = mkstemp(path)) < 0)
+      rc = mc_err_set(&err, MC_INTERNAL, "no temporary file for the document");
+    else
+      close(fd);
+  }
+  if (rc == MC_OK) {
+    char title[512];
+    snprintf(title, sizeof(title), "%s%s矛盾纠纷排查化解台账（%s 至 %s）",
+             g->reg->subdistrict ? g->reg->subdistrict : "", j->com ? j->com->name : "",
+             j->from[0] ? j->from : "开始", j->to[0] ? j->to : "今");
+    rc = doc_ledger(g->reg, w.cases, w.n, title, path, &err);
+  }
+  char *body = NULL;
+  size_t len = 0;
+  if (rc == MC_OK)
+    rc = read_file(path, &body, &len, &err);
+  if (fd >= 0)
+    unlink(path);
+  rows_free(&w);
+  if (rc == MC_RESOURCE_EXHAUSTED && strncmp(err.msg, "ledger:", 7) == 0) {
+    wg_reply_error_status(r, 413, rc, err.msg, NULL, NULL);
+  } else if (rc != MC_OK) {
+    wg_reply_error(r, rc, err.msg);
+  } else {
+    /* An ASCII name for every browser, the Chinese one (台账) for those
+     * that read RFC 6266's filename*. */
+    char span[32];
+    snprintf(span, sizeof(span), "%s_%s", j->from[0] ? j->from : "start",
+             j->to[0] ? j->to : "now");
+    char disp[256];
+    snprintf(disp, sizeof(disp),
+             "attachment; filename=\"ledger-%s.xlsx\"; "
+             "filename*=UTF-8''%%E5%%8F%%B0%%E8%%B4%%A6-%s.xlsx",
+             span, span);
+    wg_reply(r, 200, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body,
+             len, "Content-Disposition", disp);
+  }
+  free(body);
+  free(j);
+  return NULL;
+}
+
+/* "YYYY-MM-DD", a real calendar day; *ms its local midnight. */
+static bool parse_day(const wg_gateway *g, const char *s, int64_t *ms) {
+  if (strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+    return false;
+  for (int i = 0; i < 10; i++)
+    if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+      return false;
+  mc_date d = {.year = atoi(s), .month = atoi(s + 5), .day = atoi(s + 8)};
+  static const int mdays[12] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (d.year < 1970 || d.month < 1 || d.month > 12 || d.day < 1 || d.day > mdays[d.month - 1])
+    return false;
+  bool leap = (d.year % 4 == 0 && d.year % 100 != 0) || d.year % 400 == 0;
+  if (d.month == 2 && d.day == 29 && !leap)
+    return false;
+  *ms = mc_date_to_ms(d, g->reg->utc_offset_minutes);
+  return true;
+}
+
+/* True if key appears in the query at all (with any value). */
+static bool query_has(const char *query, const char *key) {
+  size_t klen = strlen(key);
+  for (const char *p = query; p != NULL && *p != '\0';) {
+    if (strncmp(p, key, klen) == 0 && (p[klen] == '=' || p[klen] == '&' || p[klen] == '\0'))
+      return true;
+    p = strchr(p, '&');
+    if (p != NULL)
+      p++;
+  }
+  return false;
+}
+
+static void ledger_start(wg_req *r) {
+  wl_job *j = calloc(1, sizeof(*j));
+  if (j == NULL) {
+    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, "out of memory");
+    return;
+  }
+  j->r = r;
+  const char *bad = NULL;
+  char com[128];
+  if (query_has(r->query, "from") &&
+      (!query_value(r->query, "from", j->from, sizeof(j->from)) ||
+       !parse_day(r->g, j->from, &j->from_ms)))
+    bad = "documents: from: expected a date, YYYY-MM-DD";
+  else if (query_has(r->query, "to") &&
+           (!query_value(r->query, "to", j->to, sizeof(j->to)) ||
+            !parse_day(r->g, j->to, &j->to_ms)))
+    bad = "documents: to: expected a date, YYYY-MM-DD";
+  else if (j->to_ms != 0 && (j->to_ms += 86400000) <= j->from_ms) /* to: the last day listed */
+    bad = "documents: to: before from";
+  else if (query_has(r->query, "community") &&
+           (!query_value(r->query, "community", com, sizeof(com)) ||
+            (j->com = mc_registry_community(r->g->reg, com)) == NULL))
+    bad = "documents: community: no community of that id in the configuration";
+  if (bad != NULL) {
+    free(j);
+    wg_reply_error(r, MC_INVALID_ARGUMENT, bad);
+    return;
+  }
+  pthread_t t;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  if (pthread_create(&t, &attr, ledger_run, j) != 0) {
+    free(j);
+    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, "no thread to render the document");
+  }
+  pthread_attr_destroy(&attr);
 }

@@ -93,7 +93,8 @@ void wg_reply_error_status(wg_req *r, uint16_t status, mc_code code, const char 
 /* api.c: /api/v1/... (body read). */
 void wg_api(wg_req *r);
 
-/* documents.c: GET /api/v1/documents/<kind>?case=ID (session checked). */
+/* documents.c: GET /api/v1/documents/<kind>?case=ID, .../ledger?from=&to=&community=
+ * (session checked). */
 void wg_documents(wg_req *r, const char *kind);
 
 /* login.c: the Argon2id workers. */

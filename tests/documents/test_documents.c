@@ -282,13 +282,14 @@ static void path_of(char *buf, size_t cap, const char *name) {
 
 static int setup(void **state) {
   (void)state;
-  char extra[512];
+  char extra[1024];
   web_port = 20000 + (int)(getpid() % 20000);
   snprintf(web_dir, sizeof(web_dir), "/tmp/mediation-documents-web-%d", (int)getpid());
   snprintf(extra, sizeof(extra),
            "[unit police-studio]\ndoc_abbrev = 石\n"
-           "[web \"coordinators\"]\nlisten = http://127.0.0.1:%d\ndata_dir = %s\n",
-           web_port, web_dir);
+           "[web \"coordinators\"]\nlisten = http://127.0.0.1:%d\ndata_dir = %s\n"
+           "[web \"station-kongque\"]\nlisten = http://127.0.0.1:%d\ndata_dir = %s-unit\n",
+           web_port, web_dir, web_port + 1, web_dir);
   if (tw_make(&world, "documents", extra, false) != 0)
     return -1;
   conf = world.conf;
@@ -302,7 +303,7 @@ static int teardown(void **state) {
   (void)state;
   int rc = tw_stop_router(&world);
   tw_destroy(&world);
-  sh(NULL, "rm -rf '%s'", web_dir);
+  sh(NULL, "rm -rf '%s' '%s-unit'", web_dir, web_dir);
   return rc == 0 ? 0 : -1;
 }
 
@@ -746,7 +747,123 @@ static void web_download(void **state) {
                    0);
   assert_string_equal(h, "400");
   free(h);
+  /* The ledger (台账) as the coordinator reads it: the same rows as
+   * `mediactl document ledger`, masked, with a UTF-8 file name too. */
+  char xlsx[600];
+  path_of(xlsx, sizeof(xlsx), "web-ledger.xlsx");
+  assert_int_equal(sh(NULL, "curl -sf -b '%s' -D '%s' -o '%s' "
+                            "'%s/api/v1/documents/ledger?from=2000-01-01&to=2099-12-31'",
+                      jar, hdr, xlsx, base),
+                   0);
+  assert_int_equal(sh(&h, "cat '%s'", hdr), 0);
+  CONTAINS(h, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+  CONTAINS(h, "filename=\"ledger-2000-01-01_2099-12-31.xlsx\"");
+  CONTAINS(h, "filename*=UTF-8''%E5%8F%B0%E8%B4%A6-");
+  free(h);
+  assert_int_equal(
+      sh(NULL, "/usr/bin/python3 '%s' '%s' 6 '%s' 86000", CHECK_XLSX, xlsx, ID_NUMBER), 0);
+  assert_int_equal(sh(NULL, "curl -sf -b '%s' -o '%s' "
+                            "'%s/api/v1/documents/ledger?community=baihe'",
+                      jar, xlsx, base),
+                   0);
+  assert_int_equal(sh(NULL, "/usr/bin/python3 '%s' '%s' 3 '%s'", CHECK_XLSX, xlsx, ID_NUMBER), 0);
+  /* A period before any case: a ledger of no rows, not an error. */
+  assert_int_equal(sh(NULL, "curl -sf -b '%s' -o '%s' "
+                            "'%s/api/v1/documents/ledger?from=2001-01-01&to=2001-12-31'",
+                      jar, xlsx, base),
+                   0);
+  assert_int_equal(sh(NULL, "/usr/bin/python3 -c 'import openpyxl, sys; "
+                            "sys.exit(openpyxl.load_workbook(sys.argv[1]).active.max_row != 2)' "
+                            "'%s'",
+                      xlsx),
+                   0);
+  /* Bad parameters name themselves; no session: 401. */
+  static const char *const bad[][2] = {
+      {"ledger?from=2026-02-30", "from"},
+      {"ledger?to=yesterday", "to"},
+      {"ledger?from=2026-05-01&to=2026-04-01", "to"},
+      {"ledger?community=nowhere", "community"},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    assert_int_equal(sh(&h, "curl -s -w ' %%{http_code}' -b '%s' '%s/api/v1/documents/%s'", jar,
+                        base, bad[i][0]),
+                     0);
+    CONTAINS(h, " 400");
+    char what[64];
+    snprintf(what, sizeof(what), "documents: %s:", bad[i][1]);
+    CONTAINS(h, what);
+    free(h);
+  }
+  assert_int_equal(sh(&h, "curl -s -o /dev/null -w '%%{http_code}' "
+                          "'%s/api/v1/documents/ledger'",
+                      base),
+                   0);
+  assert_string_equal(h, "401");
+  free(h);
   sh(NULL, "kill %d; sleep 0.3", pid);
+}
+
+/* A unit's site: the ledger of the cases its unit holds, through its Desk
+ * (Desk/ListCases pages), as the unit's operators read them. */
+static void web_unit_ledger(void **state) {
+  (void)state;
+  assert_int_equal(tw_start_unit(&world, "community-station", "station-kongque"), 0);
+  char *out = NULL;
+  assert_int_equal(sh(&out, "printf 'correct horse 42\\n' | %s/services/mediactl --config '%s' "
+                            "--unit station-kongque user add 李秀英 --password-stdin 2>&1",
+                      MEDIATION_BINARY_DIR, conf),
+                   0);
+  free(out);
+  assert_int_equal(sh(&out, "%s/services/mediation-web --config '%s' --unit station-kongque "
+                            ">'%s/web-unit.log' 2>&1 & echo $!",
+                      MEDIATION_BINARY_DIR, conf, dir),
+                   0);
+  int pid = atoi(out);
+  free(out);
+  assert_true(pid > 0);
+  char base[64], jar[600], xlsx[600];
+  snprintf(base, sizeof(base), "http://127.0.0.1:%d", web_port + 1);
+  path_of(jar, sizeof(jar), "unit-cookies");
+  path_of(xlsx, sizeof(xlsx), "web-unit-ledger.xlsx");
+  int up = 1;
+  for (int i = 0; i < 50 && up != 0; i++) {
+    up = sh(NULL, "curl -sf -o /dev/null %s/api/v1/methods", base);
+    if (up != 0)
+      usleep(100000);
+  }
+  assert_int_equal(up, 0);
+  assert_int_equal(sh(NULL, "curl -sf -c '%s' -H 'Content-Type: application/json' "
+                            "-d '{\"name\":\"李秀英\",\"password\":\"correct horse 42\"}' "
+                            "%s/api/v1/login >/dev/null",
+                      jar, base),
+                   0);
+  assert_int_equal(sh(NULL, "curl -sf -b '%s' -o '%s' '%s/api/v1/documents/ledger'", jar, xlsx,
+                      base),
+                   0);
+  /* The unit holds scenario 1's case at least; a period before it: none. */
+  assert_int_equal(sh(NULL, "/usr/bin/python3 -c 'import openpyxl, sys; "
+                            "sys.exit(openpyxl.load_workbook(sys.argv[1]).active.max_row < 3)' "
+                            "'%s'",
+                      xlsx),
+                   0);
+  assert_int_equal(sh(NULL, "curl -sf -b '%s' -o '%s' "
+                            "'%s/api/v1/documents/ledger?to=2001-01-01'",
+                      jar, xlsx, base),
+                   0);
+  assert_int_equal(sh(NULL, "/usr/bin/python3 -c 'import openpyxl, sys; "
+                            "sys.exit(openpyxl.load_workbook(sys.argv[1]).active.max_row != 2)' "
+                            "'%s'",
+                      xlsx),
+                   0);
+  char *h = NULL;
+  assert_int_equal(sh(&h, "curl -s -o /dev/null -w '%%{http_code}' -b '%s' "
+                          "'%s/api/v1/documents/ledger?from=20260101'",
+                      jar, base),
+                   0);
+  assert_string_equal(h, "400");
+  free(h);
+  sh(NULL, "kill %d; sleep 0.3", pid);
+  assert_int_equal(tw_stop_unit(&world, "station-kongque"), 0);
 }
 
 static void usage(void **state) {
@@ -769,6 +886,7 @@ int main(void) {
       cmocka_unit_test(case_files), cmocka_unit_test(verify_print_older),
       cmocka_unit_test(ledger),     cmocka_unit_test(report),
       cmocka_unit_test(desk_documents), cmocka_unit_test(web_download),
+      cmocka_unit_test(web_unit_ledger),
       cmocka_unit_test(usage),
   };
   return cmocka_run_group_tests_name("documents of the reference scenarios", tests, setup,

@@ -85,7 +85,9 @@ export async function figuresView(main, params, query) {
   yearSel.addEventListener('change', () => router.navigate(`/figures?year=${yearSel.value}`));
   const printBtn = el('button', { type: 'button', onclick: () => window.print() }, '打印');
   const body = el('div', { id: 'figures-body' }, el('p', { class: 'muted' }, '正在读取…'));
-  fill(main, heading(`${year}年数据`), el('div', { class: 'toolbar no-print' }, field('年度', yearSel, { name: 'year' }), printBtn), body);
+  // The year's 台账 as an xlsx: a plain GET download with the session cookie (docs/web.md).
+  const ledgerLink = el('a', { href: `/api/v1/documents/ledger?from=${year}-01-01&to=${year}-12-31`, id: 'ledger-download', download: '' }, '下载台账');
+  fill(main, heading(`${year}年数据`), el('div', { class: 'toolbar no-print' }, field('年度', yearSel, { name: 'year' }), printBtn, ledgerLink), body);
   const ask = (group_by) => call('Router', 'GetFigures', { year, group_by });
   let byMonth, byCommunity, byUnit, byKind, sub;
   try {

@@ -90,7 +90,9 @@ export async function casesView(main, params, query) {
   next.addEventListener('click', () => setQuery({ page: page + 1 }));
 
   fill(out,
-    el('div', { class: 'toolbar', role: 'search' }, fText, fState, fKind, fComm, fMed, fOver),
+    el('div', { class: 'toolbar', role: 'search' }, fText, fState, fKind, fComm, fMed, fOver,
+      // The unit's 台账 (its cases, of the community chosen) as an xlsx: a plain GET download.
+      el('a', { href: `/api/v1/documents/ledger${q.community ? `?community=${encodeURIComponent(q.community)}` : ''}`, id: 'ledger-download', download: '' }, '导出台账')),
     table([
       { title: '案件', render: (lc) => [caseLink(lc.case_record), lc.stale || lc.queued_steps ? [' ', badge('待同步', 'warn')] : null] },
       { title: '状态', render: (lc) => stateBadge(lc.case_record) },
