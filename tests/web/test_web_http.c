@@ -353,6 +353,17 @@ static void test_login_session_csrf_logout(void **state) {
   if (strstr(res, "login: password: a string is required") == NULL)
     fail_msg("login refusal not in English for Accept-Language en:\n%s", res);
   free(res);
+  /* pbjson's refusal: the field path as sent, the sentence translated. */
+  res = http(f, "POST", "/api/v1/Desk/Inbox", zh, "{\"unknown_field\":1}");
+  assert_int_equal(status_of(res), 400);
+  if (strstr(res, "\"message\":\"unknown_field: ") == NULL || strstr(res, "中没有这个字段") == NULL)
+    fail_msg("JSON refusal not in Chinese (path kept) for Accept-Language zh-CN:\n%s", res);
+  free(res);
+  res = http(f, "POST", "/api/v1/Desk/Inbox", en, "{\"unknown_field\":1}");
+  assert_int_equal(status_of(res), 400);
+  if (strstr(res, "unknown_field: unknown field of ") == NULL)
+    fail_msg("JSON refusal not in English for Accept-Language en-US:\n%s", res);
+  free(res);
   res = http(f, "GET", "/no/such/page.html", "Accept-Language: zh-CN\r\n", NULL);
   assert_int_equal(status_of(res), 404);
   if (strstr(res, "没有这个页面") == NULL)
