@@ -243,7 +243,7 @@ static int search_run(ctl_ctx *ctx, void *st) {
       fputs(s->req.page_token[0] ? "这一页没有找到案件。\n" : "没有找到案件。\n", info);
     fprintf(info, "共 %u%s 件\n", first->total, first->total_more ? "+" : "");
     if (rc == CTL_EXIT_OK && last->next_page_token[0] != '\0')
-      fprintf(stderr, "mediactl: more cases follow: repeat the command with --page %s\n",
+      fprintf(stderr, _("mediactl: more cases follow: repeat the command with --page %s\n"),
               last->next_page_token);
   }
   search_pages_free(&p);
