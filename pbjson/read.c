@@ -13,6 +13,10 @@
  * oneof's case is set before its member), so a refusal halfway just frees
  * what was built.
  *
+ * Language: the sentence of a refusal is translated (core/i18n.h, in the
+ * calling thread's language: the web gateway's browser, mediactl's LANG);
+ * the field path and the names in it stay as the contract spells them.
+ *
  * Presence: the contract is proto3 without `optional`; for a field with a
  * has_ flag (LABEL_OPTIONAL) the flag is set when the key is present, and a
  * LABEL_REQUIRED field must be present, so the walk stays right for any
@@ -27,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/i18n.h"
 #include "pbjson/internal.h"
 #include "pbjson/pbjson.h"
 
@@ -50,7 +55,7 @@ static mc_code bad(rd *r, const char *fmt, ...) {
 }
 
 static mc_code oom(rd *r) {
-  return mc_err_set(r->err, MC_RESOURCE_EXHAUSTED, "out of memory reading JSON");
+  return mc_err_set(r->err, MC_RESOURCE_EXHAUSTED, _("out of memory reading JSON"));
 }
 
 /* ".name" (or "name" at the top); a key that is no field name is shown as
@@ -85,21 +90,21 @@ static void pop(rd *r, size_t saved) {
 static const char *json_kind(json_object *v) {
   switch (json_object_get_type(v)) {
   case json_type_null:
-    return "null";
+    return "null"; /* as typed: JSON's own word */
   case json_type_boolean:
-    return "a boolean";
+    return _("a boolean");
   case json_type_double:
-    return "a fraction";
+    return _("a fraction");
   case json_type_int:
-    return "a number";
+    return _("a number");
   case json_type_object:
-    return "an object";
+    return _("an object");
   case json_type_array:
-    return "an array";
+    return _("an array");
   case json_type_string:
-    return "a string";
+    return _("a string");
   }
-  return "something else";
+  return _("something else");
 }
 
 /* An integer value as sign and magnitude: a JSON integer, or with
@@ -127,20 +132,20 @@ static mc_code get_integer(rd *r, json_object *v, bool allow_string, bool *neg, 
       i = 1;
     }
     if (i == len)
-      return bad(r, "expected a decimal integer in the string");
+      return bad(r, _("expected a decimal integer in the string"));
     for (; i < len; i++) {
       if (s[i] < '0' || s[i] > '9')
-        return bad(r, "expected a decimal integer in the string");
+        return bad(r, _("expected a decimal integer in the string"));
       uint64_t d = (uint64_t)(s[i] - '0');
       if (*mag > (UINT64_MAX - d) / 10)
-        return bad(r, "integer out of range");
+        return bad(r, _("integer out of range"));
       *mag = *mag * 10 + d;
     }
     return MC_OK;
   }
   if (json_object_is_type(v, json_type_double))
-    return bad(r, "expected an integer, not a fraction");
-  return bad(r, "expected an integer%s, not %s", allow_string ? " (number or decimal string)" : "",
+    return bad(r, _("expected an integer, not a fraction"));
+  return bad(r, _("expected an integer%s, not %s"), allow_string ? _(" (number or decimal string)") : "",
              json_kind(v));
 }
 
@@ -153,7 +158,7 @@ static mc_code get_signed(rd *r, json_object *v, bool allow_string, int64_t min,
     return rc;
   uint64_t limit = neg ? (uint64_t)(-(min + 1)) + 1 : (uint64_t)max;
   if (mag > limit)
-    return bad(r, "integer out of range (%lld to %lld)", (long long)min, (long long)max);
+    return bad(r, _("integer out of range (%lld to %lld)"), (long long)min, (long long)max);
   *out = neg ? (int64_t)(0 - mag) : (int64_t)mag;
   return MC_OK;
 }
@@ -166,9 +171,9 @@ static mc_code get_unsigned(rd *r, json_object *v, bool allow_string, uint64_t m
   if (rc != MC_OK)
     return rc;
   if (neg && mag != 0)
-    return bad(r, "negative value for an unsigned field");
+    return bad(r, _("negative value for an unsigned field"));
   if (mag > max)
-    return bad(r, "integer out of range (0 to %llu)", (unsigned long long)max);
+    return bad(r, _("integer out of range (0 to %llu)"), (unsigned long long)max);
   *out = mag;
   return MC_OK;
 }
@@ -185,7 +190,7 @@ static mc_code get_enum(rd *r, const ProtobufCEnumDescriptor *e, json_object *v,
         return MC_OK;
       }
     }
-    return bad(r, "unknown name for enum %s", e->short_name);
+    return bad(r, _("unknown name for enum %s"), e->short_name);
   }
   if (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)) {
     int64_t n;
@@ -193,28 +198,28 @@ static mc_code get_enum(rd *r, const ProtobufCEnumDescriptor *e, json_object *v,
     if (rc != MC_OK)
       return rc;
     if (protobuf_c_enum_descriptor_get_value(e, (int)n) == NULL)
-      return bad(r, "%lld is no value of enum %s", (long long)n, e->short_name);
+      return bad(r, _("%lld is no value of enum %s"), (long long)n, e->short_name);
     *out = (int)n;
     return MC_OK;
   }
-  return bad(r, "expected a name of enum %s (or its number), not %s", e->short_name, json_kind(v));
+  return bad(r, _("expected a name of enum %s (or its number), not %s"), e->short_name, json_kind(v));
 }
 
 static mc_code get_string(rd *r, json_object *v, char **out) {
   if (!json_object_is_type(v, json_type_string))
-    return bad(r, "expected a string, not %s", json_kind(v));
+    return bad(r, _("expected a string, not %s"), json_kind(v));
   const unsigned char *s = (const unsigned char *)json_object_get_string(v);
   size_t len = (size_t)json_object_get_string_len(v);
   for (size_t i = 0; i < len;) {
     if (s[i] == 0)
-      return bad(r, "NUL character in a string");
+      return bad(r, _("NUL character in a string"));
     if (s[i] < 0x80) {
       i++;
       continue;
     }
     size_t n = pj_utf8_len(s + i, s + len);
     if (n == 0)
-      return bad(r, "invalid UTF-8 in a string");
+      return bad(r, _("invalid UTF-8 in a string"));
     i += n;
   }
   char *copy = malloc(len + 1);
@@ -238,14 +243,14 @@ static int hex_value(char c) {
 
 static mc_code get_bytes(rd *r, json_object *v, ProtobufCBinaryData *out) {
   if (!json_object_is_type(v, json_type_string))
-    return bad(r, "expected hex digits in a string, not %s", json_kind(v));
+    return bad(r, _("expected hex digits in a string, not %s"), json_kind(v));
   const char *s = json_object_get_string(v);
   size_t len = (size_t)json_object_get_string_len(v);
   if (len % 2 != 0)
-    return bad(r, "odd number of hex digits");
+    return bad(r, _("odd number of hex digits"));
   for (size_t i = 0; i < len; i++)
     if (hex_value(s[i]) < 0)
-      return bad(r, "not a hex digit at position %zu", i);
+      return bad(r, _("not a hex digit at position %zu"), i);
   if (len == 0) {
     *out = (ProtobufCBinaryData){0, NULL};
     return MC_OK;
@@ -261,10 +266,10 @@ static mc_code get_bytes(rd *r, json_object *v, ProtobufCBinaryData *out) {
 
 static mc_code get_double(rd *r, json_object *v, double *out) {
   if (!json_object_is_type(v, json_type_double) && !json_object_is_type(v, json_type_int))
-    return bad(r, "expected a number, not %s", json_kind(v));
+    return bad(r, _("expected a number, not %s"), json_kind(v));
   double d = json_object_get_double(v);
   if (!isfinite(d))
-    return bad(r, "number out of range");
+    return bad(r, _("number out of range"));
   *out = d;
   return MC_OK;
 }
@@ -276,7 +281,7 @@ static mc_code read_message(rd *r, json_object *o, ProtobufCMessage *m);
 static mc_code read_sub_message(rd *r, const ProtobufCMessageDescriptor *desc, json_object *v,
                                 ProtobufCMessage **slot) {
   if (!json_object_is_type(v, json_type_object))
-    return bad(r, "expected an object (%s), not %s", desc->short_name, json_kind(v));
+    return bad(r, _("expected an object (%s), not %s"), desc->short_name, json_kind(v));
   ProtobufCMessage *m = malloc(desc->sizeof_message);
   if (m == NULL)
     return oom(r);
@@ -319,7 +324,7 @@ static mc_code read_value(rd *r, const ProtobufCFieldDescriptor *f, json_object 
     if ((rc = get_double(r, v, &d)) != MC_OK)
       return rc;
     if (d > FLT_MAX || d < -FLT_MAX)
-      return bad(r, "number out of range for a float");
+      return bad(r, _("number out of range for a float"));
     *(float *)slot = (float)d;
     return MC_OK;
   case PROTOBUF_C_TYPE_DOUBLE:
@@ -328,7 +333,7 @@ static mc_code read_value(rd *r, const ProtobufCFieldDescriptor *f, json_object 
     return rc;
   case PROTOBUF_C_TYPE_BOOL:
     if (!json_object_is_type(v, json_type_boolean))
-      return bad(r, "expected true or false, not %s", json_kind(v));
+      return bad(r, _("expected true or false, not %s"), json_kind(v));
     *(protobuf_c_boolean *)slot = json_object_get_boolean(v) ? 1 : 0;
     return MC_OK;
   case PROTOBUF_C_TYPE_ENUM:
@@ -340,17 +345,17 @@ static mc_code read_value(rd *r, const ProtobufCFieldDescriptor *f, json_object 
   case PROTOBUF_C_TYPE_MESSAGE:
     return read_sub_message(r, f->descriptor, v, (ProtobufCMessage **)slot);
   }
-  return bad(r, "field type %d not supported", (int)f->type);
+  return bad(r, _("field type %d not supported"), (int)f->type);
 }
 
 static mc_code read_repeated(rd *r, const ProtobufCFieldDescriptor *f, json_object *v, char *base) {
   if (!json_object_is_type(v, json_type_array))
-    return bad(r, "expected an array, not %s", json_kind(v));
+    return bad(r, _("expected an array, not %s"), json_kind(v));
   size_t n = json_object_array_length(v);
   if (n == 0)
     return MC_OK;
   if (++r->depth > PJ_MAX_DEPTH)
-    return bad(r, "nesting deeper than %d", PJ_MAX_DEPTH);
+    return bad(r, _("nesting deeper than %d"), PJ_MAX_DEPTH);
   size_t size = pj_element_size(f->type);
   char *arr = calloc(n, size);
   if (arr == NULL)
@@ -362,7 +367,7 @@ static mc_code read_repeated(rd *r, const ProtobufCFieldDescriptor *f, json_obje
     json_object *e = json_object_array_get_idx(v, k);
     size_t saved = push_index(r, k);
     if (e == NULL || json_object_is_type(e, json_type_null))
-      return bad(r, "null in a repeated field");
+      return bad(r, _("null in a repeated field"));
     /* Counted before filling: the element is zeroed (NULL pointers, which
      * protobuf_c_message_free_unpacked skips), and a half-filled
      * sub-message is then freed with the rest. */
@@ -380,12 +385,12 @@ static mc_code read_message(rd *r, json_object *o, ProtobufCMessage *m) {
   const ProtobufCMessageDescriptor *d = m->descriptor;
   char *base = (char *)m;
   if (++r->depth > PJ_MAX_DEPTH)
-    return bad(r, "nesting deeper than %d", PJ_MAX_DEPTH);
+    return bad(r, _("nesting deeper than %d"), PJ_MAX_DEPTH);
   json_object_object_foreach(o, k, v) {
     size_t saved = push_key(r, k);
     const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, k);
     if (f == NULL)
-      return bad(r, "unknown field of %s", d->short_name);
+      return bad(r, _("unknown field of %s"), d->short_name);
     if (json_object_is_type(v, json_type_null) && f->type == PROTOBUF_C_TYPE_MESSAGE &&
         f->label != PROTOBUF_C_LABEL_REPEATED) {
       pop(r, saved); /* null sub-message: absent */
@@ -400,8 +405,8 @@ static mc_code read_message(rd *r, json_object *o, ProtobufCMessage *m) {
         if (*which != 0) {
           const ProtobufCFieldDescriptor *other =
               protobuf_c_message_descriptor_get_field(d, *which);
-          return bad(r, "only one member of a oneof may be set (also %s)",
-                     other ? other->name : "another");
+          return bad(r, _("only one member of a oneof may be set (also %s)"),
+                     other ? other->name : _("another"));
         }
         *which = f->id;
       } else if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_MESSAGE &&
@@ -418,7 +423,7 @@ static mc_code read_message(rd *r, json_object *o, ProtobufCMessage *m) {
     const ProtobufCFieldDescriptor *f = &d->fields[i];
     if (f->label == PROTOBUF_C_LABEL_REQUIRED && !json_object_object_get_ex(o, f->name, NULL)) {
       size_t saved = push_key(r, f->name);
-      mc_code rc = bad(r, "missing (a required field)");
+      mc_code rc = bad(r, _("missing (a required field)"));
       pop(r, saved);
       return rc;
     }
@@ -432,9 +437,9 @@ mc_code pj_from_json(const ProtobufCMessageDescriptor *desc, json_object *o,
   *out = NULL;
   rd r = {.err = err};
   if (desc == NULL)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "no message type");
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("no message type"));
   if (!json_object_is_type(o, json_type_object))
-    return bad(&r, "expected a JSON object (%s), not %s", desc->short_name, json_kind(o));
+    return bad(&r, _("expected a JSON object (%s), not %s"), desc->short_name, json_kind(o));
   ProtobufCMessage *m = malloc(desc->sizeof_message);
   if (m == NULL)
     return oom(&r);
@@ -452,7 +457,7 @@ mc_code pj_to_message(const ProtobufCMessageDescriptor *desc, const char *json, 
                       ProtobufCMessage **out, mc_err *err) {
   *out = NULL;
   if (len > INT32_MAX)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "JSON text too long");
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("JSON text too long"));
   mc_code rc = pj_scan_text(json, len, err);
   if (rc != MC_OK)
     return rc;
@@ -461,11 +466,11 @@ mc_code pj_to_message(const ProtobufCMessageDescriptor *desc, const char *json, 
                          json[first] == '\r'))
     first++;
   if (first == len || json[first] != '{')
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "expected a JSON object (%s)",
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("expected a JSON object (%s)"),
                       desc ? desc->short_name : "?");
   struct json_tokener *tok = json_tokener_new_ex(PJ_MAX_DEPTH);
   if (tok == NULL)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory reading JSON");
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("out of memory reading JSON"));
   json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
   json_object *o = json_tokener_parse_ex(tok, json, (int)len);
   enum json_tokener_error e = json_tokener_get_error(tok);
@@ -474,7 +479,7 @@ mc_code pj_to_message(const ProtobufCMessageDescriptor *desc, const char *json, 
     json_object_put(o);
     /* The scan above passed, so this is json-c running out of memory or
      * disagreeing with RFC 8259 in a way the scan did not foresee. */
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "malformed JSON: %s", json_tokener_error_desc(e));
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("malformed JSON: %s"), json_tokener_error_desc(e));
   }
   rc = pj_from_json(desc, o, out, err);
   json_object_put(o);

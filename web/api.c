@@ -54,12 +54,12 @@ static const char wg_cookie_clear[] = "mw_session=; HttpOnly; SameSite=Strict; P
  * when either is wrong. */
 static bool require_session(wg_req *r, bool post, bool touch) {
   if (!find_session(r, touch)) {
-    wg_reply_error_status(r, 401, MC_UNAUTHENTICATED, "not logged in (or the session has ended)",
+    wg_reply_error_status(r, 401, MC_UNAUTHENTICATED, N_("not logged in (or the session has ended)"),
                           NULL, NULL);
     return false;
   }
   if (post && !wg_csrf_ok(nng_http_req_get_header(r->req, "X-CSRF-Token"), r->session.csrf)) {
-    wg_reply_error(r, MC_PERMISSION_DENIED, "CSRF token missing or wrong");
+    wg_reply_error(r, MC_PERMISSION_DENIED, N_("CSRF token missing or wrong"));
     return false;
   }
   return true;
@@ -69,8 +69,8 @@ static bool want_method(wg_req *r, const char *allowed) {
   if (strcmp(r->method, allowed) == 0 ||
       (strcmp(allowed, "GET") == 0 && strcmp(r->method, "HEAD") == 0))
     return true;
-  char msg[64];
-  snprintf(msg, sizeof(msg), "use %s", allowed);
+  char msg[128];
+  snprintf(msg, sizeof(msg), _("use %s"), allowed); /* wg_api switched to r's language */
   wg_reply_error_status(r, 405, MC_INVALID_ARGUMENT, msg, "Allow", allowed);
   return false;
 }
@@ -146,7 +146,7 @@ static void api_names(wg_req *r) {
     json_object_put(o);
     json_object_put(units);
     json_object_put(comms);
-    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, "out of memory");
+    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, N_("out of memory"));
     return;
   }
   json_object_object_add(o, "units", units);
@@ -163,9 +163,9 @@ static void api_login(wg_req *r) {
   wg_gateway *g = r->g;
   int64_t until = wg_addr_locked_until(g->guard, r->addr, wg_now_ms());
   if (until != 0) {
-    char msg[128];
+    char msg[256];
     snprintf(msg, sizeof(msg),
-             "too many failed logins from this address: try again in %lld minutes",
+             _("too many failed logins from this address: try again in %lld minutes"),
              (long long)((until - wg_now_ms()) / 60000 + 1));
     wg_reply_error(r, MC_RESOURCE_EXHAUSTED, msg);
     return;
@@ -204,7 +204,7 @@ static bool query_u64(const char *query, const char *key, uint64_t *out, bool *b
 
 static void api_events(wg_req *r) {
   if (r->g->conf.kind != WG_UNIT || r->g->events == NULL) {
-    wg_reply_error(r, MC_NOT_FOUND, "events: only a unit's desk has events");
+    wg_reply_error(r, MC_NOT_FOUND, N_("events: only a unit's desk has events"));
     return;
   }
   if (!want_method(r, "GET") || !require_session(r, false, false))
@@ -214,7 +214,7 @@ static void api_events(wg_req *r) {
   query_u64(r->query, "after", &r->ev_after, &bad);
   query_u64(r->query, "epoch", &r->ev_epoch, &bad);
   if (bad) {
-    wg_reply_error(r, MC_INVALID_ARGUMENT, "events: after and epoch are decimal numbers");
+    wg_reply_error(r, MC_INVALID_ARGUMENT, N_("events: after and epoch are decimal numbers"));
     return;
   }
   wg_events_wait(r->g->events, r);
@@ -232,7 +232,7 @@ static void call_done(void *arg, mc_code code, const char *message, ProtobufCMes
   char *text = pj_to_text(reply, &len);
   protobuf_c_message_free_unpacked(reply, NULL);
   if (text == NULL) {
-    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, "out of memory");
+    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, N_("out of memory"));
     return;
   }
   wg_reply(r, 200, JSON_TYPE, text, len, NULL, NULL);
@@ -242,7 +242,7 @@ static void call_done(void *arg, mc_code code, const char *message, ProtobufCMes
 static void api_call(wg_req *r, const char *service, const char *method) {
   const wg_method *m = wg_method_find(r->g->conf.kind, service, method);
   if (m == NULL) {
-    wg_reply_error(r, MC_NOT_FOUND, "no such method on this site (GET /api/v1/methods lists them)");
+    wg_reply_error(r, MC_NOT_FOUND, N_("no such method on this site (GET /api/v1/methods lists them)"));
     return;
   }
   if (!want_method(r, "POST") || !require_session(r, true, true))
@@ -251,7 +251,7 @@ static void api_call(wg_req *r, const char *service, const char *method) {
   const ProtobufCMethodDescriptor *md =
       protobuf_c_service_descriptor_get_method_by_name(m->desc, m->method);
   if (md == NULL) {
-    wg_reply_error(r, MC_INTERNAL, "the method is not in this build's contract");
+    wg_reply_error(r, MC_INTERNAL, N_("the method is not in this build's contract"));
     return;
   }
   ProtobufCMessage *request = NULL;
@@ -286,13 +286,7 @@ static void api_route(wg_req *r);
  * router's and the Desk's refusals reach the browser in its language
  * (core/i18n.h, docs/i18n.md). */
 void wg_api(wg_req *r) {
-  const char *accept = nng_http_req_get_header(r->req, "Accept-Language");
-  char tag[MC_LOCALE_MAX] = "";
-  if (accept != NULL) {
-    size_t n = strcspn(accept, ",; ");
-    snprintf(tag, sizeof(tag), "%.*s", (int)(n < sizeof(tag) ? n : sizeof(tag) - 1), accept);
-  }
-  locale_t previous = mc_i18n_use(tag);
+  locale_t previous = mc_i18n_use(r->lang); /* http.c took it from Accept-Language */
   api_route(r);
   mc_i18n_restore(previous);
 }
@@ -300,7 +294,7 @@ void wg_api(wg_req *r) {
 static void api_route(wg_req *r) {
   static const char prefix[] = "/api/v1/";
   if (strncmp(r->path, prefix, sizeof(prefix) - 1) != 0) {
-    wg_reply_error(r, MC_NOT_FOUND, "no such API path (the API is under /api/v1/)");
+    wg_reply_error(r, MC_NOT_FOUND, N_("no such API path (the API is under /api/v1/)"));
     return;
   }
   const char *rest = r->path + sizeof(prefix) - 1;
@@ -325,7 +319,7 @@ static void api_route(wg_req *r) {
     size_t slen = slash ? (size_t)(slash - rest) : 0;
     if (slash == NULL || slen == 0 || slen >= sizeof(service) || strchr(slash + 1, '/') != NULL ||
         slash[1] == '\0') {
-      wg_reply_error(r, MC_NOT_FOUND, "no such API path");
+      wg_reply_error(r, MC_NOT_FOUND, N_("no such API path"));
       return;
     }
     memcpy(service, rest, slen);

@@ -155,7 +155,7 @@ static void read_done(void *arg, mc_code code, const char *message, ProtobufCMes
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   if (pthread_create(&t, &attr, render, j) != 0) {
-    wg_reply_error(j->r, MC_RESOURCE_EXHAUSTED, "no thread to render the document");
+    wg_reply_error(j->r, MC_RESOURCE_EXHAUSTED, N_("no thread to render the document"));
     protobuf_c_message_free_unpacked(reply, NULL);
     free(j);
   }
@@ -175,18 +175,18 @@ void wg_documents(wg_req *r, const char *kind) {
   else if (strcmp(kind, "case-file") == 0)
     k = WD_CASE_FILE;
   else {
-    wg_reply_error(r, MC_NOT_FOUND, "documents: agreement, case-file or ledger");
+    wg_reply_error(r, MC_NOT_FOUND, N_("documents: agreement, case-file or ledger"));
     return;
   }
   char ref[128];
   if (!query_value(r->query, "case", ref, sizeof(ref))) {
     wg_reply_error(r, MC_INVALID_ARGUMENT,
-                   "documents: ?case=ID is required (a case id or UNIT:REF, in ASCII)");
+                   N_("documents: ?case=ID is required (a case id or UNIT:REF, in ASCII)"));
     return;
   }
   wd_job *j = calloc(1, sizeof(*j));
   if (j == NULL) {
-    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, "out of memory");
+    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, N_("out of memory"));
     return;
   }
   j->r = r;

@@ -272,16 +272,16 @@ static void waiter_cancel(nng_aio *aio, void *arg, int rv) {
   if (rv == NNG_ETIMEDOUT && known)
     wg_reply_json(found, 200, o, NULL, NULL);
   else if (rv == NNG_ETIMEDOUT)
-    wg_reply_error(found, MC_UNAVAILABLE, "events: the unit's service does not answer");
+    wg_reply_error(found, MC_UNAVAILABLE, N_("events: the unit's service does not answer"));
   else
-    wg_reply_error(found, MC_UNAVAILABLE, "the server is stopping");
+    wg_reply_error(found, MC_UNAVAILABLE, N_("the server is stopping"));
 }
 
 void wg_events_wait(wg_events *e, wg_req *r) {
   pthread_mutex_lock(&e->mu);
   if (e->stopping) {
     pthread_mutex_unlock(&e->mu);
-    wg_reply_error(r, MC_UNAVAILABLE, "the server is stopping");
+    wg_reply_error(r, MC_UNAVAILABLE, N_("the server is stopping"));
     return;
   }
   json_object *o = answer_for(e, r);
@@ -329,7 +329,7 @@ void wg_events_halt(wg_events *e) {
    * once by wg_events_wait. */
   while (w != NULL) {
     wg_req *next = w->next;
-    wg_reply_error(w, MC_UNAVAILABLE, "the server is stopping");
+    wg_reply_error(w, MC_UNAVAILABLE, N_("the server is stopping"));
     w = next;
   }
   nng_aio_cancel(e->sleep);

@@ -17,6 +17,7 @@
 
 #include <json-c/json.h>
 
+#include "core/i18n.h"
 #include "rpc/client.h"
 #include "web/accounts.h"
 #include "web/web.h"
@@ -71,6 +72,9 @@ typedef struct wg_req {
   const wg_method *m;        /* the API method called */
   struct wg_req *next;       /* in the login queue or the events waiters */
   uint64_t ev_after, ev_epoch;
+  /* The browser's language, the first tag of its Accept-Language ("zh-CN",
+   * "en-US"; "": the gateway's own): what its messages are written in. */
+  char lang[MC_LOCALE_MAX];
 } wg_req;
 
 /* Monotonic ms, for durations. */
@@ -84,7 +88,10 @@ void wg_reply(wg_req *r, uint16_t status, const char *type, const void *body, si
 /* A JSON reply of o (consumed: json_object_put). */
 void wg_reply_json(wg_req *r, uint16_t status, json_object *o, const char *extra_name,
                    const char *extra_value);
-/* {"code","message"} with wg_http_status(code). */
+/* {"code","message"} with wg_http_status(code). The message is shown in
+ * the request's language (r->lang): the gateway's own texts are passed as
+ * marked (N_) English and translated here, whatever thread answers; a text
+ * already translated (a service's refusal) has no entry and stays as is. */
 void wg_reply_error(wg_req *r, mc_code code, const char *message);
 /* The same with an explicit HTTP status (413, 405). */
 void wg_reply_error_status(wg_req *r, uint16_t status, mc_code code, const char *message,

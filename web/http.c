@@ -151,7 +151,7 @@ const char *wg_content_type(const char *name) {
 
 static void serve_static(wg_req *r) {
   if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0) {
-    wg_reply_error_status(r, 405, MC_INVALID_ARGUMENT, "static files: only GET and HEAD", "Allow",
+    wg_reply_error_status(r, 405, MC_INVALID_ARGUMENT, N_("static files: only GET and HEAD"), "Allow",
                           "GET, HEAD");
     return;
   }
@@ -159,7 +159,7 @@ static void serve_static(wg_req *r) {
   const char *type = NULL;
   if (r->query[0] != '\0' || !wg_static_path(r->g->conf.static_dir, r->path, file, sizeof(file)) ||
       (type = wg_content_type(file)) == NULL) {
-    wg_reply_error(r, MC_NOT_FOUND, "no such page");
+    wg_reply_error(r, MC_NOT_FOUND, N_("no such page"));
     return;
   }
   /* The name cannot leave static_dir (wg_static_path), but a symbolic link
@@ -175,7 +175,7 @@ static void serve_static(wg_req *r) {
   if (f == NULL || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > WG_STATIC_MAX) {
     if (f != NULL)
       fclose(f);
-    wg_reply_error(r, MC_NOT_FOUND, "no such page");
+    wg_reply_error(r, MC_NOT_FOUND, N_("no such page"));
     return;
   }
   size_t len = (size_t)st.st_size;
@@ -184,7 +184,7 @@ static void serve_static(wg_req *r) {
   fclose(f);
   if (!ok) {
     free(buf);
-    wg_reply_error(r, MC_INTERNAL, "cannot read the page");
+    wg_reply_error(r, MC_INTERNAL, N_("cannot read the page"));
     return;
   }
   wg_reply(r, 200, type, buf, len, "Cache-Control", "no-cache");
@@ -342,13 +342,29 @@ void wg_reply_json(wg_req *r, uint16_t status, json_object *o, const char *extra
 
 void wg_reply_error_status(wg_req *r, uint16_t status, mc_code code, const char *message,
                            const char *extra_name, const char *extra_value) {
+  locale_t previous = mc_i18n_use(r->lang);
   json_object *o = json_object_new_object();
   if (o != NULL) {
     json_object_object_add(o, "code", json_object_new_string(mc_code_name(code)));
-    json_object_object_add(o, "message",
-                           json_object_new_string(message && message[0] ? message : mc_code_text(code)));
+    json_object_object_add(
+        o, "message",
+        json_object_new_string(message && message[0] ? _(message) : mc_code_text(code)));
   }
+  mc_i18n_restore(previous);
   wg_reply_json(r, status, o, extra_name, extra_value);
+}
+
+/* The first tag of the browser's Accept-Language ("zh-CN,zh;q=0.9" gives
+ * "zh-CN"); "" without one. Only its language part is ever used
+ * (mc_i18n_use), so no name a browser sent reaches the locale loader. */
+static void take_lang(wg_req *r) {
+  const char *accept = nng_http_req_get_header(r->req, "Accept-Language");
+  r->lang[0] = '\0';
+  if (accept != NULL) {
+    size_t n = strcspn(accept, ",; ");
+    snprintf(r->lang, sizeof(r->lang), "%.*s",
+             (int)(n < sizeof(r->lang) ? n : sizeof(r->lang) - 1), accept);
+  }
 }
 
 void wg_reply_error(wg_req *r, mc_code code, const char *message) {
@@ -410,7 +426,7 @@ static bool take_uri(wg_req *r, const char *uri) {
   r->api = plen >= 5 && strncmp(uri, "/api/", 5) == 0;
   if (uri == NULL || plen >= sizeof(r->path) || (q && strlen(q + 1) >= sizeof(r->query))) {
     snprintf(r->path, sizeof(r->path), "(long)");
-    wg_reply_error(r, MC_INVALID_ARGUMENT, "the URL is too long");
+    wg_reply_error(r, MC_INVALID_ARGUMENT, N_("the URL is too long"));
     return false;
   }
   memcpy(r->path, uri, plen);
@@ -423,15 +439,18 @@ static bool take_uri(wg_req *r, const char *uri) {
 /* Reads a POST body of len bytes (at most max_body), then wg_api. */
 static void read_body(wg_req *r, uint64_t len) {
   if (len > r->g->conf.max_body) {
-    char msg[128];
-    snprintf(msg, sizeof(msg), "the request body is larger than %zu bytes", r->g->conf.max_body);
+    char msg[256];
+    locale_t previous = mc_i18n_use(r->lang);
+    snprintf(msg, sizeof(msg), _("the request body is larger than %zu bytes"),
+             r->g->conf.max_body);
+    mc_i18n_restore(previous);
     wg_reply_error_status(r, 413, MC_RESOURCE_EXHAUSTED, msg, NULL, NULL);
     return;
   }
   r->body_len = (size_t)len;
   r->body = malloc(r->body_len + 1);
   if (r->body == NULL || nng_aio_alloc(&r->body_aio, body_done, r) != 0) {
-    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, "out of memory");
+    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, N_("out of memory"));
     return;
   }
   nng_aio_set_timeout(r->body_aio, WG_BODY_TIMEOUT_MS);
@@ -463,6 +482,7 @@ static void handle(nng_aio *aio) {
   r->req = nng_aio_get_input(aio, 0);
   r->conn = nng_aio_get_input(aio, 2);
   r->start_ms = wg_mono_ms();
+  take_lang(r);
   client_addr(r->g, r->conn, r->addr, sizeof(r->addr));
   const char *method = nng_http_req_get_method(r->req);
   snprintf(r->method, sizeof(r->method), "%s", method ? method : "?");
@@ -483,22 +503,23 @@ static void handle(nng_aio *aio) {
   if (!take_uri(r, nng_http_req_get_uri(r->req)))
     return;
   if (!inflight_take(r)) {
-    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, "too many requests at once from this address");
+    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, N_("too many requests at once from this address"));
   } else if (method == NULL || strlen(method) >= sizeof(r->method)) {
-    wg_reply_error_status(r, 405, MC_INVALID_ARGUMENT, "unknown HTTP method", NULL, NULL);
+    wg_reply_error_status(r, 405, MC_INVALID_ARGUMENT, N_("unknown HTTP method"), NULL, NULL);
   } else if (cl_bad) {
-    wg_reply_error(r, MC_INVALID_ARGUMENT, "Content-Length is not a number");
+    wg_reply_error(r, MC_INVALID_ARGUMENT, N_("Content-Length is not a number"));
   } else if (te != NULL) {
     wg_reply_error_status(r, 411, MC_INVALID_ARGUMENT,
-                          "chunked request bodies are not accepted: send Content-Length", NULL, NULL);
+                          N_("chunked request bodies are not accepted: send Content-Length"),
+                          NULL, NULL);
   } else if (!r->api) {
     serve_static(r);
   } else if (len > 0 && strcmp(r->method, "POST") != 0) {
-    wg_reply_error(r, MC_INVALID_ARGUMENT, "a body is only accepted with POST");
+    wg_reply_error(r, MC_INVALID_ARGUMENT, N_("a body is only accepted with POST"));
   } else if (len > 0) {
     read_body(r, len);
   } else if ((r->body = calloc(1, 1)) == NULL) {
-    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, "out of memory");
+    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, N_("out of memory"));
   } else {
     wg_api(r);
   }

@@ -38,7 +38,7 @@ static mc_code parse_login(const char *body, size_t len, char name[WA_NAME_MAX +
                            char password[WA_PASSWORD_MAX + 1], mc_err *err) {
   json_tokener *tok = json_tokener_new_ex(4);
   if (tok == NULL)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("out of memory"));
   json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
   json_object *o = json_tokener_parse_ex(tok, body, (int)len);
   bool whole = o != NULL && json_tokener_get_error(tok) == json_tokener_success;
@@ -47,11 +47,11 @@ static mc_code parse_login(const char *body, size_t len, char name[WA_NAME_MAX +
   json_tokener_free(tok);
   mc_code rc = MC_OK;
   if (!whole || !json_object_is_type(o, json_type_object)) {
-    rc = mc_err_set(err, MC_INVALID_ARGUMENT, "login: the body is not a JSON object");
+    rc = mc_err_set(err, MC_INVALID_ARGUMENT, _("login: the body is not a JSON object"));
   } else {
     json_object_object_foreach(o, key, val) {
       if (strcmp(key, "name") != 0 && strcmp(key, "password") != 0) {
-        rc = mc_err_set(err, MC_INVALID_ARGUMENT, "login: unknown field (only name and password)");
+        rc = mc_err_set(err, MC_INVALID_ARGUMENT, _("login: unknown field (only name and password)"));
         break;
       }
       (void)val;
@@ -59,14 +59,14 @@ static mc_code parse_login(const char *body, size_t len, char name[WA_NAME_MAX +
     json_object *n = NULL, *p = NULL;
     if (rc == MC_OK && (!json_object_object_get_ex(o, "name", &n) ||
                         !json_object_is_type(n, json_type_string)))
-      rc = mc_err_set(err, MC_INVALID_ARGUMENT, "login: name: a string is required");
+      rc = mc_err_set(err, MC_INVALID_ARGUMENT, _("login: name: a string is required"));
     if (rc == MC_OK && (!json_object_object_get_ex(o, "password", &p) ||
                         !json_object_is_type(p, json_type_string)))
-      rc = mc_err_set(err, MC_INVALID_ARGUMENT, "login: password: a string is required");
+      rc = mc_err_set(err, MC_INVALID_ARGUMENT, _("login: password: a string is required"));
     if (rc == MC_OK && (size_t)json_object_get_string_len(n) > WA_NAME_MAX)
-      rc = mc_err_set(err, MC_INVALID_ARGUMENT, "login: name: too long");
+      rc = mc_err_set(err, MC_INVALID_ARGUMENT, _("login: name: too long"));
     if (rc == MC_OK && (size_t)json_object_get_string_len(p) > WA_PASSWORD_MAX)
-      rc = mc_err_set(err, MC_INVALID_ARGUMENT, "login: password: too long");
+      rc = mc_err_set(err, MC_INVALID_ARGUMENT, _("login: password: too long"));
     if (rc == MC_OK) {
       snprintf(name, WA_NAME_MAX + 1, "%s", json_object_get_string(n));
       snprintf(password, WA_PASSWORD_MAX + 1, "%s", json_object_get_string(p));
@@ -127,10 +127,14 @@ static void *worker(void *arg) {
       p->tail = NULL;
     p->queued--;
     pthread_mutex_unlock(&p->mu);
+    /* This thread answers in the browser's language: its refusals, and
+     * the accounts' (web/accounts.c), follow the request's. */
+    locale_t previous = mc_i18n_use(r->lang);
     if (p->stopping)
-      wg_reply_error(r, MC_UNAVAILABLE, "the server is stopping");
+      wg_reply_error(r, MC_UNAVAILABLE, N_("the server is stopping"));
     else
       login_one(p->g, r);
+    mc_i18n_restore(previous);
     pthread_mutex_lock(&p->mu);
   }
   pthread_mutex_unlock(&p->mu);
@@ -142,7 +146,7 @@ mc_code wg_login_pool_start(wg_gateway *g, unsigned threads, size_t max_queued, 
   wg_login_pool *p = calloc(1, sizeof(*p));
   if (p == NULL || (p->threads = calloc(threads, sizeof(pthread_t))) == NULL) {
     free(p);
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("out of memory"));
   }
   p->g = g;
   p->max_queued = max_queued;
@@ -181,8 +185,8 @@ mc_code wg_login_submit(wg_login_pool *p, wg_req *r, mc_err *err) {
   if (p->stopping || p->queued >= p->max_queued) {
     bool stopping = p->stopping;
     pthread_mutex_unlock(&p->mu);
-    return stopping ? mc_err_set(err, MC_UNAVAILABLE, "the server is stopping")
-                    : mc_err_set(err, MC_RESOURCE_EXHAUSTED, "too many logins at once: try again");
+    return stopping ? mc_err_set(err, MC_UNAVAILABLE, _("the server is stopping"))
+                    : mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("too many logins at once: try again"));
   }
   r->next = NULL;
   if (p->tail != NULL)

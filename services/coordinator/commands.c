@@ -436,7 +436,8 @@ const ctl_command ctl_commands[] = {
         .target = CTL_EITHER,
         .group = CTL_FOR_COORDINATORS,
         .summary = "find cases by a party's name, a reference, a mediator, an ID number or phone",
-        .usage = "Usage: mediactl [--unit UNIT] search TEXT [--limit N] [--page P] [--person NAME]\n"
+        .usage = "Usage: mediactl [--unit UNIT] search TEXT [--limit N] [--page P] [--all] [--csv]\n"
+                 "                                           [--person NAME]\n"
                  "\n"
                  "Finds the cases you may see by a party's name (whole, or any part of up to\n"
                  "8 characters: 林某甲, 某甲, 林), the unit's reference (PS-2026-0007), a\n"
@@ -449,7 +450,10 @@ const ctl_command ctl_commands[] = {
                  "\n"
                  "  --limit N         cases per page (default: the router's, 50)\n"
                  "  --page P          the next page, as the previous page gave it\n"
-                 "  --person NAME     who is searching (kept in the router's access log)\n",
+                 "  --person NAME     who is searching (kept in the router's access log)\n"
+                 "  --all             every page, one after the other\n"
+                 "  --csv             CSV for spreadsheets (UTF-8 with BOM); the count goes to\n"
+                 "                    stderr\n",
     },
     {
         .name = "stuck",

@@ -1034,6 +1034,27 @@ static void take_in_party(const char *unit, const char *name, const char *id_num
   protobuf_c_message_free_unpacked(&r->base, NULL);
 }
 
+/* Python's csv module reads a CSV file back: {"bom": bool, "rows": [[...]]}
+ * as JSON (the caller's to put). */
+static json_object *python_csv(const char *path) {
+  static const char script[] =
+      "import csv, json, sys\n"
+      "bom = open(sys.argv[1], 'rb').read().startswith(b'\\xef\\xbb\\xbf')\n"
+      "rows = list(csv.reader(open(sys.argv[1], newline='', encoding='utf-8-sig')))\n"
+      "print(json.dumps({'bom': bom, 'rows': rows}, ensure_ascii=False))\n";
+  const char *argv[] = {"/usr/bin/python3", "-c", script, path, NULL};
+  char *out = NULL, *err = NULL;
+  int rc = th_run(argv, &out, &err, 30000);
+  if (rc != 0)
+    fail_msg("python3 csv: exit %d: %s", rc, err ? err : "");
+  json_object *j = json_tokener_parse(out);
+  if (j == NULL)
+    fail_msg("python3 printed no JSON: %s", out);
+  free(out);
+  free(err);
+  return j;
+}
+
 static void test_search(void **state) {
   (void)state;
   char a[32], b[32];
@@ -1070,6 +1091,43 @@ static void test_search(void **state) {
   assert_string_equal(jstr(j, "hits[0].repeat_of[0]"), a);
   assert_int_equal(jint(j, "total"), 1);
   json_object_put(j);
+  mctl_free(&r);
+
+  /* --csv --all, one hit a page: both pages in one file, a BOM, the header,
+   * each hit a row; the count on stderr (stdout is the file). */
+  r = MCTL(conf, "search", "欧阳", "--csv", "--all", "--limit", "1");
+  mctl_expect(&r, 0, "search --csv --all");
+  CONTAINS(r.err, "共 2 件");
+  LACKS(r.err, "more cases follow");
+  char path[600];
+  snprintf(path, sizeof(path), "%s/search.csv", world.dir.path);
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  assert_int_equal(fputs(r.out, f) >= 0, 1);
+  assert_int_equal(fclose(f), 0);
+  mctl_free(&r);
+  j = python_csv(path);
+  assert_true(json_object_get_boolean(json_object_object_get(j, "bom")));
+  json_object *rows = json_object_object_get(j, "rows");
+  assert_int_equal(json_object_array_length(rows), 3);
+  json_object *head = json_object_array_get_idx(rows, 0);
+  assert_string_equal(json_object_get_string(json_object_array_get_idx(head, 0)), "案件编号");
+  assert_string_equal(json_object_get_string(json_object_array_get_idx(head, 7)), "再次纠纷");
+  bool saw_b = false;
+  for (size_t i = 1; i < 3; i++) {
+    json_object *row = json_object_array_get_idx(rows, i);
+    const char *id = json_object_get_string(json_object_array_get_idx(row, 0));
+    assert_string_equal(json_object_get_string(json_object_array_get_idx(row, 1)), "当事人");
+    if (strncmp(id, b, strlen(b)) == 0) { /* "<id> (PS-SR-2)": the repeat of a */
+      saw_b = true;
+      assert_string_equal(json_object_get_string(json_object_array_get_idx(row, 7)), a);
+    }
+  }
+  assert_true(saw_b);
+  json_object_put(j);
+
+  r = MCTL(conf, "search", "欧阳", "--csv", "--json");
+  mctl_expect(&r, 2, "search --csv with --json");
   mctl_free(&r);
 
   r = MCTL(conf, "--as", "marriage-studio", "search", "欧阳");

@@ -327,6 +327,48 @@ static void test_login_session_csrf_logout(void **state) {
   if (strstr(res, "refused the connection") == NULL)
     fail_msg("not in English for Accept-Language en-US:\n%s", res);
   free(res);
+  /* The gateway's own messages follow the same language: a missing CSRF
+   * token (api.c), a login without a password (login.c, on its worker
+   * thread), an unknown page (http.c, before any API routing). */
+  char zh_cookie[400], en_cookie[400];
+  snprintf(zh_cookie, sizeof(zh_cookie), "%sAccept-Language: zh-CN,zh;q=0.9\r\n", cookie);
+  snprintf(en_cookie, sizeof(en_cookie), "%sAccept-Language: en-US,en;q=0.9\r\n", cookie);
+  res = http(f, "POST", "/api/v1/Desk/Inbox", zh_cookie, "{}");
+  assert_int_equal(status_of(res), 403);
+  if (strstr(res, "\"message\":\"CSRF 令牌缺失或错误，请刷新页面后重试\"") == NULL)
+    fail_msg("CSRF refusal not in Chinese for Accept-Language zh-CN:\n%s", res);
+  free(res);
+  res = http(f, "POST", "/api/v1/Desk/Inbox", en_cookie, "{}");
+  assert_int_equal(status_of(res), 403);
+  if (strstr(res, "\"message\":\"CSRF token missing or wrong\"") == NULL)
+    fail_msg("CSRF refusal not in English for Accept-Language en-US:\n%s", res);
+  free(res);
+  res = http(f, "POST", "/api/v1/login", "Accept-Language: zh-CN\r\n", "{\"name\":\"" PERSON "\"}");
+  assert_int_equal(status_of(res), 400);
+  if (strstr(res, "登录：密码（password）须为字符串") == NULL)
+    fail_msg("login refusal not in Chinese for Accept-Language zh-CN:\n%s", res);
+  free(res);
+  res = http(f, "POST", "/api/v1/login", "Accept-Language: en\r\n", "{\"name\":\"" PERSON "\"}");
+  assert_int_equal(status_of(res), 400);
+  if (strstr(res, "login: password: a string is required") == NULL)
+    fail_msg("login refusal not in English for Accept-Language en:\n%s", res);
+  free(res);
+  /* pbjson's refusal: the field path as sent, the sentence translated. */
+  res = http(f, "POST", "/api/v1/Desk/Inbox", zh, "{\"unknown_field\":1}");
+  assert_int_equal(status_of(res), 400);
+  if (strstr(res, "\"message\":\"unknown_field: ") == NULL || strstr(res, "中没有这个字段") == NULL)
+    fail_msg("JSON refusal not in Chinese (path kept) for Accept-Language zh-CN:\n%s", res);
+  free(res);
+  res = http(f, "POST", "/api/v1/Desk/Inbox", en, "{\"unknown_field\":1}");
+  assert_int_equal(status_of(res), 400);
+  if (strstr(res, "unknown_field: unknown field of ") == NULL)
+    fail_msg("JSON refusal not in English for Accept-Language en-US:\n%s", res);
+  free(res);
+  res = http(f, "GET", "/no/such/page.html", "Accept-Language: zh-CN\r\n", NULL);
+  assert_int_equal(status_of(res), 404);
+  if (strstr(res, "没有这个页面") == NULL)
+    fail_msg("404 not in Chinese for Accept-Language zh-CN:\n%s", res);
+  free(res);
 
   /* Logout needs the token too; then the session is gone. */
   res = http(f, "POST", "/api/v1/logout", cookie, NULL);
