@@ -285,6 +285,8 @@ static void test_method_table(void **state) {
   }
   assert_non_null(wg_method_find(WG_COORDINATOR, "Router", "GetCase"));
   assert_non_null(wg_method_find(WG_COORDINATOR, "RouterAdmin", "Backup"));
+  assert_non_null(wg_method_find(WG_COORDINATOR, "RouterAdmin", "Status"));
+  assert_null(wg_method_find(WG_UNIT, "RouterAdmin", "Status"));
   /* Never exposed: a unit's calls to the router, Watch (the gateway's
    * own), anything unknown, and the coordinators' methods on a unit site. */
   assert_null(wg_method_find(WG_UNIT, "Router", "Apply"));
@@ -296,7 +298,7 @@ static void test_method_table(void **state) {
   assert_null(wg_method_find(WG_UNIT, "desk", "Inbox"));
   size_t n = 0;
   const wg_method *t = wg_methods(&n);
-  assert_int_equal(n, 17);
+  assert_int_equal(n, 18);
   size_t writes = 0;
   for (size_t i = 0; i < n; i++) {
     assert_non_null(protobuf_c_service_descriptor_get_method_by_name(t[i].desc, t[i].method));
