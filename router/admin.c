@@ -531,7 +531,7 @@ static void newest_backups(const char *dir, char sched[64], int64_t *sched_ms, c
     char *name = is_manual ? manual : sched;
     int64_t *at = is_manual ? manual_ms : sched_ms;
     if (name[0] == '\0' || ms > *at) {
-      snprintf(name, 64, "%s", e->d_name);
+      memcpy(name, e->d_name, strlen(e->d_name) + 1); /* < 64 bytes, checked above */
       *at = ms;
     }
   }

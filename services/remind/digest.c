@@ -125,9 +125,13 @@ mc_code rm_gather(rpc_client *client, const mc_registry *reg, const mc_unit *uni
     rm_view_free(v);
     return rc;
   }
-  qsort(v->overdue.items, v->overdue.n, sizeof(rm_case), by_deadline);
-  qsort(v->due_soon.items, v->due_soon.n, sizeof(rm_case), by_deadline);
-  qsort(v->waiting.items, v->waiting.n, sizeof(rm_case), by_waiting);
+  /* qsort's base must not be NULL, even for no items (C11 7.22.5). */
+  if (v->overdue.n > 0)
+    qsort(v->overdue.items, v->overdue.n, sizeof(rm_case), by_deadline);
+  if (v->due_soon.n > 0)
+    qsort(v->due_soon.items, v->due_soon.n, sizeof(rm_case), by_deadline);
+  if (v->waiting.n > 0)
+    qsort(v->waiting.items, v->waiting.n, sizeof(rm_case), by_waiting);
   return MC_OK;
 }
 

@@ -180,7 +180,8 @@ static size_t unique_names(char **names, size_t n) {
 static void reply_page(collect *c, rpc_call *call, size_t first, size_t size) {
   size_t end = c->n;
   if (!c->inbox) {
-    qsort(c->items, c->n, sizeof(*c->items), by_deadline);
+    if (c->n > 0)
+      qsort(c->items, c->n, sizeof(*c->items), by_deadline);
     if (first > c->n)
       first = c->n;
     end = c->n - first > size ? first + size : c->n;
