@@ -8,53 +8,17 @@
 
 import { call } from '../common/api.js';
 import * as router from '../common/router.js';
-import { el, fill, heading, notice, errorText, timeEl, fmtFen, fmtTime, field, table, select } from '../common/ui.js';
+import { el, fill, heading, notice, errorText, timeEl, fmtFen, field, table, select } from '../common/ui.js';
 import {
-  STATE, KIND, SOURCE, DIFFICULTY, PARTY_ROLE, TEAM_ROLE, ACTION, OUTCOME, SATISFACTION, COURT_RESULT, PETITION,
+  STATE, KIND, SOURCE, DIFFICULTY, PARTY_ROLE, TEAM_ROLE, ACTION, PETITION,
   label, options, unitName, communityName, units, communities,
 } from '../common/labels.js';
 import { OPEN_STATES, stateBadge, deadlineEl, caseLink } from './parts.js';
+import { timeline } from '../common/casefile.js';
 
 function facts(pairs) {
   return el('dl', { class: 'facts' }, pairs.filter(([, v]) => v !== null && v !== undefined && v !== '')
     .map(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
-}
-
-function actorText(a) {
-  if (!a) return '';
-  const who = a.kind === 'coordinator' ? `协调员 ${a.id}` : a.kind === 'system' ? '系统' : unitName(a.id);
-  return a.person ? `${who} · ${a.person}` : who;
-}
-
-function eventDetail(ev) {
-  const a = ev.action || {};
-  const bits = [];
-  if (a.to_unit && a.kind === 'transfer') bits.push(`至 ${unitName(a.to_unit)}`);
-  if (a.member) bits.push(`${a.member.person}（${label(TEAM_ROLE, a.member.role)}）`);
-  if (a.session) bits.push(`${fmtTime(a.session.held_ms)} ${a.session.note || ''}`);
-  if (a.outcome) bits.push(`${label(OUTCOME, a.outcome.kind)}${a.outcome.agreed_amount_fen ? ' ' + fmtFen(a.outcome.agreed_amount_fen) : ''} ${a.outcome.summary || ''}`);
-  if (a.court_result) bits.push(`${label(COURT_RESULT, a.court_result.kind)} ${a.court_result.summary || ''}`);
-  if (a.feedback) bits.push(`${label(SATISFACTION, a.feedback.satisfaction)} ${a.feedback.note || ''}`);
-  if (a.reason) bits.push(`理由：${a.reason}`);
-  return bits.join('；');
-}
-
-function timeline(events) {
-  if (!events.length) return el('p', { class: 'muted' }, '案卷为空。');
-  return el('ol', { class: 'timeline' }, events.map((ev) => {
-    const a = ev.action || {};
-    if (a.kind === 'record_receipt') {
-      const r = a.receipt || {};
-      return el('li', { class: 'receipt' },
-        el('div', {}, el('strong', {}, '签收'), ' ', unitName(r.unit), ` 已签收第 ${r.event_seq} 步`),
-        el('div', { class: 'meta' }, timeEl(r.received_ms), ' · 单位签名'));
-    }
-    const change = ev.from_state !== ev.to_state ? `${label(STATE, ev.from_state)} → ${label(STATE, ev.to_state)}` : '';
-    return el('li', {},
-      el('div', {}, el('strong', {}, label(ACTION, a.kind)), change ? el('span', { class: 'muted' }, `　${change}`) : null),
-      eventDetail(ev) ? el('div', {}, eventDetail(ev)) : null,
-      el('div', { class: 'meta' }, `#${ev.seq} · `, timeEl(ev.at_ms), ` · ${actorText(ev.actor)}`));
-  }));
 }
 
 function errorPage(main, id, e) {
@@ -164,7 +128,7 @@ export async function caseView(main, params) {
     el('section', { class: 'card' }, el('h2', {}, '团队'), active.length
       ? el('ul', { class: 'team' }, active.map((m) => el('li', {}, `${m.person}（${label(TEAM_ROLE, m.role)}，${unitName(m.unit)}）`)))
       : el('p', { class: 'muted' }, '尚未指派。')),
-    el('section', { class: 'card' }, el('h2', {}, '案卷'), timeline(reply.events || [])));
+    el('section', { class: 'card' }, el('h2', {}, '案卷'), timeline(reply.events || [], '案卷为空。')));
   if (flash) { fill(msg, notice(flash, 'ok')); flash = ''; }
   return undefined;
 }
