@@ -12,6 +12,21 @@
 
 #include "core/status.h"
 
+/* The path of the value a refusal is about ("intake.parties[1].phone"),
+ * grown as the scanner and the reader descend and cut back as they return.
+ * A key that is no field name is shown as printable ASCII only, at most 40
+ * bytes; a path longer than text is cut. */
+typedef struct pj_path {
+  char text[256];
+  size_t len;
+} pj_path;
+
+/* Append ".name" (or "name" at the top) and "[index]"; each returns the
+ * length to give pj_path_pop to undo it. */
+size_t pj_path_push_key(pj_path *p, const char *name, size_t len);
+size_t pj_path_push_index(pj_path *p, size_t index);
+void pj_path_pop(pj_path *p, size_t saved);
+
 /* The bytes one value of a field of this type takes in a message (and in a
  * repeated field's array), as protobuf-c lays it out. */
 size_t pj_element_size(ProtobufCType type);

@@ -38,8 +38,7 @@
 typedef struct rd {
   mc_err *err;
   int depth;
-  char path[256];
-  size_t plen;
+  pj_path path; /* of the value being read, for refusals */
 } rd;
 
 static mc_code bad(rd *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -49,42 +48,13 @@ static mc_code bad(rd *r, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  if (r->plen > 0)
-    return mc_err_set(r->err, MC_INVALID_ARGUMENT, "%s: %s", r->path, msg);
+  if (r->path.len > 0)
+    return mc_err_set(r->err, MC_INVALID_ARGUMENT, "%s: %s", r->path.text, msg);
   return mc_err_set(r->err, MC_INVALID_ARGUMENT, "%s", msg);
 }
 
 static mc_code oom(rd *r) {
   return mc_err_set(r->err, MC_RESOURCE_EXHAUSTED, _("out of memory reading JSON"));
-}
-
-/* ".name" (or "name" at the top); a key that is no field name is shown as
- * printable ASCII only, at most 40 bytes. */
-static size_t push_key(rd *r, const char *name) {
-  size_t saved = r->plen;
-  char shown[48];
-  size_t n = 0, len = strlen(name);
-  for (size_t i = 0; i < len && n < 40; i++)
-    shown[n++] = (name[i] >= 0x20 && name[i] < 0x7f) ? name[i] : '?';
-  shown[n] = '\0';
-  int w = snprintf(r->path + r->plen, sizeof(r->path) - r->plen, "%s%s%s", r->plen ? "." : "",
-                   shown, len > 40 ? "..." : "");
-  if (w > 0)
-    r->plen += (size_t)w < sizeof(r->path) - r->plen ? (size_t)w : sizeof(r->path) - r->plen - 1;
-  return saved;
-}
-
-static size_t push_index(rd *r, size_t index) {
-  size_t saved = r->plen;
-  int w = snprintf(r->path + r->plen, sizeof(r->path) - r->plen, "[%zu]", index);
-  if (w > 0)
-    r->plen += (size_t)w < sizeof(r->path) - r->plen ? (size_t)w : sizeof(r->path) - r->plen - 1;
-  return saved;
-}
-
-static void pop(rd *r, size_t saved) {
-  r->plen = saved;
-  r->path[saved] = '\0';
 }
 
 static const char *json_kind(json_object *v) {
@@ -365,7 +335,7 @@ static mc_code read_repeated(rd *r, const ProtobufCFieldDescriptor *f, json_obje
   *count = 0;
   for (size_t k = 0; k < n; k++) {
     json_object *e = json_object_array_get_idx(v, k);
-    size_t saved = push_index(r, k);
+    size_t saved = pj_path_push_index(&r->path, k);
     if (e == NULL || json_object_is_type(e, json_type_null))
       return bad(r, _("null in a repeated field"));
     /* Counted before filling: the element is zeroed (NULL pointers, which
@@ -375,7 +345,7 @@ static mc_code read_repeated(rd *r, const ProtobufCFieldDescriptor *f, json_obje
     mc_code rc = read_value(r, f, e, arr + k * size);
     if (rc != MC_OK)
       return rc;
-    pop(r, saved);
+    pj_path_pop(&r->path, saved);
   }
   r->depth--;
   return MC_OK;
@@ -387,13 +357,13 @@ static mc_code read_message(rd *r, json_object *o, ProtobufCMessage *m) {
   if (++r->depth > PJ_MAX_DEPTH)
     return bad(r, _("nesting deeper than %d"), PJ_MAX_DEPTH);
   json_object_object_foreach(o, k, v) {
-    size_t saved = push_key(r, k);
+    size_t saved = pj_path_push_key(&r->path, k, strlen(k));
     const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, k);
     if (f == NULL)
       return bad(r, _("unknown field of %s"), d->short_name);
     if (json_object_is_type(v, json_type_null) && f->type == PROTOBUF_C_TYPE_MESSAGE &&
         f->label != PROTOBUF_C_LABEL_REPEATED) {
-      pop(r, saved); /* null sub-message: absent */
+      pj_path_pop(&r->path, saved); /* null sub-message: absent */
       continue;
     }
     mc_code rc;
@@ -417,14 +387,14 @@ static mc_code read_message(rd *r, json_object *o, ProtobufCMessage *m) {
     }
     if (rc != MC_OK)
       return rc;
-    pop(r, saved);
+    pj_path_pop(&r->path, saved);
   }
   for (unsigned i = 0; i < d->n_fields; i++) {
     const ProtobufCFieldDescriptor *f = &d->fields[i];
     if (f->label == PROTOBUF_C_LABEL_REQUIRED && !json_object_object_get_ex(o, f->name, NULL)) {
-      size_t saved = push_key(r, f->name);
+      size_t saved = pj_path_push_key(&r->path, f->name, strlen(f->name));
       mc_code rc = bad(r, _("missing (a required field)"));
-      pop(r, saved);
+      pj_path_pop(&r->path, saved);
       return rc;
     }
   }

@@ -25,8 +25,7 @@ typedef struct scan {
   const unsigned char *start, *p, *end;
   int depth;
   mc_err *err;
-  char path[256];
-  size_t plen;
+  pj_path path; /* of the value being scanned, for refusals */
 } scan;
 
 /* One key of an object: a slice of the text when it has no escapes, else
@@ -45,43 +44,14 @@ static mc_code fail(scan *s, mc_code code, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  if (s->plen > 0)
-    return mc_err_set(s->err, code, "%s: %s", s->path, msg);
+  if (s->path.len > 0)
+    return mc_err_set(s->err, code, "%s: %s", s->path.text, msg);
   return mc_err_set(s->err, code, "%s", msg);
 }
 
 static mc_code syntax(scan *s, const char *what) {
   return fail(s, MC_INVALID_ARGUMENT, "malformed JSON at byte %zu: %s", (size_t)(s->p - s->start),
               what);
-}
-
-/* Appends ".name" (or "name" at the top) to the path, shown safely: printable
- * ASCII as is, anything else as '?', at most 40 bytes. */
-static size_t path_push_key(scan *s, const char *name, size_t len) {
-  size_t saved = s->plen;
-  char shown[48];
-  size_t n = 0;
-  for (size_t i = 0; i < len && n < 40; i++)
-    shown[n++] = (name[i] >= 0x20 && name[i] < 0x7f) ? name[i] : '?';
-  shown[n] = '\0';
-  int w = snprintf(s->path + s->plen, sizeof(s->path) - s->plen, "%s%s%s", s->plen ? "." : "",
-                   shown, len > 40 ? "..." : "");
-  if (w > 0)
-    s->plen += (size_t)w < sizeof(s->path) - s->plen ? (size_t)w : sizeof(s->path) - s->plen - 1;
-  return saved;
-}
-
-static size_t path_push_index(scan *s, size_t index) {
-  size_t saved = s->plen;
-  int w = snprintf(s->path + s->plen, sizeof(s->path) - s->plen, "[%zu]", index);
-  if (w > 0)
-    s->plen += (size_t)w < sizeof(s->path) - s->plen ? (size_t)w : sizeof(s->path) - s->plen - 1;
-  return saved;
-}
-
-static void path_pop(scan *s, size_t saved) {
-  s->plen = saved;
-  s->path[saved] = '\0';
 }
 
 static void skip_ws(scan *s) {
@@ -352,11 +322,11 @@ static mc_code scan_object(scan *s) {
       break;
     }
     s->p++;
-    size_t saved = path_push_key(s, keys[n - 1].data, keys[n - 1].len);
+    size_t saved = pj_path_push_key(&s->path, keys[n - 1].data, keys[n - 1].len);
     rc = scan_value(s);
     if (rc != MC_OK)
       break;
-    path_pop(s, saved);
+    pj_path_pop(&s->path, saved);
     skip_ws(s);
     if (s->p < s->end && *s->p == ',') {
       s->p++;
@@ -373,9 +343,9 @@ static mc_code scan_object(scan *s) {
     qsort(keys, n, sizeof(*keys), key_cmp);
     for (size_t i = 1; i < n; i++) {
       if (key_cmp(&keys[i - 1], &keys[i]) == 0) {
-        size_t saved = path_push_key(s, keys[i].data, keys[i].len);
+        size_t saved = pj_path_push_key(&s->path, keys[i].data, keys[i].len);
         rc = fail(s, MC_INVALID_ARGUMENT, "duplicate key");
-        path_pop(s, saved);
+        pj_path_pop(&s->path, saved);
         break;
       }
     }
@@ -392,11 +362,11 @@ static mc_code scan_array(scan *s) {
     return MC_OK;
   }
   for (size_t i = 0;; i++) {
-    size_t saved = path_push_index(s, i);
+    size_t saved = pj_path_push_index(&s->path, i);
     mc_code rc = scan_value(s);
     if (rc != MC_OK)
       return rc;
-    path_pop(s, saved);
+    pj_path_pop(&s->path, saved);
     skip_ws(s);
     if (s->p < s->end && *s->p == ',') {
       s->p++;
