@@ -19,6 +19,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,7 +43,7 @@ static char dir[512];
 #define PHONE "13800001234"
 
 static char ids[4][32];
-static int web_port;
+static int web_port, unit_web_port; /* the coordinators' and station-kongque's gateways */
 static char web_dir[256];
 
 /* ---- making the cases as the units ---- */
@@ -280,16 +283,37 @@ static void path_of(char *buf, size_t cap, const char *name) {
 
 /* ---- fixtures: the four reference scenarios ---- */
 
+/* Two ports on 127.0.0.1 the kernel says are free (bound to port 0 at once,
+ * then let go), for the two gateways: a port made from the pid could be
+ * another test's, running beside this one. */
+static void free_ports(int *a, int *b) {
+  int fd[2];
+  int port[2];
+  for (int i = 0; i < 2; i++) {
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    fd[i] = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd[i] >= 0);
+    assert_int_equal(bind(fd[i], (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(getsockname(fd[i], (struct sockaddr *)&sa, &len), 0);
+    port[i] = ntohs(sa.sin_port);
+  }
+  close(fd[0]);
+  close(fd[1]);
+  *a = port[0];
+  *b = port[1];
+}
+
 static int setup(void **state) {
   (void)state;
   char extra[1024];
-  web_port = 20000 + (int)(getpid() % 20000);
+  free_ports(&web_port, &unit_web_port);
   snprintf(web_dir, sizeof(web_dir), "/tmp/mediation-documents-web-%d", (int)getpid());
   snprintf(extra, sizeof(extra),
            "[unit police-studio]\ndoc_abbrev = 石\n"
            "[web \"coordinators\"]\nlisten = http://127.0.0.1:%d\ndata_dir = %s\n"
            "[web \"station-kongque\"]\nlisten = http://127.0.0.1:%d\ndata_dir = %s-unit\n",
-           web_port, web_dir, web_port + 1, web_dir);
+           web_port, web_dir, unit_web_port, web_dir);
   if (tw_make(&world, "documents", extra, false) != 0)
     return -1;
   conf = world.conf;
@@ -822,7 +846,7 @@ static void web_unit_ledger(void **state) {
   free(out);
   assert_true(pid > 0);
   char base[64], jar[600], xlsx[600];
-  snprintf(base, sizeof(base), "http://127.0.0.1:%d", web_port + 1);
+  snprintf(base, sizeof(base), "http://127.0.0.1:%d", unit_web_port);
   path_of(jar, sizeof(jar), "unit-cookies");
   path_of(xlsx, sizeof(xlsx), "web-unit-ledger.xlsx");
   int up = 1;
