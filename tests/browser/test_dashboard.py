@@ -249,6 +249,8 @@ def main(d, c):
                 "to the marriage studio (%d -> %d)" % (before_offer, after_offer))
         p.wait_css("#ov-today table")
         c.check(case_id in p.text("#ov-today"), "today's handoffs list the new offer")
+        c.check(p.js("return !!document.querySelector('#ov-today span.deadline time[datetime]')"),
+                "the offer's deadline is a deadline cell (common/casecells.js)")
         c.check(case_id in p.text("#ov-waiting"), "offers waiting longest list it")
         c.check(p.text("#ov-overdue h2") == "逾期" and "逾期" in p.text("#ov-overdue"),
                 "the overdue section answers (Router/Stuck)")
@@ -351,6 +353,8 @@ def main(d, c):
         p.wait(lambda: p.b.current_url.endswith("#/cases/" + case_id) and
                p.b.find_elements(By.CSS_SELECTOR, ".case-head"), "the case opened by number")
         c.ok("案件编号 opens the case page")
+        c.check(p.text(".case-head dd .badge") == "受理",
+                "the case page's state badge says 受理 (common/casecells.js)", p.text(".case-head"))
 
         # The access log names the coordinator's reads.
         p.go("/cases/%s/access" % case_id, "main table")

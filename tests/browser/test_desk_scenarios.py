@@ -141,6 +141,8 @@ def scenario_police_referral(d, c, desks, cases):
     # Live: the offer and the badge appear on 周晓梅's open inbox without a reload.
     c.check(marriage.has_text("main", case_id, timeout=30), "scenario 1: the offer appears live in 待接收")
     c.check(eventually(lambda: marriage.css("#inbox-count").text == "1"), "scenario 1: the inbox badge shows 1")
+    c.check(marriage.all("main span.deadline time[datetime]"),
+            "scenario 1: the offer's 接收期限 is a deadline cell (common/casecells.js)")
     src = marriage.source()
     c.check(CANARY_ID not in src and CANARY_PHONE not in src,
             "scenario 1: the offered unit's inbox has the ID number and phone masked")

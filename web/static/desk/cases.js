@@ -12,7 +12,8 @@ import * as events from '../common/events.js';
 import * as router from '../common/router.js';
 import { el, fill, table, heading, notice, errorText, field, select, badge } from '../common/ui.js';
 import { STATE, KIND, options, label, communityName, communities } from '../common/labels.js';
-import { stateBadge, caseLink, deadlineEl, partyNames } from './common.js';
+import { caseLink, partyNames } from './common.js';
+import { stateBadge, deadlineEl } from '../common/casecells.js';
 
 const PAGE = 20;
 
