@@ -2,7 +2,8 @@
  * test_roundtrip.c - every message type of the contract survives pack and
  * unpack with every field set.
  *
- * Messages are filled generically from their descriptors (every scalar
+ * Messages are filled generically from their descriptors by the filler
+ * tests/pbjson uses too (tests/support/messages_fill.c: every scalar
  * non-zero, every string and bytes field non-empty, every repeated field with
  * two elements, each member of each oneof in turn), so a field added to a
  * .proto file is covered without touching this test. The message types are
@@ -25,126 +26,10 @@
 #include "messages.h"
 #include "mv1.h"
 
-
 static void *xmalloc(size_t n) {
   void *p = calloc(1, n ? n : 1);
   assert_non_null(p);
   return p;
-}
-
-static ProtobufCMessage *new_filled(const ProtobufCMessageDescriptor *d, unsigned round);
-
-/* Members of one oneof share the quantifier offset; in round r the member
- * chosen is the (r mod size)-th. */
-static int oneof_member_chosen(const ProtobufCMessageDescriptor *d, unsigned i, unsigned round) {
-  const ProtobufCFieldDescriptor *f = &d->fields[i];
-  unsigned index = 0, size = 0;
-  for (unsigned k = 0; k < d->n_fields; k++) {
-    if ((d->fields[k].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-        d->fields[k].quantifier_offset == f->quantifier_offset) {
-      if (k == i)
-        index = size;
-      size++;
-    }
-  }
-  return index == round % size;
-}
-
-static void fill_value(const ProtobufCFieldDescriptor *f, void *slot, unsigned round) {
-  switch (f->type) {
-  case PROTOBUF_C_TYPE_INT32:
-  case PROTOBUF_C_TYPE_SINT32:
-  case PROTOBUF_C_TYPE_SFIXED32:
-    *(int32_t *)slot = -(int32_t)(f->id * 1000 + round + 1);
-    break;
-  case PROTOBUF_C_TYPE_UINT32:
-  case PROTOBUF_C_TYPE_FIXED32:
-    *(uint32_t *)slot = f->id * 1000 + round + 1;
-    break;
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-    *(int64_t *)slot = 1795000000000LL + f->id * 1000 + round;
-    break;
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64:
-    *(uint64_t *)slot = 1ULL << 40 | (f->id * 1000 + round);
-    break;
-  case PROTOBUF_C_TYPE_BOOL:
-    *(protobuf_c_boolean *)slot = 1;
-    break;
-  case PROTOBUF_C_TYPE_ENUM: {
-    const ProtobufCEnumDescriptor *e = f->descriptor;
-    assert_true(e->n_values >= 2);
-    *(int *)slot = e->values[1 + round % (e->n_values - 1)].value;
-    break;
-  }
-  case PROTOBUF_C_TYPE_STRING: {
-    char buf[96];
-    snprintf(buf, sizeof(buf), "字段 %s/%u", f->name, round);
-    *(char **)slot = strcpy(xmalloc(strlen(buf) + 1), buf);
-    break;
-  }
-  case PROTOBUF_C_TYPE_BYTES: {
-    ProtobufCBinaryData *b = slot;
-    b->len = 3;
-    b->data = xmalloc(3);
-    b->data[0] = 0x00; /* embedded NUL: bytes are not strings */
-    b->data[1] = 0xff;
-    b->data[2] = (uint8_t)f->id;
-    break;
-  }
-  case PROTOBUF_C_TYPE_MESSAGE:
-    *(ProtobufCMessage **)slot = new_filled(f->descriptor, round);
-    break;
-  default:
-    fail_msg("field %s: type %d not used by the contract", f->name, f->type);
-  }
-}
-
-static size_t slot_size(const ProtobufCFieldDescriptor *f) {
-  switch (f->type) {
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64:
-    return 8;
-  case PROTOBUF_C_TYPE_BOOL:
-    return sizeof(protobuf_c_boolean);
-  case PROTOBUF_C_TYPE_STRING:
-  case PROTOBUF_C_TYPE_MESSAGE:
-    return sizeof(void *);
-  case PROTOBUF_C_TYPE_BYTES:
-    return sizeof(ProtobufCBinaryData);
-  default:
-    return 4;
-  }
-}
-
-static ProtobufCMessage *new_filled(const ProtobufCMessageDescriptor *d, unsigned round) {
-  ProtobufCMessage *m = xmalloc(d->sizeof_message);
-  protobuf_c_message_init(d, m);
-  char *base = (char *)m;
-  for (unsigned i = 0; i < d->n_fields; i++) {
-    const ProtobufCFieldDescriptor *f = &d->fields[i];
-    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-      if (!oneof_member_chosen(d, i, round))
-        continue;
-      *(uint32_t *)(base + f->quantifier_offset) = f->id;
-    }
-    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-      size_t n = 2, sz = slot_size(f);
-      char *arr = xmalloc(n * sz);
-      for (size_t k = 0; k < n; k++)
-        fill_value(f, arr + k * sz, round + (unsigned)k);
-      *(size_t *)(base + f->quantifier_offset) = n;
-      *(void **)(base + f->offset) = arr;
-    } else {
-      fill_value(f, base + f->offset, round);
-    }
-  }
-  return m;
 }
 
 /* Every field of an unpacked message holds a non-default value (the members
@@ -155,7 +40,7 @@ static void assert_all_set(const ProtobufCMessage *m, unsigned round) {
   for (unsigned i = 0; i < d->n_fields; i++) {
     const ProtobufCFieldDescriptor *f = &d->fields[i];
     if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-      if (!oneof_member_chosen(d, i, round))
+      if (!tm_oneof_member_chosen(d, i, round))
         continue;
       assert_int_equal(*(const uint32_t *)(base + f->quantifier_offset), f->id);
     }
@@ -177,33 +62,18 @@ static void assert_all_set(const ProtobufCMessage *m, unsigned round) {
       break;
     default: {
       static const uint8_t zero[8];
-      assert_memory_not_equal(slot, zero, slot_size(f));
+      assert_memory_not_equal(slot, zero, tm_slot_size(f));
     }
     }
   }
-}
-
-static unsigned max_oneof_size(const ProtobufCMessageDescriptor *d) {
-  unsigned best = 1;
-  for (unsigned i = 0; i < d->n_fields; i++) {
-    unsigned size = 0;
-    if (!(d->fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
-      continue;
-    for (unsigned k = 0; k < d->n_fields; k++)
-      size += (d->fields[k].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-              d->fields[k].quantifier_offset == d->fields[i].quantifier_offset;
-    if (size > best)
-      best = size;
-  }
-  return best;
 }
 
 static void test_every_message_round_trips(void **state) {
   (void)state;
   for (size_t i = 0; i < tm_n_messages; i++) {
     const ProtobufCMessageDescriptor *d = tm_all_messages[i];
-    for (unsigned round = 0; round < max_oneof_size(d); round++) {
-      ProtobufCMessage *m = new_filled(d, round);
+    for (unsigned round = 0; round < tm_rounds(d); round++) {
+      ProtobufCMessage *m = tm_new_filled(d, round);
       assert_true(protobuf_c_message_check(m));
       size_t len = protobuf_c_message_get_packed_size(m);
       uint8_t *bytes = xmalloc(len);
@@ -268,7 +138,7 @@ static void test_every_message_is_listed(void **state) {
 /* A truncated or garbled message is refused, never half-decoded. */
 static void test_truncated_input_is_refused(void **state) {
   (void)state;
-  ProtobufCMessage *m = new_filled(&mediation__v1__case__descriptor, 0);
+  ProtobufCMessage *m = tm_new_filled(&mediation__v1__case__descriptor, 0);
   size_t len = protobuf_c_message_get_packed_size(m);
   uint8_t *bytes = xmalloc(len);
   protobuf_c_message_pack(m, bytes);
