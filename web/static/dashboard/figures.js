@@ -87,7 +87,9 @@ export async function figuresView(main, params, query) {
   const body = el('div', { id: 'figures-body' }, el('p', { class: 'muted' }, '正在读取…'));
   // The year's 台账 as an xlsx: a plain GET download with the session cookie (docs/web.md).
   const ledgerLink = el('a', { href: `/api/v1/documents/ledger?from=${year}-01-01&to=${year}-12-31`, id: 'ledger-download', download: '' }, '下载台账');
-  fill(main, heading(`${year}年数据`), el('div', { class: 'toolbar no-print' }, field('年度', yearSel, { name: 'year' }), printBtn, ledgerLink), body);
+  // The year's 年度报告 as a PDF (the report below, with charts and the scorecard).
+  const reportLink = el('a', { href: `/api/v1/documents/report?year=${year}`, id: 'report-download', download: '' }, '下载年度报告');
+  fill(main, heading(`${year}年数据`), el('div', { class: 'toolbar no-print' }, field('年度', yearSel, { name: 'year' }), printBtn, ledgerLink, reportLink), body);
   const ask = (group_by) => call('Router', 'GetFigures', { year, group_by });
   let byMonth, byCommunity, byUnit, byKind, sub;
   try {
