@@ -88,6 +88,19 @@ void doc_scorecard_of(const mv_counters *c, doc_scorecard *out) {
   out->satisfied_or_basically = c->satisfied + c->basically_satisfied;
 }
 
+const char *const doc_score_headers[DOC_SCORE_COLS] = {"社区", "案件数量", "调处", "化解率",
+                                                       "案卷质量", "当事人满意度"};
+
+void doc_scorecard_cells(const char *name, const doc_scorecard *s,
+                         char cells[DOC_SCORE_COLS][DOC_CELL_MAX]) {
+  snprintf(cells[0], DOC_CELL_MAX, "%s", name != NULL ? name : "");
+  snprintf(cells[1], DOC_CELL_MAX, "%lld", (long long)s->cases);
+  snprintf(cells[2], DOC_CELL_MAX, "%lld", (long long)s->mediated);
+  doc_fmt_percent(s->resolved, s->mediated, cells[3], DOC_CELL_MAX);
+  doc_fmt_ratio(s->complete_files, s->closed, cells[4], DOC_CELL_MAX);
+  doc_fmt_ratio(s->satisfied_or_basically, s->feedback, cells[5], DOC_CELL_MAX);
+}
+
 #define NUM_MAX 48
 
 int doc_report_sentences(const doc_report_facts *in, char *out[DOC_REPORT_MAX]) {
@@ -247,29 +260,19 @@ void doc_report_text_free(doc_report_text *t) {
   t->n_sentences = 0;
 }
 
-#define CELL 96
-
-/* The scorecard as text cells (n_rows + 1 rows of 6, the last the total;
- * CELL bytes each in cells, pointed at by cellp) and the communities' bars. */
-static void scorecard_cells(const doc_report_text *t, char *cells, const char **cellp,
-                            doc_bar *comms) {
+/* The scorecard as text cells (n_rows + 1 rows, the last the total;
+ * pointed at by cellp) and the communities' bars. */
+static void scorecard_cells(const doc_report_text *t, char (*cells)[DOC_SCORE_COLS][DOC_CELL_MAX],
+                            const char **cellp, doc_bar *comms) {
   for (size_t r = 0; r <= t->n_rows; r++) {
-    doc_scorecard card = t->total_card;
-    const char *name = "合计";
     if (r < t->n_rows) {
-      card = t->rows[r].card;
-      name = t->rows[r].name;
+      doc_scorecard_cells(t->rows[r].name, &t->rows[r].card, cells[r]);
       comms[r] = (doc_bar){t->rows[r].name, t->rows[r].card.cases};
+    } else {
+      doc_scorecard_cells("合计", &t->total_card, cells[r]);
     }
-    char *c = cells + r * 6 * CELL;
-    snprintf(c, CELL, "%s", name);
-    snprintf(c + CELL, CELL, "%lld", (long long)card.cases);
-    snprintf(c + 2 * CELL, CELL, "%lld", (long long)card.mediated);
-    doc_fmt_percent(card.resolved, card.mediated, c + 3 * CELL, CELL);
-    doc_fmt_ratio(card.complete_files, card.closed, c + 4 * CELL, CELL);
-    doc_fmt_ratio(card.satisfied_or_basically, card.feedback, c + 5 * CELL, CELL);
-    for (int k = 0; k < 6; k++)
-      cellp[r * 6 + (size_t)k] = c + k * CELL;
+    for (int k = 0; k < DOC_SCORE_COLS; k++)
+      cellp[r * DOC_SCORE_COLS + (size_t)k] = cells[r][k];
   }
 }
 
@@ -284,8 +287,8 @@ mc_code doc_report_pdf_of(const mc_registry *reg, const doc_figures *f, const ch
   const Mediation__V1__GetFiguresReply *by_kind = f->by_kind, *by_month = f->by_month;
   doc_bar *kinds = calloc(by_kind->n_rows + 1, sizeof(*kinds));
   doc_bar *comms = calloc(t.n_rows + 1, sizeof(*comms));
-  char *cells = calloc((t.n_rows + 1) * 6, CELL);
-  const char **cellp = calloc((t.n_rows + 1) * 6, sizeof(*cellp));
+  char(*cells)[DOC_SCORE_COLS][DOC_CELL_MAX] = calloc(t.n_rows + 1, sizeof(*cells));
+  const char **cellp = calloc((t.n_rows + 1) * DOC_SCORE_COLS, sizeof(*cellp));
   if (kinds == NULL || comms == NULL || cells == NULL || cellp == NULL) {
     rc = mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
     goto out;
@@ -314,13 +317,11 @@ mc_code doc_report_pdf_of(const mc_registry *reg, const doc_figures *f, const ch
   d.satisfaction[0] = (doc_bar){"满意", total->satisfied};
   d.satisfaction[1] = (doc_bar){"基本满意", total->basically_satisfied};
   d.satisfaction[2] = (doc_bar){"不满意", total->dissatisfied};
-  static const char *const headers[6] = {"社区", "案件数量", "调处", "化解率", "案卷质量",
-                                         "当事人满意度"};
   scorecard_cells(&t, cells, cellp, comms);
   d.communities = comms;
   d.n_communities = t.n_rows;
-  d.score_headers = headers;
-  d.n_score_cols = 6;
+  d.score_headers = doc_score_headers;
+  d.n_score_cols = DOC_SCORE_COLS;
   d.score_cells = cellp;
   d.n_score_rows = t.n_rows + 1;
   rc = doc_report(&d, path, err);

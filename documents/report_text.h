@@ -85,6 +85,16 @@ typedef struct doc_card_row {
   doc_scorecard card;
 } doc_card_row;
 
+/* The scorecard's columns, and one row of it as the report writes it:
+ * the name, then 案件数量 and 调处 as numbers, 化解率 as a percentage,
+ * 案卷质量 and 当事人满意度 as ratios ("90%（9/10）"). mediactl's table, the
+ * PDF's and the web's are these cells. */
+#define DOC_SCORE_COLS 6
+#define DOC_CELL_MAX 96
+extern const char *const doc_score_headers[DOC_SCORE_COLS];
+void doc_scorecard_cells(const char *name, const doc_scorecard *s,
+                         char cells[DOC_SCORE_COLS][DOC_CELL_MAX]);
+
 /* ---- the whole report from the replies ---- */
 
 /* The GetFigures replies a report is made of, all for one period and asked

@@ -337,14 +337,12 @@ const ctl_ops ctl_figures_ops = {
 /* ---- report ---- */
 
 static void scorecard_table_row(ctl_table *t, const char *name, const doc_scorecard *s) {
-  char cases[CTL_FMT_MAX], mediated[CTL_FMT_MAX], rate[CTL_FMT_MAX], quality[96], sat[96];
-  ctl_fmt_int(s->cases, cases);
-  ctl_fmt_int(s->mediated, mediated);
-  ctl_fmt_percent(s->resolved, s->mediated, rate);
-  doc_fmt_ratio(s->complete_files, s->closed, quality, sizeof(quality));
-  doc_fmt_ratio(s->satisfied_or_basically, s->feedback, sat, sizeof(sat));
-  const char *cells[] = {name, cases, mediated, rate, quality, sat};
-  ctl_table_add(t, cells);
+  char cells[DOC_SCORE_COLS][DOC_CELL_MAX];
+  doc_scorecard_cells(name, s, cells);
+  const char *row[DOC_SCORE_COLS];
+  for (int k = 0; k < DOC_SCORE_COLS; k++)
+    row[k] = cells[k];
+  ctl_table_add(t, row);
 }
 
 static json_object *ratio_json(int64_t num, int64_t den) {
@@ -421,9 +419,7 @@ static int print_report(const doc_report_text *rt, const char *anchor) {
   for (int i = 1; i < rt->n_sentences; i++)
     printf("%s\n", rt->sentences[i]);
   printf("\n社区考评（案件数量：受理；案卷质量：案卷完整/结案；当事人满意度：满意与基本满意/回访）\n");
-  static const char *const headers[] = {"社区", "案件数量", "调处", "化解率", "案卷质量",
-                                        "当事人满意度"};
-  ctl_table *t = ctl_table_new(6, headers, "lrrrrr");
+  ctl_table *t = ctl_table_new(DOC_SCORE_COLS, doc_score_headers, "lrrrrr");
   for (size_t i = 0; i < rt->n_rows; i++)
     scorecard_table_row(t, rt->rows[i].name, &rt->rows[i].card);
   scorecard_table_row(t, "合计", &rt->total_card);
