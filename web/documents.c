@@ -27,6 +27,11 @@
  * on a worker thread with the blocking client, rendered by documents/
  * (report_text.h) from exactly those replies, so its sentences are
  * `mediactl report`'s for the same store.
+ *
+ * GET /api/v1/report?year=YYYY is the same report's text as JSON (heading,
+ * sentences, scorecard cells), made by the same builder from the two
+ * replies `mediactl report` reads, so the dashboard shows these words
+ * rather than computing its own.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -175,8 +180,7 @@ static void report_start(wg_req *r);
 
 bool wg_documents_here(wg_req *r, const char *kind) {
   if (strcmp(kind, "report") == 0 && r->g->conf.kind != WG_COORDINATOR) {
-    wg_reply_error(r, MC_NOT_FOUND,
-                   N_("documents: the annual report is on the coordinators' site only"));
+    wg_reply_error(r, MC_NOT_FOUND, N_("the annual report is on the coordinators' site only"));
     return false;
   }
   return true;
@@ -510,6 +514,7 @@ static void ledger_start(wg_req *r) {
 typedef struct wr_job {
   wg_req *r;
   int32_t year;
+  bool pdf; /* the PDF download; false: the text as JSON */
 } wr_job;
 
 /* Percent-encodes the UTF-8 text s for RFC 5987's filename* (attr-char
@@ -530,12 +535,13 @@ static void pct_encode(const char *s, char *out, size_t cap) {
   out[n] = '\0';
 }
 
-/* The three replies of the report, as `mediactl document report` asks
- * them: the whole year, by community, kind and month. GetFigures carries
+/* The replies of the report, as `mediactl document report` asks them: the
+ * whole year, by community, kind and month (n = 3; the text needs the
+ * first two, n = 2, as `mediactl report`). GetFigures carries
  * counters only (no person to stamp, nothing in the access log): the
  * session was checked, the call is the site's, as Router/GetFigures is.
  * by[] is the caller's to free (those not NULL), also on failure. */
-static mc_code report_figures(wg_gateway *g, int32_t year,
+static mc_code report_figures(wg_gateway *g, int32_t year, int n,
                               Mediation__V1__GetFiguresReply *by[3], mc_err *err) {
   static const Mediation__V1__FigureGrouping groups[3] = {
       MV_GROUPING(COMMUNITY), MV_GROUPING(KIND), MV_GROUPING(MONTH)};
@@ -544,7 +550,7 @@ static mc_code report_figures(wg_gateway *g, int32_t year,
   req.year = year;
   req.from_month = 1;
   req.to_month = 12;
-  for (int i = 0; i < 3; i++) {
+  for (int i = 0; i < n; i++) {
     req.group_by = groups[i];
     ProtobufCMessage *reply = NULL;
     mc_code rc = rpc_client_call(g->client, &mediation__v1__router__descriptor, "GetFigures",
@@ -558,13 +564,19 @@ static mc_code report_figures(wg_gateway *g, int32_t year,
 
 /* The worker: reads with the sync client (this is not an nng thread),
  * renders, answers, frees the job. */
+static void report_json(wr_job *j, Mediation__V1__GetFiguresReply *by[3]);
+
 static void *report_run(void *arg) {
   wr_job *j = arg;
   wg_req *r = j->r;
   wg_gateway *g = r->g;
   Mediation__V1__GetFiguresReply *by[3] = {NULL, NULL, NULL};
   mc_err err;
-  mc_code rc = report_figures(g, j->year, by, &err);
+  mc_code rc = report_figures(g, j->year, j->pdf ? 3 : 2, by, &err);
+  if (rc == MC_OK && !j->pdf) {
+    report_json(j, by);
+    return NULL;
+  }
   char path[] = "/tmp/mediation-web-doc-XXXXXX";
   int fd = -1;
   if (rc == MC_OK) {
@@ -617,11 +629,22 @@ static bool parse_year(const char *query, int32_t *year) {
   return *year >= 1000;
 }
 
+static void report_begin(wg_req *r, bool pdf);
+
 static void report_start(wg_req *r) {
+  report_begin(r, true);
+}
+
+void wg_report_text(wg_req *r) {
+  report_begin(r, false);
+}
+
+static void report_begin(wg_req *r, bool pdf) {
   int32_t year = 0;
   if (!parse_year(r->query, &year)) {
     wg_reply_error(r, MC_INVALID_ARGUMENT,
-                   N_("documents: year: expected ?year=YYYY, a year such as 2026"));
+                   pdf ? N_("documents: year: expected ?year=YYYY, a year such as 2026")
+                       : N_("report: year: expected ?year=YYYY, a year such as 2026"));
     return;
   }
   wr_job *j = calloc(1, sizeof(*j));
@@ -631,6 +654,7 @@ static void report_start(wg_req *r) {
   }
   j->r = r;
   j->year = year;
+  j->pdf = pdf;
   pthread_t t;
   pthread_attr_t attr;
   pthread_attr_init(&attr);
@@ -640,4 +664,66 @@ static void report_start(wg_req *r) {
     wg_reply_error(r, MC_RESOURCE_EXHAUSTED, N_("no thread to render the document"));
   }
   pthread_attr_destroy(&attr);
+}
+
+static json_object *cells_json(const char *name, const doc_scorecard *card) {
+  char cells[DOC_SCORE_COLS][DOC_CELL_MAX];
+  doc_scorecard_cells(name, card, cells);
+  json_object *a = json_object_new_array();
+  for (int k = 0; a != NULL && k < DOC_SCORE_COLS; k++)
+    json_object_array_add(a, json_object_new_string(cells[k]));
+  return a;
+}
+
+/* The report's text as JSON, answered from the worker; frees by[] and j.
+ * {"year", "title", "sentences": [...], "headers": [...], "scorecard":
+ * [{"community", "name", "cases", "mediated", "cells": [...]}], "total":
+ * {"cells": [...]}}: the words and cells `mediactl report` prints. */
+static void report_json(wr_job *j, Mediation__V1__GetFiguresReply *by[3]) {
+  wg_req *r = j->r;
+  doc_figures f = {.year = j->year, .from_month = 1, .to_month = 12,
+                   .by_community = by[0], .by_kind = by[1]};
+  doc_report_text t;
+  mc_err err;
+  mc_code rc = doc_report_text_make(r->g->reg, &f, &t, &err);
+  json_object *o = NULL;
+  if (rc == MC_OK && (o = json_object_new_object()) != NULL) {
+    json_object *lines = json_object_new_array(), *headers = json_object_new_array(),
+                *rows = json_object_new_array(), *total = json_object_new_object();
+    for (int i = 1; lines != NULL && i < t.n_sentences; i++)
+      json_object_array_add(lines, json_object_new_string(t.sentences[i]));
+    for (int k = 0; headers != NULL && k < DOC_SCORE_COLS; k++)
+      json_object_array_add(headers, json_object_new_string(doc_score_headers[k]));
+    for (size_t i = 0; rows != NULL && i < t.n_rows; i++) {
+      json_object *row = json_object_new_object();
+      if (row == NULL)
+        continue;
+      json_object_object_add(row, "community", json_object_new_string(t.rows[i].id));
+      json_object_object_add(row, "name", json_object_new_string(t.rows[i].name));
+      json_object_object_add(row, "cases", json_object_new_int64(t.rows[i].card.cases));
+      json_object_object_add(row, "mediated", json_object_new_int64(t.rows[i].card.mediated));
+      json_object_object_add(row, "cells", cells_json(t.rows[i].name, &t.rows[i].card));
+      json_object_array_add(rows, row);
+    }
+    if (total != NULL)
+      json_object_object_add(total, "cells", cells_json("合计", &t.total_card));
+    json_object_object_add(o, "year", json_object_new_int(j->year));
+    json_object_object_add(o, "title", json_object_new_string(t.sentences[0]));
+    json_object_object_add(o, "sentences", lines);
+    json_object_object_add(o, "headers", headers);
+    json_object_object_add(o, "scorecard", rows);
+    json_object_object_add(o, "total", total);
+  }
+  if (rc == MC_OK)
+    doc_report_text_free(&t);
+  for (int i = 0; i < 3; i++)
+    if (by[i] != NULL)
+      protobuf_c_message_free_unpacked(&by[i]->base, NULL);
+  if (rc != MC_OK)
+    wg_reply_error(r, rc, err.msg);
+  else if (o == NULL)
+    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, N_("out of memory"));
+  else
+    wg_reply_json(r, 200, o, NULL, NULL);
+  free(j);
 }

@@ -107,6 +107,9 @@ void wg_documents(wg_req *r, const char *kind);
  * checked (as a method not in the site's table is 404 first): false, r
  * answered 404, for the report on a unit's site. */
 bool wg_documents_here(wg_req *r, const char *kind);
+/* documents.c: GET /api/v1/report?year=YYYY, the annual report's text as
+ * JSON (coordinators' site; session checked). */
+void wg_report_text(wg_req *r);
 
 /* login.c: the Argon2id workers. */
 mc_code wg_login_pool_start(wg_gateway *g, unsigned threads, size_t max_queued, wg_login_pool **out,

@@ -926,6 +926,29 @@ static void web_report(void **state) {
   assert_int_equal(sh(NULL, "pdftotext '%s' '%s.txt' && pdftotext '%s' '%s.txt' && cmp -s '%s.txt' '%s.txt'",
                       cli_pdf, cli_pdf, pdf, pdf, cli_pdf, pdf),
                    0);
+  /* The same report's text as JSON (the dashboard shows it): the heading,
+   * sentences and scorecard of `mediactl report --json`. */
+  char json_web[600], json_cli[600];
+  path_of(json_web, sizeof(json_web), "web-report.json");
+  path_of(json_cli, sizeof(json_cli), "cli-report.json");
+  assert_int_equal(sh(NULL, "curl -sf -b '%s' -o '%s' '%s/api/v1/report?year=%s' && "
+                            "%s/services/mediactl --config '%s' --json report --year %s > '%s'",
+                      jar, json_web, base, year, MEDIATION_BINARY_DIR, conf, year, json_cli),
+                   0);
+  assert_int_equal(sh(NULL, "/usr/bin/python3 -c 'import json, sys; w = json.load(open(sys.argv[1])); "
+                            "c = json.load(open(sys.argv[2])); "
+                            "card = lambda rows: [(x[\"name\"], x[\"cases\"], x[\"mediated\"]) for x in rows]; "
+                            "sys.exit(not (w[\"title\"] == c[\"title\"] and w[\"sentences\"] == c[\"sentences\"] "
+                            "and len(w[\"sentences\"]) >= 7 and card(w[\"scorecard\"]) == card(c[\"scorecard\"]) "
+                            "and w[\"total\"][\"cells\"][0] == \"合计\"))' '%s' '%s'",
+                      json_web, json_cli),
+                   0);
+  assert_int_equal(sh(&h, "curl -s -w ' %%{http_code}' -b '%s' '%s/api/v1/report?year=x'", jar,
+                      base),
+                   0);
+  CONTAINS(h, " 400");
+  CONTAINS(h, "report: year:");
+  free(h);
   /* A bad or missing year: 400 naming the parameter. */
   static const char *const bad[] = {"report", "report?year=", "report?year=26",
                                     "report?year=20x6", "report?year=0999", "report?from=2026"};
@@ -999,12 +1022,13 @@ static void web_unit_ledger(void **state) {
                    0);
   assert_string_equal(h, "400");
   free(h);
-  /* The annual report is the coordinators': 404 here, as their methods
-   * are, with or without a session. */
-  for (int with_session = 0; with_session < 2; with_session++) {
-    assert_int_equal(sh(&h, "curl -s -w ' %%{http_code}' %s%s%s '%s/api/v1/documents/report?year=2026'",
+  /* The annual report (PDF and text) is the coordinators': 404 here, as
+   * their methods are, with or without a session. */
+  for (int k = 0; k < 4; k++) {
+    bool with_session = k % 2 == 1;
+    assert_int_equal(sh(&h, "curl -s -w ' %%{http_code}' %s%s%s '%s/api/v1/%s?year=2026'",
                         with_session ? "-b '" : "", with_session ? jar : "",
-                        with_session ? "'" : "", base),
+                        with_session ? "'" : "", base, k < 2 ? "documents/report" : "report"),
                      0);
     CONTAINS(h, " 404");
     CONTAINS(h, "coordinators' site only");
