@@ -10,7 +10,9 @@ What it checks:
     counts, today's offers and the offers waiting longest, and the 数据
     figures change accordingly;
   * every 数据 table holds exactly what Router/GetFigures returns, and the
-    report text is sentence for sentence `mediactl report --json`'s;
+    report text (the gateway's GET /api/v1/report, documents/'s builder) is
+    sentence for sentence `mediactl report --json`'s; 下载年度报告 gives
+    the year's report PDF;
   * the case page (read-only, personal data masked), 撤回流转 refused without
     a reason at the field, then done with one (the case file names the
     coordinator), and the access log naming the coordinator;
