@@ -63,24 +63,37 @@
  * store refused it (disk full, I/O error), at first and at most. */
 #define RETRY_FIRST_MS 50
 #define RETRY_MAX_MS 2000
+/* Ahead entries whose times are kept for the log line at stop. */
+#define TIMES 4096
 
 /* A batch of the writer's queue made into one raft entry, until raft
  * commits it (raft's thread's own). */
+typedef struct item item;
 typedef struct batch {
   struct batch *next;
   uint64_t token; /* names the batch in its entry */
   rt_job *head, *last; /* linked */
   size_t n;
+  item *ahead; /* its item, handed to the applier when it was appended */
+  int64_t t_append; /* mc_mono_ns() at raft_apply */
 } batch;
 
-/* A committed entry on its way to the store (the applier's once queued). */
-typedef struct item {
+/* An entry on its way to the store (the applier's once queued). Committed
+ * entries are handed over by the FSM; the router's own batches already when
+ * raft starts writing them ("ahead": the applier runs them in a write
+ * transaction while raft's write is under way, and commits that
+ * transaction only once the FSM says the entry is committed - fate). */
+struct item {
   struct item *next;
-  uint64_t index;
+  uint64_t index; /* an ahead item's: set with its fate */
   batch *live; /* its batch, whose callers wait; NULL: a replay (or a retry) */
-  void *buf;   /* a copy of the entry: decoded for a replay or a retry */
+  bool ahead;
+  int fate; /* ahead items: 0 not known yet, 1 committed, -1 never (why); guarded by mu */
+  char why[128];
+  int64_t t_fate, t_held; /* mc_mono_ns(): the fate came; the jobs had run */
+  void *buf; /* a copy of the committed entry: decoded for a replay or a retry */
   size_t len;
-} item;
+};
 
 struct rt_raft {
   rt_router *rt;
@@ -117,6 +130,7 @@ struct rt_raft {
   pthread_mutex_t mu;
   pthread_cond_t cond; /* the applier waits on it for items */
   pthread_cond_t done; /* start and checkpoints wait on it for the applier */
+  pthread_cond_t fated; /* the applier waits on it for an ahead item's fate */
   item *q_head, *q_tail; /* committed, not yet taken by the applier; guarded by mu */
   size_t q_len;
   bool held;        /* raft's thread stopped making entries for q_len; guarded by mu */
@@ -133,6 +147,10 @@ struct rt_raft {
   pthread_t applier;
   bool applier_started;
   uint64_t applied, replayed; /* the applier's own (applied: set before it starts) */
+  /* The applier's own: where the time of the last TIMES ahead entries went,
+   * in microseconds, logged at stop (docs/architecture.md quotes them). */
+  uint32_t t_write[TIMES], t_run[TIMES], t_after[TIMES];
+  size_t n_times;
 };
 
 /* ---- The applier: its own thread ------------------------------------------------- */
@@ -144,6 +162,45 @@ static mc_code set_index(st_txn *txn, void *arg, mc_err *err) {
 }
 
 static void start_done(rt_raft *r, mc_code rc, const char *what);
+
+typedef struct hold_arg {
+  rt_raft *r;
+  item *it;
+} hold_arg;
+
+/* The last op of an ahead item's transaction (all_or_nothing): waits until
+ * raft says whether the entry is committed - durable - and then records its
+ * index, or refuses, and nothing of the batch is committed. So the jobs run
+ * while raft writes, and the callers are still answered only once their
+ * entry is durable AND applied. Running them before the commit gives what
+ * running them after would: they see the state the entries before left
+ * (those are committed first), and applying is deterministic (see the top). */
+static mc_code hold_op(st_txn *txn, void *arg, mc_err *err) {
+  hold_arg *h = arg;
+  rt_raft *r = h->r;
+  pthread_mutex_lock(&r->mu);
+  h->it->t_held = mc_mono_ns();
+  while (h->it->fate == 0 && !r->loop_closed)
+    pthread_cond_wait(&r->fated, &r->mu);
+  int fate = h->it->fate;
+  uint64_t index = h->it->index;
+  pthread_mutex_unlock(&r->mu);
+  if (fate > 0)
+    return st_raft_applied_set(txn, index, err);
+  if (fate < 0)
+    return mc_err_set(err, MC_UNAVAILABLE, "raft: %s", h->it->why);
+  return mc_err_set(err, MC_UNAVAILABLE, "raft: the router stopped before the entry was written");
+}
+
+/* Waits for an ahead item's fate (after its transaction failed). */
+static int await_fate(rt_raft *r, item *it) {
+  pthread_mutex_lock(&r->mu);
+  while (it->fate == 0 && !r->loop_closed)
+    pthread_cond_wait(&r->fated, &r->mu);
+  int fate = it->fate;
+  pthread_mutex_unlock(&r->mu);
+  return fate;
+}
 
 static void free_items(item *it) {
   while (it != NULL) {
@@ -164,7 +221,7 @@ static void free_items(item *it) {
  * store refused, to apply again (their callers told UNAVAILABLE), or NULL. */
 static item *apply_items(rt_raft *r, item *list) {
   rt_router *rt = r->rt;
-  while (list != NULL && list->index <= r->applied) {
+  while (list != NULL && !list->ahead && list->index <= r->applied) {
     item *next = list->next;
     list->next = NULL;
     free_items(list); /* a live entry is never at or below applied */
@@ -174,12 +231,17 @@ static item *apply_items(rt_raft *r, item *list) {
     return NULL;
   size_t n_jobs = 0, n_items = 0;
   uint64_t last = 0;
+  item *ahead = NULL; /* the list is one ahead item alone, or none of them */
   for (item *it = list; it != NULL; it = it->next) {
     n_items++;
     last = it->index;
+    if (it->ahead)
+      ahead = it;
     if (it->live != NULL)
       n_jobs += it->live->n;
   }
+  hold_arg hold = {.r = r, .it = ahead};
+  int64_t t_start = mc_mono_ns();
   /* Replays are decoded here: their jobs have no callers. */
   rt_job ***decoded = calloc(n_items, sizeof(*decoded));
   size_t *n_decoded = calloc(n_items, sizeof(*n_decoded));
@@ -214,14 +276,47 @@ static item *apply_items(rt_raft *r, item *list) {
     }
     for (i = 0; i < n_jobs; i++)
       ops[i] = (st_op){.apply = rt_job_run, .arg = jobs[i], .direct = rt_job_is_direct(jobs[i])};
-    ops[n_jobs] = (st_op){.apply = set_index, .arg = &last, .direct = true};
+    if (ahead != NULL)
+      ops[n_jobs] = (st_op){.apply = hold_op, .arg = &hold, .direct = true, .all_or_nothing = true};
+    else
+      ops[n_jobs] = (st_op){.apply = set_index, .arg = &last, .direct = true};
     rc = st_write_batch(rt->store, ops, n_jobs + 1, &err);
+  }
+  /* An ahead item that never became an entry: nothing to apply again, its
+   * callers are told why (raft's failure, not the store's). */
+  int fate = ahead != NULL ? await_fate(r, ahead) : 1;
+  if (ahead != NULL)
+    last = ahead->index; /* known now that the fate is */
+  if (rc == MC_OK && ahead != NULL && ahead->t_held != 0) {
+    size_t t = r->n_times++ % TIMES;
+    int64_t t_end = mc_mono_ns();
+    r->t_write[t] = (uint32_t)((ahead->t_fate - ahead->live->t_append) / 1000);
+    r->t_run[t] = (uint32_t)((ahead->t_held - t_start) / 1000);
+    r->t_after[t] = (uint32_t)((t_end - (ahead->t_fate > ahead->t_held ? ahead->t_fate : ahead->t_held)) / 1000);
   }
   if (rc == MC_OK)
     r->applied = last;
-  else
+  else if (fate > 0)
     mc_log(MC_LOG_ERR, NULL, "raft entries %" PRIu64 "-%" PRIu64 " not applied: %s: %s",
            list->index, last, mc_code_name(rc), err.msg);
+  if (fate <= 0) {
+    batch *b = ahead->live;
+    for (rt_job *j = b->head; j != NULL; j = j->next) {
+      j->code = MC_UNAVAILABLE;
+      snprintf(j->message, sizeof(j->message), "%.500s", err.msg);
+      j->n_wake = 0;
+      j->wake_all = false;
+    }
+    rt_writer_answer(rt, b->head, b->last, false);
+    free(b);
+    ahead->live = NULL;
+    free(ops);
+    free(jobs);
+    free(decoded);
+    free(n_decoded);
+    free_items(list);
+    return NULL;
+  }
 
   /* Answer the live entries, as one list: a lone answer at once, on this
    * thread, when no entry waits (handing it over would cost a wake-up as
@@ -268,6 +363,7 @@ static item *apply_items(rt_raft *r, item *list) {
     tail = b->last;
     free(b);
     it->live = NULL; /* a retry replays it from its copy */
+    it->ahead = false;
   }
   if (head != NULL)
     rt_writer_answer(rt, head, tail, now);
@@ -322,8 +418,25 @@ static void *applier_main(void *arg) {
         t = t->next;
       t->next = list;
       list = retry;
+      retry = NULL;
     }
-    retry = apply_items(r, list);
+    /* Committed entries together, in one transaction; an ahead item in one
+     * of its own (its transaction waits for its fate). */
+    while (list != NULL && retry == NULL) {
+      item *chunk = list, *end = list;
+      if (!list->ahead)
+        while (end->next != NULL && !end->next->ahead)
+          end = end->next;
+      list = end->next;
+      end->next = NULL;
+      retry = apply_items(r, chunk);
+    }
+    if (retry != NULL && list != NULL) { /* the rest waits behind */
+      item *t = retry;
+      while (t->next != NULL)
+        t = t->next;
+      t->next = list;
+    }
     if (retry != NULL && !started) {
       /* Replaying at start: the router does not serve on a store that
        * cannot take its own log. */
@@ -378,11 +491,23 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     at = &(*at)->next;
   }
   if (*at != NULL) {
-    it->live = *at;
-    *at = it->live->next;
-    if (r->sub_tail == it->live)
+    batch *b = *at;
+    *at = b->next;
+    if (r->sub_tail == b)
       r->sub_tail = prev;
-    it->live->next = NULL;
+    b->next = NULL;
+    /* The router's own batch: the applier has it already (ahead). */
+    free(it);
+    pthread_mutex_lock(&r->mu);
+    b->ahead->buf = copy;
+    b->ahead->len = buf->len;
+    b->ahead->index = index;
+    b->ahead->fate = 1;
+    b->ahead->t_fate = mc_mono_ns();
+    r->handed = index;
+    pthread_cond_broadcast(&r->fated);
+    pthread_mutex_unlock(&r->mu);
+    return 0;
   }
   pthread_mutex_lock(&r->mu);
   if (r->q_tail != NULL)
@@ -539,8 +664,12 @@ static void apply_cb(struct raft_apply *req, int status, void *result) {
       *at = b->next;
       if (r->sub_tail == b)
         r->sub_tail = prev;
-      fail_batch(r, b->head, b->last, raft_strerror(status));
-      free(b);
+      /* The applier owns b through its ahead item: it answers the callers. */
+      pthread_mutex_lock(&r->mu);
+      snprintf(b->ahead->why, sizeof(b->ahead->why), "%s", raft_strerror(status));
+      b->ahead->fate = -1;
+      pthread_cond_broadcast(&r->fated);
+      pthread_mutex_unlock(&r->mu);
     }
   }
   free(a);
@@ -566,14 +695,29 @@ static void submit_batch(rt_raft *r, rt_job *head, rt_job *last, size_t n) {
   }
   batch *b = malloc(sizeof(*b));
   apply_req *a = malloc(sizeof(*a));
-  if (b == NULL || a == NULL) {
+  item *it = calloc(1, sizeof(*it));
+  if (b == NULL || a == NULL || it == NULL) {
     raft_free(buf.base);
     free(b);
     free(a);
+    free(it);
     fail_batch(r, head, last, "out of memory");
     return;
   }
-  *b = (batch){.token = token, .head = head, .last = last, .n = n};
+  *b = (batch){.token = token, .head = head, .last = last, .n = n, .ahead = it,
+               .t_append = mc_mono_ns()};
+  it->live = b;
+  it->ahead = true;
+  /* To the applier now: it runs the jobs while raft writes the entry. */
+  pthread_mutex_lock(&r->mu);
+  if (r->q_tail != NULL)
+    r->q_tail->next = it;
+  else
+    r->q_head = it;
+  r->q_tail = it;
+  r->q_len++;
+  pthread_cond_signal(&r->cond);
+  pthread_mutex_unlock(&r->mu);
   a->r = r;
   a->token = token;
   a->req.data = a;
@@ -595,8 +739,11 @@ static void submit_batch(rt_raft *r, rt_job *head, rt_job *last, size_t n) {
     }
     *at = NULL;
     r->sub_tail = prev;
-    fail_batch(r, head, last, raft_strerror(rv));
-    free(b);
+    pthread_mutex_lock(&r->mu); /* the applier answers the callers */
+    snprintf(it->why, sizeof(it->why), "%s", raft_strerror(rv));
+    it->fate = -1;
+    pthread_cond_broadcast(&r->fated);
+    pthread_mutex_unlock(&r->mu);
     return;
   }
   r->appending++;
@@ -643,6 +790,7 @@ static void closed_cb(struct raft *raft) {
   rt_raft *r = raft->data;
   pthread_mutex_lock(&r->mu);
   r->loop_closed = true;
+  pthread_cond_broadcast(&r->fated); /* an ahead item waiting now never gets a fate */
   pthread_mutex_unlock(&r->mu);
   uv_close((uv_handle_t *)&r->wake, NULL);
   uv_close((uv_handle_t *)&r->stop, NULL);
@@ -724,6 +872,7 @@ mc_code rt_raft_open_store(rt_router *rt, const char *data_dir, unsigned checkpo
   pthread_mutex_init(&r->mu, NULL);
   pthread_cond_init(&r->cond, NULL);
   pthread_cond_init(&r->done, NULL);
+  pthread_cond_init(&r->fated, NULL);
   r->rt = rt;
   rt->raft = r;
   r->next_token = ((uint64_t)getpid() << 32) ^ (uint64_t)mc_now_ms();
@@ -829,6 +978,26 @@ mc_code rt_raft_open_store(rt_router *rt, const char *data_dir, unsigned checkpo
   return rc;
 }
 
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* At stop: p50 and p90 of the applier's times (see rt_raft.t_write). */
+static void log_times(rt_raft *r) {
+  size_t n = r->n_times < TIMES ? r->n_times : TIMES;
+  if (n == 0)
+    return;
+  qsort(r->t_write, n, sizeof(uint32_t), cmp_u32);
+  qsort(r->t_run, n, sizeof(uint32_t), cmp_u32);
+  qsort(r->t_after, n, sizeof(uint32_t), cmp_u32);
+  mc_log(MC_LOG_NOTICE, NULL,
+         "raft: last %zu entries (p50/p90 us): raft_apply to committed %u/%u, jobs run "
+         "during the write %u/%u, commit and answer after both %u/%u",
+         n, r->t_write[n / 2], r->t_write[n * 9 / 10], r->t_run[n / 2], r->t_run[n * 9 / 10],
+         r->t_after[n / 2], r->t_after[n * 9 / 10]);
+}
+
 void rt_raft_wake(rt_router *rt) {
   if (atomic_load(&rt->raft->want_jobs))
     uv_async_send(&rt->raft->wake);
@@ -879,6 +1048,7 @@ void rt_raft_close(rt_router *rt) {
     free(b);
   }
   free(r->scratch);
+  log_times(r);
   /* raft_close closed the io; its memory is freed here (raft's own
    * examples do the same after the close callback). */
   if (r->io_ready)
@@ -897,6 +1067,7 @@ void rt_raft_close(rt_router *rt) {
   pthread_mutex_destroy(&r->mu);
   pthread_cond_destroy(&r->cond);
   pthread_cond_destroy(&r->done);
+  pthread_cond_destroy(&r->fated);
   free(r);
   rt->raft = NULL;
 }

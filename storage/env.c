@@ -401,8 +401,8 @@ static void fail_all(st_op *ops, size_t n, const mc_err *why) {
 #define REFUSED_ALL (-2)
 
 /* One attempt: runs every op, commits. Returns 0 when committed, else the
- * LMDB error that killed the transaction (nothing of it remains), or
- * RERUN_NESTED. */
+ * LMDB error that killed the transaction (nothing of it remains),
+ * RERUN_NESTED, or REFUSED_ALL (the refusal in *why). */
 static int run_once(sti_env *e, sti_kind kind, void *owner, st_op *ops, size_t n, mc_err *why) {
   MDB_txn *parent;
   int rc = mdb_txn_begin(e->env, NULL, 0, &parent);
@@ -437,13 +437,6 @@ static int run_once(sti_env *e, sti_kind kind, void *owner, st_op *ops, size_t n
       mdb_txn_abort(parent);
       return rc;
     }
-    if (code != MC_OK && child == NULL && t.wrote) {
-      /* A direct op refused after writing: its writes cannot be taken back
-       * alone. Start over with it nested. */
-      mdb_txn_abort(parent);
-      op->direct = false;
-      return RERUN_NESTED;
-    }
     if (code != MC_OK && op->all_or_nothing) {
       if (child)
         mdb_txn_abort(child);
@@ -453,6 +446,13 @@ static int run_once(sti_env *e, sti_kind kind, void *owner, st_op *ops, size_t n
       if (why->msg[0] == '\0')
         snprintf(why->msg, sizeof(why->msg), "%s", mc_code_text(code));
       return REFUSED_ALL;
+    }
+    if (code != MC_OK && child == NULL && t.wrote) {
+      /* A direct op refused after writing: its writes cannot be taken back
+       * alone. Start over with it nested. */
+      mdb_txn_abort(parent);
+      op->direct = false;
+      return RERUN_NESTED;
     }
     if (code != MC_OK) {
       if (child)
