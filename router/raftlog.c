@@ -25,12 +25,29 @@
  * same state, so a replay gives the same bytes. See docs/architecture.md,
  * "The raft write path".
  *
- * raft is not thread-safe: every raft call runs on this module's thread,
- * inside its libuv loop; the writer hands a batch in with uv_async_send and
- * waits for it to be applied. The FSM's callbacks (apply, snapshot,
- * restore) run on that thread too, so applying and checkpointing never
- * overlap. Single node only: the transport below refuses every connection
- * (no other server is ever configured); the nng transport is the next step.
+ * Threads. raft is not thread-safe: every raft call runs on this module's
+ * thread, inside its libuv loop, and the FSM's callbacks run there too.
+ * That thread is also the writer in this mode (router/writer.c starts no
+ * writer thread): a caller's job is queued as always and wakes it
+ * (rt_raft_wake), and it makes everything queued ONE entry - but only when
+ * no entry is being written: while raft writes, the queue grows, and the
+ * next entry carries all of it (group commit on raft's log; raft_uv would
+ * only have coalesced the writes anyway, and fewer entries mean less raft
+ * bookkeeping, fewer checkpoints and larger LMDB commits).
+ * A second thread, the applier, owns the LMDB writes. The router's own
+ * batch is handed to it as soon as raft starts writing its entry: it runs
+ * the jobs in a write transaction while the disk works, and the last op of
+ * that transaction waits for the entry's fate - committed (the FSM's apply
+ * callback, which then only hands over) or never (raft's failure) - and
+ * records the index, or aborts the whole transaction. So a batch costs
+ * about max(raft's write, running the jobs) plus the commit, not their sum,
+ * and raft's thread never waits for LMDB. Entries that are not the router's
+ * own batches (a replay at start) are handed over by the FSM and applied
+ * in one transaction. Callers are answered only once their entry is
+ * committed in raft AND applied to LMDB. Checkpoints (the snapshot
+ * callback) wait until the applier has everything raft applied. Single
+ * node only: the transport below refuses every connection (no other
+ * server is ever configured); the nng transport is the next step.
  *
  * MEDIATION_BOOT_ID_FILE (tests only) reads the boot id from another file
  * than /proc/sys/kernel/random/boot_id, to play a reboot.

@@ -25,6 +25,12 @@
  * the writer is free. Handed over as one list per batch, the answers go out
  * while the writer applies and commits the next batch. Nothing is answered
  * earlier than before: the replier only ever sees committed batches.
+ *
+ * In [storage] mode = raft there is no writer thread: raft's own thread
+ * takes the queue (rt_writer_take) as one raft entry per write of raft's
+ * log, and router/raftlog.c's applier runs and commits the jobs, then
+ * answers them itself when a lone job waits (a hand-over costs a wake-up
+ * as long as the reply) or through the replier (rt_writer_answer).
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include <stdio.h>
