@@ -428,7 +428,15 @@ static void *applier_main(void *arg) {
       uv_async_send(&r->wake); /* raft's thread may make entries again */
     }
     bool started = r->started;
+    bool failed = started && r->start_rc != MC_OK;
     pthread_mutex_unlock(&r->mu);
+    if (failed) {
+      /* The start failed: nothing more is applied (the rest of the log
+       * would skip what failed); the router is being closed. */
+      free_items(list);
+      pthread_mutex_lock(&r->mu);
+      continue;
+    }
     if (retry != NULL) { /* the refused entries first: the log's order */
       item *t = retry;
       while (t->next != NULL)
@@ -457,9 +465,6 @@ static void *applier_main(void *arg) {
     if (retry != NULL && !started) {
       /* Replaying at start: the router does not serve on a store that
        * cannot take its own log. */
-      pthread_mutex_lock(&r->mu);
-      r->retrying = false;
-      pthread_mutex_unlock(&r->mu);
       start_done(r, MC_UNAVAILABLE, "the store refused an entry (see the log above)");
       free_items(retry);
       retry = NULL;
@@ -544,7 +549,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
   /* The checkpoint must hold every entry handed to the applier: wait for
    * it (raft's thread hands no more meanwhile). */
   pthread_mutex_lock(&r->mu);
-  while (r->settled < r->handed && !r->retrying)
+  while (r->settled < r->handed && !r->retrying && !(r->started && r->start_rc != MC_OK))
     pthread_cond_wait(&r->done, &r->mu);
   bool behind = r->settled < r->handed;
   uint64_t index = r->applied;
@@ -847,6 +852,7 @@ static mc_code raft_setup(rt_raft *r, mc_err *err) {
   uv_check_start(&r->check, check_cb);
   r->transport = (struct raft_uv_transport){
       .data = r, .init = tr_init, .listen = tr_listen, .connect = tr_connect, .close = tr_close};
+  rl_zero_dir(dir); /* before raft_uv prepares its first segments */
   int rv = raft_uv_init(&r->io, &r->loop, dir, &r->transport);
   if (rv != 0)
     return mc_err_set(err, MC_UNAVAILABLE, "raft log in %s: %s", dir, r->io.errmsg);
@@ -1070,6 +1076,7 @@ void rt_raft_close(rt_router *rt) {
    * examples do the same after the close callback). */
   if (r->io_ready)
     raft_uv_close(&r->io);
+  rl_zero_dir(NULL);
   if (r->loop_ready)
     uv_loop_close(&r->loop);
   /* An orderly stop: flush the store, then say so, so that a reboot
