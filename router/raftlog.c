@@ -68,6 +68,7 @@
 #include <uv.h>
 
 #include "core/clock.h"
+#include "core/i18n.h"
 #include "core/log.h"
 #include "router/raftlog.h"
 
@@ -206,7 +207,9 @@ static mc_code hold_op(st_txn *txn, void *arg, mc_err *err) {
     return st_raft_applied_set(txn, index, err);
   if (fate < 0)
     return mc_err_set(err, MC_UNAVAILABLE, "raft: %s", h->it->why);
-  return mc_err_set(err, MC_UNAVAILABLE, "raft: the router stopped before the entry was written");
+  return mc_err_set(err, MC_UNAVAILABLE,
+                    _("nothing was applied: the router stopped before the request was written "
+                      "to its log; send it again"));
 }
 
 /* Waits for an ahead item's fate (after its transaction failed). */
