@@ -110,6 +110,8 @@ struct rt_router {
   pthread_t writer_thread;
   bool writer_started;
   uint64_t batches, jobs_written, batch_peak; /* the writer's own: read after it stopped */
+  bool raft_writer; /* raft mode: raft's thread takes the queue, no writer thread */
+  size_t raft_live; /* raft mode: jobs taken off the queue, not yet answered (queue_lock) */
   bool store_failing; /* the writer's own: the last commit failed, Health says NOT_SERVING */
 
   /* replier: committed jobs waiting to be answered, in commit order */
@@ -142,20 +144,28 @@ struct rt_router {
 
 /* raftlog.c: [storage] mode = raft. rt_raft_open_store opens rt->store
  * (rebuilding it from the checkpoint first when it cannot be trusted),
- * starts raft and returns when the log is replayed. rt_raft_submit (the
- * writer's thread) makes a batch one raft entry (copying jobs and ops: the
- * writer reuses its arrays) and returns at once unless too many batches are
- * in flight; once applied, raft's thread calls rt_writer_finish with it.
- * rt_raft_drain waits until none is in flight. rt_raft_close (after the
- * writer stopped) stops raft and syncs the store. */
+ * starts raft and returns when the log is replayed. In raft mode there is
+ * no writer thread: rt_writer_submit queues the job as always and calls
+ * rt_raft_wake, and raft's thread takes the queue (rt_writer_take) as one
+ * raft entry per commit of raft's log; raftlog.c's applier applies
+ * committed entries and answers them (rt_writer_outcome, rt_writer_answer).
+ * rt_raft_close (after rt_writer_stop drained the queue) stops raft and
+ * syncs the store. */
 mc_code rt_raft_open_store(rt_router *rt, const char *data_dir, unsigned checkpoint_entries,
                            st_options *so, mc_err *err);
-void rt_raft_submit(rt_router *rt, rt_job *const *jobs, const st_op *ops, size_t n);
-void rt_raft_drain(rt_router *rt);
+void rt_raft_wake(rt_router *rt);
+/* writer.c, for raft mode: up to max queued jobs (linked, the last's next
+ * NULL), counted as live until answered; NULL if none is queued. */
+rt_job *rt_writer_take(rt_router *rt, size_t max, size_t *n_out);
+/* Waits until nothing is queued and every job taken is answered. */
+void rt_writer_raft_drain(rt_router *rt);
 /* writer.c: a batch's outcome (rc, err: the whole batch's; ops[i].code each
- * job's) into its jobs, then to the replier. */
-void rt_writer_finish(rt_router *rt, rt_job **jobs, const st_op *ops, size_t n, mc_code rc,
-                      const mc_err *err);
+ * job's) into its jobs. */
+void rt_writer_outcome(rt_router *rt, rt_job **jobs, const st_op *ops, size_t n, mc_code rc,
+                       const mc_err *err);
+/* Answers the linked jobs head..last: on this thread when now, else through
+ * the replier (so that the caller can go on with the next batch). */
+void rt_writer_answer(rt_router *rt, rt_job *head, rt_job *last, bool now);
 void rt_raft_close(rt_router *rt);
 /* raftfiles.c: lmdb-sync mode on a store that ran in raft mode: its
  * checkpoint would no longer describe it (a rebuild from it would drop what

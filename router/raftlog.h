@@ -32,6 +32,10 @@ mc_code rl_rebuild(const char *data_dir, uint64_t index, mc_err *err);
 /* The store's raft_applied. */
 mc_code rl_store_applied(st_store *store, uint64_t *out, mc_err *err);
 
+/* raftzero.c: raft's segments in dir ("<data_dir>/raft") are zero-filled
+ * when raft_uv allocates them; NULL: none any more. */
+void rl_zero_dir(const char *dir);
+
 /* raftcodec.c */
 /* The entry of a batch (raft_malloc'd, a multiple of 8 bytes long). */
 mc_code rl_encode(uint64_t token, rt_job **jobs, size_t n, struct raft_buffer *out, mc_err *err);

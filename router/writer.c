@@ -25,6 +25,12 @@
  * the writer is free. Handed over as one list per batch, the answers go out
  * while the writer applies and commits the next batch. Nothing is answered
  * earlier than before: the replier only ever sees committed batches.
+ *
+ * In [storage] mode = raft there is no writer thread: raft's own thread
+ * takes the queue (rt_writer_take) as one raft entry per write of raft's
+ * log, and router/raftlog.c's applier runs and commits the jobs, then
+ * answers them itself when a lone job waits (a hand-over costs a wake-up
+ * as long as the reply) or through the replier (rt_writer_answer).
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include <stdio.h>
@@ -50,7 +56,38 @@ void rt_writer_submit(rt_router *rt, rt_job *job) {
   pthread_mutex_lock(&rt->queue_lock);
   list_append(&rt->queue_head, &rt->queue_tail, job, job);
   rt->queued++;
-  pthread_cond_signal(&rt->queue_cond);
+  if (rt->raft == NULL)
+    pthread_cond_signal(&rt->queue_cond);
+  pthread_mutex_unlock(&rt->queue_lock);
+  if (rt->raft != NULL)
+    rt_raft_wake(rt); /* raft mode: raft's own thread takes the queue (raftlog.c) */
+}
+
+rt_job *rt_writer_take(rt_router *rt, size_t max, size_t *n_out) {
+  pthread_mutex_lock(&rt->queue_lock);
+  rt_job *head = rt->queue_head, *last = NULL;
+  size_t n = 0;
+  for (rt_job *j = head; j != NULL && n < max; j = j->next) {
+    last = j;
+    n++;
+  }
+  if (last != NULL) {
+    rt->queue_head = last->next;
+    if (rt->queue_head == NULL)
+      rt->queue_tail = NULL;
+    last->next = NULL;
+    rt->queued -= n;
+    rt->raft_live += n;
+  }
+  pthread_mutex_unlock(&rt->queue_lock);
+  *n_out = n;
+  return head;
+}
+
+void rt_writer_raft_drain(rt_router *rt) {
+  pthread_mutex_lock(&rt->queue_lock);
+  while (rt->queue_head != NULL || rt->raft_live > 0)
+    pthread_cond_wait(&rt->queue_cond, &rt->queue_lock);
   pthread_mutex_unlock(&rt->queue_lock);
 }
 
@@ -97,6 +134,48 @@ static void hand_over(rt_router *rt, rt_job *head, rt_job *last) {
   pthread_mutex_unlock(&rt->reply_lock);
 }
 
+/* Answers the committed jobs of list (linked), frees them, and wakes the
+ * long polls of the units they named; wake is room for cap names. In raft
+ * mode jobs are counted until answered (rt_writer_raft_drain). */
+static void answer_list(rt_router *rt, rt_job *list, char (*wake)[ST_NAME_MAX], size_t cap) {
+  size_t n_wake = 0, n = 0;
+  bool wake_all = false;
+  for (rt_job *j = list, *next; j != NULL; j = next) {
+    next = j->next;
+    if (n_wake + RT_WAKE_MAX > cap) { /* several batches came at once */
+      rt_wake_units(rt, wake, n_wake);
+      n_wake = 0;
+    }
+    for (int w = 0; w < j->n_wake; w++)
+      memcpy(wake[n_wake++], j->wake[w], ST_NAME_MAX);
+    wake_all = wake_all || j->wake_all;
+    complete(j);
+    rt_job_free(j);
+    n++;
+  }
+  if (wake_all)
+    rt_wake_all(rt);
+  else if (n_wake > 0)
+    rt_wake_units(rt, wake, n_wake);
+  if (rt->raft != NULL) {
+    pthread_mutex_lock(&rt->queue_lock);
+    rt->raft_live -= n;
+    if (rt->raft_live == 0)
+      pthread_cond_broadcast(&rt->queue_cond);
+    pthread_mutex_unlock(&rt->queue_lock);
+  }
+}
+
+void rt_writer_answer(rt_router *rt, rt_job *head, rt_job *last, bool now) {
+  if (!now) {
+    hand_over(rt, head, last);
+    return;
+  }
+  last->next = NULL;
+  char wake[RT_WAKE_MAX * 4][ST_NAME_MAX];
+  answer_list(rt, head, wake, RT_WAKE_MAX * 4);
+}
+
 static void *replier_main(void *arg) {
   rt_router *rt = arg;
   pthread_setname_np(pthread_self(), "rt:replier");
@@ -115,24 +194,7 @@ static void *replier_main(void *arg) {
     pthread_mutex_unlock(&rt->reply_lock);
     if (list == NULL)
       break; /* stopping, and everything committed is answered */
-    size_t n_wake = 0;
-    bool wake_all = false;
-    for (rt_job *j = list, *next; j != NULL; j = next) {
-      next = j->next;
-      if (n_wake + RT_WAKE_MAX > cap) { /* several batches came at once */
-        rt_wake_units(rt, wake, n_wake);
-        n_wake = 0;
-      }
-      for (int w = 0; w < j->n_wake; w++)
-        memcpy(wake[n_wake++], j->wake[w], ST_NAME_MAX);
-      wake_all = wake_all || j->wake_all;
-      complete(j);
-      rt_job_free(j);
-    }
-    if (wake_all)
-      rt_wake_all(rt);
-    else if (n_wake > 0)
-      rt_wake_units(rt, wake, n_wake);
+    answer_list(rt, list, wake, cap);
   }
   free(wake);
   return NULL;
@@ -173,8 +235,8 @@ static void store_recovered(rt_router *rt) {
     rpc_server_set_serving(rt->server, true, "");
 }
 
-void rt_writer_finish(rt_router *rt, rt_job **jobs, const st_op *ops, size_t n, mc_code rc,
-                      const mc_err *err) {
+void rt_writer_outcome(rt_router *rt, rt_job **jobs, const st_op *ops, size_t n, mc_code rc,
+                       const mc_err *err) {
   if (rc != MC_OK) {
     mc_log(rt->store_failing ? MC_LOG_WARNING : MC_LOG_ERR, NULL,
            "group commit of %zu writes failed: %s: %s", n, mc_code_name(rc), err->msg);
@@ -193,13 +255,19 @@ void rt_writer_finish(rt_router *rt, rt_job **jobs, const st_op *ops, size_t n, 
       j->wake_all = false;
     }
   }
+}
+
+/* A batch committed (or not) in lmdb-sync mode: its outcome, to the replier. */
+static void finish(rt_router *rt, rt_job **jobs, const st_op *ops, size_t n, mc_code rc,
+                   const mc_err *err) {
+  rt_writer_outcome(rt, jobs, ops, n, rc, err);
   hand_over(rt, jobs[0], jobs[n - 1]);
 }
 
 static void *writer_main(void *arg) {
   rt_router *rt = arg;
   pthread_setname_np(pthread_self(), "rt:writer"); /* for top -H and perf */
-  st_op *ops = calloc(rt->batch_max + 1, sizeof(*ops)); /* + raft mode's index op */
+  st_op *ops = calloc(rt->batch_max, sizeof(*ops));
   rt_job **jobs = calloc(rt->batch_max, sizeof(*jobs));
   if (ops == NULL || jobs == NULL) {
     mc_log(MC_LOG_ERR, NULL, "writer: out of memory; the router cannot write");
@@ -219,19 +287,10 @@ static void *writer_main(void *arg) {
     rt->jobs_written += n;
     if (n > rt->batch_peak)
       rt->batch_peak = n;
-    if (rt->raft != NULL) {
-      /* raft mode: the batch goes to raft's thread, which applies it once
-       * committed and calls rt_writer_finish; meanwhile the next batch
-       * gathers (a few batches in flight, so raft appends them together). */
-      rt_raft_submit(rt, jobs, ops, n);
-      continue;
-    }
     mc_err err;
     mc_code rc = st_write_batch(rt->store, ops, n, &err);
-    rt_writer_finish(rt, jobs, ops, n, rc, &err);
+    finish(rt, jobs, ops, n, rc, &err);
   }
-  if (rt->raft != NULL)
-    rt_raft_drain(rt); /* every batch handed to raft is answered before the replier stops */
   free(ops);
   free(jobs);
   return NULL;
@@ -241,6 +300,13 @@ mc_code rt_writer_start(rt_router *rt, mc_err *err) {
   if (pthread_create(&rt->replier_thread, NULL, replier_main, rt) != 0)
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "cannot start the replier thread");
   rt->replier_started = true;
+  if (rt->raft != NULL) {
+    /* raft mode: no writer thread. raft's own thread takes the queue
+     * (one hand-off less per batch) and raftlog.c's applier applies and
+     * answers; see raftlog.c. */
+    rt->raft_writer = true;
+    return MC_OK;
+  }
   if (pthread_create(&rt->writer_thread, NULL, writer_main, rt) != 0) {
     rt_writer_stop(rt);
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "cannot start the writer thread");
@@ -250,6 +316,17 @@ mc_code rt_writer_start(rt_router *rt, mc_err *err) {
 }
 
 void rt_writer_stop(rt_router *rt) {
+  if (rt->raft_writer) {
+    /* Every job queued or handed to raft is answered before the replier
+     * stops (the server is stopped: no new ones come). */
+    rt_writer_raft_drain(rt);
+    rt->raft_writer = false;
+    mc_log(MC_LOG_NOTICE, NULL,
+           "writer: %llu writes in %llu raft entries (%.1f per entry, at most %llu)",
+           (unsigned long long)rt->jobs_written, (unsigned long long)rt->batches,
+           rt->batches ? (double)rt->jobs_written / (double)rt->batches : 0.0,
+           (unsigned long long)rt->batch_peak);
+  }
   if (rt->writer_started) {
     pthread_mutex_lock(&rt->queue_lock);
     rt->writer_stop = true;

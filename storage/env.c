@@ -396,11 +396,14 @@ static void fail_all(st_op *ops, size_t n, const mc_err *why) {
 /* run_once's result when a direct op broke its promise (st_op.direct): not
  * an LMDB error, a request to run the batch again with that op nested. */
 #define RERUN_NESTED (-1)
+/* run_once's result when an all_or_nothing op refused: the batch is aborted,
+ * its refusal in *why. */
+#define REFUSED_ALL (-2)
 
 /* One attempt: runs every op, commits. Returns 0 when committed, else the
- * LMDB error that killed the transaction (nothing of it remains), or
- * RERUN_NESTED. */
-static int run_once(sti_env *e, sti_kind kind, void *owner, st_op *ops, size_t n) {
+ * LMDB error that killed the transaction (nothing of it remains),
+ * RERUN_NESTED, or REFUSED_ALL (the refusal in *why). */
+static int run_once(sti_env *e, sti_kind kind, void *owner, st_op *ops, size_t n, mc_err *why) {
   MDB_txn *parent;
   int rc = mdb_txn_begin(e->env, NULL, 0, &parent);
   if (rc != 0)
@@ -433,6 +436,16 @@ static int run_once(sti_env *e, sti_kind kind, void *owner, st_op *ops, size_t n
         mdb_txn_abort(child);
       mdb_txn_abort(parent);
       return rc;
+    }
+    if (code != MC_OK && op->all_or_nothing) {
+      if (child)
+        mdb_txn_abort(child);
+      mdb_txn_abort(parent);
+      *why = operr;
+      why->code = code;
+      if (why->msg[0] == '\0')
+        snprintf(why->msg, sizeof(why->msg), "%s", mc_code_text(code));
+      return REFUSED_ALL;
     }
     if (code != MC_OK && child == NULL && t.wrote) {
       /* A direct op refused after writing: its writes cannot be taken back
@@ -471,12 +484,19 @@ mc_code sti_write(sti_env *e, sti_kind kind, void *owner, st_op *ops, size_t n, 
   mc_code code = MC_OK;
   for (int resized = 0;;) {
     gate_enter_shared(&e->gate);
-    int rc = run_once(e, kind, owner, ops, n);
+    int rc = run_once(e, kind, owner, ops, n, &why);
     gate_leave_shared(&e->gate);
     if (rc == 0)
       break;
     if (rc == RERUN_NESTED)
       continue;
+    if (rc == REFUSED_ALL) {
+      code = why.code;
+      fail_all(ops, n, &why);
+      if (err != NULL)
+        *err = why;
+      break;
+    }
     if (rc == MDB_MAP_FULL) {
       code = env_grow(e, &why);
       if (code == MC_OK)

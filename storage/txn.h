@@ -82,6 +82,12 @@ typedef struct st_op {
    * direct op that refuses after writing makes the batch run again from the
    * start with that op nested (and its `direct` cleared). */
   bool direct;
+  /* A refusal of this op is the whole batch's: nothing is committed, and
+   * every op's code is this op's refusal (st_write_batch returns it). For
+   * an op that decides whether the batch may commit at all - raft mode's
+   * last op waits for the batch's raft entry to be durable, and refuses if
+   * it never will be (router/raftlog.c). */
+  bool all_or_nothing;
   /* Results, written by the batch function. code is the callback's result
    * when the batch committed, or the batch's failure for every op when
    * nothing committed. err.msg says why, for a non-OK code. */

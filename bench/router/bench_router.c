@@ -21,7 +21,10 @@
  * comparable even when absolute numbers are not. Targets (issue 6): at 64 in
  * flight, router >= 8x single commit and >= 0.6x no sync.
  *
- * usage: bench_router [--scale F] [--keep]   (--scale multiplies request counts)
+ * usage: bench_router [--scale F] [--keep] [--modes LIST]
+ *   --scale multiplies request counts; --modes runs only the listed modes
+ *   (comma-separated, e.g. "no sync,raft 1 node": for profiling one of them;
+ *   the ratios are printed only when the modes they compare ran)
  * run from the build tree: build/bench/router/bench_router
  */
 #include <fcntl.h>
@@ -351,9 +354,25 @@ static double fdatasync_p50_us(const char *dir) {
   return (double)lat[N / 2] / 1000.0;
 }
 
+/* Whether --modes (NULL: all) names the mode: an exact item of its list. */
+static bool mode_wanted(const char *only, const char *name) {
+  if (only == NULL)
+    return true;
+  size_t len = strlen(name);
+  for (const char *p = only; *p != '\0';) {
+    const char *end = strchr(p, ',');
+    size_t n = end ? (size_t)(end - p) : strlen(p);
+    if (n == len && strncmp(p, name, len) == 0)
+      return true;
+    p += n + (end != NULL);
+  }
+  return false;
+}
+
 int main(int argc, char **argv) {
   double scale = 1.0;
   bool keep = false;
+  const char *only = NULL; /* --modes: NULL runs them all */
   for (int i = 1; i < argc; i++) {
     if (strcmp(argv[i], "--echo-server") == 0 && i + 1 < argc)
       return echo_server(argv[i + 1]);
@@ -361,8 +380,10 @@ int main(int argc, char **argv) {
       scale = atof(argv[++i]);
     else if (strcmp(argv[i], "--keep") == 0)
       keep = true;
+    else if (strcmp(argv[i], "--modes") == 0 && i + 1 < argc)
+      only = argv[++i];
     else {
-      fprintf(stderr, "usage: bench_router [--scale F] [--keep]\n");
+      fprintf(stderr, "usage: bench_router [--scale F] [--keep] [--modes LIST]\n");
       return 2;
     }
   }
@@ -394,8 +415,10 @@ int main(int argc, char **argv) {
   result res[N_MODES + 1][N_LEVELS];
   for (int l = 0; l < N_LEVELS; l++)
     res[0][l] = run_echo(echo_url, levels[l], totals[l] * 4);
+  bool ran[N_MODES + 1] = {true}; /* [0]: the raw echo, always */
   for (int m = 0; m < N_MODES; m++) {
-    for (int l = 0; l < N_LEVELS; l++) {
+    ran[m + 1] = mode_wanted(only, modes[m].name);
+    for (int l = 0; l < N_LEVELS && ran[m + 1]; l++) {
       char data[TH_PATH_MAX + 64];
       snprintf(data, sizeof(data), "%s/data/bench-%d-%d", world.dir.path, m, l);
       const char *args[8] = {"--data-dir", data, "--log-level", "notice"};
@@ -430,24 +453,29 @@ int main(int argc, char **argv) {
   static const char *const names[] = {"raw echo", "single commit", "router", "no sync",
                                       "raft 1 node"};
   for (int m = 0; m < N_MODES + 1; m++) {
-    for (int l = 0; l < N_LEVELS; l++)
+    for (int l = 0; l < N_LEVELS && ran[m]; l++)
       printf("%-14s %9d %12.0f %10.1f %10.1f\n", names[m], levels[l], res[m][l].ops,
              res[m][l].p50_us, res[m][l].p99_us);
   }
-  double vs_single = res[2][2].ops / res[1][2].ops, vs_nosync = res[2][2].ops / res[3][2].ops;
-  printf("at 64 in flight: router / single commit = %.1fx (target >= 8x); router / no sync = "
-         "%.2fx (target >= 0.6x); router / raw echo = %.2fx\n",
-         vs_single, vs_nosync, res[2][2].ops / res[0][2].ops);
+  if (ran[1] && ran[2] && ran[3]) {
+    double vs_single = res[2][2].ops / res[1][2].ops, vs_nosync = res[2][2].ops / res[3][2].ops;
+    printf("at 64 in flight: router / single commit = %.1fx (target >= 8x); router / no sync = "
+           "%.2fx (target >= 0.6x); router / raw echo = %.2fx\n",
+           vs_single, vs_nosync, res[2][2].ops / res[0][2].ops);
+  }
   printf("fdatasync of 4 KiB on the same disk: p50 %.1f us\n", fsync_p50);
-  double budget = res[3][0].p50_us + 1.2 * fsync_p50;
-  printf("raft 1 node, 1 in flight: p50 %.1f us vs no sync p50 + 1.2 x fdatasync p50 = %.1f us "
-         "(target: <=) -> %s\n",
-         res[4][0].p50_us, budget, res[4][0].p50_us <= budget ? "met" : "NOT met");
-  printf("raft 1 node, 16 in flight: %.2fx router (target >= 1.8x), %.2fx no sync (target >= "
-         "0.8x)\n",
-         res[4][1].ops / res[2][1].ops, res[4][1].ops / res[3][1].ops);
-  printf("raft 1 node, 64 in flight: %.2fx router (target >= 1x), p99 %.1f us (target <= 5000)\n",
-         res[4][2].ops / res[2][2].ops, res[4][2].p99_us);
+  if (ran[2] && ran[3] && ran[4]) {
+    double budget = res[3][0].p50_us + 1.2 * fsync_p50;
+    printf("raft 1 node, 1 in flight: p50 %.1f us vs no sync p50 + 1.2 x fdatasync p50 = %.1f us "
+           "(target: <=) -> %s\n",
+           res[4][0].p50_us, budget, res[4][0].p50_us <= budget ? "met" : "NOT met");
+    printf("raft 1 node, 16 in flight: %.2fx router (target >= 1.8x), %.2fx no sync (target >= "
+           "0.8x)\n",
+           res[4][1].ops / res[2][1].ops, res[4][1].ops / res[3][1].ops);
+    printf("raft 1 node, 64 in flight: %.2fx router (target >= 1x), p99 %.1f us (target <= "
+           "5000)\n",
+           res[4][2].ops / res[2][2].ops, res[4][2].p99_us);
+  }
   if (keep)
     printf("kept %s\n", world.dir.path);
   else

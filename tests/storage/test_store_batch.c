@@ -256,6 +256,41 @@ static void test_direct_ops(void **state) {
   assert_int_equal(seqs[1], seqs[0] + 1); /* the refused op's seq was rolled back */
 }
 
+/* An all_or_nothing op that refuses takes the whole batch with it: the
+ * ops before it that succeeded are not committed, and every op carries its
+ * refusal. One that accepts changes nothing. */
+static void test_all_or_nothing(void **state) {
+  env *e = *state;
+  put_arg a[2] = {
+      {.unit = SF_WANGAI, .case_id = "BH-2026-000021", .pad = 10},
+      {.unit = SF_WANGAI, .case_id = "BH-2026-000022", .pad = 10},
+  };
+  refuse_arg r = {0};
+  st_op ops[3] = {
+      {.apply = put_op, .arg = &a[0]},
+      {.apply = put_op, .arg = &a[1], .direct = true},
+      {.apply = refuse_op, .arg = &r, .all_or_nothing = true},
+  };
+  mc_err err = {0};
+  assert_int_equal(st_write_batch(e->s, ops, 3, &err), MC_FAILED_PRECONDITION);
+  assert_string_equal(err.msg, "refused before writing");
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(ops[i].code, MC_FAILED_PRECONDITION);
+    assert_string_equal(ops[i].err.msg, "refused before writing");
+  }
+  assert_int_equal(r.runs, 1);
+  assert_int_equal(pending(e->s, SF_WANGAI, 0, NULL, NULL), 0);
+  /* Accepting, it is an op like any other. */
+  st_op ok[2] = {
+      {.apply = put_op, .arg = &a[0]},
+      {.apply = put_op, .arg = &a[1], .all_or_nothing = true},
+  };
+  assert_int_equal(st_write_batch(e->s, ok, 2, &err), MC_OK);
+  assert_int_equal(ok[0].code, MC_OK);
+  assert_int_equal(ok[1].code, MC_OK);
+  assert_int_equal(pending(e->s, SF_WANGAI, 0, NULL, NULL), 2);
+}
+
 /* A reader on another thread, started while the batch is inside its
  * callback, and a reader that began before the batch, see nothing of it. */
 typedef struct peek {
@@ -698,6 +733,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_schema_version, setup, teardown),
       cmocka_unit_test_setup_teardown(test_batch_one_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_direct_ops, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_all_or_nothing, setup, teardown),
       cmocka_unit_test_setup_teardown(test_nothing_visible_before_commit, setup, teardown),
       cmocka_unit_test(test_failed_commit_applies_nothing),
       cmocka_unit_test_setup_teardown(test_read_txn_cannot_write, setup, teardown),
