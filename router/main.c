@@ -112,7 +112,7 @@ int main(int argc, char **argv) {
   mc_registry *reg = NULL;
   mc_err err;
   if (mc_registry_load(config, &reg, &err) != MC_OK) {
-    mc_log(MC_LOG_ERR, NULL, "configuration: %s", err.msg);
+    mc_log(MC_LOG_ERR, NULL, _("configuration: %s"), err.msg); /* for the person starting it */
     return 1;
   }
   rt_router *rt = NULL;

@@ -255,7 +255,7 @@ int main(int argc, char **argv) {
   memset(&m, 0, sizeof(m));
   mc_err err;
   if (mc_registry_load(config, &m.reg, &err) != MC_OK) {
-    mc_log(MC_LOG_ERR, NULL, "configuration: %s", err.msg);
+    mc_log(MC_LOG_ERR, NULL, _("configuration: %s"), err.msg); /* for the person starting it */
     return 1;
   }
   m.g.reg = m.reg; /* for documents.c: names and the UTC offset */

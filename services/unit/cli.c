@@ -106,7 +106,7 @@ int un_main(int argc, char **argv, const un_policy *policy) {
   mc_registry *reg = NULL;
   mc_err err;
   if (mc_registry_load(config, &reg, &err) != MC_OK) {
-    mc_log(MC_LOG_ERR, NULL, "configuration: %s", err.msg);
+    mc_log(MC_LOG_ERR, NULL, _("configuration: %s"), err.msg); /* for the person starting it */
     return 1;
   }
   const mc_unit *self = unit_id != NULL ? mc_registry_unit(reg, unit_id)
