@@ -49,6 +49,7 @@
 #include <uv.h>
 
 #include "core/clock.h"
+#include "core/i18n.h"
 #include "core/log.h"
 #include "router/raftlog.h"
 
@@ -156,7 +157,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
     rc = rl_decode(r->rt, buf, &jobs, &n, &err);
     st_op *ops = rc == MC_OK ? calloc(n + 1, sizeof(*ops)) : NULL;
     if (rc == MC_OK && ops == NULL)
-      rc = mc_err_set(&err, MC_UNAVAILABLE, "out of memory replaying a raft entry");
+      rc = mc_err_set(&err, MC_UNAVAILABLE, _("out of memory replaying a raft entry"));
     if (rc == MC_OK) {
       for (size_t i = 0; i < n; i++)
         ops[i] = (st_op){.apply = rt_job_run, .arg = jobs[i], .direct = rt_job_is_direct(jobs[i])};
@@ -241,7 +242,7 @@ static void start_done(rt_raft *r, mc_code rc, const char *what) {
   pthread_mutex_lock(&r->mu);
   r->start_rc = rc;
   if (rc != MC_OK)
-    mc_err_set(&r->start_err, rc, "raft: replaying the log: %s", what);
+    mc_err_set(&r->start_err, rc, _("raft: replaying the log: %s"), what);
   r->started = true;
   pthread_cond_broadcast(&r->cond);
   pthread_mutex_unlock(&r->mu);
@@ -281,7 +282,7 @@ static void fail_pending(rt_raft *r, uint64_t token, mc_code rc, const char *why
   pending *p = find_pending(r, token);
   if (p != NULL) {
     mc_err err;
-    mc_err_set(&err, rc, "raft: %s", why);
+    mc_err_set(&err, rc, _("raft: %s"), why);
     finish(r, p, rc, &err);
   }
 }
@@ -364,7 +365,7 @@ static mc_code raft_setup(rt_raft *r, mc_err *err) {
   if (mkdir(dir, 0700) != 0 && errno != EEXIST)
     return mc_err_set(err, MC_UNAVAILABLE, "%s: %s", dir, strerror(errno));
   if (uv_loop_init(&r->loop) != 0)
-    return mc_err_set(err, MC_UNAVAILABLE, "raft: cannot start a libuv loop");
+    return mc_err_set(err, MC_UNAVAILABLE, _("raft: cannot start a libuv loop"));
   r->loop_ready = true;
   uv_async_init(&r->loop, &r->wake, wake_cb);
   uv_async_init(&r->loop, &r->stop, stop_cb);
@@ -374,7 +375,7 @@ static mc_code raft_setup(rt_raft *r, mc_err *err) {
       .data = r, .init = tr_init, .listen = tr_listen, .connect = tr_connect, .close = tr_close};
   int rv = raft_uv_init(&r->io, &r->loop, dir, &r->transport);
   if (rv != 0)
-    return mc_err_set(err, MC_UNAVAILABLE, "raft log in %s: %s", dir, r->io.errmsg);
+    return mc_err_set(err, MC_UNAVAILABLE, _("raft log in %s: %s"), dir, r->io.errmsg);
   r->io_ready = true;
   r->fsm = (struct raft_fsm){.version = 1,
                              .data = r,
@@ -392,14 +393,14 @@ static mc_code raft_setup(rt_raft *r, mc_err *err) {
     rv = raft_bootstrap(&r->raft, &conf);
   raft_configuration_close(&conf);
   if (rv != 0 && rv != RAFT_CANTBOOTSTRAP)
-    return mc_err_set(err, MC_UNAVAILABLE, "raft bootstrap in %s: %s", dir, raft_strerror(rv));
+    return mc_err_set(err, MC_UNAVAILABLE, _("raft bootstrap in %s: %s"), dir, raft_strerror(rv));
   raft_set_snapshot_threshold(&r->raft, r->checkpoint_entries);
   /* Entries kept behind a checkpoint: none are needed (the checkpoint has
    * them); a few let a restart skip instead of restoring. */
   raft_set_snapshot_trailing(&r->raft, 128);
   rv = raft_start(&r->raft);
   if (rv != 0)
-    return mc_err_set(err, MC_DATA_LOSS, "raft start in %s: %s", dir, raft_errmsg(&r->raft));
+    return mc_err_set(err, MC_DATA_LOSS, _("raft start in %s: %s"), dir, raft_errmsg(&r->raft));
   uv_timer_start(&r->poll, poll_cb, 0, 2);
   return MC_OK;
 }
@@ -440,10 +441,10 @@ mc_code rt_raft_open_store(rt_router *rt, const char *data_dir, unsigned checkpo
     bool same_boot = strncmp(mark, r->boot_id, idlen) == 0 && mark[idlen] == ' ';
     bool clean = strstr(mark, " clean") != NULL;
     if (!same_boot && !clean)
-      why = "the machine restarted while the router ran with unsynced commits";
+      why = N_("the machine restarted while the router ran with unsynced commits");
   }
   if (why != NULL && !have_cp)
-    return mc_err_set(err, MC_DATA_LOSS, "%s, and there is no checkpoint to rebuild from", why);
+    return mc_err_set(err, MC_DATA_LOSS, _("%s, and there is no checkpoint to rebuild from"), _(why));
   for (int attempt = 0;; attempt++) {
     if (why != NULL) {
       mc_log(MC_LOG_WARNING, NULL, "rebuilding the store from checkpoint %" PRIu64
@@ -457,17 +458,17 @@ mc_code rt_raft_open_store(rt_router *rt, const char *data_dir, unsigned checkpo
     if (rc == MC_OK)
       rc = rl_store_applied(rt->store, &r->applied, err);
     if (rc == MC_OK && have_cp && r->applied < cp) {
-      why = "the store is older than the last checkpoint";
+      why = N_("the store is older than the last checkpoint");
     } else if (rc == MC_DATA_LOSS && have_cp && attempt == 0) {
       mc_log(MC_LOG_WARNING, NULL, "the store fails its check: %s", err->msg);
-      why = "the store fails its check";
+      why = N_("the store fails its check");
     } else {
       break;
     }
     st_close(rt->store);
     rt->store = NULL;
     if (attempt > 0)
-      return mc_err_set(err, MC_DATA_LOSS, "the checkpoint %" PRIu64 " does not open", cp);
+      return mc_err_set(err, MC_DATA_LOSS, _("the checkpoint %" PRIu64 " does not open"), cp);
   }
   if (rc != MC_OK)
     return rc;
@@ -484,7 +485,7 @@ mc_code rt_raft_open_store(rt_router *rt, const char *data_dir, unsigned checkpo
   if (rc != MC_OK)
     return rc;
   if (pthread_create(&r->thread, NULL, loop_main, r) != 0)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "cannot start the raft thread");
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("cannot start the raft thread"));
   r->thread_started = true;
   pthread_mutex_lock(&r->mu);
   while (!r->started)
@@ -511,7 +512,7 @@ void rt_raft_submit(rt_router *rt, rt_job *const *jobs, const st_op *ops, size_t
     free(jc);
     free(oc);
     mc_err err;
-    mc_err_set(&err, MC_UNAVAILABLE, "out of memory handing a batch to raft");
+    mc_err_set(&err, MC_UNAVAILABLE, _("out of memory handing a batch to raft"));
     rt_writer_finish(rt, (rt_job **)jobs, ops, n, MC_UNAVAILABLE, &err);
     return;
   }
