@@ -11,6 +11,7 @@
  * configuration, as mediactl and mediation-remind refuse it, and
  * mediation-remind's usage error, in both languages.
  */
+#define _GNU_SOURCE /* strcasestr */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -201,6 +202,42 @@ static void test_config_errors(void **state) {
   th_dir_remove(&dir);
 }
 
+/* Every daemon's --help and an unknown option, as the person installing
+ * it reads them: Chinese with no English sentence, the English source
+ * under LANG=C, the same exit code. */
+static void test_daemon_help(void **state) {
+  (void)state;
+  static const char *const daemons[] = {
+      "router/mediation-router",     "services/police-studio",  "services/marriage-studio",
+      "services/community-station",  "services/mediation-web",  "services/mediation-remind",
+      "rpc/mediation-keygen",
+  };
+  for (size_t i = 0; i < sizeof(daemons) / sizeof(daemons[0]); i++) {
+    for (int bad = 0; bad <= 1; bad++) {
+      char bin[TH_PATH_MAX], found[256] = "";
+      th_bin(bin, sizeof(bin), daemons[i]);
+      const char *const argv[] = {bin, bad ? "--no-such-option" : "--help", NULL};
+      char *zh_out = NULL, *zh_err = NULL, *en_out = NULL, *en_err = NULL;
+      setenv("LANG", "zh_CN.UTF-8", 1);
+      int rc_zh = th_run(argv, &zh_out, &zh_err, 20000);
+      setenv("LANG", "C", 1);
+      int rc_en = th_run(argv, &en_out, &en_err, 20000);
+      const char *zh = bad ? zh_err : zh_out, *en = bad ? en_err : en_out;
+      if (rc_zh != rc_en || rc_zh != (bad ? 2 : 0))
+        fail_msg("%s %s: exit %d in Chinese, %d in English", daemons[i], argv[1], rc_zh, rc_en);
+      if (zh == NULL || strstr(zh, "用法") == NULL || en_sentence(zh, found, sizeof(found)))
+        fail_msg("%s %s, in Chinese: English left (\"%s\") in:\n%s", daemons[i], argv[1], found,
+                 zh ? zh : "");
+      if (en == NULL || strcasestr(en, "usage:") == NULL)
+        fail_msg("%s %s, in English: no Usage: in:\n%s", daemons[i], argv[1], en ? en : "");
+      free(zh_out);
+      free(zh_err);
+      free(en_out);
+      free(en_err);
+    }
+  }
+}
+
 int main(void) {
   /* No configuration to find: usage errors come before it is read. */
   setenv("MEDIATION_CONFIG", "/nonexistent/mediation.conf", 1);
@@ -213,6 +250,7 @@ int main(void) {
       cmocka_unit_test(test_enough_was_checked),
       cmocka_unit_test(test_actions_shown_by_their_command_words),
       cmocka_unit_test(test_config_errors),
+      cmocka_unit_test(test_daemon_help),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
