@@ -460,7 +460,8 @@ static mc_code check_web_site(parse_state *st, const mc_web_site *w) {
     return mc_err_set(st->err, MC_INVALID_ARGUMENT,
                       _("%s: [web %s] principal \"%s\" is not %s"), st->origin, w->id,
                       w->principal,
-                      coordinators ? _("a [coordinator] section") : _("an [operator] of that unit"));
+                      coordinators ? _("a [coordinator] section")
+                                   : _("an [operator] of that unit"));
   return MC_OK;
 }
 
@@ -472,7 +473,7 @@ static mc_code check_unit_remind(parse_state *st, const mc_unit *u) {
   if (mail && (r->smtp_url == NULL || r->mail_from == NULL || r->n_mail_to == 0))
     return mc_err_set(st->err, MC_INVALID_ARGUMENT,
                       _("%s: [unit %s] reminders by mail need smtp_url, mail_from and at least "
-                      "one mail_to"),
+                        "one mail_to"),
                       st->origin, u->id);
   if (r->webhook_kind != NULL && strcmp(r->webhook_kind, "wecom") != 0 &&
       strcmp(r->webhook_kind, "dingtalk") != 0)
@@ -541,7 +542,7 @@ static mc_code check_names_unique(parse_state *st) {
       if (strcmp(all[i].text, all[k].text) == 0)
         rc = mc_err_set(st->err, MC_INVALID_ARGUMENT,
                         _("%s: \"%s\" names both [%s %s] and [%s %s]: unit and community ids, "
-                        "names and aliases must all differ"),
+                          "names and aliases must all differ"),
                         st->origin, all[i].text, all[i].what, all[i].id, all[k].what,
                         all[k].id);
     }

@@ -83,14 +83,14 @@ mc_code doc_agreement(const mc_registry *reg, const mv_case *c, bool masked, boo
   if (masked)
     return mc_err_set(err, MC_PERMISSION_DENIED,
                       _("the agreement of case %s carries the parties' full particulars: only "
-                      "its holding unit (%s) may produce it"),
+                        "its holding unit (%s) may produce it"),
                       c->id, c->holder);
   const Mediation__V1__Outcome *o = c->outcome;
   bool agreed = o != NULL && o->kind == MV_OUTCOME(AGREEMENT);
   if (!draft && !agreed)
     return mc_err_set(err, MC_FAILED_PRECONDITION,
                       _("case %s has no agreement recorded: record the outcome first, or ask "
-                      "for a draft"),
+                        "for a draft"),
                       c->id);
   if (!agreed)
     o = NULL; /* a draft before the outcome: blanks for what is to be agreed */

@@ -55,8 +55,8 @@ static mc_code fail(scan *s, mc_code code, const char *fmt, ...) {
 }
 
 static mc_code syntax(scan *s, const char *what) {
-  return fail(s, MC_INVALID_ARGUMENT, _(_("malformed JSON at byte %zu: %s")), (size_t)(s->p - s->start),
-              what);
+  return fail(s, MC_INVALID_ARGUMENT, _("malformed JSON at byte %zu: %s"),
+              (size_t)(s->p - s->start), what);
 }
 
 static void skip_ws(scan *s) {
@@ -178,7 +178,8 @@ static mc_code scan_string(scan *s, key *k) {
     if (c >= 0x80) {
       size_t n = pj_utf8_len(s->p, s->end);
       if (n == 0)
-        return fail(s, MC_INVALID_ARGUMENT, _("invalid UTF-8 at byte %zu"), (size_t)(s->p - s->start));
+        return fail(s, MC_INVALID_ARGUMENT, _("invalid UTF-8 at byte %zu"),
+                    (size_t)(s->p - s->start));
       s->p += n;
       continue;
     }

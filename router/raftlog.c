@@ -444,7 +444,8 @@ mc_code rt_raft_open_store(rt_router *rt, const char *data_dir, unsigned checkpo
       why = N_("the machine restarted while the router ran with unsynced commits");
   }
   if (why != NULL && !have_cp)
-    return mc_err_set(err, MC_DATA_LOSS, _("%s, and there is no checkpoint to rebuild from"), _(why));
+    return mc_err_set(err, MC_DATA_LOSS, _("%s, and there is no checkpoint to rebuild from"),
+                      _(why));
   for (int attempt = 0;; attempt++) {
     if (why != NULL) {
       mc_log(MC_LOG_WARNING, NULL, "rebuilding the store from checkpoint %" PRIu64

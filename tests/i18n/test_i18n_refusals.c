@@ -371,7 +371,8 @@ static void rpc_refused_both(const char *principal, const ProtobufCServiceDescri
   if (rc_zh != want || rc_en != want)
     fail_msg("%s/%s by %s: %s / %s, expected %s (%s | %s)", service->name, method, principal,
              mc_code_name(rc_zh), mc_code_name(rc_en), mc_code_name(want), zh, en);
-  if (!has_chinese(zh) || strstr(zh, chinese_phrase) == NULL || en_sentence(zh, found, sizeof(found)))
+  if (!has_chinese(zh) || strstr(zh, chinese_phrase) == NULL ||
+      en_sentence(zh, found, sizeof(found)))
     fail_msg("%s/%s by %s, asked in Chinese: expected \"%s\", no English (\"%s\") in: %s",
              service->name, method, principal, chinese_phrase, found, zh);
   if (strstr(en, english_phrase) == NULL)

@@ -164,7 +164,7 @@ static void config_refused_both(const char *const *argv, int want, const char *z
 }
 
 /* A configuration a person wrote wrong (core/registry_load.c), as mediactl
- * and a daemon (mediation-remind) refuse it at start. */
+ * and a daemon (mediation-remind) refuse it at start; a missing key file. */
 static void test_config_errors(void **state) {
   (void)state;
   th_dir dir;
@@ -189,6 +189,15 @@ static void test_config_errors(void **state) {
                                             "--config", conf, "list", NULL},
                       1, "应为 police、marriage 或 community",
                       "expected police, marriage or community, got \"bakery\"");
+  /* A key file that is not there (rpc/identity.c), as mediactl says it. */
+  f = fopen(conf, "w");
+  assert_non_null(f);
+  fprintf(f, "[subdistrict]\nkeys_dir = %s\n[router]\nendpoint = ipc:///nonexistent/router\n",
+          dir.path);
+  fclose(f);
+  config_refused_both((const char *const[]){th_bin(bin, sizeof(bin), "services/mediactl"),
+                                            "--config", conf, "list", NULL},
+                      1, "没有这个密钥文件", "no such key file: copy coordinator's key here");
   /* mediation-remind's own usage error. */
   char *out = NULL, *zh = NULL, found[256];
   setenv("LANG", "zh_CN.UTF-8", 1);
