@@ -8,7 +8,12 @@
  * (mc_transitions), the name tables (names.h), the action table (actions.h)
  * or the functions themselves (mc_deliveries_for on a sample event), and the
  * test docs_state_machine_current fails when the committed file differs
- * from what this prints. Regenerate with
+ * from what this prints. Before printing, every state, action and delivery
+ * kind of the name tables is checked to have its place in the output (a
+ * state or action in the transition table, a delivery made by an action or
+ * described below); one that has none fails the run, and so the test,
+ * naming it, so the doc cannot silently miss a value added later.
+ * Regenerate with
  *   cmake --build build --target state-machine-docs
  * Usage: mediation-gen-docs [output-file]   (standard output by default)
  */
@@ -21,11 +26,18 @@
 #include "core/machine.h"
 #include "core/names.h"
 
-static const mv_state all_states[] = {
-    MV_STATE(INTAKE),     MV_STATE(TRANSFER), MV_STATE(MEDIATION), MV_STATE(FEEDBACK),
-    MV_STATE(LITIGATION), MV_STATE(CLOSED),   MV_STATE(WITHDRAWN),
+/* Deliveries that no action of the table makes: the router's (router/apply.c,
+ * send_step), described here so the doc lists every kind of delivery. */
+static const struct {
+  Mediation__V1__DeliveryKind kind;
+  const char *step, *to;
+} other_deliveries[] = {
+    {MV_DELIVERY(UPDATED), "any step",
+     "every other unit in the case's `units_involved` (it holds, held or was offered the case), "
+     "except the unit whose request made the step and a handoff's receiver; the receipt is "
+     "not recorded in the case file"},
 };
-#define N_STATES (sizeof(all_states) / sizeof(all_states[0]))
+#define N_OTHER_DELIVERIES (sizeof(other_deliveries) / sizeof(other_deliveries[0]))
 
 static const char *state_cell(mv_state s, char *buf, size_t cap) {
   if (s == MV_STATE(UNSPECIFIED))
@@ -145,15 +157,14 @@ static void print_diagram(FILE *out, const mc_transition *t, size_t n) {
       add_edge(edges, &n_edges, cap, t[i].from, MV_STATE(FEEDBACK), t[i].action);
   }
   fprintf(out, "```mermaid\nstateDiagram-v2\n");
-  for (size_t i = 0; i < N_STATES; i++)
-    fprintf(out, "    state \"%s %s\" as %s\n", mc_label_of(mc_state_names, (int)all_states[i]),
-            mc_name_of(mc_state_names, (int)all_states[i]), node(all_states[i]));
+  for (const mc_name *s = mc_state_names; s->name != NULL; s++)
+    fprintf(out, "    state \"%s %s\" as %s\n", s->label, s->name, node((mv_state)s->value));
   for (size_t i = 0; i < n_edges; i++)
     fprintf(out, "    %s --> %s : %s\n", node(edges[i].from), node(edges[i].to),
             edges[i].label);
-  for (size_t i = 0; i < N_STATES; i++) {
-    if (mc_state_is_final(all_states[i]))
-      fprintf(out, "    %s --> [*]\n", node(all_states[i]));
+  for (const mc_name *s = mc_state_names; s->name != NULL; s++) {
+    if (mc_state_is_final((mv_state)s->value))
+      fprintf(out, "    %s --> [*]\n", node((mv_state)s->value));
   }
   fprintf(out, "```\n");
 }
@@ -182,6 +193,68 @@ static void print_deliveries(FILE *out) {
               mc_label_of(mc_delivery_names, (int)d[j].kind),
               mc_name_of(mc_delivery_names, (int)d[j].kind), d[j].unit);
   }
+  for (size_t i = 0; i < N_OTHER_DELIVERIES; i++)
+    fprintf(out, "| %s | %s %s | %s |\n", other_deliveries[i].step,
+            mc_label_of(mc_delivery_names, (int)other_deliveries[i].kind),
+            mc_name_of(mc_delivery_names, (int)other_deliveries[i].kind), other_deliveries[i].to);
+}
+
+static bool state_has_row(const mc_transition *t, size_t n, mv_state s) {
+  for (size_t i = 0; i < n; i++) {
+    if (t[i].from == s || (!t[i].to_return_state && t[i].to == s))
+      return true;
+  }
+  return false;
+}
+
+static bool action_has_row(const mc_transition *t, size_t n, mv_action_kind a) {
+  for (size_t i = 0; i < n; i++) {
+    if (t[i].action == a)
+      return true;
+  }
+  return false;
+}
+
+static bool delivery_is_described(Mediation__V1__DeliveryKind kind) {
+  for (int a = MV_ACTION(UNSPECIFIED) + 1; mc_action_def_of((mv_action_kind)a); a++) {
+    if (mc_action_def_of((mv_action_kind)a)->delivery == kind)
+      return true;
+  }
+  for (size_t i = 0; i < N_OTHER_DELIVERIES; i++) {
+    if (other_deliveries[i].kind == kind)
+      return true;
+  }
+  return false;
+}
+
+/* Every state, action and delivery kind of the name tables has its place in
+ * the doc; says which has none on standard error. */
+static bool doc_is_complete(const mc_transition *t, size_t n) {
+  bool ok = true;
+  for (const mc_name *s = mc_state_names; s->name != NULL; s++) {
+    if (!state_has_row(t, n, (mv_state)s->value)) {
+      fprintf(stderr, "mediation-gen-docs: state %s has no row in the transition table\n",
+              s->name);
+      ok = false;
+    }
+  }
+  for (const mc_name *a = mc_action_names; a->name != NULL; a++) {
+    if (!action_has_row(t, n, (mv_action_kind)a->value)) {
+      fprintf(stderr, "mediation-gen-docs: action %s has no row in the transition table\n",
+              a->name);
+      ok = false;
+    }
+  }
+  for (const mc_name *d = mc_delivery_names; d->name != NULL; d++) {
+    if (!delivery_is_described((Mediation__V1__DeliveryKind)d->value)) {
+      fprintf(stderr,
+              "mediation-gen-docs: delivery %s is made by no action and not described in "
+              "other_deliveries (core/gen_docs.c)\n",
+              d->name);
+      ok = false;
+    }
+  }
+  return ok;
 }
 
 /* What a key accepts, from its row's type and range. */
@@ -326,7 +399,8 @@ static void state_machine_main(FILE *out) {
   fprintf(out,
           "\n## Deliveries\n\n"
           "The handoff steps queue a delivery for the other unit of the handoff, which the\n"
-          "applied action names in `to_unit`:\n\n");
+          "applied action names in `to_unit`; every step queues an update for the other\n"
+          "units that keep a copy of the case:\n\n");
   print_deliveries(out);
 }
 
@@ -346,6 +420,10 @@ int main(int argc, char **argv) {
   }
   if (configuration)
     return configuration_main(argv[2], argc == 4 ? argv[3] : argv[2]);
+  size_t n;
+  const mc_transition *t = mc_transitions(&n);
+  if (!doc_is_complete(t, n))
+    return 1; /* before the output is opened: no half-written doc */
   FILE *out = stdout;
   if (argc == 2 && (out = fopen(argv[1], "w")) == NULL) {
     perror(argv[1]);

@@ -309,10 +309,15 @@ static void api_route(wg_req *r) {
   } else if (strcmp(rest, "events") == 0) {
     api_events(r);
   } else if (strncmp(rest, "documents/", 10) == 0) {
-    if (want_method(r, "GET") && require_session(r, false, true))
+    if (wg_documents_here(r, rest + 10) && want_method(r, "GET") &&
+        require_session(r, false, true))
       wg_documents(r, rest + 10);
   } else if (strcmp(rest, "names") == 0) {
     api_names(r);
+  } else if (strcmp(rest, "report") == 0) {
+    if (wg_documents_here(r, "report") && want_method(r, "GET") &&
+        require_session(r, false, true))
+      wg_report_text(r);
   } else {
     const char *slash = strchr(rest, '/');
     char service[32];

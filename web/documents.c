@@ -20,6 +20,18 @@
  * row is masked as that reader's view; unit: its Desk's ListCases pages).
  * A worker thread does the reading with the blocking client, at most
  * LEDGER_MAX_ROWS cases (413 beyond), and renders as above.
+ *
+ * GET /api/v1/documents/report?year=YYYY (the coordinators' site only) is
+ * the annual report 年度报告 as a PDF: the three GetFigures replies
+ * `mediactl document report` reads (by community, kind and month), asked
+ * on a worker thread with the blocking client, rendered by documents/
+ * (report_text.h) from exactly those replies, so its sentences are
+ * `mediactl report`'s for the same store.
+ *
+ * GET /api/v1/report?year=YYYY is the same report's text as JSON (heading,
+ * sentences, scorecard cells), made by the same builder from the two
+ * replies `mediactl report` reads, so the dashboard shows these words
+ * rather than computing its own.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -30,6 +42,7 @@
 
 #include "core/clock.h"
 #include "documents/documents.h"
+#include "documents/report_text.h"
 #include "web/gateway.h"
 
 #define DOC_MAX_BYTES (64u << 20) /* a case file of the longest case is far below */
@@ -163,6 +176,15 @@ static void read_done(void *arg, mc_code code, const char *message, ProtobufCMes
 }
 
 static void ledger_start(wg_req *r);
+static void report_start(wg_req *r);
+
+bool wg_documents_here(wg_req *r, const char *kind) {
+  if (strcmp(kind, "report") == 0 && r->g->conf.kind != WG_COORDINATOR) {
+    wg_reply_error(r, MC_NOT_FOUND, N_("the annual report is on the coordinators' site only"));
+    return false;
+  }
+  return true;
+}
 
 void wg_documents(wg_req *r, const char *kind) {
   wd_kind k;
@@ -170,12 +192,16 @@ void wg_documents(wg_req *r, const char *kind) {
     ledger_start(r);
     return;
   }
+  if (strcmp(kind, "report") == 0) {
+    report_start(r);
+    return;
+  }
   if (strcmp(kind, "agreement") == 0)
     k = WD_AGREEMENT;
   else if (strcmp(kind, "case-file") == 0)
     k = WD_CASE_FILE;
   else {
-    wg_reply_error(r, MC_NOT_FOUND, N_("documents: agreement, case-file or ledger"));
+    wg_reply_error(r, MC_NOT_FOUND, N_("documents: agreement, case-file, ledger or report"));
     return;
   }
   char ref[128];
@@ -481,4 +507,223 @@ static void ledger_start(wg_req *r) {
     wg_reply_error(r, MC_RESOURCE_EXHAUSTED, N_("no thread to render the document"));
   }
   pthread_attr_destroy(&attr);
+}
+
+/* ---- the annual report (年度报告) as a PDF download ---- */
+
+typedef struct wr_job {
+  wg_req *r;
+  int32_t year;
+  bool pdf; /* the PDF download; false: the text as JSON */
+} wr_job;
+
+/* Percent-encodes the UTF-8 text s for RFC 5987's filename* (attr-char
+ * kept, every other byte %XX). */
+static void pct_encode(const char *s, char *out, size_t cap) {
+  static const char hex[] = "0123456789ABCDEF";
+  size_t n = 0;
+  for (const unsigned char *p = (const unsigned char *)s; *p != '\0' && n + 4 < cap; p++) {
+    if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+        strchr("!#$&+-.^_`|~", *p) != NULL) {
+      out[n++] = (char)*p;
+    } else {
+      out[n++] = '%';
+      out[n++] = hex[*p >> 4];
+      out[n++] = hex[*p & 15];
+    }
+  }
+  out[n] = '\0';
+}
+
+/* The replies of the report, as `mediactl document report` asks them: the
+ * whole year, by community, kind and month (n = 3; the text needs the
+ * first two, n = 2, as `mediactl report`). GetFigures carries
+ * counters only (no person to stamp, nothing in the access log): the
+ * session was checked, the call is the site's, as Router/GetFigures is.
+ * by[] is the caller's to free (those not NULL), also on failure. */
+static mc_code report_figures(wg_gateway *g, int32_t year, int n,
+                              Mediation__V1__GetFiguresReply *by[3], mc_err *err) {
+  static const Mediation__V1__FigureGrouping groups[3] = {
+      MV_GROUPING(COMMUNITY), MV_GROUPING(KIND), MV_GROUPING(MONTH)};
+  rpc_call_opts copts = {.timeout_ms = g->conf.call_timeout_ms};
+  Mediation__V1__GetFiguresRequest req = MEDIATION__V1__GET_FIGURES_REQUEST__INIT;
+  req.year = year;
+  req.from_month = 1;
+  req.to_month = 12;
+  for (int i = 0; i < n; i++) {
+    req.group_by = groups[i];
+    ProtobufCMessage *reply = NULL;
+    mc_code rc = rpc_client_call(g->client, &mediation__v1__router__descriptor, "GetFigures",
+                                 &req.base, &copts, &reply, err);
+    if (rc != MC_OK)
+      return rc;
+    by[i] = (Mediation__V1__GetFiguresReply *)reply;
+  }
+  return MC_OK;
+}
+
+/* The worker: reads with the sync client (this is not an nng thread),
+ * renders, answers, frees the job. */
+static void report_json(wr_job *j, Mediation__V1__GetFiguresReply *by[3]);
+
+static void *report_run(void *arg) {
+  wr_job *j = arg;
+  wg_req *r = j->r;
+  wg_gateway *g = r->g;
+  Mediation__V1__GetFiguresReply *by[3] = {NULL, NULL, NULL};
+  mc_err err;
+  mc_code rc = report_figures(g, j->year, j->pdf ? 3 : 2, by, &err);
+  if (rc == MC_OK && !j->pdf) {
+    report_json(j, by);
+    return NULL;
+  }
+  char path[] = "/tmp/mediation-web-doc-XXXXXX";
+  int fd = -1;
+  if (rc == MC_OK) {
+    if ((fd = mkstemp(path)) < 0)
+      rc = mc_err_set(&err, MC_INTERNAL, "no temporary file for the document");
+    else
+      close(fd);
+  }
+  if (rc == MC_OK) {
+    doc_figures f = {.year = j->year, .from_month = 1, .to_month = 12,
+                     .by_community = by[0], .by_kind = by[1], .by_month = by[2]};
+    rc = doc_report_pdf_of(g->reg, &f, path, &err);
+  }
+  char *body = NULL;
+  size_t len = 0;
+  if (rc == MC_OK)
+    rc = read_file(path, &body, &len, &err);
+  if (fd >= 0)
+    unlink(path);
+  for (int i = 0; i < 3; i++)
+    if (by[i] != NULL)
+      protobuf_c_message_free_unpacked(&by[i]->base, NULL);
+  if (rc != MC_OK) {
+    wg_reply_error(r, rc, err.msg);
+  } else {
+    /* An ASCII name for every browser, the Chinese one (2026年度报告.pdf)
+     * for those that read RFC 6266's filename*. */
+    char name[64], encoded[192], disp[320];
+    snprintf(name, sizeof(name), "%d年度报告.pdf", (int)j->year);
+    pct_encode(name, encoded, sizeof(encoded));
+    snprintf(disp, sizeof(disp),
+             "attachment; filename=\"report-%d.pdf\"; filename*=UTF-8''%s", (int)j->year,
+             encoded);
+    wg_reply(r, 200, "application/pdf", body, len, "Content-Disposition", disp);
+  }
+  free(body);
+  free(j);
+  return NULL;
+}
+
+/* "year=YYYY" (four digits, 1000-9999, as mediactl's --year): required. */
+static bool parse_year(const char *query, int32_t *year) {
+  char v[8];
+  if (!query_value(query, "year", v, sizeof(v)) || strlen(v) != 4)
+    return false;
+  for (int i = 0; i < 4; i++)
+    if (v[i] < '0' || v[i] > '9')
+      return false;
+  *year = (int32_t)atoi(v);
+  return *year >= 1000;
+}
+
+static void report_begin(wg_req *r, bool pdf);
+
+static void report_start(wg_req *r) {
+  report_begin(r, true);
+}
+
+void wg_report_text(wg_req *r) {
+  report_begin(r, false);
+}
+
+static void report_begin(wg_req *r, bool pdf) {
+  int32_t year = 0;
+  if (!parse_year(r->query, &year)) {
+    wg_reply_error(r, MC_INVALID_ARGUMENT,
+                   pdf ? N_("documents: year: expected ?year=YYYY, a year such as 2026")
+                       : N_("report: year: expected ?year=YYYY, a year such as 2026"));
+    return;
+  }
+  wr_job *j = calloc(1, sizeof(*j));
+  if (j == NULL) {
+    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, N_("out of memory"));
+    return;
+  }
+  j->r = r;
+  j->year = year;
+  j->pdf = pdf;
+  pthread_t t;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  if (pthread_create(&t, &attr, report_run, j) != 0) {
+    free(j);
+    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, N_("no thread to render the document"));
+  }
+  pthread_attr_destroy(&attr);
+}
+
+static json_object *cells_json(const char *name, const doc_scorecard *card) {
+  char cells[DOC_SCORE_COLS][DOC_CELL_MAX];
+  doc_scorecard_cells(name, card, cells);
+  json_object *a = json_object_new_array();
+  for (int k = 0; a != NULL && k < DOC_SCORE_COLS; k++)
+    json_object_array_add(a, json_object_new_string(cells[k]));
+  return a;
+}
+
+/* The report's text as JSON, answered from the worker; frees by[] and j.
+ * {"year", "title", "sentences": [...], "headers": [...], "scorecard":
+ * [{"community", "name", "cases", "mediated", "cells": [...]}], "total":
+ * {"cells": [...]}}: the words and cells `mediactl report` prints. */
+static void report_json(wr_job *j, Mediation__V1__GetFiguresReply *by[3]) {
+  wg_req *r = j->r;
+  doc_figures f = {.year = j->year, .from_month = 1, .to_month = 12,
+                   .by_community = by[0], .by_kind = by[1]};
+  doc_report_text t;
+  mc_err err;
+  mc_code rc = doc_report_text_make(r->g->reg, &f, &t, &err);
+  json_object *o = NULL;
+  if (rc == MC_OK && (o = json_object_new_object()) != NULL) {
+    json_object *lines = json_object_new_array(), *headers = json_object_new_array(),
+                *rows = json_object_new_array(), *total = json_object_new_object();
+    for (int i = 1; lines != NULL && i < t.n_sentences; i++)
+      json_object_array_add(lines, json_object_new_string(t.sentences[i]));
+    for (int k = 0; headers != NULL && k < DOC_SCORE_COLS; k++)
+      json_object_array_add(headers, json_object_new_string(doc_score_headers[k]));
+    for (size_t i = 0; rows != NULL && i < t.n_rows; i++) {
+      json_object *row = json_object_new_object();
+      if (row == NULL)
+        continue;
+      json_object_object_add(row, "community", json_object_new_string(t.rows[i].id));
+      json_object_object_add(row, "name", json_object_new_string(t.rows[i].name));
+      json_object_object_add(row, "cases", json_object_new_int64(t.rows[i].card.cases));
+      json_object_object_add(row, "mediated", json_object_new_int64(t.rows[i].card.mediated));
+      json_object_object_add(row, "cells", cells_json(t.rows[i].name, &t.rows[i].card));
+      json_object_array_add(rows, row);
+    }
+    if (total != NULL)
+      json_object_object_add(total, "cells", cells_json("合计", &t.total_card));
+    json_object_object_add(o, "year", json_object_new_int(j->year));
+    json_object_object_add(o, "title", json_object_new_string(t.sentences[0]));
+    json_object_object_add(o, "sentences", lines);
+    json_object_object_add(o, "headers", headers);
+    json_object_object_add(o, "scorecard", rows);
+    json_object_object_add(o, "total", total);
+  }
+  if (rc == MC_OK)
+    doc_report_text_free(&t);
+  for (int i = 0; i < 3; i++)
+    if (by[i] != NULL)
+      protobuf_c_message_free_unpacked(&by[i]->base, NULL);
+  if (rc != MC_OK)
+    wg_reply_error(r, rc, err.msg);
+  else if (o == NULL)
+    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, N_("out of memory"));
+  else
+    wg_reply_json(r, 200, o, NULL, NULL);
+  free(j);
 }

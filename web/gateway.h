@@ -100,9 +100,16 @@ void wg_reply_error_status(wg_req *r, uint16_t status, mc_code code, const char 
 /* api.c: /api/v1/... (body read). */
 void wg_api(wg_req *r);
 
-/* documents.c: GET /api/v1/documents/<kind>?case=ID, .../ledger?from=&to=&community=
- * (session checked). */
+/* documents.c: GET /api/v1/documents/<kind>?case=ID, .../ledger?from=&to=&community=,
+ * .../report?year=YYYY (session checked). */
 void wg_documents(wg_req *r, const char *kind);
+/* Whether the document kind is served on r's site, before the session is
+ * checked (as a method not in the site's table is 404 first): false, r
+ * answered 404, for the report on a unit's site. */
+bool wg_documents_here(wg_req *r, const char *kind);
+/* documents.c: GET /api/v1/report?year=YYYY, the annual report's text as
+ * JSON (coordinators' site; session checked). */
+void wg_report_text(wg_req *r);
 
 /* login.c: the Argon2id workers. */
 mc_code wg_login_pool_start(wg_gateway *g, unsigned threads, size_t max_queued, wg_login_pool **out,

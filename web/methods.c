@@ -9,7 +9,8 @@
  *
  * Stamps overwrite what the browser sent: the person recorded in the case
  * file (TakeIn's person, Act's action.person) and in the router's access
- * log (ShowCase's and GetCase's person) is always the one who logged in.
+ * log (ShowCase's, Search's and GetCase's person) is always the one who
+ * logged in.
  * They go through the descriptors by field name, so a contract without
  * the field fails loudly (INTERNAL) instead of silently dropping it.
  */
@@ -97,6 +98,10 @@ static const wg_method wg_table[] = {
     /* The 健康 view's units, queues and backups (RouterAdmin/Status). */
     {WG_COORDINATOR, "RouterAdmin", &mediation__v1__router_admin__descriptor, "Status", WG_READ,
      NULL},
+    /* The desk's search box: the router's search (a party's name, unit_ref,
+     * mediator, whole ID number or phone) on the unit's behalf, read like
+     * ShowCase; the router's access log names the person logged in. */
+    {WG_UNIT, "Desk", &mediation__v1__desk__descriptor, "Search", WG_READ, stamp_person},
 };
 
 const wg_method *wg_methods(size_t *n) {

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "core/i18n.h"
-#include "documents/documents.h"
+#include "documents/report_text.h"
 #include "pbjson/pbjson.h"
 #include "services/coordinator/ctl.h"
 
@@ -336,62 +336,13 @@ const ctl_ops ctl_figures_ops = {
 
 /* ---- report ---- */
 
-typedef struct card_row {
-  const char *id;   /* community id */
-  const char *name; /* 王隘社区 */
-  ctl_scorecard card;
-} card_row;
-
-/* One scorecard row per community of the registry (a community without
- * cases still appears, with zeros), then any community the figures name
- * that the registry no longer has. *out is malloc'd (caller frees). */
-static int scorecard_rows(const ctl_ctx *ctx, const Mediation__V1__GetFiguresReply *r,
-                          card_row **out, size_t *n_out) {
-  size_t cap = ctx->reg->n_communities + r->n_rows;
-  card_row *rows = calloc(cap ? cap : 1, sizeof(*rows));
-  if (rows == NULL)
-    return -1;
-  size_t n = 0;
-  for (size_t i = 0; i < ctx->reg->n_communities; i++) {
-    rows[n].id = ctx->reg->communities[i].id;
-    rows[n].name = ctx->reg->communities[i].name;
-    n++;
-  }
-  for (size_t k = 0; k < r->n_rows; k++) {
-    const mv_bucket *b = r->rows[k]->bucket;
-    size_t i = 0;
-    while (i < n && strcmp(rows[i].id, b->community) != 0)
-      i++;
-    if (i == n) {
-      rows[n].id = b->community;
-      rows[n].name = b->community[0] ? b->community : "（未填社区）";
-      n++;
-    }
-    ctl_scorecard_of(r->rows[k]->counters, &rows[i].card);
-  }
-  *out = rows;
-  *n_out = n;
-  return 0;
-}
-
-static void ratio_cell(int64_t num, int64_t den, char *buf, size_t cap) {
-  char pct[CTL_FMT_MAX];
-  ctl_fmt_percent(num, den, pct);
-  if (den > 0)
-    snprintf(buf, cap, "%s（%lld/%lld）", pct, (long long)num, (long long)den);
-  else
-    snprintf(buf, cap, "—");
-}
-
-static void scorecard_table_row(ctl_table *t, const char *name, const ctl_scorecard *s) {
-  char cases[CTL_FMT_MAX], mediated[CTL_FMT_MAX], rate[CTL_FMT_MAX], quality[96], sat[96];
-  ctl_fmt_int(s->cases, cases);
-  ctl_fmt_int(s->mediated, mediated);
-  ctl_fmt_percent(s->resolved, s->mediated, rate);
-  ratio_cell(s->complete_files, s->closed, quality, sizeof(quality));
-  ratio_cell(s->satisfied_or_basically, s->feedback, sat, sizeof(sat));
-  const char *cells[] = {name, cases, mediated, rate, quality, sat};
-  ctl_table_add(t, cells);
+static void scorecard_table_row(ctl_table *t, const char *name, const doc_scorecard *s) {
+  char cells[DOC_SCORE_COLS][DOC_CELL_MAX];
+  doc_scorecard_cells(name, s, cells);
+  const char *row[DOC_SCORE_COLS];
+  for (int k = 0; k < DOC_SCORE_COLS; k++)
+    row[k] = cells[k];
+  ctl_table_add(t, row);
 }
 
 static json_object *ratio_json(int64_t num, int64_t den) {
@@ -399,9 +350,8 @@ static json_object *ratio_json(int64_t num, int64_t den) {
 }
 
 static json_object *report_json(const ctl_ctx *ctx, const Mediation__V1__GetFiguresRequest *req,
-                                char *const *sentences, int n_sentences,
-                                const Mediation__V1__GetFiguresReply *by_community,
-                                const mv_counters *labour, const card_row *rows, size_t n_rows) {
+                                const doc_report_text *rt,
+                                const Mediation__V1__GetFiguresReply *by_community) {
   json_object *o = json_object_new_object();
   json_object *lines = json_object_new_array();
   json_object *cards = json_object_new_array();
@@ -415,23 +365,23 @@ static json_object *report_json(const ctl_ctx *ctx, const Mediation__V1__GetFigu
   json_object_object_add(o, "year", json_object_new_int(req->year));
   json_object_object_add(o, "from_month", json_object_new_int(req->from_month));
   json_object_object_add(o, "to_month", json_object_new_int(req->to_month));
-  json_object_object_add(o, "title", json_object_new_string(sentences[0]));
-  for (int i = 1; i < n_sentences; i++)
-    json_object_array_add(lines, json_object_new_string(sentences[i]));
+  json_object_object_add(o, "title", json_object_new_string(rt->sentences[0]));
+  for (int i = 1; i < rt->n_sentences; i++)
+    json_object_array_add(lines, json_object_new_string(rt->sentences[i]));
   json_object_object_add(o, "sentences", lines);
   json_object_object_add(o, "total",
                          by_community->total ? pj_from_message(&by_community->total->counters->base)
                                              : NULL);
-  json_object_object_add(o, "labour", labour ? pj_from_message(&labour->base) : NULL);
+  json_object_object_add(o, "labour", rt->labour ? pj_from_message(&rt->labour->base) : NULL);
   json_object_object_add(o, "open_cases", json_object_new_int64(by_community->open_cases));
   json_object_object_add(o, "overdue_cases", json_object_new_int64(by_community->overdue_cases));
-  for (size_t i = 0; i < n_rows; i++) {
-    const ctl_scorecard *s = &rows[i].card;
+  for (size_t i = 0; i < rt->n_rows; i++) {
+    const doc_scorecard *s = &rt->rows[i].card;
     json_object *c = json_object_new_object();
     if (c == NULL)
       continue;
-    json_object_object_add(c, "community", json_object_new_string(rows[i].id));
-    json_object_object_add(c, "name", json_object_new_string(rows[i].name));
+    json_object_object_add(c, "community", json_object_new_string(rt->rows[i].id));
+    json_object_object_add(c, "name", json_object_new_string(rt->rows[i].name));
     json_object_object_add(c, "cases", json_object_new_int64(s->cases));
     json_object_object_add(c, "mediated", json_object_new_int64(s->mediated));
     json_object_object_add(c, "resolved", json_object_new_int64(s->resolved));
@@ -463,21 +413,16 @@ static const char *fetch_anchor(ctl_ctx *ctx, ProtobufCMessage **reply) {
 }
 
 /* The report as people read it: its sentences, the scorecard, the anchor. */
-static int print_report(char *const *sentences, int n, const card_row *rows, size_t n_rows,
-                        const mv_counters *total, const char *anchor) {
+static int print_report(const doc_report_text *rt, const char *anchor) {
   int rc = CTL_EXIT_OK;
-  printf("%s\n\n", sentences[0]);
-  for (int i = 1; i < n; i++)
-    printf("%s\n", sentences[i]);
+  printf("%s\n\n", rt->sentences[0]);
+  for (int i = 1; i < rt->n_sentences; i++)
+    printf("%s\n", rt->sentences[i]);
   printf("\n社区考评（案件数量：受理；案卷质量：案卷完整/结案；当事人满意度：满意与基本满意/回访）\n");
-  static const char *const headers[] = {"社区", "案件数量", "调处", "化解率", "案卷质量",
-                                        "当事人满意度"};
-  ctl_table *t = ctl_table_new(6, headers, "lrrrrr");
-  for (size_t i = 0; i < n_rows; i++)
-    scorecard_table_row(t, rows[i].name, &rows[i].card);
-  ctl_scorecard card;
-  ctl_scorecard_of(total, &card);
-  scorecard_table_row(t, "合计", &card);
+  ctl_table *t = ctl_table_new(DOC_SCORE_COLS, doc_score_headers, "lrrrrr");
+  for (size_t i = 0; i < rt->n_rows; i++)
+    scorecard_table_row(t, rt->rows[i].name, &rt->rows[i].card);
+  scorecard_table_row(t, "合计", &rt->total_card);
   if (ctl_table_print(t, stdout) != 0)
     rc = ctl_fail(CTL_EXIT_FAILED, _("out of memory"));
   ctl_table_free(t);
@@ -486,43 +431,27 @@ static int print_report(char *const *sentences, int n, const card_row *rows, siz
   return rc;
 }
 
-/* Prints (or --json) the report from the two replies; the anchor as above. */
+/* Prints (or --json) the report from the two replies (documents/ words
+ * them); the anchor as above. */
 static int report_out(ctl_ctx *ctx, const Mediation__V1__GetFiguresRequest *req,
                       const Mediation__V1__GetFiguresReply *by_community,
                       const Mediation__V1__GetFiguresReply *by_kind, const char *anchor) {
-  const mv_counters *labour = NULL;
-  for (size_t i = 0; i < by_kind->n_rows; i++) {
-    if (by_kind->rows[i]->bucket->kind == MV_KIND(LABOUR))
-      labour = by_kind->rows[i]->counters;
-  }
-  ctl_report_input in = {
-      .subdistrict = ctx->reg->subdistrict,
-      .year = req->year,
-      .from_month = req->from_month,
-      .to_month = req->to_month,
-      .total = by_community->total ? by_community->total->counters : NULL,
-      .labour = labour,
-      .open_cases = by_community->open_cases,
-      .overdue_cases = by_community->overdue_cases,
-  };
-  char *sentences[CTL_REPORT_MAX] = {0};
-  int n = ctl_report_sentences(&in, sentences);
-  card_row *rows = NULL;
-  size_t n_rows = 0;
-  int rc = CTL_EXIT_OK;
-  if (n < 0 || scorecard_rows(ctx, by_community, &rows, &n_rows) != 0) {
-    rc = ctl_fail(CTL_EXIT_FAILED, _("out of memory"));
-  } else if (ctx->json) {
-    json_object *o = report_json(ctx, req, sentences, n, by_community, labour, rows, n_rows);
+  doc_figures f = {.year = req->year, .from_month = req->from_month, .to_month = req->to_month,
+                   .by_community = by_community, .by_kind = by_kind};
+  doc_report_text rt;
+  mc_err err;
+  if (doc_report_text_make(ctx->reg, &f, &rt, &err) != MC_OK)
+    return ctl_status_fail(err.code, err.msg);
+  int rc;
+  if (ctx->json) {
+    json_object *o = report_json(ctx, req, &rt, by_community);
     if (o != NULL)
       json_object_object_add(o, "anchor", anchor ? json_object_new_string(anchor) : NULL);
     rc = ctl_json_print(o);
   } else {
-    rc = print_report(sentences, n, rows, n_rows, in.total, anchor);
+    rc = print_report(&rt, anchor);
   }
-  free(rows);
-  for (int i = 0; i < n; i++)
-    free(sentences[i]);
+  doc_report_text_free(&rt);
   return rc;
 }
 
@@ -566,35 +495,9 @@ const ctl_ops ctl_report_ops = {
 
 /* ---- the report as a PDF (`mediactl document report`) ---- */
 
-/* The scorecard as text cells (n_rows + 1 rows of 6, the last the total;
- * 96 bytes each in cells, pointed at by cellp) and the communities' bars. */
-static void scorecard_cells(const card_row *rows, size_t n_rows, const mv_counters *total,
-                            char *cells, const char **cellp, doc_bar *comms) {
-  for (size_t r = 0; r <= n_rows; r++) {
-    ctl_scorecard card;
-    const char *name = "合计";
-    if (r < n_rows) {
-      card = rows[r].card;
-      name = rows[r].name;
-      comms[r] = (doc_bar){rows[r].name, rows[r].card.cases};
-    } else {
-      ctl_scorecard_of(total, &card);
-    }
-    char *c = cells + r * 6 * 96;
-    snprintf(c, 96, "%s", name);
-    ctl_fmt_int(card.cases, c + 96);
-    ctl_fmt_int(card.mediated, c + 2 * 96);
-    ctl_fmt_percent(card.resolved, card.mediated, c + 3 * 96);
-    ratio_cell(card.complete_files, card.closed, c + 4 * 96, 96);
-    ratio_cell(card.satisfied_or_basically, card.feedback, c + 5 * 96, 96);
-    for (int k = 0; k < 6; k++)
-      cellp[r * 6 + (size_t)k] = c + k * 96;
-  }
-}
-
 /* The same sentences and scorecard `report` prints, with the figures by
  * month, kind and community and the satisfaction counters as charts
- * (documents/doc_report). Three GetFigures calls, all as the caller. */
+ * (documents/doc_report_pdf_of). Three GetFigures calls, all as the caller. */
 int ctl_report_pdf(ctl_ctx *ctx, const char *year_arg, const char *path) {
   Mediation__V1__GetFiguresRequest req = MEDIATION__V1__GET_FIGURES_REQUEST__INIT;
   period_args p = {.year = year_arg};
@@ -610,86 +513,13 @@ int ctl_report_pdf(ctl_ctx *ctx, const char *year_arg, const char *path) {
     req.group_by = groups[g];
     rc = get_figures(ctx, &req, &by[g]);
   }
-  char *sentences[CTL_REPORT_MAX] = {0};
-  int n = 0;
-  card_row *rows = NULL;
-  size_t n_rows = 0;
-  doc_bar *kinds = NULL, *comms = NULL;
-  char *cells = NULL; /* (n_rows + 1) x 6 cells of 96 bytes */
-  const char **cellp = NULL;
-  if (rc != CTL_EXIT_OK)
-    goto out;
-  const mv_counters *labour = NULL;
-  for (size_t i = 0; i < by[1]->n_rows; i++)
-    if (by[1]->rows[i]->bucket->kind == MV_KIND(LABOUR))
-      labour = by[1]->rows[i]->counters;
-  ctl_report_input in = {
-      .subdistrict = ctx->reg->subdistrict,
-      .year = req.year,
-      .from_month = req.from_month,
-      .to_month = req.to_month,
-      .total = by[0]->total ? by[0]->total->counters : NULL,
-      .labour = labour,
-      .open_cases = by[0]->open_cases,
-      .overdue_cases = by[0]->overdue_cases,
-  };
-  n = ctl_report_sentences(&in, sentences);
-  if (n < 1 || scorecard_rows(ctx, by[0], &rows, &n_rows) != 0) {
-    rc = ctl_fail(CTL_EXIT_FAILED, _("out of memory"));
-    goto out;
+  if (rc == CTL_EXIT_OK) {
+    doc_figures f = {.year = req.year, .from_month = req.from_month, .to_month = req.to_month,
+                     .by_community = by[0], .by_kind = by[1], .by_month = by[2]};
+    mc_err err;
+    if (doc_report_pdf_of(ctx->reg, &f, path, &err) != MC_OK)
+      rc = ctl_status_fail(err.code, err.msg);
   }
-  kinds = calloc(by[1]->n_rows + 1, sizeof(*kinds));
-  comms = calloc(n_rows + 1, sizeof(*comms));
-  cells = calloc((n_rows + 1) * 6, 96);
-  cellp = calloc((n_rows + 1) * 6, sizeof(*cellp));
-  if (kinds == NULL || comms == NULL || cells == NULL || cellp == NULL) {
-    rc = ctl_fail(CTL_EXIT_FAILED, _("out of memory"));
-    goto out;
-  }
-  doc_report_input d = {.title = sentences[0], .lines = (const char *const *)sentences + 1,
-                        .n_lines = (size_t)n - 1};
-  static const char *const month_labels[12] = {"1月", "2月", "3月", "4月",  "5月",  "6月",
-                                               "7月", "8月", "9月", "10月", "11月", "12月"};
-  for (int m = 0; m < 12; m++)
-    d.months[m].label = month_labels[m];
-  for (size_t i = 0; i < by[2]->n_rows; i++) {
-    int m = by[2]->rows[i]->bucket->month;
-    if (m >= 1 && m <= 12)
-      d.months[m - 1].value = by[2]->rows[i]->counters->taken_in;
-  }
-  for (size_t i = 0; i < by[1]->n_rows; i++) {
-    kinds[i].label = mc_label_of(mc_kind_names, by[1]->rows[i]->bucket->kind);
-    kinds[i].value = by[1]->rows[i]->counters->mediated;
-  }
-  d.kinds = kinds;
-  d.n_kinds = by[1]->n_rows;
-  const mv_counters *t = in.total;
-  static const mv_counters zero = MEDIATION__V1__FIGURE_COUNTERS__INIT;
-  if (t == NULL)
-    t = &zero;
-  d.satisfaction[0] = (doc_bar){"满意", t->satisfied};
-  d.satisfaction[1] = (doc_bar){"基本满意", t->basically_satisfied};
-  d.satisfaction[2] = (doc_bar){"不满意", t->dissatisfied};
-  static const char *const headers[6] = {"社区", "案件数量", "调处", "化解率", "案卷质量",
-                                         "当事人满意度"};
-  scorecard_cells(rows, n_rows, in.total, cells, cellp, comms);
-  d.communities = comms;
-  d.n_communities = n_rows;
-  d.score_headers = headers;
-  d.n_score_cols = 6;
-  d.score_cells = cellp;
-  d.n_score_rows = n_rows + 1;
-  mc_err err;
-  if (doc_report(&d, path, &err) != MC_OK)
-    rc = ctl_status_fail(err.code, err.msg);
-out:
-  free(kinds);
-  free(comms);
-  free(cells);
-  free(cellp);
-  free(rows);
-  for (int i = 0; i < n; i++)
-    free(sentences[i]);
   for (int g = 0; g < 3; g++)
     if (by[g] != NULL)
       protobuf_c_message_free_unpacked(&by[g]->base, NULL);

@@ -379,33 +379,6 @@ void ctl_print_case_line(const ctl_ctx *ctx, const mv_case *c, FILE *out);
  * earlier cases (those the reader may see); nothing otherwise. */
 void ctl_print_repeats(const mv_case *c, FILE *out);
 
-/* ---- the year's report (report.c): pure, so tests can check the words ---- */
-
-typedef struct ctl_report_input {
-  const char *subdistrict; /* may be empty */
-  int year, from_month, to_month;
-  const mv_counters *total;
-  const mv_counters *labour; /* the labour-dispute row of a by-kind reply, or NULL */
-  int64_t open_cases, overdue_cases;
-} ctl_report_input;
-
-/* The report's sentences, each a malloc'd string in out[] (caller frees
- * each); returns how many (at most CTL_REPORT_MAX), or -1 out of memory. */
-#define CTL_REPORT_MAX 12
-int ctl_report_sentences(const ctl_report_input *in, char *out[CTL_REPORT_MAX]);
-
-/* One community's scorecard line from its counters. */
-typedef struct ctl_scorecard {
-  int64_t cases;        /* 案件数量: cases taken in */
-  int64_t mediated;     /* 调处 */
-  int64_t resolved;
-  int64_t closed;       /* 案卷质量: complete_files / closed */
-  int64_t complete_files;
-  int64_t feedback;     /* 当事人满意度: (satisfied + basically) / feedback */
-  int64_t satisfied_or_basically;
-} ctl_scorecard;
-void ctl_scorecard_of(const mv_counters *c, ctl_scorecard *out);
-
 /* ---- what a Desk did (cmd_step.c): the reply to a step and to intake ---- */
 
 /* Prints the case and each step the Desk took (nothing if it refused the
@@ -423,7 +396,9 @@ extern const ctl_ops ctl_help_ops, ctl_intake_ops, ctl_step_ops, ctl_inbox_ops, 
     ctl_access_log_ops, ctl_health_ops, ctl_methods_ops, ctl_user_ops;
 /* documents (cmd_documents.c): `document` and `verify-print` */
 extern const ctl_ops ctl_document_ops, ctl_verify_print_ops;
-/* The year's report as a PDF at path (cmd_figures.c); year_arg NULL: this year. */
+/* The year's report as a PDF at path (cmd_figures.c); year_arg NULL: this year.
+ * Its sentences and scorecard, here and in `report`, are documents/'s
+ * (documents/report_text.h), shared with the web gateway's download. */
 int ctl_report_pdf(ctl_ctx *ctx, const char *year_arg, const char *path);
 
 /* ---- search (cmd_search.c) ---- */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "documents/report_text.h"
 #include "services/coordinator/ctl.h"
 
 void ctl_fmt_int(int64_t v, char buf[CTL_FMT_MAX]) {
@@ -26,15 +27,9 @@ void ctl_fmt_yuan(int64_t fen, char buf[CTL_FMT_MAX]) {
   snprintf(buf, CTL_FMT_MAX, "%s%" PRIu64 ".%02" PRIu64, sign, a / 100, a % 100);
 }
 
-/* 1 万元 = 10 000 元 = 1 000 000 fen; two decimals are 10 000 fen, rounded
- * half up. */
-void ctl_fmt_wan(int64_t fen, char buf[CTL_FMT_MAX]) {
-  const char *sign = fen < 0 ? "-" : "";
-  uint64_t a = fen < 0 ? (uint64_t)0 - (uint64_t)fen : (uint64_t)fen;
-  uint64_t hundredths = (a + 5000) / 10000;
-  snprintf(buf, CTL_FMT_MAX, "%s%" PRIu64 ".%02" PRIu64, sign, hundredths / 100,
-           hundredths % 100);
-}
+/* 万元 and percentages are written by documents/ (report_text.h), so the
+ * figures tables and the report's sentences say 403.64 and 66.7% alike. */
+void ctl_fmt_wan(int64_t fen, char buf[CTL_FMT_MAX]) { doc_fmt_wan(fen, buf, CTL_FMT_MAX); }
 
 void ctl_fmt_time(const ctl_ctx *ctx, int64_t ms, char buf[CTL_FMT_MAX]) {
   if (ms <= 0) {
@@ -59,18 +54,8 @@ void ctl_fmt_duration(int64_t ms, char buf[CTL_FMT_MAX]) {
     snprintf(buf, CTL_FMT_MAX, "%" PRId64 "秒", ms / 1000);
 }
 
-/* One decimal, rounded half up, and "100%" rather than "100.0%": the report
- * states rates the way the subdistrict's report does (化解率100%). */
 void ctl_fmt_percent(int64_t num, int64_t den, char buf[CTL_FMT_MAX]) {
-  if (den <= 0 || num < 0) {
-    snprintf(buf, CTL_FMT_MAX, "—");
-    return;
-  }
-  int64_t tenths = (num * 2000 / den + 1) / 2; /* num*1000/den, rounded */
-  if (tenths % 10 == 0)
-    snprintf(buf, CTL_FMT_MAX, "%" PRId64 "%%", tenths / 10);
-  else
-    snprintf(buf, CTL_FMT_MAX, "%" PRId64 ".%" PRId64 "%%", tenths / 10, tenths % 10);
+  doc_fmt_percent(num, den, buf, CTL_FMT_MAX);
 }
 
 int ctl_parse_yuan(const char *s, int64_t max_fen, int64_t *fen) {

@@ -10,7 +10,9 @@ What it checks:
     counts, today's offers and the offers waiting longest, and the 数据
     figures change accordingly;
   * every 数据 table holds exactly what Router/GetFigures returns, and the
-    report text is sentence for sentence `mediactl report --json`'s;
+    report text (the gateway's GET /api/v1/report, documents/'s builder) is
+    sentence for sentence `mediactl report --json`'s; 下载年度报告 gives
+    the year's report PDF;
   * the case page (read-only, personal data masked), 撤回流转 refused without
     a reason at the field, then done with one (the case file names the
     coordinator), and the access log naming the coordinator;
@@ -249,6 +251,8 @@ def main(d, c):
                 "to the marriage studio (%d -> %d)" % (before_offer, after_offer))
         p.wait_css("#ov-today table")
         c.check(case_id in p.text("#ov-today"), "today's handoffs list the new offer")
+        c.check(p.js("return !!document.querySelector('#ov-today span.deadline time[datetime]')"),
+                "the offer's deadline is a deadline cell (common/casecells.js)")
         c.check(case_id in p.text("#ov-waiting"), "offers waiting longest list it")
         c.check(p.text("#ov-overdue h2") == "逾期" and "逾期" in p.text("#ov-overdue"),
                 "the overdue section answers (Router/Stuck)")
@@ -286,6 +290,14 @@ def main(d, c):
         c.check(rc == 0 and got_title == want.get("title") and got_lines == want.get("sentences"),
                 "the report text is exactly `mediactl report --json`'s", "mediactl: %s\npage: %s %s"
                 % (out[:1500], got_title, got_lines))
+        # 下载年度报告: the year's annual report PDF from the gateway, with
+        # the session's cookie (docs/web.md), fetched as the link would be.
+        dl = p.js("""const a = document.querySelector('#report-download');
+            if (!a) return null;
+            return fetch(a.href).then(async (r) => [a.getAttribute('href'), r.status,
+              r.headers.get('Content-Type'), (await r.text()).slice(0, 5)]);""")
+        c.check(dl == ["/api/v1/documents/report?year=%d" % year, 200, "application/pdf", "%PDF-"],
+                "下载年度报告 downloads the year's report as a PDF", dl)
         # The print layout: no navigation or buttons, the report and the
         # charts kept; an A4 PDF as Chromium prints it, to the build dir.
         p.b.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
@@ -351,6 +363,8 @@ def main(d, c):
         p.wait(lambda: p.b.current_url.endswith("#/cases/" + case_id) and
                p.b.find_elements(By.CSS_SELECTOR, ".case-head"), "the case opened by number")
         c.ok("案件编号 opens the case page")
+        c.check(p.text(".case-head dd .badge") == "受理",
+                "the case page's state badge says 受理 (common/casecells.js)", p.text(".case-head"))
 
         # The access log names the coordinator's reads.
         p.go("/cases/%s/access" % case_id, "main table")

@@ -8,7 +8,8 @@ one headless Chromium per person, each logged in with their own account:
      (marriage studio), whose inbox is open, sees the offer and its badge
      appear without reloading and accepts; she delegates the follow-up to
      孔雀社区, whose worker 李秀英, on a 390x844 phone window, accepts,
-     mediates, records the agreement and the visit, and closes the case;
+     mediates, records the agreement and the visit, and closes the case,
+     then finds it again by a party's phone in the search box (Desk/Search);
   2. inheritance with litigation at the marriage studio: mediation fails, the
      case goes to court, the court's result comes back;
   3. elder support from 王隘社区: taken in needing a lawyer, referred up to
@@ -141,6 +142,8 @@ def scenario_police_referral(d, c, desks, cases):
     # Live: the offer and the badge appear on 周晓梅's open inbox without a reload.
     c.check(marriage.has_text("main", case_id, timeout=30), "scenario 1: the offer appears live in 待接收")
     c.check(eventually(lambda: marriage.css("#inbox-count").text == "1"), "scenario 1: the inbox badge shows 1")
+    c.check(marriage.all("main span.deadline time[datetime]"),
+            "scenario 1: the offer's 接收期限 is a deadline cell (common/casecells.js)")
     src = marriage.source()
     c.check(CANARY_ID not in src and CANARY_PHONE not in src,
             "scenario 1: the offered unit's inbox has the ID number and phone masked")
@@ -187,6 +190,18 @@ def scenario_police_referral(d, c, desks, cases):
     kq.go("/cases")
     kq.text_in("main", "共")
     kq.screenshot("cases")
+    # 搜索: the party's whole phone number finds the case. Only Desk/Search
+    # matches an ID number or phone (the list's own filter never did).
+    box = kq.css("form.search input[type=search]")
+    box.send_keys(CANARY_PHONE)
+    kq.button("搜索").click()
+    c.check(kq.has_text("#search-hits", case_id), "搜索: the party's phone finds the case (Desk/Search)",
+            kq.css("main").text)
+    c.check(kq.has_text("#search-hits", "电话"), "搜索: the hit says the phone matched",
+            kq.css("#search-hits").text)
+    c.check(CANARY_PHONE not in kq.drv.current_url, "搜索: the phone is not put in the address",
+            kq.drv.current_url)
+    kq.screenshot("search")
     kq.go("/intake")
     kq.css("form.intake")
     kq.screenshot("intake")

@@ -827,6 +827,142 @@ static void web_download(void **state) {
   sh(NULL, "kill %d; sleep 0.3", pid);
 }
 
+/* Text without any whitespace: pdftotext breaks a long sentence where the
+ * line ends, mediactl does not; the words must be the same. */
+static void squeeze(char *s) {
+  char *w = s;
+  for (char *p = s; *p != '\0'; p++)
+    if (*p != ' ' && *p != '\n' && *p != '\t' && *p != '\r' && *p != '\f')
+      *w++ = *p;
+  *w = '\0';
+}
+
+/* The annual report through the coordinators' gateway, as the logged-in
+ * coordinator: a PDF whose text holds every sentence `mediactl report`
+ * prints for the same store (the one builder in documents/), fonts
+ * embedded; a bad or missing year is 400 naming it. */
+static void web_report(void **state) {
+  (void)state;
+  char *out = NULL;
+  assert_int_equal(sh(&out, "%s/services/mediation-web --config '%s' --coordinator "
+                            ">'%s/web-report.log' 2>&1 & echo $!",
+                      MEDIATION_BINARY_DIR, conf, dir),
+                   0);
+  int pid = atoi(out);
+  free(out);
+  assert_true(pid > 0);
+  char base[64], jar[600], pdf[600], hdr[600], year[16];
+  snprintf(year, sizeof(year), "%d", mc_date_of(mc_now_ms(), world.reg->utc_offset_minutes).year);
+  snprintf(base, sizeof(base), "http://127.0.0.1:%d", web_port);
+  path_of(jar, sizeof(jar), "report-cookies");
+  path_of(pdf, sizeof(pdf), "web-report.pdf");
+  path_of(hdr, sizeof(hdr), "web-report-headers");
+  int up = 1;
+  for (int i = 0; i < 50 && up != 0; i++) {
+    up = sh(NULL, "curl -sf -o /dev/null %s/api/v1/methods", base);
+    if (up != 0)
+      usleep(100000);
+  }
+  assert_int_equal(up, 0);
+  char *h = NULL;
+  /* No session: 401 before anything is read. */
+  assert_int_equal(sh(&h, "curl -s -o /dev/null -w '%%{http_code}' "
+                          "'%s/api/v1/documents/report?year=%s'",
+                      base, year),
+                   0);
+  assert_string_equal(h, "401");
+  free(h);
+  /* 张协调 was added by web_download. */
+  assert_int_equal(sh(NULL, "curl -sf -c '%s' -H 'Content-Type: application/json' "
+                            "-d '{\"name\":\"张协调\",\"password\":\"correct horse 42\"}' "
+                            "%s/api/v1/login >/dev/null",
+                      jar, base),
+                   0);
+  assert_int_equal(sh(NULL, "curl -sf -b '%s' -D '%s' -o '%s' '%s/api/v1/documents/report?year=%s'",
+                      jar, hdr, pdf, base, year),
+                   0);
+  assert_int_equal(sh(&h, "cat '%s'", hdr), 0);
+  CONTAINS(h, "Content-Type: application/pdf");
+  char want[256];
+  snprintf(want, sizeof(want), "filename=\"report-%s.pdf\"", year);
+  CONTAINS(h, want);
+  /* 年度报告, percent-encoded (RFC 5987) */
+  snprintf(want, sizeof(want), "filename*=UTF-8''%s%%E5%%B9%%B4%%E5%%BA%%A6%%E6%%8A%%A5%%E5%%91%%8A.pdf",
+           year);
+  CONTAINS(h, want);
+  free(h);
+  assert_true(pdf_pages(pdf) >= 1);
+  expect_fonts_embedded(pdf);
+  render_pages(pdf, "web-report");
+  /* Every line `mediactl report` prints before the scorecard, in the PDF. */
+  mctl_result r = MCTL(conf, "report", "--year", year);
+  mctl_expect(&r, 0, "report text");
+  char *t = pdf_text(pdf);
+  squeeze(t);
+  int sentences = 0;
+  char *save = NULL;
+  for (char *line = strtok_r(r.out, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+    if (strncmp(line, "社区考评", strlen("社区考评")) == 0)
+      break;
+    squeeze(line);
+    if (line[0] == '\0')
+      continue;
+    CONTAINS(t, line);
+    sentences++;
+  }
+  assert_true(sentences >= 8); /* the heading and at least seven sentences */
+  CONTAINS(t, "社区考评");
+  CONTAINS(t, "王隘社区");
+  CONTAINS(t, "孔雀社区");
+  LACKS(t, ID_NUMBER);
+  free(t);
+  mctl_free(&r);
+  /* The same document as `mediactl document report` for the same store. */
+  char cli_pdf[600];
+  path_of(cli_pdf, sizeof(cli_pdf), "cli-report.pdf");
+  r = MCTL(conf, "document", "report", "--year", year, "-o", cli_pdf);
+  mctl_expect(&r, 0, "document report");
+  mctl_free(&r);
+  assert_int_equal(sh(NULL, "pdftotext '%s' '%s.txt' && pdftotext '%s' '%s.txt' && cmp -s '%s.txt' '%s.txt'",
+                      cli_pdf, cli_pdf, pdf, pdf, cli_pdf, pdf),
+                   0);
+  /* The same report's text as JSON (the dashboard shows it): the heading,
+   * sentences and scorecard of `mediactl report --json`. */
+  char json_web[600], json_cli[600];
+  path_of(json_web, sizeof(json_web), "web-report.json");
+  path_of(json_cli, sizeof(json_cli), "cli-report.json");
+  assert_int_equal(sh(NULL, "curl -sf -b '%s' -o '%s' '%s/api/v1/report?year=%s' && "
+                            "%s/services/mediactl --config '%s' --json report --year %s > '%s'",
+                      jar, json_web, base, year, MEDIATION_BINARY_DIR, conf, year, json_cli),
+                   0);
+  assert_int_equal(sh(NULL, "/usr/bin/python3 -c 'import json, sys; w = json.load(open(sys.argv[1])); "
+                            "c = json.load(open(sys.argv[2])); "
+                            "card = lambda rows: [(x[\"name\"], x[\"cases\"], x[\"mediated\"]) for x in rows]; "
+                            "sys.exit(not (w[\"title\"] == c[\"title\"] and w[\"sentences\"] == c[\"sentences\"] "
+                            "and len(w[\"sentences\"]) >= 7 and card(w[\"scorecard\"]) == card(c[\"scorecard\"]) "
+                            "and w[\"total\"][\"cells\"][0] == \"合计\"))' '%s' '%s'",
+                      json_web, json_cli),
+                   0);
+  assert_int_equal(sh(&h, "curl -s -w ' %%{http_code}' -b '%s' '%s/api/v1/report?year=x'", jar,
+                      base),
+                   0);
+  CONTAINS(h, " 400");
+  CONTAINS(h, "report: year:");
+  free(h);
+  /* A bad or missing year: 400 naming the parameter. */
+  static const char *const bad[] = {"report", "report?year=", "report?year=26",
+                                    "report?year=20x6", "report?year=0999", "report?from=2026"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    assert_int_equal(sh(&h, "curl -s -w ' %%{http_code}' -b '%s' '%s/api/v1/documents/%s'", jar,
+                        base, bad[i]),
+                     0);
+    CONTAINS(h, " 400");
+    CONTAINS(h, "documents: year:");
+    free(h);
+  }
+  sh(NULL, "kill %d; sleep 0.3", pid);
+}
+
 /* A unit's site: the ledger of the cases its unit holds, through its Desk
  * (Desk/ListCases pages), as the unit's operators read them. */
 static void web_unit_ledger(void **state) {
@@ -886,6 +1022,18 @@ static void web_unit_ledger(void **state) {
                    0);
   assert_string_equal(h, "400");
   free(h);
+  /* The annual report (PDF and text) is the coordinators': 404 here, as
+   * their methods are, with or without a session. */
+  for (int k = 0; k < 4; k++) {
+    bool with_session = k % 2 == 1;
+    assert_int_equal(sh(&h, "curl -s -w ' %%{http_code}' %s%s%s '%s/api/v1/%s?year=2026'",
+                        with_session ? "-b '" : "", with_session ? jar : "",
+                        with_session ? "'" : "", base, k < 2 ? "documents/report" : "report"),
+                     0);
+    CONTAINS(h, " 404");
+    CONTAINS(h, "coordinators' site only");
+    free(h);
+  }
   sh(NULL, "kill %d; sleep 0.3", pid);
   assert_int_equal(tw_stop_unit(&world, "station-kongque"), 0);
 }
@@ -910,6 +1058,7 @@ int main(void) {
       cmocka_unit_test(case_files), cmocka_unit_test(verify_print_older),
       cmocka_unit_test(ledger),     cmocka_unit_test(report),
       cmocka_unit_test(desk_documents), cmocka_unit_test(web_download),
+      cmocka_unit_test(web_report),
       cmocka_unit_test(web_unit_ledger),
       cmocka_unit_test(usage),
   };

@@ -1,8 +1,8 @@
 /*
  * test_mediactl_text.c - mediactl's pure parts, without processes: display
  * widths of Chinese text and aligned tables, money and time parsing and
- * printing, the report's sentences (with the subdistrict's own 2022
- * numbers), the JSON conventions, the exit code of every status, and the
+ * printing (the report's sentences are documents/'s: tests/documents/
+ * test_report_text.c), the JSON conventions, the exit code of every status, and the
  * command table's completeness.
  */
 #include <setjmp.h>
@@ -165,72 +165,6 @@ static void test_times_at_the_subdistricts_offset(void **state) {
   assert_int_not_equal(ctl_parse_date(&ctx, "2026-04-31", &out), 0);
 }
 
-/* The subdistrict's own 2022 figures, stated the way its report states them. */
-static void test_report_sentences(void **state) {
-  (void)state;
-  mv_counters t = MEDIATION__V1__FIGURE_COUNTERS__INIT;
-  t.taken_in = 1000;
-  t.mediated = 839;
-  t.resolved = 839;
-  t.money_involved_fen = 403640000;
-  t.difficult_or_complex = 33;
-  t.litigated = 0;
-  t.legal_aid = 2;
-  t.petition_led = 1;
-  t.petition_assisted = 3;
-  t.resolved_in_fact = 2;
-  t.resolved_in_substance = 2;
-  t.from_letter_or_call = 1097;
-  t.from_walk_in = 156;
-  t.from_consultation = 278;
-  t.closed = 10;
-  t.complete_files = 9;
-  t.satisfied = 7;
-  t.basically_satisfied = 2;
-  t.dissatisfied = 1;
-  mv_counters labour = MEDIATION__V1__FIGURE_COUNTERS__INIT;
-  labour.mediated = 52;
-  labour.money_involved_fen = 115000000;
-  labour.workers_involved = 131;
-  ctl_report_input in = {.subdistrict = "白鹤街道", .year = 2022, .from_month = 1, .to_month = 12,
-                         .total = &t, .labour = &labour, .open_cases = 5, .overdue_cases = 1};
-  char *s[CTL_REPORT_MAX] = {0};
-  int n = ctl_report_sentences(&in, s);
-  assert_int_equal(n, 8);
-  assert_string_equal(s[0], "白鹤街道2022年矛盾纠纷调处情况");
-  assert_string_equal(s[1], "2022年，街、居两级共调处矛盾纠纷839起，涉及金额403.64万元，其中疑难复杂以上纠纷33起。");
-  assert_string_equal(s[2], "调解成功839起，化解率100%；调解不成转诉讼（共享法庭）0起；法律援助2件。");
-  assert_string_equal(s[3], "受理矛盾纠纷1000起，其中网电信件1097件、现场接访156起、110报警0起、转介0起、法律咨询转入278起。");
-  assert_string_equal(s[4], "信访积案4件（主办1件、协办3件），其中事实化解2件、实体化解2件，化解率100%。");
-  assert_string_equal(s[5], "调处劳资纠纷52起，涉及金额115.00万元、劳动者131人。");
-  assert_string_equal(s[6], "结案10件，其中案卷完整9件，案卷质量90%；回访满意7件、基本满意2件、不满意1件，当事人满意度90%。");
-  assert_string_equal(s[7], "目前在办案件5件，其中逾期1件。");
-  for (int i = 0; i < n; i++)
-    free(s[i]);
-
-  /* Part of a year, and no labour row, no petitions. */
-  mv_counters none = MEDIATION__V1__FIGURE_COUNTERS__INIT;
-  ctl_report_input part = {.subdistrict = "", .year = 2026, .from_month = 1, .to_month = 6,
-                           .total = &none};
-  n = ctl_report_sentences(&part, s);
-  assert_int_equal(n, 8);
-  assert_string_equal(s[0], "2026年1—6月矛盾纠纷调处情况");
-  assert_string_equal(s[1], "2026年1—6月，街、居两级共调处矛盾纠纷0起，涉及金额0.00万元，其中疑难复杂以上纠纷0起。");
-  assert_string_equal(s[2], "调解成功0起，化解率—；调解不成转诉讼（共享法庭）0起；法律援助0件。");
-  assert_string_equal(s[4], "无信访积案。");
-  assert_string_equal(s[5], "调处劳资纠纷0起，涉及金额0.00万元、劳动者0人。");
-  for (int i = 0; i < n; i++)
-    free(s[i]);
-
-  ctl_scorecard card;
-  ctl_scorecard_of(&t, &card);
-  assert_int_equal(card.cases, 1000);
-  assert_int_equal(card.feedback, 10);
-  assert_int_equal(card.satisfied_or_basically, 9);
-  assert_int_equal(card.closed, 10);
-  assert_int_equal(card.complete_files, 9);
-}
-
 static void test_json_conventions(void **state) {
   (void)state;
   mv_action a = MEDIATION__V1__CASE_ACTION__INIT;
@@ -362,7 +296,6 @@ int main(void) {
       cmocka_unit_test(test_money),
       cmocka_unit_test(test_percent_and_duration),
       cmocka_unit_test(test_times_at_the_subdistricts_offset),
-      cmocka_unit_test(test_report_sentences),
       cmocka_unit_test(test_json_conventions),
       cmocka_unit_test(test_exit_codes),
       cmocka_unit_test(test_command_table),

@@ -2,13 +2,17 @@
  * test_roundtrip.c - every message type of the contract survives pack and
  * unpack with every field set.
  *
- * Messages are filled generically from their descriptors (every scalar
+ * Messages are filled generically from their descriptors by the filler
+ * tests/pbjson uses too (tests/support/messages_fill.c: every scalar
  * non-zero, every string and bytes field non-empty, every repeated field with
  * two elements, each member of each oneof in turn), so a field added to a
- * .proto file is covered without touching this test. The list of message
- * types is checked against the "message" lines of the .proto files, so a
- * new message type cannot be left out either.
+ * .proto file is covered without touching this test. The message types are
+ * listed at build time from protoc-c's headers (mediation_test_messages, the
+ * list tests/pbjson uses too), so a new message type is covered without
+ * touching it either; the list is checked here against the "message" lines
+ * of every .proto file, so the generator cannot silently miss one.
  */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,212 +23,13 @@
 
 #include <cmocka.h>
 
+#include "messages.h"
 #include "mv1.h"
-
-static const ProtobufCMessageDescriptor *const all_messages[] = {
-    &mediation__v1__actor__descriptor,
-    &mediation__v1__party__descriptor,
-    &mediation__v1__intake__descriptor,
-    &mediation__v1__team_member__descriptor,
-    &mediation__v1__pending_transfer__descriptor,
-    &mediation__v1__outcome__descriptor,
-    &mediation__v1__court_result__descriptor,
-    &mediation__v1__feedback__descriptor,
-    &mediation__v1__session__descriptor,
-    &mediation__v1__case__descriptor,
-    &mediation__v1__case_event__descriptor,
-    &mediation__v1__case_action__descriptor,
-    &mediation__v1__receipt__descriptor,
-    &mediation__v1__delivery__descriptor,
-    &mediation__v1__desk_take_in_request__descriptor,
-    &mediation__v1__desk_act_request__descriptor,
-    &mediation__v1__desk_step__descriptor,
-    &mediation__v1__desk_reply__descriptor,
-    &mediation__v1__desk_inbox_request__descriptor,
-    &mediation__v1__desk_list_request__descriptor,
-    &mediation__v1__desk_list_reply__descriptor,
-    &mediation__v1__local_case__descriptor,
-    &mediation__v1__desk_show_request__descriptor,
-    &mediation__v1__desk_show_reply__descriptor,
-    &mediation__v1__conflict__descriptor,
-    &mediation__v1__desk_conflicts_request__descriptor,
-    &mediation__v1__desk_conflicts_reply__descriptor,
-    &mediation__v1__desk_dismiss_request__descriptor,
-    &mediation__v1__desk_dismiss_reply__descriptor,
-    &mediation__v1__desk_roster_request__descriptor,
-    &mediation__v1__roster_member__descriptor,
-    &mediation__v1__desk_roster_reply__descriptor,
-    &mediation__v1__desk_watch_request__descriptor,
-    &mediation__v1__desk_watch_reply__descriptor,
-    &mediation__v1__figure_bucket__descriptor,
-    &mediation__v1__figure_counters__descriptor,
-    &mediation__v1__figure_row__descriptor,
-    &mediation__v1__apply_request__descriptor,
-    &mediation__v1__apply_reply__descriptor,
-    &mediation__v1__get_case_request__descriptor,
-    &mediation__v1__get_case_reply__descriptor,
-    &mediation__v1__case_summary__descriptor,
-    &mediation__v1__list_cases_request__descriptor,
-    &mediation__v1__list_cases_reply__descriptor,
-    &mediation__v1__stuck_request__descriptor,
-    &mediation__v1__stuck_group__descriptor,
-    &mediation__v1__stuck_reply__descriptor,
-    &mediation__v1__get_figures_request__descriptor,
-    &mediation__v1__get_figures_reply__descriptor,
-    &mediation__v1__pull_deliveries_request__descriptor,
-    &mediation__v1__pull_deliveries_reply__descriptor,
-    &mediation__v1__ack_deliveries_request__descriptor,
-    &mediation__v1__ack_deliveries_reply__descriptor,
-    &mediation__v1__backup_request__descriptor,
-    &mediation__v1__backup_reply__descriptor,
-    &mediation__v1__anchor_request__descriptor,
-    &mediation__v1__anchor_reply__descriptor,
-    &mediation__v1__verify_request__descriptor,
-    &mediation__v1__verify_problem__descriptor,
-    &mediation__v1__verify_reply__descriptor,
-    &mediation__v1__list_access_request__descriptor,
-    &mediation__v1__list_access_reply__descriptor,
-    &mediation__v1__status_request__descriptor,
-    &mediation__v1__unit_status__descriptor,
-    &mediation__v1__status_reply__descriptor,
-    &mediation__v1__request_envelope__descriptor,
-    &mediation__v1__reply_envelope__descriptor,
-    &mediation__v1__health_check_request__descriptor,
-    &mediation__v1__health_check_reply__descriptor,
-    &mediation__v1__certificate_status__descriptor,
-    &mediation__v1__list_services_request__descriptor,
-    &mediation__v1__method_info__descriptor,
-    &mediation__v1__service_info__descriptor,
-    &mediation__v1__list_services_reply__descriptor,
-    &mediation__v1__session_open_request__descriptor,
-    &mediation__v1__session_open_reply__descriptor,
-    &mediation__v1__idempotent_reply__descriptor,
-    &mediation__v1__access_record__descriptor,
-    &mediation__v1__outbox_entry__descriptor,
-    &mediation__v1__desk_record__descriptor,
-    &mediation__v1__case_head__descriptor,
-};
-#define N_MESSAGES (sizeof(all_messages) / sizeof(all_messages[0]))
 
 static void *xmalloc(size_t n) {
   void *p = calloc(1, n ? n : 1);
   assert_non_null(p);
   return p;
-}
-
-static ProtobufCMessage *new_filled(const ProtobufCMessageDescriptor *d, unsigned round);
-
-/* Members of one oneof share the quantifier offset; in round r the member
- * chosen is the (r mod size)-th. */
-static int oneof_member_chosen(const ProtobufCMessageDescriptor *d, unsigned i, unsigned round) {
-  const ProtobufCFieldDescriptor *f = &d->fields[i];
-  unsigned index = 0, size = 0;
-  for (unsigned k = 0; k < d->n_fields; k++) {
-    if ((d->fields[k].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-        d->fields[k].quantifier_offset == f->quantifier_offset) {
-      if (k == i)
-        index = size;
-      size++;
-    }
-  }
-  return index == round % size;
-}
-
-static void fill_value(const ProtobufCFieldDescriptor *f, void *slot, unsigned round) {
-  switch (f->type) {
-  case PROTOBUF_C_TYPE_INT32:
-  case PROTOBUF_C_TYPE_SINT32:
-  case PROTOBUF_C_TYPE_SFIXED32:
-    *(int32_t *)slot = -(int32_t)(f->id * 1000 + round + 1);
-    break;
-  case PROTOBUF_C_TYPE_UINT32:
-  case PROTOBUF_C_TYPE_FIXED32:
-    *(uint32_t *)slot = f->id * 1000 + round + 1;
-    break;
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-    *(int64_t *)slot = 1795000000000LL + f->id * 1000 + round;
-    break;
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64:
-    *(uint64_t *)slot = 1ULL << 40 | (f->id * 1000 + round);
-    break;
-  case PROTOBUF_C_TYPE_BOOL:
-    *(protobuf_c_boolean *)slot = 1;
-    break;
-  case PROTOBUF_C_TYPE_ENUM: {
-    const ProtobufCEnumDescriptor *e = f->descriptor;
-    assert_true(e->n_values >= 2);
-    *(int *)slot = e->values[1 + round % (e->n_values - 1)].value;
-    break;
-  }
-  case PROTOBUF_C_TYPE_STRING: {
-    char buf[96];
-    snprintf(buf, sizeof(buf), "字段 %s/%u", f->name, round);
-    *(char **)slot = strcpy(xmalloc(strlen(buf) + 1), buf);
-    break;
-  }
-  case PROTOBUF_C_TYPE_BYTES: {
-    ProtobufCBinaryData *b = slot;
-    b->len = 3;
-    b->data = xmalloc(3);
-    b->data[0] = 0x00; /* embedded NUL: bytes are not strings */
-    b->data[1] = 0xff;
-    b->data[2] = (uint8_t)f->id;
-    break;
-  }
-  case PROTOBUF_C_TYPE_MESSAGE:
-    *(ProtobufCMessage **)slot = new_filled(f->descriptor, round);
-    break;
-  default:
-    fail_msg("field %s: type %d not used by the contract", f->name, f->type);
-  }
-}
-
-static size_t slot_size(const ProtobufCFieldDescriptor *f) {
-  switch (f->type) {
-  case PROTOBUF_C_TYPE_INT64:
-  case PROTOBUF_C_TYPE_SINT64:
-  case PROTOBUF_C_TYPE_SFIXED64:
-  case PROTOBUF_C_TYPE_UINT64:
-  case PROTOBUF_C_TYPE_FIXED64:
-    return 8;
-  case PROTOBUF_C_TYPE_BOOL:
-    return sizeof(protobuf_c_boolean);
-  case PROTOBUF_C_TYPE_STRING:
-  case PROTOBUF_C_TYPE_MESSAGE:
-    return sizeof(void *);
-  case PROTOBUF_C_TYPE_BYTES:
-    return sizeof(ProtobufCBinaryData);
-  default:
-    return 4;
-  }
-}
-
-static ProtobufCMessage *new_filled(const ProtobufCMessageDescriptor *d, unsigned round) {
-  ProtobufCMessage *m = xmalloc(d->sizeof_message);
-  protobuf_c_message_init(d, m);
-  char *base = (char *)m;
-  for (unsigned i = 0; i < d->n_fields; i++) {
-    const ProtobufCFieldDescriptor *f = &d->fields[i];
-    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-      if (!oneof_member_chosen(d, i, round))
-        continue;
-      *(uint32_t *)(base + f->quantifier_offset) = f->id;
-    }
-    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
-      size_t n = 2, sz = slot_size(f);
-      char *arr = xmalloc(n * sz);
-      for (size_t k = 0; k < n; k++)
-        fill_value(f, arr + k * sz, round + (unsigned)k);
-      *(size_t *)(base + f->quantifier_offset) = n;
-      *(void **)(base + f->offset) = arr;
-    } else {
-      fill_value(f, base + f->offset, round);
-    }
-  }
-  return m;
 }
 
 /* Every field of an unpacked message holds a non-default value (the members
@@ -235,7 +40,7 @@ static void assert_all_set(const ProtobufCMessage *m, unsigned round) {
   for (unsigned i = 0; i < d->n_fields; i++) {
     const ProtobufCFieldDescriptor *f = &d->fields[i];
     if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
-      if (!oneof_member_chosen(d, i, round))
+      if (!tm_oneof_member_chosen(d, i, round))
         continue;
       assert_int_equal(*(const uint32_t *)(base + f->quantifier_offset), f->id);
     }
@@ -257,33 +62,18 @@ static void assert_all_set(const ProtobufCMessage *m, unsigned round) {
       break;
     default: {
       static const uint8_t zero[8];
-      assert_memory_not_equal(slot, zero, slot_size(f));
+      assert_memory_not_equal(slot, zero, tm_slot_size(f));
     }
     }
   }
-}
-
-static unsigned max_oneof_size(const ProtobufCMessageDescriptor *d) {
-  unsigned best = 1;
-  for (unsigned i = 0; i < d->n_fields; i++) {
-    unsigned size = 0;
-    if (!(d->fields[i].flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
-      continue;
-    for (unsigned k = 0; k < d->n_fields; k++)
-      size += (d->fields[k].flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
-              d->fields[k].quantifier_offset == d->fields[i].quantifier_offset;
-    if (size > best)
-      best = size;
-  }
-  return best;
 }
 
 static void test_every_message_round_trips(void **state) {
   (void)state;
-  for (size_t i = 0; i < N_MESSAGES; i++) {
-    const ProtobufCMessageDescriptor *d = all_messages[i];
-    for (unsigned round = 0; round < max_oneof_size(d); round++) {
-      ProtobufCMessage *m = new_filled(d, round);
+  for (size_t i = 0; i < tm_n_messages; i++) {
+    const ProtobufCMessageDescriptor *d = tm_all_messages[i];
+    for (unsigned round = 0; round < tm_rounds(d); round++) {
+      ProtobufCMessage *m = tm_new_filled(d, round);
       assert_true(protobuf_c_message_check(m));
       size_t len = protobuf_c_message_get_packed_size(m);
       uint8_t *bytes = xmalloc(len);
@@ -307,14 +97,23 @@ static void test_every_message_round_trips(void **state) {
   }
 }
 
-/* The list above holds every message declared under proto/. */
+/* The generated list holds every message declared in the .proto files: every
+ * file of proto/mediation/v1, read from the directory so that a new .proto
+ * cannot be forgotten here. */
 static void test_every_message_is_listed(void **state) {
   (void)state;
-  static const char *const files[] = {"case", "desk", "figures", "router", "rpc", "store"};
-  size_t declared = 0;
-  for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-    char path[512], line[512];
-    snprintf(path, sizeof(path), "%s/proto/mediation/v1/%s.proto", MEDIATION_SOURCE_DIR, files[i]);
+  char dir_path[512];
+  snprintf(dir_path, sizeof(dir_path), "%s/proto/mediation/v1", MEDIATION_SOURCE_DIR);
+  DIR *dir = opendir(dir_path);
+  assert_non_null(dir);
+  size_t declared = 0, files = 0;
+  for (struct dirent *e; (e = readdir(dir)) != NULL;) {
+    size_t len = strlen(e->d_name);
+    if (len < 7 || strcmp(e->d_name + len - 6, ".proto") != 0)
+      continue;
+    files++;
+    char path[1024], line[512];
+    snprintf(path, sizeof(path), "%s/%s", dir_path, e->d_name);
     FILE *f = fopen(path, "r");
     assert_non_null(f);
     while (fgets(line, sizeof(line), f)) {
@@ -322,21 +121,24 @@ static void test_every_message_is_listed(void **state) {
       if (sscanf(line, "message %127[A-Za-z0-9_]", name) == 1) {
         declared++;
         int found = 0;
-        for (size_t k = 0; k < N_MESSAGES; k++)
-          found |= strcmp(all_messages[k]->short_name, name) == 0;
+        for (size_t k = 0; k < tm_n_messages; k++)
+          found |= strcmp(tm_all_messages[k]->short_name, name) == 0;
         if (!found)
-          fail_msg("message %s of %s.proto is not in the round-trip list", name, files[i]);
+          fail_msg("message %s of %s is not in the generated list (list_messages.cmake)", name,
+                   e->d_name);
       }
     }
     fclose(f);
   }
-  assert_int_equal(declared, N_MESSAGES);
+  closedir(dir);
+  assert_true(files >= 7);
+  assert_int_equal(declared, tm_n_messages); /* and nothing else */
 }
 
 /* A truncated or garbled message is refused, never half-decoded. */
 static void test_truncated_input_is_refused(void **state) {
   (void)state;
-  ProtobufCMessage *m = new_filled(&mediation__v1__case__descriptor, 0);
+  ProtobufCMessage *m = tm_new_filled(&mediation__v1__case__descriptor, 0);
   size_t len = protobuf_c_message_get_packed_size(m);
   uint8_t *bytes = xmalloc(len);
   protobuf_c_message_pack(m, bytes);

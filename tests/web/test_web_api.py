@@ -33,7 +33,9 @@ SECURITY = {
 UNIT_TABLE = {("Desk", "TakeIn"): "write", ("Desk", "Act"): "write", ("Desk", "Inbox"): "read",
               ("Desk", "ListCases"): "read", ("Desk", "ShowCase"): "read",
               ("Desk", "Conflicts"): "read", ("Desk", "DismissConflict"): "write",
-              ("Desk", "Roster"): "read"}
+              ("Desk", "Roster"): "read",
+              # the desk's search box
+              ("Desk", "Search"): "read"}
 COORDINATOR_TABLE = {("Router", "GetCase"): "read", ("Router", "ListCases"): "read",
                      ("Router", "Stuck"): "read", ("Router", "GetFigures"): "read",
                      ("RouterAdmin", "Verify"): "read", ("RouterAdmin", "ListAccess"): "read",
@@ -375,7 +377,7 @@ def test_handoff(d, c, police, coord):
     # Every row of the unit table, called with a body it can answer.
     rows = {
         "Inbox": ({}, 200), "ListCases": ({}, 200), "Conflicts": ({}, 200), "Roster": ({}, 200),
-        "ShowCase": ({"case_ref": case_id}, 200),
+        "ShowCase": ({"case_ref": case_id}, 200), "Search": ({"text": "张"}, 200),
         "DismissConflict": ({"outbox_seq": 987654}, 404),
     }
     for m, (b, want) in rows.items():

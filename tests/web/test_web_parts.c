@@ -278,7 +278,8 @@ static void test_address_lockout(void **state) {
 static void test_method_table(void **state) {
   (void)state;
   static const char *unit[] = {"TakeIn",    "Act",       "Inbox",           "ListCases",
-                               "ShowCase",  "Conflicts", "DismissConflict", "Roster"};
+                               "ShowCase",  "Conflicts", "DismissConflict", "Roster",
+                               "Search"};
   for (size_t i = 0; i < sizeof(unit) / sizeof(unit[0]); i++) {
     assert_non_null(wg_method_find(WG_UNIT, "Desk", unit[i]));
     assert_null(wg_method_find(WG_COORDINATOR, "Desk", unit[i]));
@@ -298,7 +299,7 @@ static void test_method_table(void **state) {
   assert_null(wg_method_find(WG_UNIT, "desk", "Inbox"));
   size_t n = 0;
   const wg_method *t = wg_methods(&n);
-  assert_int_equal(n, 18);
+  assert_int_equal(n, 19);
   size_t writes = 0;
   for (size_t i = 0; i < n; i++) {
     assert_non_null(protobuf_c_service_descriptor_get_method_by_name(t[i].desc, t[i].method));

@@ -13,7 +13,8 @@ import {
   STATE, KIND, SOURCE, DIFFICULTY, PARTY_ROLE, TEAM_ROLE, ACTION, PETITION,
   label, options, unitName, communityName, units, communities,
 } from '../common/labels.js';
-import { OPEN_STATES, stateBadge, deadlineEl, caseLink } from './parts.js';
+import { OPEN_STATES, caseLink } from './parts.js';
+import { stateBadge, deadlineEl } from '../common/casecells.js';
 import { timeline } from '../common/casefile.js';
 
 function facts(pairs) {

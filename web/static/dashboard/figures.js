@@ -1,23 +1,16 @@
 // figures.js - 数据: the year's figures (Router/GetFigures) by month,
 // community, unit and kind, each as a bar chart with a table beside it
-// holding the exact numbers; the community scorecard; and the report text
-// exactly as `mediactl report` gives it (report.js). Prints on A4
+// holding the exact numbers; the community scorecard and the report text,
+// both as the gateway's GET /api/v1/report gives them (the one builder
+// `mediactl report` prints with, documents/report_text.c: the page words
+// and formats nothing of the report itself). Prints on A4
 // (dashboard.css @media print: charts and tables kept whole, no nav).
 
-import { call, names } from '../common/api.js';
+import { call, get } from '../common/api.js';
 import * as router from '../common/router.js';
 import { el, fill, heading, notice, errorText, fmtFen, field, select } from '../common/ui.js';
-import { KIND, label, unitName, communityName, communities, units } from '../common/labels.js';
+import { KIND, label, unitName, communityName, units } from '../common/labels.js';
 import { barChart } from './chart.js';
-import { reportSentences, scorecardOf, ratioCell, fmtPercent } from './report.js';
-
-let subdistrict = null;
-async function subdistrictName() {
-  if (subdistrict === null) {
-    try { subdistrict = (await names()).subdistrict || ''; } catch (e) { subdistrict = ''; }
-  }
-  return subdistrict;
-}
 
 const SERIES = [
   { key: 'taken_in', name: '受理', cls: 's1' },
@@ -52,26 +45,20 @@ function months(reply) {
   return Array.from({ length: 12 }, (_, i) => by.get(i + 1) || { bucket: { month: i + 1 }, counters: {} });
 }
 
-// The scorecard: every registry community, then any other the figures name.
-function scorecard(byCommunity) {
-  const ids = Object.keys(communities());
-  const rows = new Map(ids.map((id) => [id, scorecardOf({})]));
-  for (const r of byCommunity.rows || []) rows.set((r.bucket || {}).community || '', scorecardOf(r.counters));
-  const line = (name, s, cls) => el('tr', { class: cls || '' },
-    el('th', { scope: 'row', 'data-label': '社区' }, name),
-    el('td', { class: 'num', 'data-label': '案件数量' }, String(s.cases)),
-    el('td', { class: 'num', 'data-label': '调处' }, String(s.mediated)),
-    el('td', { class: 'num', 'data-label': '化解率' }, fmtPercent(s.resolved, s.mediated)),
-    el('td', { class: 'num', 'data-label': '案卷质量' }, ratioCell(s.complete_files, s.closed)),
-    el('td', { class: 'num', 'data-label': '当事人满意度' }, ratioCell(s.satisfied_or_basically, s.feedback)));
+// The scorecard as the report gives it: a row per registry community, then
+// any other the figures name, then the total; cells already written.
+function scorecard(report) {
+  const headers = report.headers || [];
+  const line = (cells, cls) => el('tr', { class: cls || '' },
+    el('th', { scope: 'row', 'data-label': headers[0] || '' }, cells[0] || ''),
+    cells.slice(1).map((x, i) => el('td', { class: 'num', 'data-label': headers[i + 1] || '' }, x)));
   return el('section', { class: 'card', id: 'scorecard' }, el('h2', {}, '社区考评'),
     el('p', { class: 'muted' }, '案件数量：受理；案卷质量：案卷完整/结案；当事人满意度：满意与基本满意/回访'),
     el('div', { class: 'table-wrap' }, el('table', { class: 'scorecard' },
       el('caption', {}, '社区考评'),
-      el('thead', {}, el('tr', {}, ['社区', '案件数量', '调处', '化解率', '案卷质量', '当事人满意度']
-        .map((h, i) => el('th', { scope: 'col', class: i ? 'num' : '' }, h)))),
-      el('tbody', {}, [...rows].map(([id, s]) => line(id ? communityName(id) : '（未填社区）', s)),
-        line('合计', scorecardOf((byCommunity.total || {}).counters), 'total')))));
+      el('thead', {}, el('tr', {}, headers.map((h, i) => el('th', { scope: 'col', class: i ? 'num' : '' }, h)))),
+      el('tbody', {}, (report.scorecard || []).map((r) => line(r.cells || [])),
+        line((report.total || {}).cells || [], 'total')))));
 }
 
 export async function figuresView(main, params, query) {
@@ -87,35 +74,31 @@ export async function figuresView(main, params, query) {
   const body = el('div', { id: 'figures-body' }, el('p', { class: 'muted' }, '正在读取…'));
   // The year's 台账 as an xlsx: a plain GET download with the session cookie (docs/web.md).
   const ledgerLink = el('a', { href: `/api/v1/documents/ledger?from=${year}-01-01&to=${year}-12-31`, id: 'ledger-download', download: '' }, '下载台账');
-  fill(main, heading(`${year}年数据`), el('div', { class: 'toolbar no-print' }, field('年度', yearSel, { name: 'year' }), printBtn, ledgerLink), body);
+  // The year's 年度报告 as a PDF (the report below, with charts and the scorecard).
+  const reportLink = el('a', { href: `/api/v1/documents/report?year=${year}`, id: 'report-download', download: '' }, '下载年度报告');
+  fill(main, heading(`${year}年数据`), el('div', { class: 'toolbar no-print' }, field('年度', yearSel, { name: 'year' }), printBtn, ledgerLink, reportLink), body);
   const ask = (group_by) => call('Router', 'GetFigures', { year, group_by });
-  let byMonth, byCommunity, byUnit, byKind, sub;
+  let byMonth, byCommunity, byUnit, byKind, report;
   try {
-    [byMonth, byCommunity, byUnit, byKind, sub] = await Promise.all([
-      ask('month'), ask('community'), ask('unit'), ask('kind'), subdistrictName()]);
+    [byMonth, byCommunity, byUnit, byKind, report] = await Promise.all([
+      ask('month'), ask('community'), ask('unit'), ask('kind'), get(`/api/v1/report?year=${year}`)]);
   } catch (e) {
     if (router.isCurrent(t)) fill(body, notice(errorText(e), 'danger'));
     return undefined;
   }
   if (!router.isCurrent(t)) return undefined;
-  const labour = (byKind.rows || []).find((r) => (r.bucket || {}).kind === 'labour');
-  const sentences = reportSentences({
-    subdistrict: sub, year, from_month: 0, to_month: 0,
-    total: (byCommunity.total || {}).counters, labour: labour ? labour.counters : null,
-    open_cases: byCommunity.open_cases, overdue_cases: byCommunity.overdue_cases,
-  });
   const unitRows = (byUnit.rows || []).slice();
   for (const id of Object.keys(units())) {
     if (!unitRows.some((r) => (r.bucket || {}).unit === id)) unitRows.push({ bucket: { unit: id }, counters: {} });
   }
   fill(body,
     el('section', { class: 'card report', id: 'report' },
-      el('h2', { id: 'report-title' }, sentences[0]),
-      el('div', { id: 'report-text' }, sentences.slice(1).map((x) => el('p', {}, x)))),
+      el('h2', { id: 'report-title' }, report.title || ''),
+      el('div', { id: 'report-text' }, (report.sentences || []).map((x) => el('p', {}, x)))),
     block('month', '按月份', months(byMonth), (b) => Number(b.month), (m) => `${m}月`),
     block('community', '按社区', byCommunity.rows || [], (b) => b.community || '', (c) => (c ? communityName(c) : '（未填社区）')),
     block('unit', '按单位', unitRows, (b) => b.unit || '', (u) => unitName(u)),
     block('kind', '按纠纷类型', byKind.rows || [], (b) => b.kind || '', (k) => label(KIND, k)),
-    scorecard(byCommunity));
+    scorecard(report));
   return undefined;
 }

@@ -9,7 +9,8 @@ import { call } from '../common/api.js';
 import * as router from '../common/router.js';
 import { el, fill, heading, notice, errorText, table, timeEl } from '../common/ui.js';
 import { STATE, KIND, label, unitName, communityName, units } from '../common/labels.js';
-import { OPEN_STATES, stateBadge, deadlineEl, caseLink, openCases, todayStartMs, fmtWait } from './parts.js';
+import { OPEN_STATES, caseLink, openCases, todayStartMs, fmtWait } from './parts.js';
+import { stateBadge, deadlineEl } from '../common/casecells.js';
 
 const DAY48 = 48 * 3600000;
 

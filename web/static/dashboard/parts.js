@@ -1,29 +1,13 @@
-// parts.js - pieces the dashboard's views share: a case's state badge and
-// deadline, links to cases, and reading every open case from the router
-// (Router/ListCases a page at a time) for the overview's counts, since the
-// contract has no count query.
+// parts.js - pieces the dashboard's views share: links to cases, and reading
+// every open case from the router (Router/ListCases a page at a time) for
+// the overview's counts, since the contract has no count query. A case's
+// state badge and deadline are common/casecells.js's (the desk's too).
 
 import { call } from '../common/api.js';
-import { el, badge, fmtTime, fmtDue } from '../common/ui.js';
-import { STATE, STATE_TONE, label } from '../common/labels.js';
+import { el } from '../common/ui.js';
 
 export const OPEN_STATES = ['intake', 'transfer', 'mediation', 'feedback', 'litigation'];
-const FINAL = new Set(['closed', 'withdrawn']);
 const PAGE = 500; // the router's default page_size_max ([limits], core/config_keys.c)
-
-export function stateBadge(c) { return badge(label(STATE, c.state), STATE_TONE[c.state] || 'info'); }
-
-export function isOverdue(c, now = Date.now()) {
-  return !!c.deadline_ms && !FINAL.has(c.state) && Number(c.deadline_ms) < now;
-}
-
-export function deadlineEl(c) {
-  if (!c.deadline_ms || FINAL.has(c.state)) return el('span', { class: 'muted' }, '—');
-  const over = isOverdue(c);
-  return el('span', { class: over ? 'overdue deadline' : 'deadline' },
-    el('time', { datetime: new Date(Number(c.deadline_ms)).toISOString() }, fmtTime(c.deadline_ms)),
-    ' ', el('span', { class: over ? '' : 'muted' }, `（${fmtDue(c.deadline_ms)}）`));
-}
 
 export function caseLink(id) {
   return el('a', { href: `#/cases/${encodeURIComponent(id)}` }, id);

@@ -15,7 +15,7 @@ import {
   label, unitName, communityName,
 } from '../common/labels.js';
 import { noteRouter } from './desk.js';
-import { stateBadge, deadlineEl } from './common.js';
+import { stateBadge, deadlineEl } from '../common/casecells.js';
 import { actionForm } from './actions.js';
 import { timeline } from '../common/casefile.js';
 

@@ -1,7 +1,8 @@
 // cases.js - 在办案件: the cases this unit holds, from its own copy (so the
 // list works while the router is away). Filters by state, kind, community,
-// mediator and overdue, a text filter over reference, names and mediators,
-// sorted by deadline, paged with the total. The unit daemon filters, sorts
+// mediator and overdue, sorted by deadline, paged with the total. The
+// search box above it is search.js's (Desk/Search: names, references,
+// mediators, whole ID numbers and phones, beyond the cases held here). The unit daemon filters, sorts
 // and pages (Desk/ListCases asks for one page: a unit with 10,000 cases
 // does not fit in one reply); this page asks for page N at cursor
 // (N-1)*PAGE. The filters live in the URL (#/cases?state=mediation&page=2),
@@ -12,7 +13,9 @@ import * as events from '../common/events.js';
 import * as router from '../common/router.js';
 import { el, fill, table, heading, notice, errorText, field, select, badge } from '../common/ui.js';
 import { STATE, KIND, options, label, communityName, communities } from '../common/labels.js';
-import { stateBadge, caseLink, deadlineEl, partyNames } from './common.js';
+import { caseLink, partyNames } from './common.js';
+import { searchBox } from './search.js';
+import { stateBadge, deadlineEl } from '../common/casecells.js';
 
 const PAGE = 20;
 
@@ -23,15 +26,15 @@ function mediators(c) {
 export async function casesView(main, params, query) {
   const q = {
     state: query.get('state') || '', kind: query.get('kind') || '', community: query.get('community') || '',
-    mediator: query.get('mediator') || '', overdue: query.get('overdue') === '1', text: query.get('q') || '',
+    mediator: query.get('mediator') || '', overdue: query.get('overdue') === '1',
     page: Math.max(1, Number(query.get('page')) || 1),
   };
   const out = el('div');
-  fill(main, heading('在办案件'), out);
+  fill(main, heading('在办案件'), searchBox(), out);
   let r;
   const ask = (page) => call('Desk', 'ListCases', {
     state: q.state || undefined, kind: q.kind || undefined, community: q.community || undefined,
-    mediator: q.mediator || undefined, overdue_only: q.overdue || undefined, text: q.text || undefined,
+    mediator: q.mediator || undefined, overdue_only: q.overdue || undefined,
     page_size: PAGE, cursor: page > 1 ? String((page - 1) * PAGE) : undefined,
   });
   try {
@@ -53,7 +56,6 @@ export async function casesView(main, params, query) {
     if (next.community) u.set('community', next.community);
     if (next.mediator) u.set('mediator', next.mediator);
     if (next.overdue) u.set('overdue', '1');
-    if (next.text) u.set('q', next.text);
     if (next.page > 1) u.set('page', String(next.page));
     const s = u.toString();
     router.navigate('/cases' + (s ? '?' + s : ''), true);
@@ -68,18 +70,11 @@ export async function casesView(main, params, query) {
   const over = el('input', { type: 'checkbox' });
   over.checked = q.overdue;
   const fOver = el('div', { class: 'field check' }, el('label', {}, over, ' 只看逾期'));
-  const text = el('input', { type: 'search', value: q.text, placeholder: '案号、当事人、调解员' });
-  const fText = field('搜索', text);
   fState.input.addEventListener('change', () => setQuery({ state: fState.input.value, page: 1 }));
   fKind.input.addEventListener('change', () => setQuery({ kind: fKind.input.value, page: 1 }));
   fComm.input.addEventListener('change', () => setQuery({ community: fComm.input.value, page: 1 }));
   fMed.input.addEventListener('change', () => setQuery({ mediator: fMed.input.value, page: 1 }));
   over.addEventListener('change', () => setQuery({ overdue: over.checked, page: 1 }));
-  let timer = 0;
-  text.addEventListener('input', () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => setQuery({ text: text.value.trim(), page: 1 }), 300);
-  });
 
   const pages = Math.max(1, Math.ceil(total / PAGE));
   const page = Math.min(q.page, pages);
@@ -90,7 +85,7 @@ export async function casesView(main, params, query) {
   next.addEventListener('click', () => setQuery({ page: page + 1 }));
 
   fill(out,
-    el('div', { class: 'toolbar', role: 'search' }, fText, fState, fKind, fComm, fMed, fOver,
+    el('div', { class: 'toolbar' }, fState, fKind, fComm, fMed, fOver,
       // The unit's 台账 (its cases, of the community chosen) as an xlsx: a plain GET download.
       el('a', { href: `/api/v1/documents/ledger${q.community ? `?community=${encodeURIComponent(q.community)}` : ''}`, id: 'ledger-download', download: '' }, '导出台账')),
     table([
@@ -103,8 +98,7 @@ export async function casesView(main, params, query) {
       { title: '期限', render: (lc) => deadlineEl(lc.case_record) },
     ], shown, held ? '没有符合条件的案件。' : '本单位目前没有在办案件。', `共 ${total} 件${total !== held ? `（全部 ${held} 件）` : ''}`),
     pages > 1 ? el('div', { class: 'pager' }, prev, el('span', {}, `第 ${page}/${pages} 页，共 ${total} 件`), next) : null);
-  if (q.text) { text.focus(); text.setSelectionRange(text.value.length, text.value.length); }
 
   const unsubscribe = events.subscribe((ch) => { if (ch.reset || ch.case_ids.length) router.refresh(); });
-  return () => { clearTimeout(timer); unsubscribe(); };
+  return unsubscribe;
 }

@@ -1,28 +1,13 @@
-// common.js - pieces the desk's views share: a case's state badge, its
-// deadline (red when overdue), the step-result message of a Desk reply
-// (DeskReply.steps: the operator's step and the unit policy's), and the
-// calls that take a step.
+// common.js - pieces the desk's views share: links to cases, the parties'
+// names, the step-result message of a Desk reply (DeskReply.steps: the
+// operator's step and the unit policy's), and the calls that take a step. A
+// case's state badge and deadline are common/casecells.js's (the
+// dashboard's too).
 
 import { call } from '../common/api.js';
-import { el, badge, fmtTime, fmtDue } from '../common/ui.js';
-import { STATE, STATE_TONE, ACTION, TEAM_ROLE, label, unitName } from '../common/labels.js';
+import { el } from '../common/ui.js';
+import { ACTION, TEAM_ROLE, label, unitName } from '../common/labels.js';
 import { noteRouter, refreshSync, refreshInboxBadge } from './desk.js';
-
-const FINAL = new Set(['closed', 'withdrawn']);
-
-export function stateBadge(c) { return badge(label(STATE, c.state), STATE_TONE[c.state] || 'info'); }
-
-export function isOverdue(c, now = Date.now()) {
-  return !!c.deadline_ms && !FINAL.has(c.state) && Number(c.deadline_ms) < now;
-}
-
-export function deadlineEl(c) {
-  if (!c.deadline_ms || FINAL.has(c.state)) return el('span', { class: 'muted' }, '—');
-  const over = isOverdue(c);
-  return el('span', { class: over ? 'overdue deadline' : 'deadline' },
-    el('time', { datetime: new Date(Number(c.deadline_ms)).toISOString() }, fmtTime(c.deadline_ms)),
-    ' ', el('span', { class: over ? '' : 'muted' }, `（${fmtDue(c.deadline_ms)}）`));
-}
 
 export function caseLink(c) {
   const id = c.id || (c.intake && c.intake.unit_ref) || '';

@@ -1,9 +1,9 @@
 // desk.js - a unit's desk: what the staff of a studio or a community
 // workstation work in every day. Registers the desk's views with the router
-// (待接收, 在办案件, 新受理, the case page, 团队, 待同步) and keeps the two
-// things every view shares up to date: the inbox badge (live, from
-// common/events.js) and the router's reachability (one calm line in the
-// banner while the desk works from the unit's copy).
+// (待接收, 在办案件 and its 搜索, 新受理, the case page, 团队, 待同步) and
+// keeps the two things every view shares up to date: the inbox badge (live,
+// from common/events.js) and the router's reachability (one calm line in
+// the banner while the desk works from the unit's copy).
 
 import * as router from '../common/router.js';
 import * as events from '../common/events.js';
@@ -11,6 +11,7 @@ import { call } from '../common/api.js';
 import { banner } from '../common/ui.js';
 import { inboxView } from './inbox.js';
 import { casesView } from './cases.js';
+import { searchView } from './search.js';
 import { intakeView } from './intake.js';
 import { caseView } from './case.js';
 import { teamView } from './team.js';
@@ -71,6 +72,7 @@ export async function init(session) {
   router.route('/', () => router.navigate('/inbox', true));
   router.route('/inbox', inboxView);
   router.route('/cases', casesView);
+  router.route('/search', searchView);
   router.route('/cases/:id', caseView);
   router.route('/intake', intakeView);
   router.route('/team', teamView);

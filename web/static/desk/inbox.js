@@ -7,7 +7,8 @@ import { call } from '../common/api.js';
 import * as events from '../common/events.js';
 import { el, fill, table, heading, notice, errorText, field, timeEl, actionButton } from '../common/ui.js';
 import { KIND, label, unitName } from '../common/labels.js';
-import { caseLink, deadlineEl, act, refusal, partyNames } from './common.js';
+import { caseLink, act, refusal, partyNames } from './common.js';
+import { deadlineEl } from '../common/casecells.js';
 
 export async function inboxView(main) {
   const list = el('div', { class: 'inbox' });
