@@ -147,8 +147,9 @@ static mc_code check_intake(const mc_registry *reg, const mv_intake *in, mc_err 
   TRY(mc_text_check(in->unit_ref, lim->max_name_bytes, "action.intake.unit_ref", err));
   if (!mc_str_empty(in->unit_ref) && !mc_unit_ref_valid(in->unit_ref))
     return mc_err_set(err, MC_INVALID_ARGUMENT,
-                      "action.intake.unit_ref: expected the unit's reference for the case, "
-                      MC_UNIT_REF_RULE " (such as PS-2026-0007); never personal data");
+                      _("action.intake.unit_ref: expected the unit's reference for the case, "
+                        "%s (such as PS-2026-0007); never personal data"),
+                      mc_unit_ref_rule());
   /* The router's links to earlier cases (再次纠纷): case ids only. */
   if (in->n_repeat_of > MC_REPEAT_MAX)
     return mc_err_set(err, MC_INVALID_ARGUMENT, "action.intake.repeat_of: more than %d",

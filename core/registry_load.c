@@ -8,6 +8,9 @@
  * registry being built, remembering the first error. Cross-references (a station's community, a
  * community's station, an operator's unit) are checked once the whole file
  * has been read, so sections may come in any order.
+ *
+ * Errors are for the person who wrote the file: in the process's language
+ * (core/i18n.h), naming the file, the [section] and the key as written.
  */
 #include "core/registry.h"
 
@@ -22,6 +25,7 @@
 #include <string.h>
 
 #include "core/config_keys.h"
+#include "core/i18n.h"
 #include "core/names.h"
 #include "core/text.h"
 
@@ -74,7 +78,7 @@ static char *dup_text(parse_state *st, const char *section, const char *name, co
   }
   char *s = strdup(value);
   if (s == NULL)
-    st->rc = mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, "%s: out of memory", st->origin);
+    st->rc = mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, _("%s: out of memory"), st->origin);
   return s;
 }
 
@@ -101,7 +105,7 @@ static bool parse_i64(const char *value, int64_t min, int64_t max, int64_t *out)
 static bool number(parse_state *st, const char *section, const char *name, const char *value,
                    int64_t min, int64_t max, int64_t *out) {
   if (!parse_i64(value, min, max, out)) {
-    fail(st, section, name, "expected a whole number from %lld to %lld, got \"%s\"",
+    fail(st, section, name, _("expected a whole number from %lld to %lld, got \"%s\""),
          (long long)min, (long long)max, value);
     return false;
   }
@@ -114,7 +118,7 @@ static bool parse_key(parse_state *st, const char *section, const char *name, co
   if (sodium_base642bin(out, MC_KEY_BYTES, value, strlen(value), NULL, &len, NULL,
                         sodium_base64_VARIANT_ORIGINAL) != 0 ||
       len != MC_KEY_BYTES) {
-    fail(st, section, name, "expected a base64 Ed25519 public key (32 bytes)");
+    fail(st, section, name, _("expected a base64 Ed25519 public key (32 bytes)"));
     return false;
   }
   return true;
@@ -125,14 +129,14 @@ static bool parse_kinds(parse_state *st, const char *section, const char *name,
                         const char *value, uint32_t *out) {
   char buf[512];
   if (strlen(value) >= sizeof(buf))
-    return fail(st, section, name, "list too long"), false;
+    return fail(st, section, name, _("list too long")), false;
   strcpy(buf, value);
   uint32_t mask = 0;
   char *save = NULL;
   for (char *tok = strtok_r(buf, " ,", &save); tok; tok = strtok_r(NULL, " ,", &save)) {
     int kind;
     if (mc_name_parse(mc_kind_names, tok, &kind) != 0)
-      return fail(st, section, name, "unknown dispute kind \"%s\"", tok), false;
+      return fail(st, section, name, _("unknown dispute kind \"%s\""), tok), false;
     mask |= 1u << kind;
   }
   *out = mask;
@@ -150,7 +154,7 @@ static void *entry_for(parse_state *st, void **array, size_t *count, size_t elem
   }
   char *grown = realloc(base, (*count + 1) * elem);
   if (grown == NULL) {
-    st->rc = mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, "%s: out of memory", st->origin);
+    st->rc = mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, _("%s: out of memory"), st->origin);
     return NULL;
   }
   *array = grown;
@@ -158,7 +162,7 @@ static void *entry_for(parse_state *st, void **array, size_t *count, size_t elem
   memset(entry, 0, elem);
   *(char **)entry = strdup(id);
   if (*(char **)entry == NULL) {
-    st->rc = mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, "%s: out of memory", st->origin);
+    st->rc = mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, _("%s: out of memory"), st->origin);
     return NULL;
   }
   (*count)++;
@@ -173,7 +177,7 @@ static bool append_str(parse_state *st, char ***array, size_t *count, const char
   char **grown = realloc(*array, (*count + 1) * sizeof(char *));
   if (grown == NULL) {
     free(s);
-    st->rc = mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, "%s: out of memory", st->origin);
+    st->rc = mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, _("%s: out of memory"), st->origin);
     return false;
   }
   grown[(*count)++] = s;
@@ -212,7 +216,7 @@ static bool parse_unit_kind(parse_state *st, const char *section, const char *na
   else if (strcmp(value, "community") == 0)
     *out = MC_UNIT_COMMUNITY;
   else
-    return fail(st, section, name, "expected police, marriage or community, got \"%s\"", value),
+    return fail(st, section, name, _("expected police, marriage or community, got \"%s\""), value),
            false;
   return true;
 }
@@ -224,20 +228,20 @@ static bool add_member(parse_state *st, const char *section, const char *name,
   char role_name[32];
   int role;
   if (space == NULL || (size_t)(space - value) >= sizeof(role_name))
-    return fail(st, section, name, "expected \"<role> <person>\", got \"%s\"", value), false;
+    return fail(st, section, name, _("expected \"<role> <person>\", got \"%s\""), value), false;
   memcpy(role_name, value, (size_t)(space - value));
   role_name[space - value] = '\0';
   if (mc_name_parse(mc_team_role_names, role_name, &role) != 0)
-    return fail(st, section, name, "unknown role \"%s\" (mediator, counsellor or lawyer)",
+    return fail(st, section, name, _("unknown role \"%s\" (mediator, counsellor or lawyer)"),
                 role_name),
            false;
   while (*space == ' ')
     space++;
   if (*space == '\0')
-    return fail(st, section, name, "member without a name"), false;
+    return fail(st, section, name, _("member without a name")), false;
   mc_roster_entry *grown = realloc(*roster, (*count + 1) * sizeof(*grown));
   if (grown == NULL)
-    return st->rc = mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, "out of memory"), false;
+    return st->rc = mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, _("out of memory")), false;
   *roster = grown;
   grown[*count].role = (Mediation__V1__TeamRole)role;
   grown[*count].person = dup_text(st, section, name, space);
@@ -277,7 +281,7 @@ static bool set_key(parse_state *st, const char *section, const mc_conf_key *k, 
     return replace_text(st, slot, section, name, value);
   case MC_CONF_CASE_PREFIX:
     if (!case_prefix_valid(value))
-      return fail(st, section, name, "expected 1-8 capital letters or digits, got \"%s\"",
+      return fail(st, section, name, _("expected 1-8 capital letters or digits, got \"%s\""),
                   value),
              false;
     return replace_text(st, slot, section, name, value);
@@ -289,7 +293,7 @@ static bool set_key(parse_state *st, const char *section, const mc_conf_key *k, 
   case MC_CONF_DURATION:
     if (!parse_duration(value, slot))
       return fail(st, section, name,
-                  "expected a duration such as 90s, 45m, 24h or 30d (0: none), got \"%s\"",
+                  _("expected a duration such as 90s, 45m, 24h or 30d (0: none), got \"%s\""),
                   value),
              false;
     return true;
@@ -308,7 +312,7 @@ static bool set_key(parse_state *st, const char *section, const mc_conf_key *k, 
   case MC_CONF_TEXT_LIST:
     return append_str(st, slot, (size_t *)(base + k->companion), section, name, value);
   }
-  return fail(st, section, name, "unknown key"), false;
+  return fail(st, section, name, _("unknown key")), false;
 }
 
 /* Numbers and durations start at their defaults; text defaults are filled
@@ -375,7 +379,7 @@ static char *owner_of(parse_state *st, const mc_conf_section *sec, const char *s
     if (p == NULL)
       return NULL;
     if (p->kind != 0 && p->kind != kind)
-      return fail(st, section, name, "id used by two principals"), NULL;
+      return fail(st, section, name, _("id used by two principals")), NULL;
     p->kind = kind;
     return (char *)p;
   }
@@ -390,7 +394,7 @@ static int on_ini_key(void *user, const char *section, const char *name, const c
   const char *id = NULL;
   const mc_conf_section *sec = section_of(section, &id);
   if (sec == NULL)
-    return fail(st, section, name, "unknown section"), 0;
+    return fail(st, section, name, _("unknown section")), 0;
   /* [web "police-studio"] is [web police-studio], as git-config writes it. */
   char unquoted[72];
   size_t id_len = id != NULL ? strlen(id) : 0;
@@ -400,7 +404,7 @@ static int on_ini_key(void *user, const char *section, const char *name, const c
     id = unquoted;
   }
   if (id != NULL && !valid_id(id))
-    return fail(st, section, name, "section id \"%s\" must be 1-64 of a-z, 0-9, '-' and '_'",
+    return fail(st, section, name, _("section id \"%s\" must be 1-64 of a-z, 0-9, '-' and '_'"),
                 id),
            0;
   char *base = owner_of(st, sec, section, id, name);
@@ -408,7 +412,7 @@ static int on_ini_key(void *user, const char *section, const char *name, const c
     return 0;
   const mc_conf_key *key = mc_conf_key_of(sec, name);
   if (key == NULL)
-    return fail(st, section, name, "unknown key"), 0;
+    return fail(st, section, name, _("unknown key")), 0;
   return set_key(st, section, key, base, value) ? 1 : 0;
 }
 
@@ -437,14 +441,14 @@ static mc_code check_web_site(parse_state *st, const mc_web_site *w) {
   bool coordinators = strcmp(w->id, MC_WEB_COORDINATORS) == 0;
   if (!coordinators && mc_registry_unit(reg, w->id) == NULL)
     return mc_err_set(st->err, MC_INVALID_ARGUMENT,
-                      "%s: [web %s] is neither a [unit] section's id nor \"%s\"", st->origin,
+                      _("%s: [web %s] is neither a [unit] section's id nor \"%s\""), st->origin,
                       w->id, MC_WEB_COORDINATORS);
   if (w->data_dir == NULL || w->data_dir[0] == '\0')
-    return mc_err_set(st->err, MC_INVALID_ARGUMENT, "%s: [web %s] has no data_dir",
+    return mc_err_set(st->err, MC_INVALID_ARGUMENT, _("%s: [web %s] has no data_dir"),
                       st->origin, w->id);
   if ((w->tls_cert == NULL) != (w->tls_key == NULL))
     return mc_err_set(st->err, MC_INVALID_ARGUMENT,
-                      "%s: [web %s] needs both tls_cert and tls_key, or neither", st->origin,
+                      _("%s: [web %s] needs both tls_cert and tls_key, or neither"), st->origin,
                       w->id);
   if (w->principal == NULL)
     return MC_OK;
@@ -454,9 +458,10 @@ static mc_code check_web_site(parse_state *st, const mc_web_site *w) {
                                                strcmp(p->unit, w->id) == 0);
   if (!fits)
     return mc_err_set(st->err, MC_INVALID_ARGUMENT,
-                      "%s: [web %s] principal \"%s\" is not %s", st->origin, w->id,
+                      _("%s: [web %s] principal \"%s\" is not %s"), st->origin, w->id,
                       w->principal,
-                      coordinators ? "a [coordinator] section" : "an [operator] of that unit");
+                      coordinators ? _("a [coordinator] section")
+                                   : _("an [operator] of that unit"));
   return MC_OK;
 }
 
@@ -467,13 +472,13 @@ static mc_code check_unit_remind(parse_state *st, const mc_unit *u) {
   bool mail = r->smtp_url != NULL || r->mail_from != NULL || r->n_mail_to > 0;
   if (mail && (r->smtp_url == NULL || r->mail_from == NULL || r->n_mail_to == 0))
     return mc_err_set(st->err, MC_INVALID_ARGUMENT,
-                      "%s: [unit %s] reminders by mail need smtp_url, mail_from and at least "
-                      "one mail_to",
+                      _("%s: [unit %s] reminders by mail need smtp_url, mail_from and at least "
+                        "one mail_to"),
                       st->origin, u->id);
   if (r->webhook_kind != NULL && strcmp(r->webhook_kind, "wecom") != 0 &&
       strcmp(r->webhook_kind, "dingtalk") != 0)
     return mc_err_set(st->err, MC_INVALID_ARGUMENT,
-                      "%s: [unit %s] webhook_kind: expected wecom or dingtalk, got \"%s\"",
+                      _("%s: [unit %s] webhook_kind: expected wecom or dingtalk, got \"%s\""),
                       st->origin, u->id, r->webhook_kind);
   if (r->digest_at != NULL) {
     const char *t = r->digest_at;
@@ -482,7 +487,7 @@ static mc_code check_unit_remind(parse_state *st, const mc_unit *u) {
       ok = i == 2 || (t[i] >= '0' && t[i] <= '9');
     if (!ok || (t[0] - '0') * 10 + (t[1] - '0') > 23 || (t[3] - '0') * 10 + (t[4] - '0') > 59)
       return mc_err_set(st->err, MC_INVALID_ARGUMENT,
-                        "%s: [unit %s] digest_at: expected a time of day HH:MM, got \"%s\"",
+                        _("%s: [unit %s] digest_at: expected a time of day HH:MM, got \"%s\""),
                         st->origin, u->id, t);
   }
   return MC_OK;
@@ -518,7 +523,7 @@ static mc_code check_names_unique(parse_state *st) {
     cap += 2 + reg->communities[i].n_aliases;
   name_ref *all = calloc(cap ? cap : 1, sizeof(*all));
   if (all == NULL)
-    return mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, "out of memory");
+    return mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, _("out of memory"));
   size_t n = 0;
   for (size_t i = 0; i < reg->n_units; i++) {
     const mc_unit *u = &reg->units[i];
@@ -531,13 +536,13 @@ static mc_code check_names_unique(parse_state *st) {
   mc_code rc = MC_OK;
   for (size_t i = 0; i < n && rc == MC_OK; i++) {
     if (all[i].text[0] == '\0')
-      rc = mc_err_set(st->err, MC_INVALID_ARGUMENT, "%s: [%s %s] has an empty alias",
+      rc = mc_err_set(st->err, MC_INVALID_ARGUMENT, _("%s: [%s %s] has an empty alias"),
                       st->origin, all[i].what, all[i].id);
     for (size_t k = i + 1; k < n && rc == MC_OK; k++) {
       if (strcmp(all[i].text, all[k].text) == 0)
         rc = mc_err_set(st->err, MC_INVALID_ARGUMENT,
-                        "%s: \"%s\" names both [%s %s] and [%s %s]: unit and community ids, "
-                        "names and aliases must all differ",
+                        _("%s: \"%s\" names both [%s %s] and [%s %s]: unit and community ids, "
+                          "names and aliases must all differ"),
                         st->origin, all[i].text, all[i].what, all[i].id, all[k].what,
                         all[k].id);
     }
@@ -550,30 +555,30 @@ static mc_code check_names_unique(parse_state *st) {
 static mc_code check_whole(parse_state *st) {
   mc_registry *reg = st->reg;
   if (fill_text_defaults(reg) != MC_OK)
-    return mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, "out of memory");
+    return mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, _("out of memory"));
   if (reg->limits.page_size_default > reg->limits.page_size_max)
     return mc_err_set(st->err, MC_INVALID_ARGUMENT,
-                      "%s: [limits] page_size_default exceeds page_size_max", st->origin);
+                      _("%s: [limits] page_size_default exceeds page_size_max"), st->origin);
   for (size_t i = 0; i < reg->n_units; i++) {
     mc_unit *u = &reg->units[i];
     if (u->kind == 0)
-      return mc_err_set(st->err, MC_INVALID_ARGUMENT, "%s: [unit %s] has no kind", st->origin,
+      return mc_err_set(st->err, MC_INVALID_ARGUMENT, _("%s: [unit %s] has no kind"), st->origin,
                         u->id);
     if (u->name == NULL && (u->name = strdup(u->id)) == NULL)
-      return mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, "out of memory");
+      return mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, _("out of memory"));
     if (u->kind == MC_UNIT_COMMUNITY) {
       const mc_community *c = u->community ? mc_registry_community(reg, u->community) : NULL;
       if (c == NULL)
         return mc_err_set(st->err, MC_INVALID_ARGUMENT,
-                          "%s: [unit %s] community \"%s\" is not a [community] section",
+                          _("%s: [unit %s] community \"%s\" is not a [community] section"),
                           st->origin, u->id, u->community ? u->community : "");
     }
     if (mc_registry_principal(reg, u->id) != NULL)
       return mc_err_set(st->err, MC_INVALID_ARGUMENT,
-                        "%s: unit id \"%s\" is also a coordinator or operator id", st->origin,
+                        _("%s: unit id \"%s\" is also a coordinator or operator id"), st->origin,
                         u->id);
     if (!u->has_key)
-      return mc_err_set(st->err, MC_INVALID_ARGUMENT, "%s: [unit %s] has no public_key",
+      return mc_err_set(st->err, MC_INVALID_ARGUMENT, _("%s: [unit %s] has no public_key"),
                         st->origin, u->id);
   }
   /* A unit signs its requests to the router: it is a principal too. */
@@ -587,17 +592,17 @@ static mc_code check_whole(parse_state *st) {
     p->kind = MC_PRINCIPAL_UNIT;
     memcpy(p->public_key, u->public_key, MC_KEY_BYTES);
     if ((p->name = strdup(u->name)) == NULL || (p->unit = strdup(u->id)) == NULL)
-      return mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, "out of memory");
+      return mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, _("out of memory"));
   }
   for (size_t i = 0; i < reg->n_communities; i++) {
     mc_community *c = &reg->communities[i];
     if (c->name == NULL && (c->name = strdup(c->id)) == NULL)
-      return mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, "out of memory");
+      return mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, _("out of memory"));
     if (c->station != NULL) {
       const mc_unit *u = mc_registry_unit(reg, c->station);
       if (u == NULL || u->kind != MC_UNIT_COMMUNITY || strcmp(u->community, c->id) != 0)
         return mc_err_set(st->err, MC_INVALID_ARGUMENT,
-                          "%s: [community %s] station \"%s\" is not a community unit of it",
+                          _("%s: [community %s] station \"%s\" is not a community unit of it"),
                           st->origin, c->id, c->station);
     }
   }
@@ -606,12 +611,12 @@ static mc_code check_whole(parse_state *st) {
     if (p->kind == MC_PRINCIPAL_OPERATOR) {
       if (p->unit == NULL || mc_registry_unit(reg, p->unit) == NULL)
         return mc_err_set(st->err, MC_INVALID_ARGUMENT,
-                          "%s: [operator %s] unit \"%s\" is not a [unit] section", st->origin,
+                          _("%s: [operator %s] unit \"%s\" is not a [unit] section"), st->origin,
                           p->id, p->unit ? p->unit : "");
     }
     static const uint8_t zero[MC_KEY_BYTES];
     if (memcmp(p->public_key, zero, MC_KEY_BYTES) == 0)
-      return mc_err_set(st->err, MC_INVALID_ARGUMENT, "%s: [%s %s] has no public_key",
+      return mc_err_set(st->err, MC_INVALID_ARGUMENT, _("%s: [%s %s] has no public_key"),
                         st->origin, mc_name_of(mc_principal_names, (int)p->kind), p->id);
   }
   for (size_t i = 0; i < reg->n_web_sites; i++) {
@@ -628,7 +633,7 @@ static mc_code check_whole(parse_state *st) {
     const mc_principal *p = mc_registry_principal(reg, reg->remind.principal);
     if (p == NULL || p->kind != MC_PRINCIPAL_COORDINATOR)
       return mc_err_set(st->err, MC_INVALID_ARGUMENT,
-                        "%s: [remind] principal \"%s\" is not a [coordinator] section",
+                        _("%s: [remind] principal \"%s\" is not a [coordinator] section"),
                         st->origin, reg->remind.principal);
   }
   return check_names_unique(st);
@@ -637,15 +642,15 @@ static mc_code check_whole(parse_state *st) {
 mc_code mc_registry_parse(const char *text, const char *origin, mc_registry **out,
                           mc_err *err) {
   if (sodium_init() < 0)
-    return mc_err_set(err, MC_INTERNAL, "libsodium failed to initialise");
+    return mc_err_set(err, MC_INTERNAL, _("libsodium failed to initialise"));
   mc_registry *reg = calloc(1, sizeof(*reg));
   if (reg == NULL)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("out of memory"));
   parse_state st = {.reg = reg, .origin = origin, .err = err, .rc = MC_OK};
   st.rc = set_defaults(&st);
   int line = st.rc == MC_OK ? ini_parse_string(text, on_ini_key, &st) : 0;
   if (st.rc == MC_OK && line != 0)
-    st.rc = mc_err_set(err, MC_INVALID_ARGUMENT, "%s:%d: not a valid INI line", origin, line);
+    st.rc = mc_err_set(err, MC_INVALID_ARGUMENT, _("%s:%d: not a valid INI line"), origin, line);
   if (st.rc == MC_OK)
     st.rc = check_whole(&st);
   if (st.rc != MC_OK) {
@@ -659,7 +664,7 @@ mc_code mc_registry_parse(const char *text, const char *origin, mc_registry **ou
 mc_code mc_registry_load(const char *path, mc_registry **out, mc_err *err) {
   FILE *f = fopen(path, "rb");
   if (f == NULL)
-    return mc_err_set(err, MC_NOT_FOUND, "%s: cannot open: %s", path, strerror(errno));
+    return mc_err_set(err, MC_NOT_FOUND, _("%s: cannot open: %s"), path, strerror(errno));
   char *text = NULL;
   size_t len = 0, cap = 0;
   for (;;) {
@@ -667,13 +672,13 @@ mc_code mc_registry_load(const char *path, mc_registry **out, mc_err *err) {
       if (cap > (1u << 22)) {
         free(text);
         fclose(f);
-        return mc_err_set(err, MC_INVALID_ARGUMENT, "%s: larger than 4 MiB", path);
+        return mc_err_set(err, MC_INVALID_ARGUMENT, _("%s: larger than 4 MiB"), path);
       }
       char *grown = realloc(text, cap + 65536);
       if (grown == NULL) {
         free(text);
         fclose(f);
-        return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
+        return mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("out of memory"));
       }
       text = grown;
       cap += 65536;
@@ -687,7 +692,7 @@ mc_code mc_registry_load(const char *path, mc_registry **out, mc_err *err) {
   fclose(f);
   if (failed) {
     free(text);
-    return mc_err_set(err, MC_UNAVAILABLE, "%s: read error", path);
+    return mc_err_set(err, MC_UNAVAILABLE, _("%s: read error"), path);
   }
   text[len] = '\0';
   mc_code rc = mc_registry_parse(text, path, out, err);

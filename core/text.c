@@ -66,6 +66,10 @@ mc_code mc_text_check(const char *s, size_t max_bytes, const char *field, mc_err
   return MC_OK;
 }
 
+const char *mc_unit_ref_rule(void) {
+  return _("1-32 of A-Z, a-z, 0-9 and '-', starting with a letter"); /* MC_UNIT_REF_MAX */
+}
+
 bool mc_unit_ref_valid(const char *ref) {
   if (ref == NULL)
     return false;

@@ -34,7 +34,9 @@ mc_code mc_text_check(const char *s, size_t max_bytes, const char *field, mc_err
  * or free text (spaces, punctuation) cannot be one. */
 #define MC_UNIT_REF_MAX 32
 bool mc_unit_ref_valid(const char *ref);
-#define MC_UNIT_REF_RULE "1-32 of A-Z, a-z, 0-9 and '-', starting with a letter"
+/* The rule above, as refusals say it, in the thread's language (core/i18n.h);
+ * never NULL. */
+const char *mc_unit_ref_rule(void);
 
 /* Limits for a whole decoded message. */
 typedef struct mc_message_limits {

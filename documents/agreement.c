@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "core/i18n.h"
 #include "core/names.h"
 #include "documents/documents.h"
 #include "documents/internal.h"
@@ -81,15 +82,15 @@ mc_code doc_agreement(const mc_registry *reg, const mv_case *c, bool masked, boo
     return mc_err_set(err, MC_INVALID_ARGUMENT, "case: missing or without intake");
   if (masked)
     return mc_err_set(err, MC_PERMISSION_DENIED,
-                      "the agreement of case %s carries the parties' full particulars: only "
-                      "its holding unit (%s) may produce it",
+                      _("the agreement of case %s carries the parties' full particulars: only "
+                        "its holding unit (%s) may produce it"),
                       c->id, c->holder);
   const Mediation__V1__Outcome *o = c->outcome;
   bool agreed = o != NULL && o->kind == MV_OUTCOME(AGREEMENT);
   if (!draft && !agreed)
     return mc_err_set(err, MC_FAILED_PRECONDITION,
-                      "case %s has no agreement recorded: record the outcome first, or ask "
-                      "for a draft",
+                      _("case %s has no agreement recorded: record the outcome first, or ask "
+                        "for a draft"),
                       c->id);
   if (!agreed)
     o = NULL; /* a draft before the outcome: blanks for what is to be agreed */

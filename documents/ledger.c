@@ -14,6 +14,7 @@
 #include <xlsxwriter.h>
 
 #include "core/clock.h"
+#include "core/i18n.h"
 #include "core/names.h"
 #include "documents/documents.h"
 #include "documents/internal.h"
@@ -55,7 +56,7 @@ static lxw_datetime excel_date(const mc_registry *reg, int64_t ms) {
 }
 
 static mc_code lxw_fail(lxw_error e, const char *what, mc_err *err) {
-  return mc_err_set(err, MC_INTERNAL, "ledger: %s: %s", what, lxw_strerror(e));
+  return mc_err_set(err, MC_INTERNAL, _("ledger: %s: %s"), what, lxw_strerror(e));
 }
 
 typedef struct ledger_formats {
@@ -89,7 +90,7 @@ mc_code doc_ledger(const mc_registry *reg, mv_case *const *cases, size_t n, cons
   lxw_workbook_options opts = {.constant_memory = LXW_TRUE, .tmpdir = NULL};
   lxw_workbook *wb = workbook_new_opt(path, &opts);
   if (wb == NULL)
-    return mc_err_set(err, MC_INTERNAL, "%s: cannot create the workbook", path);
+    return mc_err_set(err, MC_INTERNAL, _("%s: cannot create the workbook"), path);
   lxw_worksheet *ws = workbook_add_worksheet(wb, "台账");
   ledger_formats f;
   make_formats(wb, &f);

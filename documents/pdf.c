@@ -11,6 +11,8 @@
 
 #include "documents/pdf.h"
 
+#include "core/i18n.h"
+
 mc_code dp_open(dp_doc *d, const char *path, const char *title, mc_err *err) {
   memset(d, 0, sizeof(*d));
   d->surface = cairo_pdf_surface_create(path, DP_PAGE_W, DP_PAGE_H);
@@ -18,7 +20,7 @@ mc_code dp_open(dp_doc *d, const char *path, const char *title, mc_err *err) {
   if (st != CAIRO_STATUS_SUCCESS) {
     cairo_surface_destroy(d->surface);
     d->surface = NULL;
-    return mc_err_set(err, MC_INTERNAL, "%s: cannot write the PDF: %s", path ? path : "(none)",
+    return mc_err_set(err, MC_INTERNAL, _("%s: cannot write the PDF: %s"), path ? path : "(none)",
                       cairo_status_to_string(st));
   }
   if (title != NULL)
@@ -71,7 +73,7 @@ mc_code dp_close(dp_doc *d, mc_err *err) {
   d->cr = NULL;
   d->surface = NULL;
   if (st != CAIRO_STATUS_SUCCESS)
-    return mc_err_set(err, MC_INTERNAL, "writing the PDF: %s", cairo_status_to_string(st));
+    return mc_err_set(err, MC_INTERNAL, _("writing the PDF: %s"), cairo_status_to_string(st));
   return MC_OK;
 }
 

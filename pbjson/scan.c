@@ -10,6 +10,10 @@
  * of that with the path of the value ("action.parties[1]: duplicate key
  * \"phone\""), so json-c only ever sees text whose meaning is unambiguous.
  * Recursion is bounded by PJ_MAX_DEPTH, checked before descending.
+ *
+ * Language: as read.c, the sentence of a refusal is translated into the
+ * calling thread's language (the gateway's browser, mediactl's LANG); the
+ * path before it and the byte offset stay as they are.
  */
 #include <stdarg.h>
 #include <stdbool.h>
@@ -18,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/i18n.h"
 #include "pbjson/internal.h"
 #include "pbjson/pbjson.h"
 
@@ -50,8 +55,8 @@ static mc_code fail(scan *s, mc_code code, const char *fmt, ...) {
 }
 
 static mc_code syntax(scan *s, const char *what) {
-  return fail(s, MC_INVALID_ARGUMENT, "malformed JSON at byte %zu: %s", (size_t)(s->p - s->start),
-              what);
+  return fail(s, MC_INVALID_ARGUMENT, _("malformed JSON at byte %zu: %s"),
+              (size_t)(s->p - s->start), what);
 }
 
 static void skip_ws(scan *s) {
@@ -140,40 +145,41 @@ static mc_code scan_string(scan *s, key *k) {
   bool escaped = false;
   while (true) {
     if (s->p >= s->end)
-      return syntax(s, "unterminated string");
+      return syntax(s, _("unterminated string"));
     unsigned char c = *s->p;
     if (c == '"')
       break;
     if (c < 0x20)
-      return syntax(s, "control character in a string (escape it)");
+      return syntax(s, _("control character in a string (escape it)"));
     if (c == '\\') {
       escaped = true;
       if (++s->p >= s->end)
-        return syntax(s, "unterminated string");
+        return syntax(s, _("unterminated string"));
       c = *s->p++;
       if (c == 'u') {
         long u = hex4(s);
         if (u < 0)
-          return syntax(s, "bad \\u escape");
+          return syntax(s, _("bad \\u escape"));
         if (u >= 0xdc00 && u <= 0xdfff)
-          return syntax(s, "lone UTF-16 surrogate in a \\u escape");
+          return syntax(s, _("lone UTF-16 surrogate in a \\u escape"));
         if (u >= 0xd800 && u <= 0xdbff) {
           if (s->end - s->p < 2 || s->p[0] != '\\' || s->p[1] != 'u')
-            return syntax(s, "lone UTF-16 surrogate in a \\u escape");
+            return syntax(s, _("lone UTF-16 surrogate in a \\u escape"));
           s->p += 2;
           long lo = hex4(s);
           if (lo < 0xdc00 || lo > 0xdfff)
-            return syntax(s, "lone UTF-16 surrogate in a \\u escape");
+            return syntax(s, _("lone UTF-16 surrogate in a \\u escape"));
         }
       } else if (strchr("\"\\/bfnrt", c) == NULL || c == '\0') {
-        return syntax(s, "bad escape in a string");
+        return syntax(s, _("bad escape in a string"));
       }
       continue;
     }
     if (c >= 0x80) {
       size_t n = pj_utf8_len(s->p, s->end);
       if (n == 0)
-        return fail(s, MC_INVALID_ARGUMENT, "invalid UTF-8 at byte %zu", (size_t)(s->p - s->start));
+        return fail(s, MC_INVALID_ARGUMENT, _("invalid UTF-8 at byte %zu"),
+                    (size_t)(s->p - s->start));
       s->p += n;
       continue;
     }
@@ -189,7 +195,7 @@ static mc_code scan_string(scan *s, key *k) {
   /* Decode: the text is known to be well formed here. */
   char *out = malloc((size_t)(close - open) + 1);
   if (out == NULL)
-    return fail(s, MC_RESOURCE_EXHAUSTED, "out of memory");
+    return fail(s, MC_RESOURCE_EXHAUSTED, _("out of memory"));
   size_t n = 0;
   for (const unsigned char *q = open; q < close;) {
     if (*q != '\\') {
@@ -215,7 +221,7 @@ static mc_code scan_string(scan *s, key *k) {
     }
     if (cp == 0) { /* json-c's keys are C strings: "a\u0000b" would be "a" */
       free(out);
-      return syntax(s, "NUL character in a key");
+      return syntax(s, _("NUL character in a key"));
     }
     put_utf8(out, &n, cp);
   }
@@ -234,7 +240,7 @@ static mc_code scan_number(scan *s) {
   }
   const unsigned char *digits = p;
   if (p >= s->end || *p < '0' || *p > '9')
-    return syntax(s, "bad number");
+    return syntax(s, _("bad number"));
   if (*p == '0') {
     p++;
   } else {
@@ -247,7 +253,7 @@ static mc_code scan_number(scan *s) {
     integer = false;
     p++;
     if (p >= s->end || *p < '0' || *p > '9')
-      return syntax(s, "bad number");
+      return syntax(s, _("bad number"));
     while (p < s->end && *p >= '0' && *p <= '9')
       p++;
   }
@@ -257,7 +263,7 @@ static mc_code scan_number(scan *s) {
     if (p < s->end && (*p == '+' || *p == '-'))
       p++;
     if (p >= s->end || *p < '0' || *p > '9')
-      return syntax(s, "bad number");
+      return syntax(s, _("bad number"));
     while (p < s->end && *p >= '0' && *p <= '9')
       p++;
   }
@@ -265,7 +271,7 @@ static mc_code scan_number(scan *s) {
     const char *limit = negative ? "9223372036854775808" : "18446744073709551615";
     size_t llen = strlen(limit);
     if (ndigits > llen || (ndigits == llen && memcmp(digits, limit, llen) > 0))
-      return fail(s, MC_INVALID_ARGUMENT, "integer out of the 64-bit range");
+      return fail(s, MC_INVALID_ARGUMENT, _("integer out of the 64-bit range"));
   }
   s->p = p;
   return MC_OK;
@@ -300,14 +306,14 @@ static mc_code scan_object(scan *s) {
   while (true) {
     skip_ws(s);
     if (s->p >= s->end || *s->p != '"') {
-      rc = syntax(s, "expected a key in double quotes");
+      rc = syntax(s, _("expected a key in double quotes"));
       break;
     }
     if (n == cap) {
       size_t ncap = cap ? cap * 2 : 16;
       key *grown = realloc(keys, ncap * sizeof(*keys));
       if (grown == NULL) {
-        rc = fail(s, MC_RESOURCE_EXHAUSTED, "out of memory");
+        rc = fail(s, MC_RESOURCE_EXHAUSTED, _("out of memory"));
         break;
       }
       keys = grown;
@@ -318,7 +324,7 @@ static mc_code scan_object(scan *s) {
     n++;
     skip_ws(s);
     if (s->p >= s->end || *s->p != ':') {
-      rc = syntax(s, "expected ':' after a key");
+      rc = syntax(s, _("expected ':' after a key"));
       break;
     }
     s->p++;
@@ -336,7 +342,7 @@ static mc_code scan_object(scan *s) {
       s->p++;
       break;
     }
-    rc = syntax(s, "expected ',' or '}' in an object");
+    rc = syntax(s, _("expected ',' or '}' in an object"));
     break;
   }
   if (rc == MC_OK && n > 1) {
@@ -344,7 +350,7 @@ static mc_code scan_object(scan *s) {
     for (size_t i = 1; i < n; i++) {
       if (key_cmp(&keys[i - 1], &keys[i]) == 0) {
         size_t saved = pj_path_push_key(&s->path, keys[i].data, keys[i].len);
-        rc = fail(s, MC_INVALID_ARGUMENT, "duplicate key");
+        rc = fail(s, MC_INVALID_ARGUMENT, _("duplicate key"));
         pj_path_pop(&s->path, saved);
         break;
       }
@@ -376,14 +382,14 @@ static mc_code scan_array(scan *s) {
       s->p++;
       return MC_OK;
     }
-    return syntax(s, "expected ',' or ']' in an array");
+    return syntax(s, _("expected ',' or ']' in an array"));
   }
 }
 
 static mc_code literal(scan *s, const char *word) {
   size_t n = strlen(word);
   if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0)
-    return syntax(s, "unexpected character");
+    return syntax(s, _("unexpected character"));
   s->p += n;
   return MC_OK;
 }
@@ -391,12 +397,12 @@ static mc_code literal(scan *s, const char *word) {
 static mc_code scan_value(scan *s) {
   skip_ws(s);
   if (s->p >= s->end)
-    return syntax(s, "unexpected end");
+    return syntax(s, _("unexpected end"));
   switch (*s->p) {
   case '{':
   case '[': {
     if (++s->depth > PJ_MAX_DEPTH)
-      return fail(s, MC_INVALID_ARGUMENT, "nesting deeper than %d", PJ_MAX_DEPTH);
+      return fail(s, MC_INVALID_ARGUMENT, _("nesting deeper than %d"), PJ_MAX_DEPTH);
     mc_code rc = *s->p == '{' ? scan_object(s) : scan_array(s);
     s->depth--;
     return rc;
@@ -412,13 +418,13 @@ static mc_code scan_value(scan *s) {
   default:
     if (*s->p == '-' || (*s->p >= '0' && *s->p <= '9'))
       return scan_number(s);
-    return syntax(s, "unexpected character");
+    return syntax(s, _("unexpected character"));
   }
 }
 
 mc_code pj_scan_text(const char *text, size_t len, mc_err *err) {
   if (text == NULL || len == 0)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "empty JSON text");
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("empty JSON text"));
   scan s = {.start = (const unsigned char *)text,
             .p = (const unsigned char *)text,
             .end = (const unsigned char *)text + len,
@@ -428,6 +434,6 @@ mc_code pj_scan_text(const char *text, size_t len, mc_err *err) {
     return rc;
   skip_ws(&s);
   if (s.p != s.end)
-    return syntax(&s, "text after the JSON value");
+    return syntax(&s, _("text after the JSON value"));
   return MC_OK;
 }

@@ -19,7 +19,7 @@ file(STRINGS ${SOURCE_DIR}/po/POTFILES.in listed REGEX "^[^#]")
 file(GLOB_RECURSE sources RELATIVE ${SOURCE_DIR}
   ${SOURCE_DIR}/core/*.c ${SOURCE_DIR}/rpc/*.c ${SOURCE_DIR}/router/*.c
   ${SOURCE_DIR}/services/*.c ${SOURCE_DIR}/web/*.c ${SOURCE_DIR}/pbjson/*.c
-  ${SOURCE_DIR}/storage/*.c)
+  ${SOURCE_DIR}/storage/*.c ${SOURCE_DIR}/documents/*.c)
 foreach(f IN LISTS sources)
   file(STRINGS ${SOURCE_DIR}/${f} marks REGEX "(^|[^A-Za-z0-9_])N?C?_\\(\"")
   list(FIND listed "${f}" at)

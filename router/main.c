@@ -13,7 +13,8 @@
 #include "core/registry.h"
 #include "router/router.h"
 
-static const char usage[] =
+/* The help, with the default configuration's path for %s. */
+static const char usage[] = N_(
     "Usage: mediation-router [options]\n"
     "\n"
     "The one authority on where every case is: applies each step through the\n"
@@ -22,7 +23,7 @@ static const char usage[] =
     "\n"
     "Options:\n"
     "  -c, --config PATH     the deployment's mediation.conf\n"
-    "                        (default " MEDIATION_DEFAULT_CONFIG ")\n"
+    "                        (default %s)\n"
     "      --endpoint URL    listen here instead of [router] endpoint\n"
     "      --data-dir DIR    keep the store here instead of [router] data_dir\n"
     "      --batch-max N     writes per group commit (1 turns grouping off)\n"
@@ -37,7 +38,9 @@ static const char usage[] =
     "      --version         the version\n"
     "\n"
     "Stops cleanly on SIGTERM or SIGINT: requests in flight are finished, none\n"
-    "is left half-applied. Reports readiness to systemd (sd_notify) once it serves.\n";
+    "is left half-applied. Reports readiness to systemd (sd_notify) once it serves.\n");
+
+static void print_usage(FILE *to) { fprintf(to, _(usage), MEDIATION_DEFAULT_CONFIG); }
 
 enum { OPT_ENDPOINT = 256, OPT_DATA_DIR, OPT_BATCH, OPT_CONTEXTS, OPT_LOG, OPT_NOSYNC, OPT_VERSION, OPT_UPGRADE, OPT_STORAGE_MODE };
 
@@ -77,32 +80,33 @@ int main(int argc, char **argv) {
     case OPT_DATA_DIR: opts.data_dir = optarg; break;
     case OPT_BATCH:
       if (!parse_unsigned(optarg, 1, 4096, &opts.batch_max)) {
-        fprintf(stderr, "mediation-router: --batch-max: expected 1..4096, got \"%s\"\n", optarg);
+        fprintf(stderr, _("mediation-router: --batch-max: expected 1..4096, got \"%s\"\n"), optarg);
         return 2;
       }
       break;
     case OPT_CONTEXTS:
       if (!parse_unsigned(optarg, 4, 4096, &opts.contexts)) {
-        fprintf(stderr, "mediation-router: --contexts: expected 4..4096, got \"%s\"\n", optarg);
+        fprintf(stderr, _("mediation-router: --contexts: expected 4..4096, got \"%s\"\n"), optarg);
         return 2;
       }
       break;
     case OPT_LOG:
       if (mc_log_level_parse(optarg, &level) != 0) {
-        fprintf(stderr, "mediation-router: --log-level: unknown level \"%s\"\n", optarg);
+        fprintf(stderr, _("mediation-router: --log-level: unknown level \"%s\"\n"), optarg);
         return 2;
       }
       break;
     case OPT_NOSYNC: opts.unsafe_nosync = true; break;
     case OPT_UPGRADE: opts.upgrade_store = true; break;
     case OPT_STORAGE_MODE: opts.storage_mode = optarg; break;
-    case 'h': fputs(usage, stdout); return 0;
+    case 'h': print_usage(stdout); return 0;
     case OPT_VERSION: printf("mediation-router %s\n", MEDIATION_VERSION); return 0;
-    default: fputs(usage, stderr); return 2;
+    default: print_usage(stderr); return 2;
     }
   }
   if (optind < argc) {
-    fprintf(stderr, "mediation-router: unexpected argument \"%s\"\n%s", argv[optind], usage);
+    fprintf(stderr, _("mediation-router: unexpected argument \"%s\"\n"), argv[optind]);
+    print_usage(stderr);
     return 2;
   }
   /* Before any thread exists, nng's included: every thread inherits it. */
@@ -112,7 +116,7 @@ int main(int argc, char **argv) {
   mc_registry *reg = NULL;
   mc_err err;
   if (mc_registry_load(config, &reg, &err) != MC_OK) {
-    mc_log(MC_LOG_ERR, NULL, "configuration: %s", err.msg);
+    mc_log(MC_LOG_ERR, NULL, _("configuration: %s"), err.msg); /* for the person starting it */
     return 1;
   }
   rt_router *rt = NULL;

@@ -17,11 +17,13 @@
 
 #include <string.h>
 
+#include "core/i18n.h"
+
 #define UNIT RPC_ACCEPT_KIND(MC_PRINCIPAL_UNIT)
 #define COORDINATOR RPC_ACCEPT_KIND(MC_PRINCIPAL_COORDINATOR)
 #define ROUTER "mediation.v1.Router"
 #define ADMIN "mediation.v1.RouterAdmin"
-#define FOR_COORDINATORS "backups and checks are for coordinators"
+#define FOR_COORDINATORS N_("backups and checks are for coordinators")
 
 static const rt_method table[] = {
     {ROUTER, "Apply", UNIT | COORDINATOR, RPC_ACCESS_WRITE, NULL},
@@ -29,8 +31,8 @@ static const rt_method table[] = {
     {ROUTER, "ListCases", UNIT | COORDINATOR, RPC_ACCESS_READ, NULL},
     {ROUTER, "Stuck", UNIT | COORDINATOR, RPC_ACCESS_READ, NULL},
     {ROUTER, "GetFigures", UNIT | COORDINATOR, RPC_ACCESS_READ, NULL},
-    {ROUTER, "PullDeliveries", UNIT, RPC_ACCESS_POLL, "only units receive deliveries"},
-    {ROUTER, "AckDeliveries", UNIT, RPC_ACCESS_WRITE, "only units acknowledge deliveries"},
+    {ROUTER, "PullDeliveries", UNIT, RPC_ACCESS_POLL, N_("only units receive deliveries")},
+    {ROUTER, "AckDeliveries", UNIT, RPC_ACCESS_WRITE, N_("only units acknowledge deliveries")},
     {ROUTER, "Search", UNIT | COORDINATOR, RPC_ACCESS_READ, NULL},
     {ADMIN, "Backup", COORDINATOR, RPC_ACCESS_WRITE, FOR_COORDINATORS},
     {ADMIN, "Verify", COORDINATOR, RPC_ACCESS_READ, FOR_COORDINATORS},

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/i18n.h"
 #include "core/log.h"
 #include "router/raftlog.h"
 
@@ -65,7 +66,7 @@ mc_code rl_boot_id(char out[64], mc_err *err) {
     path = BOOT_ID_PATH;
   mc_code rc = rl_read_small(path, out, 64, err);
   if (rc == MC_OK && out[0] == '\0')
-    rc = mc_err_set(err, MC_UNAVAILABLE, "%s is empty: no boot id", path);
+    rc = mc_err_set(err, MC_UNAVAILABLE, _("%s is empty: no boot id"), path);
   return rc;
 }
 
@@ -86,7 +87,7 @@ mc_code rl_checkpoint_current(const char *data_dir, uint64_t *out, mc_err *err) 
   errno = 0;
   unsigned long long v = strtoull(text, &end, 10);
   if (errno != 0 || end == text || *end != '\0')
-    return mc_err_set(err, MC_DATA_LOSS, "%s: not an index: \"%.32s\"", path, text);
+    return mc_err_set(err, MC_DATA_LOSS, _("%s: not an index: \"%.32s\""), path, text);
   *out = v;
   return MC_OK;
 }
@@ -145,7 +146,7 @@ mc_code rl_rebuild(const char *data_dir, uint64_t index, mc_err *err) {
   snprintf(tmp, sizeof(tmp), "%s/data.mdb.rebuild", data_dir);
   int in = open(from, O_RDONLY | O_CLOEXEC);
   if (in < 0)
-    return mc_err_set(err, MC_DATA_LOSS, "checkpoint %" PRIu64 ": %s: %s", index, from,
+    return mc_err_set(err, MC_DATA_LOSS, _("checkpoint %" PRIu64 ": %s: %s"), index, from,
                       strerror(errno));
   int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (out < 0) {
@@ -165,7 +166,7 @@ mc_code rl_rebuild(const char *data_dir, uint64_t index, mc_err *err) {
     if (ok)
       e = errno;
     unlink(tmp);
-    return mc_err_set(err, MC_UNAVAILABLE, "rebuilding %s from %s: %s", to, from, strerror(e));
+    return mc_err_set(err, MC_UNAVAILABLE, _("rebuilding %s from %s: %s"), to, from, strerror(e));
   }
   int dfd = open(data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {

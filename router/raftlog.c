@@ -206,7 +206,7 @@ static mc_code hold_op(st_txn *txn, void *arg, mc_err *err) {
   if (fate > 0)
     return st_raft_applied_set(txn, index, err);
   if (fate < 0)
-    return mc_err_set(err, MC_UNAVAILABLE, "raft: %s", h->it->why);
+    return mc_err_set(err, MC_UNAVAILABLE, _("raft: %s"), h->it->why);
   return mc_err_set(err, MC_UNAVAILABLE,
                     _("nothing was applied: the router stopped before the request was written "
                       "to its log; send it again"));
@@ -268,7 +268,7 @@ static item *apply_items(rt_raft *r, item *list) {
   mc_err err = {0};
   mc_code rc = decoded != NULL && n_decoded != NULL
                    ? MC_OK
-                   : mc_err_set(&err, MC_UNAVAILABLE, "out of memory replaying a raft entry");
+                   : mc_err_set(&err, MC_UNAVAILABLE, _("out of memory replaying a raft entry"));
   size_t k = 0;
   for (item *it = list; it != NULL && rc == MC_OK; it = it->next, k++) {
     if (it->live != NULL)
@@ -280,7 +280,7 @@ static item *apply_items(rt_raft *r, item *list) {
   st_op *ops = rc == MC_OK ? calloc(n_jobs + 1, sizeof(*ops)) : NULL;
   rt_job **jobs = rc == MC_OK ? calloc(n_jobs + 1, sizeof(*jobs)) : NULL;
   if (rc == MC_OK && (ops == NULL || jobs == NULL))
-    rc = mc_err_set(&err, MC_UNAVAILABLE, "out of memory replaying a raft entry");
+    rc = mc_err_set(&err, MC_UNAVAILABLE, _("out of memory replaying a raft entry"));
   if (rc == MC_OK) {
     size_t i = 0;
     k = 0;
@@ -618,7 +618,7 @@ static void start_done(rt_raft *r, mc_code rc, const char *what) {
   if (!r->started) {
     r->start_rc = rc;
     if (rc != MC_OK)
-      mc_err_set(&r->start_err, rc, "raft: replaying the log: %s", what);
+      mc_err_set(&r->start_err, rc, _("raft: replaying the log: %s"), what);
     r->started = true;
   }
   pthread_cond_broadcast(&r->done);
@@ -845,7 +845,7 @@ static mc_code raft_setup(rt_raft *r, mc_err *err) {
   if (mkdir(dir, 0700) != 0 && errno != EEXIST)
     return mc_err_set(err, MC_UNAVAILABLE, "%s: %s", dir, strerror(errno));
   if (uv_loop_init(&r->loop) != 0)
-    return mc_err_set(err, MC_UNAVAILABLE, "raft: cannot start a libuv loop");
+    return mc_err_set(err, MC_UNAVAILABLE, _("raft: cannot start a libuv loop"));
   r->loop_ready = true;
   uv_async_init(&r->loop, &r->wake, wake_cb);
   uv_async_init(&r->loop, &r->stop, stop_cb);
@@ -858,7 +858,7 @@ static mc_code raft_setup(rt_raft *r, mc_err *err) {
   rl_zero_dir(dir); /* before raft_uv prepares its first segments */
   int rv = raft_uv_init(&r->io, &r->loop, dir, &r->transport);
   if (rv != 0)
-    return mc_err_set(err, MC_UNAVAILABLE, "raft log in %s: %s", dir, r->io.errmsg);
+    return mc_err_set(err, MC_UNAVAILABLE, _("raft log in %s: %s"), dir, r->io.errmsg);
   r->io_ready = true;
   r->fsm = (struct raft_fsm){.version = 1,
                              .data = r,
@@ -867,7 +867,7 @@ static mc_code raft_setup(rt_raft *r, mc_err *err) {
                              .restore = fsm_restore};
   rv = raft_init(&r->raft, &r->io, &r->fsm, 1, "router");
   if (rv != 0)
-    return mc_err_set(err, MC_UNAVAILABLE, "raft: %s", raft_errmsg(&r->raft));
+    return mc_err_set(err, MC_UNAVAILABLE, _("raft: %s"), raft_errmsg(&r->raft));
   r->raft_ready = true;
   struct raft_configuration conf;
   raft_configuration_init(&conf);
@@ -876,14 +876,14 @@ static mc_code raft_setup(rt_raft *r, mc_err *err) {
     rv = raft_bootstrap(&r->raft, &conf);
   raft_configuration_close(&conf);
   if (rv != 0 && rv != RAFT_CANTBOOTSTRAP)
-    return mc_err_set(err, MC_UNAVAILABLE, "raft bootstrap in %s: %s", dir, raft_strerror(rv));
+    return mc_err_set(err, MC_UNAVAILABLE, _("raft bootstrap in %s: %s"), dir, raft_strerror(rv));
   raft_set_snapshot_threshold(&r->raft, r->checkpoint_entries);
   /* Entries kept behind a checkpoint: none are needed (the checkpoint has
    * them); a few let a restart skip instead of restoring. */
   raft_set_snapshot_trailing(&r->raft, 128);
   rv = raft_start(&r->raft);
   if (rv != 0)
-    return mc_err_set(err, MC_DATA_LOSS, "raft start in %s: %s", dir, raft_errmsg(&r->raft));
+    return mc_err_set(err, MC_DATA_LOSS, _("raft start in %s: %s"), dir, raft_errmsg(&r->raft));
   uv_timer_start(&r->poll, poll_cb, 0, 2);
   return MC_OK;
 }
@@ -926,10 +926,11 @@ mc_code rt_raft_open_store(rt_router *rt, const char *data_dir, unsigned checkpo
     bool same_boot = strncmp(mark, r->boot_id, idlen) == 0 && mark[idlen] == ' ';
     bool clean = strstr(mark, " clean") != NULL;
     if (!same_boot && !clean)
-      why = "the machine restarted while the router ran with unsynced commits";
+      why = N_("the machine restarted while the router ran with unsynced commits");
   }
   if (why != NULL && !have_cp)
-    return mc_err_set(err, MC_DATA_LOSS, "%s, and there is no checkpoint to rebuild from", why);
+    return mc_err_set(err, MC_DATA_LOSS, _("%s, and there is no checkpoint to rebuild from"),
+                      _(why));
   for (int attempt = 0;; attempt++) {
     if (why != NULL) {
       mc_log(MC_LOG_WARNING, NULL, "rebuilding the store from checkpoint %" PRIu64
@@ -943,17 +944,17 @@ mc_code rt_raft_open_store(rt_router *rt, const char *data_dir, unsigned checkpo
     if (rc == MC_OK)
       rc = rl_store_applied(rt->store, &r->applied, err);
     if (rc == MC_OK && have_cp && r->applied < cp) {
-      why = "the store is older than the last checkpoint";
+      why = N_("the store is older than the last checkpoint");
     } else if (rc == MC_DATA_LOSS && have_cp && attempt == 0) {
       mc_log(MC_LOG_WARNING, NULL, "the store fails its check: %s", err->msg);
-      why = "the store fails its check";
+      why = N_("the store fails its check");
     } else {
       break;
     }
     st_close(rt->store);
     rt->store = NULL;
     if (attempt > 0)
-      return mc_err_set(err, MC_DATA_LOSS, "the checkpoint %" PRIu64 " does not open", cp);
+      return mc_err_set(err, MC_DATA_LOSS, _("the checkpoint %" PRIu64 " does not open"), cp);
   }
   if (rc != MC_OK)
     return rc;
@@ -975,13 +976,13 @@ mc_code rt_raft_open_store(rt_router *rt, const char *data_dir, unsigned checkpo
   if (r->scratch == NULL)
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
   if (pthread_create(&r->applier, NULL, applier_main, r) != 0)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "cannot start the raft thread");
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("cannot start the raft thread"));
   r->applier_started = true;
   rc = raft_setup(r, err);
   if (rc != MC_OK)
     return rc;
   if (pthread_create(&r->thread, NULL, loop_main, r) != 0)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "cannot start the raft thread");
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("cannot start the raft thread"));
   r->thread_started = true;
   /* Serving starts when the barrier came and the applier has applied what
    * the log held before it (or either failed). */

@@ -23,7 +23,12 @@
  * request never reached a connection before the deadline it was never
  * delivered (UNAVAILABLE, safe to retry at will); once it did, its outcome
  * is unknown (DEADLINE_EXCEEDED, retry with the same id).
+ *
+ * Language: what a failed call's caller reads is in the language of the
+ * thread that made the call (the slot's locale), though the slot's machine
+ * runs on nng's threads: slot_text switches to it while it writes.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +99,19 @@ void rpc__slot_finish(rpc_slot *s, mc_code code, const char *text, ProtobufCMess
     protobuf_c_message_free_unpacked(reply, NULL);
 }
 
+/* Writes fmt (an N_() text) translated into the call's language, with its
+ * arguments, into text: for the caller, not for a log. */
+static void slot_text(const rpc_slot *s, char *text, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void slot_text(const rpc_slot *s, char *text, size_t cap, const char *fmt, ...) {
+  locale_t previous = mc_i18n_use(s->locale);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(text, cap, _(fmt), ap);
+  va_end(ap);
+  mc_i18n_restore(previous);
+}
+
 nng_duration rpc__ms_duration(int64_t ms) {
   if (ms < 1)
     return 1;
@@ -115,15 +133,15 @@ static void start_attempt(rpc_slot *s) {
   }
   int64_t left = s->deadline_ms - mc_now_ms();
   if (left <= 0) {
-    snprintf(text, sizeof(text), "%s: the deadline passed before attempt %u", c->url,
-             s->attempts + 1);
+    slot_text(s, text, sizeof(text), N_("%s: the deadline passed before attempt %u"), c->url,
+              s->attempts + 1);
     rpc__slot_finish(s, s->sent ? MC_DEADLINE_EXCEEDED : MC_UNAVAILABLE, text, NULL);
     return;
   }
   nng_msg *m;
   int rv = nng_msg_dup(&m, s->req);
   if (rv != 0) {
-    snprintf(text, sizeof(text), "cannot copy the request: %s", nng_strerror(rv));
+    slot_text(s, text, sizeof(text), N_("cannot copy the request: %s"), nng_strerror(rv));
     /* Out of memory: not sent, not refused (a unit sends it again). */
     rpc__slot_finish(s, MC_UNAVAILABLE, text, NULL);
     return;
@@ -198,6 +216,32 @@ static void decode_reply(rpc_slot *s, nng_msg *msg) {
   rpc__slot_finish(s, code, text, out);
 }
 
+/* Ends a call whose request was sent but got no reply, now that the
+ * deadline or the attempts are spent: its outcome is unknown, which is what
+ * DEADLINE_EXCEEDED means here (UNAVAILABLE promises "never sent"). */
+static void slot_lost(rpc_slot *s, int rv) {
+  rpc_client *c = s->c;
+  char text[256];
+  locale_t previous = mc_i18n_use(s->locale); /* the caller's, as slot_text */
+  if (rv != NNG_ETIMEDOUT)
+    snprintf(text, sizeof(text),
+             _("%s: %s after sending (%u attempts); the request may have been applied: "
+               "retry with the same request id"),
+             c->url, nng_strerror(rv), s->attempts);
+  else if (s->attempts == 1)
+    snprintf(text, sizeof(text),
+             _("no reply from %s within the deadline (1 attempt%s); the request may have "
+               "been applied: retry with the same request id"),
+             c->url, atomic_load(&c->pipes) == 0 ? _(", connection lost") : "");
+  else
+    snprintf(text, sizeof(text),
+             _("no reply from %s within the deadline (%u attempts%s); the request may "
+               "have been applied: retry with the same request id"),
+             c->url, s->attempts, atomic_load(&c->pipes) == 0 ? _(", connection lost") : "");
+  mc_i18n_restore(previous);
+  rpc__slot_finish(s, MC_DEADLINE_EXCEEDED, text, NULL);
+}
+
 static void slot_cb(void *arg) {
   rpc_slot *s = arg;
   rpc_client *c = s->c;
@@ -213,17 +257,18 @@ static void slot_cb(void *arg) {
       if (closing) {
         rpc__slot_finish(s, MC_CANCELLED, "the client was closed", NULL);
       } else if (s->sent) {
-        snprintf(text, sizeof(text),
-                 "%s: lost the connection after sending and could not resend before the "
-                 "deadline; the request may have been applied: retry with the same request id",
-                 c->url);
+        slot_text(s, text, sizeof(text),
+                  N_("%s: lost the connection after sending and could not resend before the "
+                     "deadline; the request may have been applied: retry with the same request "
+                     "id"),
+                  c->url);
         rpc__slot_finish(s, MC_DEADLINE_EXCEEDED, text, NULL);
       } else if (rv == NNG_ETIMEDOUT) {
         rpc__no_connection_text(c, text, sizeof(text));
         mc_log(rpc__no_connection_level(text), NULL, "rpc: %s", text);
         rpc__slot_finish(s, MC_UNAVAILABLE, text, NULL);
       } else {
-        snprintf(text, sizeof(text), "cannot send to %s: %s", c->url, nng_strerror(rv));
+        slot_text(s, text, sizeof(text), N_("cannot send to %s: %s"), c->url, nng_strerror(rv));
         rpc__slot_finish(s, MC_UNAVAILABLE, text, NULL);
       }
       return;
@@ -257,10 +302,10 @@ static void slot_cb(void *arg) {
      * above it), dropped with its connection twice: the server's cap, not
      * chance. Sending it again would only repeat that. */
     if (rv == NNG_ECONNRESET && s->req_len > RPC_HARD_CAP_BYTES && ++s->drops >= 2) {
-      snprintf(text, sizeof(text),
-               "%.80s closed the connection on a %zu-byte request, over the 16 MiB any server "
-               "reads (a smaller max_message_bytes there?): send less per request",
-               c->url, s->req_len);
+      slot_text(s, text, sizeof(text),
+                N_("%.80s closed the connection on a %zu-byte request, over the 16 MiB any "
+                   "server reads (a smaller max_message_bytes there?): send less per request"),
+                c->url, s->req_len);
       rpc__slot_finish(s, MC_RESOURCE_EXHAUSTED, text, NULL);
       return;
     }
@@ -274,22 +319,7 @@ static void slot_cb(void *arg) {
       start_attempt(s);
       return;
     }
-    if (rv == NNG_ETIMEDOUT) {
-      snprintf(text, sizeof(text),
-               "no reply from %s within the deadline (%u attempt%s%s); the request may have "
-               "been applied: retry with the same request id",
-               c->url, s->attempts, s->attempts == 1 ? "" : "s",
-               atomic_load(&c->pipes) == 0 ? ", connection lost" : "");
-      rpc__slot_finish(s, MC_DEADLINE_EXCEEDED, text, NULL);
-    } else {
-      /* Sent, then lost: the outcome is unknown, which is what
-       * DEADLINE_EXCEEDED means here (UNAVAILABLE promises "never sent"). */
-      snprintf(text, sizeof(text),
-               "%s: %s after sending (%u attempts); the request may have been applied: retry "
-               "with the same request id",
-               c->url, nng_strerror(rv), s->attempts);
-      rpc__slot_finish(s, MC_DEADLINE_EXCEEDED, text, NULL);
-    }
+    slot_lost(s, rv);
     return;
   default:
     return;
@@ -546,9 +576,9 @@ static mc_code take_slot(rpc_client *c, int64_t deadline_ms, bool nowait, rpc_sl
       pthread_mutex_unlock(&c->mtx);
       if (nowait)
         return mc_err_set(err, MC_RESOURCE_EXHAUSTED,
-                          "%u calls already in flight on the client for %s", c->n_slots, c->url);
+                          _("%u calls already in flight on the client for %s"), c->n_slots, c->url);
       return mc_err_set(err, MC_DEADLINE_EXCEEDED,
-                        "no free slot on the client for %s before the deadline (%u in flight)",
+                        _("no free slot on the client for %s before the deadline (%u in flight)"),
                         c->url, c->n_slots);
     }
     struct timespec ts;
@@ -560,7 +590,7 @@ static mc_code take_slot(rpc_client *c, int64_t deadline_ms, bool nowait, rpc_sl
   }
   if (c->closing) {
     pthread_mutex_unlock(&c->mtx);
-    return mc_err_set(err, MC_CANCELLED, "the client for %s is closing", c->url);
+    return mc_err_set(err, MC_CANCELLED, _("the client for %s is closing"), c->url);
   }
   rpc_slot *s = c->free_list;
   c->free_list = s->next_free;
@@ -593,12 +623,12 @@ mc_code rpc_client_call_async(rpc_client *c, const ProtobufCServiceDescriptor *s
   if (deadline == 0)
     deadline = now + (copts->timeout_ms > 0 ? copts->timeout_ms : c->default_timeout_ms);
   if (deadline <= now)
-    return mc_err_set(err, MC_DEADLINE_EXCEEDED, "%s/%s: the deadline has passed already",
+    return mc_err_set(err, MC_DEADLINE_EXCEEDED, _("%s/%s: the deadline has passed already"),
                       service->name, method);
   if (deadline - now > c->max_deadline_ahead_ms)
     return mc_err_set(err, MC_INVALID_ARGUMENT,
-                      "%s/%s: deadline %lld ms ahead; the server allows at most %lld "
-                      "([limits] max_deadline_ahead_seconds)",
+                      _("%s/%s: deadline %lld ms ahead; the server allows at most %lld "
+                      "([limits] max_deadline_ahead_seconds)"),
                       service->name, method, (long long)(deadline - now),
                       (long long)c->max_deadline_ahead_ms);
 
@@ -619,8 +649,8 @@ mc_code rpc_client_call_async(rpc_client *c, const ProtobufCServiceDescriptor *s
   if (n > c->max_message_bytes) {
     free(payload);
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED,
-                      "request %s/%s is %zu bytes packed, over max_message_bytes %zu ([limits]); "
-                      "send less per request",
+                      _("request %s/%s is %zu bytes packed, over max_message_bytes %zu ([limits]); "
+                      "send less per request"),
                       service->name, method, n, c->max_message_bytes);
   }
   rpc_slot *s = NULL;

@@ -37,12 +37,12 @@ mc_code rpc__request_pack(const char *service, const char *method,
   size_t payload_len = protobuf_c_message_get_packed_size(request);
   if (max_bytes != 0 && payload_len > max_bytes)
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED,
-                      "request %s/%s is %zu bytes, over max_message_bytes %zu ([limits]); "
-                      "send less per request",
+                      _("request %s/%s is %zu bytes, over max_message_bytes %zu ([limits]); "
+                      "send less per request"),
                       service, method, payload_len, max_bytes);
   uint8_t *payload = malloc(payload_len ? payload_len : 1);
   if (payload == NULL)
-    return mc_err_set(err, MC_UNAVAILABLE, "out of memory for a %zu-byte request", payload_len);
+    return mc_err_set(err, MC_UNAVAILABLE, _("out of memory for a %zu-byte request"), payload_len);
   protobuf_c_message_pack(request, payload);
   *out = payload;
   *out_len = payload_len;
@@ -107,12 +107,12 @@ mc_code rpc__envelope_build(const char *service, const char *method, const uint8
   size_t n = mediation__v1__request_envelope__get_packed_size(&env);
   if (max_bytes != 0 && n > max_bytes)
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED,
-                      "request %s/%s is %zu bytes packed, over max_message_bytes %zu ([limits]); "
-                      "send less per request",
+                      _("request %s/%s is %zu bytes packed, over max_message_bytes %zu ([limits]); "
+                      "send less per request"),
                       service, method, n, max_bytes);
   uint8_t *buf = malloc(n);
   if (buf == NULL)
-    return mc_err_set(err, MC_UNAVAILABLE, "out of memory for a %zu-byte request", n);
+    return mc_err_set(err, MC_UNAVAILABLE, _("out of memory for a %zu-byte request"), n);
   mediation__v1__request_envelope__pack(&env, buf);
   *out = buf;
   *out_len = n;

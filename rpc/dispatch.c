@@ -13,6 +13,12 @@
  * first is decided by one compare-and-swap on call->state; whoever moves it
  * off PENDING owns the reply, and an abandoned call is freed by the handler's
  * late completion without touching the (possibly freed) server.
+ *
+ * Language: a refusal the server itself writes has two texts (rpc_refusal):
+ * the operator's log line, in English, and the caller's message, in the
+ * language of the request (RequestEnvelope.locale; the process's own when
+ * the envelope does not decode). The log names the method and the caller's
+ * principal id only - never what the request carried.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,6 +35,26 @@
 #include "rpc/internal.h"
 
 /* --- Replies --- */
+
+/* A refusal's two texts: log, the English source for the operator's log;
+ * say, the same in the thread's language (the caller's), for the reply. */
+typedef struct rpc_refusal {
+  char log[256];
+  char say[256];
+} rpc_refusal;
+
+/* Writes fmt into r->log as it is and its translation into r->say, with
+ * the same arguments; fmt is an N_() text. */
+static void refusal_set(rpc_refusal *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void refusal_set(rpc_refusal *r, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(r->log, sizeof(r->log), fmt, ap);
+  va_end(ap);
+  va_start(ap, fmt);
+  vsnprintf(r->say, sizeof(r->say), _(fmt), ap);
+  va_end(ap);
+}
 
 /* unproven: refused before its caller was proven (garbage, an unknown
  * caller, a bad signature; not an unknown session, which every client meets
@@ -106,8 +132,8 @@ static void call_send(rpc_call *call, mc_code code, const char *why, const uint8
     if (mediation__v1__reply_envelope__get_packed_size(&reply) > reply_limit(call)) {
       code = MC_RESOURCE_EXHAUSTED;
       snprintf(text, sizeof(text),
-               "%.100s: the reply is too large: over max_message_bytes %zu; ask for less (a "
-               "smaller page)",
+               _("%.100s: the reply is too large: over max_message_bytes %zu; ask for less (a "
+                 "smaller page)"),
                call->full_method, reply_limit(call));
       reply.payload.data = NULL;
       reply.payload.len = 0;
@@ -128,40 +154,45 @@ static void call_complete(rpc_call *call, mc_code code, const char *text,
   rpc_server *srv = call->srv;
   uint8_t *payload = NULL;
   size_t n = 0;
-  char why[256] = "";
+  rpc_refusal why = {"", ""};
   if (code == MC_OK) {
     const ProtobufCMessageDescriptor *want = call->method->output;
     if (out == NULL) {
       code = MC_INTERNAL;
-      snprintf(why, sizeof(why), "%.120s: the handler replied without a message", call->full_method);
+      refusal_set(&why, N_("%.120s: the handler replied without a message"), call->full_method);
     } else if (out->descriptor != want) {
       code = MC_INTERNAL;
-      snprintf(why, sizeof(why), "%.100s: the handler replied with %.60s, not %.60s", call->full_method,
-               out->descriptor->name, want->name);
+      refusal_set(&why, N_("%.100s: the handler replied with %.60s, not %.60s"),
+                  call->full_method, out->descriptor->name, want->name);
     } else if (!protobuf_c_message_check(out)) {
       code = MC_INTERNAL;
-      snprintf(why, sizeof(why), "%.120s: the handler's reply lacks a required field",
-               call->full_method);
+      refusal_set(&why, N_("%.120s: the handler's reply lacks a required field"),
+                  call->full_method);
     } else if ((n = protobuf_c_message_get_packed_size(out)) > reply_limit(call)) {
       /* Refuse before packing what could never be sent, or read. */
       code = MC_RESOURCE_EXHAUSTED;
-      snprintf(why, sizeof(why),
-               "%.100s: the reply is too large: %zu bytes, over max_message_bytes %zu%s; ask "
-               "for less (a smaller page)",
-               call->full_method, n, reply_limit(call),
-               reply_limit(call) < srv->max_message_bytes ? " (the caller's)" : "");
+      if (reply_limit(call) < srv->max_message_bytes)
+        refusal_set(&why,
+                    N_("%.100s: the reply is too large: %zu bytes, over max_message_bytes %zu "
+                       "(the caller's); ask for less (a smaller page)"),
+                    call->full_method, n, reply_limit(call));
+      else
+        refusal_set(&why,
+                    N_("%.100s: the reply is too large: %zu bytes, over max_message_bytes %zu; "
+                       "ask for less (a smaller page)"),
+                    call->full_method, n, reply_limit(call));
     } else if ((payload = malloc(n ? n : 1)) == NULL) {
       code = MC_UNAVAILABLE;
-      snprintf(why, sizeof(why), "%.120s: out of memory for the reply", call->full_method);
+      refusal_set(&why, N_("%.120s: out of memory for the reply"), call->full_method);
     } else {
       protobuf_c_message_pack(out, payload);
     }
     if (code == MC_INTERNAL)
-      mc_log(MC_LOG_ERR, NULL, "rpc: %s", why);
+      mc_log(MC_LOG_ERR, NULL, "rpc: %s", why.log);
   } else {
-    snprintf(why, sizeof(why), "%s", text ? text : "");
+    snprintf(why.say, sizeof(why.say), "%s", text ? text : "");
   }
-  call_send(call, code, why, payload, n);
+  call_send(call, code, why.say, payload, n);
   free(payload);
 }
 
@@ -195,7 +226,7 @@ void rpc_call_fail(rpc_call *call, mc_code code, const char *fmt, ...) {
 
 void rpc_call_fail_err(rpc_call *call, const mc_err *err) {
   if (err == NULL)
-    rpc_call_fail(call, MC_INTERNAL, "failed without an error");
+    rpc_call_fail(call, MC_INTERNAL, "%s", _("failed without an error"));
   else
     rpc_call_fail(call, err->code, "%s", err->msg);
 }
@@ -210,7 +241,7 @@ const char *rpc_call_method(const rpc_call *call) { return call->full_method; }
 
 /* --- Dispatch --- */
 
-static ProtobufCService *find_service(rpc_server *srv, const char *name) {
+ProtobufCService *rpc__find_service(rpc_server *srv, const char *name) {
   for (size_t i = 0; i < srv->n_services; i++)
     if (strcmp(srv->services[i]->descriptor->name, name) == 0)
       return srv->services[i];
@@ -223,12 +254,12 @@ static const char *kind_name(mc_principal_kind k) {
   case MC_PRINCIPAL_COORDINATOR: return "coordinator";
   case MC_PRINCIPAL_OPERATOR: return "operator";
   }
-  return "principal";
+  return "principal"; /* the registry's section names, as the caller's config spells them */
 }
 
 /* Step 6. On refusal, writes why: the accept callback's message, or ours. */
 static bool accepted(rpc_server *srv, const mc_principal *p, const char *service,
-                     const char *method, char *why, size_t cap) {
+                     const char *method, rpc_refusal *why) {
   const char *refusal = NULL;
   bool ok = (srv->accept_kinds == 0 || (srv->accept_kinds & RPC_ACCEPT_KIND(p->kind))) &&
             (srv->accept_unit == NULL ||
@@ -236,11 +267,13 @@ static bool accepted(rpc_server *srv, const mc_principal *p, const char *service
             (srv->accept == NULL || srv->accept(srv->accept_arg, p, service, method, &refusal));
   if (ok)
     return true;
-  if (refusal != NULL)
-    snprintf(why, cap, "%s", refusal);
-  else
-    snprintf(why, cap, "%s \"%.64s\" may not call %.64s/%.64s on this server",
-             kind_name(p->kind), p->id, service, method);
+  if (refusal != NULL) { /* an N_() text of the accept callback's table */
+    snprintf(why->log, sizeof(why->log), "%s", refusal);
+    snprintf(why->say, sizeof(why->say), "%s", _(refusal));
+  } else {
+    refusal_set(why, N_("%s \"%.64s\" may not call %.64s/%.64s on this server"),
+                kind_name(p->kind), p->id, service, method);
+  }
   return false;
 }
 
@@ -272,18 +305,31 @@ static bool warn_allowed(void) {
  * when the request was MAC'd, *proven when it verified. */
 static mc_code authenticate(rpc_server *srv, const Mediation__V1__RequestEnvelope *env,
                             const mc_principal *caller, bool *by_session, bool *session_unknown,
-                            bool *proven, char *why, size_t cap) {
+                            bool *proven, rpc_refusal *why) {
   mc_err err = {0};
   bool session = env->session_id.len > 0 || env->mac.len > 0;
   if (session && env->signature.len > 0) {
-    snprintf(why, cap,
-             "envelope: a request carries a signature or a session_id and mac, not both");
+    refusal_set(why,
+                N_("envelope: a request carries a signature or a session_id and mac, not both"));
     return MC_INVALID_ARGUMENT;
   }
   if (!session) {
     mc_code rc = rpc_request_verify(caller->public_key, env, &err);
     if (rc != MC_OK) {
-      snprintf(why, cap, "caller \"%.64s\": %.170s", env->caller, err.msg);
+      /* The log keeps identity.c's exact English; the caller hears which
+       * part failed in its language. */
+      snprintf(why->log, sizeof(why->log), "caller \"%.64s\": %.170s", env->caller, err.msg);
+      if (rc == MC_UNAVAILABLE)
+        snprintf(why->say, sizeof(why->say), _("out of memory checking the signature; retry"));
+      else if (env->signature.len != RPC_SIGNATURE_BYTES)
+        snprintf(why->say, sizeof(why->say),
+                 _("caller \"%.64s\": the signature must be %d bytes, not %zu"), env->caller,
+                 RPC_SIGNATURE_BYTES, env->signature.len);
+      else
+        snprintf(why->say, sizeof(why->say),
+                 _("caller \"%.64s\": the request's signature does not verify with the "
+                   "registry's public key (a wrong key file, or the request was changed)"),
+                 env->caller);
       /* Out of memory proves nothing either way: "send it again". */
       return rc == MC_UNAVAILABLE ? rc : MC_UNAUTHENTICATED;
     }
@@ -292,22 +338,22 @@ static mc_code authenticate(rpc_server *srv, const Mediation__V1__RequestEnvelop
     return MC_OK;
   }
   if (env->session_id.len != RPC_SESSION_ID_BYTES) {
-    snprintf(why, cap, "caller \"%.64s\": session_id must be %d bytes, not %zu", env->caller,
-             RPC_SESSION_ID_BYTES, env->session_id.len);
+    refusal_set(why, N_("caller \"%.64s\": session_id must be %d bytes, not %zu"), env->caller,
+                RPC_SESSION_ID_BYTES, env->session_id.len);
     return MC_UNAUTHENTICATED;
   }
   uint8_t key[RPC_SESSION_KEY_BYTES];
   switch (rpc__sessions_key(srv->sessions, env->session_id.data, caller, key)) {
   case RPC_SESSION_UNKNOWN:
     *session_unknown = true;
-    snprintf(why, cap,
-             "caller \"%.64s\": no such session here (it expired, or the server restarted); "
-             "open a new one with RpcSession/Open and send the request again",
-             env->caller);
+    refusal_set(why,
+                N_("caller \"%.64s\": no such session here (it expired, or the server "
+                   "restarted); open a new one with RpcSession/Open and send the request again"),
+                env->caller);
     return MC_UNAUTHENTICATED;
   case RPC_SESSION_NOT_CALLERS:
-    snprintf(why, cap, "caller \"%.64s\": the session belongs to another principal",
-             env->caller);
+    refusal_set(why, N_("caller \"%.64s\": the session belongs to another principal"),
+                env->caller);
     return MC_UNAUTHENTICATED;
   case RPC_SESSION_FOUND:
     break;
@@ -315,7 +361,16 @@ static mc_code authenticate(rpc_server *srv, const Mediation__V1__RequestEnvelop
   mc_code rc = rpc_request_verify_mac(key, env, &err);
   sodium_memzero(key, sizeof(key));
   if (rc != MC_OK) {
-    snprintf(why, cap, "caller \"%.64s\": %.170s", env->caller, err.msg);
+    snprintf(why->log, sizeof(why->log), "caller \"%.64s\": %.170s", env->caller, err.msg);
+    if (rc == MC_UNAVAILABLE)
+      snprintf(why->say, sizeof(why->say), _("out of memory checking the signature; retry"));
+    else if (env->mac.len != RPC_MAC_BYTES)
+      snprintf(why->say, sizeof(why->say), _("caller \"%.64s\": the mac must be %d bytes, not %zu"),
+               env->caller, RPC_MAC_BYTES, env->mac.len);
+    else
+      snprintf(why->say, sizeof(why->say),
+               _("caller \"%.64s\": the request's mac does not verify with the session key"),
+               env->caller);
     return rc == MC_UNAVAILABLE ? rc : MC_UNAUTHENTICATED;
   }
   *by_session = true;
@@ -329,40 +384,42 @@ static mc_code authenticate(rpc_server *srv, const Mediation__V1__RequestEnvelop
  * else writes why. */
 static mc_code find_method(rpc_server *srv, const Mediation__V1__RequestEnvelope *env,
                            ProtobufCService **service, const ProtobufCMethodDescriptor **method,
-                           ProtobufCMessage **input, char *why, size_t cap) {
+                           ProtobufCMessage **input, rpc_refusal *why) {
   mc_err err = {0};
-  if ((*service = find_service(srv, env->service)) == NULL) {
-    snprintf(why, cap, "no service \"%.100s\" here (Reflection/ListServices lists them)",
-             env->service);
+  if ((*service = rpc__find_service(srv, env->service)) == NULL) {
+    refusal_set(why, N_("no service \"%.100s\" here (Reflection/ListServices lists them)"),
+                env->service);
     return MC_UNIMPLEMENTED;
   }
   *method = protobuf_c_service_descriptor_get_method_by_name((*service)->descriptor, env->method);
   if (*method == NULL) {
-    snprintf(why, cap, "service %.100s has no method \"%.100s\"", env->service, env->method);
+    refusal_set(why, N_("service %.100s has no method \"%.100s\""), env->service, env->method);
     return MC_UNIMPLEMENTED;
   }
   pthread_mutex_lock(&srv->mtx);
   bool stopping = srv->stopping;
   pthread_mutex_unlock(&srv->mtx);
   if (stopping && *service != &srv->health.base) {
-    snprintf(why, cap, "the server is stopping; retry later or elsewhere");
+    refusal_set(why, N_("the server is stopping; retry later or elsewhere"));
     return MC_UNAVAILABLE;
   }
   const ProtobufCMessageDescriptor *in = (*method)->input;
   if (mc_wire_check(in, env->payload.data, env->payload.len, &srv->payload_limits, &err) !=
       MC_OK) {
-    snprintf(why, cap, "payload (%.60s): %.180s", in->name, err.msg);
+    /* mc_wire_check's text is the contract's (field numbers and lengths). */
+    refusal_set(why, N_("payload (%.60s): %.180s"), in->name, err.msg);
     return MC_INVALID_ARGUMENT;
   }
   bool oom = false;
   *input = mc_pb_unpack(in, env->payload.len, env->payload.data, &oom);
   if (*input == NULL && oom) { /* not the request's fault: send it again */
-    snprintf(why, cap, "out of memory decoding the payload; retry");
+    refusal_set(why, N_("out of memory decoding the payload; retry"));
     return MC_UNAVAILABLE;
   }
   if (*input == NULL) {
-    snprintf(why, cap, "payload: does not decode as %s (a required field missing or a wrong type)",
-             in->name);
+    refusal_set(why,
+                N_("payload: does not decode as %s (a required field missing or a wrong type)"),
+                in->name);
     return MC_INVALID_ARGUMENT;
   }
   return MC_OK;
@@ -373,47 +430,51 @@ static mc_code find_method(rpc_server *srv, const Mediation__V1__RequestEnvelope
  * already: over the size limit, failing the wire check, or not decoding. */
 static Mediation__V1__RequestEnvelope *unpack_envelope(rpc_server *srv, const uint8_t *data,
                                                        size_t len, rpc_sink sink) {
-  char why[256];
+  rpc_refusal why;
   mc_err err = {0};
+  /* Nothing of the envelope is known yet, its locale neither: these are
+   * in the process's language. */
   if (len > srv->max_message_bytes) {
-    snprintf(why, sizeof(why),
-             "request of %zu bytes is over max_message_bytes %zu ([limits]); send less per "
-             "request",
-             len, srv->max_message_bytes);
-    reply_refusal(sink, NULL, MC_RESOURCE_EXHAUSTED, why, false, true);
+    refusal_set(&why,
+                N_("request of %zu bytes is over max_message_bytes %zu ([limits]); send less per "
+                   "request"),
+                len, srv->max_message_bytes);
+    reply_refusal(sink, NULL, MC_RESOURCE_EXHAUSTED, why.say, false, true);
     return NULL;
   }
   /* The envelope is hostile until checked: wire check first (UTF-8, NUL,
    * lengths, framing), then unpack. */
   if (mc_wire_check(&mediation__v1__request_envelope__descriptor, data, len, &srv->env_limits,
                     &err) != MC_OK) {
-    snprintf(why, sizeof(why), "envelope: %.240s", err.msg);
-    mc_log(MC_LOG_DEBUG, NULL, "rpc: refused a request: %s", why);
-    reply_refusal(sink, NULL, MC_INVALID_ARGUMENT, why, false, true);
+    refusal_set(&why, N_("envelope: %.200s"), err.msg);
+    mc_log(MC_LOG_DEBUG, NULL, "rpc: refused a request: %s", why.log);
+    reply_refusal(sink, NULL, MC_INVALID_ARGUMENT, why.say, false, true);
     return NULL;
   }
   bool oom = false;
   Mediation__V1__RequestEnvelope *env = (Mediation__V1__RequestEnvelope *)mc_pb_unpack(
       &mediation__v1__request_envelope__descriptor, len, data, &oom);
   if (env == NULL && oom)
-    reply_refusal(sink, NULL, MC_UNAVAILABLE, "out of memory decoding the envelope; retry", false,
-                  false);
+    reply_refusal(sink, NULL, MC_UNAVAILABLE, _("out of memory decoding the envelope; retry"),
+                  false, false);
   else if (env == NULL)
     reply_refusal(sink, NULL, MC_INVALID_ARGUMENT,
-                  "envelope: does not decode as mediation.v1.RequestEnvelope", false, true);
+                  _("envelope: does not decode as mediation.v1.RequestEnvelope"), false, true);
   return env;
 }
 
 /* Refuses the request in env with code and why, and frees env. */
 static void refuse_request(rpc_sink sink, Mediation__V1__RequestEnvelope *env, mc_code code,
-                           const char *why, bool session_unknown, bool proven) {
+                           const rpc_refusal *why, bool session_unknown, bool proven) {
   /* An unknown session is routine (every client meets one after a
    * restart) and is not worth a warning; other failed proofs are. */
   if (code != MC_UNAUTHENTICATED || session_unknown)
-    mc_log(MC_LOG_DEBUG, NULL, "rpc: refused %.64s/%.64s: %s", env->service, env->method, why);
+    mc_log(MC_LOG_DEBUG, NULL, "rpc: refused %.64s/%.64s: %s", env->service, env->method,
+           why->log);
   else if (warn_allowed())
-    mc_log(MC_LOG_WARNING, NULL, "rpc: refused %.64s/%.64s: %s", env->service, env->method, why);
-  reply_refusal(sink, &env->request_id, code, why, session_unknown,
+    mc_log(MC_LOG_WARNING, NULL, "rpc: refused %.64s/%.64s: %s", env->service, env->method,
+           why->log);
+  reply_refusal(sink, &env->request_id, code, why->say, session_unknown,
                 !proven && !session_unknown);
   mediation__v1__request_envelope__free_unpacked(env, NULL);
 }
@@ -454,7 +515,7 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
 
 static void dispatch_envelope(rpc_server *srv, Mediation__V1__RequestEnvelope *env,
                               rpc_sink sink) {
-  char why[256];
+  rpc_refusal why;
   mc_code code = MC_OK;
   bool by_session = false, session_unknown = false, proven = false;
   const mc_principal *caller = NULL;
@@ -465,40 +526,40 @@ static void dispatch_envelope(rpc_server *srv, Mediation__V1__RequestEnvelope *e
 
   if (env->request_id.len != RPC_REQUEST_ID_BYTES) {
     code = MC_INVALID_ARGUMENT;
-    snprintf(why, sizeof(why), "envelope: request_id must be %d bytes, not %zu",
-             RPC_REQUEST_ID_BYTES, env->request_id.len);
+    refusal_set(&why, N_("envelope: request_id must be %d bytes, not %zu"), RPC_REQUEST_ID_BYTES,
+                env->request_id.len);
   } else if ((caller = mc_registry_principal(srv->reg, env->caller)) == NULL) {
     code = MC_UNAUTHENTICATED;
-    snprintf(why, sizeof(why), "unknown caller \"%.64s\": not a principal in the registry",
-             env->caller);
+    refusal_set(&why, N_("unknown caller \"%.64s\": not a principal in the registry"),
+                env->caller);
   } else if ((code = authenticate(srv, env, caller, &by_session, &session_unknown, &proven,
-                                  why, sizeof(why))) != MC_OK) {
+                                  &why)) != MC_OK) {
     /* why is written */
   } else if (env->deadline_ms <= now) {
     code = MC_DEADLINE_EXCEEDED;
     /* Unsigned: a hostile deadline (INT64_MIN) must not overflow. */
-    snprintf(why, sizeof(why), "the deadline passed %llu ms ago; the request was not run",
-             (unsigned long long)((uint64_t)now - (uint64_t)env->deadline_ms));
+    refusal_set(&why, N_("the deadline passed %llu ms ago; the request was not run"),
+                (unsigned long long)((uint64_t)now - (uint64_t)env->deadline_ms));
   } else if (env->deadline_ms - now > srv->max_deadline_ahead_ms) {
     code = MC_INVALID_ARGUMENT;
-    snprintf(why, sizeof(why),
-             "deadline_ms is %lld ms ahead; at most %lld is allowed "
-             "([limits] max_deadline_ahead_seconds): use a shorter timeout",
-             (long long)(env->deadline_ms - now), (long long)srv->max_deadline_ahead_ms);
-  } else if (!accepted(srv, caller, env->service, env->method, why, sizeof(why))) {
+    refusal_set(&why,
+                N_("deadline_ms is %lld ms ahead; at most %lld is allowed "
+                   "([limits] max_deadline_ahead_seconds): use a shorter timeout"),
+                (long long)(env->deadline_ms - now), (long long)srv->max_deadline_ahead_ms);
+  } else if (!accepted(srv, caller, env->service, env->method, &why)) {
     code = MC_PERMISSION_DENIED;
   } else {
-    code = find_method(srv, env, &service, &method, &input, why, sizeof(why));
+    code = find_method(srv, env, &service, &method, &input, &why);
   }
   if (code != MC_OK) {
-    refuse_request(sink, env, code, why, session_unknown, proven);
+    refuse_request(sink, env, code, &why, session_unknown, proven);
     return;
   }
 
   rpc_call *call = calloc(1, sizeof(*call));
   if (call == NULL) {
     rpc__reply_status(srv, sink, &env->request_id, MC_UNAVAILABLE,
-                      "the server is out of memory");
+                      _("the server is out of memory"));
     protobuf_c_message_free_unpacked(input, NULL);
     mediation__v1__request_envelope__free_unpacked(env, NULL);
     return;
@@ -549,8 +610,8 @@ void rpc__abandon_pending(rpc_server *srv) {
   for (size_t i = 0; i < k; i++) {
     ProtobufCBinaryData rid = {RPC_REQUEST_ID_BYTES, list[i].rid};
     rpc__reply_status(srv, list[i].sink, &rid, MC_UNAVAILABLE,
-                      "the server stopped before the handler replied; retry with the same "
-                      "request id");
+                      _("the server stopped before the handler replied; retry with the same "
+                        "request id"));
   }
   if (k > 0)
     mc_log(MC_LOG_NOTICE, NULL, "rpc: answered %zu unfinished calls UNAVAILABLE at stop", k);
@@ -635,137 +696,6 @@ mc_code rpc_server_handle(rpc_server *srv, const uint8_t *request, size_t len, u
   *reply = w.bytes;
   *reply_len = w.len;
   return MC_OK;
-}
-
-/* --- Built-in services --- */
-
-#define SERVER_OF(ptr, member) ((rpc_server *)((char *)(ptr) - offsetof(rpc_server, member)))
-
-static void builtin_check(Mediation__V1__Health_Service *svc,
-                          const Mediation__V1__HealthCheckRequest *in,
-                          Mediation__V1__HealthCheckReply_Closure done, void *call) {
-  rpc_server *srv = SERVER_OF(svc, health);
-  Mediation__V1__HealthCheckReply out = MEDIATION__V1__HEALTH_CHECK_REPLY__INIT;
-  char detail[sizeof(srv->detail)];
-  pthread_mutex_lock(&srv->mtx);
-  bool serving = srv->serving && !srv->stopping;
-  snprintf(detail, sizeof(detail), "%s", srv->stopping ? "stopping" : srv->detail);
-  pthread_mutex_unlock(&srv->mtx);
-  if (in->service != NULL && in->service[0] != '\0' && find_service(srv, in->service) == NULL)
-    out.status = MV_SERVING(SERVICE_UNKNOWN);
-  else
-    out.status = serving ? MV_SERVING(SERVING) : MV_SERVING(NOT_SERVING);
-  out.server = srv->program;
-  out.version = srv->version;
-  out.started_ms = srv->started_ms;
-  out.detail = serving ? "" : detail;
-  Mediation__V1__CertificateStatus cert = MEDIATION__V1__CERTIFICATE_STATUS__INIT;
-  Mediation__V1__CertificateStatus *certs[1] = {&cert};
-  char names[sizeof(srv->cert.names)];
-  pthread_mutex_lock(&srv->peers_mtx);
-  if (srv->has_cert) {
-    cert.file = srv->tls_cert;
-    snprintf(names, sizeof(names), "%s", srv->cert.names);
-    cert.names = names;
-    cert.not_after_ms = srv->cert.not_after_ms;
-    out.certificates = certs;
-    out.n_certificates = 1;
-  }
-  pthread_mutex_unlock(&srv->peers_mtx);
-  done(&out, call);
-}
-
-#define CALLER_KINDS 3 /* mc_principal_kind: unit, coordinator, operator */
-#define CALLER_KIND(x) MEDIATION__V1__CALLER_KIND__CALLER_KIND_##x
-#define METHOD_ACCESS(x) MEDIATION__V1__METHOD_ACCESS__METHOD_ACCESS_##x
-_Static_assert((int)MC_PRINCIPAL_UNIT == (int)CALLER_KIND(UNIT) &&
-                   (int)MC_PRINCIPAL_COORDINATOR == (int)CALLER_KIND(COORDINATOR) &&
-                   (int)MC_PRINCIPAL_OPERATOR == (int)CALLER_KIND(OPERATOR),
-               "mc_principal_kind differs from the wire's CallerKind");
-_Static_assert((int)RPC_ACCESS_READ == (int)METHOD_ACCESS(READ) &&
-                   (int)RPC_ACCESS_WRITE == (int)METHOD_ACCESS(WRITE) &&
-                   (int)RPC_ACCESS_POLL == (int)METHOD_ACCESS(POLL),
-               "rpc_access differs from the wire's MethodAccess");
-
-/* A method's callers and access, from the server's describe callback;
- * kinds has room for CALLER_KINDS and is borrowed by info. */
-static void describe_method(rpc_server *srv, const char *service, Mediation__V1__MethodInfo *info,
-                            Mediation__V1__CallerKind *kinds) {
-  uint32_t callers = 0;
-  rpc_access access = RPC_ACCESS_UNSPECIFIED;
-  if (srv->describe == NULL ||
-      !srv->describe(srv->accept_arg, service, info->name, &callers, &access))
-    return;
-  for (int k = 1; k <= CALLER_KINDS; k++) {
-    if (callers & RPC_ACCEPT_KIND(k))
-      kinds[info->n_callers++] = (Mediation__V1__CallerKind)k;
-  }
-  info->callers = kinds;
-  info->access = (Mediation__V1__MethodAccess)access;
-}
-
-static void builtin_list_services(Mediation__V1__Reflection_Service *svc,
-                                  const Mediation__V1__ListServicesRequest *in,
-                                  Mediation__V1__ListServicesReply_Closure done, void *call) {
-  (void)in;
-  rpc_server *srv = SERVER_OF(svc, reflection);
-  size_t n_methods = 0;
-  for (size_t i = 0; i < srv->n_services; i++)
-    n_methods += srv->services[i]->descriptor->n_methods;
-  /* Everything borrows from the descriptors; only the arrays are ours. */
-  Mediation__V1__ServiceInfo *infos = calloc(srv->n_services + 1, sizeof(*infos));
-  Mediation__V1__ServiceInfo **info_ptrs = calloc(srv->n_services + 1, sizeof(*info_ptrs));
-  Mediation__V1__MethodInfo *methods = calloc(n_methods + 1, sizeof(*methods));
-  Mediation__V1__MethodInfo **method_ptrs = calloc(n_methods + 1, sizeof(*method_ptrs));
-  Mediation__V1__CallerKind *kinds = calloc(CALLER_KINDS * n_methods + 1, sizeof(*kinds));
-  if (infos == NULL || info_ptrs == NULL || methods == NULL || method_ptrs == NULL ||
-      kinds == NULL) {
-    free(infos);
-    free(info_ptrs);
-    free(methods);
-    free(method_ptrs);
-    free(kinds);
-    rpc_call_fail(call, MC_RESOURCE_EXHAUSTED, "out of memory listing services");
-    return;
-  }
-  size_t m = 0;
-  for (size_t i = 0; i < srv->n_services; i++) {
-    const ProtobufCServiceDescriptor *d = srv->services[i]->descriptor;
-    mediation__v1__service_info__init(&infos[i]);
-    infos[i].name = (char *)d->name;
-    infos[i].n_methods = d->n_methods;
-    infos[i].methods = &method_ptrs[m];
-    for (unsigned k = 0; k < d->n_methods; k++, m++) {
-      mediation__v1__method_info__init(&methods[m]);
-      methods[m].name = (char *)d->methods[k].name;
-      methods[m].input_type = (char *)d->methods[k].input->name;
-      methods[m].output_type = (char *)d->methods[k].output->name;
-      describe_method(srv, d->name, &methods[m], &kinds[CALLER_KINDS * m]);
-      method_ptrs[m] = &methods[m];
-    }
-    info_ptrs[i] = &infos[i];
-  }
-  Mediation__V1__ListServicesReply out = MEDIATION__V1__LIST_SERVICES_REPLY__INIT;
-  out.n_services = srv->n_services;
-  out.services = info_ptrs;
-  done(&out, call);
-  free(infos);
-  free(info_ptrs);
-  free(methods);
-  free(method_ptrs);
-  free(kinds);
-}
-
-mc_code rpc__register_builtins(rpc_server *srv, mc_err *err) {
-  srv->health = (Mediation__V1__Health_Service)MEDIATION__V1__HEALTH__INIT(builtin_);
-  srv->reflection =
-      (Mediation__V1__Reflection_Service)MEDIATION__V1__REFLECTION__INIT(builtin_);
-  mc_code rc = rpc_server_register(srv, &srv->health.base, err);
-  if (rc == MC_OK)
-    rc = rpc_server_register(srv, &srv->reflection.base, err);
-  if (rc == MC_OK)
-    rc = rpc__sessions_register(srv, err);
-  return rc;
 }
 
 const char *rpc_call_locale(const rpc_call *call) {

@@ -22,6 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/i18n.h"
+
 struct rpc_key {
   char principal[RPC_PRINCIPAL_MAX + 1];
   uint8_t pk[RPC_PUBLIC_KEY_BYTES];
@@ -114,14 +116,14 @@ static mc_code key_path(char *buf, size_t cap, const char *dir, const char *prin
                         const char *ext, mc_err *err) {
   if (dir == NULL || dir[0] == '\0')
     return mc_err_set(err, MC_INVALID_ARGUMENT,
-                      "no keys directory: set [subdistrict] keys_dir or pass --dir");
+                      _("no keys directory: set [subdistrict] keys_dir or pass --dir"));
   if (!rpc_principal_valid(principal))
     return mc_err_set(err, MC_INVALID_ARGUMENT,
-                      "principal id \"%.64s\" must be 1-64 of a-z, 0-9, '-' and '_'",
+                      _("principal id \"%.64s\" must be 1-64 of a-z, 0-9, '-' and '_'"),
                       principal ? principal : "");
   int n = snprintf(buf, cap, "%s/%s.%s", dir, principal, ext);
   if (n < 0 || (size_t)n >= cap)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "keys directory path is too long");
+    return mc_err_set(err, MC_INVALID_ARGUMENT, _("keys directory path is too long"));
   return MC_OK;
 }
 
@@ -137,29 +139,29 @@ mc_code rpc_key_load(const char *keys_dir, const char *principal, rpc_key **out,
       /* Never advise making a key: the configuration already holds this
        * principal's public key, and a new key pair cannot match it. */
       return mc_err_set(err, MC_NOT_FOUND,
-                        "%s: no such key file: copy %s's key here from the deployment's "
-                        "keys/ (a new key would not match its public key in the "
-                        "configuration; see Key rotation in docs/deploy.md)",
+                        _("%s: no such key file: copy %s's key here from the deployment's "
+                          "keys/ (a new key would not match its public key in the "
+                          "configuration; see Key rotation in docs/deploy.md)"),
                         path, principal);
-    return mc_err_set(err, MC_PERMISSION_DENIED, "%s: cannot open: %s", path, strerror(errno));
+    return mc_err_set(err, MC_PERMISSION_DENIED, _("%s: cannot open: %s"), path, strerror(errno));
   }
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
-    return mc_err_set(err, MC_PERMISSION_DENIED, "%s: not a regular file", path);
+    return mc_err_set(err, MC_PERMISSION_DENIED, _("%s: not a regular file"), path);
   }
   if ((st.st_mode & 077) != 0) {
     close(fd);
     return mc_err_set(err, MC_PERMISSION_DENIED,
-                      "%s: mode %04o lets group or others at the secret key; chmod 600 it "
-                      "(and consider the key exposed)",
+                      _("%s: mode %04o lets group or others at the secret key; chmod 600 it "
+                        "(and consider the key exposed)"),
                       path, (unsigned)(st.st_mode & 07777));
   }
   char text[512];
   ssize_t n = read(fd, text, sizeof(text) - 1);
   close(fd);
   if (n < 0)
-    return mc_err_set(err, MC_PERMISSION_DENIED, "%s: cannot read: %s", path, strerror(errno));
+    return mc_err_set(err, MC_PERMISSION_DENIED, _("%s: cannot read: %s"), path, strerror(errno));
   size_t len = (size_t)n;
   while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' ' ||
                      text[len - 1] == '\t'))
@@ -172,7 +174,7 @@ mc_code rpc_key_load(const char *keys_dir, const char *principal, rpc_key **out,
   if (bad != 0 || (raw_len != RPC_SECRET_KEY_BYTES && raw_len != RPC_SEED_BYTES)) {
     sodium_memzero(raw, sizeof(raw));
     return mc_err_set(err, MC_INVALID_ARGUMENT,
-                      "%s: expected base64 of a 64-byte Ed25519 secret key (or 32-byte seed)",
+                      _("%s: expected base64 of a 64-byte Ed25519 secret key (or 32-byte seed)"),
                       path);
   }
   rpc_key *k;
@@ -189,7 +191,7 @@ mc_code rpc_key_load(const char *keys_dir, const char *principal, rpc_key **out,
   if (!consistent) {
     rpc_key_free(k);
     return mc_err_set(err, MC_INVALID_ARGUMENT,
-                      "%s: damaged: its public half does not match its seed", path);
+                      _("%s: damaged: its public half does not match its seed"), path);
   }
   *out = k;
   return MC_OK;
@@ -217,7 +219,7 @@ mc_code rpc_key_save(const rpc_key *key, const char *keys_dir, mc_err *err) {
   if (rc != MC_OK)
     return rc;
   if (mkdir(keys_dir, 0700) != 0 && errno != EEXIST)
-    return mc_err_set(err, MC_PERMISSION_DENIED, "%s: cannot create: %s", keys_dir,
+    return mc_err_set(err, MC_PERMISSION_DENIED, _("%s: cannot create: %s"), keys_dir,
                       strerror(errno));
 
   char b64[sodium_base64_ENCODED_LEN(RPC_SECRET_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL) + 1];
@@ -232,8 +234,8 @@ mc_code rpc_key_save(const rpc_key *key, const char *keys_dir, mc_err *err) {
     sodium_memzero(b64, sizeof(b64));
     if (errno == EEXIST)
       return mc_err_set(err, MC_ALREADY_EXISTS,
-                        "%s exists: a key is never replaced; move it away first", kpath);
-    return mc_err_set(err, MC_PERMISSION_DENIED, "%s: cannot create: %s", kpath,
+                        _("%s exists: a key is never replaced; move it away first"), kpath);
+    return mc_err_set(err, MC_PERMISSION_DENIED, _("%s: cannot create: %s"), kpath,
                       strerror(errno));
   }
   /* The umask can only narrow 0600; fchmod makes it exact anyway. */
@@ -246,7 +248,7 @@ mc_code rpc_key_save(const rpc_key *key, const char *keys_dir, mc_err *err) {
   if (rc != MC_OK) {
     int saved = errno;
     unlink(kpath);
-    return mc_err_set(err, MC_INTERNAL, "%s: cannot write: %s", kpath, strerror(saved));
+    return mc_err_set(err, MC_INTERNAL, _("%s: cannot write: %s"), kpath, strerror(saved));
   }
 
   char pub[RPC_PUBLIC_KEY_B64_MAX + 1];
@@ -258,7 +260,7 @@ mc_code rpc_key_save(const rpc_key *key, const char *keys_dir, mc_err *err) {
     int saved = errno;
     if (fd >= 0)
       close(fd);
-    return mc_err_set(err, MC_INTERNAL, "%s: cannot write: %s (the .key was written)", ppath,
+    return mc_err_set(err, MC_INTERNAL, _("%s: cannot write: %s (the .key was written)"), ppath,
                       strerror(saved));
   }
   return MC_OK;

@@ -250,9 +250,12 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
 void rpc__reply_status(rpc_server *srv, rpc_sink sink, const ProtobufCBinaryData *request_id,
                        mc_code code, const char *message);
 
-/* Registers Health, Reflection and RpcSession (dispatch.c, from
+/* Registers Health, Reflection and RpcSession (builtins.c, from
  * rpc_server_create). */
 mc_code rpc__register_builtins(rpc_server *srv, mc_err *err);
+
+/* The registered service of that full name, or NULL (dispatch.c). */
+ProtobufCService *rpc__find_service(rpc_server *srv, const char *name);
 
 /* Counts a request in / its reply out (srv->inflight), waking rpc_server_stop. */
 void rpc__inflight_add(rpc_server *srv);

@@ -17,7 +17,7 @@
 #include "rpc/identity.h"
 
 static void usage(FILE *out) {
-  fputs("usage: mediation-keygen --dir DIR NAME...\n"
+  fputs(_("usage: mediation-keygen --dir DIR NAME...\n"
         "\n"
         "Makes an Ed25519 key pair for each principal NAME (a unit, coordinator\n"
         "or operator id: 1-64 of a-z, 0-9, '-' and '_'):\n"
@@ -32,7 +32,7 @@ static void usage(FILE *out) {
         "  -h, --help      this text\n"
         "\n"
         "exit status: 0 every key made; 1 some key could not be made (the\n"
-        "others were); 2 usage error.\n",
+        "others were); 2 usage error.\n"),
         out);
 }
 

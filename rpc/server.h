@@ -109,7 +109,9 @@ typedef struct rpc_call rpc_call;
 /* Extra admission rule, after kinds and unit: return true to let the caller
  * call service/method. To refuse, return false, and set *why to the
  * message the caller gets (PERMISSION_DENIED; a string that outlives the
- * server, such as a literal), or leave it NULL for the server's own
+ * server, such as a literal: the English source, marked N_(); the log
+ * shows it as it is, the caller gets its translation), or leave it NULL
+ * for the server's own
  * ("unit \"x\" may not call S/M on this server"). Called for methods the
  * server may not have (step 7 comes after). Called on an nng thread; must
  * not block. */

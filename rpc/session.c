@@ -34,6 +34,7 @@
 #include <sodium.h>
 
 #include "core/clock.h"
+#include "core/i18n.h"
 #include "core/log.h"
 #include "rpc/internal.h"
 
@@ -191,8 +192,8 @@ static mc_code insert(rpc_sessions *t, uint32_t p, const uint8_t id[RPC_SESSION_
     t->stats.refused_full++;
     pthread_mutex_unlock(&t->mtx);
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED,
-                      "the server's session table is full (%u live sessions); sign each "
-                      "request instead, or try again later",
+                      _("the server's session table is full (%u live sessions); sign each "
+                        "request instead, or try again later"),
                       t->cap);
   }
   uint32_t i = t->free_head;
@@ -279,13 +280,13 @@ static void session_open(Mediation__V1__RpcSession_Service *svc,
    * live for ever. Only the principal's own key opens one. */
   if (call->by_session) {
     rpc_call_fail(call, MC_UNAUTHENTICATED,
-                  "RpcSession/Open must be signed with the caller's key, not MAC'd with a "
-                  "session");
+                  _("RpcSession/Open must be signed with the caller's key, not MAC'd with a "
+                    "session"));
     return;
   }
   if (in->client_public_key.len != RPC_KX_KEY_BYTES) {
     rpc_call_fail(call, MC_INVALID_ARGUMENT,
-                  "client_public_key must be %d bytes (an X25519 public key), not %zu",
+                  _("client_public_key must be %d bytes (an X25519 public key), not %zu"),
                   RPC_KX_KEY_BYTES, in->client_public_key.len);
     return;
   }
@@ -310,7 +311,7 @@ static void session_open(Mediation__V1__RpcSession_Service *svc,
   sodium_memzero(key, sizeof(key));
   if (rc == MC_ALREADY_EXISTS) {
     mc_log(MC_LOG_ERR, NULL, "rpc: the random source repeats session ids");
-    rc = mc_err_set(&err, MC_INTERNAL, "could not draw a fresh session id");
+    rc = mc_err_set(&err, MC_INTERNAL, _("could not draw a fresh session id"));
   }
   if (rc != MC_OK) {
     rpc_call_fail_err(call, &err);

@@ -473,7 +473,7 @@ static bool query_has(const char *query, const char *key) {
 static void ledger_start(wg_req *r) {
   wl_job *j = calloc(1, sizeof(*j));
   if (j == NULL) {
-    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, "out of memory");
+    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, N_("out of memory"));
     return;
   }
   j->r = r;
@@ -482,17 +482,17 @@ static void ledger_start(wg_req *r) {
   if (query_has(r->query, "from") &&
       (!query_value(r->query, "from", j->from, sizeof(j->from)) ||
        !parse_day(r->g, j->from, &j->from_ms)))
-    bad = "documents: from: expected a date, YYYY-MM-DD";
+    bad = N_("documents: from: expected a date, YYYY-MM-DD");
   else if (query_has(r->query, "to") &&
            (!query_value(r->query, "to", j->to, sizeof(j->to)) ||
             !parse_day(r->g, j->to, &j->to_ms)))
-    bad = "documents: to: expected a date, YYYY-MM-DD";
+    bad = N_("documents: to: expected a date, YYYY-MM-DD");
   else if (j->to_ms != 0 && (j->to_ms += 86400000) <= j->from_ms) /* to: the last day listed */
-    bad = "documents: to: before from";
+    bad = N_("documents: to: before from");
   else if (query_has(r->query, "community") &&
            (!query_value(r->query, "community", com, sizeof(com)) ||
             (j->com = mc_registry_community(r->g->reg, com)) == NULL))
-    bad = "documents: community: no community of that id in the configuration";
+    bad = N_("documents: community: no community of that id in the configuration");
   if (bad != NULL) {
     free(j);
     wg_reply_error(r, MC_INVALID_ARGUMENT, bad);
@@ -504,7 +504,7 @@ static void ledger_start(wg_req *r) {
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   if (pthread_create(&t, &attr, ledger_run, j) != 0) {
     free(j);
-    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, "no thread to render the document");
+    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, N_("no thread to render the document"));
   }
   pthread_attr_destroy(&attr);
 }

@@ -28,26 +28,27 @@
 
 static void usage(FILE *out) {
   fprintf(out,
-          "Usage: mediation-web [options] (--unit UNIT | --coordinator)\n"
-          "\n"
-          "The HTTP/JSON gateway of one site: persons log in with their own\n"
-          "accounts (mediactl user) and work through their browser; the gateway\n"
-          "calls the unit's Desk service (--unit) or the router (--coordinator)\n"
-          "with the site's key and records the logged-in person in every step.\n"
-          "\n"
-          "Options:\n"
-          "  -c, --config PATH     the deployment's mediation.conf\n"
-          "                        (default " MEDIATION_DEFAULT_CONFIG ")\n"
-          "  -u, --unit ID         serve this unit's desk ([web \"ID\"] in the configuration)\n"
-          "      --coordinator     serve the coordinators ([web \"coordinators\"])\n"
-          "      --listen URL      http://HOST:PORT or https://HOST:PORT instead of the\n"
-          "                        site's listen\n"
-          "      --log-level L     error, warning, notice, info (default) or debug\n"
-          "  -h, --help            this text\n"
-          "      --version         the version\n"
-          "\n"
-          "Stops cleanly on SIGTERM or SIGINT. Reports readiness to systemd (sd_notify)\n"
-          "once it serves. See docs/web.md.\n");
+          _("Usage: mediation-web [options] (--unit UNIT | --coordinator)\n"
+            "\n"
+            "The HTTP/JSON gateway of one site: persons log in with their own\n"
+            "accounts (mediactl user) and work through their browser; the gateway\n"
+            "calls the unit's Desk service (--unit) or the router (--coordinator)\n"
+            "with the site's key and records the logged-in person in every step.\n"
+            "\n"
+            "Options:\n"
+            "  -c, --config PATH     the deployment's mediation.conf\n"
+            "                        (default %s)\n"
+            "  -u, --unit ID         serve this unit's desk ([web \"ID\"] in the configuration)\n"
+            "      --coordinator     serve the coordinators ([web \"coordinators\"])\n"
+            "      --listen URL      http://HOST:PORT or https://HOST:PORT instead of the\n"
+            "                        site's listen\n"
+            "      --log-level L     error, warning, notice, info (default) or debug\n"
+            "  -h, --help            this text\n"
+            "      --version         the version\n"
+            "\n"
+            "Stops cleanly on SIGTERM or SIGINT. Reports readiness to systemd (sd_notify)\n"
+            "once it serves. See docs/web.md.\n"),
+          MEDIATION_DEFAULT_CONFIG);
 }
 
 static const char *first_coordinator(const mc_registry *reg) {
@@ -255,7 +256,7 @@ int main(int argc, char **argv) {
   memset(&m, 0, sizeof(m));
   mc_err err;
   if (mc_registry_load(config, &m.reg, &err) != MC_OK) {
-    mc_log(MC_LOG_ERR, NULL, "configuration: %s", err.msg);
+    mc_log(MC_LOG_ERR, NULL, _("configuration: %s"), err.msg); /* for the person starting it */
     return 1;
   }
   m.g.reg = m.reg; /* for documents.c: names and the UTC offset */

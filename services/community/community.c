@@ -15,6 +15,8 @@
 
 #include <stdio.h>
 
+#include "core/i18n.h"
+
 static mc_code community_complete(un_ctx *ctx, const mv_case *current, un_step *step,
                                   mc_err *err) {
   (void)current;
@@ -58,9 +60,10 @@ static mc_code community_follow(un_ctx *ctx, const mv_action *done, const mv_cas
 
 const un_policy community_policy = {
     .program = "community-station",
-    .about = "A community workstation (社区工作站), one process per community: assigns\n"
-             "its local family mediators by load, records outcomes and satisfaction,\n"
-             "and sends cases that need a lawyer up to the marriage studio.\n",
+    .about = N_(
+        "A community workstation (社区工作站), one process per community: assigns\n"
+        "its local family mediators by load, records outcomes and satisfaction,\n"
+        "and sends cases that need a lawyer up to the marriage studio.\n"),
     .kind = MC_UNIT_COMMUNITY,
     .ref_prefix = "CS",
     .complete = community_complete,

@@ -18,6 +18,8 @@
  */
 #include "services/marriage/marriage.h"
 
+#include "core/i18n.h"
+
 static mc_code marriage_complete(un_ctx *ctx, const mv_case *current, un_step *step,
                                  mc_err *err) {
   const mv_action *a = un_step_action(step);
@@ -72,9 +74,10 @@ static mc_code marriage_follow(un_ctx *ctx, const mv_action *done, const mv_case
 
 const un_policy marriage_policy = {
     .program = "marriage-studio",
-    .about = "The marriage mediation studio (宋大姐调解工作室): assigns its team by need\n"
-             "and load (mediators, counsellors, lawyers), delegates follow-up to the\n"
-             "parties' community workstation, schedules the follow-up visit (回访).\n",
+    .about = N_(
+        "The marriage mediation studio (宋大姐调解工作室): assigns its team by need\n"
+        "and load (mediators, counsellors, lawyers), delegates follow-up to the\n"
+        "parties' community workstation, schedules the follow-up visit (回访).\n"),
     .kind = MC_UNIT_MARRIAGE,
     .ref_prefix = "MS",
     .complete = marriage_complete,

@@ -16,6 +16,7 @@
 
 #include <stdio.h>
 
+#include "core/i18n.h"
 #include "core/names.h"
 
 /* Where the rules send a case of this kind and community, or NULL (kept). */
@@ -72,9 +73,10 @@ static mc_code police_follow(un_ctx *ctx, const mv_action *done, const mv_case *
 
 const un_policy police_policy = {
     .program = "police-studio",
-    .about = "The police mediation studio (大石头调解工作室): classifies each dispute it takes\n"
-             "in and refers family disputes at once to the marriage studio (溯源调解),\n"
-             "neighbour disputes to the parties' community workstation ([policy]).\n",
+    .about = N_(
+        "The police mediation studio (大石头调解工作室): classifies each dispute it takes\n"
+        "in and refers family disputes at once to the marriage studio (溯源调解),\n"
+        "neighbour disputes to the parties' community workstation ([policy]).\n"),
     .kind = MC_UNIT_POLICE,
     .ref_prefix = "PS",
     .complete = police_complete,

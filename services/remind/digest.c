@@ -1,10 +1,11 @@
 /*
  * digest.c - what a unit must hear about, and its text (see remind.h).
  *
- * The text is Chinese because it is a document the staff read in their
- * mailbox or group chat, not a screen of the program; it names cases by id,
- * states and kinds by their labels (core/names.c), units and communities
- * by their registry names, and nothing else. A long list is cut at
+ * The text is a document the staff read in their mailbox or group chat,
+ * in the daemon's language (English source through _(), Chinese under the
+ * LANG=zh_CN.UTF-8 its systemd unit sets, core/i18n.h); it names cases by
+ * id, states and kinds by their labels (core/names.c), units and
+ * communities by their registry names, and nothing else. A long list is cut at
  * SECTION_MAX lines with a count of the rest: the whole list is one click
  * away on the desk, and robots refuse long messages (send.c).
  */
@@ -14,6 +15,7 @@
 #include <string.h>
 
 #include "core/clock.h"
+#include "core/i18n.h"
 #include "core/names.h"
 #include "services/remind/remind.h"
 
@@ -188,36 +190,36 @@ static const char *unit_name(const mc_registry *reg, const char *id) {
 
 static const char *community_name(const mc_registry *reg, const char *id) {
   if (id[0] == '\0')
-    return "未填社区";
+    return _("no community given");
   const mc_community *c = mc_registry_community(reg, id);
   return c != NULL ? c->name : id;
 }
 
-/* "3天4小时", "5小时20分钟", "12分钟", "不到1分钟": a span, for people. */
+/* "3d 4h", "5h 20min", "12min", "under 1min" (3天4小时...): a span, for people. */
 static void span(int64_t ms, char *out, size_t cap) {
   if (ms < 0)
     ms = 0;
   int64_t minutes = ms / 60000, hours = minutes / 60, days = hours / 24;
   if (days > 0)
-    snprintf(out, cap, "%lld天%lld小时", (long long)days, (long long)(hours % 24));
+    snprintf(out, cap, _("%lldd %lldh"), (long long)days, (long long)(hours % 24));
   else if (hours > 0)
-    snprintf(out, cap, "%lld小时%lld分钟", (long long)hours, (long long)(minutes % 60));
+    snprintf(out, cap, _("%lldh %lldmin"), (long long)hours, (long long)(minutes % 60));
   else if (minutes > 0)
-    snprintf(out, cap, "%lld分钟", (long long)minutes);
+    snprintf(out, cap, _("%lldmin"), (long long)minutes);
   else
-    snprintf(out, cap, "不到1分钟");
+    snprintf(out, cap, "%s", _("under 1min"));
 }
 
-/* A configured period in its own unit: "48小时", "24小时", "7天", "90秒". */
+/* A configured period in its own unit: "48h", "7 days", "90s" (48小时...). */
 static void period(int64_t ms, char *out, size_t cap) {
   if (ms % 86400000 == 0 && ms >= 3 * 86400000LL)
-    snprintf(out, cap, "%lld天", (long long)(ms / 86400000));
+    snprintf(out, cap, _("%lld days"), (long long)(ms / 86400000));
   else if (ms % 3600000 == 0 && ms > 0)
-    snprintf(out, cap, "%lld小时", (long long)(ms / 3600000));
+    snprintf(out, cap, _("%lldh"), (long long)(ms / 3600000));
   else if (ms % 60000 == 0 && ms > 0)
-    snprintf(out, cap, "%lld分钟", (long long)(ms / 60000));
+    snprintf(out, cap, _("%lldmin"), (long long)(ms / 60000));
   else
-    snprintf(out, cap, "%lld秒", (long long)(ms / 1000));
+    snprintf(out, cap, _("%llds"), (long long)(ms / 1000));
 }
 
 static void case_line(buf *b, const mc_registry *reg, size_t i, const rm_case *c,
@@ -227,29 +229,31 @@ static void case_line(buf *b, const mc_registry *reg, size_t i, const rm_case *c
       mc_label_of(mc_kind_names, (int)c->kind), community_name(reg, c->community));
   if (offer) {
     span(now - c->state_entered_ms, len, sizeof(len));
-    put(b, " · %s 流转而来，已等待%s", unit_name(reg, c->holder), len);
+    put(b, _(" · from %s, waiting %s"), unit_name(reg, c->holder), len);
   } else if (c->deadline_ms > 0) {
     mc_format_ms(c->deadline_ms, reg->utc_offset_minutes, when, sizeof(when));
     span(c->overdue ? now - c->deadline_ms : c->deadline_ms - now, len, sizeof(len));
-    put(b, " · 期限 %s（%s%s）", when, c->overdue ? "已逾期" : "还剩", len);
+    put(b, c->overdue ? _(" · due %s (overdue by %s)") : _(" · due %s (%s left)"), when, len);
   }
   put(b, "\n");
 }
 
 static void section(buf *b, const mc_registry *reg, const char *title, const rm_list *l,
                     int64_t now, bool offer) {
-  put(b, "\n%s（%zu 件）\n", title, l->n);
+  put(b, _("\n%s (%zu cases)\n"), title, l->n);
   if (l->n == 0)
-    put(b, "无\n");
+    put(b, "%s", _("none\n"));
   for (size_t i = 0; i < l->n && i < SECTION_MAX; i++)
     case_line(b, reg, i, &l->items[i], now, offer);
   if (l->n > SECTION_MAX)
-    put(b, "……另有 %zu 件未列出，请登录调解平台查看。\n", l->n - SECTION_MAX);
+    put(b, _("... and %zu more not listed: log in to the mediation platform to see them.\n"),
+        l->n - SECTION_MAX);
 }
 
 static const char footer[] =
-    "\n本提醒只含案件编号和单位、社区名称；当事人信息和案卷详情请登录调解平台查看。\n"
-    "（由 mediation-remind 自动发送，请勿直接回复。）\n";
+    N_("\nThis reminder holds case ids and unit and community names only: log in to the "
+       "mediation platform for the parties and the case files.\n"
+       "(Sent by mediation-remind; do not reply.)\n");
 
 void rm_compose_digest(const mc_registry *reg, const rm_unit_view *v, char **subject,
                        char **body) {
@@ -258,18 +262,18 @@ void rm_compose_digest(const mc_registry *reg, const rm_unit_view *v, char **sub
   period(reg->remind.due_soon_ms, soon, sizeof(soon));
   period(reg->remind.offer_wait_ms, wait, sizeof(wait));
   buf s = {0}, b = {0};
-  put(&s, "【调解提醒】%s 每日汇总：逾期 %zu 件，即将到期 %zu 件，待接收 %zu 件", v->unit->name,
-      v->overdue.n, v->due_soon.n, v->waiting.n);
-  put(&b, "%s %s 每日提醒（%s）\n", reg->subdistrict, v->unit->name, now);
-  put(&b, "逾期 %zu 件，%s内到期 %zu 件，待接收超过%s %zu 件。\n", v->overdue.n, soon,
-      v->due_soon.n, wait, v->waiting.n);
-  section(&b, reg, "一、逾期", &v->overdue, v->as_of_ms, false);
+  put(&s, _("[Mediation reminder] %s daily digest: %zu overdue, %zu due soon, %zu waiting"),
+      v->unit->name, v->overdue.n, v->due_soon.n, v->waiting.n);
+  put(&b, _("%s %s daily reminder (%s)\n"), reg->subdistrict, v->unit->name, now);
+  put(&b, _("%zu overdue, due within %s: %zu, waiting longer than %s: %zu.\n"), v->overdue.n,
+      soon, v->due_soon.n, wait, v->waiting.n);
+  section(&b, reg, _("1. Overdue"), &v->overdue, v->as_of_ms, false);
   char title[96];
-  snprintf(title, sizeof(title), "二、%s内到期", soon);
+  snprintf(title, sizeof(title), _("2. Due within %s"), soon);
   section(&b, reg, title, &v->due_soon, v->as_of_ms, false);
-  snprintf(title, sizeof(title), "三、待接收超过%s", wait);
+  snprintf(title, sizeof(title), _("3. Waiting longer than %s"), wait);
   section(&b, reg, title, &v->waiting, v->as_of_ms, true);
-  put(&b, "%s", footer);
+  put(&b, "%s", _(footer));
   *subject = done(&s);
   *body = done(&b);
 }
@@ -279,12 +283,12 @@ void rm_compose_alert(const mc_registry *reg, const mc_unit *unit, const rm_case
   char now[32];
   mc_format_ms(now_ms, reg->utc_offset_minutes, now, sizeof(now));
   buf s = {0}, b = {0};
-  put(&s, "【调解提醒】%s：新增逾期 %zu 件", unit->name, n);
-  put(&b, "%s %s 逾期提醒（%s）\n", reg->subdistrict, unit->name, now);
-  put(&b, "以下 %zu 件案件刚刚超过办理期限，请尽快处理：\n", n);
+  put(&s, _("[Mediation reminder] %s: %zu newly overdue"), unit->name, n);
+  put(&b, _("%s %s overdue alert (%s)\n"), reg->subdistrict, unit->name, now);
+  put(&b, _("%zu case(s) have just passed their deadline; please act on them soon:\n"), n);
   rm_list l = {.items = (rm_case *)fresh, .n = n, .cap = n};
-  section(&b, reg, "新增逾期", &l, now_ms, false);
-  put(&b, "%s", footer);
+  section(&b, reg, _("Newly overdue"), &l, now_ms, false);
+  put(&b, "%s", _(footer));
   *subject = done(&s);
   *body = done(&b);
 }

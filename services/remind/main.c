@@ -24,13 +24,15 @@
 
 #include "core/clock.h"
 #include "core/daemon.h"
+#include "core/i18n.h"
 #include "core/log.h"
 #include "core/registry.h"
 #include "rpc/client.h"
 #include "rpc/identity.h"
 #include "services/remind/remind.h"
 
-static const char usage[] =
+/* The help, with the default configuration's path for %s. */
+static const char usage[] = N_(
     "Usage: mediation-remind [options]\n"
     "\n"
     "Each morning, a digest per unit of its overdue cases, those due soon and\n"
@@ -41,7 +43,7 @@ static const char usage[] =
     "\n"
     "Options:\n"
     "  -c, --config PATH   the deployment's mediation.conf\n"
-    "                      (default " MEDIATION_DEFAULT_CONFIG ")\n"
+    "                      (default %s)\n"
     "      --once          one cycle (look, queue, send), then exit\n"
     "      --digest        queue every unit's digest now, send, then exit\n"
     "      --log-level L   error, warning, notice, info (default) or debug\n"
@@ -52,7 +54,9 @@ static const char usage[] =
     "(a unit's cases could not be read, or a relay or robot refused: it is kept\n"
     "in [remind] data_dir/remind.state and sent by the next run); 1 the\n"
     "configuration, key or state file is wrong; 2 the command line is.\n"
-    "As a daemon it stops cleanly on SIGTERM or SIGINT.\n";
+    "As a daemon it stops cleanly on SIGTERM or SIGINT.\n");
+
+static void print_usage(FILE *to) { fprintf(to, _(usage), MEDIATION_DEFAULT_CONFIG); }
 
 enum { OPT_ONCE = 256, OPT_DIGEST, OPT_LOG, OPT_VERSION };
 
@@ -271,6 +275,7 @@ int main(int argc, char **argv) {
   bool once = false, digest = false;
   mc_log_level level = MC_LOG_INFO;
   int ch;
+  mc_i18n_init(); /* first: what a person reads is in their language */
   while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
     switch (ch) {
     case 'c': config = optarg; break;
@@ -278,18 +283,21 @@ int main(int argc, char **argv) {
     case OPT_DIGEST: digest = true; break;
     case OPT_LOG:
       if (mc_log_level_parse(optarg, &level) != 0) {
-        fprintf(stderr, "mediation-remind: --log-level: expected error, warning, notice, info "
-                        "or debug, got \"%s\"\n", optarg);
+        fprintf(stderr,
+                _("mediation-remind: --log-level: expected error, warning, notice, info "
+                  "or debug, got \"%s\"\n"),
+                optarg);
         return 2;
       }
       break;
-    case 'h': fputs(usage, stdout); return 0;
+    case 'h': print_usage(stdout); return 0;
     case OPT_VERSION: printf("mediation-remind %s\n", MEDIATION_VERSION); return 0;
-    default: fputs(usage, stderr); return 2;
+    default: print_usage(stderr); return 2;
     }
   }
   if (optind < argc) {
-    fprintf(stderr, "mediation-remind: unexpected argument \"%s\"\n%s", argv[optind], usage);
+    fprintf(stderr, _("mediation-remind: unexpected argument \"%s\"\n"), argv[optind]);
+    print_usage(stderr);
     return 2;
   }
   mc_daemon_block_signals();
@@ -297,7 +305,7 @@ int main(int argc, char **argv) {
   ctx c = {0};
   mc_err err;
   if (mc_registry_load(config, &c.reg, &err) != MC_OK) {
-    mc_log(MC_LOG_ERR, NULL, "configuration: %s", err.msg);
+    mc_log(MC_LOG_ERR, NULL, _("configuration: %s"), err.msg); /* for the person starting it */
     return 1;
   }
   int rc = 1;
@@ -313,11 +321,11 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < c.reg->n_units; i++)
     channels += has_channel(&c.reg->units[i]);
   if (c.reg->remind.data_dir == NULL) {
-    mc_log(MC_LOG_ERR, NULL, "configuration: [remind] data_dir is required");
+    mc_log(MC_LOG_ERR, NULL, _("configuration: [remind] data_dir is required"));
   } else if (principal == NULL) {
-    mc_log(MC_LOG_ERR, NULL, "configuration: no [coordinator] to ask the router as");
+    mc_log(MC_LOG_ERR, NULL, _("configuration: no [coordinator] to ask the router as"));
   } else if (c.reg->router.endpoint == NULL) {
-    mc_log(MC_LOG_ERR, NULL, "configuration: [router] has no endpoint");
+    mc_log(MC_LOG_ERR, NULL, _("configuration: [router] has no endpoint"));
   } else if (!rm_send_init()) {
     mc_log(MC_LOG_ERR, NULL, "libcurl could not be initialised");
   } else if (rpc_key_load(c.reg->keys_dir, principal, &c.key, &err) != MC_OK) {

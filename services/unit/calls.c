@@ -10,6 +10,7 @@
  */
 #include <stdio.h>
 
+#include "core/i18n.h"
 #include "services/unit/internal.h"
 
 mc_code un_call_async(un_unit *u, const char *method, const ProtobufCMessage *req,
@@ -17,7 +18,7 @@ mc_code un_call_async(un_unit *u, const char *method, const ProtobufCMessage *re
   pthread_rwlock_rdlock(&u->client_lock);
   mc_code rc;
   if (u->client_closed)
-    rc = mc_err_set(err, MC_CANCELLED, "the unit is stopping");
+    rc = mc_err_set(err, MC_CANCELLED, _("the unit is stopping"));
   else
     rc = rpc_client_call_async(u->router, &mediation__v1__router__descriptor, method, req, opts,
                                done, arg, err);
@@ -54,7 +55,7 @@ mc_code un_call(un_unit *u, const char *method, const ProtobufCMessage *req,
      * about the request, whatever the code says. */
     char why[sizeof(err->msg)];
     snprintf(why, sizeof(why), "%s", err->msg);
-    return mc_err_set(err, MC_UNAVAILABLE, "not sent: %s: %s", mc_code_name(rc), why);
+    return mc_err_set(err, MC_UNAVAILABLE, _("not sent: %s: %s"), mc_code_name(rc), why);
   }
   if (rc != MC_OK)
     return rc;

@@ -29,31 +29,34 @@ static const char *kind_name(mc_unit_kind kind) {
 }
 
 static void usage(FILE *out, const un_policy *policy) {
+  /* The program's name, its policy's about (N_() in its table), the
+   * default configuration, and what --unit adds: each a %s. */
   fprintf(out,
-          "Usage: %s [options]\n"
-          "\n"
-          "%s"
-          "\n"
-          "Serves the unit's operators (service mediation.v1.Desk) on the unit's\n"
-          "endpoint, and forwards every step to the router through a local outbox,\n"
-          "in order and exactly once: while the router is out of reach operators\n"
-          "still take cases in and act on the cases they hold; the steps go out\n"
-          "when it is back, and any it refuses are listed as conflicts.\n"
-          "\n"
-          "Options:\n"
-          "  -c, --config PATH     the deployment's mediation.conf\n"
-          "                        (default " MEDIATION_DEFAULT_CONFIG ")\n"
-          "  -u, --unit ID         the unit to serve ([unit ID] in the configuration)%s\n"
-          "      --log-level L     error, warning, notice, info (default) or debug\n"
-          "  -h, --help            this text\n"
-          "      --version         the version\n"
-          "\n"
-          "Stops cleanly on SIGTERM or SIGINT: operators' calls in flight are answered,\n"
-          "queued steps stay in the outbox for the next start. Reports readiness to\n"
-          "systemd (sd_notify) once it serves.\n",
-          policy->program, policy->about,
-          policy->kind == MC_UNIT_COMMUNITY ? "; required" : ";\n"
-                                                             "                        default: the only one of its kind");
+          _("Usage: %s [options]\n"
+            "\n"
+            "%s"
+            "\n"
+            "Serves the unit's operators (service mediation.v1.Desk) on the unit's\n"
+            "endpoint, and forwards every step to the router through a local outbox,\n"
+            "in order and exactly once: while the router is out of reach operators\n"
+            "still take cases in and act on the cases they hold; the steps go out\n"
+            "when it is back, and any it refuses are listed as conflicts.\n"
+            "\n"
+            "Options:\n"
+            "  -c, --config PATH     the deployment's mediation.conf\n"
+            "                        (default %s)\n"
+            "  -u, --unit ID         the unit to serve ([unit ID] in the configuration)%s\n"
+            "      --log-level L     error, warning, notice, info (default) or debug\n"
+            "  -h, --help            this text\n"
+            "      --version         the version\n"
+            "\n"
+            "Stops cleanly on SIGTERM or SIGINT: operators' calls in flight are answered,\n"
+            "queued steps stay in the outbox for the next start. Reports readiness to\n"
+            "systemd (sd_notify) once it serves.\n"),
+          policy->program, _(policy->about), MEDIATION_DEFAULT_CONFIG,
+          policy->kind == MC_UNIT_COMMUNITY
+              ? _("; required")
+              : _(";\n                        default: the only one of its kind"));
 }
 
 int un_main(int argc, char **argv, const un_policy *policy) {
@@ -106,7 +109,7 @@ int un_main(int argc, char **argv, const un_policy *policy) {
   mc_registry *reg = NULL;
   mc_err err;
   if (mc_registry_load(config, &reg, &err) != MC_OK) {
-    mc_log(MC_LOG_ERR, NULL, "configuration: %s", err.msg);
+    mc_log(MC_LOG_ERR, NULL, _("configuration: %s"), err.msg); /* for the person starting it */
     return 1;
   }
   const mc_unit *self = unit_id != NULL ? mc_registry_unit(reg, unit_id)

@@ -177,11 +177,14 @@ static mc_code take_in_step(un_plan *p, st_txn *txn, un_step **out, mc_err *err)
   } else if (!mc_unit_ref_valid(ref) || mc_case_id_parse(ref, NULL, NULL)) {
     p->refused = true;
     un_step *s = add_step(p, MV_ACTION(TAKE_IN), err);
-    if (s != NULL)
-      refuse(s, MC_INVALID_ARGUMENT,
-             "intake.unit_ref: a reference of this unit, " MC_UNIT_REF_RULE
-             ", not shaped like a case id (never personal data); or leave it empty and the "
-             "unit allocates one");
+    char why[sizeof(s->message)];
+    if (s != NULL) {
+      snprintf(why, sizeof(why),
+               _("intake.unit_ref: a reference of this unit, %s, not shaped like a case id "
+                 "(never personal data); or leave it empty and the unit allocates one"),
+               mc_unit_ref_rule());
+      refuse(s, MC_INVALID_ARGUMENT, why);
+    }
     return MC_INVALID_ARGUMENT;
   }
   size_t alias_len = strlen(u->self->id) + strlen(ref) + 2;

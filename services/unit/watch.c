@@ -234,8 +234,9 @@ void un_watch_stop(un_watch *w) {
   pthread_mutex_unlock(&w->mu);
   while (all != NULL) {
     watcher *next = all->next;
-    rpc_call_fail(all->call, MC_UNAVAILABLE, "the unit's service is stopping; watch again "
-                                             "(with epoch 0) once it is back");
+    rpc_call_fail(all->call, MC_UNAVAILABLE, "%s",
+                  _("the unit's service is stopping; watch again (with epoch 0) once it is "
+                    "back"));
     free(all);
     all = next;
   }

@@ -14,6 +14,9 @@
  * English sentence (english.h) and name the action by what a person types
  * (开始调处（start）); the English must be the source text. Then the same
  * through mediactl, as a person sees it, under LANG=zh_CN.UTF-8 and LANG=C.
+ * Also the rpc layer's own refusals (a method the caller's kind may not
+ * call, a service the router lacks, mediactl signing with a stale key) and
+ * a documents refusal, each in both languages.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -33,6 +37,7 @@
 #include "english.h"
 #include "mctl.h"
 #include "mv1.h"
+#include "rpc/identity.h"
 #include "world.h"
 
 static tw_world world;
@@ -337,12 +342,127 @@ static void test_through_a_unit_in_the_callers_language(void **state) {
   assert_int_equal(tw_stop_unit(&world, HOLDER), 0);
 }
 
+/* Calls service/method of the router as principal, in the language tag;
+ * the reply's code, its message in msg. */
+static mc_code call_in(const char *lang, const char *principal,
+                       const ProtobufCServiceDescriptor *service, const char *method,
+                       const ProtobufCMessage *req, char *msg, size_t cap) {
+  locale_t previous = mc_i18n_use(lang);
+  ProtobufCMessage *reply = NULL;
+  mc_err err = {0};
+  mc_code rc = rpc_client_call(tw_client(&world, principal, NULL), service, method, req, NULL,
+                               &reply, &err);
+  mc_i18n_restore(previous);
+  snprintf(msg, cap, "%s", rc == MC_OK ? "" : err.msg);
+  if (reply != NULL)
+    protobuf_c_message_free_unpacked(reply, NULL);
+  return rc;
+}
+
+/* Holds a refusal of the rpc layer itself (rpc/dispatch.c, before any
+ * handler) to the caller's language: Chinese with no English sentence,
+ * English with english_phrase; the same code. */
+static void rpc_refused_both(const char *principal, const ProtobufCServiceDescriptor *service,
+                             const char *method, const ProtobufCMessage *req, mc_code want,
+                             const char *chinese_phrase, const char *english_phrase) {
+  char zh[512], en[512], found[256] = "no Chinese at all";
+  mc_code rc_zh = call_in("zh_CN", principal, service, method, req, zh, sizeof(zh));
+  mc_code rc_en = call_in("C", principal, service, method, req, en, sizeof(en));
+  if (rc_zh != want || rc_en != want)
+    fail_msg("%s/%s by %s: %s / %s, expected %s (%s | %s)", service->name, method, principal,
+             mc_code_name(rc_zh), mc_code_name(rc_en), mc_code_name(want), zh, en);
+  if (!has_chinese(zh) || strstr(zh, chinese_phrase) == NULL ||
+      en_sentence(zh, found, sizeof(found)))
+    fail_msg("%s/%s by %s, asked in Chinese: expected \"%s\", no English (\"%s\") in: %s",
+             service->name, method, principal, chinese_phrase, found, zh);
+  if (strstr(en, english_phrase) == NULL)
+    fail_msg("%s/%s by %s, asked in English: expected \"%s\" in: %s", service->name, method,
+             principal, english_phrase, en);
+}
+
+/* The rpc layer's own refusals: a method the caller's kind may not call
+ * (the router's method table), a service the server does not have. */
+static void test_rpc_refusals_in_the_callers_language(void **state) {
+  (void)state;
+  Mediation__V1__PullDeliveriesRequest pull = MEDIATION__V1__PULL_DELIVERIES_REQUEST__INIT;
+  rpc_refused_both(COORDINATOR, &mediation__v1__router__descriptor, "PullDeliveries", &pull.base,
+                   MC_PERMISSION_DENIED, "只有单位才能接收转送", "only units receive deliveries");
+  Mediation__V1__DeskTakeInRequest take = MEDIATION__V1__DESK_TAKE_IN_REQUEST__INIT;
+  rpc_refused_both(HOLDER, &mediation__v1__desk__descriptor, "TakeIn", &take.base,
+                   MC_UNIMPLEMENTED, "这项服务", "no service \"mediation.v1.Desk\" here");
+}
+
+/* As a person meets it: mediactl signing with a key that is not the one
+ * the registry holds (a stale key file) is refused by the router's rpc
+ * layer, UNAUTHENTICATED, in mediactl's language. */
+static void test_mediactl_bad_key_as_seen(void **state) {
+  (void)state;
+  char keys[TH_PATH_MAX + 16], conf[TH_PATH_MAX + 32], found[256];
+  snprintf(keys, sizeof(keys), "%s/otherkeys", world.dir.path);
+  snprintf(conf, sizeof(conf), "%s/otherkey.conf", world.dir.path);
+  assert_int_equal(mkdir(keys, 0700), 0);
+  rpc_key *key = NULL;
+  mc_err err = {0};
+  if (rpc_key_generate(COORDINATOR, &key, &err) != MC_OK || rpc_key_save(key, keys, &err) != MC_OK)
+    fail_msg("a second key: %s", err.msg);
+  rpc_key_free(key);
+  FILE *in = fopen(world.conf, "r"), *out = fopen(conf, "w");
+  assert_non_null(in);
+  assert_non_null(out);
+  char line[1024];
+  while (fgets(line, sizeof(line), in) != NULL)
+    fputs(strncmp(line, "keys_dir", 8) == 0 ? "" : line, out);
+  fclose(in);
+  fprintf(out, "\n[subdistrict]\nkeys_dir = %s\n", keys);
+  fclose(out);
+
+  setenv("LANG", "zh_CN.UTF-8", 1);
+  mctl_result r = MCTL(conf, "list");
+  setenv("LANG", "C", 1);
+  mctl_expect(&r, 5, "list with a stale key, in Chinese"); /* refused: not authenticated */
+  CONTAINS(r.err, "UNAUTHENTICATED");
+  CONTAINS(r.err, "签名与配置中登记的公钥不符");
+  if (en_sentence(r.err, found, sizeof(found)))
+    fail_msg("English left (\"%s\") in: %s", found, r.err);
+  mctl_free(&r);
+  r = MCTL(conf, "list");
+  mctl_expect(&r, 5, "list with a stale key, in English");
+  CONTAINS(r.err, "signature does not verify with the registry's public key");
+  mctl_free(&r);
+}
+
+/* A documents refusal (documents/agreement.c): the coordinator may not
+ * produce an agreement, which carries the parties' full particulars. */
+static void test_documents_refusal_as_seen(void **state) {
+  (void)state;
+  const char *id = case_for(MV_STATE(FEEDBACK));
+  char pdf[TH_PATH_MAX + 16], found[256];
+  snprintf(pdf, sizeof(pdf), "%s/agreement.pdf", world.dir.path);
+  setenv("LANG", "zh_CN.UTF-8", 1);
+  mctl_result r = MCTL(world.conf, "document", "agreement", id, "-o", pdf);
+  setenv("LANG", "C", 1);
+  if (r.rc == 0)
+    fail_msg("the coordinator produced the agreement of %s: %s", id, r.out);
+  CONTAINS(r.err, "只有承办单位");
+  if (en_sentence(r.err, found, sizeof(found)))
+    fail_msg("English left (\"%s\") in: %s", found, r.err);
+  int rc_zh = r.rc;
+  mctl_free(&r);
+  r = MCTL(world.conf, "document", "agreement", id, "-o", pdf);
+  assert_int_equal(r.rc, rc_zh);
+  CONTAINS(r.err, "carries the parties' full particulars: only its holding unit");
+  mctl_free(&r);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_refused_step_in_the_callers_language),
       cmocka_unit_test(test_guards_in_the_callers_language),
       cmocka_unit_test(test_mediactl_refusal_as_seen),
       cmocka_unit_test(test_through_a_unit_in_the_callers_language),
+      cmocka_unit_test(test_rpc_refusals_in_the_callers_language),
+      cmocka_unit_test(test_mediactl_bad_key_as_seen),
+      cmocka_unit_test(test_documents_refusal_as_seen),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

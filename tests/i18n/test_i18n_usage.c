@@ -7,8 +7,11 @@
  * an unknown option, no arguments, too many arguments; and a few wrong
  * option values. Under zh_CN.UTF-8 what it prints must hold Chinese and no
  * English sentence (english.h); under C the same command prints the English
- * source ("Usage:"), and the exit code is the same in both.
+ * source ("Usage:"), and the exit code is the same in both. Then a broken
+ * configuration, as mediactl and mediation-remind refuse it, and
+ * mediation-remind's usage error, in both languages.
  */
+#define _GNU_SOURCE /* strcasestr */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +25,7 @@
 #include "core/i18n.h"
 #include "core/names.h"
 #include "english.h"
+#include "harness.h"
 #include "mctl.h"
 #include "services/coordinator/ctl.h"
 
@@ -135,6 +139,114 @@ static void test_enough_was_checked(void **state) {
   assert_true((size_t)checked >= 2 * commands);
 }
 
+/* Runs argv under LANG=zh_CN.UTF-8 and LANG=C; both refuse with exit want,
+ * stderr in Chinese holds zh_phrase and no English sentence, in English
+ * en_phrase. */
+static void config_refused_both(const char *const *argv, int want, const char *zh_phrase,
+                                const char *en_phrase) {
+  char *out = NULL, *zh = NULL, *en = NULL, found[256];
+  setenv("LANG", "zh_CN.UTF-8", 1);
+  int rc_zh = th_run(argv, &out, &zh, 20000);
+  free(out);
+  setenv("LANG", "C", 1);
+  int rc_en = th_run(argv, &out, &en, 20000);
+  free(out);
+  if (rc_zh != want || rc_en != want)
+    fail_msg("%s: exit %d in Chinese, %d in English, expected %d\n%s\n%s", argv[0], rc_zh, rc_en,
+             want, zh ? zh : "", en ? en : "");
+  if (zh == NULL || strstr(zh, zh_phrase) == NULL || en_sentence(zh, found, sizeof(found)))
+    fail_msg("%s, in Chinese: expected \"%s\", no English (\"%s\") in:\n%s", argv[0], zh_phrase,
+             found, zh ? zh : "");
+  if (en == NULL || strstr(en, en_phrase) == NULL)
+    fail_msg("%s, in English: expected \"%s\" in:\n%s", argv[0], en_phrase, en ? en : "");
+  free(zh);
+  free(en);
+}
+
+/* A configuration a person wrote wrong (core/registry_load.c), as mediactl
+ * and a daemon (mediation-remind) refuse it at start; a missing key file. */
+static void test_config_errors(void **state) {
+  (void)state;
+  th_dir dir;
+  assert_int_equal(th_dir_make(&dir, "i18n-conf"), 0);
+  char conf[TH_PATH_MAX + 32], bin[TH_PATH_MAX];
+  snprintf(conf, sizeof(conf), "%s/mediation.conf", dir.path);
+  FILE *f = fopen(conf, "w");
+  assert_non_null(f);
+  fputs("[router]\nendpoint = ipc:///nonexistent/router\nno_such_key = 1\n", f);
+  fclose(f);
+  config_refused_both((const char *const[]){th_bin(bin, sizeof(bin), "services/mediactl"),
+                                            "--config", conf, "list", NULL},
+                      1, "没有这个配置项", "[router] no_such_key: unknown key");
+  config_refused_both((const char *const[]){th_bin(bin, sizeof(bin), "services/mediation-remind"),
+                                            "--config", conf, "--once", NULL},
+                      1, "没有这个配置项", "[router] no_such_key: unknown key");
+  f = fopen(conf, "w");
+  assert_non_null(f);
+  fputs("[unit police-studio]\nkind = police\n[unit police-studio]\nkind = bakery\n", f);
+  fclose(f);
+  config_refused_both((const char *const[]){th_bin(bin, sizeof(bin), "services/mediactl"),
+                                            "--config", conf, "list", NULL},
+                      1, "应为 police、marriage 或 community",
+                      "expected police, marriage or community, got \"bakery\"");
+  /* A key file that is not there (rpc/identity.c), as mediactl says it. */
+  f = fopen(conf, "w");
+  assert_non_null(f);
+  fprintf(f, "[subdistrict]\nkeys_dir = %s\n[router]\nendpoint = ipc:///nonexistent/router\n",
+          dir.path);
+  fclose(f);
+  config_refused_both((const char *const[]){th_bin(bin, sizeof(bin), "services/mediactl"),
+                                            "--config", conf, "list", NULL},
+                      1, "没有这个密钥文件", "no such key file: copy coordinator's key here");
+  /* mediation-remind's own usage error. */
+  char *out = NULL, *zh = NULL, found[256];
+  setenv("LANG", "zh_CN.UTF-8", 1);
+  int rc = th_run((const char *const[]){bin, "--once", "extra", NULL}, &out, &zh, 20000);
+  setenv("LANG", "C", 1);
+  assert_int_equal(rc, 2);
+  if (strstr(zh, "用法") == NULL || en_sentence(zh, found, sizeof(found)))
+    fail_msg("mediation-remind usage, in Chinese: English left (\"%s\") in:\n%s", found, zh);
+  free(out);
+  free(zh);
+  th_dir_remove(&dir);
+}
+
+/* Every daemon's --help and an unknown option, as the person installing
+ * it reads them: Chinese with no English sentence, the English source
+ * under LANG=C, the same exit code. */
+static void test_daemon_help(void **state) {
+  (void)state;
+  static const char *const daemons[] = {
+      "router/mediation-router",     "services/police-studio",  "services/marriage-studio",
+      "services/community-station",  "services/mediation-web",  "services/mediation-remind",
+      "rpc/mediation-keygen",
+  };
+  for (size_t i = 0; i < sizeof(daemons) / sizeof(daemons[0]); i++) {
+    for (int bad = 0; bad <= 1; bad++) {
+      char bin[TH_PATH_MAX], found[256] = "";
+      th_bin(bin, sizeof(bin), daemons[i]);
+      const char *const argv[] = {bin, bad ? "--no-such-option" : "--help", NULL};
+      char *zh_out = NULL, *zh_err = NULL, *en_out = NULL, *en_err = NULL;
+      setenv("LANG", "zh_CN.UTF-8", 1);
+      int rc_zh = th_run(argv, &zh_out, &zh_err, 20000);
+      setenv("LANG", "C", 1);
+      int rc_en = th_run(argv, &en_out, &en_err, 20000);
+      const char *zh = bad ? zh_err : zh_out, *en = bad ? en_err : en_out;
+      if (rc_zh != rc_en || rc_zh != (bad ? 2 : 0))
+        fail_msg("%s %s: exit %d in Chinese, %d in English", daemons[i], argv[1], rc_zh, rc_en);
+      if (zh == NULL || strstr(zh, "用法") == NULL || en_sentence(zh, found, sizeof(found)))
+        fail_msg("%s %s, in Chinese: English left (\"%s\") in:\n%s", daemons[i], argv[1], found,
+                 zh ? zh : "");
+      if (en == NULL || strcasestr(en, "usage:") == NULL)
+        fail_msg("%s %s, in English: no Usage: in:\n%s", daemons[i], argv[1], en ? en : "");
+      free(zh_out);
+      free(zh_err);
+      free(en_out);
+      free(en_err);
+    }
+  }
+}
+
 int main(void) {
   /* No configuration to find: usage errors come before it is read. */
   setenv("MEDIATION_CONFIG", "/nonexistent/mediation.conf", 1);
@@ -146,6 +258,8 @@ int main(void) {
       cmocka_unit_test(test_global_usage_errors),
       cmocka_unit_test(test_enough_was_checked),
       cmocka_unit_test(test_actions_shown_by_their_command_words),
+      cmocka_unit_test(test_config_errors),
+      cmocka_unit_test(test_daemon_help),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,10 @@
  *
  * Deadlines are seconds here ([deadlines] intake = 4s), so cases become
  * overdue while the test waits, through the router's own clock.
+ *
+ * Language: the daemons run with LANG=zh_CN.UTF-8, as their systemd units
+ * set it, so the messages are Chinese; the last test runs mediation-remind
+ * under LANG=C and finds the English source instead.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -67,6 +71,10 @@ static int start_sink(th_proc *p, const char *kind, int port) {
 
 static int setup(void **state) {
   (void)state;
+  setenv("LANG", "zh_CN.UTF-8", 1); /* as deploy/systemd's units */
+  unsetenv("LC_ALL");
+  unsetenv("LC_MESSAGES");
+  unsetenv("LANGUAGE");
   if (th_dir_make(&dir, "remind") != 0)
     return -1;
   smtp_port = start_sink(&smtp, "smtp", 0);
@@ -292,12 +300,34 @@ static void test_relay_down(void **state) {
   expect_no_canary();
 }
 
+/* Under LANG=C the alert is the English source (services/remind/digest.c):
+ * E becomes overdue, one mail. */
+static void test_english_under_lang_c(void **state) {
+  (void)state;
+  char case_e[64];
+  take_in(MV_KIND(LABOUR), case_e, sizeof(case_e));
+  sleep_ms(INTAKE_S * 1000 + 300);
+  setenv("LANG", "C", 1);
+  int rc = remind("--once");
+  setenv("LANG", "zh_CN.UTF-8", 1);
+  assert_int_equal(rc, 0);
+  assert_int_equal(count("smtp"), 4);
+  char *mail = message("smtp", 4, "txt");
+  expect_in(mail, "[Mediation reminder] 大石头调解工作室: 1 newly overdue");
+  expect_in(mail, "have just passed their deadline");
+  expect_in(mail, case_e);
+  expect_not_in(mail, "新增逾期");
+  free(mail);
+  expect_no_canary();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_digest),
       cmocka_unit_test(test_alert_once),
       cmocka_unit_test(test_daemon_restart),
       cmocka_unit_test(test_relay_down),
+      cmocka_unit_test(test_english_under_lang_c),
   };
   return cmocka_run_group_tests_name("mediation-remind: digests and alerts by mail and robot",
                                      tests, setup, teardown);

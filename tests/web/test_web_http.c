@@ -29,6 +29,7 @@
 #include <sodium.h>
 
 #include "core/i18n.h"
+#include "english.h" /* tests/i18n: the one rule for an English sentence */
 #include "harness.h"
 #include "web/gateway.h"
 
@@ -363,6 +364,24 @@ static void test_login_session_csrf_logout(void **state) {
   assert_int_equal(status_of(res), 400);
   if (strstr(res, "unknown_field: unknown field of ") == NULL)
     fail_msg("JSON refusal not in English for Accept-Language en-US:\n%s", res);
+  free(res);
+  /* The scanner's refusal of malformed JSON (pbjson/scan.c): the byte
+   * offset kept, the sentence in the browser's language, no English
+   * sentence left (tests/i18n/english.h); English unchanged. */
+  res = http(f, "POST", "/api/v1/Desk/Inbox", zh, "{\"page_size\": 1,}");
+  assert_int_equal(status_of(res), 400);
+  {
+    const char *body = strstr(res, "\r\n\r\n");
+    char found[256];
+    if (strstr(res, "JSON 格式错误（第 16 字节）：此处应为双引号括起的键名") == NULL || body == NULL ||
+        en_sentence(body, found, sizeof(found)))
+      fail_msg("malformed JSON not refused in Chinese for Accept-Language zh-CN:\n%s", res);
+  }
+  free(res);
+  res = http(f, "POST", "/api/v1/Desk/Inbox", en, "{\"page_size\": 1,}");
+  assert_int_equal(status_of(res), 400);
+  if (strstr(res, "malformed JSON at byte 16: expected a key in double quotes") == NULL)
+    fail_msg("malformed JSON not refused in English for Accept-Language en-US:\n%s", res);
   free(res);
   res = http(f, "GET", "/no/such/page.html", "Accept-Language: zh-CN\r\n", NULL);
   assert_int_equal(status_of(res), 404);
