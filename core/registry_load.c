@@ -551,6 +551,9 @@ static mc_code check_whole(parse_state *st) {
   mc_registry *reg = st->reg;
   if (fill_text_defaults(reg) != MC_OK)
     return mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, "out of memory");
+  /* [web] idle_seconds, when the file gave it, is the idle time. */
+  if (reg->web.idle_seconds_ms != 0)
+    reg->web.idle_ms = reg->web.idle_seconds_ms;
   if (reg->limits.page_size_default > reg->limits.page_size_max)
     return mc_err_set(st->err, MC_INVALID_ARGUMENT,
                       "%s: [limits] page_size_default exceeds page_size_max", st->origin);
