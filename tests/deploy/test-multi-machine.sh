@@ -46,7 +46,11 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 command -v openssl >/dev/null 2>&1 || { echo "openssl not installed: skipped"; exit 77; }
 
-port=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000))
+# The router's port: one the kernel says is free (live_free_ports), not a
+# random one, which another test's server or connection may hold (a CI run
+# met "address in use").
+. "$src/tests/deploy/live.sh"
+port=$(live_free_ports 1) || { echo "FAIL: no free port on 127.0.0.1"; exit 1; }
 mkdir -p "$tmp/bin"
 cat >"$tmp/bin/mediation-mkdeploy" <<EOF
 #!/bin/sh
@@ -249,5 +253,8 @@ if "$ctl" --config "$police_conf" --unit police-studio intake --kind divorce --c
   fi
 else
   echo "FAIL: intake on the police machine:"; sed 's/^/    /' "$tmp/out"; failures=$((failures + 1))
+  for f in "$tmp"/router/logs/router.log "$tmp"/police-studio/logs/*.log; do
+    [ -f "$f" ] && { echo "  $f ends:"; tail -n 15 "$f" | sed 's/^/    /'; }
+  done
 fi
 [ "$failures" -eq 0 ]
