@@ -551,9 +551,6 @@ static mc_code check_whole(parse_state *st) {
   mc_registry *reg = st->reg;
   if (fill_text_defaults(reg) != MC_OK)
     return mc_err_set(st->err, MC_RESOURCE_EXHAUSTED, "out of memory");
-  /* [web] idle_seconds, when the file gave it, is the idle time. */
-  if (reg->web.idle_seconds_ms != 0)
-    reg->web.idle_ms = reg->web.idle_seconds_ms;
   if (reg->limits.page_size_default > reg->limits.page_size_max)
     return mc_err_set(st->err, MC_INVALID_ARGUMENT,
                       "%s: [limits] page_size_default exceeds page_size_max", st->origin);
@@ -617,6 +614,9 @@ static mc_code check_whole(parse_state *st) {
       return mc_err_set(st->err, MC_INVALID_ARGUMENT, "%s: [%s %s] has no public_key",
                         st->origin, mc_name_of(mc_principal_names, (int)p->kind), p->id);
   }
+  /* [web] idle_seconds, when the file gave it, is the idle time. */
+  if (reg->web.idle_seconds_ms != 0)
+    reg->web.idle_ms = reg->web.idle_seconds_ms;
   for (size_t i = 0; i < reg->n_web_sites; i++) {
     mc_code rc = check_web_site(st, &reg->web_sites[i]);
     if (rc != MC_OK)
