@@ -210,6 +210,10 @@ static const mc_conf_key web_keys[] = {
     {.key = "idle_minutes", .type = MC_CONF_NUMBER, AT(mc_registry, web.idle_ms), .min = 1,
      .max = 24 * 60, .scale = 60 * 1000, .dflt = "30",
      .meaning = "a login session ends after this long without a request"},
+    {.key = "idle_seconds", .type = MC_CONF_NUMBER, AT(mc_registry, web.idle_seconds_ms),
+     .min = 1, .max = 24 * 3600, .scale = 1000,
+     .meaning = "the same in seconds; when given it replaces `idle_minutes` (tests use a few "
+                "seconds instead of waiting a minute)"},
     {.key = "absolute_hours", .type = MC_CONF_NUMBER, AT(mc_registry, web.absolute_ms),
      .min = 1, .max = 24 * 7, .scale = 3600LL * 1000, .dflt = "12",
      .meaning = "... and this long after its login, however busy"},

@@ -139,6 +139,8 @@ typedef struct mc_router_conf {
 /* The web gateways (mediation-web): what all of them share ([web]). */
 typedef struct mc_web_conf {
   int64_t idle_ms;               /* a session ends after this long unused */
+  int64_t idle_seconds_ms;       /* idle_seconds as given, in ms; 0: not given. When given
+                                  * it replaces idle_minutes in idle_ms (check_whole) */
   int64_t absolute_ms;           /* ... and this long after its login, whatever */
   size_t max_body_bytes;         /* a request body larger is refused (413) */
   unsigned max_conns_per_client; /* connections at once from one client address */

@@ -619,6 +619,9 @@ static mc_code check_whole(parse_state *st) {
       return mc_err_set(st->err, MC_INVALID_ARGUMENT, _("%s: [%s %s] has no public_key"),
                         st->origin, mc_name_of(mc_principal_names, (int)p->kind), p->id);
   }
+  /* [web] idle_seconds, when the file gave it, is the idle time. */
+  if (reg->web.idle_seconds_ms != 0)
+    reg->web.idle_ms = reg->web.idle_seconds_ms;
   for (size_t i = 0; i < reg->n_web_sites; i++) {
     mc_code rc = check_web_site(st, &reg->web_sites[i]);
     if (rc != MC_OK)

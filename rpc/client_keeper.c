@@ -45,41 +45,9 @@
 
 /* --- The dialer's statistics --- */
 
-/* The statistics scope of dialer id under st, or NULL. Not
- * nng_stat_find_dialer: in 1.5.2 it returns the first dialer's scope
- * whatever the id (nng_stat_find_scope recurses by name only), so a process
- * with several clients read another client's counts. */
-static nng_stat *find_dialer_scope(nng_stat *st, uint32_t id) {
-  for (; st != NULL; st = nng_stat_next(st)) {
-    if (nng_stat_type(st) != NNG_STAT_SCOPE)
-      continue;
-    if (strcmp(nng_stat_name(st), "dialer") == 0) {
-      for (nng_stat *k = nng_stat_child(st); k != NULL; k = nng_stat_next(k))
-        if (strcmp(nng_stat_name(k), "id") == 0 && nng_stat_value(k) == id)
-          return st;
-      continue;
-    }
-    nng_stat *found = find_dialer_scope(nng_stat_child(st), id);
-    if (found != NULL)
-      return found;
-  }
-  return NULL;
-}
-
-/* Reads n of dialer d's counters (nng 1.5.2 stat names) from one snapshot
- * of nng's statistics into out (0 for one it does not have). False if the
- * dialer has no statistics (it is gone) or nng could not make them. */
+/* Reads n of dialer d's counters (rpc__endpoint_counters). */
 static bool dialer_counters(nng_dialer d, const char *const names[], size_t n, uint64_t out[]) {
-  nng_stat *all;
-  if (nng_stats_get(&all) != 0)
-    return false;
-  nng_stat *ds = find_dialer_scope(all, d.id);
-  for (size_t i = 0; i < n; i++) {
-    nng_stat *st = ds != NULL ? nng_stat_find(ds, names[i]) : NULL;
-    out[i] = st != NULL ? nng_stat_value(st) : 0;
-  }
-  nng_stats_free(all);
-  return ds != NULL;
+  return rpc__endpoint_counters("dialer", d.id, names, n, out);
 }
 
 /* Why no connection came up, from the dialer's statistics: nng 1.5.2 reports

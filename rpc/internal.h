@@ -82,6 +82,13 @@ mc_code rpc__tls_server_config(const char *cert_file, const char *key_file,
 mc_code rpc__tls_client_config(const char *ca_file, const char *server_name,
                                nng_tls_config **out, mc_err *err);
 
+/* Reads n counters (nng 1.5.2 stat names) of the dialer or listener (kind:
+ * "dialer", "listener") id from one snapshot of nng's statistics into out
+ * (0 for one it does not have). False if it has no statistics (it is gone)
+ * or nng could not make them. */
+bool rpc__endpoint_counters(const char *kind, uint32_t id, const char *const names[], size_t n,
+                            uint64_t out[]);
+
 /* --- Certificates (tlscheck.c): nng 1.5.2 says nothing about them --- */
 
 /* What a server's own certificate says. */
@@ -219,8 +226,17 @@ struct rpc_server {
   atomic_llong last_reply_mono; /* when a reply last went to nng (linger at stop) */
   bool sock_open;
   nng_socket sock;
+  /* The listeners, each with the address it is bound to (a port 0 made
+   * concrete), which the listener keeper (listen_keeper.c) may replace. */
+  pthread_mutex_t listen_mtx; /* guards what follows, up to the workers */
+  pthread_cond_t listen_cond; /* the keeper's stop */
   nng_listener listeners[RPC_MAX_LISTENERS];
+  char listen_urls[RPC_MAX_LISTENERS][256];
+  rpc_scheme listen_schemes[RPC_MAX_LISTENERS];
   size_t n_listeners;
+  bool listen_keeper_running, listen_keeper_stop;
+  pthread_t listen_keeper;
+  atomic_ullong listeners_renewed;
   rpc_worker *workers;
   unsigned n_workers;
 
@@ -240,6 +256,15 @@ struct rpc_server {
   rpc_cert_info cert;
   int64_t cert_warned_mono; /* 0: not yet */
 };
+
+/* Creates and starts a listener on url (TLS with the server's certificate
+ * for RPC_SCHEME_TLS). Errors name url. (server.c) */
+mc_code rpc__listener_open(rpc_server *srv, const char *url, rpc_scheme scheme,
+                           nng_listener *out, mc_err *err);
+/* The listener keeper (listen_keeper.c): started with the first listener,
+ * stopped before the listeners close. */
+mc_code rpc__listen_keeper_start(rpc_server *srv, mc_err *err);
+void rpc__listen_keeper_stop(rpc_server *srv);
 
 /* Runs every check on one request and hands it to its handler; the reply
  * (now or later, from any thread) goes to sink. Never fails to reply. */

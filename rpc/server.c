@@ -102,14 +102,17 @@ mc_code rpc_server_create(const mc_registry *reg, const rpc_server_opts *opts, r
   srv->started_ms = mc_now_ms();
   pthread_mutex_init(&srv->mtx, NULL);
   pthread_mutex_init(&srv->peers_mtx, NULL);
+  pthread_mutex_init(&srv->listen_mtx, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* rpc__wait_idle waits on it */
   pthread_cond_init(&srv->cond, &ca);
   pthread_cond_init(&srv->peers_cond, &ca);
+  pthread_cond_init(&srv->listen_cond, &ca);
   pthread_condattr_destroy(&ca);
   srv->peer_cap = srv->contexts / RPC_PEER_SHARE >= 2 ? srv->contexts / RPC_PEER_SHARE : 2;
   atomic_init(&srv->peers_disconnected, 0);
+  atomic_init(&srv->listeners_renewed, 0);
   atomic_init(&srv->closing, false);
   atomic_init(&srv->last_reply_mono, 0);
   atomic_init(&srv->by_mac, 0);
@@ -600,46 +603,10 @@ static void bound_url(nng_listener l, const char *url, rpc_scheme scheme, char *
   snprintf(buf, cap, "%s", url);
 }
 
-mc_code rpc_server_listen(rpc_server *srv, const char *url, char *bound, size_t cap,
-                          mc_err *err) {
-  rpc_scheme scheme;
-  mc_code rc = rpc__url_scheme(url, &scheme, err);
-  if (rc != MC_OK)
-    return rc;
-  pthread_mutex_lock(&srv->mtx);
-  bool stopping = srv->stopping;
-  srv->listening = true;
-  pthread_mutex_unlock(&srv->mtx);
-  if (stopping)
-    return mc_err_set(err, MC_FAILED_PRECONDITION, "the server is stopped");
-  if (srv->n_listeners == RPC_MAX_LISTENERS)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "more than %d endpoints", RPC_MAX_LISTENERS);
-  nng_tls_config *tls = NULL;
-  rpc_cert_info cert;
-  /* nng would serve an expired certificate, or one whose key is not its
-   * pair, without a word, and every client would fail its handshake in
-   * silence: refuse to start instead. */
-  if (scheme == RPC_SCHEME_TLS) {
-    if ((rc = rpc__tls_server_config(srv->tls_cert, srv->tls_key, srv->tls_pass, &tls, err)) !=
-        MC_OK)
-      return mc_err_prefix(err, url);
-    if ((rc = rpc__tls_check_own(srv->tls_cert, srv->tls_key, srv->tls_pass, mc_now_ms(), &cert,
-                                 err)) != MC_OK) {
-      nng_tls_config_free(tls);
-      return mc_err_prefix(err, url);
-    }
-    pthread_mutex_lock(&srv->peers_mtx);
-    srv->has_cert = true;
-    srv->cert = cert;
-    srv->cert_warned_mono = 0; /* the sweeper looks at once */
-    pthread_cond_signal(&srv->peers_cond);
-    pthread_mutex_unlock(&srv->peers_mtx);
-  }
-  if (!srv->sock_open && (rc = open_socket(srv, err)) != MC_OK) {
-    if (tls != NULL)
-      nng_tls_config_free(tls);
-    return rc;
-  }
+/* Creates and starts a listener on url with tls (NULL: none), which it
+ * releases whatever happens. */
+static mc_code listener_open_with(rpc_server *srv, const char *url, nng_tls_config *tls,
+                                  nng_listener *out, mc_err *err) {
   nng_listener l;
   int rv = nng_listener_create(&l, srv->sock, url);
   if (rv != 0) {
@@ -664,14 +631,83 @@ mc_code rpc_server_listen(rpc_server *srv, const char *url, char *bound, size_t 
                         "cannot listen on %s: address in use (is another server running?)", url);
     return mc_err_set(err, MC_UNAVAILABLE, "cannot listen on %s: %s", url, nng_strerror(rv));
   }
-  srv->listeners[srv->n_listeners++] = l;
+  *out = l;
+  return MC_OK;
+}
+
+mc_code rpc_server_listen(rpc_server *srv, const char *url, char *bound, size_t cap,
+                          mc_err *err) {
+  rpc_scheme scheme;
+  mc_code rc = rpc__url_scheme(url, &scheme, err);
+  if (rc != MC_OK)
+    return rc;
+  pthread_mutex_lock(&srv->mtx);
+  bool stopping = srv->stopping;
+  srv->listening = true;
+  pthread_mutex_unlock(&srv->mtx);
+  if (stopping)
+    return mc_err_set(err, MC_FAILED_PRECONDITION, "the server is stopped");
+  pthread_mutex_lock(&srv->listen_mtx);
+  bool full = srv->n_listeners == RPC_MAX_LISTENERS;
+  pthread_mutex_unlock(&srv->listen_mtx);
+  if (full)
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "more than %d endpoints", RPC_MAX_LISTENERS);
+  nng_tls_config *tls = NULL;
+  rpc_cert_info cert;
+  /* nng would serve an expired certificate, or one whose key is not its
+   * pair, without a word, and every client would fail its handshake in
+   * silence: refuse to start instead. */
+  if (scheme == RPC_SCHEME_TLS) {
+    if ((rc = rpc__tls_server_config(srv->tls_cert, srv->tls_key, srv->tls_pass, &tls, err)) !=
+        MC_OK)
+      return mc_err_prefix(err, url);
+    if ((rc = rpc__tls_check_own(srv->tls_cert, srv->tls_key, srv->tls_pass, mc_now_ms(), &cert,
+                                 err)) != MC_OK) {
+      nng_tls_config_free(tls);
+      return mc_err_prefix(err, url);
+    }
+  }
+  if (!srv->sock_open && (rc = open_socket(srv, err)) != MC_OK) {
+    if (tls != NULL)
+      nng_tls_config_free(tls);
+    return rc;
+  }
+  nng_listener l;
+  if ((rc = listener_open_with(srv, url, tls, &l, err)) != MC_OK)
+    return rc;
+  if (scheme == RPC_SCHEME_TLS) {
+    pthread_mutex_lock(&srv->peers_mtx);
+    srv->has_cert = true;
+    srv->cert = cert;
+    srv->cert_warned_mono = 0; /* the sweeper looks at once */
+    pthread_cond_signal(&srv->peers_cond);
+    pthread_mutex_unlock(&srv->peers_mtx);
+  }
   char where[256];
   bound_url(l, url, scheme, where, sizeof(where));
+  pthread_mutex_lock(&srv->listen_mtx);
+  size_t i = srv->n_listeners++;
+  srv->listeners[i] = l;
+  /* The address it is bound to: a replacement listens there again. */
+  snprintf(srv->listen_urls[i], sizeof(srv->listen_urls[i]), "%s", where);
+  srv->listen_schemes[i] = scheme;
+  pthread_mutex_unlock(&srv->listen_mtx);
+  if ((rc = rpc__listen_keeper_start(srv, err)) != MC_OK)
+    return rc;
   if (bound != NULL && cap > 0)
     snprintf(bound, cap, "%s", where);
   mc_log(MC_LOG_INFO, NULL, "rpc: listening on %s with %u contexts%s", where, srv->n_workers,
          scheme == RPC_SCHEME_TLS ? " (TLS; nng 1.5.2 reports no handshake failures)" : "");
   return MC_OK;
+}
+
+mc_code rpc__listener_open(rpc_server *srv, const char *url, rpc_scheme scheme,
+                           nng_listener *out, mc_err *err) {
+  nng_tls_config *tls = NULL;
+  if (scheme == RPC_SCHEME_TLS &&
+      rpc__tls_server_config(srv->tls_cert, srv->tls_key, srv->tls_pass, &tls, err) != MC_OK)
+    return mc_err_prefix(err, url);
+  return listener_open_with(srv, url, tls, out, err);
 }
 
 void rpc_server_stop(rpc_server *srv, int64_t grace_ms) {
@@ -713,8 +749,10 @@ void rpc_server_stop(rpc_server *srv, int64_t grace_ms) {
 static void close_socket(rpc_server *srv) {
   atomic_store(&srv->closing, true);
   sweeper_stop(srv); /* no nng_pipe_close while the socket closes */
+  rpc__listen_keeper_stop(srv); /* no listener replaced while they close */
   for (size_t i = 0; i < srv->n_listeners; i++)
-    nng_listener_close(srv->listeners[i]);
+    if (nng_listener_id(srv->listeners[i]) > 0) /* not a renewal that failed */
+      nng_listener_close(srv->listeners[i]);
   srv->n_listeners = 0;
   free_workers(srv);
 }
@@ -734,6 +772,8 @@ void rpc_server_free(rpc_server *srv) {
     }
   pthread_cond_destroy(&srv->peers_cond);
   pthread_mutex_destroy(&srv->peers_mtx);
+  pthread_cond_destroy(&srv->listen_cond);
+  pthread_mutex_destroy(&srv->listen_mtx);
   free(srv->program);
   free(srv->version);
   free(srv->accept_unit);

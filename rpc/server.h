@@ -246,6 +246,10 @@ void rpc_server_stop(rpc_server *srv, int64_t grace_ms);
  * sending garbage past RPC_GARBAGE_BUDGET (server.c, "Peers"). Any thread. */
 uint64_t rpc_server_peers_disconnected(rpc_server *srv);
 
+/* Listeners replaced so far because nng had stopped taking connections on
+ * them (listen_keeper.c). Any thread. */
+uint64_t rpc_server_listeners_renewed(rpc_server *srv);
+
 /* The session table's figures. Any thread. */
 void rpc_server_session_stats(rpc_server *srv, rpc_session_stats *out);
 

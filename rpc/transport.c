@@ -184,3 +184,41 @@ mc_code rpc__tls_client_config(const char *ca_file, const char *server_name,
   *out = cfg;
   return MC_OK;
 }
+
+/* --- nng's statistics of one dialer or listener --- */
+
+/* The statistics scope of the dialer or listener (kind) id under st, or
+ * NULL. Not nng_stat_find_dialer/_listener: in 1.5.2 they return the first
+ * scope of that kind whatever the id (nng_stat_find_scope recurses by name
+ * only), so a process with several clients or servers read another one's
+ * counts. */
+static nng_stat *find_scope(nng_stat *st, const char *kind, uint32_t id) {
+  for (; st != NULL; st = nng_stat_next(st)) {
+    if (nng_stat_type(st) != NNG_STAT_SCOPE)
+      continue;
+    if (strcmp(nng_stat_name(st), kind) == 0) {
+      for (nng_stat *k = nng_stat_child(st); k != NULL; k = nng_stat_next(k))
+        if (strcmp(nng_stat_name(k), "id") == 0 && nng_stat_value(k) == id)
+          return st;
+      continue;
+    }
+    nng_stat *found = find_scope(nng_stat_child(st), kind, id);
+    if (found != NULL)
+      return found;
+  }
+  return NULL;
+}
+
+bool rpc__endpoint_counters(const char *kind, uint32_t id, const char *const names[], size_t n,
+                            uint64_t out[]) {
+  nng_stat *all;
+  if (nng_stats_get(&all) != 0)
+    return false;
+  nng_stat *scope = find_scope(all, kind, id);
+  for (size_t i = 0; i < n; i++) {
+    nng_stat *st = scope != NULL ? nng_stat_find(scope, names[i]) : NULL;
+    out[i] = st != NULL ? nng_stat_value(st) : 0;
+  }
+  nng_stats_free(all);
+  return scope != NULL;
+}

@@ -295,6 +295,14 @@ static void test_web_sections(void **state) {
                "principal \"police-desk\" is not an [operator] of that unit");
   expect_error("[web]\nidle_minutes = 0\n",
                "[web] idle_minutes: expected a whole number from 1 to 1440, got \"0\"");
+  expect_error("[web]\nidle_seconds = 0\n",
+               "[web] idle_seconds: expected a whole number from 1 to 86400, got \"0\"");
+  /* idle_seconds, given, replaces idle_minutes whichever comes first. */
+  if (mc_registry_parse(sample("[web]\nidle_seconds = 5\nidle_minutes = 20\n"), "sample.conf",
+                        &reg, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  assert_int_equal(reg->web.idle_ms, 5000);
+  mc_registry_free(reg);
   expect_error("[web police-studio]\ncolour = blue\n", "[web police-studio] colour: unknown key");
   expect_error("[web]\nlisten = x\n", "[web] listen: unknown key");
   expect_error("[web \"Bad\"]\ndata_dir = /x\n", "section id \"Bad\" must be");

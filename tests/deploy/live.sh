@@ -11,7 +11,8 @@
 #   live_stop_router / live_start_router
 #       stop the router (SIGTERM, waits for it to exit) / start it again on
 #       the same configuration and log, waiting until it answers
-#   live_stop            stops everything (quickstart stops its daemons on SIGTERM)
+#   live_stop            stops everything (quickstart stops its daemons on SIGTERM),
+#                        waiting at most 60 s for each (else FAIL, stacks, SIGKILL)
 #   live_until SECONDS WHY COMMAND...
 #       retries COMMAND until it succeeds, or fails with the daemons' stacks
 
@@ -72,13 +73,44 @@ PY
 
 live_pid() { awk -v n="$1" '$1 == n { p = $2 } END { print p }' "$live_dir/pids"; }
 
+# live_gone PID: the process has exited - gone, or a zombie its parent (this
+# shell, for a router it started again) has not waited for yet, which
+# kill -0 still finds.
+live_gone() {
+  [ ! -e "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+
 live_wait_gone() {
   tries=0
-  while kill -0 "$1" 2>/dev/null; do
+  until live_gone "$1"; do
     tries=$((tries + 1))
     [ $tries -lt 300 ] || { echo "FAIL: pid $1 did not stop within 30 s"; return 1; }
     sleep 0.1
   done
+}
+
+# live_stop_child PID WHAT: SIGTERM to PID, a child of this shell, then waits
+# at most 60 s for it to exit (a shell's `wait` has no deadline: a daemon
+# that never stopped hung a CI run until ctest's timeout). Past that: FAIL,
+# what the daemons are doing, and SIGKILL to PID and to quickstart's daemons.
+live_stop_child() {
+  kill -TERM "$1" 2>/dev/null || true
+  tries=0
+  until live_gone "$1"; do
+    tries=$((tries + 1))
+    if [ $tries -ge 600 ]; then
+      echo "FAIL: $2 (pid $1) did not stop within 60 s of SIGTERM"
+      live_diagnose
+      awk '{ print $2 }' "$live_dir/pids" 2>/dev/null | while read -r p; do
+        kill -KILL "$p" 2>/dev/null || true
+      done
+      kill -KILL "$1" 2>/dev/null || true
+      wait "$1" 2>/dev/null || true
+      return 1
+    fi
+    sleep 0.1
+  done
+  wait "$1" 2>/dev/null || true
 }
 
 live_stop_router() {
@@ -130,14 +162,14 @@ live_diagnose() {
 }
 
 live_stop() {
+  live_stopped=0
   if [ -n "$live_router_pid" ]; then
-    kill -TERM "$live_router_pid" 2>/dev/null || true
-    wait "$live_router_pid" 2>/dev/null || true
-    live_router_pid=""
+    p=$live_router_pid; live_router_pid=""
+    live_stop_child "$p" "the router started again" || live_stopped=1
   fi
   if [ -n "$live_qs_pid" ]; then
-    kill -TERM "$live_qs_pid" 2>/dev/null || true
-    wait "$live_qs_pid" 2>/dev/null || true
-    live_qs_pid=""
+    p=$live_qs_pid; live_qs_pid=""
+    live_stop_child "$p" "deploy/quickstart (stopping its daemons)" || live_stopped=1
   fi
+  return $live_stopped
 }

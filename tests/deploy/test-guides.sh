@@ -49,7 +49,7 @@ build=$2
 update=${3:-}
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mediation-guides.XXXXXX")
 . "$src/tests/deploy/live.sh"
-cleanup() { live_stop; rm -rf "$tmp"; }
+cleanup() { live_stop || stuck=yes; rm -rf "$tmp"; [ -z "${stuck:-}" ] || exit 1; }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM

@@ -16,7 +16,7 @@ src=$1
 build=$2
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mediation-canary.XXXXXX")
 . "$src/tests/deploy/live.sh"
-cleanup() { live_stop; rm -rf "$tmp"; }
+cleanup() { live_stop || stuck=yes; rm -rf "$tmp"; [ -z "${stuck:-}" ] || exit 1; }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
