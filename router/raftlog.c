@@ -398,6 +398,34 @@ static item *apply_items(rt_raft *r, item *list) {
   return list;
 }
 
+/* The router is stopping while the store refuses entries (retry holds the
+ * refused one and everything behind it): nothing more is applied in this
+ * run - the entries stay in raft's log and are applied at the next start -
+ * and the callers still waiting are answered now, or the stop would wait
+ * for the disk (rt_writer_stop waits until every job is answered). The
+ * batches themselves stay (raft's thread may still look them up until it
+ * closes): emptied, they are freed with the list when the applier ends. */
+static void answer_unapplied(rt_raft *r, item *list) {
+  for (item *it = list; it != NULL; it = it->next) {
+    batch *b = it->live;
+    if (b == NULL || b->head == NULL)
+      continue;
+    for (rt_job *j = b->head; j != NULL; j = j->next) {
+      j->code = MC_UNAVAILABLE;
+      snprintf(j->message, sizeof(j->message), "%s",
+               _("not applied yet: the router is stopping while its store refuses writes (disk "
+                 "full or failing); the request is in the router's log and is applied when the "
+                 "router starts again: send the same request again (same request id) for its "
+                 "answer"));
+      j->n_wake = 0;
+      j->wake_all = false;
+    }
+    rt_writer_answer(r->rt, b->head, b->last, false);
+    b->head = b->last = NULL;
+    b->n = 0;
+  }
+}
+
 static void *applier_main(void *arg) {
   rt_raft *r = arg;
   pthread_setname_np(pthread_self(), "rt:applier");
@@ -438,6 +466,19 @@ static void *applier_main(void *arg) {
        * would skip what failed); the router is being closed. */
       free_items(list);
       pthread_mutex_lock(&r->mu);
+      continue;
+    }
+    if (retry != NULL && started && atomic_load(&r->rt->stopping)) {
+      /* Stopping while the store refuses: see answer_unapplied. What raft
+       * hands over from now on only joins the list (in log order). */
+      item *t = retry;
+      while (t->next != NULL)
+        t = t->next;
+      t->next = list;
+      answer_unapplied(r, retry);
+      pthread_mutex_lock(&r->mu);
+      r->retrying = true;
+      pthread_cond_broadcast(&r->done);
       continue;
     }
     if (retry != NULL) { /* the refused entries first: the log's order */
