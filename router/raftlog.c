@@ -426,6 +426,54 @@ static void answer_unapplied(rt_raft *r, item *list) {
   }
 }
 
+/* The store refuses entries (list: the refused one and everything raft
+ * handed over behind it, in log order): the callers of entries behind it
+ * are answered now - UNAVAILABLE, not applied yet - rather than when the
+ * store takes writes again, as lmdb-sync mode answers every batch while its
+ * disk is full; the entries themselves stay, to be applied in order (a
+ * caller's resend then finds its first answer by request id). Only entries
+ * whose fate is known: until then raft's thread may still look the batch
+ * up. An entry raft failed is answered so and dropped. Returns the list. */
+static item *answer_behind(rt_raft *r, item *list) {
+  item **at = &list;
+  while (*at != NULL) {
+    item *it = *at;
+    batch *b = it->live;
+    pthread_mutex_lock(&r->mu);
+    int fate = it->fate;
+    pthread_mutex_unlock(&r->mu);
+    if (b == NULL || b->head == NULL || fate == 0) {
+      at = &it->next;
+      continue;
+    }
+    for (rt_job *j = b->head; j != NULL; j = j->next) {
+      j->code = MC_UNAVAILABLE;
+      if (fate > 0)
+        snprintf(j->message, sizeof(j->message), "%s",
+                 _("not applied yet: the router's store refuses writes (disk full or failing) "
+                   "and must apply the requests before this one first; the request is in the "
+                   "router's log and is applied when the store takes writes again: send the same "
+                   "request again (same request id) for its answer"));
+      else
+        snprintf(j->message, sizeof(j->message), "raft: %.400s", it->why);
+      j->n_wake = 0;
+      j->wake_all = false;
+    }
+    rt_writer_answer(r->rt, b->head, b->last, false);
+    free(b);
+    it->live = NULL;
+    it->ahead = false; /* applied from its copy, like a replay */
+    if (fate < 0) {
+      *at = it->next;
+      it->next = NULL;
+      free_items(it);
+      continue;
+    }
+    at = &it->next;
+  }
+  return list;
+}
+
 static void *applier_main(void *arg) {
   rt_raft *r = arg;
   pthread_setname_np(pthread_self(), "rt:applier");
@@ -506,6 +554,8 @@ static void *applier_main(void *arg) {
         t = t->next;
       t->next = list;
     }
+    if (retry != NULL && started)
+      retry = answer_behind(r, retry);
     if (retry != NULL && !started) {
       /* Replaying at start: the router does not serve on a store that
        * cannot take its own log. */
