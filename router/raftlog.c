@@ -529,6 +529,7 @@ static void *applier_main(void *arg) {
       pthread_cond_broadcast(&r->done);
       continue;
     }
+    bool was_refused = retry != NULL;
     if (retry != NULL) { /* the refused entries first: the log's order */
       item *t = retry;
       while (t->next != NULL)
@@ -556,6 +557,10 @@ static void *applier_main(void *arg) {
     }
     if (retry != NULL && started)
       retry = answer_behind(r, retry);
+    if (was_refused && retry == NULL)
+      /* The store took the refused entries: Health says SERVING again
+       * even if no caller's batch commits now (none may be waiting). */
+      rt_writer_outcome(r->rt, NULL, NULL, 0, MC_OK, NULL);
     if (retry != NULL && !started) {
       /* Replaying at start: the router does not serve on a store that
        * cannot take its own log. */
