@@ -50,7 +50,9 @@
  * server is ever configured); the nng transport is the next step.
  *
  * MEDIATION_BOOT_ID_FILE (tests only) reads the boot id from another file
- * than /proc/sys/kernel/random/boot_id, to play a reboot.
+ * than /proc/sys/kernel/random/boot_id, to play a reboot;
+ * MEDIATION_TEST_RAFT_FAIL_APPEND=N (tests only) reports the Nth append of
+ * the log failed after writing it (see hook_append).
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include <errno.h>
@@ -143,6 +145,9 @@ struct rt_raft {
   uint64_t next_token;
   uint64_t start_applied; /* the store's raft_applied at open: replays at or below are skipped */
   bool closing;
+  /* An append of the log failed: no more entries in this run (see
+   * apply_cb); raft's thread's own. */
+  bool log_failed;
   rt_job **scratch; /* batch_max jobs for rl_encode */
 
   pthread_mutex_t mu;
@@ -774,6 +779,23 @@ static void apply_cb(struct raft_apply *req, int status, void *result) {
   apply_req *a = req->data;
   rt_raft *r = a->r;
   r->appending--;
+  if (status != 0 && !r->closing && !r->log_failed) {
+    /* raft 0.15 cannot go on after a failed write of its log: raft_uv
+     * keeps the failed entry's bytes and writes them with the next append
+     * while raft gives that append the failed entry's index, so the log on
+     * disk and the store's raft_applied would drift one entry apart
+     * (docs/architecture.md, "Traps"; fixed upstream after 0.15). So no
+     * more entries in this run: writes are refused until a restart, which
+     * loads the log as it is on disk. */
+    r->log_failed = true;
+    char detail[256];
+    snprintf(detail, sizeof(detail),
+             "the raft log failed a write (%s): no more writes until the router is restarted",
+             raft_strerror(status));
+    mc_log(MC_LOG_ERR, NULL, "%s", detail);
+    if (r->rt->server != NULL && !atomic_load(&r->rt->stopping))
+      rpc_server_set_serving(r->rt->server, false, detail);
+  }
   if (status != 0) { /* not committed (leadership lost, the log failed) */
     batch **at = &r->sub_head, *prev = NULL;
     while (*at != NULL && (*at)->token != a->token) {
@@ -785,9 +807,18 @@ static void apply_cb(struct raft_apply *req, int status, void *result) {
       *at = b->next;
       if (r->sub_tail == b)
         r->sub_tail = prev;
-      /* The applier owns b through its ahead item: it answers the callers. */
+      /* The applier owns b through its ahead item: it answers the callers.
+       * A failed write may still have reached the disk (then the entry is
+       * applied at the next start): not "nothing was applied". */
       pthread_mutex_lock(&r->mu);
-      snprintf(b->ahead->why, sizeof(b->ahead->why), "%s", raft_strerror(status));
+      if (r->log_failed && !r->closing)
+        snprintf(b->ahead->why, sizeof(b->ahead->why), "%s (%s)",
+                 _("the router's log failed to write the request; it may or may not be applied: "
+                   "send the same request again (same request id) for its answer once the "
+                   "router is restarted"),
+                 raft_strerror(status));
+      else
+        snprintf(b->ahead->why, sizeof(b->ahead->why), "%s", raft_strerror(status));
       b->ahead->fate = -1;
       pthread_cond_broadcast(&r->fated);
       pthread_mutex_unlock(&r->mu);
@@ -879,6 +910,23 @@ static void submit_batch(rt_raft *r, rt_job *head, rt_job *last, size_t n) {
 static void submit_ready(rt_raft *r) {
   if (r->closing || !r->barrier_sent)
     return;
+  while (r->log_failed && r->appending == 0) { /* see apply_cb */
+    atomic_store(&r->want_jobs, true); /* as below: said before the look */
+    size_t n;
+    rt_job *head = rt_writer_take(r->rt, r->rt->batch_max, &n);
+    if (head == NULL)
+      return;
+    atomic_store(&r->want_jobs, false);
+    rt_job *last = head;
+    while (last->next != NULL)
+      last = last->next;
+    fail_batch(r, head, last,
+               _("nothing was applied: the router's log failed a write and the router takes no "
+                 "writes until it is restarted; send the same request again (same request id) "
+                 "later"));
+  }
+  if (r->log_failed)
+    return;
   while (r->appending == 0) {
     pthread_mutex_lock(&r->mu);
     bool full = r->q_len >= APPLY_QUEUE_MAX;
@@ -933,6 +981,30 @@ static void *loop_main(void *arg) {
   return NULL;
 }
 
+/* MEDIATION_TEST_RAFT_FAIL_APPEND=N (tests only, like
+ * MEDIATION_BOOT_ID_FILE): the Nth append of the log since start is
+ * written, then reported failed (RAFT_IOERR) - a write error whose data
+ * reached the disk anyway, the case where the failed entry comes back at
+ * the next start. One router per process, so plain statics. */
+static long hook_at, hook_n;
+static int (*hook_orig)(struct raft_io *, struct raft_io_append *, const struct raft_entry[],
+                        unsigned, raft_io_append_cb);
+static raft_io_append_cb hook_cb;
+
+static void hook_append_cb(struct raft_io_append *req, int status) {
+  hook_cb(req, status != 0 ? status : RAFT_IOERR);
+}
+
+static int hook_append(struct raft_io *io, struct raft_io_append *req,
+                       const struct raft_entry entries[], unsigned n, raft_io_append_cb cb) {
+  if (++hook_n != hook_at)
+    return hook_orig(io, req, entries, n, cb);
+  mc_log(MC_LOG_WARNING, NULL, "raft: append %ld is reported failed (MEDIATION_TEST_RAFT_FAIL_APPEND)",
+         hook_n);
+  hook_cb = cb;
+  return hook_orig(io, req, entries, n, hook_append_cb);
+}
+
 /* Sets raft up on the loop (on the caller's thread: the loop does not run
  * yet). */
 static mc_code raft_setup(rt_raft *r, mc_err *err) {
@@ -956,6 +1028,13 @@ static mc_code raft_setup(rt_raft *r, mc_err *err) {
   if (rv != 0)
     return mc_err_set(err, MC_UNAVAILABLE, _("raft log in %s: %s"), dir, r->io.errmsg);
   r->io_ready = true;
+  const char *fail_at = getenv("MEDIATION_TEST_RAFT_FAIL_APPEND");
+  if (fail_at != NULL && atol(fail_at) > 0) {
+    hook_at = atol(fail_at);
+    hook_n = 0;
+    hook_orig = r->io.append;
+    r->io.append = hook_append;
+  }
   r->fsm = (struct raft_fsm){.version = 1,
                              .data = r,
                              .apply = fsm_apply,
