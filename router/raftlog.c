@@ -50,7 +50,9 @@
  * server is ever configured); the nng transport is the next step.
  *
  * MEDIATION_BOOT_ID_FILE (tests only) reads the boot id from another file
- * than /proc/sys/kernel/random/boot_id, to play a reboot.
+ * than /proc/sys/kernel/random/boot_id, to play a reboot;
+ * MEDIATION_TEST_RAFT_FAIL_APPEND=N (tests only) reports the Nth append of
+ * the log failed after writing it (see hook_append).
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include <errno.h>
@@ -143,6 +145,9 @@ struct rt_raft {
   uint64_t next_token;
   uint64_t start_applied; /* the store's raft_applied at open: replays at or below are skipped */
   bool closing;
+  /* An append of the log failed: no more entries in this run (see
+   * apply_cb); raft's thread's own. */
+  bool log_failed;
   rt_job **scratch; /* batch_max jobs for rl_encode */
 
   pthread_mutex_t mu;
@@ -398,6 +403,82 @@ static item *apply_items(rt_raft *r, item *list) {
   return list;
 }
 
+/* The router is stopping while the store refuses entries (retry holds the
+ * refused one and everything behind it): nothing more is applied in this
+ * run - the entries stay in raft's log and are applied at the next start -
+ * and the callers still waiting are answered now, or the stop would wait
+ * for the disk (rt_writer_stop waits until every job is answered). The
+ * batches themselves stay (raft's thread may still look them up until it
+ * closes): emptied, they are freed with the list when the applier ends. */
+static void answer_unapplied(rt_raft *r, item *list) {
+  for (item *it = list; it != NULL; it = it->next) {
+    batch *b = it->live;
+    if (b == NULL || b->head == NULL)
+      continue;
+    for (rt_job *j = b->head; j != NULL; j = j->next) {
+      j->code = MC_UNAVAILABLE;
+      snprintf(j->message, sizeof(j->message), "%s",
+               _("not applied yet: the router is stopping while its store refuses writes (disk "
+                 "full or failing); the request is in the router's log and is applied when the "
+                 "router starts again: send the same request again (same request id) for its "
+                 "answer"));
+      j->n_wake = 0;
+      j->wake_all = false;
+    }
+    rt_writer_answer(r->rt, b->head, b->last, false);
+    b->head = b->last = NULL;
+    b->n = 0;
+  }
+}
+
+/* The store refuses entries (list: the refused one and everything raft
+ * handed over behind it, in log order): the callers of entries behind it
+ * are answered now - UNAVAILABLE, not applied yet - rather than when the
+ * store takes writes again, as lmdb-sync mode answers every batch while its
+ * disk is full; the entries themselves stay, to be applied in order (a
+ * caller's resend then finds its first answer by request id). Only entries
+ * whose fate is known: until then raft's thread may still look the batch
+ * up. An entry raft failed is answered so and dropped. Returns the list. */
+static item *answer_behind(rt_raft *r, item *list) {
+  item **at = &list;
+  while (*at != NULL) {
+    item *it = *at;
+    batch *b = it->live;
+    pthread_mutex_lock(&r->mu);
+    int fate = it->fate;
+    pthread_mutex_unlock(&r->mu);
+    if (b == NULL || b->head == NULL || fate == 0) {
+      at = &it->next;
+      continue;
+    }
+    for (rt_job *j = b->head; j != NULL; j = j->next) {
+      j->code = MC_UNAVAILABLE;
+      if (fate > 0)
+        snprintf(j->message, sizeof(j->message), "%s",
+                 _("not applied yet: the router's store refuses writes (disk full or failing) "
+                   "and must apply the requests before this one first; the request is in the "
+                   "router's log and is applied when the store takes writes again: send the same "
+                   "request again (same request id) for its answer"));
+      else
+        snprintf(j->message, sizeof(j->message), "raft: %.400s", it->why);
+      j->n_wake = 0;
+      j->wake_all = false;
+    }
+    rt_writer_answer(r->rt, b->head, b->last, false);
+    free(b);
+    it->live = NULL;
+    it->ahead = false; /* applied from its copy, like a replay */
+    if (fate < 0) {
+      *at = it->next;
+      it->next = NULL;
+      free_items(it);
+      continue;
+    }
+    at = &it->next;
+  }
+  return list;
+}
+
 static void *applier_main(void *arg) {
   rt_raft *r = arg;
   pthread_setname_np(pthread_self(), "rt:applier");
@@ -440,6 +521,20 @@ static void *applier_main(void *arg) {
       pthread_mutex_lock(&r->mu);
       continue;
     }
+    if (retry != NULL && started && atomic_load(&r->rt->stopping)) {
+      /* Stopping while the store refuses: see answer_unapplied. What raft
+       * hands over from now on only joins the list (in log order). */
+      item *t = retry;
+      while (t->next != NULL)
+        t = t->next;
+      t->next = list;
+      answer_unapplied(r, retry);
+      pthread_mutex_lock(&r->mu);
+      r->retrying = true;
+      pthread_cond_broadcast(&r->done);
+      continue;
+    }
+    bool was_refused = retry != NULL;
     if (retry != NULL) { /* the refused entries first: the log's order */
       item *t = retry;
       while (t->next != NULL)
@@ -465,6 +560,12 @@ static void *applier_main(void *arg) {
         t = t->next;
       t->next = list;
     }
+    if (retry != NULL && started)
+      retry = answer_behind(r, retry);
+    if (was_refused && retry == NULL)
+      /* The store took the refused entries: Health says SERVING again
+       * even if no caller's batch commits now (none may be waiting). */
+      rt_writer_outcome(r->rt, NULL, NULL, 0, MC_OK, NULL);
     if (retry != NULL && !started) {
       /* Replaying at start: the router does not serve on a store that
        * cannot take its own log. */
@@ -678,6 +779,23 @@ static void apply_cb(struct raft_apply *req, int status, void *result) {
   apply_req *a = req->data;
   rt_raft *r = a->r;
   r->appending--;
+  if (status != 0 && !r->closing && !r->log_failed) {
+    /* raft 0.15 cannot go on after a failed write of its log: raft_uv
+     * keeps the failed entry's bytes and writes them with the next append
+     * while raft gives that append the failed entry's index, so the log on
+     * disk and the store's raft_applied would drift one entry apart
+     * (docs/architecture.md, "Traps"; fixed upstream after 0.15). So no
+     * more entries in this run: writes are refused until a restart, which
+     * loads the log as it is on disk. */
+    r->log_failed = true;
+    char detail[256];
+    snprintf(detail, sizeof(detail),
+             "the raft log failed a write (%s): no more writes until the router is restarted",
+             raft_strerror(status));
+    mc_log(MC_LOG_ERR, NULL, "%s", detail);
+    if (r->rt->server != NULL && !atomic_load(&r->rt->stopping))
+      rpc_server_set_serving(r->rt->server, false, detail);
+  }
   if (status != 0) { /* not committed (leadership lost, the log failed) */
     batch **at = &r->sub_head, *prev = NULL;
     while (*at != NULL && (*at)->token != a->token) {
@@ -689,9 +807,18 @@ static void apply_cb(struct raft_apply *req, int status, void *result) {
       *at = b->next;
       if (r->sub_tail == b)
         r->sub_tail = prev;
-      /* The applier owns b through its ahead item: it answers the callers. */
+      /* The applier owns b through its ahead item: it answers the callers.
+       * A failed write may still have reached the disk (then the entry is
+       * applied at the next start): not "nothing was applied". */
       pthread_mutex_lock(&r->mu);
-      snprintf(b->ahead->why, sizeof(b->ahead->why), "%s", raft_strerror(status));
+      if (r->log_failed && !r->closing)
+        snprintf(b->ahead->why, sizeof(b->ahead->why), "%s (%s)",
+                 _("the router's log failed to write the request; it may or may not be applied: "
+                   "send the same request again (same request id) for its answer once the "
+                   "router is restarted"),
+                 raft_strerror(status));
+      else
+        snprintf(b->ahead->why, sizeof(b->ahead->why), "%s", raft_strerror(status));
       b->ahead->fate = -1;
       pthread_cond_broadcast(&r->fated);
       pthread_mutex_unlock(&r->mu);
@@ -783,6 +910,23 @@ static void submit_batch(rt_raft *r, rt_job *head, rt_job *last, size_t n) {
 static void submit_ready(rt_raft *r) {
   if (r->closing || !r->barrier_sent)
     return;
+  while (r->log_failed && r->appending == 0) { /* see apply_cb */
+    atomic_store(&r->want_jobs, true); /* as below: said before the look */
+    size_t n;
+    rt_job *head = rt_writer_take(r->rt, r->rt->batch_max, &n);
+    if (head == NULL)
+      return;
+    atomic_store(&r->want_jobs, false);
+    rt_job *last = head;
+    while (last->next != NULL)
+      last = last->next;
+    fail_batch(r, head, last,
+               _("nothing was applied: the router's log failed a write and the router takes no "
+                 "writes until it is restarted; send the same request again (same request id) "
+                 "later"));
+  }
+  if (r->log_failed)
+    return;
   while (r->appending == 0) {
     pthread_mutex_lock(&r->mu);
     bool full = r->q_len >= APPLY_QUEUE_MAX;
@@ -837,6 +981,30 @@ static void *loop_main(void *arg) {
   return NULL;
 }
 
+/* MEDIATION_TEST_RAFT_FAIL_APPEND=N (tests only, like
+ * MEDIATION_BOOT_ID_FILE): the Nth append of the log since start is
+ * written, then reported failed (RAFT_IOERR) - a write error whose data
+ * reached the disk anyway, the case where the failed entry comes back at
+ * the next start. One router per process, so plain statics. */
+static long hook_at, hook_n;
+static int (*hook_orig)(struct raft_io *, struct raft_io_append *, const struct raft_entry[],
+                        unsigned, raft_io_append_cb);
+static raft_io_append_cb hook_cb;
+
+static void hook_append_cb(struct raft_io_append *req, int status) {
+  hook_cb(req, status != 0 ? status : RAFT_IOERR);
+}
+
+static int hook_append(struct raft_io *io, struct raft_io_append *req,
+                       const struct raft_entry entries[], unsigned n, raft_io_append_cb cb) {
+  if (++hook_n != hook_at)
+    return hook_orig(io, req, entries, n, cb);
+  mc_log(MC_LOG_WARNING, NULL, "raft: append %ld is reported failed (MEDIATION_TEST_RAFT_FAIL_APPEND)",
+         hook_n);
+  hook_cb = cb;
+  return hook_orig(io, req, entries, n, hook_append_cb);
+}
+
 /* Sets raft up on the loop (on the caller's thread: the loop does not run
  * yet). */
 static mc_code raft_setup(rt_raft *r, mc_err *err) {
@@ -860,6 +1028,13 @@ static mc_code raft_setup(rt_raft *r, mc_err *err) {
   if (rv != 0)
     return mc_err_set(err, MC_UNAVAILABLE, _("raft log in %s: %s"), dir, r->io.errmsg);
   r->io_ready = true;
+  const char *fail_at = getenv("MEDIATION_TEST_RAFT_FAIL_APPEND");
+  if (fail_at != NULL && atol(fail_at) > 0) {
+    hook_at = atol(fail_at);
+    hook_n = 0;
+    hook_orig = r->io.append;
+    r->io.append = hook_append;
+  }
   r->fsm = (struct raft_fsm){.version = 1,
                              .data = r,
                              .apply = fsm_apply,

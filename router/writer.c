@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/i18n.h"
 #include "core/log.h"
 #include "router/internal.h"
 
@@ -219,10 +220,18 @@ static void store_failed(rt_router *rt, mc_code code, const char *why, rt_job **
   for (size_t i = 0; i < n; i++) {
     rt_job *j = jobs[i];
     j->code = MC_UNAVAILABLE;
-    int len = snprintf(j->message, sizeof(j->message),
-                       "nothing was applied: the router could not store it, %s; send the same "
-                       "request again later (%.90s)",
-                       what, why);
+    int len;
+    if (rt->raft != NULL) /* raft mode: the entry stays in raft's log and is applied again */
+      len = snprintf(j->message, sizeof(j->message),
+                     _("not applied yet: the router could not store it, %s (%.90s); it is in "
+                       "the router's log and is applied when the store takes writes again: send "
+                       "the same request again (same request id) for its answer"),
+                     what, why);
+    else
+      len = snprintf(j->message, sizeof(j->message),
+                     "nothing was applied: the router could not store it, %s; send the same "
+                     "request again later (%.90s)",
+                     what, why);
     (void)len; /* the store's own words may be cut; what went wrong comes first */
     j->n_wake = 0;
   }
