@@ -64,8 +64,9 @@ void rt_writer_submit(rt_router *rt, rt_job *job) {
     rt_raft_wake(rt); /* raft mode: raft's own thread takes the queue (raftlog.c) */
 }
 
-rt_job *rt_writer_take(rt_router *rt, size_t max, size_t *n_out) {
-  pthread_mutex_lock(&rt->queue_lock);
+/* Cuts up to max jobs off the head of the queue (queue_lock held); *n_out:
+ * how many. */
+static rt_job *queue_cut(rt_router *rt, size_t max, size_t *n_out) {
   rt_job *head = rt->queue_head, *last = NULL;
   size_t n = 0;
   for (rt_job *j = head; j != NULL && n < max; j = j->next) {
@@ -78,10 +79,16 @@ rt_job *rt_writer_take(rt_router *rt, size_t max, size_t *n_out) {
       rt->queue_tail = NULL;
     last->next = NULL;
     rt->queued -= n;
-    rt->raft_live += n;
   }
-  pthread_mutex_unlock(&rt->queue_lock);
   *n_out = n;
+  return head;
+}
+
+rt_job *rt_writer_take(rt_router *rt, size_t max, size_t *n_out) {
+  pthread_mutex_lock(&rt->queue_lock);
+  rt_job *head = queue_cut(rt, max, n_out);
+  rt->raft_live += *n_out;
+  pthread_mutex_unlock(&rt->queue_lock);
   return head;
 }
 
@@ -98,21 +105,8 @@ static rt_job *take_batch(rt_router *rt, size_t max, size_t *n_out) {
   pthread_mutex_lock(&rt->queue_lock);
   while (rt->queue_head == NULL && !rt->writer_stop)
     pthread_cond_wait(&rt->queue_cond, &rt->queue_lock);
-  rt_job *head = rt->queue_head, *last = NULL;
-  size_t n = 0;
-  for (rt_job *j = head; j != NULL && n < max; j = j->next) {
-    last = j;
-    n++;
-  }
-  if (last != NULL) {
-    rt->queue_head = last->next;
-    if (rt->queue_head == NULL)
-      rt->queue_tail = NULL;
-    last->next = NULL;
-    rt->queued -= n;
-  }
+  rt_job *head = queue_cut(rt, max, n_out);
   pthread_mutex_unlock(&rt->queue_lock);
-  *n_out = n;
   return head;
 }
 
