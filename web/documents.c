@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/i18n.h"
 #include "documents/documents.h"
 #include "documents/report_text.h"
 #include "web/gateway.h"
@@ -84,7 +85,7 @@ static bool query_value(const char *query, const char *key, char *out, size_t ca
 static mc_code read_file(const char *path, char **out, size_t *len, mc_err *err) {
   FILE *f = fopen(path, "rb");
   if (f == NULL)
-    return mc_err_set(err, MC_INTERNAL, "the rendered document cannot be read back");
+    return mc_err_set(err, MC_INTERNAL, _("the rendered document cannot be read back"));
   struct stat st;
   char *buf = NULL;
   if (fstat(fileno(f), &st) == 0 && st.st_size > 0 && (size_t)st.st_size <= DOC_MAX_BYTES)
@@ -93,11 +94,48 @@ static mc_code read_file(const char *path, char **out, size_t *len, mc_err *err)
   fclose(f);
   if (buf == NULL || got != (size_t)st.st_size) {
     free(buf);
-    return mc_err_set(err, MC_INTERNAL, "the rendered document cannot be read back");
+    return mc_err_set(err, MC_INTERNAL, _("the rendered document cannot be read back"));
   }
   *out = buf;
   *len = got;
   return MC_OK;
+}
+
+/* What a renderer of documents/ writes to path, given its arguments. */
+typedef mc_code (*render_fn)(void *args, const char *path, mc_err *err);
+
+/* A document as bytes: documents/ renders to a file, so the gateway has it
+ * write a private temporary file, reads it back and removes it. On
+ * MC_OK, *body (the caller frees it) holds *len bytes. */
+static mc_code render_bytes(render_fn render, void *args, char **body, size_t *len,
+                            mc_err *err) {
+  char path[] = "/tmp/mediation-web-doc-XXXXXX";
+  int fd = mkstemp(path);
+  if (fd < 0)
+    return mc_err_set(err, MC_INTERNAL, _("no temporary file for the document"));
+  close(fd);
+  mc_code rc = render(args, path, err);
+  if (rc == MC_OK)
+    rc = read_file(path, body, len, err);
+  unlink(path);
+  return rc;
+}
+
+/* The agreement or the case file of one case, as render() read it. */
+typedef struct case_doc {
+  wd_job *j;
+  mv_case *c;
+  mv_event **events;
+  size_t n;
+  bool masked;
+} case_doc;
+
+static mc_code render_case_doc(void *args, const char *path, mc_err *err) {
+  case_doc *d = args;
+  wg_req *r = d->j->r;
+  return d->j->kind == WD_AGREEMENT
+             ? doc_agreement(r->g->reg, d->c, d->masked, false, path, err)
+             : doc_case_file(r->g->reg, d->c, d->events, d->n, r->session.person, path, err);
 }
 
 static void *render(void *arg) {
@@ -122,25 +160,15 @@ static void *render(void *arg) {
     masked = d->masked;
   }
   mc_err err;
-  mc_code rc = MC_OK;
-  char path[] = "/tmp/mediation-web-doc-XXXXXX";
-  int fd = c != NULL ? mkstemp(path) : -1;
-  if (c == NULL)
-    rc = mc_err_set(&err, MC_INTERNAL, "the reply carries no case");
-  else if (fd < 0)
-    rc = mc_err_set(&err, MC_INTERNAL, "no temporary file for the document");
-  else
-    close(fd);
-  if (rc == MC_OK)
-    rc = j->kind == WD_AGREEMENT
-             ? doc_agreement(g->reg, c, masked, false, path, &err)
-             : doc_case_file(g->reg, c, events, n, r->session.person, path, &err);
   char *body = NULL;
   size_t len = 0;
-  if (rc == MC_OK)
-    rc = read_file(path, &body, &len, &err);
-  if (fd >= 0)
-    unlink(path);
+  mc_code rc;
+  if (c == NULL) {
+    rc = mc_err_set(&err, MC_INTERNAL, _("the reply carries no case"));
+  } else {
+    case_doc args = {.j = j, .c = c, .events = events, .n = n, .masked = masked};
+    rc = render_bytes(render_case_doc, &args, &body, &len, &err);
+  }
   if (rc != MC_OK) {
     wg_reply_error(r, rc, err.msg);
   } else {
@@ -262,6 +290,7 @@ typedef struct wl_rows {
   size_t n_replies, cap_replies;
   mv_case **cases;
   size_t n, cap;
+  bool too_many; /* over LEDGER_MAX_ROWS: answered 413, not by its message */
 } wl_rows;
 
 static bool rows_keep(wl_rows *w, ProtobufCMessage *reply) {
@@ -297,9 +326,10 @@ static void rows_free(wl_rows *w) {
   free(w->cases);
 }
 
-static mc_code too_many(mc_err *err) {
+static mc_code too_many(wl_rows *w, mc_err *err) {
+  w->too_many = true;
   return mc_err_set(err, MC_RESOURCE_EXHAUSTED,
-                    "ledger: more than %d cases in the period; narrow from/to or community",
+                    _("ledger: more than %d cases in the period; narrow from/to or community"),
                     LEDGER_MAX_ROWS);
 }
 
@@ -330,7 +360,7 @@ static mc_code ledger_unit(wl_job *j, wl_rows *w, mc_err *err) {
           (j->to_ms && c->created_ms >= j->to_ms))
         continue;
       if (w->n >= LEDGER_MAX_ROWS)
-        return too_many(err);
+        return too_many(w, err);
       if (!rows_add(w, c))
         return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
     }
@@ -361,7 +391,7 @@ static mc_code ledger_router(wl_job *j, wl_rows *w, mc_err *err) {
     const Mediation__V1__ListCasesReply *lr = (const Mediation__V1__ListCasesReply *)page;
     for (size_t i = 0; i < lr->n_cases && rc == MC_OK; i++) {
       if (w->n >= LEDGER_MAX_ROWS) {
-        rc = too_many(err);
+        rc = too_many(w, err);
         break;
       }
       Mediation__V1__GetCaseRequest greq = MEDIATION__V1__GET_CASE_REQUEST__INIT;
@@ -387,6 +417,22 @@ static mc_code ledger_router(wl_job *j, wl_rows *w, mc_err *err) {
 
 /* The worker: reads with the sync client (this is not an nng thread),
  * renders, answers, frees the job. */
+/* The ledger's rows and the request that asked for them. */
+typedef struct ledger_doc {
+  wl_job *j;
+  wl_rows *w;
+} ledger_doc;
+
+static mc_code render_ledger(void *args, const char *path, mc_err *err) {
+  ledger_doc *d = args;
+  const mc_registry *reg = d->j->r->g->reg;
+  char title[512];
+  snprintf(title, sizeof(title), "%s%s矛盾纠纷排查化解台账（%s 至 %s）",
+           reg->subdistrict ? reg->subdistrict : "", d->j->com ? d->j->com->name : "",
+           d->j->from[0] ? d->j->from : "开始", d->j->to[0] ? d->j->to : "今");
+  return doc_ledger(reg, d->w->cases, d->w->n, title, path, err);
+}
+
 static void *ledger_run(void *arg) {
   wl_job *j = arg;
   wg_req *r = j->r;
@@ -394,29 +440,15 @@ static void *ledger_run(void *arg) {
   wl_rows w = {0};
   mc_err err;
   mc_code rc = g->conf.kind == WG_UNIT ? ledger_unit(j, &w, &err) : ledger_router(j, &w, &err);
-  char path[] = "/tmp/mediation-web-doc-XXXXXX";
-  int fd = -1;
-  if (rc == MC_OK) {
-    if ((fd = mkstemp(path)) < 0)
-      rc = mc_err_set(&err, MC_INTERNAL, "no temporary file for the document");
-    else
-      close(fd);
-  }
-  if (rc == MC_OK) {
-    char title[512];
-    snprintf(title, sizeof(title), "%s%s矛盾纠纷排查化解台账（%s 至 %s）",
-             g->reg->subdistrict ? g->reg->subdistrict : "", j->com ? j->com->name : "",
-             j->from[0] ? j->from : "开始", j->to[0] ? j->to : "今");
-    rc = doc_ledger(g->reg, w.cases, w.n, title, path, &err);
-  }
   char *body = NULL;
   size_t len = 0;
-  if (rc == MC_OK)
-    rc = read_file(path, &body, &len, &err);
-  if (fd >= 0)
-    unlink(path);
+  if (rc == MC_OK) {
+    ledger_doc args = {.j = j, .w = &w};
+    rc = render_bytes(render_ledger, &args, &body, &len, &err);
+  }
+  bool too_many_rows = w.too_many;
   rows_free(&w);
-  if (rc == MC_RESOURCE_EXHAUSTED && strncmp(err.msg, "ledger:", 7) == 0) {
+  if (too_many_rows) {
     wg_reply_error_status(r, 413, rc, err.msg, NULL, NULL);
   } else if (rc != MC_OK) {
     wg_reply_error(r, rc, err.msg);
@@ -566,6 +598,16 @@ static mc_code report_figures(wg_gateway *g, int32_t year, int n,
  * renders, answers, frees the job. */
 static void report_json(wr_job *j, Mediation__V1__GetFiguresReply *by[3]);
 
+typedef struct report_doc {
+  const mc_registry *reg;
+  const doc_figures *f;
+} report_doc;
+
+static mc_code render_report(void *args, const char *path, mc_err *err) {
+  report_doc *d = args;
+  return doc_report_pdf_of(d->reg, d->f, path, err);
+}
+
 static void *report_run(void *arg) {
   wr_job *j = arg;
   wg_req *r = j->r;
@@ -577,25 +619,14 @@ static void *report_run(void *arg) {
     report_json(j, by);
     return NULL;
   }
-  char path[] = "/tmp/mediation-web-doc-XXXXXX";
-  int fd = -1;
-  if (rc == MC_OK) {
-    if ((fd = mkstemp(path)) < 0)
-      rc = mc_err_set(&err, MC_INTERNAL, "no temporary file for the document");
-    else
-      close(fd);
-  }
+  char *body = NULL;
+  size_t len = 0;
   if (rc == MC_OK) {
     doc_figures f = {.year = j->year, .from_month = 1, .to_month = 12,
                      .by_community = by[0], .by_kind = by[1], .by_month = by[2]};
-    rc = doc_report_pdf_of(g->reg, &f, path, &err);
+    report_doc args = {.reg = g->reg, .f = &f};
+    rc = render_bytes(render_report, &args, &body, &len, &err);
   }
-  char *body = NULL;
-  size_t len = 0;
-  if (rc == MC_OK)
-    rc = read_file(path, &body, &len, &err);
-  if (fd >= 0)
-    unlink(path);
   for (int i = 0; i < 3; i++)
     if (by[i] != NULL)
       protobuf_c_message_free_unpacked(&by[i]->base, NULL);
