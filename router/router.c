@@ -64,7 +64,26 @@ mc_code rt_router_open(const mc_registry *reg, const rt_options *opts, rt_router
     return mc_err_set(err, MC_INVALID_ARGUMENT,
                       "--unsafe-nosync is for [storage] mode = lmdb-sync only");
   }
-  mc_code rc = rt_signer_open(rt, &so, err);
+  /* The server first, listening only at the end: the writer, raft's
+   * thread and the applier set its Health from their threads, so it must
+   * exist before they start. */
+  rpc_server_opts ro = {
+      .program = "mediation-router",
+      .version = MEDIATION_VERSION,
+      .contexts = opts->contexts ? opts->contexts : reg->router.contexts,
+      .accept_kinds = rt_methods_callers(),
+      .accept = rt_methods_accept,
+      .describe = rt_methods_describe,
+      .tls_cert_file = reg->router.tls_cert,
+      .tls_key_file = reg->router.tls_key,
+  };
+  mc_code rc = rpc_server_create(reg, &ro, &rt->server, err);
+  if (rc == MC_OK)
+    rc = rpc_server_register(rt->server, &rt->service.base, err);
+  if (rc == MC_OK)
+    rc = rpc_server_register(rt->server, &rt->admin.base, err);
+  if (rc == MC_OK)
+    rc = rt_signer_open(rt, &so, err);
   if (rc == MC_OK)
     rc = rt_search_key_open(rt, &so, err);
   if (rc == MC_OK)
@@ -76,23 +95,6 @@ mc_code rt_router_open(const mc_registry *reg, const rt_options *opts, rt_router
     rc = rt_writer_start(rt, err);
   if (rc == MC_OK)
     rc = rt_timer_start(rt, err);
-  if (rc == MC_OK) {
-    rpc_server_opts ro = {
-        .program = "mediation-router",
-        .version = MEDIATION_VERSION,
-        .contexts = opts->contexts ? opts->contexts : reg->router.contexts,
-        .accept_kinds = rt_methods_callers(),
-        .accept = rt_methods_accept,
-        .describe = rt_methods_describe,
-        .tls_cert_file = reg->router.tls_cert,
-        .tls_key_file = reg->router.tls_key,
-    };
-    rc = rpc_server_create(reg, &ro, &rt->server, err);
-  }
-  if (rc == MC_OK)
-    rc = rpc_server_register(rt->server, &rt->service.base, err);
-  if (rc == MC_OK)
-    rc = rpc_server_register(rt->server, &rt->admin.base, err);
   if (rc == MC_OK)
     rc = rpc_server_listen(rt->server, endpoint, NULL, 0, err);
   if (rc != MC_OK) {
