@@ -21,6 +21,7 @@
 #include "core/clock.h"
 #include "core/registry.h"
 #include "mv1.h"
+#include "router_proc.h"
 #include "rpc/rpc.h"
 
 #define GIVE_UP_MS 90000
@@ -84,26 +85,12 @@ int main(int argc, char **argv) {
   for (int n = 0; n < count && status == 0; n++) {
     char ref[32];
     snprintf(ref, sizeof(ref), "L-%d", n);
-    mv_party party = MEDIATION__V1__PARTY__INIT;
-    mv_party *parties[] = {&party};
-    party.name = "某甲";
-    party.role = MV_PARTY(APPLICANT);
-    mv_intake in = MEDIATION__V1__INTAKE__INIT;
-    in.kind = MV_KIND(FAMILY_TRIVIA);
-    in.difficulty = MV_DIFFICULTY(ORDINARY);
-    in.source = MV_SOURCE(WALK_IN);
-    in.community = "baihe";
-    in.parties = parties;
-    in.n_parties = 1;
-    in.unit_ref = ref;
-    mv_action take = MEDIATION__V1__CASE_ACTION__INIT;
-    take.kind = MV_ACTION(TAKE_IN);
-    take.args_case = MV_ARGS(INTAKE);
-    take.intake = &in;
+    tr_take_in take;
+    tr_take_in_init(&take, "某甲", ref);
     uint8_t id[16];
     request_id(unit, n, "take_in", id);
     Mediation__V1__ApplyReply *r = NULL;
-    mc_code rc = apply_until_answered(client, &take, id, &r, &err);
+    mc_code rc = apply_until_answered(client, &take.action, id, &r, &err);
     if (rc != MC_OK) {
       fprintf(stderr, "router_load %s: take_in %d: %s: %s\n", unit, n, mc_code_name(rc), err.msg);
       status = 1;

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "mv1.h"
+#include "router_proc.h"
 #include "world.h"
 
 #define LOADERS 3
@@ -35,15 +36,11 @@ static int count_lines(const char *path) {
   return n;
 }
 
-static void out_path(char *buf, size_t cap, int i) {
-  snprintf(buf, cap, "%s/load-%s.out", world.dir.path, units[i]);
-}
-
 static int total_answered(void) {
   int n = 0;
   for (int i = 0; i < LOADERS; i++) {
     char path[TH_PATH_MAX + 64];
-    out_path(path, sizeof(path), i);
+    tr_loader_out(&world, units[i], path, sizeof(path));
     n += count_lines(path);
   }
   return n;
@@ -58,16 +55,8 @@ static void test_kill_mid_load(void **state) {
   (void)state;
   assert_int_equal(tw_make(&world, "router-kill", NULL, false), 0);
   assert_int_equal(tw_start_router(&world, NULL), 0);
-  char load[TH_PATH_MAX], count[16];
-  th_bin(load, sizeof(load), "tests/router/router_load");
-  snprintf(count, sizeof(count), "%d", PER_LOADER);
-  for (int i = 0; i < LOADERS; i++) {
-    char out[TH_PATH_MAX + 64], log[TH_PATH_MAX + 64];
-    out_path(out, sizeof(out), i);
-    snprintf(log, sizeof(log), "%s/load-%s.log", world.dir.path, units[i]);
-    const char *argv[] = {load, world.conf, units[i], "marriage-studio", count, out, NULL};
-    assert_int_equal(th_spawn(&loaders[i], units[i], argv, log), 0);
-  }
+  for (int i = 0; i < LOADERS; i++)
+    tr_spawn_loader(&world, &loaders[i], units[i], "marriage-studio", PER_LOADER);
   /* Kill at a third and at two thirds of the load, restart each time. */
   for (int k = 1; k <= 2; k++) {
     wait_for_progress(k * LOADERS * PER_LOADER * 2 / 3);
@@ -76,19 +65,14 @@ static void test_kill_mid_load(void **state) {
     usleep(200 * 1000);
     assert_int_equal(tw_start_router(&world, NULL), 0);
   }
-  for (int i = 0; i < LOADERS; i++) {
-    int rc = th_wait(&loaders[i], 120000);
-    if (rc != 0) {
-      char *log = th_read_file(loaders[i].log_path);
-      fail_msg("loader %s exited %d: %s", units[i], rc, log ? log : "");
-    }
-  }
+  for (int i = 0; i < LOADERS; i++)
+    tr_expect_loader_done(&loaders[i], units[i]);
 
   rpc_client *coord = tw_client(&world, "coordinator", NULL);
   assert_non_null(coord);
   for (int i = 0; i < LOADERS; i++) {
     char path[TH_PATH_MAX + 64];
-    out_path(path, sizeof(path), i);
+    tr_loader_out(&world, units[i], path, sizeof(path));
     char *text = th_read_file(path);
     assert_non_null(text);
     int transfers = 0;
@@ -126,32 +110,14 @@ static void test_kill_mid_load(void **state) {
     assert_int_equal(transfers, PER_LOADER);
 
     /* nothing duplicated: exactly PER_LOADER cases held by the unit */
-    Mediation__V1__ListCasesRequest lreq = MEDIATION__V1__LIST_CASES_REQUEST__INIT;
-    lreq.holder = (char *)units[i];
-    lreq.page_size = 500;
-    ProtobufCMessage *reply = NULL;
-    mc_err err;
-    assert_int_equal(rpc_client_call(coord, &mediation__v1__router__descriptor, "ListCases",
-                                     &lreq.base, NULL, &reply, &err),
-                     MC_OK);
-    Mediation__V1__ListCasesReply *l = (Mediation__V1__ListCasesReply *)reply;
+    Mediation__V1__ListCasesReply *l = tr_list_cases(&world, units[i], 500);
     assert_int_equal(l->n_cases, PER_LOADER);
     assert_string_equal(l->next_cursor, "");
-    protobuf_c_message_free_unpacked(reply, NULL);
+    protobuf_c_message_free_unpacked(&l->base, NULL);
   }
 
   /* the whole store checks out: chains, replay, indexes, figures */
-  Mediation__V1__VerifyRequest vreq = MEDIATION__V1__VERIFY_REQUEST__INIT;
-  ProtobufCMessage *reply = NULL;
-  mc_err err;
-  assert_int_equal(rpc_client_call(coord, &mediation__v1__router_admin__descriptor, "Verify",
-                                   &vreq.base, NULL, &reply, &err),
-                   MC_OK);
-  Mediation__V1__VerifyReply *v = (Mediation__V1__VerifyReply *)reply;
-  if (v->problems != 0)
-    fail_msg("verify: %llu problems, first: %s", (unsigned long long)v->problems,
-             v->n_details ? v->details[0]->message : "?");
-  protobuf_c_message_free_unpacked(reply, NULL);
+  tr_verify_clean(&world);
 }
 
 static int teardown(void **state) {

@@ -28,7 +28,6 @@
  * stayed NOT_SERVING until the next caller's batch committed.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,7 +35,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,6 +43,7 @@
 
 #include "core/clock.h"
 #include "mv1.h"
+#include "router_proc.h"
 #include "world.h"
 
 #define PER_ROUND 150 /* cases a loader may take in; it stops early when told */
@@ -55,73 +54,21 @@ static char image[TH_PATH_MAX + 16];
 static char filler[TH_PATH_MAX + 16];
 static bool mounted;
 
-static int run(const char *const argv[]) {
-  char *out = NULL, *err = NULL;
-  int rc = th_run(argv, &out, &err, 30000);
-  if (rc != 0)
-    fprintf(stderr, "%s: exit %d: %s\n", argv[0], rc, err ? err : "");
-  free(out);
-  free(err);
-  return rc;
-}
-
 static void sleep_ms(int ms) {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
 }
 
-/* Writes the filler until the filesystem has not one byte left. */
-static void fill_the_disk(void) {
-  int fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  assert_true(fd >= 0);
-  static char block[65536];
-  memset(block, 0x5a, sizeof(block));
-  for (size_t chunk = sizeof(block); chunk > 0; chunk /= 2) {
-    while (write(fd, block, chunk) == (ssize_t)chunk) {
-    }
-  }
-  assert_int_equal(write(fd, block, 1), -1);
-  assert_int_equal(errno, ENOSPC);
-  close(fd);
-}
-
 /* How often the router's log holds needle. */
 static int log_count(const char *needle) {
-  char *text = th_read_file(world.router.log_path);
-  int n = 0;
-  for (char *p = text; p != NULL && (p = strstr(p, needle)) != NULL; p++)
-    n++;
-  free(text);
-  return n;
-}
-
-/* A loader for unit, in the background: takes cases in and hands them to
- * to, resending UNAVAILABLE with the same request id. */
-static void spawn_loader(th_proc *p, const char *unit, const char *to, int count) {
-  char load[TH_PATH_MAX], out[TH_PATH_MAX + 64], log[TH_PATH_MAX + 64], n[16];
-  th_bin(load, sizeof(load), "tests/router/router_load");
-  snprintf(out, sizeof(out), "%s/load-%s.out", world.dir.path, unit);
-  snprintf(log, sizeof(log), "%s/load-%s.log", world.dir.path, unit);
-  snprintf(n, sizeof(n), "%d", count);
-  const char *argv[] = {load, world.conf, unit, to, n, out, NULL};
-  assert_int_equal(th_spawn(p, unit, argv, log), 0);
-}
-
-static void expect_loader_done(th_proc *p, const char *unit) {
-  int rc = th_wait(p, 120000);
-  if (rc != 0) {
-    char log[TH_PATH_MAX + 64];
-    snprintf(log, sizeof(log), "%s/load-%s.log", world.dir.path, unit);
-    char *text = th_read_file(log);
-    fail_msg("loader %s exited %d: %s", unit, rc, text ? text : "");
-  }
+  return tr_log_count(&world.router, needle);
 }
 
 /* The case ids the loader of unit was answered for (take_in lines), all
  * distinct; their number. */
 static int answered_cases(const char *unit) {
   char path[TH_PATH_MAX + 64];
-  snprintf(path, sizeof(path), "%s/load-%s.out", world.dir.path, unit);
+  tr_loader_out(&world, unit, path, sizeof(path));
   char *text = th_read_file(path);
   assert_non_null(text);
   int n = 0;
@@ -134,34 +81,16 @@ static int answered_cases(const char *unit) {
 
 /* How many cases unit holds. */
 static int count_cases(const char *unit) {
-  Mediation__V1__ListCasesRequest lreq = MEDIATION__V1__LIST_CASES_REQUEST__INIT;
-  lreq.holder = (char *)unit;
-  lreq.page_size = 500;
-  ProtobufCMessage *reply = NULL;
-  mc_err err;
-  assert_int_equal(rpc_client_call(tw_client(&world, "coordinator", NULL),
-                                   &mediation__v1__router__descriptor, "ListCases", &lreq.base,
-                                   NULL, &reply, &err),
-                   MC_OK);
-  int n = (int)((Mediation__V1__ListCasesReply *)reply)->n_cases;
-  protobuf_c_message_free_unpacked(reply, NULL);
+  Mediation__V1__ListCasesReply *l = tr_list_cases(&world, unit, 500);
+  int n = (int)l->n_cases;
+  protobuf_c_message_free_unpacked(&l->base, NULL);
   return n;
 }
 
 /* unit holds exactly `cases` cases, each once, the loader's taken in and
  * handed on (state TRANSFER), and verify is clean. */
 static void check_unit(const char *unit, int cases) {
-  rpc_client *coord = tw_client(&world, "coordinator", NULL);
-  assert_non_null(coord);
-  Mediation__V1__ListCasesRequest lreq = MEDIATION__V1__LIST_CASES_REQUEST__INIT;
-  lreq.holder = (char *)unit;
-  lreq.page_size = 500;
-  ProtobufCMessage *reply = NULL;
-  mc_err err;
-  assert_int_equal(rpc_client_call(coord, &mediation__v1__router__descriptor, "ListCases",
-                                   &lreq.base, NULL, &reply, &err),
-                   MC_OK);
-  Mediation__V1__ListCasesReply *l = (Mediation__V1__ListCasesReply *)reply;
+  Mediation__V1__ListCasesReply *l = tr_list_cases(&world, unit, 500);
   if ((int)l->n_cases != cases)
     fail_msg("%s holds %zu cases, %d were answered", unit, l->n_cases, cases);
   for (size_t c = 0; c < l->n_cases; c++) {
@@ -170,16 +99,8 @@ static void check_unit(const char *unit, int cases) {
     for (size_t d = 0; d < c; d++)
       assert_string_not_equal(l->cases[c]->unit_ref, l->cases[d]->unit_ref);
   }
-  protobuf_c_message_free_unpacked(reply, NULL);
-  Mediation__V1__VerifyRequest vreq = MEDIATION__V1__VERIFY_REQUEST__INIT;
-  assert_int_equal(rpc_client_call(coord, &mediation__v1__router_admin__descriptor, "Verify",
-                                   &vreq.base, NULL, &reply, &err),
-                   MC_OK);
-  Mediation__V1__VerifyReply *v = (Mediation__V1__VerifyReply *)reply;
-  if (v->problems != 0)
-    fail_msg("verify: %llu problems, first: %s", (unsigned long long)v->problems,
-             v->n_details ? v->details[0]->message : "?");
-  protobuf_c_message_free_unpacked(reply, NULL);
+  protobuf_c_message_free_unpacked(&l->base, NULL);
+  tr_verify_clean(&world);
 }
 
 /* Waits (up to 60 s) until the router's log says the store refused a
@@ -200,24 +121,10 @@ static bool wait_refusal(th_proc *loader, int before) {
  * up to 10 s: its code, message in err, the case id in case_id on OK. */
 static mc_code take_in(const char *unit, const char *ref, uint8_t id, mc_err *err,
                        char case_id[64]) {
-  mv_party party = MEDIATION__V1__PARTY__INIT;
-  mv_party *parties[] = {&party};
-  party.name = "某乙";
-  party.role = MV_PARTY(APPLICANT);
-  mv_intake in = MEDIATION__V1__INTAKE__INIT;
-  in.kind = MV_KIND(FAMILY_TRIVIA);
-  in.difficulty = MV_DIFFICULTY(ORDINARY);
-  in.source = MV_SOURCE(WALK_IN);
-  in.community = "baihe";
-  in.parties = parties;
-  in.n_parties = 1;
-  in.unit_ref = (char *)ref;
-  mv_action take = MEDIATION__V1__CASE_ACTION__INIT;
-  take.kind = MV_ACTION(TAKE_IN);
-  take.args_case = MV_ARGS(INTAKE);
-  take.intake = &in;
+  tr_take_in take;
+  tr_take_in_init(&take, "某乙", ref);
   Mediation__V1__ApplyRequest req = MEDIATION__V1__APPLY_REQUEST__INIT;
-  req.action = &take;
+  req.action = &take.action;
   uint8_t rid[16];
   memset(rid, id, sizeof(rid));
   rpc_call_opts opts = {.request_id = rid, .timeout_ms = 10000};
@@ -234,16 +141,9 @@ static mc_code take_in(const char *unit, const char *ref, uint8_t id, mc_err *er
 
 /* The router's Health status (SERVING or NOT_SERVING). */
 static int router_serving(void) {
-  Mediation__V1__HealthCheckRequest req = MEDIATION__V1__HEALTH_CHECK_REQUEST__INIT;
-  ProtobufCMessage *reply = NULL;
-  mc_err err;
-  mc_code rc = rpc_client_call(tw_client(&world, "coordinator", NULL),
-                               &mediation__v1__health__descriptor, "Check", &req.base, NULL,
-                               &reply, &err);
-  if (rc != MC_OK)
-    fail_msg("Health/Check: %s: %s", mc_code_name(rc), err.msg);
-  int status = ((Mediation__V1__HealthCheckReply *)reply)->status;
-  protobuf_c_message_free_unpacked(reply, NULL);
+  Mediation__V1__HealthCheckReply *h = tr_router_health(&world);
+  int status = h->status;
+  protobuf_c_message_free_unpacked(&h->base, NULL);
   return status;
 }
 
@@ -256,17 +156,9 @@ static int setup(void **state) {
   snprintf(image, sizeof(image), "%s/store.img", world.dir.path);
   snprintf(filler, sizeof(filler), "%s/filler", mnt);
   const char *mkdir_p[] = {"/bin/mkdir", "-p", mnt, NULL};
-  if (run(mkdir_p) != 0)
+  if (tr_run(mkdir_p) != 0)
     return -1;
-  int fd = open(image, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  int rc = fd >= 0 && ftruncate(fd, 16 << 20) == 0 ? 0 : -1;
-  if (fd >= 0)
-    close(fd);
-  const char *mkfs[] = {"/usr/sbin/mkfs.ext4", "-q", "-F", "-m", "0", image, NULL};
-  const char *mnt_cmd[] = {"/usr/bin/mount", "-o", "loop,nosuid,nodev", image, mnt, NULL};
-  if (rc == 0)
-    rc = run(mkfs) == 0 && run(mnt_cmd) == 0 ? 0 : -1;
-  if (rc != 0) {
+  if (tr_disk_mount(image, mnt) != 0) {
     fprintf(stderr, "cannot mount a small ext4 at %s: this test needs root; skipped\n", mnt);
     return 0;
   }
@@ -289,9 +181,7 @@ static int teardown(void **state) {
   (void)state;
   th_stop_all();
   if (mounted) {
-    unlink(filler);
-    if (umount2(mnt, MNT_DETACH) != 0)
-      fprintf(stderr, "umount %s: %s\n", mnt, strerror(errno));
+    tr_disk_unmount(mnt, filler);
     mounted = false;
   }
   unlink(image);
@@ -305,10 +195,10 @@ static void test_store_refuses(void **state) {
     skip();
 
   /* 1. The store refuses, then takes: each answered step once. */
-  fill_the_disk();
+  tr_disk_fill(filler);
   th_proc a;
   int refused = log_count("not applied: ");
-  spawn_loader(&a, "station-wangai", "marriage-studio", PER_ROUND);
+  tr_spawn_loader(&world, &a, "station-wangai", "marriage-studio", PER_ROUND);
   if (!wait_refusal(&a, refused))
     fail_msg("the store never refused a commit with its disk full");
   /* A request behind the refused entry: answered at once, not applied
@@ -323,7 +213,7 @@ static void test_store_refuses(void **state) {
              (long long)took, err.msg);
   sleep_ms(1000); /* a few retries of the refused entry (50 ms, doubling) */
   assert_int_equal(unlink(filler), 0);
-  expect_loader_done(&a, "station-wangai");
+  tr_expect_loader_done(&a, "station-wangai");
   int n_a = answered_cases("station-wangai");
   assert_int_equal(n_a, PER_ROUND);
   /* Its resend (same request id) gets the first answer: the entry was
@@ -341,10 +231,10 @@ static void test_store_refuses(void **state) {
   check_unit("station-wangai", n_a);
 
   /* 2. Stopped while the store refuses, with steps in flight. */
-  fill_the_disk();
+  tr_disk_fill(filler);
   th_proc b;
   refused = log_count("not applied: ");
-  spawn_loader(&b, "station-baihe", "marriage-studio", PER_ROUND);
+  tr_spawn_loader(&world, &b, "station-baihe", "marriage-studio", PER_ROUND);
   if (!wait_refusal(&b, refused))
     fail_msg("the store never refused a commit with its disk full");
   sleep_ms(300);
@@ -375,7 +265,7 @@ static void test_store_refuses(void **state) {
   fprintf(stderr, "a start on the full store refused after %lld ms\n", (long long)took);
   assert_int_equal(unlink(filler), 0);
   assert_int_equal(tw_start_router(&world, NULL), 0);
-  expect_loader_done(&b, "station-baihe");
+  tr_expect_loader_done(&b, "station-baihe");
   int n_b = answered_cases("station-baihe");
   assert_int_equal(n_b, PER_ROUND);
   check_unit("station-baihe", n_b);
@@ -384,7 +274,7 @@ static void test_store_refuses(void **state) {
   /* 3. Refused, then space returns and no one writes: the applier applies
    * the refused entry by itself, and Health says SERVING again (it was
    * left NOT_SERVING until the next caller's write). */
-  fill_the_disk();
+  tr_disk_fill(filler);
   char ref[32], refused_case[64] = "", again_case[64] = "";
   int n = 0;
   mc_code rc2 = MC_OK;
@@ -421,7 +311,7 @@ static void test_store_refuses(void **state) {
   assert_int_equal(tw_start_router(&world, NULL), 0);
   unsetenv("MEDIATION_TEST_RAFT_FAIL_APPEND");
   th_proc c;
-  spawn_loader(&c, "police-studio", "marriage-studio", 20);
+  tr_spawn_loader(&world, &c, "police-studio", "marriage-studio", 20);
   until = mc_mono_ms() + 30000;
   while (log_count("the raft log failed a write") == 0 && mc_mono_ms() < until)
     sleep_ms(20);
@@ -439,7 +329,7 @@ static void test_store_refuses(void **state) {
   /* The failed append's entry is on disk: applied at this start. */
   assert_int_equal(log_count("replayed at start") - log_count("(0 replayed at start)"),
                    replays + 1);
-  expect_loader_done(&c, "police-studio");
+  tr_expect_loader_done(&c, "police-studio");
   assert_int_equal(answered_cases("police-studio"), 20);
   check_unit("police-studio", 20);
   check_unit("station-wangai", n_a + n);

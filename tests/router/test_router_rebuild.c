@@ -26,6 +26,7 @@
 #include <cmocka.h>
 
 #include "mv1.h"
+#include "router_proc.h"
 #include "world.h"
 
 #define PER_ROUND 40 /* cases per load round: 80 steps, past a checkpoint (every 64) */
@@ -53,63 +54,28 @@ static void copy_file(const char *from, const char *to) {
 static void load_round(void) {
   assert_true(rounds_loaded < (int)(sizeof(units) / sizeof(units[0])));
   const char *unit = units[rounds_loaded++];
-  char load[TH_PATH_MAX], out[TH_PATH_MAX + 64], log[TH_PATH_MAX + 64], count[16];
-  th_bin(load, sizeof(load), "tests/router/router_load");
-  snprintf(out, sizeof(out), "%s/load-%s.out", world.dir.path, unit);
-  snprintf(log, sizeof(log), "%s/load-%s.log", world.dir.path, unit);
-  snprintf(count, sizeof(count), "%d", PER_ROUND);
   const char *to = strcmp(unit, "marriage-studio") == 0 ? "police-studio" : "marriage-studio";
-  const char *argv[] = {load, world.conf, unit, to, count, out, NULL};
   th_proc p;
-  assert_int_equal(th_spawn(&p, unit, argv, log), 0);
-  int rc = th_wait(&p, 120000);
-  if (rc != 0) {
-    char *text = th_read_file(log);
-    fail_msg("loader %s exited %d: %s", unit, rc, text ? text : "");
-  }
+  tr_spawn_loader(&world, &p, unit, to, PER_ROUND);
+  tr_expect_loader_done(&p, unit);
 }
 
 /* Every round loaded so far is there exactly once, and verify is clean. */
 static void check_all(void) {
-  rpc_client *coord = tw_client(&world, "coordinator", NULL);
-  assert_non_null(coord);
   for (int i = 0; i < rounds_loaded; i++) {
-    Mediation__V1__ListCasesRequest lreq = MEDIATION__V1__LIST_CASES_REQUEST__INIT;
-    lreq.holder = (char *)units[i];
-    lreq.page_size = 500;
-    ProtobufCMessage *reply = NULL;
-    mc_err err;
-    assert_int_equal(rpc_client_call(coord, &mediation__v1__router__descriptor, "ListCases",
-                                     &lreq.base, NULL, &reply, &err),
-                     MC_OK);
-    Mediation__V1__ListCasesReply *l = (Mediation__V1__ListCasesReply *)reply;
+    Mediation__V1__ListCasesReply *l = tr_list_cases(&world, units[i], 500);
     if (l->n_cases != PER_ROUND)
       fail_msg("%s holds %zu cases, %d were answered", units[i], l->n_cases, PER_ROUND);
     for (size_t c = 0; c < l->n_cases; c++)
       assert_int_equal(l->cases[c]->state, MV_STATE(TRANSFER));
-    protobuf_c_message_free_unpacked(reply, NULL);
+    protobuf_c_message_free_unpacked(&l->base, NULL);
   }
-  Mediation__V1__VerifyRequest vreq = MEDIATION__V1__VERIFY_REQUEST__INIT;
-  ProtobufCMessage *reply = NULL;
-  mc_err err;
-  assert_int_equal(rpc_client_call(coord, &mediation__v1__router_admin__descriptor, "Verify",
-                                   &vreq.base, NULL, &reply, &err),
-                   MC_OK);
-  Mediation__V1__VerifyReply *v = (Mediation__V1__VerifyReply *)reply;
-  if (v->problems != 0)
-    fail_msg("verify: %llu problems, first: %s", (unsigned long long)v->problems,
-             v->n_details ? v->details[0]->message : "?");
-  protobuf_c_message_free_unpacked(reply, NULL);
+  tr_verify_clean(&world);
 }
 
 /* How many times the router's log says it rebuilt the store. */
 static int rebuilds(void) {
-  char *text = th_read_file(world.router.log_path);
-  int n = 0;
-  for (char *p = text; p != NULL && (p = strstr(p, "rebuilding the store")) != NULL; p++)
-    n++;
-  free(text);
-  return n;
+  return tr_log_count(&world.router, "rebuilding the store");
 }
 
 static void restart_expecting_rebuild(int before, const char *why) {

@@ -20,7 +20,6 @@
  * steps became conflicts and were never applied.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -37,6 +36,7 @@
 
 #include "core/clock.h"
 #include "desk.h"
+#include "router_proc.h"
 
 #define STATION "station-wangai"
 #define BEFORE 2  /* cases taken in while there is room */
@@ -51,16 +51,6 @@ static bool mounted;
 static char image[96];  /* ext4: its loop device's backing file ("" for tmpfs) */
 static char filler[96]; /* the file that takes its last byte */
 
-static int run(const char *const argv[]) {
-  char *out = NULL, *err = NULL;
-  int rc = th_run(argv, &out, &err, 30000);
-  if (rc != 0)
-    fprintf(stderr, "%s: exit %d: %s\n", argv[0], rc, err ? err : "");
-  free(out);
-  free(err);
-  return rc;
-}
-
 /* Mounts the small filesystem (tmpfs, or ext4 on a loop device) and starts
  * the router on it. */
 static int start_on(bool ext4) {
@@ -73,14 +63,7 @@ static int start_on(bool ext4) {
     rc = mount("tmpfs", mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=0700");
   } else {
     snprintf(image, sizeof(image), "%s.img", mnt);
-    int fd = open(image, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd >= 0 && ftruncate(fd, 16 << 20) == 0) {
-      const char *mkfs[] = {"/usr/sbin/mkfs.ext4", "-q", "-F", "-m", "0", image, NULL};
-      const char *mnt_cmd[] = {"/usr/bin/mount", "-o", "loop,nosuid,nodev", image, mnt, NULL};
-      rc = run(mkfs) == 0 && run(mnt_cmd) == 0 ? 0 : -1;
-    }
-    if (fd >= 0)
-      close(fd);
+    rc = tr_disk_mount(image, mnt);
   }
   if (rc != 0) {
     fprintf(stderr, "cannot mount a small %s at %s (%s): this test needs root\n",
@@ -113,9 +96,7 @@ static int teardown(void **state) {
   int rc = 0;
   if (mounted) {
     rc = ts_stop();
-    unlink(filler);
-    if (umount2(mnt, MNT_DETACH) != 0)
-      fprintf(stderr, "umount %s: %s\n", mnt, strerror(errno));
+    tr_disk_unmount(mnt, filler);
     mounted = false;
   }
   if (image[0] != '\0')
@@ -129,33 +110,6 @@ static int teardown(void **state) {
 static void free_msg(void *m) {
   if (m != NULL)
     protobuf_c_message_free_unpacked(m, NULL);
-}
-
-/* Writes the filler until the filesystem has not one byte left. */
-static void fill_the_disk(void) {
-  int fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  assert_true(fd >= 0);
-  static char block[65536];
-  memset(block, 0x5a, sizeof(block));
-  for (size_t chunk = sizeof(block); chunk > 0; chunk /= 2) {
-    while (write(fd, block, chunk) == (ssize_t)chunk) {
-    }
-  }
-  assert_int_equal(write(fd, block, 1), -1);
-  assert_int_equal(errno, ENOSPC);
-  close(fd);
-}
-
-static Mediation__V1__HealthCheckReply *router_health(void) {
-  Mediation__V1__HealthCheckRequest req = MEDIATION__V1__HEALTH_CHECK_REQUEST__INIT;
-  ProtobufCMessage *reply = NULL;
-  mc_err err;
-  mc_code rc = rpc_client_call(tw_client(&ts_world, "coordinator", NULL),
-                               &mediation__v1__health__descriptor, "Check", &req.base, NULL,
-                               &reply, &err);
-  if (rc != MC_OK)
-    fail_msg("Health/Check: %s: %s", mc_code_name(rc), err.msg);
-  return (Mediation__V1__HealthCheckReply *)reply;
 }
 
 static Mediation__V1__DeskReply *take_in(int64_t money_fen) {
@@ -177,7 +131,7 @@ static void queued_steps_survive_a_full_disk(void) {
     free_msg(r);
   }
 
-  fill_the_disk();
+  tr_disk_fill(filler);
   /* LMDB reuses the pages it freed before it grows its file: commits go on
    * for a while. Cases are taken in until one is not applied; from then on
    * every commit fails, and the station queues every step (the first call
@@ -209,7 +163,7 @@ static void queued_steps_survive_a_full_disk(void) {
     ts_expect_steps(r, (ts_step[]){{A(START_MEDIATION), MV_DISPOSITION(QUEUED)}}, 1);
     free_msg(r);
   }
-  Mediation__V1__HealthCheckReply *h = router_health();
+  Mediation__V1__HealthCheckReply *h = tr_router_health(&ts_world);
   assert_int_equal(h->status, MEDIATION__V1__SERVING_STATUS__SERVING_STATUS_NOT_SERVING);
   fprintf(stderr, "router health while full: %s\n", h->detail);
   assert_non_null(strstr(h->detail, "out of space"));
@@ -222,7 +176,7 @@ static void queued_steps_survive_a_full_disk(void) {
   assert_int_equal(c->n_conflicts, 0);
   assert_int_equal(c->outbox_pending, 2 * DURING + BEFORE);
   free_msg(c);
-  h = router_health();
+  h = tr_router_health(&ts_world);
   assert_int_equal(h->status, MEDIATION__V1__SERVING_STATUS__SERVING_STATUS_NOT_SERVING);
   free_msg(h);
 
@@ -235,22 +189,13 @@ static void queued_steps_survive_a_full_disk(void) {
   c = ts_conflicts(STATION);
   assert_int_equal(c->n_conflicts, 0);
   free_msg(c);
-  h = router_health();
+  h = tr_router_health(&ts_world);
   assert_int_equal(h->status, MEDIATION__V1__SERVING_STATUS__SERVING_STATUS_SERVING);
   free_msg(h);
 
   for (int i = 0; i < BEFORE; i++)
     free_msg(ts_expect_file(ids[i], taken_and_met, 3, NULL, 0, 1));
-  Mediation__V1__ListCasesRequest lreq = MEDIATION__V1__LIST_CASES_REQUEST__INIT;
-  lreq.holder = STATION;
-  lreq.page_size = 100;
-  ProtobufCMessage *reply = NULL;
-  mc_err err;
-  assert_int_equal(rpc_client_call(tw_client(&ts_world, "coordinator", NULL),
-                                   &mediation__v1__router__descriptor, "ListCases", &lreq.base,
-                                   NULL, &reply, &err),
-                   MC_OK);
-  Mediation__V1__ListCasesReply *l = (Mediation__V1__ListCasesReply *)reply;
+  Mediation__V1__ListCasesReply *l = tr_list_cases(&ts_world, STATION, 100);
   assert_int_equal(l->n_cases, BEFORE + applied_while_full + DURING);
   for (int i = 0; i < DURING; i++) {
     const Mediation__V1__CaseSummary *found = NULL;
@@ -264,7 +209,7 @@ static void queued_steps_survive_a_full_disk(void) {
     assert_int_equal(found->money_fen, i == 0 ? 700000 + applied_while_full : 600000 + i);
     free_msg(ts_expect_file(found->id, taken, 2, NULL, 0, 1));
   }
-  free_msg(reply);
+  free_msg(l);
 }
 
 static void test_full_tmpfs(void **state) {
