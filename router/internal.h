@@ -155,8 +155,9 @@ mc_code rt_raft_open_store(rt_router *rt, const char *data_dir, unsigned checkpo
                            st_options *so, mc_err *err);
 void rt_raft_wake(rt_router *rt);
 /* writer.c, for raft mode: up to max queued jobs (linked, the last's next
- * NULL), counted as live until answered; NULL if none is queued. */
-rt_job *rt_writer_take(rt_router *rt, size_t max, size_t *n_out);
+ * NULL; *last_out: that last one), counted as live until answered; NULL if
+ * none is queued. */
+rt_job *rt_writer_take(rt_router *rt, size_t max, rt_job **last_out, size_t *n_out);
 /* Waits until nothing is queued and every job taken is answered. */
 void rt_writer_raft_drain(rt_router *rt);
 /* writer.c: a batch's outcome (rc, err: the whole batch's; ops[i].code each

@@ -392,19 +392,25 @@ static void submit_batch(rt_raft *r, rt_job *head, rt_job *last, size_t n) {
  * time is all raft_uv would do anyway (it writes what arrived during a
  * write in the next one), and fewer, larger entries mean fewer raft
  * bookkeeping, fewer checkpoints and larger LMDB commits. */
+/* Up to batch_max queued jobs for raft's thread (linked, *last the last),
+ * or NULL. want_jobs is said before looking at the queue: a job queued
+ * after the look sees it and wakes this thread (rt_raft_wake). */
+static rt_job *take_jobs(rt_raft *r, rt_job **last, size_t *n) {
+  atomic_store(&r->want_jobs, true);
+  rt_job *head = rt_writer_take(r->rt, r->rt->batch_max, last, n);
+  if (head != NULL)
+    atomic_store(&r->want_jobs, false);
+  return head;
+}
+
 static void submit_ready(rt_raft *r) {
   if (r->closing || !r->barrier_sent)
     return;
+  rt_job *head, *last;
+  size_t n;
   while (r->log_failed && r->appending == 0) { /* see apply_cb */
-    atomic_store(&r->want_jobs, true); /* as below: said before the look */
-    size_t n;
-    rt_job *head = rt_writer_take(r->rt, r->rt->batch_max, &n);
-    if (head == NULL)
+    if ((head = take_jobs(r, &last, &n)) == NULL)
       return;
-    atomic_store(&r->want_jobs, false);
-    rt_job *last = head;
-    while (last->next != NULL)
-      last = last->next;
     fail_batch(r, head, last,
                _("nothing was applied: the router's log failed a write and the router takes no "
                  "writes until it is restarted; send the same request again (same request id) "
@@ -419,17 +425,8 @@ static void submit_ready(rt_raft *r) {
     pthread_mutex_unlock(&r->mu);
     if (full)
       return; /* the applier wakes this thread when it takes the queue */
-    /* Said before looking at the queue: a job queued after the look sees
-     * it and wakes this thread (rt_raft_wake). */
-    atomic_store(&r->want_jobs, true);
-    size_t n;
-    rt_job *head = rt_writer_take(r->rt, r->rt->batch_max, &n);
-    if (head == NULL)
+    if ((head = take_jobs(r, &last, &n)) == NULL)
       return;
-    atomic_store(&r->want_jobs, false);
-    rt_job *last = head;
-    while (last->next != NULL)
-      last = last->next;
     submit_batch(r, head, last, n);
   }
 }

@@ -65,8 +65,8 @@ void rt_writer_submit(rt_router *rt, rt_job *job) {
 }
 
 /* Cuts up to max jobs off the head of the queue (queue_lock held); *n_out:
- * how many. */
-static rt_job *queue_cut(rt_router *rt, size_t max, size_t *n_out) {
+ * how many, *last_out (if not NULL): the last of them. */
+static rt_job *queue_cut(rt_router *rt, size_t max, rt_job **last_out, size_t *n_out) {
   rt_job *head = rt->queue_head, *last = NULL;
   size_t n = 0;
   for (rt_job *j = head; j != NULL && n < max; j = j->next) {
@@ -80,13 +80,15 @@ static rt_job *queue_cut(rt_router *rt, size_t max, size_t *n_out) {
     last->next = NULL;
     rt->queued -= n;
   }
+  if (last_out != NULL)
+    *last_out = last;
   *n_out = n;
   return head;
 }
 
-rt_job *rt_writer_take(rt_router *rt, size_t max, size_t *n_out) {
+rt_job *rt_writer_take(rt_router *rt, size_t max, rt_job **last_out, size_t *n_out) {
   pthread_mutex_lock(&rt->queue_lock);
-  rt_job *head = queue_cut(rt, max, n_out);
+  rt_job *head = queue_cut(rt, max, last_out, n_out);
   rt->raft_live += *n_out;
   pthread_mutex_unlock(&rt->queue_lock);
   return head;
@@ -105,7 +107,7 @@ static rt_job *take_batch(rt_router *rt, size_t max, size_t *n_out) {
   pthread_mutex_lock(&rt->queue_lock);
   while (rt->queue_head == NULL && !rt->writer_stop)
     pthread_cond_wait(&rt->queue_cond, &rt->queue_lock);
-  rt_job *head = queue_cut(rt, max, n_out);
+  rt_job *head = queue_cut(rt, max, NULL, n_out);
   pthread_mutex_unlock(&rt->queue_lock);
   return head;
 }
