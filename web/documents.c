@@ -101,6 +101,20 @@ static mc_code read_file(const char *path, char **out, size_t *len, mc_err *err)
   return MC_OK;
 }
 
+/* Runs fn(arg) on a thread of its own: a download's RPCs block and its
+ * rendering takes up to seconds, which no nng callback thread may. false:
+ * no thread (the caller answers and frees arg). */
+static bool run_detached(void *(*fn)(void *), void *arg) {
+  pthread_attr_t attr;
+  if (pthread_attr_init(&attr) != 0)
+    return false;
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_t t;
+  bool ok = pthread_create(&t, &attr, fn, arg) == 0;
+  pthread_attr_destroy(&attr);
+  return ok;
+}
+
 /* What a renderer of documents/ writes to path, given its arguments. */
 typedef mc_code (*render_fn)(void *args, const char *path, mc_err *err);
 
@@ -191,16 +205,11 @@ static void read_done(void *arg, mc_code code, const char *message, ProtobufCMes
     return;
   }
   j->reply = reply;
-  pthread_t t;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  if (pthread_create(&t, &attr, render, j) != 0) {
+  if (!run_detached(render, j)) {
     wg_reply_error(j->r, MC_RESOURCE_EXHAUSTED, N_("no thread to render the document"));
     protobuf_c_message_free_unpacked(reply, NULL);
     free(j);
   }
-  pthread_attr_destroy(&attr);
 }
 
 static void ledger_start(wg_req *r);
@@ -530,15 +539,10 @@ static void ledger_start(wg_req *r) {
     wg_reply_error(r, MC_INVALID_ARGUMENT, bad);
     return;
   }
-  pthread_t t;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  if (pthread_create(&t, &attr, ledger_run, j) != 0) {
+  if (!run_detached(ledger_run, j)) {
     free(j);
     wg_reply_error(r, MC_RESOURCE_EXHAUSTED, N_("no thread to render the document"));
   }
-  pthread_attr_destroy(&attr);
 }
 
 /* ---- the annual report (年度报告) as a PDF download ---- */
@@ -686,15 +690,10 @@ static void report_begin(wg_req *r, bool pdf) {
   j->r = r;
   j->year = year;
   j->pdf = pdf;
-  pthread_t t;
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  if (pthread_create(&t, &attr, report_run, j) != 0) {
+  if (!run_detached(report_run, j)) {
     free(j);
     wg_reply_error(r, MC_RESOURCE_EXHAUSTED, N_("no thread to render the document"));
   }
-  pthread_attr_destroy(&attr);
 }
 
 static json_object *cells_json(const char *name, const doc_scorecard *card) {
