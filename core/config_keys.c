@@ -263,11 +263,23 @@ static const mc_conf_key remind_keys[] = {
      .dflt = "24h", .meaning = "... and offers (流转) a unit has left unanswered this long"},
 };
 
+static const mc_conf_key cluster_keys[] = {
+    {.key = "endpoint", .type = MC_CONF_TEXT, AT(mc_router_node, endpoint),
+     .meaning = "where units, gateways and coordinators reach this router (like `[router] "
+                "endpoint`, which a cluster does not use); required"},
+    {.key = "raft_address", .type = MC_CONF_TEXT, AT(mc_router_node, raft_address),
+     .meaning = "`host:port` where the other routers' raft reaches this one (raft's own TCP; "
+                "keep it on a private network, docs/architecture.md); required"},
+    {.key = "data_dir", .type = MC_CONF_TEXT, AT(mc_router_node, data_dir),
+     .meaning = "this node's store and raft log; default `[router] data_dir` (set it when "
+                "several nodes share a machine)"},
+};
+
 static const mc_conf_key storage_keys[] = {
     {.key = "mode", .type = MC_CONF_TEXT, AT(mc_registry, storage.mode), .dflt = "lmdb-sync",
      .meaning = "`lmdb-sync`: every group commit is a synced LMDB commit (two flushes); `raft`: "
                 "each group commit is one entry of a raft log (one flush), applied to LMDB "
-                "without a sync, with checkpoints (single node only in this version)"},
+                "without a sync, with checkpoints; required by `[cluster <id>]`"},
     {.key = "checkpoint_entries", .type = MC_CONF_NUMBER,
      AT(mc_registry, storage.checkpoint_entries), .min = 4, .max = 1 << 24, .scale = 1,
      .dflt = "16384",
@@ -310,8 +322,14 @@ static const mc_conf_section sections[] = {
      remind_keys, N(remind_keys)},
     {"storage", MC_CONF_REGISTRY,
      "How the router's writes become durable (docs/architecture.md, \"The raft\n"
-     "write path\"). `raft` runs one node; clusters and failover come later.",
+     "write path\"). `raft` runs one node, or the nodes of `[cluster <id>]`.",
      storage_keys, N(storage_keys)},
+    {"cluster", MC_CONF_ROUTER_NODE,
+     "One router of a cluster (`[storage] mode = raft` only): `<id>` is its raft\n"
+     "id, a number from 1 to 65535. Three nodes survive losing one. Writes go to the\n"
+     "leader; clients that reach a follower are told the leader and switch to it.\n"
+     "No `[cluster]` section: one router at `[router] endpoint`.",
+     cluster_keys, N(cluster_keys)},
 };
 
 const mc_conf_section *mc_conf_sections(size_t *n) {

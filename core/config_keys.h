@@ -44,6 +44,7 @@ typedef enum mc_conf_owner {
   MC_CONF_COORDINATOR, /* [coordinator <id>]: an mc_principal */
   MC_CONF_OPERATOR,    /* [operator <id>]: an mc_principal */
   MC_CONF_WEB_SITE,    /* [web <site>]: the mc_web_site of that site */
+  MC_CONF_ROUTER_NODE, /* [cluster <id>]: the mc_router_node of that id */
 } mc_conf_owner;
 
 typedef struct mc_conf_key {

@@ -159,6 +159,18 @@ typedef struct mc_web_site {
   char *principal; /* whose key the gateway signs with; NULL: the site's default */
 } mc_web_site;
 
+/* One router of a cluster ([cluster <id>]; docs/architecture.md, "The
+ * cluster"). No such section: one router, at [router] endpoint. The same
+ * file goes to every node; each router is told which node it is
+ * (mediation-router --node <id>). */
+typedef struct mc_router_node {
+  char *id;           /* the section's id: a number 1-65535, raft's server id */
+  uint64_t raft_id;   /* id as a number */
+  char *endpoint;     /* where clients reach this node (like [router] endpoint) */
+  char *raft_address; /* host:port where the other routers' raft reaches it */
+  char *data_dir;     /* its store and raft log; NULL: [router] data_dir */
+} mc_router_node;
+
 /* The reminder daemon (mediation-remind, [remind]): what all units share. */
 typedef struct mc_remind_conf {
   char *data_dir;          /* its state: what was sent, what waits to be sent */
@@ -194,6 +206,8 @@ typedef struct mc_registry {
   size_t n_web_sites;
   mc_remind_conf remind;
   mc_storage_conf storage;
+  mc_router_node *nodes;    /* [cluster <id>], in the file's order; none: a single router */
+  size_t n_nodes;
 } mc_registry;
 
 /* Loads and checks a configuration file. On success *out is a new registry
@@ -212,6 +226,9 @@ const mc_principal *mc_registry_principal(const mc_registry *reg, const char *id
 
 /* The [web <site>] section of a site (a unit id or "coordinators"), or NULL. */
 const mc_web_site *mc_registry_web_site(const mc_registry *reg, const char *site);
+
+/* The [cluster <id>] node with raft id `raft_id`, or NULL. */
+const mc_router_node *mc_registry_node(const mc_registry *reg, uint64_t raft_id);
 
 /* The workstation unit of a community, or NULL. */
 const mc_unit *mc_registry_station(const mc_registry *reg, const char *community_id);

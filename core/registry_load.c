@@ -370,6 +370,8 @@ static char *owner_of(parse_state *st, const mc_conf_section *sec, const char *s
     return entry_for(st, (void **)&reg->units, &reg->n_units, sizeof(mc_unit), id);
   case MC_CONF_WEB_SITE:
     return entry_for(st, (void **)&reg->web_sites, &reg->n_web_sites, sizeof(mc_web_site), id);
+  case MC_CONF_ROUTER_NODE:
+    return entry_for(st, (void **)&reg->nodes, &reg->n_nodes, sizeof(mc_router_node), id);
   case MC_CONF_COORDINATOR:
     kind = MC_PRINCIPAL_COORDINATOR;
     /* fall through */
@@ -462,6 +464,35 @@ static mc_code check_web_site(parse_state *st, const mc_web_site *w) {
                       w->principal,
                       coordinators ? _("a [coordinator] section")
                                    : _("an [operator] of that unit"));
+  return MC_OK;
+}
+
+/* A cluster's node has a raft id, an endpoint and a raft address, each
+ * unique, and a cluster is raft's. */
+static mc_code check_node(parse_state *st, size_t i) {
+  mc_registry *reg = st->reg;
+  mc_router_node *n = &reg->nodes[i];
+  char *end = NULL;
+  unsigned long long v = strtoull(n->id, &end, 10);
+  if (n->id[0] < '1' || n->id[0] > '9' || *end != '\0' || v > 65535)
+    return mc_err_set(st->err, MC_INVALID_ARGUMENT,
+                      _("%s: [cluster %s]: the id must be a number from 1 to 65535"), st->origin,
+                      n->id);
+  n->raft_id = v;
+  if (n->endpoint == NULL || n->raft_address == NULL)
+    return mc_err_set(st->err, MC_INVALID_ARGUMENT,
+                      _("%s: [cluster %s] needs both endpoint and raft_address"), st->origin,
+                      n->id);
+  if (strcmp(reg->storage.mode, "raft") != 0)
+    return mc_err_set(st->err, MC_INVALID_ARGUMENT,
+                      _("%s: [cluster %s] needs [storage] mode = raft"), st->origin, n->id);
+  for (size_t j = 0; j < i; j++) {
+    const mc_router_node *o = &reg->nodes[j];
+    if (strcmp(o->endpoint, n->endpoint) == 0 || strcmp(o->raft_address, n->raft_address) == 0)
+      return mc_err_set(st->err, MC_INVALID_ARGUMENT,
+                        _("%s: [cluster %s] and [cluster %s] share an endpoint or raft_address"),
+                        st->origin, o->id, n->id);
+  }
   return MC_OK;
 }
 
@@ -632,6 +663,11 @@ static mc_code check_whole(parse_state *st) {
     if (rc != MC_OK)
       return rc;
   }
+  for (size_t i = 0; i < reg->n_nodes; i++) {
+    mc_code rc = check_node(st, i);
+    if (rc != MC_OK)
+      return rc;
+  }
   if (reg->remind.principal != NULL) {
     const mc_principal *p = mc_registry_principal(reg, reg->remind.principal);
     if (p == NULL || p->kind != MC_PRINCIPAL_COORDINATOR)
@@ -773,5 +809,13 @@ void mc_registry_free(mc_registry *reg) {
   free(reg->remind.data_dir);
   free(reg->remind.principal);
   free(reg->storage.mode);
+  for (size_t i = 0; i < reg->n_nodes; i++) {
+    mc_router_node *n = &reg->nodes[i];
+    free(n->id);
+    free(n->endpoint);
+    free(n->raft_address);
+    free(n->data_dir);
+  }
+  free(reg->nodes);
   free(reg);
 }

@@ -32,6 +32,14 @@ const mc_principal *mc_registry_principal(const mc_registry *reg, const char *id
   return NULL;
 }
 
+const mc_router_node *mc_registry_node(const mc_registry *reg, uint64_t raft_id) {
+  for (size_t i = 0; i < reg->n_nodes; i++) {
+    if (reg->nodes[i].raft_id == raft_id)
+      return &reg->nodes[i];
+  }
+  return NULL;
+}
+
 const mc_web_site *mc_registry_web_site(const mc_registry *reg, const char *site) {
   for (size_t i = 0; i < reg->n_web_sites; i++) {
     if (strcmp(reg->web_sites[i].id, site) == 0)

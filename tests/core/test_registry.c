@@ -308,6 +308,49 @@ static void test_web_sections(void **state) {
   expect_error("[web \"Bad\"]\ndata_dir = /x\n", "section id \"Bad\" must be");
 }
 
+/* A cluster's routers: [cluster <id>] per node, raft mode only; a bad id, a
+ * half section or a shared address is named. */
+static void test_cluster_sections(void **state) {
+  (void)state;
+  make_key();
+  mc_registry *reg = NULL;
+  mc_err err;
+  const char *cluster = "[storage]\nmode = raft\n"
+                        "[cluster 1]\nendpoint = tcp://10.0.0.1:7000\nraft_address = 10.0.0.1:7100\n"
+                        "[cluster 2]\nendpoint = tcp://10.0.0.2:7000\nraft_address = 10.0.0.2:7100\n"
+                        "data_dir = /var/lib/mediation/node2\n";
+  if (mc_registry_parse(sample(cluster), "sample.conf", &reg, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  assert_int_equal(reg->n_nodes, 2);
+  const mc_router_node *n2 = mc_registry_node(reg, 2);
+  assert_non_null(n2);
+  assert_string_equal(n2->endpoint, "tcp://10.0.0.2:7000");
+  assert_string_equal(n2->raft_address, "10.0.0.2:7100");
+  assert_string_equal(n2->data_dir, "/var/lib/mediation/node2");
+  assert_null(mc_registry_node(reg, 1)->data_dir);
+  assert_null(mc_registry_node(reg, 3));
+  mc_registry_free(reg);
+  if (mc_registry_parse(sample(""), "sample.conf", &reg, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  assert_int_equal(reg->n_nodes, 0); /* no [cluster]: one router */
+  mc_registry_free(reg);
+
+  expect_error("[storage]\nmode = raft\n[cluster 0]\nendpoint = a\nraft_address = b\n",
+               "[cluster 0]: the id must be a number from 1 to 65535");
+  expect_error("[storage]\nmode = raft\n[cluster 65536]\nendpoint = a\nraft_address = b\n",
+               "[cluster 65536]: the id must be a number from 1 to 65535");
+  expect_error("[storage]\nmode = raft\n[cluster r1]\nendpoint = a\nraft_address = b\n",
+               "[cluster r1]: the id must be a number");
+  expect_error("[storage]\nmode = raft\n[cluster 1]\nendpoint = a\n",
+               "[cluster 1] needs both endpoint and raft_address");
+  expect_error("[cluster 1]\nendpoint = a\nraft_address = b\n",
+               "[cluster 1] needs [storage] mode = raft");
+  expect_error("[storage]\nmode = raft\n[cluster 1]\nendpoint = a\nraft_address = b\n"
+               "[cluster 2]\nendpoint = c\nraft_address = b\n",
+               "[cluster 1] and [cluster 2] share an endpoint or raft_address");
+  expect_error("[cluster 1]\nport = 1\n", "[cluster 1] port: unknown key");
+}
+
 /* The reminders' keys (mediation-remind): [remind] once, and a unit's mail
  * route and robot in its [unit] section; a half mail route, an unknown
  * robot or a time that is not HH:MM is named. */
@@ -417,6 +460,7 @@ int main(void) {
       cmocka_unit_test(test_mistakes_are_named),
       cmocka_unit_test(test_defaults),
       cmocka_unit_test(test_web_sections),
+      cmocka_unit_test(test_cluster_sections),
       cmocka_unit_test(test_remind_keys),
       cmocka_unit_test(test_aliases),
       cmocka_unit_test(test_missing_file),
