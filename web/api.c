@@ -170,9 +170,7 @@ static void api_login(wg_req *r) {
     wg_reply_error(r, MC_RESOURCE_EXHAUSTED, msg);
     return;
   }
-  mc_err err;
-  if (wg_login_submit(g->login, r, &err) != MC_OK)
-    wg_reply_error(r, err.code, err.msg);
+  wg_login_submit(g, r);
 }
 
 /* ---- the long poll ---- */

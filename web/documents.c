@@ -10,21 +10,23 @@
  * particulars, is refused (403) unless the site's unit holds the case.
  *
  * Rendering takes up to a few hundred milliseconds of CPU, too long for the
- * RPC's done callback (an nng thread): the callback hands the reply to a
- * detached thread, which renders into a temporary file, reads it back,
- * answers the request and removes the file.
+ * RPC's done callback (an nng thread): the callback hands the reply to the
+ * gateway's document workers (workers.c: a fixed pool, a bounded queue,
+ * 503 with Retry-After when it is full), where it is rendered into a
+ * temporary file, read back, answered and the file removed.
  *
  * GET /api/v1/documents/ledger?from=&to=&community= is the 台账 as an xlsx:
  * the cases the reader may list, read as `mediactl document ledger` reads
  * them (router: ListCases pages, then GetCase each as the person, so every
  * row is masked as that reader's view; unit: its Desk's ListCases pages).
- * A worker thread does the reading with the blocking client, at most
- * LEDGER_MAX_ROWS cases (413 beyond), and renders as above.
+ * A document worker does the reading with the blocking client, at most
+ * LEDGER_MAX_ROWS cases (413 beyond), and renders as above; a stopping
+ * gateway ends it between two calls.
  *
  * GET /api/v1/documents/report?year=YYYY (the coordinators' site only) is
  * the annual report 年度报告 as a PDF: the three GetFigures replies
  * `mediactl document report` reads (by community, kind and month), asked
- * on a worker thread with the blocking client, rendered by documents/
+ * on a document worker with the blocking client, rendered by documents/
  * (report_text.h) from exactly those replies, so its sentences are
  * `mediactl report`'s for the same store.
  *
@@ -33,7 +35,6 @@
  * replies `mediactl report` reads, so the dashboard shows these words
  * rather than computing its own.
  */
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,7 @@
 typedef enum wd_kind { WD_AGREEMENT, WD_CASE_FILE } wd_kind;
 
 typedef struct wd_job {
+  wg_job job; /* first: the pool's handle */
   wg_req *r;
   wd_kind kind;
   ProtobufCMessage *reply; /* owned: GetCaseReply or DeskShowReply */
@@ -101,20 +103,6 @@ static mc_code read_file(const char *path, char **out, size_t *len, mc_err *err)
   return MC_OK;
 }
 
-/* Runs fn(arg) on a thread of its own: a download's RPCs block and its
- * rendering takes up to seconds, which no nng callback thread may. false:
- * no thread (the caller answers and frees arg). */
-static bool run_detached(void *(*fn)(void *), void *arg) {
-  pthread_attr_t attr;
-  if (pthread_attr_init(&attr) != 0)
-    return false;
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_t t;
-  bool ok = pthread_create(&t, &attr, fn, arg) == 0;
-  pthread_attr_destroy(&attr);
-  return ok;
-}
-
 /* What a renderer of documents/ writes to path, given its arguments. */
 typedef mc_code (*render_fn)(void *args, const char *path, mc_err *err);
 
@@ -152,8 +140,8 @@ static mc_code render_case_doc(void *args, const char *path, mc_err *err) {
              : doc_case_file(r->g->reg, d->c, d->events, d->n, r->session.person, path, err);
 }
 
-static void *render(void *arg) {
-  wd_job *j = arg;
+static void render(wg_job *job) {
+  wd_job *j = (wd_job *)job;
   wg_req *r = j->r;
   wg_gateway *g = r->g;
   mv_case *c;
@@ -194,7 +182,13 @@ static void *render(void *arg) {
   free(body);
   protobuf_c_message_free_unpacked(j->reply, NULL);
   free(j);
-  return NULL;
+}
+
+/* A case document that will not be rendered: its reply and itself. */
+static void render_discard(wg_job *job) {
+  wd_job *j = (wd_job *)job;
+  protobuf_c_message_free_unpacked(j->reply, NULL);
+  free(j);
 }
 
 static void read_done(void *arg, mc_code code, const char *message, ProtobufCMessage *reply) {
@@ -205,11 +199,10 @@ static void read_done(void *arg, mc_code code, const char *message, ProtobufCMes
     return;
   }
   j->reply = reply;
-  if (!run_detached(render, j)) {
-    wg_reply_error(j->r, MC_RESOURCE_EXHAUSTED, N_("no thread to render the document"));
-    protobuf_c_message_free_unpacked(reply, NULL);
-    free(j);
-  }
+  j->job.r = j->r;
+  j->job.run = render;
+  j->job.discard = render_discard;
+  wg_workers_submit(j->r->g->docs, &j->job);
 }
 
 static void ledger_start(wg_req *r);
@@ -286,7 +279,15 @@ void wg_documents(wg_req *r, const char *kind) {
  * period is refused (413) with the advice to narrow it. */
 #define LEDGER_MAX_ROWS 10000
 
+/* A stopping gateway: a ledger's next call is not made. */
+static mc_code ledger_stopping(wg_gateway *g, mc_err *err) {
+  return wg_workers_stopping(g->docs)
+             ? mc_err_set(err, MC_UNAVAILABLE, _("the server is stopping"))
+             : MC_OK;
+}
+
 typedef struct wl_job {
+  wg_job job; /* first: the pool's handle */
   wg_req *r;
   int64_t from_ms, to_ms;  /* created in [from_ms, to_ms); 0: unbounded */
   char from[11], to[11];   /* as asked, for the title and the file name */
@@ -354,8 +355,10 @@ static mc_code ledger_unit(wl_job *j, wl_rows *w, mc_err *err) {
   do {
     req.cursor = cursor;
     ProtobufCMessage *page = NULL;
-    mc_code rc = rpc_client_call(g->client, &mediation__v1__desk__descriptor, "ListCases",
-                                 &req.base, &copts, &page, err);
+    mc_code rc = ledger_stopping(g, err);
+    if (rc == MC_OK)
+      rc = rpc_client_call(g->client, &mediation__v1__desk__descriptor, "ListCases", &req.base,
+                           &copts, &page, err);
     if (rc != MC_OK)
       return rc;
     if (!rows_keep(w, page)) {
@@ -394,7 +397,8 @@ static mc_code ledger_router(wl_job *j, wl_rows *w, mc_err *err) {
   do {
     req.cursor = cursor;
     ProtobufCMessage *page = NULL;
-    if ((rc = rpc_client_call(g->client, &mediation__v1__router__descriptor, "ListCases",
+    if ((rc = ledger_stopping(g, err)) != MC_OK ||
+        (rc = rpc_client_call(g->client, &mediation__v1__router__descriptor, "ListCases",
                               &req.base, &copts, &page, err)) != MC_OK)
       return rc;
     const Mediation__V1__ListCasesReply *lr = (const Mediation__V1__ListCasesReply *)page;
@@ -403,6 +407,8 @@ static mc_code ledger_router(wl_job *j, wl_rows *w, mc_err *err) {
         rc = too_many(w, err);
         break;
       }
+      if ((rc = ledger_stopping(g, err)) != MC_OK)
+        break;
       Mediation__V1__GetCaseRequest greq = MEDIATION__V1__GET_CASE_REQUEST__INIT;
       greq.case_ref = lr->cases[i]->id;
       greq.person = j->r->session.person;
@@ -442,8 +448,8 @@ static mc_code render_ledger(void *args, const char *path, mc_err *err) {
   return doc_ledger(reg, d->w->cases, d->w->n, title, path, err);
 }
 
-static void *ledger_run(void *arg) {
-  wl_job *j = arg;
+static void ledger_run(wg_job *job) {
+  wl_job *j = (wl_job *)job;
   wg_req *r = j->r;
   wg_gateway *g = r->g;
   wl_rows w = {0};
@@ -477,7 +483,6 @@ static void *ledger_run(void *arg) {
   }
   free(body);
   free(j);
-  return NULL;
 }
 
 /* "YYYY-MM-DD", a real calendar day; *ms its local midnight. */
@@ -539,15 +544,15 @@ static void ledger_start(wg_req *r) {
     wg_reply_error(r, MC_INVALID_ARGUMENT, bad);
     return;
   }
-  if (!run_detached(ledger_run, j)) {
-    free(j);
-    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, N_("no thread to render the document"));
-  }
+  j->job.r = r;
+  j->job.run = ledger_run;
+  wg_workers_submit(r->g->docs, &j->job);
 }
 
 /* ---- the annual report (年度报告) as a PDF download ---- */
 
 typedef struct wr_job {
+  wg_job job; /* first: the pool's handle */
   wg_req *r;
   int32_t year;
   bool pdf; /* the PDF download; false: the text as JSON */
@@ -612,8 +617,8 @@ static mc_code render_report(void *args, const char *path, mc_err *err) {
   return doc_report_pdf_of(d->reg, d->f, path, err);
 }
 
-static void *report_run(void *arg) {
-  wr_job *j = arg;
+static void report_run(wg_job *job) {
+  wr_job *j = (wr_job *)job;
   wg_req *r = j->r;
   wg_gateway *g = r->g;
   Mediation__V1__GetFiguresReply *by[3] = {NULL, NULL, NULL};
@@ -621,7 +626,7 @@ static void *report_run(void *arg) {
   mc_code rc = report_figures(g, j->year, j->pdf ? 3 : 2, by, &err);
   if (rc == MC_OK && !j->pdf) {
     report_json(j, by);
-    return NULL;
+    return;
   }
   char *body = NULL;
   size_t len = 0;
@@ -649,7 +654,6 @@ static void *report_run(void *arg) {
   }
   free(body);
   free(j);
-  return NULL;
 }
 
 /* "year=YYYY" (four digits, 1000-9999, as mediactl's --year): required. */
@@ -690,10 +694,9 @@ static void report_begin(wg_req *r, bool pdf) {
   j->r = r;
   j->year = year;
   j->pdf = pdf;
-  if (!run_detached(report_run, j)) {
-    free(j);
-    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, N_("no thread to render the document"));
-  }
+  j->job.r = r;
+  j->job.run = report_run;
+  wg_workers_submit(r->g->docs, &j->job);
 }
 
 static json_object *cells_json(const char *name, const doc_scorecard *card) {

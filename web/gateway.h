@@ -7,7 +7,7 @@
  * ends in exactly one wg_reply_* call, which hands the response to nng,
  * logs the line, releases the client address's in-flight slot and frees
  * the request. Whoever holds the request last (the handler, an RPC done
- * callback, a login worker, the watcher) makes that call.
+ * callback, a worker (workers.c), the watcher) makes that call.
  */
 #ifndef WG_GATEWAY_H
 #define WG_GATEWAY_H
@@ -22,7 +22,7 @@
 #include "web/accounts.h"
 #include "web/web.h"
 
-typedef struct wg_login_pool wg_login_pool;
+typedef struct wg_workers wg_workers;
 typedef struct wg_events wg_events;
 
 typedef struct wg_inflight {
@@ -41,7 +41,8 @@ struct wg_gateway {
   wa_store *accounts;        /* borrowed */
   wg_sessions *sessions;
   wg_addr_guard *guard;
-  wg_login_pool *login;
+  wg_workers *login;         /* Argon2id: 2 threads (at most 128 MiB hashing) */
+  wg_workers *docs;          /* document downloads (workers.c) */
   wg_events *events;         /* unit sites only */
   pthread_mutex_t mu;        /* inflight */
   wg_inflight *inflight;
@@ -70,7 +71,7 @@ typedef struct wg_req {
   char sid[WG_TOKEN_HEX + 1];/* the session's id, if one was found */
   wg_session_info session;
   const wg_method *m;        /* the API method called */
-  struct wg_req *next;       /* in the login queue or the events waiters */
+  struct wg_req *next;       /* in the events waiters */
   uint64_t ev_after, ev_epoch;
   /* The browser's language, the first tag of its Accept-Language ("zh-CN",
    * "en-US"; "": the gateway's own): what its messages are written in. */
@@ -111,14 +112,43 @@ bool wg_documents_here(wg_req *r, const char *kind);
  * JSON (coordinators' site; session checked). */
 void wg_report_text(wg_req *r);
 
-/* login.c: the Argon2id workers. */
-mc_code wg_login_pool_start(wg_gateway *g, unsigned threads, size_t max_queued, wg_login_pool **out,
-                            mc_err *err);
-void wg_login_pool_stop(wg_login_pool *p);
-/* Queues r (its body is the login JSON; a worker parses it, checks the
- * password and answers r). RESOURCE_EXHAUSTED when the queue is full or
- * the pool stopping: r is then not taken, the caller answers it. */
-mc_code wg_login_submit(wg_login_pool *p, wg_req *r, mc_err *err);
+/* workers.c: fixed pools of threads for slow requests (logins, documents),
+ * each with a bounded queue. A job holds its request and answers it. */
+typedef struct wg_job wg_job;
+struct wg_job {
+  wg_req *r;                   /* the request the job answers */
+  /* On a worker thread, in r's language: does the work, answers r (one
+   * wg_reply_*) and frees j. */
+  void (*run)(wg_job *j);
+  /* Frees j when it will not run (r answered by the pool already); NULL:
+   * free(j). */
+  void (*discard)(wg_job *j);
+  wg_job *next;                /* the pool's queue */
+};
+/* threads (> 0) started now; at most max_queued (> 0) jobs waiting; busy
+ * is the N_() text a full queue answers with (503, Retry-After). */
+mc_code wg_workers_start(const char *name, unsigned threads, size_t max_queued, const char *busy,
+                         wg_workers **out, mc_err *err);
+/* Takes j whatever happens: queued (true), or refused (false: j->r
+ * answered 503 with Retry-After, the pool's busy text or "the server is
+ * stopping", and j discarded). p NULL: refused as stopping. */
+bool wg_workers_submit(wg_workers *p, wg_job *j);
+/* True once wg_workers_stop began: a long job ends early. */
+bool wg_workers_stopping(wg_workers *p);
+/* The jobs waiting (for tests and the log). */
+size_t wg_workers_queued(wg_workers *p);
+/* Refuses new jobs, answers the queued ones 503 (stopping), lets running
+ * ones finish and joins every thread. Call it while the server and the
+ * RPC client still exist; idempotent. */
+void wg_workers_stop(wg_workers *p);
+/* Stops (if not yet) and frees; after the last RPC callback that could
+ * submit (rpc_client_free). NULL: nothing. */
+void wg_workers_free(wg_workers *p);
+
+/* login.c: POST /api/v1/login, queued on g->login (r's body is the login
+ * JSON; a worker parses it, checks the password and answers r). Always
+ * answers r, at once when the pool refuses. */
+void wg_login_submit(wg_gateway *g, wg_req *r);
 /* The login/session reply body for a session. */
 json_object *wg_session_json(wg_gateway *g, const wg_session_info *s);
 

@@ -1,12 +1,14 @@
 /*
- * login.c - POST /api/v1/login, on worker threads of its own.
+ * login.c - POST /api/v1/login, on the gateway's login workers.
  *
  * Checking a password is Argon2id at libsodium's interactive limits: about
  * 0.1 s of CPU and 64 MiB of memory. On an nng callback thread that would
  * stall every other request; unbounded, a burst of logins would take
- * memory by the hundred MiB. So logins go to a queue served by a fixed
- * number of threads (2: at most 128 MiB of hashing at once), and a full
- * queue answers 429 at once instead of waiting.
+ * memory by the hundred MiB. So logins go to a pool of their own
+ * (workers.c: 2 threads, at most 128 MiB of hashing at once, a bounded
+ * queue; a full queue answers 503 with Retry-After at once). Their own,
+ * not the documents': a burst of downloads must not keep people from
+ * logging in, nor logins add to the documents' memory.
  *
  * A worker parses the body ({"name","password"}, nothing else), calls
  * wa_login (which counts the account's failures and locks it), counts the
@@ -21,17 +23,6 @@
 #include <sodium.h>
 
 #include "web/gateway.h"
-
-struct wg_login_pool {
-  wg_gateway *g;
-  pthread_mutex_t mu;
-  pthread_cond_t cv;
-  wg_req *head, *tail;
-  size_t queued, max_queued;
-  bool stopping;
-  pthread_t *threads;
-  unsigned n_threads;
-};
 
 /* {"name": "...", "password": "..."}: exactly those two strings. */
 static mc_code parse_login(const char *body, size_t len, char name[WA_NAME_MAX + 1],
@@ -113,89 +104,20 @@ static void login_one(wg_gateway *g, wg_req *r) {
   sodium_memzero(&s, sizeof(s));
 }
 
-static void *worker(void *arg) {
-  wg_login_pool *p = arg;
-  pthread_mutex_lock(&p->mu);
-  for (;;) {
-    while (p->head == NULL && !p->stopping)
-      pthread_cond_wait(&p->cv, &p->mu);
-    if (p->head == NULL)
-      break;
-    wg_req *r = p->head;
-    p->head = r->next;
-    if (p->head == NULL)
-      p->tail = NULL;
-    p->queued--;
-    pthread_mutex_unlock(&p->mu);
-    /* This thread answers in the browser's language: its refusals, and
-     * the accounts' (web/accounts.c), follow the request's. */
-    locale_t previous = mc_i18n_use(r->lang);
-    if (p->stopping)
-      wg_reply_error(r, MC_UNAVAILABLE, N_("the server is stopping"));
-    else
-      login_one(p->g, r);
-    mc_i18n_restore(previous);
-    pthread_mutex_lock(&p->mu);
-  }
-  pthread_mutex_unlock(&p->mu);
-  return NULL;
+/* The job: a login waiting for a worker. */
+static void login_run(wg_job *j) {
+  wg_req *r = j->r;
+  free(j);
+  login_one(r->g, r);
 }
 
-mc_code wg_login_pool_start(wg_gateway *g, unsigned threads, size_t max_queued, wg_login_pool **out,
-                            mc_err *err) {
-  wg_login_pool *p = calloc(1, sizeof(*p));
-  if (p == NULL || (p->threads = calloc(threads, sizeof(pthread_t))) == NULL) {
-    free(p);
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("out of memory"));
-  }
-  p->g = g;
-  p->max_queued = max_queued;
-  pthread_mutex_init(&p->mu, NULL);
-  pthread_cond_init(&p->cv, NULL);
-  for (unsigned i = 0; i < threads; i++) {
-    if (pthread_create(&p->threads[i], NULL, worker, p) != 0) {
-      p->n_threads = i;
-      wg_login_pool_stop(p);
-      return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "cannot start the login threads");
-    }
-  }
-  p->n_threads = threads;
-  *out = p;
-  return MC_OK;
-}
-
-void wg_login_pool_stop(wg_login_pool *p) {
-  if (p == NULL)
+void wg_login_submit(wg_gateway *g, wg_req *r) {
+  wg_job *j = calloc(1, sizeof(*j));
+  if (j == NULL) {
+    wg_reply_error(r, MC_RESOURCE_EXHAUSTED, N_("out of memory"));
     return;
-  pthread_mutex_lock(&p->mu);
-  p->stopping = true;
-  pthread_cond_broadcast(&p->cv);
-  pthread_mutex_unlock(&p->mu);
-  for (unsigned i = 0; i < p->n_threads; i++)
-    pthread_join(p->threads[i], NULL);
-  /* Nothing is left queued: the workers drain the queue before they end. */
-  pthread_mutex_destroy(&p->mu);
-  pthread_cond_destroy(&p->cv);
-  free(p->threads);
-  free(p);
-}
-
-mc_code wg_login_submit(wg_login_pool *p, wg_req *r, mc_err *err) {
-  pthread_mutex_lock(&p->mu);
-  if (p->stopping || p->queued >= p->max_queued) {
-    bool stopping = p->stopping;
-    pthread_mutex_unlock(&p->mu);
-    return stopping ? mc_err_set(err, MC_UNAVAILABLE, _("the server is stopping"))
-                    : mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("too many logins at once: try again"));
   }
-  r->next = NULL;
-  if (p->tail != NULL)
-    p->tail->next = r;
-  else
-    p->head = r;
-  p->tail = r;
-  p->queued++;
-  pthread_cond_signal(&p->cv);
-  pthread_mutex_unlock(&p->mu);
-  return MC_OK;
+  j->r = r;
+  j->run = login_run;
+  wg_workers_submit(g->login, j);
 }

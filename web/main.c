@@ -22,6 +22,12 @@
 #include "core/registry.h"
 #include "web/gateway.h"
 
+/* The document workers: rendering is CPU (two cores on the deployments
+ * we know) and a ledger waits on RPCs, so a few threads; the queue holds
+ * a burst of a dozen desks asking at once, and a fuller one is 503. */
+#define WG_DOC_THREADS 3
+#define WG_DOC_QUEUE 12
+
 #ifndef MEDIATION_WEB_STATIC_DIR
 #define MEDIATION_WEB_STATIC_DIR "/usr/local/share/mediation/web"
 #endif
@@ -102,7 +108,11 @@ static int start_parts(wg_main *m, const mc_web_site *ws, const char *principal,
   if (wg_sessions_create(g->conf.max_sessions, g->conf.idle_ms, g->conf.absolute_ms, &g->sessions,
                          &err) != MC_OK ||
       wg_addr_guard_create(4096, &g->guard, &err) != MC_OK ||
-      wg_login_pool_start(g, 2, 64, &g->login, &err) != MC_OK ||
+      wg_workers_start("login", 2, 64, N_("too many logins at once: try again"), &g->login,
+                       &err) != MC_OK ||
+      wg_workers_start("documents", WG_DOC_THREADS, WG_DOC_QUEUE,
+                       N_("too many documents are being made: try again in a few seconds"),
+                       &g->docs, &err) != MC_OK ||
       (g->conf.kind == WG_UNIT && wg_events_start(g, &g->events, &err) != MC_OK)) {
     mc_log(MC_LOG_ERR, NULL, "cannot start: %s", err.msg);
     return 1;
@@ -186,16 +196,22 @@ static int serve(wg_main *m, const char *unit_id, bool coordinator, const char *
 /* Stops in the order that lets everything in flight be answered: the
  * watcher first (parked long polls get 503, and one arriving now is
  * answered at once instead of being parked where nothing would answer
- * it), then the server (its stop waits for every request held: RPC calls
- * end by their deadlines, logins are answered by the workers still
- * running), the client (ending the watcher's own call), the workers. */
+ * it), then the workers (queued logins and downloads get 503, running ones
+ * finish with the server and the client still there, every thread is
+ * joined; a job submitted later is refused at once), then the server (its
+ * stop waits for every request held: RPC calls end by their deadlines),
+ * the client (ending the watcher's own call and any callback that could
+ * still submit a job), and only then the pools' memory. */
 static void teardown(wg_main *m) {
   wg_gateway *g = &m->g;
   wg_events_halt(g->events);
+  wg_workers_stop(g->login);
+  wg_workers_stop(g->docs);
   wg_http_stop(g);
   rpc_client_free(m->client);
   wg_events_free(g->events);
-  wg_login_pool_stop(g->login);
+  wg_workers_free(g->docs);
+  wg_workers_free(g->login);
   wg_addr_guard_free(g->guard);
   wg_sessions_free(g->sessions);
   wa_close(m->accounts);

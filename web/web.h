@@ -14,8 +14,10 @@
  *               an oversized one is 413; static files; the status table
  *   sessions.c  the in-memory session table, cookies, CSRF, the per-address
  *               login failure counter
- *   login.c     the login endpoint's worker threads (Argon2id is slow and
+ *   login.c     the login endpoint, on its workers (Argon2id is slow and
  *               big: never on an nng thread)
+ *   workers.c   fixed pools of threads with bounded queues for the slow
+ *               requests: logins, document downloads (documents.c)
  *   methods.c   the one method table: what a site exposes, read or write,
  *               and where the person is stamped
  *   api.c       /api/v1/...: JSON -> message -> async RPC -> JSON
@@ -24,7 +26,7 @@
  *   main.c      flags, configuration, keys, start and stop
  *
  * Threads: handlers run on nng threads and never block; they finish the
- * request from an RPC done callback, a login worker or the watcher.
+ * request from an RPC done callback, a worker (workers.c) or the watcher.
  */
 #ifndef WG_WEB_H
 #define WG_WEB_H

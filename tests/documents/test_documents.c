@@ -8,6 +8,11 @@
  * to the case id and hash, which verify-print accepts, and a changed hash
  * it refuses; the ledger opens in openpyxl with real dates and numbers.
  *
+ * Through the web gateway too: the same documents as downloads, and its
+ * document workers (web/workers.c) under a burst beyond their queue (503
+ * with Retry-After, the rest whole, no thread per download) and a SIGTERM
+ * with downloads in flight (a clean exit).
+ *
  * The cases are made by signing as the units directly (as test_mediactl
  * does): documents read what the router holds, the unit daemons are not
  * needed.
@@ -22,6 +27,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -311,6 +317,9 @@ static int setup(void **state) {
   snprintf(web_dir, sizeof(web_dir), "/tmp/mediation-documents-web-%d", (int)getpid());
   snprintf(extra, sizeof(extra),
            "[unit police-studio]\ndoc_abbrev = 石\n"
+           /* web_workers' burst comes from one address: room for it above
+            * the document workers' queue, so the queue is what refuses. */
+           "[web]\nmax_conns_per_client = 80\n"
            "[web \"coordinators\"]\nlisten = http://127.0.0.1:%d\ndata_dir = %s\n"
            "[web \"station-kongque\"]\nlisten = http://127.0.0.1:%d\ndata_dir = %s-unit\n",
            web_port, web_dir, unit_web_port, web_dir);
@@ -1038,6 +1047,201 @@ static void web_unit_ledger(void **state) {
   assert_int_equal(tw_stop_unit(&world, "station-kongque"), 0);
 }
 
+/* ---- the gateway's document workers (web/workers.c) ---- */
+
+/* Starts the coordinators' gateway as a child of this test (so its exit
+ * status is ours to see), logs in 张协调 (added by web_download) into the
+ * cookie jar jar_name. */
+static void web_start(th_proc *p, const char *log_name, const char *jar_name, char base[64],
+                      char jar[600]) {
+  char log[600];
+  path_of(log, sizeof(log), log_name);
+  path_of(jar, 600, jar_name);
+  char bin[600];
+  snprintf(bin, sizeof(bin), "%s/services/mediation-web", MEDIATION_BINARY_DIR);
+  const char *argv[] = {bin, "--config", conf, "--coordinator", NULL};
+  /* Never under stage 2's valgrind, as web_download's gateway is not: a
+   * burst of renders and Argon2id logins there takes minutes. Stage 3's
+   * ASan (the environment it inherits) is where its memory is checked. */
+  const char *saved = getenv("MEDIATION_TEST_WRAPPER");
+  char saved_copy[512] = "";
+  if (saved != NULL)
+    snprintf(saved_copy, sizeof(saved_copy), "%s", saved);
+  unsetenv("MEDIATION_TEST_WRAPPER");
+  int started = th_start(p, "mediation-web", argv, log, 20000);
+  if (saved != NULL)
+    setenv("MEDIATION_TEST_WRAPPER", saved_copy, 1);
+  assert_int_equal(started, 0);
+  snprintf(base, 64, "http://127.0.0.1:%d", web_port);
+  assert_int_equal(sh(NULL, "curl -sf -c '%s' -H 'Content-Type: application/json' "
+                            "-d '{\"name\":\"张协调\",\"password\":\"correct horse 42\"}' "
+                            "%s/api/v1/login >/dev/null",
+                      jar, base),
+                   0);
+}
+
+/* The threads of process pid now (/proc/pid/task), or -1. */
+static int threads_of(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+  DIR *d = opendir(path);
+  if (d == NULL)
+    return -1;
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d)) != NULL;)
+    n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+/* n case-file downloads at once, in the background, in English: for
+ * each, "i status size" a line of codes_path (then "end"), its headers in
+ * codes_path-i.head and its body in codes_path-i.body. */
+static void burst(const char *base, const char *jar, int n, const char *codes_path) {
+  assert_int_equal(sh(NULL, "(for i in $(seq %d); do curl -s -m 60 -H 'Accept-Language: en' "
+                            "-D '%s'-$i.head -o '%s'-$i.body -w \"$i %%{http_code} "
+                            "%%{size_download}\\n\" -b '%s' "
+                            "'%s/api/v1/documents/case-file?case=%s' & done; wait; echo end) "
+                            ">'%s' 2>&1 &",
+                      n, codes_path, codes_path, jar, base, ids[1], codes_path),
+                   0);
+}
+
+/* Waits (up to 120 s) for a burst's "end"; the whole file (caller frees).
+ * While waiting, *max_threads (if not NULL) keeps the most threads pid had. */
+static char *burst_wait(const char *codes_path, pid_t pid, int *max_threads) {
+  for (int i = 0; i < 12000; i++) {
+    if (max_threads != NULL) {
+      int t = threads_of(pid);
+      if (t > *max_threads)
+        *max_threads = t;
+    }
+    char *codes = th_read_file(codes_path);
+    if (codes != NULL && strstr(codes, "end") != NULL)
+      return codes;
+    free(codes);
+    usleep(10000);
+  }
+  fail_msg("the burst of downloads did not end within 120 s");
+  return NULL;
+}
+
+/* A burst of case-file downloads beyond the document workers' queue: the
+ * ones beyond get 503 with Retry-After and a message saying why, every
+ * other one its whole PDF; logins and other requests are still answered
+ * meanwhile; the gateway's threads stay the pool's (no thread per
+ * download). Then SIGTERM with downloads in flight: a clean exit (status 0,
+ * well before the 15 s watchdog; under ASan, no leak report), every
+ * download answered 200 or 503 or its connection closed. */
+static void web_workers(void **state) {
+  (void)state;
+  th_proc web;
+  char base[64], jar[600], codes_path[600];
+  web_start(&web, "web-workers.log", "workers-cookies", base, jar);
+  path_of(codes_path, sizeof(codes_path), "burst-codes");
+  /* One download first: the renderer's libraries start what they keep
+   * on their first use. */
+  assert_int_equal(sh(NULL, "curl -sf -o /dev/null -b '%s' '%s/api/v1/documents/case-file?case=%s'",
+                      jar, base, ids[1]),
+                   0);
+  int idle_threads = threads_of(web.pid);
+  assert_true(idle_threads > 0);
+
+  enum { N = 60 };
+  burst(base, jar, N, codes_path);
+  /* Meanwhile: a login (its own workers) and a plain API read. */
+  char *h = NULL;
+  usleep(50000);
+  assert_int_equal(sh(&h, "curl -s -o /dev/null -w '%%{http_code}' -H 'Content-Type: "
+                          "application/json' -d '{\"name\":\"张协调\",\"password\":\"correct "
+                          "horse 42\"}' %s/api/v1/login",
+                      base),
+                   0);
+  assert_string_equal(h, "200");
+  free(h);
+  assert_int_equal(sh(&h, "curl -s -o /dev/null -w '%%{http_code}' -b '%s' %s/api/v1/session",
+                      jar, base),
+                   0);
+  assert_string_equal(h, "200");
+  free(h);
+  int max_threads = idle_threads;
+  char *codes = burst_wait(codes_path, web.pid, &max_threads);
+  int ok = 0, busy = 0;
+  char *save = NULL;
+  for (char *line = strtok_r(codes, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+    if (strcmp(line, "end") == 0)
+      continue;
+    int i = 0, status = 0;
+    long size = 0;
+    if (sscanf(line, "%d %d %ld", &i, &status, &size) != 3)
+      fail_msg("a download's line: %s", line);
+    char name[700];
+    snprintf(name, sizeof(name), "%s-%d.body", codes_path, i);
+    char *body = th_read_file(name);
+    snprintf(name, sizeof(name), "%s-%d.head", codes_path, i);
+    char *head = th_read_file(name);
+    assert_non_null(body);
+    assert_non_null(head);
+    if (status == 200 && size > 10000 && strncmp(body, "%PDF-", 5) == 0) {
+      ok++;
+    } else if (status == 503) {
+      /* What a refused one reads: Retry-After and the reason in words. */
+      CONTAINS(head, "Retry-After: 2");
+      CONTAINS(body, "\"code\":\"UNAVAILABLE\"");
+      CONTAINS(body, "too many documents are being made: try again in a few seconds");
+      busy++;
+    }
+    free(body);
+    free(head);
+    if (status != 200 && status != 503)
+      fail_msg("a download of the burst ended %d (%ld bytes): neither its PDF nor 503", status,
+               size);
+  }
+  free(codes);
+  printf("burst of %d: %d PDFs, %d refused 503; threads idle %d, at most %d\n", N, ok, busy,
+         idle_threads, max_threads);
+  assert_int_equal(ok + busy, N);
+  assert_true(ok >= 12); /* the queue's 12 at least (and what the 3 workers took) */
+  assert_true(busy > 0);
+  /* nng's threads and the pools', started with the gateway: a download
+   * adds none (before the pool, each had a thread of its own: dozens at
+   * once). The slack: rendering itself starts a short-lived helper thread
+   * now and then (seen: at most 3 at once, with 3 renders running). */
+  assert_true(max_threads <= idle_threads + 6);
+  /* SIGTERM with downloads in flight. */
+  burst(base, jar, 30, codes_path);
+  usleep(300000);
+  int64_t t0 = mc_mono_ms();
+  int rc = th_stop(&web, 14000);
+  int64_t took = mc_mono_ms() - t0;
+  codes = burst_wait(codes_path, -1, NULL);
+  save = NULL;
+  int answered[3] = {0, 0, 0}; /* 200, 503, closed */
+  for (char *line = strtok_r(codes, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+    int status = -1;
+    if (strcmp(line, "end") == 0)
+      continue;
+    if (sscanf(line, "%*d %d", &status) != 1 || (status != 200 && status != 503 && status != 0))
+      fail_msg("a download in flight at SIGTERM ended: %s", line);
+    answered[status == 200 ? 0 : status == 503 ? 1 : 2]++;
+  }
+  free(codes);
+  char log[600];
+  path_of(log, sizeof(log), "web-workers.log");
+  char *text = th_read_file(log);
+  assert_non_null(text);
+  LACKS(text, "AddressSanitizer");
+  LACKS(text, "LeakSanitizer");
+  LACKS(text, "runtime error");
+  LACKS(text, "closing the network sockets took over"); /* the watchdog's exit */
+  free(text);
+  printf("stopped with downloads in flight: status %d after %lld ms; %d PDFs, %d 503, %d closed\n",
+         rc, (long long)took, answered[0], answered[1], answered[2]);
+  assert_true(answered[0] + answered[1] > 0); /* some were in flight, and answered */
+  assert_int_equal(rc, 0);
+  assert_true(took < 12000);
+}
+
 static void usage(void **state) {
   (void)state;
   mctl_result r = MCTL(conf, "document", "minutes", "-o", "/tmp/x");
@@ -1060,6 +1264,7 @@ int main(void) {
       cmocka_unit_test(desk_documents), cmocka_unit_test(web_download),
       cmocka_unit_test(web_report),
       cmocka_unit_test(web_unit_ledger),
+      cmocka_unit_test(web_workers),
       cmocka_unit_test(usage),
   };
   return cmocka_run_group_tests_name("documents of the reference scenarios", tests, setup,

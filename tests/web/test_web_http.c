@@ -69,7 +69,10 @@ static int start(void **state, unsigned max_per_client) {
   assert_int_equal(wg_sessions_create(16, f->g.conf.idle_ms, f->g.conf.absolute_ms, &f->g.sessions, &err),
                    MC_OK);
   assert_int_equal(wg_addr_guard_create(16, &f->g.guard, &err), MC_OK);
-  assert_int_equal(wg_login_pool_start(&f->g, 2, 8, &f->g.login, &err), MC_OK);
+  assert_int_equal(wg_workers_start("login", 2, 8, N_("too many logins at once: try again"),
+                                    &f->g.login, &err), MC_OK);
+  assert_int_equal(wg_workers_start("documents", 1, 2, N_("too many documents: try again"),
+                                    &f->g.docs, &err), MC_OK);
   assert_int_equal(wg_http_start(&f->g, &err), MC_OK);
   nng_sockaddr sa;
   assert_int_equal(nng_http_server_get_addr(f->g.server, &sa), 0);
@@ -84,9 +87,12 @@ static int setup_cap2(void **state) { return start(state, 2); }
 
 static int teardown(void **state) {
   fixture *f = *state;
+  wg_workers_stop(f->g.login);
+  wg_workers_stop(f->g.docs);
   wg_http_stop(&f->g);
-  wg_login_pool_stop(f->g.login);
   rpc_client_free(f->g.client);
+  wg_workers_free(f->g.docs);
+  wg_workers_free(f->g.login);
   wg_addr_guard_free(f->g.guard);
   wg_sessions_free(f->g.sessions);
   wa_close(f->g.accounts);
