@@ -35,6 +35,7 @@
  * replies `mediactl report` reads, so the dashboard shows these words
  * rather than computing its own.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,7 @@
 
 #include "core/clock.h"
 #include "core/i18n.h"
+#include "core/log.h"
 #include "documents/documents.h"
 #include "documents/report_text.h"
 #include "web/gateway.h"
@@ -279,6 +281,28 @@ void wg_documents(wg_req *r, const char *kind) {
  * period is refused (413) with the advice to narrow it. */
 #define LEDGER_MAX_ROWS 10000
 
+/* The limit in force: LEDGER_MAX_ROWS, or (tests only, like
+ * MEDIATION_TEST_RAFT_FAIL_APPEND) MEDIATION_TEST_LEDGER_MAX_ROWS=N, a
+ * smaller N, so the 413 can be reached with a handful of cases. Read once;
+ * a warning in the log says it is on. */
+static int ledger_limit = LEDGER_MAX_ROWS;
+static pthread_once_t ledger_limit_once = PTHREAD_ONCE_INIT;
+
+static void ledger_limit_read(void) {
+  const char *v = getenv("MEDIATION_TEST_LEDGER_MAX_ROWS");
+  long n = v != NULL ? atol(v) : 0;
+  if (n > 0 && n < LEDGER_MAX_ROWS) {
+    ledger_limit = (int)n;
+    mc_log(MC_LOG_WARNING, NULL, "ledger downloads limited to %d cases "
+                                 "(MEDIATION_TEST_LEDGER_MAX_ROWS, for tests)", ledger_limit);
+  }
+}
+
+static int ledger_max_rows(void) {
+  pthread_once(&ledger_limit_once, ledger_limit_read);
+  return ledger_limit;
+}
+
 /* A stopping gateway: a ledger's next call is not made. */
 static mc_code ledger_stopping(wg_gateway *g, mc_err *err) {
   return wg_workers_stopping(g->docs)
@@ -340,7 +364,7 @@ static mc_code too_many(wl_rows *w, mc_err *err) {
   w->too_many = true;
   return mc_err_set(err, MC_RESOURCE_EXHAUSTED,
                     _("ledger: more than %d cases in the period; narrow from/to or community"),
-                    LEDGER_MAX_ROWS);
+                    ledger_max_rows());
 }
 
 /* A unit's site: its Desk's ListCases, page by page. The Desk lists the
@@ -371,7 +395,7 @@ static mc_code ledger_unit(wl_job *j, wl_rows *w, mc_err *err) {
       if (c == NULL || (j->from_ms && c->created_ms < j->from_ms) ||
           (j->to_ms && c->created_ms >= j->to_ms))
         continue;
-      if (w->n >= LEDGER_MAX_ROWS)
+      if (w->n >= (size_t)ledger_max_rows())
         return too_many(w, err);
       if (!rows_add(w, c))
         return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
@@ -403,7 +427,7 @@ static mc_code ledger_router(wl_job *j, wl_rows *w, mc_err *err) {
       return rc;
     const Mediation__V1__ListCasesReply *lr = (const Mediation__V1__ListCasesReply *)page;
     for (size_t i = 0; i < lr->n_cases && rc == MC_OK; i++) {
-      if (w->n >= LEDGER_MAX_ROWS) {
+      if (w->n >= (size_t)ledger_max_rows()) {
         rc = too_many(w, err);
         break;
       }

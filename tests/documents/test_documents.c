@@ -1242,6 +1242,56 @@ static void web_workers(void **state) {
   assert_true(took < 12000);
 }
 
+/* The ledger's row limit (LEDGER_MAX_ROWS, 10,000 in use) made 3 through
+ * MEDIATION_TEST_LEDGER_MAX_ROWS: the whole period's 6 cases are refused
+ * with 413 and the advice, in either language; a community's 3 (the limit
+ * exactly) and an empty period are still served. */
+static void web_ledger_limit(void **state) {
+  (void)state;
+  th_proc web;
+  char base[64], jar[600], xlsx[600];
+  setenv("MEDIATION_TEST_LEDGER_MAX_ROWS", "3", 1);
+  web_start(&web, "web-ledger-limit.log", "limit-cookies", base, jar);
+  unsetenv("MEDIATION_TEST_LEDGER_MAX_ROWS");
+  path_of(xlsx, sizeof(xlsx), "web-ledger-limit.xlsx");
+  char *h = NULL;
+  assert_int_equal(sh(&h, "curl -s -w ' %%{http_code}' -H 'Accept-Language: en' -b '%s' "
+                          "'%s/api/v1/documents/ledger?from=2000-01-01&to=2099-12-31'",
+                      jar, base),
+                   0);
+  CONTAINS(h, " 413");
+  CONTAINS(h, "\"code\":\"RESOURCE_EXHAUSTED\"");
+  CONTAINS(h, "ledger: more than 3 cases in the period; narrow from/to or community");
+  free(h);
+  assert_int_equal(sh(&h, "curl -s -w ' %%{http_code}' -H 'Accept-Language: zh-CN' -b '%s' "
+                          "'%s/api/v1/documents/ledger'",
+                      jar, base),
+                   0);
+  CONTAINS(h, " 413");
+  CONTAINS(h, "该期间超过 3 件案件");
+  free(h);
+  assert_int_equal(sh(&h, "curl -s -o '%s' -w '%%{http_code}' -b '%s' "
+                          "'%s/api/v1/documents/ledger?community=baihe'",
+                      xlsx, jar, base),
+                   0);
+  assert_string_equal(h, "200");
+  free(h);
+  assert_int_equal(sh(NULL, "/usr/bin/python3 '%s' '%s' 3 '%s'", CHECK_XLSX, xlsx, ID_NUMBER), 0);
+  assert_int_equal(sh(&h, "curl -s -o /dev/null -w '%%{http_code}' -b '%s' "
+                          "'%s/api/v1/documents/ledger?from=2001-01-01&to=2001-12-31'",
+                      jar, base),
+                   0);
+  assert_string_equal(h, "200");
+  free(h);
+  char log[600];
+  path_of(log, sizeof(log), "web-ledger-limit.log");
+  char *text = th_read_file(log);
+  assert_non_null(text);
+  CONTAINS(text, "ledger downloads limited to 3 cases");
+  free(text);
+  assert_int_equal(th_stop(&web, 14000), 0);
+}
+
 static void usage(void **state) {
   (void)state;
   mctl_result r = MCTL(conf, "document", "minutes", "-o", "/tmp/x");
@@ -1265,6 +1315,7 @@ int main(void) {
       cmocka_unit_test(web_report),
       cmocka_unit_test(web_unit_ledger),
       cmocka_unit_test(web_workers),
+      cmocka_unit_test(web_ledger_limit),
       cmocka_unit_test(usage),
   };
   return cmocka_run_group_tests_name("documents of the reference scenarios", tests, setup,
