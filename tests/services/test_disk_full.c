@@ -29,7 +29,6 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -107,6 +106,18 @@ static int teardown(void **state) {
   return rc;
 }
 
+/* The router's log line for each commit that failed (router/writer.c): one
+ * per write the station sends while the disk is full. */
+#define FAILED_COMMIT " writes failed: "
+/* The forwarder's longest backoff is 5 s (UN_BACKOFF_MAX_MS); room for a
+ * slow machine (valgrind) on top. */
+#define RETRY_WAIT_MS 20000
+
+/* True once the router's log has more failed commits than *arg. */
+static bool retried_since(const void *arg) {
+  return tr_log_count(&ts_world.router, FAILED_COMMIT) > *(const int *)arg;
+}
+
 static void free_msg(void *m) {
   if (m != NULL)
     protobuf_c_message_free_unpacked(m, NULL);
@@ -169,9 +180,17 @@ static void queued_steps_survive_a_full_disk(void) {
   assert_non_null(strstr(h->detail, "out of space"));
   free_msg(h);
 
-  /* A while full: the station retries (backoff up to 5 s) and keeps it all. */
-  struct timespec full_for = {6, 0};
-  nanosleep(&full_for, NULL);
+  /* A while full: the station retries and keeps it all. Each retry is one
+   * failed commit in the router's log; waited for is a retry after every
+   * step above was queued, so one that no new step prompted: the
+   * forwarder's own, at its longest backoff (5 s). */
+  int failed = tr_log_count(&ts_world.router, FAILED_COMMIT);
+  int64_t waited = mc_mono_ms();
+  if (!ts_poll(retried_since, &failed, RETRY_WAIT_MS))
+    fail_msg("the station did not retry within %d ms with the disk full (%d failed commits in "
+             "the router's log)", RETRY_WAIT_MS, failed);
+  fprintf(stderr, "the station retried %lld ms after the last step was queued\n",
+          (long long)(mc_mono_ms() - waited));
   Mediation__V1__DeskConflictsReply *c = ts_conflicts(STATION);
   assert_int_equal(c->n_conflicts, 0);
   assert_int_equal(c->outbox_pending, 2 * DURING + BEFORE);
