@@ -217,14 +217,7 @@ static void queued_steps_survive_a_full_disk(void) {
   Mediation__V1__ListCasesReply *l = tr_list_cases(&ts_world, STATION, 100);
   assert_int_equal(l->n_cases, BEFORE + applied_while_full + DURING);
   for (int i = 0; i < DURING; i++) {
-    const Mediation__V1__CaseSummary *found = NULL;
-    for (size_t k = 0; k < l->n_cases; k++) {
-      if (strcmp(l->cases[k]->unit_ref, refs[i]) == 0) {
-        assert_null(found);
-        found = l->cases[k];
-      }
-    }
-    assert_non_null(found);
+    const Mediation__V1__CaseSummary *found = tr_case_once(l, refs[i]);
     assert_int_equal(found->money_fen, i == 0 ? 700000 + applied_while_full : 600000 + i);
     free_msg(ts_expect_file(found->id, taken, 2, NULL, 0, 1));
   }

@@ -23,6 +23,7 @@
 
 #include "core/clock.h"
 #include "desk.h"
+#include "router_proc.h"
 
 #define POLICE "police-studio"
 #define CASES 20
@@ -138,27 +139,11 @@ static void test_sigkill_while_forwarding(void **state) {
   assert_true(mid >= 2);
 
   /* each case exactly once at the router, with exactly its three steps */
-  Mediation__V1__ListCasesRequest lreq = MEDIATION__V1__LIST_CASES_REQUEST__INIT;
-  lreq.holder = POLICE;
-  lreq.page_size = 500;
-  ProtobufCMessage *reply = NULL;
-  mc_err err;
-  assert_int_equal(rpc_client_call(tw_client(&ts_world, "coordinator", NULL),
-                                   &mediation__v1__router__descriptor, "ListCases", &lreq.base,
-                                   NULL, &reply, &err),
-                   MC_OK);
-  Mediation__V1__ListCasesReply *l = (Mediation__V1__ListCasesReply *)reply;
+  Mediation__V1__ListCasesReply *l = tr_list_cases(&ts_world, POLICE, 500);
   assert_int_equal(l->n_cases, CASES);
   static const mv_action_kind file[] = {A(TAKE_IN), A(START_MEDIATION), A(RECORD_SESSION)};
   for (int i = 0; i < CASES; i++) {
-    const Mediation__V1__CaseSummary *found = NULL;
-    for (size_t k = 0; k < l->n_cases; k++) {
-      if (strcmp(l->cases[k]->unit_ref, refs[i]) == 0) {
-        assert_null(found);
-        found = l->cases[k];
-      }
-    }
-    assert_non_null(found);
+    const Mediation__V1__CaseSummary *found = tr_case_once(l, refs[i]);
     assert_int_equal(found->state, MV_STATE(MEDIATION));
     assert_int_equal(found->money_fen, 100000 + i);
     Mediation__V1__GetCaseReply *g = ts_expect_file(found->id, file, 3, NULL, 0, 1);
@@ -166,8 +151,10 @@ static void test_sigkill_while_forwarding(void **state) {
     assert_int_equal(g->case_record->intake->workers, (uint32_t)(i + 1));
     free_msg(g);
   }
-  free_msg(reply);
+  free_msg(l);
   /* and the studio's copies agree */
+  ProtobufCMessage *reply = NULL;
+  mc_err err;
   Mediation__V1__DeskListRequest req = MEDIATION__V1__DESK_LIST_REQUEST__INIT;
   req.page_size = ts_world.reg->limits.page_size_max; /* one page holds them all */
   assert_int_equal(ts_desk_call(POLICE, "ListCases", &req.base, &reply, &err), MC_OK);

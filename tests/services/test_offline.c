@@ -22,6 +22,7 @@
 #include "core/clock.h"
 #include "core/ids.h"
 #include "desk.h"
+#include "router_proc.h"
 
 #define WAIT_MS 30000
 #define POLICE "police-studio"
@@ -162,23 +163,10 @@ static void test_offline_referrals_forwarded_in_order(void **state) {
     free_msg(g);
   }
   /* nothing twice: the police studio's cases at the router, each ref once */
-  Mediation__V1__ListCasesRequest lreq = MEDIATION__V1__LIST_CASES_REQUEST__INIT;
-  lreq.holder = POLICE;
-  lreq.page_size = 500;
-  ProtobufCMessage *reply = NULL;
-  mc_err err;
-  assert_int_equal(rpc_client_call(tw_client(&ts_world, "coordinator", NULL),
-                                   &mediation__v1__router__descriptor, "ListCases", &lreq.base,
-                                   NULL, &reply, &err),
-                   MC_OK);
-  Mediation__V1__ListCasesReply *lc = (Mediation__V1__ListCasesReply *)reply;
-  for (int i = 0; i < 3; i++) {
-    size_t n = 0;
-    for (size_t k = 0; k < lc->n_cases; k++)
-      n += strcmp(lc->cases[k]->unit_ref, refs[i]) == 0;
-    assert_int_equal(n, 1);
-  }
-  free_msg(reply);
+  Mediation__V1__ListCasesReply *lc = tr_list_cases(&ts_world, POLICE, 500);
+  for (int i = 0; i < 3; i++)
+    tr_case_once(lc, refs[i]);
+  free_msg(lc);
   /* the police studio's copies now carry the router's ids and are current */
   for (int i = 0; i < 3; i++) {
     const Mediation__V1__LocalCase *l1;

@@ -58,6 +58,21 @@ Mediation__V1__ListCasesReply *tr_list_cases(tw_world *w, const char *unit, int 
   return (Mediation__V1__ListCasesReply *)reply;
 }
 
+const Mediation__V1__CaseSummary *tr_case_once(const Mediation__V1__ListCasesReply *l,
+                                               const char *unit_ref) {
+  const Mediation__V1__CaseSummary *found = NULL;
+  for (size_t k = 0; k < l->n_cases; k++) {
+    if (strcmp(l->cases[k]->unit_ref, unit_ref) != 0)
+      continue;
+    if (found != NULL)
+      fail_msg("the router holds %s twice: %s and %s", unit_ref, found->id, l->cases[k]->id);
+    found = l->cases[k];
+  }
+  if (found == NULL)
+    fail_msg("the router holds no case %s (of %zu listed)", unit_ref, l->n_cases);
+  return found;
+}
+
 void tr_verify_clean(tw_world *w) {
   rpc_client *coord = tw_client(w, "coordinator", NULL);
   assert_non_null(coord);

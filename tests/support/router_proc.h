@@ -1,10 +1,11 @@
 /*
  * router_proc.h - what the tests that drive the router as a process under
  * load and faults share (tests/router: kill, rebuild, raft faults;
- * tests/services: disk full): router_load loaders spawned and awaited in
- * the world's directory, a unit's cases and Verify asked as the
- * coordinator, the router's Health, counts in the router's log, and a small
- * ext4 of the router's own that a filler file takes to its last byte.
+ * tests/services: disk full, kill, offline): router_load loaders spawned
+ * and awaited in the world's directory, a unit's cases and Verify asked as
+ * the coordinator (and the one case of a unit's reference among them), the
+ * router's Health, counts in the router's log, and a small ext4 of the
+ * router's own that a filler file takes to its last byte.
  * Each test had its own copy of these; one copy keeps their timeouts and
  * checks the same when one of them changes. Prefix tr_ ("test router").
  *
@@ -54,6 +55,12 @@ void tr_expect_loader_done(th_proc *p, const char *unit);
 /* ListCases for holder unit, one page of page_size. The caller frees the
  * reply (protobuf_c_message_free_unpacked). */
 Mediation__V1__ListCasesReply *tr_list_cases(tw_world *w, const char *unit, int page_size);
+
+/* The one case of l whose unit_ref is unit_ref (its unit's own reference):
+ * fails the test when there is none (a step lost) or more than one (a
+ * take-in applied twice). Points into l. */
+const Mediation__V1__CaseSummary *tr_case_once(const Mediation__V1__ListCasesReply *l,
+                                               const char *unit_ref);
 
 /* RouterAdmin/Verify (chains, replay, indexes, figures): fails the test
  * with the first problem unless there is none. */
