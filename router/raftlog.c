@@ -41,9 +41,10 @@
  * their entry is committed in raft AND applied to LMDB. So raft's thread
  * never waits for LMDB. Checkpoints (the snapshot callback) wait until the
  * applier has everything raft applied. The state both threads share is
- * struct rt_raft (raftnode.h). Single node only: the transport below
- * refuses every connection (no other server is ever configured); the nng
- * transport is the next step.
+ * struct rt_raft (raftnode.h). A single node's transport refuses every
+ * connection (no other server is ever configured); a cluster's ([cluster
+ * <id>] sections) is raft_uv's TCP, and only its leader makes entries:
+ * raftcluster.c.
  *
  * MEDIATION_BOOT_ID_FILE (tests only) reads the boot id from another file
  * than /proc/sys/kernel/random/boot_id, to play a reboot;
@@ -187,16 +188,6 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf) {
   return 0;
 }
 
-/* ---- A transport for one node: there is no one to talk to ------------------------ */
-
-static int tr_init(struct raft_uv_transport *t, raft_id id, const char *address) { return 0; }
-static int tr_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb) { return 0; }
-static int tr_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id,
-                      const char *address, raft_uv_connect_cb cb) {
-  return RAFT_NOCONNECTION;
-}
-static void tr_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb) { cb(t); }
-
 /* ---- The loop thread --------------------------------------------------------------- */
 
 void rl_start_done(rt_raft *r, mc_code rc, const char *what) {
@@ -231,6 +222,10 @@ static void barrier_cb(struct raft_barrier *req, int status) {
  * everything in the log committed and applied before the router serves. */
 static void poll_cb(uv_timer_t *t) {
   rt_raft *r = t->data;
+  if (r->cluster) { /* leadership comes and goes: raftcluster.c */
+    rl_cluster_poll(r);
+    return;
+  }
   if (r->barrier_sent || raft_state(&r->raft) != RAFT_LEADER)
     return;
   r->barrier_sent = true;
@@ -264,7 +259,9 @@ static void apply_cb(struct raft_apply *req, int status, void *result) {
   apply_req *a = req->data;
   rt_raft *r = a->r;
   r->appending--;
-  if (status != 0 && !r->closing && !r->log_failed) {
+  /* A cluster's leader that lost its leadership: not a failed write. */
+  bool lost = status == RAFT_LEADERSHIPLOST || status == RAFT_NOTLEADER;
+  if (status != 0 && !lost && !r->closing && !r->log_failed) {
     /* raft 0.15 cannot go on after a failed write of its log: raft_uv
      * keeps the failed entry's bytes and writes them with the next append
      * while raft gives that append the failed entry's index, so the log on
@@ -302,6 +299,15 @@ static void apply_cb(struct raft_apply *req, int status, void *result) {
                    "send the same request again (same request id) for its answer once the "
                    "router is restarted"),
                  raft_strerror(status));
+      else if (status == RAFT_LEADERSHIPLOST)
+        /* A cluster's leader stepped down with the entry in its log: a
+         * new leader may still commit it (then this node applies it like
+         * any other entry, as a follower: the batch is off sub_head, so
+         * fsm_apply does not take it for this one's), or drop it. */
+        snprintf(b->ahead->why, sizeof(b->ahead->why), "%s",
+                 _("this router lost its leadership before the request was committed: it may or "
+                   "may not be applied; send it again with the same request id (to the new "
+                   "leader) for its answer"));
       else
         snprintf(b->ahead->why, sizeof(b->ahead->why), "%s", raft_strerror(status));
       b->ahead->fate = -1;
@@ -377,7 +383,12 @@ static void submit_batch(rt_raft *r, rt_job *head, rt_job *last, size_t n) {
     *at = NULL;
     r->sub_tail = prev;
     pthread_mutex_lock(&r->mu); /* the applier answers the callers */
-    snprintf(it->why, sizeof(it->why), "%s", raft_strerror(rv));
+    if (rv == RAFT_NOTLEADER)
+      snprintf(it->why, sizeof(it->why), "%s",
+               _("this router is not the leader (any more): nothing was applied; send the "
+                 "request again (same request id) to the leader"));
+    else
+      snprintf(it->why, sizeof(it->why), "%s", raft_strerror(rv));
     it->fate = -1;
     pthread_cond_broadcast(&r->fated);
     pthread_mutex_unlock(&r->mu);
@@ -403,8 +414,27 @@ static rt_job *take_jobs(rt_raft *r, rt_job **last, size_t *n) {
   return head;
 }
 
+void rl_refuse_queued(rt_raft *r) {
+  rt_job *head, *last;
+  size_t n;
+  while ((head = take_jobs(r, &last, &n)) != NULL)
+    fail_batch(r, head, last,
+               _("this router is not the leader (any more): nothing was applied; send the "
+                 "request again (same request id) to the leader"));
+}
+
 static void submit_ready(rt_raft *r) {
-  if (r->closing || !r->barrier_sent)
+  if (r->closing)
+    return;
+  if (r->cluster && !r->leading) {
+    /* Entries only from a leader whose term's barrier is through (the
+     * jobs run ahead on a store that must hold every earlier entry);
+     * until then a leader's queue waits; a follower's is refused. */
+    if (raft_state(&r->raft) != RAFT_LEADER)
+      rl_refuse_queued(r);
+    return;
+  }
+  if (!r->cluster && !r->barrier_sent)
     return;
   rt_job *head, *last;
   size_t n;
@@ -431,7 +461,12 @@ static void submit_ready(rt_raft *r) {
   }
 }
 
-static void wake_cb(uv_async_t *h) { submit_ready(h->data); }
+static void wake_cb(uv_async_t *h) {
+  rt_raft *r = h->data;
+  if (r->cluster && !r->closing)
+    rl_cluster_run_cmd(r);
+  submit_ready(r);
+}
 
 /* After every turn of the loop: a write that completed in it lets the
  * next entry go. */
@@ -443,6 +478,8 @@ static void closed_cb(struct raft *raft) {
   r->loop_closed = true;
   pthread_cond_broadcast(&r->fated); /* an ahead item waiting now never gets a fate */
   pthread_mutex_unlock(&r->mu);
+  if (r->cluster)
+    rl_cluster_close(r);
   uv_close((uv_handle_t *)&r->wake, NULL);
   uv_close((uv_handle_t *)&r->stop, NULL);
   uv_close((uv_handle_t *)&r->poll, NULL);
@@ -503,8 +540,9 @@ static mc_code raft_setup(rt_raft *r, mc_err *err) {
   uv_check_init(&r->loop, &r->check);
   r->wake.data = r->stop.data = r->poll.data = r->check.data = r;
   uv_check_start(&r->check, check_cb);
-  r->transport = (struct raft_uv_transport){
-      .data = r, .init = tr_init, .listen = tr_listen, .connect = tr_connect, .close = tr_close};
+  mc_code trc = rl_transport_init(r, err);
+  if (trc != MC_OK)
+    return trc;
   rl_zero_dir(dir); /* before raft_uv prepares its first segments */
   int rv = raft_uv_init(&r->io, &r->loop, dir, &r->transport);
   if (rv != 0)
@@ -522,13 +560,13 @@ static mc_code raft_setup(rt_raft *r, mc_err *err) {
                              .apply = fsm_apply,
                              .snapshot = fsm_snapshot,
                              .restore = fsm_restore};
-  rv = raft_init(&r->raft, &r->io, &r->fsm, 1, "router");
+  rv = raft_init(&r->raft, &r->io, &r->fsm, rl_self_id(r), rl_self_address(r));
   if (rv != 0)
     return mc_err_set(err, MC_UNAVAILABLE, _("raft: %s"), raft_errmsg(&r->raft));
   r->raft_ready = true;
   struct raft_configuration conf;
   raft_configuration_init(&conf);
-  rv = raft_configuration_add(&conf, 1, "router", RAFT_VOTER);
+  rv = rl_bootstrap_conf(r, &conf);
   if (rv == 0)
     rv = raft_bootstrap(&r->raft, &conf);
   raft_configuration_close(&conf);
@@ -538,10 +576,12 @@ static mc_code raft_setup(rt_raft *r, mc_err *err) {
   /* Entries kept behind a checkpoint: none are needed (the checkpoint has
    * them); a few let a restart skip instead of restoring. */
   raft_set_snapshot_trailing(&r->raft, 128);
+  if (r->cluster)
+    rl_cluster_tune(r);
   rv = raft_start(&r->raft);
   if (rv != 0)
     return mc_err_set(err, MC_DATA_LOSS, _("raft start in %s: %s"), dir, raft_errmsg(&r->raft));
-  uv_timer_start(&r->poll, poll_cb, 0, 2);
+  uv_timer_start(&r->poll, poll_cb, 0, r->cluster ? 5 : 2);
   return MC_OK;
 }
 
@@ -558,7 +598,9 @@ static mc_code raft_new(rt_router *rt, const char *data_dir, unsigned checkpoint
   pthread_cond_init(&r->cond, NULL);
   pthread_cond_init(&r->done, NULL);
   pthread_cond_init(&r->fated, NULL);
+  pthread_mutex_init(&r->view_mu, NULL);
   r->rt = rt;
+  r->cluster = rt->node != NULL;
   rt->raft = r;
   r->next_token = ((uint64_t)getpid() << 32) ^ (uint64_t)mc_now_ms();
   snprintf(r->data_dir, sizeof(r->data_dir), "%s", data_dir);
@@ -694,6 +736,11 @@ mc_code rt_raft_open_store(rt_router *rt, const char *data_dir, unsigned checkpo
   if (pthread_create(&r->thread, NULL, loop_main, r) != 0)
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("cannot start the raft thread"));
   r->thread_started = true;
+  if (r->cluster)
+    /* A cluster's node serves at once: what it applied so far (stale
+     * reads), and as a follower or a leader once raft elects one; its
+     * log is replayed as the leader says what is committed. */
+    rl_start_done(r, MC_OK, "");
   return await_start(r, err);
 }
 
@@ -744,6 +791,7 @@ void rt_raft_close(rt_router *rt) {
    * examples do the same after the close callback). */
   if (r->io_ready)
     raft_uv_close(&r->io);
+  rl_transport_close(r); /* after raft_uv: it used it to the end */
   rl_zero_dir(NULL);
   if (r->loop_ready)
     uv_loop_close(&r->loop);
@@ -760,6 +808,7 @@ void rt_raft_close(rt_router *rt) {
   pthread_cond_destroy(&r->cond);
   pthread_cond_destroy(&r->done);
   pthread_cond_destroy(&r->fated);
+  pthread_mutex_destroy(&r->view_mu);
   free(r);
   rt->raft = NULL;
 }

@@ -27,6 +27,9 @@ typedef struct rt_options {
   bool upgrade_store;
   /* Overrides [storage] mode ("lmdb-sync" or "raft"); NULL: the registry's. */
   const char *storage_mode;
+  /* Which [cluster <id>] this router is (--node): required when the
+   * registry lists a cluster, refused when it lists none; 0: not given. */
+  uint64_t node_id;
 } rt_options;
 
 typedef struct rt_router rt_router;
