@@ -108,6 +108,19 @@ int rl_bootstrap_conf(const rt_raft *r, struct raft_configuration *conf) {
   return 0;
 }
 
+mc_code rl_cluster_check(rt_raft *r, mc_err *err) {
+  const struct raft_configuration *c = &r->raft.configuration;
+  for (unsigned i = 0; i < c->n; i++)
+    if (strcmp(c->servers[i].address, "router") == 0)
+      /* A single router's log: with it this node would lead a cluster of
+       * one, beside the others. */
+      return mc_err_set(err, MC_FAILED_PRECONDITION,
+                        _("the raft log in %s is a single router's: a node of a cluster starts "
+                          "from its own empty data_dir (docs/architecture.md, \"The cluster\")"),
+                        r->data_dir);
+  return MC_OK;
+}
+
 void rl_cluster_tune(rt_raft *r) {
   raft_set_election_timeout(&r->raft, ELECTION_TIMEOUT_MS);
   raft_set_heartbeat_timeout(&r->raft, HEARTBEAT_MS);

@@ -581,6 +581,11 @@ static mc_code raft_setup(rt_raft *r, mc_err *err) {
   rv = raft_start(&r->raft);
   if (rv != 0)
     return mc_err_set(err, MC_DATA_LOSS, _("raft start in %s: %s"), dir, raft_errmsg(&r->raft));
+  if (r->cluster) {
+    mc_code crc = rl_cluster_check(r, err);
+    if (crc != MC_OK)
+      return crc;
+  }
   uv_timer_start(&r->poll, poll_cb, 0, r->cluster ? 5 : 2);
   return MC_OK;
 }

@@ -183,6 +183,9 @@ const char *rl_self_address(const rt_raft *r);
 /* The configuration a fresh log is bootstrapped with: every [cluster]
  * node as a voter (the same on every node), or this node alone. */
 int rl_bootstrap_conf(const rt_raft *r, struct raft_configuration *conf);
+/* After raft_start in a cluster: refuses a log that is a single router's
+ * (FAILED_PRECONDITION). */
+mc_code rl_cluster_check(rt_raft *r, mc_err *err);
 /* Timeouts and snapshot trailing for a cluster (after raft_init). */
 void rl_cluster_tune(rt_raft *r);
 /* Every few ms on raft's thread: leadership (the term's barrier before
