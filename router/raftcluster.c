@@ -303,18 +303,25 @@ static void assign_cb(struct raft_change *req, int status) {
     cmd_finish(r, MC_OK, "%s", "");
 }
 
+/* The node is in the configuration (added now, or by an earlier AddNode
+ * that did not get as far): make it a voter. Already one: done. */
+static void assign_voter(rt_raft *r) {
+  r->cmd.change.data = r;
+  int rv = raft_assign(&r->raft, &r->cmd.change, r->cmd.id, RAFT_VOTER, assign_cb);
+  if (rv == RAFT_BADROLE)
+    cmd_finish(r, MC_OK, "%s", ""); /* a voter already */
+  else if (rv != 0)
+    cmd_fail_raft(r, rv);
+}
+
 /* Added as a spare: now a voter. raft_assign first lets the new node catch
  * up with the log (rounds of replication), then commits the change. */
 static void add_cb(struct raft_change *req, int status) {
   rt_raft *r = req->data;
-  if (status != 0) {
+  if (status != 0)
     cmd_fail_raft(r, status);
-    return;
-  }
-  r->cmd.change.data = r;
-  int rv = raft_assign(&r->raft, &r->cmd.change, r->cmd.id, RAFT_VOTER, assign_cb);
-  if (rv != 0)
-    cmd_fail_raft(r, rv);
+  else
+    assign_voter(r);
 }
 
 static void remove_cb(struct raft_change *req, int status) {
@@ -356,6 +363,10 @@ void rl_cluster_run_cmd(rt_raft *r) {
   } else if (kind == RL_CMD_ADD) {
     const mc_router_node *n = mc_registry_node(r->rt->reg, id);
     rv = raft_add(&r->raft, &r->cmd.change, id, n->raft_address, add_cb);
+    if (rv == RAFT_DUPLICATEID) {
+      assign_voter(r);
+      return;
+    }
   } else {
     rv = raft_remove(&r->raft, &r->cmd.change, id, remove_cb);
   }

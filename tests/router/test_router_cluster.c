@@ -15,7 +15,10 @@
  *      while the leader is killed (SIGKILL) round after round: after each
  *      kill a new leader answers a write within 3 s; the killed node is
  *      started again;
- *   3. at the end every node has applied the same log; every acknowledged
+ *   3. RouterCluster: TransferLeader to a chosen node (a follower refuses
+ *      it, naming the leader), RemoveNode of a stopped follower, AddNode
+ *      of it once started again;
+ *   4. at the end every node has applied the same log; every acknowledged
  *      take-in is there exactly once (its unit_ref maps to one case, and the
  *      number of cases equals the number of take-ins); Verify is clean on
  *      every node; every case file is byte-identical on all three nodes.
@@ -429,6 +432,81 @@ static void expect_verify_clean(conn *c, int i) {
   mediation__v1__reply_envelope__free_unpacked(env, NULL);
 }
 
+/* service/method on node i as the coordinator: its reply envelope (the
+ * caller frees it). */
+static Mediation__V1__ReplyEnvelope *cluster_call(conn *c, int i, const char *method,
+                                                  const ProtobufCMessage *msg) {
+  Mediation__V1__ReplyEnvelope *env =
+      call_node(c, i, COORD, "mediation.v1.RouterCluster", method, msg, false, NULL, 10000);
+  assert_non_null(env);
+  return env;
+}
+
+/* How many voters node i's Status lists. */
+static int voters_of(conn *c, int i) {
+  Mediation__V1__ClusterStatusReply *s = status_of(c, i);
+  assert_non_null(s);
+  int n = 0;
+  for (size_t k = 0; k < s->n_members; k++)
+    n += strcmp(s->members[k]->role, "voter") == 0;
+  mediation__v1__cluster_status_reply__free_unpacked(s, NULL);
+  return n;
+}
+
+/* RouterCluster: leadership handed to a chosen node; a follower refuses
+ * the change with the leader's id; a stopped follower removed, then
+ * started and added back as a voter; writes still work. */
+static void expect_cluster_changes(conn *c) {
+  int leader = find_leader(c, -1);
+  assert_true(leader >= 0);
+  int to = (leader + 1) % NODES;
+  Mediation__V1__TransferLeaderRequest tr = MEDIATION__V1__TRANSFER_LEADER_REQUEST__INIT;
+  tr.to_id = (uint64_t)to + 1;
+  Mediation__V1__ReplyEnvelope *env = cluster_call(c, to, "TransferLeader", &tr.base);
+  assert_int_equal(env->code, MEDIATION__V1__STATUS_CODE__STATUS_CODE_UNAVAILABLE);
+  assert_int_equal(env->leader_id, (uint64_t)leader + 1);
+  mediation__v1__reply_envelope__free_unpacked(env, NULL);
+  env = cluster_call(c, leader, "TransferLeader", &tr.base);
+  if (env->code != MEDIATION__V1__STATUS_CODE__STATUS_CODE_OK)
+    fail_msg("TransferLeader: %d %s", env->code, env->message);
+  Mediation__V1__TransferLeaderReply *t =
+      mediation__v1__transfer_leader_reply__unpack(NULL, env->payload.len, env->payload.data);
+  assert_non_null(t);
+  assert_int_equal(t->leader_id, (uint64_t)to + 1);
+  mediation__v1__transfer_leader_reply__free_unpacked(t, NULL);
+  mediation__v1__reply_envelope__free_unpacked(env, NULL);
+  leader = to;
+  int64_t until = mc_mono_ms() + 3000;
+  while (find_leader(c, -1) != leader && mc_mono_ms() < until)
+    sleep_ms(20);
+  assert_int_equal(find_leader(c, -1), leader);
+
+  int gone = (leader + 1) % NODES;
+  atomic_fetch_or(&down, 1 << gone);
+  assert_int_equal(th_stop(&nodes[gone], 20000), 0);
+  Mediation__V1__RemoveNodeRequest rm = MEDIATION__V1__REMOVE_NODE_REQUEST__INIT;
+  rm.id = (uint64_t)gone + 1;
+  env = cluster_call(c, leader, "RemoveNode", &rm.base);
+  if (env->code != MEDIATION__V1__STATUS_CODE__STATUS_CODE_OK)
+    fail_msg("RemoveNode: %d %s", env->code, env->message);
+  mediation__v1__reply_envelope__free_unpacked(env, NULL);
+  assert_int_equal(voters_of(c, leader), 2);
+
+  assert_int_equal(start_node(gone), 0);
+  atomic_fetch_and(&down, ~(1 << gone));
+  Mediation__V1__AddNodeRequest add = MEDIATION__V1__ADD_NODE_REQUEST__INIT;
+  add.id = (uint64_t)gone + 1;
+  env = cluster_call(c, leader, "AddNode", &add.base);
+  if (env->code != MEDIATION__V1__STATUS_CODE__STATUS_CODE_OK)
+    fail_msg("AddNode: %d %s", env->code, env->message);
+  mediation__v1__reply_envelope__free_unpacked(env, NULL);
+  assert_int_equal(voters_of(c, leader), 3);
+  char id[64];
+  uint8_t rid[16];
+  rpc_request_id_new(rid);
+  assert_true(take_in(c, &leader, "cl-after-changes", rid, 5000, id));
+}
+
 static void test_cluster_failover(void **state) {
   (void)state;
   for (int i = 0; i < NODES; i++)
@@ -495,10 +573,11 @@ static void test_cluster_failover(void **state) {
          (long long)worst_ms);
   assert_true(rounds >= 5);
 
+  expect_cluster_changes(&c);
   await_same_applied(&c);
-  /* Exactly once: every take-in (the writer's, the probes, the first)
-   * made one case, on every node. */
-  uint64_t expected = (uint64_t)acked + (uint64_t)rounds + 1;
+  /* Exactly once: every take-in (the writer's, the probes, the first, the
+   * one after the changes) made one case, on every node. */
+  uint64_t expected = (uint64_t)acked + (uint64_t)rounds + 2;
   for (int i = 0; i < NODES; i++) {
     uint64_t n = case_count(&c, i);
     if (n != expected)
