@@ -139,6 +139,9 @@ struct rt_router {
    * single router. */
   const mc_router_node *node;
   Mediation__V1__RouterCluster_Service cluster;
+  /* A cluster's follower installed the leader's snapshot as its
+   * checkpoint: it stops, to be started again on it (raftlog.c). */
+  atomic_bool restart_wanted;
 
   /* RouterAdmin/Status: when each principal (indexed as reg->principals)
    * last called PullDeliveries, mc_now_ms(); 0: not since the start. In

@@ -144,7 +144,11 @@ int main(int argc, char **argv) {
   mc_daemon_stopping();
   rt_router_shutdown(rt); /* every call answered, every write committed, store closed */
   mc_daemon_exit_watchdog(5000);
+  int status = rt_router_exit_status(rt);
   rt_router_free(rt);
   mc_registry_free(reg);
-  return 0;
+  if (status != 0)
+    mc_log(MC_LOG_NOTICE, NULL, "exiting %d: start again to rebuild the store from the leader's "
+           "snapshot", status);
+  return status;
 }

@@ -126,8 +126,8 @@ void rl_cluster_tune(rt_raft *r) {
   raft_set_heartbeat_timeout(&r->raft, HEARTBEAT_MS);
   /* A follower that fell behind catches up from the log as long as the
    * leader still has the entries: keep a checkpoint's worth behind each
-   * checkpoint (raft's snapshots carry only the checkpoint's index, not
-   * the store, so one cannot be installed on another node). */
+   * checkpoint. Further behind, it is sent the snapshot (the checkpoint's
+   * store copy) and restarts on it (raftlog.c, install_and_restart). */
   raft_set_snapshot_trailing(&r->raft, r->checkpoint_entries);
 }
 

@@ -59,6 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <raft.h>
@@ -154,10 +155,25 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     return RAFT_IOERR;
   }
   struct raft_buffer *b = raft_malloc(sizeof(*b));
+  if (b == NULL)
+    return RAFT_NOMEM;
+  if (r->cluster) {
+    /* A cluster's snapshot carries the checkpoint's store copy: the leader
+     * may have to send it to a follower that fell behind its log. */
+    rc = rl_checkpoint_read(r->data_dir, index, b, &err);
+    if (rc != MC_OK) {
+      raft_free(b);
+      mc_log(MC_LOG_ERR, NULL, "snapshot at raft entry %" PRIu64 ": %s", index, err.msg);
+      return RAFT_IOERR;
+    }
+    *bufs = b;
+    *n_bufs = 1;
+    mc_log(MC_LOG_INFO, NULL, "checkpoint at raft entry %" PRIu64 " (%zu bytes)", index, b->len);
+    return 0;
+  }
   uint8_t *p = raft_malloc(8);
-  if (b == NULL || p == NULL) {
+  if (p == NULL) {
     raft_free(b);
-    raft_free(p);
     return RAFT_NOMEM;
   }
   for (int i = 0; i < 8; i++)
@@ -170,14 +186,50 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
   return 0;
 }
 
+/* A cluster's follower was sent a snapshot beyond its store (it fell
+ * behind the leader's log): the store copy in it becomes the checkpoint,
+ * and the router stops to be started again (rt_router_restart_wanted: the
+ * daemon exits 75, systemd's Restart= starts it), which rebuilds the store
+ * from it - the store cannot be swapped under the readers of a running
+ * router. Until then nothing is applied: the restore is refused (raft
+ * keeps the snapshot it saved; the leader sends it again if the stop
+ * takes long). */
+static int install_and_restart(rt_raft *r, uint64_t index, const struct raft_buffer *buf) {
+  mc_err err = {0};
+  mc_code rc = rl_checkpoint_install(r->data_dir, index, (const uint8_t *)buf->base + 8,
+                                     buf->len - 8, &err);
+  if (rc != MC_OK) {
+    mc_log(MC_LOG_ERR, NULL, "installing the leader's snapshot at entry %" PRIu64 ": %s", index,
+           err.msg);
+    return RAFT_IOERR;
+  }
+  mc_log(MC_LOG_NOTICE, NULL,
+         "the leader's snapshot at raft entry %" PRIu64 " is the checkpoint now (this node was "
+         "at %" PRIu64 "): stopping, to be started again on it",
+         index, r->applied);
+  if (!atomic_exchange(&r->rt->restart_wanted, true))
+    kill(getpid(), SIGTERM); /* the daemon's orderly stop (core/daemon.h) */
+  return RAFT_BUSY;
+}
+
 /* raft loads its snapshot at start: the store (rebuilt from the checkpoint
- * if it had to be) must already hold everything up to it. */
+ * if it had to be) must already hold everything up to it. In a cluster a
+ * follower may also be sent one while it runs (install_and_restart). */
 static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf) {
   rt_raft *r = fsm->data;
   uint64_t index = 0;
   for (size_t i = 0; i < 8 && i < buf->len; i++)
     index = index << 8 | ((const uint8_t *)buf->base)[i];
-  if (buf->len != 8 || r->applied < index) {
+  if (r->cluster) {
+    /* Running: the store holds what the applier has applied. */
+    pthread_mutex_lock(&r->mu);
+    while (r->started && r->settled < r->handed && !r->retrying)
+      pthread_cond_wait(&r->done, &r->mu);
+    pthread_mutex_unlock(&r->mu);
+    if (buf->len > 8 && r->applied < index)
+      return install_and_restart(r, index, buf);
+  }
+  if (buf->len < 8 || (!r->cluster && buf->len != 8) || r->applied < index) {
     mc_log(MC_LOG_ERR, NULL,
            "raft's snapshot is at entry %" PRIu64 " but the store holds entries up to %" PRIu64
            " and no checkpoint brought it further",

@@ -85,6 +85,7 @@ mc_code rt_router_open(const mc_registry *reg, const rt_options *opts, rt_router
   pthread_mutex_init(&rt->wait_lock, NULL);
   pthread_cond_init(&rt->wait_cond, NULL);
   atomic_init(&rt->stopping, false);
+  atomic_init(&rt->restart_wanted, false);
   rt_service_init(rt);
   rt_admin_init(rt);
   rt_cluster_init(rt);
@@ -182,6 +183,10 @@ void rt_router_shutdown(rt_router *rt) {
   st_close(rt->store);
   rt->store = NULL;
   mc_log(MC_LOG_NOTICE, NULL, "stopped");
+}
+
+int rt_router_exit_status(const rt_router *rt) {
+  return atomic_load(&rt->restart_wanted) ? RT_EXIT_RESTART : 0;
 }
 
 void rt_router_free(rt_router *rt) {

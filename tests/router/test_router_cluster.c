@@ -18,7 +18,9 @@
  *   3. RouterCluster: TransferLeader to a chosen node (a follower refuses
  *      it, naming the leader), RemoveNode of a stopped follower, AddNode
  *      of it once started again;
- *   4. at the end every node has applied the same log; every acknowledged
+ *   4. a follower stopped while more went through than the leader keeps of
+ *      its log is sent the leader's snapshot, installs it and restarts;
+ *   5. at the end every node has applied the same log; every acknowledged
  *      take-in is there exactly once (its unit_ref maps to one case, and the
  *      number of cases equals the number of take-ins); Verify is clean on
  *      every node; every case file is byte-identical on all three nodes.
@@ -515,6 +517,37 @@ static void expect_cluster_changes(conn *c) {
   assert_true(take_in(c, &leader, "cl-after-changes", rid, 5000, id));
 }
 
+/* A follower that missed more than the leader keeps of its log (stopped
+ * while SNAP_WRITES take-ins went through; the leader checkpoints every
+ * 256 entries and keeps 256 behind) is sent the leader's snapshot: it
+ * installs it as its checkpoint and stops with RT_EXIT_RESTART (75); started
+ * again, it rebuilds its store from it and follows the log. Returns the
+ * take-ins made. */
+#define SNAP_WRITES 800
+static int expect_snapshot_install(conn *c) {
+  int leader = find_leader(c, -1);
+  assert_true(leader >= 0);
+  int behind = (leader + 1) % NODES;
+  atomic_fetch_or(&down, 1 << behind);
+  assert_int_equal(th_stop(&nodes[behind], 20000), 0);
+  for (int k = 0; k < SNAP_WRITES; k++) {
+    char ref[32], id[64];
+    snprintf(ref, sizeof(ref), "cl-snap-%d", k);
+    uint8_t rid[16];
+    rpc_request_id_new(rid);
+    assert_true(take_in(c, &leader, ref, rid, 5000, id));
+  }
+  assert_int_equal(start_node(behind), 0);
+  int status = th_wait(&nodes[behind], 20000);
+  if (status != 75)
+    fail_msg("node %d, %d entries behind: exit status %d, expected 75 (stopped to install the "
+             "leader's snapshot)",
+             behind + 1, SNAP_WRITES, status);
+  assert_int_equal(start_node(behind), 0);
+  atomic_fetch_and(&down, ~(1 << behind));
+  return SNAP_WRITES;
+}
+
 static void test_cluster_failover(void **state) {
   (void)state;
   for (int i = 0; i < NODES; i++)
@@ -582,10 +615,11 @@ static void test_cluster_failover(void **state) {
   assert_true(rounds >= 5);
 
   expect_cluster_changes(&c);
+  int snap_writes = expect_snapshot_install(&c);
   await_same_applied(&c);
   /* Exactly once: every take-in (the writer's, the probes, the first, the
    * one after the changes) made one case, on every node. */
-  uint64_t expected = (uint64_t)acked + (uint64_t)rounds + 2;
+  uint64_t expected = (uint64_t)acked + (uint64_t)rounds + 2 + (uint64_t)snap_writes;
   for (int i = 0; i < NODES; i++) {
     uint64_t n = case_count(&c, i);
     if (n != expected)
