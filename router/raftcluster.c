@@ -53,6 +53,9 @@
  * trip for its barrier - within 3 s of the old one's death. */
 #define ELECTION_TIMEOUT_MS 500
 #define HEARTBEAT_MS 50
+/* How long the leader waits for a follower's answer to its snapshot
+ * before it sends it again (see rl_cluster_tune). */
+#define INSTALL_SNAPSHOT_TIMEOUT_MS 5000
 /* How long TransferLeader waits for the new leader. */
 #define TRANSFER_WAIT_MS 5000
 
@@ -129,6 +132,10 @@ void rl_cluster_tune(rt_raft *r) {
    * checkpoint. Further behind, it is sent the snapshot (the checkpoint's
    * store copy) and restarts on it (raftlog.c, install_and_restart). */
   raft_set_snapshot_trailing(&r->raft, r->checkpoint_entries);
+  /* A follower busy with a snapshot of its own refuses the leader's
+   * (RAFT_BUSY) without an answer; raft 0.15's leader sends it again only
+   * after this timeout (30 s by default). */
+  raft_set_install_snapshot_timeout(&r->raft, INSTALL_SNAPSHOT_TIMEOUT_MS);
 }
 
 /* ---- Leadership and the view ----------------------------------------------------- */

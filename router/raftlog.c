@@ -84,6 +84,8 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
   rt_raft *r = fsm->data;
   uint64_t index = raft_last_applied(&r->raft) + 1;
   *result = NULL;
+  if (r->installed)
+    return RAFT_BUSY; /* stopping, to start on the installed snapshot */
   if (index <= r->start_applied)
     return 0; /* in the store already: applying is idempotent by index */
   item *it = calloc(1, sizeof(*it));
@@ -137,6 +139,8 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs) {
   rt_raft *r = fsm->data;
+  if (r->installed)
+    return RAFT_BUSY; /* the checkpoint is the installed snapshot's: keep it */
   /* The checkpoint must hold every entry handed to the applier: wait for
    * it (raft's thread hands no more meanwhile). */
   pthread_mutex_lock(&r->mu);
@@ -191,9 +195,10 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
  * and the router stops to be started again (rt_router_restart_wanted: the
  * daemon exits 75, systemd's Restart= starts it), which rebuilds the store
  * from it - the store cannot be swapped under the readers of a running
- * router. Until then nothing is applied: the restore is refused (raft
- * keeps the snapshot it saved; the leader sends it again if the stop
- * takes long). */
+ * router. raft is told the restore went well (its failure path in 0.15
+ * leaks, and raft saved the snapshot already), but until the stop nothing
+ * more is applied and no checkpoint is made (r->installed): the store is
+ * not at the snapshot's index. */
 static int install_and_restart(rt_raft *r, uint64_t index, const struct raft_buffer *buf) {
   mc_err err = {0};
   mc_code rc = rl_checkpoint_install(r->data_dir, index, (const uint8_t *)buf->base + 8,
@@ -207,9 +212,11 @@ static int install_and_restart(rt_raft *r, uint64_t index, const struct raft_buf
          "the leader's snapshot at raft entry %" PRIu64 " is the checkpoint now (this node was "
          "at %" PRIu64 "): stopping, to be started again on it",
          index, r->applied);
+  r->installed = true;
   if (!atomic_exchange(&r->rt->restart_wanted, true))
     kill(getpid(), SIGTERM); /* the daemon's orderly stop (core/daemon.h) */
-  return RAFT_BUSY;
+  raft_free(buf->base);
+  return 0;
 }
 
 /* raft loads its snapshot at start: the store (rebuilt from the checkpoint

@@ -141,6 +141,7 @@ struct rt_raft {
    * node. raft's thread's own, except view and cmd. */
   bool cluster;
   bool transport_ready;  /* rl_transport_init set r->transport up */
+  bool installed;        /* the leader's snapshot is the checkpoint now: stopping (raftlog.c) */
   bool leading;          /* leader, and its term's barrier is handed to the applier */
   bool term_barrier_out; /* a barrier of term_barrier_term is under way */
   uint64_t term_barrier_term;
