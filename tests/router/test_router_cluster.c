@@ -24,7 +24,7 @@
  *      take-in is there exactly once (its unit_ref maps to one case, and the
  *      number of cases equals the number of take-ins); Verify is clean on
  *      every node; every case file is byte-identical on all three nodes.
- * MEDIATION_TEST_CLUSTER_SECONDS (default 60, 30 under ASan) bounds the
+ * MEDIATION_TEST_CLUSTER_SECONDS (default 70, 25 under ASan) bounds the
  * kill rounds; 30 rounds at most.
  */
 #include <errno.h>
