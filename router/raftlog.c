@@ -619,7 +619,8 @@ static mc_code raft_setup(rt_raft *r, mc_err *err) {
                              .apply = fsm_apply,
                              .snapshot = fsm_snapshot,
                              .restore = fsm_restore};
-  rv = raft_init(&r->raft, &r->io, &r->fsm, rl_self_id(r), rl_self_address(r));
+  rl_guard_init(&r->guard, &r->io); /* raft 0.15's stale tail: raftguard.c */
+  rv = raft_init(&r->raft, &r->guard.io, &r->fsm, rl_self_id(r), rl_self_address(r));
   if (rv != 0)
     return mc_err_set(err, MC_UNAVAILABLE, _("raft: %s"), raft_errmsg(&r->raft));
   r->raft_ready = true;

@@ -18,6 +18,7 @@
 #include <raft/uv.h>
 #include <uv.h>
 
+#include "router/raftguard.h"
 #include "router/raftlog.h"
 
 /* Ahead entries whose times are kept for the log line at stop. */
@@ -89,6 +90,7 @@ struct rt_raft {
   uv_check_t check;
   struct raft_uv_transport transport;
   struct raft_io io;
+  rl_guard guard; /* raft holds guard.io, around io (raftguard.c: raft 0.15's stale tail) */
   struct raft_fsm fsm;
   struct raft raft;
   struct raft_barrier barrier;
