@@ -130,7 +130,7 @@ void rl_cluster_tune(rt_raft *r) {
   /* A follower that fell behind catches up from the log as long as the
    * leader still has the entries: keep a checkpoint's worth behind each
    * checkpoint. Further behind, it is sent the snapshot (the checkpoint's
-   * store copy) and restarts on it (raftlog.c, install_and_restart). */
+   * store copy) and restarts on it (raftfsm.c, install_and_restart). */
   raft_set_snapshot_trailing(&r->raft, r->checkpoint_entries);
   /* A follower busy with a snapshot of its own refuses the leader's
    * (RAFT_BUSY) without an answer; raft 0.15's leader sends it again only
