@@ -211,14 +211,21 @@ static void decode_reply(rpc_slot *s, nng_msg *msg) {
     return;
   }
   if (s->hint != NULL && env->code == MV_STATUS(UNAVAILABLE)) {
-    /* For the routing layer: who the server says leads (client_route.c). */
-    s->hint->from_server = true;
-    s->hint->leader_id = env->leader_id;
-    size_t n = env->leader_endpoint != NULL ? strlen(env->leader_endpoint) : 0;
-    if (n < sizeof(s->hint->endpoint))
-      memcpy(s->hint->endpoint, n ? env->leader_endpoint : "", n + 1);
-    else
-      s->hint->endpoint[0] = '\0';
+    /* For the routing layer: who the server says leads (client_route.c).
+     * Under c->mtx and only while the call is not reported: once the
+     * keeper has reported it, the routing layer may have moved on and
+     * freed what hint points into. */
+    pthread_mutex_lock(&c->mtx);
+    if (!s->reported) {
+      s->hint->from_server = true;
+      s->hint->leader_id = env->leader_id;
+      size_t n = env->leader_endpoint != NULL ? strlen(env->leader_endpoint) : 0;
+      if (n < sizeof(s->hint->endpoint))
+        memcpy(s->hint->endpoint, n ? env->leader_endpoint : "", n + 1);
+      else
+        s->hint->endpoint[0] = '\0';
+    }
+    pthread_mutex_unlock(&c->mtx);
   }
   ProtobufCMessage *out = NULL;
   code = rpc__reply_outcome(c->url, env, s->rid, s->method->output, &c->payload_limits, &out,
