@@ -174,9 +174,12 @@ typedef struct rpc_call_opts {
   unsigned max_attempts;      /* 0: the client's default */
   bool nowait;                /* no free slot: RESOURCE_EXHAUSTED at once */
   /* A read that any router of a cluster may answer from the state it has
-   * applied, possibly behind the leader's (RequestEnvelope.stale_ok;
-   * covered by the signature and the MAC). Without it a follower refuses
-   * and names the leader. A single router ignores it. */
+   * applied, possibly behind the leader's (RequestEnvelope.stale_ok). Like
+   * locale and max_reply_bytes it is not covered by the signature or MAC
+   * (rpc/identity.c signs service, method, id, deadline, caller and the
+   * payload's digest): changing it on the way can only make a read staler,
+   * never run a write, and TLS guards it between machines. Without it a
+   * follower refuses and names the leader. A single router ignores it. */
   bool stale_ok;
 } rpc_call_opts;
 

@@ -93,7 +93,7 @@ mc_code rpc__envelope_build(const char *service, const char *method, const uint8
   /* Our limit, so a server refuses a reply we could not read instead of
    * sending it (rpc.proto, max_reply_bytes). */
   env.max_reply_bytes = max_bytes;
-  env.stale_ok = pf->stale_ok; /* covered by the signature and MAC (identity.c) */
+  env.stale_ok = pf->stale_ok; /* not signed, like locale (client.h, rpc_call_opts) */
   uint8_t sig[RPC_SIGNATURE_BYTES], mac[RPC_MAC_BYTES];
   mc_code rc;
   if (pf->key != NULL) {

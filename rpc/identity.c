@@ -335,13 +335,8 @@ mc_code rpc_request_signing_input(const Mediation__V1__RequestEnvelope *env, uin
       {deadline, sizeof(deadline), true},
       str_part(env->caller),
       {digest, sizeof(digest), false},
-      /* stale_ok (a read any node of a cluster may answer from behind the
-       * leader) changes what the answer means, so it is covered; only when
-       * set, so every envelope without it signs the same bytes as before. */
-      {(const uint8_t *)"\x01", 1, true},
   };
-  size_t n_parts = sizeof(parts) / sizeof(parts[0]) - (env->stale_ok ? 0 : 1);
-  return signing_input(KIND_REQUEST, parts, n_parts, out, out_len, err);
+  return signing_input(KIND_REQUEST, parts, sizeof(parts) / sizeof(parts[0]), out, out_len, err);
 }
 
 static mc_code sign_input(const rpc_key *key, uint8_t *input, size_t len,
