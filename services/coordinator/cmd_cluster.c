@@ -125,7 +125,8 @@ static void print_nodes(const ctl_ctx *ctx, const node_view *views, size_t n) {
       snprintf(id, sizeof(id), "%llu",
                (unsigned long long)(r != NULL && r->node_id ? r->node_id : v->id));
     if (r == NULL) {
-      const char *cells[] = {id, v->endpoint, "不可达", "—", "—", "—", "—"};
+      bool unreachable = ctl_exit_for(v->code) == CTL_EXIT_UNREACHABLE;
+      const char *cells[] = {id, v->endpoint, unreachable ? "不可达" : "拒绝", "—", "—", "—", "—"};
       ctl_table_add(t, cells);
       continue;
     }
@@ -203,17 +204,30 @@ static int cluster_status(ctl_ctx *ctx) {
     ask_node(ctx, &views[k]);
     k++;
   }
+  /* The exit code: 4 if a router did not answer; else a refusal's own
+   * (an older router without RouterCluster: UNIMPLEMENTED, 3). */
   unsigned missing = 0;
-  for (size_t i = 0; i < k; i++)
-    missing += views[i].reply == NULL;
+  int worst = CTL_EXIT_OK;
+  for (size_t i = 0; i < k; i++) {
+    if (views[i].reply != NULL)
+      continue;
+    missing++;
+    int e = ctl_exit_for(views[i].code);
+    if (worst == CTL_EXIT_OK || e == CTL_EXIT_UNREACHABLE)
+      worst = e;
+  }
   if (ctx->json) {
     rc = print_nodes_json(views, k);
   } else {
     print_nodes(ctx, views, k);
-    for (size_t i = 0; i < k; i++)
-      if (views[i].reply == NULL)
+    for (size_t i = 0; i < k; i++) {
+      if (views[i].reply == NULL && ctl_exit_for(views[i].code) == CTL_EXIT_UNREACHABLE)
         fprintf(stderr, _("mediactl: node %llu (%s) did not answer: %s\n"),
                 (unsigned long long)views[i].id, views[i].endpoint, views[i].why);
+      else if (views[i].reply == NULL)
+        fprintf(stderr, _("mediactl: node %llu (%s) refused: %s\n"),
+                (unsigned long long)views[i].id, views[i].endpoint, views[i].why);
+    }
   }
   for (size_t i = 0; i < k; i++)
     if (views[i].reply != NULL)
@@ -221,8 +235,7 @@ static int cluster_status(ctl_ctx *ctx) {
   free(views);
   free(urls);
   if (rc == CTL_EXIT_OK && missing > 0)
-    rc = ctl_fail(CTL_EXIT_UNREACHABLE,
-                  _("%u of %zu routers did not answer"), missing, k);
+    rc = ctl_fail(worst, _("%u of %zu routers gave no status"), missing, k);
   return rc;
 }
 
