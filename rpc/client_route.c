@@ -53,6 +53,7 @@ typedef struct rpc_route {
   size_t n;
   _Atomic size_t current;     /* the member calls go to now */
   _Atomic uint64_t told_leader; /* the leader id last logged; 0: none yet */
+  _Atomic size_t told_node;   /* the member last logged as answering; n: none yet */
   pthread_mutex_t mtx;        /* owned; guards what follows */
   pthread_cond_t cond;        /* owned: a paused call, closing, or a callback left */
   bool closing;
@@ -132,10 +133,21 @@ static mc_code attempt(route_call *r, bool may_block, mc_err *err) {
 
 /* Logs, once per change, which node leads now. */
 static void tell_leader(rpc_route *rt, uint64_t id, size_t node) {
+  atomic_store(&rt->told_node, node);
   uint64_t was = atomic_exchange(&rt->told_leader, id);
   if (was != id)
     mc_log(MC_LOG_NOTICE, NULL, "rpc: router leader is now node %llu at %s",
            (unsigned long long)id, rt->members[node]->url);
+}
+
+/* A write or leader read answered by another node than the one logged
+ * last, without a follower naming it (the old one died and this one was
+ * next): logged once, too. */
+static void tell_answering(rpc_route *rt, size_t node) {
+  size_t was = atomic_exchange(&rt->told_node, node);
+  if (was != node && was != rt->n)
+    mc_log(MC_LOG_NOTICE, NULL, "rpc: router leader is now the one at %s (%s did not answer)",
+           rt->members[node]->url, rt->members[was]->url);
 }
 
 /* The member whose URL is url, or n. */
@@ -186,6 +198,7 @@ static void route_give_up(route_call *r, mc_code code, const char *text) {
  * entered (route_enter). */
 static void route_next(route_call *r, mc_code code, const char *text) {
   rpc_route *rt = r->c->route;
+  mc_err err = {0}; /* outlives the loop: text may point into it */
   for (;;) {
     int64_t left = r->spec.deadline_ms - mc_now_ms();
     if (left <= MIN_LEFT_MS) {
@@ -222,12 +235,10 @@ static void route_next(route_call *r, mc_code code, const char *text) {
       r->pauses++;
       r->failed = 0;
       r->since_pause = 0;
-      snprintf(r->hint.endpoint, sizeof(r->hint.endpoint), "%s", ""); /* not reused */
       if (!pause_call(r, ms))
         route_end(r, MC_CANCELLED, "the client was closed", NULL);
       return;
     }
-    mc_err err = {0};
     mc_code rc = attempt(r, false, &err);
     if (rc == MC_OK)
       return;
@@ -247,6 +258,8 @@ static void route_member_done(void *arg, mc_code code, const char *message,
   route_call *r = arg;
   rpc_route *rt = r->c->route;
   if (code != MC_UNAVAILABLE && code != MC_DEADLINE_EXCEEDED) {
+    if (code == MC_OK && !r->spec.stale_ok)
+      tell_answering(rt, r->node);
     route_end(r, code, message, reply); /* an answer, or a refusal: the caller's */
     return;
   }
@@ -418,6 +431,7 @@ mc_code rpc__route_create(const char *const urls[], size_t n, const rpc_key *key
   pthread_condattr_destroy(&ca);
   atomic_init(&rt->current, 0);
   atomic_init(&rt->told_leader, 0);
+  atomic_init(&rt->told_node, n); /* none yet */
   for (; rt->n < n; rt->n++) {
     mc_code rc = rpc__client_create_one(urls[rt->n], key, limits, opts, true,
                                         &rt->members[rt->n], err);
