@@ -135,6 +135,13 @@ struct rt_router {
   bool shut_down;
 
   rt_raft *raft; /* [storage] mode = raft; NULL: lmdb-sync */
+  /* [cluster <id>]: which node this router is (raftcluster.c); NULL: a
+   * single router. */
+  const mc_router_node *node;
+  Mediation__V1__RouterCluster_Service cluster;
+  /* A cluster's follower installed the leader's snapshot as its
+   * checkpoint: it stops, to be started again on it (raftlog.c). */
+  atomic_bool restart_wanted;
 
   /* RouterAdmin/Status: when each principal (indexed as reg->principals)
    * last called PullDeliveries, mc_now_ms(); 0: not since the start. In
@@ -173,6 +180,14 @@ void rt_raft_close(rt_router *rt);
  * lmdb-sync mode wrote since), so forget it; the next raft start checkpoints
  * the store as it then is, like a first start. */
 void rt_raft_forget(const char *data_dir);
+
+/* raftcluster.c: the RouterCluster service (any mode: a single router
+ * answers Status with single_node), and the server's here hook of a
+ * cluster's node (rpc_here_fn: writes and polls on the leader only, reads
+ * on a follower only with stale_ok). */
+void rt_cluster_init(rt_router *rt);
+bool rt_cluster_here(void *arg, const char *service, const char *method, rpc_access access,
+                     bool stale_ok, rpc_redirect *out);
 
 /* service.c, admin.c */
 void rt_service_init(rt_router *rt);

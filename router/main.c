@@ -34,6 +34,8 @@ static const char usage[] = N_(
     "      --upgrade-store   upgrade a store of the previous schema: signs every\n"
     "                        case file's head as it stands (verify it first)\n"
     "      --storage-mode M  lmdb-sync or raft instead of [storage] mode\n"
+    "      --node ID         which [cluster ID] of the configuration this router\n"
+    "                        is (required when it lists a cluster)\n"
     "  -h, --help            this text\n"
     "      --version         the version\n"
     "\n"
@@ -42,7 +44,8 @@ static const char usage[] = N_(
 
 static void print_usage(FILE *to) { fprintf(to, _(usage), MEDIATION_DEFAULT_CONFIG); }
 
-enum { OPT_ENDPOINT = 256, OPT_DATA_DIR, OPT_BATCH, OPT_CONTEXTS, OPT_LOG, OPT_NOSYNC, OPT_VERSION, OPT_UPGRADE, OPT_STORAGE_MODE };
+enum { OPT_ENDPOINT = 256, OPT_DATA_DIR, OPT_BATCH, OPT_CONTEXTS, OPT_LOG, OPT_NOSYNC, OPT_VERSION, OPT_UPGRADE, OPT_STORAGE_MODE,
+       OPT_NODE };
 
 static bool parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *out) {
   char *end;
@@ -65,6 +68,7 @@ int main(int argc, char **argv) {
       {"unsafe-nosync", no_argument, NULL, OPT_NOSYNC},
       {"upgrade-store", no_argument, NULL, OPT_UPGRADE},
       {"storage-mode", required_argument, NULL, OPT_STORAGE_MODE},
+      {"node", required_argument, NULL, OPT_NODE},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, OPT_VERSION},
       {NULL, 0, NULL, 0},
@@ -99,6 +103,15 @@ int main(int argc, char **argv) {
     case OPT_NOSYNC: opts.unsafe_nosync = true; break;
     case OPT_UPGRADE: opts.upgrade_store = true; break;
     case OPT_STORAGE_MODE: opts.storage_mode = optarg; break;
+    case OPT_NODE: {
+      unsigned id;
+      if (!parse_unsigned(optarg, 1, 65535, &id)) {
+        fprintf(stderr, _("mediation-router: --node: expected a [cluster ID] number 1..65535, got \"%s\"\n"), optarg);
+        return 2;
+      }
+      opts.node_id = id;
+      break;
+    }
     case 'h': print_usage(stdout); return 0;
     case OPT_VERSION: printf("mediation-router %s\n", MEDIATION_VERSION); return 0;
     default: print_usage(stderr); return 2;
@@ -131,7 +144,11 @@ int main(int argc, char **argv) {
   mc_daemon_stopping();
   rt_router_shutdown(rt); /* every call answered, every write committed, store closed */
   mc_daemon_exit_watchdog(5000);
+  int status = rt_router_exit_status(rt);
   rt_router_free(rt);
   mc_registry_free(reg);
-  return 0;
+  if (status != 0)
+    mc_log(MC_LOG_NOTICE, NULL, "exiting %d: start again to rebuild the store from the leader's "
+           "snapshot", status);
+  return status;
 }

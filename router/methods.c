@@ -23,6 +23,7 @@
 #define COORDINATOR RPC_ACCEPT_KIND(MC_PRINCIPAL_COORDINATOR)
 #define ROUTER "mediation.v1.Router"
 #define ADMIN "mediation.v1.RouterAdmin"
+#define CLUSTER "mediation.v1.RouterCluster"
 #define FOR_COORDINATORS N_("backups and checks are for coordinators")
 
 static const rt_method table[] = {
@@ -39,6 +40,10 @@ static const rt_method table[] = {
     {ADMIN, "Anchor", COORDINATOR, RPC_ACCESS_WRITE, FOR_COORDINATORS},
     {ADMIN, "ListAccess", COORDINATOR, RPC_ACCESS_READ, FOR_COORDINATORS},
     {ADMIN, "Status", COORDINATOR, RPC_ACCESS_READ, FOR_COORDINATORS},
+    {CLUSTER, "Status", COORDINATOR, RPC_ACCESS_READ, FOR_COORDINATORS},
+    {CLUSTER, "TransferLeader", COORDINATOR, RPC_ACCESS_WRITE, FOR_COORDINATORS},
+    {CLUSTER, "AddNode", COORDINATOR, RPC_ACCESS_WRITE, FOR_COORDINATORS},
+    {CLUSTER, "RemoveNode", COORDINATOR, RPC_ACCESS_WRITE, FOR_COORDINATORS},
     {"mediation.v1.Health", "Check", UNIT | COORDINATOR, RPC_ACCESS_READ, NULL},
     {"mediation.v1.Reflection", "ListServices", UNIT | COORDINATOR, RPC_ACCESS_READ, NULL},
     {"mediation.v1.RpcSession", "Open", UNIT | COORDINATOR, RPC_ACCESS_WRITE, NULL},

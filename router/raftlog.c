@@ -41,9 +41,10 @@
  * their entry is committed in raft AND applied to LMDB. So raft's thread
  * never waits for LMDB. Checkpoints (the snapshot callback) wait until the
  * applier has everything raft applied. The state both threads share is
- * struct rt_raft (raftnode.h). Single node only: the transport below
- * refuses every connection (no other server is ever configured); the nng
- * transport is the next step.
+ * struct rt_raft (raftnode.h). A single node's transport refuses every
+ * connection (no other server is ever configured); a cluster's ([cluster
+ * <id>] sections) is raft_uv's TCP, and only its leader makes entries:
+ * raftcluster.c.
  *
  * MEDIATION_BOOT_ID_FILE (tests only) reads the boot id from another file
  * than /proc/sys/kernel/random/boot_id, to play a reboot;
@@ -58,6 +59,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <raft.h>
@@ -82,6 +84,8 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
   rt_raft *r = fsm->data;
   uint64_t index = raft_last_applied(&r->raft) + 1;
   *result = NULL;
+  if (r->installed)
+    return RAFT_BUSY; /* stopping, to start on the installed snapshot */
   if (index <= r->start_applied)
     return 0; /* in the store already: applying is idempotent by index */
   item *it = calloc(1, sizeof(*it));
@@ -135,6 +139,8 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 
 static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs) {
   rt_raft *r = fsm->data;
+  if (r->installed)
+    return RAFT_BUSY; /* the checkpoint is the installed snapshot's: keep it */
   /* The checkpoint must hold every entry handed to the applier: wait for
    * it (raft's thread hands no more meanwhile). */
   pthread_mutex_lock(&r->mu);
@@ -153,10 +159,25 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
     return RAFT_IOERR;
   }
   struct raft_buffer *b = raft_malloc(sizeof(*b));
+  if (b == NULL)
+    return RAFT_NOMEM;
+  if (r->cluster) {
+    /* A cluster's snapshot carries the checkpoint's store copy: the leader
+     * may have to send it to a follower that fell behind its log. */
+    rc = rl_checkpoint_read(r->data_dir, index, b, &err);
+    if (rc != MC_OK) {
+      raft_free(b);
+      mc_log(MC_LOG_ERR, NULL, "snapshot at raft entry %" PRIu64 ": %s", index, err.msg);
+      return RAFT_IOERR;
+    }
+    *bufs = b;
+    *n_bufs = 1;
+    mc_log(MC_LOG_INFO, NULL, "checkpoint at raft entry %" PRIu64 " (%zu bytes)", index, b->len);
+    return 0;
+  }
   uint8_t *p = raft_malloc(8);
-  if (b == NULL || p == NULL) {
+  if (p == NULL) {
     raft_free(b);
-    raft_free(p);
     return RAFT_NOMEM;
   }
   for (int i = 0; i < 8; i++)
@@ -169,14 +190,53 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
   return 0;
 }
 
+/* A cluster's follower was sent a snapshot beyond its store (it fell
+ * behind the leader's log): the store copy in it becomes the checkpoint,
+ * and the router stops to be started again (rt_router_restart_wanted: the
+ * daemon exits 75, systemd's Restart= starts it), which rebuilds the store
+ * from it - the store cannot be swapped under the readers of a running
+ * router. raft is told the restore went well (its failure path in 0.15
+ * leaks, and raft saved the snapshot already), but until the stop nothing
+ * more is applied and no checkpoint is made (r->installed): the store is
+ * not at the snapshot's index. */
+static int install_and_restart(rt_raft *r, uint64_t index, const struct raft_buffer *buf) {
+  mc_err err = {0};
+  mc_code rc = rl_checkpoint_install(r->data_dir, index, (const uint8_t *)buf->base + 8,
+                                     buf->len - 8, &err);
+  if (rc != MC_OK) {
+    mc_log(MC_LOG_ERR, NULL, "installing the leader's snapshot at entry %" PRIu64 ": %s", index,
+           err.msg);
+    return RAFT_IOERR;
+  }
+  mc_log(MC_LOG_NOTICE, NULL,
+         "the leader's snapshot at raft entry %" PRIu64 " is the checkpoint now (this node was "
+         "at %" PRIu64 "): stopping, to be started again on it",
+         index, r->applied);
+  r->installed = true;
+  if (!atomic_exchange(&r->rt->restart_wanted, true))
+    kill(getpid(), SIGTERM); /* the daemon's orderly stop (core/daemon.h) */
+  raft_free(buf->base);
+  return 0;
+}
+
 /* raft loads its snapshot at start: the store (rebuilt from the checkpoint
- * if it had to be) must already hold everything up to it. */
+ * if it had to be) must already hold everything up to it. In a cluster a
+ * follower may also be sent one while it runs (install_and_restart). */
 static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf) {
   rt_raft *r = fsm->data;
   uint64_t index = 0;
   for (size_t i = 0; i < 8 && i < buf->len; i++)
     index = index << 8 | ((const uint8_t *)buf->base)[i];
-  if (buf->len != 8 || r->applied < index) {
+  if (r->cluster) {
+    /* Running: the store holds what the applier has applied. */
+    pthread_mutex_lock(&r->mu);
+    while (r->started && r->settled < r->handed && !r->retrying)
+      pthread_cond_wait(&r->done, &r->mu);
+    pthread_mutex_unlock(&r->mu);
+    if (buf->len > 8 && r->applied < index)
+      return install_and_restart(r, index, buf);
+  }
+  if (buf->len < 8 || (!r->cluster && buf->len != 8) || r->applied < index) {
     mc_log(MC_LOG_ERR, NULL,
            "raft's snapshot is at entry %" PRIu64 " but the store holds entries up to %" PRIu64
            " and no checkpoint brought it further",
@@ -186,16 +246,6 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf) {
   raft_free(buf->base);
   return 0;
 }
-
-/* ---- A transport for one node: there is no one to talk to ------------------------ */
-
-static int tr_init(struct raft_uv_transport *t, raft_id id, const char *address) { return 0; }
-static int tr_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb) { return 0; }
-static int tr_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id,
-                      const char *address, raft_uv_connect_cb cb) {
-  return RAFT_NOCONNECTION;
-}
-static void tr_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb) { cb(t); }
 
 /* ---- The loop thread --------------------------------------------------------------- */
 
@@ -231,6 +281,10 @@ static void barrier_cb(struct raft_barrier *req, int status) {
  * everything in the log committed and applied before the router serves. */
 static void poll_cb(uv_timer_t *t) {
   rt_raft *r = t->data;
+  if (r->cluster) { /* leadership comes and goes: raftcluster.c */
+    rl_cluster_poll(r);
+    return;
+  }
   if (r->barrier_sent || raft_state(&r->raft) != RAFT_LEADER)
     return;
   r->barrier_sent = true;
@@ -264,7 +318,9 @@ static void apply_cb(struct raft_apply *req, int status, void *result) {
   apply_req *a = req->data;
   rt_raft *r = a->r;
   r->appending--;
-  if (status != 0 && !r->closing && !r->log_failed) {
+  /* A cluster's leader that lost its leadership: not a failed write. */
+  bool lost = status == RAFT_LEADERSHIPLOST || status == RAFT_NOTLEADER;
+  if (status != 0 && !lost && !r->closing && !r->log_failed) {
     /* raft 0.15 cannot go on after a failed write of its log: raft_uv
      * keeps the failed entry's bytes and writes them with the next append
      * while raft gives that append the failed entry's index, so the log on
@@ -302,6 +358,15 @@ static void apply_cb(struct raft_apply *req, int status, void *result) {
                    "send the same request again (same request id) for its answer once the "
                    "router is restarted"),
                  raft_strerror(status));
+      else if (status == RAFT_LEADERSHIPLOST)
+        /* A cluster's leader stepped down with the entry in its log: a
+         * new leader may still commit it (then this node applies it like
+         * any other entry, as a follower: the batch is off sub_head, so
+         * fsm_apply does not take it for this one's), or drop it. */
+        snprintf(b->ahead->why, sizeof(b->ahead->why), "%s",
+                 _("this router lost its leadership before the request was committed: it may or "
+                   "may not be applied; send it again with the same request id (to the new "
+                   "leader) for its answer"));
       else
         snprintf(b->ahead->why, sizeof(b->ahead->why), "%s", raft_strerror(status));
       b->ahead->fate = -1;
@@ -377,7 +442,12 @@ static void submit_batch(rt_raft *r, rt_job *head, rt_job *last, size_t n) {
     *at = NULL;
     r->sub_tail = prev;
     pthread_mutex_lock(&r->mu); /* the applier answers the callers */
-    snprintf(it->why, sizeof(it->why), "%s", raft_strerror(rv));
+    if (rv == RAFT_NOTLEADER)
+      snprintf(it->why, sizeof(it->why), "%s",
+               _("this router is not the leader (any more): nothing was applied; send the "
+                 "request again (same request id) to the leader"));
+    else
+      snprintf(it->why, sizeof(it->why), "%s", raft_strerror(rv));
     it->fate = -1;
     pthread_cond_broadcast(&r->fated);
     pthread_mutex_unlock(&r->mu);
@@ -403,8 +473,27 @@ static rt_job *take_jobs(rt_raft *r, rt_job **last, size_t *n) {
   return head;
 }
 
+void rl_refuse_queued(rt_raft *r) {
+  rt_job *head, *last;
+  size_t n;
+  while ((head = take_jobs(r, &last, &n)) != NULL)
+    fail_batch(r, head, last,
+               _("this router is not the leader (any more): nothing was applied; send the "
+                 "request again (same request id) to the leader"));
+}
+
 static void submit_ready(rt_raft *r) {
-  if (r->closing || !r->barrier_sent)
+  if (r->closing)
+    return;
+  if (r->cluster && !r->leading) {
+    /* Entries only from a leader whose term's barrier is through (the
+     * jobs run ahead on a store that must hold every earlier entry);
+     * until then a leader's queue waits; a follower's is refused. */
+    if (raft_state(&r->raft) != RAFT_LEADER)
+      rl_refuse_queued(r);
+    return;
+  }
+  if (!r->cluster && !r->barrier_sent)
     return;
   rt_job *head, *last;
   size_t n;
@@ -431,7 +520,12 @@ static void submit_ready(rt_raft *r) {
   }
 }
 
-static void wake_cb(uv_async_t *h) { submit_ready(h->data); }
+static void wake_cb(uv_async_t *h) {
+  rt_raft *r = h->data;
+  if (r->cluster && !r->closing)
+    rl_cluster_run_cmd(r);
+  submit_ready(r);
+}
 
 /* After every turn of the loop: a write that completed in it lets the
  * next entry go. */
@@ -443,6 +537,8 @@ static void closed_cb(struct raft *raft) {
   r->loop_closed = true;
   pthread_cond_broadcast(&r->fated); /* an ahead item waiting now never gets a fate */
   pthread_mutex_unlock(&r->mu);
+  if (r->cluster)
+    rl_cluster_close(r);
   uv_close((uv_handle_t *)&r->wake, NULL);
   uv_close((uv_handle_t *)&r->stop, NULL);
   uv_close((uv_handle_t *)&r->poll, NULL);
@@ -503,8 +599,9 @@ static mc_code raft_setup(rt_raft *r, mc_err *err) {
   uv_check_init(&r->loop, &r->check);
   r->wake.data = r->stop.data = r->poll.data = r->check.data = r;
   uv_check_start(&r->check, check_cb);
-  r->transport = (struct raft_uv_transport){
-      .data = r, .init = tr_init, .listen = tr_listen, .connect = tr_connect, .close = tr_close};
+  mc_code trc = rl_transport_init(r, err);
+  if (trc != MC_OK)
+    return trc;
   rl_zero_dir(dir); /* before raft_uv prepares its first segments */
   int rv = raft_uv_init(&r->io, &r->loop, dir, &r->transport);
   if (rv != 0)
@@ -522,13 +619,14 @@ static mc_code raft_setup(rt_raft *r, mc_err *err) {
                              .apply = fsm_apply,
                              .snapshot = fsm_snapshot,
                              .restore = fsm_restore};
-  rv = raft_init(&r->raft, &r->io, &r->fsm, 1, "router");
+  rl_guard_init(&r->guard, &r->io); /* raft 0.15's stale tail: raftguard.c */
+  rv = raft_init(&r->raft, &r->guard.io, &r->fsm, rl_self_id(r), rl_self_address(r));
   if (rv != 0)
     return mc_err_set(err, MC_UNAVAILABLE, _("raft: %s"), raft_errmsg(&r->raft));
   r->raft_ready = true;
   struct raft_configuration conf;
   raft_configuration_init(&conf);
-  rv = raft_configuration_add(&conf, 1, "router", RAFT_VOTER);
+  rv = rl_bootstrap_conf(r, &conf);
   if (rv == 0)
     rv = raft_bootstrap(&r->raft, &conf);
   raft_configuration_close(&conf);
@@ -538,10 +636,17 @@ static mc_code raft_setup(rt_raft *r, mc_err *err) {
   /* Entries kept behind a checkpoint: none are needed (the checkpoint has
    * them); a few let a restart skip instead of restoring. */
   raft_set_snapshot_trailing(&r->raft, 128);
+  if (r->cluster)
+    rl_cluster_tune(r);
   rv = raft_start(&r->raft);
   if (rv != 0)
     return mc_err_set(err, MC_DATA_LOSS, _("raft start in %s: %s"), dir, raft_errmsg(&r->raft));
-  uv_timer_start(&r->poll, poll_cb, 0, 2);
+  if (r->cluster) {
+    mc_code crc = rl_cluster_check(r, err);
+    if (crc != MC_OK)
+      return crc;
+  }
+  uv_timer_start(&r->poll, poll_cb, 0, r->cluster ? 5 : 2);
   return MC_OK;
 }
 
@@ -558,7 +663,9 @@ static mc_code raft_new(rt_router *rt, const char *data_dir, unsigned checkpoint
   pthread_cond_init(&r->cond, NULL);
   pthread_cond_init(&r->done, NULL);
   pthread_cond_init(&r->fated, NULL);
+  pthread_mutex_init(&r->view_mu, NULL);
   r->rt = rt;
+  r->cluster = rt->node != NULL;
   rt->raft = r;
   r->next_token = ((uint64_t)getpid() << 32) ^ (uint64_t)mc_now_ms();
   snprintf(r->data_dir, sizeof(r->data_dir), "%s", data_dir);
@@ -694,6 +801,11 @@ mc_code rt_raft_open_store(rt_router *rt, const char *data_dir, unsigned checkpo
   if (pthread_create(&r->thread, NULL, loop_main, r) != 0)
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, _("cannot start the raft thread"));
   r->thread_started = true;
+  if (r->cluster)
+    /* A cluster's node serves at once: what it applied so far (stale
+     * reads), and as a follower or a leader once raft elects one; its
+     * log is replayed as the leader says what is committed. */
+    rl_start_done(r, MC_OK, "");
   return await_start(r, err);
 }
 
@@ -744,6 +856,7 @@ void rt_raft_close(rt_router *rt) {
    * examples do the same after the close callback). */
   if (r->io_ready)
     raft_uv_close(&r->io);
+  rl_transport_close(r); /* after raft_uv: it used it to the end */
   rl_zero_dir(NULL);
   if (r->loop_ready)
     uv_loop_close(&r->loop);
@@ -760,6 +873,7 @@ void rt_raft_close(rt_router *rt) {
   pthread_cond_destroy(&r->cond);
   pthread_cond_destroy(&r->done);
   pthread_cond_destroy(&r->fated);
+  pthread_mutex_destroy(&r->view_mu);
   free(r);
   rt->raft = NULL;
 }

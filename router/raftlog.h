@@ -32,6 +32,16 @@ mc_code rl_rebuild(const char *data_dir, uint64_t index, mc_err *err);
 /* The store's raft_applied. */
 mc_code rl_store_applied(st_store *store, uint64_t *out, mc_err *err);
 
+/* A cluster's raft snapshot: the checkpoint <index>'s store copy behind
+ * its index (8 bytes, big-endian), raft_malloc'd (raft frees it). */
+mc_code rl_checkpoint_read(const char *data_dir, uint64_t index, struct raft_buffer *out,
+                           mc_err *err);
+/* Writes a snapshot's store copy (len bytes) as checkpoint <index>,
+ * durably, and makes it CURRENT: the next start rebuilds the store from
+ * it (the store is then older than the checkpoint). */
+mc_code rl_checkpoint_install(const char *data_dir, uint64_t index, const void *store,
+                              size_t len, mc_err *err);
+
 /* raftzero.c: raft's segments in dir ("<data_dir>/raft") are zero-filled
  * when raft_uv allocates them; NULL: none any more. */
 void rl_zero_dir(const char *dir);

@@ -18,6 +18,7 @@
 #include <raft/uv.h>
 #include <uv.h>
 
+#include "router/raftguard.h"
 #include "router/raftlog.h"
 
 /* Ahead entries whose times are kept for the log line at stop. */
@@ -46,11 +47,36 @@ struct item {
   batch *live; /* its batch, whose callers wait; NULL: a replay (or a retry) */
   bool ahead;
   int fate; /* ahead items: 0 not known yet, 1 committed, -1 never (why); guarded by mu */
-  char why[128];
+  char why[384];
   int64_t t_fate, t_held; /* mc_mono_ns(): the fate came; the jobs had run */
   void *buf; /* a copy of the committed entry: decoded for a replay or a retry */
   size_t len;
 };
+
+/* A cluster's member as this node last saw raft's configuration. */
+#define RL_MAX_MEMBERS 16
+typedef struct rl_member {
+  uint64_t id;
+  char address[128];
+  int role;        /* RAFT_VOTER, RAFT_STANDBY, RAFT_SPARE */
+  uint64_t match;  /* the leader's view: the last entry known in its log; 0 elsewhere */
+} rl_member;
+
+/* What this node knows of its cluster, published by raft's thread
+ * (raftcluster.c, every few ms and at each change) for the threads that
+ * serve requests: the here hook, Health and RouterCluster/Status. Guarded
+ * by rt_raft.view_mu. */
+typedef struct rl_view {
+  int state;          /* raft_state(): RAFT_FOLLOWER, RAFT_CANDIDATE, RAFT_LEADER, RAFT_UNAVAILABLE */
+  uint64_t leader_id; /* 0: none known */
+  uint64_t term, last_index, commit_index, applied;
+  bool reads_ready;   /* leader, its term's barrier applied to the store */
+  size_t n_members;
+  rl_member members[RL_MAX_MEMBERS];
+} rl_view;
+
+/* A RouterCluster change waiting for raft's thread (one at a time). */
+enum { RL_CMD_NONE, RL_CMD_TRANSFER, RL_CMD_ADD, RL_CMD_REMOVE };
 
 struct rt_raft {
   rt_router *rt;
@@ -64,6 +90,7 @@ struct rt_raft {
   uv_check_t check;
   struct raft_uv_transport transport;
   struct raft_io io;
+  rl_guard guard; /* raft holds guard.io, around io (raftguard.c: raft 0.15's stale tail) */
   struct raft_fsm fsm;
   struct raft raft;
   struct raft_barrier barrier;
@@ -111,6 +138,30 @@ struct rt_raft {
    * in microseconds, logged at stop (docs/architecture.md quotes them). */
   uint32_t t_write[RL_TIMES], t_run[RL_TIMES], t_after[RL_TIMES];
   size_t n_times;
+
+  /* A cluster ([cluster <id>], raftcluster.c); all false/0 on a single
+   * node. raft's thread's own, except view and cmd. */
+  bool cluster;
+  bool transport_ready;  /* rl_transport_init set r->transport up */
+  bool installed;        /* the leader's snapshot is the checkpoint now: stopping (raftlog.c) */
+  bool leading;          /* leader, and its term's barrier is handed to the applier */
+  bool term_barrier_out; /* a barrier of term_barrier_term is under way */
+  uint64_t term_barrier_term;
+  uint64_t term_barrier_index; /* handed when the barrier came: reads wait for the applier */
+  struct raft_barrier term_barrier;
+  int last_health_state;
+  uint64_t last_health_leader;
+  pthread_mutex_t view_mu; /* guards view and cmd */
+  rl_view view;
+  struct {
+    int kind;          /* RL_CMD_* ; NONE: the slot is free */
+    bool started;      /* raft's thread has begun it */
+    uint64_t id;       /* the node to add, remove or hand leadership to (0: raft's choice) */
+    int64_t deadline_ms;
+    void *call;        /* the rpc_call to complete */
+    struct raft_change change;
+    struct raft_transfer transfer;
+  } cmd;
 };
 
 /* raftapply.c: the applier. */
@@ -123,7 +174,35 @@ mc_code rl_applier_start(rt_raft *r, mc_err *err);
  * freed, and where the time of the last entries went is logged. */
 void rl_applier_stop(rt_raft *r);
 
+/* raftcluster.c: the transport, membership and leadership of a cluster
+ * (or the no-one transport of a single node). */
+/* Sets r->transport up: raft_uv's TCP transport in a cluster, one that
+ * refuses every connection on a single node. r->cluster is set by then. */
+mc_code rl_transport_init(rt_raft *r, mc_err *err);
+void rl_transport_close(rt_raft *r);
+/* This node's raft id and address (1 and "router" on a single node). */
+uint64_t rl_self_id(const rt_raft *r);
+const char *rl_self_address(const rt_raft *r);
+/* The configuration a fresh log is bootstrapped with: every [cluster]
+ * node as a voter (the same on every node), or this node alone. */
+int rl_bootstrap_conf(const rt_raft *r, struct raft_configuration *conf);
+/* After raft_start in a cluster: refuses a log that is a single router's
+ * (FAILED_PRECONDITION). */
+mc_code rl_cluster_check(rt_raft *r, mc_err *err);
+/* Timeouts and snapshot trailing for a cluster (after raft_init). */
+void rl_cluster_tune(rt_raft *r);
+/* Every few ms on raft's thread: leadership (the term's barrier before
+ * the leader takes writes), the view, Health, a change under way. */
+void rl_cluster_poll(rt_raft *r);
+/* On raft's thread when woken: starts a change RouterCluster asked for. */
+void rl_cluster_run_cmd(rt_raft *r);
+/* On raft's thread at close: a change still waiting is answered. */
+void rl_cluster_close(rt_raft *r);
+
 /* raftlog.c */
+/* raft's thread, in a cluster when this node does not lead: the jobs
+ * queued are answered UNAVAILABLE, not applied (see raftcluster.c). */
+void rl_refuse_queued(rt_raft *r);
 /* The start is over (the log replayed, or failed to be: what says why);
  * wakes rt_raft_open_store. Only the first call counts. */
 void rl_start_done(rt_raft *r, mc_code rc, const char *what);

@@ -2,22 +2,68 @@
  * router.c - assembling the router: store, writer, timer, server; and
  * taking it apart in an order that leaves nothing half-applied.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/i18n.h"
 #include "core/log.h"
 #include "router/internal.h"
 #include "router/methods.h"
 
 #define STOP_GRACE_MS 10000
 
+/* Which [cluster <id>] this router is (*out; NULL: a single router):
+ * --node must name one of the registry's nodes when it lists any, and is
+ * refused when it lists none; a cluster runs in [storage] mode = raft. */
+static mc_code which_node(const mc_registry *reg, const rt_options *opts,
+                          const mc_router_node **out, mc_err *err) {
+  *out = NULL;
+  if (reg->n_nodes == 0) {
+    if (opts->node_id != 0)
+      return mc_err_set(err, MC_INVALID_ARGUMENT,
+                        _("--node %llu: the configuration lists no [cluster <id>] sections (a "
+                          "single router needs no --node)"),
+                        (unsigned long long)opts->node_id);
+    return MC_OK;
+  }
+  char ids[256] = "";
+  size_t len = 0;
+  for (size_t i = 0; i < reg->n_nodes && len < sizeof(ids); i++)
+    len += (size_t)snprintf(ids + len, sizeof(ids) - len, "%s%s", i ? ", " : "",
+                            reg->nodes[i].id);
+  if (opts->node_id == 0)
+    return mc_err_set(err, MC_INVALID_ARGUMENT,
+                      _("the configuration lists a cluster: say which node this router is with "
+                        "--node (one of %s)"),
+                      ids);
+  *out = mc_registry_node(reg, opts->node_id);
+  if (*out == NULL)
+    return mc_err_set(err, MC_INVALID_ARGUMENT,
+                      _("--node %llu: no [cluster %llu] in the configuration (its nodes: %s)"),
+                      (unsigned long long)opts->node_id, (unsigned long long)opts->node_id, ids);
+  const char *mode = opts->storage_mode ? opts->storage_mode : reg->storage.mode;
+  if (mode == NULL || strcmp(mode, "raft") != 0)
+    return mc_err_set(err, MC_INVALID_ARGUMENT,
+                      _("a cluster ([cluster <id>] sections) needs [storage] mode = raft"));
+  return MC_OK;
+}
+
 mc_code rt_router_open(const mc_registry *reg, const rt_options *opts, rt_router **out,
                        mc_err *err) {
   static const rt_options none;
   if (opts == NULL)
     opts = &none;
-  const char *endpoint = opts->endpoint ? opts->endpoint : reg->router.endpoint;
-  const char *data_dir = opts->data_dir ? opts->data_dir : reg->router.data_dir;
+  const mc_router_node *node = NULL;
+  mc_code rc = which_node(reg, opts, &node, err);
+  if (rc != MC_OK)
+    return rc;
+  const char *endpoint = opts->endpoint ? opts->endpoint
+                         : node != NULL ? node->endpoint
+                                        : reg->router.endpoint;
+  const char *data_dir = opts->data_dir ? opts->data_dir
+                         : node != NULL && node->data_dir != NULL ? node->data_dir
+                                                                  : reg->router.data_dir;
   if (endpoint == NULL || data_dir == NULL)
     return mc_err_set(err, MC_INVALID_ARGUMENT,
                       "[router] endpoint and data_dir are required (or --endpoint, --data-dir)");
@@ -25,6 +71,7 @@ mc_code rt_router_open(const mc_registry *reg, const rt_options *opts, rt_router
   if (rt == NULL)
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
   rt->reg = reg;
+  rt->node = node;
   rt->last_pull_ms = calloc(reg->n_principals ? reg->n_principals : 1, sizeof(*rt->last_pull_ms));
   if (rt->last_pull_ms == NULL) {
     free(rt);
@@ -38,8 +85,10 @@ mc_code rt_router_open(const mc_registry *reg, const rt_options *opts, rt_router
   pthread_mutex_init(&rt->wait_lock, NULL);
   pthread_cond_init(&rt->wait_cond, NULL);
   atomic_init(&rt->stopping, false);
+  atomic_init(&rt->restart_wanted, false);
   rt_service_init(rt);
   rt_admin_init(rt);
+  rt_cluster_init(rt);
 
   st_options so = {
       .dir = data_dir,
@@ -77,11 +126,17 @@ mc_code rt_router_open(const mc_registry *reg, const rt_options *opts, rt_router
       .tls_cert_file = reg->router.tls_cert,
       .tls_key_file = reg->router.tls_key,
   };
-  mc_code rc = rpc_server_create(reg, &ro, &rt->server, err);
+  if (node != NULL) { /* a cluster: writes on the leader only (raftcluster.c) */
+    ro.here = rt_cluster_here;
+    ro.here_arg = rt;
+  }
+  rc = rpc_server_create(reg, &ro, &rt->server, err);
   if (rc == MC_OK)
     rc = rpc_server_register(rt->server, &rt->service.base, err);
   if (rc == MC_OK)
     rc = rpc_server_register(rt->server, &rt->admin.base, err);
+  if (rc == MC_OK)
+    rc = rpc_server_register(rt->server, &rt->cluster.base, err);
   if (rc == MC_OK)
     rc = rt_signer_open(rt, &so, err);
   if (rc == MC_OK)
@@ -128,6 +183,10 @@ void rt_router_shutdown(rt_router *rt) {
   st_close(rt->store);
   rt->store = NULL;
   mc_log(MC_LOG_NOTICE, NULL, "stopped");
+}
+
+int rt_router_exit_status(const rt_router *rt) {
+  return atomic_load(&rt->restart_wanted) ? RT_EXIT_RESTART : 0;
 }
 
 void rt_router_free(rt_router *rt) {

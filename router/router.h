@@ -27,6 +27,9 @@ typedef struct rt_options {
   bool upgrade_store;
   /* Overrides [storage] mode ("lmdb-sync" or "raft"); NULL: the registry's. */
   const char *storage_mode;
+  /* Which [cluster <id>] this router is (--node): required when the
+   * registry lists a cluster, refused when it lists none; 0: not given. */
+  uint64_t node_id;
 } rt_options;
 
 typedef struct rt_router rt_router;
@@ -41,6 +44,13 @@ mc_code rt_router_open(const mc_registry *reg, const rt_options *opts, rt_router
  * new requests are refused UNAVAILABLE, requests in flight are finished
  * (their writes committed and answered), then the store is closed. */
 void rt_router_shutdown(rt_router *rt);
+
+/* The exit status the daemon should stop with: 0, or RT_EXIT_RESTART
+ * when a cluster's follower stopped itself to be started again on the
+ * leader's snapshot (it installed it as its checkpoint; the next start
+ * rebuilds the store from it). Read before rt_router_free. */
+#define RT_EXIT_RESTART 75
+int rt_router_exit_status(const rt_router *rt);
 
 /* Shuts down if needed and frees. NULL is allowed. */
 void rt_router_free(rt_router *rt);

@@ -59,15 +59,25 @@ static void refusal_set(rpc_refusal *r, const char *fmt, ...) {
 /* unproven: refused before its caller was proven (garbage, an unknown
  * caller, a bad signature; not an unknown session, which every client meets
  * after a restart and must hear about). */
-static void reply_refusal(rpc_sink sink, const ProtobufCBinaryData *request_id, mc_code code,
-                          const char *message, bool session_unknown, bool unproven) {
+static void reply_refusal_to(rpc_sink sink, const ProtobufCBinaryData *request_id, mc_code code,
+                             const char *message, bool session_unknown, bool unproven,
+                             const rpc_redirect *redirect) {
   Mediation__V1__ReplyEnvelope reply = MEDIATION__V1__REPLY_ENVELOPE__INIT;
   if (request_id != NULL)
     reply.request_id = *request_id;
   reply.code = (Mediation__V1__StatusCode)code;
   reply.message = (char *)(message ? message : "");
   reply.session_unknown = session_unknown;
+  if (redirect != NULL) { /* step 8b: where the leader is */
+    reply.leader_id = redirect->leader_id;
+    reply.leader_endpoint = (char *)redirect->leader_endpoint;
+  }
   sink.fn(sink.arg, &reply, unproven);
+}
+
+static void reply_refusal(rpc_sink sink, const ProtobufCBinaryData *request_id, mc_code code,
+                          const char *message, bool session_unknown, bool unproven) {
+  reply_refusal_to(sink, request_id, code, message, session_unknown, unproven, NULL);
 }
 
 void rpc__reply_status(rpc_server *srv, rpc_sink sink, const ProtobufCBinaryData *request_id,
@@ -379,12 +389,32 @@ static mc_code authenticate(rpc_server *srv, const Mediation__V1__RequestEnvelop
   return MC_OK;
 }
 
+/* Step 8b: the here callback (rpc_here_fn), for every service but rpc's
+ * built-ins. On false, *redirect is filled (why never NULL). */
+static bool runs_here(rpc_server *srv, const Mediation__V1__RequestEnvelope *env,
+                      const ProtobufCService *service, rpc_redirect *redirect) {
+  if (srv->here == NULL || service == &srv->health.base || service == &srv->reflection.base ||
+      service == &srv->session_service.base)
+    return true;
+  uint32_t callers = 0;
+  rpc_access access = RPC_ACCESS_UNSPECIFIED;
+  if (srv->describe != NULL &&
+      !srv->describe(srv->accept_arg, env->service, env->method, &callers, &access))
+    access = RPC_ACCESS_UNSPECIFIED;
+  memset(redirect, 0, sizeof(*redirect));
+  if (srv->here(srv->here_arg, env->service, env->method, access, env->stale_ok, redirect))
+    return true;
+  if (redirect->why == NULL)
+    redirect->why = N_("this server does not run that method now; send it again to another");
+  return false;
+}
+
 /* Steps 7 to 9, for a caller accepted: the service and method, the server
  * not stopping, the payload. Sets *input (owned by the caller) on MC_OK;
  * else writes why. */
 static mc_code find_method(rpc_server *srv, const Mediation__V1__RequestEnvelope *env,
                            ProtobufCService **service, const ProtobufCMethodDescriptor **method,
-                           ProtobufCMessage **input, rpc_refusal *why) {
+                           ProtobufCMessage **input, rpc_refusal *why, rpc_redirect *redirect) {
   mc_err err = {0};
   if ((*service = rpc__find_service(srv, env->service)) == NULL) {
     refusal_set(why, N_("no service \"%.100s\" here (Reflection/ListServices lists them)"),
@@ -401,6 +431,11 @@ static mc_code find_method(rpc_server *srv, const Mediation__V1__RequestEnvelope
   pthread_mutex_unlock(&srv->mtx);
   if (stopping && *service != &srv->health.base) {
     refusal_set(why, N_("the server is stopping; retry later or elsewhere"));
+    return MC_UNAVAILABLE;
+  }
+  if (!runs_here(srv, env, *service, redirect)) { /* step 8b */
+    snprintf(why->log, sizeof(why->log), "%s", redirect->why);
+    snprintf(why->say, sizeof(why->say), "%s", _(redirect->why));
     return MC_UNAVAILABLE;
   }
   const ProtobufCMessageDescriptor *in = (*method)->input;
@@ -465,7 +500,8 @@ static Mediation__V1__RequestEnvelope *unpack_envelope(rpc_server *srv, const ui
 
 /* Refuses the request in env with code and why, and frees env. */
 static void refuse_request(rpc_sink sink, Mediation__V1__RequestEnvelope *env, mc_code code,
-                           const rpc_refusal *why, bool session_unknown, bool proven) {
+                           const rpc_refusal *why, bool session_unknown, bool proven,
+                           const rpc_redirect *redirect) {
   /* An unknown session is routine (every client meets one after a
    * restart) and is not worth a warning; other failed proofs are. */
   if (code != MC_UNAUTHENTICATED || session_unknown)
@@ -474,8 +510,8 @@ static void refuse_request(rpc_sink sink, Mediation__V1__RequestEnvelope *env, m
   else if (warn_allowed())
     mc_log(MC_LOG_WARNING, NULL, "rpc: refused %.64s/%.64s: %s", env->service, env->method,
            why->log);
-  reply_refusal(sink, &env->request_id, code, why->say, session_unknown,
-                !proven && !session_unknown);
+  reply_refusal_to(sink, &env->request_id, code, why->say, session_unknown,
+                   !proven && !session_unknown, redirect);
   mediation__v1__request_envelope__free_unpacked(env, NULL);
 }
 
@@ -516,6 +552,7 @@ void rpc__dispatch(rpc_server *srv, const uint8_t *data, size_t len, rpc_sink si
 static void dispatch_envelope(rpc_server *srv, Mediation__V1__RequestEnvelope *env,
                               rpc_sink sink) {
   rpc_refusal why;
+  rpc_redirect redirect = {0};
   mc_code code = MC_OK;
   bool by_session = false, session_unknown = false, proven = false;
   const mc_principal *caller = NULL;
@@ -549,10 +586,11 @@ static void dispatch_envelope(rpc_server *srv, Mediation__V1__RequestEnvelope *e
   } else if (!accepted(srv, caller, env->service, env->method, &why)) {
     code = MC_PERMISSION_DENIED;
   } else {
-    code = find_method(srv, env, &service, &method, &input, &why);
+    code = find_method(srv, env, &service, &method, &input, &why, &redirect);
   }
   if (code != MC_OK) {
-    refuse_request(sink, env, code, &why, session_unknown, proven);
+    refuse_request(sink, env, code, &why, session_unknown, proven,
+                   redirect.why != NULL ? &redirect : NULL);
     return;
   }
 

@@ -197,6 +197,8 @@ struct rpc_server {
   rpc_accept_fn accept;
   rpc_describe_fn describe;
   void *accept_arg;
+  rpc_here_fn here;
+  void *here_arg;
   unsigned contexts;
   size_t max_message_bytes;
   int64_t max_deadline_ahead_ms;

@@ -80,6 +80,8 @@ mc_code rpc_server_create(const mc_registry *reg, const rpc_server_opts *opts, r
   srv->accept = opts->accept;
   srv->describe = opts->describe;
   srv->accept_arg = opts->accept_arg;
+  srv->here = opts->here;
+  srv->here_arg = opts->here_arg;
   srv->contexts = opts->contexts ? opts->contexts : reg->router.contexts ? reg->router.contexts : 64;
   if (srv->contexts > 4096)
     srv->contexts = 4096;

@@ -64,6 +64,9 @@
  *      callback's, else the server's)                      else PERMISSION_DENIED
  *   7. the service and method exist                         else UNIMPLEMENTED
  *   8. the server is not stopping (Health excepted)         else UNAVAILABLE
+ *   8b. the `here` callback runs the method on this server
+ *      (a cluster's follower: see rpc_here_fn)              else UNAVAILABLE
+ *      with ReplyEnvelope.leader_id and leader_endpoint
  *   9. the payload passes mc_wire_check with the method's
  *      input type and unpacks; the message names the field  else INVALID_ARGUMENT
  * Then service->invoke(service, method index, input, closure, call). After
@@ -135,6 +138,28 @@ typedef enum rpc_access {
 typedef bool (*rpc_describe_fn)(void *arg, const char *service, const char *method,
                                 uint32_t *callers, rpc_access *access);
 
+/* Whether this server runs service/method HERE, now: a router of a
+ * cluster runs writes and polls only on its leader, and reads on a follower
+ * only when the caller said stale_ok (RequestEnvelope.stale_ok). One hook
+ * for every such rule, asked after step 8 (the method exists, the server is
+ * not stopping), before the payload is unpacked, for every method except
+ * rpc's built-ins (Health, Reflection, RpcSession are each server's own).
+ * access is the describe callback's (RPC_ACCESS_UNSPECIFIED without a row).
+ * Return true to run the handler. To refuse, return false and fill *out:
+ * the caller gets UNAVAILABLE with out->why (an N_() text that outlives the
+ * server; the caller gets its translation) and ReplyEnvelope.leader_id /
+ * leader_endpoint = out->leader_id / out->leader_endpoint (0 / "": no
+ * leader known). The request is not run: the client sends it again (same
+ * request id) to the leader. Called with here_arg on an nng thread; must
+ * not block. */
+typedef struct rpc_redirect {
+  const char *why;
+  uint64_t leader_id;
+  char leader_endpoint[256];
+} rpc_redirect;
+typedef bool (*rpc_here_fn)(void *arg, const char *service, const char *method,
+                            rpc_access access, bool stale_ok, rpc_redirect *out);
+
 typedef struct rpc_server_opts {
   const char *program;  /* Health's `server`, e.g. "mediation-router" */
   const char *version;  /* Health's `version` */
@@ -146,6 +171,8 @@ typedef struct rpc_server_opts {
   rpc_accept_fn accept;  /* optional, see above */
   rpc_describe_fn describe; /* optional, see above; gets accept_arg too */
   void *accept_arg;
+  rpc_here_fn here;      /* optional, see above */
+  void *here_arg;
   /* For tls+tcp:// listeners: the server's certificate (chain) and private
    * key, PEM files; key_password if the key is encrypted. Clients are not
    * asked for certificates: they prove who they are by signing requests. */

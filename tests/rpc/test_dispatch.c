@@ -435,6 +435,80 @@ static void test_accept_why_and_describe(void **state) {
   rpc_server_free(s);
 }
 
+/* A cluster's follower, as the here hook sees it: Ping (a poll, from
+ * describe_ping) never runs here; Echo (no row: UNSPECIFIED) runs with
+ * stale_ok only. */
+static int here_calls;
+static bool follower_here(void *arg, const char *service, const char *method, rpc_access access,
+                          bool stale_ok, rpc_redirect *out) {
+  (void)arg;
+  (void)service;
+  here_calls++;
+  if (strcmp(method, "Echo") == 0 && access == RPC_ACCESS_UNSPECIFIED && stale_ok)
+    return true;
+  out->why = "not the leader";
+  out->leader_id = 7;
+  snprintf(out->leader_endpoint, sizeof(out->leader_endpoint), "tcp://leader:1");
+  return false;
+}
+
+/* The here hook (rpc_here_fn): asked with the method's access and the
+ * envelope's stale_ok; a refusal is UNAVAILABLE with the leader's id and
+ * endpoint and the hook's message, and the handler does not run; rpc's own
+ * services are never asked about. */
+static void test_here_hook(void **state) {
+  (void)state;
+  rpc_server *s = NULL;
+  mc_err err;
+  assert_int_equal(rpc_server_create(env.reg,
+                                     &(rpc_server_opts){.describe = describe_ping,
+                                                        .here = follower_here},
+                                     &s, &err),
+                   MC_OK);
+  assert_int_equal(rpc_server_register(s, &rt_echo.base, &err), MC_OK);
+  int64_t d = mc_now_ms() + 5000;
+  here_calls = 0;
+  Mediation__V1__EchoEmpty empty = MEDIATION__V1__ECHO_EMPTY__INIT;
+  Mediation__V1__ReplyEnvelope *r =
+      call_on(s, env.coord, "mediation.v1.Echo", "Ping", &empty.base, d);
+  assert_int_equal(r->code, MV_STATUS(UNAVAILABLE));
+  assert_string_equal(r->message, "not the leader");
+  assert_int_equal(r->leader_id, 7);
+  assert_string_equal(r->leader_endpoint, "tcp://leader:1");
+  mediation__v1__reply_envelope__free_unpacked(r, NULL);
+
+  /* Echo with stale_ok runs; without it, refused */
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  req.text = "hi";
+  uint8_t *b = NULL;
+  size_t n = 0;
+  assert_int_equal(rpc_request_encode(env.police, "mediation.v1.Echo", "Echo", &req.base, d, NULL,
+                                      0, &b, &n, &err),
+                   MC_OK);
+  r = handle_on(s, b, n);
+  assert_int_equal(r->code, MV_STATUS(UNAVAILABLE));
+  mediation__v1__reply_envelope__free_unpacked(r, NULL);
+  Mediation__V1__RequestEnvelope *e = mediation__v1__request_envelope__unpack(NULL, n, b);
+  free(b);
+  e->stale_ok = true; /* not signed: like locale */
+  n = mediation__v1__request_envelope__get_packed_size(e);
+  b = malloc(n);
+  mediation__v1__request_envelope__pack(e, b);
+  mediation__v1__request_envelope__free_unpacked(e, NULL);
+  r = handle_on(s, b, n);
+  free(b);
+  assert_int_equal(r->code, MV_STATUS(OK));
+  assert_int_equal(r->leader_id, 0);
+  mediation__v1__reply_envelope__free_unpacked(r, NULL);
+  assert_int_equal(here_calls, 3);
+
+  /* rpc's own: Health answers without asking */
+  Mediation__V1__HealthCheckRequest hreq = MEDIATION__V1__HEALTH_CHECK_REQUEST__INIT;
+  expect(call_on(s, env.coord, "mediation.v1.Health", "Check", &hreq.base, d), MC_OK, NULL);
+  assert_int_equal(here_calls, 3);
+  rpc_server_free(s);
+}
+
 static void test_health_and_reflection(void **state) {
   (void)state;
   Mediation__V1__HealthCheckRequest hreq = MEDIATION__V1__HEALTH_CHECK_REQUEST__INIT;
@@ -952,6 +1026,7 @@ int main(void) {
       T(test_sizes),
       T(test_accept_rules),
       T(test_accept_why_and_describe),
+      T(test_here_hook),
       T(test_health_and_reflection),
       T(test_async_reply),
       T(test_buggy_handlers),
