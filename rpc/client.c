@@ -541,32 +541,6 @@ mc_code rpc_client_create(const char *url, const rpc_key *key, const mc_limits *
   return rpc__client_create_one(url, key, limits, opts, false, out, err);
 }
 
-mc_code rpc_client_create_list(const char *const urls[], size_t n, const rpc_key *key,
-                               const mc_limits *limits, const rpc_client_opts *opts,
-                               rpc_client **out, mc_err *err) {
-  if (urls == NULL || n == 0)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "rpc_client_create_list: no endpoint given");
-  if (n == 1) /* exactly today's client */
-    return rpc__client_create_one(urls[0], key, limits, opts, false, out, err);
-  return rpc__route_create(urls, n, key, limits, opts, out, err);
-}
-
-mc_code rpc_client_for_routers(const mc_registry *reg, const rpc_key *key,
-                               const rpc_client_opts *opts, rpc_client **out, mc_err *err) {
-  size_t n = mc_registry_router_endpoints(reg, NULL, 0);
-  if (n == 0)
-    return mc_err_set(err, MC_INVALID_ARGUMENT,
-                      _("configuration: no router endpoint ([router] endpoint or [cluster <id>] "
-                        "endpoint)"));
-  const char **urls = calloc(n, sizeof(*urls));
-  if (urls == NULL)
-    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
-  mc_registry_router_endpoints(reg, urls, n);
-  mc_code rc = rpc_client_create_list(urls, n, key, &reg->limits, opts, out, err);
-  free(urls);
-  return rc;
-}
-
 mc_code rpc__client_create_one(const char *url, const rpc_key *key, const mc_limits *limits,
                                const rpc_client_opts *opts, bool member, rpc_client **out,
                                mc_err *err) {

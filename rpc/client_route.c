@@ -37,6 +37,7 @@
 #include <time.h>
 
 #include "core/clock.h"
+#include "core/i18n.h"
 #include "core/log.h"
 #include "rpc/internal.h"
 
@@ -404,9 +405,9 @@ void rpc__route_free(rpc_client *c) {
   free(c);
 }
 
-mc_code rpc__route_create(const char *const urls[], size_t n, const rpc_key *key,
-                          const mc_limits *limits, const rpc_client_opts *opts, rpc_client **out,
-                          mc_err *err) {
+static mc_code route_create(const char *const urls[], size_t n, const rpc_key *key,
+                            const mc_limits *limits, const rpc_client_opts *opts,
+                            rpc_client **out, mc_err *err) {
   for (size_t i = 0; i < n; i++)
     for (size_t j = 0; j < i; j++)
       if (urls[i] == NULL || strcmp(urls[i], urls[j]) == 0)
@@ -455,4 +456,31 @@ mc_code rpc__route_create(const char *const urls[], size_t n, const rpc_key *key
   rt->thread_running = true;
   *out = c;
   return MC_OK;
+}
+
+/* The one place a client for one router or for a cluster is chosen. */
+mc_code rpc_client_create_list(const char *const urls[], size_t n, const rpc_key *key,
+                               const mc_limits *limits, const rpc_client_opts *opts,
+                               rpc_client **out, mc_err *err) {
+  if (urls == NULL || n == 0)
+    return mc_err_set(err, MC_INVALID_ARGUMENT, "rpc_client_create_list: no endpoint given");
+  if (n == 1) /* exactly today's client */
+    return rpc__client_create_one(urls[0], key, limits, opts, false, out, err);
+  return route_create(urls, n, key, limits, opts, out, err);
+}
+
+mc_code rpc_client_for_routers(const mc_registry *reg, const rpc_key *key,
+                               const rpc_client_opts *opts, rpc_client **out, mc_err *err) {
+  size_t n = mc_registry_router_endpoints(reg, NULL, 0);
+  if (n == 0)
+    return mc_err_set(err, MC_INVALID_ARGUMENT,
+                      _("configuration: no router endpoint ([router] endpoint or [cluster <id>] "
+                        "endpoint)"));
+  const char **urls = calloc(n, sizeof(*urls));
+  if (urls == NULL)
+    return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
+  mc_registry_router_endpoints(reg, urls, n);
+  mc_code rc = rpc_client_create_list(urls, n, key, &reg->limits, opts, out, err);
+  free(urls);
+  return rc;
 }

@@ -537,10 +537,8 @@ mc_code rpc__client_create_one(const char *url, const rpc_key *key, const mc_lim
                                mc_err *err);
 
 /* The routing layer (client_route.c), for a client made for several
- * endpoints: creation, calls, the URL it talks to now, freeing. */
-mc_code rpc__route_create(const char *const urls[], size_t n, const rpc_key *key,
-                          const mc_limits *limits, const rpc_client_opts *opts, rpc_client **out,
-                          mc_err *err);
+ * endpoints (rpc_client_create_list makes it): calls, the URL it talks to
+ * now, freeing. */
 mc_code rpc__route_call(rpc_client *c, rpc_call_spec *spec, rpc_done_fn done, void *arg,
                         mc_err *err);
 const char *rpc__route_url(const rpc_client *c);
