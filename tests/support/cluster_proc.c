@@ -257,9 +257,10 @@ bool tc_take_in(tc_conn *c, int *leader, const char *unit, const char *ref, cons
   return false;
 }
 
-uint8_t *tc_case_bytes(tc_conn *c, int i, const char *case_ref, size_t *len) {
+Mediation__V1__GetCaseReply *tc_get_case(tc_conn *c, int i, const char *case_ref) {
   Mediation__V1__GetCaseRequest get = MEDIATION__V1__GET_CASE_REQUEST__INIT;
   get.case_ref = (char *)case_ref;
+  get.with_timeline = true;
   Mediation__V1__ReplyEnvelope *env =
       tc_call(c, i, COORD, "mediation.v1.Router", "GetCase", &get.base, true, NULL, 5000);
   if (env == NULL)
@@ -269,12 +270,17 @@ uint8_t *tc_case_bytes(tc_conn *c, int i, const char *case_ref, size_t *len) {
   Mediation__V1__GetCaseReply *r =
       mediation__v1__get_case_reply__unpack(NULL, env->payload.len, env->payload.data);
   assert_non_null(r);
-  *len = mediation__v1__case__get_packed_size(r->case_record);
+  mediation__v1__reply_envelope__free_unpacked(env, NULL);
+  return r;
+}
+
+uint8_t *tc_case_bytes(tc_conn *c, int i, const char *case_ref, size_t *len) {
+  Mediation__V1__GetCaseReply *r = tc_get_case(c, i, case_ref);
+  *len = mediation__v1__get_case_reply__get_packed_size(r);
   uint8_t *out = malloc(*len ? *len : 1);
   assert_non_null(out);
-  mediation__v1__case__pack(r->case_record, out);
+  mediation__v1__get_case_reply__pack(r, out);
   mediation__v1__get_case_reply__free_unpacked(r, NULL);
-  mediation__v1__reply_envelope__free_unpacked(env, NULL);
   return out;
 }
 

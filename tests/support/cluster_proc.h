@@ -83,7 +83,12 @@ int tc_await_leader(tc_conn *c, int skip, int ms);
 bool tc_take_in(tc_conn *c, int *leader, const char *unit, const char *ref, const uint8_t rid[16],
                 int give_up_ms, char case_id[64]);
 
-/* The packed Case of case_ref on node i (stale_ok GetCase); malloc'd. */
+/* GetCase of case_ref on node i (stale_ok, with its timeline: the whole
+ * case file). Caller frees. */
+Mediation__V1__GetCaseReply *tc_get_case(tc_conn *c, int i, const char *case_ref);
+
+/* tc_get_case's reply packed (the record and every event, as node i holds
+ * them); malloc'd. */
 uint8_t *tc_case_bytes(tc_conn *c, int i, const char *case_ref, size_t *len);
 
 /* ListCases of holder on node i (stale_ok, one page of page_size, with the
