@@ -54,7 +54,7 @@
 #define MARRIAGE "marriage-studio"
 #define STATION "station-wangai"
 #define ROUNDS 6
-#define MAX_CASES 400 /* per writer: one ListCases page holds them all */
+#define MAX_CASES 480 /* per writer: one ListCases page (500) holds them all */
 #define WAIT_MS 30000
 #define A(x) MV_ACTION(x)
 
@@ -180,8 +180,8 @@ typedef struct writer {
   mv_kind kinds[3];
   const char *community;
   pthread_t thread;
-  int acked; /* TakeIns answered OK; read after the join */
-  int queued; /* of them, answered with the steps queued (not yet applied) */
+  atomic_int acked; /* TakeIns answered OK */
+  int queued; /* of them, answered with the steps queued (read after the join) */
   char refs[MAX_CASES][32];
   char failed[1024];
 } writer;
@@ -233,7 +233,7 @@ static void *writer_main(void *arg) {
     protobuf_c_message_free_unpacked(reply, NULL);
     w->queued += queued;
     w->acked = n + 1;
-    tc_sleep_ms(15);
+    tc_sleep_ms(25); /* about 6 rounds of load in MAX_CASES */
   }
   return NULL;
 }
@@ -300,12 +300,16 @@ static void test_units_across_failovers(void **state) {
     assert_int_equal(pthread_create(&writers[k].thread, NULL, writer_main, &writers[k]), 0);
   srand((unsigned)time(NULL));
   int64_t worst = 0;
+  int at_kill[64 + 1] = {0}; /* take-ins acknowledged when round r's leader died */
+  if (rounds < 1 || rounds > 64)
+    fail_msg("MEDIATION_TEST_CLUSTER_ROUNDS=%s: expected 1..64", env);
   for (int round = 1; round <= rounds; round++) {
     await_settled(&c);
     tc_sleep_ms(300 + rand() % 500); /* steps under way */
     int old = tc_find_leader(&c, -1);
     assert_true(old >= 0);
     atomic_fetch_or(&down, 1 << old);
+    at_kill[round - 1] = writers[0].acked + writers[1].acked;
     th_kill(&cl.nodes[old]);
     int64_t t_kill = mc_mono_ms();
     int next = tc_await_leader(&c, old, 3000);
@@ -327,6 +331,12 @@ static void test_units_across_failovers(void **state) {
       fail_msg("operator at %s: %s", writers[k].unit, writers[k].failed);
     assert_true(writers[k].acked > 0);
   }
+  /* The units went on taking steps after every failover (the writers did
+   * not run out of cases before the last round). */
+  at_kill[rounds] = writers[0].acked + writers[1].acked;
+  for (int r = 0; r < rounds; r++)
+    if (at_kill[r + 1] <= at_kill[r])
+      fail_msg("no step acknowledged between round %d's kill and the next", r + 1);
   await_settled(&c);
   for (size_t i = 0; i < N_DAEMONS; i++)
     ts_wait_outbox_empty(daemons[i].unit, WAIT_MS);
