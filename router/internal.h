@@ -140,7 +140,7 @@ struct rt_router {
   const mc_router_node *node;
   Mediation__V1__RouterCluster_Service cluster;
   /* A cluster's follower installed the leader's snapshot as its
-   * checkpoint: it stops, to be started again on it (raftlog.c). */
+   * checkpoint: it stops, to be started again on it (raftfsm.c). */
   atomic_bool restart_wanted;
 
   /* RouterAdmin/Status: when each principal (indexed as reg->principals)

@@ -127,10 +127,17 @@ mc_code rl_cluster_check(rt_raft *r, mc_err *err) {
 void rl_cluster_tune(rt_raft *r) {
   raft_set_election_timeout(&r->raft, ELECTION_TIMEOUT_MS);
   raft_set_heartbeat_timeout(&r->raft, HEARTBEAT_MS);
+  /* Pre-vote (raft's thesis, 9.6): a node cut off from the others - or
+   * removed while it was stopped, then started with its old configuration -
+   * keeps calling elections; without pre-vote each raises its term, and
+   * the first answer it gets once it is back (or added again) carries that
+   * term and deposes a working leader. With it, a node raises its term only
+   * after a majority said it could win. */
+  raft_set_pre_vote(&r->raft, true);
   /* A follower that fell behind catches up from the log as long as the
    * leader still has the entries: keep a checkpoint's worth behind each
    * checkpoint. Further behind, it is sent the snapshot (the checkpoint's
-   * store copy) and restarts on it (raftlog.c, install_and_restart). */
+   * store copy) and restarts on it (raftfsm.c, install_and_restart). */
   raft_set_snapshot_trailing(&r->raft, r->checkpoint_entries);
   /* A follower busy with a snapshot of its own refuses the leader's
    * (RAFT_BUSY) without an answer; raft 0.15's leader sends it again only

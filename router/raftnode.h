@@ -1,10 +1,11 @@
 /*
  * raftnode.h - rt_raft's state, shared by raftlog.c (raft's thread, the
- * router's side) and raftapply.c (the applier, the thread that owns the
- * LMDB writes in raft mode). Private to those two: to the rest of the
- * router rt_raft is an opaque pointer (router/internal.h). Each field says
- * whose it is: raft's thread's own, the applier's own, or guarded by mu.
- * See raftlog.c for the design.
+ * router's side), raftfsm.c (raft's FSM callbacks, on raft's thread),
+ * raftcluster.c (what a cluster adds on raft's thread) and raftapply.c
+ * (the applier, the thread that owns the LMDB writes in raft mode).
+ * Private to those: to the rest of the router rt_raft is an opaque pointer
+ * (router/internal.h). Each field says whose it is: raft's thread's own,
+ * the applier's own, or guarded by mu. See raftlog.c for the design.
  */
 #ifndef RT_RAFTNODE_H
 #define RT_RAFTNODE_H
@@ -143,7 +144,7 @@ struct rt_raft {
    * node. raft's thread's own, except view and cmd. */
   bool cluster;
   bool transport_ready;  /* rl_transport_init set r->transport up */
-  bool installed;        /* the leader's snapshot is the checkpoint now: stopping (raftlog.c) */
+  bool installed;        /* the leader's snapshot is the checkpoint now: stopping (raftfsm.c) */
   bool leading;          /* leader, and its term's barrier is handed to the applier */
   bool term_barrier_out; /* a barrier of term_barrier_term is under way */
   uint64_t term_barrier_term;
@@ -198,6 +199,12 @@ void rl_cluster_poll(rt_raft *r);
 void rl_cluster_run_cmd(rt_raft *r);
 /* On raft's thread at close: a change still waiting is answered. */
 void rl_cluster_close(rt_raft *r);
+
+/* raftfsm.c: the FSM raft calls on its thread. */
+/* Sets r->fsm up (before raft_init): apply hands committed entries to the
+ * applier, snapshot makes a checkpoint, restore checks the store against
+ * raft's snapshot (or installs a cluster leader's and stops). */
+void rl_fsm_init(rt_raft *r);
 
 /* raftlog.c */
 /* raft's thread, in a cluster when this node does not lead: the jobs

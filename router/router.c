@@ -49,6 +49,36 @@ static mc_code which_node(const mc_registry *reg, const rt_options *opts,
   return MC_OK;
 }
 
+/* rt->server, with the router's services (Service, RouterAdmin,
+ * RouterCluster) registered but not listening yet: rt_router_open listens
+ * last, once the store, the writer and the timer are up. A cluster's node
+ * takes writes on the leader only, so its server asks rt_cluster_here
+ * where each request belongs (raftcluster.c). */
+static mc_code create_server(rt_router *rt, const rt_options *opts, mc_err *err) {
+  rpc_server_opts ro = {
+      .program = "mediation-router",
+      .version = MEDIATION_VERSION,
+      .contexts = opts->contexts ? opts->contexts : rt->reg->router.contexts,
+      .accept_kinds = rt_methods_callers(),
+      .accept = rt_methods_accept,
+      .describe = rt_methods_describe,
+      .tls_cert_file = rt->reg->router.tls_cert,
+      .tls_key_file = rt->reg->router.tls_key,
+  };
+  if (rt->node != NULL) { /* a cluster: writes on the leader only (raftcluster.c) */
+    ro.here = rt_cluster_here;
+    ro.here_arg = rt;
+  }
+  mc_code rc = rpc_server_create(rt->reg, &ro, &rt->server, err);
+  if (rc == MC_OK)
+    rc = rpc_server_register(rt->server, &rt->service.base, err);
+  if (rc == MC_OK)
+    rc = rpc_server_register(rt->server, &rt->admin.base, err);
+  if (rc == MC_OK)
+    rc = rpc_server_register(rt->server, &rt->cluster.base, err);
+  return rc;
+}
+
 mc_code rt_router_open(const mc_registry *reg, const rt_options *opts, rt_router **out,
                        mc_err *err) {
   static const rt_options none;
@@ -116,27 +146,7 @@ mc_code rt_router_open(const mc_registry *reg, const rt_options *opts, rt_router
   /* The server first, listening only at the end: the writer, raft's
    * thread and the applier set its Health from their threads, so it must
    * exist before they start. */
-  rpc_server_opts ro = {
-      .program = "mediation-router",
-      .version = MEDIATION_VERSION,
-      .contexts = opts->contexts ? opts->contexts : reg->router.contexts,
-      .accept_kinds = rt_methods_callers(),
-      .accept = rt_methods_accept,
-      .describe = rt_methods_describe,
-      .tls_cert_file = reg->router.tls_cert,
-      .tls_key_file = reg->router.tls_key,
-  };
-  if (node != NULL) { /* a cluster: writes on the leader only (raftcluster.c) */
-    ro.here = rt_cluster_here;
-    ro.here_arg = rt;
-  }
-  rc = rpc_server_create(reg, &ro, &rt->server, err);
-  if (rc == MC_OK)
-    rc = rpc_server_register(rt->server, &rt->service.base, err);
-  if (rc == MC_OK)
-    rc = rpc_server_register(rt->server, &rt->admin.base, err);
-  if (rc == MC_OK)
-    rc = rpc_server_register(rt->server, &rt->cluster.base, err);
+  rc = create_server(rt, opts, err);
   if (rc == MC_OK)
     rc = rt_signer_open(rt, &so, err);
   if (rc == MC_OK)

@@ -10,7 +10,7 @@
  *   - every node's applied history is a prefix of the longest (no two
  *     leaders made conflicting entries stand);
  *   - no value is applied twice, acknowledged or not.
- * Each node's FSM applies by index the way router/raftlog.c does: the index
+ * Each node's FSM applies by index the way router/raftfsm.c does: the index
  * is raft_last_applied() + 1 while the callback runs, and an index at or
  * below the node's applied index is skipped (idempotent by index).
  * It does not yet carry the router's jobs or LMDB (that needs the nng
