@@ -346,8 +346,8 @@ static result run_router(tw_world *world, rpc_client *c, const char *mode, int f
 
 typedef struct cluster {
   th_proc nodes[CLUSTER_NODES];
-  char endpoints[CLUSTER_NODES][TH_PATH_MAX + 32];
-  char conf[TH_PATH_MAX + 32];
+  char endpoints[CLUSTER_NODES][TH_PATH_MAX + 64];
+  char conf[TH_PATH_MAX + 64];
 } cluster;
 
 /* A free TCP port on 127.0.0.1 for raft (bound, then let go: the router
@@ -388,7 +388,7 @@ static int cluster_conf(tw_world *world, cluster *cl, int run) {
     fwrite(buf, 1, n, out);
   fclose(in);
   fprintf(out, "\n[storage]\nmode = raft\n");
-  char data[TH_PATH_MAX + 32];
+  char data[TH_PATH_MAX + 64];
   snprintf(data, sizeof(data), "%s/data", world->dir.path);
   mkdir(data, 0700); /* the other modes may not have made it */
   snprintf(data, sizeof(data), "%s/data/cluster-%d", world->dir.path, run);
@@ -423,7 +423,7 @@ static int cluster_start(tw_world *world, cluster *cl) {
   char bin[TH_PATH_MAX];
   th_bin(bin, sizeof(bin), "router/mediation-router");
   for (int i = 0; i < CLUSTER_NODES; i++) {
-    char log[TH_PATH_MAX + 32], id[16], name[32];
+    char log[TH_PATH_MAX + 64], id[16], name[32];
     snprintf(log, sizeof(log), "%s/node%d.log", world->dir.path, i + 1);
     snprintf(id, sizeof(id), "%d", i + 1);
     snprintf(name, sizeof(name), "router-%d", i + 1);
