@@ -230,6 +230,14 @@ const mc_web_site *mc_registry_web_site(const mc_registry *reg, const char *site
 /* The [cluster <id>] node with raft id `raft_id`, or NULL. */
 const mc_router_node *mc_registry_node(const mc_registry *reg, uint64_t raft_id);
 
+/* The routers clients talk to - the one place that knows them: the
+ * [cluster <id>] nodes' endpoints in raft-id order, or [router] endpoint
+ * alone when there is no [cluster] section. Writes up to cap borrowed
+ * pointers (valid as long as reg) into out and returns how many there are
+ * (which may exceed cap: call again with a larger array); 0 when no
+ * endpoint is configured at all. */
+size_t mc_registry_router_endpoints(const mc_registry *reg, const char *out[], size_t cap);
+
 /* The workstation unit of a community, or NULL. */
 const mc_unit *mc_registry_station(const mc_registry *reg, const char *community_id);
 

@@ -40,6 +40,34 @@ const mc_router_node *mc_registry_node(const mc_registry *reg, uint64_t raft_id)
   return NULL;
 }
 
+size_t mc_registry_router_endpoints(const mc_registry *reg, const char *out[], size_t cap) {
+  if (reg->n_nodes == 0) {
+    if (reg->router.endpoint == NULL || reg->router.endpoint[0] == '\0')
+      return 0;
+    if (cap > 0)
+      out[0] = reg->router.endpoint;
+    return 1;
+  }
+  /* Raft-id order, whatever the file's order: every client of one registry
+   * then tries the nodes in the same order. Selection by the next larger
+   * id: tens of nodes at most, and no allocation. */
+  uint64_t last = 0;
+  for (size_t k = 0; k < reg->n_nodes; k++) {
+    const mc_router_node *next = NULL;
+    for (size_t i = 0; i < reg->n_nodes; i++) {
+      const mc_router_node *n = &reg->nodes[i];
+      if (n->raft_id > last && (next == NULL || n->raft_id < next->raft_id))
+        next = n;
+    }
+    if (next == NULL)
+      break;
+    if (k < cap)
+      out[k] = next->endpoint;
+    last = next->raft_id;
+  }
+  return reg->n_nodes;
+}
+
 const mc_web_site *mc_registry_web_site(const mc_registry *reg, const char *site) {
   for (size_t i = 0; i < reg->n_web_sites; i++) {
     if (strcmp(reg->web_sites[i].id, site) == 0)

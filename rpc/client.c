@@ -161,6 +161,7 @@ void rpc__slot_send(rpc_slot *s, const rpc_proof *given) {
   rpc_client *c = s->c;
   rpc_proof proof = *given;
   proof.locale = s->locale;
+  proof.stale_ok = s->stale_ok;
   const rpc_proof *pf = &proof;
   uint8_t *bytes;
   size_t len;
@@ -208,6 +209,23 @@ static void decode_reply(rpc_slot *s, nng_msg *msg) {
     mediation__v1__reply_envelope__free_unpacked(env, NULL);
     rpc__session_forgotten(s);
     return;
+  }
+  if (s->hint != NULL && env->code == MV_STATUS(UNAVAILABLE)) {
+    /* For the routing layer: who the server says leads (client_route.c).
+     * Under c->mtx and only while the call is not reported: once the
+     * keeper has reported it, the routing layer may have moved on and
+     * freed what hint points into. */
+    pthread_mutex_lock(&c->mtx);
+    if (!s->reported) {
+      s->hint->from_server = true;
+      s->hint->leader_id = env->leader_id;
+      size_t n = env->leader_endpoint != NULL ? strlen(env->leader_endpoint) : 0;
+      if (n < sizeof(s->hint->endpoint))
+        memcpy(s->hint->endpoint, n ? env->leader_endpoint : "", n + 1);
+      else
+        s->hint->endpoint[0] = '\0';
+    }
+    pthread_mutex_unlock(&c->mtx);
   }
   ProtobufCMessage *out = NULL;
   code = rpc__reply_outcome(c->url, env, s->rid, s->method->output, &c->payload_limits, &out,
@@ -396,6 +414,10 @@ static void close_all(rpc_client *c) {
 void rpc_client_free(rpc_client *c) {
   if (c == NULL)
     return;
+  if (c->route != NULL) {
+    rpc__route_free(c);
+    return;
+  }
   close_all(c);
   free(c->slots);
   if (c->secrets != NULL)
@@ -412,7 +434,9 @@ void rpc_client_free(rpc_client *c) {
   free(c);
 }
 
-const char *rpc_client_url(const rpc_client *c) { return c->url; }
+const char *rpc_client_url(const rpc_client *c) {
+  return c->route != NULL ? rpc__route_url(c) : c->url;
+}
 
 /* Copies the limits and options into c, with their defaults, and makes
  * its locks. */
@@ -514,6 +538,12 @@ static int client_socket(rpc_client *c, unsigned n_slots) {
 
 mc_code rpc_client_create(const char *url, const rpc_key *key, const mc_limits *limits,
                           const rpc_client_opts *opts, rpc_client **out, mc_err *err) {
+  return rpc__client_create_one(url, key, limits, opts, false, out, err);
+}
+
+mc_code rpc__client_create_one(const char *url, const rpc_key *key, const mc_limits *limits,
+                               const rpc_client_opts *opts, bool member, rpc_client **out,
+                               mc_err *err) {
   static const rpc_client_opts none;
   if (opts == NULL)
     opts = &none;
@@ -529,6 +559,10 @@ mc_code rpc_client_create(const char *url, const rpc_key *key, const mc_limits *
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
   }
   client_settings(c, key, limits, opts);
+  if (member) {
+    c->fail_when_refused = true; /* a node that is down: the next one, soon */
+    c->fail_when_lost = true;
+  }
 
   if (sodium_init() < 0 || (c->secrets = sodium_malloc(sizeof(*c->secrets))) == NULL) {
     rpc_client_free(c);
@@ -653,21 +687,46 @@ mc_code rpc_client_call_async(rpc_client *c, const ProtobufCServiceDescriptor *s
                       "send less per request"),
                       service->name, method, n, c->max_message_bytes);
   }
+  rpc_call_spec spec = {
+      .service = service,
+      .method = md,
+      .payload = payload,
+      .payload_len = payload_len,
+      .deadline_ms = deadline,
+      .attempt_timeout_ms = copts->attempt_timeout_ms,
+      .max_attempts = copts->max_attempts,
+      .nowait = copts->nowait,
+      .stale_ok = copts->stale_ok,
+  };
+  memcpy(spec.rid, rid, sizeof(rid));
+  if (c->route != NULL)
+    return rpc__route_call(c, &spec, done, arg, err);
+  return rpc__call_start(c, &spec, done, arg, err);
+}
+
+mc_code rpc__call_start(rpc_client *c, rpc_call_spec *spec, rpc_done_fn done, void *arg,
+                        mc_err *err) {
   rpc_slot *s = NULL;
-  if ((rc = take_slot(c, deadline, copts->nowait, &s, err)) != MC_OK) {
-    free(payload);
+  mc_code rc = take_slot(c, spec->deadline_ms, spec->nowait, &s, err);
+  if (rc != MC_OK) {
+    free(spec->payload);
+    spec->payload = NULL;
     return rc;
   }
-  s->payload = payload;
-  s->payload_len = payload_len;
-  s->service = service;
-  s->method = md;
-  memcpy(s->rid, rid, sizeof(rid));
-  snprintf(s->locale, sizeof(s->locale), "%s", mc_i18n_current());
-  s->deadline_ms = deadline;
-  s->attempt_timeout_ms = copts->attempt_timeout_ms > 0 ? copts->attempt_timeout_ms
-                                                        : c->attempt_timeout_ms;
-  s->max_attempts = copts->max_attempts ? copts->max_attempts : c->max_attempts;
+  s->payload = spec->payload;
+  s->payload_len = spec->payload_len;
+  spec->payload = NULL;
+  s->service = spec->service;
+  s->method = spec->method;
+  memcpy(s->rid, spec->rid, sizeof(s->rid));
+  snprintf(s->locale, sizeof(s->locale), "%s",
+           spec->locale != NULL ? spec->locale : mc_i18n_current());
+  s->deadline_ms = spec->deadline_ms;
+  s->attempt_timeout_ms = spec->attempt_timeout_ms > 0 ? spec->attempt_timeout_ms
+                                                       : c->attempt_timeout_ms;
+  s->max_attempts = spec->max_attempts ? spec->max_attempts : c->max_attempts;
+  s->stale_ok = spec->stale_ok;
+  s->hint = spec->hint;
   s->attempts = 0;
   s->sent = false;
   s->replied = false;
@@ -677,7 +736,7 @@ mc_code rpc_client_call_async(rpc_client *c, const ProtobufCServiceDescriptor *s
   s->wake = RPC_WAKE_RETRY;
   s->done = done;
   s->done_arg = arg;
-  rpc__slot_guard(s, deadline);
+  rpc__slot_guard(s, s->deadline_ms);
   rpc__slot_go(s);
   return MC_OK;
 }

@@ -173,6 +173,14 @@ typedef struct rpc_call_opts {
   int64_t attempt_timeout_ms; /* 0: the client's default */
   unsigned max_attempts;      /* 0: the client's default */
   bool nowait;                /* no free slot: RESOURCE_EXHAUSTED at once */
+  /* A read that any router of a cluster may answer from the state it has
+   * applied, possibly behind the leader's (RequestEnvelope.stale_ok). Like
+   * locale and max_reply_bytes it is not covered by the signature or MAC
+   * (rpc/identity.c signs service, method, id, deadline, caller and the
+   * payload's digest): changing it on the way can only make a read staler,
+   * never run a write, and TLS guards it between machines. Without it a
+   * follower refuses and names the leader. A single router ignores it. */
+  bool stale_ok;
 } rpc_call_opts;
 
 /* Called once when an async call completes. code and message are the status
@@ -193,6 +201,43 @@ typedef void (*rpc_done_fn)(void *arg, mc_code code, const char *message,
  * RESOURCE_EXHAUSTED. */
 mc_code rpc_client_create(const char *url, const rpc_key *key, const mc_limits *limits,
                           const rpc_client_opts *opts, rpc_client **out, mc_err *err);
+
+/* A client for a cluster of routers: urls[0..n-1] are its nodes' endpoints
+ * (mc_registry_router_endpoints gives them, in raft-id order). With n == 1
+ * this is rpc_client_create, nothing more. With several, calls follow the
+ * leader (client_route.c):
+ *   - a call goes to the node the client talks to now (the first at
+ *     first); its sessions, connections and keeper are that node's own;
+ *   - a node's UNAVAILABLE naming a leader that is one of urls (a follower:
+ *     "not run, ask the leader") sends the same request - same request id,
+ *     same deadline - to that leader at once, which becomes the current
+ *     node for every later call ("router leader is now node N at URL" is
+ *     logged once per change);
+ *   - an UNAVAILABLE naming no leader (an election), one made here (nothing
+ *     listening, refused: the node is down) or DEADLINE_EXCEEDED before the
+ *     call's deadline (the connection was lost after sending: outcome
+ *     unknown, and the same request id is safe on any node, whose
+ *     idempotency record is replicated) tries the next node; after every
+ *     node failed so (or 2n replies without an answer), a pause - 50 ms,
+ *     doubling up to 800 ms - before the next round; never past the
+ *     deadline.
+ * Each reply moves the call at most once; the call ends with the first
+ * other outcome, or at its deadline: UNAVAILABLE if no attempt can have
+ * run, DEADLINE_EXCEEDED if one may have. Each node's member client is
+ * made with fail_when_refused, and ends a call whose connection dropped
+ * with no other up, so a killed node costs well under a second, not the
+ * deadline. TLS: every URL with the same tls_ca_file; tls_server_name, if
+ * given, for all. rpc_client_url says the node talked to now. Errors: as
+ * rpc_client_create's, naming the URL; INVALID_ARGUMENT for n == 0. */
+mc_code rpc_client_create_list(const char *const urls[], size_t n, const rpc_key *key,
+                               const mc_limits *limits, const rpc_client_opts *opts,
+                               rpc_client **out, mc_err *err);
+
+/* The router client of a registry: rpc_client_create_list on
+ * mc_registry_router_endpoints(reg) with reg's limits. INVALID_ARGUMENT if
+ * the registry names no router endpoint. */
+mc_code rpc_client_for_routers(const mc_registry *reg, const rpc_key *key,
+                               const rpc_client_opts *opts, rpc_client **out, mc_err *err);
 
 /* Cancels outstanding calls (their done gets CANCELLED), closes, frees.
  * No other thread may be inside an rpc_client_call on it. NULL is allowed. */
@@ -217,7 +262,7 @@ mc_code rpc_client_call_async(rpc_client *c, const ProtobufCServiceDescriptor *s
                               const rpc_call_opts *copts, rpc_done_fn done, void *arg,
                               mc_err *err);
 
-/* The URL the client dials. */
+/* The URL the client dials (a list client: the node it talks to now). */
 const char *rpc_client_url(const rpc_client *c);
 
 /* Builds and signs a request envelope, packed: what a signed call sends. On success

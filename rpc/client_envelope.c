@@ -75,6 +75,7 @@ size_t rpc__envelope_size(const char *service, const char *method, const uint8_t
   envelope_fields(&env, service, method, rid, deadline_ms, caller, NULL, payload_len, NULL);
   env.payload.data = (uint8_t *)zeros; /* get_packed_size reads only the length */
   env.max_reply_bytes = UINT32_MAX;    /* at least as long as any limit's varint */
+  env.stale_ok = true;                 /* counted whether set or not: 2 bytes */
   env.signature = (ProtobufCBinaryData){sizeof(zeros), (uint8_t *)zeros};
   return mediation__v1__request_envelope__get_packed_size(&env);
 }
@@ -92,6 +93,7 @@ mc_code rpc__envelope_build(const char *service, const char *method, const uint8
   /* Our limit, so a server refuses a reply we could not read instead of
    * sending it (rpc.proto, max_reply_bytes). */
   env.max_reply_bytes = max_bytes;
+  env.stale_ok = pf->stale_ok; /* not signed, like locale (client.h, rpc_call_opts) */
   uint8_t sig[RPC_SIGNATURE_BYTES], mac[RPC_MAC_BYTES];
   mc_code rc;
   if (pf->key != NULL) {

@@ -233,9 +233,16 @@ static bool redial(rpc_client *c, int how, bool *closed) {
 }
 
 /* Why a call ended without a reply, in this thread's language (_()). */
+#define END_OVERSIZE (-1)
+#define END_LOST (-2)
 static void end_text(const rpc_client *c, int64_t refused_mono, bool refused,
                      const char *tls_diag, bool sent, size_t len, char *text, size_t cap) {
-  if (refused_mono < 0)
+  if (refused_mono == END_LOST)
+    snprintf(text, cap,
+             _("the connection to %.100s was lost after sending; the request may have been "
+               "applied: retry with the same request id"),
+             c->url);
+  else if (refused_mono < 0)
     snprintf(text, cap,
              _("%.80s closed the connection on a %zu-byte request, over the 16 MiB any server "
                "reads (a smaller max_message_bytes there?): send less per request"),
@@ -264,10 +271,13 @@ static void end_text(const rpc_client *c, int64_t refused_mono, bool refused,
  * refused_mono < 0 (END_OVERSIZE), every call sent whose request is larger
  * than any server reads, after a connection dropped: nng 1.5.2's receiver
  * closes the connection on it without a word, and REQ would resend it on
- * every reconnect until the deadline. */
-#define END_OVERSIZE (-1)
+ * every reconnect until the deadline; or, with END_LOST (a member of a
+ * list client, no connection up after one dropped), every call sent: its
+ * reply can only come on a new connection to this node, which is down or
+ * restarting, and the routing layer sends it to the next node instead. */
 static void end_calls(rpc_client *c, int64_t refused_mono, const char *tls_diag) {
-  bool refused = refused_mono != 0;
+  bool lost_mode = refused_mono == END_LOST;
+  bool refused = refused_mono != 0 && !lost_mode;
   struct {
     rpc_slot *s;
     rpc_done_fn done;
@@ -286,9 +296,10 @@ static void end_calls(rpc_client *c, int64_t refused_mono, const char *tls_diag)
       continue;
     /* Twice: nng resent it on the next connection and lost that one too.
      * One drop could be anything, and the request may have been applied. */
-    bool oversize = refused_mono < 0 && s->req_len > RPC_HARD_CAP_BYTES &&
+    bool oversize = refused_mono == END_OVERSIZE && s->req_len > RPC_HARD_CAP_BYTES &&
                     atomic_load(&s->sent) && ++s->drops >= 2;
-    if (refused_mono < 0 ? !oversize
+    if (lost_mode ? !atomic_load(&s->sent)
+        : refused_mono < 0 ? !oversize
         : refused       ? atomic_load(&s->sent) || s->start_mono > refused_mono
                         : now < s->overdue_ms)
       continue;
@@ -312,7 +323,7 @@ static void end_calls(rpc_client *c, int64_t refused_mono, const char *tls_diag)
     rpc_slot *s = due[i].s;
     bool open = s == c->open_slot;
     mc_code code = due[i].sent ? MC_DEADLINE_EXCEEDED : MC_UNAVAILABLE;
-    if (refused_mono < 0)
+    if (refused_mono == END_OVERSIZE)
       code = MC_RESOURCE_EXHAUSTED;
     /* In English for the log, in the caller's language for the caller. */
     locale_t previous = mc_i18n_use("C");
@@ -321,7 +332,7 @@ static void end_calls(rpc_client *c, int64_t refused_mono, const char *tls_diag)
     previous = mc_i18n_use(due[i].locale);
     end_text(c, refused_mono, refused, tls_diag, due[i].sent, due[i].len, shown, sizeof(shown));
     mc_i18n_restore(previous);
-    if (refused)
+    if (refused || lost_mode)
       mc_log(MC_LOG_DEBUG, NULL, "rpc: %s: %s", open ? "RpcSession/Open" : s->method->name, text);
     else
       mc_log(MC_LOG_WARNING, NULL, "rpc: %s was still running %d ms after its deadline: %s",
@@ -448,6 +459,8 @@ void *rpc__client_keeper(void *arg) {
       seen_lost = lost;
       if (c->max_message_bytes > RPC_HARD_CAP_BYTES) /* else nothing we send is that large */
         end_calls(c, END_OVERSIZE, NULL);
+      if (c->fail_when_lost && atomic_load(&c->pipes) == 0)
+        end_calls(c, END_LOST, NULL);
     }
     int64_t refused_mono = waiting ? endpoint_refuses(c, &refusals) : 0;
     if (refused_mono != 0)

@@ -304,6 +304,7 @@ typedef struct rpc_proof {
   const uint8_t *session_id;
   const uint8_t *session_key;
   const char *locale; /* the caller's language (RequestEnvelope.locale); NULL: this thread's */
+  bool stale_ok;      /* RequestEnvelope.stale_ok: a read any node of a cluster may answer */
 } rpc_proof;
 
 /* The request packed into *out (malloc'd, caller frees). Errors:
@@ -361,6 +362,15 @@ enum { RPC_WAKE_RETRY, RPC_WAKE_SIGN };
 
 typedef struct rpc_slot rpc_slot;
 
+/* What a server's UNAVAILABLE said about the leader of a cluster
+ * (ReplyEnvelope.leader_id/leader_endpoint): filled in by the slot that
+ * got the reply, read by the routing layer (client_route.c) in its done. */
+typedef struct rpc_leader_hint {
+  bool from_server;    /* the UNAVAILABLE was the server's, not made here */
+  uint64_t leader_id;  /* 0: none known (an election) */
+  char endpoint[256];  /* "" when none or too long to be one of ours */
+} rpc_leader_hint;
+
 /* One call at a time: an nng context and its aios. */
 struct rpc_slot {
   rpc_client *c;  /* borrowed: the client that owns the slot array */
@@ -380,6 +390,8 @@ struct rpc_slot {
   int64_t deadline_ms; /* absolute Unix ms, as in the envelope */
   int64_t attempt_timeout_ms;
   unsigned attempts, max_attempts;
+  bool stale_ok;      /* RequestEnvelope.stale_ok (rpc_call_opts) */
+  rpc_leader_hint *hint; /* borrowed: the routing layer's, or NULL */
   _Atomic bool sent; /* some attempt was handed to a connection (read by the keeper) */
   _Atomic bool replied; /* the server answered (the Open slot: a refusal, not a lost request) */
   bool sign;      /* always sign this call: sessions off, the Open itself, or given up on */
@@ -444,6 +456,14 @@ struct rpc_client {
    * taken; 0: the last send was taken. */
   _Atomic int64_t starved_since_mono;
   bool fail_when_refused; /* value, from rpc_client_opts; read by the keeper */
+  /* value: a member of a list client (client_route.c): calls sent on a
+   * connection that is gone, with none up, end at once (the keeper) so
+   * that the routing layer sends them to the next node */
+  bool fail_when_lost;
+  /* owned: set for a client made for several endpoints (client_route.c):
+   * then the client only routes calls to its members and every field
+   * above is unused */
+  struct rpc_route *route;
   /* borrowed, from rpc_client_opts; called by the keeper only */
   void (*on_tls_verdict)(void *arg, const char *why);
   void *on_tls_verdict_arg;                           /* borrowed, from rpc_client_opts */
@@ -489,6 +509,41 @@ void rpc__slot_finish(rpc_slot *s, mc_code code, const char *text, ProtobufCMess
 /* Makes s->req the envelope proven by pf and sends its first attempt; a
  * failure ends the call. */
 void rpc__slot_send(rpc_slot *s, const rpc_proof *pf);
+/* What one call sends: given to rpc__call_start. */
+typedef struct rpc_call_spec {
+  const ProtobufCServiceDescriptor *service; /* borrowed */
+  const ProtobufCMethodDescriptor *method;   /* borrowed */
+  uint8_t *payload;   /* owned by the spec until rpc__call_start, which takes it */
+  size_t payload_len;
+  uint8_t rid[RPC_REQUEST_ID_BYTES];
+  int64_t deadline_ms;
+  int64_t attempt_timeout_ms; /* 0: the client's */
+  unsigned max_attempts;      /* 0: the client's */
+  bool nowait;
+  bool stale_ok;
+  const char *locale;   /* the caller's language; NULL: this thread's */
+  rpc_leader_hint *hint; /* borrowed, or NULL */
+} rpc_call_spec;
+/* Starts a call on a single-endpoint client from a packed request (takes
+ * spec->payload in every case). As rpc_client_call_async: MC_OK and done
+ * is called once, or the failure and done is never called. */
+mc_code rpc__call_start(rpc_client *c, rpc_call_spec *spec, rpc_done_fn done, void *arg,
+                        mc_err *err);
+/* A client like rpc_client_create's, as a member of a list client: it
+ * fails fast on a refused or lost connection (fail_when_refused,
+ * fail_when_lost) so that calls move on to the next node. */
+mc_code rpc__client_create_one(const char *url, const rpc_key *key, const mc_limits *limits,
+                               const rpc_client_opts *opts, bool member, rpc_client **out,
+                               mc_err *err);
+
+/* The routing layer (client_route.c), for a client made for several
+ * endpoints (rpc_client_create_list makes it): calls, the URL it talks to
+ * now, freeing. */
+mc_code rpc__route_call(rpc_client *c, rpc_call_spec *spec, rpc_done_fn done, void *arg,
+                        mc_err *err);
+const char *rpc__route_url(const rpc_client *c);
+void rpc__route_free(rpc_client *c);
+
 /* ms as an nng timeout: at least 1, at most INT32_MAX. */
 nng_duration rpc__ms_duration(int64_t ms);
 

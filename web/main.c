@@ -95,7 +95,10 @@ static int start_parts(wg_main *m, const mc_web_site *ws, const char *principal,
       .tls_ca_file = reg->router.tls_ca,
       .tls_server_name = coordinator ? reg->router.tls_server_name : NULL,
   };
-  if (rpc_client_create(url, m->key, &reg->limits, &opts, &m->client, &err) != MC_OK) {
+  /* The coordinators' router client follows a cluster's leader. */
+  mc_code rc = coordinator ? rpc_client_for_routers(reg, m->key, &opts, &m->client, &err)
+                           : rpc_client_create(url, m->key, &reg->limits, &opts, &m->client, &err);
+  if (rc != MC_OK) {
     mc_log(MC_LOG_ERR, NULL, "cannot use %s: %s", url, err.msg);
     return 1;
   }
@@ -138,7 +141,11 @@ static int serve(wg_main *m, const char *unit_id, bool coordinator, const char *
     mc_log(MC_LOG_ERR, NULL, "configuration: no [web \"%s\"] section", site);
     return 1;
   }
-  const char *url = coordinator ? reg->router.endpoint : unit->endpoint;
+  /* The coordinators' site asks the router: the first of a cluster's here,
+   * all of them in start_parts. */
+  const char *url = unit != NULL ? unit->endpoint : NULL;
+  if (coordinator)
+    mc_registry_router_endpoints(reg, &url, 1);
   if (url == NULL || url[0] == '\0') {
     mc_log(MC_LOG_ERR, NULL, "configuration: %s has no endpoint",
            coordinator ? "[router]" : "the unit");

@@ -31,6 +31,8 @@ enum {
   G_JSON,
   G_TIMEOUT,
   G_VERSION,
+  G_STALE_OK,
+  G_NODE,
 };
 
 static const struct option global_options[] = {
@@ -40,6 +42,8 @@ static const struct option global_options[] = {
     {"json", no_argument, NULL, G_JSON},
     {"timeout", required_argument, NULL, G_TIMEOUT},
     {"help", no_argument, NULL, G_HELP},
+    {"stale-ok", no_argument, NULL, G_STALE_OK},
+    {"node", required_argument, NULL, G_NODE},
     {NULL, 0, NULL, 0},
 };
 
@@ -66,6 +70,10 @@ static const char global_options_help[] =
     "      --json             print the reply as JSON (field names as in proto/, see\n"
     "                         docs/mediactl.md)\n"
     "      --timeout SECONDS  give up after this long (default 10)\n"
+    "      --stale-ok         a cluster of routers: reads from whichever node answers,\n"
+    "                         possibly a little behind the leader (default: the leader)\n"
+    "      --node N           a cluster of routers: talk to node N ([cluster N]) only,\n"
+    "                         e.g. for the status of that node\n"
     "  -h, --help             this text; `mediactl <command> --help` for one command\n"
     "      --version          the version\n"
     "\n"
@@ -177,6 +185,17 @@ static int global_option(ctl_ctx *ctx, int c, const char *arg) {
   case G_UNIT: ctx->unit_arg = arg; return 1;
   case G_AS: ctx->as = arg; return 1;
   case G_JSON: ctx->json = true; return 1;
+  case G_STALE_OK: ctx->stale_ok = true; return 1;
+  case G_NODE: {
+    long id;
+    if (ctl_parse_long(arg, 1, 65535, &id) != 0) {
+      ctl_usage_error(ctx, _("--node: expected a router's id, a number from 1 to 65535 (its "
+                             "[cluster N] section)"));
+      return -1;
+    }
+    ctx->node = (uint64_t)id;
+    return 1;
+  }
   case G_TIMEOUT:
     if (parse_timeout(arg, &ctx->timeout_ms) != 0) {
       ctl_usage_error(ctx, _("--timeout: expected a number of seconds more than 0, such as 30 "
@@ -465,12 +484,25 @@ int ctl_connect(ctl_ctx *ctx, bool desk) {
       return ctl_usage_error(ctx, _("--unit does not apply: %s asks the router as the "
                                   "coordinator (to sign as the unit itself, use --as UNIT)"),
                              ctx->cmd->name);
-    url = ctx->reg->router.endpoint;
+    /* One router, or a cluster's (the client follows its leader), or with
+     * --node that node alone. */
+    url = NULL;
+    mc_registry_router_endpoints(ctx->reg, &url, 1);
+    if (ctx->node != 0) {
+      const mc_router_node *node = mc_registry_node(ctx->reg, ctx->node);
+      if (node == NULL)
+        return ctl_usage_error(ctx, _("--node %llu: the configuration has no [cluster %llu]"),
+                               (unsigned long long)ctx->node, (unsigned long long)ctx->node);
+      url = node->endpoint;
+    }
     snprintf(principal, sizeof(principal), "%s", default_coordinator(ctx->reg));
     server_name = ctx->reg->router.tls_server_name;
     if (url == NULL || url[0] == '\0')
       return ctl_fail(CTL_EXIT_FAILED, _("configuration: [router] has no endpoint"));
   }
+  if (desk && ctx->node != 0)
+    return ctl_usage_error(ctx, _("--node applies to the routers of a cluster, not to a "
+                                  "unit's service"));
   if (ctx->as != NULL) {
     if (!rpc_principal_valid(ctx->as))
       return ctl_usage_error(ctx, _("--as: \"%s\" is not a principal id (a-z, 0-9, - and _)"),
@@ -487,7 +519,11 @@ int ctl_connect(ctl_ctx *ctx, bool desk) {
       .tls_ca_file = ctx->reg->router.tls_ca,
       .tls_server_name = server_name,
   };
-  if (rpc_client_create(url, ctx->key, &ctx->reg->limits, &opts, &ctx->client, &err) != MC_OK)
+  mc_code made = desk || ctx->node != 0
+                    ? rpc_client_create(url, ctx->key, &ctx->reg->limits, &opts, &ctx->client,
+                                        &err)
+                    : rpc_client_for_routers(ctx->reg, ctx->key, &opts, &ctx->client, &err);
+  if (made != MC_OK)
     return ctl_fail(CTL_EXIT_FAILED, _("cannot use %s: %s"), url, err.msg);
   ctx->desk = desk;
   return CTL_EXIT_OK;
@@ -533,7 +569,7 @@ int ctl_status_fail(mc_code code, const char *message) {
 
 int ctl_call(ctl_ctx *ctx, const ProtobufCServiceDescriptor *svc, const char *method,
              const ProtobufCMessage *request, ProtobufCMessage **reply) {
-  rpc_call_opts copts = {.timeout_ms = ctx->timeout_ms};
+  rpc_call_opts copts = {.timeout_ms = ctx->timeout_ms, .stale_ok = ctx->stale_ok};
   mc_err err;
   mc_err_clear(&err);
   mc_code rc = rpc_client_call(ctx->client, svc, method, request, &copts, reply, &err);

@@ -605,6 +605,32 @@ const ctl_command ctl_commands[] = {
                  "  --to DATE         up to and including this day\n"
                  "  --limit N         at most N records (default: the router's page size)\n",
     },
+    /* ---- a cluster of routers (issue 19) ---- */
+    {
+        .name = "cluster",
+        .ops = &ctl_cluster_ops,
+        .target = CTL_ROUTER,
+        .group = CTL_FOR_COORDINATORS,
+        .summary = "a cluster of routers: status, add, remove, transfer-leader",
+        .usage = "Usage: mediactl cluster status [--node N]\n"
+                 "       mediactl cluster add ID\n"
+                 "       mediactl cluster remove ID\n"
+                 "       mediactl cluster transfer-leader [ID]\n"
+                 "\n"
+                 "The routers of a cluster ([cluster ID] sections of the configuration).\n"
+                 "  status            asks every router for its own view: node, address, state\n"
+                 "                    (主节点 leader, 从节点 follower, 候选 candidate), term,\n"
+                 "                    last entry applied, last log entry, and the leader it\n"
+                 "                    knows; exit 4 if a router did not answer. With --node N\n"
+                 "                    only that one. A single router says 单节点\n"
+                 "  add ID            makes router ID (listed in the configuration) a voting\n"
+                 "                    member once it has caught up\n"
+                 "  remove ID         takes router ID out of the cluster\n"
+                 "  transfer-leader [ID]\n"
+                 "                    hands leadership to router ID (default: the one most up\n"
+                 "                    to date) and waits until it has it\n"
+                 "Changes go to the leader, wherever it is; one at a time.\n",
+    },
 
     /* ---- web logins: on the gateway's machine ---- */
     {

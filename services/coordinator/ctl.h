@@ -171,6 +171,8 @@ struct ctl_ctx {
   const char *as;       /* --as: the principal whose key signs */
   bool json;
   int64_t timeout_ms;
+  bool stale_ok;   /* --stale-ok: reads any router of a cluster may answer */
+  uint64_t node;   /* --node N: that router of a cluster only; 0: all (the leader) */
   const ctl_command *cmd;
   const char *arg; /* the command's argument, if it takes one and it was given */
 #define CTL_ARGS_MAX 4
@@ -394,6 +396,8 @@ extern const ctl_ops ctl_help_ops, ctl_intake_ops, ctl_step_ops, ctl_inbox_ops, 
     ctl_conflicts_ops, ctl_dismiss_ops, ctl_roster_ops, ctl_show_ops, ctl_list_ops,
     ctl_stuck_ops, ctl_figures_ops, ctl_report_ops, ctl_backup_ops, ctl_verify_ops,
     ctl_access_log_ops, ctl_health_ops, ctl_methods_ops, ctl_user_ops;
+/* a cluster of routers (cmd_cluster.c): `cluster status|add|remove|transfer-leader` */
+extern const ctl_ops ctl_cluster_ops;
 /* documents (cmd_documents.c): `document` and `verify-print` */
 extern const ctl_ops ctl_document_ops, ctl_verify_print_ops;
 /* The year's report as a PDF at path (cmd_figures.c); year_arg NULL: this year.

@@ -324,20 +324,20 @@ int main(int argc, char **argv) {
     mc_log(MC_LOG_ERR, NULL, _("configuration: [remind] data_dir is required"));
   } else if (principal == NULL) {
     mc_log(MC_LOG_ERR, NULL, _("configuration: no [coordinator] to ask the router as"));
-  } else if (c.reg->router.endpoint == NULL) {
+  } else if (mc_registry_router_endpoints(c.reg, NULL, 0) == 0) {
     mc_log(MC_LOG_ERR, NULL, _("configuration: [router] has no endpoint"));
   } else if (!rm_send_init()) {
     mc_log(MC_LOG_ERR, NULL, "libcurl could not be initialised");
   } else if (rpc_key_load(c.reg->keys_dir, principal, &c.key, &err) != MC_OK) {
     mc_log(MC_LOG_ERR, NULL, "the key of %s: %s", principal, err.msg);
-  } else if (rpc_client_create(c.reg->router.endpoint, c.key, &c.reg->limits,
-                               &(rpc_client_opts){.max_in_flight = 2,
+  } else if (rpc_client_for_routers(c.reg, c.key, /* one router, or a cluster's */
+                                    &(rpc_client_opts){.max_in_flight = 2,
                                                   .fail_when_refused = once || digest,
                                                   .tls_ca_file = c.reg->router.tls_ca,
                                                   .tls_server_name =
                                                       c.reg->router.tls_server_name},
                                &c.client, &err) != MC_OK) {
-    mc_log(MC_LOG_ERR, NULL, "the router at %s: %s", c.reg->router.endpoint, err.msg);
+    mc_log(MC_LOG_ERR, NULL, "the router: %s", err.msg);
   } else if (rm_state_load(&c.st, c.reg->remind.data_dir, &err) != MC_OK) {
     mc_log(MC_LOG_ERR, NULL, "%s", err.msg);
   } else {

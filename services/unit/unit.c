@@ -32,10 +32,13 @@
 static void un_router_tls(void *arg, const char *why) {
   un_unit *u = arg;
   pthread_mutex_lock(&u->mu);
+  /* Named by the registry's first router: every node of a cluster shares
+   * the CA and the name, so one verdict speaks for all of them. */
+  const char *router = "";
+  mc_registry_router_endpoints(u->reg, &router, 1);
   if (why != NULL)
     snprintf(u->router_problem, sizeof(u->router_problem),
-             "TLS 配置错误 (TLS configuration error) with the router %.100s: %s",
-             u->reg->router.endpoint, why);
+             "TLS 配置错误 (TLS configuration error) with the router %.100s: %s", router, why);
   else
     u->router_problem[0] = '\0';
   /* Under mu, so a stop's "shutting down" is never overwritten. */
@@ -51,8 +54,9 @@ mc_code un_unit_open(const mc_registry *reg, const mc_unit *self, const un_polic
   if (self->endpoint == NULL || self->data_dir == NULL)
     return mc_err_set(err, MC_INVALID_ARGUMENT,
                       "[unit %s]: endpoint and data_dir are required", self->id);
-  if (reg->router.endpoint == NULL)
-    return mc_err_set(err, MC_INVALID_ARGUMENT, "[router] endpoint is required");
+  if (mc_registry_router_endpoints(reg, NULL, 0) == 0)
+    return mc_err_set(err, MC_INVALID_ARGUMENT,
+                      "[router] endpoint (or [cluster <id>] endpoints) is required");
   un_unit *u = calloc(1, sizeof(*u));
   if (u == NULL)
     return mc_err_set(err, MC_RESOURCE_EXHAUSTED, "out of memory");
@@ -78,7 +82,10 @@ mc_code un_unit_open(const mc_registry *reg, const mc_unit *self, const un_polic
     rc = st_outbox_open(&oo, &u->ob, err);
   }
   if (rc == MC_OK) {
-    bool tls = strncmp(reg->router.endpoint, "tls+tcp://", 10) == 0;
+    /* Every router of a cluster is reached the same way. */
+    const char *first = NULL;
+    mc_registry_router_endpoints(reg, &first, 1);
+    bool tls = strncmp(first, "tls+tcp://", 10) == 0;
     rpc_client_opts co = {
         .max_in_flight = 8,
         .default_timeout_ms = 10000,
@@ -87,7 +94,8 @@ mc_code un_unit_open(const mc_registry *reg, const mc_unit *self, const un_polic
         .on_tls_verdict = un_router_tls,
         .on_tls_verdict_arg = u,
     };
-    rc = rpc_client_create(reg->router.endpoint, u->key, &reg->limits, &co, &u->router, err);
+    /* One router, or the cluster's: the client follows its leader. */
+    rc = rpc_client_for_routers(reg, u->key, &co, &u->router, err);
   }
   rpc_server *desk = NULL;
   if (rc == MC_OK) {
@@ -132,7 +140,7 @@ mc_code un_unit_open(const mc_registry *reg, const mc_unit *self, const un_polic
     st_ob_count(t, &pending, NULL);
   st_read_end(t);
   mc_log(MC_LOG_NOTICE, NULL, "%s serving on %s; router %s; %llu steps waiting in the outbox",
-         self->id, self->endpoint, reg->router.endpoint, (unsigned long long)pending);
+         self->id, self->endpoint, rpc_client_url(u->router), (unsigned long long)pending);
   *out = u;
   return MC_OK;
 }

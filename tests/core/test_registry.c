@@ -351,6 +351,37 @@ static void test_cluster_sections(void **state) {
   expect_error("[cluster 1]\nport = 1\n", "[cluster 1] port: unknown key");
 }
 
+/* The routers clients talk to (mc_registry_router_endpoints): the nodes in
+ * raft-id order whatever the file's order, or [router] endpoint alone. */
+static void test_router_endpoints(void **state) {
+  (void)state;
+  make_key();
+  mc_registry *reg = NULL;
+  mc_err err;
+  const char *cluster = "[storage]\nmode = raft\n"
+                        "[cluster 7]\nendpoint = tcp://10.0.0.7:7000\nraft_address = 10.0.0.7:7100\n"
+                        "[cluster 2]\nendpoint = tcp://10.0.0.2:7000\nraft_address = 10.0.0.2:7100\n"
+                        "[cluster 30]\nendpoint = tcp://10.0.0.30:7000\nraft_address = 10.0.0.30:7100\n";
+  if (mc_registry_parse(sample(cluster), "sample.conf", &reg, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  const char *urls[4] = {NULL};
+  assert_int_equal(mc_registry_router_endpoints(reg, urls, 4), 3);
+  assert_string_equal(urls[0], "tcp://10.0.0.2:7000");
+  assert_string_equal(urls[1], "tcp://10.0.0.7:7000");
+  assert_string_equal(urls[2], "tcp://10.0.0.30:7000");
+  assert_null(urls[3]);
+  const char *two[2] = {NULL};
+  assert_int_equal(mc_registry_router_endpoints(reg, two, 2), 3); /* too small: says how many */
+  assert_string_equal(two[1], "tcp://10.0.0.7:7000");
+  assert_int_equal(mc_registry_router_endpoints(reg, NULL, 0), 3);
+  mc_registry_free(reg);
+  if (mc_registry_parse(sample(""), "sample.conf", &reg, &err) != MC_OK)
+    fail_msg("%s", err.msg);
+  assert_int_equal(mc_registry_router_endpoints(reg, urls, 4), 1);
+  assert_string_equal(urls[0], reg->router.endpoint);
+  mc_registry_free(reg);
+}
+
 /* The reminders' keys (mediation-remind): [remind] once, and a unit's mail
  * route and robot in its [unit] section; a half mail route, an unknown
  * robot or a time that is not HH:MM is named. */
@@ -461,6 +492,7 @@ int main(void) {
       cmocka_unit_test(test_defaults),
       cmocka_unit_test(test_web_sections),
       cmocka_unit_test(test_cluster_sections),
+      cmocka_unit_test(test_router_endpoints),
       cmocka_unit_test(test_remind_keys),
       cmocka_unit_test(test_aliases),
       cmocka_unit_test(test_missing_file),

@@ -1,0 +1,308 @@
+/*
+ * test_mediactl_cluster.c - the clients of a cluster of routers, end to end
+ * (issue 19): mediactl and a unit daemon against three real
+ * mediation-router processes ([cluster <id>] sections, raft over
+ * 127.0.0.1), and mediactl against a single router.
+ *
+ * What must hold:
+ *   - `cluster status` asks every router: exactly one says it leads, and
+ *     every one names it; `--node N` asks only N; a single router says
+ *     单节点;
+ *   - `cluster transfer-leader N` moves leadership to N, and status says so;
+ *   - a unit daemon, whose router client is made from the same
+ *     configuration, follows the leader: it logs "router leader is now
+ *     node N", and a step taken at its Desk lands on the cluster after the
+ *     leader is SIGKILLed (seen through mediactl, whose own client has to
+ *     get past the dead node too);
+ *   - `--stale-ok` reads are answered.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "core/clock.h"
+#include "mctl.h"
+#include "world.h"
+
+#define NODES 3
+
+static tw_world world;
+static th_proc nodes[NODES];
+
+static void sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+/* A free TCP port on 127.0.0.1 (bound, then let go). */
+static int free_port(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof(a);
+  if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+      getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+static int start_node(int i) {
+  char bin[TH_PATH_MAX], log[TH_PATH_MAX + 64], id[16], name[32];
+  th_bin(bin, sizeof(bin), "router/mediation-router");
+  snprintf(log, sizeof(log), "%s/node%d.log", world.dir.path, i + 1);
+  snprintf(id, sizeof(id), "%d", i + 1);
+  snprintf(name, sizeof(name), "router-%d", i + 1);
+  const char *argv[] = {bin, "--config", world.conf, "--node", id, NULL};
+  return th_start(&nodes[i], name, argv, log, 30000);
+}
+
+static int setup_cluster(void **state) {
+  (void)state;
+  if (tw_make(&world, "ctl-cluster", NULL, true) != 0)
+    return -1;
+  FILE *f = fopen(world.conf, "a");
+  if (f == NULL)
+    return -1;
+  fprintf(f, "\n[storage]\nmode = raft\n");
+  for (int i = 0; i < NODES; i++) {
+    int cport = free_port(), rport = free_port();
+    if (cport < 0 || rport < 0 || cport == rport)
+      return -1;
+    fprintf(f,
+            "\n[cluster %d]\nendpoint = tcp://127.0.0.1:%d\nraft_address = 127.0.0.1:%d\n"
+            "data_dir = %s/node%d\n",
+            i + 1, cport, rport, world.dir.path, i + 1);
+  }
+  if (fclose(f) != 0)
+    return -1;
+  mc_registry_free(world.reg);
+  world.reg = NULL;
+  mc_err err;
+  if (mc_registry_load(world.conf, &world.reg, &err) != MC_OK) {
+    fprintf(stderr, "%s\n", err.msg);
+    return -1;
+  }
+  for (int i = 0; i < NODES; i++)
+    if (start_node(i) != 0)
+      return -1;
+  return tw_start_unit(&world, "police-studio", "police-studio");
+}
+
+static int teardown_cluster(void **state) {
+  (void)state;
+  tw_destroy(&world); /* the unit first */
+  for (int i = 0; i < NODES; i++)
+    th_stop(&nodes[i], 20000);
+  return 0;
+}
+
+/* The leader every answering router names, if exactly one says it leads
+ * and all NODES answered and agree; else 0. */
+static uint64_t agreed_leader(void) {
+  mctl_result r = MCTL(world.conf, "--json", "cluster", "status");
+  uint64_t leader = 0;
+  int leaders = 0;
+  bool agree = r.rc == 0;
+  if (r.rc == 0) {
+    json_object *j = mctl_json(&r);
+    assert_int_equal(jlen(j, "nodes"), NODES);
+    for (int i = 0; i < NODES; i++) {
+      char path[64];
+      snprintf(path, sizeof(path), "nodes[%d].state", i);
+      if (strcmp(jstr(j, path), "leader") == 0) {
+        leaders++;
+        snprintf(path, sizeof(path), "nodes[%d].node_id", i);
+        leader = (uint64_t)jint(j, path);
+      }
+    }
+    for (int i = 0; i < NODES && leaders == 1; i++) {
+      char path[64];
+      snprintf(path, sizeof(path), "nodes[%d].leader_id", i);
+      agree = agree && (uint64_t)jint(j, path) == leader;
+    }
+    json_object_put(j);
+  }
+  mctl_free(&r);
+  return leaders == 1 && agree ? leader : 0;
+}
+
+static uint64_t await_leader(int within_ms) {
+  int64_t until = mc_mono_ms() + within_ms;
+  uint64_t leader;
+  while ((leader = agreed_leader()) == 0 && mc_mono_ms() < until)
+    sleep_ms(100);
+  return leader;
+}
+
+/* mediactl show police-studio:ref, as the coordinator, until it is found. */
+static bool case_lands(const char *ref, int within_ms, int64_t *took_ms) {
+  char arg[64];
+  snprintf(arg, sizeof(arg), "police-studio:%s", ref);
+  int64_t t0 = mc_mono_ms();
+  for (;;) {
+    mctl_result r = MCTL(world.conf, "--timeout", "5", "show", arg);
+    int rc = r.rc;
+    if (rc != 0 && mc_mono_ms() - t0 >= within_ms)
+      fprintf(stderr, "show %s: exit %d: %s\n", arg, rc, r.err);
+    mctl_free(&r);
+    if (rc == 0) {
+      *took_ms = mc_mono_ms() - t0;
+      return true;
+    }
+    if (mc_mono_ms() - t0 >= within_ms)
+      return false;
+    sleep_ms(200);
+  }
+}
+
+static void intake(const char *ref) {
+  mctl_result r = MCTL(world.conf, "--unit", "police-studio", "intake", "--kind", "neighbour",
+                       "--community", "白鹤社区", "--source", "walk_in", "--party",
+                       "applicant:邻居甲", "--party", "respondent:邻居乙", "--ref", ref);
+  if (r.rc != 0 && r.rc != 7)
+    mctl_expect(&r, 0, ref);
+  mctl_free(&r);
+}
+
+static void test_three_routers(void **state) {
+  (void)state;
+  uint64_t leader = await_leader(20000);
+  if (leader == 0)
+    fail_msg("no single leader that every router names within 20 s");
+
+  /* The table: one row per router, one 主节点 and two 从节点. */
+  mctl_result r = MCTL(world.conf, "cluster", "status");
+  mctl_expect(&r, 0, "cluster status");
+  CONTAINS(r.out, "节点");
+  CONTAINS(r.out, "任期");
+  CONTAINS(r.out, "主节点");
+  CONTAINS(r.out, "从节点");
+  for (int i = 0; i < NODES; i++) {
+    char url[80];
+    snprintf(url, sizeof(url), "%s", world.reg->nodes[i].endpoint);
+    CONTAINS(r.out, url);
+  }
+  mctl_free(&r);
+
+  /* --node: that router only. */
+  uint64_t follower = leader % NODES + 1;
+  char fid[8];
+  snprintf(fid, sizeof(fid), "%llu", (unsigned long long)follower);
+  r = MCTL(world.conf, "--node", fid, "--json", "cluster", "status");
+  mctl_expect(&r, 0, "cluster status --node");
+  json_object *j = mctl_json(&r);
+  assert_int_equal(jlen(j, "nodes"), 1);
+  assert_int_equal(jint(j, "nodes[0].node_id"), (int64_t)follower);
+  assert_string_equal(jstr(j, "nodes[0].state"), "follower");
+  json_object_put(j);
+  mctl_free(&r);
+
+  /* A step through the unit while the first leader leads. */
+  intake("cc-1");
+  int64_t took = 0;
+  assert_true(case_lands("cc-1", 10000, &took));
+
+  /* transfer-leader moves it, from wherever mediactl's client starts. */
+  r = MCTL(world.conf, "cluster", "transfer-leader", fid);
+  mctl_expect(&r, 0, "transfer-leader");
+  char want[64];
+  snprintf(want, sizeof(want), "主节点现在是节点 %s", fid);
+  CONTAINS(r.out, want);
+  mctl_free(&r);
+  assert_int_equal(await_leader(5000), follower);
+  leader = follower;
+
+  /* A read from a follower, with --stale-ok (it may lag: a few tries). */
+  uint64_t other = leader % NODES + 1;
+  char oid[8];
+  snprintf(oid, sizeof(oid), "%llu", (unsigned long long)other);
+  int64_t until = mc_mono_ms() + 5000;
+  for (;;) {
+    r = MCTL(world.conf, "--node", oid, "--stale-ok", "show", "police-studio:cc-1");
+    int rc = r.rc;
+    mctl_free(&r);
+    if (rc == 0)
+      break;
+    assert_true(mc_mono_ms() < until);
+    sleep_ms(100);
+  }
+  /* Without --stale-ok that follower refuses, naming the leader (exit 4). */
+  r = MCTL(world.conf, "--node", oid, "show", "police-studio:cc-1");
+  mctl_expect(&r, 4, "a follower's plain read");
+  mctl_free(&r);
+
+  /* The unit follows the new leader. */
+  intake("cc-2");
+  assert_true(case_lands("cc-2", 10000, &took));
+  char log[TH_PATH_MAX + 32];
+  snprintf(log, sizeof(log), "%s/police-studio.log", world.dir.path);
+  char *text = th_read_file(log);
+  assert_non_null(text);
+  snprintf(want, sizeof(want), "router leader is now node %s", fid);
+  CONTAINS(text, want);
+  free(text);
+
+  /* SIGKILL the leader: the unit's next step lands on the one elected. */
+  th_kill(&nodes[leader - 1]);
+  int64_t t_kill = mc_mono_ms();
+  intake("cc-3");
+  assert_true(case_lands("cc-3", 15000, &took));
+  fprintf(stderr, "after the leader's SIGKILL the unit's step was on the cluster in %lld ms\n",
+          (long long)(mc_mono_ms() - t_kill));
+  /* Status: the dead node cannot be reached (exit 4), a new leader leads. */
+  r = MCTL(world.conf, "cluster", "status");
+  mctl_expect(&r, 4, "status with a node down");
+  CONTAINS(r.out, "不可达");
+  mctl_free(&r);
+}
+
+/* A single router: status says so; --node names no router. */
+static void test_single_router(void **state) {
+  (void)state;
+  tw_world one = {0};
+  assert_int_equal(tw_make(&one, "ctl-single", NULL, false), 0);
+  assert_int_equal(tw_start_router(&one, NULL), 0);
+  mctl_result r = MCTL(one.conf, "cluster", "status");
+  mctl_expect(&r, 0, "single status");
+  CONTAINS(r.out, "单节点");
+  mctl_free(&r);
+  r = MCTL(one.conf, "--json", "cluster", "status");
+  mctl_expect(&r, 0, "single status --json");
+  json_object *j = mctl_json(&r);
+  assert_int_equal(jlen(j, "nodes"), 1);
+  assert_true(jbool(j, "nodes[0].single_node"));
+  json_object_put(j);
+  mctl_free(&r);
+  r = MCTL(one.conf, "--node", "2", "cluster", "status");
+  mctl_expect(&r, 2, "--node without a cluster");
+  CONTAINS(r.err, "[cluster 2]");
+  mctl_free(&r);
+  /* Reads with --stale-ok are the same on one router. */
+  r = MCTL(one.conf, "--stale-ok", "health");
+  mctl_expect(&r, 0, "--stale-ok health");
+  mctl_free(&r);
+  assert_int_equal(tw_stop_router(&one), 0);
+  tw_destroy(&one);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_single_router),
+      cmocka_unit_test_setup_teardown(test_three_routers, setup_cluster, teardown_cluster),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
