@@ -8,7 +8,8 @@
  * its own raft log in raft_applied) and takes one more; it is stopped. Then:
  *   1. refusals, each with exit 1 and its message: the source in use (while
  *      the lmdb-sync router runs), a source not stopped cleanly (raft-boot
- *      "running"), a source that does not open, a directory without a
+ *      "running"), a source that does not open, one that fails its check
+ *      (its case files sealed by another key), a directory without a
  *      store, a data_dir holding an old raft log; a data_dir holding
  *      another store;
  *   2. seeding an lmdb-sync store's copy works too;
@@ -217,9 +218,17 @@ static void await_same_applied(conn *c) {
 static uint8_t *case_bytes(conn *c, int i, const char *case_ref, size_t *len) {
   Mediation__V1__GetCaseRequest get = MEDIATION__V1__GET_CASE_REQUEST__INIT;
   get.case_ref = (char *)case_ref;
-  Mediation__V1__ReplyEnvelope *env = call_node(c, i, COORD, "mediation.v1.Router", "GetCase",
-                                                &get.base, true, NULL, 5000);
-  assert_non_null(env);
+  /* A node just elected answers UNAVAILABLE until it has applied the log
+   * (even to a stale_ok read): asked again for a while. */
+  Mediation__V1__ReplyEnvelope *env = NULL;
+  for (int64_t until = mc_mono_ms() + 10000;;) {
+    env = call_node(c, i, COORD, "mediation.v1.Router", "GetCase", &get.base, true, NULL, 5000);
+    assert_non_null(env);
+    if (env->code != MEDIATION__V1__STATUS_CODE__STATUS_CODE_UNAVAILABLE || mc_mono_ms() > until)
+      break;
+    mediation__v1__reply_envelope__free_unpacked(env, NULL);
+    sleep_ms(50);
+  }
   if (env->code != MEDIATION__V1__STATUS_CODE__STATUS_CODE_OK)
     fail_msg("GetCase %s on node %d: %d %s", case_ref, i + 1, env->code, env->message);
   Mediation__V1__GetCaseReply *r =
@@ -481,6 +490,25 @@ static void test_seed_cluster(void **state) {
   snprintf(path, sizeof(path), "%s/raft/metadata1", oldlog);
   write_text(path, "x");
   expect_refused(1, lmdb_copy, oldlog, "give this node an empty data_dir");
+
+  /* a store whose case files are not sealed by the configuration's router
+   * key: it opens, and fails its check */
+  char *conf = th_read_file(cluster_conf);
+  assert_non_null(conf);
+  const char *k1 = strstr(conf, "\npublic_key = ");
+  assert_non_null(k1);
+  const char *k2 = strstr(k1 + 1, "\npublic_key = "); /* a unit's: not the router's */
+  assert_non_null(k2);
+  char saved[TH_PATH_MAX + 128];
+  snprintf(saved, sizeof(saved), "%s.good", cluster_conf);
+  assert_int_equal(rename(cluster_conf, saved), 0);
+  FILE *f = fopen(cluster_conf, "w");
+  assert_non_null(f);
+  fprintf(f, "%s\n[router]\n%.*s\n", conf, (int)strcspn(k2 + 1, "\n"), k2 + 1);
+  assert_int_equal(fclose(f), 0);
+  free(conf);
+  expect_refused(1, lmdb_copy, dir, "fails its check");
+  assert_int_equal(rename(saved, cluster_conf), 0);
 
   /* 2. An lmdb-sync store seeds as well (into scratch); then scratch holds
    * a store that is not the raft router's seed: refused. */
