@@ -189,6 +189,11 @@ void rt_cluster_init(rt_router *rt);
 bool rt_cluster_here(void *arg, const char *service, const char *method, rpc_access access,
                      bool stale_ok, rpc_redirect *out);
 
+/* Which [cluster <id>] this router is (router.c; *out NULL: a single
+ * router). Also the seeding's (seed.c): the same checks, the same node. */
+mc_code rt_which_node(const mc_registry *reg, const rt_options *opts,
+                      const mc_router_node **out, mc_err *err);
+
 /* service.c, admin.c */
 void rt_service_init(rt_router *rt);
 void rt_admin_init(rt_router *rt);

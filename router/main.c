@@ -36,6 +36,9 @@ static const char usage[] = N_(
     "      --storage-mode M  lmdb-sync or raft instead of [storage] mode\n"
     "      --node ID         which [cluster ID] of the configuration this router\n"
     "                        is (required when it lists a cluster)\n"
+    "      --seed-from DIR   with --node: start this node's empty data_dir from\n"
+    "                        an existing store (a stopped router's data_dir or a\n"
+    "                        backup directory), then exit; run it on every node\n"
     "  -h, --help            this text\n"
     "      --version         the version\n"
     "\n"
@@ -45,7 +48,7 @@ static const char usage[] = N_(
 static void print_usage(FILE *to) { fprintf(to, _(usage), MEDIATION_DEFAULT_CONFIG); }
 
 enum { OPT_ENDPOINT = 256, OPT_DATA_DIR, OPT_BATCH, OPT_CONTEXTS, OPT_LOG, OPT_NOSYNC, OPT_VERSION, OPT_UPGRADE, OPT_STORAGE_MODE,
-       OPT_NODE };
+       OPT_NODE, OPT_SEED_FROM };
 
 static bool parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *out) {
   char *end;
@@ -69,6 +72,7 @@ int main(int argc, char **argv) {
       {"upgrade-store", no_argument, NULL, OPT_UPGRADE},
       {"storage-mode", required_argument, NULL, OPT_STORAGE_MODE},
       {"node", required_argument, NULL, OPT_NODE},
+      {"seed-from", required_argument, NULL, OPT_SEED_FROM},
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, OPT_VERSION},
       {NULL, 0, NULL, 0},
@@ -76,6 +80,7 @@ int main(int argc, char **argv) {
   const char *config = MEDIATION_DEFAULT_CONFIG;
   rt_options opts = {0};
   mc_log_level level = MC_LOG_INFO;
+  const char *seed_from = NULL;
   int ch;
   while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
     switch (ch) {
@@ -112,6 +117,7 @@ int main(int argc, char **argv) {
       opts.node_id = id;
       break;
     }
+    case OPT_SEED_FROM: seed_from = optarg; break;
     case 'h': print_usage(stdout); return 0;
     case OPT_VERSION: printf("mediation-router %s\n", MEDIATION_VERSION); return 0;
     default: print_usage(stderr); return 2;
@@ -131,6 +137,22 @@ int main(int argc, char **argv) {
   if (mc_registry_load(config, &reg, &err) != MC_OK) {
     mc_log(MC_LOG_ERR, NULL, _("configuration: %s"), err.msg); /* for the person starting it */
     return 1;
+  }
+  if (seed_from != NULL) {
+    /* A one-off step before the node's first start, not a daemon run. */
+    bool again = false;
+    mc_code rc = rt_router_seed(reg, &opts, seed_from, &again, &err);
+    if (rc != MC_OK)
+      fprintf(stderr, _("mediation-router: cannot seed node %llu from %s: %s\n"),
+              (unsigned long long)opts.node_id, seed_from, err.msg);
+    else if (again)
+      printf(_("node %llu was seeded from %s already: start it with --node %llu\n"),
+             (unsigned long long)opts.node_id, seed_from, (unsigned long long)opts.node_id);
+    else
+      printf(_("node %llu seeded from %s: start it with --node %llu\n"),
+             (unsigned long long)opts.node_id, seed_from, (unsigned long long)opts.node_id);
+    mc_registry_free(reg);
+    return rc == MC_OK ? 0 : 1;
   }
   rt_router *rt = NULL;
   if (rt_router_open(reg, &opts, &rt, &err) != MC_OK) {

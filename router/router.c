@@ -16,8 +16,8 @@
 /* Which [cluster <id>] this router is (*out; NULL: a single router):
  * --node must name one of the registry's nodes when it lists any, and is
  * refused when it lists none; a cluster runs in [storage] mode = raft. */
-static mc_code which_node(const mc_registry *reg, const rt_options *opts,
-                          const mc_router_node **out, mc_err *err) {
+mc_code rt_which_node(const mc_registry *reg, const rt_options *opts,
+                      const mc_router_node **out, mc_err *err) {
   *out = NULL;
   if (reg->n_nodes == 0) {
     if (opts->node_id != 0)
@@ -85,7 +85,7 @@ mc_code rt_router_open(const mc_registry *reg, const rt_options *opts, rt_router
   if (opts == NULL)
     opts = &none;
   const mc_router_node *node = NULL;
-  mc_code rc = which_node(reg, opts, &node, err);
+  mc_code rc = rt_which_node(reg, opts, &node, err);
   if (rc != MC_OK)
     return rc;
   const char *endpoint = opts->endpoint ? opts->endpoint

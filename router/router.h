@@ -45,6 +45,24 @@ mc_code rt_router_open(const mc_registry *reg, const rt_options *opts, rt_router
  * (their writes committed and answered), then the store is closed. */
 void rt_router_shutdown(rt_router *rt);
 
+/* Seeds this node of a cluster (opts->node_id; its data_dir as
+ * rt_router_open finds it) from an existing store: from is a stopped
+ * router's data_dir or a backup directory (RouterAdmin/Backup's copy). The
+ * store is copied, opened and verified (signatures too when the registry
+ * has a router key), its raft bookkeeping (meta "raft_applied") reset to
+ * 0, and its compacted copy renamed into place as <data_dir>/data.mdb: the
+ * node's first start then bootstraps the cluster's log and applies it on
+ * top from index 1. The same command on every node, each from a copy of
+ * the same store, gives byte-identical stores. Refused with
+ * FAILED_PRECONDITION: a source in use or not cleanly stopped, a data_dir
+ * holding a raft log, checkpoints, raft-boot or another store; DATA_LOSS: a
+ * source that does not open or fails its check; NOT_FOUND: no data.mdb in
+ * from. Seeding again what is already seeded from the same store is OK
+ * (*again set); a crash midway leaves <data_dir>/seed.tmp, which the next
+ * run starts over. again may be NULL. */
+mc_code rt_router_seed(const mc_registry *reg, const rt_options *opts, const char *from,
+                       bool *again, mc_err *err);
+
 /* The exit status the daemon should stop with: 0, or RT_EXIT_RESTART
  * when a cluster's follower stopped itself to be started again on the
  * leader's snapshot (it installed it as its checkpoint; the next start
