@@ -89,7 +89,10 @@ struct rt_raft {
   uv_async_t wake, stop;
   uv_timer_t poll;
   uv_check_t check;
-  struct raft_uv_transport transport;
+  struct raft_uv_transport transport; /* what raft_uv talks through (raftcluster.c) */
+  struct raft_uv_transport tcp;       /* a cluster's: raft_uv's TCP, inside `transport` */
+  raft_uv_accept_cb accept_cb;        /* raft_uv's, given to transport.listen */
+  raft_uv_transport_close_cb close_cb;
   struct raft_io io;
   rl_guard guard; /* raft holds guard.io, around io (raftguard.c: raft 0.15's stale tail) */
   struct raft_fsm fsm;
