@@ -59,6 +59,24 @@ static bool parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *
   return true;
 }
 
+/* --seed-from: a one-off step before a cluster node's first start, not a
+ * daemon run. Its exit status. */
+static int seed(const mc_registry *reg, const rt_options *opts, const char *seed_from) {
+  bool again = false;
+  mc_err err;
+  mc_code rc = rt_router_seed(reg, opts, seed_from, &again, &err);
+  unsigned long long node = (unsigned long long)opts->node_id;
+  if (rc != MC_OK)
+    fprintf(stderr, _("mediation-router: cannot seed node %llu from %s: %s\n"), node, seed_from,
+            err.msg);
+  else if (again)
+    printf(_("node %llu was seeded from %s already: start it with --node %llu\n"), node,
+           seed_from, node);
+  else
+    printf(_("node %llu seeded from %s: start it with --node %llu\n"), node, seed_from, node);
+  return rc == MC_OK ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
   mc_i18n_init(); /* first: every message after this is in the reader's language */
   static const struct option longopts[] = {
@@ -139,20 +157,9 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (seed_from != NULL) {
-    /* A one-off step before the node's first start, not a daemon run. */
-    bool again = false;
-    mc_code rc = rt_router_seed(reg, &opts, seed_from, &again, &err);
-    if (rc != MC_OK)
-      fprintf(stderr, _("mediation-router: cannot seed node %llu from %s: %s\n"),
-              (unsigned long long)opts.node_id, seed_from, err.msg);
-    else if (again)
-      printf(_("node %llu was seeded from %s already: start it with --node %llu\n"),
-             (unsigned long long)opts.node_id, seed_from, (unsigned long long)opts.node_id);
-    else
-      printf(_("node %llu seeded from %s: start it with --node %llu\n"),
-             (unsigned long long)opts.node_id, seed_from, (unsigned long long)opts.node_id);
+    int status = seed(reg, &opts, seed_from);
     mc_registry_free(reg);
-    return rc == MC_OK ? 0 : 1;
+    return status;
   }
   rt_router *rt = NULL;
   if (rt_router_open(reg, &opts, &rt, &err) != MC_OK) {
