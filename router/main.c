@@ -59,6 +59,23 @@ static bool parse_unsigned(const char *s, unsigned min, unsigned max, unsigned *
   return true;
 }
 
+/* The options print_usage describes. */
+static const struct option longopts[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"endpoint", required_argument, NULL, OPT_ENDPOINT},
+    {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+    {"batch-max", required_argument, NULL, OPT_BATCH},
+    {"contexts", required_argument, NULL, OPT_CONTEXTS},
+    {"log-level", required_argument, NULL, OPT_LOG},
+    {"unsafe-nosync", no_argument, NULL, OPT_NOSYNC},
+    {"upgrade-store", no_argument, NULL, OPT_UPGRADE},
+    {"storage-mode", required_argument, NULL, OPT_STORAGE_MODE},
+    {"node", required_argument, NULL, OPT_NODE},
+    {"seed-from", required_argument, NULL, OPT_SEED_FROM},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
 /* --seed-from: a one-off step before a cluster node's first start, not a
  * daemon run. Its exit status. */
 static int seed(const mc_registry *reg, const rt_options *opts, const char *seed_from) {
@@ -79,22 +96,7 @@ static int seed(const mc_registry *reg, const rt_options *opts, const char *seed
 
 int main(int argc, char **argv) {
   mc_i18n_init(); /* first: every message after this is in the reader's language */
-  static const struct option longopts[] = {
-      {"config", required_argument, NULL, 'c'},
-      {"endpoint", required_argument, NULL, OPT_ENDPOINT},
-      {"data-dir", required_argument, NULL, OPT_DATA_DIR},
-      {"batch-max", required_argument, NULL, OPT_BATCH},
-      {"contexts", required_argument, NULL, OPT_CONTEXTS},
-      {"log-level", required_argument, NULL, OPT_LOG},
-      {"unsafe-nosync", no_argument, NULL, OPT_NOSYNC},
-      {"upgrade-store", no_argument, NULL, OPT_UPGRADE},
-      {"storage-mode", required_argument, NULL, OPT_STORAGE_MODE},
-      {"node", required_argument, NULL, OPT_NODE},
-      {"seed-from", required_argument, NULL, OPT_SEED_FROM},
-      {"help", no_argument, NULL, 'h'},
-      {"version", no_argument, NULL, OPT_VERSION},
-      {NULL, 0, NULL, 0},
-  };
+
   const char *config = MEDIATION_DEFAULT_CONFIG;
   rt_options opts = {0};
   mc_log_level level = MC_LOG_INFO;
