@@ -77,7 +77,7 @@ static int setup_cluster(void **state) {
   FILE *f = fopen(world.conf, "a");
   if (f == NULL)
     return -1;
-  fprintf(f, "\n[storage]\nmode = raft\n");
+  fprintf(f, "\n[storage]\nmode = raft\n[router]\nbackup_dir = %s/backups\n", world.dir.path);
   for (int i = 0; i < NODES; i++) {
     int cport = free_port(), rport = free_port();
     if (cport < 0 || rport < 0 || cport == rport)
@@ -240,6 +240,14 @@ static void test_three_routers(void **state) {
     assert_true(mc_mono_ms() < until);
     sleep_ms(100);
   }
+  /* A follower backs up its own store (no --stale-ok needed: the copy is
+   * of what that node has applied, into its own backup_dir). */
+  r = MCTL(world.conf, "--node", oid, "backup");
+  mctl_expect(&r, 0, "a follower's backup");
+  char backups[TH_PATH_MAX + 16];
+  snprintf(backups, sizeof(backups), "%s/backups/", world.dir.path);
+  CONTAINS(r.out, backups);
+  mctl_free(&r);
   /* Without --stale-ok that follower refuses, naming the leader (exit 4). */
   r = MCTL(world.conf, "--node", oid, "show", "police-studio:cc-1");
   mctl_expect(&r, 4, "a follower's plain read");
