@@ -26,78 +26,29 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <cmocka.h>
 
+#include "cluster_proc.h"
 #include "core/clock.h"
 #include "mctl.h"
 #include "world.h"
 
-#define NODES 3
+#define NODES TC_NODES
 
 static tw_world world;
-static th_proc nodes[NODES];
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
-/* A free TCP port on 127.0.0.1 (bound, then let go). */
-static int free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof(a);
-  if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-      getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-    if (fd >= 0)
-      close(fd);
-    return -1;
-  }
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-static int start_node(int i) {
-  char bin[TH_PATH_MAX], log[TH_PATH_MAX + 64], id[16], name[32];
-  th_bin(bin, sizeof(bin), "router/mediation-router");
-  snprintf(log, sizeof(log), "%s/node%d.log", world.dir.path, i + 1);
-  snprintf(id, sizeof(id), "%d", i + 1);
-  snprintf(name, sizeof(name), "router-%d", i + 1);
-  const char *argv[] = {bin, "--config", world.conf, "--node", id, NULL};
-  return th_start(&nodes[i], name, argv, log, 30000);
-}
+static tc_cluster cl; /* the three routers (tests/support/cluster_proc.h) */
 
 static int setup_cluster(void **state) {
   (void)state;
   if (tw_make(&world, "ctl-cluster", NULL, true) != 0)
     return -1;
-  FILE *f = fopen(world.conf, "a");
-  if (f == NULL)
+  char text[TH_PATH_MAX + 96];
+  snprintf(text, sizeof(text), "\n[storage]\nmode = raft\n[router]\nbackup_dir = %s/backups\n",
+           world.dir.path);
+  if (tc_setup_conf_in(&cl, &world, world.conf, text, "tcp", NULL, NULL) != 0)
     return -1;
-  fprintf(f, "\n[storage]\nmode = raft\n[router]\nbackup_dir = %s/backups\n", world.dir.path);
-  for (int i = 0; i < NODES; i++) {
-    int cport = free_port(), rport = free_port();
-    if (cport < 0 || rport < 0 || cport == rport)
-      return -1;
-    fprintf(f,
-            "\n[cluster %d]\nendpoint = tcp://127.0.0.1:%d\nraft_address = 127.0.0.1:%d\n"
-            "data_dir = %s/node%d\n",
-            i + 1, cport, rport, world.dir.path, i + 1);
-  }
-  if (fclose(f) != 0)
-    return -1;
-  mc_registry_free(world.reg);
-  world.reg = NULL;
-  mc_err err;
-  if (mc_registry_load(world.conf, &world.reg, &err) != MC_OK) {
-    fprintf(stderr, "%s\n", err.msg);
-    return -1;
-  }
   for (int i = 0; i < NODES; i++)
-    if (start_node(i) != 0)
+    if (tc_start_node(&cl, i) != 0)
       return -1;
   return tw_start_unit(&world, "police-studio", "police-studio");
 }
@@ -105,8 +56,7 @@ static int setup_cluster(void **state) {
 static int teardown_cluster(void **state) {
   (void)state;
   tw_destroy(&world); /* the unit first */
-  for (int i = 0; i < NODES; i++)
-    th_stop(&nodes[i], 20000);
+  tc_stop_nodes(&cl);
   return 0;
 }
 
@@ -144,7 +94,7 @@ static uint64_t await_leader(int within_ms) {
   int64_t until = mc_mono_ms() + within_ms;
   uint64_t leader;
   while ((leader = agreed_leader()) == 0 && mc_mono_ms() < until)
-    sleep_ms(100);
+    tc_sleep_ms(100);
   return leader;
 }
 
@@ -165,7 +115,7 @@ static bool case_lands(const char *ref, int within_ms, int64_t *took_ms) {
     }
     if (mc_mono_ms() - t0 >= within_ms)
       return false;
-    sleep_ms(200);
+    tc_sleep_ms(200);
   }
 }
 
@@ -238,7 +188,7 @@ static void test_three_routers(void **state) {
     if (rc == 0)
       break;
     assert_true(mc_mono_ms() < until);
-    sleep_ms(100);
+    tc_sleep_ms(100);
   }
   /* A follower backs up its own store (no --stale-ok needed: the copy is
    * of what that node has applied, into its own backup_dir). */
@@ -265,7 +215,7 @@ static void test_three_routers(void **state) {
   free(text);
 
   /* SIGKILL the leader: the unit's next step lands on the one elected. */
-  th_kill(&nodes[leader - 1]);
+  th_kill(&cl.nodes[leader - 1]);
   int64_t t_kill = mc_mono_ms();
   intake("cc-3");
   assert_true(case_lands("cc-3", 15000, &took));

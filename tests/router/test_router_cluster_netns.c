@@ -201,8 +201,7 @@ static int setup_inner(void) {
 
 static int teardown(void **state) {
   (void)state;
-  for (int i = 0; i < TC_NODES; i++)
-    th_stop(&cl.nodes[i], 20000);
+  tc_stop_nodes(&cl);
   tw_destroy(&world);
   if (have_netns)
     sweep(true);

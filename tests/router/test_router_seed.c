@@ -24,7 +24,6 @@
  *   5. seeding a node that has its cluster log now is refused.
  */
 #include <errno.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -33,271 +32,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
 
+#include "cluster_proc.h"
 #include "core/clock.h"
 #include "mv1.h"
 #include "router_proc.h"
 #include "rpc/client.h"
 #include "world.h"
 
-#define NODES 3
-#define SINGLE 3 /* endpoints[SINGLE]: the single router */
-#define ENDPOINTS 4
+#define NODES TC_NODES
 #define OLD_CASES 12
 #define UNIT "station-wangai"
 #define COORD "coordinator"
 
 static tw_world world;
-static th_proc nodes[NODES];
-static char endpoints[ENDPOINTS][64];
+/* The three nodes (tests/support/cluster_proc.h), started with their own
+ * configuration file, and the single router before them as a "cluster"
+ * of one (its node 0) so that the same client asks it. Both wait through
+ * UNAVAILABLE: a node just elected answers so until it has applied the
+ * log, even to a stale_ok read. */
+static tc_cluster cl = {.unavailable_wait_ms = 10000};
+static tc_cluster single = {.unavailable_wait_ms = 10000};
 static char cluster_conf[TH_PATH_MAX + 64];
 static char node_dirs[NODES][TH_PATH_MAX + 64];
-
-static void sleep_ms(int ms) {
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
-/* A free TCP port on 127.0.0.1 (bound, then let go: the router binds it
- * right after). */
-static int free_port(void) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t len = sizeof(a);
-  if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-      getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-    if (fd >= 0)
-      close(fd);
-    return -1;
-  }
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
-/* ---- A client that sees the envelope ---- */
-
-/* One REQ socket per node and thread (a REQ socket has one request out). */
-typedef struct conn {
-  nng_socket s[ENDPOINTS];
-  bool open[ENDPOINTS];
-} conn;
-
-static void conn_close(conn *c) {
-  for (int i = 0; i < ENDPOINTS; i++)
-    if (c->open[i])
-      nng_close(c->s[i]);
-  memset(c, 0, sizeof(*c));
-}
-
-/* Sends service/method(msg) as principal to node i, signed, with stale_ok
- * and request id rid (NULL: fresh); the reply envelope (free with
- * mediation__v1__reply_envelope__free_unpacked), or NULL when the node did
- * not answer within timeout_ms (down, or restarting). */
-static Mediation__V1__ReplyEnvelope *call_node(conn *c, int i, const char *principal,
-                                               const char *service, const char *method,
-                                               const ProtobufCMessage *msg, bool stale_ok,
-                                               const uint8_t *rid, int timeout_ms) {
-  if (!c->open[i]) {
-    char url[80];
-    snprintf(url, sizeof(url), "%s", endpoints[i]);
-    if (nng_req0_open(&c->s[i]) != 0)
-      return NULL;
-    nng_dial(c->s[i], url, NULL, NNG_FLAG_NONBLOCK);
-    nng_socket_set_ms(c->s[i], NNG_OPT_RECONNMINT, 20);
-    nng_socket_set_ms(c->s[i], NNG_OPT_RECONNMAXT, 100);
-    c->open[i] = true;
-  }
-  nng_socket_set_ms(c->s[i], NNG_OPT_RECVTIMEO, timeout_ms);
-  nng_socket_set_ms(c->s[i], NNG_OPT_SENDTIMEO, timeout_ms);
-  uint8_t *req = NULL;
-  size_t len = 0;
-  mc_err err;
-  if (rpc_request_encode(tw_key(&world, principal), service, method, msg,
-                         mc_now_ms() + 20000, rid, 0, &req, &len, &err) != MC_OK)
-    fail_msg("encode: %s", err.msg);
-  Mediation__V1__RequestEnvelope *env = mediation__v1__request_envelope__unpack(NULL, len, req);
-  free(req);
-  assert_non_null(env);
-  env->stale_ok = stale_ok; /* not covered by the signature */
-  size_t n = mediation__v1__request_envelope__get_packed_size(env);
-  uint8_t *buf = malloc(n);
-  assert_non_null(buf);
-  mediation__v1__request_envelope__pack(env, buf);
-  mediation__v1__request_envelope__free_unpacked(env, NULL);
-  int rv = nng_send(c->s[i], buf, n, 0);
-  free(buf);
-  if (rv != 0)
-    return NULL;
-  void *rep = NULL;
-  size_t rlen = 0;
-  rv = nng_recv(c->s[i], &rep, &rlen, NNG_FLAG_ALLOC);
-  if (rv != 0) {
-    /* A REQ socket whose request timed out may deliver its reply to the
-     * next one: start afresh. */
-    nng_close(c->s[i]);
-    c->open[i] = false;
-    return NULL;
-  }
-  Mediation__V1__ReplyEnvelope *out = mediation__v1__reply_envelope__unpack(NULL, rlen, rep);
-  nng_free(rep, rlen);
-  return out;
-}
-
-/* RouterCluster/Status of node i, or NULL (it did not answer). */
-static Mediation__V1__ClusterStatusReply *status_of(conn *c, int i) {
-  Mediation__V1__ClusterStatusRequest req = MEDIATION__V1__CLUSTER_STATUS_REQUEST__INIT;
-  Mediation__V1__ReplyEnvelope *env = call_node(c, i, COORD, "mediation.v1.RouterCluster",
-                                                "Status", &req.base, false, NULL, 500);
-  if (env == NULL)
-    return NULL;
-  Mediation__V1__ClusterStatusReply *s = NULL;
-  if (env->code == MEDIATION__V1__STATUS_CODE__STATUS_CODE_OK)
-    s = mediation__v1__cluster_status_reply__unpack(NULL, env->payload.len, env->payload.data);
-  mediation__v1__reply_envelope__free_unpacked(env, NULL);
-  return s;
-}
-
-/* The node that says it leads (index), or -1; skip: a node not asked. */
-static int find_leader(conn *c, int skip) {
-  for (int i = 0; i < NODES; i++) {
-    if (i == skip || !th_running(&nodes[i]))
-      continue;
-    Mediation__V1__ClusterStatusReply *s = status_of(c, i);
-    bool leads = s != NULL && strcmp(s->state, "leader") == 0;
-    if (s != NULL)
-      mediation__v1__cluster_status_reply__free_unpacked(s, NULL);
-    if (leads)
-      return i;
-  }
-  return -1;
-}
-
-/* Every node has applied the same last index, with no write under way. */
-static void await_same_applied(conn *c) {
-  int64_t until = mc_mono_ms() + 20000;
-  uint64_t last = 0;
-  for (;;) {
-    uint64_t applied[NODES] = {0};
-    uint64_t commit = 0;
-    bool all = true;
-    for (int i = 0; i < NODES; i++) {
-      Mediation__V1__ClusterStatusReply *s = status_of(c, i);
-      if (s == NULL) {
-        all = false;
-        continue;
-      }
-      applied[i] = s->applied_index;
-      if (strcmp(s->state, "leader") == 0)
-        commit = s->commit_index;
-      mediation__v1__cluster_status_reply__free_unpacked(s, NULL);
-    }
-    /* Equal twice in a row, no write under way: the same log applied.
-     * (Barriers and configuration entries are not applied to the store,
-     * so applied may stay below the commit index.) */
-    bool same = all && commit > 0 && applied[0] == applied[1] && applied[1] == applied[2];
-    if (same && applied[0] == last)
-      return;
-    last = same ? applied[0] : 0;
-    if (mc_mono_ms() > until)
-      fail_msg("the nodes did not converge: applied %llu %llu %llu, leader's commit %llu",
-               (unsigned long long)applied[0], (unsigned long long)applied[1],
-               (unsigned long long)applied[2], (unsigned long long)commit);
-    sleep_ms(100);
-  }
-}
-
-/* The packed CaseRecord of case_ref on node i (stale_ok GetCase). */
-static uint8_t *case_bytes(conn *c, int i, const char *case_ref, size_t *len) {
-  Mediation__V1__GetCaseRequest get = MEDIATION__V1__GET_CASE_REQUEST__INIT;
-  get.case_ref = (char *)case_ref;
-  /* A node just elected answers UNAVAILABLE until it has applied the log
-   * (even to a stale_ok read): asked again for a while. */
-  Mediation__V1__ReplyEnvelope *env = NULL;
-  for (int64_t until = mc_mono_ms() + 10000;;) {
-    env = call_node(c, i, COORD, "mediation.v1.Router", "GetCase", &get.base, true, NULL, 5000);
-    assert_non_null(env);
-    if (env->code != MEDIATION__V1__STATUS_CODE__STATUS_CODE_UNAVAILABLE || mc_mono_ms() > until)
-      break;
-    mediation__v1__reply_envelope__free_unpacked(env, NULL);
-    sleep_ms(50);
-  }
-  if (env->code != MEDIATION__V1__STATUS_CODE__STATUS_CODE_OK)
-    fail_msg("GetCase %s on node %d: %d %s", case_ref, i + 1, env->code, env->message);
-  Mediation__V1__GetCaseReply *r =
-      mediation__v1__get_case_reply__unpack(NULL, env->payload.len, env->payload.data);
-  assert_non_null(r);
-  *len = mediation__v1__case__get_packed_size(r->case_record);
-  uint8_t *out = malloc(*len ? *len : 1);
-  assert_non_null(out);
-  mediation__v1__case__pack(r->case_record, out);
-  mediation__v1__get_case_reply__free_unpacked(r, NULL);
-  mediation__v1__reply_envelope__free_unpacked(env, NULL);
-  return out;
-}
-
-/* How many cases node i holds for UNIT (ListCases with_total, stale_ok). */
-static uint64_t case_count(conn *c, int i) {
-  Mediation__V1__ListCasesRequest req = MEDIATION__V1__LIST_CASES_REQUEST__INIT;
-  req.holder = (char *)UNIT;
-  req.with_total = true;
-  req.page_size = 1;
-  Mediation__V1__ReplyEnvelope *env = call_node(c, i, UNIT, "mediation.v1.Router", "ListCases",
-                                                &req.base, true, NULL, 5000);
-  assert_non_null(env);
-  assert_int_equal(env->code, MEDIATION__V1__STATUS_CODE__STATUS_CODE_OK);
-  Mediation__V1__ListCasesReply *r =
-      mediation__v1__list_cases_reply__unpack(NULL, env->payload.len, env->payload.data);
-  assert_non_null(r);
-  assert_false(r->total_at_least);
-  uint64_t total = r->total;
-  mediation__v1__list_cases_reply__free_unpacked(r, NULL);
-  mediation__v1__reply_envelope__free_unpacked(env, NULL);
-  return total;
-}
-
-static void expect_verify_clean(conn *c, int i) {
-  Mediation__V1__VerifyRequest req = MEDIATION__V1__VERIFY_REQUEST__INIT;
-  Mediation__V1__ReplyEnvelope *env = NULL;
-  for (int64_t until = mc_mono_ms() + 10000;;) { /* UNAVAILABLE: as in case_bytes */
-    env = call_node(c, i, COORD, "mediation.v1.RouterAdmin", "Verify", &req.base, true, NULL,
-                    20000);
-    assert_non_null(env);
-    if (env->code != MEDIATION__V1__STATUS_CODE__STATUS_CODE_UNAVAILABLE || mc_mono_ms() > until)
-      break;
-    mediation__v1__reply_envelope__free_unpacked(env, NULL);
-    sleep_ms(50);
-  }
-  if (env->code != MEDIATION__V1__STATUS_CODE__STATUS_CODE_OK)
-    fail_msg("Verify on node %d: %d %s", i + 1, env->code, env->message);
-  Mediation__V1__VerifyReply *v =
-      mediation__v1__verify_reply__unpack(NULL, env->payload.len, env->payload.data);
-  assert_non_null(v);
-  if (v->problems != 0)
-    fail_msg("verify on node %d: %llu problems, first: %s", i + 1,
-             (unsigned long long)v->problems, v->n_details ? v->details[0]->message : "?");
-  mediation__v1__verify_reply__free_unpacked(v, NULL);
-  mediation__v1__reply_envelope__free_unpacked(env, NULL);
-}
-
-
-static int start_node(int i) {
-  char bin[TH_PATH_MAX], log[TH_PATH_MAX + 64], id[16];
-  th_bin(bin, sizeof(bin), "router/mediation-router");
-  snprintf(log, sizeof(log), "%s/node%d.log", world.dir.path, i + 1);
-  snprintf(id, sizeof(id), "%d", i + 1);
-  const char *argv[] = {bin, "--config", cluster_conf, "--node", id, NULL};
-  char name[32];
-  snprintf(name, sizeof(name), "router-%d", i + 1);
-  return th_start(&nodes[i], name, argv, log, 30000);
-}
 
 /* mediation-router --config <cluster conf> --node node --seed-from from
  * [--data-dir data_dir]: its exit status; its stdout and stderr in out and
@@ -386,22 +148,20 @@ static bool same_bytes(const char *a, const char *b) {
   return same;
 }
 
-/* A take-in as UNIT at endpoint index at, with ref; its case id. OK asserted. */
-static void take_in_at(conn *c, int at, const char *ref, char case_id[64]) {
+/* A take-in as UNIT at node at of c's cluster, with ref; its case id. OK
+ * asserted. */
+static void take_in_at(tc_conn *c, int at, const char *ref, char case_id[64]) {
   tr_take_in t;
   tr_take_in_init(&t, "某乙", ref);
   Mediation__V1__ApplyRequest req = MEDIATION__V1__APPLY_REQUEST__INIT;
   req.action = &t.action;
   Mediation__V1__ReplyEnvelope *env =
-      call_node(c, at, UNIT, "mediation.v1.Router", "Apply", &req.base, false, NULL, 10000);
+      tc_call(c, at, UNIT, "mediation.v1.Router", "Apply", &req.base, false, NULL, 10000);
   assert_non_null(env);
   if (env->code != MEDIATION__V1__STATUS_CODE__STATUS_CODE_OK)
-    fail_msg("take-in %s at %s: code %d: %s", ref, endpoints[at], env->code, env->message);
-  Mediation__V1__ApplyReply *r =
-      mediation__v1__apply_reply__unpack(NULL, env->payload.len, env->payload.data);
-  assert_non_null(r);
-  snprintf(case_id, 64, "%s", r->case_record->id);
-  mediation__v1__apply_reply__free_unpacked(r, NULL);
+    fail_msg("take-in %s at %s: code %d: %s", ref, c->cl->endpoints[at], env->code,
+             env->message);
+  tc_applied_case_id(env, case_id);
   mediation__v1__reply_envelope__free_unpacked(env, NULL);
 }
 
@@ -409,7 +169,8 @@ static int setup(void **state) {
   (void)state;
   if (tw_make(&world, "seed", NULL, true) != 0)
     return -1;
-  snprintf(endpoints[SINGLE], sizeof(endpoints[SINGLE]), "%s", world.reg->router.endpoint);
+  single.w = &world;
+  snprintf(single.endpoints[0], sizeof(single.endpoints[0]), "%s", world.reg->router.endpoint);
   /* The cluster's configuration: the deployment's, plus raft and three
    * nodes, each with its own (empty) data_dir. */
   snprintf(cluster_conf, sizeof(cluster_conf), "%s/cluster.conf", world.dir.path);
@@ -417,24 +178,19 @@ static int setup(void **state) {
   FILE *f = fopen(cluster_conf, "w");
   if (base == NULL || f == NULL)
     return -1;
-  fprintf(f, "%s\n[storage]\nmode = raft\n", base);
+  fputs(base, f);
   free(base);
-  for (int i = 0; i < NODES; i++) {
-    int cport = free_port(), rport = free_port();
-    if (cport < 0 || rport < 0 || cport == rport)
-      return -1;
-    snprintf(endpoints[i], sizeof(endpoints[i]), "tcp://127.0.0.1:%d", cport);
+  if (fclose(f) != 0)
+    return -1;
+  for (int i = 0; i < NODES; i++)
     snprintf(node_dirs[i], sizeof(node_dirs[i]), "%s/node%d", world.dir.path, i + 1);
-    fprintf(f, "\n[cluster %d]\nendpoint = %s\nraft_address = 127.0.0.1:%d\ndata_dir = %s\n",
-            i + 1, endpoints[i], rport, node_dirs[i]);
-  }
-  return fclose(f) == 0 ? 0 : -1;
+  return tc_setup_conf_in(&cl, &world, cluster_conf, "\n[storage]\nmode = raft\n", "tcp", NULL,
+                          NULL);
 }
 
 static int teardown(void **state) {
   (void)state;
-  for (int i = 0; i < NODES; i++)
-    th_stop(&nodes[i], 20000);
+  tc_stop_nodes(&cl);
   tw_destroy(&world);
   return 0;
 }
@@ -442,7 +198,8 @@ static int teardown(void **state) {
 static void test_seed_cluster(void **state) {
   (void)state;
   int64_t t0 = mc_mono_ms();
-  conn c = {0};
+  tc_conn c = {.cl = &cl};
+  tc_conn cs = {.cl = &single}; /* the single router */
   static char ids[OLD_CASES + 2][64];
   static uint8_t *old_bytes[OLD_CASES + 1];
   static size_t old_len[OLD_CASES + 1];
@@ -453,24 +210,24 @@ static void test_seed_cluster(void **state) {
   for (int k = 0; k < OLD_CASES; k++) {
     char ref[32];
     snprintf(ref, sizeof(ref), "old-%d", k);
-    take_in_at(&c, SINGLE, ref, ids[k]);
+    take_in_at(&cs, 0, ref, ids[k]);
   }
   /* Its store is in use: refused. */
   expect_refused(1, world.reg->router.data_dir, NULL, "is in use");
   assert_int_equal(tw_stop_router(&world), 0);
-  conn_close(&c);
+  tc_conn_close(&cs);
   char lmdb_copy[TH_PATH_MAX + 64];
   copy_store("lmdb-copy", lmdb_copy, sizeof(lmdb_copy));
 
   /* Then as a single raft node: one more case, raft_applied > 0. */
   const char *raft_args[] = {"--storage-mode", "raft", NULL};
   assert_int_equal(tw_start_router(&world, raft_args), 0);
-  take_in_at(&c, SINGLE, "old-raft", ids[OLD_CASES]);
+  take_in_at(&cs, 0, "old-raft", ids[OLD_CASES]);
   for (int k = 0; k <= OLD_CASES; k++) {
-    old_bytes[k] = case_bytes(&c, SINGLE, ids[k], &old_len[k]);
+    old_bytes[k] = tc_case_bytes(&cs, 0, ids[k], true, &old_len[k]);
   }
   assert_int_equal(tw_stop_router(&world), 0);
-  conn_close(&c);
+  tc_conn_close(&cs);
 
   /* 1. Refusals. */
   char broken[TH_PATH_MAX + 64];
@@ -550,32 +307,29 @@ static void test_seed_cluster(void **state) {
 
   /* 4. The cluster. */
   for (int i = 0; i < NODES; i++)
-    assert_int_equal(start_node(i), 0);
-  int leader = -1;
-  int64_t until = mc_mono_ms() + 10000;
-  while ((leader = find_leader(&c, -1)) < 0 && mc_mono_ms() < until)
-    sleep_ms(50);
+    assert_int_equal(tc_start_node(&cl, i), 0);
+  int leader = tc_await_leader(&c, -1, 10000);
   assert_true(leader >= 0);
   for (int i = 0; i < NODES; i++)
     for (int k = 0; k <= OLD_CASES; k++) {
       size_t len = 0;
-      uint8_t *got = case_bytes(&c, i, ids[k], &len);
+      uint8_t *got = tc_case_bytes(&c, i, ids[k], true, &len);
       if (len != old_len[k] || memcmp(got, old_bytes[k], len) != 0)
         fail_msg("case %s on node %d is not what the single router held", ids[k], i + 1);
       free(got);
     }
   for (int i = 0; i < NODES; i++)
-    expect_verify_clean(&c, i);
+    tc_expect_verify_clean(&c, i);
   take_in_at(&c, leader, "new-in-cluster", ids[OLD_CASES + 1]);
-  await_same_applied(&c);
+  tc_await_same_applied(&c, 20000);
   for (int i = 0; i < NODES; i++)
-    assert_int_equal(case_count(&c, i), OLD_CASES + 2);
+    assert_int_equal(tc_case_count(&c, i, UNIT), OLD_CASES + 2);
   for (int k = 0; k < OLD_CASES + 2; k++) {
     size_t len0 = 0;
-    uint8_t *b0 = case_bytes(&c, 0, ids[k], &len0);
+    uint8_t *b0 = tc_case_bytes(&c, 0, ids[k], true, &len0);
     for (int i = 1; i < NODES; i++) {
       size_t len = 0;
-      uint8_t *bi = case_bytes(&c, i, ids[k], &len);
+      uint8_t *bi = tc_case_bytes(&c, i, ids[k], true, &len);
       if (len != len0 || memcmp(bi, b0, len) != 0)
         fail_msg("case %s differs between node 1 and node %d", ids[k], i + 1);
       free(bi);
@@ -583,11 +337,11 @@ static void test_seed_cluster(void **state) {
     free(b0);
   }
   for (int i = 0; i < NODES; i++)
-    expect_verify_clean(&c, i);
+    tc_expect_verify_clean(&c, i);
 
   /* 5. A node with its cluster log: refused. */
   expect_refused(2, copies[0], NULL, "give this node an empty data_dir");
-  conn_close(&c);
+  tc_conn_close(&c);
   for (int k = 0; k <= OLD_CASES; k++)
     free(old_bytes[k]);
   printf("test took %lld ms\n", (long long)(mc_mono_ms() - t0));

@@ -34,7 +34,7 @@
 
 #define LIMITS "max_message_bytes = 65536\nmax_deadline_ahead_seconds = 60\n"
 
-enum { LEADER, FOLLOWER, NO_LEADER, SILENT };
+enum { LEADER, FOLLOWER, NO_LEADER, SILENT, DOWN /* trio_start: nothing listening */ };
 
 #define MAX_SEEN 64
 
@@ -208,19 +208,61 @@ static rpc_client *list_client(const rt_env *env, node *nodes[], size_t n) {
   return c;
 }
 
+/* Three nodes, a (id 1), b (2) and c3 (3), started in the given modes
+ * (DOWN: node_down), and a client listing them in that order: what the
+ * three-node tests start from; trio_free ends them all. */
+typedef struct trio {
+  rt_env env;
+  node a, b, c3;
+  node *nodes[3];
+  rpc_client *c;
+} trio;
+
+static void trio_start(trio *t, int mode_a, int mode_b, int mode_c3) {
+  memset(t, 0, sizeof(*t));
+  rt_env_init(&t->env, LIMITS);
+  node *n[3] = {&t->a, &t->b, &t->c3};
+  const int modes[3] = {mode_a, mode_b, mode_c3};
+  for (int i = 0; i < 3; i++) {
+    char name[16];
+    snprintf(name, sizeof(name), "n%d.ipc", i + 1);
+    if (modes[i] == DOWN)
+      node_down(n[i], &t->env, name, (uint64_t)i + 1);
+    else
+      node_start(n[i], &t->env, name, (uint64_t)i + 1, modes[i]);
+    t->nodes[i] = n[i];
+  }
+  t->c = list_client(&t->env, t->nodes, 3);
+}
+
+/* The client freed, every node still running stopped, the env gone. */
+static void trio_free(trio *t) {
+  rpc_client_free(t->c);
+  for (int i = 0; i < 3; i++)
+    node_stop(t->nodes[i]);
+  rt_env_free(&t->env);
+}
+
+/* An Echo through t's client with a fresh request id (left in rid) and
+ * timeout_ms; how long it took in *took_ms. */
+static mc_code echo_timed(trio *t, int timeout_ms, uint8_t rid[RPC_REQUEST_ID_BYTES],
+                          Mediation__V1__EchoReply **out, char msg[256], int64_t *took_ms) {
+  rpc_request_id_new(rid);
+  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
+  int64_t t0 = mc_mono_ms();
+  mc_code rc = rt_echo_call(
+      t->c, &req, &(rpc_call_opts){.timeout_ms = timeout_ms, .request_id = rid}, out, msg);
+  *took_ms = mc_mono_ms() - t0;
+  return rc;
+}
+
 static void test_follows_the_leader(void **state) {
   (void)state;
-  rt_env env;
-  rt_env_init(&env, LIMITS);
-  node a = {0}, b = {0}, c3 = {0};
-  node_start(&a, &env, "n1.ipc", 1, LEADER);
-  node_start(&b, &env, "n2.ipc", 2, LEADER);
-  node_start(&c3, &env, "n3.ipc", 3, LEADER);
-  node_follow(&a, &c3);
-  node_follow(&b, &c3);
-  node *nodes[] = {&a, &b, &c3};
-  rpc_client *c = list_client(&env, nodes, 3);
-  assert_string_equal(rpc_client_url(c), a.url);
+  trio t;
+  trio_start(&t, LEADER, LEADER, LEADER);
+  node_follow(&t.a, &t.c3);
+  node_follow(&t.b, &t.c3);
+  assert_string_equal(rpc_client_url(t.c), t.a.url);
 
   uint8_t rid[RPC_REQUEST_ID_BYTES];
   rpc_request_id_new(rid);
@@ -228,7 +270,7 @@ static void test_follows_the_leader(void **state) {
   Mediation__V1__EchoReply *out = NULL;
   char msg[256];
   Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
-  mc_code rc = rt_echo_call(c, &req, &(rpc_call_opts){.deadline_ms = deadline, .request_id = rid},
+  mc_code rc = rt_echo_call(t.c, &req, &(rpc_call_opts){.deadline_ms = deadline, .request_id = rid},
                             &out, msg);
   assert_int_equal(rc, MC_OK);
   assert_int_equal(out->tag, 3);
@@ -236,100 +278,77 @@ static void test_follows_the_leader(void **state) {
   assert_int_equal(out->deadline_ms, deadline);
   protobuf_c_message_free_unpacked(&out->base, NULL);
   /* First the current node (a), told "ask 3", then 3: one switch. */
-  assert_int_equal(node_saw(&a, rid), 1);
-  assert_int_equal(node_saw(&b, rid), 0);
-  assert_int_equal(node_saw(&c3, rid), 1);
-  assert_int_equal(c3.deadlines[0], deadline);
-  assert_string_equal(rpc_client_url(c), c3.url);
+  assert_int_equal(node_saw(&t.a, rid), 1);
+  assert_int_equal(node_saw(&t.b, rid), 0);
+  assert_int_equal(node_saw(&t.c3, rid), 1);
+  assert_int_equal(t.c3.deadlines[0], deadline);
+  assert_string_equal(rpc_client_url(t.c), t.c3.url);
 
   /* Later calls go straight to the leader. A stale_ok read carries the
    * flag (not signed, like locale: the signature verifies either way). */
   for (int i = 0; i < 3; i++) {
-    rc = rt_echo_call(c, &req, &(rpc_call_opts){.timeout_ms = 5000, .stale_ok = i == 2}, &out,
+    rc = rt_echo_call(t.c, &req, &(rpc_call_opts){.timeout_ms = 5000, .stale_ok = i == 2}, &out,
                       msg);
     assert_int_equal(rc, MC_OK);
     protobuf_c_message_free_unpacked(&out->base, NULL);
   }
-  assert_int_equal(node_requests(&a), 1);
-  assert_int_equal(node_requests(&b), 0);
-  assert_int_equal(node_requests(&c3), 4);
+  assert_int_equal(node_requests(&t.a), 1);
+  assert_int_equal(node_requests(&t.b), 0);
+  assert_int_equal(node_requests(&t.c3), 4);
   for (unsigned i = 0; i < 4; i++) {
-    assert_true(c3.verified[i]);
-    assert_int_equal(c3.stale[i], i == 3);
+    assert_true(t.c3.verified[i]);
+    assert_int_equal(t.c3.stale[i], i == 3);
   }
 
   /* Leadership moves to 1: 3 now says so, and the client follows back. */
-  atomic_store(&a.mode, LEADER);
-  node_follow(&c3, &a);
+  atomic_store(&t.a.mode, LEADER);
+  node_follow(&t.c3, &t.a);
   rpc_request_id_new(rid);
-  rc = rt_echo_call(c, &req, &(rpc_call_opts){.timeout_ms = 5000, .request_id = rid}, &out, msg);
+  rc = rt_echo_call(t.c, &req, &(rpc_call_opts){.timeout_ms = 5000, .request_id = rid}, &out, msg);
   assert_int_equal(rc, MC_OK);
   assert_int_equal(out->tag, 1);
   protobuf_c_message_free_unpacked(&out->base, NULL);
-  assert_int_equal(node_saw(&c3, rid), 1);
-  assert_int_equal(node_saw(&a, rid), 1);
-  assert_string_equal(rpc_client_url(c), a.url);
+  assert_int_equal(node_saw(&t.c3, rid), 1);
+  assert_int_equal(node_saw(&t.a, rid), 1);
+  assert_string_equal(rpc_client_url(t.c), t.a.url);
 
-  rpc_client_free(c);
-  node_stop(&a);
-  node_stop(&b);
-  node_stop(&c3);
-  rt_env_free(&env);
+  trio_free(&t);
 }
 
 static void test_skips_a_node_that_is_down(void **state) {
   (void)state;
-  rt_env env;
-  rt_env_init(&env, LIMITS);
-  node a = {0}, b = {0}, c3 = {0};
-  node_down(&a, &env, "n1.ipc", 1);
-  node_start(&b, &env, "n2.ipc", 2, LEADER);
-  node_start(&c3, &env, "n3.ipc", 3, LEADER);
-  node_follow(&b, &c3);
-  node *nodes[] = {&a, &b, &c3};
-  rpc_client *c = list_client(&env, nodes, 3);
+  trio t;
+  trio_start(&t, DOWN, LEADER, LEADER);
+  node_follow(&t.b, &t.c3);
   uint8_t rid[RPC_REQUEST_ID_BYTES];
-  rpc_request_id_new(rid);
-  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
   Mediation__V1__EchoReply *out = NULL;
   char msg[256];
-  int64_t t0 = mc_mono_ms();
-  mc_code rc =
-      rt_echo_call(c, &req, &(rpc_call_opts){.timeout_ms = 5000, .request_id = rid}, &out, msg);
-  int64_t took = mc_mono_ms() - t0;
+  int64_t took = 0;
+  mc_code rc = echo_timed(&t, 5000, rid, &out, msg, &took);
   fprintf(stderr, "past a down node in %lld ms\n", (long long)took);
   assert_int_equal(rc, MC_OK);
   assert_int_equal(out->tag, 3);
   protobuf_c_message_free_unpacked(&out->base, NULL);
   assert_true(took < 2000); /* refused, not waited for until the deadline */
-  assert_int_equal(node_saw(&b, rid), 1);
-  assert_int_equal(node_saw(&c3, rid), 1);
-  rpc_client_free(c);
-  node_stop(&b);
-  node_stop(&c3);
-  rt_env_free(&env);
+  assert_int_equal(node_saw(&t.b, rid), 1);
+  assert_int_equal(node_saw(&t.c3, rid), 1);
+  trio_free(&t);
 }
 
 static void test_no_leader_ends_at_the_deadline(void **state) {
   (void)state;
-  rt_env env;
-  rt_env_init(&env, LIMITS);
-  node a = {0}, b = {0}, c3 = {0};
-  node_start(&a, &env, "n1.ipc", 1, NO_LEADER);
-  node_start(&b, &env, "n2.ipc", 2, NO_LEADER);
-  node_start(&c3, &env, "n3.ipc", 3, NO_LEADER);
-  node *nodes[] = {&a, &b, &c3};
-  rpc_client *c = list_client(&env, nodes, 3);
+  trio t;
+  trio_start(&t, NO_LEADER, NO_LEADER, NO_LEADER);
   uint8_t rid[RPC_REQUEST_ID_BYTES];
   rpc_request_id_new(rid);
   Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
   char msg[256];
   int64_t deadline = mc_now_ms() + 1500;
   mc_code rc =
-      rt_echo_call(c, &req, &(rpc_call_opts){.deadline_ms = deadline, .request_id = rid}, NULL,
+      rt_echo_call(t.c, &req, &(rpc_call_opts){.deadline_ms = deadline, .request_id = rid}, NULL,
                    msg);
   int64_t late = mc_now_ms() - deadline;
-  unsigned total = node_requests(&a) + node_requests(&b) + node_requests(&c3);
+  unsigned total = node_requests(&t.a) + node_requests(&t.b) + node_requests(&t.c3);
   fprintf(stderr, "no leader: %s after %u attempts, %lld ms from the deadline: %s\n",
           mc_code_name(rc), total, (long long)late, msg);
   assert_int_equal(rc, MC_UNAVAILABLE);
@@ -338,14 +357,10 @@ static void test_no_leader_ends_at_the_deadline(void **state) {
    * at most six rounds fit in 1.5 s. Every node was tried, more than once. */
   assert_true(total <= 18);
   assert_true(total >= 6);
-  assert_int_equal(node_saw(&a, rid) + node_saw(&b, rid) + node_saw(&c3, rid), total);
-  for (node **n = nodes; n < nodes + 3; n++)
+  assert_int_equal(node_saw(&t.a, rid) + node_saw(&t.b, rid) + node_saw(&t.c3, rid), total);
+  for (node **n = t.nodes; n < t.nodes + 3; n++)
     assert_true(node_requests(*n) >= 2);
-  rpc_client_free(c);
-  node_stop(&a);
-  node_stop(&b);
-  node_stop(&c3);
-  rt_env_free(&env);
+  trio_free(&t);
 }
 
 typedef struct killer {
@@ -368,42 +383,29 @@ static void *kill_leader(void *arg) {
 
 static void test_leader_dies_with_the_request_out(void **state) {
   (void)state;
-  rt_env env;
-  rt_env_init(&env, LIMITS);
-  node a = {0}, b = {0}, c3 = {0};
-  node_start(&a, &env, "n1.ipc", 1, SILENT); /* the leader, which never answers */
-  node_start(&b, &env, "n2.ipc", 2, NO_LEADER);
-  node_start(&c3, &env, "n3.ipc", 3, NO_LEADER);
-  node *nodes[] = {&a, &b, &c3};
-  rpc_client *c = list_client(&env, nodes, 3);
-  killer k = {.dead = &a, .heir = &c3, .other = &b};
-  pthread_t t;
-  assert_int_equal(pthread_create(&t, NULL, kill_leader, &k), 0);
+  trio t; /* a: the leader, which never answers */
+  trio_start(&t, SILENT, NO_LEADER, NO_LEADER);
+  killer k = {.dead = &t.a, .heir = &t.c3, .other = &t.b};
+  pthread_t killer_thread;
+  assert_int_equal(pthread_create(&killer_thread, NULL, kill_leader, &k), 0);
   uint8_t rid[RPC_REQUEST_ID_BYTES];
-  rpc_request_id_new(rid);
-  Mediation__V1__EchoRequest req = MEDIATION__V1__ECHO_REQUEST__INIT;
   Mediation__V1__EchoReply *out = NULL;
   char msg[256];
-  int64_t t0 = mc_mono_ms();
-  mc_code rc =
-      rt_echo_call(c, &req, &(rpc_call_opts){.timeout_ms = 8000, .request_id = rid}, &out, msg);
-  int64_t took = mc_mono_ms() - t0;
-  pthread_join(t, NULL);
+  int64_t took = 0;
+  mc_code rc = echo_timed(&t, 8000, rid, &out, msg, &took);
+  pthread_join(killer_thread, NULL);
   fprintf(stderr, "leader killed with the request out: %s in %lld ms\n", mc_code_name(rc),
           (long long)took);
   assert_int_equal(rc, MC_OK);
   assert_int_equal(out->tag, 3);
   protobuf_c_message_free_unpacked(&out->base, NULL);
   assert_true(took < 3000); /* the lost connection was noticed, not the deadline waited for */
-  assert_int_equal(node_saw(&a, rid), 1);
+  assert_int_equal(node_saw(&t.a, rid), 1);
   /* The heir got it, the same id; at most a round more if the killer was
    * slow to crown it. */
-  assert_true(node_saw(&c3, rid) >= 1);
-  assert_true(node_saw(&b, rid) + node_saw(&c3, rid) <= 4);
-  rpc_client_free(c);
-  node_stop(&b);
-  node_stop(&c3);
-  rt_env_free(&env);
+  assert_true(node_saw(&t.c3, rid) >= 1);
+  assert_true(node_saw(&t.b, rid) + node_saw(&t.c3, rid) <= 4);
+  trio_free(&t);
 }
 
 /* One endpoint: exactly today's client. */

@@ -65,9 +65,8 @@ static const ts_daemon daemons[] = {
 };
 #define N_DAEMONS (sizeof(daemons) / sizeof(daemons[0]))
 
-static tc_cluster cl;
-static atomic_int down; /* bit i: node i killed by the test, not started yet */
-static int restarts_75;
+/* cl.down: bit i while node i is killed by the test, not started yet. */
+static tc_cluster cl = {.track_down = true};
 
 /* Starts the deployment: the cluster's three nodes, then the units (their
  * router client is the registry's [cluster] list), and each operator's
@@ -125,52 +124,6 @@ static int teardown(void **state) {
     free(text);
   }
   return ts_stop() != 0 || bad ? -1 : 0;
-}
-
-/* A node that is not running though the test did not stop it must have
- * stopped itself to install the leader's snapshot (exit 75, as systemd's
- * Restart= would restart it): started again. Anything else fails. */
-static void supervise(void) {
-  static int seen[TC_NODES];
-  for (int i = 0; i < TC_NODES; i++) {
-    if ((atomic_load(&down) & (1 << i)) || th_running(&cl.nodes[i]))
-      continue;
-    int n = tr_log_count(&cl.nodes[i], "exiting 75");
-    if (n <= seen[i])
-      fail_msg("node %d is gone (not killed by the test, not after a snapshot install): "
-               "see %s",
-               i + 1, cl.nodes[i].log_path);
-    seen[i] = n;
-    restarts_75++;
-    assert_int_equal(tc_start_node(&cl, i), 0);
-  }
-}
-
-/* Before a kill: every node answers and knows one leader, and the
- * followers are near it (so the two left make a quorum that can elect). */
-static void await_settled(tc_conn *c) {
-  int64_t until = mc_mono_ms() + 30000;
-  while (mc_mono_ms() < until) {
-    supervise();
-    uint64_t lo = UINT64_MAX, hi = 0, led_by = 0;
-    bool all = true, agree = true;
-    for (int i = 0; i < TC_NODES; i++) {
-      Mediation__V1__ClusterStatusReply *s = tc_status(c, i);
-      if (s == NULL) {
-        all = false;
-        continue;
-      }
-      agree = agree && s->leader_id != 0 && (led_by == 0 || led_by == s->leader_id);
-      led_by = s->leader_id;
-      lo = s->applied_index < lo ? s->applied_index : lo;
-      hi = s->applied_index > hi ? s->applied_index : hi;
-      mediation__v1__cluster_status_reply__free_unpacked(s, NULL);
-    }
-    if (all && agree && hi - lo <= 64)
-      return;
-    tc_sleep_ms(50);
-  }
-  fail_msg("the cluster did not settle within 30 s (a node down or far behind)");
 }
 
 /* ---- The operators ---------------------------------------------------------- */
@@ -304,11 +257,11 @@ static void test_units_across_failovers(void **state) {
   if (rounds < 1 || rounds > 64)
     fail_msg("MEDIATION_TEST_CLUSTER_ROUNDS=%s: expected 1..64", env);
   for (int round = 1; round <= rounds; round++) {
-    await_settled(&c);
+    tc_await_settled(&c, 30000);
     tc_sleep_ms(300 + rand() % 500); /* steps under way */
     int old = tc_find_leader(&c, -1);
     assert_true(old >= 0);
-    atomic_fetch_or(&down, 1 << old);
+    atomic_fetch_or(&cl.down, 1 << old);
     at_kill[round - 1] = writers[0].acked + writers[1].acked;
     th_kill(&cl.nodes[old]);
     int64_t t_kill = mc_mono_ms();
@@ -318,7 +271,7 @@ static void test_units_across_failovers(void **state) {
       fail_msg("round %d: no node said it leads within 3 s of node %d's death", round, old + 1);
     worst = took > worst ? took : worst;
     assert_int_equal(tc_start_node(&cl, old), 0);
-    atomic_fetch_and(&down, ~(1 << old));
+    atomic_fetch_and(&cl.down, ~(1 << old));
     printf("round %d: node %d killed, node %d leads after %lld ms; acknowledged so far: "
            "%d at the police studio, %d at the station\n",
            round, old + 1, next + 1, (long long)took, writers[0].acked, writers[1].acked);
@@ -337,7 +290,7 @@ static void test_units_across_failovers(void **state) {
   for (int r = 0; r < rounds; r++)
     if (at_kill[r + 1] <= at_kill[r])
       fail_msg("no step acknowledged between round %d's kill and the next", r + 1);
-  await_settled(&c);
+  tc_await_settled(&c, 30000);
   for (size_t i = 0; i < N_DAEMONS; i++)
     ts_wait_outbox_empty(daemons[i].unit, WAIT_MS);
 
@@ -383,7 +336,7 @@ static void test_units_across_failovers(void **state) {
   printf("%d rounds, worst failover %lld ms, %d restarts on a snapshot; acknowledged: %d at "
          "the police studio (%d queued first), %d at the station (%d queued first); %d case "
          "files byte-identical on 3 nodes\n",
-         rounds, (long long)worst, restarts_75, writers[0].acked, writers[0].queued,
+         rounds, (long long)worst, cl.restarts_75, writers[0].acked, writers[0].queued,
          writers[1].acked, writers[1].queued, compared);
   tc_conn_close(&c);
 }

@@ -49,33 +49,36 @@ static int free_port(void) {
   return ntohs(a.sin_port);
 }
 
-int tc_setup_conf(tc_cluster *cl, tw_world *w, const char *scheme, const char *const host[TC_NODES],
-                  const char *const raft_host[TC_NODES]) {
+int tc_setup_conf_in(tc_cluster *cl, tw_world *w, const char *conf, const char *text,
+                     const char *scheme, const char *const host[TC_NODES],
+                     const char *const raft_host[TC_NODES]) {
   cl->w = w;
-  FILE *f = fopen(w->conf, "a");
+  snprintf(cl->conf, sizeof(cl->conf), "%s", conf);
+  FILE *f = fopen(conf, "a");
   if (f == NULL)
     return -1;
-  fprintf(f, "\n[storage]\nmode = raft\ncheckpoint_entries = 256\n");
+  fputs(text, f);
   for (int i = 0; i < TC_NODES; i++) {
     int cport = free_port(), rport = free_port();
     if (cport < 0 || rport < 0 || cport == rport) {
       fclose(f);
       return -1;
     }
-    snprintf(cl->endpoints[i], sizeof(cl->endpoints[i]), "%s://%s:%d", scheme, host[i], cport);
+    snprintf(cl->endpoints[i], sizeof(cl->endpoints[i]), "%s://%s:%d", scheme,
+             host != NULL ? host[i] : "127.0.0.1", cport);
     fprintf(f, "\n[cluster %d]\nendpoint = %s\nraft_address = %s:%d\ndata_dir = %s/node%d\n",
-            i + 1, cl->endpoints[i], raft_host[i], rport, w->dir.path, i + 1);
+            i + 1, cl->endpoints[i], raft_host != NULL ? raft_host[i] : "127.0.0.1", rport,
+            w->dir.path, i + 1);
   }
   if (fclose(f) != 0)
     return -1;
-  mc_registry_free(w->reg);
-  w->reg = NULL;
-  mc_err err;
-  if (mc_registry_load(w->conf, &w->reg, &err) != MC_OK) {
-    fprintf(stderr, "%s\n", err.msg);
-    return -1;
-  }
-  return 0;
+  return strcmp(conf, w->conf) == 0 ? tw_reload(w) : 0;
+}
+
+int tc_setup_conf(tc_cluster *cl, tw_world *w, const char *scheme, const char *const host[TC_NODES],
+                  const char *const raft_host[TC_NODES]) {
+  return tc_setup_conf_in(cl, w, w->conf, "\n[storage]\nmode = raft\ncheckpoint_entries = 256\n",
+                          scheme, host, raft_host);
 }
 
 int tc_start_node(tc_cluster *cl, int i) {
@@ -90,11 +93,31 @@ int tc_start_node(tc_cluster *cl, int i) {
     argv[n++] = cl->prefix[i][k];
   argv[n++] = bin;
   argv[n++] = "--config";
-  argv[n++] = cl->w->conf;
+  argv[n++] = cl->conf;
   argv[n++] = "--node";
   argv[n++] = id;
   argv[n] = NULL;
   return th_start(&cl->nodes[i], name, argv, log, 30000);
+}
+
+void tc_stop_nodes(tc_cluster *cl) {
+  for (int i = 0; i < TC_NODES; i++)
+    th_stop(&cl->nodes[i], 20000);
+}
+
+void tc_supervise(tc_cluster *cl) {
+  for (int i = 0; i < TC_NODES; i++) {
+    if ((atomic_load(&cl->down) & (1 << i)) || th_running(&cl->nodes[i]))
+      continue;
+    int n = tr_log_count(&cl->nodes[i], "exiting 75");
+    if (n <= cl->exits_75_seen[i])
+      fail_msg("node %d is gone (not stopped by the test, not after a snapshot install): see "
+               "its log %s",
+               i + 1, cl->nodes[i].log_path);
+    cl->exits_75_seen[i] = n;
+    cl->restarts_75++;
+    assert_int_equal(tc_start_node(cl, i), 0);
+  }
 }
 
 void tc_conn_close(tc_conn *c) {
@@ -218,6 +241,43 @@ int tc_await_leader(tc_conn *c, int skip, int ms) {
   return leader;
 }
 
+void tc_applied_case_id(const Mediation__V1__ReplyEnvelope *env, char case_id[64]) {
+  Mediation__V1__ApplyReply *r =
+      mediation__v1__apply_reply__unpack(NULL, env->payload.len, env->payload.data);
+  assert_non_null(r);
+  assert_non_null(r->case_record);
+  snprintf(case_id, 64, "%s", r->case_record->id);
+  mediation__v1__apply_reply__free_unpacked(r, NULL);
+}
+
+void tc_await_settled(tc_conn *c, int ms) {
+  tc_cluster *cl = (tc_cluster *)c->cl;
+  int64_t until = mc_mono_ms() + ms;
+  while (mc_mono_ms() < until) {
+    tc_supervise(cl);
+    uint64_t lo = UINT64_MAX, hi = 0, led_by = 0;
+    bool leader = false, all = true, agree = true;
+    for (int i = 0; i < TC_NODES; i++) {
+      Mediation__V1__ClusterStatusReply *s = tc_status(c, i);
+      if (s == NULL) {
+        all = false;
+        continue;
+      }
+      leader = leader || strcmp(s->state, "leader") == 0;
+      /* every node knows the same leader */
+      agree = agree && s->leader_id != 0 && (led_by == 0 || led_by == s->leader_id);
+      led_by = s->leader_id;
+      lo = s->applied_index < lo ? s->applied_index : lo;
+      hi = s->applied_index > hi ? s->applied_index : hi;
+      mediation__v1__cluster_status_reply__free_unpacked(s, NULL);
+    }
+    if (all && leader && agree && hi - lo <= 64)
+      return;
+    tc_sleep_ms(50);
+  }
+  fail_msg("the cluster did not settle within %d s (a node down or far behind)", ms / 1000);
+}
+
 bool tc_take_in(tc_conn *c, int *leader, const char *unit, const char *ref, const uint8_t rid[16],
                 int give_up_ms, char case_id[64]) {
   tc_cluster *cl = (tc_cluster *)c->cl;
@@ -231,11 +291,7 @@ bool tc_take_in(tc_conn *c, int *leader, const char *unit, const char *ref, cons
     Mediation__V1__ReplyEnvelope *env =
         tc_call(c, at, unit, "mediation.v1.Router", "Apply", &req.base, false, rid, 1000);
     if (env != NULL && env->code == OK_CODE) {
-      Mediation__V1__ApplyReply *r =
-          mediation__v1__apply_reply__unpack(NULL, env->payload.len, env->payload.data);
-      assert_non_null(r);
-      snprintf(case_id, 64, "%s", r->case_record->id);
-      mediation__v1__apply_reply__free_unpacked(r, NULL);
+      tc_applied_case_id(env, case_id);
       mediation__v1__reply_envelope__free_unpacked(env, NULL);
       *leader = at;
       return true;
@@ -249,7 +305,9 @@ bool tc_take_in(tc_conn *c, int *leader, const char *unit, const char *ref, cons
       at = (int)hint - 1;
     } else {
       at = (at + 1) % TC_NODES;
-      if (!th_running(&cl->nodes[at])) /* a killed node: no use waiting for it */
+      bool gone = cl->track_down ? (atomic_load(&cl->down) & (1 << at)) != 0
+                                 : !th_running(&cl->nodes[at]);
+      if (gone) /* a killed node: no use waiting for it */
         at = (at + 1) % TC_NODES;
       tc_sleep_ms(20);
     }
@@ -257,29 +315,62 @@ bool tc_take_in(tc_conn *c, int *leader, const char *unit, const char *ref, cons
   return false;
 }
 
-Mediation__V1__GetCaseReply *tc_get_case(tc_conn *c, int i, const char *case_ref) {
-  Mediation__V1__GetCaseRequest get = MEDIATION__V1__GET_CASE_REQUEST__INIT;
-  get.case_ref = (char *)case_ref;
-  get.with_timeline = true;
-  Mediation__V1__ReplyEnvelope *env =
-      tc_call(c, i, COORD, "mediation.v1.Router", "GetCase", &get.base, true, NULL, 5000);
-  if (env == NULL)
-    fail_msg("GetCase %s on node %d: no answer", case_ref, i + 1);
-  if (env->code != OK_CODE)
-    fail_msg("GetCase %s on node %d: %d %s", case_ref, i + 1, env->code, env->message);
-  Mediation__V1__GetCaseReply *r =
-      mediation__v1__get_case_reply__unpack(NULL, env->payload.len, env->payload.data);
-  assert_non_null(r);
+/* service/method(msg) on node i as the coordinator, stale_ok: the reply
+ * envelope, which must be OK (caller frees); what names the request in the
+ * failure. While the node answers UNAVAILABLE it is asked again for up to
+ * the cluster's unavailable_wait_ms. */
+static Mediation__V1__ReplyEnvelope *call_ok(tc_conn *c, int i, const char *service,
+                                             const char *method, const ProtobufCMessage *msg,
+                                             int timeout_ms, const char *what) {
+  int64_t until = mc_mono_ms() + c->cl->unavailable_wait_ms;
+  for (;;) {
+    Mediation__V1__ReplyEnvelope *env =
+        tc_call(c, i, COORD, service, method, msg, true, NULL, timeout_ms);
+    if (env == NULL)
+      fail_msg("%s on node %d: no answer", what, i + 1);
+    if (env->code == OK_CODE)
+      return env;
+    if (env->code != UNAVAILABLE_CODE || mc_mono_ms() > until)
+      fail_msg("%s on node %d: %d %s", what, i + 1, env->code, env->message);
+    mediation__v1__reply_envelope__free_unpacked(env, NULL);
+    tc_sleep_ms(50);
+  }
+}
+
+/* method(req) of mediation.v1.Router on node i through call_ok: its
+ * payload unpacked as desc (the caller frees it). */
+static ProtobufCMessage *router_read(tc_conn *c, int i, const char *method,
+                                     const ProtobufCMessage *req,
+                                     const ProtobufCMessageDescriptor *desc, const char *what) {
+  Mediation__V1__ReplyEnvelope *env = call_ok(c, i, "mediation.v1.Router", method, req, 5000, what);
+  ProtobufCMessage *r = protobuf_c_message_unpack(desc, NULL, env->payload.len, env->payload.data);
+  if (r == NULL)
+    fail_msg("%s on node %d: the reply does not unpack", what, i + 1);
   mediation__v1__reply_envelope__free_unpacked(env, NULL);
   return r;
 }
 
-uint8_t *tc_case_bytes(tc_conn *c, int i, const char *case_ref, size_t *len) {
+Mediation__V1__GetCaseReply *tc_get_case(tc_conn *c, int i, const char *case_ref) {
+  Mediation__V1__GetCaseRequest get = MEDIATION__V1__GET_CASE_REQUEST__INIT;
+  get.case_ref = (char *)case_ref;
+  get.with_timeline = true;
+  char what[160];
+  snprintf(what, sizeof(what), "GetCase %s", case_ref);
+  return (Mediation__V1__GetCaseReply *)router_read(
+      c, i, "GetCase", &get.base, &mediation__v1__get_case_reply__descriptor, what);
+}
+
+uint8_t *tc_case_bytes(tc_conn *c, int i, const char *case_ref, bool record_only, size_t *len) {
   Mediation__V1__GetCaseReply *r = tc_get_case(c, i, case_ref);
-  *len = mediation__v1__get_case_reply__get_packed_size(r);
+  const ProtobufCMessage *m = &r->base;
+  if (record_only) {
+    assert_non_null(r->case_record);
+    m = &r->case_record->base;
+  }
+  *len = protobuf_c_message_get_packed_size(m);
   uint8_t *out = malloc(*len ? *len : 1);
   assert_non_null(out);
-  mediation__v1__get_case_reply__pack(r, out);
+  protobuf_c_message_pack(m, out);
   mediation__v1__get_case_reply__free_unpacked(r, NULL);
   return out;
 }
@@ -290,26 +381,24 @@ Mediation__V1__ListCasesReply *tc_list_cases(tc_conn *c, int i, const char *hold
   req.holder = (char *)holder;
   req.with_total = true;
   req.page_size = (uint32_t)page_size;
-  Mediation__V1__ReplyEnvelope *env =
-      tc_call(c, i, COORD, "mediation.v1.Router", "ListCases", &req.base, true, NULL, 5000);
-  if (env == NULL)
-    fail_msg("ListCases %s on node %d: no answer", holder, i + 1);
-  if (env->code != OK_CODE)
-    fail_msg("ListCases %s on node %d: %d %s", holder, i + 1, env->code, env->message);
-  Mediation__V1__ListCasesReply *r =
-      mediation__v1__list_cases_reply__unpack(NULL, env->payload.len, env->payload.data);
-  assert_non_null(r);
-  mediation__v1__reply_envelope__free_unpacked(env, NULL);
-  return r;
+  char what[160];
+  snprintf(what, sizeof(what), "ListCases %s", holder);
+  return (Mediation__V1__ListCasesReply *)router_read(
+      c, i, "ListCases", &req.base, &mediation__v1__list_cases_reply__descriptor, what);
+}
+
+uint64_t tc_case_count(tc_conn *c, int i, const char *holder) {
+  Mediation__V1__ListCasesReply *r = tc_list_cases(c, i, holder, 1);
+  assert_false(r->total_at_least);
+  uint64_t total = r->total;
+  mediation__v1__list_cases_reply__free_unpacked(r, NULL);
+  return total;
 }
 
 void tc_expect_verify_clean(tc_conn *c, int i) {
   Mediation__V1__VerifyRequest req = MEDIATION__V1__VERIFY_REQUEST__INIT;
   Mediation__V1__ReplyEnvelope *env =
-      tc_call(c, i, COORD, "mediation.v1.RouterAdmin", "Verify", &req.base, true, NULL, 20000);
-  if (env == NULL)
-    fail_msg("Verify on node %d: no answer", i + 1);
-  assert_int_equal(env->code, OK_CODE);
+      call_ok(c, i, "mediation.v1.RouterAdmin", "Verify", &req.base, 20000, "Verify");
   Mediation__V1__VerifyReply *v =
       mediation__v1__verify_reply__unpack(NULL, env->payload.len, env->payload.data);
   assert_non_null(v);
@@ -368,10 +457,10 @@ int tc_expect_identical(tc_conn *c, const char *const *holders, int n_holders) {
     }
     for (size_t k = 0; k < l0->n_cases; k++) {
       size_t len0 = 0;
-      uint8_t *b0 = tc_case_bytes(c, 0, l0->cases[k]->id, &len0);
+      uint8_t *b0 = tc_case_bytes(c, 0, l0->cases[k]->id, false, &len0);
       for (int i = 1; i < TC_NODES; i++) {
         size_t len = 0;
-        uint8_t *b = tc_case_bytes(c, i, l0->cases[k]->id, &len);
+        uint8_t *b = tc_case_bytes(c, i, l0->cases[k]->id, false, &len);
         if (len != len0 || memcmp(b, b0, len) != 0)
           fail_msg("case %s differs between node 1 and node %d", l0->cases[k]->id, i + 1);
         free(b);

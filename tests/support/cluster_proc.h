@@ -7,14 +7,17 @@
  * tcp or tls+tcp) so that it sees ReplyEnvelope.leader_id and can set
  * RequestEnvelope.stale_ok: Status, the leader, a take-in that follows the
  * leader, a case's bytes, Verify, "every node applied the same log".
- * test_router_cluster.c keeps its own copy (it came first and checks more
- * of the envelope). Prefix tc_ ("test cluster").
+ * The one copy of these for test_router_cluster.c, test_router_seed.c and
+ * tests/mediactl/test_mediactl_cluster.c too (each had its own before;
+ * what only one test checks stays in that test). Prefix tc_ ("test
+ * cluster").
  *
  * Everything but tc_setup_conf fails the running cmocka test on an error.
  */
 #ifndef TC_CLUSTER_PROC_H
 #define TC_CLUSTER_PROC_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -34,6 +37,25 @@ typedef struct tc_cluster {
   /* tls+tcp endpoints: the CA file and the name the certificate carries. */
   char tls_ca[TH_PATH_MAX];
   char tls_name[64];
+  /* The configuration the nodes start with (tc_setup_conf sets it). */
+  char conf[TH_PATH_MAX + 64];
+  /* A test that stops nodes while other threads take cases in keeps
+   * track_down true and down's bit i set while it has node i stopped:
+   * tc_take_in then skips node i by that bit rather than by th_running,
+   * which reaps the process and so must not run in two threads at once. */
+  bool track_down;
+  atomic_int down;
+  /* tc_supervise's count of the nodes it started again after they
+   * stopped themselves on the leader's snapshot, and per node how many
+   * such stops its log showed when it last looked. */
+  int restarts_75;
+  int exits_75_seen[TC_NODES];
+  /* The reads that fail on a reply other than OK (tc_get_case,
+   * tc_list_cases, tc_expect_verify_clean) ask again for up to this long
+   * while the node answers UNAVAILABLE (0: not at all): a node just
+   * elected does so until it has applied the log, even to a stale_ok
+   * read. */
+  int unavailable_wait_ms;
 } tc_cluster;
 
 /* One REQ socket per node (a REQ socket has one request out): one per
@@ -44,18 +66,34 @@ typedef struct tc_conn {
   bool open[TC_NODES];
 } tc_conn;
 
-/* Appends [storage] mode = raft and the three [cluster <id>] sections to
- * w's config (client endpoints `<scheme>://<host[i]>:<free port>`, raft on
- * raft_host[i]:<free port>, data dirs in w's directory), reloads w's
- * registry and fills cl's endpoints. Ports are free on 127.0.0.1 when
- * picked (a fresh network namespace has them all free). 0 or -1 (message
- * on stderr): for setups. */
+/* Appends text (verbatim, e.g. "\n[storage]\nmode = raft\n") and the
+ * three [cluster <id>] sections to the config file conf (client endpoints
+ * `<scheme>://<host[i]>:<free port>`, raft on raft_host[i]:<free port>,
+ * data dirs <w's directory>/node<id>; host or raft_host NULL: 127.0.0.1
+ * for all), fills cl's endpoints and the conf the nodes start with, and
+ * when conf is w's own config reloads w's registry. Ports are free on
+ * 127.0.0.1 when picked (a fresh network namespace has them all free).
+ * 0 or -1 (message on stderr): for setups. */
+int tc_setup_conf_in(tc_cluster *cl, tw_world *w, const char *conf, const char *text,
+                     const char *scheme, const char *const host[TC_NODES],
+                     const char *const raft_host[TC_NODES]);
+
+/* tc_setup_conf_in on w's config with [storage] mode = raft and a
+ * checkpoint every 256 entries. */
 int tc_setup_conf(tc_cluster *cl, tw_world *w, const char *scheme, const char *const host[TC_NODES],
                   const char *const raft_host[TC_NODES]);
 
-/* Starts node i (mediation-router --node i+1) and waits for it to be
- * ready. 0 or -1. */
+/* Starts node i (mediation-router --config <cl's conf> --node i+1) and
+ * waits for it to be ready. 0 or -1. */
 int tc_start_node(tc_cluster *cl, int i);
+
+/* What systemd's Restart= does in production, for a test that keeps
+ * cl->down: a node that is not running though the test did not stop it
+ * must have stopped itself to install the leader's snapshot (exit 75,
+ * "exiting 75" in its log; raft 0.15 may send a snapshot to a follower
+ * that was down only briefly): it is started again and counted in
+ * restarts_75. Anything else is a crash: the test fails. */
+void tc_supervise(tc_cluster *cl);
 
 /* Sends service/method(msg) as principal to node i (signed, stale_ok as
  * given, request id rid or fresh when NULL); the reply envelope (free with
@@ -76,6 +114,19 @@ int tc_find_leader(tc_conn *c, int skip);
 /* The index of a node that leads, waited for up to ms; -1 if none did. */
 int tc_await_leader(tc_conn *c, int skip, int ms);
 
+/* Before a kill, for a test that keeps cl->down: every node answers
+ * (tc_supervise starting again one that stopped on a snapshot), one says
+ * it leads and all name the same leader, and the followers have applied
+ * within 64 entries of one another (so the two left after a kill make a
+ * quorum with a log to elect from); fails the test after ms. */
+void tc_await_settled(tc_conn *c, int ms);
+
+/* Stops every node (at the end of a test; 20 s each at the most). */
+void tc_stop_nodes(tc_cluster *cl);
+
+/* The case id of an OK reply to an Apply that took a case in. */
+void tc_applied_case_id(const Mediation__V1__ReplyEnvelope *env, char case_id[64]);
+
 /* A take-in as unit with unit_ref ref and request id rid, sent again until
  * OK: to *leader, then where a refusal points, else to the next running
  * node. OK: true, the case id in case_id and *leader the node that
@@ -88,13 +139,18 @@ bool tc_take_in(tc_conn *c, int *leader, const char *unit, const char *ref, cons
 Mediation__V1__GetCaseReply *tc_get_case(tc_conn *c, int i, const char *case_ref);
 
 /* tc_get_case's reply packed (the record and every event, as node i holds
- * them); malloc'd. */
-uint8_t *tc_case_bytes(tc_conn *c, int i, const char *case_ref, size_t *len);
+ * them), or with record_only the case record alone (Mediation__V1__Case,
+ * no timeline); malloc'd. */
+uint8_t *tc_case_bytes(tc_conn *c, int i, const char *case_ref, bool record_only, size_t *len);
 
 /* ListCases of holder on node i (stale_ok, one page of page_size, with the
  * total). Caller frees. */
 Mediation__V1__ListCasesReply *tc_list_cases(tc_conn *c, int i, const char *holder,
                                              int page_size);
+
+/* How many cases holder has on node i (ListCases' total, which must be
+ * exact). */
+uint64_t tc_case_count(tc_conn *c, int i, const char *holder);
 
 /* RouterAdmin/Verify on node i (stale_ok) is clean. */
 void tc_expect_verify_clean(tc_conn *c, int i);

@@ -126,6 +126,12 @@ int tw_make_tls(tw_world *w, const char *tag, const char *tls_lines) {
   FILE *f = fopen(w->conf, "a");
   if (f == NULL || fprintf(f, "\n[router]\nendpoint = tls+%s\n", plain) < 0 || fclose(f) != 0)
     return -1;
+  if (tw_reload(w) != 0)
+    return -1;
+  return tw_start_router(w, NULL);
+}
+
+int tw_reload(tw_world *w) {
   mc_registry_free(w->reg);
   w->reg = NULL;
   mc_err err;
@@ -133,7 +139,7 @@ int tw_make_tls(tw_world *w, const char *tag, const char *tls_lines) {
     fprintf(stderr, "%s\n", err.msg);
     return -1;
   }
-  return tw_start_router(w, NULL);
+  return 0;
 }
 
 int tw_start_router(tw_world *w, const char *const *extra_args) {

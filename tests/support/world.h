@@ -38,6 +38,10 @@ typedef struct tw_world {
  * Returns 0 or -1 (with a message on stderr). */
 int tw_make(tw_world *w, const char *tag, const char *extra_conf, bool tcp);
 
+/* Loads w's registry again from w->conf (after a test appended sections
+ * to it). 0 or -1 (with a message on stderr). */
+int tw_reload(tw_world *w);
+
 /* deploy/tls-setup --dir dir --name router.test --ip 127.0.0.1 [--rsa]:
  * what it printed (malloc'd, the caller frees: the [router] lines for
  * mediation.conf), or NULL with a message on stderr. */
