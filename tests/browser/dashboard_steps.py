@@ -87,7 +87,7 @@ def run(d, c, cases):
             b.css(".case-head")
             acts = [x.get_attribute("data-action") for x in b.all(".case-actions button")]
             c.check(acts == ["reopen"], "coordinator: a case closed with an agreement offers 重新调处 only", acts)
-            b.button("重新调处").click()
+            b.click_button("重新调处")
             b.css("form.step-form textarea").send_keys("协议未履行，当事人再次申请")
             b.css("form.step-form button[type=submit]").click()
             b.text_in("#case-msg", "已重新调处")

@@ -28,7 +28,8 @@ import webtest  # noqa: E402  (tests/web: the live deployment)
 
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import TimeoutException, WebDriverException
+    from selenium.common.exceptions import (StaleElementReferenceException, TimeoutException,
+                                            WebDriverException)
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
@@ -121,13 +122,26 @@ class Desk:
         Select(self.css(sel)).select_by_value(value)
 
     def button(self, text, within="main"):
-        """The visible button in `within` whose text is text."""
+        """The visible button in `within` whose text is text. The pages
+        re-render on their own (a poll, a watch), so an element found may go
+        stale before it is used: the search ignores that and looks again."""
         def find(drv):
             for b in drv.find_elements(By.CSS_SELECTOR, within + " button"):
                 if b.is_displayed() and b.text.strip() == text and b.is_enabled():
                     return b
             return False
-        return WebDriverWait(self.drv, WAIT).until(find)
+        return WebDriverWait(self.drv, WAIT,
+                             ignored_exceptions=(StaleElementReferenceException,)).until(find)
+
+    def click_button(self, text, within="main"):
+        """Clicks the button `button` finds; if the page re-rendered it
+        between finding and clicking (stale), finds the new one and clicks
+        that (a click that reached a stale element did nothing)."""
+        def click(drv):
+            self.button(text, within).click()
+            return True
+        WebDriverWait(self.drv, WAIT,
+                      ignored_exceptions=(StaleElementReferenceException,)).until(click)
 
     def source(self):
         return self.drv.page_source

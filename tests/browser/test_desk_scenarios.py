@@ -84,7 +84,7 @@ def fill_intake(b, kind, community, source, parties, summary, money="", refer_to
     if refer_to:
         b.select("select[name=refer_to]", refer_to)
         b.css("textarea[name=refer_reason]").send_keys(refer_reason)
-    b.button("提交受理").click()
+    b.click_button("提交受理")
     res = b.text_in("form.intake .result", "已受理")
     m = CASE_ID.search(res.text)
     return m.group(0) if m else None, res.text
@@ -148,7 +148,7 @@ def scenario_police_referral(d, c, desks, cases):
     c.check(CANARY_ID not in src and CANARY_PHONE not in src,
             "scenario 1: the offered unit's inbox has the ID number and phone masked")
     marriage.screenshot("inbox")
-    marriage.button("接收").click()
+    marriage.click_button("接收")
     c.check(marriage.has_text("main", "已接收"), "scenario 1: 接收 in one click")
     check_console(c, marriage, "inbox accept")
     # The police studio no longer holds it: its case page shows the parties masked.
@@ -174,7 +174,7 @@ def scenario_police_referral(d, c, desks, cases):
     kq.go("/inbox")
     kq.text_in("main", case_id)
     kq.screenshot("inbox")
-    kq.button("接收").click()
+    kq.click_button("接收")
     kq.text_in("main", "已接收")
     for kind, values, selects in (
             ("start_mediation", {}, {}),
@@ -194,7 +194,7 @@ def scenario_police_referral(d, c, desks, cases):
     # matches an ID number or phone (the list's own filter never did).
     box = kq.css("form.search input[type=search]")
     box.send_keys(CANARY_PHONE)
-    kq.button("搜索").click()
+    kq.click_button("搜索")
     c.check(kq.has_text("#search-hits", case_id), "搜索: the party's phone finds the case (Desk/Search)",
             kq.css("main").text)
     c.check(kq.has_text("#search-hits", "电话"), "搜索: the hit says the phone matched",
@@ -363,7 +363,7 @@ def scenario_router_away(d, c, desks, cases):
             "router back: the step the router refused is shown as a conflict with its reason",
             police.css("main").text)
     police.screenshot("conflict")
-    police.button("知道了").click()
+    police.click_button("知道了")
     c.check(police.has_text("main", "没有被拒绝的步骤"), "conflict dismissed")
     police.go("/cases")
     police.text_in("main", "共")
